@@ -1,0 +1,31 @@
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { TrackPayloadSchema, TrackResponseSchema } from '../../tracking/payload.js';
+import { ErrorSchema } from '../schemas.js';
+import type { ApiServices } from '../services.js';
+
+export function trackRoutes(services: ApiServices) {
+  return async (app: FastifyInstance) => {
+    app.withTypeProvider<TypeBoxTypeProvider>().post(
+      '/track',
+      {
+        schema: {
+          tags: ['tracking'],
+          summary: 'Collect events (Tracardi 0.9 wire format)',
+          description:
+            'Stores the events with their profile and session and answers once they are durably committed. ' +
+            'HTTP 226 when some events were rejected: they are listed in `errors` with their index, the others are stored.',
+          body: TrackPayloadSchema,
+          response: { 200: TrackResponseSchema, 226: TrackResponseSchema, '4xx': ErrorSchema },
+        },
+      },
+      async (request, reply) => {
+        const result = await services.tracker.track(request.body, {
+          userAgent: request.headers['user-agent'],
+          language: request.headers['accept-language']?.split(',')[0],
+        });
+        return reply.status(result.errors.length > 0 ? 226 : 200).send(result);
+      },
+    );
+  };
+}

@@ -1,0 +1,88 @@
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
+import { Type } from '@sinclair/typebox';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../shared/logger.js';
+import { bearerAuth } from './auth.js';
+import { errorHandler } from './error-handler.js';
+import { eventSourceRoutes } from './routes/event-sources.js';
+import { profileRoutes } from './routes/profiles.js';
+// import { tqlRoutes } from './routes/tql.js';
+import { trackRoutes } from './routes/track.js';
+import type { ApiServices } from './services.js';
+import { validatorCompiler } from './validation.js';
+import { ApiError } from '../shared/errors.js';
+
+const HealthSchema = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+  storage: Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) }),
+  queue: Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) }),
+});
+
+async function probe(check: () => Promise<void>): Promise<{ ok: boolean; error?: string }> {
+  try {
+    await check();
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+export async function buildServer(services: ApiServices, logger: Logger | false): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger ? (logger as FastifyBaseLogger) : undefined,
+    bodyLimit: services.config.maxPayloadBytes,
+    // Per-request log lines would cost the hot path more than they tell; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send(new ApiError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`).toBody()),
+  );
+  // navigator.sendBeacon posts the tracker's JSON as text/plain.
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (error) {
+      done(Object.assign(error as Error, { statusCode: 400 }), undefined);
+    }
+  });
+
+  await app.register(cors, {
+    origin: services.config.corsOrigins,
+    methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['content-type', 'x-timestamp', 'authorization'],
+    maxAge: 86400,
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Meridian API', version: '0.1.0', description: 'Tracking and admin API of the Meridian customer data platform.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  app.get(
+    '/healthcheck',
+    { schema: { tags: ['system'], summary: 'Storage and queue reachability', response: { 200: HealthSchema, 503: HealthSchema } } },
+    async (_request, reply) => {
+      const [storage, queue] = await Promise.all([probe(services.health.storage), probe(services.health.queue)]);
+      const ok = storage.ok && queue.ok;
+      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', storage, queue });
+    },
+  );
+  await app.register(trackRoutes(services));
+
+  await app.register(async (admin) => {
+    admin.addHook('onRequest', bearerAuth(services.config.apiToken));
+    admin.addHook('onRoute', (route) => {
+      route.schema = { ...route.schema, security: [{ bearer: [] }] };
+    });
+    await admin.register(eventSourceRoutes(services));
+    await admin.register(profileRoutes(services));
+    // await admin.register(tqlRoutes);
+  });
+  return app;
+}

@@ -1,0 +1,15 @@
+import type { Config } from '../config/config.js';
+import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
+import type { SourceCache } from '../tracking/source-cache.js';
+import type { Tracker } from '../tracking/tracker.js';
+
+/** What the HTTP layer needs, wired by the entry that starts it. */
+export interface ApiServices {
+  config: Pick<Config, 'apiToken' | 'maxPayloadBytes' | 'corsOrigins'>;
+  tracker: Tracker;
+  sources: EventSourceRepository;
+  sourceCache: SourceCache;
+  readModel: TrackingReadModel;
+  /** Each throws when its backend is unreachable. */
+  health: { storage: () => Promise<void>; queue: () => Promise<void> };
+}

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { Command } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { SqlEventSources } from '../storage/sql-event-sources.js';
+import { SqlSettings } from '../storage/sql-settings.js';
+import { migrate } from '../storage/migrate.js';
+import { describeBackends, openDatabase, startApi, type ApiRuntime } from './runtime.js';
+
+function closeOnSignal(runtime: { close(): Promise<void> }, logger: Logger): void {
+  let closing = false;
+  const stop = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down');
+    runtime.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function listen(runtime: ApiRuntime, config: Config): Promise<string> {
+  await runtime.app.listen({ host: config.host, port: config.port });
+  const address = runtime.app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  return `http://${host}:${port}`;
+}
+
+/** The embedded start's first run creates an event source, so a tracker can post right away. */
+async function ensureDefaultSource(runtime: ApiRuntime): Promise<string> {
+  const id = await new SqlSettings(runtime.db).getOrInit('default_event_source', randomUUID());
+  await new SqlEventSources(runtime.db).create({ id, name: 'Default source', description: 'Created by meridian start', enabled: true });
+  return id;
+}
+
+async function runStart(config: Config, logger: Logger): Promise<void> {
+  const runtime = await startApi(config, logger, { generateToken: true });
+  closeOnSignal(runtime, logger);
+  const sourceId = await ensureDefaultSource(runtime);
+  const url = await listen(runtime, config);
+  const backends = describeBackends(config);
+  logger.info({ url, sourceId, ...backends }, 'meridian started');
+  process.stdout.write(
+    [
+      '',
+      `Meridian is running at ${url}`,
+      `  storage:       ${backends.storage}`,
+      `  queue:         ${backends.queue}`,
+      `  event source:  ${sourceId}`,
+      `  admin token:   ${runtime.apiToken}`,
+      `  API docs:      ${url}/openapi.json`,
+      '',
+      `Try: curl -X POST ${url}/track -H 'content-type: application/json' \\`,
+      `       -d '{"source":{"id":"${sourceId}"},"events":[{"type":"page-view","properties":{"url":"/"}}]}'`,
+      '',
+    ].join('\n'),
+  );
+}
+
+async function runApi(config: Config, logger: Logger): Promise<void> {
+  const runtime = await startApi(config, logger);
+  closeOnSignal(runtime, logger);
+  const url = await listen(runtime, config);
+  if (!runtime.apiToken) logger.warn('API_TOKEN is not set: the admin API answers 401 to every request');
+  logger.info({ url, ...describeBackends(config) }, 'api listening');
+}
+
+async function runMigrate(config: Config, logger: Logger): Promise<void> {
+  const db = await openDatabase(config);
+  try {
+    const report = await migrate(db);
+    logger.info(
+      { schema: db.schema, applied: report.applied.map((m) => `${m.version}_${m.name}`), alreadyApplied: report.alreadyApplied },
+      report.applied.length ? 'migrations applied' : 'schema is up to date',
+    );
+  } finally {
+    await db.close();
+  }
+}
+
+type Action = (config: Config, logger: Logger) => Promise<void>;
+
+/** Loads configuration, then runs; a configuration or start-up error ends the process with its message. */
+function run(action: Action): () => Promise<void> {
+  return async () => {
+    let config: Config;
+    try {
+      config = loadConfig();
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        process.stderr.write(`meridian: invalid configuration: ${error.message}\n`);
+        process.exit(2);
+      }
+      throw error;
+    }
+    const logger = createLogger(config.logLevel);
+    try {
+      await action(config, logger);
+    } catch (error) {
+      logger.fatal({ err: error }, 'meridian failed');
+      process.stderr.write(`meridian: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    }
+  };
+}
+
+export function buildCli(): Command {
+  const program = new Command('meridian').description('Meridian customer data platform: one binary, every role.');
+  program
+    .command('start')
+    .description('everything in one process on the embedded default (PGlite in ./data, in-process queue)')
+    .action(run(runStart));
+  program.command('api').description('tracking + admin HTTP API, stateless, any number of replicas (port 8686)').action(run(runApi));
+  program.command('migrate').description('apply schema migrations (idempotent, safe to run concurrently)').action(run(runMigrate));
+  return program;
+}
+
+await buildCli().parseAsync(process.argv);

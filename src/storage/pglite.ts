@@ -1,0 +1,35 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import type { Database, Row, SqlExecutor } from './database.js';
+import { quoteIdent } from './database.js';
+
+function executor(db: PGlite | Transaction): SqlExecutor {
+  return {
+    query: async <T extends Row>(text: string, params: readonly unknown[] = []) =>
+      (await db.query<T>(text, params as unknown[])).rows,
+    exec: async (script: string) => {
+      await db.exec(script);
+    },
+  };
+}
+
+export interface PGliteOptions {
+  /** A folder for the data files; undefined keeps everything in memory (tests). */
+  dataDir?: string;
+  schema: string;
+}
+
+export async function openPGlite({ dataDir, schema }: PGliteOptions): Promise<Database> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const db = await PGlite.create(dataDir ? { dataDir } : {});
+  // PGlite is one connection, so the search path is set once for its lifetime.
+  await db.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}; SET search_path TO ${quoteIdent(schema)}, public;`);
+  const base = executor(db);
+  return {
+    kind: 'pglite',
+    schema,
+    ...base,
+    transaction: (work) => db.transaction((tx) => work(executor(tx))),
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,119 @@
+import type { Database } from './database.js';
+import type { EventPage, EventQuery, EventView, ProfileView, SessionView } from '../tracking/views.js';
+import type { TrackingReadModel } from '../tracking/ports.js';
+
+type Row = Record<string, unknown>;
+const iso = (value: unknown): string | null => (value instanceof Date ? value.toISOString() : null);
+const ref = (id: unknown) => (typeof id === 'string' ? { id } : null);
+
+const toProfile = (row: Row): ProfileView => ({
+  id: row.id as string,
+  ids: row.ids as string[],
+  active: row.active as boolean,
+  metadata: {
+    time: {
+      create: iso(row.created_at),
+      update: iso(row.updated_at),
+      visit: { last: iso(row.last_visit_at), current: iso(row.current_visit_at), count: row.visits as number },
+    },
+  },
+  traits: row.traits as Row,
+  pii: row.pii as Row,
+  data: row.data as Row,
+  stats: row.stats as Row,
+  consents: row.consents as Row,
+  segments: row.segments as string[],
+});
+
+const toSession = (row: Row): SessionView => ({
+  id: row.id as string,
+  profile: { id: row.profile_id as string },
+  source: ref(row.source_id),
+  status: row.status as string,
+  inactive: row.inactive as boolean,
+  eventsCount: row.events_count as number,
+  device: row.device as Row,
+  os: row.os as Row,
+  app: row.app as Row,
+  context: row.context as Row,
+  metadata: {
+    time: {
+      create: iso(row.created_at),
+      update: iso(row.updated_at),
+      lastEvent: iso(row.last_event_at),
+      visit: { started: iso(row.visit_started_at), ended: iso(row.visit_ended_at) },
+    },
+  },
+});
+
+const toEvent = (row: Row): EventView => ({
+  id: row.id as string,
+  type: row.type as string,
+  profile: ref(row.profile_id),
+  session: ref(row.session_id),
+  source: { id: row.source_id as string },
+  properties: row.properties as Row,
+  traits: row.traits as Row,
+  context: row.context as Row,
+  tags: row.tags as string[],
+  status: row.status as string,
+  metadata: row.metadata as Row,
+  time: { occurred: iso(row.occurred_at), inserted: iso(row.inserted_at) },
+});
+
+/** Reads and deletes what collection stored. */
+export class SqlReadModel implements TrackingReadModel {
+  constructor(private readonly db: Database) {}
+
+  /** Finds a profile by its id or by the id of a profile merged into it. */
+  async profile(id: string): Promise<ProfileView | undefined> {
+    const [row] = await this.db.query(
+      'SELECT * FROM profiles WHERE id = $1 OR $1 = ANY(ids) ORDER BY (id = $1) DESC LIMIT 1',
+      [id],
+    );
+    return row && toProfile(row);
+  }
+
+  async session(id: string): Promise<SessionView | undefined> {
+    const [row] = await this.db.query('SELECT * FROM sessions WHERE id = $1', [id]);
+    return row && toSession(row);
+  }
+
+  /** Newest first; the cursor is the storage order of the last event seen. */
+  async events(query: EventQuery): Promise<EventPage> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: string, value: unknown) => {
+      params.push(value);
+      where.push(clause.replace('?', `$${params.length}`));
+    };
+    if (query.type !== undefined) add('type = ?', query.type);
+    if (query.profileId !== undefined) add('profile_id = ?', query.profileId);
+    if (query.sessionId !== undefined) add('session_id = ?', query.sessionId);
+    if (query.from !== undefined) add('occurred_at >= ?', query.from);
+    if (query.to !== undefined) add('occurred_at < ?', query.to);
+    if (query.cursor !== undefined) add('seq < ?', Number(query.cursor));
+    params.push(query.limit + 1);
+    const rows = await this.db.query(
+      `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return { items: page.map(toEvent), next: rows.length > query.limit && last ? String(last.seq) : null };
+  }
+
+  /** Deletes the profile with its sessions and events; false when there is no such profile. */
+  async deleteProfile(id: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx.query<{ id: string }>(
+        'DELETE FROM profiles WHERE id = $1 OR $1 = ANY(ids) RETURNING id',
+        [id],
+      );
+      if (!row) return false;
+      await tx.query('DELETE FROM events WHERE profile_id = $1', [row.id]);
+      await tx.query('DELETE FROM sessions WHERE profile_id = $1', [row.id]);
+      return true;
+    });
+  }
+}

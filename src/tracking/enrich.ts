@@ -1,0 +1,77 @@
+import { UAParser } from 'ua-parser-js';
+
+/** What a visit's session records about where it comes from. */
+export interface SessionFacts {
+  device: Record<string, unknown>;
+  os: Record<string, unknown>;
+  app: Record<string, unknown>;
+  context: Record<string, unknown>;
+}
+
+type Json = Record<string, unknown>;
+
+const asObject = (value: unknown): Json | undefined =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
+
+const pick = (root: unknown, ...path: string[]): unknown =>
+  path.reduce<unknown>((node, key) => asObject(node)?.[key], root);
+
+const compact = (object: Json): Json =>
+  Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined && value !== null && value !== ''));
+
+/** Browsers send few distinct user agents; parsing each once keeps the hot path cheap. */
+const UA_CACHE_LIMIT = 2048;
+const uaCache = new Map<string, UAParser.IResult>();
+
+export function parseUserAgent(userAgent: string): UAParser.IResult {
+  let parsed = uaCache.get(userAgent);
+  if (!parsed) {
+    parsed = new UAParser(userAgent).getResult();
+    if (uaCache.size >= UA_CACHE_LIMIT) uaCache.delete(uaCache.keys().next().value as string);
+    uaCache.set(userAgent, parsed);
+  }
+  return parsed;
+}
+
+const UTM_KEYS = ['source', 'medium', 'campaign', 'term', 'content'] as const;
+
+function utmFrom(context: Json | undefined): Json | undefined {
+  const explicit = asObject(context?.utm);
+  if (explicit) return explicit;
+  const url = pick(context, 'page', 'url');
+  if (typeof url !== 'string') return undefined;
+  let query: URLSearchParams;
+  try {
+    query = new URL(url).searchParams;
+  } catch {
+    return undefined;
+  }
+  const utm = compact(Object.fromEntries(UTM_KEYS.map((key) => [key, query.get(`utm_${key}`) ?? undefined])));
+  return Object.keys(utm).length > 0 ? utm : undefined;
+}
+
+/**
+ * Derives the session's device, OS, app and context from the request, the way Tracardi's tracker
+ * reports them: the user agent from the header or `context.browser.local.browser.userAgent`,
+ * the screen from `context.screen` or `context.browser.local.screen`, the time zone from `context.time.tz`.
+ */
+export function sessionFacts(input: { userAgent?: string; context?: Json | null; deviceId?: string | null; language?: string }): SessionFacts {
+  const context = input.context ?? undefined;
+  const userAgent = input.userAgent ?? (pick(context, 'browser', 'local', 'browser', 'userAgent') as string | undefined);
+  const ua = userAgent ? parseUserAgent(userAgent) : undefined;
+  const screen = asObject(context?.screen) ?? asObject(pick(context, 'browser', 'local', 'screen'));
+  const timezone = pick(context, 'time', 'tz') ?? context?.timezone;
+  const language = pick(context, 'browser', 'local', 'browser', 'language') ?? input.language;
+  return {
+    device: compact({ id: input.deviceId ?? undefined, type: ua?.device.type ?? (ua ? 'desktop' : undefined), vendor: ua?.device.vendor, model: ua?.device.model }),
+    os: compact({ name: ua?.os.name, version: ua?.os.version }),
+    app: compact({
+      type: ua?.browser.name ? 'browser' : undefined,
+      name: ua?.browser.name,
+      version: ua?.browser.version,
+      language,
+      userAgent,
+    }),
+    context: compact({ utm: utmFrom(context), screen, timezone, page: asObject(context?.page) }),
+  };
+}

@@ -1,0 +1,84 @@
+import type { SessionFacts } from './enrich.js';
+import type { EventProblem, TrackedEvent } from './payload.js';
+
+export type SessionStatus = 'started' | 'active' | 'ended';
+
+/** The part of a profile that collection reads and changes. */
+export interface ProfileState {
+  id: string;
+  ids: string[];
+  visits: number;
+  lastVisitAt: Date | null;
+  currentVisitAt: Date | null;
+  active: boolean;
+  createdAt: Date;
+}
+
+/** The part of a session that collection reads and changes. */
+export interface SessionState {
+  id: string;
+  profileId: string;
+  sourceId: string | null;
+  status: SessionStatus;
+  eventsCount: number;
+  visitStartedAt: Date;
+  visitEndedAt: Date | null;
+  lastEventAt: Date;
+  inactive: boolean;
+  createdAt: Date;
+  facts: SessionFacts;
+}
+
+export interface ValidEvent {
+  index: number;
+  event: TrackedEvent;
+  time: Date;
+}
+
+/** One /track call after validation: what the store needs to commit it. */
+export interface TrackCommand {
+  requestId: string;
+  sourceId: string;
+  profileId?: string;
+  sessionId?: string;
+  facts: SessionFacts;
+  /** Request-level context, merged under each event's own context. */
+  context: Record<string, unknown>;
+  events: ValidEvent[];
+  save: { session: boolean; events: boolean; profile: boolean };
+  /** Events that failed validation; reported back, never stored. */
+  problems: EventProblem[];
+}
+
+export interface EventRecord {
+  id: string;
+  type: string;
+  profileId: string;
+  sessionId: string;
+  sourceId: string;
+  /** false when the command said `options.saveEvents: false`: processed, not stored. */
+  save: boolean;
+  properties: Record<string, unknown>;
+  context: Record<string, unknown>;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  occurredAt: Date;
+  insertedAt: Date;
+}
+
+export interface TrackOutcome {
+  profileId: string;
+  sessionId: string;
+  /** Ids of the events the request asked to store (system events excluded). */
+  eventIds: string[];
+  /** Client event ids that were already stored before: kept once, reported as warnings. */
+  duplicateEventIds: string[];
+}
+
+/** The system events Tracardi emits as a visit unfolds. */
+export const SystemEvent = {
+  profileCreated: 'profile-created',
+  sessionOpened: 'session-opened',
+  visitStarted: 'visit-started',
+  visitEnded: 'visit-ended',
+} as const;

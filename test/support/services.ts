@@ -1,0 +1,43 @@
+/**
+ * Integration tests that need an external service (Redis, PostgreSQL, …) call serviceAvailable once
+ * and skip when it is down, loudly, so a laptop without the service still gets a green unit run.
+ * CI sets MERIDIAN_REQUIRE_SERVICES=1 so a missing service fails instead of silently skipping.
+ */
+
+const DEFAULT_PROBE_TIMEOUT_MS = 3_000;
+
+function servicesRequired(): boolean {
+  return process.env['MERIDIAN_REQUIRE_SERVICES'] === '1';
+}
+
+async function withTimeout(probe: () => Promise<void>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([probe(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Resolves true when `probe` succeeds within the timeout. Otherwise warns and resolves false, or
+ * throws when MERIDIAN_REQUIRE_SERVICES=1.
+ */
+export async function serviceAvailable(
+  name: string,
+  probe: () => Promise<void>,
+  timeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
+): Promise<boolean> {
+  try {
+    await withTimeout(probe, timeoutMs);
+    return true;
+  } catch (error) {
+    const reason = `${name} is unreachable (${error instanceof Error ? error.message : String(error)})`;
+    if (servicesRequired()) throw new Error(`${reason}; it is required because MERIDIAN_REQUIRE_SERVICES=1`);
+    console.warn(`\n*** SKIPPING tests: ${reason}. Set MERIDIAN_REQUIRE_SERVICES=1 to fail instead. ***\n`);
+    return false;
+  }
+}
