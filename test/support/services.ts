@@ -4,22 +4,12 @@
  * CI sets MERIDIAN_REQUIRE_SERVICES=1 so a missing service fails instead of silently skipping.
  */
 
+import { withTimeout } from '../../src/shared/timeout.js';
+
 const DEFAULT_PROBE_TIMEOUT_MS = 3_000;
 
 function servicesRequired(): boolean {
   return process.env['MERIDIAN_REQUIRE_SERVICES'] === '1';
-}
-
-async function withTimeout(probe: () => Promise<void>, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    await Promise.race([probe(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
@@ -32,7 +22,7 @@ export async function serviceAvailable(
   timeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
 ): Promise<boolean> {
   try {
-    await withTimeout(probe, timeoutMs);
+    await withTimeout(probe(), timeoutMs, `no answer within ${timeoutMs} ms`);
     return true;
   } catch (error) {
     const reason = `${name} is unreachable (${error instanceof Error ? error.message : String(error)})`;
