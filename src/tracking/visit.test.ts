@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import type { TrackCommand } from './model.js';
+import { applyTrackCommand, VisitLedger } from './visit.js';
+
+const NOW = new Date('2026-01-01T10:00:00Z');
+
+function command(overrides: Partial<TrackCommand> = {}, types: string[] = ['page-view']): TrackCommand {
+  return {
+    requestId: 'r',
+    sourceId: 'src',
+    facts: { device: {}, os: {}, app: {}, context: {} },
+    context: {},
+    events: types.map((type, index) => ({ index, event: { type }, time: NOW })),
+    save: { session: true, events: true, profile: true },
+    problems: [],
+    ...overrides,
+  };
+}
+
+const types = (ledger: VisitLedger) => ledger.events.map((event) => event.type);
+
+describe('applyTrackCommand', () => {
+  it('emits profile-created, session-opened and visit-started for a new visitor', () => {
+    const ledger = new VisitLedger([], []);
+    const result = applyTrackCommand(ledger, command({}, ['Page View', 'purchase']), NOW);
+    expect(types(ledger)).toEqual(['profile-created', 'session-opened', 'visit-started', 'page-view', 'purchase']);
+    expect(result.eventIds).toHaveLength(2);
+    expect(ledger.profiles.get(result.profileId)).toMatchObject({ visits: 1, currentVisitAt: NOW, lastVisitAt: null });
+    expect(ledger.sessions.get(result.sessionId)).toMatchObject({ status: 'started', eventsCount: 2 });
+  });
+
+  it('lets a later command in the same batch find the session an earlier one created', () => {
+    const ledger = new VisitLedger([], []);
+    const first = applyTrackCommand(ledger, command({ sessionId: 's1' }), NOW);
+    const second = applyTrackCommand(ledger, command({ sessionId: 's1' }), NOW);
+    expect(second.profileId).toBe(first.profileId);
+    expect(types(ledger).filter((type) => type === 'profile-created')).toHaveLength(1);
+    expect(ledger.sessions.get('s1')).toMatchObject({ status: 'active', eventsCount: 2 });
+  });
+
+  it('resolves a profile by the id of a profile merged into it', () => {
+    const ledger = new VisitLedger(
+      [{ id: 'main', ids: ['old'], visits: 3, lastVisitAt: null, currentVisitAt: null, active: false, createdAt: NOW }],
+      [],
+    );
+    const result = applyTrackCommand(ledger, command({ profileId: 'old' }), NOW);
+    expect(result.profileId).toBe('main');
+    expect(ledger.profiles.get('main')).toMatchObject({ visits: 4, active: true });
+    expect(types(ledger)).not.toContain('profile-created');
+  });
+
+  it('ends the visit on visit-ended and reopens it on the next event', () => {
+    const ledger = new VisitLedger([], []);
+    const { sessionId, profileId } = applyTrackCommand(ledger, command({ sessionId: 's' }, ['page-view', 'visit-ended', 'page-view']), NOW);
+    expect(types(ledger).slice(3)).toEqual(['page-view', 'visit-ended', 'visit-started', 'page-view']);
+    expect(ledger.sessions.get(sessionId)).toMatchObject({ status: 'started', visitEndedAt: null });
+    expect(ledger.profiles.get(profileId)!.visits).toBe(2);
+  });
+
+  it('keeps the session and profile unsaved when the command asks so', () => {
+    const ledger = new VisitLedger([], []);
+    const { sessionId, profileId } = applyTrackCommand(ledger, command({ save: { session: false, events: false, profile: false } }), NOW);
+    expect(ledger.unsavedSessions.has(sessionId)).toBe(true);
+    expect(ledger.unsavedProfiles.has(profileId)).toBe(true);
+    expect(ledger.events.every((event) => !event.save)).toBe(true);
+  });
+});

@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
+
+interface Page {
+  items: { id: string; type: string }[];
+  next: string | null;
+}
+
+for (const backend of BACKENDS) {
+  const available = await backend.available();
+  describe.skipIf(!available)(`admin API on ${backend.name}`, () => {
+    let api: TestApi;
+    beforeAll(async () => {
+      api = await startTestApi(backend.name, { MAX_PAYLOAD_BYTES: '4096' });
+    });
+    afterAll(async () => {
+      await api?.close();
+    });
+
+    it('requires the bearer token on admin routes, but not on /track and /healthcheck', async () => {
+      for (const headers of [{}, { authorization: 'Bearer wrong' }]) {
+        const response = await api.app.inject({ method: 'GET', url: '/event-sources', headers });
+        expect(response.statusCode).toBe(401);
+        expect(response.json()).toMatchObject({ error: 'unauthorized', details: [{ field: 'authorization' }] });
+      }
+      expect((await api.app.inject({ method: 'GET', url: '/healthcheck' })).statusCode).toBe(200);
+      expect((await api.track({ source: { id: api.sourceId }, events: [{ type: 'a' }] })).statusCode).toBe(200);
+    });
+
+    it('reports storage and queue reachability', async () => {
+      const response = await api.app.inject({ method: 'GET', url: '/healthcheck' });
+      expect(response.json()).toEqual({ status: 'ok', storage: { ok: true }, queue: { ok: true } });
+    });
+
+    it('manages event sources', async () => {
+      const created = await api.admin({ method: 'POST', url: '/event-sources', payload: { id: 'web-shop', name: 'Web shop' } });
+      expect(created.statusCode).toBe(201);
+      expect(created.json()).toMatchObject({ id: 'web-shop', name: 'Web shop', enabled: true });
+      expect((await api.admin({ method: 'POST', url: '/event-sources', payload: { id: 'web-shop', name: 'again' } })).statusCode).toBe(409);
+      expect((await api.admin({ method: 'POST', url: '/event-sources', payload: { name: 5 } })).json()).toMatchObject({
+        error: 'validation_failed',
+        details: [{ field: 'name' }],
+      });
+      const updated = await api.admin({ method: 'PUT', url: '/event-sources/web-shop', payload: { name: 'Shop' } });
+      expect(updated.json()).toMatchObject({ name: 'Shop', enabled: true });
+      const list = (await api.admin({ method: 'GET', url: '/event-sources' })).json() as { id: string }[];
+      expect(list.map((source) => source.id)).toContain('web-shop');
+      expect((await api.admin({ method: 'DELETE', url: '/event-sources/web-shop' })).statusCode).toBe(204);
+      expect((await api.admin({ method: 'GET', url: '/event-sources/web-shop' })).statusCode).toBe(404);
+      expect((await api.track({ source: { id: 'web-shop' }, events: [{ type: 'a' }] })).statusCode).toBe(401);
+    });
+
+    it('pages a profile’s events newest first with a cursor, and filters /events', async () => {
+      const first = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'e-0' }] })).json() as { profile: { id: string }; session: { id: string } };
+      for (let i = 1; i < 5; i++) {
+        await api.track({ source: { id: api.sourceId }, profile: first.profile, session: first.session, events: [{ type: `e-${i}` }] });
+      }
+      const page1 = (await api.admin({ method: 'GET', url: `/profiles/${first.profile.id}/events?limit=4` })).json() as Page;
+      expect(page1.items.map((event) => event.type)).toEqual(['e-4', 'e-3', 'e-2', 'e-1']);
+      const page2 = (await api.admin({ method: 'GET', url: `/profiles/${first.profile.id}/events?limit=4&cursor=${page1.next}` })).json() as Page;
+      expect(page2.items.map((event) => event.type)).toEqual(['e-0', 'visit-started', 'session-opened', 'profile-created']);
+      expect(page2.next).toBeNull();
+      const sessionEvents = (await api.admin({ method: 'GET', url: `/sessions/${first.session.id}/events?limit=2` })).json() as Page;
+      expect(sessionEvents.items.map((event) => event.type)).toEqual(['e-4', 'e-3']);
+      const byType = (await api.admin({ method: 'GET', url: `/events?type=e-2&profile=${first.profile.id}` })).json() as Page;
+      expect(byType.items).toHaveLength(1);
+      const future = (await api.admin({ method: 'GET', url: `/events?from=2999-01-01T00:00:00Z` })).json() as Page;
+      expect(future.items).toEqual([]);
+      expect((await api.admin({ method: 'GET', url: '/events?from=yesterday' })).json()).toMatchObject({ details: [{ field: 'from' }] });
+      expect((await api.admin({ method: 'GET', url: '/events?limit=0' })).statusCode).toBe(400);
+    });
+
+    it('deletes a profile with its sessions and events', async () => {
+      const tracked = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'doomed' }] })).json() as { profile: { id: string }; session: { id: string } };
+      expect((await api.admin({ method: 'DELETE', url: `/profiles/${tracked.profile.id}` })).statusCode).toBe(204);
+      expect((await api.admin({ method: 'GET', url: `/profiles/${tracked.profile.id}` })).statusCode).toBe(404);
+      expect((await api.admin({ method: 'GET', url: `/sessions/${tracked.session.id}` })).statusCode).toBe(404);
+      expect(((await api.admin({ method: 'GET', url: '/events?type=doomed' })).json() as Page).items).toEqual([]);
+      expect((await api.admin({ method: 'DELETE', url: `/profiles/${tracked.profile.id}` })).statusCode).toBe(404);
+    });
+
+    it('refuses a payload over MAX_PAYLOAD_BYTES with 413 before storing anything', async () => {
+      const response = await api.track({ source: { id: api.sourceId }, events: [{ type: 'big', properties: { blob: 'x'.repeat(5000) } }] });
+      expect(response.statusCode).toBe(413);
+      expect(response.json()).toMatchObject({ error: 'payload_too_large', details: [{ field: 'body' }] });
+      expect(((await api.admin({ method: 'GET', url: '/events?type=big' })).json() as Page).items).toEqual([]);
+    });
+
+    it('answers unknown routes with a JSON 404', async () => {
+      const response = await api.app.inject({ method: 'GET', url: '/nope' });
+      expect(response.statusCode).toBe(404);
+      expect(response.json()).toMatchObject({ error: 'not_found' });
+    });
+
+    it('publishes an OpenAPI document covering every route', async () => {
+      const document = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json() as { openapi: string; paths: Record<string, Record<string, unknown>> };
+      expect(document.openapi).toMatch(/^3\./);
+      const routes = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`));
+      for (const route of [
+        'POST /track',
+        'GET /healthcheck',
+        'POST /event-sources',
+        'GET /event-sources',
+        'GET /event-sources/{id}',
+        'PUT /event-sources/{id}',
+        'DELETE /event-sources/{id}',
+        'GET /profiles/{id}',
+        'DELETE /profiles/{id}',
+        'GET /profiles/{id}/events',
+        'GET /sessions/{id}',
+        'GET /sessions/{id}/events',
+        'GET /events',
+      ]) {
+        expect(routes).toContain(route);
+      }
+      const track = document.paths['/track']!['post'] as { requestBody: { content: Record<string, { schema: { required: string[] } }> } };
+      expect(track.requestBody.content['application/json']!.schema.required).toEqual(expect.arrayContaining(['source', 'events']));
+    });
+  });
+}
