@@ -7,7 +7,7 @@ import { bearerAuth } from './auth.js';
 import { errorHandler } from './error-handler.js';
 import { eventSourceRoutes } from './routes/event-sources.js';
 import { profileRoutes } from './routes/profiles.js';
-// import { tqlRoutes } from './routes/tql.js';
+import { tqlRoutes } from './routes/tql.js';
 import { trackRoutes } from './routes/track.js';
 import type { ApiServices } from './services.js';
 import { validatorCompiler } from './validation.js';
@@ -82,7 +82,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     });
     await admin.register(eventSourceRoutes(services));
     await admin.register(profileRoutes(services));
-    // await admin.register(tqlRoutes);
+    await admin.register(tqlRoutes);
   });
   return app;
 }

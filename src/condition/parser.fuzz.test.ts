@@ -1,0 +1,85 @@
+/** Random and mutated inputs: the parser answers a tree or a ConditionSyntaxError, quickly, and nothing else. */
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConditionNotCompilableError, ConditionSyntaxError } from './errors.js';
+import { compileCondition } from './evaluate.js';
+import { parseCondition } from './parser.js';
+import { compileToSql } from './sql.js';
+
+const SEED = 7;
+const CASES = 4000;
+const MAX_LENGTH = 300;
+
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const FRAGMENTS = [
+  'profile@', 'payload@a.b', 'event@type', '["k"]', '[0]', '.', '@', ' AND ', ' OR ', 'NOT ', '(', ')', '[', ']', ',',
+  '==', '=', '!=', '>', '>=', '=>', '<', '<=', '=<', '<>', '"', '"str"', "'", '\\', '1', '-2.5', '.5', '10m', '1e9', '1e999',
+  'true', 'null', 'BETWEEN ', ' IS ', 'NULL', ' EXISTS', ' EMPTY', ' CONTAINS ', ' STARTS WITH ', ' ENDS WITH ', ' IN ',
+  'now(', 'datetime.offset(', 'lowercase(', 'x', '\u0000', '😀', '\n', '  ',
+];
+
+const seedsDir = fileURLToPath(new URL('../../../shared/compat/tracardi-condition-cases.json', import.meta.url));
+const SEED_CONDITIONS: string[] = existsSync(seedsDir)
+  ? (JSON.parse(readFileSync(seedsDir, 'utf8')) as { condition: string }[]).map((c) => c.condition)
+  : ['payload@a.b == 1 AND (payload@c EXISTS OR datetime(payload@d) < now.offset("-1h"))'];
+
+function generate(random: () => number): string {
+  const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
+  if (random() < 0.5) {
+    let text = '';
+    const parts = 1 + Math.floor(random() * 20);
+    for (let i = 0; i < parts; i++) text += pick(FRAGMENTS);
+    return text.slice(0, MAX_LENGTH);
+  }
+  let text = pick(SEED_CONDITIONS);
+  const edits = 1 + Math.floor(random() * 4);
+  for (let i = 0; i < edits; i++) {
+    const at = Math.floor(random() * (text.length + 1));
+    const roll = random();
+    if (roll < 0.33) text = text.slice(0, at) + text.slice(at + 1 + Math.floor(random() * 5));
+    else if (roll < 0.66) text = text.slice(0, at) + pick(FRAGMENTS) + text.slice(at);
+    else text = text.slice(0, at) + String.fromCharCode(32 + Math.floor(random() * 95)) + text.slice(at + 1);
+  }
+  return text.slice(0, MAX_LENGTH);
+}
+
+describe('parser fuzz', () => {
+  it(`survives ${CASES} random and mutated inputs (seed ${SEED})`, () => {
+    const random = mulberry32(SEED);
+    let parsed = 0;
+    const started = performance.now();
+    for (let i = 0; i < CASES; i++) {
+      const text = generate(random);
+      try {
+        const ast = parseCondition(text);
+        parsed++;
+        compileCondition(ast).evaluateWithWarnings({ payload: { a: { b: 1 } }, profile: { id: 'x' } });
+        try {
+          compileToSql(ast);
+        } catch (error) {
+          if (!(error instanceof ConditionNotCompilableError)) throw error;
+        }
+      } catch (error) {
+        if (!(error instanceof ConditionSyntaxError)) {
+          throw new Error(`input ${JSON.stringify(text)} raised ${(error as Error).stack}`);
+        }
+        expect(error.position).toBeGreaterThanOrEqual(0);
+        expect(error.position).toBeLessThanOrEqual(text.length);
+      }
+    }
+    expect(parsed).toBeGreaterThan(CASES * 0.02);
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+});
