@@ -1,0 +1,541 @@
+/**
+ * `npm run bench`: /track throughput and latency against a bare Fastify baseline.
+ *
+ *  1. bare Fastify, one JSON POST route (the ceiling);
+ *  2. /track on PostgreSQL (fresh database, dropped after), at full speed;
+ *  3. /track on PostgreSQL at half the throughput of 2, for p50/p99 (target p99 < 25 ms);
+ *  4. /track on PGlite (temporary DATA_DIR, deleted after);
+ *  5. the condition benchmark, when bench/condition.ts exists.
+ *
+ * Prints a table and rewrites the marked section of BENCHMARKS.md. Environment:
+ *  BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_WARMUP_S (3), BENCH_POOL (300 returning visitors),
+ *  BENCH_NEW_RATIO (0.3), BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres),
+ *  BENCH_WRITE (yes: write BENCHMARKS.md), BENCH_CPU_PROF (a directory: `node --cpu-prof` the API children there),
+ *  BENCH_STRICT (no: exit 1 on a missed target, not only on failed requests),
+ *  BENCH_CASES (bare,postgres,pglite,condition: the cases to run, for diagnosis),
+ *  BENCH_PG_SETTINGS ("name=value;…": ALTER DATABASE … SET on the bench database only, e.g.
+ *    "session_preload_libraries=auto_explain;auto_explain.log_min_duration=20" or "jit=off").
+ *  GROUP_COMMIT_WAIT_MS / GROUP_COMMIT_MAX_BATCH pass through to the API children.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import { failures, runLoad, type LoadResult } from './load.js';
+import { cpuSeconds, describeWaits, sampleWaits, selfCpuSeconds, sumCpuSeconds } from './metrics.js';
+import {
+  conditionText,
+  markdownSection,
+  targetsText,
+  textTable,
+  writeSection,
+  type CaseRow,
+  type ConditionFigures,
+  type Report,
+  type Target,
+} from './report.js';
+import { ChildFailure, freePort, killAllChildren, startChild, type Child } from './servers.js';
+
+// ---------------------------------------------------------------- configuration
+
+function envNumber(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name]?.trim();
+  if (!raw) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new Error(`${name}: expected a number in ${min}..${max}, got "${raw}"`);
+  }
+  return value;
+}
+const envYes = (name: string, fallback: boolean) => {
+  const raw = process.env[name]?.trim().toLowerCase();
+  return raw ? ['1', 'yes', 'true', 'on'].includes(raw) : fallback;
+};
+
+const HERE = fileURLToPath(new URL('.', import.meta.url)); // dist/bench/
+const ROOT = resolve(HERE, '..', '..');
+const MERIDIAN_BIN = join(ROOT, 'bin', 'meridian');
+const BARE_SERVER = join(HERE, 'bare-fastify.js');
+const BENCHMARKS_MD = join(ROOT, 'BENCHMARKS.md');
+
+const settings = {
+  durationS: envNumber('BENCH_DURATION_S', 10, 1, 600),
+  connections: envNumber('BENCH_CONNECTIONS', 50, 1, 2000),
+  warmupS: envNumber('BENCH_WARMUP_S', 3, 0, 120),
+  pool: envNumber('BENCH_POOL', 300, 1, 100_000),
+  newRatio: envNumber('BENCH_NEW_RATIO', 0.3, 0, 1),
+  postgresUrl: process.env['BENCH_POSTGRES_URL']?.trim() || 'postgresql://postgres@127.0.0.1:5432/postgres',
+  write: envYes('BENCH_WRITE', true),
+  strict: envYes('BENCH_STRICT', false),
+  cpuProfDir: process.env['BENCH_CPU_PROF']?.trim() || undefined,
+  cases: new Set((process.env['BENCH_CASES']?.trim() || 'bare,postgres,pglite,condition').split(',').map((name) => name.trim())),
+  pgSettings: (process.env['BENCH_PG_SETTINGS'] ?? '')
+    .split(';')
+    .map((pair) => pair.trim())
+    .filter(Boolean)
+    .map((pair) => {
+      const match = /^([a-z_][a-z0-9_.]*)\s*=\s*(.*)$/i.exec(pair);
+      if (!match) throw new Error(`BENCH_PG_SETTINGS: expected name=value, got "${pair}"`);
+      return { name: match[1]!, value: match[2]! };
+    }),
+};
+
+const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+
+// ---------------------------------------------------------------- cleanup
+
+const cleanups: (() => Promise<void> | void)[] = [];
+let cleaning: Promise<void> | undefined;
+/** Runs registered clean-ups once, newest first; each failure is logged, none stops the others. */
+function cleanUp(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await withTimeout(Promise.resolve(cleanup()), 30_000, 'clean-up');
+      } catch (error) {
+        log(`clean-up failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    killAllChildren();
+  })();
+  return cleaning;
+}
+process.on('exit', killAllChildren);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping children and cleaning up`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${Math.round(ms / 1000)} s`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Runs the load while watching the child: a crashed server fails the case with its output. */
+async function loadAgainst(child: Child, work: Promise<LoadResult>, seconds: number): Promise<LoadResult> {
+  return withTimeout(Promise.race([work, child.exited]), (seconds + 60) * 1000, `load on ${child.name}`);
+}
+
+// ---------------------------------------------------------------- request bodies
+
+interface Visitor {
+  profile: string;
+  session: string;
+}
+
+const PAGES = ['/', '/products', '/products/42', '/cart', '/checkout', '/blog/launch', '/pricing', '/about'];
+const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T;
+
+function trackBody(sourceId: string, visitor?: Visitor): string {
+  const page = pick(PAGES);
+  return JSON.stringify({
+    source: { id: sourceId },
+    ...(visitor ? { profile: { id: visitor.profile }, session: { id: visitor.session } } : {}),
+    events: [{ type: 'page-view', properties: { url: `https://shop.example${page}`, title: `Page ${page}`, referrer: '' } }],
+  });
+}
+
+/** ~newRatio of requests come from new visitors, the rest from a visitor of the pool. */
+function mixedBodies(sourceId: string, pool: Visitor[]): () => string {
+  return () => (pool.length === 0 || Math.random() < settings.newRatio ? trackBody(sourceId) : trackBody(sourceId, pick(pool)));
+}
+
+// ---------------------------------------------------------------- Meridian helpers
+
+interface Meridian {
+  child: Child;
+  url: string;
+  sourceId: string;
+  pool: Visitor[];
+}
+
+async function startMeridian(name: string, env: Record<string, string | undefined>): Promise<Meridian> {
+  const port = await freePort();
+  const token = randomBytes(16).toString('hex');
+  const url = `http://127.0.0.1:${port}`;
+  const nodeArgs = [] as string[];
+  if (settings.cpuProfDir) {
+    mkdirSync(settings.cpuProfDir, { recursive: true });
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(settings.cpuProfDir)}`, `--cpu-prof-name=${name.replace(/\W+/g, '-')}-${Date.now()}.cpuprofile`);
+  }
+  const child = await startChild({
+    name,
+    nodeArgs: [...nodeArgs, MERIDIAN_BIN, 'api'],
+    cwd: ROOT,
+    env: {
+      REDIS_HOST: undefined, // in-process queue: /track does not touch it, and Redis must not sway the figures
+      PRODUCTION: undefined,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      API_TOKEN: token,
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    healthUrl: `${url}/healthcheck`,
+    startTimeoutMs: 90_000,
+  });
+  cleanups.push(async () => void (await child.stop()));
+  try {
+    const created = await fetch(`${url}/event-sources`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'bench' }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const body = (await created.json()) as { id?: string };
+    if (created.status !== 201 || !body.id) throw new Error(`POST /event-sources answered ${created.status}: ${JSON.stringify(body)}`);
+    const sourceId = body.id;
+    log(`${name}: event source ${sourceId}; creating ${settings.pool} returning visitors`);
+    const pool = await createVisitors(url, sourceId, settings.pool);
+    return { child, url, sourceId, pool };
+  } catch (error) {
+    throw new ChildFailure(`${name}: setup failed: ${error instanceof Error ? error.message : String(error)}`, child.output());
+  }
+}
+
+/** New visitors, 10 at a time; their profile and session ids are what returning visitors send. */
+async function createVisitors(url: string, sourceId: string, count: number): Promise<Visitor[]> {
+  const visitors: Visitor[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      const response = await fetch(`${url}/track`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: trackBody(sourceId),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const body = (await response.json()) as { profile?: { id: string }; session?: { id: string } };
+      if (response.status !== 200 || !body.profile || !body.session) {
+        throw new Error(`POST /track answered ${response.status}: ${JSON.stringify(body).slice(0, 500)}`);
+      }
+      visitors.push({ profile: body.profile.id, session: body.session.id });
+    }
+  };
+  await Promise.all(Array.from({ length: 10 }, worker));
+  return visitors;
+}
+
+interface Measured {
+  result: LoadResult;
+  cpu: { api?: number; postgres?: number; loadGenerator: number };
+  /** PostgreSQL only: group-commit flushes during the run, and what the backends were doing. */
+  flushes?: number;
+  waits?: string;
+}
+
+interface PostgresProbe {
+  /** Admin connection (another database), for pg_stat_activity. */
+  admin: postgres.Sql;
+  /** Connection to the bench database, for counting flushes. */
+  bench: postgres.Sql;
+  database: string;
+}
+
+/** Warm-up (unmeasured), then the measured run, with CPU seconds per party and PostgreSQL diagnostics. */
+async function measure(
+  meridian: { child: Child; url: string },
+  body: () => string,
+  options: { overallRate?: number; warmup: boolean; pg?: PostgresProbe },
+): Promise<Measured> {
+  const base = { url: meridian.url, path: '/track', connections: settings.connections, body };
+  if (options.warmup && settings.warmupS > 0) {
+    await loadAgainst(meridian.child, runLoad({ ...base, durationS: settings.warmupS, overallRate: options.overallRate }), settings.warmupS);
+  }
+  const pg = options.pg;
+  const backends = pg ? await backendPids(pg.admin, pg.database) : [];
+  const sampler = pg
+    ? sampleWaits(
+        (database) =>
+          pg.admin`SELECT state, wait_event_type, wait_event FROM pg_stat_activity WHERE datname = ${database} AND application_name = 'meridian'`,
+        pg.database,
+      )
+    : undefined;
+  const startedAt = new Date();
+  const before = { api: cpuSeconds(meridian.child.pid), postgres: sumCpuSeconds(backends), self: selfCpuSeconds() };
+  const result = await loadAgainst(
+    meridian.child,
+    runLoad({ ...base, durationS: settings.durationS, overallRate: options.overallRate }),
+    settings.durationS,
+  );
+  const after = { api: cpuSeconds(meridian.child.pid), postgres: sumCpuSeconds(backends), self: selfCpuSeconds() };
+  const finishedAt = new Date();
+  const sampled = await sampler?.stop();
+  // Every flush stamps its events with one inserted_at, so distinct stamps count the flushes.
+  const flushes = pg
+    ? Number(
+        (
+          await pg.bench<{ n: string }[]>`SELECT count(DISTINCT inserted_at)::text AS n FROM events
+                                          WHERE inserted_at >= ${startedAt} AND inserted_at <= ${finishedAt}`
+        )[0]?.n ?? 0,
+      )
+    : undefined;
+  return {
+    result,
+    cpu: {
+      api: before.api !== undefined && after.api !== undefined ? after.api - before.api : undefined,
+      postgres: backends.length ? after.postgres - before.postgres : undefined,
+      loadGenerator: after.self - before.self,
+    },
+    flushes,
+    waits: sampled ? describeWaits(sampled.tally, sampled.samples) : undefined,
+  };
+}
+
+async function backendPids(sql: postgres.Sql, database: string): Promise<number[]> {
+  const rows = await sql<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = ${database} AND application_name = 'meridian'`;
+  return rows.map((row) => row.pid);
+}
+
+const pct = (seconds: number | undefined, wall: number) => (seconds === undefined ? 'n/a' : `${Math.round((seconds / wall) * 100)} %`);
+
+function describeCpu(name: string, measured: Measured): string {
+  const wall = measured.result.durationS || settings.durationS;
+  const parts = [
+    `API process ${pct(measured.cpu.api, wall)} of a core`,
+    ...(measured.cpu.postgres !== undefined ? [`PostgreSQL backends ${pct(measured.cpu.postgres, wall)}`] : []),
+    `autocannon ${pct(measured.cpu.loadGenerator, wall)}`,
+  ];
+  const batch =
+    measured.flushes !== undefined && measured.flushes > 0
+      ? `; ${measured.flushes.toLocaleString('en-US')} group-commit flushes (${(measured.flushes / wall).toFixed(0)}/s, ` +
+        `${(measured.result.completed / measured.flushes).toFixed(1)} requests each)`
+      : '';
+  const waits = measured.waits ? `; PostgreSQL backends sampled: ${measured.waits}` : '';
+  return `${name}: CPU over the measured run: ${parts.join(', ')}${batch}${waits}.`;
+}
+
+// ---------------------------------------------------------------- the cases
+
+async function benchBare(rows: CaseRow[], notes: string[]): Promise<number | undefined> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = await startChild({
+    name: 'bare Fastify',
+    nodeArgs: [BARE_SERVER],
+    cwd: ROOT,
+    env: { PORT: String(port) },
+    healthUrl: `${url}/healthcheck`,
+  });
+  cleanups.push(async () => void (await child.stop()));
+  log(`bare Fastify: ${settings.durationS} s at ${settings.connections} connections`);
+  const body = mixedBodies('bench-source', []);
+  const measured = await measure({ child, url }, body, { warmup: true });
+  await child.stop();
+  rows.push({ name: 'bare Fastify (1 JSON POST route)', result: measured.result, connections: settings.connections });
+  notes.push(describeCpu('bare Fastify', measured));
+  return measured.result.reqPerSec;
+}
+
+async function postgresAvailable(): Promise<string | undefined> {
+  const sql = postgres(settings.postgresUrl, { max: 1, connect_timeout: 3, onnotice: () => {} });
+  try {
+    await sql`SELECT 1`;
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {});
+  }
+}
+
+async function benchPostgres(rows: CaseRow[], notes: string[]): Promise<{ max?: LoadResult; half?: LoadResult }> {
+  const unavailable = await postgresAvailable();
+  if (unavailable) {
+    const note = `PostgreSQL unreachable at ${settings.postgresUrl}: ${unavailable}`;
+    rows.push({ name: '/track on PostgreSQL', connections: settings.connections, note: `skipped: ${note}` });
+    rows.push({ name: '/track on PostgreSQL, half rate', connections: settings.connections, note: 'skipped' });
+    return {};
+  }
+  const database = `meridian_bench_${randomBytes(5).toString('hex')}`;
+  const admin = postgres(settings.postgresUrl, { max: 2, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${database}`);
+  cleanups.push(async () => {
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.end({ timeout: 2 });
+    log(`dropped database ${database}`);
+  });
+  for (const { name, value } of settings.pgSettings) {
+    await admin.unsafe(`ALTER DATABASE ${database} SET ${name} = '${value.replace(/'/g, "''")}'`);
+    notes.push(`PostgreSQL bench database: SET ${name} = '${value}'.`);
+  }
+  const url = new URL(settings.postgresUrl);
+  url.pathname = `/${database}`;
+  log(`PostgreSQL: database ${database}`);
+  const meridian = await startMeridian('meridian api (PostgreSQL)', { DATABASE_URL: url.toString(), DATA_DIR: undefined });
+  const bench = postgres(url.toString(), {
+    max: 1,
+    onnotice: () => {},
+    connection: { search_path: 'meridian_test,public', application_name: 'meridian-bench' },
+  });
+  cleanups.push(async () => void (await bench.end({ timeout: 2 })));
+  const probe: PostgresProbe = { admin, bench, database };
+  const body = mixedBodies(meridian.sourceId, meridian.pool);
+
+  log(`/track on PostgreSQL: ${settings.durationS} s at ${settings.connections} connections`);
+  const max = await measure(meridian, body, { warmup: true, pg: probe });
+  rows.push({ name: '/track on PostgreSQL', result: max.result, connections: settings.connections });
+  notes.push(describeCpu('/track on PostgreSQL', max));
+
+  const rate = Math.max(1, Math.floor(max.result.reqPerSec / 2));
+  log(`/track on PostgreSQL at ${rate} req/s: ${settings.durationS} s`);
+  const half = await measure(meridian, body, { overallRate: rate, warmup: false, pg: probe });
+  rows.push({ name: '/track on PostgreSQL, half rate', result: half.result, rate, connections: settings.connections });
+  notes.push(describeCpu('/track on PostgreSQL at half rate', half));
+  await meridian.child.stop();
+  return { max: max.result, half: half.result };
+}
+
+async function benchPglite(rows: CaseRow[], notes: string[]): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'meridian-bench-'));
+  cleanups.push(() => {
+    rmSync(dataDir, { recursive: true, force: true });
+    log(`deleted ${dataDir}`);
+  });
+  const meridian = await startMeridian('meridian api (PGlite)', { DATABASE_URL: undefined, DATA_DIR: dataDir });
+  log(`/track on PGlite: ${settings.durationS} s at ${settings.connections} connections`);
+  const measured = await measure(meridian, mixedBodies(meridian.sourceId, meridian.pool), { warmup: true });
+  rows.push({ name: '/track on PGlite', result: measured.result, connections: settings.connections });
+  notes.push(describeCpu('/track on PGlite', measured));
+  await meridian.child.stop();
+}
+
+async function benchConditionIfPresent(): Promise<{ figures?: ConditionFigures; note?: string }> {
+  const file = join(HERE, 'condition.js');
+  if (!existsSync(file)) return { note: 'bench/condition.ts does not exist (yet)' };
+  const specifier = './condition.js'; // not a literal: the module may not exist when this file is compiled
+  const loaded = (await import(specifier)) as { benchCondition?: () => Promise<ConditionFigures> };
+  if (typeof loaded.benchCondition !== 'function') return { note: 'bench/condition.ts does not export benchCondition()' };
+  log('condition benchmark');
+  const figures = await withTimeout(loaded.benchCondition(), 180_000, 'benchCondition()');
+  return { figures };
+}
+
+// ---------------------------------------------------------------- main
+
+/** Which code was measured: the commit, and whether src/ had uncommitted changes compiled in. */
+function sourceState(): string {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const head = git('rev-parse', '--short', 'HEAD');
+    const dirty = git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean).length;
+    return dirty
+      ? `Measured code: commit ${head} plus uncommitted changes in ${dirty} file(s) under src/ (as compiled in dist/).`
+      : `Measured code: commit ${head}, src/ unmodified.`;
+  } catch {
+    return 'Measured code: git state unknown.';
+  }
+}
+
+async function guarded<T>(name: string, rows: CaseRow[], notes: string[], work: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await work();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log(`${name} failed: ${message}`);
+    notes.push(`${name} crashed: ${message.split('\n')[0]}`);
+    rows.push({ name, connections: settings.connections, note: `CRASHED: ${message.split('\n')[0]}` });
+    return undefined;
+  } finally {
+    await cleanUp();
+    cleaning = undefined;
+  }
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const loadStart = loadavg()[0]?.toFixed(2) ?? 'n/a';
+  const rows: CaseRow[] = [];
+  const notes: string[] = [];
+  log(
+    `load average ${loadStart}; duration ${settings.durationS} s, warm-up ${settings.warmupS} s, ${settings.connections} connections, ` +
+      `${settings.pool} returning visitors, ${Math.round(settings.newRatio * 100)} % new visitors`,
+  );
+  if (!existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/src/cli/main.js is missing: run `npm run build` first');
+
+  const run = (name: string) => settings.cases.has(name);
+  const baseline = run('bare') ? await guarded('bare Fastify', rows, notes, () => benchBare(rows, notes)) : undefined;
+  const pg = run('postgres') ? ((await guarded('/track on PostgreSQL', rows, notes, () => benchPostgres(rows, notes))) ?? {}) : {};
+  if (run('pglite')) await guarded('/track on PGlite', rows, notes, () => benchPglite(rows, notes));
+  let condition: { figures?: ConditionFigures; note?: string } = { note: 'not selected in BENCH_CASES' };
+  if (run('condition')) {
+    try {
+      condition = await benchConditionIfPresent();
+    } catch (error) {
+      condition = { note: `failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
+    }
+  }
+
+  const targets: Target[] = [
+    pg.max && baseline
+      ? {
+          description: '/track on PostgreSQL ≥ 1/3 of bare Fastify req/s',
+          met: pg.max.reqPerSec >= baseline / 3,
+          detail: `${Math.round(pg.max.reqPerSec)} vs ${Math.round(baseline / 3)} req/s needed (${((pg.max.reqPerSec / baseline) * 100).toFixed(1)} % of ${Math.round(baseline)})`,
+        }
+      : { description: '/track on PostgreSQL ≥ 1/3 of bare Fastify req/s', met: undefined, detail: 'not measured' },
+    pg.half
+      ? {
+          description: 'p99 < 25 ms at half that rate',
+          met: pg.half.latencyMs.p99 < 25 && failures(pg.half) === 0,
+          detail: `p99 ${pg.half.latencyMs.p99} ms, p50 ${pg.half.latencyMs.p50} ms at ${Math.round(pg.half.reqPerSec)} req/s achieved`,
+        }
+      : { description: 'p99 < 25 ms at half that rate', met: undefined, detail: 'not measured' },
+  ];
+  const failedCases = rows.filter((row) => !row.result || failures(row.result) > 0);
+  notes.unshift(
+    `Load: one page-view event per request; ${Math.round(settings.newRatio * 100)} % new visitors (no profile), ` +
+      `the rest a random profile+session of ${settings.pool} visitors created before the run; warm-up ${settings.warmupS} s; ` +
+      `group commit GROUP_COMMIT_WAIT_MS=${process.env['GROUP_COMMIT_WAIT_MS'] ?? '2 (default)'}, ` +
+      `GROUP_COMMIT_MAX_BATCH=${process.env['GROUP_COMMIT_MAX_BATCH'] ?? '256 (default)'}; in-process queue (no Redis).`,
+  );
+  notes.push(sourceState());
+  notes.push(`Total bench time ${Math.round((Date.now() - started) / 1000)} s.`);
+
+  const cpu = cpus();
+  const report: Report = {
+    date: new Date(),
+    machine: { cpus: cpu.length, cpuModel: cpu[0]?.model.trim() ?? 'unknown CPU', node: process.version, platform: `${process.platform} ${process.arch}`,
+      loadStart,
+      loadEnd: loadavg()[0]?.toFixed(2) ?? 'n/a',
+    },
+    durationS: settings.durationS,
+    rows,
+    baselineReqPerSec: baseline,
+    targets,
+    condition,
+    notes,
+  };
+  process.stdout.write(`\n${textTable(report)}\n\n${targetsText(report)}\n${conditionText(report)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+  if (settings.write) {
+    writeSection(BENCHMARKS_MD, markdownSection(report));
+    log(`wrote ${BENCHMARKS_MD}`);
+  }
+  if (failedCases.length > 0) {
+    log(`FAILED: ${failedCases.map((row) => row.name).join(', ')}`);
+    return 1;
+  }
+  if (settings.strict && targets.some((target) => target.met === false)) return 1;
+  return 0;
+}
+
+main().then(
+  async (code) => {
+    await cleanUp();
+    process.exit(code);
+  },
+  async (error: unknown) => {
+    log(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    await cleanUp();
+    process.exit(1);
+  },
+);
