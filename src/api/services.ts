@@ -1,4 +1,6 @@
 import type { Config } from '../config/config.js';
+import type { SegmentRepository } from '../segmentation/ports.js';
+import type { MappingServices } from '../mapping/ports.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import type { SourceCache } from '../tracking/source-cache.js';
 import type { Tracker } from '../tracking/tracker.js';
@@ -10,6 +12,12 @@ export interface ApiServices {
   sources: EventSourceRepository;
   sourceCache: SourceCache;
   readModel: TrackingReadModel;
+  segmentation: {
+    segments: SegmentRepository;
+    /** Queues a full re-decision of one segment's members. */
+    resegment: (segmentId: string) => Promise<void>;
+  };
+  mapping: MappingServices;
   /** Each throws when its backend is unreachable. */
   health: { storage: () => Promise<void>; queue: () => Promise<void> };
 }

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { ConfigError, loadConfig, loadHeartbeatConfig, type Config } from '../config/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { SqlEventSources } from '../storage/sql-event-sources.js';
 import { SqlSettings } from '../storage/sql-settings.js';
 import { migrate } from '../storage/migrate.js';
-import { describeBackends, openDatabase, startApi, type ApiRuntime } from './runtime.js';
+import { jobCommand, scheduleHeartbeat } from './job.js';
+import { describeBackends, openDatabase, startApi, WORKER_NAMES, type ApiRuntime } from './runtime.js';
+import { mappingCommand, workerCommand } from './work.js';
 
 function closeOnSignal(runtime: { close(): Promise<void> }, logger: Logger): void {
   let closing = false;
@@ -41,8 +43,14 @@ async function ensureDefaultSource(runtime: ApiRuntime): Promise<string> {
 }
 
 async function runStart(config: Config, logger: Logger): Promise<void> {
-  const runtime = await startApi(config, logger, { generateToken: true });
-  closeOnSignal(runtime, logger);
+  const heartbeatSettings = loadHeartbeatConfig();
+  const runtime = await startApi(config, logger, { generateToken: true, workers: WORKER_NAMES });
+  const heartbeat = scheduleHeartbeat(runtime.db, heartbeatSettings, logger);
+  const close = async () => {
+    await heartbeat?.stop();
+    await runtime.close();
+  };
+  closeOnSignal({ close }, logger);
   const sourceId = await ensureDefaultSource(runtime);
   const url = await listen(runtime, config);
   const backends = describeBackends(config);
@@ -65,7 +73,8 @@ async function runStart(config: Config, logger: Logger): Promise<void> {
 }
 
 async function runApi(config: Config, logger: Logger): Promise<void> {
-  const runtime = await startApi(config, logger);
+  // The in-process queue has no consumer but this process: without Redis the API runs the workers too.
+  const runtime = await startApi(config, logger, { workers: config.redis ? [] : WORKER_NAMES });
   closeOnSignal(runtime, logger);
   const url = await listen(runtime, config);
   if (!runtime.apiToken) logger.warn('API_TOKEN is not set: the admin API answers 401 to every request');
@@ -101,9 +110,14 @@ function run(action: Action): () => Promise<void> {
       throw error;
     }
     const logger = createLogger(config.logLevel);
+    for (const notice of config.notices) logger.warn(notice);
     try {
       await action(config, logger);
     } catch (error) {
+      if (error instanceof ConfigError) {
+        process.stderr.write(`meridian: invalid configuration: ${error.message}\n`);
+        process.exit(2);
+      }
       logger.fatal({ err: error }, 'meridian failed');
       process.stderr.write(`meridian: ${error instanceof Error ? error.message : String(error)}\n`);
       process.exit(1);
@@ -119,6 +133,9 @@ export function buildCli(): Command {
     .action(run(runStart));
   program.command('api').description('tracking + admin HTTP API, stateless, any number of replicas (port 8686)').action(run(runApi));
   program.command('migrate').description('apply schema migrations (idempotent, safe to run concurrently)').action(run(runMigrate));
+  program.addCommand(workerCommand(run));
+  program.addCommand(jobCommand(run));
+  program.addCommand(mappingCommand(run));
   return program;
 }
 

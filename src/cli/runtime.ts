@@ -16,6 +16,15 @@ import { SqlSettings } from '../storage/sql-settings.js';
 import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
 import { SourceCache } from '../tracking/source-cache.js';
 import { Tracker } from '../tracking/tracker.js';
+import { runSegmentationJob } from '../segmentation/job.js';
+import { startSegmentationWorker } from '../segmentation/worker.js';
+import type { Consumer } from '../queue/port.js';
+import { SqlMembership, SqlSegments } from '../storage/sql-segments.js';
+import { MappingCache } from '../mapping/cache.js';
+import { resumeBackfills, startBackfill, startMappingWorkers, type BackfillDeps } from '../mapping/backfill.js';
+import { SqlJobRuns } from '../storage/sql-job-runs.js';
+import { SqlMappingBackfills } from '../storage/sql-mapping-backfill.js';
+import { SqlMappings } from '../storage/sql-mappings.js';
 import type { Logger } from '../shared/logger.js';
 
 /** DATA_DIR=:memory: keeps the embedded store in memory: nothing survives the process. */
@@ -26,7 +35,7 @@ const pgliteDir = (config: Config) => (config.dataDir === IN_MEMORY ? undefined 
 /** PostgreSQL when DATABASE_URL is set, otherwise PGlite with its files under DATA_DIR. */
 export async function openDatabase(config: Config): Promise<Database> {
   const schema = schemaFor(config);
-  if (config.databaseUrl) return connectPostgres({ url: config.databaseUrl, schema });
+  if (config.databaseUrl) return connectPostgres({ url: config.databaseUrl, schema, maxConnections: config.databasePoolSize });
   return openPGlite({ dataDir: pgliteDir(config), schema });
 }
 
@@ -51,11 +60,60 @@ export interface ApiRuntime {
   close(): Promise<void>;
 }
 
+/** Profiles per `segmentation:live` job. */
+export const SEGMENTATION_BATCH = 5000;
+
+export interface WorkerOptions {
+  concurrency: number;
+  /** How often the segmentation worker re-segments profiles tracking changed. */
+  pendingIntervalMs: number;
+}
+
+/**
+ * The workers `meridian worker` runs. `segmentation` is Tracardi's segmentation & mapping worker:
+ * it consumes `segmentation:live`, `event_to_profile_coping:worker` and
+ * `event_props_to_event_traits:worker`, and re-segments profiles that tracking changed.
+ */
+export const WORKER_NAMES = ['segmentation'] as const;
+export type WorkerName = (typeof WORKER_NAMES)[number];
+
+export function backfillDeps(db: Database, queue: JobQueue, logger: Logger): BackfillDeps {
+  return { mappings: new SqlMappings(db), backfills: new SqlMappingBackfills(db), queue, logger };
+}
+
+/** Starts queue consumers in this process; `close` stops them, letting running jobs finish. */
+export function startWorkers(db: Database, queue: JobQueue, logger: Logger, names: readonly WorkerName[], options: WorkerOptions): Consumer {
+  const consumers: Consumer[] = [];
+  for (const name of names) {
+    const workerLogger = logger.child({ worker: name });
+    if (name === 'segmentation') {
+      consumers.push(
+        startSegmentationWorker(
+          { queue, segments: new SqlSegments(db), membership: new SqlMembership(db), logger: workerLogger },
+          { concurrency: options.concurrency, pendingIntervalMs: options.pendingIntervalMs, pendingBatch: 500 },
+        ),
+        startMappingWorkers(backfillDeps(db, queue, workerLogger), { concurrency: options.concurrency }),
+      );
+    }
+  }
+  return { close: async () => void (await Promise.all(consumers.map((consumer) => consumer.close()))) };
+}
+
 /**
  * Wires storage, queue and tracking into the HTTP API. `generateToken` is for the embedded start:
  * with no API_TOKEN set, a token is generated once and kept with the data.
  */
-export async function startApi(config: Config, logger: Logger, options: { generateToken?: boolean } = {}): Promise<ApiRuntime> {
+export interface StartApiOptions {
+  /** Embedded start: with no API_TOKEN, generate one once and keep it with the data. */
+  generateToken?: boolean;
+  /** Queue consumers to run inside the API process (the in-process queue has no other consumer). */
+  workers?: readonly WorkerName[];
+  workerOptions?: WorkerOptions;
+}
+
+export const DEFAULT_WORKER_OPTIONS: WorkerOptions = { concurrency: 2, pendingIntervalMs: 1000 };
+
+export async function startApi(config: Config, logger: Logger, options: StartApiOptions = {}): Promise<ApiRuntime> {
   const db = await openDatabase(config);
   const queue = openQueue(config, logger);
   try {
@@ -63,11 +121,16 @@ export async function startApi(config: Config, logger: Logger, options: { genera
     const apiToken =
       config.apiToken ?? (options.generateToken ? await new SqlSettings(db).getOrInit('api_token', randomBytes(24).toString('base64url')) : undefined);
     const sources = new SqlEventSources(db);
+    const segments = new SqlSegments(db);
+    const membership = new SqlMembership(db);
     const sourceCache = new SourceCache(sources);
-    const tracker = new Tracker(new SqlTrackingStore(db), sourceCache, {
+    const mappings = new SqlMappings(db);
+    const mappingCache = new MappingCache(mappings);
+    const backfills = backfillDeps(db, queue, logger);
+    const tracker = new Tracker(new SqlTrackingStore(db), sourceCache, mappingCache, {
       maxBatch: config.groupCommitMaxBatch,
       maxWaitMs: config.groupCommitMaxWaitMs,
-      concurrency: db.kind === 'pglite' ? 1 : 4,
+      lanes: db.kind === 'pglite' ? 1 : config.commitLanes,
     });
     const app = await buildServer(
       {
@@ -76,10 +139,24 @@ export async function startApi(config: Config, logger: Logger, options: { genera
         sources,
         sourceCache,
         readModel: new SqlReadModel(db),
+        segmentation: {
+          segments,
+          resegment: async (segmentId) =>
+            void (await runSegmentationJob({ segments, membership, queue, logger }, { batchSize: SEGMENTATION_BATCH, segmentIds: [segmentId] })),
+        },
+        mapping: {
+          mappings,
+          mappingCache,
+          backfill: (mappingId, range) => startBackfill(backfills, mappingId, range),
+          jobRuns: new SqlJobRuns(db),
+        },
         health: { storage: async () => void (await db.query('SELECT 1')), queue: () => queue.ping() },
       },
       logger,
     );
+    const workers = startWorkers(db, queue, logger, options.workers ?? [], options.workerOptions ?? DEFAULT_WORKER_OPTIONS);
+    // The in-process queue forgets its jobs on exit: the backfills a restart interrupted go on.
+    if (options.workers?.length && !config.redis) await resumeBackfills(backfills);
     return {
       app,
       db,
@@ -87,6 +164,7 @@ export async function startApi(config: Config, logger: Logger, options: { genera
       apiToken,
       close: async () => {
         await app.close();
+        await workers.close();
         await tracker.drain();
         await queue.close();
         await db.close();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseRedis, schemaFor } from './config.js';
+import { ConfigError, loadConfig, loadHeartbeatConfig, parseQualifyBy, parseRedis, schemaFor } from './config.js';
 
 describe('loadConfig', () => {
   it('defaults to the embedded mode on port 8686 with a 1 MB payload limit', () => {
@@ -51,5 +51,34 @@ describe('parseRedis (REDIS_HOST as the reference docs write it)', () => {
   });
   it('lets REDIS_PASSWORD win over a password in the URL', () => {
     expect(parseRedis({ REDIS_HOST: 'redis://:inurl@cache:6379', REDIS_PASSWORD: 'env' })?.password).toBe('env');
+  });
+});
+
+describe('loadHeartbeatConfig and parseQualifyBy (the reference heartbeat job variables)', () => {
+  it('reads the reference example and defaults the event types', () => {
+    const config = loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'Session Inactive' });
+    expect(config).toMatchObject({ skipSeconds: 900, eventType: 'session-inactive', openEventType: 'visit-started', closeEventType: 'visit-ended', intervalSeconds: 300 });
+    expect(loadHeartbeatConfig({ HEARTBEAT_INTERVAL_S: '0' }).intervalSeconds).toBe(0);
+  });
+
+  it.each([
+    [{ RANGE: 'now-1x|now' }, /^RANGE: FROM part "now-1x"/],
+    [{ RANGE: 'now|now-1h' }, /^RANGE: FROM .* is after TO/],
+    [{ SKIP_SECONDS: '-5' }, /^SKIP_SECONDS:/],
+    [{ HEARTBEAT_INTERVAL_S: 'often' }, /^HEARTBEAT_INTERVAL_S:/],
+  ])('stops on %j, naming the variable', (env, message) => {
+    expect(() => loadHeartbeatConfig(env)).toThrow(message);
+  });
+
+  it('accepts inactive-session and visit-end, and refuses the rest by name', () => {
+    expect(parseQualifyBy({ QUALIFY_BY: 'visit-end' })).toBe('visit-end');
+    expect(() => parseQualifyBy({})).toThrow(/^QUALIFY_BY: required/);
+    expect(parseQualifyBy({ QUALIFY_BY: 'profile-segmentation' })).toBe('profile-segmentation');
+    expect(() => parseQualifyBy({ QUALIFY_BY: 'sometimes' })).toThrow(/^QUALIFY_BY: expected one of/);
+  });
+
+  it('says once that ELASTIC_HOST is not used, and which variable to set', () => {
+    expect(loadConfig({ ELASTIC_HOST: 'http://elastic:9200' }).notices).toEqual([expect.stringMatching(/ELASTIC_HOST is ignored.*DATABASE_URL/)]);
+    expect(loadConfig({}).notices).toEqual([]);
   });
 });

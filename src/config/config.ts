@@ -1,3 +1,7 @@
+import { DateMathError, parseDateRange, resolveDateRange } from '../heartbeat/date-math.js';
+import { QUALIFIERS, type HeartbeatSettings, type QualifyBy } from '../heartbeat/options.js';
+import { normalizeEventType } from '../tracking/payload.js';
+
 /**
  * All environment parsing lives here: every other module receives a typed Config.
  * A bad value throws ConfigError naming the variable, so start-up stops with a clear message.
@@ -37,6 +41,12 @@ export interface Config {
   /** Longest time a /track request waits for others to share its commit. */
   groupCommitMaxWaitMs: number;
   groupCommitMaxBatch: number;
+  /** Parallel commit lanes per API process on PostgreSQL (PGlite has one connection, so one lane). */
+  commitLanes: number;
+  /** PostgreSQL connections per process. */
+  databasePoolSize: number;
+  /** Things worth saying once at start-up that are not errors (e.g. a Tracardi variable we ignore). */
+  notices: string[];
 }
 
 export type Env = Record<string, string | undefined>;
@@ -136,7 +146,63 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     groupCommitMaxWaitMs: integer(env, 'GROUP_COMMIT_WAIT_MS', 2, 0, 1000),
     groupCommitMaxBatch: integer(env, 'GROUP_COMMIT_MAX_BATCH', 256, 1, 10_000),
+    commitLanes: integer(env, 'COMMIT_LANES', 4, 1, 64),
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
+    notices: present(env, 'ELASTIC_HOST')
+      ? ['ELASTIC_HOST is ignored: Meridian stores data in PostgreSQL; set DATABASE_URL=postgresql://user:password@host:5432/db instead']
+      : [],
   };
+}
+
+export interface HeartbeatConfig extends HeartbeatSettings {
+  /** HEARTBEAT_INTERVAL_S: how often `meridian start` runs the heartbeat; 0 switches it off. */
+  intervalSeconds: number;
+}
+
+/** The heartbeat job's variables, named and meant as in the reference's tracardi/com-heartbeat-job. */
+export function loadHeartbeatConfig(env: Env = process.env): HeartbeatConfig {
+  const rangeText = present(env, 'RANGE') ?? 'now-1d|now';
+  let range: HeartbeatSettings['range'];
+  try {
+    range = parseDateRange(rangeText);
+  } catch (error) {
+    if (error instanceof DateMathError) throw new ConfigError('RANGE', error.message);
+    throw error;
+  }
+  const resolved = resolveDateRange(range, new Date());
+  if (resolved.from > resolved.to) {
+    throw new ConfigError('RANGE', `FROM (${resolved.from.toISOString()}) is after TO (${resolved.to.toISOString()})`);
+  }
+  return {
+    range,
+    skipSeconds: integer(env, 'SKIP_SECONDS', 1800, 0, 31_536_000),
+    eventType: eventType(env, 'EVENT_TYPE', 'session-inactive'),
+    openEventType: eventType(env, 'OPEN_EVENT_TYPE', 'visit-started'),
+    closeEventType: eventType(env, 'CLOSE_EVENT_TYPE', 'visit-ended'),
+    intervalSeconds: integer(env, 'HEARTBEAT_INTERVAL_S', 300, 0, 86_400),
+  };
+}
+
+/** QUALIFY_BY for `meridian job heartbeat`: required, and only what this version can run. */
+/** What the heartbeat job can do: the session qualifiers, or segmenting the profiles active in RANGE. */
+export const JOB_QUALIFIERS = [...QUALIFIERS, 'profile-segmentation'] as const;
+export type JobQualifier = (typeof JOB_QUALIFIERS)[number];
+
+export function parseQualifyBy(env: Env = process.env): JobQualifier {
+  const raw = present(env, 'QUALIFY_BY');
+  if (raw === undefined) throw new ConfigError('QUALIFY_BY', `required: one of ${JOB_QUALIFIERS.join(', ')}`);
+  if (!(JOB_QUALIFIERS as readonly string[]).includes(raw)) {
+    throw new ConfigError('QUALIFY_BY', `expected one of ${JOB_QUALIFIERS.join(', ')}, got "${raw}"`);
+  }
+  return raw as JobQualifier;
+}
+
+/** Event types as /track stores them: trimmed, lower case, words joined by dashes. */
+function eventType(env: Env, name: string, fallback: string): string {
+  const raw = present(env, name);
+  if (raw === undefined) return fallback;
+  if (raw.length > 128) throw new ConfigError(name, 'longer than 128 characters');
+  return normalizeEventType(raw);
 }
 
 /** The PostgreSQL schema that holds one data context; production and test data never mix. */

@@ -1,8 +1,19 @@
 import type { SqlExecutor, Database } from './database.js';
 import { isRetryable } from './database.js';
-import type { ProfileState, SessionState, SessionStatus, TrackCommand, TrackOutcome } from '../tracking/model.js';
+import type { EventRecord, ProfileState, SessionState, SessionStatus, TrackCommand, TrackOutcome } from '../tracking/model.js';
 import type { TrackingStore } from '../tracking/ports.js';
+import {
+  sessionEventRecord,
+  type AffectedSession,
+  type SessionEffect,
+  type SessionEventRegistration,
+} from '../tracking/session-events.js';
 import { applyTrackCommand, VisitLedger } from '../tracking/visit.js';
+import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
+import type { ProfileDocument } from '../mapping/apply.js';
+import { WRITABLE_PROFILE_PARTS } from '../mapping/mapping.js';
+import { applyProfileMappings } from '../tracking/profile-mappings.js';
+import { recordAppliedMappings } from './sql-mappings.js';
 
 /** Another transaction created a session this batch was about to create: run the batch again. */
 class SessionRace extends Error {}
@@ -68,20 +79,64 @@ const SESSION_RECORD = `id text, profile_id text, source_id text, status text, d
   context jsonb, inactive boolean, events_count int, visit_started_at timestamptz, visit_ended_at timestamptz,
   created_at timestamptz, last_event_at timestamptz, updated_at timestamptz`;
 const EVENT_RECORD = `id text, type text, profile_id text, session_id text, source_id text, properties jsonb,
-  context jsonb, tags text[], metadata jsonb, occurred_at timestamptz, inserted_at timestamptz`;
+  traits jsonb, context jsonb, tags text[], metadata jsonb, occurred_at timestamptz, inserted_at timestamptz`;
+
+/** How each effect changes a session; $2 is the registration time. */
+const SESSION_EFFECT_SQL: Record<SessionEffect, string> = {
+  'mark-inactive': 'inactive = true',
+  'end-visit': "status = 'ended', visit_ended_at = $2",
+};
 
 /**
  * Commits a batch of /track commands in one transaction with a fixed number of statements, whatever
  * the batch size: lock the sessions and profiles it touches (in id order, so concurrent batches on
  * other API processes queue rather than deadlock), apply the commands in memory, write set-based.
+ * System events for sessions (registerSessionEvents) are stored by the same event insert.
  */
 export class SqlTrackingStore implements TrackingStore {
   constructor(private readonly db: Database) {}
 
-  async commit(commands: TrackCommand[], now: Date): Promise<TrackOutcome[]> {
+  commit(commands: TrackCommand[], now: Date): Promise<TrackOutcome[]> {
+    return this.retrying((tx) => this.commitIn(tx, commands, now));
+  }
+
+  /**
+   * Three statements whatever the number of sessions: change the sessions still as they were found
+   * (their row locks make a concurrent /track wait, and a session it moved on is skipped), store one
+   * event each (a deterministic id makes a concurrent or repeated registration store nothing new),
+   * and mark inactive the profiles left with no active session.
+   */
+  registerSessionEvents(registration: SessionEventRegistration, now: Date): Promise<EventRecord[]> {
+    if (registration.sessions.length === 0) return Promise.resolve([]);
+    return this.retrying(async (tx) => {
+      const changed = await tx.query<{ id: string; profile_id: string; source_id: string | null; last_activity: string }>(
+        `UPDATE sessions s SET ${SESSION_EFFECT_SQL[registration.effect]}, updated_at = $2
+           FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, "lastActivity" text)
+          WHERE s.id = r.id AND s.last_event_at = r."lastActivity"::timestamptz
+         RETURNING s.id, s.profile_id, s.source_id, r."lastActivity" AS last_activity`,
+        [JSON.stringify(registration.sessions.map(({ id, lastActivity }) => ({ id, lastActivity }))), now],
+      );
+      const records = changed
+        .map((row): AffectedSession => ({ id: row.id, profileId: row.profile_id, sourceId: row.source_id, lastActivity: row.last_activity }))
+        .map((session) => sessionEventRecord(session, registration, now));
+      const stored = await insertEvents(tx, records);
+      if (registration.effect === 'mark-inactive') {
+        await tx.query(
+          `UPDATE profiles p SET active = false, updated_at = $2, version = p.version + 1
+            WHERE p.id = ANY($1::text[]) AND p.active
+              AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.profile_id = p.id AND NOT s.inactive)`,
+          [unique(changed.map((row) => row.profile_id)), now],
+        );
+      }
+      return records.filter((record) => stored.has(record.id));
+    });
+  }
+
+  /** Runs `work` in a transaction, again after a deadlock, a serialization failure or a session race. */
+  private async retrying<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.db.transaction((tx) => this.commitIn(tx, commands, now));
+        return await this.db.transaction(work);
       } catch (error) {
         const retry = error instanceof SessionRace || isRetryable(error);
         if (!retry || attempt >= MAX_ATTEMPTS) throw error;
@@ -90,39 +145,68 @@ export class SqlTrackingStore implements TrackingStore {
     }
   }
 
+  /**
+   * Four round trips whatever the batch size: BEGIN, the two locking reads (pipelined), the writes
+   * (pipelined: none depends on another's result), COMMIT. Round trips, not CPU, bound a flush.
+   */
   private async commitIn(tx: SqlExecutor, commands: TrackCommand[], now: Date): Promise<TrackOutcome[]> {
     const sessionIds = unique(commands.map((command) => command.sessionId));
-    const sessions =
+    const profileIds = unique(commands.map((command) => command.profileId));
+    const mappedEventIds = commands.flatMap((command) => command.events.filter((event) => event.profileMappings.length > 0).map((event) => event.id));
+    // Event-to-profile mappings read and write the whole profile; plain tracking needs its counters only.
+    const profileColumns = mappedEventIds.length > 0 ? '*' : 'id, ids, visits, last_visit_at, current_visit_at, active, created_at';
+    const [sessions, profiles, alreadyStored] = await Promise.all([
       sessionIds.length === 0
         ? []
-        : await tx.query<SessionRow>(
+        : tx.query<SessionRow>(
             `SELECT id, profile_id, source_id, status, events_count, visit_started_at, visit_ended_at, last_event_at,
                     inactive, created_at, device, os, app, context
                FROM sessions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
             [sessionIds],
-          );
-    const profileIds = unique([...commands.map((command) => command.profileId), ...sessions.map((row) => row.profile_id)]);
-    const profiles =
-      profileIds.length === 0
+          ),
+      // The sessions' own profiles are found in SQL, so this read need not wait for the one above.
+      profileIds.length === 0 && sessionIds.length === 0
         ? []
-        : await tx.query<ProfileRow>(
-            `SELECT id, ids, visits, last_visit_at, current_visit_at, active, created_at
-               FROM profiles WHERE id = ANY($1::text[]) OR ids && $1::text[] ORDER BY id FOR UPDATE`,
-            [profileIds],
-          );
+        : tx.query<ProfileRow>(
+            `SELECT ${profileColumns}
+               FROM profiles
+              WHERE id = ANY($1::text[]) OR ids && $1::text[]
+                 OR id IN (SELECT profile_id FROM sessions WHERE id = ANY($2::text[]))
+              ORDER BY id FOR UPDATE`,
+            [profileIds, sessionIds],
+          ),
+      mappedEventIds.length === 0
+        ? []
+        : tx.query<{ id: string }>('SELECT id FROM events WHERE id = ANY($1::text[])', [mappedEventIds]),
+    ]);
 
     const ledger = new VisitLedger(profiles.map(toProfile), sessions.map(toSession));
     const applied = commands.map((command) => applyTrackCommand(ledger, command, now));
-    await this.writeProfiles(tx, ledger, now);
-    await this.writeSessions(tx, ledger, now);
-    const stored = await this.writeEvents(tx, ledger);
+    const mapped =
+      mappedEventIds.length === 0
+        ? undefined
+        : applyProfileMappings(
+            ledger,
+            commands,
+            applied.map((result) => result.profileId),
+            new Map(profiles.map((row) => [row.id, documentFromRow(DEFAULT_SQL_MAPPING.profile!, row) as ProfileDocument])),
+            new Set(alreadyStored.map((row) => row.id)),
+          );
+    const [, , stored] = await Promise.all([
+      this.writeProfiles(tx, ledger, now),
+      this.writeSessions(tx, ledger, now),
+      insertEvents(tx, ledger.events.filter((event) => event.save)),
+      queueForSegmentation(tx, ledger),
+      mapped && writeProfileDocuments(tx, mapped.changed),
+      mapped && recordAppliedMappings(tx, mapped.applied),
+    ]);
 
     const seen = new Set<string>();
     return applied.map(({ profileId, sessionId, eventIds }, index) => {
       const saved = commands[index]!.save.events;
       const duplicateEventIds = saved ? eventIds.filter((id) => !stored.has(id) || seen.has(id)) : [];
       for (const id of eventIds) seen.add(id);
-      return { profileId, sessionId, eventIds, duplicateEventIds };
+      return { profileId, sessionId, eventIds, duplicateEventIds, warnings: mapped?.warnings[index] ?? [] };
     });
   }
 
@@ -141,23 +225,23 @@ export class SqlTrackingStore implements TrackingStore {
           updated_at: now,
         }));
     const created = rows(ledger.newProfiles);
-    if (created.length > 0) {
-      await tx.query(
-        `INSERT INTO profiles (id, visits, last_visit_at, current_visit_at, active, created_at, updated_at)
-         SELECT id, visits, last_visit_at, current_visit_at, active, created_at, updated_at
-           FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})`,
-        [JSON.stringify(created)],
-      );
-    }
     const changed = rows(ledger.changedProfiles);
-    if (changed.length > 0) {
-      await tx.query(
-        `UPDATE profiles p SET visits = r.visits, last_visit_at = r.last_visit_at, current_visit_at = r.current_visit_at,
-                active = r.active, updated_at = r.updated_at, version = p.version + 1
-           FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD}) WHERE p.id = r.id`,
-        [JSON.stringify(changed)],
-      );
-    }
+    await Promise.all([
+      created.length > 0 &&
+        tx.query(
+          `INSERT INTO profiles (id, visits, last_visit_at, current_visit_at, active, created_at, updated_at)
+           SELECT id, visits, last_visit_at, current_visit_at, active, created_at, updated_at
+             FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})`,
+          [JSON.stringify(created)],
+        ),
+      changed.length > 0 &&
+        tx.query(
+          `UPDATE profiles p SET visits = r.visits, last_visit_at = r.last_visit_at, current_visit_at = r.current_visit_at,
+                  active = r.active, updated_at = r.updated_at, version = p.version + 1
+             FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD}) WHERE p.id = r.id`,
+          [JSON.stringify(changed)],
+        ),
+    ]);
   }
 
   private async writeSessions(tx: SqlExecutor, ledger: VisitLedger, now: Date): Promise<void> {
@@ -180,8 +264,10 @@ export class SqlTrackingStore implements TrackingStore {
           updated_at: now,
         }));
     const created = rows(ledger.newSessions);
-    if (created.length > 0) {
-      const inserted = await tx.query(
+    const changed = rows(ledger.changedSessions);
+    const insertion =
+      created.length > 0 &&
+      tx.query(
         `INSERT INTO sessions (id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
                                visit_started_at, visit_ended_at, created_at, last_event_at, updated_at)
          SELECT id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
@@ -190,47 +276,87 @@ export class SqlTrackingStore implements TrackingStore {
          ON CONFLICT (id) DO NOTHING RETURNING id`,
         [JSON.stringify(created)],
       );
-      if (inserted.length < created.length) throw new SessionRace();
-    }
-    const changed = rows(ledger.changedSessions);
-    if (changed.length > 0) {
-      await tx.query(
-        `UPDATE sessions s SET profile_id = r.profile_id, status = r.status, device = r.device, inactive = r.inactive,
-                events_count = r.events_count, visit_started_at = r.visit_started_at, visit_ended_at = r.visit_ended_at,
-                last_event_at = r.last_event_at, updated_at = r.updated_at
-           FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD}) WHERE s.id = r.id`,
-        [JSON.stringify(changed)],
-      );
-    }
+    const [inserted] = await Promise.all([
+      insertion,
+      changed.length > 0 &&
+        tx.query(
+          `UPDATE sessions s SET profile_id = r.profile_id, status = r.status, device = r.device, inactive = r.inactive,
+                  events_count = r.events_count, visit_started_at = r.visit_started_at, visit_ended_at = r.visit_ended_at,
+                  last_event_at = r.last_event_at, updated_at = r.updated_at
+             FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD}) WHERE s.id = r.id`,
+          [JSON.stringify(changed)],
+        ),
+    ]);
+    if (inserted && inserted.length < created.length) throw new SessionRace();
   }
+}
 
-  /** Returns the ids actually inserted: a client-sent id already stored is kept once. */
-  private async writeEvents(tx: SqlExecutor, ledger: VisitLedger): Promise<Set<string>> {
-    const rows = ledger.events
-      .filter((event) => event.save)
-      .map((event) => ({
-        id: event.id,
-        type: event.type,
-        profile_id: event.profileId,
-        session_id: event.sessionId,
-        source_id: event.sourceId,
-        properties: event.properties,
-        context: event.context,
-        tags: event.tags,
-        metadata: event.metadata,
-        occurred_at: event.occurredAt,
-        inserted_at: event.insertedAt,
-      }));
-    if (rows.length === 0) return new Set();
-    const inserted = await tx.query<{ id: string }>(
-      `INSERT INTO events (id, type, profile_id, session_id, source_id, properties, context, tags, metadata, occurred_at, inserted_at)
-       SELECT id, type, profile_id, session_id, source_id, properties, context, tags, metadata, occurred_at, inserted_at
-         FROM jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})
-       ON CONFLICT (id) DO NOTHING RETURNING id`,
-      [JSON.stringify(rows)],
-    );
-    return new Set(inserted.map((row) => row.id));
+/** Writes the parts of profiles that event-to-profile mappings changed; runs after the profile insert. */
+async function writeProfileDocuments(tx: SqlExecutor, documents: Map<string, ProfileDocument>): Promise<void> {
+  if (documents.size === 0) return;
+  const rows = [...documents].map(([id, document]) => ({ id, ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, document[part]])) }));
+  await tx.query(
+    `UPDATE profiles p SET traits = r.traits, pii = r.pii, data = r.data, stats = r.stats, consents = r.consents
+       FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, traits jsonb, pii jsonb, data jsonb, stats jsonb, consents jsonb)
+      WHERE p.id = r.id`,
+    [JSON.stringify(rows)],
+  );
+}
+
+/**
+ * Records, in the batch's transaction, which profiles changed and by which event types, so the
+ * segmentation worker re-decides their segments even if this process dies right after the commit.
+ * Decided in SQL at commit time, so a segment created a moment ago is never missed, and with no
+ * enabled segment nothing is queued.
+ */
+async function queueForSegmentation(tx: SqlExecutor, ledger: VisitLedger): Promise<void> {
+  const types = new Map<string, Set<string>>();
+  for (const event of ledger.events) {
+    if (ledger.unsavedProfiles.has(event.profileId)) continue;
+    let profileTypes = types.get(event.profileId);
+    if (!profileTypes) types.set(event.profileId, (profileTypes = new Set()));
+    profileTypes.add(event.type);
   }
+  if (types.size === 0) return;
+  const rows = [...types].map(([profile_id, eventTypes]) => ({ profile_id, event_types: [...eventTypes] }));
+  await tx.query(
+    `INSERT INTO segmentation_pending (profile_id, event_types)
+     SELECT profile_id, event_types FROM jsonb_to_recordset($1::text::jsonb) AS r(profile_id text, event_types text[])
+      WHERE EXISTS (SELECT 1 FROM segments WHERE enabled)
+     ON CONFLICT (profile_id) DO UPDATE
+        SET event_types = ARRAY(SELECT DISTINCT unnest(segmentation_pending.event_types || EXCLUDED.event_types))`,
+    [JSON.stringify(rows)],
+  );
+}
+
+/**
+ * The one place events are stored, for /track and for system events alike. Returns the ids actually
+ * inserted: an id already stored (client-sent, or a repeated registration) is kept once.
+ */
+async function insertEvents(tx: SqlExecutor, events: EventRecord[]): Promise<Set<string>> {
+  if (events.length === 0) return new Set();
+  const rows = events.map((event) => ({
+    id: event.id,
+    type: event.type,
+    profile_id: event.profileId,
+    session_id: event.sessionId,
+    source_id: event.sourceId,
+    properties: event.properties,
+    traits: event.traits,
+    context: event.context,
+    tags: event.tags,
+    metadata: event.metadata,
+    occurred_at: event.occurredAt,
+    inserted_at: event.insertedAt,
+  }));
+  const inserted = await tx.query<{ id: string }>(
+    `INSERT INTO events (id, type, profile_id, session_id, source_id, properties, traits, context, tags, metadata, occurred_at, inserted_at)
+     SELECT id, type, profile_id, session_id, source_id, properties, traits, context, tags, metadata, occurred_at, inserted_at
+       FROM jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})
+     ON CONFLICT (id) DO NOTHING RETURNING id`,
+    [JSON.stringify(rows)],
+  );
+  return new Set(inserted.map((row) => row.id));
 }
 
 function unique(values: (string | undefined)[]): string[] {

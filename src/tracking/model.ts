@@ -1,3 +1,4 @@
+import type { Mapping } from '../mapping/mapping.js';
 import type { SessionFacts } from './enrich.js';
 import type { EventProblem, TrackedEvent } from './payload.js';
 
@@ -31,8 +32,16 @@ export interface SessionState {
 
 export interface ValidEvent {
   index: number;
+  /** The client's id, or one given on arrival. */
+  id: string;
+  /** Normalised (`Page View` → `page-view`). */
+  type: string;
   event: TrackedEvent;
   time: Date;
+  /** The event's traits after its event-props-to-traits mappings. */
+  traits: Record<string, unknown>;
+  /** Event-to-profile mappings for this event type, applied when the batch commits. */
+  profileMappings: readonly Mapping[];
 }
 
 /** One /track call after validation: what the store needs to commit it. */
@@ -59,6 +68,7 @@ export interface EventRecord {
   /** false when the command said `options.saveEvents: false`: processed, not stored. */
   save: boolean;
   properties: Record<string, unknown>;
+  traits: Record<string, unknown>;
   context: Record<string, unknown>;
   tags: string[];
   metadata: Record<string, unknown>;
@@ -73,6 +83,8 @@ export interface TrackOutcome {
   eventIds: string[];
   /** Client event ids that were already stored before: kept once, reported as warnings. */
   duplicateEventIds: string[];
+  /** Mappings that could not be applied to this batch's events. */
+  warnings: string[];
 }
 
 /** The system events Tracardi emits as a visit unfolds. */

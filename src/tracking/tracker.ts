@@ -3,9 +3,31 @@ import { ApiError } from '../shared/errors.js';
 import { sessionFacts } from './enrich.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import type { TrackCommand, TrackOutcome, ValidEvent } from './model.js';
-import { checkEvent, type EventProblem, type TrackPayload, type TrackResponse } from './payload.js';
+import { checkEvent, normalizeEventType, type EventProblem, type TrackedEvent, type TrackPayload, type TrackResponse } from './payload.js';
+import { eventDocument, propsToTraits } from '../mapping/apply.js';
+import type { Mapping } from '../mapping/mapping.js';
 import type { TrackingStore } from './ports.js';
 import type { SourceCache } from './source-cache.js';
+
+/**
+ * Commit lanes: a request goes to the lane its profile (or session) hashes to, so two flushes of
+ * one process never wait on each other's row locks, while different visitors commit in parallel.
+ */
+export interface TrackerOptions extends Omit<GroupCommitOptions, 'concurrency'> {
+  lanes: number;
+}
+
+function laneOf(key: string | undefined, lanes: number): number {
+  if (key === undefined) return Math.floor(Math.random() * lanes);
+  let hash = 0;
+  for (let i = 0; i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) | 0;
+  return Math.abs(hash) % lanes;
+}
+
+/** The mappings that apply to events of a type (cached: read on every event). */
+export interface MappingLookup {
+  forEventType(type: string): Promise<readonly Mapping[]>;
+}
 
 export interface RequestFacts {
   userAgent?: string;
@@ -17,15 +39,19 @@ export interface RequestFacts {
  * The answer is given only after the batch holding the request has committed.
  */
 export class Tracker {
-  private readonly committer: GroupCommitter<TrackCommand, TrackOutcome>;
+  private readonly lanes: GroupCommitter<TrackCommand, TrackOutcome>[];
 
   constructor(
     store: TrackingStore,
     private readonly sources: SourceCache,
-    options: GroupCommitOptions,
+    private readonly mappings: MappingLookup,
+    options: TrackerOptions,
     private readonly clock: () => Date = () => new Date(),
   ) {
-    this.committer = new GroupCommitter((commands) => store.commit(commands, this.clock()), options);
+    this.lanes = Array.from(
+      { length: options.lanes },
+      () => new GroupCommitter((commands) => store.commit(commands, this.clock()), { ...options, concurrency: 1 }),
+    );
   }
 
   async track(payload: TrackPayload, request: RequestFacts): Promise<TrackResponse> {
@@ -36,13 +62,15 @@ export class Tracker {
       ]);
     }
     const now = this.clock();
+    const context = payload.context ?? {};
     const events: ValidEvent[] = [];
     const problems: EventProblem[] = [];
-    payload.events.forEach((raw, index) => {
+    const warnings: string[] = [];
+    for (const [index, raw] of payload.events.entries()) {
       const checked = checkEvent(raw, index, now);
       if ('field' in checked) problems.push(checked);
-      else events.push({ index, ...checked });
-    });
+      else events.push(await this.mapEvent({ index, ...checked }, source.id, context, now, warnings));
+    }
     if (events.length === 0) {
       throw new ApiError(422, 'invalid_events', 'no valid event in the request', problems.map(({ field, message }) => ({ field, message })));
     }
@@ -53,12 +81,13 @@ export class Tracker {
       profileId: payload.profile?.id ?? undefined,
       sessionId: payload.session?.id ?? undefined,
       facts: sessionFacts({ ...request, context: payload.context, deviceId: payload.device?.id }),
-      context: payload.context ?? {},
+      context,
       events,
       save: { session: options.saveSession ?? true, events: options.saveEvents ?? true, profile: options.saveProfile ?? true },
       problems,
     };
-    const outcome = await this.committer.submit(command);
+    const lane = this.lanes[laneOf(command.profileId ?? command.sessionId, this.lanes.length)]!;
+    const outcome = await lane.submit(command);
     return {
       task: command.requestId,
       ux: [],
@@ -67,11 +96,46 @@ export class Tracker {
       profile: { id: outcome.profileId },
       session: { id: outcome.sessionId },
       errors: problems,
-      warnings: outcome.duplicateEventIds.map((id) => `event "${id}" was already stored; kept once`),
+      warnings: [...warnings, ...outcome.warnings, ...outcome.duplicateEventIds.map((id) => `event "${id}" was already stored; kept once`)],
     };
   }
 
-  drain(): Promise<void> {
-    return this.committer.drain();
+  /**
+   * Gives the event its id and normalised type, copies mapped properties into its traits, and
+   * attaches its event-to-profile mappings (applied at commit, where the profile is locked).
+   */
+  private async mapEvent(
+    checked: { index: number; event: TrackedEvent; time: Date },
+    sourceId: string,
+    context: Record<string, unknown>,
+    now: Date,
+    warnings: string[],
+  ): Promise<ValidEvent> {
+    const { event, time } = checked;
+    const id = event.id ?? randomUUID();
+    const type = normalizeEventType(event.type);
+    const mappings = await this.mappings.forEventType(type);
+    const profileMappings = mappings.filter((mapping) => mapping.kind === 'event-to-profile');
+    let traits: Record<string, unknown> = {};
+    if (mappings.length > profileMappings.length) {
+      const document = eventDocument({
+        id,
+        type,
+        sourceId,
+        properties: event.properties ?? {},
+        context: { ...context, ...event.context },
+        tags: event.tags ?? [],
+        occurredAt: time,
+        insertedAt: now,
+      });
+      const mapped = propsToTraits(document, mappings);
+      traits = mapped.traits;
+      for (const failure of mapped.failed) warnings.push(`event ${checked.index}: mapping ${failure.mappingId} not applied: ${failure.message}`);
+    }
+    return { ...checked, id, type, traits, profileMappings };
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.lanes.map((lane) => lane.drain()));
   }
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TrackCommand } from './model.js';
+import { normalizeEventType } from './payload.js';
 import { applyTrackCommand, VisitLedger } from './visit.js';
 
 const NOW = new Date('2026-01-01T10:00:00Z');
@@ -10,7 +11,15 @@ function command(overrides: Partial<TrackCommand> = {}, types: string[] = ['page
     sourceId: 'src',
     facts: { device: {}, os: {}, app: {}, context: {} },
     context: {},
-    events: types.map((type, index) => ({ index, event: { type }, time: NOW })),
+    events: types.map((type, index) => ({
+      index,
+      id: `event-${index}`,
+      type: normalizeEventType(type),
+      event: { type },
+      time: NOW,
+      traits: {},
+      profileMappings: [],
+    })),
     save: { session: true, events: true, profile: true },
     problems: [],
     ...overrides,

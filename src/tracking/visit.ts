@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { normalizeEventType } from './payload.js';
 import { SystemEvent, type EventRecord, type ProfileState, type SessionState, type TrackCommand } from './model.js';
 
 /**
@@ -64,6 +63,7 @@ interface EventDraft {
   id?: string;
   type: string;
   properties?: Record<string, unknown>;
+  traits?: Record<string, unknown>;
   context?: Record<string, unknown>;
   tags?: string[];
   metadata?: Record<string, unknown>;
@@ -127,6 +127,7 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
       sourceId: command.sourceId,
       save: command.save.events,
       properties: draft.properties ?? {},
+      traits: draft.traits ?? {},
       context: draft.context ?? {},
       tags: draft.tags ?? [],
       metadata: { ...draft.metadata, ...(system ? { system: true } : {}) },
@@ -138,20 +139,20 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
   for (const type of systemEvents) record({ type, occurredAt: now, context: command.context }, true);
 
   const eventIds: string[] = [];
-  for (const { event, time } of command.events) {
+  for (const { id, type, event, time, traits } of command.events) {
     if (session.status === 'ended') {
       reopenVisit(session, now);
       startVisit(profile, now);
       visitStartedHere = true;
       record({ type: SystemEvent.visitStarted, occurredAt: now, context: command.context }, true);
     }
-    const type = normalizeEventType(event.type);
     eventIds.push(
       record(
         {
-          id: event.id,
+          id,
           type,
           properties: event.properties,
+          traits,
           context: { ...command.context, ...event.context },
           tags: event.tags,
           metadata: event.options ? { options: event.options } : undefined,

@@ -1,7 +1,7 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import { startApi, type ApiRuntime } from '../../src/cli/runtime.js';
+import { startApi, type ApiRuntime, type StartApiOptions } from '../../src/cli/runtime.js';
 import { createTestDatabase, postgresAvailable } from './postgres.js';
 
 export const TEST_TOKEN = 'test-token';
@@ -24,7 +24,7 @@ export const BACKENDS: { name: Backend; available: () => Promise<boolean> }[] = 
   { name: 'postgres', available: postgresAvailable },
 ];
 
-export async function startTestApi(backend: Backend, env: Record<string, string> = {}): Promise<TestApi> {
+export async function startTestApi(backend: Backend, env: Record<string, string> = {}, options: StartApiOptions = {}): Promise<TestApi> {
   const database = backend === 'postgres' ? await createTestDatabase() : undefined;
   const config: Config = loadConfig({
     API_TOKEN: TEST_TOKEN,
@@ -33,7 +33,7 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...env,
   });
-  const runtime = await startApi(config, pino({ level: config.logLevel }));
+  const runtime = await startApi(config, pino({ level: config.logLevel }), options);
   const admin = (options: InjectOptions) =>
     runtime.app.inject({ ...options, headers: { authorization: `Bearer ${TEST_TOKEN}`, ...options.headers } });
   const created = await admin({ method: 'POST', url: '/event-sources', payload: { name: 'test source' } });

@@ -1,0 +1,112 @@
+import { Command } from 'commander';
+import { JOB_QUALIFIERS, loadHeartbeatConfig, parseQualifyBy, type Config, type Env, type HeartbeatConfig } from '../config/config.js';
+import { runHeartbeat, type HeartbeatReport, type HeartbeatServices } from '../heartbeat/job.js';
+import { resolveDateRange } from '../heartbeat/date-math.js';
+import { QUALIFIERS } from '../heartbeat/options.js';
+import { runSegmentationCommand, segmentationJobCommand } from './work.js';
+import { every, type Schedule } from '../heartbeat/schedule.js';
+import type { Logger } from '../shared/logger.js';
+import type { Database } from '../storage/database.js';
+import { migrate } from '../storage/migrate.js';
+import { SqlDueSessions } from '../storage/sql-heartbeat.js';
+import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
+import { openDatabase } from './runtime.js';
+
+type Action = (config: Config, logger: Logger) => Promise<void>;
+
+/** Each flag overrides the variable of the same meaning, so a docker `-e` line maps one to one. */
+const FLAG_VARIABLES = {
+  qualifyBy: 'QUALIFY_BY',
+  range: 'RANGE',
+  skipSeconds: 'SKIP_SECONDS',
+  eventType: 'EVENT_TYPE',
+  openEventType: 'OPEN_EVENT_TYPE',
+  closeEventType: 'CLOSE_EVENT_TYPE',
+  production: 'PRODUCTION',
+  databaseUrl: 'DATABASE_URL',
+  redisHost: 'REDIS_HOST',
+  redisPassword: 'REDIS_PASSWORD',
+} as const;
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+
+function flagsAsEnv(options: Record<string, unknown>): Env {
+  const env: Env = {};
+  for (const [flag, variable] of Object.entries(FLAG_VARIABLES)) {
+    const value = options[flag];
+    if (typeof value === 'string') env[variable] = value;
+  }
+  return env;
+}
+
+function heartbeatServices(db: Database, logger: Logger): HeartbeatServices {
+  return { sessions: new SqlDueSessions(db), events: new SqlTrackingStore(db), logger };
+}
+
+function summary(report: HeartbeatReport): string {
+  const range = `${report.from.toISOString()} .. ${report.to.toISOString()}`;
+  const outcome = report.dryRun ? `would register ${report.due}` : `registered ${report.registered}`;
+  return `heartbeat ${report.qualifyBy}: scanned ${report.scanned} sessions in ${range}, ${outcome} ${report.eventType} events in ${report.elapsedMs} ms${report.dryRun ? ' (dry run: nothing changed)' : ''}\n`;
+}
+
+async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean): Promise<void> {
+  // Configuration first: a bad variable stops the job before it touches the store.
+  const qualifyBy = parseQualifyBy();
+  const settings = loadHeartbeatConfig();
+  if (qualifyBy === 'profile-segmentation') {
+    const { from, to } = resolveDateRange(settings.range, new Date());
+    if (dryRun) {
+      process.stdout.write(`would re-segment profiles updated in ${from.toISOString()} .. ${to.toISOString()} (dry run: nothing changed)\n`);
+    } else {
+      await runSegmentationCommand(config, logger, { updatedSince: from, updatedBefore: to });
+    }
+    return;
+  }
+  const db = await openDatabase(config);
+  try {
+    try {
+      await db.query('SELECT 1');
+    } catch (error) {
+      const where = config.databaseUrl ? `PostgreSQL at ${new URL(config.databaseUrl).host} (DATABASE_URL)` : 'the embedded store';
+      throw new Error(`cannot reach ${where}: ${(error as Error).message}`, { cause: error });
+    }
+    await migrate(db);
+    const report = await runHeartbeat({ qualifyBy, settings, now: new Date(), dryRun }, heartbeatServices(db, logger));
+    for (const session of report.wouldRegister) {
+      process.stdout.write(
+        `would register ${report.eventType} for session ${session.id} (profile ${session.profileId}, last activity ${session.lastActivity})\n`,
+      );
+    }
+    process.stdout.write(summary(report));
+  } finally {
+    await db.close();
+  }
+}
+
+/** `meridian job heartbeat`: one run, configured as the reference's heartbeat job container. */
+export function jobCommand(run: (action: Action) => () => Promise<void>): Command {
+  const job = new Command('job').description('run a job once and exit (for cron or a Kubernetes CronJob)');
+  const heartbeat = job
+    .command('heartbeat')
+    .description(`close visits, flag inactive sessions and profiles, or segment active profiles (QUALIFY_BY: ${JOB_QUALIFIERS.join(' | ')})`);
+  for (const [flag, variable] of Object.entries(FLAG_VARIABLES)) heartbeat.option(`--${kebab(flag)} <value>`, `overrides ${variable}`);
+  heartbeat.option('--dry-run', 'print what would be registered, change nothing').action(async (options: Record<string, unknown>) => {
+    Object.assign(process.env, flagsAsEnv(options));
+    await run((config, logger) => runHeartbeatJob(config, logger, options['dryRun'] === true))();
+  });
+  job.addCommand(segmentationJobCommand(run));
+  return job;
+}
+
+/** `meridian start` runs visit-end and inactive-session on its own timer; HEARTBEAT_INTERVAL_S=0 switches it off. */
+export function scheduleHeartbeat(db: Database, settings: HeartbeatConfig, logger: Logger): Schedule | undefined {
+  if (settings.intervalSeconds === 0) return undefined;
+  const services = heartbeatServices(db, logger.child({ job: 'heartbeat' }));
+  return every(
+    settings.intervalSeconds * 1000,
+    async () => {
+      for (const qualifyBy of QUALIFIERS) await runHeartbeat({ qualifyBy, settings, now: new Date() }, services);
+    },
+    logger,
+  );
+}

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { DateMathError, parseDateMath, parseDateRange, resolveDateMath, resolveDateRange } from './date-math.js';
+
+const NOW = new Date('2026-03-15T10:37:42.123Z');
+const resolve = (text: string, roundUp = false) => resolveDateMath(parseDateMath(text), NOW, roundUp).toISOString();
+
+describe('date math', () => {
+  it.each([
+    ['now', '2026-03-15T10:37:42.123Z'],
+    ['now-1h', '2026-03-15T09:37:42.123Z'],
+    ['now-15m', '2026-03-15T10:22:42.123Z'],
+    ['now+90s', '2026-03-15T10:39:12.123Z'],
+    ['now-1d/d', '2026-03-14T00:00:00.000Z'],
+    ['now/h', '2026-03-15T10:00:00.000Z'],
+    ['now-1M', '2026-02-15T10:37:42.123Z'],
+    ['now-1y/y', '2025-01-01T00:00:00.000Z'],
+    ['now/w', '2026-03-09T00:00:00.000Z'],
+    ['now-2H', '2026-03-15T08:37:42.123Z'],
+    ['2024-05-01T12:00:00Z', '2024-05-01T12:00:00.000Z'],
+    ['2024-05-01T12:00:00', '2024-05-01T12:00:00.000Z'],
+    ['2024-05-01T12:00:00+02:00', '2024-05-01T10:00:00.000Z'],
+    ['2024-05-01', '2024-05-01T00:00:00.000Z'],
+    ['2024-05-01||+1M/M', '2024-06-01T00:00:00.000Z'],
+  ])('resolves %s', (text, expected) => {
+    expect(resolve(text)).toBe(expected);
+  });
+
+  it('rounds an upper bound up to the last millisecond of the unit', () => {
+    expect(resolve('now/d', true)).toBe('2026-03-15T23:59:59.999Z');
+    expect(resolve('now-1h', true)).toBe('2026-03-15T09:37:42.123Z');
+  });
+
+  it.each([
+    ['now-1x', /unknown unit "x"/],
+    ['now-h', /cannot read "-h"/],
+    ['yesterday', /neither "now" nor an ISO date/],
+    ['2024-13-45', /not a valid date/],
+    ['', /empty/],
+  ])('rejects %j', (text, message) => {
+    expect(() => parseDateMath(text)).toThrow(DateMathError);
+    expect(() => parseDateMath(text)).toThrow(message);
+  });
+});
+
+describe('date ranges (FROM|TO)', () => {
+  it('splits on a single bar, not on the || of anchored date math', () => {
+    const range = resolveDateRange(parseDateRange('2024-05-01||-1d|2024-05-01||+1d'), NOW);
+    expect(range).toEqual({ from: new Date('2024-04-30T00:00:00Z'), to: new Date('2024-05-02T00:00:00Z') });
+  });
+
+  it('resolves now-1d/d|now/d to yesterday and today, whole days', () => {
+    const range = resolveDateRange(parseDateRange('now-1d/d|now/d'), NOW);
+    expect(range.from.toISOString()).toBe('2026-03-14T00:00:00.000Z');
+    expect(range.to.toISOString()).toBe('2026-03-15T23:59:59.999Z');
+  });
+
+  it.each([
+    ['now-1h', /expected FROM\|TO/],
+    ['now-1h|now|now', /expected FROM\|TO/],
+    ['now-1q|now', /^FROM part "now-1q": unknown unit "q"/],
+    ['now-1h|later', /^TO part "later"/],
+  ])('names the offending part of %j', (text, message) => {
+    expect(() => parseDateRange(text)).toThrow(message);
+  });
+});

@@ -1,0 +1,57 @@
+import type { SessionEffect } from '../tracking/session-events.js';
+import { resolveDateRange, type DateRange } from './date-math.js';
+
+/** The reference's QUALIFY_BY values this job runs; profile-segmentation comes with segmentation. */
+export const QUALIFIERS = ['inactive-session', 'visit-end'] as const;
+export type QualifyBy = (typeof QUALIFIERS)[number];
+
+/** The heartbeat variables of the reference job, parsed (see config.ts). */
+export interface HeartbeatSettings {
+  range: DateRange;
+  /** Allowed inactivity after the last registered event. */
+  skipSeconds: number;
+  /** inactive-session registers this. */
+  eventType: string;
+  /** visit-end closes visits opened by this … */
+  openEventType: string;
+  /** … by registering this. */
+  closeEventType: string;
+}
+
+/** Which sessions are due, besides being in range and idle long enough. */
+export type DueCriteria =
+  | { kind: 'no-event-since-activity'; eventType: string }
+  | { kind: 'open-visit'; openEventType: string; closeEventType: string };
+
+/** One run, resolved against its clock. */
+export interface HeartbeatPlan {
+  qualifyBy: QualifyBy;
+  /** Sessions whose last activity is in [from, to] are considered. */
+  from: Date;
+  to: Date;
+  /** Sessions whose last activity is before this have been idle more than skipSeconds. */
+  idleBefore: Date;
+  criteria: DueCriteria;
+  /** The event registered for each due session, and what it does to the session. */
+  eventType: string;
+  effect: SessionEffect;
+}
+
+export function planHeartbeat(qualifyBy: QualifyBy, settings: HeartbeatSettings, now: Date): HeartbeatPlan {
+  const { from, to } = resolveDateRange(settings.range, now);
+  const common = { qualifyBy, from, to, idleBefore: new Date(now.getTime() - settings.skipSeconds * 1000) };
+  if (qualifyBy === 'inactive-session') {
+    return {
+      ...common,
+      criteria: { kind: 'no-event-since-activity', eventType: settings.eventType },
+      eventType: settings.eventType,
+      effect: 'mark-inactive',
+    };
+  }
+  return {
+    ...common,
+    criteria: { kind: 'open-visit', openEventType: settings.openEventType, closeEventType: settings.closeEventType },
+    eventType: settings.closeEventType,
+    effect: 'end-visit',
+  };
+}

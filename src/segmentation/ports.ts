@@ -1,0 +1,53 @@
+import type { Segment } from './segment.js';
+
+export interface SegmentInput {
+  id: string;
+  name: string;
+  machineName: string;
+  description: string;
+  condition: string;
+  enabled: boolean;
+  eventTypes: string[];
+}
+
+export interface SegmentRepository {
+  get(id: string): Promise<Segment | undefined>;
+  list(): Promise<Segment[]>;
+  listEnabled(): Promise<Segment[]>;
+  /** Undefined when the id or machine name is taken. */
+  create(segment: SegmentInput): Promise<Segment | undefined>;
+  update(id: string, segment: Omit<SegmentInput, 'id'>): Promise<Segment | undefined>;
+  delete(id: string): Promise<boolean>;
+  memberCount(id: string): Promise<number>;
+  markRun(id: string, at: Date): Promise<void>;
+  members(id: string, limit: number, cursor?: string): Promise<{ items: { profileId: string; enteredAt: string }[]; next: string | null }>;
+}
+
+/** Which profiles a unit of segmentation work looks at. */
+export type ProfileSelection =
+  | { kind: 'range'; fromId: string | null; toId: string | null; updatedSince?: string; updatedBefore?: string }
+  | { kind: 'ids'; ids: string[] };
+
+export interface MembershipChanges {
+  entered: number;
+  left: number;
+}
+
+export interface PendingRecheck extends MembershipChanges {
+  profiles: number;
+}
+
+export interface MembershipStore {
+  /**
+   * Decides membership of the selected profiles in one statement: those that match and are not
+   * members enter, members that no longer match leave; every change goes to the outbox and to
+   * profiles.segments in the same transaction. Running it twice changes nothing the second time.
+   */
+  apply(segment: Segment, selection: ProfileSelection, now: Date): Promise<MembershipChanges>;
+  /** Profile id bounds cutting the profiles into ranges of about `size` (sorted, exclusive upper bounds). */
+  rangeBounds(size: number): Promise<string[]>;
+  /**
+   * Re-decides the segments of up to `limit` profiles that tracking changed and removes them from
+   * the pending list, in one transaction: crash-safe, and concurrent workers skip each other's rows.
+   */
+  recheckPending(limit: number, segments: Segment[], now: Date): Promise<PendingRecheck>;}

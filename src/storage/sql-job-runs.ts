@@ -1,0 +1,134 @@
+/**
+ * Runs of background work cut into planned batches (job_runs, job_run_batches). A batch is claimed
+ * and completed inside the transaction that does its work, so its effects and its progress commit
+ * together and a redelivered batch finds itself done.
+ */
+import type { Database, SqlExecutor } from './database.js';
+import type { JobRun, JobRunRepository, JobRunState } from '../mapping/ports.js';
+
+type Row = Record<string, unknown>;
+const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null);
+
+function stateOf(row: Row): JobRunState {
+  if (row.failed_at) return 'failed';
+  if (Number(row.batches_done) >= Number(row.batches)) return 'done';
+  return Number(row.batches_done) > 0 ? 'running' : 'queued';
+}
+
+const toJobRun = (row: Row): JobRun => ({
+  id: row.id as string,
+  kind: row.kind as string,
+  subject: (row.subject as string | null) ?? null,
+  state: stateOf(row),
+  total: Number(row.total),
+  done: Number(row.done),
+  errors: Number(row.errors),
+  batches: Number(row.batches),
+  batchesDone: Number(row.batches_done),
+  lastError: (row.last_error as string | null) ?? null,
+  createdAt: iso(row.created_at)!,
+  updatedAt: iso(row.updated_at)!,
+  finishedAt: iso(row.finished_at),
+});
+
+export class SqlJobRuns implements JobRunRepository {
+  constructor(private readonly db: SqlExecutor) {}
+
+  async get(id: string): Promise<JobRun | undefined> {
+    const [row] = await this.db.query('SELECT * FROM job_runs WHERE id = $1', [id]);
+    return row && toJobRun(row);
+  }
+}
+
+export interface RunStart {
+  id: string;
+  kind: string;
+  subject: string;
+  params: Record<string, unknown>;
+}
+
+/** What a planning query yields per batch: its seq range and how many items it held. */
+export interface PlannedBatches {
+  /** A SELECT of (batch, from_seq, to_seq, items) with its parameters from $2 on ($1 is the run id). */
+  sql: string;
+  params: unknown[];
+}
+
+/** Records a run and its batches; a run with no batch is done at once. */
+export async function createRun(tx: SqlExecutor, run: RunStart, planned: PlannedBatches): Promise<JobRun> {
+  await tx.query('INSERT INTO job_runs (id, kind, subject, params) VALUES ($1, $2, $3, $4::text::jsonb)', [
+    run.id,
+    run.kind,
+    run.subject,
+    JSON.stringify(run.params),
+  ]);
+  await tx.query(`INSERT INTO job_run_batches (run_id, batch, from_seq, to_seq, items) SELECT $1, * FROM (${planned.sql}) planned`, [
+    run.id,
+    ...planned.params,
+  ]);
+  const [row] = await tx.query(
+    `UPDATE job_runs r SET total = b.total, batches = b.batches, finished_at = CASE WHEN b.batches = 0 THEN now() END
+       FROM (SELECT coalesce(sum(items), 0) AS total, count(*)::int AS batches FROM job_run_batches WHERE run_id = $1) b
+      WHERE r.id = $1 RETURNING r.*`,
+    [run.id],
+  );
+  return toJobRun(row!);
+}
+
+export interface ClaimedBatch {
+  fromSeq: number;
+  toSeq: number;
+  params: Record<string, unknown>;
+}
+
+/**
+ * Marks a batch done and returns its range, or undefined when it was done already. Its row stays
+ * locked until the transaction ends, so a concurrent redelivery waits and then finds it done.
+ */
+export async function claimBatch(tx: SqlExecutor, runId: string, batch: number): Promise<ClaimedBatch | undefined> {
+  const [row] = await tx.query<{ from_seq: number; to_seq: number; params: Record<string, unknown> }>(
+    `UPDATE job_run_batches b SET done_at = now() FROM job_runs r
+      WHERE b.run_id = $1 AND b.batch = $2 AND b.done_at IS NULL AND r.id = b.run_id
+     RETURNING b.from_seq, b.to_seq, r.params`,
+    [runId, batch],
+  );
+  return row && { fromSeq: Number(row.from_seq), toSeq: Number(row.to_seq), params: row.params };
+}
+
+/** Adds a claimed batch's outcome to its run's progress. */
+export async function completeBatch(tx: SqlExecutor, runId: string, outcome: { items: number; errors: number }): Promise<void> {
+  await tx.query(
+    `UPDATE job_runs SET done = done + $2, errors = errors + $3, batches_done = batches_done + 1, updated_at = now(),
+            finished_at = CASE WHEN batches_done + 1 >= batches THEN now() ELSE finished_at END
+      WHERE id = $1`,
+    [runId, outcome.items, outcome.errors],
+  );
+}
+
+export async function markRunFailed(db: SqlExecutor, runId: string, error: string): Promise<void> {
+  await db.query(
+    `UPDATE job_runs SET failed_at = now(), finished_at = now(), last_error = $2, updated_at = now()
+      WHERE id = $1 AND batches_done < batches`,
+    [runId, error],
+  );
+}
+
+/** Clears the failure of every unfinished run of these kinds and returns their batches not done. */
+export async function reopenUnfinishedRuns(
+  db: Database,
+  kinds: readonly string[],
+): Promise<{ runId: string; kind: string; subject: string; batch: number }[]> {
+  return db.transaction(async (tx) => {
+    await tx.query(
+      `UPDATE job_runs SET failed_at = NULL, finished_at = NULL, updated_at = now()
+        WHERE kind = ANY($1::text[]) AND batches_done < batches AND failed_at IS NOT NULL`,
+      [kinds],
+    );
+    const rows = await tx.query<{ run_id: string; kind: string; subject: string; batch: number }>(
+      `SELECT b.run_id, r.kind, r.subject, b.batch FROM job_run_batches b JOIN job_runs r ON r.id = b.run_id
+        WHERE b.done_at IS NULL AND r.kind = ANY($1::text[]) ORDER BY r.created_at, b.run_id, b.batch`,
+      [kinds],
+    );
+    return rows.map((row) => ({ runId: row.run_id, kind: row.kind, subject: row.subject, batch: row.batch }));
+  });
+}

@@ -1,0 +1,189 @@
+import type { Database, SqlExecutor } from './database.js';
+import { compileToSql } from '../condition/index.js';
+import type { MembershipChanges, MembershipStore, PendingRecheck, ProfileSelection, SegmentInput, SegmentRepository } from '../segmentation/ports.js';
+import { PROFILES_ONLY, wantsRecheck, type Segment } from '../segmentation/segment.js';
+
+type Row = Record<string, unknown>;
+const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null);
+
+const toSegment = (row: Row): Segment => ({
+  id: row.id as string,
+  name: row.name as string,
+  machineName: row.machine_name as string,
+  description: row.description as string,
+  condition: row.condition as string,
+  enabled: row.enabled as boolean,
+  eventTypes: row.event_types as string[],
+  lastRunAt: iso(row.last_run_at),
+  createdAt: iso(row.created_at)!,
+  updatedAt: iso(row.updated_at)!,
+});
+
+export class SqlSegments implements SegmentRepository {
+  constructor(private readonly db: Database) {}
+
+  async get(id: string): Promise<Segment | undefined> {
+    const [row] = await this.db.query('SELECT * FROM segments WHERE id = $1', [id]);
+    return row && toSegment(row);
+  }
+
+  async list(): Promise<Segment[]> {
+    return (await this.db.query('SELECT * FROM segments ORDER BY created_at, id')).map(toSegment);
+  }
+
+  async listEnabled(): Promise<Segment[]> {
+    return (await this.db.query('SELECT * FROM segments WHERE enabled ORDER BY id')).map(toSegment);
+  }
+
+  async create(segment: SegmentInput): Promise<Segment | undefined> {
+    const [row] = await this.db.query(
+      `INSERT INTO segments (id, name, machine_name, description, condition, enabled, event_types)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::text[]) ON CONFLICT DO NOTHING RETURNING *`,
+      [segment.id, segment.name, segment.machineName, segment.description, segment.condition, segment.enabled, segment.eventTypes],
+    );
+    return row && toSegment(row);
+  }
+
+  async update(id: string, segment: Omit<SegmentInput, 'id'>): Promise<Segment | undefined> {
+    const [row] = await this.db.query(
+      `UPDATE segments SET name = $2, machine_name = $3, description = $4, condition = $5, enabled = $6,
+              event_types = $7::text[], updated_at = now()
+        WHERE id = $1 RETURNING *`,
+      [id, segment.name, segment.machineName, segment.description, segment.condition, segment.enabled, segment.eventTypes],
+    );
+    return row && toSegment(row);
+  }
+
+  /** Members leave with the segment: their profiles drop its name, and the exits are recorded. */
+  async delete(id: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const [segment] = await tx.query<{ machine_name: string }>('SELECT machine_name FROM segments WHERE id = $1 FOR UPDATE', [id]);
+      if (!segment) return false;
+      await tx.query(
+        `WITH gone AS (SELECT profile_id FROM segment_members WHERE segment_id = $1 AND left_at IS NULL),
+              changes AS (INSERT INTO segment_changes (segment_id, profile_id, change, at)
+                          SELECT $1, profile_id, 'left', now() FROM gone)
+         UPDATE profiles SET segments = array_remove(segments, $2) WHERE id IN (SELECT profile_id FROM gone)`,
+        [id, segment.machine_name],
+      );
+      await tx.query('DELETE FROM segments WHERE id = $1', [id]);
+      return true;
+    });
+  }
+
+  async markRun(id: string, at: Date): Promise<void> {
+    await this.db.query('UPDATE segments SET last_run_at = greatest(last_run_at, $2::timestamptz) WHERE id = $1', [id, at]);
+  }
+
+  async memberCount(id: string): Promise<number> {
+    const [row] = await this.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM segment_members WHERE segment_id = $1 AND left_at IS NULL',
+      [id],
+    );
+    return row?.n ?? 0;
+  }
+
+  async members(id: string, limit: number, cursor?: string) {
+    const rows = await this.db.query<{ profile_id: string; entered_at: Date }>(
+      `SELECT profile_id, entered_at FROM segment_members
+        WHERE segment_id = $1 AND left_at IS NULL AND ($2::text IS NULL OR profile_id > $2)
+        ORDER BY profile_id LIMIT $3`,
+      [id, cursor ?? null, limit + 1],
+    );
+    const page = rows.slice(0, limit);
+    return {
+      items: page.map((row) => ({ profileId: row.profile_id, enteredAt: row.entered_at.toISOString() })),
+      next: rows.length > limit ? page[page.length - 1]!.profile_id : null,
+    };
+  }
+}
+
+/** Where a selection puts its parameters, starting at $4 ($1 segment, $2 now, $3 machine name). */
+function selectionFilter(selection: ProfileSelection): { sql: string; params: unknown[] } {
+  if (selection.kind === 'ids') return { sql: 'p.id = ANY($4::text[])', params: [selection.ids] };
+  return {
+    sql: `($4::text IS NULL OR p.id >= $4::text) AND ($5::text IS NULL OR p.id < $5::text)
+          AND ($6::timestamptz IS NULL OR p.updated_at >= $6::timestamptz) AND ($7::timestamptz IS NULL OR p.updated_at <= $7::timestamptz)`,
+    params: [selection.fromId, selection.toId, selection.updatedSince ?? null, selection.updatedBefore ?? null],
+  };
+}
+
+export class SqlMembership implements MembershipStore {
+  constructor(private readonly db: Database) {}
+
+  apply(segment: Segment, selection: ProfileSelection, now: Date): Promise<MembershipChanges> {
+    return this.db.transaction((tx) => applyMembership(tx, segment, selection, now));
+  }
+
+  async rangeBounds(size: number): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(
+      `SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM profiles) numbered
+        WHERE n % $1 = 1 AND n > 1 ORDER BY id`,
+      [size],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  async recheckPending(limit: number, segments: Segment[], now: Date): Promise<PendingRecheck> {
+    return this.db.transaction(async (tx) => {
+      const pending = await tx.query<{ profile_id: string; event_types: string[] }>(
+        `SELECT profile_id, event_types FROM segmentation_pending ORDER BY queued_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [limit],
+      );
+      const result: PendingRecheck = { profiles: pending.length, entered: 0, left: 0 };
+      if (pending.length === 0) return result;
+      for (const segment of segments) {
+        const ids = pending.filter((row) => wantsRecheck(segment, row.event_types)).map((row) => row.profile_id);
+        if (ids.length === 0) continue;
+        const changes = await applyMembership(tx, segment, { kind: 'ids', ids }, now);
+        result.entered += changes.entered;
+        result.left += changes.left;
+      }
+      await tx.query('DELETE FROM segmentation_pending WHERE profile_id = ANY($1::text[])', [pending.map((row) => row.profile_id)]);
+      return result;
+    });
+  }
+
+}
+
+/**
+ * One statement decides the batch: the compiled condition marks each selected profile, matching
+ * non-members enter (or re-enter), non-matching members leave, and the outbox and profiles.segments
+ * follow in the same statement.
+ */
+export async function applyMembership(tx: SqlExecutor, segment: Segment, selection: ProfileSelection, now: Date): Promise<MembershipChanges> {
+  const filter = selectionFilter(selection);
+  const fixed = [segment.id, now, segment.machineName, ...filter.params];
+  const condition = compileToSql(segment.condition, { paramOffset: fixed.length, mapping: PROFILES_ONLY, now: () => now });
+  const [row] = await tx.query<{ entered: number; left: number }>(
+    `WITH candidates AS (
+       SELECT p.id, (${condition.sql}) AS matches FROM profiles p WHERE ${filter.sql}
+     ),
+     entered AS (
+       INSERT INTO segment_members AS m (segment_id, profile_id, entered_at, left_at)
+       SELECT $1::text, id, $2::timestamptz, NULL FROM candidates WHERE matches
+       ON CONFLICT (segment_id, profile_id) DO UPDATE SET entered_at = EXCLUDED.entered_at, left_at = NULL
+        WHERE m.left_at IS NOT NULL
+       RETURNING m.profile_id
+     ),
+     exited AS (
+       UPDATE segment_members m SET left_at = $2::timestamptz FROM candidates c
+        WHERE m.segment_id = $1::text AND m.profile_id = c.id AND NOT c.matches AND m.left_at IS NULL
+       RETURNING m.profile_id
+     ),
+     changes AS (
+       INSERT INTO segment_changes (segment_id, profile_id, change, at)
+       SELECT $1::text, profile_id, 'entered', $2::timestamptz FROM entered
+       UNION ALL SELECT $1::text, profile_id, 'left', $2::timestamptz FROM exited
+     ),
+     tagged AS (
+       UPDATE profiles p SET segments = CASE WHEN p.id IN (SELECT profile_id FROM entered)
+                                             THEN array_append(array_remove(p.segments, $3::text), $3::text)
+                                             ELSE array_remove(p.segments, $3::text) END
+        WHERE p.id IN (SELECT profile_id FROM entered UNION ALL SELECT profile_id FROM exited)
+     )
+     SELECT (SELECT count(*)::int FROM entered) AS entered, (SELECT count(*)::int FROM exited) AS left`,
+    [...fixed, ...condition.params],
+  );
+  return { entered: row?.entered ?? 0, left: row?.left ?? 0 };
+}

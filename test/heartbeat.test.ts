@@ -1,0 +1,262 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadHeartbeatConfig } from '../src/config/config.js';
+import { runHeartbeat, type HeartbeatReport } from '../src/heartbeat/job.js';
+import type { QualifyBy } from '../src/heartbeat/options.js';
+import { SqlDueSessions } from '../src/storage/sql-heartbeat.js';
+import { SqlTrackingStore } from '../src/storage/sql-tracking-store.js';
+import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
+
+interface Visitor {
+  profile: { id: string };
+  session: { id: string };
+}
+interface EventItem {
+  id: string;
+  type: string;
+  profile: { id: string };
+  source: { id: string };
+  session: { id: string };
+  time: { occurred: string };
+}
+
+const silent = pino({ level: 'silent' });
+const HOUR = 3_600_000;
+
+for (const backend of BACKENDS) {
+  const available = await backend.available();
+  describe.skipIf(!available)(`heartbeat job on ${backend.name}`, () => {
+    let api: TestApi;
+    beforeAll(async () => {
+      api = await startTestApi(backend.name);
+    });
+    afterAll(async () => {
+      await api?.close();
+    });
+
+    const visit = async (visitor?: Visitor, type = 'page-view'): Promise<Visitor> => {
+      const response = await api.track({ source: { id: api.sourceId }, ...visitor, events: [{ type }] });
+      expect(response.statusCode).toBe(200);
+      return response.json() as Visitor;
+    };
+    /** Moves a session's last activity: the job's clock is injected, nobody sleeps. */
+    const lastActiveAt = async (visitor: Visitor, at: Date) => {
+      await api.runtime.db.query('UPDATE sessions SET last_event_at = $2 WHERE id = $1', [visitor.session.id, at]);
+    };
+    const idleVisitor = async (now: Date, idleMs = HOUR / 2) => {
+      const visitor = await visit();
+      await lastActiveAt(visitor, new Date(now.getTime() - idleMs));
+      return visitor;
+    };
+    const heartbeat = (
+      qualifyBy: QualifyBy,
+      now: Date,
+      options: { env?: Record<string, string>; dryRun?: boolean; batchSize?: number } = {},
+    ): Promise<HeartbeatReport> =>
+      runHeartbeat(
+        {
+          qualifyBy,
+          settings: loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', ...options.env }),
+          now,
+          dryRun: options.dryRun,
+          batchSize: options.batchSize,
+        },
+        { sessions: new SqlDueSessions(api.runtime.db), events: new SqlTrackingStore(api.runtime.db), logger: silent },
+      );
+    const eventsOf = async (visitor: Visitor, type?: string) => {
+      const response = await api.admin({ method: 'GET', url: `/profiles/${visitor.profile.id}/events?limit=100` });
+      expect(response.statusCode).toBe(200);
+      const items = (response.json() as { items: EventItem[] }).items;
+      return items.filter((event) => event.session.id === visitor.session.id && (type === undefined || event.type === type));
+    };
+    const sessionOf = async (visitor: Visitor) =>
+      (await api.admin({ method: 'GET', url: `/sessions/${visitor.session.id}` })).json() as {
+        inactive: boolean;
+        status: string;
+        metadata: { time: { lastEvent: string; visit: { started: string; ended: string | null } } };
+      };
+    const profileOf = async (visitor: Visitor) =>
+      (await api.admin({ method: 'GET', url: `/profiles/${visitor.profile.id}` })).json() as { active: boolean };
+
+    describe('inactive-session', () => {
+      it('registers one session-inactive event for an idle session, on its profile and source, and flags session and profile', async () => {
+        const now = new Date();
+        const visitor = await idleVisitor(now);
+        const report = await heartbeat('inactive-session', now);
+        expect(report.registered).toBeGreaterThanOrEqual(1);
+        const [event, ...more] = await eventsOf(visitor, 'session-inactive');
+        expect(more).toEqual([]);
+        expect(event).toMatchObject({ profile: { id: visitor.profile.id }, source: { id: api.sourceId }, time: { occurred: now.toISOString() } });
+        expect(await sessionOf(visitor)).toMatchObject({ inactive: true });
+        expect(await profileOf(visitor)).toMatchObject({ active: false });
+      });
+
+      it('leaves alone a session with a later event, and a profile that still has an active session', async () => {
+        const now = new Date();
+        const visitor = await idleVisitor(now);
+        await lastActiveAt(visitor, new Date(now.getTime() - 60_000));
+        const other = await visit(visitor);
+        const secondSession = await visit({ profile: visitor.profile, session: { id: `second-${now.getTime()}` } });
+        await lastActiveAt(secondSession, new Date(now.getTime() - HOUR / 2));
+        await heartbeat('inactive-session', now);
+        expect(await eventsOf(other, 'session-inactive')).toEqual([]);
+        expect(await sessionOf(other)).toMatchObject({ inactive: false });
+        expect(await sessionOf(secondSession)).toMatchObject({ inactive: true });
+        expect(await profileOf(visitor)).toMatchObject({ active: true });
+      });
+
+      it('includes both ends of RANGE and requires more than SKIP_SECONDS of inactivity', async () => {
+        const now = new Date();
+        const from = new Date(now.getTime() - 2 * HOUR);
+        const to = new Date(now.getTime() - HOUR);
+        const at = async (time: number) => {
+          const visitor = await visit();
+          await lastActiveAt(visitor, new Date(time));
+          return visitor;
+        };
+        const [beforeFrom, atFrom, atTo, afterTo] = [
+          await at(from.getTime() - 1),
+          await at(from.getTime()),
+          await at(to.getTime()),
+          await at(to.getTime() + 1),
+        ];
+        const env = { RANGE: `${from.toISOString()}|${to.toISOString()}` };
+        await heartbeat('inactive-session', now, { env });
+        const registered = async (visitor: Visitor) => (await eventsOf(visitor, 'session-inactive')).length;
+        expect([await registered(beforeFrom), await registered(atFrom), await registered(atTo), await registered(afterTo)]).toEqual([0, 1, 1, 0]);
+
+        const exactlySkip = await at(now.getTime() - 900_000);
+        const justOver = await at(now.getTime() - 900_001);
+        await heartbeat('inactive-session', now);
+        expect([await registered(exactlySkip), await registered(justOver)]).toEqual([0, 1]);
+      });
+
+      it('emits nothing new when run again for the same inactivity, and again after new activity goes idle', async () => {
+        const now = new Date();
+        const visitor = await idleVisitor(now);
+        await heartbeat('inactive-session', now);
+        const again = await heartbeat('inactive-session', new Date(now.getTime() + 1000));
+        expect(again.registered).toBe(0);
+        expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(1);
+
+        await visit(visitor);
+        expect(await sessionOf(visitor)).toMatchObject({ inactive: false });
+        expect(await profileOf(visitor)).toMatchObject({ active: true });
+        const later = new Date(Date.now() + HOUR / 2);
+        await heartbeat('inactive-session', later);
+        expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(2);
+      });
+
+      it('registers each event once when two runs start at the same moment', async () => {
+        const now = new Date();
+        const visitors = await Promise.all(Array.from({ length: 6 }, () => idleVisitor(now)));
+        const stored = async () => {
+          const [row] = await api.runtime.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM events WHERE type = 'session-inactive'`);
+          return row!.n;
+        };
+        const before = await stored();
+        const runs = await Promise.all([
+          heartbeat('inactive-session', now, { batchSize: 2 }),
+          heartbeat('inactive-session', now, { batchSize: 2 }),
+        ]);
+        for (const visitor of visitors) expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(1);
+        expect(runs[0]!.registered + runs[1]!.registered).toBe((await stored()) - before);
+      });
+
+      it('stores a registration once when the same due sessions are registered twice at once', async () => {
+        const now = new Date();
+        const visitors = await Promise.all(Array.from({ length: 4 }, () => idleVisitor(now)));
+        const due = await api.runtime.db.query<{ id: string; profileId: string; lastActivity: string }>(
+          `SELECT id, profile_id AS "profileId", to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "lastActivity"
+             FROM sessions WHERE id = ANY($1::text[])`,
+          [visitors.map((visitor) => visitor.session.id)],
+        );
+        const store = new SqlTrackingStore(api.runtime.db);
+        const registration = { type: 'race-inactive', effect: 'mark-inactive' as const, sessions: due, metadata: {} };
+        const [first, second] = await Promise.all([store.registerSessionEvents(registration, now), store.registerSessionEvents(registration, now)]);
+        expect(first!.length + second!.length).toBe(visitors.length);
+        for (const visitor of visitors) expect(await eventsOf(visitor, 'race-inactive')).toHaveLength(1);
+      });
+
+      it('pages through sessions whose last activity has microseconds, ties included', async () => {
+        const now = new Date();
+        const visitors = await Promise.all(Array.from({ length: 5 }, () => visit()));
+        const tie = `${new Date(now.getTime() - HOUR / 2).toISOString().slice(0, -1)}123Z`;
+        await api.runtime.db.query(
+          `UPDATE sessions SET last_event_at = $2::text::timestamptz + (CASE WHEN id = $3 THEN interval '1 microsecond' ELSE interval '0' END)
+            WHERE id = ANY($1::text[])`,
+          [visitors.map((visitor) => visitor.session.id), tie, visitors[0]!.session.id],
+        );
+        const report = await heartbeat('inactive-session', now, { batchSize: 2 });
+        expect(report.due).toBeGreaterThanOrEqual(visitors.length);
+        for (const visitor of visitors) expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(1);
+      });
+
+      it('registers a custom EVENT_TYPE', async () => {
+        const now = new Date();
+        const visitor = await idleVisitor(now);
+        await heartbeat('inactive-session', now, { env: { EVENT_TYPE: 'Gone Quiet' } });
+        expect(await eventsOf(visitor, 'gone-quiet')).toHaveLength(1);
+      });
+    });
+
+    describe('visit-end', () => {
+      it('closes an idle open visit, and the next event reopens it', async () => {
+        const now = new Date();
+        const visitor = await idleVisitor(now);
+        const before = await sessionOf(visitor);
+        await heartbeat('visit-end', now);
+        expect(await eventsOf(visitor, 'visit-ended')).toHaveLength(1);
+        const ended = await sessionOf(visitor);
+        expect(ended).toMatchObject({ status: 'ended', metadata: { time: { visit: { ended: now.toISOString() } } } });
+        expect(ended.metadata.time.lastEvent).toBe(before.metadata.time.lastEvent);
+        expect((await heartbeat('visit-end', now)).registered).toBe(0);
+
+        await visit(visitor);
+        expect(await sessionOf(visitor)).toMatchObject({ status: 'started', metadata: { time: { visit: { ended: null } } } });
+        expect(await eventsOf(visitor, 'visit-started')).toHaveLength(2);
+        const later = new Date(Date.now() + HOUR / 2);
+        await heartbeat('visit-end', later);
+        expect(await eventsOf(visitor, 'visit-ended')).toHaveLength(2);
+      });
+
+      it('skips a visit already closed by a close event', async () => {
+        const now = new Date();
+        const visitor = await visit();
+        await visit(visitor, 'visit-ended');
+        await lastActiveAt(visitor, new Date(now.getTime() - HOUR / 2));
+        await heartbeat('visit-end', now);
+        expect(await eventsOf(visitor, 'visit-ended')).toHaveLength(1);
+      });
+
+      it('uses OPEN_EVENT_TYPE and CLOSE_EVENT_TYPE', async () => {
+        const now = new Date();
+        const opened = await visit(undefined, 'app-opened');
+        const plain = await visit();
+        await lastActiveAt(opened, new Date(now.getTime() - HOUR / 2));
+        await lastActiveAt(plain, new Date(now.getTime() - HOUR / 2));
+        await heartbeat('visit-end', now, { env: { OPEN_EVENT_TYPE: 'app-opened', CLOSE_EVENT_TYPE: 'app-closed' } });
+        expect(await eventsOf(opened, 'app-closed')).toHaveLength(1);
+        expect(await eventsOf(plain, 'app-closed')).toHaveLength(0);
+      });
+    });
+
+    it('running inactive-session then visit-end over one idle session yields one event each, and re-runs nothing', async () => {
+      const now = new Date();
+      const visitor = await idleVisitor(now);
+      for (const qualifyBy of ['inactive-session', 'visit-end', 'inactive-session', 'visit-end'] as const) await heartbeat(qualifyBy, now);
+      expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(1);
+      expect(await eventsOf(visitor, 'visit-ended')).toHaveLength(1);
+    });
+
+    it('changes nothing on a dry run, and says what it would register', async () => {
+      const now = new Date();
+      const visitor = await idleVisitor(now);
+      const before = { session: await sessionOf(visitor), events: await eventsOf(visitor) };
+      const report = await heartbeat('visit-end', now, { dryRun: true });
+      expect(report.registered).toBe(0);
+      expect(report.wouldRegister.map((session) => session.id)).toContain(visitor.session.id);
+      expect({ session: await sessionOf(visitor), events: await eventsOf(visitor) }).toEqual(before);
+    });
+  });
+}

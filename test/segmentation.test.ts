@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { MemoryJobQueue } from '../src/queue/memory.js';
+import { SEGMENTATION_LIVE } from '../src/queue/names.js';
+import { runSegmentationJob } from '../src/segmentation/job.js';
+import { drainPending, runSegmentationWork, startSegmentationWorker } from '../src/segmentation/worker.js';
+import { machineName } from '../src/segmentation/segment.js';
+import type { Database } from '../src/storage/database.js';
+import { SqlMembership, SqlSegments } from '../src/storage/sql-segments.js';
+import { BACKENDS } from './support/api.js';
+import { openTestDatabase } from './support/db.js';
+
+const logger = pino({ level: 'silent' });
+const T0 = new Date('2026-03-01T12:00:00Z');
+
+async function seedProfiles(db: Database, prefix: string, spent: number[]): Promise<string[]> {
+  const ids = spent.map((_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
+  await db.query(
+    `INSERT INTO profiles (id, traits) SELECT id, jsonb_build_object('spent', spent)
+       FROM unnest($1::text[], $2::int[]) AS t(id, spent)`,
+    [ids, spent],
+  );
+  return ids;
+}
+
+for (const backend of BACKENDS) {
+  const available = await backend.available();
+  describe.skipIf(!available)(`segmentation on ${backend.name}`, () => {
+    let db: Database & { dispose(): Promise<void> };
+    let segments: SqlSegments;
+    let membership: SqlMembership;
+    beforeAll(async () => {
+      db = await openTestDatabase(backend.name);
+      segments = new SqlSegments(db);
+      membership = new SqlMembership(db);
+    });
+    afterAll(async () => db?.dispose());
+
+    const members = async (segmentId: string) =>
+      (await db.query<{ profile_id: string }>(
+        'SELECT profile_id FROM segment_members WHERE segment_id = $1 AND left_at IS NULL ORDER BY 1',
+        [segmentId],
+      )).map((row) => row.profile_id);
+    const taggedWith = async (name: string) =>
+      (await db.query<{ id: string }>('SELECT id FROM profiles WHERE $1 = ANY(segments) ORDER BY 1', [name])).map((row) => row.id);
+    const changes = async (segmentId: string) =>
+      db.query<{ profile_id: string; change: string }>('SELECT profile_id, change FROM segment_changes WHERE segment_id = $1 ORDER BY seq', [segmentId]);
+
+    it('lets matching profiles enter and non-matching ones leave, with outbox and profile.segments in step', async () => {
+      const ids = await seedProfiles(db, 'p', [50, 150, 300, 20]);
+      const segment = (await segments.create({
+        id: 'big',
+        name: 'Big spenders',
+        machineName: machineName('Big spenders'),
+        description: '',
+        condition: 'profile@traits.spent > 100',
+        enabled: true,
+        eventTypes: [],
+      }))!;
+      const all = { kind: 'range', fromId: null, toId: null } as const;
+
+      expect(await membership.apply(segment, all, T0)).toEqual({ entered: 2, left: 0 });
+      expect(await members('big')).toEqual([ids[1], ids[2]]);
+      expect(await taggedWith('big-spenders')).toEqual([ids[1], ids[2]]);
+
+      // A redelivered job changes nothing.
+      expect(await membership.apply(segment, all, T0)).toEqual({ entered: 0, left: 0 });
+
+      await db.query(`UPDATE profiles SET traits = '{"spent": 10}' WHERE id = $1`, [ids[1]]);
+      await db.query(`UPDATE profiles SET traits = '{"spent": 999}' WHERE id = $1`, [ids[3]]);
+      expect(await membership.apply(segment, all, T0)).toEqual({ entered: 1, left: 1 });
+      expect(await members('big')).toEqual([ids[2], ids[3]]);
+      expect(await taggedWith('big-spenders')).toEqual([ids[2], ids[3]]);
+      expect((await changes('big')).map((row) => `${row.change}:${row.profile_id}`).sort()).toEqual(
+        [`entered:${ids[1]}`, `entered:${ids[2]}`, `entered:${ids[3]}`, `left:${ids[1]}`].sort(),
+      );
+
+      // Re-entry after leaving keeps one membership row with a fresh entry time.
+      await db.query(`UPDATE profiles SET traits = '{"spent": 500}' WHERE id = $1`, [ids[1]]);
+      const later = new Date(T0.getTime() + 60_000);
+      expect(await membership.apply(segment, { kind: 'ids', ids: [ids[1]!] }, later)).toEqual({ entered: 1, left: 0 });
+      const [row] = await db.query<{ entered_at: Date; left_at: Date | null }>(
+        'SELECT entered_at, left_at FROM segment_members WHERE segment_id = $1 AND profile_id = $2',
+        ['big', ids[1]],
+      );
+      expect(row).toEqual({ entered_at: later, left_at: null });
+    });
+
+    it('runs the job and worker end to end over ranges of profiles through the queue', async () => {
+      await seedProfiles(db, 'q', Array.from({ length: 250 }, (_, i) => i));
+      const segment = (await segments.create({
+        id: 'even-hundreds',
+        name: 'Hundreds',
+        machineName: 'hundreds',
+        description: '',
+        condition: 'profile@traits.spent >= 100 AND profile@traits.spent < 200',
+        enabled: true,
+        eventTypes: [],
+      }))!;
+      const queue = new MemoryJobQueue({ logger });
+      const deps = { queue, segments, membership, logger, clock: () => T0 };
+      const report = await runSegmentationJob(deps, { batchSize: 40, segmentIds: [segment.id] });
+      expect(report.jobs).toBeGreaterThan(5);
+      const worker = startSegmentationWorker(deps, { concurrency: 2, pendingIntervalMs: 0, pendingBatch: 100 });
+      for (let i = 0; i < 200; i++) {
+        const counts = await queue.counts(SEGMENTATION_LIVE);
+        if (counts.waiting + counts.active + counts.delayed === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await worker.close();
+      await queue.close();
+      expect((await members(segment.id)).length).toBe(100);
+      expect((await segments.get(segment.id))?.lastRunAt).toBe(T0.toISOString());
+      // The worker skips work for a segment that was deleted meanwhile.
+      await segments.delete(segment.id);
+      await expect(runSegmentationWork(deps, { segmentId: segment.id, selection: { kind: 'ids', ids: [] } })).resolves.toBeUndefined();
+      expect(await taggedWith('hundreds')).toEqual([]);
+    });
+
+    it('re-checks profiles that tracking changed, only for segments interested in the tracked types', async () => {
+      const [id] = await seedProfiles(db, 'pending', [1000]);
+      await segments.create({ id: 'buyers', name: 'Buyers', machineName: 'buyers', description: '', condition: 'profile@traits.spent > 500', enabled: true, eventTypes: ['purchase'] });
+      await segments.create({ id: 'anyone', name: 'Anyone', machineName: 'anyone', description: '', condition: 'profile@traits.spent > 0', enabled: true, eventTypes: [] });
+      await db.query(`INSERT INTO segmentation_pending (profile_id, event_types) VALUES ($1, '{page-view}')`, [id]);
+      const deps = { queue: new MemoryJobQueue({ logger }), segments, membership, logger, clock: () => T0 };
+      expect(await drainPending(deps, 10)).toBe(1);
+      expect(await members('anyone')).toContain(id);
+      expect(await members('buyers')).not.toContain(id);
+      await db.query(`INSERT INTO segmentation_pending (profile_id, event_types) VALUES ($1, '{purchase}')`, [id]);
+      expect(await drainPending(deps, 10)).toBe(1);
+      expect(await members('buyers')).toContain(id);
+      expect(await db.query('SELECT * FROM segmentation_pending')).toEqual([]);
+      await deps.queue.close();
+    });
+  });
+}

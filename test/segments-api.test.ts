@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
+
+interface Members {
+  items: { profileId: string }[];
+  next: string | null;
+}
+
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+for (const backend of BACKENDS) {
+  const available = await backend.available();
+  describe.skipIf(!available)(`segments over HTTP on ${backend.name}`, () => {
+    let api: TestApi;
+    beforeAll(async () => {
+      api = await startTestApi(backend.name, {}, { workers: ['segmentation'], workerOptions: { concurrency: 2, pendingIntervalMs: 50 } });
+    });
+    afterAll(async () => api?.close());
+
+    const members = async (id: string) =>
+      ((await api.admin({ method: 'GET', url: `/segments/${id}/profiles?limit=1000` })).json() as Members).items.map((item) => item.profileId);
+    const segmentsOf = async (profileId: string) =>
+      ((await api.admin({ method: 'GET', url: `/profiles/${profileId}` })).json() as { segments: string[] }).segments;
+
+    it('validates segments on save and names the field', async () => {
+      const bad = await api.admin({ method: 'POST', url: '/segments', payload: { name: 'Broken', condition: 'profile@traits.x >' } });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json()).toMatchObject({ error: 'invalid_condition', details: [{ field: 'condition' }] });
+      const eventOnly = await api.admin({ method: 'POST', url: '/segments', payload: { name: 'Events', condition: 'event@type == "x"' } });
+      expect(eventOnly.statusCode).toBe(400);
+      const missing = await api.admin({ method: 'POST', url: '/segments', payload: { condition: 'profile@active == true' } });
+      expect(missing.json()).toMatchObject({ details: [{ field: 'name' }] });
+    });
+
+    it('computes members when a segment is saved, then follows tracking: profiles enter after tracked events', async () => {
+      const one = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'page-view' }] })).json() as { profile: { id: string }; session: { id: string } };
+      const created = await api.admin({
+        method: 'POST',
+        url: '/segments',
+        payload: { name: 'Returning visitors', condition: 'profile@metadata.time.visit.count >= 2', eventTypes: ['Page View'] },
+      });
+      expect(created.statusCode).toBe(201);
+      const segment = created.json() as { id: string; machineName: string; eventTypes: string[] };
+      expect(segment.machineName).toBe('returning-visitors');
+      expect(segment.eventTypes).toEqual(['page-view']);
+      expect(await members(segment.id)).toEqual([]);
+
+      // A second visit (new session) makes the profile match; post-event segmentation picks it up.
+      await api.track({ source: { id: api.sourceId }, profile: one.profile, events: [{ type: 'page-view' }] });
+      expect(await eventually(() => members(segment.id), (ids) => ids.length === 1)).toEqual([one.profile.id]);
+      expect(await segmentsOf(one.profile.id)).toContain('returning-visitors');
+      const detail = (await api.admin({ method: 'GET', url: `/segments/${segment.id}` })).json() as { memberCount: number; lastRunAt: string | null };
+      expect(detail.memberCount).toBe(1);
+
+      // Changing the condition re-decides members in the background: the profile leaves.
+      const changed = await api.admin({
+        method: 'PUT',
+        url: `/segments/${segment.id}`,
+        payload: { name: 'Returning visitors', condition: 'profile@metadata.time.visit.count >= 5' },
+      });
+      expect(changed.statusCode).toBe(200);
+      expect(await eventually(() => members(segment.id), (ids) => ids.length === 0)).toEqual([]);
+      expect(await segmentsOf(one.profile.id)).not.toContain('returning-visitors');
+      expect((await api.admin({ method: 'GET', url: `/segments/${segment.id}` })).json()).toMatchObject({ lastRunAt: expect.any(String) });
+    });
+
+    it('deletes a segment and takes its name off its members', async () => {
+      const tracked = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'purchase' }] })).json() as { profile: { id: string } };
+      const segment = (await api.admin({ method: 'POST', url: '/segments', payload: { name: 'Everyone', condition: 'profile@active == true' } })).json() as { id: string };
+      await eventually(() => members(segment.id), (ids) => ids.includes(tracked.profile.id));
+      expect(await segmentsOf(tracked.profile.id)).toContain('everyone');
+      expect((await api.admin({ method: 'DELETE', url: `/segments/${segment.id}` })).statusCode).toBe(204);
+      expect(await segmentsOf(tracked.profile.id)).not.toContain('everyone');
+      expect((await api.admin({ method: 'GET', url: `/segments/${segment.id}` })).statusCode).toBe(404);
+    });
+  });
+}
