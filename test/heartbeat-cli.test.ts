@@ -20,7 +20,7 @@ describe('meridian job heartbeat: bad configuration', () => {
     [{ QUALIFY_BY: 'inactive-session', RANGE: 'now-1x|now' }, /invalid configuration: RANGE: FROM part "now-1x": unknown unit "x"/],
     [{ QUALIFY_BY: 'inactive-session', RANGE: 'now|soon' }, /invalid configuration: RANGE: TO part "soon"/],
     [{ QUALIFY_BY: 'inactive-session', RANGE: 'now|now-1h' }, /invalid configuration: RANGE: FROM .* is after TO/],
-    [{ QUALIFY_BY: 'inactive' }, /invalid configuration: QUALIFY_BY: expected one of inactive-session, visit-end, got "inactive"/],
+    [{ QUALIFY_BY: 'inactive' }, /invalid configuration: QUALIFY_BY: expected one of inactive-session, visit-end, profile-segmentation, got "inactive"/],
     [{ QUALIFY_BY: 'profile-segment' }, /invalid configuration: QUALIFY_BY: expected one of inactive-session, visit-end, profile-segmentation/],
     [{}, /invalid configuration: QUALIFY_BY: required/],
     [{ QUALIFY_BY: 'visit-end', SKIP_SECONDS: 'half an hour' }, /invalid configuration: SKIP_SECONDS: expected a whole number/],

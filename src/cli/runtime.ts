@@ -42,7 +42,7 @@ export async function openDatabase(config: Config): Promise<Database> {
 /** BullMQ when REDIS_HOST is set, otherwise the in-process queue. */
 export function openQueue(config: Config, logger: Logger): JobQueue {
   if (!config.redis) return new MemoryJobQueue({ logger });
-  return new BullmqJobQueue({ redis: config.redis, prefix: `meridian:${config.production ? 'prod' : 'test'}`, logger });
+  return new BullmqJobQueue({ redis: config.redis, prefix: config.queuePrefix, logger });
 }
 
 export function describeBackends(config: Config): { storage: string; queue: string } {

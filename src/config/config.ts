@@ -29,6 +29,8 @@ export interface Config {
   databaseUrl?: string;
   /** Redis for BullMQ; absent means the in-process queue. */
   redis?: RedisConfig;
+  /** Prefix of every queue key in Redis; installations sharing one Redis keep apart by it. */
+  queuePrefix: string;
   /** PRODUCTION=yes selects the production data context, anything else the test context. */
   production: boolean;
   host: string;
@@ -136,6 +138,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     databaseUrl: parseDatabaseUrl(env),
     redis: parseRedis(env),
+    queuePrefix: present(env, 'QUEUE_PREFIX') ?? (yesNo(env, 'PRODUCTION', false) ? 'meridian:prod' : 'meridian:test'),
     production: yesNo(env, 'PRODUCTION', false),
     host: present(env, 'HOST') ?? '0.0.0.0',
     port: integer(env, 'PORT', 8686, 0, 65535),

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import type { Database, Row, SqlExecutor } from './database.js';
 import { quoteIdent } from './database.js';
+import { lockDirectory } from './dir-lock.js';
 
 function executor(db: PGlite | Transaction): SqlExecutor {
   return {
@@ -21,7 +22,14 @@ export interface PGliteOptions {
 
 export async function openPGlite({ dataDir, schema }: PGliteOptions): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir ? { dataDir } : {});
+  const unlock = dataDir ? lockDirectory(`${dataDir}.lock`, `the embedded store ${dataDir}`) : () => {};
+  let db: PGlite;
+  try {
+    db = await PGlite.create(dataDir ? { dataDir } : {});
+  } catch (error) {
+    unlock();
+    throw error;
+  }
   // PGlite is one connection, so the search path is set once for its lifetime.
   await db.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}; SET search_path TO ${quoteIdent(schema)}, public;`);
   const base = executor(db);
@@ -30,6 +38,9 @@ export async function openPGlite({ dataDir, schema }: PGliteOptions): Promise<Da
     schema,
     ...base,
     transaction: (work) => db.transaction((tx) => work(executor(tx))),
-    close: () => db.close(),
+    close: async () => {
+      await db.close();
+      unlock();
+    },
   };
 }
