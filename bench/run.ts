@@ -9,6 +9,7 @@
  *
  * Prints a table and rewrites the marked section of BENCHMARKS.md. Environment:
  *  BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_WARMUP_S (3), BENCH_POOL (300 returning visitors),
+ *  BENCH_HISTORY (100000 profiles of stored history on PostgreSQL before measuring),
  *  BENCH_NEW_RATIO (0.3), BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres),
  *  BENCH_WRITE (yes: write BENCHMARKS.md), BENCH_CPU_PROF (a directory: `node --cpu-prof` the API children there),
  *  BENCH_STRICT (no: exit 1 on a missed target, not only on failed requests),
@@ -66,6 +67,7 @@ const settings = {
   connections: envNumber('BENCH_CONNECTIONS', 50, 1, 2000),
   warmupS: envNumber('BENCH_WARMUP_S', 3, 0, 120),
   pool: envNumber('BENCH_POOL', 300, 1, 100_000),
+  history: envNumber('BENCH_HISTORY', 100_000, 0, 10_000_000),
   newRatio: envNumber('BENCH_NEW_RATIO', 0.3, 0, 1),
   postgresUrl: process.env['BENCH_POSTGRES_URL']?.trim() || 'postgresql://postgres@127.0.0.1:5432/postgres',
   write: envYes('BENCH_WRITE', true),
@@ -348,6 +350,27 @@ async function postgresAvailable(): Promise<string | undefined> {
   }
 }
 
+/**
+ * A CDP in use holds history: /track is measured against tables of BENCH_HISTORY profiles (one
+ * session and three events each), analysed as autovacuum would have, not against empty ones whose
+ * plans and index depths say nothing about production.
+ */
+async function seedHistory(sql: postgres.Sql, sourceId: string): Promise<void> {
+  const profiles = settings.history;
+  if (profiles === 0) return;
+  const started = Date.now();
+  await sql.unsafe(`INSERT INTO profiles (id, visits, traits) SELECT 'h' || g, 1, jsonb_build_object('n', g) FROM generate_series(1, $1::int) g`, [profiles]);
+  await sql.unsafe(`INSERT INTO sessions (id, profile_id, source_id) SELECT 'hs' || g, 'h' || g, $2 FROM generate_series(1, $1::int) g`, [profiles, sourceId]);
+  await sql.unsafe(
+    `INSERT INTO events (id, type, profile_id, session_id, source_id, properties, occurred_at)
+     SELECT 'he' || g || '-' || k, (ARRAY['page-view','add-to-cart','purchase'])[k], 'h' || g, 'hs' || g, $2, jsonb_build_object('k', k), now()
+       FROM generate_series(1, $1::int) g, generate_series(1, 3) k`,
+    [profiles, sourceId],
+  );
+  await sql.unsafe('ANALYZE');
+  log(`seeded ${profiles} profiles, ${profiles} sessions, ${profiles * 3} events of history in ${Date.now() - started} ms`);
+}
+
 async function benchPostgres(rows: CaseRow[], notes: string[]): Promise<{ max?: LoadResult; half?: LoadResult }> {
   const unavailable = await postgresAvailable();
   if (unavailable) {
@@ -378,6 +401,7 @@ async function benchPostgres(rows: CaseRow[], notes: string[]): Promise<{ max?: 
     connection: { search_path: 'meridian_test,public', application_name: 'meridian-bench' },
   });
   cleanups.push(async () => void (await bench.end({ timeout: 2 })));
+  await seedHistory(bench, meridian.sourceId);
   const probe: PostgresProbe = { admin, bench, database };
   const body = mixedBodies(meridian.sourceId, meridian.pool);
 

@@ -87,6 +87,11 @@ const SESSION_EFFECT_SQL: Record<SessionEffect, string> = {
   'end-visit': "status = 'ended', visit_ended_at = $2",
 };
 
+/*
+ * Updates from jsonb_to_recordset also name their ids as an array: the planner cannot estimate a
+ * function's rows, and without an index condition it may hash-join against a scan of the table.
+ */
+
 /**
  * Commits a batch of /track commands in one transaction with a fixed number of statements, whatever
  * the batch size: lock the sessions and profiles it touches (in id order, so concurrent batches on
@@ -164,14 +169,15 @@ export class SqlTrackingStore implements TrackingStore {
                FROM sessions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
             [sessionIds],
           ),
-      // The sessions' own profiles are found in SQL, so this read need not wait for the one above.
+      // The sessions' own profiles are found in SQL, so this read need not wait for the one above
+      // (as an array, not `OR id IN (…)`, which would make PostgreSQL scan every profile).
       profileIds.length === 0 && sessionIds.length === 0
         ? []
         : tx.query<ProfileRow>(
             `SELECT ${profileColumns}
                FROM profiles
-              WHERE id = ANY($1::text[]) OR ids && $1::text[]
-                 OR id IN (SELECT profile_id FROM sessions WHERE id = ANY($2::text[]))
+              WHERE id = ANY($1::text[] || ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($2::text[])))
+                 OR ids && $1::text[]
               ORDER BY id FOR UPDATE`,
             [profileIds, sessionIds],
           ),
@@ -238,8 +244,9 @@ export class SqlTrackingStore implements TrackingStore {
         tx.query(
           `UPDATE profiles p SET visits = r.visits, last_visit_at = r.last_visit_at, current_visit_at = r.current_visit_at,
                   active = r.active, updated_at = r.updated_at, version = p.version + 1
-             FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD}) WHERE p.id = r.id`,
-          [JSON.stringify(changed)],
+             FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})
+            WHERE p.id = r.id AND p.id = ANY($2::text[])`,
+          [JSON.stringify(changed), changed.map((row) => row.id)],
         ),
     ]);
   }
@@ -283,8 +290,9 @@ export class SqlTrackingStore implements TrackingStore {
           `UPDATE sessions s SET profile_id = r.profile_id, status = r.status, device = r.device, inactive = r.inactive,
                   events_count = r.events_count, visit_started_at = r.visit_started_at, visit_ended_at = r.visit_ended_at,
                   last_event_at = r.last_event_at, updated_at = r.updated_at
-             FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD}) WHERE s.id = r.id`,
-          [JSON.stringify(changed)],
+             FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD})
+            WHERE s.id = r.id AND s.id = ANY($2::text[])`,
+          [JSON.stringify(changed), changed.map((row) => row.id)],
         ),
     ]);
     if (inserted && inserted.length < created.length) throw new SessionRace();
@@ -298,8 +306,8 @@ async function writeProfileDocuments(tx: SqlExecutor, documents: Map<string, Pro
   await tx.query(
     `UPDATE profiles p SET traits = r.traits, pii = r.pii, data = r.data, stats = r.stats, consents = r.consents
        FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, traits jsonb, pii jsonb, data jsonb, stats jsonb, consents jsonb)
-      WHERE p.id = r.id`,
-    [JSON.stringify(rows)],
+      WHERE p.id = r.id AND p.id = ANY($2::text[])`,
+    [JSON.stringify(rows), rows.map((row) => row.id)],
   );
 }
 
