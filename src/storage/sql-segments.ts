@@ -98,14 +98,25 @@ export class SqlSegments implements SegmentRepository {
   }
 }
 
-/** Where a selection puts its parameters, starting at $4 ($1 segment, $2 now, $3 machine name). */
+/**
+ * The WHERE clause of a selection, its parameters numbered from $4 ($1 segment, $2 now, $3 machine
+ * name). Only the bounds present are written: a `$n IS NULL OR …` form would keep PostgreSQL's
+ * generic plan from using the primary key for the range.
+ */
 function selectionFilter(selection: ProfileSelection): { sql: string; params: unknown[] } {
   if (selection.kind === 'ids') return { sql: 'p.id = ANY($4::text[])', params: [selection.ids] };
-  return {
-    sql: `($4::text IS NULL OR p.id >= $4::text) AND ($5::text IS NULL OR p.id < $5::text)
-          AND ($6::timestamptz IS NULL OR p.updated_at >= $6::timestamptz) AND ($7::timestamptz IS NULL OR p.updated_at <= $7::timestamptz)`,
-    params: [selection.fromId, selection.toId, selection.updatedSince ?? null, selection.updatedBefore ?? null],
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  const bound = (clause: string, value: string | null | undefined) => {
+    if (value === null || value === undefined) return;
+    params.push(value);
+    clauses.push(clause.replace('?', `$${params.length + 3}`));
   };
+  bound('p.id >= ?::text', selection.fromId);
+  bound('p.id < ?::text', selection.toId);
+  bound('p.updated_at >= ?::timestamptz', selection.updatedSince);
+  bound('p.updated_at <= ?::timestamptz', selection.updatedBefore);
+  return { sql: clauses.length > 0 ? clauses.join(' AND ') : 'true', params };
 }
 
 export class SqlMembership implements MembershipStore {
