@@ -63,9 +63,11 @@ for (const backend of BACKENDS) {
       const changed = await api.admin({
         method: 'PUT',
         url: `/segments/${segment.id}`,
-        payload: { name: 'Returning visitors', condition: 'profile@metadata.time.visit.count >= 5' },
+        payload: { name: 'Loyal visitors', condition: 'profile@metadata.time.visit.count >= 5' },
       });
       expect(changed.statusCode).toBe(200);
+      // Renamed, but profiles keep carrying the name the segment was created with.
+      expect(changed.json()).toMatchObject({ name: 'Loyal visitors', machineName: 'returning-visitors' });
       expect(await eventually(() => members(segment.id), (ids) => ids.length === 0)).toEqual([]);
       expect(await segmentsOf(one.profile.id)).not.toContain('returning-visitors');
       expect((await api.admin({ method: 'GET', url: `/segments/${segment.id}` })).json()).toMatchObject({ lastRunAt: expect.any(String) });

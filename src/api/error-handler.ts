@@ -11,8 +11,15 @@ const FASTIFY_CODES: Record<string, { code: string; field: string }> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'bad_request', field: 'content-length' },
 };
 
+/** PostgreSQL's answers to a value it cannot store: the client's data, so a 400, not a 500. */
+const UNSTORABLE_VALUE = new Set(['22P05', '22021', '22008', '22007', '22003', '54000']);
+
 function toApiError(error: FastifyError | Error): ApiError {
   if (error instanceof ApiError) return error;
+  const sqlState = (error as { code?: unknown }).code;
+  if (typeof sqlState === 'string' && UNSTORABLE_VALUE.has(sqlState)) {
+    return new ApiError(400, 'unstorable_value', `a value in the request cannot be stored: ${error.message}`, [{ field: 'body', message: error.message }]);
+  }
   const cause = (error as { cause?: unknown }).cause;
   if (error instanceof RequestValidationError) {
     return new ApiError(400, 'validation_failed', `invalid ${error.part}: ${error.message}`, error.problems);

@@ -37,8 +37,12 @@ async function listen(runtime: ApiRuntime, config: Config): Promise<string> {
 
 /** The embedded start's first run creates an event source, so a tracker can post right away. */
 async function ensureDefaultSource(runtime: ApiRuntime): Promise<string> {
-  const id = await new SqlSettings(runtime.db).getOrInit('default_event_source', randomUUID());
-  await new SqlEventSources(runtime.db).create({ id, name: 'Default source', description: 'Created by meridian start', enabled: true });
+  const proposed = randomUUID();
+  const id = await new SqlSettings(runtime.db).getOrInit('default_event_source', proposed);
+  // Only on the first run: a default source an admin deleted later stays deleted.
+  if (id === proposed) {
+    await new SqlEventSources(runtime.db).create({ id, name: 'Default source', description: 'Created by meridian start', enabled: true });
+  }
   return id;
 }
 

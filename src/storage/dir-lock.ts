@@ -1,4 +1,6 @@
-import { openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+
+const FRESH_LOCK_MS = 10_000;
 
 function alive(pid: number): boolean {
   try {
@@ -23,8 +25,11 @@ export function lockDirectory(lockPath: string, what: string): () => void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number(readFileSync(lockPath, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
-        throw new Error(`${what} is in use by process ${owner}; stop it first, or use PostgreSQL (DATABASE_URL) to share data between processes`);
+      const unreadable = !Number.isInteger(owner) || owner <= 0;
+      // An unreadable lock may be one being written this instant: held, unless it is old.
+      const held = unreadable ? Date.now() - statSync(lockPath).mtimeMs < FRESH_LOCK_MS : owner !== process.pid && alive(owner);
+      if (held) {
+        throw new Error(`${what} is in use${unreadable ? '' : ` by process ${owner}`}; stop it first, or use PostgreSQL (DATABASE_URL) to share data between processes`);
       }
       rmSync(lockPath, { force: true });
     }

@@ -137,9 +137,15 @@ export class SqlMembership implements MembershipStore {
 
   async recheckPending(limit: number, segments: Segment[], now: Date): Promise<PendingRecheck> {
     return this.db.transaction(async (tx) => {
+      // Profiles first, then their pending rows: /track takes them in that order too, so the two
+      // queue behind each other instead of deadlocking. A row another worker took is gone by the DELETE.
+      const candidates = await tx.query<{ profile_id: string }>('SELECT profile_id FROM segmentation_pending ORDER BY queued_at LIMIT $1', [limit]);
+      if (candidates.length === 0) return { profiles: 0, entered: 0, left: 0 };
+      const ids = candidates.map((row) => row.profile_id);
+      await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [ids]);
       const pending = await tx.query<{ profile_id: string; event_types: string[] }>(
-        `SELECT profile_id, event_types FROM segmentation_pending ORDER BY queued_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [limit],
+        'DELETE FROM segmentation_pending WHERE profile_id = ANY($1::text[]) RETURNING profile_id, event_types',
+        [ids],
       );
       const result: PendingRecheck = { profiles: pending.length, entered: 0, left: 0 };
       if (pending.length === 0) return result;
@@ -150,7 +156,6 @@ export class SqlMembership implements MembershipStore {
         result.entered += changes.entered;
         result.left += changes.left;
       }
-      await tx.query('DELETE FROM segmentation_pending WHERE profile_id = ANY($1::text[])', [pending.map((row) => row.profile_id)]);
       return result;
     });
   }

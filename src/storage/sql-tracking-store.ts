@@ -126,11 +126,15 @@ export class SqlTrackingStore implements TrackingStore {
         .map((session) => sessionEventRecord(session, registration, now));
       const stored = await insertEvents(tx, records);
       if (registration.effect === 'mark-inactive') {
+        const profileIds = unique(changed.map((row) => row.profile_id));
+        // Lock first, decide in a later statement: its fresh snapshot sees a session that a
+        // concurrent /track opened for the profile while we waited for the lock.
+        await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profileIds]);
         await tx.query(
           `UPDATE profiles p SET active = false, updated_at = $2, version = p.version + 1
             WHERE p.id = ANY($1::text[]) AND p.active
               AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.profile_id = p.id AND NOT s.inactive)`,
-          [unique(changed.map((row) => row.profile_id)), now],
+          [profileIds, now],
         );
       }
       return records.filter((record) => stored.has(record.id));
@@ -219,7 +223,7 @@ export class SqlTrackingStore implements TrackingStore {
   private async writeProfiles(tx: SqlExecutor, ledger: VisitLedger, now: Date): Promise<void> {
     const rows = (ids: Set<string>) =>
       [...ids]
-        .filter((id) => !ledger.unsavedProfiles.has(id))
+        .filter((id) => ledger.savedProfiles.has(id))
         .map((id) => ledger.profiles.get(id)!)
         .map((profile) => ({
           id: profile.id,
@@ -254,7 +258,7 @@ export class SqlTrackingStore implements TrackingStore {
   private async writeSessions(tx: SqlExecutor, ledger: VisitLedger, now: Date): Promise<void> {
     const rows = (ids: Set<string>) =>
       [...ids]
-        .filter((id) => !ledger.unsavedSessions.has(id))
+        .filter((id) => ledger.savedSessions.has(id))
         .map((id) => ledger.sessions.get(id)!)
         .map((session) => ({
           id: session.id,
@@ -320,7 +324,7 @@ async function writeProfileDocuments(tx: SqlExecutor, documents: Map<string, Pro
 async function queueForSegmentation(tx: SqlExecutor, ledger: VisitLedger): Promise<void> {
   const types = new Map<string, Set<string>>();
   for (const event of ledger.events) {
-    if (ledger.unsavedProfiles.has(event.profileId)) continue;
+    if (!ledger.savedProfiles.has(event.profileId)) continue;
     let profileTypes = types.get(event.profileId);
     if (!profileTypes) types.set(event.profileId, (profileTypes = new Set()));
     profileTypes.add(event.type);

@@ -80,8 +80,10 @@ export class GroupCommitter<I, O> {
         batch[0]!.reject(error);
         return;
       }
-      // One bad item must not fail its neighbours: commit each on its own to isolate it.
-      await Promise.all(batch.map((pending) => this.flush([pending.item]).then(([result]) => pending.resolve(result as O), pending.reject)));
+      // One bad item must not fail its neighbours: commit each on its own, in arrival order, to isolate it.
+      for (const pending of batch) {
+        await this.flush([pending.item]).then(([result]) => pending.resolve(result as O), pending.reject);
+      }
     }
   }
 }

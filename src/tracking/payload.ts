@@ -4,7 +4,8 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 /** Tracardi 0.9's /track wire format. Unknown keys are accepted: trackers send more than we use. */
 const Json = Type.Record(Type.String(), Type.Unknown());
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
-const Id = Type.String({ minLength: 1, maxLength: 128 });
+// PostgreSQL text cannot hold NUL: refused here, by name, rather than failing the commit.
+const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\u0000]+$' });
 
 export const TrackedEventSchema = Type.Object(
   {
@@ -76,10 +77,18 @@ export function pointerToField(pointer: string): string {
     .join('.');
 }
 
+/** Undefined for what is not a date, or a year PostgreSQL's timestamptz cannot hold as we write it. */
 export function parseEventTime(time: string | number | undefined, now: Date): Date | undefined {
   if (time === undefined) return now;
   const date = new Date(time);
-  return Number.isNaN(date.getTime()) ? undefined : date;
+  if (Number.isNaN(date.getTime())) return undefined;
+  const year = date.getUTCFullYear();
+  return year >= 1 && year <= 9999 ? date : undefined;
+}
+
+/** JSON that PostgreSQL's jsonb refuses: a NUL character anywhere in a key or a string. */
+export function holdsNul(value: unknown): boolean {
+  return value !== undefined && JSON.stringify(value).includes('\\u0000');
 }
 
 /** Checks one event of a batch; the problem names the field as `events.<index>.<path>`. */
@@ -91,6 +100,7 @@ export function checkEvent(event: unknown, index: number, now: Date): { event: T
     return { index, field: path ? `${prefix}.${path}` : prefix, message: first?.message ?? 'invalid event' };
   }
   const time = parseEventTime(event.time, now);
-  if (!time) return { index, field: `${prefix}.time`, message: 'expected an ISO 8601 date-time or epoch milliseconds' };
+  if (!time) return { index, field: `${prefix}.time`, message: 'expected an ISO 8601 date-time or epoch milliseconds (years 1 to 9999)' };
+  if (holdsNul(event)) return { index, field: prefix, message: 'contains a NUL character (\\u0000), which cannot be stored' };
   return { event, time };
 }

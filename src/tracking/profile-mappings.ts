@@ -49,7 +49,7 @@ export function applyProfileMappings(
   const seen = new Set<string>();
   commands.forEach((command, index) => {
     const profileId = profileIds[index]!;
-    if (ledger.unsavedProfiles.has(profileId)) return;
+    if (!ledger.savedProfiles.has(profileId)) return;
     for (const event of command.events) {
       if (event.profileMappings.length === 0 || alreadyStored.has(event.id) || seen.has(event.id)) continue;
       seen.add(event.id);

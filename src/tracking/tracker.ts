@@ -3,7 +3,7 @@ import { ApiError } from '../shared/errors.js';
 import { sessionFacts } from './enrich.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import type { TrackCommand, TrackOutcome, ValidEvent } from './model.js';
-import { checkEvent, normalizeEventType, type EventProblem, type TrackedEvent, type TrackPayload, type TrackResponse } from './payload.js';
+import { checkEvent, holdsNul, normalizeEventType, type EventProblem, type TrackedEvent, type TrackPayload, type TrackResponse } from './payload.js';
 import { eventDocument, propsToTraits } from '../mapping/apply.js';
 import type { Mapping } from '../mapping/mapping.js';
 import type { TrackingStore } from './ports.js';
@@ -59,6 +59,11 @@ export class Tracker {
     if (!source || !source.enabled) {
       throw new ApiError(401, 'invalid_source', `event source "${payload.source.id}" is unknown or disabled`, [
         { field: 'source.id', message: source ? 'event source is disabled' : 'event source not found' },
+      ]);
+    }
+    if (holdsNul(payload.context) || holdsNul(payload.properties) || holdsNul(payload.device)) {
+      throw new ApiError(400, 'validation_failed', 'the request context holds a NUL character (\\u0000), which cannot be stored', [
+        { field: 'context', message: 'contains a NUL character' },
       ]);
     }
     const now = this.clock();

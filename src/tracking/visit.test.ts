@@ -69,8 +69,16 @@ describe('applyTrackCommand', () => {
   it('keeps the session and profile unsaved when the command asks so', () => {
     const ledger = new VisitLedger([], []);
     const { sessionId, profileId } = applyTrackCommand(ledger, command({ save: { session: false, events: false, profile: false } }), NOW);
-    expect(ledger.unsavedSessions.has(sessionId)).toBe(true);
-    expect(ledger.unsavedProfiles.has(profileId)).toBe(true);
+    expect(ledger.savedSessions.has(sessionId)).toBe(false);
+    expect(ledger.savedProfiles.has(profileId)).toBe(false);
     expect(ledger.events.every((event) => !event.save)).toBe(true);
+  });
+
+  it('still saves a profile that another command of the batch asked to save', () => {
+    const ledger = new VisitLedger([], []);
+    const first = applyTrackCommand(ledger, command({ sessionId: 's' }), NOW);
+    applyTrackCommand(ledger, command({ sessionId: 's', save: { session: false, events: true, profile: false } }), NOW);
+    expect(ledger.savedProfiles.has(first.profileId)).toBe(true);
+    expect(ledger.savedSessions.has('s')).toBe(true);
   });
 });

@@ -15,9 +15,12 @@ export class VisitLedger {
   readonly newSessions = new Set<string>();
   readonly changedSessions = new Set<string>();
   readonly events: EventRecord[] = [];
-  /** Profiles and sessions that a command asked not to save (`options.saveProfile/saveSession: false`). */
-  readonly unsavedProfiles = new Set<string>();
-  readonly unsavedSessions = new Set<string>();
+  /**
+   * Profiles and sessions that some command of the batch asked to save. One with only
+   * `options.saveProfile/saveSession: false` commands is processed, not written.
+   */
+  readonly savedProfiles = new Set<string>();
+  readonly savedSessions = new Set<string>();
 
   constructor(profiles: ProfileState[], sessions: SessionState[]) {
     for (const profile of profiles) this.addProfile(profile);
@@ -174,8 +177,8 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
   session.inactive = false;
   profile.active = true;
   ledger.touchProfile(profile);
-  if (!command.save.profile) ledger.unsavedProfiles.add(profile.id);
-  if (!command.save.session) ledger.unsavedSessions.add(session.id);
+  if (command.save.profile) ledger.savedProfiles.add(profile.id);
+  if (command.save.session) ledger.savedSessions.add(session.id);
   return { profileId: profile.id, sessionId: session.id, eventIds };
 }
 

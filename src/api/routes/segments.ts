@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { checkSegmentCondition, machineName } from '../../segmentation/segment.js';
 import { ApiError, notFound } from '../../shared/errors.js';
@@ -40,7 +40,18 @@ const MembersQuery = Type.Object({
 });
 
 export function segmentRoutes({ segmentation }: ApiServices) {
-  const { segments, resegment } = segmentation;
+  const { segments } = segmentation;
+  /**
+   * Members are re-decided in the background; the change is saved either way, so a queue that is
+   * down is logged, and the next segmentation job catches up.
+   */
+  const resegment = async (request: FastifyRequest, segmentId: string) => {
+    try {
+      await segmentation.resegment(segmentId);
+    } catch (error) {
+      request.log.error({ err: error, segment: segmentId }, 'could not queue segmentation; the next segmentation job will');
+    }
+  };
   const input = (body: { name: string; description?: string; condition: string; enabled?: boolean; eventTypes?: string[] }) => {
     checkSegmentCondition(body.condition);
     return {
@@ -52,8 +63,12 @@ export function segmentRoutes({ segmentation }: ApiServices) {
       eventTypes: [...new Set((body.eventTypes ?? []).map(normalizeEventType))],
     };
   };
-  const taken = (name: string) =>
-    new ApiError(409, 'conflict', `a segment with id or machine name "${name}" exists`, [{ field: 'name', message: 'already taken' }]);
+  const taken = async (id: string | undefined, name: string) => {
+    const idTaken = id !== undefined && (await segments.get(id)) !== undefined;
+    return idTaken
+      ? new ApiError(409, 'conflict', `a segment with id "${id}" exists`, [{ field: 'id', message: 'already taken' }])
+      : new ApiError(409, 'conflict', `a segment named "${machineName(name)}" exists`, [{ field: 'name', message: 'already taken' }]);
+  };
 
   return async (app: FastifyInstance) => {
     const api = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -71,8 +86,8 @@ export function segmentRoutes({ segmentation }: ApiServices) {
       },
       async (request, reply) => {
         const segment = await segments.create({ id: request.body.id ?? randomUUID(), ...input(request.body) });
-        if (!segment) throw taken(request.body.id ?? machineName(request.body.name));
-        if (segment.enabled) await resegment(segment.id);
+        if (!segment) throw await taken(request.body.id, request.body.name);
+        if (segment.enabled) await resegment(request, segment.id);
         return reply.status(201).send(segment);
       },
     );
@@ -101,12 +116,12 @@ export function segmentRoutes({ segmentation }: ApiServices) {
         },
       },
       async (request) => {
-        if (!(await segments.get(request.params.id))) throw notFound('segment');
-        const segment = await segments.update(request.params.id, input(request.body)).catch((error: unknown) => {
-          throw (error as { code?: string }).code === '23505' ? taken(machineName(request.body.name)) : error;
-        });
+        const current = await segments.get(request.params.id);
+        if (!current) throw notFound('segment');
+        // The machine name is what profiles carry: it stays as created, so renaming never strands it.
+        const segment = await segments.update(request.params.id, { ...input(request.body), machineName: current.machineName });
         if (!segment) throw notFound('segment');
-        if (segment.enabled) await resegment(segment.id);
+        if (segment.enabled) await resegment(request, segment.id);
         return segment;
       },
     );
