@@ -13,7 +13,7 @@
  *  BENCH_NEW_RATIO (0.3), BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres),
  *  BENCH_WRITE (yes: write BENCHMARKS.md), BENCH_CPU_PROF (a directory: `node --cpu-prof` the API children there),
  *  BENCH_STRICT (no: exit 1 on a missed target, not only on failed requests),
- *  BENCH_CASES (bare,postgres,pglite,condition: the cases to run, for diagnosis),
+ *  BENCH_CASES (bare,postgres,pglite,condition,segmentation,heartbeat: the cases to run),
  *  BENCH_PG_SETTINGS ("name=value;…": ALTER DATABASE … SET on the bench database only, e.g.
  *    "session_preload_libraries=auto_explain;auto_explain.log_min_duration=20" or "jit=off").
  *  GROUP_COMMIT_WAIT_MS / GROUP_COMMIT_MAX_BATCH pass through to the API children.
@@ -39,6 +39,8 @@ import {
   type Target,
 } from './report.js';
 import { ChildFailure, freePort, killAllChildren, startChild, type Child } from './servers.js';
+import { benchHeartbeat } from './heartbeat.js';
+import { benchSegmentation } from './segmentation.js';
 
 // ---------------------------------------------------------------- configuration
 
@@ -73,7 +75,7 @@ const settings = {
   write: envYes('BENCH_WRITE', true),
   strict: envYes('BENCH_STRICT', false),
   cpuProfDir: process.env['BENCH_CPU_PROF']?.trim() || undefined,
-  cases: new Set((process.env['BENCH_CASES']?.trim() || 'bare,postgres,pglite,condition').split(',').map((name) => name.trim())),
+  cases: new Set((process.env['BENCH_CASES']?.trim() || 'bare,postgres,pglite,condition,segmentation,heartbeat').split(',').map((name) => name.trim())),
   pgSettings: (process.env['BENCH_PG_SETTINGS'] ?? '')
     .split(';')
     .map((pair) => pair.trim())
@@ -499,6 +501,40 @@ async function main(): Promise<number> {
     }
   }
 
+  const jobTargets: Target[] = [];
+  if (run('segmentation')) {
+    log('segmentation job + worker over BENCH_SEGMENTATION_PROFILES (1M) profiles on PostgreSQL');
+    const figures = await guarded('segmentation', rows, notes, () => benchSegmentation());
+    if (figures) {
+      const [first, second] = figures.runs;
+      notes.push(
+        `Segmentation (job + worker, in-process queue) over ${figures.profiles} profiles, one three-clause segment: ` +
+          `${first?.seconds.toFixed(1)} s first run (${first?.members} members, ${first?.jobs} jobs), ${second?.seconds.toFixed(1)} s re-run with no change.`,
+      );
+      jobTargets.push({
+        description: `segmentation over ${figures.profiles} profiles < ${figures.targetSeconds} s`,
+        met: figures.met,
+        detail: figures.runs.map((r) => `${r.seconds.toFixed(1)} s`).join(', '),
+      });
+    }
+  }
+  if (run('heartbeat')) {
+    log('heartbeat job over BENCH_HEARTBEAT_SESSIONS (1M) sessions on PostgreSQL (several minutes)');
+    const figures = await guarded('heartbeat', rows, notes, () => benchHeartbeat());
+    if (figures) {
+      notes.push(
+        `Heartbeat over ${figures.sessions} sessions (seeded in ${figures.seedSeconds.toFixed(0)} s): ` +
+          figures.runs.map((r) => `${r.qualifyBy}${r.rerun ? ' re-run' : ''} ${r.seconds.toFixed(1)} s (${r.registered} registered of ${r.scanned} scanned)`).join('; ') +
+          '.',
+      );
+      jobTargets.push({
+        description: `heartbeat run over ${figures.sessions} sessions < ${figures.targetSeconds} s`,
+        met: figures.met,
+        detail: figures.runs.map((r) => `${r.qualifyBy}${r.rerun ? ' re-run' : ''} ${r.seconds.toFixed(1)} s`).join(', '),
+      });
+    }
+  }
+
   const targets: Target[] = [
     pg.max && baseline
       ? {
@@ -514,6 +550,7 @@ async function main(): Promise<number> {
           detail: `p99 ${pg.half.latencyMs.p99} ms, p50 ${pg.half.latencyMs.p50} ms at ${Math.round(pg.half.reqPerSec)} req/s achieved`,
         }
       : { description: 'p99 < 25 ms at half that rate', met: undefined, detail: 'not measured' },
+    ...jobTargets,
   ];
   const failedCases = rows.filter((row) => !row.result || failures(row.result) > 0);
   notes.unshift(
