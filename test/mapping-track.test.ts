@@ -1,19 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
+import { eventually } from './support/eventually.js';
 
 interface Tracked {
   profile: { id: string };
   session: { id: string };
   warnings: string[];
-}
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** Mappings applied by /track itself, at collection time, and their interplay with backfills. */

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { freePort, runMeridian, waitForHealthy, type MeridianProcess } from './support/processes.js';
 import { serviceAvailable } from './support/services.js';
+import { eventually } from './support/eventually.js';
 
 const TOKEN = 'server-mode-token';
 const redisUp = await serviceAvailable('Redis', async () => {
@@ -16,15 +17,6 @@ const redisUp = await serviceAvailable('Redis', async () => {
   }
 });
 const postgresUp = await postgresAvailable();
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** Production mode as README documents it: PostgreSQL + Redis, API, worker and jobs as separate processes. */
 describe.skipIf(!redisUp || !postgresUp)('server mode: api, worker and jobs as processes on PostgreSQL + BullMQ', () => {

@@ -1,14 +1,7 @@
 import type { Segment } from './segment.js';
 
-export interface SegmentInput {
-  id: string;
-  name: string;
-  machineName: string;
-  description: string;
-  condition: string;
-  enabled: boolean;
-  eventTypes: string[];
-}
+/** What a segment is saved with; the rest (run and change times) the store keeps. */
+export type SegmentInput = Omit<Segment, 'lastRunAt' | 'createdAt' | 'updatedAt'>;
 
 export interface SegmentRepository {
   get(id: string): Promise<Segment | undefined>;
