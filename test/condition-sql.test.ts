@@ -14,25 +14,13 @@ import {
   documentFromRow,
   type SourceTableMapping,
 } from '../src/condition/index.js';
+import { mulberry32, type Random } from './support/random.js';
 
 const SEED = Number(process.env.CONDITION_AGREEMENT_SEED ?? 20240601);
 const CONDITION_COUNT = 400;
 const ROW_COUNT = 60;
 const POSTGRES_URL = process.env.MERIDIAN_TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const CLOCK = () => new Date('2024-06-01T12:00:00.000Z');
-
-type Random = () => number;
-
-function mulberry32(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 const chance = (random: Random, p: number) => random() < p;

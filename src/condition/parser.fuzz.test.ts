@@ -7,21 +7,11 @@ import { ConditionNotCompilableError, ConditionSyntaxError } from './errors.js';
 import { compileCondition } from './evaluate.js';
 import { parseCondition } from './parser.js';
 import { compileToSql } from './sql.js';
+import { mulberry32 } from '../../test/support/random.js';
 
 const SEED = 7;
 const CASES = 4000;
 const MAX_LENGTH = 300;
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FRAGMENTS = [
   'profile@', 'payload@a.b', 'event@type', '["k"]', '[0]', '.', '@', ' AND ', ' OR ', 'NOT ', '(', ')', '[', ']', ',',

@@ -5,9 +5,7 @@
  */
 import type { Database, SqlExecutor } from './database.js';
 import type { JobRun, JobRunRepository, JobRunState } from '../mapping/ports.js';
-
-type Row = Record<string, unknown>;
-const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null);
+import { iso, type Row } from './rows.js';
 
 function stateOf(row: Row): JobRunState {
   if (row.failed_at) return 'failed';

@@ -1,9 +1,8 @@
 import type { Database } from './database.js';
 import type { EventPage, EventQuery, EventView, ProfileView, SessionView } from '../tracking/views.js';
 import type { TrackingReadModel } from '../tracking/ports.js';
+import { iso, type Row } from './rows.js';
 
-type Row = Record<string, unknown>;
-const iso = (value: unknown): string | null => (value instanceof Date ? value.toISOString() : null);
 const ref = (id: unknown) => (typeof id === 'string' ? { id } : null);
 
 const toProfile = (row: Row): ProfileView => ({

@@ -2,9 +2,7 @@ import type { Database, SqlExecutor } from './database.js';
 import { compileToSql } from '../condition/index.js';
 import type { MembershipChanges, MembershipStore, PendingRecheck, ProfileSelection, SegmentInput, SegmentRepository } from '../segmentation/ports.js';
 import { PROFILES_ONLY, wantsRecheck, type Segment } from '../segmentation/segment.js';
-
-type Row = Record<string, unknown>;
-const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null);
+import { iso, type Row } from './rows.js';
 
 const toSegment = (row: Row): Segment => ({
   id: row.id as string,
