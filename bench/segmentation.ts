@@ -20,6 +20,7 @@ import { migrate } from '../src/storage/migrate.js';
 import { connectPostgres } from '../src/storage/postgres.js';
 import { SqlMembership, SqlSegments } from '../src/storage/sql-segments.js';
 import { untilQueuesIdle } from '../src/cli/queue-drain.js';
+import { SEGMENTATION_BATCH } from '../src/cli/runtime.js';
 
 const TARGET_SECONDS = 10;
 const CONDITION = 'profile@traits.spent > 500 AND profile@metadata.time.visit.count >= 3 AND profile@traits.country == "PL"';
@@ -70,7 +71,7 @@ export async function benchSegmentation(): Promise<SegmentationBench> {
       const queue = new MemoryJobQueue({ logger });
       const deps = { queue, segments, membership, logger };
       const started = performance.now();
-      const report = await runSegmentationJob(deps, { batchSize: 5000 });
+      const report = await runSegmentationJob(deps, { batchSize: Number(process.env['BENCH_SEGMENTATION_BATCH'] ?? SEGMENTATION_BATCH) });
       const worker = startSegmentationWorker(deps, { concurrency: 2, pendingIntervalMs: 0, pendingBatch: 500 });
       await untilQueuesIdle(queue, [SEGMENTATION_LIVE], () => {});
       const seconds = (performance.now() - started) / 1000;

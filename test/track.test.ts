@@ -69,6 +69,14 @@ for (const backend of BACKENDS) {
       expect((await profileOf(body.profile.id)).statusCode).toBe(200);
     });
 
+    it('keeps resolving the id of a profile merged into another', async () => {
+      const kept = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'a' }] })).json() as TrackBody;
+      await api.runtime.db.query(`UPDATE profiles SET ids = ARRAY['merged-away-id'] WHERE id = $1`, [kept.profile.id]);
+      expect(((await profileOf('merged-away-id')).json() as { id: string }).id).toBe(kept.profile.id);
+      const again = (await api.track({ source: { id: api.sourceId }, profile: { id: 'merged-away-id' }, events: [{ type: 'b' }] })).json() as TrackBody;
+      expect(again.profile.id).toBe(kept.profile.id);
+    });
+
     it('opens a new session with its own visit for a new session id on a known profile', async () => {
       const first = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'a' }] })).json() as TrackBody;
       const second = (

@@ -61,7 +61,7 @@ export interface ApiRuntime {
 }
 
 /** Profiles per `segmentation:live` job. */
-export const SEGMENTATION_BATCH = 5000;
+export const SEGMENTATION_BATCH = 25_000;
 
 export interface WorkerOptions {
   concurrency: number;

@@ -56,7 +56,7 @@ async function copyPropsToTraits(tx: SqlExecutor, mapping: Mapping, selection: E
 
 /** Profiles by their id and by every id merged into them, as tracking resolves them. */
 async function lockProfiles(tx: SqlExecutor, ids: string[]): Promise<Map<string, ProfileDocument>> {
-  const rows = ids.length === 0 ? [] : await tx.query(`SELECT * FROM profiles WHERE id = ANY($1::text[]) OR ids && $1::text[] ORDER BY id FOR UPDATE`, [ids]);
+  const rows = ids.length === 0 ? [] : await tx.query(`SELECT * FROM profiles WHERE id = ANY($1::text[]) OR (ids <> '{}' AND ids && $1::text[]) ORDER BY id FOR UPDATE`, [ids]);
   const byId = new Map<string, ProfileDocument>();
   for (const row of rows) {
     const profile = documentFromRow(DEFAULT_SQL_MAPPING.profile!, row) as ProfileDocument;

@@ -67,7 +67,7 @@ export class SqlReadModel implements TrackingReadModel {
   /** Finds a profile by its id or by the id of a profile merged into it. */
   async profile(id: string): Promise<ProfileView | undefined> {
     const [row] = await this.db.query(
-      'SELECT * FROM profiles WHERE id = $1 OR $1 = ANY(ids) ORDER BY (id = $1) DESC LIMIT 1',
+      `SELECT * FROM profiles WHERE id = $1 OR (ids <> '{}' AND ids && ARRAY[$1]::text[]) ORDER BY (id = $1) DESC LIMIT 1`,
       [id],
     );
     return row && toProfile(row);
@@ -106,7 +106,7 @@ export class SqlReadModel implements TrackingReadModel {
   async deleteProfile(id: string): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const [row] = await tx.query<{ id: string }>(
-        'DELETE FROM profiles WHERE id = $1 OR $1 = ANY(ids) RETURNING id',
+        `DELETE FROM profiles WHERE id = $1 OR (ids <> '{}' AND ids && ARRAY[$1]::text[]) RETURNING id`,
         [id],
       );
       if (!row) return false;

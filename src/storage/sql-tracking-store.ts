@@ -181,7 +181,7 @@ export class SqlTrackingStore implements TrackingStore {
             `SELECT ${profileColumns}
                FROM profiles
               WHERE id = ANY($1::text[] || ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($2::text[])))
-                 OR ids && $1::text[]
+                 OR (ids <> '{}' AND ids && $1::text[])
               ORDER BY id FOR UPDATE`,
             [profileIds, sessionIds],
           ),
