@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { MemoryJobQueue } from '../src/queue/memory.js';
 import { SEGMENTATION_LIVE } from '../src/queue/names.js';
-import { runSegmentationJob } from '../src/segmentation/job.js';
+import { rangesFromBounds, runSegmentationJob } from '../src/segmentation/job.js';
 import { drainPending, runSegmentationWork, startSegmentationWorker } from '../src/segmentation/worker.js';
 import { machineName } from '../src/segmentation/segment.js';
 import type { Database } from '../src/storage/database.js';
@@ -86,6 +86,32 @@ for (const backend of BACKENDS) {
       expect(row).toEqual({ entered_at: later, left_at: null });
     });
 
+    it('looks for exits among the batch\'s own members: a range or a list of ids', async () => {
+      const ids = await seedProfiles(db, 'r', [200, 300, 400, 500]);
+      const segment = (await segments.create({
+        id: 'ranged',
+        name: 'Ranged',
+        machineName: 'ranged',
+        description: '',
+        condition: 'profile@traits.spent > 100',
+        enabled: true,
+        eventTypes: [],
+      }))!;
+      // 'r' and 's' bound the r-… ids in any collation; ids[2] splits them in two batches.
+      const low = { kind: 'range', fromId: 'r', toId: ids[2]! } as const;
+      const high = { kind: 'range', fromId: ids[2]!, toId: 's' } as const;
+      expect(await membership.apply(segment, low, T0)).toEqual({ entered: 2, left: 0 });
+      expect(await membership.apply(segment, high, T0)).toEqual({ entered: 2, left: 0 });
+
+      await db.query(`UPDATE profiles SET traits = '{"spent": 0}' WHERE id = ANY($1::text[])`, [ids]);
+      expect(await membership.apply(segment, high, T0)).toEqual({ entered: 0, left: 2 });
+      expect(await members('ranged')).toEqual([ids[0], ids[1]]);
+      expect(await membership.apply(segment, { kind: 'ids', ids: [ids[1]!] }, T0)).toEqual({ entered: 0, left: 1 });
+      expect(await membership.apply(segment, low, T0)).toEqual({ entered: 0, left: 1 });
+      expect(await members('ranged')).toEqual([]);
+      expect(await taggedWith('ranged')).toEqual([]);
+    });
+
     it('runs the job and worker end to end over ranges of profiles through the queue', async () => {
       await seedProfiles(db, 'q', Array.from({ length: 250 }, (_, i) => i));
       const segment = (await segments.create({
@@ -131,6 +157,30 @@ for (const backend of BACKENDS) {
       expect(await members('buyers')).toContain(id);
       expect(await db.query('SELECT * FROM segmentation_pending')).toEqual([]);
       await deps.queue.close();
+    });
+
+    it('cuts a large table at sampled ids into ranges of about the batch size', async () => {
+      await db.query(`INSERT INTO profiles (id) SELECT md5('sampled' || i) FROM generate_series(1, 6000) AS i`);
+      const size = 1000; // big enough that only part of the table is sampled
+      const ranges = rangesFromBounds(await membership.rangeBounds(size));
+      const counts = await Promise.all(
+        ranges.map(async ({ fromId, toId }) => {
+          const [row] = await db.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM profiles WHERE ($1::text IS NULL OR id >= $1) AND ($2::text IS NULL OR id < $2)',
+            [fromId, toId],
+          );
+          return row!.n;
+        }),
+      );
+      const [total] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM profiles');
+      expect(counts.reduce((sum, n) => sum + n, 0)).toBe(total!.n);
+      expect(ranges.length).toBeGreaterThanOrEqual(4);
+      // The last range holds what is left over; every other one is a batch give or take sampling noise.
+      for (const n of counts.slice(0, -1)) {
+        expect(n).toBeGreaterThan(size * 0.6);
+        expect(n).toBeLessThan(size * 1.6);
+      }
+      expect(counts.at(-1)).toBeLessThan(size * 1.6);
     });
   });
 }
