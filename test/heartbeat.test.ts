@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadHeartbeatConfig } from '../src/config/config.js';
@@ -176,6 +177,64 @@ for (const backend of BACKENDS) {
         const [first, second] = await Promise.all([store.registerSessionEvents(registration, now), store.registerSessionEvents(registration, now)]);
         expect(first!.length + second!.length).toBe(visitors.length);
         for (const visitor of visitors) expect(await eventsOf(visitor, 'race-inactive')).toHaveLength(1);
+      });
+
+      it('stores the event under an id derived from session, type and last activity, with the session’s source', async () => {
+        const now = new Date();
+        const visitor = await idleVisitor(now);
+        const [session] = await api.runtime.db.query<{ last_activity: string }>(
+          `SELECT to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_activity FROM sessions WHERE id = $1`,
+          [visitor.session.id],
+        );
+        await heartbeat('inactive-session', now);
+        const [event] = await api.runtime.db.query<{ id: string; source_id: string; metadata: Record<string, unknown>; occurred_at: Date }>(
+          `SELECT id, source_id, metadata, occurred_at FROM events WHERE session_id = $1 AND type = 'session-inactive'`,
+          [visitor.session.id],
+        );
+        const digest = createHash('sha256').update(`${visitor.session.id}\u0000session-inactive\u0000${session!.last_activity}`).digest().subarray(0, 16);
+        digest[6] = (digest[6]! & 0x0f) | 0x80;
+        digest[8] = (digest[8]! & 0x3f) | 0x80;
+        const hex = digest.toString('hex');
+        expect(event).toEqual({
+          id: `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`,
+          source_id: api.sourceId,
+          metadata: { registeredBy: 'heartbeat:inactive-session', system: true, lastActivity: session!.last_activity },
+          occurred_at: now,
+        });
+      });
+
+      it('marks a session with the registered type until its next activity', async () => {
+        const now = new Date();
+        const visitor = await idleVisitor(now);
+        const marks = async () =>
+          (await api.runtime.db.query<{ registered_types: string[] }>('SELECT registered_types FROM sessions WHERE id = $1', [visitor.session.id]))[0]!
+            .registered_types;
+        await heartbeat('inactive-session', now);
+        await heartbeat('visit-end', now);
+        expect((await marks()).sort()).toEqual(['session-inactive', 'visit-ended']);
+        await visit(visitor);
+        expect(await marks()).toEqual([]);
+      });
+
+      it('queues the profile for post-event segmentation while a segment is enabled, as /track does', async () => {
+        const created = await api.admin({
+          method: 'POST',
+          url: '/segments',
+          payload: { name: `gone quiet ${Date.now()}`, condition: 'profile@metadata.time.visit.count >= 1', eventTypes: ['session-inactive'] },
+        });
+        expect(created.statusCode).toBe(201);
+        try {
+          const now = new Date();
+          const visitor = await idleVisitor(now);
+          await api.runtime.db.query('DELETE FROM segmentation_pending WHERE profile_id = $1', [visitor.profile.id]);
+          await heartbeat('inactive-session', now);
+          const pending = await api.runtime.db.query<{ event_types: string[] }>('SELECT event_types FROM segmentation_pending WHERE profile_id = $1', [
+            visitor.profile.id,
+          ]);
+          expect(pending).toEqual([{ event_types: ['session-inactive'] }]);
+        } finally {
+          await api.admin({ method: 'DELETE', url: `/segments/${(created.json() as { id: string }).id}` });
+        }
       });
 
       it('pages through sessions whose last activity has microseconds, ties included', async () => {

@@ -46,7 +46,7 @@ function heartbeatServices(db: Database, logger: Logger): HeartbeatServices {
 function summary(report: HeartbeatReport): string {
   const range = `${report.from.toISOString()} .. ${report.to.toISOString()}`;
   const outcome = report.dryRun ? `would register ${report.due}` : `registered ${report.registered}`;
-  return `heartbeat ${report.qualifyBy}: scanned ${report.scanned} sessions in ${range}, ${outcome} ${report.eventType} events in ${report.elapsedMs} ms${report.dryRun ? ' (dry run: nothing changed)' : ''}\n`;
+  return `heartbeat ${report.qualifyBy}: ${report.inRange} sessions in ${range}, ${outcome} ${report.eventType} events in ${report.elapsedMs} ms${report.dryRun ? ' (dry run: nothing changed)' : ''}\n`;
 }
 
 async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean): Promise<void> {

@@ -1,3 +1,4 @@
+import { Lanes } from '../shared/lanes.js';
 import type { Logger } from '../shared/logger.js';
 import type { TrackingStore } from '../tracking/ports.js';
 import type { DueSession } from '../tracking/session-events.js';
@@ -5,6 +6,8 @@ import { planHeartbeat, type HeartbeatSettings, type QualifyBy } from './options
 import type { DueSessionFinder, SessionCursor } from './ports.js';
 
 export const DEFAULT_BATCH_SIZE = 10_000;
+/** Pages stored at once: PostgreSQL does the work, and two lanes keep two of its cores busy. */
+const REGISTRATION_LANES = 2;
 const PROGRESS_EVERY_MS = 5_000;
 
 export interface HeartbeatRun {
@@ -29,7 +32,8 @@ export interface HeartbeatReport {
   eventType: string;
   from: Date;
   to: Date;
-  scanned: number;
+  /** Sessions whose last activity is in the range, due or not. */
+  inRange: number;
   due: number;
   /** Events newly stored; fewer than `due` when another run registered some first. */
   registered: number;
@@ -40,19 +44,21 @@ export interface HeartbeatReport {
 }
 
 /**
- * One heartbeat run: keyset-pages over the sessions in range and registers the plan's event for the
- * due ones, a batch per transaction. Safe to re-run and to run concurrently (see registerSessionEvents).
+ * One heartbeat run: keyset-pages over the due sessions in range and registers the plan's event for
+ * each page in its own transaction, REGISTRATION_LANES pages at a time (the next page is found while
+ * earlier ones are stored). Safe to re-run and to run concurrently (see registerSessionEvents).
  */
 export async function runHeartbeat(run: HeartbeatRun, { sessions, events, logger }: HeartbeatServices): Promise<HeartbeatReport> {
   const started = performance.now();
   const plan = planHeartbeat(run.qualifyBy, run.settings, run.now);
   const dryRun = run.dryRun ?? false;
+  const batchSize = run.batchSize ?? DEFAULT_BATCH_SIZE;
   const report: HeartbeatReport = {
     qualifyBy: plan.qualifyBy,
     eventType: plan.eventType,
     from: plan.from,
     to: plan.to,
-    scanned: 0,
+    inRange: 0,
     due: 0,
     registered: 0,
     dryRun,
@@ -61,30 +67,37 @@ export async function runHeartbeat(run: HeartbeatRun, { sessions, events, logger
   };
   const progress = () => ({
     qualifyBy: report.qualifyBy,
-    scanned: report.scanned,
+    inRange: report.inRange,
     due: report.due,
     registered: report.registered,
     ms: Math.round(performance.now() - started),
   });
   logger.info({ qualifyBy: plan.qualifyBy, from: plan.from, to: plan.to, idleBefore: plan.idleBefore, dryRun }, 'heartbeat started');
+  report.inRange = await sessions.countInRange(plan);
+  const lanes = new Lanes(REGISTRATION_LANES);
   let lastProgress = started;
   let cursor: SessionCursor | null = null;
   do {
-    const page = await sessions.page(plan, cursor, run.batchSize ?? DEFAULT_BATCH_SIZE);
-    report.scanned += page.scanned;
-    report.due += page.due.length;
+    const due = await sessions.page(plan, cursor, batchSize);
+    report.due += due.length;
     if (dryRun) {
-      report.wouldRegister.push(...page.due);
-    } else {
-      const registration = { type: plan.eventType, effect: plan.effect, sessions: page.due, metadata: { registeredBy: `heartbeat:${plan.qualifyBy}` } };
-      report.registered += (await events.registerSessionEvents(registration, run.now)).length;
+      report.wouldRegister.push(...due);
+    } else if (due.length > 0) {
+      const registration = { type: plan.eventType, effect: plan.effect, sessions: due, metadata: { registeredBy: `heartbeat:${plan.qualifyBy}` } };
+      await lanes.add(async () => {
+        // Awaited before the sum is read: `x += await …` would read x first and lose a concurrent lane's count.
+        const stored = await events.registerSessionEvents(registration, run.now);
+        report.registered += stored.length;
+      });
     }
-    cursor = page.next;
+    const last = due[due.length - 1];
+    cursor = last && due.length === batchSize ? { lastActivity: last.lastActivity, id: last.id } : null;
     if (performance.now() - lastProgress >= PROGRESS_EVERY_MS) {
       lastProgress = performance.now();
       logger.info(progress(), 'heartbeat progress');
     }
   } while (cursor !== null);
+  await lanes.drain();
   report.elapsedMs = Math.round(performance.now() - started);
   logger.info(progress(), 'heartbeat finished');
   return report;

@@ -7,15 +7,10 @@ export interface SessionCursor {
   id: string;
 }
 
-export interface SessionPage {
-  /** Sessions in range looked at in this page, due or not. */
-  scanned: number;
-  due: DueSession[];
-  /** Where the next page starts; null after the last page. */
-  next: SessionCursor | null;
-}
-
 /** Finds, a page at a time, the sessions in a plan's range that are due for its event. */
 export interface DueSessionFinder {
-  page(plan: HeartbeatPlan, after: SessionCursor | null, limit: number): Promise<SessionPage>;
+  /** Sessions whose last activity is in the plan's range, due or not: the run's scope. */
+  countInRange(plan: HeartbeatPlan): Promise<number>;
+  /** Up to `limit` due sessions after `after`, in (last activity, id) order; fewer means the last page. */
+  page(plan: HeartbeatPlan, after: SessionCursor | null, limit: number): Promise<DueSession[]>;
 }

@@ -2,12 +2,7 @@ import type { SqlExecutor, Database } from './database.js';
 import { isRetryable } from './database.js';
 import type { EventRecord, ProfileState, SessionState, SessionStatus, TrackCommand, TrackOutcome } from '../tracking/model.js';
 import type { TrackingStore } from '../tracking/ports.js';
-import {
-  sessionEventRecord,
-  type AffectedSession,
-  type SessionEffect,
-  type SessionEventRegistration,
-} from '../tracking/session-events.js';
+import { UNKNOWN_SOURCE_ID, type SessionEffect, type SessionEventRegistration } from '../tracking/session-events.js';
 import { applyTrackCommand, VisitLedger } from '../tracking/visit.js';
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
 import type { ProfileDocument } from '../mapping/apply.js';
@@ -78,13 +73,23 @@ const PROFILE_RECORD = `id text, visits int, last_visit_at timestamptz, current_
 const SESSION_RECORD = `id text, profile_id text, source_id text, status text, device jsonb, os jsonb, app jsonb,
   context jsonb, inactive boolean, events_count int, visit_started_at timestamptz, visit_ended_at timestamptz,
   created_at timestamptz, last_event_at timestamptz, updated_at timestamptz`;
+const EVENT_COLUMNS = 'id, type, profile_id, session_id, source_id, properties, traits, context, tags, metadata, occurred_at, inserted_at';
 const EVENT_RECORD = `id text, type text, profile_id text, session_id text, source_id text, properties jsonb,
   traits jsonb, context jsonb, tags text[], metadata jsonb, occurred_at timestamptz, inserted_at timestamptz`;
 
-/** How each effect changes a session; $2 is the registration time. */
+/**
+ * One event per (session, type, last activity): a re-run, or a second run started at the same moment,
+ * derives the same id and the store keeps it once. The first 16 bytes of SHA-256 over the three, NUL
+ * separated, shaped as a UUID (version 8, name-based). Over `changed c` and the registered type $4.
+ */
+const SESSION_EVENT_ID = `(SELECT encode(set_byte(set_byte(h, 6, (get_byte(h, 6) & 15) | 128), 8, (get_byte(h, 8) & 63) | 128), 'hex')::uuid::text
+     FROM (SELECT substring(sha256(convert_to(c.id, 'UTF8') || '\\x00'::bytea || convert_to($4, 'UTF8') || '\\x00'::bytea
+                                   || convert_to(c.last_activity, 'UTF8')) FROM 1 FOR 16) AS h) AS digest)`;
+
+/** How each effect changes a session; $3 is the registration time. */
 const SESSION_EFFECT_SQL: Record<SessionEffect, string> = {
   'mark-inactive': 'inactive = true',
-  'end-visit': "status = 'ended', visit_ended_at = $2",
+  'end-visit': "status = 'ended', visit_ended_at = $3",
 };
 
 /*
@@ -106,29 +111,53 @@ export class SqlTrackingStore implements TrackingStore {
   }
 
   /**
-   * Three statements whatever the number of sessions: change the sessions still as they were found
-   * (their row locks make a concurrent /track wait, and a session it moved on is skipped), store one
-   * event each (a deterministic id makes a concurrent or repeated registration store nothing new),
-   * and mark inactive the profiles left with no active session.
+   * Two statements, three for mark-inactive, whatever the number of sessions. The first changes the
+   * sessions still as they were found and not yet marked with this type (their row locks make a
+   * concurrent /track or run wait, and the re-check after the wait skips a session that moved on or
+   * that the other run handled), marks them with the type until their next activity, stores one
+   * event each and queues their profiles for post-event segmentation, as /track does, all in the
+   * database: an event's id derives from (session, type, last activity), so a repeated registration
+   * stores nothing new. Then the profiles left with no active session are marked inactive.
    */
   registerSessionEvents(registration: SessionEventRegistration, now: Date): Promise<EventRecord[]> {
     if (registration.sessions.length === 0) return Promise.resolve([]);
+    const sessionIds = registration.sessions.map((session) => session.id);
     return this.retrying(async (tx) => {
-      const changed = await tx.query<{ id: string; profile_id: string; source_id: string | null; last_activity: string }>(
-        `UPDATE sessions s SET ${SESSION_EFFECT_SQL[registration.effect]}, updated_at = $2
-           FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, "lastActivity" text)
-          WHERE s.id = r.id AND s.last_event_at = r."lastActivity"::timestamptz
-         RETURNING s.id, s.profile_id, s.source_id, r."lastActivity" AS last_activity`,
-        [JSON.stringify(registration.sessions.map(({ id, lastActivity }) => ({ id, lastActivity }))), now],
+      const stored = await tx.query<EventRow>(
+        `WITH changed AS (
+           UPDATE sessions s
+              SET ${SESSION_EFFECT_SQL[registration.effect]}, updated_at = $3, registered_types = array_append(s.registered_types, $4)
+             FROM unnest($1::text[], $2::text[]) AS r(id, last_activity)
+            WHERE s.id = r.id AND s.id = ANY($1::text[]) AND s.last_event_at = r.last_activity::timestamptz
+              AND NOT ($4 = ANY (s.registered_types))
+           RETURNING s.id, s.profile_id, s.source_id, r.last_activity
+         ), registered AS (
+           SELECT ${SESSION_EVENT_ID} AS id, $4 AS type, c.profile_id, c.id AS session_id, coalesce(c.source_id, $6) AS source_id,
+                  '{}'::jsonb AS properties, '{}'::jsonb AS traits, '{}'::jsonb AS context, '{}'::text[] AS tags,
+                  $5::text::jsonb || jsonb_build_object('lastActivity', c.last_activity) AS metadata, $3::timestamptz AS occurred_at,
+                  $3::timestamptz AS inserted_at
+             FROM changed c
+         ), stored AS (
+           ${insertEventsFrom('registered')} RETURNING ${EVENT_COLUMNS}
+         ), queued AS (
+           ${queueForSegmentationFrom('(SELECT DISTINCT profile_id, ARRAY[$4::text] AS event_types FROM stored) AS affected')}
+         )
+         SELECT * FROM stored`,
+        [
+          sessionIds,
+          registration.sessions.map((session) => session.lastActivity),
+          now,
+          registration.type,
+          JSON.stringify({ ...registration.metadata, system: true }),
+          UNKNOWN_SOURCE_ID,
+        ],
       );
-      const records = changed
-        .map((row): AffectedSession => ({ id: row.id, profileId: row.profile_id, sourceId: row.source_id, lastActivity: row.last_activity }))
-        .map((session) => sessionEventRecord(session, registration, now));
-      const stored = await insertEvents(tx, records);
       if (registration.effect === 'mark-inactive') {
-        const profileIds = unique(changed.map((row) => row.profile_id));
-        // Lock first, decide in a later statement: its fresh snapshot sees a session that a
-        // concurrent /track opened for the profile while we waited for the lock.
+        // Only profiles with a newly stored event: a session whose event was already stored was
+        // registered by a transaction that decided its profile. Lock first, decide in a later
+        // statement: its fresh snapshot sees a session that a concurrent /track opened for the
+        // profile, or that another run marked, while we waited.
+        const profileIds = unique(stored.map((row) => row.profile_id));
         await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profileIds]);
         await tx.query(
           `UPDATE profiles p SET active = false, updated_at = $2, version = p.version + 1
@@ -137,7 +166,7 @@ export class SqlTrackingStore implements TrackingStore {
           [profileIds, now],
         );
       }
-      return records.filter((record) => stored.has(record.id));
+      return stored.map(toEventRecord);
     });
   }
 
@@ -293,7 +322,7 @@ export class SqlTrackingStore implements TrackingStore {
         tx.query(
           `UPDATE sessions s SET profile_id = r.profile_id, status = r.status, device = r.device, inactive = r.inactive,
                   events_count = r.events_count, visit_started_at = r.visit_started_at, visit_ended_at = r.visit_ended_at,
-                  last_event_at = r.last_event_at, updated_at = r.updated_at
+                  last_event_at = r.last_event_at, updated_at = r.updated_at, registered_types = '{}'
              FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD})
             WHERE s.id = r.id AND s.id = ANY($2::text[])`,
           [JSON.stringify(changed), changed.map((row) => row.id)],
@@ -331,20 +360,30 @@ async function queueForSegmentation(tx: SqlExecutor, ledger: VisitLedger): Promi
   }
   if (types.size === 0) return;
   const rows = [...types].map(([profile_id, eventTypes]) => ({ profile_id, event_types: [...eventTypes] }));
-  await tx.query(
-    `INSERT INTO segmentation_pending (profile_id, event_types)
-     SELECT profile_id, event_types FROM jsonb_to_recordset($1::text::jsonb) AS r(profile_id text, event_types text[])
-      WHERE EXISTS (SELECT 1 FROM segments WHERE enabled)
-     ON CONFLICT (profile_id) DO UPDATE
-        SET event_types = ARRAY(SELECT DISTINCT unnest(segmentation_pending.event_types || EXCLUDED.event_types))`,
-    [JSON.stringify(rows)],
-  );
+  await tx.query(queueForSegmentationFrom('jsonb_to_recordset($1::text::jsonb) AS r(profile_id text, event_types text[])'), [JSON.stringify(rows)]);
 }
 
 /**
- * The one place events are stored, for /track and for system events alike. Returns the ids actually
- * inserted: an id already stored (client-sent, or a repeated registration) is kept once.
+ * Adds the rows of `source` (profile_id, event_types; one row per profile) to the profiles that
+ * segments must look at again, only while a segment is enabled.
  */
+function queueForSegmentationFrom(source: string): string {
+  return `INSERT INTO segmentation_pending (profile_id, event_types)
+          SELECT profile_id, event_types FROM ${source}
+           WHERE EXISTS (SELECT 1 FROM segments WHERE enabled)
+          ON CONFLICT (profile_id) DO UPDATE
+             SET event_types = ARRAY(SELECT DISTINCT unnest(segmentation_pending.event_types || EXCLUDED.event_types))`;
+}
+
+/**
+ * The one place events are stored, for /track and for system events alike: the rows of `source` (a
+ * relation with EVENT_COLUMNS), an id already stored (client-sent, or a repeated registration) kept once.
+ */
+function insertEventsFrom(source: string): string {
+  return `INSERT INTO events (${EVENT_COLUMNS}) SELECT ${EVENT_COLUMNS} FROM ${source} ON CONFLICT (id) DO NOTHING`;
+}
+
+/** Stores /track's events; returns the ids actually inserted. */
 async function insertEvents(tx: SqlExecutor, events: EventRecord[]): Promise<Set<string>> {
   if (events.length === 0) return new Set();
   const rows = events.map((event) => ({
@@ -361,14 +400,43 @@ async function insertEvents(tx: SqlExecutor, events: EventRecord[]): Promise<Set
     occurred_at: event.occurredAt,
     inserted_at: event.insertedAt,
   }));
-  const inserted = await tx.query<{ id: string }>(
-    `INSERT INTO events (id, type, profile_id, session_id, source_id, properties, traits, context, tags, metadata, occurred_at, inserted_at)
-     SELECT id, type, profile_id, session_id, source_id, properties, traits, context, tags, metadata, occurred_at, inserted_at
-       FROM jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})
-     ON CONFLICT (id) DO NOTHING RETURNING id`,
-    [JSON.stringify(rows)],
-  );
+  const inserted = await tx.query<{ id: string }>(`${insertEventsFrom(`jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})`)} RETURNING id`, [
+    JSON.stringify(rows),
+  ]);
   return new Set(inserted.map((row) => row.id));
+}
+
+type EventRow = {
+  id: string;
+  type: string;
+  profile_id: string;
+  session_id: string;
+  source_id: string;
+  properties: Record<string, unknown>;
+  traits: Record<string, unknown>;
+  context: Record<string, unknown>;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  occurred_at: Date;
+  inserted_at: Date;
+};
+
+function toEventRecord(row: EventRow): EventRecord {
+  return {
+    id: row.id,
+    type: row.type,
+    profileId: row.profile_id,
+    sessionId: row.session_id,
+    sourceId: row.source_id,
+    save: true,
+    properties: row.properties,
+    traits: row.traits,
+    context: row.context,
+    tags: row.tags,
+    metadata: row.metadata,
+    occurredAt: row.occurred_at,
+    insertedAt: row.inserted_at,
+  };
 }
 
 function unique(values: (string | undefined)[]): string[] {

@@ -1,0 +1,38 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadMigrations, migrate } from '../src/storage/migrate.js';
+import type { Database } from '../src/storage/database.js';
+import { BACKENDS } from './support/api.js';
+import { openTestDatabase } from './support/db.js';
+
+for (const backend of BACKENDS) {
+  const available = await backend.available();
+  describe.skipIf(!available)(`upgrades on ${backend.name}`, () => {
+    let db: (Database & { dispose(): Promise<void> }) | undefined;
+    afterEach(async () => {
+      await db?.dispose();
+    });
+
+    it('0007 marks sessions with the types the heartbeat registered since their last activity', async () => {
+      const all = loadMigrations();
+      db = await openTestDatabase(backend.name, 'meridian_test', all.filter((migration) => migration.version < 7));
+      await db.query(
+        `INSERT INTO sessions (id, profile_id, last_event_at) VALUES
+           ('idle', 'p1', '2026-01-01T10:00:00Z'), ('active-again', 'p1', '2026-01-01T12:00:00Z'), ('untouched', 'p2', '2026-01-01T10:00:00Z')`,
+      );
+      await db.query(
+        `INSERT INTO events (id, type, profile_id, session_id, source_id, metadata, occurred_at, inserted_at) VALUES
+           ('e1', 'session-inactive', 'p1', 'idle', 's', '{"registeredBy": "heartbeat:inactive-session"}', '2026-01-01T11:00:00Z', '2026-01-01T11:00:00Z'),
+           ('e2', 'visit-ended', 'p1', 'idle', 's', '{"registeredBy": "heartbeat:visit-end"}', '2026-01-01T11:00:00Z', '2026-01-01T11:00:00Z'),
+           ('e3', 'session-inactive', 'p1', 'active-again', 's', '{"registeredBy": "heartbeat:inactive-session"}', '2026-01-01T11:00:00Z', '2026-01-01T11:00:00Z'),
+           ('e4', 'session-inactive', 'p2', 'untouched', 's', '{}', '2026-01-01T11:00:00Z', '2026-01-01T11:00:00Z')`,
+      );
+      await migrate(db, all);
+      const marks = await db.query<{ id: string; registered_types: string[] }>('SELECT id, registered_types FROM sessions ORDER BY id');
+      expect(marks).toEqual([
+        { id: 'active-again', registered_types: [] },
+        { id: 'idle', registered_types: ['session-inactive', 'visit-ended'] },
+        { id: 'untouched', registered_types: [] },
+      ]);
+    });
+  });
+}
