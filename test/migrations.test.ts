@@ -16,8 +16,9 @@ for (const backend of BACKENDS) {
       const all = loadMigrations();
       db = await openTestDatabase(backend.name, 'meridian_test', all.filter((migration) => migration.version < 7));
       await db.query(
-        `INSERT INTO sessions (id, profile_id, last_event_at) VALUES
-           ('idle', 'p1', '2026-01-01T10:00:00Z'), ('active-again', 'p1', '2026-01-01T12:00:00Z'), ('untouched', 'p2', '2026-01-01T10:00:00Z')`,
+        `INSERT INTO sessions (id, profile_id, last_event_at, inactive, status) VALUES
+           ('idle', 'p1', '2026-01-01T10:00:00Z', true, 'ended'), ('active-again', 'p1', '2026-01-01T12:00:00Z', false, 'active'),
+           ('untouched', 'p2', '2026-01-01T10:00:00Z', true, 'active')`,
       );
       await db.query(
         `INSERT INTO events (id, type, profile_id, session_id, source_id, metadata, occurred_at, inserted_at) VALUES
@@ -27,11 +28,13 @@ for (const backend of BACKENDS) {
            ('e4', 'session-inactive', 'p2', 'untouched', 's', '{}', '2026-01-01T11:00:00Z', '2026-01-01T11:00:00Z')`,
       );
       await migrate(db, all);
-      const marks = await db.query<{ id: string; registered_types: string[] }>('SELECT id, registered_types FROM sessions ORDER BY id');
+      const marks = await db.query<{ id: string; registered_types: string[]; current: boolean }>(
+        'SELECT id, registered_types, registered_for IS NOT DISTINCT FROM last_event_at AS current FROM sessions ORDER BY id',
+      );
       expect(marks).toEqual([
-        { id: 'active-again', registered_types: [] },
-        { id: 'idle', registered_types: ['session-inactive', 'visit-ended'] },
-        { id: 'untouched', registered_types: [] },
+        { id: 'active-again', registered_types: [], current: false },
+        { id: 'idle', registered_types: ['session-inactive', 'visit-ended'], current: true },
+        { id: 'untouched', registered_types: [], current: false },
       ]);
     });
   });

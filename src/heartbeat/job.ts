@@ -77,26 +77,32 @@ export async function runHeartbeat(run: HeartbeatRun, { sessions, events, logger
   const lanes = new Lanes(REGISTRATION_LANES);
   let lastProgress = started;
   let cursor: SessionCursor | null = null;
-  do {
-    const due = await sessions.page(plan, cursor, batchSize);
-    report.due += due.length;
-    if (dryRun) {
-      report.wouldRegister.push(...due);
-    } else if (due.length > 0) {
-      const registration = { type: plan.eventType, effect: plan.effect, sessions: due, metadata: { registeredBy: `heartbeat:${plan.qualifyBy}` } };
-      await lanes.add(async () => {
-        // Awaited before the sum is read: `x += await …` would read x first and lose a concurrent lane's count.
-        const stored = await events.registerSessionEvents(registration, run.now);
-        report.registered += stored.length;
-      });
-    }
-    const last = due[due.length - 1];
-    cursor = last && due.length === batchSize ? { lastActivity: last.lastActivity, id: last.id } : null;
-    if (performance.now() - lastProgress >= PROGRESS_EVERY_MS) {
-      lastProgress = performance.now();
-      logger.info(progress(), 'heartbeat progress');
-    }
-  } while (cursor !== null);
+  try {
+    do {
+      const due = await sessions.page(plan, cursor, batchSize);
+      report.due += due.length;
+      if (dryRun) {
+        report.wouldRegister.push(...due);
+      } else if (due.length > 0) {
+        const registration = { type: plan.eventType, effect: plan.effect, sessions: due, metadata: { registeredBy: `heartbeat:${plan.qualifyBy}` } };
+        await lanes.add(async () => {
+          // Awaited before the sum is read: `x += await …` would read x first and lose a concurrent lane's count.
+          const stored = await events.registerSessionEvents(registration, run.now);
+          report.registered += stored.length;
+        });
+      }
+      const last = due[due.length - 1];
+      cursor = last && due.length === batchSize ? { lastActivity: last.lastActivity, id: last.id } : null;
+      if (performance.now() - lastProgress >= PROGRESS_EVERY_MS) {
+        lastProgress = performance.now();
+        logger.info(progress(), 'heartbeat progress');
+      }
+    } while (cursor !== null);
+  } catch (error) {
+    // Let the pages being stored finish before the caller closes the store under them.
+    await lanes.drain().catch(() => undefined);
+    throw error;
+  }
   await lanes.drain();
   report.elapsedMs = Math.round(performance.now() - started);
   logger.info(progress(), 'heartbeat finished');

@@ -1,4 +1,5 @@
 import type { Database } from './database.js';
+import { markedWith } from './session-marks.js';
 import type { DueCriteria, HeartbeatPlan } from '../heartbeat/options.js';
 import type { DueSessionFinder, SessionCursor } from '../heartbeat/ports.js';
 import { SystemEvent } from '../tracking/model.js';
@@ -8,7 +9,7 @@ import type { DueSession } from '../tracking/session-events.js';
 const EXACT_ISO = `to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /**
- * What makes an idle session due, besides the registered type missing from its marks ($5): for
+ * What makes an idle session due, besides no current mark of the registered type ($5): for
  * visit-end, an open visit. /track keeps the visit state of its own visit-started / visit-ended
  * events on the session (status 'ended' until the next event reopens it), so for those types the
  * session row says it. Other types are looked up: the visit is open when the latest open event comes
@@ -50,7 +51,7 @@ export class SqlDueSessions implements DueSessionFinder {
       `SELECT s.id, s.profile_id, ${EXACT_ISO} AS last_activity
          FROM sessions s
         WHERE (last_event_at, id) > ($1::text::timestamptz, $2::text) AND last_event_at <= $3 AND last_event_at < $4
-          AND NOT ($5 = ANY (registered_types)) AND ${due.sql}
+          AND NOT ${markedWith('$5')} AND ${due.sql}
         ORDER BY last_event_at, id LIMIT $6`,
       [start.lastActivity, start.id, plan.to, plan.idleBefore, plan.eventType, limit, ...due.params],
     );

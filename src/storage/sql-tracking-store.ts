@@ -9,6 +9,7 @@ import type { ProfileDocument } from '../mapping/apply.js';
 import { WRITABLE_PROFILE_PARTS } from '../mapping/mapping.js';
 import { applyProfileMappings } from '../tracking/profile-mappings.js';
 import { recordAppliedMappings } from './sql-mappings.js';
+import { addMark, markedWith } from './session-marks.js';
 
 /** Another transaction created a session this batch was about to create: run the batch again. */
 class SessionRace extends Error {}
@@ -111,25 +112,24 @@ export class SqlTrackingStore implements TrackingStore {
   }
 
   /**
-   * Two statements, three for mark-inactive, whatever the number of sessions. The first changes the
-   * sessions still as they were found and not yet marked with this type (their row locks make a
-   * concurrent /track or run wait, and the re-check after the wait skips a session that moved on or
-   * that the other run handled), marks them with the type until their next activity, stores one
-   * event each and queues their profiles for post-event segmentation, as /track does, all in the
+   * A few statements whatever the number of sessions. The first changes the sessions still as they
+   * were found and without a current mark of this type (their row locks make a concurrent /track or
+   * run wait, and the re-check after the wait skips a session that moved on or that the other run
+   * handled), marks them, and stores one event each through the one event insert, all in the
    * database: an event's id derives from (session, type, last activity), so a repeated registration
-   * stores nothing new. Then the profiles left with no active session are marked inactive.
+   * stores nothing new. For mark-inactive the next one locks the sessions' profiles. Then their
+   * profiles are queued for post-event segmentation, as /track's are, and for mark-inactive those left
+   * with no active session are flagged. Locks are taken in /track's order: sessions, profiles, pending.
    */
   registerSessionEvents(registration: SessionEventRegistration, now: Date): Promise<EventRecord[]> {
     if (registration.sessions.length === 0) return Promise.resolve([]);
-    const sessionIds = registration.sessions.map((session) => session.id);
     return this.retrying(async (tx) => {
-      const stored = await tx.query<EventRow>(
+      const changed = await tx.query<EventRow & { stored: boolean }>(
         `WITH changed AS (
-           UPDATE sessions s
-              SET ${SESSION_EFFECT_SQL[registration.effect]}, updated_at = $3, registered_types = array_append(s.registered_types, $4)
+           UPDATE sessions s SET ${SESSION_EFFECT_SQL[registration.effect]}, updated_at = $3, ${addMark('$4')}
              FROM unnest($1::text[], $2::text[]) AS r(id, last_activity)
             WHERE s.id = r.id AND s.id = ANY($1::text[]) AND s.last_event_at = r.last_activity::timestamptz
-              AND NOT ($4 = ANY (s.registered_types))
+              AND NOT ${markedWith('$4')}
            RETURNING s.id, s.profile_id, s.source_id, r.last_activity
          ), registered AS (
            SELECT ${SESSION_EVENT_ID} AS id, $4 AS type, c.profile_id, c.id AS session_id, coalesce(c.source_id, $6) AS source_id,
@@ -139,12 +139,11 @@ export class SqlTrackingStore implements TrackingStore {
              FROM changed c
          ), stored AS (
            ${insertEventsFrom('registered')} RETURNING ${EVENT_COLUMNS}
-         ), queued AS (
-           ${queueForSegmentationFrom('(SELECT DISTINCT profile_id, ARRAY[$4::text] AS event_types FROM stored) AS affected')}
          )
-         SELECT * FROM stored`,
+         -- IN is a hashed subplan; a join of the two CTEs, estimated at a row each, would be a nested loop.
+         SELECT r.*, r.id IN (SELECT id FROM stored) AS stored FROM registered r`,
         [
-          sessionIds,
+          registration.sessions.map((session) => session.id),
           registration.sessions.map((session) => session.lastActivity),
           now,
           registration.type,
@@ -152,13 +151,19 @@ export class SqlTrackingStore implements TrackingStore {
           UNKNOWN_SOURCE_ID,
         ],
       );
-      if (registration.effect === 'mark-inactive') {
-        // Only profiles with a newly stored event: a session whose event was already stored was
-        // registered by a transaction that decided its profile. Lock first, decide in a later
-        // statement: its fresh snapshot sees a session that a concurrent /track opened for the
-        // profile, or that another run marked, while we waited.
-        const profileIds = unique(stored.map((row) => row.profile_id));
-        await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profileIds]);
+      const stored = changed.filter((row) => row.stored);
+      const profileIds = unique(changed.map((row) => row.profile_id));
+      // Lock first, decide in a later statement: its fresh snapshot sees a session that a concurrent
+      // /track opened for the profile, or that another run marked, while we waited for the lock.
+      const markInactive = registration.effect === 'mark-inactive' && profileIds.length > 0;
+      if (markInactive) await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profileIds]);
+      if (stored.length > 0) {
+        await tx.query(queueForSegmentationFrom('(SELECT DISTINCT unnest($1::text[]) AS profile_id, ARRAY[$2::text] AS event_types) AS affected'), [
+          unique(stored.map((row) => row.profile_id)),
+          registration.type,
+        ]);
+      }
+      if (markInactive) {
         await tx.query(
           `UPDATE profiles p SET active = false, updated_at = $2, version = p.version + 1
             WHERE p.id = ANY($1::text[]) AND p.active
@@ -322,7 +327,7 @@ export class SqlTrackingStore implements TrackingStore {
         tx.query(
           `UPDATE sessions s SET profile_id = r.profile_id, status = r.status, device = r.device, inactive = r.inactive,
                   events_count = r.events_count, visit_started_at = r.visit_started_at, visit_ended_at = r.visit_ended_at,
-                  last_event_at = r.last_event_at, updated_at = r.updated_at, registered_types = '{}'
+                  last_event_at = r.last_event_at, updated_at = r.updated_at
              FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD})
             WHERE s.id = r.id AND s.id = ANY($2::text[])`,
           [JSON.stringify(changed), changed.map((row) => row.id)],
@@ -365,12 +370,14 @@ async function queueForSegmentation(tx: SqlExecutor, ledger: VisitLedger): Promi
 
 /**
  * Adds the rows of `source` (profile_id, event_types; one row per profile) to the profiles that
- * segments must look at again, only while a segment is enabled.
+ * segments must look at again, only while a segment is enabled; in profile order, so that two
+ * writers lock the pending rows they share in the same order.
  */
 function queueForSegmentationFrom(source: string): string {
   return `INSERT INTO segmentation_pending (profile_id, event_types)
           SELECT profile_id, event_types FROM ${source}
            WHERE EXISTS (SELECT 1 FROM segments WHERE enabled)
+           ORDER BY profile_id
           ON CONFLICT (profile_id) DO UPDATE
              SET event_types = ARRAY(SELECT DISTINCT unnest(segmentation_pending.event_types || EXCLUDED.event_types))`;
 }
