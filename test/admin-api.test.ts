@@ -70,9 +70,14 @@ for (const backend of BACKENDS) {
       expect((await api.admin({ method: 'GET', url: '/events?limit=0' })).statusCode).toBe(400);
     });
 
-    it('deletes a profile with its sessions and events', async () => {
+    it('deletes a profile with its sessions, events and segment memberships', async () => {
       const tracked = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'doomed' }] })).json() as { profile: { id: string }; session: { id: string } };
+      const segment = (await api.admin({ method: 'POST', url: '/segments', payload: { name: `doomed ${Date.now()}`, condition: 'profile@id EXISTS', enabled: false } }))
+        .json() as { id: string };
+      await api.runtime.db.query('INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES ($1, $2, now())', [segment.id, tracked.profile.id]);
+      expect((await api.admin({ method: 'GET', url: `/segments/${segment.id}` })).json()).toMatchObject({ memberCount: 1 });
       expect((await api.admin({ method: 'DELETE', url: `/profiles/${tracked.profile.id}` })).statusCode).toBe(204);
+      expect((await api.admin({ method: 'GET', url: `/segments/${segment.id}` })).json()).toMatchObject({ memberCount: 0 });
       expect((await api.admin({ method: 'GET', url: `/profiles/${tracked.profile.id}` })).statusCode).toBe(404);
       expect((await api.admin({ method: 'GET', url: `/sessions/${tracked.session.id}` })).statusCode).toBe(404);
       expect(((await api.admin({ method: 'GET', url: '/events?type=doomed' })).json() as Page).items).toEqual([]);

@@ -103,15 +103,21 @@ export class SqlReadModel implements TrackingReadModel {
   }
 
   /** Deletes the profile with its sessions and events; false when there is no such profile. */
+  /**
+   * Locks in the order /track and the heartbeat take them (sessions, then the profile), and deletes
+   * the events last, in a statement whose snapshot sees those that writers holding the locks stored.
+   */
   async deleteProfile(id: string): Promise<boolean> {
     return this.db.transaction(async (tx) => {
-      const [row] = await tx.query<{ id: string }>(
-        `DELETE FROM profiles WHERE id = $1 OR (ids <> '{}' AND ids && ARRAY[$1]::text[]) RETURNING id`,
-        [id],
-      );
-      if (!row) return false;
-      await tx.query('DELETE FROM events WHERE profile_id = $1', [row.id]);
-      await tx.query('DELETE FROM sessions WHERE profile_id = $1', [row.id]);
+      const [found] = await tx.query<{ id: string }>(`SELECT id FROM profiles WHERE id = $1 OR (ids <> '{}' AND ids && ARRAY[$1]::text[])`, [id]);
+      if (!found) return false;
+      await tx.query('SELECT id FROM sessions WHERE profile_id = $1 ORDER BY id FOR UPDATE', [found.id]);
+      const [deleted] = await tx.query<{ id: string }>('DELETE FROM profiles WHERE id = $1 RETURNING id', [found.id]);
+      if (!deleted) return false;
+      await tx.query('DELETE FROM sessions WHERE profile_id = $1', [deleted.id]);
+      await tx.query('DELETE FROM segment_members WHERE profile_id = $1', [deleted.id]);
+      await tx.query('DELETE FROM segmentation_pending WHERE profile_id = $1', [deleted.id]);
+      await tx.query('DELETE FROM events WHERE profile_id = $1', [deleted.id]);
       return true;
     });
   }
