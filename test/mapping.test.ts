@@ -173,6 +173,24 @@ for (const backend of BACKENDS) {
       for (const [p, id] of profiles.entries()) expect((await profileOf(id)).stats).toEqual({ spent: expected[p] });
     });
 
+    it('queues the profiles a backfill changed for post-event segmentation while a segment is enabled', async () => {
+      const { mappings, runToEnd } = context(db, 10);
+      await seedProfiles(db, ['p-seg-changed', 'p-seg-untouched']);
+      await seedEvents(db, [{ type: 'seg-purchase', profile: 'p-seg-changed', properties: { amount: 5, sku: 'sku-0' } }]);
+      await mappings.create({ ...purchaseToProfile('seg-spend'), eventType: 'seg-purchase' });
+      await db.query(`INSERT INTO segments (id, name, machine_name, condition) VALUES ('seg-any', 'any', 'seg-any', 'profile@id EXISTS')`);
+      try {
+        expect(await runToEnd('seg-spend')).toMatchObject({ state: 'done', done: 1 });
+        const pending = await db.query<{ profile_id: string; event_types: string[] }>(
+          `SELECT profile_id, event_types FROM segmentation_pending WHERE profile_id LIKE 'p-seg-%'`,
+        );
+        expect(pending).toEqual([{ profile_id: 'p-seg-changed', event_types: ['seg-purchase'] }]);
+      } finally {
+        await db.query(`DELETE FROM segments WHERE id = 'seg-any'`);
+        await db.query(`DELETE FROM segmentation_pending WHERE profile_id LIKE 'p-seg-%'`);
+      }
+    });
+
     it('skips events already mapped at collection time, resolves merged profile ids, and gates by condition', async () => {
       const { mappings, runToEnd } = context(db, 100);
       await seedProfiles(db, ['p-merged-into']);

@@ -10,6 +10,7 @@ import type { BackfillBatch, BackfillRange, BackfillStore, BatchOutcome, JobRun 
 import type { Database, SqlExecutor } from './database.js';
 import { claimBatch, completeBatch, createRun, markRunFailed, reopenUnfinishedRuns } from './sql-job-runs.js';
 import { appliedEventIds, recordAppliedMappings } from './sql-mappings.js';
+import { queueProfilesForSegmentation } from './segmentation-queue.js';
 
 type Row = Record<string, unknown>;
 
@@ -104,6 +105,8 @@ async function copyEventsToProfiles(tx: SqlExecutor, mapping: Mapping, selection
          FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_PARTS_RECORD}) WHERE p.id = r.id`,
       [JSON.stringify(rows)],
     );
+    // As /track does for the profiles it changes: segments look at them again.
+    await queueProfilesForSegmentation(tx, rows.map((row) => row.id as string), mapping.eventType);
   }
   await recordAppliedMappings(tx, applied);
   return { events: events.length, errors };

@@ -10,6 +10,7 @@ import { WRITABLE_PROFILE_PARTS } from '../mapping/mapping.js';
 import { applyProfileMappings } from '../tracking/profile-mappings.js';
 import { recordAppliedMappings } from './sql-mappings.js';
 import { addMark, markedWith } from './session-marks.js';
+import { queueForSegmentationFrom, queueProfilesForSegmentation } from './segmentation-queue.js';
 
 /** Another transaction created a session this batch was about to create: run the batch again. */
 class SessionRace extends Error {}
@@ -157,12 +158,7 @@ export class SqlTrackingStore implements TrackingStore {
       // /track opened for the profile, or that another run marked, while we waited for the lock.
       const markInactive = registration.effect === 'mark-inactive' && profileIds.length > 0;
       if (markInactive) await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profileIds]);
-      if (stored.length > 0) {
-        await tx.query(queueForSegmentationFrom('(SELECT DISTINCT unnest($1::text[]) AS profile_id, ARRAY[$2::text] AS event_types) AS affected'), [
-          unique(stored.map((row) => row.profile_id)),
-          registration.type,
-        ]);
-      }
+      await queueProfilesForSegmentation(tx, unique(stored.map((row) => row.profile_id)), registration.type);
       if (markInactive) {
         await tx.query(
           `UPDATE profiles p SET active = false, updated_at = $2, version = p.version + 1
@@ -366,20 +362,6 @@ async function queueForSegmentation(tx: SqlExecutor, ledger: VisitLedger): Promi
   if (types.size === 0) return;
   const rows = [...types].map(([profile_id, eventTypes]) => ({ profile_id, event_types: [...eventTypes] }));
   await tx.query(queueForSegmentationFrom('jsonb_to_recordset($1::text::jsonb) AS r(profile_id text, event_types text[])'), [JSON.stringify(rows)]);
-}
-
-/**
- * Adds the rows of `source` (profile_id, event_types; one row per profile) to the profiles that
- * segments must look at again, only while a segment is enabled; in profile order, so that two
- * writers lock the pending rows they share in the same order.
- */
-function queueForSegmentationFrom(source: string): string {
-  return `INSERT INTO segmentation_pending (profile_id, event_types)
-          SELECT profile_id, event_types FROM ${source}
-           WHERE EXISTS (SELECT 1 FROM segments WHERE enabled)
-           ORDER BY profile_id
-          ON CONFLICT (profile_id) DO UPDATE
-             SET event_types = ARRAY(SELECT DISTINCT unnest(segmentation_pending.event_types || EXCLUDED.event_types))`;
 }
 
 /**
