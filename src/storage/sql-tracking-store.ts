@@ -85,7 +85,7 @@ const EVENT_RECORD = `id text, type text, profile_id text, session_id text, sour
  * separated, shaped as a UUID (version 8, name-based). Over `changed c` and the registered type $4.
  */
 const SESSION_EVENT_ID = `(SELECT encode(set_byte(set_byte(h, 6, (get_byte(h, 6) & 15) | 128), 8, (get_byte(h, 8) & 63) | 128), 'hex')::uuid::text
-     FROM (SELECT substring(sha256(convert_to(c.id, 'UTF8') || '\\x00'::bytea || convert_to($4, 'UTF8') || '\\x00'::bytea
+     FROM (SELECT substring(sha256(convert_to(c.id, 'UTF8') || decode('00', 'hex') || convert_to($4, 'UTF8') || decode('00', 'hex')
                                    || convert_to(c.last_activity, 'UTF8')) FROM 1 FOR 16) AS h) AS digest)`;
 
 /** How each effect changes a session; $3 is the registration time. */
