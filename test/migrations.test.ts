@@ -37,5 +37,20 @@ for (const backend of BACKENDS) {
         { id: 'untouched', registered_types: [], current: false },
       ]);
     });
+
+    it('0009 drops memberships of deleted profiles and keeps new ones from outliving their profile', async () => {
+      const all = loadMigrations();
+      db = await openTestDatabase(backend.name, 'meridian_test', all.filter((migration) => migration.version < 9));
+      await db.query(`INSERT INTO profiles (id) VALUES ('kept')`);
+      await db.query(`INSERT INTO segments (id, name, machine_name, condition) VALUES ('g', 'g', 'g', 'profile@id EXISTS')`);
+      await db.query(`INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES ('g', 'kept', now()), ('g', 'gone', now())`);
+      await migrate(db, all);
+      expect(await db.query('SELECT profile_id FROM segment_members')).toEqual([{ profile_id: 'kept' }]);
+      await expect(db.query(`INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES ('g', 'gone', now())`)).rejects.toMatchObject({
+        code: '23503',
+      });
+      await db.query(`DELETE FROM profiles WHERE id = 'kept'`);
+      expect(await db.query('SELECT profile_id FROM segment_members')).toEqual([]);
+    });
   });
 }

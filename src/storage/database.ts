@@ -26,6 +26,27 @@ export function isRetryable(error: unknown): boolean {
   return typeof code === 'string' && RETRYABLE.has(code);
 }
 
+const MAX_ATTEMPTS = 8;
+
+/**
+ * Runs `work` in a transaction, again (after a short random pause) when it fails with a deadlock, a
+ * serialization failure or another error `retryIf` accepts, up to MAX_ATTEMPTS times.
+ */
+export async function retryingTransaction<T>(
+  db: Database,
+  work: (tx: SqlExecutor) => Promise<T>,
+  retryIf: (error: unknown) => boolean = isRetryable,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(work);
+    } catch (error) {
+      if (!retryIf(error) || attempt >= MAX_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+    }
+  }
+}
+
 export function quoteIdent(name: string): string {
   if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`unsafe SQL identifier: ${name}`);
   return `"${name}"`;

@@ -1,4 +1,4 @@
-import type { Database } from './database.js';
+import { retryingTransaction, type Database } from './database.js';
 import type { EventPage, EventQuery, EventView, ProfileView, SessionView } from '../tracking/views.js';
 import type { TrackingReadModel } from '../tracking/ports.js';
 import { iso, type Row } from './rows.js';
@@ -106,16 +106,17 @@ export class SqlReadModel implements TrackingReadModel {
   /**
    * Locks in the order /track and the heartbeat take them (sessions, then the profile), and deletes
    * the events last, in a statement whose snapshot sees those that writers holding the locks stored.
+   * Memberships go by their foreign key; a deadlock with a writer that locks in another order (a
+   * segmentation batch, a heartbeat page) is retried.
    */
   async deleteProfile(id: string): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
+    return retryingTransaction(this.db, async (tx) => {
       const [found] = await tx.query<{ id: string }>(`SELECT id FROM profiles WHERE id = $1 OR (ids <> '{}' AND ids && ARRAY[$1]::text[])`, [id]);
       if (!found) return false;
       await tx.query('SELECT id FROM sessions WHERE profile_id = $1 ORDER BY id FOR UPDATE', [found.id]);
       const [deleted] = await tx.query<{ id: string }>('DELETE FROM profiles WHERE id = $1 RETURNING id', [found.id]);
       if (!deleted) return false;
       await tx.query('DELETE FROM sessions WHERE profile_id = $1', [deleted.id]);
-      await tx.query('DELETE FROM segment_members WHERE profile_id = $1', [deleted.id]);
       await tx.query('DELETE FROM segmentation_pending WHERE profile_id = $1', [deleted.id]);
       await tx.query('DELETE FROM events WHERE profile_id = $1', [deleted.id]);
       return true;

@@ -161,7 +161,11 @@ export class SqlMembership implements MembershipStore {
       const ids = candidates.map((row) => row.profile_id);
       await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [ids]);
       const pending = await tx.query<{ profile_id: string; event_types: string[] }>(
-        'DELETE FROM segmentation_pending WHERE profile_id = ANY($1::text[]) RETURNING profile_id, event_types',
+        // Pending rows locked in profile order, as writers queue them: a heartbeat page queues its
+        // profiles without locking them first.
+        `DELETE FROM segmentation_pending
+          WHERE profile_id IN (SELECT profile_id FROM segmentation_pending WHERE profile_id = ANY($1::text[]) ORDER BY profile_id FOR UPDATE)
+         RETURNING profile_id, event_types`,
         [ids],
       );
       const result: PendingRecheck = { profiles: pending.length, entered: 0, left: 0 };

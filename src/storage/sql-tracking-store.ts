@@ -1,5 +1,5 @@
 import type { SqlExecutor, Database } from './database.js';
-import { isRetryable } from './database.js';
+import { isRetryable, retryingTransaction } from './database.js';
 import type { EventRecord, ProfileState, SessionState, SessionStatus, TrackCommand, TrackOutcome } from '../tracking/model.js';
 import type { TrackingStore } from '../tracking/ports.js';
 import { UNKNOWN_SOURCE_ID, type SessionEffect, type SessionEventRegistration } from '../tracking/session-events.js';
@@ -15,7 +15,6 @@ import { queueForSegmentationFrom, queueProfilesForSegmentation } from './segmen
 /** Another transaction created a session this batch was about to create: run the batch again. */
 class SessionRace extends Error {}
 
-const MAX_ATTEMPTS = 8;
 
 interface SessionRow {
   id: string;
@@ -172,16 +171,8 @@ export class SqlTrackingStore implements TrackingStore {
   }
 
   /** Runs `work` in a transaction, again after a deadlock, a serialization failure or a session race. */
-  private async retrying<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.db.transaction(work);
-      } catch (error) {
-        const retry = error instanceof SessionRace || isRetryable(error);
-        if (!retry || attempt >= MAX_ATTEMPTS) throw error;
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
-      }
-    }
+  private retrying<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return retryingTransaction(this.db, work, (error) => error instanceof SessionRace || isRetryable(error));
   }
 
   /**
