@@ -76,8 +76,15 @@ for (const backend of BACKENDS) {
         .json() as { id: string };
       await api.runtime.db.query('INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES ($1, $2, now())', [segment.id, tracked.profile.id]);
       expect((await api.admin({ method: 'GET', url: `/segments/${segment.id}` })).json()).toMatchObject({ memberCount: 1 });
+      // Rows stored under the id of a profile merged into this one go too.
+      await api.runtime.db.query(`UPDATE profiles SET ids = ARRAY['merged-into-doomed'] WHERE id = $1`, [tracked.profile.id]);
+      await api.runtime.db.query(
+        `INSERT INTO events (id, type, profile_id, session_id, source_id, occurred_at) VALUES ('doomed-merged-event', 'doomed', 'merged-into-doomed', 'doomed-merged-session', 's', now())`,
+      );
+      await api.runtime.db.query(`INSERT INTO sessions (id, profile_id) VALUES ('doomed-merged-session', 'merged-into-doomed')`);
       expect((await api.admin({ method: 'DELETE', url: `/profiles/${tracked.profile.id}` })).statusCode).toBe(204);
       expect((await api.admin({ method: 'GET', url: `/segments/${segment.id}` })).json()).toMatchObject({ memberCount: 0 });
+      expect((await api.admin({ method: 'GET', url: '/sessions/doomed-merged-session' })).statusCode).toBe(404);
       expect((await api.admin({ method: 'GET', url: `/profiles/${tracked.profile.id}` })).statusCode).toBe(404);
       expect((await api.admin({ method: 'GET', url: `/sessions/${tracked.session.id}` })).statusCode).toBe(404);
       expect(((await api.admin({ method: 'GET', url: '/events?type=doomed' })).json() as Page).items).toEqual([]);

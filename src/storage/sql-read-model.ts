@@ -114,11 +114,13 @@ export class SqlReadModel implements TrackingReadModel {
       const [found] = await tx.query<{ id: string }>(`SELECT id FROM profiles WHERE id = $1 OR (ids <> '{}' AND ids && ARRAY[$1]::text[])`, [id]);
       if (!found) return false;
       await tx.query('SELECT id FROM sessions WHERE profile_id = $1 ORDER BY id FOR UPDATE', [found.id]);
-      const [deleted] = await tx.query<{ id: string }>('DELETE FROM profiles WHERE id = $1 RETURNING id', [found.id]);
+      const [deleted] = await tx.query<{ id: string; ids: string[] }>('DELETE FROM profiles WHERE id = $1 RETURNING id, ids', [found.id]);
       if (!deleted) return false;
-      await tx.query('DELETE FROM sessions WHERE profile_id = $1', [deleted.id]);
+      // Sessions and events may still carry the id of a profile merged into this one.
+      const ids = [deleted.id, ...deleted.ids];
+      await tx.query('DELETE FROM sessions WHERE profile_id = ANY($1::text[])', [ids]);
       await tx.query('DELETE FROM segmentation_pending WHERE profile_id = $1', [deleted.id]);
-      await tx.query('DELETE FROM events WHERE profile_id = $1', [deleted.id]);
+      await tx.query('DELETE FROM events WHERE profile_id = ANY($1::text[])', [ids]);
       return true;
     });
   }
