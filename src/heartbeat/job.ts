@@ -5,7 +5,12 @@ import type { DueSession } from '../tracking/session-events.js';
 import { planHeartbeat, type HeartbeatSettings, type QualifyBy } from './options.js';
 import type { DueSessionFinder, SessionCursor } from './ports.js';
 
-export const DEFAULT_BATCH_SIZE = 10_000;
+/**
+ * Due sessions per page. Measured on 1M sessions: 25,000 beats 10,000 (13 s against 16 s for an
+ * inactive-session cron run: two lanes on adjacent small pages keep waiting for each other's locks
+ * on the profiles those pages share) and 50,000 (15.6 s: longer transactions, colder caches).
+ */
+export const DEFAULT_BATCH_SIZE = 25_000;
 /** Pages stored at once: PostgreSQL does the work, and two lanes keep two of its cores busy. */
 const REGISTRATION_LANES = 2;
 const PROGRESS_EVERY_MS = 5_000;
