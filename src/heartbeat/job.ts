@@ -1,9 +1,8 @@
-import { Lanes } from '../shared/lanes.js';
 import type { Logger } from '../shared/logger.js';
 import type { TrackingStore } from '../tracking/ports.js';
 import type { DueSession } from '../tracking/session-events.js';
 import { planHeartbeat, type HeartbeatSettings, type QualifyBy } from './options.js';
-import type { DueSessionFinder, SessionCursor } from './ports.js';
+import type { DueSessionFinder, ProfileShare, SessionCursor } from './ports.js';
 
 /**
  * Due sessions per page. Measured on 1M sessions: 25,000 beats 10,000 (13 s against 16 s for an
@@ -11,7 +10,7 @@ import type { DueSessionFinder, SessionCursor } from './ports.js';
  * on the profiles those pages share) and 50,000 (15.6 s: longer transactions, colder caches).
  */
 export const DEFAULT_BATCH_SIZE = 25_000;
-/** Pages stored at once: PostgreSQL does the work, and two lanes keep two of its cores busy. */
+/** Lanes at work at once: PostgreSQL does the work, and two keep two of its cores busy. */
 const REGISTRATION_LANES = 2;
 const PROGRESS_EVERY_MS = 5_000;
 
@@ -49,9 +48,10 @@ export interface HeartbeatReport {
 }
 
 /**
- * One heartbeat run: keyset-pages over the due sessions in range and registers the plan's event for
- * each page in its own transaction, REGISTRATION_LANES pages at a time (the next page is found while
- * earlier ones are stored). Safe to re-run and to run concurrently (see registerSessionEvents).
+ * One heartbeat run: REGISTRATION_LANES lanes, each over its own share of the profiles, keyset-page
+ * over the due sessions in range and register the plan's event for each page in its own transaction.
+ * Lanes never wait for each other's locks: a profile's sessions are all in one share. Safe to re-run
+ * and to run concurrently (see registerSessionEvents).
  */
 export async function runHeartbeat(run: HeartbeatRun, { sessions, events, logger }: HeartbeatServices): Promise<HeartbeatReport> {
   const started = performance.now();
@@ -79,22 +79,19 @@ export async function runHeartbeat(run: HeartbeatRun, { sessions, events, logger
   });
   logger.info({ qualifyBy: plan.qualifyBy, from: plan.from, to: plan.to, idleBefore: plan.idleBefore, dryRun }, 'heartbeat started');
   report.inRange = await sessions.countInRange(plan);
-  const lanes = new Lanes(REGISTRATION_LANES);
   let lastProgress = started;
-  let cursor: SessionCursor | null = null;
-  try {
+  let failed = false;
+  const lane = async (share: ProfileShare) => {
+    let cursor: SessionCursor | null = null;
     do {
-      const due = await sessions.page(plan, cursor, batchSize);
+      const due = await sessions.page(plan, share, cursor, batchSize);
       report.due += due.length;
       if (dryRun) {
         report.wouldRegister.push(...due);
       } else if (due.length > 0) {
         const registration = { type: plan.eventType, effect: plan.effect, sessions: due, metadata: { registeredBy: `heartbeat:${plan.qualifyBy}` } };
-        await lanes.add(async () => {
-          // Awaited before the sum is read: `x += await …` would read x first and lose a concurrent lane's count.
-          const stored = await events.registerSessionEvents(registration, run.now);
-          report.registered += stored.length;
-        });
+        const stored = await events.registerSessionEvents(registration, run.now);
+        report.registered += stored.length;
       }
       const last = due[due.length - 1];
       cursor = last && due.length === batchSize ? { lastActivity: last.lastActivity, id: last.id } : null;
@@ -102,13 +99,19 @@ export async function runHeartbeat(run: HeartbeatRun, { sessions, events, logger
         lastProgress = performance.now();
         logger.info(progress(), 'heartbeat progress');
       }
-    } while (cursor !== null);
-  } catch (error) {
-    // Let the pages being stored finish before the caller closes the store under them.
-    await lanes.drain().catch(() => undefined);
-    throw error;
-  }
-  await lanes.drain();
+    } while (cursor !== null && !failed);
+  };
+  // A failing lane stops the others at their next page; the run reports once none is at work.
+  const lanes = await Promise.allSettled(
+    Array.from({ length: REGISTRATION_LANES }, (_, index) =>
+      lane({ index, of: REGISTRATION_LANES }).catch((error: unknown) => {
+        failed = true;
+        throw error;
+      }),
+    ),
+  );
+  const failure = lanes.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failure) throw failure.reason;
   report.elapsedMs = Math.round(performance.now() - started);
   logger.info(progress(), 'heartbeat finished');
   return report;
