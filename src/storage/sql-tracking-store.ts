@@ -124,7 +124,8 @@ export class SqlTrackingStore implements TrackingStore {
   registerSessionEvents(registration: SessionEventRegistration, now: Date): Promise<EventRecord[]> {
     if (registration.sessions.length === 0) return Promise.resolve([]);
     return this.retrying(async (tx) => {
-      const changed = await tx.query<EventRow & { stored: boolean }>(
+      // One row per session changed: the event registered for it, and whether it was newly stored.
+      const registered = await tx.query<EventRow & { stored: boolean }>(
         `WITH changed AS (
            UPDATE sessions s SET ${SESSION_EFFECT_SQL[registration.effect]}, updated_at = $3, ${addMark('$4')}
              FROM unnest($1::text[], $2::text[]) AS r(id, last_activity)
@@ -151,8 +152,8 @@ export class SqlTrackingStore implements TrackingStore {
           UNKNOWN_SOURCE_ID,
         ],
       );
-      const stored = changed.filter((row) => row.stored);
-      const profileIds = unique(changed.map((row) => row.profile_id));
+      const stored = registered.filter((row) => row.stored);
+      const profileIds = unique(registered.map((row) => row.profile_id));
       // Lock first, decide in a later statement: its fresh snapshot sees a session that a concurrent
       // /track opened for the profile, or that another run marked, while we waited for the lock.
       const markInactive = registration.effect === 'mark-inactive' && profileIds.length > 0;
