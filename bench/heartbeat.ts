@@ -23,8 +23,7 @@ import { runHeartbeat, type HeartbeatReport } from '../src/heartbeat/job.js';
 import type { QualifyBy } from '../src/heartbeat/options.js';
 import { migrate } from '../src/storage/migrate.js';
 import { connectPostgres } from '../src/storage/postgres.js';
-import { SqlDueSessions } from '../src/storage/sql-heartbeat.js';
-import { SqlTrackingStore } from '../src/storage/sql-tracking-store.js';
+import { SqlHeartbeatStore } from '../src/storage/sql-heartbeat.js';
 
 /** first: the clock 15 minutes back, with the backlog; cron: the next run; re-run: nothing new. */
 export type HeartbeatRunKind = 'first' | 'cron' | 're-run';
@@ -87,7 +86,7 @@ export async function benchHeartbeat(): Promise<HeartbeatBench> {
     await db.exec('VACUUM ANALYZE');
     const seedSeconds = (performance.now() - seedStarted) / 1000;
 
-    const services = { sessions: new SqlDueSessions(db), events: new SqlTrackingStore(db), logger: pino({ level: 'silent' }) };
+    const services = { store: new SqlHeartbeatStore(db), logger: pino({ level: 'silent' }) };
     const runs: HeartbeatRunFigure[] = [];
     const clocks: [HeartbeatRunKind, Date][] = [
       ['first', new Date(now - CRON_INTERVAL_MS)],

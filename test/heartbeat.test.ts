@@ -3,9 +3,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadHeartbeatConfig } from '../src/config/config.js';
 import { runHeartbeat, type HeartbeatReport } from '../src/heartbeat/job.js';
-import type { QualifyBy } from '../src/heartbeat/options.js';
-import { SqlDueSessions } from '../src/storage/sql-heartbeat.js';
-import { SqlTrackingStore } from '../src/storage/sql-tracking-store.js';
+import { planHeartbeat, type QualifyBy } from '../src/heartbeat/options.js';
+import { SqlHeartbeatStore } from '../src/storage/sql-heartbeat.js';
 import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
 
 interface Visitor {
@@ -62,7 +61,7 @@ for (const backend of BACKENDS) {
           dryRun: options.dryRun,
           batchSize: options.batchSize,
         },
-        { sessions: new SqlDueSessions(api.runtime.db), events: new SqlTrackingStore(api.runtime.db), logger: silent },
+        { store: new SqlHeartbeatStore(api.runtime.db), logger: silent },
       );
     const eventsOf = async (visitor: Visitor, type?: string) => {
       const response = await api.admin({ method: 'GET', url: `/profiles/${visitor.profile.id}/events?limit=100` });
@@ -164,19 +163,28 @@ for (const backend of BACKENDS) {
         expect(runs[0]!.registered + runs[1]!.registered).toBe((await stored()) - before);
       });
 
-      it('stores a registration once when the same due sessions are registered twice at once', async () => {
+      it('stores a registration once when the same slice is registered twice at once', async () => {
         const now = new Date();
         const visitors = await Promise.all(Array.from({ length: 4 }, () => idleVisitor(now)));
-        const due = await api.runtime.db.query<{ id: string; profileId: string; lastActivity: string }>(
-          `SELECT id, profile_id AS "profileId", to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "lastActivity"
-             FROM sessions WHERE id = ANY($1::text[])`,
-          [visitors.map((visitor) => visitor.session.id)],
-        );
-        const store = new SqlTrackingStore(api.runtime.db);
-        const registration = { type: 'race-inactive', effect: 'mark-inactive' as const, sessions: due, metadata: {} };
-        const [first, second] = await Promise.all([store.registerSessionEvents(registration, now), store.registerSessionEvents(registration, now)]);
-        expect(first!.length + second!.length).toBe(visitors.length);
+        const store = new SqlHeartbeatStore(api.runtime.db);
+        const plan = planHeartbeat('inactive-session', loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'race-inactive' }), now);
+        const [slice, ...others] = await store.slices(plan, 1, 10_000);
+        expect(others).toEqual([]);
+        const [first, second] = await Promise.all([store.register(plan, slice!, {}, now), store.register(plan, slice!, {}, now)]);
+        expect(first + second).toBe(slice!.size);
         for (const visitor of visitors) expect(await eventsOf(visitor, 'race-inactive')).toHaveLength(1);
+      });
+
+      it('skips a session of a planned slice whose activity moved on before its registration', async () => {
+        const now = new Date();
+        const [moved, stayed] = await Promise.all([idleVisitor(now), idleVisitor(now)]);
+        const store = new SqlHeartbeatStore(api.runtime.db);
+        const plan = planHeartbeat('inactive-session', loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'moved-inactive' }), now);
+        const slices = await store.slices(plan, 2, 10_000);
+        await lastActiveAt(moved!, new Date(now.getTime() - 60_000));
+        for (const slice of slices) await store.register(plan, slice, {}, now);
+        expect(await eventsOf(moved!, 'moved-inactive')).toEqual([]);
+        expect(await eventsOf(stayed!, 'moved-inactive')).toHaveLength(1);
       });
 
       it('stores the event under an id derived from session, type and last activity, with the session’s source', async () => {

@@ -8,8 +8,7 @@ import { every, type Schedule } from '../heartbeat/schedule.js';
 import type { Logger } from '../shared/logger.js';
 import type { Database } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
-import { SqlDueSessions } from '../storage/sql-heartbeat.js';
-import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
+import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
 import { openDatabase } from './runtime.js';
 
 type Action = (config: Config, logger: Logger) => Promise<void>;
@@ -40,7 +39,7 @@ function flagsAsEnv(options: Record<string, unknown>): Env {
 }
 
 function heartbeatServices(db: Database, logger: Logger): HeartbeatServices {
-  return { sessions: new SqlDueSessions(db), events: new SqlTrackingStore(db), logger };
+  return { store: new SqlHeartbeatStore(db), logger };
 }
 
 function summary(report: HeartbeatReport): string {
@@ -99,8 +98,8 @@ export function jobCommand(run: (action: Action) => () => Promise<void>): Comman
 }
 
 /**
- * PGlite has one connection, shared with /track: a page's transaction holds it (~0.9 s for 10,000
- * sessions, ~0.13 s for 1,000, measured), so the embedded store works in smaller pages.
+ * PGlite has one connection, shared with /track: a slice's transaction holds it (~0.9 s for 10,000
+ * sessions, ~0.13 s for 1,000, measured), so the embedded store works in smaller slices.
  */
 const EMBEDDED_BATCH_SIZE = 1_000;
 

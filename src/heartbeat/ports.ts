@@ -1,7 +1,7 @@
 import type { DueSession } from '../tracking/session-events.js';
 import type { HeartbeatPlan } from './options.js';
 
-/** Keyset position over sessions ordered by (last activity, id). */
+/** A position over sessions ordered by (last activity, id); `lastActivity` is exact ISO text (µs). */
 export interface SessionCursor {
   lastActivity: string;
   id: string;
@@ -13,10 +13,30 @@ export interface ProfileShare {
   of: number;
 }
 
-/** Finds, a page at a time, the sessions in a plan's range that are due for its event. */
-export interface DueSessionFinder {
+/**
+ * A run of consecutive due sessions of one share, from `first` to `last` inclusive in (last activity,
+ * id) order, `size` of them when the run was planned. Sessions cannot become due after the plan was
+ * made (activity only moves on), so the slices of a run cover every session it has to register.
+ */
+export interface DueSlice {
+  share: ProfileShare;
+  first: SessionCursor;
+  last: SessionCursor;
+  size: number;
+}
+
+/** Where the heartbeat finds due sessions and registers their events. */
+export interface HeartbeatStore {
   /** Sessions whose last activity is in the plan's range, due or not: the run's scope. */
   countInRange(plan: HeartbeatPlan): Promise<number>;
-  /** Up to `limit` due sessions of a share's profiles after `after`, in (last activity, id) order; fewer means the last page. */
-  page(plan: HeartbeatPlan, share: ProfileShare, after: SessionCursor | null, limit: number): Promise<DueSession[]>;
+  /** The plan's due sessions, each share's cut into slices of at most `size`, in order. */
+  slices(plan: HeartbeatPlan, shares: number, size: number): Promise<DueSlice[]>;
+  /** The sessions of a slice still due (what a dry run reports). */
+  dueIn(plan: HeartbeatPlan, slice: DueSlice): Promise<DueSession[]>;
+  /**
+   * Registers the plan's event for each session of the slice still due, and applies its effect, in
+   * one transaction. Returns how many events were newly stored: a session that another run registered
+   * first, or whose activity moved on, gets none.
+   */
+  register(plan: HeartbeatPlan, slice: DueSlice, metadata: Record<string, unknown>, now: Date): Promise<number>;
 }

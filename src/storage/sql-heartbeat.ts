@@ -1,41 +1,84 @@
-import type { Database } from './database.js';
-import { markedWith } from './session-marks.js';
-import type { DueCriteria, HeartbeatPlan } from '../heartbeat/options.js';
-import type { DueSessionFinder, ProfileShare, SessionCursor } from '../heartbeat/ports.js';
+import { retryingTransaction, type Database } from './database.js';
+import { insertEventsFrom } from './event-insert.js';
+import { queueProfilesForSegmentation } from './segmentation-queue.js';
+import { addMark, markedWith } from './session-marks.js';
+import type { HeartbeatPlan } from '../heartbeat/options.js';
+import type { DueSlice, HeartbeatStore, ProfileShare } from '../heartbeat/ports.js';
 import { SystemEvent } from '../tracking/model.js';
-import type { DueSession } from '../tracking/session-events.js';
+import { UNKNOWN_SOURCE_ID, type DueSession, type SessionEffect } from '../tracking/session-events.js';
 
-/** last_event_at as exact, time-zone-independent text: it is compared back and hashed into event ids. */
-const EXACT_ISO = `to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+/** A timestamp as exact, time-zone-independent text: last activity is compared back and hashed into event ids. */
+const exactIso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** How each effect changes a session, at the registration time in `nowParam`. */
+const SESSION_EFFECT_SQL: Record<SessionEffect, (nowParam: string) => string> = {
+  'mark-inactive': () => 'inactive = true',
+  'end-visit': (nowParam) => `status = 'ended', visit_ended_at = ${nowParam}`,
+};
 
 /**
- * What makes an idle session due, besides no current mark of the registered type ($5): for
- * visit-end, an open visit. /track keeps the visit state of its own visit-started / visit-ended
- * events on the session (status 'ended' until the next event reopens it), so for those types the
- * session row says it. Other types are looked up: the visit is open when the latest open event comes
- * after the latest close event, one pass over the session's events with the types only in FILTER (a
- * type condition in WHERE lets the planner start from a rare type's index and scan all events of that
- * type for every session).
+ * One event per (session, type, last activity): a re-run, or a second run started at the same moment,
+ * derives the same id and the store keeps it once. The first 16 bytes of SHA-256 over the three, NUL
+ * separated, shaped as a UUID (version 8, name-based). Over `changed c`.
  */
-function dueSql(criteria: DueCriteria): { sql: string; openEventType: string | null } {
-  if (criteria.kind === 'no-event-since-activity') return { sql: 'true', openEventType: null };
-  if (criteria.openEventType === SystemEvent.visitStarted && criteria.closeEventType === SystemEvent.visitEnded) {
-    return { sql: "s.status <> 'ended'", openEventType: null };
+function sessionEventId(typeParam: string): string {
+  return `(SELECT encode(set_byte(set_byte(h, 6, (get_byte(h, 6) & 15) | 128), 8, (get_byte(h, 8) & 63) | 128), 'hex')::uuid::text
+     FROM (SELECT substring(sha256(convert_to(c.id, 'UTF8') || decode('00', 'hex') || convert_to(${typeParam}, 'UTF8') || decode('00', 'hex')
+                                   || convert_to(c.last_activity, 'UTF8')) FROM 1 FOR 16) AS h) AS digest)`;
+}
+
+/** A statement's parameters, numbered as they are added. */
+class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    return `$${this.values.push(value)}`;
   }
-  return {
-    sql: `coalesce((
-            SELECT max(e.seq) FILTER (WHERE e.type = $7) > coalesce(max(e.seq) FILTER (WHERE e.type = $5), 0)
-              FROM events e WHERE e.session_id = s.id), false)`,
-    openEventType: criteria.openEventType,
-  };
 }
 
 /**
- * Due sessions straight from the (last activity, id) index, without reading those already handled.
- * Shares split profiles by a hash of their id (PostgreSQL's hashtext; any function would do, as
- * long as every lane of a run uses the same one).
+ * The plan's due sessions (`s`): last activity in range and before the idle threshold, no current
+ * mark of the registered type, and for visit-end an open visit. /track keeps the visit state of its own
+ * visit-started / visit-ended events on the session (status 'ended' until the next event reopens it),
+ * so for those types the session row says it. Other types are looked up: the visit is open when the
+ * latest open event comes after the latest close event, one pass over the session's events with the
+ * types only in FILTER (a type condition in WHERE lets the planner start from a rare type's index and
+ * scan all events of that type for every session).
  */
-export class SqlDueSessions implements DueSessionFinder {
+function dueSql(plan: HeartbeatPlan, params: Params): string {
+  const type = params.add(plan.eventType);
+  const conditions = [
+    `s.last_event_at BETWEEN ${params.add(plan.from)} AND ${params.add(plan.to)}`,
+    `s.last_event_at < ${params.add(plan.idleBefore)}`,
+    `NOT ${markedWith(type)}`,
+  ];
+  const { criteria } = plan;
+  if (criteria.kind === 'open-visit') {
+    if (criteria.openEventType === SystemEvent.visitStarted && criteria.closeEventType === SystemEvent.visitEnded) {
+      conditions.push("s.status <> 'ended'");
+    } else {
+      conditions.push(`coalesce((
+        SELECT max(e.seq) FILTER (WHERE e.type = ${params.add(criteria.openEventType)}) > coalesce(max(e.seq) FILTER (WHERE e.type = ${type}), 0)
+          FROM events e WHERE e.session_id = s.id), false)`);
+    }
+  }
+  return conditions.join(' AND ');
+}
+
+/** Which of `of` shares a session's profile is in (PostgreSQL's hashtext; any function would do, if every lane uses it). */
+const shareOf = (ofParam: string) => `(hashtext(s.profile_id) & 2147483647) % ${ofParam}::int`;
+
+/** The slice's sessions still due. The cursors travel as text: a driver would round a timestamp to milliseconds. */
+function sliceSql(plan: HeartbeatPlan, slice: DueSlice, params: Params): string {
+  const cursor = (at: string, id: string) => `(${params.add(at)}::text::timestamptz, ${params.add(id)}::text)`;
+  return `(s.last_event_at, s.id) BETWEEN ${cursor(slice.first.lastActivity, slice.first.id)} AND ${cursor(slice.last.lastActivity, slice.last.id)}
+      AND ${shareOf(params.add(slice.share.of))} = ${params.add(slice.share.index)}::int AND ${dueSql(plan, params)}`;
+}
+
+/**
+ * The heartbeat's storage: due sessions straight from the (last activity, id) index, and their
+ * registration in the database, through the event insert /track uses.
+ */
+export class SqlHeartbeatStore implements HeartbeatStore {
   constructor(private readonly db: Database) {}
 
   async countInRange(plan: HeartbeatPlan): Promise<number> {
@@ -46,24 +89,98 @@ export class SqlDueSessions implements DueSessionFinder {
     return row?.n ?? 0;
   }
 
-  async page(plan: HeartbeatPlan, share: ProfileShare, after: SessionCursor | null, limit: number): Promise<DueSession[]> {
-    const due = dueSql(plan.criteria);
-    // The first page starts just before `from`: ids are never empty, so ('from', '') precedes them all.
-    // The cursor travels as text: a driver would round a timestamp parameter to milliseconds.
-    const start = after ?? { lastActivity: plan.from.toISOString(), id: '' };
-    const params: unknown[] = [start.lastActivity, start.id, plan.to, plan.idleBefore, plan.eventType, limit];
-    if (due.openEventType !== null) params.push(due.openEventType);
-    const shareOf = `$${params.push(share.of)}`;
-    const shareIndex = `$${params.push(share.index)}`;
+  /** One pass over the range numbers each share's due sessions; only the slices' first and last rows come back. */
+  async slices(plan: HeartbeatPlan, shares: number, size: number): Promise<DueSlice[]> {
+    const params = new Params();
+    const of = params.add(shares);
+    const due = dueSql(plan, params);
+    const every = `${params.add(size)}::int`;
+    const rows = await this.db.query<{ share: number; n: number; last: boolean; last_activity: string; id: string }>(
+      `SELECT share, n::int, (n % ${every} = 0 OR n = total) AS last, ${exactIso('last_event_at')} AS last_activity, id
+         FROM (SELECT share, last_event_at, id,
+                      row_number() OVER (PARTITION BY share ORDER BY last_event_at, id) AS n,
+                      count(*) OVER (PARTITION BY share) AS total
+                 FROM (SELECT ${shareOf(of)} AS share, s.last_event_at, s.id FROM sessions s WHERE ${due}) due) numbered
+        WHERE (n - 1) % ${every} = 0 OR n % ${every} = 0 OR n = total
+        ORDER BY share, n`,
+      params.values,
+    );
+    const slices: DueSlice[] = [];
+    let first: (typeof rows)[number] | undefined;
+    for (const row of rows) {
+      first ??= row;
+      if (!row.last) continue;
+      slices.push({
+        share: { index: row.share, of: shares },
+        first: { lastActivity: first.last_activity, id: first.id },
+        last: { lastActivity: row.last_activity, id: row.id },
+        size: row.n - first.n + 1,
+      });
+      first = undefined;
+    }
+    return slices;
+  }
+
+  async dueIn(plan: HeartbeatPlan, slice: DueSlice): Promise<DueSession[]> {
+    const params = new Params();
     const rows = await this.db.query<{ id: string; profile_id: string; last_activity: string }>(
-      `SELECT s.id, s.profile_id, ${EXACT_ISO} AS last_activity
-         FROM sessions s
-        WHERE (last_event_at, id) > ($1::text::timestamptz, $2::text) AND last_event_at <= $3 AND last_event_at < $4
-          AND (hashtext(s.profile_id) & 2147483647) % ${shareOf}::int = ${shareIndex}::int
-          AND NOT ${markedWith('$5')} AND ${due.sql}
-        ORDER BY last_event_at, id LIMIT $6`,
-      params,
+      `SELECT s.id, s.profile_id, ${exactIso('s.last_event_at')} AS last_activity FROM sessions s WHERE ${sliceSql(plan, slice, params)} ORDER BY s.last_event_at, s.id`,
+      params.values,
     );
     return rows.map((row) => ({ id: row.id, profileId: row.profile_id, lastActivity: row.last_activity }));
+  }
+
+  /**
+   * The first statement changes the slice's sessions still due, with every condition in its WHERE:
+   * their row locks make a concurrent /track or run wait, and the re-check after the wait skips a
+   * session that moved on or that the other run marked. It marks them and stores one event each
+   * through the one event insert, its id derived in the database. For mark-inactive the next one locks
+   * the sessions' profiles. Then their profiles are queued for post-event segmentation, as /track's
+   * are, and for mark-inactive those left with no active session are flagged. Locks are taken in
+   * /track's order: sessions, profiles, pending.
+   */
+  register(plan: HeartbeatPlan, slice: DueSlice, metadata: Record<string, unknown>, now: Date): Promise<number> {
+    return retryingTransaction(this.db, async (tx) => {
+      const params = new Params();
+      const at = params.add(now);
+      const type = params.add(plan.eventType);
+      const [row] = await tx.query<{ stored: number; profiles: string[]; stored_profiles: string[] }>(
+        `WITH changed AS (
+           UPDATE sessions s SET ${SESSION_EFFECT_SQL[plan.effect](at)}, updated_at = ${at}, ${addMark(type)}
+            WHERE ${sliceSql(plan, slice, params)}
+           RETURNING s.id, s.profile_id, s.source_id, ${exactIso('s.last_event_at')} AS last_activity
+         ), registered AS (
+           SELECT ${sessionEventId(type)} AS id, ${type} AS type, c.profile_id, c.id AS session_id,
+                  coalesce(c.source_id, ${params.add(UNKNOWN_SOURCE_ID)}) AS source_id,
+                  '{}'::jsonb AS properties, '{}'::jsonb AS traits, '{}'::jsonb AS context, '{}'::text[] AS tags,
+                  ${params.add(JSON.stringify({ ...metadata, system: true }))}::text::jsonb || jsonb_build_object('lastActivity', c.last_activity) AS metadata,
+                  ${at}::timestamptz AS occurred_at, ${at}::timestamptz AS inserted_at
+             FROM changed c
+         ), stored AS (
+           ${insertEventsFrom('registered')} RETURNING profile_id
+         )
+         SELECT (SELECT count(*) FROM stored)::int AS stored,
+                ARRAY(SELECT DISTINCT profile_id FROM changed) AS profiles,
+                ARRAY(SELECT DISTINCT profile_id FROM stored) AS stored_profiles`,
+        params.values,
+      );
+      const { stored, profiles, stored_profiles: storedProfiles } = row!;
+      // Lock first, decide in a later statement: its fresh snapshot sees a session that a concurrent
+      // /track opened for the profile, or that another run marked, while we waited for the lock.
+      const markInactive = plan.effect === 'mark-inactive' && profiles.length > 0;
+      if (markInactive) await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profiles]);
+      await queueProfilesForSegmentation(tx, storedProfiles, plan.eventType);
+      if (markInactive) {
+        // OFFSET 0 keeps NOT EXISTS a probe of sessions_profile per profile: as an anti-join, the planner
+        // hashes every active session of the store for each slice.
+        await tx.query(
+          `UPDATE profiles p SET active = false, updated_at = $2, version = p.version + 1
+            WHERE p.id = ANY($1::text[]) AND p.active
+              AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.profile_id = p.id AND NOT s.inactive OFFSET 0)`,
+          [profiles, now],
+        );
+      }
+      return stored;
+    });
   }
 }

@@ -2,15 +2,14 @@ import type { SqlExecutor, Database } from './database.js';
 import { isRetryable, retryingTransaction } from './database.js';
 import type { EventRecord, ProfileState, SessionState, SessionStatus, TrackCommand, TrackOutcome } from '../tracking/model.js';
 import type { TrackingStore } from '../tracking/ports.js';
-import { UNKNOWN_SOURCE_ID, type SessionEffect, type SessionEventRegistration } from '../tracking/session-events.js';
 import { applyTrackCommand, VisitLedger } from '../tracking/visit.js';
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
 import type { ProfileDocument } from '../mapping/apply.js';
 import { WRITABLE_PROFILE_PARTS } from '../mapping/mapping.js';
 import { applyProfileMappings } from '../tracking/profile-mappings.js';
+import { insertEventsFrom } from './event-insert.js';
 import { recordAppliedMappings } from './sql-mappings.js';
-import { addMark, markedWith } from './session-marks.js';
-import { queueForSegmentationFrom, queueProfilesForSegmentation } from './segmentation-queue.js';
+import { queueForSegmentationFrom } from './segmentation-queue.js';
 
 /** Another transaction created a session this batch was about to create: run the batch again. */
 class SessionRace extends Error {}
@@ -74,24 +73,8 @@ const PROFILE_RECORD = `id text, visits int, last_visit_at timestamptz, current_
 const SESSION_RECORD = `id text, profile_id text, source_id text, status text, device jsonb, os jsonb, app jsonb,
   context jsonb, inactive boolean, events_count int, visit_started_at timestamptz, visit_ended_at timestamptz,
   created_at timestamptz, last_event_at timestamptz, updated_at timestamptz`;
-const EVENT_COLUMNS = 'id, type, profile_id, session_id, source_id, properties, traits, context, tags, metadata, occurred_at, inserted_at';
 const EVENT_RECORD = `id text, type text, profile_id text, session_id text, source_id text, properties jsonb,
   traits jsonb, context jsonb, tags text[], metadata jsonb, occurred_at timestamptz, inserted_at timestamptz`;
-
-/**
- * One event per (session, type, last activity): a re-run, or a second run started at the same moment,
- * derives the same id and the store keeps it once. The first 16 bytes of SHA-256 over the three, NUL
- * separated, shaped as a UUID (version 8, name-based). Over `changed c` and the registered type $4.
- */
-const SESSION_EVENT_ID = `(SELECT encode(set_byte(set_byte(h, 6, (get_byte(h, 6) & 15) | 128), 8, (get_byte(h, 8) & 63) | 128), 'hex')::uuid::text
-     FROM (SELECT substring(sha256(convert_to(c.id, 'UTF8') || decode('00', 'hex') || convert_to($4, 'UTF8') || decode('00', 'hex')
-                                   || convert_to(c.last_activity, 'UTF8')) FROM 1 FOR 16) AS h) AS digest)`;
-
-/** How each effect changes a session; $3 is the registration time. */
-const SESSION_EFFECT_SQL: Record<SessionEffect, string> = {
-  'mark-inactive': 'inactive = true',
-  'end-visit': "status = 'ended', visit_ended_at = $3",
-};
 
 /*
  * Updates from jsonb_to_recordset also name their ids as an array: the planner cannot estimate a
@@ -102,73 +85,12 @@ const SESSION_EFFECT_SQL: Record<SessionEffect, string> = {
  * Commits a batch of /track commands in one transaction with a fixed number of statements, whatever
  * the batch size: lock the sessions and profiles it touches (in id order, so concurrent batches on
  * other API processes queue rather than deadlock), apply the commands in memory, write set-based.
- * System events for sessions (registerSessionEvents) are stored by the same event insert.
  */
 export class SqlTrackingStore implements TrackingStore {
   constructor(private readonly db: Database) {}
 
   commit(commands: TrackCommand[], now: Date): Promise<TrackOutcome[]> {
     return this.retrying((tx) => this.commitIn(tx, commands, now));
-  }
-
-  /**
-   * A few statements whatever the number of sessions. The first changes the sessions still as they
-   * were found and without a current mark of this type (their row locks make a concurrent /track or
-   * run wait, and the re-check after the wait skips a session that moved on or that the other run
-   * handled), marks them, and stores one event each through the one event insert, all in the
-   * database: an event's id derives from (session, type, last activity), so a repeated registration
-   * stores nothing new. For mark-inactive the next one locks the sessions' profiles. Then their
-   * profiles are queued for post-event segmentation, as /track's are, and for mark-inactive those left
-   * with no active session are flagged. Locks are taken in /track's order: sessions, profiles, pending.
-   */
-  registerSessionEvents(registration: SessionEventRegistration, now: Date): Promise<EventRecord[]> {
-    if (registration.sessions.length === 0) return Promise.resolve([]);
-    return this.retrying(async (tx) => {
-      // One row per session changed: the event registered for it, and whether it was newly stored.
-      const registered = await tx.query<EventRow & { stored: boolean }>(
-        `WITH changed AS (
-           UPDATE sessions s SET ${SESSION_EFFECT_SQL[registration.effect]}, updated_at = $3, ${addMark('$4')}
-             FROM unnest($1::text[], $2::text[]) AS r(id, last_activity)
-            WHERE s.id = r.id AND s.id = ANY($1::text[]) AND s.last_event_at = r.last_activity::timestamptz
-              AND NOT ${markedWith('$4')}
-           RETURNING s.id, s.profile_id, s.source_id, r.last_activity
-         ), registered AS (
-           SELECT ${SESSION_EVENT_ID} AS id, $4 AS type, c.profile_id, c.id AS session_id, coalesce(c.source_id, $6) AS source_id,
-                  '{}'::jsonb AS properties, '{}'::jsonb AS traits, '{}'::jsonb AS context, '{}'::text[] AS tags,
-                  $5::text::jsonb || jsonb_build_object('lastActivity', c.last_activity) AS metadata, $3::timestamptz AS occurred_at,
-                  $3::timestamptz AS inserted_at
-             FROM changed c
-         ), stored AS (
-           ${insertEventsFrom('registered')} RETURNING ${EVENT_COLUMNS}
-         )
-         -- IN is a hashed subplan; a join of the two CTEs, estimated at a row each, would be a nested loop.
-         SELECT r.*, r.id IN (SELECT id FROM stored) AS stored FROM registered r`,
-        [
-          registration.sessions.map((session) => session.id),
-          registration.sessions.map((session) => session.lastActivity),
-          now,
-          registration.type,
-          JSON.stringify({ ...registration.metadata, system: true }),
-          UNKNOWN_SOURCE_ID,
-        ],
-      );
-      const stored = registered.filter((row) => row.stored);
-      const profileIds = unique(registered.map((row) => row.profile_id));
-      // Lock first, decide in a later statement: its fresh snapshot sees a session that a concurrent
-      // /track opened for the profile, or that another run marked, while we waited for the lock.
-      const markInactive = registration.effect === 'mark-inactive' && profileIds.length > 0;
-      if (markInactive) await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profileIds]);
-      await queueProfilesForSegmentation(tx, unique(stored.map((row) => row.profile_id)), registration.type);
-      if (markInactive) {
-        await tx.query(
-          `UPDATE profiles p SET active = false, updated_at = $2, version = p.version + 1
-            WHERE p.id = ANY($1::text[]) AND p.active
-              AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.profile_id = p.id AND NOT s.inactive)`,
-          [profileIds, now],
-        );
-      }
-      return stored.map(toEventRecord);
-    });
   }
 
   /** Runs `work` in a transaction, again after a deadlock, a serialization failure or a session race. */
@@ -356,14 +278,6 @@ async function queueForSegmentation(tx: SqlExecutor, ledger: VisitLedger): Promi
   await tx.query(queueForSegmentationFrom('jsonb_to_recordset($1::text::jsonb) AS r(profile_id text, event_types text[])'), [JSON.stringify(rows)]);
 }
 
-/**
- * The one place events are stored, for /track and for system events alike: the rows of `source` (a
- * relation with EVENT_COLUMNS), an id already stored (client-sent, or a repeated registration) kept once.
- */
-function insertEventsFrom(source: string): string {
-  return `INSERT INTO events (${EVENT_COLUMNS}) SELECT ${EVENT_COLUMNS} FROM ${source} ON CONFLICT (id) DO NOTHING`;
-}
-
 /** Stores /track's events; returns the ids actually inserted. */
 async function insertEvents(tx: SqlExecutor, events: EventRecord[]): Promise<Set<string>> {
   if (events.length === 0) return new Set();
@@ -385,39 +299,6 @@ async function insertEvents(tx: SqlExecutor, events: EventRecord[]): Promise<Set
     JSON.stringify(rows),
   ]);
   return new Set(inserted.map((row) => row.id));
-}
-
-type EventRow = {
-  id: string;
-  type: string;
-  profile_id: string;
-  session_id: string;
-  source_id: string;
-  properties: Record<string, unknown>;
-  traits: Record<string, unknown>;
-  context: Record<string, unknown>;
-  tags: string[];
-  metadata: Record<string, unknown>;
-  occurred_at: Date;
-  inserted_at: Date;
-};
-
-function toEventRecord(row: EventRow): EventRecord {
-  return {
-    id: row.id,
-    type: row.type,
-    profileId: row.profile_id,
-    sessionId: row.session_id,
-    sourceId: row.source_id,
-    save: true,
-    properties: row.properties,
-    traits: row.traits,
-    context: row.context,
-    tags: row.tags,
-    metadata: row.metadata,
-    occurredAt: row.occurred_at,
-    insertedAt: row.inserted_at,
-  };
 }
 
 function unique(values: (string | undefined)[]): string[] {

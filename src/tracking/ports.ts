@@ -1,15 +1,9 @@
-import type { EventRecord, TrackCommand, TrackOutcome } from './model.js';
-import type { SessionEventRegistration } from './session-events.js';
+import type { TrackCommand, TrackOutcome } from './model.js';
 import type { EventPage, EventQuery, ProfileView, SessionView } from './views.js';
 
 /** Commits a batch of /track commands atomically: all are durably stored, or none. */
 export interface TrackingStore {
   commit(commands: TrackCommand[], now: Date): Promise<TrackOutcome[]>;
-  /**
-   * Registers one system event per due session and applies its effect, atomically per call.
-   * Returns the events newly stored: one already registered for the same inactivity is not again.
-   */
-  registerSessionEvents(registration: SessionEventRegistration, now: Date): Promise<EventRecord[]>;
 }
 
 export interface EventSource {

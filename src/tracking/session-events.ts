@@ -14,13 +14,5 @@ export interface DueSession {
   lastActivity: string;
 }
 
-export interface SessionEventRegistration {
-  type: string;
-  effect: SessionEffect;
-  /** A session whose last activity has moved since it was found is skipped: it is active again. */
-  sessions: DueSession[];
-  metadata: Record<string, unknown>;
-}
-
 /** events.source_id is required; a session stored without one gets its events under this id. */
 export const UNKNOWN_SOURCE_ID = 'system';
