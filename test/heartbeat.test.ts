@@ -175,16 +175,53 @@ for (const backend of BACKENDS) {
         for (const visitor of visitors) expect(await eventsOf(visitor, 'race-inactive')).toHaveLength(1);
       });
 
-      it('skips a session of a planned slice whose activity moved on before its registration', async () => {
+      it('skips the sessions of a planned slice that another run marked or whose activity moved on', async () => {
         const now = new Date();
-        const [moved, stayed] = await Promise.all([idleVisitor(now), idleVisitor(now)]);
+        const [marked, moved, stayed] = await Promise.all([idleVisitor(now), idleVisitor(now), idleVisitor(now)]);
         const store = new SqlHeartbeatStore(api.runtime.db);
         const plan = planHeartbeat('inactive-session', loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'moved-inactive' }), now);
         const slices = await store.slices(plan, 2, 10_000);
-        await lastActiveAt(moved!, new Date(now.getTime() - 60_000));
+        // Still inside its slice's bounds, but marked for its current activity, as another run leaves it.
+        await api.runtime.db.query(`UPDATE sessions SET registered_types = ARRAY['moved-inactive'], registered_for = last_event_at WHERE id = $1`, [
+          marked.session.id,
+        ]);
+        await lastActiveAt(moved, new Date(now.getTime() - 60_000));
         for (const slice of slices) await store.register(plan, slice, {}, now);
-        expect(await eventsOf(moved!, 'moved-inactive')).toEqual([]);
-        expect(await eventsOf(stayed!, 'moved-inactive')).toHaveLength(1);
+        expect(await eventsOf(marked, 'moved-inactive')).toEqual([]);
+        expect(await eventsOf(moved, 'moved-inactive')).toEqual([]);
+        expect(await eventsOf(stayed, 'moved-inactive')).toHaveLength(1);
+      });
+
+      it.skipIf(backend.name !== 'postgres')('re-checks a session that a concurrent run holds, and skips it once that run marked it', async () => {
+        const now = new Date();
+        const [held, free] = await Promise.all([idleVisitor(now), idleVisitor(now)]);
+        const store = new SqlHeartbeatStore(api.runtime.db);
+        const plan = planHeartbeat('inactive-session', loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'held-inactive' }), now);
+        const slices = await store.slices(plan, 1, 100_000);
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        let holding!: () => void;
+        const held$ = new Promise<void>((resolve) => (holding = resolve));
+        // Another run marks the session (its event aside) and keeps the row lock until released.
+        const writer = api.runtime.db.transaction(async (tx) => {
+          await tx.query(`UPDATE sessions SET registered_types = ARRAY['held-inactive'], registered_for = last_event_at WHERE id = $1`, [held.session.id]);
+          holding();
+          await released;
+        });
+        await held$;
+        const registering = Promise.all(slices.map((slice) => store.register(plan, slice, {}, now)));
+        // The registration must be waiting on the writer's row lock before the writer commits.
+        for (let waiting = 0; waiting === 0; ) {
+          const [row] = await api.runtime.db.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          waiting = row!.n;
+        }
+        release();
+        await writer;
+        await registering;
+        expect(await eventsOf(held, 'held-inactive')).toEqual([]);
+        expect(await eventsOf(free, 'held-inactive')).toHaveLength(1);
       });
 
       it('stores the event under an id derived from session, type and last activity, with the session’s source', async () => {
@@ -326,7 +363,10 @@ for (const backend of BACKENDS) {
       const before = { session: await sessionOf(visitor), events: await eventsOf(visitor) };
       const report = await heartbeat('visit-end', now, { dryRun: true });
       expect(report.registered).toBe(0);
-      expect(report.wouldRegister.map((session) => session.id)).toContain(visitor.session.id);
+      const ids = report.wouldRegister.map((session) => session.id);
+      expect(ids).toContain(visitor.session.id);
+      expect(new Set(ids).size).toBe(report.due);
+      expect(ids).toHaveLength(report.due);
       expect({ session: await sessionOf(visitor), events: await eventsOf(visitor) }).toEqual(before);
     });
   });
