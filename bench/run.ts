@@ -527,9 +527,12 @@ async function main(): Promise<number> {
         `Heartbeat over ${figures.sessions} sessions (seeded in ${figures.seedSeconds.toFixed(0)} s), the reference's cron examples ` +
           `(every 15 min, RANGE=now-1h|now): ` +
           figures.runs
-            .map((r) => `${label(r)} ${r.seconds.toFixed(1)} s = ${r.vsBaseline.toFixed(1)}× baseline (${r.registered} registered, ${r.inRange} in range)`)
+            .map(
+              (r) =>
+                `${label(r)} ${r.seconds.toFixed(1)} s = ${r.vsBaseline.toFixed(1)}× its baseline of ${r.baselineSeconds.toFixed(1)} s (${r.registered} registered, ${r.inRange} in range)`,
+            )
             .join('; ') +
-          `. Baseline, same run: ${figures.baselineEvents} events stored with one INSERT … SELECT into an empty copy of the events table, ${figures.baselineSeconds.toFixed(2)} s.`,
+          `. Baseline, measured just before each run: ${figures.baselineEvents} events stored with one INSERT … SELECT into an empty copy of the events table.`,
       );
       jobTargets.push({
         description: `heartbeat cron run over ${figures.sessions} sessions < ${figures.targetSeconds} s`,
