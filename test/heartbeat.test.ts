@@ -21,6 +21,15 @@ interface EventItem {
 }
 
 const silent = pino({ level: 'silent' });
+
+/** The event id the job derives: SHA-256 over session, type and last activity, shaped as a version 8 UUID. */
+function sessionEventId(sessionId: string, type: string, lastActivity: string): string {
+  const digest = createHash('sha256').update(`${sessionId}\u0000${type}\u0000${lastActivity}`).digest().subarray(0, 16);
+  digest[6] = (digest[6]! & 0x0f) | 0x80;
+  digest[8] = (digest[8]! & 0x3f) | 0x80;
+  const hex = digest.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
 const HOUR = 3_600_000;
 
 for (const backend of BACKENDS) {
@@ -236,16 +245,31 @@ for (const backend of BACKENDS) {
           `SELECT id, source_id, metadata, occurred_at FROM events WHERE session_id = $1 AND type = 'session-inactive'`,
           [visitor.session.id],
         );
-        const digest = createHash('sha256').update(`${visitor.session.id}\u0000session-inactive\u0000${session!.last_activity}`).digest().subarray(0, 16);
-        digest[6] = (digest[6]! & 0x0f) | 0x80;
-        digest[8] = (digest[8]! & 0x3f) | 0x80;
-        const hex = digest.toString('hex');
         expect(event).toEqual({
-          id: `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`,
+          id: sessionEventId(visitor.session.id, 'session-inactive', session!.last_activity),
           source_id: api.sourceId,
           metadata: { registeredBy: 'heartbeat:inactive-session', system: true, lastActivity: session!.last_activity },
           occurred_at: now,
         });
+      });
+
+      it('keeps an event already stored under the derived id when a session lost its mark, and registers the rest of its slice', async () => {
+        const now = new Date();
+        const [unmarked, other] = await Promise.all([idleVisitor(now), idleVisitor(now)]);
+        const [session] = await api.runtime.db.query<{ last_activity: string }>(
+          `SELECT to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_activity FROM sessions WHERE id = $1`,
+          [unmarked.session.id],
+        );
+        const id = sessionEventId(unmarked.session.id, 'lost-mark', session!.last_activity);
+        await api.runtime.db.query(
+          `INSERT INTO events (id, type, profile_id, session_id, source_id, occurred_at) VALUES ($1, 'lost-mark', $2, $3, $4, $5)`,
+          [id, unmarked.profile.id, unmarked.session.id, api.sourceId, now],
+        );
+        const report = await heartbeat('inactive-session', now, { env: { EVENT_TYPE: 'lost-mark' } });
+        expect(report.registered).toBe(report.due - 1);
+        expect((await eventsOf(unmarked, 'lost-mark')).map((event) => event.id)).toEqual([id]);
+        expect(await eventsOf(other, 'lost-mark')).toHaveLength(1);
+        expect(await sessionOf(unmarked)).toMatchObject({ inactive: true });
       });
 
       it('takes marks for an earlier activity as stale, whoever moved the activity on', async () => {

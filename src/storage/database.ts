@@ -21,9 +21,16 @@ export interface Database extends SqlExecutor {
 /** SQLSTATEs after which the same transaction can simply be run again. */
 const RETRYABLE = new Set(['40001', '40P01']);
 
+const sqlState = (error: unknown): unknown => (error as { code?: unknown } | null)?.code;
+
 export function isRetryable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
+  const code = sqlState(error);
   return typeof code === 'string' && RETRYABLE.has(code);
+}
+
+/** A unique constraint refused a row. */
+export function isUniqueViolation(error: unknown): boolean {
+  return sqlState(error) === '23505';
 }
 
 const MAX_ATTEMPTS = 8;

@@ -1,5 +1,5 @@
-import { retryingTransaction, type Database } from './database.js';
-import { insertEventsFrom } from './event-insert.js';
+import { isRetryable, isUniqueViolation, retryingTransaction, type Database } from './database.js';
+import { insertEventsFrom, type OnDuplicateEvent } from './event-insert.js';
 import { queueProfilesForSegmentation } from './segmentation-queue.js';
 import { addMark, markedWith } from './session-marks.js';
 import type { HeartbeatPlan } from '../heartbeat/options.js';
@@ -140,6 +140,15 @@ export class SqlHeartbeatStore implements HeartbeatStore {
    * /track's order: sessions, profiles, pending.
    */
   register(plan: HeartbeatPlan, slice: DueSlice, metadata: Record<string, unknown>, now: Date): Promise<number> {
+    // The marks rule out a second event for the same inactivity, so the insert fails rather than skips
+    // on an id already stored; should one be there all the same (a mark lost by a writer that moved a
+    // session's activity back), the slice runs again keeping the stored event.
+    let onDuplicate: OnDuplicateEvent = 'fail';
+    const retryIf = (error: unknown) => {
+      if (!isUniqueViolation(error)) return isRetryable(error);
+      onDuplicate = 'keep-stored';
+      return true;
+    };
     return retryingTransaction(this.db, async (tx) => {
       const params = new Params();
       const at = params.add(now);
@@ -157,7 +166,7 @@ export class SqlHeartbeatStore implements HeartbeatStore {
                   ${at}::timestamptz AS occurred_at, ${at}::timestamptz AS inserted_at
              FROM changed c
          ), stored AS (
-           ${insertEventsFrom('registered')} RETURNING profile_id
+           ${insertEventsFrom('registered', onDuplicate)} RETURNING profile_id
          )
          SELECT (SELECT count(*) FROM stored)::int AS stored,
                 ARRAY(SELECT DISTINCT profile_id FROM changed) AS profiles,
@@ -181,6 +190,6 @@ export class SqlHeartbeatStore implements HeartbeatStore {
         );
       }
       return stored;
-    });
+    }, retryIf);
   }
 }
