@@ -136,8 +136,9 @@ export class SqlHeartbeatStore implements HeartbeatStore {
    * session that moved on or that the other run marked. It marks them and stores one event each
    * through the one event insert, its id derived in the database. For mark-inactive the next one locks
    * the sessions' profiles. Then their profiles are queued for post-event segmentation, as /track's
-   * are, and for mark-inactive those left with no active session are flagged. Locks are taken in
-   * /track's order: sessions, profiles, pending.
+   * are, and for mark-inactive those left with no active session are flagged. Tables are locked in
+   * /track's order: sessions, profiles, pending (sessions in the scan's order, not by id: see the
+   * Heartbeat section of docs/architecture.md).
    */
   register(plan: HeartbeatPlan, slice: DueSlice, metadata: Record<string, unknown>, now: Date): Promise<number> {
     // The marks rule out a second event for the same inactivity, so the insert fails rather than skips
