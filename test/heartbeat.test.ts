@@ -57,6 +57,14 @@ for (const backend of BACKENDS) {
       await lastActiveAt(visitor, new Date(now.getTime() - idleMs));
       return visitor;
     };
+    /** A session's last activity as the job hashes it into event ids: exact ISO text, microseconds. */
+    const exactLastActivity = async (visitor: Visitor) => {
+      const [row] = await api.runtime.db.query<{ last_activity: string }>(
+        `SELECT to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_activity FROM sessions WHERE id = $1`,
+        [visitor.session.id],
+      );
+      return row!.last_activity;
+    };
     const heartbeat = (
       qualifyBy: QualifyBy,
       now: Date,
@@ -239,19 +247,16 @@ for (const backend of BACKENDS) {
       it('stores the event under an id derived from session, type and last activity, with the session’s source', async () => {
         const now = new Date();
         const visitor = await idleVisitor(now);
-        const [session] = await api.runtime.db.query<{ last_activity: string }>(
-          `SELECT to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_activity FROM sessions WHERE id = $1`,
-          [visitor.session.id],
-        );
+        const lastActivity = await exactLastActivity(visitor);
         await heartbeat('inactive-session', now);
         const [event] = await api.runtime.db.query<{ id: string; source_id: string; metadata: Record<string, unknown>; occurred_at: Date }>(
           `SELECT id, source_id, metadata, occurred_at FROM events WHERE session_id = $1 AND type = 'session-inactive'`,
           [visitor.session.id],
         );
         expect(event).toEqual({
-          id: sessionEventId(visitor.session.id, 'session-inactive', session!.last_activity),
+          id: sessionEventId(visitor.session.id, 'session-inactive', lastActivity),
           source_id: api.sourceId,
-          metadata: { registeredBy: 'heartbeat:inactive-session', system: true, lastActivity: session!.last_activity },
+          metadata: { registeredBy: 'heartbeat:inactive-session', system: true, lastActivity },
           occurred_at: now,
         });
       });
@@ -259,11 +264,8 @@ for (const backend of BACKENDS) {
       it('keeps an event already stored under the derived id when a session lost its mark, and registers the rest of its slice', async () => {
         const now = new Date();
         const [unmarked, other] = await Promise.all([idleVisitor(now), idleVisitor(now)]);
-        const [session] = await api.runtime.db.query<{ last_activity: string }>(
-          `SELECT to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_activity FROM sessions WHERE id = $1`,
-          [unmarked.session.id],
-        );
-        const id = sessionEventId(unmarked.session.id, 'lost-mark', session!.last_activity);
+        const lastActivity = await exactLastActivity(unmarked);
+        const id = sessionEventId(unmarked.session.id, 'lost-mark', lastActivity);
         await api.runtime.db.query(
           `INSERT INTO events (id, type, profile_id, session_id, source_id, occurred_at) VALUES ($1, 'lost-mark', $2, $3, $4, $5)`,
           [id, unmarked.profile.id, unmarked.session.id, api.sourceId, now],
