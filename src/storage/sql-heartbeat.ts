@@ -158,6 +158,7 @@ export class SqlHeartbeatStore implements HeartbeatStore {
       const params = new Params();
       const at = params.add(now);
       const type = params.add(plan.eventType);
+      // The metadata's JSON sits in a scalar subquery so that a generic plan parses it once, not per row.
       const [row] = await tx.query<{ stored: number; profiles: string[]; stored_profiles: string[] }>(
         `WITH changed AS (
            UPDATE sessions s SET ${SESSION_EFFECT_SQL[plan.effect](at)}, updated_at = ${at}, ${addMark(type)}
