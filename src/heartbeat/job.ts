@@ -75,7 +75,7 @@ export async function runHeartbeat(run: HeartbeatRun, { store, logger }: Heartbe
     ms: Math.round(performance.now() - started),
   });
   logger.info({ qualifyBy: plan.qualifyBy, from: plan.from, to: plan.to, idleBefore: plan.idleBefore, dryRun }, 'heartbeat started');
-  // Two statements, two connections: the count need not wait for the plan.
+  // The count need not wait for the plan: on PostgreSQL they run on two connections at once.
   const [inRange, slices] = await Promise.all([store.countInRange(plan), store.slices(plan, REGISTRATION_LANES, batchSize)]);
   report.inRange = inRange;
   report.due = slices.reduce((sum, slice) => sum + slice.size, 0);
