@@ -2,21 +2,100 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { lockDirectory } from './dir-lock.js';
+import { lockDirectory, lockWithFile } from './dir-lock.js';
 
-describe('lockDirectory', () => {
-  const lockPath = () => join(mkdtempSync(join(tmpdir(), 'meridian-lock-')), 'pgdata.lock');
+const lockPath = () => join(mkdtempSync(join(tmpdir(), 'meridian-lock-')), 'pgdata.lock');
 
-  it('takes the lock, refuses a second owner while the first lives, and releases', async () => {
+/** The compiled module, as `meridian start` loads it (`npm test` builds first). */
+const COMPILED = fileURLToPath(new URL('../../dist/src/storage/dir-lock.js', import.meta.url));
+
+/**
+ * A process that waits until `startAt` (ms since the epoch), tries the lock, prints `won` or `lost`,
+ * and, if it won, holds the lock until it is killed.
+ */
+function contender(path: string, startAt = 0) {
+  const script = `
+    const { lockDirectory } = await import(${JSON.stringify(COMPILED)});
+    while (Date.now() < ${startAt});
+    try { await lockDirectory(${JSON.stringify(path)}, 'the store'); console.log('won'); setInterval(() => {}, 1000); }
+    catch (error) { console.log(/in use/.test(error.message) ? 'lost' : 'failed: ' + error.message); }`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const outcome = new Promise<string>((resolve) => {
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('\n')) resolve(output.trim());
+    });
+    child.on('exit', () => resolve(output.trim()));
+  });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  return { child, outcome, kill: () => (child.kill('SIGKILL'), exited) };
+}
+
+/** A pid no process has: one that has just exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((resolve) => child.on('exit', resolve));
+  return child.pid!;
+}
+
+describe.runIf(process.platform === 'linux')('lockDirectory (Linux: an abstract socket)', () => {
+  it('refuses a second owner while the first lives, naming it, and is free the moment the owner is killed', async () => {
+    const path = lockPath();
+    const owner = contender(path);
+    expect(await owner.outcome).toBe('won');
+    expect(readFileSync(path, 'utf8')).toBe(String(owner.child.pid));
+    await expect(lockDirectory(path, 'the store')).rejects.toThrow(new RegExp(`the store is in use by process ${owner.child.pid}`));
+    // Killed: no exit handler runs, the lock file stays, and the lock is free all the same.
+    await owner.kill();
+    expect(existsSync(path)).toBe(true);
+    const release = await lockDirectory(path, 'the store');
+    expect(readFileSync(path, 'utf8')).toBe(String(process.pid));
+    await expect(lockDirectory(path, 'the store')).rejects.toThrow(/in use by process/);
+    release();
+    expect(existsSync(path)).toBe(false);
+    (await lockDirectory(path, 'the store'))();
+  });
+
+  it('takes a lock whose file names a live process that does not hold it (a crashed owner\'s pid, since reused)', async () => {
+    const path = lockPath();
+    const unrelated = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)']);
+    try {
+      writeFileSync(path, String(unrelated.pid));
+      const release = await lockDirectory(path, 'the store');
+      expect(readFileSync(path, 'utf8')).toBe(String(process.pid));
+      release();
+    } finally {
+      unrelated.kill();
+    }
+  });
+
+  it('lets exactly one of several processes starting at the same moment over a dead owner\'s lock file take it', async () => {
+    const path = lockPath();
+    writeFileSync(path, String(await deadPid()));
+    const startAt = Date.now() + 1500;
+    const contenders = Array.from({ length: 6 }, () => contender(path, startAt));
+    try {
+      const outcomes = await Promise.all(contenders.map((one) => one.outcome));
+      expect(outcomes.filter((outcome) => outcome === 'won')).toHaveLength(1);
+      expect(outcomes.filter((outcome) => outcome === 'lost')).toHaveLength(5);
+    } finally {
+      await Promise.all(contenders.map((one) => one.kill()));
+    }
+  });
+});
+
+describe('lockWithFile (where there is no abstract socket)', () => {
+  it('takes the lock, refuses a second owner while the first lives, and takes over a dead owner\'s', async () => {
     const path = lockPath();
     const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)']);
     writeFileSync(path, String(other.pid));
-    expect(() => lockDirectory(path, 'the store')).toThrow(new RegExp(`in use by process ${other.pid}`));
+    expect(() => lockWithFile(path, 'the store')).toThrow(new RegExp(`in use by process ${other.pid}`));
     other.kill();
     await new Promise((resolve) => other.on('exit', resolve));
-    // The owner died: its lock is taken over.
-    const release = lockDirectory(path, 'the store');
+    const release = lockWithFile(path, 'the store');
     expect(readFileSync(path, 'utf8')).toBe(String(process.pid));
     release();
     expect(existsSync(path)).toBe(false);

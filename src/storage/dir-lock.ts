@@ -1,4 +1,7 @@
-import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { basename, dirname, join } from 'node:path';
 
 const FRESH_LOCK_MS = 10_000;
 
@@ -11,11 +14,65 @@ function alive(pid: number): boolean {
   }
 }
 
+function writtenJustNow(lockPath: string): boolean {
+  try {
+    return Date.now() - statSync(lockPath).mtimeMs < FRESH_LOCK_MS;
+  } catch {
+    return false;
+  }
+}
+
+function inUse(what: string, owner?: number): Error {
+  return new Error(`${what} is in use${owner ? ` by process ${owner}` : ''}; stop it first, or use PostgreSQL (DATABASE_URL) to share data between processes`);
+}
+
+/** The pid the lock file names, if it names one. */
+function ownerIn(lockPath: string): number | undefined {
+  try {
+    const owner = Number(readFileSync(lockPath, 'utf8').trim());
+    return Number.isInteger(owner) && owner > 0 ? owner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * PGlite is one database engine inside one process: two processes on the same files would corrupt
- * them. The lock file holds the owner's pid; a lock left by a dead process is taken over.
+ * them, so a store is opened under this lock. On Linux the lock is an abstract Unix socket named
+ * after the lock file's real path: binding it is atomic, and the kernel frees it when its process
+ * ends, however it ends. A crashed owner leaves no lock to take over, so two processes starting at
+ * the same moment cannot both take one over. The lock file then only names the owner. The abstract
+ * namespace is per network namespace: containers sharing the folder but not the network are not
+ * kept apart (the lock file's pid would mean nothing to them either).
  */
-export function lockDirectory(lockPath: string, what: string): () => void {
+export async function lockDirectory(lockPath: string, what: string): Promise<() => void> {
+  if (process.platform !== 'linux') return lockWithFile(lockPath, what);
+  const realPath = join(realpathSync(dirname(lockPath)), basename(lockPath));
+  const server = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ path: `\0meridian-store-lock:${createHash('sha256').update(realPath).digest('hex')}` }, resolve);
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw inUse(what, ownerIn(lockPath));
+    throw error;
+  }
+  server.unref();
+  writeFileSync(lockPath, String(process.pid));
+  return () => {
+    // The file goes first: once the socket is closed, the next owner's file must not be removed.
+    rmSync(lockPath, { force: true });
+    server.close();
+  };
+}
+
+/**
+ * Where there is no abstract socket, the lock file is the lock: it holds the owner's pid, and a lock
+ * left by a dead process is taken over. Two processes taking over the same dead owner's lock at the
+ * same moment can both succeed.
+ */
+export function lockWithFile(lockPath: string, what: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(lockPath, 'wx');
@@ -24,13 +81,10 @@ export function lockDirectory(lockPath: string, what: string): () => void {
       return () => rmSync(lockPath, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number(readFileSync(lockPath, 'utf8').trim());
-      const unreadable = !Number.isInteger(owner) || owner <= 0;
+      const owner = ownerIn(lockPath);
       // An unreadable lock may be one being written this instant: held, unless it is old.
-      const held = unreadable ? Date.now() - statSync(lockPath).mtimeMs < FRESH_LOCK_MS : owner !== process.pid && alive(owner);
-      if (held) {
-        throw new Error(`${what} is in use${unreadable ? '' : ` by process ${owner}`}; stop it first, or use PostgreSQL (DATABASE_URL) to share data between processes`);
-      }
+      const held = owner === undefined ? writtenJustNow(lockPath) : owner !== process.pid && alive(owner);
+      if (held) throw inUse(what, owner);
       rmSync(lockPath, { force: true });
     }
   }

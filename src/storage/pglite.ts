@@ -22,7 +22,7 @@ export interface PGliteOptions {
 
 export async function openPGlite({ dataDir, schema }: PGliteOptions): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const unlock = dataDir ? lockDirectory(`${dataDir}.lock`, `the embedded store ${dataDir}`) : () => {};
+  const unlock = dataDir ? await lockDirectory(`${dataDir}.lock`, `the embedded store ${dataDir}`) : () => {};
   let db: PGlite;
   try {
     db = await PGlite.create(dataDir ? { dataDir } : {});
