@@ -16,7 +16,8 @@
  * INSERT … SELECT, into an empty copy of the events table (its indexes included): what storing them
  * costs with no session to find or change.
  * The database is dropped afterwards. Standalone: `node dist/bench/heartbeat.js`.
- * Environment: BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_HEARTBEAT_SESSIONS.
+ * Environment: BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_HEARTBEAT_SESSIONS,
+ * HEARTBEAT_LANES (as for the job).
  */
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -106,10 +107,10 @@ export async function benchHeartbeat(): Promise<HeartbeatBench> {
       ['re-run', new Date(now)],
     ];
     for (const [qualifyBy, skipSeconds] of REFERENCE_EXAMPLES) {
-      const settings = loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: String(skipSeconds) });
+      const settings = loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: String(skipSeconds), HEARTBEAT_LANES: process.env['HEARTBEAT_LANES'] });
       for (const [kind, clock] of clocks) {
         const baselineSeconds = await storeEventsBaseline(db, baselineEvents);
-        const report: HeartbeatReport = await runHeartbeat({ qualifyBy, settings, now: clock }, services);
+        const report: HeartbeatReport = await runHeartbeat({ qualifyBy, settings, now: clock, lanes: settings.lanes }, services);
         const seconds = report.elapsedMs / 1000;
         runs.push({ qualifyBy, kind, skipSeconds, inRange: report.inRange, due: report.due, registered: report.registered, seconds, baselineSeconds, vsBaseline: seconds / baselineSeconds });
       }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadHeartbeatConfig } from '../src/config/config.js';
 import { runHeartbeat, type HeartbeatReport } from '../src/heartbeat/job.js';
 import { planHeartbeat, type QualifyBy } from '../src/heartbeat/options.js';
+import type { HeartbeatStore } from '../src/heartbeat/ports.js';
 import { SqlHeartbeatStore } from '../src/storage/sql-heartbeat.js';
 import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
 
@@ -327,6 +328,29 @@ for (const backend of BACKENDS) {
         const report = await heartbeat('inactive-session', now, { batchSize: 2 });
         expect(report.due).toBeGreaterThanOrEqual(visitors.length);
         for (const visitor of visitors) expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(1);
+      });
+
+      it('spreads the slices over HEARTBEAT_LANES lanes and registers every due session once', async () => {
+        const now = new Date();
+        const visitors = await Promise.all(Array.from({ length: 20 }, () => idleVisitor(now)));
+        const [shared] = visitors;
+        const sibling = await visit({ profile: shared!.profile, session: { id: `sibling-${now.getTime()}` } });
+        await lastActiveAt(sibling, new Date(now.getTime() - HOUR / 2));
+        const store = new SqlHeartbeatStore(api.runtime.db);
+        const lanesAtWork = new Set<number>();
+        const recording: HeartbeatStore = {
+          countInRange: (plan) => store.countInRange(plan),
+          slices: (plan, shares, size) => store.slices(plan, shares, size),
+          dueIn: (plan, slice) => store.dueIn(plan, slice),
+          register: (plan, slice, metadata, at) => (lanesAtWork.add(slice.share.index), store.register(plan, slice, metadata, at)),
+        };
+        const settings = loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', HEARTBEAT_LANES: '5' });
+        const report = await runHeartbeat({ qualifyBy: 'inactive-session', settings, now, batchSize: 2, lanes: settings.lanes }, { store: recording, logger: silent });
+        expect(lanesAtWork.size).toBeGreaterThan(2);
+        expect(Math.max(...lanesAtWork)).toBeLessThan(5);
+        expect(report.registered).toBe(report.due);
+        for (const visitor of [...visitors, sibling]) expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(1);
+        expect((await profileOf(shared!)).active).toBe(false);
       });
 
       it('registers a custom EVENT_TYPE', async () => {

@@ -25,6 +25,7 @@ const FLAG_VARIABLES = {
   databaseUrl: 'DATABASE_URL',
   redisHost: 'REDIS_HOST',
   redisPassword: 'REDIS_PASSWORD',
+  lanes: 'HEARTBEAT_LANES',
 } as const;
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
@@ -70,7 +71,7 @@ async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean):
       throw new Error(`cannot reach ${where}: ${(error as Error).message}`, { cause: error });
     }
     await migrate(db);
-    const report = await runHeartbeat({ qualifyBy, settings, now: new Date(), dryRun }, heartbeatServices(db, logger));
+    const report = await runHeartbeat({ qualifyBy, settings, now: new Date(), dryRun, lanes: settings.lanes }, heartbeatServices(db, logger));
     for (const session of report.wouldRegister) {
       process.stdout.write(
         `would register ${report.eventType} for session ${session.id} (profile ${session.profileId}, last activity ${session.lastActivity})\n`,
@@ -111,7 +112,7 @@ export function scheduleHeartbeat(db: Database, settings: HeartbeatConfig, logge
   return every(
     settings.intervalSeconds * 1000,
     async () => {
-      for (const qualifyBy of QUALIFIERS) await runHeartbeat({ qualifyBy, settings, now: new Date(), batchSize }, services);
+      for (const qualifyBy of QUALIFIERS) await runHeartbeat({ qualifyBy, settings, now: new Date(), batchSize, lanes: settings.lanes }, services);
     },
     logger,
   );

@@ -57,8 +57,9 @@ describe('parseRedis (REDIS_HOST as the reference docs write it)', () => {
 describe('loadHeartbeatConfig and parseQualifyBy (the reference heartbeat job variables)', () => {
   it('reads the reference example and defaults the event types', () => {
     const config = loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'Session Inactive' });
-    expect(config).toMatchObject({ skipSeconds: 900, eventType: 'session-inactive', openEventType: 'visit-started', closeEventType: 'visit-ended', intervalSeconds: 300 });
+    expect(config).toMatchObject({ skipSeconds: 900, eventType: 'session-inactive', openEventType: 'visit-started', closeEventType: 'visit-ended', intervalSeconds: 300, lanes: 2 });
     expect(loadHeartbeatConfig({ HEARTBEAT_INTERVAL_S: '0' }).intervalSeconds).toBe(0);
+    expect(loadHeartbeatConfig({ HEARTBEAT_LANES: '8' }).lanes).toBe(8);
   });
 
   it.each([
@@ -66,6 +67,8 @@ describe('loadHeartbeatConfig and parseQualifyBy (the reference heartbeat job va
     [{ RANGE: 'now|now-1h' }, /^RANGE: FROM .* is after TO/],
     [{ SKIP_SECONDS: '-5' }, /^SKIP_SECONDS:/],
     [{ HEARTBEAT_INTERVAL_S: 'often' }, /^HEARTBEAT_INTERVAL_S:/],
+    [{ HEARTBEAT_LANES: '0' }, /^HEARTBEAT_LANES:/],
+    [{ HEARTBEAT_LANES: 'many' }, /^HEARTBEAT_LANES:/],
   ])('stops on %j, naming the variable', (env, message) => {
     expect(() => loadHeartbeatConfig(env)).toThrow(message);
   });

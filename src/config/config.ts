@@ -1,4 +1,5 @@
 import { DateMathError, parseDateRange, resolveDateRange } from '../heartbeat/date-math.js';
+import { DEFAULT_LANES } from '../heartbeat/job.js';
 import { QUALIFIERS, type HeartbeatSettings, type QualifyBy } from '../heartbeat/options.js';
 import { normalizeEventType } from '../tracking/payload.js';
 
@@ -160,6 +161,8 @@ export function loadConfig(env: Env = process.env): Config {
 export interface HeartbeatConfig extends HeartbeatSettings {
   /** HEARTBEAT_INTERVAL_S: how often `meridian start` runs the heartbeat; 0 switches it off. */
   intervalSeconds: number;
+  /** HEARTBEAT_LANES: slices registered at once, each on its own connection and PostgreSQL core. */
+  lanes: number;
 }
 
 /** The heartbeat job's variables, named and meant as in the reference's tracardi/com-heartbeat-job. */
@@ -183,6 +186,7 @@ export function loadHeartbeatConfig(env: Env = process.env): HeartbeatConfig {
     openEventType: eventType(env, 'OPEN_EVENT_TYPE', 'visit-started'),
     closeEventType: eventType(env, 'CLOSE_EVENT_TYPE', 'visit-ended'),
     intervalSeconds: integer(env, 'HEARTBEAT_INTERVAL_S', 300, 0, 86_400),
+    lanes: integer(env, 'HEARTBEAT_LANES', DEFAULT_LANES, 1, 64),
   };
 }
 

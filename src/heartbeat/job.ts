@@ -9,8 +9,11 @@ import type { DueSlice, HeartbeatStore } from './ports.js';
  * transactions, colder caches).
  */
 export const DEFAULT_BATCH_SIZE = 25_000;
-/** Lanes at work at once: PostgreSQL does the work, and two keep two of its cores busy. */
-const REGISTRATION_LANES = 2;
+/**
+ * Lanes at work at once (HEARTBEAT_LANES): PostgreSQL does the work, a lane keeps one of its cores
+ * busy, and two suit the two-core machine the benchmarks run on (four were no faster there).
+ */
+export const DEFAULT_LANES = 2;
 const PROGRESS_EVERY_MS = 5_000;
 
 export interface HeartbeatRun {
@@ -21,6 +24,8 @@ export interface HeartbeatRun {
   /** Find what is due, register nothing. */
   dryRun?: boolean;
   batchSize?: number;
+  /** Slices registered at once, each lane over its own share of the profiles. */
+  lanes?: number;
 }
 
 export interface HeartbeatServices {
@@ -45,7 +50,7 @@ export interface HeartbeatReport {
 }
 
 /**
- * One heartbeat run: plan the due sessions in range as slices, REGISTRATION_LANES lanes each over its
+ * One heartbeat run: plan the due sessions in range as slices, `lanes` lanes each over its
  * own share of the profiles, then each lane registers the plan's event for its slices one transaction
  * at a time. Lanes never wait for each other's locks: a profile's sessions are all in one share. Safe
  * to re-run and to run concurrently (see HeartbeatStore.register).
@@ -55,6 +60,7 @@ export async function runHeartbeat(run: HeartbeatRun, { store, logger }: Heartbe
   const plan = planHeartbeat(run.qualifyBy, run.settings, run.now);
   const dryRun = run.dryRun ?? false;
   const batchSize = run.batchSize ?? DEFAULT_BATCH_SIZE;
+  const lanes = run.lanes ?? DEFAULT_LANES;
   const report: HeartbeatReport = {
     qualifyBy: plan.qualifyBy,
     eventType: plan.eventType,
@@ -76,7 +82,7 @@ export async function runHeartbeat(run: HeartbeatRun, { store, logger }: Heartbe
   });
   logger.info({ qualifyBy: plan.qualifyBy, from: plan.from, to: plan.to, idleBefore: plan.idleBefore, dryRun }, 'heartbeat started');
   // The count need not wait for the plan: on PostgreSQL they run on two connections at once.
-  const [inRange, slices] = await Promise.all([store.countInRange(plan), store.slices(plan, REGISTRATION_LANES, batchSize)]);
+  const [inRange, slices] = await Promise.all([store.countInRange(plan), store.slices(plan, lanes, batchSize)]);
   report.inRange = inRange;
   report.due = slices.reduce((sum, slice) => sum + slice.size, 0);
   logger.info(progress(), 'heartbeat planned');
@@ -100,15 +106,15 @@ export async function runHeartbeat(run: HeartbeatRun, { store, logger }: Heartbe
     }
   };
   // A failing lane stops the others at their next slice; the run reports once none is at work.
-  const lanes = await Promise.allSettled(
-    Array.from({ length: REGISTRATION_LANES }, (_, index) =>
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: lanes }, (_, index) =>
       lane(slices.filter((slice) => slice.share.index === index)).catch((error: unknown) => {
         failed = true;
         throw error;
       }),
     ),
   );
-  const failure = lanes.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  const failure = outcomes.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failure) throw failure.reason;
   report.elapsedMs = Math.round(performance.now() - started);
   logger.info(progress(), 'heartbeat finished');
