@@ -56,7 +56,8 @@ export async function lockDirectory(lockPath: string, what: string): Promise<() 
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw inUse(what, ownerIn(lockPath));
-    throw error;
+    // Node.js 20.4–20.7 cannot bind abstract names: the lock file, as elsewhere.
+    return lockWithFile(lockPath, what);
   }
   server.unref();
   writeFileSync(lockPath, String(process.pid));
