@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { lockDirectory, lockWithFile } from './dir-lock.js';
+import { lockDirectory, lockSocketName, lockWithFile } from './dir-lock.js';
 
 const lockPath = () => join(mkdtempSync(join(tmpdir(), 'meridian-lock-')), 'pgdata.lock');
 
@@ -59,17 +60,43 @@ describe.runIf(process.platform === 'linux')('lockDirectory (Linux: an abstract 
     (await lockDirectory(path, 'the store'))();
   });
 
-  it('takes a lock whose file names a live process that does not hold it (a crashed owner\'s pid, since reused)', async () => {
+  it('respects a live owner that the lock file names without holding the socket (an older Meridian), and says what to do', async () => {
     const path = lockPath();
-    const unrelated = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)']);
+    const older = spawn(process.execPath, ['--input-type=module', '-e', `
+      const { lockWithFile } = await import(${JSON.stringify(COMPILED)});
+      lockWithFile(${JSON.stringify(path)}, 'the store'); console.log('locked'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => older.on('exit', resolve));
     try {
-      writeFileSync(path, String(unrelated.pid));
-      const release = await lockDirectory(path, 'the store');
-      expect(readFileSync(path, 'utf8')).toBe(String(process.pid));
-      release();
+      await new Promise((resolve) => older.stdout.once('data', resolve));
+      await expect(lockDirectory(path, 'the store')).rejects.toThrow(`the store is in use by process ${older.pid}; stop it first (or, if that process is not Meridian, delete ${path})`);
     } finally {
-      unrelated.kill();
+      older.kill('SIGKILL');
+      await exited;
     }
+    // The socket was given back when the lock was refused: with the owner gone, the lock is free.
+    (await lockDirectory(path, 'the store'))();
+  });
+
+  it('drops connections to its socket, so that nobody can keep the owner alive or talk to it', async () => {
+    const path = lockPath();
+    const release = await lockDirectory(path, 'the store');
+    try {
+      const client = createConnection({ path: lockSocketName(path) });
+      await new Promise((resolve, reject) => {
+        client.on('close', resolve);
+        client.on('error', reject);
+      });
+    } finally {
+      release();
+    }
+  });
+
+  it('gives the socket back when the lock file cannot be written', async () => {
+    const path = lockPath();
+    mkdirSync(path);
+    await expect(lockDirectory(path, 'the store')).rejects.toThrow(/EISDIR/);
+    rmdirSync(path);
+    (await lockDirectory(path, 'the store'))();
   });
 
   it('lets exactly one of several processes starting at the same moment over a dead owner\'s lock file take it', async () => {

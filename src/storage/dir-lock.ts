@@ -22,8 +22,9 @@ function writtenJustNow(lockPath: string): boolean {
   }
 }
 
-function inUse(what: string, owner?: number): Error {
-  return new Error(`${what} is in use${owner ? ` by process ${owner}` : ''}; stop it first, or use PostgreSQL (DATABASE_URL) to share data between processes`);
+function inUse(what: string, lockPath: string, owner?: number): Error {
+  const by = owner ? ` by process ${owner}; stop it first (or, if that process is not Meridian, delete ${lockPath})` : '; stop it first';
+  return new Error(`${what} is in use${by}, or use PostgreSQL (DATABASE_URL) to share data between processes`);
 }
 
 /** The pid the lock file names, if it names one. */
@@ -36,36 +37,59 @@ function ownerIn(lockPath: string): number | undefined {
   }
 }
 
+/** The owner the lock file names, if it is another process that is alive. */
+function liveOwnerIn(lockPath: string): number | undefined {
+  const owner = ownerIn(lockPath);
+  return owner !== undefined && owner !== process.pid && alive(owner) ? owner : undefined;
+}
+
 /**
  * PGlite is one database engine inside one process: two processes on the same files would corrupt
  * them, so a store is opened under this lock. On Linux the lock is an abstract Unix socket named
  * after the lock file's real path: binding it is atomic, and the kernel frees it when its process
- * ends, however it ends. A crashed owner leaves no lock to take over, so two processes starting at
- * the same moment cannot both take one over. The lock file then only names the owner. The abstract
- * namespace is per network namespace: containers sharing the folder but not the network are not
- * kept apart (the lock file's pid would mean nothing to them either).
+ * ends, however it ends, so two processes starting at the same moment after a crash cannot both
+ * take the lock over. The lock file names the owner, and a live owner it names is respected too: a
+ * Meridian from before the socket, or one on a Node.js release that names the socket differently.
+ * Neither keeps apart containers that share the folder but not the network and process namespaces.
  */
 export async function lockDirectory(lockPath: string, what: string): Promise<() => void> {
   if (process.platform !== 'linux') return lockWithFile(lockPath, what);
-  const realPath = join(realpathSync(dirname(lockPath)), basename(lockPath));
-  const server = createServer();
+  // Nobody is meant to connect: a connection left open would keep this process alive.
+  const server = createServer((connection) => connection.destroy());
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ path: `\0meridian-store-lock:${createHash('sha256').update(realPath).digest('hex')}` }, resolve);
+      server.listen({ path: lockSocketName(lockPath) }, resolve);
     });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw inUse(what, ownerIn(lockPath));
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      const owner = ownerIn(lockPath);
+      // The file may still name a dead owner while the winner of the socket is about to write it.
+      throw inUse(what, lockPath, owner !== undefined && alive(owner) ? owner : undefined);
+    }
     // Node.js 20.4–20.7 cannot bind abstract names: the lock file, as elsewhere.
     return lockWithFile(lockPath, what);
   }
   server.unref();
-  writeFileSync(lockPath, String(process.pid));
+  try {
+    const owner = liveOwnerIn(lockPath);
+    if (owner !== undefined) throw inUse(what, lockPath, owner);
+    writeFileSync(lockPath, String(process.pid));
+  } catch (error) {
+    await new Promise((resolve) => server.close(resolve));
+    throw error;
+  }
   return () => {
     // The file goes first: once the socket is closed, the next owner's file must not be removed.
     rmSync(lockPath, { force: true });
     server.close();
   };
+}
+
+/** The abstract socket's name: the same for every path to the lock file. */
+export function lockSocketName(lockPath: string): string {
+  const realPath = join(realpathSync(dirname(lockPath)), basename(lockPath));
+  return `\0meridian-store-lock:${createHash('sha256').update(realPath).digest('hex')}`;
 }
 
 /**
@@ -85,7 +109,7 @@ export function lockWithFile(lockPath: string, what: string): () => void {
       const owner = ownerIn(lockPath);
       // An unreadable lock may be one being written this instant: held, unless it is old.
       const held = owner === undefined ? writtenJustNow(lockPath) : owner !== process.pid && alive(owner);
-      if (held) throw inUse(what, owner);
+      if (held) throw inUse(what, lockPath, owner);
       rmSync(lockPath, { force: true });
     }
   }
