@@ -347,7 +347,6 @@ for (const backend of BACKENDS) {
         const settings = loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', HEARTBEAT_LANES: '5' });
         const report = await runHeartbeat({ qualifyBy: 'inactive-session', settings, now, batchSize: 2, lanes: settings.lanes }, { store: recording, logger: silent });
         expect(lanesAtWork.size).toBeGreaterThan(2);
-        expect(Math.max(...lanesAtWork)).toBeLessThan(5);
         expect(report.registered).toBe(report.due);
         for (const visitor of [...visitors, sibling]) expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(1);
         expect((await profileOf(shared!)).active).toBe(false);

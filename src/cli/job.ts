@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { JOB_QUALIFIERS, loadHeartbeatConfig, parseQualifyBy, type Config, type Env, type HeartbeatConfig } from '../config/config.js';
-import { runHeartbeat, type HeartbeatReport, type HeartbeatServices } from '../heartbeat/job.js';
+import { lanesWithin, runHeartbeat, type HeartbeatReport, type HeartbeatServices } from '../heartbeat/job.js';
 import { resolveDateRange } from '../heartbeat/date-math.js';
 import { QUALIFIERS } from '../heartbeat/options.js';
 import { runSegmentationCommand, segmentationJobCommand } from './work.js';
@@ -43,6 +43,19 @@ function heartbeatServices(db: Database, logger: Logger): HeartbeatServices {
   return { store: new SqlHeartbeatStore(db), logger };
 }
 
+/**
+ * HEARTBEAT_LANES, within the PostgreSQL connections left when `reserved` are kept for others (PGlite
+ * has one connection, which its lanes take turns on); a warning when it asks for more.
+ */
+function heartbeatLanes(db: Database, settings: HeartbeatConfig, config: Config, reserved: number, logger: Logger): number {
+  if (db.kind === 'pglite') return settings.lanes;
+  const lanes = lanesWithin(settings.lanes, config.databasePoolSize, reserved);
+  if (lanes < settings.lanes) {
+    logger.warn({ requested: settings.lanes, lanes, databasePoolSize: config.databasePoolSize }, 'HEARTBEAT_LANES is more than DATABASE_POOL_SIZE leaves the heartbeat; running fewer lanes');
+  }
+  return lanes;
+}
+
 function summary(report: HeartbeatReport): string {
   const range = `${report.from.toISOString()} .. ${report.to.toISOString()}`;
   const outcome = report.dryRun ? `would register ${report.due}` : `registered ${report.registered}`;
@@ -71,7 +84,9 @@ async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean):
       throw new Error(`cannot reach ${where}: ${(error as Error).message}`, { cause: error });
     }
     await migrate(db);
-    const report = await runHeartbeat({ qualifyBy, settings, now: new Date(), dryRun, lanes: settings.lanes }, heartbeatServices(db, logger));
+    // One connection stays for the in-range count, which runs beside the planning.
+    const lanes = heartbeatLanes(db, settings, config, 1, logger);
+    const report = await runHeartbeat({ qualifyBy, settings, now: new Date(), dryRun, lanes }, heartbeatServices(db, logger));
     for (const session of report.wouldRegister) {
       process.stdout.write(
         `would register ${report.eventType} for session ${session.id} (profile ${session.profileId}, last activity ${session.lastActivity})\n`,
@@ -105,14 +120,16 @@ export function jobCommand(run: (action: Action) => () => Promise<void>): Comman
 const EMBEDDED_BATCH_SIZE = 1_000;
 
 /** `meridian start` runs visit-end and inactive-session on its own timer; HEARTBEAT_INTERVAL_S=0 switches it off. */
-export function scheduleHeartbeat(db: Database, settings: HeartbeatConfig, logger: Logger): Schedule | undefined {
+export function scheduleHeartbeat(db: Database, settings: HeartbeatConfig, config: Config, logger: Logger): Schedule | undefined {
   if (settings.intervalSeconds === 0) return undefined;
   const services = heartbeatServices(db, logger.child({ job: 'heartbeat' }));
   const batchSize = db.kind === 'pglite' ? EMBEDDED_BATCH_SIZE : undefined;
+  // /track's commit lanes keep their connections, and one more stays for the workers and the admin API.
+  const lanes = heartbeatLanes(db, settings, config, config.commitLanes + 1, logger);
   return every(
     settings.intervalSeconds * 1000,
     async () => {
-      for (const qualifyBy of QUALIFIERS) await runHeartbeat({ qualifyBy, settings, now: new Date(), batchSize, lanes: settings.lanes }, services);
+      for (const qualifyBy of QUALIFIERS) await runHeartbeat({ qualifyBy, settings, now: new Date(), batchSize, lanes }, services);
     },
     logger,
   );

@@ -49,7 +49,7 @@ async function ensureDefaultSource(runtime: ApiRuntime): Promise<string> {
 async function runStart(config: Config, logger: Logger): Promise<void> {
   const heartbeatSettings = loadHeartbeatConfig();
   const runtime = await startApi(config, logger, { generateToken: true, workers: WORKER_NAMES });
-  const heartbeat = scheduleHeartbeat(runtime.db, heartbeatSettings, logger);
+  const heartbeat = scheduleHeartbeat(runtime.db, heartbeatSettings, config, logger);
   const close = async () => {
     await heartbeat?.stop();
     await runtime.close();

@@ -16,6 +16,15 @@ export const DEFAULT_BATCH_SIZE = 25_000;
 export const DEFAULT_LANES = 2;
 const PROGRESS_EVERY_MS = 5_000;
 
+/**
+ * The lanes a run may use: each holds a connection for a whole slice, so more lanes than the pool
+ * leaves to the heartbeat (`poolSize` less `reserved` for others) would only queue for connections,
+ * and in `meridian start` hold up /track's commits.
+ */
+export function lanesWithin(requested: number, poolSize: number, reserved: number): number {
+  return Math.max(1, Math.min(requested, poolSize - reserved));
+}
+
 export interface HeartbeatRun {
   qualifyBy: QualifyBy;
   settings: HeartbeatSettings;
