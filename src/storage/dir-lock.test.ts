@@ -13,14 +13,14 @@ const lockPath = () => join(mkdtempSync(join(tmpdir(), 'meridian-lock-')), 'pgda
 const COMPILED = fileURLToPath(new URL('../../dist/src/storage/dir-lock.js', import.meta.url));
 
 /**
- * A process that waits until `startAt` (ms since the epoch), tries the lock, prints `won` or `lost`,
- * and, if it won, holds the lock until it is killed.
+ * A process that waits until `startAt` (ms since the epoch), tries the lock with `lock`, prints `won`
+ * or `lost`, and, if it won, holds the lock until it is killed.
  */
-function contender(path: string, startAt = 0) {
+function contender(path: string, { startAt = 0, lock = 'lockDirectory' }: { startAt?: number; lock?: 'lockDirectory' | 'lockWithFile' } = {}) {
   const script = `
-    const { lockDirectory } = await import(${JSON.stringify(COMPILED)});
+    const { ${lock}: lock } = await import(${JSON.stringify(COMPILED)});
     while (Date.now() < ${startAt});
-    try { await lockDirectory(${JSON.stringify(path)}, 'the store'); console.log('won'); setInterval(() => {}, 1000); }
+    try { await lock(${JSON.stringify(path)}, 'the store'); console.log('won'); setInterval(() => {}, 1000); }
     catch (error) { console.log(/in use/.test(error.message) ? 'lost' : 'failed: ' + error.message); }`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const outcome = new Promise<string>((resolve) => {
@@ -62,16 +62,12 @@ describe.runIf(process.platform === 'linux')('lockDirectory (Linux: an abstract 
 
   it('respects a live owner that the lock file names without holding the socket (an older Meridian), and says what to do', async () => {
     const path = lockPath();
-    const older = spawn(process.execPath, ['--input-type=module', '-e', `
-      const { lockWithFile } = await import(${JSON.stringify(COMPILED)});
-      lockWithFile(${JSON.stringify(path)}, 'the store'); console.log('locked'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = new Promise((resolve) => older.on('exit', resolve));
+    const older = contender(path, { lock: 'lockWithFile' });
     try {
-      await new Promise((resolve) => older.stdout.once('data', resolve));
-      await expect(lockDirectory(path, 'the store')).rejects.toThrow(`the store is in use by process ${older.pid}; stop it first (or, if that process is not Meridian, delete ${path})`);
+      await older.outcome;
+      await expect(lockDirectory(path, 'the store')).rejects.toThrow(`the store is in use by process ${older.child.pid}; stop it first (or, if that process is not Meridian, delete ${path})`);
     } finally {
-      older.kill('SIGKILL');
-      await exited;
+      await older.kill();
     }
     // The socket was given back when the lock was refused: with the owner gone, the lock is free.
     (await lockDirectory(path, 'the store'))();
@@ -103,7 +99,7 @@ describe.runIf(process.platform === 'linux')('lockDirectory (Linux: an abstract 
     const path = lockPath();
     writeFileSync(path, String(await deadPid()));
     const startAt = Date.now() + 1500;
-    const contenders = Array.from({ length: 6 }, () => contender(path, startAt));
+    const contenders = Array.from({ length: 6 }, () => contender(path, { startAt }));
     try {
       const outcomes = await Promise.all(contenders.map((one) => one.outcome));
       expect(outcomes.filter((outcome) => outcome === 'won')).toHaveLength(1);
