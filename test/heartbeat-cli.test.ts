@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,10 +24,20 @@ describe('meridian job heartbeat: bad configuration', () => {
     [{ QUALIFY_BY: 'profile-segment' }, /invalid configuration: QUALIFY_BY: expected one of inactive-session, visit-end, profile-segmentation/],
     [{}, /invalid configuration: QUALIFY_BY: required/],
     [{ QUALIFY_BY: 'visit-end', SKIP_SECONDS: 'half an hour' }, /invalid configuration: SKIP_SECONDS: expected a whole number/],
+    [{ QUALIFY_BY: 'inactive-session', RANGE: 'now-300000y|now' }, /invalid configuration: RANGE: FROM part: falls outside the dates/],
+    [{ QUALIFY_BY: 'inactive-session', RANGE: 'now-20m|now', SKIP_SECONDS: '1800' }, /invalid configuration: RANGE: starts at .*nothing in range can ever be registered/],
   ])('exits 2 naming the variable for %j', async (env, message) => {
     const { code, output } = await job({ DATA_DIR: ':memory:', ...env });
     expect(output).toMatch(message);
     expect(code).toBe(2);
+  });
+
+  it('refuses a dry run on an embedded DATA_DIR that does not exist, and creates nothing', async () => {
+    const dataDir = join(tmpdir(), `meridian-absent-${process.pid}-${Date.now()}`);
+    const { code, output } = await job({ QUALIFY_BY: 'visit-end', DATA_DIR: dataDir }, ['--dry-run']);
+    expect(output).toContain(`no embedded store in ${dataDir}`);
+    expect(code).toBe(1);
+    expect(existsSync(dataDir)).toBe(false);
   });
 
   it('exits 1 with a clear message when the store is unreachable', async () => {
@@ -82,6 +92,23 @@ describe.skipIf(!available)('meridian job heartbeat on PostgreSQL', () => {
     expect(output).toContain('would register session-inactive for session test-session');
     expect(output).toContain('dry run: nothing changed');
     expect(await countIn(false, 'session-inactive')).toBe(0);
+  });
+
+  it('does not migrate on a dry run: a store behind this version is refused and left as it was', async () => {
+    const fresh = await createTestDatabase();
+    try {
+      const { code, output } = await job({ ...reference(), DATABASE_URL: fresh.url }, ['--dry-run']);
+      expect(output).toMatch(/lacks migrations 0001_init, .*run `meridian migrate` first/);
+      expect(code).toBe(1);
+      const db = connectPostgres({ url: fresh.url, schema: 'meridian_test', maxConnections: 1 });
+      try {
+        expect(await db.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'meridian%'`)).toEqual([]);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await fresh.drop();
+    }
   });
 
   it('works on the data context PRODUCTION picks, and only there', async () => {

@@ -330,6 +330,18 @@ for (const backend of BACKENDS) {
         for (const visitor of visitors) expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(1);
       });
 
+      it('takes TO to the millisecond: a day rounded up includes its last microseconds', async () => {
+        const now = new Date();
+        const visitor = await visit();
+        const yesterday = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) - 1);
+        await api.runtime.db.query('UPDATE sessions SET last_event_at = $2::text::timestamptz WHERE id = $1', [
+          visitor.session.id,
+          `${yesterday.toISOString().slice(0, 19)}.999500Z`,
+        ]);
+        await heartbeat('inactive-session', now, { env: { RANGE: 'now-1d/d|now-1d/d' } });
+        expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(1);
+      });
+
       it('spreads the slices over HEARTBEAT_LANES lanes and registers every due session once', async () => {
         const now = new Date();
         const visitors = await Promise.all(Array.from({ length: 20 }, () => idleVisitor(now)));

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { JOB_QUALIFIERS, loadHeartbeatConfig, parseQualifyBy, type Config, type Env, type HeartbeatConfig } from '../config/config.js';
+import { checkRangeReachesIdle, JOB_QUALIFIERS, loadHeartbeatConfig, parseQualifyBy, type Config, type Env, type HeartbeatConfig } from '../config/config.js';
 import { lanesWithin, runHeartbeat, type HeartbeatReport, type HeartbeatServices } from '../heartbeat/job.js';
 import { resolveDateRange } from '../heartbeat/date-math.js';
 import { QUALIFIERS } from '../heartbeat/options.js';
@@ -7,9 +7,9 @@ import { runSegmentationCommand, segmentationJobCommand } from './work.js';
 import { every, type Schedule } from '../heartbeat/schedule.js';
 import type { Logger } from '../shared/logger.js';
 import type { Database } from '../storage/database.js';
-import { migrate } from '../storage/migrate.js';
+import { migrate, pendingMigrations } from '../storage/migrate.js';
 import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
-import { openDatabase } from './runtime.js';
+import { embeddedStoreExists, openDatabase } from './runtime.js';
 
 type Action = (config: Config, logger: Logger) => Promise<void>;
 
@@ -75,6 +75,10 @@ async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean):
     }
     return;
   }
+  checkRangeReachesIdle(settings);
+  if (dryRun && !config.databaseUrl && !embeddedStoreExists(config)) {
+    throw new Error(`no embedded store in ${config.dataDir} (DATA_DIR): nothing to look at, and a dry run creates nothing`);
+  }
   const db = await openDatabase(config);
   try {
     try {
@@ -83,7 +87,8 @@ async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean):
       const where = config.databaseUrl ? `PostgreSQL at ${new URL(config.databaseUrl).host} (DATABASE_URL)` : 'the embedded store';
       throw new Error(`cannot reach ${where}: ${(error as Error).message}`, { cause: error });
     }
-    await migrate(db);
+    if (dryRun) await refuseIfNotMigrated(db);
+    else await migrate(db);
     // One connection stays for the in-range count, which runs beside the planning.
     const lanes = heartbeatLanes(db, settings, config, 1, logger);
     const report = await runHeartbeat({ qualifyBy, settings, now: new Date(), dryRun, lanes }, heartbeatServices(db, logger));
@@ -95,6 +100,15 @@ async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean):
     process.stdout.write(summary(report));
   } finally {
     await db.close();
+  }
+}
+
+/** A dry run changes nothing, migrations included: on a store behind this version it stops and says so. */
+async function refuseIfNotMigrated(db: Database): Promise<void> {
+  const pending = await pendingMigrations(db);
+  if (pending.length > 0) {
+    const names = pending.map((migration) => `${String(migration.version).padStart(4, '0')}_${migration.name}`).join(', ');
+    throw new Error(`the store (schema ${db.schema}) lacks migrations ${names}; a dry run changes nothing, so run \`meridian migrate\` first`);
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
-import { ConfigError, loadConfig, loadHeartbeatConfig, type Config } from '../config/config.js';
+import { checkRangeReachesIdle, ConfigError, loadConfig, loadHeartbeatConfig, type Config } from '../config/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { SqlEventSources } from '../storage/sql-event-sources.js';
 import { SqlSettings } from '../storage/sql-settings.js';
@@ -48,6 +48,7 @@ async function ensureDefaultSource(runtime: ApiRuntime): Promise<string> {
 
 async function runStart(config: Config, logger: Logger): Promise<void> {
   const heartbeatSettings = loadHeartbeatConfig();
+  if (heartbeatSettings.intervalSeconds > 0) checkRangeReachesIdle(heartbeatSettings);
   const runtime = await startApi(config, logger, { generateToken: true, workers: WORKER_NAMES });
   const heartbeat = scheduleHeartbeat(runtime.db, heartbeatSettings, config, logger);
   const close = async () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.js';
@@ -31,6 +32,12 @@ import type { Logger } from '../shared/logger.js';
 const IN_MEMORY = ':memory:';
 
 const pgliteDir = (config: Config) => (config.dataDir === IN_MEMORY ? undefined : join(config.dataDir, 'pgdata'));
+
+/** Whether the embedded store's files are there (an in-memory store always is, empty). */
+export function embeddedStoreExists(config: Config): boolean {
+  const dir = pgliteDir(config);
+  return dir === undefined || existsSync(dir);
+}
 
 /** PostgreSQL when DATABASE_URL is set, otherwise PGlite with its files under DATA_DIR. */
 export async function openDatabase(config: Config): Promise<Database> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, loadHeartbeatConfig, parseQualifyBy, parseRedis, schemaFor } from './config.js';
+import { checkRangeReachesIdle, ConfigError, loadConfig, loadHeartbeatConfig, parseQualifyBy, parseRedis, schemaFor } from './config.js';
 
 describe('loadConfig', () => {
   it('defaults to the embedded mode on port 8686 with a 1 MB payload limit', () => {
@@ -22,9 +22,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}:`));
   });
 
-  it('reads PRODUCTION=yes as the production context, with its own schema', () => {
+  it('reads PRODUCTION=yes as the production context, with its own schema, and refuses what is neither yes nor no', () => {
     expect(schemaFor(loadConfig({ PRODUCTION: 'yes' }))).toBe('meridian_prod');
     expect(schemaFor(loadConfig({ PRODUCTION: 'no' }))).toBe('meridian_test');
+    expect(schemaFor(loadConfig({}))).toBe('meridian_test');
+    expect(schemaFor(loadConfig({ PRODUCTION: 'true' }))).toBe('meridian_prod');
+    expect(schemaFor(loadConfig({ PRODUCTION: 'off' }))).toBe('meridian_test');
+    expect(() => loadConfig({ PRODUCTION: 'y' })).toThrow(/^PRODUCTION: expected yes or no, got "y"/);
   });
 
   it('splits CORS_ORIGINS into a list', () => {
@@ -65,12 +69,24 @@ describe('loadHeartbeatConfig and parseQualifyBy (the reference heartbeat job va
   it.each([
     [{ RANGE: 'now-1x|now' }, /^RANGE: FROM part "now-1x"/],
     [{ RANGE: 'now|now-1h' }, /^RANGE: FROM .* is after TO/],
+    [{ RANGE: 'now-300000y|now' }, /^RANGE: FROM part: falls outside the dates/],
+    [{ RANGE: '2024-02-30|now' }, /^RANGE: FROM part "2024-02-30": "2024-02-30" is not a valid date/],
     [{ SKIP_SECONDS: '-5' }, /^SKIP_SECONDS:/],
     [{ HEARTBEAT_INTERVAL_S: 'often' }, /^HEARTBEAT_INTERVAL_S:/],
     [{ HEARTBEAT_LANES: '0' }, /^HEARTBEAT_LANES:/],
     [{ HEARTBEAT_LANES: 'many' }, /^HEARTBEAT_LANES:/],
   ])('stops on %j, naming the variable', (env, message) => {
     expect(() => loadHeartbeatConfig(env)).toThrow(message);
+  });
+
+  it('refuses, for the session qualifiers, a RANGE that starts later than SKIP_SECONDS ago: no session in it can be due', () => {
+    const now = new Date('2026-03-15T10:00:00Z');
+    const check = (env: Record<string, string>) => () => checkRangeReachesIdle(loadHeartbeatConfig(env), now);
+    expect(check({ RANGE: 'now-20m|now', SKIP_SECONDS: '1800' })).toThrow(/^RANGE: starts at 2026-03-15T09:40:00\.000Z, but only sessions idle since before 2026-03-15T09:30:00\.000Z/);
+    expect(check({ RANGE: 'now-30m|now', SKIP_SECONDS: '1800' })).toThrow(/every 15 minutes: now-45m\|now or more/);
+    expect(check({ RANGE: 'now-31m|now', SKIP_SECONDS: '1800' })).not.toThrow();
+    expect(check({ RANGE: 'now-1h|now', SKIP_SECONDS: '900' })).not.toThrow();
+    expect(check({})).not.toThrow();
   });
 
   it('accepts inactive-session and visit-end, and refuses the rest by name', () => {

@@ -32,7 +32,10 @@ export interface Config {
   redis?: RedisConfig;
   /** Prefix of every queue key in Redis; installations sharing one Redis keep apart by it. */
   queuePrefix: string;
-  /** PRODUCTION=yes selects the production data context, anything else the test context. */
+  /**
+   * PRODUCTION=yes (or true, 1, on) selects the production data context, no (false, 0, off) or unset the
+   * test context; anything else is refused, so a misspelt value never runs a job on the wrong data.
+   */
   production: boolean;
   host: string;
   port: number;
@@ -169,13 +172,14 @@ export interface HeartbeatConfig extends HeartbeatSettings {
 export function loadHeartbeatConfig(env: Env = process.env): HeartbeatConfig {
   const rangeText = present(env, 'RANGE') ?? 'now-1d|now';
   let range: HeartbeatSettings['range'];
+  let resolved: { from: Date; to: Date };
   try {
     range = parseDateRange(rangeText);
+    resolved = resolveDateRange(range, new Date());
   } catch (error) {
     if (error instanceof DateMathError) throw new ConfigError('RANGE', error.message);
     throw error;
   }
-  const resolved = resolveDateRange(range, new Date());
   if (resolved.from > resolved.to) {
     throw new ConfigError('RANGE', `FROM (${resolved.from.toISOString()}) is after TO (${resolved.to.toISOString()})`);
   }
@@ -188,6 +192,24 @@ export function loadHeartbeatConfig(env: Env = process.env): HeartbeatConfig {
     intervalSeconds: integer(env, 'HEARTBEAT_INTERVAL_S', 300, 0, 86_400),
     lanes: integer(env, 'HEARTBEAT_LANES', DEFAULT_LANES, 1, 64),
   };
+}
+
+/**
+ * For inactive-session and visit-end: a session is due once idle for SKIP_SECONDS, so a RANGE that
+ * starts later than that ago holds no session that can ever be due, and every run would find nothing.
+ * A cron run every N seconds needs RANGE to reach back SKIP_SECONDS + N.
+ */
+export function checkRangeReachesIdle(settings: HeartbeatSettings, now: Date = new Date()): void {
+  const { from } = resolveDateRange(settings.range, now);
+  const idleBefore = new Date(now.getTime() - settings.skipSeconds * 1000);
+  if (from >= idleBefore) {
+    const minutes = Math.ceil(settings.skipSeconds / 60);
+    throw new ConfigError(
+      'RANGE',
+      `starts at ${from.toISOString()}, but only sessions idle since before ${idleBefore.toISOString()} (SKIP_SECONDS=${settings.skipSeconds}) are due: ` +
+        `nothing in range can ever be registered. Start RANGE at least SKIP_SECONDS plus the time between runs back (every 15 minutes: now-${minutes + 15}m|now or more)`,
+    );
+  }
 }
 
 /** QUALIFY_BY for `meridian job heartbeat`: required, and only what this version can run. */

@@ -21,6 +21,12 @@ describe('date math', () => {
     ['2024-05-01T12:00:00+02:00', '2024-05-01T10:00:00.000Z'],
     ['2024-05-01', '2024-05-01T00:00:00.000Z'],
     ['2024-05-01||+1M/M', '2024-06-01T00:00:00.000Z'],
+    // Months and years keep the day where the month has it, else take its last, as java.time does.
+    ['2024-01-31||+1M', '2024-02-29T00:00:00.000Z'],
+    ['2024-03-31T12:00:00Z||-1M', '2024-02-29T12:00:00.000Z'],
+    ['2024-02-29||+1y', '2025-02-28T00:00:00.000Z'],
+    ['2024-12-31||+2M', '2025-02-28T00:00:00.000Z'],
+    ['2024-01-15||-13M', '2022-12-15T00:00:00.000Z'],
   ])('resolves %s', (text, expected) => {
     expect(resolve(text)).toBe(expected);
   });
@@ -30,11 +36,30 @@ describe('date math', () => {
     expect(resolve('now-1h', true)).toBe('2026-03-15T09:37:42.123Z');
   });
 
+  it('fills in what an upper bound leaves out with its last millisecond, as an Elasticsearch lte does', () => {
+    expect(resolve('2024-05-02', true)).toBe('2024-05-02T23:59:59.999Z');
+    expect(resolve('2024-05-02T10:15', true)).toBe('2024-05-02T10:15:59.999Z');
+    expect(resolve('2024-05-02T10:15:30', true)).toBe('2024-05-02T10:15:30.999Z');
+    expect(resolve('2024-05-02T10:15:30.250Z', true)).toBe('2024-05-02T10:15:30.250Z');
+    expect(resolve('2024-05-02||+1d', true)).toBe('2024-05-03T23:59:59.999Z');
+    expect(resolve('2024-05-02', false)).toBe('2024-05-02T00:00:00.000Z');
+  });
+
+  it('refuses a result outside the dates it can represent', () => {
+    expect(() => resolve('now-300000y')).toThrow(DateMathError);
+    expect(() => resolve('now-300000y')).toThrow(/falls outside the dates/);
+  });
+
   it.each([
     ['now-1x', /unknown unit "x"/],
     ['now-h', /cannot read "-h"/],
     ['yesterday', /neither "now" nor an ISO date/],
-    ['2024-13-45', /not a valid date/],
+    ['2024-13-45', /not a valid date: month 13/],
+    ['2024-02-30T00:00:00Z', /not a valid date: day 30 is not within 1\.\.29/],
+    ['2023-02-29', /not a valid date: day 29 is not within 1\.\.28/],
+    ['2024-04-31', /day 31/],
+    ['2024-05-01T24:00:00Z', /hour 24/],
+    ['2024-05-01T10:60', /minute 60/],
     ['', /empty/],
   ])('rejects %j', (text, message) => {
     expect(() => parseDateMath(text)).toThrow(DateMathError);
@@ -45,7 +70,7 @@ describe('date math', () => {
 describe('date ranges (FROM|TO)', () => {
   it('splits on a single bar, not on the || of anchored date math', () => {
     const range = resolveDateRange(parseDateRange('2024-05-01||-1d|2024-05-01||+1d'), NOW);
-    expect(range).toEqual({ from: new Date('2024-04-30T00:00:00Z'), to: new Date('2024-05-02T00:00:00Z') });
+    expect(range).toEqual({ from: new Date('2024-04-30T00:00:00Z'), to: new Date('2024-05-02T23:59:59.999Z') });
   });
 
   it('resolves now-1d/d|now/d to yesterday and today, whole days', () => {
@@ -59,6 +84,7 @@ describe('date ranges (FROM|TO)', () => {
     ['now-1h|now|now', /expected FROM\|TO/],
     ['now-1q|now', /^FROM part "now-1q": unknown unit "q"/],
     ['now-1h|later', /^TO part "later"/],
+    ['now-1h|2024-02-30', /^TO part "2024-02-30": "2024-02-30" is not a valid date/],
   ])('names the offending part of %j', (text, message) => {
     expect(() => parseDateRange(text)).toThrow(message);
   });

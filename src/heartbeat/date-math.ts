@@ -15,6 +15,11 @@ export type DateMathStep = { kind: 'add'; amount: number; unit: DateUnit } | { k
 export interface DateMath {
   /** `now` is the run's clock; a Date is a fixed anchor. */
   anchor: 'now' | Date;
+  /**
+   * The finest unit the anchor was written to (`d` for a date alone, `m` without seconds, `s` without
+   * a fraction): rounding up fills in what is missing, as an Elasticsearch `lte` does.
+   */
+  anchorUnit?: DateUnit;
   steps: DateMathStep[];
 }
 
@@ -23,17 +28,37 @@ export interface DateRange {
   to: DateMath;
 }
 
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 const STEP = /^(?:([+-])(\d+)([a-zA-Z])|\/([a-zA-Z]))/;
 
-function parseAnchor(text: string): Date {
+const daysInMonth = (year: number, monthIndex: number) => new Date(Date.UTC(year, monthIndex + 1, 0)).getUTCDate();
+
+/** Date.parse rolls an impossible date over (Feb 30 → Mar 1); a range bound must say what it was given. */
+function checkFields(text: string, [year, month, day, hour, minute, second]: number[]): void {
+  const fields: [string, number | undefined, number, number][] = [
+    ['month', month, 1, 12],
+    ['day', day, 1, daysInMonth(year!, month! - 1)],
+    ['hour', hour, 0, 23],
+    ['minute', minute, 0, 59],
+    ['second', second, 0, 59],
+  ];
+  for (const [name, value, min, max] of fields) {
+    if (value !== undefined && !Number.isNaN(value) && (value < min || value > max)) {
+      throw new DateMathError(`"${text}" is not a valid date: ${name} ${value} is not within ${min}..${max}`);
+    }
+  }
+}
+
+function parseAnchor(text: string): { anchor: Date; anchorUnit?: DateUnit } {
   const match = ISO_DATE.exec(text);
   if (!match) throw new DateMathError(`"${text}" is neither "now" nor an ISO date (e.g. 2024-05-01T10:00:00Z)`);
+  checkFields(text, match.slice(1, 7).map((field) => (field === undefined ? NaN : Number(field))));
+  const [, , , , hour, , second, fraction, offset] = match;
   // A date-time without an offset would be read as local time by Date.parse; Meridian reads UTC.
-  const hasTime = text.includes('T');
-  const time = Date.parse(hasTime && match[1] === undefined ? `${text}Z` : text);
+  const time = Date.parse(hour !== undefined && offset === undefined ? `${text}Z` : text);
   if (Number.isNaN(time)) throw new DateMathError(`"${text}" is not a valid date`);
-  return new Date(time);
+  const anchorUnit: DateUnit | undefined = hour === undefined ? 'd' : second === undefined ? 'm' : fraction === undefined ? 's' : undefined;
+  return anchorUnit === undefined ? { anchor: new Date(time) } : { anchor: new Date(time), anchorUnit };
 }
 
 function parseSteps(text: string): DateMathStep[] {
@@ -61,8 +86,8 @@ export function parseDateMath(text: string): DateMath {
   if (expression === '') throw new DateMathError('is empty');
   if (expression.startsWith('now')) return { anchor: 'now', steps: parseSteps(expression.slice(3)) };
   const separator = expression.indexOf('||');
-  if (separator === -1) return { anchor: parseAnchor(expression), steps: [] };
-  return { anchor: parseAnchor(expression.slice(0, separator)), steps: parseSteps(expression.slice(separator + 2)) };
+  if (separator === -1) return { ...parseAnchor(expression), steps: [] };
+  return { ...parseAnchor(expression.slice(0, separator)), steps: parseSteps(expression.slice(separator + 2)) };
 }
 
 /** `FROM|TO`; a `||` inside a part (anchor date math) is not the separator. */
@@ -83,11 +108,15 @@ function parsePart(name: string, text: string): DateMath {
 
 const FIXED_MS: Partial<Record<DateUnit, number>> = { w: 604_800_000, d: 86_400_000, h: 3_600_000, H: 3_600_000, m: 60_000, s: 1000 };
 
+/** Months and years keep the day of the month where it exists, else take the month's last (Jan 31 + 1M = Feb 28/29), as java.time does. */
 function add(date: Date, amount: number, unit: DateUnit): Date {
+  const fixed = FIXED_MS[unit];
+  if (fixed !== undefined) return new Date(date.getTime() + amount * fixed);
+  const months = date.getUTCFullYear() * 12 + date.getUTCMonth() + (unit === 'y' ? amount * 12 : amount);
+  const year = Math.floor(months / 12);
+  const monthIndex = months - year * 12;
   const result = new Date(date);
-  if (unit === 'y') result.setUTCFullYear(result.getUTCFullYear() + amount);
-  else if (unit === 'M') result.setUTCMonth(result.getUTCMonth() + amount);
-  else result.setTime(result.getTime() + amount * FIXED_MS[unit]!);
+  result.setUTCFullYear(year, monthIndex, Math.min(date.getUTCDate(), daysInMonth(year, monthIndex)));
   return result;
 }
 
@@ -112,19 +141,36 @@ function floor(date: Date, unit: DateUnit): Date {
 }
 
 /**
- * `roundUp` is how Elasticsearch rounds the upper bound of an inclusive range: `now/d` as TO means
- * the last millisecond of today, so the whole day is in range.
+ * `roundUp` is how Elasticsearch reads the upper bound of an inclusive range: `now/d` as TO means the
+ * last millisecond of today, and so does a TO of today's date alone, so the whole day is in range.
+ * A result outside the dates JavaScript can represent (±273,790 years) is an error, not an Invalid Date.
  */
 export function resolveDateMath(expression: DateMath, now: Date, roundUp = false): Date {
-  let date = expression.anchor === 'now' ? new Date(now) : new Date(expression.anchor);
+  const { anchor, anchorUnit } = expression;
+  let date = anchor === 'now' ? new Date(now) : new Date(anchor);
+  if (roundUp && anchorUnit !== undefined) date = lastMillisecondOf(date, anchorUnit);
   for (const step of expression.steps) {
     if (step.kind === 'add') date = add(date, step.amount, step.unit);
-    else date = roundUp ? new Date(add(floor(date, step.unit), 1, step.unit).getTime() - 1) : floor(date, step.unit);
+    else date = roundUp ? lastMillisecondOf(date, step.unit) : floor(date, step.unit);
   }
+  if (Number.isNaN(date.getTime())) throw new DateMathError('falls outside the dates Meridian can represent');
   return date;
 }
 
-/** Both ends are inclusive, as in an Elasticsearch `gte`/`lte` range. */
+const lastMillisecondOf = (date: Date, unit: DateUnit) => new Date(add(floor(date, unit), 1, unit).getTime() - 1);
+
+/**
+ * Both ends are inclusive, as in an Elasticsearch `gte`/`lte` range, to the millisecond: stored times
+ * have microseconds, so a store compares `< to + 1 ms` (see storage's `upToMillisecond`).
+ */
 export function resolveDateRange(range: DateRange, now: Date): { from: Date; to: Date } {
-  return { from: resolveDateMath(range.from, now), to: resolveDateMath(range.to, now, true) };
+  return { from: resolvePart('FROM', range.from, now, false), to: resolvePart('TO', range.to, now, true) };
+}
+
+function resolvePart(name: string, expression: DateMath, now: Date, roundUp: boolean): Date {
+  try {
+    return resolveDateMath(expression, now, roundUp);
+  } catch (error) {
+    throw new DateMathError(`${name} part: ${(error as Error).message}`);
+  }
 }

@@ -52,3 +52,12 @@ export async function migrate(db: Database, migrations = loadMigrations()): Prom
   }
   return { applied, alreadyApplied: migrations.length - applied.length };
 }
+
+/** Migrations this version has that the store has not applied; reads only (no schema is created). */
+export async function pendingMigrations(db: Database, migrations = loadMigrations()): Promise<Migration[]> {
+  const [table] = await db.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [`${quoteIdent(db.schema)}.schema_migrations`]);
+  if (!table?.present) return migrations;
+  const rows = await db.query<{ version: number }>(`SELECT version FROM ${quoteIdent(db.schema)}.schema_migrations`);
+  const applied = new Set(rows.map((row) => row.version));
+  return migrations.filter((migration) => !applied.has(migration.version));
+}

@@ -1,6 +1,7 @@
 import { isRetryable, isUniqueViolation, retryingTransaction, type Database } from './database.js';
 import { insertEventsFrom, type OnDuplicateEvent } from './event-insert.js';
 import { queueProfilesForSegmentation } from './segmentation-queue.js';
+import { upToMillisecond } from './time-bounds.js';
 import { addMark, markedWith } from './session-marks.js';
 import type { HeartbeatPlan } from '../heartbeat/options.js';
 import type { DueSlice, HeartbeatStore, ProfileShare } from '../heartbeat/ports.js';
@@ -51,7 +52,8 @@ class Params {
 function dueSql(plan: HeartbeatPlan, params: Params): string {
   const type = params.add(plan.eventType);
   const conditions = [
-    `s.last_event_at BETWEEN ${params.add(plan.from)} AND ${params.add(plan.to)}`,
+    `s.last_event_at >= ${params.add(plan.from)}`,
+    upToMillisecond('s.last_event_at', params.add(plan.to)),
     `s.last_event_at < ${params.add(plan.idleBefore)}`,
     `NOT ${markedWith(type)}`,
   ];
@@ -86,7 +88,7 @@ export class SqlHeartbeatStore implements HeartbeatStore {
   constructor(private readonly db: Database) {}
 
   async countInRange(plan: HeartbeatPlan): Promise<number> {
-    const [row] = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM sessions WHERE last_event_at BETWEEN $1 AND $2', [
+    const [row] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM sessions WHERE last_event_at >= $1 AND ${upToMillisecond('last_event_at', '$2')}`, [
       plan.from,
       plan.to,
     ]);

@@ -2,6 +2,7 @@ import type { Database, SqlExecutor } from './database.js';
 import { compileToSql } from '../condition/index.js';
 import type { MembershipChanges, MembershipStore, PendingRecheck, ProfileSelection, SegmentInput, SegmentRepository } from '../segmentation/ports.js';
 import { PROFILES_ONLY, wantsRecheck, type Segment } from '../segmentation/segment.js';
+import { upToMillisecond } from './time-bounds.js';
 import { iso, type Row } from './rows.js';
 
 const toSegment = (row: Row): Segment => ({
@@ -120,7 +121,7 @@ function selectionFilter(selection: ProfileSelection): { profiles: string; membe
   bound(selection.fromId, 'p.id >= ?::text', 'm.profile_id >= ?::text');
   bound(selection.toId, 'p.id < ?::text', 'm.profile_id < ?::text');
   bound(selection.updatedSince, 'p.updated_at >= ?::timestamptz');
-  bound(selection.updatedBefore, 'p.updated_at <= ?::timestamptz');
+  bound(selection.updatedBefore, upToMillisecond('p.updated_at', '?'));
   const all = (clauses: string[]) => (clauses.length > 0 ? clauses.join(' AND ') : 'true');
   return { profiles: all(profiles), members: all(members), params };
 }
