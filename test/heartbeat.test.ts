@@ -342,6 +342,38 @@ for (const backend of BACKENDS) {
         expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(1);
       });
 
+      describe('a session still carrying the id of a profile merged into another (imported data)', () => {
+        /** The survivor lists the merged id in `ids`; the merged profile's row is gone, its session keeps the id. */
+        const mergeInto = async (visitor: Visitor, now: Date) => {
+          const survivor = { id: `survivor-${visitor.profile.id}` };
+          await api.runtime.db.query('INSERT INTO profiles (id, ids, visits) VALUES ($1, ARRAY[$2], 1)', [survivor.id, visitor.profile.id]);
+          await api.runtime.db.query('DELETE FROM profiles WHERE id = $1', [visitor.profile.id]);
+          expect(((await api.admin({ method: 'GET', url: `/profiles/${visitor.profile.id}` })).json() as { id: string }).id).toBe(survivor.id);
+          return { profile: survivor, session: { id: `own-${survivor.id}-${now.getTime()}` } };
+        };
+
+        it('registers its event under the surviving profile, as /track stores its events, and flags the survivor', async () => {
+          const now = new Date();
+          const merged = await idleVisitor(now);
+          const survivor = await mergeInto(merged, now);
+          await heartbeat('inactive-session', now);
+          expect(await eventsOf({ profile: survivor.profile, session: merged.session }, 'session-inactive')).toHaveLength(1);
+          expect((await profileOf(survivor)).active).toBe(false);
+        });
+
+        it('keeps the survivor active while such a session is active', async () => {
+          const now = new Date();
+          const merged = await visit();
+          const survivor = await mergeInto(merged, now);
+          await visit(survivor);
+          await lastActiveAt(survivor, new Date(now.getTime() - HOUR / 2));
+          await heartbeat('inactive-session', now);
+          expect(await eventsOf(survivor, 'session-inactive')).toHaveLength(1);
+          expect((await sessionOf(merged)).inactive).toBe(false);
+          expect((await profileOf(survivor)).active).toBe(true);
+        });
+      });
+
       it('spreads the slices over HEARTBEAT_LANES lanes and registers every due session once', async () => {
         const now = new Date();
         const visitors = await Promise.all(Array.from({ length: 20 }, () => idleVisitor(now)));

@@ -61,7 +61,8 @@ export interface HeartbeatReport {
 /**
  * One heartbeat run: plan the due sessions in range as slices, `lanes` lanes each over its
  * own share of the profiles, then each lane registers the plan's event for its slices one transaction
- * at a time. Lanes never wait for each other's locks: a profile's sessions are all in one share. Safe
+ * at a time. Lanes do not wait for each other's locks: a profile's sessions are all in one share (but for
+ * sessions still carrying the ids of profiles merged into it, which may fall in another). Safe
  * to re-run and to run concurrently (see HeartbeatStore.register).
  */
 export async function runHeartbeat(run: HeartbeatRun, { store, logger }: HeartbeatServices): Promise<HeartbeatReport> {

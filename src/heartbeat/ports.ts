@@ -7,7 +7,10 @@ export interface SessionCursor {
   id: string;
 }
 
-/** One of `of` disjoint shares of the profiles: all sessions of a profile are in the same share. */
+/**
+ * One of `of` disjoint shares of the profile ids: all sessions with the same profile id are in the same
+ * share (sessions still carrying the id of a profile merged into another go by that id).
+ */
 export interface ProfileShare {
   index: number;
   of: number;

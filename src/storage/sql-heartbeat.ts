@@ -32,6 +32,21 @@ const sessionEventDigest = (typeParam: string) =>
 const eventIdFromDigest = (digest: string) =>
   `encode(set_byte(set_byte(substring(${digest} FROM 1 FOR 16), 6, (get_byte(${digest}, 6) & 15) | 128), 8, (get_byte(${digest}, 8) & 63) | 128), 'hex')::uuid::text`;
 
+/**
+ * The profiles that the changed sessions' profile ids were merged into (imported data: a session may
+ * still carry the id of a profile merged into another), each merged id that no profile has as its own
+ * with its survivor. /track stores such a session's events under the survivor, and so does the job.
+ * Looking up a slice's profile ids in the merged-ids index costs ~9 µs an id (~0.1 s a slice), so it
+ * is done only when the store has a merged profile at all: a one-time check that reads the partial
+ * index whole (`@> '{}'` matches every entry), nothing when merges were never imported.
+ */
+const SURVIVORS_SQL = `SELECT DISTINCT ON (merged_id) m.id, merged_id
+    FROM profiles m, unnest(m.ids) AS merged_id
+   WHERE EXISTS (SELECT 1 FROM profiles any_merged WHERE any_merged.ids <> '{}' AND any_merged.ids @> '{}')
+     AND m.ids <> '{}' AND m.ids && ARRAY(SELECT DISTINCT profile_id FROM changed)
+     AND NOT EXISTS (SELECT 1 FROM profiles own WHERE own.id = merged_id)
+   ORDER BY merged_id, m.id`;
+
 /** A statement's parameters, numbered as they are added. */
 class Params {
   readonly values: unknown[] = [];
@@ -166,18 +181,22 @@ export class SqlHeartbeatStore implements HeartbeatStore {
            UPDATE sessions s SET ${SESSION_EFFECT_SQL[plan.effect](at)}, updated_at = ${at}, ${addMark(type)}
             WHERE ${sliceSql(plan, slice, params)}
            RETURNING s.id, s.profile_id, s.source_id, ${exactIso('s.last_event_at')} AS last_activity, ${sessionEventDigest(type)} AS digest
+         ), survivors AS (
+           ${SURVIVORS_SQL}
+         ), owned AS (
+           SELECT c.*, coalesce(g.id, c.profile_id) AS owner_id FROM changed c LEFT JOIN survivors g ON g.merged_id = c.profile_id
          ), registered AS (
-           SELECT ${eventIdFromDigest('c.digest')} AS id, ${type} AS type, c.profile_id, c.id AS session_id,
+           SELECT ${eventIdFromDigest('c.digest')} AS id, ${type} AS type, c.owner_id AS profile_id, c.id AS session_id,
                   coalesce(c.source_id, ${params.add(UNKNOWN_SOURCE_ID)}) AS source_id,
                   '{}'::jsonb AS properties, '{}'::jsonb AS traits, '{}'::jsonb AS context, '{}'::text[] AS tags,
                   (SELECT ${params.add(JSON.stringify({ ...metadata, system: true }))}::text::jsonb) || jsonb_build_object('lastActivity', c.last_activity) AS metadata,
                   ${at}::timestamptz AS occurred_at, ${at}::timestamptz AS inserted_at
-             FROM changed c
+             FROM owned c
          ), stored AS (
            ${insertEventsFrom('registered', onDuplicate)} RETURNING profile_id
          )
          SELECT (SELECT count(*) FROM stored)::int AS stored,
-                ARRAY(SELECT DISTINCT profile_id FROM changed) AS profiles,
+                ARRAY(SELECT DISTINCT owner_id FROM owned) AS profiles,
                 ARRAY(SELECT DISTINCT profile_id FROM stored) AS stored_profiles`,
         params.values,
       );
@@ -189,11 +208,12 @@ export class SqlHeartbeatStore implements HeartbeatStore {
       await queueProfilesForSegmentation(tx, storedProfiles, plan.eventType);
       if (markInactive) {
         // OFFSET 0 keeps NOT EXISTS a probe of sessions_profile per profile: as an anti-join, the planner
-        // hashes every active session of the store for each slice.
+        // hashes every active session of the store for each slice. A profile's sessions may carry the
+        // ids merged into it as well as its own.
         await tx.query(
           `UPDATE profiles p SET active = false, updated_at = $2, version = p.version + 1
             WHERE p.id = ANY($1::text[]) AND p.active
-              AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.profile_id = p.id AND NOT s.inactive OFFSET 0)`,
+              AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.profile_id = ANY(array_prepend(p.id, p.ids)) AND NOT s.inactive OFFSET 0)`,
           [profiles, now],
         );
       }
