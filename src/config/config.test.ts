@@ -89,6 +89,14 @@ describe('loadHeartbeatConfig and parseQualifyBy (the reference heartbeat job va
     expect(check({})).not.toThrow();
   });
 
+  it('does not refuse a rounded or fixed FROM, which reaches back further at other times', () => {
+    const tenPastMidnight = new Date('2026-03-15T00:10:00Z');
+    const check = (env: Record<string, string>) => () => checkRangeReachesIdle(loadHeartbeatConfig(env), tenPastMidnight);
+    expect(check({ RANGE: 'now/d|now' })).not.toThrow();
+    expect(check({ RANGE: 'now/h|now' })).not.toThrow();
+    expect(check({ RANGE: '2026-03-15T00:05:00Z|now' })).not.toThrow();
+  });
+
   it('accepts inactive-session and visit-end, and refuses the rest by name', () => {
     expect(parseQualifyBy({ QUALIFY_BY: 'visit-end' })).toBe('visit-end');
     expect(() => parseQualifyBy({})).toThrow(/^QUALIFY_BY: required/);

@@ -197,9 +197,13 @@ export function loadHeartbeatConfig(env: Env = process.env): HeartbeatConfig {
 /**
  * For inactive-session and visit-end: a session is due once idle for SKIP_SECONDS, so a RANGE that
  * starts later than that ago holds no session that can ever be due, and every run would find nothing.
- * A cron run every N seconds needs RANGE to reach back SKIP_SECONDS + N.
+ * A cron run every N seconds needs RANGE to reach back SKIP_SECONDS + N. Only a FROM that keeps its
+ * distance from now (`now-20m`) is refused: a rounded one (`now/d`) or a fixed date reaches back
+ * further at other times.
  */
 export function checkRangeReachesIdle(settings: HeartbeatSettings, now: Date = new Date()): void {
+  const start = settings.range.from;
+  if (start.anchor !== 'now' || start.steps.some((step) => step.kind === 'round')) return;
   const { from } = resolveDateRange(settings.range, now);
   const idleBefore = new Date(now.getTime() - settings.skipSeconds * 1000);
   if (from >= idleBefore) {

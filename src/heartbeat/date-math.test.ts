@@ -27,6 +27,9 @@ describe('date math', () => {
     ['2024-02-29||+1y', '2025-02-28T00:00:00.000Z'],
     ['2024-12-31||+2M', '2025-02-28T00:00:00.000Z'],
     ['2024-01-15||-13M', '2022-12-15T00:00:00.000Z'],
+    // Years 0–99 are themselves (Date.UTC would read them as 1900–1999); year 0 is a leap year.
+    ['0050-06-15||/d', '0050-06-15T00:00:00.000Z'],
+    ['0000-02-29||+1y', '0001-02-28T00:00:00.000Z'],
   ])('resolves %s', (text, expected) => {
     expect(resolve(text)).toBe(expected);
   });
@@ -43,6 +46,7 @@ describe('date math', () => {
     expect(resolve('2024-05-02T10:15:30.250Z', true)).toBe('2024-05-02T10:15:30.250Z');
     expect(resolve('2024-05-02||+1d', true)).toBe('2024-05-03T23:59:59.999Z');
     expect(resolve('2024-05-02', false)).toBe('2024-05-02T00:00:00.000Z');
+    expect(resolve('0050-06-15', true)).toBe('0050-06-15T23:59:59.999Z');
   });
 
   it('refuses a result outside the dates it can represent', () => {

@@ -31,7 +31,14 @@ export interface DateRange {
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 const STEP = /^(?:([+-])(\d+)([a-zA-Z])|\/([a-zA-Z]))/;
 
-const daysInMonth = (year: number, monthIndex: number) => new Date(Date.UTC(year, monthIndex + 1, 0)).getUTCDate();
+/** Midnight UTC of a day; unlike Date.UTC, years 0–99 stay themselves rather than becoming 1900–1999. */
+function utcDay(year: number, monthIndex: number, day: number): Date {
+  const date = new Date(0);
+  date.setUTCFullYear(year, monthIndex, day);
+  return date;
+}
+
+const daysInMonth = (year: number, monthIndex: number) => utcDay(year, monthIndex + 1, 0).getUTCDate();
 
 /** Date.parse rolls an impossible date over (Feb 30 → Mar 1); a range bound must say what it was given. */
 function checkFields(text: string, [year, month, day, hour, minute, second]: number[]): void {
@@ -126,13 +133,13 @@ function floor(date: Date, unit: DateUnit): Date {
   const d = date.getUTCDate();
   switch (unit) {
     case 'y':
-      return new Date(Date.UTC(y, 0, 1));
+      return utcDay(y, 0, 1);
     case 'M':
-      return new Date(Date.UTC(y, M, 1));
+      return utcDay(y, M, 1);
     case 'w': // ISO weeks start on Monday
-      return new Date(Date.UTC(y, M, d - ((date.getUTCDay() + 6) % 7)));
+      return utcDay(y, M, d - ((date.getUTCDay() + 6) % 7));
     case 'd':
-      return new Date(Date.UTC(y, M, d));
+      return utcDay(y, M, d);
     default: {
       const size = FIXED_MS[unit]!;
       return new Date(Math.floor(date.getTime() / size) * size);
