@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/storage/database.js';
 import { migrate } from '../src/storage/migrate.js';
+import { openPGlite } from '../src/storage/pglite.js';
 import { connectPostgres } from '../src/storage/postgres.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { freePort, runMeridian, waitForHealthy } from './support/processes.js';
@@ -38,6 +39,27 @@ describe('meridian job heartbeat: bad configuration', () => {
     expect(output).toContain(`no embedded store in ${dataDir}`);
     expect(code).toBe(1);
     expect(existsSync(dataDir)).toBe(false);
+    const inMemory = await job({ QUALIFY_BY: 'visit-end', DATA_DIR: ':memory:' }, ['--dry-run']);
+    expect(inMemory.output).toContain('no embedded store in :memory:');
+    expect(inMemory.code).toBe(1);
+  });
+
+  it('leaves an existing embedded store as it was on a dry run, even a data context never migrated', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'meridian-dry-'));
+    try {
+      expect((await job({ QUALIFY_BY: 'visit-end', DATA_DIR: dataDir })).code).toBe(0);
+      const production = await job({ QUALIFY_BY: 'visit-end', DATA_DIR: dataDir, PRODUCTION: 'yes' }, ['--dry-run']);
+      expect(production.output).toMatch(/schema meridian_prod\) lacks migrations 0001_init/);
+      expect(production.code).toBe(1);
+      const db = await openPGlite({ dataDir: join(dataDir, 'pgdata'), schema: 'meridian_test' });
+      try {
+        expect(await db.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'meridian%'`)).toEqual([{ nspname: 'meridian_test' }]);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('exits 1 with a clear message when the store is unreachable', async () => {

@@ -33,10 +33,10 @@ const IN_MEMORY = ':memory:';
 
 const pgliteDir = (config: Config) => (config.dataDir === IN_MEMORY ? undefined : join(config.dataDir, 'pgdata'));
 
-/** Whether the embedded store's files are there (an in-memory store always is, empty). */
+/** Whether the embedded store has files to read (an in-memory one starts empty every time). */
 export function embeddedStoreExists(config: Config): boolean {
   const dir = pgliteDir(config);
-  return dir === undefined || existsSync(dir);
+  return dir !== undefined && existsSync(dir);
 }
 
 /** PostgreSQL when DATABASE_URL is set, otherwise PGlite with its files under DATA_DIR. */

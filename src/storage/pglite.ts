@@ -30,8 +30,9 @@ export async function openPGlite({ dataDir, schema }: PGliteOptions): Promise<Da
     unlock();
     throw error;
   }
-  // PGlite is one connection, so the search path is set once for its lifetime.
-  await db.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}; SET search_path TO ${quoteIdent(schema)}, public;`);
+  // PGlite is one connection, so the search path is set once for its lifetime. The schema itself is
+  // created by migrate, as on PostgreSQL: opening a store (for a dry run, say) changes nothing in it.
+  await db.exec(`SET search_path TO ${quoteIdent(schema)}, public;`);
   const base = executor(db);
   return {
     kind: 'pglite',
