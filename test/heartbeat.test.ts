@@ -361,6 +361,25 @@ for (const backend of BACKENDS) {
           expect((await profileOf(survivor)).active).toBe(false);
         });
 
+        it('lists the survivor on a dry run, as the run will store the event', async () => {
+          const now = new Date();
+          const merged = await idleVisitor(now);
+          const survivor = await mergeInto(merged, now);
+          const report = await heartbeat('inactive-session', now, { dryRun: true });
+          expect(report.wouldRegister.find((session) => session.id === merged.session.id)?.profileId).toBe(survivor.profile.id);
+        });
+
+        it('leaves a merged id that is still a profile of its own to that profile, for the event and the flag', async () => {
+          const now = new Date();
+          const other = await visit();
+          const survivor = await idleVisitor(now);
+          await api.runtime.db.query('UPDATE profiles SET ids = ARRAY[$2] WHERE id = $1', [survivor.profile.id, other.profile.id]);
+          await heartbeat('inactive-session', now);
+          expect(await eventsOf(survivor, 'session-inactive')).toHaveLength(1);
+          expect((await profileOf(survivor)).active).toBe(false);
+          expect((await profileOf(other)).active).toBe(true);
+        });
+
         it('keeps the survivor active while such a session is active', async () => {
           const now = new Date();
           const merged = await visit();

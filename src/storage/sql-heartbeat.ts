@@ -33,19 +33,46 @@ const eventIdFromDigest = (digest: string) =>
   `encode(set_byte(set_byte(substring(${digest} FROM 1 FOR 16), 6, (get_byte(${digest}, 6) & 15) | 128), 8, (get_byte(${digest}, 8) & 63) | 128), 'hex')::uuid::text`;
 
 /**
- * The profiles that the changed sessions' profile ids were merged into (imported data: a session may
- * still carry the id of a profile merged into another), each merged id that no profile has as its own
- * with its survivor. /track stores such a session's events under the survivor, and so does the job.
- * Looking up a slice's profile ids in the merged-ids index costs ~9 µs an id (~0.1 s a slice), so it
- * is done only when the store has a merged profile at all: a one-time check that reads the partial
- * index whole (`@> '{}'` matches every entry), nothing when merges were never imported.
+ * The profiles that the profile ids of the sessions in `sessions` (a CTE) were merged into (imported
+ * data: a session may still carry the id of a profile merged into another), each merged id that no
+ * profile has as its own with its survivor. /track stores such a session's events under the survivor,
+ * and so does the job. Looking a slice's ids up in the merged-ids index costs ~9 µs an id (~0.1 s a
+ * slice), so it is done only when `mergesParam` says the store has a merged profile at all.
  */
-const SURVIVORS_SQL = `SELECT DISTINCT ON (merged_id) m.id, merged_id
+const survivorsOf = (sessions: string, mergesParam: string) => `SELECT DISTINCT ON (merged_id) m.id, merged_id
     FROM profiles m, unnest(m.ids) AS merged_id
-   WHERE EXISTS (SELECT 1 FROM profiles any_merged WHERE any_merged.ids <> '{}' AND any_merged.ids @> '{}')
-     AND m.ids <> '{}' AND m.ids && ARRAY(SELECT DISTINCT profile_id FROM changed)
+   WHERE ${mergesParam}::boolean AND m.ids <> '{}' AND m.ids && ARRAY(SELECT DISTINCT profile_id FROM ${sessions})
      AND NOT EXISTS (SELECT 1 FROM profiles own WHERE own.id = merged_id)
    ORDER BY merged_id, m.id`;
+
+/**
+ * Whether the store has a profile with merged ids, asked once a run: `@> '{}'` matches every entry, so
+ * PostgreSQL reads the partial merged-ids index whole (empty unless merges were imported); PGlite, with
+ * no statistics, scans the profiles.
+ */
+const ANY_MERGED_SQL = `SELECT EXISTS (SELECT 1 FROM profiles WHERE ids <> '{}' AND ids @> '{}') AS present`;
+
+/**
+ * Flags inactive the profiles in $1 left with no active session, at $2. OFFSET 0 keeps each NOT EXISTS
+ * a probe of sessions_profile per profile: as an anti-join, the planner hashes every active session of
+ * the store for each slice. `withMerges`: a survivor's sessions also count those still carrying an id
+ * merged into it that no profile has as its own (as survivorsOf resolves them), each probed by its id
+ * (one `= ANY` probe over all of a profile's ids scanned every session on PGlite, which has no
+ * statistics). Without merges in the store that part is left out, and so are profiles that list merged
+ * ids (one imported meanwhile stays active until the next run): its estimated cost alone, though it
+ * never runs, made PostgreSQL JIT-compile the statement, ~0.25 s a slice.
+ */
+export function flagInactiveSql(withMerges: boolean): string {
+  const merged = withMerges
+    ? `(p.ids = '{}' OR NOT EXISTS (
+        SELECT 1 FROM unnest(p.ids) AS merged_id
+         WHERE NOT EXISTS (SELECT 1 FROM profiles own WHERE own.id = merged_id OFFSET 0)
+           AND EXISTS (SELECT 1 FROM sessions s WHERE s.profile_id = merged_id AND NOT s.inactive OFFSET 0)))`
+    : `p.ids = '{}'`;
+  return `UPDATE profiles p SET active = false, updated_at = $2, version = p.version + 1
+  WHERE p.id = ANY($1::text[]) AND p.active AND ${merged}
+    AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.profile_id = p.id AND NOT s.inactive OFFSET 0)`;
+}
 
 /** A statement's parameters, numbered as they are added. */
 class Params {
@@ -100,7 +127,19 @@ function sliceSql(plan: HeartbeatPlan, slice: DueSlice, params: Params): string 
  * registration in the database, through the event insert /track uses.
  */
 export class SqlHeartbeatStore implements HeartbeatStore {
+  /** Per run (its plan): whether the store has merged profiles, asked once. */
+  private readonly merges = new WeakMap<HeartbeatPlan, Promise<boolean>>();
+
   constructor(private readonly db: Database) {}
+
+  private hasMerges(plan: HeartbeatPlan): Promise<boolean> {
+    let answer = this.merges.get(plan);
+    if (answer === undefined) {
+      answer = this.db.query<{ present: boolean }>(ANY_MERGED_SQL).then(([row]) => row?.present === true);
+      this.merges.set(plan, answer);
+    }
+    return answer;
+  }
 
   async countInRange(plan: HeartbeatPlan): Promise<number> {
     const [row] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM sessions WHERE last_event_at >= $1 AND ${upToMillisecond('last_event_at', '$2')}`, [
@@ -144,8 +183,16 @@ export class SqlHeartbeatStore implements HeartbeatStore {
 
   async dueIn(plan: HeartbeatPlan, slice: DueSlice): Promise<DueSession[]> {
     const params = new Params();
+    const merges = params.add(await this.hasMerges(plan));
     const rows = await this.db.query<{ id: string; profile_id: string; last_activity: string }>(
-      `SELECT s.id, s.profile_id, ${exactIso('s.last_event_at')} AS last_activity FROM sessions s WHERE ${sliceSql(plan, slice, params)} ORDER BY s.last_event_at, s.id`,
+      `WITH due AS (
+         SELECT s.id, s.profile_id, s.last_event_at FROM sessions s WHERE ${sliceSql(plan, slice, params)}
+       ), survivors AS (
+         ${survivorsOf('due', merges)}
+       )
+       SELECT d.id, coalesce(g.id, d.profile_id) AS profile_id, ${exactIso('d.last_event_at')} AS last_activity
+         FROM due d LEFT JOIN survivors g ON g.merged_id = d.profile_id
+        ORDER BY d.last_event_at, d.id`,
       params.values,
     );
     return rows.map((row) => ({ id: row.id, profileId: row.profile_id, lastActivity: row.last_activity }));
@@ -161,7 +208,9 @@ export class SqlHeartbeatStore implements HeartbeatStore {
    * /track's order: sessions, profiles, pending (sessions in the scan's order, not by id: see the
    * Heartbeat section of docs/architecture.md).
    */
-  register(plan: HeartbeatPlan, slice: DueSlice, metadata: Record<string, unknown>, now: Date): Promise<number> {
+  async register(plan: HeartbeatPlan, slice: DueSlice, metadata: Record<string, unknown>, now: Date): Promise<number> {
+    // Asked before the transaction: on PGlite it holds the one connection.
+    const hasMerges = await this.hasMerges(plan);
     // The marks rule out a second event for the same inactivity, so the insert fails rather than skips
     // on an id already stored; should one be there all the same (a mark lost by a writer that moved a
     // session's activity back), the slice runs again keeping the stored event.
@@ -175,6 +224,7 @@ export class SqlHeartbeatStore implements HeartbeatStore {
       const params = new Params();
       const at = params.add(now);
       const type = params.add(plan.eventType);
+      const merges = params.add(hasMerges);
       // The metadata's JSON sits in a scalar subquery so that a generic plan parses it once, not per row.
       const [row] = await tx.query<{ stored: number; profiles: string[]; stored_profiles: string[] }>(
         `WITH changed AS (
@@ -182,7 +232,7 @@ export class SqlHeartbeatStore implements HeartbeatStore {
             WHERE ${sliceSql(plan, slice, params)}
            RETURNING s.id, s.profile_id, s.source_id, ${exactIso('s.last_event_at')} AS last_activity, ${sessionEventDigest(type)} AS digest
          ), survivors AS (
-           ${SURVIVORS_SQL}
+           ${survivorsOf('changed', merges)}
          ), owned AS (
            SELECT c.*, coalesce(g.id, c.profile_id) AS owner_id FROM changed c LEFT JOIN survivors g ON g.merged_id = c.profile_id
          ), registered AS (
@@ -207,15 +257,7 @@ export class SqlHeartbeatStore implements HeartbeatStore {
       if (markInactive) await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profiles]);
       await queueProfilesForSegmentation(tx, storedProfiles, plan.eventType);
       if (markInactive) {
-        // OFFSET 0 keeps NOT EXISTS a probe of sessions_profile per profile: as an anti-join, the planner
-        // hashes every active session of the store for each slice. A profile's sessions may carry the
-        // ids merged into it as well as its own.
-        await tx.query(
-          `UPDATE profiles p SET active = false, updated_at = $2, version = p.version + 1
-            WHERE p.id = ANY($1::text[]) AND p.active
-              AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.profile_id = ANY(array_prepend(p.id, p.ids)) AND NOT s.inactive OFFSET 0)`,
-          [profiles, now],
-        );
+        await tx.query(flagInactiveSql(hasMerges), [profiles, now]);
       }
       return stored;
     }, retryIf);
