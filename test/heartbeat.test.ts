@@ -23,9 +23,13 @@ interface EventItem {
 
 const silent = pino({ level: 'silent' });
 
-/** The event id the job derives: SHA-256 over session, type and last activity, shaped as a version 8 UUID. */
+/**
+ * The event id the job derives: SHA-256 over session, type and last activity, led by the last
+ * activity's epoch milliseconds (48 bits, big-endian, as in a UUIDv7), shaped as a version 8 UUID.
+ */
 function sessionEventId(sessionId: string, type: string, lastActivity: string): string {
   const digest = createHash('sha256').update(`${sessionId}\u0000${type}\u0000${lastActivity}`).digest().subarray(0, 16);
+  digest.writeUIntBE(Date.parse(`${lastActivity.slice(0, 23)}Z`), 0, 6);
   digest[6] = (digest[6]! & 0x0f) | 0x80;
   digest[8] = (digest[8]! & 0x3f) | 0x80;
   const hex = digest.toString('hex');

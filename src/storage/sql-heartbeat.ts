@@ -20,10 +20,14 @@ const SESSION_EFFECT_SQL: Record<SessionEffect, (nowParam: string) => string> = 
 /**
  * One event per (session, type, last activity): a re-run, or a second run started at the same moment,
  * derives the same id and the store keeps it once. SHA-256 over the three, NUL separated, taken where
- * the session row is at hand (`s`); eventIdFromDigest shapes it.
+ * the session row is at hand (`s`), its first 6 bytes replaced by the last activity's milliseconds
+ * since the epoch, big-endian, as a UUIDv7 leads with its time: the slices register in order of last
+ * activity, so a run's ids go into a narrow, cached stretch of the events' id index instead of
+ * touching its every page (~1 s of a cron run over 1M sessions). eventIdFromDigest shapes it.
  */
 const sessionEventDigest = (typeParam: string) =>
-  `sha256(convert_to(s.id, 'UTF8') || '\\x00'::bytea || convert_to(${typeParam}, 'UTF8') || '\\x00'::bytea || convert_to(${exactIso('s.last_event_at')}, 'UTF8'))`;
+  `overlay(sha256(convert_to(s.id, 'UTF8') || '\\x00'::bytea || convert_to(${typeParam}, 'UTF8') || '\\x00'::bytea || convert_to(${exactIso('s.last_event_at')}, 'UTF8'))
+           PLACING substring(int8send(floor(extract(epoch FROM s.last_event_at) * 1000)::bigint) FROM 3 FOR 6) FROM 1 FOR 6)`;
 
 /**
  * The digest's first 16 bytes shaped as a UUID (version 8, name-based). Plain expressions over the
