@@ -49,6 +49,8 @@ export interface HeartbeatRunFigure {
 }
 
 export interface HeartbeatBench {
+  /** The server's memory settings: the runs' seconds depend on them (see README, sizing). */
+  server: { sharedBuffers: string; maxWalSize: string };
   sessions: number;
   seedSeconds: number;
   /** How many events the baseline stores with one INSERT … SELECT into an empty copy of the events table. */
@@ -79,6 +81,10 @@ export async function benchHeartbeat(): Promise<HeartbeatBench> {
   url.pathname = `/${name}`;
   const db = connectPostgres({ url: url.toString(), schema: 'meridian_test' });
   try {
+    const [settings] = await db.query<{ shared_buffers: string; max_wal_size: string }>(
+      `SELECT current_setting('shared_buffers') AS shared_buffers, current_setting('max_wal_size') AS max_wal_size`,
+    );
+    const server = { sharedBuffers: settings!.shared_buffers, maxWalSize: settings!.max_wal_size };
     await migrate(db);
     const seedStarted = performance.now();
     // Every session's last activity is within the hour before this clock, so all are in a run's range.
@@ -116,7 +122,7 @@ export async function benchHeartbeat(): Promise<HeartbeatBench> {
       }
     }
     const judged = runs.filter((run) => run.kind !== 'first');
-    return { sessions, seedSeconds, baselineEvents, runs, targetSeconds: TARGET_SECONDS, met: judged.every((run) => run.seconds < TARGET_SECONDS) };
+    return { server, sessions, seedSeconds, baselineEvents, runs, targetSeconds: TARGET_SECONDS, met: judged.every((run) => run.seconds < TARGET_SECONDS) };
   } finally {
     await db.close();
     await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
@@ -145,6 +151,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const result = await benchHeartbeat();
   process.stdout.write(
     `heartbeat over ${result.sessions.toLocaleString('en')} sessions (seeded in ${result.seedSeconds.toFixed(1)} s); target < ${result.targetSeconds} s for cron runs and re-runs;\n` +
+      `server: shared_buffers ${result.server.sharedBuffers}, max_wal_size ${result.server.maxWalSize}\n` +
       `baseline before each run: ${result.baselineEvents.toLocaleString('en')} events stored into an empty copy of the events table\n`,
   );
   for (const run of result.runs) {

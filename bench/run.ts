@@ -524,7 +524,8 @@ async function main(): Promise<number> {
     if (figures) {
       const label = (r: HeartbeatRunFigure) => `${r.qualifyBy} ${r.kind}`;
       notes.push(
-        `Heartbeat over ${figures.sessions} sessions (seeded in ${figures.seedSeconds.toFixed(0)} s), the reference's cron examples ` +
+        `Heartbeat over ${figures.sessions} sessions (seeded in ${figures.seedSeconds.toFixed(0)} s) on a server with shared_buffers ${figures.server.sharedBuffers} ` +
+          `and max_wal_size ${figures.server.maxWalSize}, the reference's cron examples ` +
           `(every 15 min, RANGE=now-1h|now): ` +
           figures.runs
             .map(
@@ -535,7 +536,7 @@ async function main(): Promise<number> {
           `. Baseline, measured just before each run: ${figures.baselineEvents} events stored with one INSERT … SELECT into an empty copy of the events table.`,
       );
       jobTargets.push({
-        description: `heartbeat cron run over ${figures.sessions} sessions < ${figures.targetSeconds} s`,
+        description: `heartbeat cron run over ${figures.sessions} sessions < ${figures.targetSeconds} s (shared_buffers ${figures.server.sharedBuffers})`,
         met: figures.met,
         detail: figures.runs.map((r) => `${label(r)} ${r.seconds.toFixed(1)} s`).join(', '),
       });
