@@ -49,6 +49,22 @@ for (const backend of BACKENDS) {
       expect(session.json()).toMatchObject({ status: 'started', profile: { id: body.profile.id }, eventsCount: 2 });
     });
 
+    it('gives what it creates time-ordered ids (UUIDv7), so that new index entries go side by side', async () => {
+      const before = Date.now();
+      const response = await api.track({ source: { id: api.sourceId }, profile: null, events: [{ type: 'page-view' }] });
+      const after = Date.now();
+      const body = response.json() as TrackBody;
+      const stored = await eventsOf(`profile=${body.profile.id}`);
+      const ids = [body.profile.id, body.session.id, ...body.events, ...stored.map((event) => event.id)];
+      expect(stored).toHaveLength(4);
+      for (const id of ids) {
+        expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+        const milliseconds = parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+        expect(milliseconds).toBeGreaterThanOrEqual(before);
+        expect(milliseconds).toBeLessThanOrEqual(after);
+      }
+    });
+
     it('keeps a returning visitor on its profile and session, and marks the session active', async () => {
       const first = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'page-view' }] })).json() as TrackBody;
       const second = (

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ApiError } from '../shared/errors.js';
+import { timeOrderedId } from '../shared/ids.js';
 import { sessionFacts } from './enrich.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import type { TrackCommand, TrackOutcome, ValidEvent } from './model.js';
@@ -117,7 +118,7 @@ export class Tracker {
     warnings: string[],
   ): Promise<ValidEvent> {
     const { event, time } = checked;
-    const id = event.id ?? randomUUID();
+    const id = event.id ?? timeOrderedId();
     const type = normalizeEventType(event.type);
     const mappings = await this.mappings.forEventType(type);
     const profileMappings = mappings.filter((mapping) => mapping.kind === 'event-to-profile');

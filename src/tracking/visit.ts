@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { SystemEvent, type EventRecord, type ProfileState, type SessionState, type TrackCommand } from './model.js';
+import { timeOrderedId } from '../shared/ids.js';
 
 /**
  * Everything a batch of /track commands reads and writes, keyed by id. Commands in one batch run in
@@ -40,7 +40,7 @@ export class VisitLedger {
 
   createProfile(now: Date): ProfileState {
     const profile: ProfileState = {
-      id: randomUUID(),
+      id: timeOrderedId(),
       ids: [],
       visits: 0,
       lastVisitAt: null,
@@ -93,7 +93,7 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
   let visitStartedHere = false;
   if (!session) {
     session = {
-      id: command.sessionId ?? randomUUID(),
+      id: command.sessionId ?? timeOrderedId(),
       profileId: profile.id,
       sourceId: command.sourceId,
       status: 'started',
@@ -121,7 +121,7 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
   }
 
   const record = (draft: EventDraft, system: boolean): string => {
-    const id = draft.id ?? randomUUID();
+    const id = draft.id ?? timeOrderedId();
     ledger.events.push({
       id,
       type: draft.type,
