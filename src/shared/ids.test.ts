@@ -16,15 +16,21 @@ describe('timeOrderedId', () => {
 
   it('sorts ids of later milliseconds after earlier ones, as text', () => {
     const at = Date.UTC(2026, 11, 1, 18, 0, 0, 0);
-    const ids = [at + 1000, at, at + 1, at + 86_400_000].map((ms) => timeOrderedId(ms));
+    const ids = [at + 1000, at, at + 1, at + 86_400_000].map((ms) => timeOrderedId(new Date(ms)));
     expect([...ids].sort()).toEqual([ids[1], ids[2], ids[0], ids[3]]);
     expect(ids.map(millisecondsOf)).toEqual([at + 1000, at, at + 1, at + 86_400_000]);
   });
 
   it('keeps ids of the same millisecond apart', () => {
-    const at = Date.now();
+    const at = new Date();
     const ids = Array.from({ length: 10_000 }, () => timeOrderedId(at));
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of ids) expect(id).toMatch(UUID_V7);
+  });
+
+  it('refuses a time its 48-bit field cannot hold', () => {
+    expect(() => timeOrderedId(new Date(-1))).toThrow(RangeError);
+    expect(() => timeOrderedId(new Date(2 ** 48))).toThrow(RangeError);
+    expect(() => timeOrderedId(new Date(Number.NaN))).toThrow(RangeError);
   });
 });

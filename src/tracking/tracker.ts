@@ -118,7 +118,7 @@ export class Tracker {
     warnings: string[],
   ): Promise<ValidEvent> {
     const { event, time } = checked;
-    const id = event.id ?? timeOrderedId();
+    const id = event.id ?? timeOrderedId(now);
     const type = normalizeEventType(event.type);
     const mappings = await this.mappings.forEventType(type);
     const profileMappings = mappings.filter((mapping) => mapping.kind === 'event-to-profile');

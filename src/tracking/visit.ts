@@ -40,7 +40,7 @@ export class VisitLedger {
 
   createProfile(now: Date): ProfileState {
     const profile: ProfileState = {
-      id: timeOrderedId(),
+      id: timeOrderedId(now),
       ids: [],
       visits: 0,
       lastVisitAt: null,
@@ -93,7 +93,7 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
   let visitStartedHere = false;
   if (!session) {
     session = {
-      id: command.sessionId ?? timeOrderedId(),
+      id: command.sessionId ?? timeOrderedId(now),
       profileId: profile.id,
       sourceId: command.sourceId,
       status: 'started',
@@ -121,7 +121,7 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
   }
 
   const record = (draft: EventDraft, system: boolean): string => {
-    const id = draft.id ?? timeOrderedId();
+    const id = draft.id ?? timeOrderedId(now);
     ledger.events.push({
       id,
       type: draft.type,
