@@ -128,8 +128,8 @@ export function jobCommand(run: (action: Action) => () => Promise<void>): Comman
 }
 
 /**
- * PGlite has one connection, shared with /track: a slice's transaction holds it (~0.9 s for 10,000
- * sessions, ~0.13 s for 1,000, measured), so the embedded store works in smaller slices.
+ * PGlite has one connection, shared with /track: a slice's transaction holds it, and /track waits for
+ * it, so the embedded store works in small slices that keep that wait short.
  */
 const EMBEDDED_BATCH_SIZE = 1_000;
 

@@ -4,11 +4,10 @@ import { planHeartbeat, type HeartbeatSettings, type QualifyBy } from './options
 import type { DueSlice, HeartbeatStore } from './ports.js';
 
 /**
- * Due sessions per slice, each registered in its own transaction. Measured on 1M sessions: 25,000
- * beats 10,000 (13 s against 16 s for an inactive-session cron run) and 12,500. 50,000 is ~0.8 s
- * faster on that run, as more profiles then have all their due sessions in one slice, and no clear
- * gain on visit-end; it is not taken, as a slice holds its sessions' locks, which a /track event for one
- * of them waits on, twice as long (~4 s).
+ * Due sessions per slice, each registered in its own transaction. Smaller slices were slower on the
+ * 1M-session benchmark. Larger ones are a little faster, as more profiles then have all their due
+ * sessions in one slice, but a slice holds its sessions' locks, which a /track event for one of them
+ * waits on, for longer (BENCHMARKS.md, heartbeat).
  */
 export const DEFAULT_BATCH_SIZE = 25_000;
 /**

@@ -1,6 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 
-/** Random bytes for 256 ids at a time: one call into OpenSSL per id would cost ~10 µs on /track. */
+/** Random bytes for 256 ids at a time: each call into OpenSSL has a fixed cost, which the pool spreads over /track's ids. */
 const pool = Buffer.alloc(16 * 256);
 let offset = pool.length;
 

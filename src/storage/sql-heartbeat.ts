@@ -23,7 +23,7 @@ const SESSION_EFFECT_SQL: Record<SessionEffect, (nowParam: string) => string> = 
  * the session row is at hand (`s`), its first 6 bytes replaced by the last activity's milliseconds
  * since the epoch, big-endian, as a UUIDv7 leads with its time: the slices register in order of last
  * activity, so a run's ids go into a narrow, cached stretch of the events' id index instead of
- * touching its every page (~1 s of a cron run over 1M sessions). eventIdFromDigest shapes it.
+ * touching its every page. eventIdFromDigest shapes it.
  */
 const sessionEventDigest = (typeParam: string) =>
   `overlay(sha256(convert_to(s.id, 'UTF8') || '\\x00'::bytea || convert_to(${typeParam}, 'UTF8') || '\\x00'::bytea || convert_to(${exactIso('s.last_event_at')}, 'UTF8'))
@@ -31,7 +31,7 @@ const sessionEventDigest = (typeParam: string) =>
 
 /**
  * The digest's first 16 bytes shaped as a UUID (version 8, name-based). Plain expressions over the
- * column: the scalar subquery this replaced cost a subplan per row (~120 against ~55 ms for 25,000).
+ * column: a scalar subquery would cost a subplan per row.
  */
 const eventIdFromDigest = (digest: string) =>
   `encode(set_byte(set_byte(substring(${digest} FROM 1 FOR 16), 6, (get_byte(${digest}, 6) & 15) | 128), 8, (get_byte(${digest}, 8) & 63) | 128), 'hex')::uuid::text`;
@@ -40,8 +40,8 @@ const eventIdFromDigest = (digest: string) =>
  * The profiles that the profile ids of the sessions in `sessions` (a CTE) were merged into (imported
  * data: a session may still carry the id of a profile merged into another), each merged id that no
  * profile has as its own with its survivor. /track stores such a session's events under the survivor,
- * and so does the job. Looking a slice's ids up in the merged-ids index costs ~9 µs an id (~0.1 s a
- * slice), so it is done only when `mergesParam` says the store has a merged profile at all.
+ * and so does the job. Looking every id of a slice up in the merged-ids index costs every slice
+ * time, so it is done only when `mergesParam` says the store has a merged profile at all.
  */
 const survivorsOf = (sessions: string, mergesParam: string) => `SELECT DISTINCT ON (merged_id) m.id, merged_id
     FROM profiles m, unnest(m.ids) AS merged_id
@@ -64,7 +64,7 @@ const ANY_MERGED_SQL = `SELECT EXISTS (SELECT 1 FROM profiles WHERE ids <> '{}' 
  * (one `= ANY` probe over all of a profile's ids scanned every session on PGlite, which has no
  * statistics). Without merges in the store that part is left out, and so are profiles that list merged
  * ids (one imported meanwhile stays active until the next run): its estimated cost alone, though it
- * never runs, made PostgreSQL JIT-compile the statement, ~0.25 s a slice.
+ * never runs, made PostgreSQL JIT-compile the statement for every slice.
  */
 export function flagInactiveSql(withMerges: boolean): string {
   const merged = withMerges

@@ -137,8 +137,8 @@ export class SqlMembership implements MembershipStore {
   }
 
   /**
-   * Cuts at quantiles of a sample of pages: numbering every id took seconds over 1M profiles (an
-   * index scan that visits the heap until the table has been vacuumed). Ranges need not be exact:
+   * Cuts at quantiles of a sample of pages: numbering every id reads every profile (an index scan
+   * that visits the heap until the table has been vacuumed). Ranges need not be exact:
    * every profile falls in one of them whatever the bounds. Batches of up to SAMPLED_PER_RANGE
    * profiles are cut exactly, over the whole table.
    */
