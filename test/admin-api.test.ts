@@ -70,6 +70,48 @@ for (const backend of BACKENDS) {
       expect((await api.admin({ method: 'GET', url: '/events?limit=0' })).statusCode).toBe(400);
     });
 
+    it('orders timelines by occurred time, equal times newest stored first, and pages through equal times', async () => {
+      const base = Date.now() - 3_600_000;
+      const at = (seconds: number) => new Date(base + seconds * 1000).toISOString();
+      const first = (
+        await api.track({
+          source: { id: api.sourceId },
+          events: [
+            { type: 'at-3', time: at(3) },
+            { type: 'at-1-first', time: at(1) },
+            { type: 'at-1-second', time: at(1) },
+            { type: 'at-2', time: at(2) },
+          ],
+        })
+      ).json() as { profile: { id: string }; session: { id: string } };
+      await api.track({ source: { id: api.sourceId }, profile: first.profile, session: first.session, events: [{ type: 'at-1-later-request', time: at(1) }] });
+      // The system events the first request opened with occurred with its earliest event, stored before it.
+      const expected = ['at-3', 'at-2', 'at-1-later-request', 'at-1-second', 'at-1-first', 'visit-started', 'session-opened', 'profile-created'];
+      for (const timeline of [`/profiles/${first.profile.id}/events`, `/sessions/${first.session.id}/events`, `/events?profile=${first.profile.id}&`]) {
+        const query = timeline.endsWith('&') ? timeline : `${timeline}?`;
+        const whole = (await api.admin({ method: 'GET', url: `${query}limit=500` })).json() as Page;
+        expect(whole.items.map((event) => event.type)).toEqual(expected);
+        const paged: string[] = [];
+        let cursor: string | null = null;
+        do {
+          const page = (await api.admin({ method: 'GET', url: `${query}limit=2${cursor ? `&cursor=${cursor}` : ''}` })).json() as Page;
+          paged.push(...page.items.map((event) => event.type));
+          cursor = page.next;
+        } while (cursor !== null && paged.length <= expected.length);
+        expect(paged).toEqual(expected);
+      }
+      // No timeline index: the type filter alone, paged through the events of equal time.
+      const typePages: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = (await api.admin({ method: 'GET', url: `/events?type=at-1-first&limit=1${cursor ? `&cursor=${cursor}` : ''}` })).json() as Page;
+        typePages.push(...page.items.map((event) => event.id));
+        cursor = page.next;
+      } while (cursor !== null && typePages.length < 1000);
+      expect(new Set(typePages).size).toBe(typePages.length);
+      expect((await api.admin({ method: 'GET', url: '/events?cursor=12' })).json()).toMatchObject({ details: [{ field: 'cursor' }] });
+    });
+
     it('deletes a profile with its sessions, events and segment memberships', async () => {
       const tracked = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'doomed' }] })).json() as { profile: { id: string }; session: { id: string } };
       const segment = (await api.admin({ method: 'POST', url: '/segments', payload: { name: `doomed ${Date.now()}`, condition: 'profile@id EXISTS', enabled: false } }))

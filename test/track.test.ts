@@ -129,6 +129,27 @@ for (const backend of BACKENDS) {
       expect((await eventsOf('type=purchase')).filter((event) => event.id === id)).toHaveLength(1);
     });
 
+    it('stores an event id repeated within one request once, lists it once and warns of the repeat', async () => {
+      const id = `evt-${Math.random()}`;
+      const response = await api.track({
+        source: { id: api.sourceId },
+        events: [
+          { type: 'purchase', id, properties: { copy: 'first' } },
+          { type: 'page-view' },
+          { type: 'purchase', id, properties: { copy: 'second' } },
+        ],
+      });
+      expect(response.statusCode).toBe(200);
+      const body = response.json() as TrackBody;
+      expect(body.events.filter((event) => event === id)).toHaveLength(1);
+      expect(body.events).toHaveLength(2);
+      expect(body.warnings).toEqual([`event 2: id "${id}" repeats event 0 of this request; kept once`]);
+      const stored = (await eventsOf(`profile=${body.profile.id}`)).filter((event) => event.id === id) as unknown as { properties: unknown }[];
+      expect(stored).toMatchObject([{ properties: { copy: 'first' } }]);
+      const session = await api.admin({ method: 'GET', url: `/sessions/${body.session.id}` });
+      expect(session.json()).toMatchObject({ eventsCount: 2 });
+    });
+
     it('parses the user agent and keeps device id, UTM, screen and time zone on the session', async () => {
       const response = await api.app.inject({
         method: 'POST',

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { environmentHelp } from './help.js';
 import { checkRangeReachesIdle, JOB_QUALIFIERS, loadHeartbeatConfig, parseQualifyBy, type Config, type Env, type HeartbeatConfig } from '../config/config.js';
 import { lanesWithin, runHeartbeat, type HeartbeatReport, type HeartbeatServices } from '../heartbeat/job.js';
 import { resolveDateRange } from '../heartbeat/date-math.js';
@@ -117,7 +118,8 @@ export function jobCommand(run: (action: Action) => () => Promise<void>): Comman
   const job = new Command('job').description('run a job once and exit (for cron or a Kubernetes CronJob)');
   const heartbeat = job
     .command('heartbeat')
-    .description(`close visits, flag inactive sessions and profiles, or segment active profiles (QUALIFY_BY: ${JOB_QUALIFIERS.join(' | ')})`);
+    .description(`close visits, flag inactive sessions and profiles, or segment active profiles (QUALIFY_BY: ${JOB_QUALIFIERS.join(' | ')})`)
+    .addHelpText('after', environmentHelp('job', 'heartbeat', 'server'));
   for (const [flag, variable] of Object.entries(FLAG_VARIABLES)) heartbeat.option(`--${kebab(flag)} <value>`, `overrides ${variable}`);
   heartbeat.option('--dry-run', 'print what would be registered, change nothing').action(async (options: Record<string, unknown>) => {
     Object.assign(process.env, flagsAsEnv(options));

@@ -5,6 +5,8 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { SqlEventSources } from '../storage/sql-event-sources.js';
 import { SqlSettings } from '../storage/sql-settings.js';
 import { migrate } from '../storage/migrate.js';
+import { StoreInUseError } from '../storage/dir-lock.js';
+import { environmentHelp, packageVersion } from './help.js';
 import { jobCommand, scheduleHeartbeat } from './job.js';
 import { describeBackends, openDatabase, startApi, WORKER_NAMES, type ApiRuntime } from './runtime.js';
 import { mappingCommand, workerCommand } from './work.js';
@@ -101,6 +103,15 @@ async function runMigrate(config: Config, logger: Logger): Promise<void> {
 
 type Action = (config: Config, logger: Logger) => Promise<void>;
 
+/** Why start-up was refused, when it is something the user can act on: said in one line, no stack. */
+function refusal(error: unknown, config: Config): string | undefined {
+  if (error instanceof StoreInUseError) return error.message;
+  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    return `port ${config.port} on ${config.host} is in use by another process: stop it, or set PORT`;
+  }
+  return undefined;
+}
+
 /** Loads configuration, then runs; a configuration or start-up error ends the process with its message. */
 function run(action: Action): () => Promise<void> {
   return async () => {
@@ -123,6 +134,11 @@ function run(action: Action): () => Promise<void> {
         process.stderr.write(`meridian: invalid configuration: ${error.message}\n`);
         process.exit(2);
       }
+      const refused = refusal(error, config);
+      if (refused !== undefined) {
+        process.stderr.write(`meridian: ${refused}\n`);
+        process.exit(1);
+      }
       logger.fatal({ err: error }, 'meridian failed');
       process.stderr.write(`meridian: ${error instanceof Error ? error.message : String(error)}\n`);
       process.exit(1);
@@ -131,13 +147,24 @@ function run(action: Action): () => Promise<void> {
 }
 
 export function buildCli(): Command {
-  const program = new Command('meridian').description('Meridian customer data platform: one binary, every role.');
+  const program = new Command('meridian')
+    .description('Meridian customer data platform: one binary, every role.')
+    .version(packageVersion(), '-V, --version', 'print the version');
   program
     .command('start')
     .description('everything in one process on the embedded default (PGlite in ./data, in-process queue)')
+    .addHelpText('after', environmentHelp('server', 'heartbeat'))
     .action(run(runStart));
-  program.command('api').description('tracking + admin HTTP API, stateless, any number of replicas (port 8686)').action(run(runApi));
-  program.command('migrate').description('apply schema migrations (idempotent, safe to run concurrently)').action(run(runMigrate));
+  program
+    .command('api')
+    .description('tracking + admin HTTP API, stateless, any number of replicas (port 8686)')
+    .addHelpText('after', environmentHelp('server'))
+    .action(run(runApi));
+  program
+    .command('migrate')
+    .description('apply schema migrations (idempotent, safe to run concurrently)')
+    .addHelpText('after', environmentHelp('server'))
+    .action(run(runMigrate));
   program.addCommand(workerCommand(run));
   program.addCommand(jobCommand(run));
   program.addCommand(mappingCommand(run));

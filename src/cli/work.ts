@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { environmentHelp } from './help.js';
 import { ConfigError, type Config } from '../config/config.js';
 import { DateMathError, parseDateMath, parseDateRange, resolveDateMath, resolveDateRange } from '../heartbeat/date-math.js';
 import { parseBackfillRange, startBackfill } from '../mapping/backfill.js';
@@ -83,6 +84,7 @@ export function workerCommand(run: Run): Command {
     .description(`queue consumers: ${WORKER_NAMES.join(', ')} (segmentation & mapping: ${KNOWN_QUEUES.join(', ')}), or all`)
     .argument('<names...>', `${WORKER_NAMES.join(' | ')} | all`)
     .option('--concurrency <n>', 'jobs at once per queue', '2')
+    .addHelpText('after', environmentHelp('server'))
     .action((names: string[], options: { concurrency: string }) =>
       run(async (config, logger) => {
         const selected = names.includes('all') ? [...WORKER_NAMES] : names;

@@ -59,13 +59,66 @@ export type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-function present(env: Env, name: string): string | undefined {
+/** What a variable does, and its value when unset (as help shows it, or the number the parser uses). */
+export interface VariableSpec {
+  /** `server`: every command that opens the store (loadConfig); `heartbeat`: the heartbeat's settings; `job`: a job run only. */
+  group: 'server' | 'heartbeat' | 'job';
+  meaning: string;
+  default?: string | number;
+}
+
+/**
+ * Every environment variable Meridian reads: the parsers below take their names and defaults from
+ * here, and `--help` lists them from here.
+ */
+export const VARIABLES = {
+  DATABASE_URL: { group: 'server', meaning: 'PostgreSQL connection string (postgres://…); unset: the embedded PGlite store in DATA_DIR' },
+  REDIS_HOST: { group: 'server', meaning: 'Redis for the job queues: redis://[:password@]host:port[/db], rediss://… or a bare host; unset: an in-process queue' },
+  REDIS_PORT: { group: 'server', meaning: 'Redis port when REDIS_HOST is a bare host', default: 6379 },
+  REDIS_PASSWORD: { group: 'server', meaning: 'Redis password (wins over one in REDIS_HOST)' },
+  PRODUCTION: { group: 'server', meaning: 'yes: the production data context, no: the test context (separate schemas)', default: 'no' },
+  QUEUE_PREFIX: { group: 'server', meaning: 'prefix of the queue keys in Redis', default: 'meridian:test, or meridian:prod with PRODUCTION=yes' },
+  HOST: { group: 'server', meaning: 'address the API listens on', default: '0.0.0.0' },
+  PORT: { group: 'server', meaning: 'port the API listens on (0: any free port)', default: 8686 },
+  DATA_DIR: { group: 'server', meaning: 'folder of the embedded store (:memory: keeps nothing)', default: './data' },
+  API_TOKEN: {
+    group: 'server',
+    meaning: 'bearer token of the admin API; unset: `start` generates one and keeps it with the data, `api` keeps the admin API closed',
+  },
+  MAX_PAYLOAD_BYTES: { group: 'server', meaning: 'larger request bodies are refused with 413', default: 1_048_576 },
+  CORS_ORIGINS: { group: 'server', meaning: 'comma-separated origins allowed to call /track from a browser', default: '*' },
+  LOG_LEVEL: { group: 'server', meaning: `log level: ${LOG_LEVELS.join(', ')}`, default: 'info' },
+  GROUP_COMMIT_WAIT_MS: { group: 'server', meaning: 'longest a /track request waits for others to share its commit', default: 2 },
+  GROUP_COMMIT_MAX_BATCH: { group: 'server', meaning: 'most /track requests committed together', default: 256 },
+  COMMIT_LANES: { group: 'server', meaning: 'parallel commit lanes per API process on PostgreSQL', default: 4 },
+  DATABASE_POOL_SIZE: { group: 'server', meaning: 'PostgreSQL connections per process', default: 10 },
+  ELASTIC_HOST: { group: 'server', meaning: "Tracardi's; ignored with a warning (set DATABASE_URL instead)" },
+  HEARTBEAT_INTERVAL_S: { group: 'heartbeat', meaning: 'seconds between the heartbeat runs of `meridian start`; 0 switches it off', default: 300 },
+  HEARTBEAT_LANES: { group: 'heartbeat', meaning: 'slices the heartbeat registers at once', default: DEFAULT_LANES },
+  RANGE: { group: 'heartbeat', meaning: 'sessions (or profiles) active in FROM|TO, date math or ISO', default: 'now-1d|now' },
+  SKIP_SECONDS: { group: 'heartbeat', meaning: 'a session idle this long is due', default: 1800 },
+  EVENT_TYPE: { group: 'heartbeat', meaning: 'type of the inactive-session event', default: 'session-inactive' },
+  OPEN_EVENT_TYPE: { group: 'heartbeat', meaning: 'type of the event that opens a visit', default: 'visit-started' },
+  CLOSE_EVENT_TYPE: { group: 'heartbeat', meaning: 'type of the visit-end event', default: 'visit-ended' },
+  QUALIFY_BY: { group: 'job', meaning: 'what the heartbeat job does (required)' },
+} as const satisfies Record<string, VariableSpec>;
+
+export type VariableName = keyof typeof VARIABLES;
+type VariableWith<T> = { [Name in VariableName]: (typeof VARIABLES)[Name] extends { default: T } ? Name : never }[VariableName];
+
+/** The variables of some groups, for help text. */
+export function variablesOf(...groups: VariableSpec['group'][]): [VariableName, VariableSpec][] {
+  return (Object.entries(VARIABLES) as [VariableName, VariableSpec][]).filter(([, spec]) => groups.includes(spec.group));
+}
+
+function present(env: Env, name: VariableName): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+function integer(env: Env, name: VariableWith<number>, min: number, max: number): number {
   const raw = present(env, name);
+  const fallback = VARIABLES[name].default;
   if (raw === undefined) return fallback;
   if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
   const value = Number(raw);
@@ -73,9 +126,8 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
-function yesNo(env: Env, name: string, fallback: boolean): boolean {
-  const raw = present(env, name)?.toLowerCase();
-  if (raw === undefined) return fallback;
+function yesNo(env: Env, name: VariableWith<'yes' | 'no'>): boolean {
+  const raw = present(env, name)?.toLowerCase() ?? VARIABLES[name].default;
   if (['yes', 'true', '1', 'on'].includes(raw)) return true;
   if (['no', 'false', '0', 'off'].includes(raw)) return false;
   throw new ConfigError(name, `expected yes or no, got "${raw}"`);
@@ -86,7 +138,7 @@ export function parseRedis(env: Env): RedisConfig | undefined {
   const raw = present(env, 'REDIS_HOST');
   if (raw === undefined) return undefined;
   const explicitPort = present(env, 'REDIS_PORT') !== undefined;
-  let port = integer(env, 'REDIS_PORT', 6379, 1, 65535);
+  let port = integer(env, 'REDIS_PORT', 1, 65535);
   let password = present(env, 'REDIS_PASSWORD');
   let db = 0;
   let tls = false;
@@ -135,26 +187,26 @@ function parseCors(env: Env): true | string[] {
 }
 
 export function loadConfig(env: Env = process.env): Config {
-  const logLevel = present(env, 'LOG_LEVEL') ?? 'info';
+  const logLevel = present(env, 'LOG_LEVEL') ?? VARIABLES.LOG_LEVEL.default;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}`);
   }
   return {
     databaseUrl: parseDatabaseUrl(env),
     redis: parseRedis(env),
-    queuePrefix: present(env, 'QUEUE_PREFIX') ?? (yesNo(env, 'PRODUCTION', false) ? 'meridian:prod' : 'meridian:test'),
-    production: yesNo(env, 'PRODUCTION', false),
-    host: present(env, 'HOST') ?? '0.0.0.0',
-    port: integer(env, 'PORT', 8686, 0, 65535),
-    dataDir: present(env, 'DATA_DIR') ?? './data',
+    queuePrefix: present(env, 'QUEUE_PREFIX') ?? (yesNo(env, 'PRODUCTION') ? 'meridian:prod' : 'meridian:test'),
+    production: yesNo(env, 'PRODUCTION'),
+    host: present(env, 'HOST') ?? VARIABLES.HOST.default,
+    port: integer(env, 'PORT', 0, 65535),
+    dataDir: present(env, 'DATA_DIR') ?? VARIABLES.DATA_DIR.default,
     apiToken: present(env, 'API_TOKEN'),
-    maxPayloadBytes: integer(env, 'MAX_PAYLOAD_BYTES', 1_048_576, 1024, 1_073_741_824),
+    maxPayloadBytes: integer(env, 'MAX_PAYLOAD_BYTES', 1024, 1_073_741_824),
     corsOrigins: parseCors(env),
     logLevel,
-    groupCommitMaxWaitMs: integer(env, 'GROUP_COMMIT_WAIT_MS', 2, 0, 1000),
-    groupCommitMaxBatch: integer(env, 'GROUP_COMMIT_MAX_BATCH', 256, 1, 10_000),
-    commitLanes: integer(env, 'COMMIT_LANES', 4, 1, 64),
-    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
+    groupCommitMaxWaitMs: integer(env, 'GROUP_COMMIT_WAIT_MS', 0, 1000),
+    groupCommitMaxBatch: integer(env, 'GROUP_COMMIT_MAX_BATCH', 1, 10_000),
+    commitLanes: integer(env, 'COMMIT_LANES', 1, 64),
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 1, 1000),
     notices: present(env, 'ELASTIC_HOST')
       ? ['ELASTIC_HOST is ignored: Meridian stores data in PostgreSQL; set DATABASE_URL=postgresql://user:password@host:5432/db instead']
       : [],
@@ -170,7 +222,7 @@ export interface HeartbeatConfig extends HeartbeatSettings {
 
 /** The heartbeat job's variables, named and meant as in the reference's tracardi/com-heartbeat-job. */
 export function loadHeartbeatConfig(env: Env = process.env): HeartbeatConfig {
-  const rangeText = present(env, 'RANGE') ?? 'now-1d|now';
+  const rangeText = present(env, 'RANGE') ?? VARIABLES.RANGE.default;
   let range: HeartbeatSettings['range'];
   let resolved: { from: Date; to: Date };
   try {
@@ -185,12 +237,12 @@ export function loadHeartbeatConfig(env: Env = process.env): HeartbeatConfig {
   }
   return {
     range,
-    skipSeconds: integer(env, 'SKIP_SECONDS', 1800, 0, 31_536_000),
-    eventType: eventType(env, 'EVENT_TYPE', 'session-inactive'),
-    openEventType: eventType(env, 'OPEN_EVENT_TYPE', 'visit-started'),
-    closeEventType: eventType(env, 'CLOSE_EVENT_TYPE', 'visit-ended'),
-    intervalSeconds: integer(env, 'HEARTBEAT_INTERVAL_S', 300, 0, 86_400),
-    lanes: integer(env, 'HEARTBEAT_LANES', DEFAULT_LANES, 1, 64),
+    skipSeconds: integer(env, 'SKIP_SECONDS', 0, 31_536_000),
+    eventType: eventType(env, 'EVENT_TYPE'),
+    openEventType: eventType(env, 'OPEN_EVENT_TYPE'),
+    closeEventType: eventType(env, 'CLOSE_EVENT_TYPE'),
+    intervalSeconds: integer(env, 'HEARTBEAT_INTERVAL_S', 0, 86_400),
+    lanes: integer(env, 'HEARTBEAT_LANES', 1, 64),
   };
 }
 
@@ -231,9 +283,9 @@ export function parseQualifyBy(env: Env = process.env): JobQualifier {
 }
 
 /** Event types as /track stores them: trimmed, lower case, words joined by dashes. */
-function eventType(env: Env, name: string, fallback: string): string {
+function eventType(env: Env, name: 'EVENT_TYPE' | 'OPEN_EVENT_TYPE' | 'CLOSE_EVENT_TYPE'): string {
   const raw = present(env, name);
-  if (raw === undefined) return fallback;
+  if (raw === undefined) return VARIABLES[name].default;
   if (raw.length > 128) throw new ConfigError(name, 'longer than 128 characters');
   return normalizeEventType(raw);
 }

@@ -22,9 +22,17 @@ function writtenJustNow(lockPath: string): boolean {
   }
 }
 
-function inUse(what: string, lockPath: string, owner?: number): Error {
-  const by = owner ? ` by process ${owner}; stop it first (or, if that process is not Meridian, delete ${lockPath})` : '; stop it first';
-  return new Error(`${what} is in use${by}, or use PostgreSQL (DATABASE_URL) to share data between processes`);
+/** Another process holds the store: a refusal the user acts on, not a failure. */
+export class StoreInUseError extends Error {
+  constructor(what: string, lockPath: string, owner?: number) {
+    const by = owner ? ` by process ${owner}; stop it first (or, if that process is not Meridian, delete ${lockPath})` : '; stop it first';
+    super(`${what} is in use${by}, or use PostgreSQL (DATABASE_URL) to share data between processes`);
+    this.name = 'StoreInUseError';
+  }
+}
+
+function inUse(what: string, lockPath: string, owner?: number): StoreInUseError {
+  return new StoreInUseError(what, lockPath, owner);
 }
 
 /** The pid the lock file names, if it names one. */

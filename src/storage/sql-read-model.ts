@@ -60,6 +60,9 @@ const toEvent = (row: Row): EventView => ({
   time: { occurred: iso(row.occurred_at), inserted: iso(row.inserted_at) },
 });
 
+/** Epoch microseconds (a bigint parameter) as a timestamptz, exactly: no float on the way. */
+const MICROS_TO_TIME = "(timestamptz 'epoch' + ?::bigint * interval '1 microsecond')";
+
 /** Reads and deletes what collection stored. */
 export class SqlReadModel implements TrackingReadModel {
   constructor(private readonly db: Database) {}
@@ -78,7 +81,12 @@ export class SqlReadModel implements TrackingReadModel {
     return row && toSession(row);
   }
 
-  /** Newest first; the cursor is the storage order of the last event seen. */
+  /**
+   * Newest first by occurred time, equal times newest stored first (seq): an event sent with an earlier
+   * time (the tracker's clock, a replay) shows below what occurred after it, such as the system events
+   * its own request opened with. The cursor is the last event's occurred time in epoch
+   * microseconds (the column's precision) and its seq: `<micros>_<seq>`.
+   */
   async events(query: EventQuery): Promise<EventPage> {
     const where: string[] = [];
     const params: unknown[] = [];
@@ -91,15 +99,22 @@ export class SqlReadModel implements TrackingReadModel {
     if (query.sessionId !== undefined) add('session_id = ?', query.sessionId);
     if (query.from !== undefined) add('occurred_at >= ?', query.from);
     if (query.to !== undefined) add('occurred_at < ?', query.to);
-    if (query.cursor !== undefined) add('seq < ?', Number(query.cursor));
+    if (query.cursor !== undefined) {
+      const [micros, seq] = query.cursor.split('_');
+      // The plain bound lets the occurred_at BRIN index skip newer blocks when no timeline index applies.
+      add(`occurred_at <= ${MICROS_TO_TIME}`, micros);
+      add(`(occurred_at, seq) < (${MICROS_TO_TIME.replace('?', `$${params.length}`)}, ?::bigint)`, seq);
+    }
     params.push(query.limit + 1);
     const rows = await this.db.query(
-      `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
+      `SELECT *, (extract(epoch FROM occurred_at) * 1000000)::bigint::text AS occurred_micros
+         FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY occurred_at DESC, seq DESC LIMIT $${params.length}`,
       params,
     );
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
-    return { items: page.map(toEvent), next: rows.length > query.limit && last ? String(last.seq) : null };
+    return { items: page.map(toEvent), next: rows.length > query.limit && last ? `${String(last.occurred_micros)}_${String(last.seq)}` : null };
   }
 
   /** Deletes the profile with its sessions and events; false when there is no such profile. */

@@ -72,10 +72,23 @@ export class Tracker {
     const events: ValidEvent[] = [];
     const problems: EventProblem[] = [];
     const warnings: string[] = [];
+    // An event id is stored once: a repeat within the request is dropped here, so that it neither
+    // counts twice on the session nor shows twice in the answer, and the answer says so.
+    const indexOfId = new Map<string, number>();
     for (const [index, raw] of payload.events.entries()) {
       const checked = checkEvent(raw, index, now);
-      if ('field' in checked) problems.push(checked);
-      else events.push(await this.mapEvent({ index, ...checked }, source.id, context, now, warnings));
+      if ('field' in checked) {
+        problems.push(checked);
+        continue;
+      }
+      const id = checked.event.id;
+      const first = id === undefined ? undefined : indexOfId.get(id);
+      if (first !== undefined) {
+        warnings.push(`event ${index}: id "${id}" repeats event ${first} of this request; kept once`);
+        continue;
+      }
+      if (id !== undefined) indexOfId.set(id, index);
+      events.push(await this.mapEvent({ index, ...checked }, source.id, context, now, warnings));
     }
     if (events.length === 0) {
       throw new ApiError(422, 'invalid_events', 'no valid event in the request', problems.map(({ field, message }) => ({ field, message })));

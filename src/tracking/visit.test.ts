@@ -29,6 +29,25 @@ function command(overrides: Partial<TrackCommand> = {}, types: string[] = ['page
 const types = (ledger: VisitLedger) => ledger.events.map((event) => event.type);
 
 describe('applyTrackCommand', () => {
+  it('dates the system events no later than the earliest event that caused them, nor later than now', () => {
+    const ledger = new VisitLedger([], []);
+    const early = new Date(NOW.getTime() - 5000);
+    const late = new Date(NOW.getTime() + 5000);
+    const tracked = command({}, ['page-view', 'purchase']);
+    tracked.events = [{ ...tracked.events[0]!, time: late }, { ...tracked.events[1]!, time: early }];
+    applyTrackCommand(ledger, tracked, NOW);
+    expect(ledger.events.map((event) => [event.type, event.occurredAt])).toEqual([
+      ['profile-created', early],
+      ['session-opened', early],
+      ['visit-started', early],
+      ['page-view', late],
+      ['purchase', early],
+    ]);
+    const later = new VisitLedger([], []);
+    applyTrackCommand(later, command({}, ['page-view']), new Date(NOW.getTime() - 1000));
+    expect(later.events[0]!.occurredAt).toEqual(new Date(NOW.getTime() - 1000));
+  });
+
   it('emits profile-created, session-opened and visit-started for a new visitor', () => {
     const ledger = new VisitLedger([], []);
     const result = applyTrackCommand(ledger, command({}, ['Page View', 'purchase']), NOW);

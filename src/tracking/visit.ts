@@ -139,7 +139,11 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
     });
     return id;
   };
-  for (const type of systemEvents) record({ type, occurredAt: now, context: command.context }, true);
+  // A system event occurs no later than the events that caused it, so a timeline newest first by
+  // occurred time shows it below them even when their time (the tracker's clock) is behind ours.
+  const causedBy = (...times: Date[]) => new Date(Math.min(now.getTime(), ...times.map((time) => time.getTime())));
+  const requestOpenedAt = causedBy(...command.events.map((event) => event.time));
+  for (const type of systemEvents) record({ type, occurredAt: requestOpenedAt, context: command.context }, true);
 
   const eventIds: string[] = [];
   for (const { id, type, event, time, traits } of command.events) {
@@ -147,7 +151,7 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
       reopenVisit(session, now);
       startVisit(profile, now);
       visitStartedHere = true;
-      record({ type: SystemEvent.visitStarted, occurredAt: now, context: command.context }, true);
+      record({ type: SystemEvent.visitStarted, occurredAt: causedBy(time), context: command.context }, true);
     }
     eventIds.push(
       record(

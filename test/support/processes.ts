@@ -11,12 +11,23 @@ export interface MeridianProcess {
   stop(): Promise<number | null>;
 }
 
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
 /** Runs `bin/meridian <args>` (the compiled CLI, as users run it) with the given environment. */
 export function runMeridian(args: string[], env: Record<string, string>): MeridianProcess {
-  const child = spawn(process.execPath, [MERIDIAN_BIN, ...args], {
-    env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return watch(spawn(process.execPath, [MERIDIAN_BIN, ...args], { env: environment(env), stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** Runs `npm start` in the repository, as a newcomer (or a process manager) does. */
+export function runNpmStart(env: Record<string, string>): MeridianProcess {
+  return watch(spawn('npm', ['start'], { cwd: REPO_ROOT, env: environment(env), stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+function environment(env: Record<string, string>): Record<string, string> {
+  return { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'warn', ...env };
+}
+
+function watch(child: ChildProcess): MeridianProcess {
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
