@@ -96,6 +96,26 @@ for (const backend of BACKENDS) {
     });
 
     for (const contentType of ['application/json', 'text/plain;charset=UTF-8']) {
+      const poisoned: [string, string][] = [
+        ['a __proto__ key', '"properties":{"__proto__":{"admin":true}}'],
+        ['a constructor.prototype key', '"properties":{"constructor":{"prototype":{"admin":true}}}'],
+      ];
+      it.each(poisoned)(`refuses %s with 400 invalid_json, storing nothing (${contentType})`, async (_name, properties) => {
+        const before = await eventCount();
+        const response = await post(contentType, `{"source":{"id":"${api.sourceId}"},"events":[{"type":"poisoned",${properties}}]}`);
+        expect(response.statusCode).toBe(400);
+        expect(response.json()).toMatchObject({ error: 'invalid_json', details: [{ field: 'body' }] });
+        expect(await eventCount()).toBe(before);
+      });
+
+      it(`refuses malformed and empty bodies with 400 invalid_json (${contentType})`, async () => {
+        for (const body of ['{"source": ', '']) {
+          const response = await post(contentType, body);
+          expect(response.statusCode).toBe(400);
+          expect(response.json()).toMatchObject({ error: 'invalid_json', details: [{ field: 'body' }] });
+        }
+      });
+
       it(`answers a body nested 100,000 levels deep with a 4xx naming the field, never a 500 (${contentType})`, async () => {
         const before = await eventCount();
         const deep = nestedJson(100_000);

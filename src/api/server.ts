@@ -43,14 +43,9 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send(new ApiError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`).toBody()),
   );
-  // navigator.sendBeacon posts the tracker's JSON as text/plain.
-  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch (error) {
-      done(Object.assign(error as Error, { statusCode: 400 }), undefined);
-    }
-  });
+  // navigator.sendBeacon posts the tracker's JSON as text/plain: it goes through the very parser
+  // application/json does, with the same refusal of __proto__ and constructor.prototype keys.
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
 
   await app.register(cors, {
     origin: services.config.corsOrigins,
