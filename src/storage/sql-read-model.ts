@@ -91,7 +91,8 @@ export class SqlReadModel implements TrackingReadModel {
     if (query.sessionId !== undefined) add('session_id = ?', query.sessionId);
     if (query.from !== undefined) add('occurred_at >= ?', query.from);
     if (query.to !== undefined) add('occurred_at < ?', query.to);
-    if (query.cursor !== undefined) add('seq < ?', Number(query.cursor));
+    // As text: a bigint past 2^53 would lose digits as a JavaScript number.
+    if (query.cursor !== undefined) add('seq < ?::bigint', query.cursor);
     params.push(query.limit + 1);
     const rows = await this.db.query(
       `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
