@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../shared/logger.js';
 import { bearerAuth } from './auth.js';
+import { decodeBody } from './content-encoding.js';
 import { errorHandler } from './error-handler.js';
 import { eventSourceRoutes } from './routes/event-sources.js';
 import { profileRoutes } from './routes/profiles.js';
@@ -63,6 +64,9 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send(new ApiError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`).toBody()),
+  );
+  app.addHook('preParsing', async (request, _reply, payload) =>
+    decodeBody(request.headers['content-encoding'], payload, services.config.maxPayloadBytes),
   );
   // navigator.sendBeacon posts the tracker's JSON as text/plain: it goes through the very parser
   // application/json does, with the same refusal of __proto__ and constructor.prototype keys.
