@@ -17,7 +17,7 @@ const nestedJson = (depth: number) => `${'{"a":'.repeat(depth - 1)}{}${'}'.repea
 
 for (const backend of BACKENDS) {
   const available = await backend.available();
-  describe.skipIf(!available)(`/track input that cannot be stored, on ${backend.name}`, () => {
+  describe.skipIf(!available)(`/track input checks on ${backend.name}`, () => {
     let api: TestApi;
     beforeAll(async () => {
       api = await startTestApi(backend.name);
@@ -73,6 +73,28 @@ for (const backend of BACKENDS) {
       expect(response.statusCode).toBe(400);
       expect(response.json()).toMatchObject({ error: 'validation_failed', details: [{ field }] });
       expect(await eventCount()).toBe(before);
+    });
+
+    it('ignores a user agent or language that is not text, with a warning, and stores the event', async () => {
+      const response = await api.app.inject({
+        method: 'POST',
+        url: '/track',
+        headers: { 'content-type': 'application/json', 'accept-language': 'de-DE,de;q=0.9', 'user-agent': '' },
+        payload: {
+          source: { id: api.sourceId },
+          context: { browser: { local: { browser: { userAgent: { name: 'Chrome' }, language: ['pl-PL'] } } } },
+          events: [{ type: 'odd-context' }],
+        },
+      });
+      expect(response.statusCode).toBe(200);
+      const body = response.json() as TrackBody & { warnings: string[] };
+      expect(body.warnings).toEqual([
+        'context.browser.local.browser.userAgent: expected a string, ignored',
+        'context.browser.local.browser.language: expected a string, ignored',
+      ]);
+      const session = (await api.admin({ method: 'GET', url: `/sessions/${body.session.id}` })).json() as { app: Record<string, unknown> };
+      expect(session.app).toEqual({ language: 'de-DE' });
+      expect(await storedTypes(body.profile.id)).toContain('odd-context');
     });
 
     it('keeps bad strings out of the group commit: concurrent good requests all succeed beside them', async () => {

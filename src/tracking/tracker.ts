@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApiError } from '../shared/errors.js';
 import { timeOrderedId } from '../shared/ids.js';
-import { sessionFacts } from './enrich.js';
+import { ignoredContextFields, sessionFacts } from './enrich.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import type { TrackCommand, TrackOutcome, ValidEvent } from './model.js';
 import { checkEvent, normalizeEventType, type EventProblem, type TrackedEvent, type TrackPayload, type TrackResponse } from './payload.js';
@@ -72,7 +72,7 @@ export class Tracker {
     const context = payload.context ?? {};
     const events: ValidEvent[] = [];
     const problems: EventProblem[] = [];
-    const warnings: string[] = [];
+    const warnings: string[] = ignoredContextFields(payload.context);
     for (const [index, raw] of payload.events.entries()) {
       const checked = checkEvent(raw, index, now);
       if ('field' in checked) problems.push(checked);
