@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findUnstorable, findUnstorableField, MAX_NESTING_DEPTH } from './storable.js';
+import { findTooDeep, findUnstorable, findUnstorableField, MAX_NESTING_DEPTH } from './storable.js';
 
 /** An object `depth` levels deep, `{a: {a: … {}}}`, the outermost being level 1. */
 function nested(depth: number): Record<string, unknown> {
@@ -49,5 +49,13 @@ describe('findUnstorableField', () => {
       message: expect.stringContaining('surrogate'),
     });
     expect(findUnstorableField(event, ['type'], 'events.3.')).toBeUndefined();
+  });
+});
+
+describe('findTooDeep', () => {
+  it('checks nesting only, not characters', () => {
+    expect(findTooDeep({ q: '\ud800\u0000' }, 'context')).toBeUndefined();
+    expect(findTooDeep(nested(MAX_NESTING_DEPTH), 'context')).toBeUndefined();
+    expect(findTooDeep(nested(100_000), 'context')?.message).toContain('deeper than');
   });
 });

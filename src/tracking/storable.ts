@@ -30,8 +30,17 @@ const showKey = (key: string) => (UNSTORABLE_CHARACTER.test(key) ? JSON.stringif
  * stops at the depth limit, so a hostile document cannot exhaust the stack.
  */
 export function findUnstorable(value: unknown, field: string, depth = 1): FieldProblem | undefined {
+  return walk(value, field, depth, true);
+}
+
+/** Nesting beyond MAX_NESTING_DEPTH only: for documents that are read (a sample to evaluate), not stored. */
+export function findTooDeep(value: unknown, field: string): FieldProblem | undefined {
+  return walk(value, field, 1, false);
+}
+
+function walk(value: unknown, field: string, depth: number, text: boolean): FieldProblem | undefined {
   if (typeof value === 'string') {
-    const message = characterProblem(value);
+    const message = text ? characterProblem(value) : undefined;
     return message ? { field, message } : undefined;
   }
   if (value === null || typeof value !== 'object') return undefined;
@@ -40,15 +49,15 @@ export function findUnstorable(value: unknown, field: string, depth = 1): FieldP
   }
   if (Array.isArray(value)) {
     for (let index = 0; index < value.length; index++) {
-      const problem = findUnstorable(value[index], `${field}.${index}`, depth + 1);
+      const problem = walk(value[index], `${field}.${index}`, depth + 1, text);
       if (problem) return problem;
     }
     return undefined;
   }
   for (const key in value) {
-    const message = characterProblem(key);
+    const message = text ? characterProblem(key) : undefined;
     if (message) return { field: `${field}.${showKey(key)}`, message: `key ${message}` };
-    const problem = findUnstorable((value as Record<string, unknown>)[key], `${field}.${key}`, depth + 1);
+    const problem = walk((value as Record<string, unknown>)[key], `${field}.${key}`, depth + 1, text);
     if (problem) return problem;
   }
   return undefined;
