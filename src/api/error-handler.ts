@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../shared/errors.js';
 import { RequestValidationError } from './validation.js';
+import { isDecodingError } from './content-encoding.js';
 
 /** Fastify's own client errors, named for API users. */
 const FASTIFY_CODES: Record<string, { code: string; field: string }> = {
@@ -14,8 +15,14 @@ const FASTIFY_CODES: Record<string, { code: string; field: string }> = {
 /** PostgreSQL's answers to a value it cannot store: the client's data, so a 400, not a 500. */
 const UNSTORABLE_VALUE = new Set(['22P05', '22021', '22008', '22007', '22003', '54000']);
 
-function toApiError(error: FastifyError | Error): ApiError {
+function toApiError(error: FastifyError | Error, request: FastifyRequest): ApiError {
   if (error instanceof ApiError) return error;
+  if (isDecodingError(error)) {
+    const encoding = String(request.headers['content-encoding']);
+    return new ApiError(400, 'invalid_body', `the body is not valid ${encoding}: ${error.message}`, [
+      { field: 'content-encoding', message: `the body could not be decoded as ${encoding}` },
+    ]);
+  }
   const sqlState = (error as { code?: unknown }).code;
   if (typeof sqlState === 'string' && UNSTORABLE_VALUE.has(sqlState)) {
     return new ApiError(400, 'unstorable_value', `a value in the request cannot be stored: ${error.message}`, [{ field: 'body', message: error.message }]);
@@ -24,7 +31,7 @@ function toApiError(error: FastifyError | Error): ApiError {
   if (error instanceof RequestValidationError) {
     return new ApiError(400, 'validation_failed', `invalid ${error.part}: ${error.message}`, error.problems);
   }
-  if (cause instanceof RequestValidationError) return toApiError(cause);
+  if (cause instanceof RequestValidationError) return toApiError(cause, request);
   const fastifyError = error as FastifyError;
   const known = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (error instanceof SyntaxError || known) {
@@ -39,7 +46,7 @@ function toApiError(error: FastifyError | Error): ApiError {
 }
 
 export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
-  const apiError = toApiError(error);
+  const apiError = toApiError(error, request);
   if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
   void reply.status(apiError.statusCode).send(apiError.toBody());
 }

@@ -1,9 +1,10 @@
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import { Type } from '@sinclair/typebox';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../shared/logger.js';
 import { bearerAuth } from './auth.js';
+import { decodeBody } from './content-encoding.js';
 import { errorHandler } from './error-handler.js';
 import { eventSourceRoutes } from './routes/event-sources.js';
 import { profileRoutes } from './routes/profiles.js';
@@ -31,6 +32,27 @@ async function probe(check: () => Promise<void>): Promise<{ ok: boolean; error?:
   }
 }
 
+/** The routes any page may call (trackers, uptime probes, API explorers); the rest is the admin API. */
+const PUBLIC_PATHS = new Set(['/track', '/healthcheck', '/openapi.json']);
+
+/**
+ * CORS by route: the public routes follow CORS_ORIGINS; the admin API, which takes the operator's
+ * bearer token, answers other origins only when ADMIN_CORS_ORIGINS names them.
+ */
+function corsFor(config: ApiServices['config']) {
+  const common = { maxAge: 86400 };
+  const publicCors = { ...common, origin: config.corsOrigins, methods: ['GET', 'POST', 'OPTIONS'], allowedHeaders: ['content-type', 'x-timestamp'] };
+  const admin = config.adminCorsOrigins;
+  const adminCors = {
+    ...common,
+    origin: admin === true || admin.length > 0 ? admin : false,
+    methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['content-type', 'authorization'],
+  };
+  return (request: FastifyRequest, callback: (error: Error | null, options: typeof adminCors | typeof publicCors) => void) =>
+    callback(null, PUBLIC_PATHS.has(request.url.split('?', 1)[0]!) ? publicCors : adminCors);
+}
+
 export async function buildServer(services: ApiServices, logger: Logger | false): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger ? (logger as FastifyBaseLogger) : undefined,
@@ -43,21 +65,14 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send(new ApiError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`).toBody()),
   );
-  // navigator.sendBeacon posts the tracker's JSON as text/plain.
-  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch (error) {
-      done(Object.assign(error as Error, { statusCode: 400 }), undefined);
-    }
-  });
+  app.addHook('preParsing', async (request, _reply, payload) =>
+    decodeBody(request.headers['content-encoding'], payload, services.config.maxPayloadBytes),
+  );
+  // navigator.sendBeacon posts the tracker's JSON as text/plain: it goes through the very parser
+  // application/json does, with the same refusal of __proto__ and constructor.prototype keys.
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
 
-  await app.register(cors, {
-    origin: services.config.corsOrigins,
-    methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['content-type', 'x-timestamp', 'authorization'],
-    maxAge: 86400,
-  });
+  await app.register(cors, { delegator: corsFor(services.config) });
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

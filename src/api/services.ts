@@ -7,7 +7,7 @@ import type { Tracker } from '../tracking/tracker.js';
 
 /** What the HTTP layer needs, wired by the entry that starts it. */
 export interface ApiServices {
-  config: Pick<Config, 'apiToken' | 'maxPayloadBytes' | 'corsOrigins'>;
+  config: Pick<Config, 'apiToken' | 'maxPayloadBytes' | 'corsOrigins' | 'adminCorsOrigins'>;
   tracker: Tracker;
   sources: EventSourceRepository;
   sourceCache: SourceCache;

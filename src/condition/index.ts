@@ -40,3 +40,4 @@ export {
   type ObjectTemplateOptions,
 } from './template.js';
 export { DEVIATIONS, type Deviation } from './deviations.js';
+export { parseDateTime } from './datetime.js';

@@ -34,6 +34,22 @@ describe('loadConfig', () => {
   it('splits CORS_ORIGINS into a list', () => {
     expect(loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example' }).corsOrigins).toEqual(['https://a.example', 'https://b.example']);
   });
+
+  it('gives the admin API no cross-origin access unless ADMIN_CORS_ORIGINS names origins', () => {
+    expect(loadConfig({}).adminCorsOrigins).toEqual([]);
+    expect(loadConfig({ CORS_ORIGINS: '*' }).adminCorsOrigins).toEqual([]);
+    expect(loadConfig({ ADMIN_CORS_ORIGINS: 'https://console.example,http://localhost:5173' }).adminCorsOrigins).toEqual([
+      'https://console.example',
+      'http://localhost:5173',
+    ]);
+    expect(loadConfig({ ADMIN_CORS_ORIGINS: '*' }).adminCorsOrigins).toBe(true);
+  });
+
+  it.each(['CORS_ORIGINS', 'ADMIN_CORS_ORIGINS'])('refuses %s entries a browser never sends as an origin', (variable) => {
+    for (const value of ['shop.example', 'https://shop.example/', 'https://shop.example/path', 'null', 'https://ok.example,*']) {
+      expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}: ".*" is not an origin`));
+    }
+  });
 });
 
 describe('parseRedis (REDIS_HOST as the reference docs write it)', () => {

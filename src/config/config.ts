@@ -42,7 +42,13 @@ export interface Config {
   dataDir: string;
   apiToken?: string;
   maxPayloadBytes: number;
+  /** Origins that may call the public routes (/track, /healthcheck, /openapi.json) from a browser; true: any. */
   corsOrigins: true | string[];
+  /**
+   * ADMIN_CORS_ORIGINS: origins that may call the admin API from a browser; none by default (the
+   * console is served from the API itself), so a page elsewhere can never use an operator's token.
+   */
+  adminCorsOrigins: true | string[];
   logLevel: string;
   /** Longest time a /track request waits for others to share its commit. */
   groupCommitMaxWaitMs: number;
@@ -86,7 +92,8 @@ export const VARIABLES = {
     meaning: 'bearer token of the admin API; unset: `start` generates one and keeps it with the data, `api` keeps the admin API closed',
   },
   MAX_PAYLOAD_BYTES: { group: 'server', meaning: 'larger request bodies are refused with 413', default: 1_048_576 },
-  CORS_ORIGINS: { group: 'server', meaning: 'comma-separated origins allowed to call /track from a browser', default: '*' },
+  CORS_ORIGINS: { group: 'server', meaning: 'comma-separated origins allowed to call /track, /healthcheck and /openapi.json from a browser', default: '*' },
+  ADMIN_CORS_ORIGINS: { group: 'server', meaning: 'comma-separated origins allowed to call the admin API from a browser; unset: none' },
   LOG_LEVEL: { group: 'server', meaning: `log level: ${LOG_LEVELS.join(', ')}`, default: 'info' },
   GROUP_COMMIT_WAIT_MS: { group: 'server', meaning: 'longest a /track request waits for others to share its commit', default: 2 },
   GROUP_COMMIT_MAX_BATCH: { group: 'server', meaning: 'most /track requests committed together', default: 256 },
@@ -180,10 +187,27 @@ function parseDatabaseUrl(env: Env): string | undefined {
   return raw;
 }
 
-function parseCors(env: Env): true | string[] {
-  const raw = present(env, 'CORS_ORIGINS');
-  if (raw === undefined || raw === '*') return true;
-  return raw.split(',').map((origin) => origin.trim()).filter(Boolean);
+/**
+ * A comma-separated list of origins (`https://shop.example`), or `*` for any. A browser sends the
+ * origin exactly so, so anything else (a bare host, a path) could never match and is refused.
+ */
+function parseOrigins(env: Env, name: 'CORS_ORIGINS' | 'ADMIN_CORS_ORIGINS'): true | string[] | undefined {
+  const raw = present(env, name);
+  if (raw === undefined) return undefined;
+  if (raw === '*') return true;
+  const origins = raw.split(',').map((origin) => origin.trim()).filter(Boolean);
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed?.origin !== origin) {
+      throw new ConfigError(name, `"${origin}" is not an origin: expected scheme://host[:port] as browsers send it (https://shop.example), comma-separated, or *`);
+    }
+  }
+  return origins;
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -201,7 +225,8 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: present(env, 'DATA_DIR') ?? VARIABLES.DATA_DIR.default,
     apiToken: present(env, 'API_TOKEN'),
     maxPayloadBytes: integer(env, 'MAX_PAYLOAD_BYTES', 1024, 1_073_741_824),
-    corsOrigins: parseCors(env),
+    corsOrigins: parseOrigins(env, 'CORS_ORIGINS') ?? true,
+    adminCorsOrigins: parseOrigins(env, 'ADMIN_CORS_ORIGINS') ?? [],
     logLevel,
     groupCommitMaxWaitMs: integer(env, 'GROUP_COMMIT_WAIT_MS', 0, 1000),
     groupCommitMaxBatch: integer(env, 'GROUP_COMMIT_MAX_BATCH', 1, 10_000),

@@ -236,7 +236,7 @@ export class SqlTrackingStore implements TrackingStore {
       changed.length > 0 &&
         tx.query(
           `UPDATE sessions s SET profile_id = r.profile_id, status = r.status, device = r.device, inactive = r.inactive,
-                  events_count = r.events_count, visit_started_at = r.visit_started_at, visit_ended_at = r.visit_ended_at,
+                  visit_started_at = r.visit_started_at, visit_ended_at = r.visit_ended_at,
                   last_event_at = r.last_event_at, updated_at = r.updated_at
              FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD})
             WHERE s.id = r.id AND s.id = ANY($2::text[])`,
@@ -278,7 +278,11 @@ async function queueForSegmentation(tx: SqlExecutor, ledger: VisitLedger): Promi
   await tx.query(queueForSegmentationFrom('jsonb_to_recordset($1::text::jsonb) AS r(profile_id text, event_types text[])'), [JSON.stringify(rows)]);
 }
 
-/** Stores /track's events; returns the ids actually inserted. */
+/**
+ * Stores /track's events and returns the ids actually inserted. Sessions count their events in the
+ * same statement, from what the insert reports: a repeated client id (a retry, or the same event sent
+ * from two places at once) is stored once, so it is counted once. Runs after the session writes.
+ */
 async function insertEvents(tx: SqlExecutor, events: EventRecord[]): Promise<Set<string>> {
   if (events.length === 0) return new Set();
   const rows = events.map((event) => ({
@@ -295,9 +299,17 @@ async function insertEvents(tx: SqlExecutor, events: EventRecord[]): Promise<Set
     occurred_at: event.occurredAt,
     inserted_at: event.insertedAt,
   }));
-  const inserted = await tx.query<{ id: string }>(`${insertEventsFrom(`jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})`)} RETURNING id`, [
-    JSON.stringify(rows),
-  ]);
+  const inserted = await tx.query<{ id: string }>(
+    `WITH inserted AS (
+       ${insertEventsFrom(`jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})`)} RETURNING id, session_id, metadata
+     ), counted AS (
+       UPDATE sessions s SET events_count = s.events_count + c.stored
+         FROM (SELECT session_id, count(*)::int AS stored FROM inserted WHERE NOT metadata ? 'system' GROUP BY session_id) c
+        WHERE s.id = c.session_id AND s.id = ANY($2::text[])
+     )
+     SELECT id FROM inserted`,
+    [JSON.stringify(rows), unique(events.map((event) => event.sessionId))],
+  );
   return new Set(inserted.map((row) => row.id));
 }
 

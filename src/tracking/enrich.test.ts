@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sessionFacts } from './enrich.js';
+import { ignoredContextFields, sessionFacts } from './enrich.js';
 import { checkEvent, normalizeEventType } from './payload.js';
 
 const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1';
@@ -16,6 +16,31 @@ describe('sessionFacts', () => {
     const facts = sessionFacts({ context: { browser: { local: { browser: { userAgent: IPHONE, language: 'pl-PL' } } } } });
     expect(facts.os).toMatchObject({ name: 'iOS' });
     expect(facts.app).toMatchObject({ language: 'pl-PL' });
+  });
+
+  it.each([
+    ['an object', { toString: 'x' }],
+    ['a number', 42],
+    ['a list', ['Mozilla/5.0']],
+    ['true', true],
+  ])('ignores %s where the context should hold text, and names what it ignored', (_name, value) => {
+    const context = { browser: { local: { browser: { userAgent: value, language: value } } }, time: { tz: value }, timezone: value };
+    const facts = sessionFacts({ context, language: 'de-DE' });
+    expect(facts.app).toEqual({ language: 'de-DE' });
+    expect(facts.os).toEqual({});
+    expect(facts.context['timezone']).toBeUndefined();
+    expect(ignoredContextFields(context)).toEqual([
+      'context.browser.local.browser.userAgent: expected a string, ignored',
+      'context.browser.local.browser.language: expected a string, ignored',
+      'context.time.tz: expected a string, ignored',
+      'context.timezone: expected a string, ignored',
+    ]);
+  });
+
+  it('has nothing to say about text, null or missing context fields', () => {
+    expect(ignoredContextFields({ browser: { local: { browser: { userAgent: IPHONE, language: null } } }, time: { tz: 'Europe/Warsaw' } })).toEqual([]);
+    expect(ignoredContextFields(undefined)).toEqual([]);
+    expect(sessionFacts({ context: { time: { tz: 'Europe/Warsaw' } } }).context['timezone']).toBe('Europe/Warsaw');
   });
 
   it('prefers an explicit context.utm over the page URL', () => {

@@ -33,6 +33,32 @@ export function parseUserAgent(userAgent: string): UAParser.IResult {
   return parsed;
 }
 
+/**
+ * The tracker's context fields that are read as text. A value of another type is ignored, as
+ * Tracardi ignores it, rather than refusing the event; the answer's warnings name it.
+ */
+const CONTEXT_TEXT_FIELDS = {
+  userAgent: ['browser', 'local', 'browser', 'userAgent'],
+  language: ['browser', 'local', 'browser', 'language'],
+  timezone: ['time', 'tz'],
+  legacyTimezone: ['timezone'],
+} as const;
+
+const textAt = (context: Json | undefined, field: keyof typeof CONTEXT_TEXT_FIELDS): string | undefined => {
+  const value = pick(context, ...CONTEXT_TEXT_FIELDS[field]);
+  return typeof value === 'string' ? value : undefined;
+};
+
+/** Warnings for the context's text fields that hold something else (and are therefore ignored). */
+export function ignoredContextFields(context: Json | null | undefined): string[] {
+  return Object.values(CONTEXT_TEXT_FIELDS)
+    .filter((path) => {
+      const value = pick(context, ...path);
+      return value !== undefined && value !== null && typeof value !== 'string';
+    })
+    .map((path) => `context.${path.join('.')}: expected a string, ignored`);
+}
+
 const UTM_KEYS = ['source', 'medium', 'campaign', 'term', 'content'] as const;
 
 function utmFrom(context: Json | undefined): Json | undefined {
@@ -57,11 +83,11 @@ function utmFrom(context: Json | undefined): Json | undefined {
  */
 export function sessionFacts(input: { userAgent?: string; context?: Json | null; deviceId?: string | null; language?: string }): SessionFacts {
   const context = input.context ?? undefined;
-  const userAgent = input.userAgent ?? (pick(context, 'browser', 'local', 'browser', 'userAgent') as string | undefined);
+  const userAgent = input.userAgent ?? textAt(context, 'userAgent');
   const ua = userAgent ? parseUserAgent(userAgent) : undefined;
   const screen = asObject(context?.screen) ?? asObject(pick(context, 'browser', 'local', 'screen'));
-  const timezone = pick(context, 'time', 'tz') ?? context?.timezone;
-  const language = pick(context, 'browser', 'local', 'browser', 'language') ?? input.language;
+  const timezone = textAt(context, 'timezone') ?? textAt(context, 'legacyTimezone');
+  const language = textAt(context, 'language') ?? input.language;
   return {
     device: compact({ id: input.deviceId ?? undefined, type: ua?.device.type ?? (ua ? 'desktop' : undefined), vendor: ua?.device.vendor, model: ua?.device.model }),
     os: compact({ name: ua?.os.name, version: ua?.os.version }),

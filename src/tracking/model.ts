@@ -21,6 +21,7 @@ export interface SessionState {
   profileId: string;
   sourceId: string | null;
   status: SessionStatus;
+  /** Counted by the store from the events its insert actually stored, so a repeated event id counts once. */
   eventsCount: number;
   visitStartedAt: Date;
   visitEndedAt: Date | null;

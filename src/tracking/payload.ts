@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { findUnstorableField } from './storable.js';
 
 /** Tracardi 0.9's /track wire format. Unknown keys are accepted: trackers send more than we use. */
 const Json = Type.Record(Type.String(), Type.Unknown());
@@ -86,10 +87,8 @@ export function parseEventTime(time: string | number | undefined, now: Date): Da
   return year >= 1 && year <= 9999 ? date : undefined;
 }
 
-/** JSON that PostgreSQL's jsonb refuses: a NUL character anywhere in a key or a string. */
-export function holdsNul(value: unknown): boolean {
-  return value !== undefined && JSON.stringify(value).includes('\\u0000');
-}
+/** The parts of an event that are stored, so must hold only what PostgreSQL can store. */
+const STORED_EVENT_FIELDS = ['id', 'type', 'properties', 'context', 'tags', 'options'] as const;
 
 /** Checks one event of a batch; the problem names the field as `events.<index>.<path>`. */
 export function checkEvent(event: unknown, index: number, now: Date): { event: TrackedEvent; time: Date } | EventProblem {
@@ -101,6 +100,7 @@ export function checkEvent(event: unknown, index: number, now: Date): { event: T
   }
   const time = parseEventTime(event.time, now);
   if (!time) return { index, field: `${prefix}.time`, message: 'expected an ISO 8601 date-time or epoch milliseconds (years 1 to 9999)' };
-  if (holdsNul(event)) return { index, field: prefix, message: 'contains a NUL character (\\u0000), which cannot be stored' };
+  const unstorable = findUnstorableField(event, STORED_EVENT_FIELDS, `${prefix}.`);
+  if (unstorable) return { index, ...unstorable };
   return { event, time };
 }

@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { ApiError } from '../shared/errors.js';
 import { timeOrderedId } from '../shared/ids.js';
-import { sessionFacts } from './enrich.js';
+import { ignoredContextFields, sessionFacts } from './enrich.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import type { TrackCommand, TrackOutcome, ValidEvent } from './model.js';
-import { checkEvent, holdsNul, normalizeEventType, type EventProblem, type TrackedEvent, type TrackPayload, type TrackResponse } from './payload.js';
+import { checkEvent, normalizeEventType, type EventProblem, type TrackedEvent, type TrackPayload, type TrackResponse } from './payload.js';
 import { eventDocument, propsToTraits } from '../mapping/apply.js';
 import type { Mapping } from '../mapping/mapping.js';
 import type { TrackingStore } from './ports.js';
 import type { SourceCache } from './source-cache.js';
+import { findUnstorableField } from './storable.js';
+
+/** The request-level parts of a payload that are looked up or stored (the events are checked one by one). */
+const STORED_REQUEST_FIELDS = ['source', 'session', 'profile', 'device', 'context', 'properties'] as const;
 
 /**
  * Commit lanes: a request goes to the lane its profile (or session) hashes to, so two flushes of
@@ -56,22 +60,19 @@ export class Tracker {
   }
 
   async track(payload: TrackPayload, request: RequestFacts): Promise<TrackResponse> {
+    const unstorable = findUnstorableField(payload, STORED_REQUEST_FIELDS);
+    if (unstorable) throw new ApiError(400, 'validation_failed', `${unstorable.field}: ${unstorable.message}`, [unstorable]);
     const source = await this.sources.get(payload.source.id);
     if (!source || !source.enabled) {
       throw new ApiError(401, 'invalid_source', `event source "${payload.source.id}" is unknown or disabled`, [
         { field: 'source.id', message: source ? 'event source is disabled' : 'event source not found' },
       ]);
     }
-    if (holdsNul(payload.context) || holdsNul(payload.properties) || holdsNul(payload.device)) {
-      throw new ApiError(400, 'validation_failed', 'the request context holds a NUL character (\\u0000), which cannot be stored', [
-        { field: 'context', message: 'contains a NUL character' },
-      ]);
-    }
     const now = this.clock();
     const context = payload.context ?? {};
     const events: ValidEvent[] = [];
     const problems: EventProblem[] = [];
-    const warnings: string[] = [];
+    const warnings: string[] = ignoredContextFields(payload.context);
     // An event id is stored once: a repeat within the request is dropped here, so that it neither
     // counts twice on the session nor shows twice in the answer, and the answer says so.
     const indexOfId = new Map<string, number>();

@@ -176,7 +176,6 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
     }
   }
 
-  session.eventsCount += command.events.length;
   session.lastEventAt = now;
   session.inactive = false;
   profile.active = true;

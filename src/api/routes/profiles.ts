@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { parseDateTime } from '../../condition/index.js';
 import { ApiError, notFound } from '../../shared/errors.js';
 import { EventViewSchema, ProfileViewSchema, SessionViewSchema } from '../../tracking/views.js';
 import { ErrorSchema, IdParams, PageQuery } from '../schemas.js';
@@ -19,13 +20,38 @@ const EventsQuery = Type.Composite([
   }),
 ]);
 
+/**
+ * An ISO 8601 date or date-time (years 1000 to 9999; without an offset it is UTC), as the condition
+ * language reads them. `new Date` would also take "hello 5" and years PostgreSQL cannot compare.
+ */
 function date(value: string | undefined, field: string): Date | undefined {
   if (value === undefined) return undefined;
-  const parsed = new Date(value);
-  if (Number.isNaN(parsed.getTime())) {
-    throw new ApiError(400, 'validation_failed', `${field}: not a date-time`, [{ field, message: 'expected an ISO 8601 date-time' }]);
+  const parsed = parseDateTime(value);
+  if (!parsed) {
+    throw new ApiError(400, 'validation_failed', `${field}: not an ISO 8601 date-time`, [
+      { field, message: 'expected an ISO 8601 date or date-time, years 1000 to 9999 (2024-05-01, 2024-05-01T10:00:00Z)' },
+    ]);
   }
-  return parsed;
+  return new Date(parsed.ms);
+}
+
+/** The largest value of the bigint that orders stored events. */
+const MAX_SEQ = 2n ** 63n - 1n;
+/** Occurred times are years 1 to 9999 (payload checks), here in epoch microseconds. */
+const MIN_MICROS = BigInt(Date.parse('0001-01-01T00:00:00Z')) * 1000n;
+const MAX_MICROS = BigInt(Date.parse('9999-12-31T23:59:59.999Z')) * 1000n + 999n;
+
+/**
+ * A cursor is the `next` of an earlier page: `<occurred time in epoch microseconds>_<seq>` (the
+ * schema's pattern), each part within what a stored event can hold, so SQL never sees an out-of-range value.
+ */
+function cursor(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const [micros, seq] = value.split('_').map(BigInt) as [bigint, bigint];
+  if (micros < MIN_MICROS || micros > MAX_MICROS || seq > MAX_SEQ) {
+    throw new ApiError(400, 'validation_failed', 'cursor: out of range', [{ field: 'cursor', message: 'expected the `next` value of an earlier page' }]);
+  }
+  return value;
 }
 
 /** Profiles, sessions and events as collection stored them. */
@@ -76,7 +102,7 @@ export function profileRoutes({ readModel }: ApiServices) {
       async (request) => {
         const profile = await readModel.profile(request.params.id);
         if (!profile) throw notFound('profile');
-        return readModel.events({ profileId: profile.id, ...request.query });
+        return readModel.events({ profileId: profile.id, limit: request.query.limit, cursor: cursor(request.query.cursor) });
       },
     );
 
@@ -99,7 +125,7 @@ export function profileRoutes({ readModel }: ApiServices) {
       },
       async (request) => {
         if (!(await readModel.session(request.params.id))) throw notFound('session');
-        return readModel.events({ sessionId: request.params.id, ...request.query });
+        return readModel.events({ sessionId: request.params.id, limit: request.query.limit, cursor: cursor(request.query.cursor) });
       },
     );
 
@@ -115,9 +141,9 @@ export function profileRoutes({ readModel }: ApiServices) {
         },
       },
       async (request) => {
-        const { type, profile, session, from, to, limit, cursor } = request.query;
+        const { type, profile, session, from, to, limit } = request.query;
         const profileId = profile === undefined ? undefined : ((await readModel.profile(profile))?.id ?? profile);
-        return readModel.events({ type, profileId, sessionId: session, from: date(from, 'from'), to: date(to, 'to'), limit, cursor });
+        return readModel.events({ type, profileId, sessionId: session, from: date(from, 'from'), to: date(to, 'to'), limit, cursor: cursor(request.query.cursor) });
       },
     );
   };

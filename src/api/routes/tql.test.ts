@@ -67,6 +67,20 @@ describe('TQL routes', () => {
     expect(body.message).toContain('position 12');
   });
 
+  it('refuses a sample nested beyond 64 levels with 400 naming where, rather than overflowing the stack', async () => {
+    const deep = `${'{"a":'.repeat(99_999)}{}${'}'.repeat(99_999)}`;
+    const response = await app.inject({
+      method: 'POST',
+      url: '/tql/evaluate',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"condition":"profile@traits == \\"x\\"","context":{"profile":{"traits":${deep}}}}`,
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().details[0].field).toMatch(/^context\.profile\.traits(\.a){62}$/);
+    const shallow = await post('/tql/evaluate', { condition: 'profile@traits.a.a EXISTS', context: { profile: { traits: { a: { a: 1 } } } } });
+    expect(shallow.json()).toMatchObject({ result: true });
+  });
+
   it('rejects a body without a condition', async () => {
     const response = await post('/tql/evaluate', { context: {} });
     expect(response.statusCode).toBe(400);

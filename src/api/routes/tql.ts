@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { compileCondition, ConditionSyntaxError, fieldsOf, parseCondition } from '../../condition/index.js';
+import { findTooDeep } from '../../tracking/storable.js';
 import { badRequest } from '../errors.js';
 import { ErrorSchema } from '../schemas.js';
 
@@ -83,6 +84,9 @@ export async function tqlRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
+      // Comparing documents recurses: a sample nested thousands deep would exhaust the stack.
+      const tooDeep = findTooDeep(request.body.context, 'context');
+      if (tooDeep) throw badRequest(`${tooDeep.field}: ${tooDeep.message}`, [tooDeep]);
       let compiled;
       try {
         compiled = compileCondition(request.body.condition);
