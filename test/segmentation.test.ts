@@ -217,14 +217,15 @@ for (const backend of BACKENDS) {
     it('keeps a re-decision a save asked for until its work is queued', async () => {
       const created = (await segments.create({ id: 'asked', name: 'Asked', machineName: 'asked', description: '', condition: 'profile@active == true', enabled: true, eventTypes: [] }))!;
       expect(created.resegmentPending).toBe(true);
-      expect(await segments.listAwaitingQueue(0)).toEqual([expect.objectContaining({ id: 'asked' })]);
+      const awaiting = async (graceMs: number) => (await segments.listAwaitingQueue(graceMs)).map((segment) => segment.id);
+      expect(await awaiting(0)).toContain('asked');
       // A save that waits for its own enqueue is left alone for the grace period.
-      expect(await segments.listAwaitingQueue(60_000)).toEqual([]);
+      expect(await awaiting(60_000)).not.toContain('asked');
       const queue = new MemoryJobQueue({ logger });
-      expect(await queueAwaitingResegments({ queue, segments, membership, logger }, { graceMs: 0, batchSize: 1000 })).toBe(1);
+      expect(await queueAwaitingResegments({ queue, segments, membership, logger }, { graceMs: 0, batchSize: 1000 })).toBeGreaterThanOrEqual(1);
       expect((await queue.counts(SEGMENTATION_LIVE)).waiting).toBeGreaterThan(0);
       expect((await segments.get('asked'))?.resegmentPending).toBe(false);
-      expect(await segments.listAwaitingQueue(0)).toEqual([]);
+      expect(await awaiting(0)).toEqual([]);
       // Asks settled by an older enqueue stay open when a later save asked again.
       await segments.update('asked', { ...created, name: 'Asked again' });
       await segments.markQueued('asked', created.resegmentRequest);

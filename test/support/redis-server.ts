@@ -28,6 +28,8 @@ async function untilAnswers(port: number): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    // Refused until the server listens: connect() rejects, the event need not be logged too.
+    client.on('error', () => {});
     try {
       await client.connect();
       await client.ping();
