@@ -72,7 +72,7 @@ export async function benchSegmentation(): Promise<SegmentationBench> {
       const deps = { queue, segments, membership, logger };
       const started = performance.now();
       const report = await runSegmentationJob(deps, { batchSize: Number(process.env['BENCH_SEGMENTATION_BATCH'] ?? SEGMENTATION_BATCH) });
-      const worker = startSegmentationWorker(deps, { concurrency: 2, pendingIntervalMs: 0, pendingBatch: 500 });
+      const worker = startSegmentationWorker(deps, { concurrency: 2, pendingIntervalMs: 0, pendingBatch: 500, resegmentSweepMs: 0, resegmentBatch: SEGMENTATION_BATCH });
       await untilQueuesIdle(queue, [SEGMENTATION_LIVE], () => {});
       const seconds = (performance.now() - started) / 1000;
       await worker.close();

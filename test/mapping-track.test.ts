@@ -14,7 +14,7 @@ for (const backend of BACKENDS) {
   describe.skipIf(!available)(`mappings at collection time on ${backend.name}`, () => {
     let api: TestApi;
     beforeAll(async () => {
-      api = await startTestApi(backend.name, {}, { workers: ['segmentation'], workerOptions: { concurrency: 1, pendingIntervalMs: 100 } });
+      api = await startTestApi(backend.name, {}, { workers: ['segmentation'], workerOptions: { concurrency: 1, pendingIntervalMs: 100, resegmentSweepMs: 0 } });
     });
     afterAll(async () => api?.close());
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { MemoryJobQueue } from '../src/queue/memory.js';
 import { SEGMENTATION_LIVE } from '../src/queue/names.js';
-import { rangesFromBounds, runSegmentationJob } from '../src/segmentation/job.js';
+import { queueAwaitingResegments, rangesFromBounds, runSegmentationJob } from '../src/segmentation/job.js';
 import { drainPending, runSegmentationWork, startSegmentationWorker } from '../src/segmentation/worker.js';
 import { machineName } from '../src/segmentation/segment.js';
 import type { Database } from '../src/storage/database.js';
@@ -127,7 +127,7 @@ for (const backend of BACKENDS) {
       const deps = { queue, segments, membership, logger, clock: () => T0 };
       const report = await runSegmentationJob(deps, { batchSize: 40, segmentIds: [segment.id] });
       expect(report.jobs).toBeGreaterThan(5);
-      const worker = startSegmentationWorker(deps, { concurrency: 2, pendingIntervalMs: 0, pendingBatch: 100 });
+      const worker = startSegmentationWorker(deps, { concurrency: 2, pendingIntervalMs: 0, pendingBatch: 100, resegmentSweepMs: 0, resegmentBatch: 40 });
       for (let i = 0; i < 200; i++) {
         const counts = await queue.counts(SEGMENTATION_LIVE);
         if (counts.waiting + counts.active + counts.delayed === 0) break;
@@ -157,6 +157,81 @@ for (const backend of BACKENDS) {
       expect(await members('buyers')).toContain(id);
       expect(await db.query('SELECT * FROM segmentation_pending')).toEqual([]);
       await deps.queue.close();
+    });
+
+    it('sets aside a segment that cannot run, with its error and when, while the others go on', async () => {
+      const [id] = await seedProfiles(db, 'isolated', [700]);
+      const segment = (segmentId: string, condition: string) =>
+        segments.create({ id: segmentId, name: segmentId, machineName: segmentId, description: '', condition, enabled: true, eventTypes: [] });
+      await segment('fine', 'profile@traits.spent > 600');
+      await segment('explodes', 'profile@traits.spent > 600');
+      // Saved before conditions were checked for half surrogate pairs: it no longer compiles.
+      await db.query(
+        `INSERT INTO segments (id, name, machine_name, condition) VALUES ('no-longer-compiles', 'x', 'no-longer-compiles', $1)`,
+        ['profile@traits.x == "\\ud800"'],
+      );
+      // A statement that fails on the data (a data exception) for this segment only.
+      await db.exec(`
+        CREATE FUNCTION refuse_explodes() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.segment_id = 'explodes' THEN RAISE EXCEPTION 'value out of range for explodes' USING ERRCODE = '22003'; END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_explodes BEFORE INSERT ON segment_members FOR EACH ROW EXECUTE FUNCTION refuse_explodes();`);
+      try {
+        await db.query(`INSERT INTO segmentation_pending (profile_id, event_types) VALUES ($1, '{page-view}')`, [id]);
+        const deps = { queue: new MemoryJobQueue({ logger }), segments, membership, logger, clock: () => T0 };
+        expect(await drainPending(deps, 10)).toBe(1);
+        expect(await members('fine')).toEqual([id]);
+        expect(await db.query('SELECT * FROM segmentation_pending')).toEqual([]);
+        expect((await segments.get('explodes'))?.failure).toEqual({
+          message: expect.stringMatching(/^the condition fails to run: value out of range for explodes/),
+          at: T0.toISOString(),
+        });
+        expect((await segments.get('no-longer-compiles'))?.failure).toEqual({
+          message: expect.stringMatching(/^the condition does not compile: String holds an unpaired surrogate/),
+          at: T0.toISOString(),
+        });
+        expect((await segments.get('fine'))?.failure).toBeNull();
+
+        // A full run of a failed segment completes its job and keeps the failure; it is not retried.
+        const later = new Date(T0.getTime() + 60_000);
+        await runSegmentationWork({ ...deps, clock: () => later }, { segmentId: 'explodes', selection: { kind: 'ids', ids: [id!] } });
+        expect((await segments.get('explodes'))?.failure?.at).toBe(later.toISOString());
+        expect(await members('explodes')).toEqual([]);
+
+        // Saving it again clears the failure and asks for a re-decision; once it can run, it does.
+        await db.exec('DROP TRIGGER refuse_explodes ON segment_members');
+        const { id: _, ...input } = (await segments.get('explodes'))!;
+        const saved = await segments.update('explodes', input);
+        expect(saved).toMatchObject({ failure: null, resegmentPending: true });
+        await runSegmentationWork(deps, { segmentId: 'explodes', selection: { kind: 'ids', ids: [id!] } });
+        expect(await members('explodes')).toEqual([id]);
+        await deps.queue.close();
+      } finally {
+        await db.exec('DROP TRIGGER IF EXISTS refuse_explodes ON segment_members; DROP FUNCTION refuse_explodes()');
+        for (const segmentId of ['fine', 'explodes', 'no-longer-compiles']) await segments.delete(segmentId);
+      }
+    });
+
+    it('keeps a re-decision a save asked for until its work is queued', async () => {
+      const created = (await segments.create({ id: 'asked', name: 'Asked', machineName: 'asked', description: '', condition: 'profile@active == true', enabled: true, eventTypes: [] }))!;
+      expect(created.resegmentPending).toBe(true);
+      const awaiting = async (graceMs: number) => (await segments.listAwaitingQueue(graceMs)).map((segment) => segment.id);
+      expect(await awaiting(0)).toContain('asked');
+      // A save that waits for its own enqueue is left alone for the grace period.
+      expect(await awaiting(60_000)).not.toContain('asked');
+      const queue = new MemoryJobQueue({ logger });
+      expect(await queueAwaitingResegments({ queue, segments, membership, logger }, { graceMs: 0, batchSize: 1000 })).toBeGreaterThanOrEqual(1);
+      expect((await queue.counts(SEGMENTATION_LIVE)).waiting).toBeGreaterThan(0);
+      expect((await segments.get('asked'))?.resegmentPending).toBe(false);
+      expect(await awaiting(0)).toEqual([]);
+      // Asks settled by an older enqueue stay open when a later save asked again.
+      await segments.update('asked', { ...created, name: 'Asked again' });
+      await segments.markQueued('asked', created.resegmentRequest);
+      expect((await segments.get('asked'))?.resegmentPending).toBe(true);
+      await queue.close();
+      await segments.delete('asked');
     });
 
     it('cuts a large table at sampled ids into ranges of about the batch size', async () => {

@@ -12,7 +12,7 @@ for (const backend of BACKENDS) {
   describe.skipIf(!available)(`segments over HTTP on ${backend.name}`, () => {
     let api: TestApi;
     beforeAll(async () => {
-      api = await startTestApi(backend.name, {}, { workers: ['segmentation'], workerOptions: { concurrency: 2, pendingIntervalMs: 50 } });
+      api = await startTestApi(backend.name, {}, { workers: ['segmentation'], workerOptions: { concurrency: 2, pendingIntervalMs: 50, resegmentSweepMs: 0 } });
     });
     afterAll(async () => api?.close());
 
@@ -63,6 +63,34 @@ for (const backend of BACKENDS) {
       expect(await eventually(() => members(segment.id), (ids) => ids.length === 0)).toEqual([]);
       expect(await segmentsOf(one.profile.id)).not.toContain('returning-visitors');
       expect((await api.admin({ method: 'GET', url: `/segments/${segment.id}` })).json()).toMatchObject({ lastRunAt: expect.any(String) });
+    });
+
+    it('refuses a condition that could never run, and shows a segment that fails at run time while the others go on', async () => {
+      for (const condition of ['profile@traits.x == "\ud800"', 'profile@traits.x == "\\ud800"']) {
+        const refused = await api.admin({ method: 'POST', url: '/segments', payload: { name: 'Half pair', condition } });
+        expect(refused.statusCode).toBe(400);
+        expect(refused.json()).toMatchObject({ error: 'invalid_condition', details: [{ field: 'condition', message: expect.stringContaining('unpaired surrogate') }] });
+      }
+      // Stored when conditions were not checked for it: it cannot run.
+      await api.runtime.db.query(
+        `INSERT INTO segments (id, name, machine_name, condition) VALUES ('stored-broken', 'Stored broken', 'stored-broken', $1)`,
+        ['profile@traits.x == "\\ud800"'],
+      );
+      const healthy = (await api.admin({ method: 'POST', url: '/segments', payload: { name: 'Shoppers', condition: 'profile@active == true', eventTypes: ['shop'] } }));
+      expect(healthy.json()).toMatchObject({ failure: null, resegmentPending: false });
+      const { id } = healthy.json() as { id: string };
+      const tracked = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'shop' }] })).json() as { profile: { id: string } };
+      expect(await eventually(() => members(id), (ids) => ids.includes(tracked.profile.id))).toContain(tracked.profile.id);
+      await eventually(() => api.runtime.db.query('SELECT 1 FROM segmentation_pending'), (rows) => rows.length === 0);
+
+      const broken = (await api.admin({ method: 'GET', url: '/segments/stored-broken' })).json();
+      expect(broken).toMatchObject({ failure: { message: expect.stringContaining('unpaired surrogate'), at: expect.any(String) } });
+      const listed = (await api.admin({ method: 'GET', url: '/segments' })).json() as { id: string; failure: unknown }[];
+      expect(listed.find((segment) => segment.id === 'stored-broken')?.failure).toEqual(broken.failure);
+      // Saved again with a condition that runs, it is back.
+      const fixed = await api.admin({ method: 'PUT', url: '/segments/stored-broken', payload: { name: 'Stored broken', condition: 'profile@active == true' } });
+      expect(fixed.json()).toMatchObject({ failure: null });
+      expect(await eventually(() => members('stored-broken'), (ids) => ids.includes(tracked.profile.id))).toContain(tracked.profile.id);
     });
 
     it('deletes a segment and takes its name off its members', async () => {

@@ -85,6 +85,50 @@ for (const backend of BACKENDS) {
       expect((await profileOf(body.profile.id)).statusCode).toBe(200);
     });
 
+    it('with options.saveProfile false, stores no profile and nothing that points at one', async () => {
+      const marker = `unsaved-${Date.now()}`;
+      const stored = (marker: string) =>
+        api.runtime.db.query<{ type: string; profile_id: string | null; session_id: string | null }>(
+          `SELECT type, profile_id, session_id FROM events WHERE context->>'marker' = $1 ORDER BY type`,
+          [marker],
+        );
+      const response = await api.track({
+        source: { id: api.sourceId },
+        context: { marker },
+        events: [{ type: 'page-view' }, { type: 'purchase' }],
+        options: { saveProfile: false },
+      });
+      expect(response.statusCode).toBe(200);
+      const body = response.json() as TrackBody;
+      expect((await profileOf(body.profile.id)).statusCode).toBe(404);
+      expect((await api.admin({ method: 'GET', url: `/sessions/${body.session.id}` })).statusCode).toBe(404);
+      // The events are kept, profile-less and session-less; no system event tells of a profile or session.
+      expect(await stored(marker)).toEqual([
+        { type: 'page-view', profile_id: null, session_id: null },
+        { type: 'purchase', profile_id: null, session_id: null },
+      ]);
+
+      // A known profile is left as it was; the request's session and events still point at it.
+      const known = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'page-view' }] })).json() as TrackBody;
+      const before = (await profileOf(known.profile.id)).json() as { metadata: { time: { visit: { count: number } } } };
+      const again = await api.track({
+        source: { id: api.sourceId },
+        profile: known.profile,
+        context: { marker: `${marker}-known` },
+        events: [{ type: 'page-view' }],
+        options: { saveProfile: false },
+      });
+      const later = again.json() as TrackBody;
+      expect(later.profile.id).toBe(known.profile.id);
+      expect((await profileOf(known.profile.id)).json()).toMatchObject({ metadata: { time: { visit: { count: before.metadata.time.visit.count } } } });
+      expect((await api.admin({ method: 'GET', url: `/sessions/${later.session.id}` })).json()).toMatchObject({ profile: { id: known.profile.id } });
+      expect((await stored(`${marker}-known`)).map((event) => [event.type, event.profile_id])).toEqual([
+        ['page-view', known.profile.id],
+        ['session-opened', known.profile.id],
+        ['visit-started', known.profile.id],
+      ]);
+    });
+
     it('keeps resolving the id of a profile merged into another', async () => {
       const kept = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'a' }] })).json() as TrackBody;
       await api.runtime.db.query(`UPDATE profiles SET ids = ARRAY['merged-away-id'] WHERE id = $1`, [kept.profile.id]);

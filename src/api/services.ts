@@ -14,8 +14,8 @@ export interface ApiServices {
   readModel: TrackingReadModel;
   segmentation: {
     segments: SegmentRepository;
-    /** Queues a full re-decision of one segment's members. */
-    resegment: (segmentId: string) => Promise<void>;
+    /** Queues a full re-decision of one segment's members; false when the queue could not take it yet. */
+    resegment: (segmentId: string) => Promise<boolean>;
   };
   mapping: MappingServices;
   /** Each throws when its backend is unreachable. */

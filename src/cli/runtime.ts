@@ -17,7 +17,7 @@ import { SqlSettings } from '../storage/sql-settings.js';
 import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
 import { SourceCache } from '../tracking/source-cache.js';
 import { Tracker } from '../tracking/tracker.js';
-import { runSegmentationJob } from '../segmentation/job.js';
+import { queueResegment } from '../segmentation/job.js';
 import { startSegmentationWorker } from '../segmentation/worker.js';
 import type { Consumer } from '../queue/port.js';
 import { SqlMembership, SqlSegments } from '../storage/sql-segments.js';
@@ -74,6 +74,8 @@ export interface WorkerOptions {
   concurrency: number;
   /** How often the segmentation worker re-segments profiles tracking changed. */
   pendingIntervalMs: number;
+  /** How often the segmentation worker queues re-decisions that saves could not queue. */
+  resegmentSweepMs: number;
 }
 
 /**
@@ -97,7 +99,7 @@ export function startWorkers(db: Database, queue: JobQueue, logger: Logger, name
       consumers.push(
         startSegmentationWorker(
           { queue, segments: new SqlSegments(db), membership: new SqlMembership(db), logger: workerLogger },
-          { concurrency: options.concurrency, pendingIntervalMs: options.pendingIntervalMs, pendingBatch: 500 },
+          { ...options, pendingBatch: 500, resegmentBatch: SEGMENTATION_BATCH },
         ),
         startMappingWorkers(backfillDeps(db, queue, workerLogger), { concurrency: options.concurrency }),
       );
@@ -118,7 +120,7 @@ export interface StartApiOptions {
   workerOptions?: WorkerOptions;
 }
 
-export const DEFAULT_WORKER_OPTIONS: WorkerOptions = { concurrency: 2, pendingIntervalMs: 1000 };
+export const DEFAULT_WORKER_OPTIONS: WorkerOptions = { concurrency: 2, pendingIntervalMs: 1000, resegmentSweepMs: 10_000 };
 
 export async function startApi(config: Config, logger: Logger, options: StartApiOptions = {}): Promise<ApiRuntime> {
   const db = await openDatabase(config);
@@ -148,8 +150,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
         readModel: new SqlReadModel(db),
         segmentation: {
           segments,
-          resegment: async (segmentId) =>
-            void (await runSegmentationJob({ segments, membership, queue, logger }, { batchSize: SEGMENTATION_BATCH, segmentIds: [segmentId] })),
+          resegment: (segmentId) => queueResegment({ segments, membership, queue, logger }, segmentId, SEGMENTATION_BATCH),
         },
         mapping: {
           mappings,

@@ -37,7 +37,7 @@ async function withBackends(config: Config, logger: Logger, work: (db: Database,
 async function workHereWithoutRedis(config: Config, db: Database, queue: JobQueue, logger: Logger, queues: readonly string[]): Promise<void> {
   if (config.redis) return;
   logger.info('no REDIS_HOST: running the work in this process');
-  const workers = startWorkers(db, queue, logger, ['segmentation'], { ...DEFAULT_WORKER_OPTIONS, pendingIntervalMs: 0 });
+  const workers = startWorkers(db, queue, logger, ['segmentation'], { ...DEFAULT_WORKER_OPTIONS, pendingIntervalMs: 0, resegmentSweepMs: 0 });
   try {
     await untilQueuesIdle(queue, queues, (pending) => logger.info({ pending }, 'working'));
   } finally {

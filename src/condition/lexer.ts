@@ -44,6 +44,7 @@ export function tokenize(text: string): Token[] {
     } else if (char === '"' || char === "'") {
       const quoted = readQuoted(text, i);
       if (!quoted) throw new ConditionSyntaxError('Unterminated or malformed string', start, ['closing quote']);
+      refuseUnpairedSurrogate(quoted.value, start);
       tokens.push({ kind: 'string', value: quoted.value, position: start });
       i = quoted.end;
     } else if (isDigit(char) || ((char === '-' || char === '.') && startsNumber(text, i))) {
@@ -65,6 +66,20 @@ export function tokenize(text: string): Token[] {
   }
   tokens.push({ kind: 'end', position: text.length });
   return tokens;
+}
+
+/** In Unicode mode a surrogate code unit only matches when it is not half of a pair. */
+export const UNPAIRED_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * Half a surrogate pair (raw, or written `\ud800`) is no character: PostgreSQL refuses it in text and
+ * JSON, so a condition holding one could be saved but never run.
+ */
+function refuseUnpairedSurrogate(value: string, position: number): void {
+  const found = UNPAIRED_SURROGATE.exec(value);
+  if (!found) return;
+  const code = found[0].charCodeAt(0).toString(16).padStart(4, '0');
+  throw new ConditionSyntaxError(`String holds an unpaired surrogate (\\u${code})`, position, ['a string of whole Unicode characters']);
 }
 
 function startsNumber(text: string, i: number): boolean {
@@ -132,6 +147,7 @@ function readFieldPath(text: string, start: number): { path: string[]; end: numb
     } else if (char === '[') {
       const bracket = readBracket(text, i);
       if (!bracket) throw new ConditionSyntaxError('Malformed [..] path segment', i, ['["key"]', '[index]']);
+      refuseUnpairedSurrogate(bracket.key, i);
       path.push(bracket.key);
       i = bracket.end;
     } else if (expectKey || (char === '.' && path.length === 0)) {

@@ -120,6 +120,18 @@ describe('parseCondition', () => {
     expect(syntaxError('payload@a == [payload@b]').reason).toContain('List items must be values');
   });
 
+  it('refuses half a surrogate pair in a string or a quoted key, raw or escaped: PostgreSQL cannot hold it', () => {
+    const raw = syntaxError('profile@traits.x == "\ud800"');
+    expect(raw.reason).toBe('String holds an unpaired surrogate (\\ud800)');
+    expect(raw.position).toBe(20);
+    expect(syntaxError('profile@traits.x == "a\\udc00b"').reason).toContain('unpaired surrogate (\\udc00)');
+    expect(syntaxError('profile@traits["\\ud83d"] EXISTS').reason).toContain('unpaired surrogate');
+    expect(syntaxError('profile@traits.x IN ["ok", "\ud800"]').position).toBe(27);
+    // A whole pair, raw or escaped, is one character.
+    expect(parseCondition('profile@traits.x == "\\ud83d\\ude00"')).toMatchObject({ right: { value: '\u{1F600}' } });
+    expect(parseCondition('profile@traits.x == "\u{1F600}"')).toMatchObject({ right: { value: '\u{1F600}' } });
+  });
+
   it('bounds nesting depth and input size', () => {
     const deep = `${'('.repeat(MAX_NESTING_DEPTH + 1)}payload@a == 1${')'.repeat(MAX_NESTING_DEPTH + 1)}`;
     expect(syntaxError(deep).reason).toContain('Nesting deeper');

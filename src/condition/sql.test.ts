@@ -1,5 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Condition } from './ast.js';
 import { ConditionNotCompilableError } from './errors.js';
 import { compileToSql } from './sql.js';
 import { DEFAULT_SQL_MAPPING, documentFromRow } from './sql-mapping.js';
@@ -45,6 +46,13 @@ describe('compileToSql', () => {
       expect(() => compileToSql(condition), condition).toThrow(ConditionNotCompilableError);
       expect(() => compileToSql(condition), condition).toThrow(reason);
     }
+    // The parser refuses half a surrogate pair; a condition built as a tree is checked again here.
+    const halfPair: Condition = {
+      kind: 'in',
+      operand: { kind: 'field', source: 'profile', path: ['a'], position: 0 },
+      list: { kind: 'literal', value: ['ok', 'x\ud800'], position: 14 },
+    };
+    expect(() => compileToSql(halfPair)).toThrow(/Cannot compile to SQL: a value containing an unpaired surrogate/);
     try {
       compileToSql('profile@a == 1 AND session@id == "x"', { mapping: { profile: DEFAULT_SQL_MAPPING.profile } });
     } catch (error) {

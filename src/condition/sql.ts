@@ -8,6 +8,7 @@
 import { forEachField, type Condition, type FieldNode, type Operand } from './ast.js';
 import { ISO_DATETIME_PATTERN, isKnownTimeZone, MAX_TIMESTAMP_SECONDS } from './datetime.js';
 import { ConditionNotCompilableError } from './errors.js';
+import { UNPAIRED_SURROGATE } from './lexer.js';
 import { compileOperand, compilePredicate } from './evaluate.js';
 import { FUNCTIONS, offsetMilliseconds, type FunctionEnv } from './functions.js';
 import { parseCondition } from './parser.js';
@@ -365,13 +366,15 @@ class SqlCompiler {
   }
 
   private jsonText(value: unknown): string {
-    if (holdsNul(value)) throw this.notCompilable('a value containing a NUL character');
+    const problem = unstorableIn(value);
+    if (problem) throw this.notCompilable(problem);
     return JSON.stringify(value);
   }
 
-  /** PostgreSQL text cannot hold NUL, so such a value cannot be sent at all. */
+  /** PostgreSQL text cannot hold such a value, so it cannot be sent at all. */
   private checkedText(text: string): string {
-    if (text.includes('\u0000')) throw this.notCompilable('a value containing a NUL character');
+    const problem = unstorableIn(text);
+    if (problem) throw this.notCompilable(problem);
     return text;
   }
 
@@ -386,10 +389,13 @@ function sqlKind(operand: SqlOperand): 'json' | 'instant' {
   return operand.kind;
 }
 
-function holdsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(holdsNul);
-  return false;
+/** What PostgreSQL text and JSON refuse: NUL, and half a surrogate pair (no character at all). */
+function unstorableIn(value: unknown): string | undefined {
+  if (Array.isArray(value)) return value.map(unstorableIn).find((problem) => problem !== undefined);
+  if (typeof value !== 'string') return undefined;
+  if (value.includes('\u0000')) return 'a value containing a NUL character';
+  if (UNPAIRED_SURROGATE.test(value)) return 'a value containing an unpaired surrogate';
+  return undefined;
 }
 
 function conditionHasField(condition: Condition): boolean {

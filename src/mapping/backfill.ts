@@ -3,7 +3,7 @@
  * consumed from `event_props_to_event_traits:worker` and `event_to_profile_coping:worker`.
  */
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Job, JobQueue } from '../queue/port.js';
+import { QueueUnavailableError, type Consumer, type Job, type JobQueue } from '../queue/port.js';
 import { EVENT_PROPS_TO_EVENT_TRAITS, EVENT_TO_PROFILE_COPYING } from '../queue/names.js';
 import { ApiError, badRequest, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -60,7 +60,14 @@ export async function startBackfill(deps: BackfillDeps, mappingId: string, range
   if (!mapping.enabled) throw new ApiError(409, 'mapping_disabled', `mapping "${mappingId}" is disabled; enable it to backfill`);
   const run = await deps.backfills.plan(randomUUID(), mapping, range, deps.batchSize ?? DEFAULT_BATCH_SIZE);
   const batches = Array.from({ length: run.batches }, (_, batch) => ({ runId: run.id, mappingId, batch }));
-  await enqueueBatches(deps.queue, mapping.kind, batches);
+  try {
+    await enqueueBatches(deps.queue, mapping.kind, batches);
+  } catch (error) {
+    if (!(error instanceof QueueUnavailableError)) throw error;
+    // Failed rather than left waiting: nothing would queue its batches, and resuming it retries them.
+    await deps.backfills.markFailed(run.id, `the job queue did not take the batches: ${error.message}`);
+    throw new ApiError(503, 'queue_unavailable', 'the job queue is unreachable: the backfill was not started; try again when it is back');
+  }
   deps.logger.info({ run: run.id, mapping: mappingId, events: run.total, batches: run.batches }, 'mapping backfill started');
   return run.id;
 }

@@ -15,6 +15,7 @@ import { bullmqQueueName } from './names.js';
 import { KEEP_COMPLETED, KEEP_FAILED, resolveConcurrency, resolveJobOptions, runAttempt } from './policy.js';
 import {
   QueueClosedError,
+  QueueUnavailableError,
   type ConsumeOptions,
   type Consumer,
   type JobHandler,
@@ -29,10 +30,17 @@ export interface BullmqJobQueueOptions {
   /** Redis key prefix, e.g. `meridian:prod`; keeps data contexts and parallel test runs apart. */
   prefix: string;
   logger: Logger;
+  /** How long an enqueue may wait for Redis before it fails; ENQUEUE_TIMEOUT_MS when absent. */
+  enqueueTimeoutMs?: number;
 }
 
 /** A health check must answer quickly even while ioredis keeps reconnecting. */
 const PING_TIMEOUT_MS = 2_000;
+/**
+ * While Redis hangs or reconnects, ioredis holds a command until Redis answers or its retries run
+ * out, which took as long as the outage itself: an enqueue gives up sooner, so no caller waits on it.
+ */
+export const ENQUEUE_TIMEOUT_MS = 2_000;
 
 /** ioredis options for a RedisConfig; exported so tests connect exactly as the adapter does. */
 export function ioredisOptions({ host, port, password, db, tls }: RedisConfig): RedisOptions {
@@ -71,12 +79,14 @@ export class BullmqJobQueue implements JobQueue {
   private readonly workerConnection: Redis;
   private readonly queues = new Map<string, Queue>();
   private readonly workers = new Set<Worker>();
+  private readonly enqueueTimeoutMs: number;
   private closing: Promise<void> | undefined;
 
   constructor(options: BullmqJobQueueOptions) {
     if (options.prefix.trim() === '') throw new Error('BullmqJobQueue: prefix must not be empty');
     this.prefix = options.prefix;
     this.logger = options.logger;
+    this.enqueueTimeoutMs = options.enqueueTimeoutMs ?? ENQUEUE_TIMEOUT_MS;
     const base = ioredisOptions(options.redis);
     this.queueConnection = this.logConnectionErrors(new Redis(base), 'queue connection');
     this.workerConnection = this.logConnectionErrors(
@@ -86,15 +96,25 @@ export class BullmqJobQueue implements JobQueue {
   }
 
   async enqueue<T>(queue: string, data: T, opts?: JobOptions): Promise<string> {
-    const job = await this.queue(queue).add(queue, data, toBullmqJobOptions(opts));
+    const job = await this.accepted(queue, this.queue(queue).add(queue, data, toBullmqJobOptions(opts)));
     return jobIdOf(job);
   }
 
   async enqueueBulk<T>(queue: string, items: readonly { data: T; opts?: JobOptions }[]): Promise<string[]> {
-    const jobs = await this.queue(queue).addBulk(
-      items.map((item) => ({ name: queue, data: item.data, opts: toBullmqJobOptions(item.opts) })),
+    const jobs = await this.accepted(
+      queue,
+      this.queue(queue).addBulk(items.map((item) => ({ name: queue, data: item.data, opts: toBullmqJobOptions(item.opts) }))),
     );
     return jobs.map(jobIdOf);
+  }
+
+  /** An enqueue that Redis has not answered in time fails (its command may still run once Redis is back). */
+  private async accepted<T>(queue: string, adding: Promise<T>): Promise<T> {
+    try {
+      return await withTimeout(adding, this.enqueueTimeoutMs, `Redis did not answer within ${this.enqueueTimeoutMs} ms`);
+    } catch (error) {
+      throw new QueueUnavailableError(queue, { cause: error });
+    }
   }
 
   consume<T>(queue: string, handler: JobHandler<T>, opts?: ConsumeOptions): Consumer {

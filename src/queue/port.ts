@@ -52,7 +52,10 @@ export interface Consumer {
 }
 
 export interface JobQueue {
-  /** Resolves with the job id once the job is accepted (durably, for the Redis adapter). */
+  /**
+   * Resolves with the job id once the job is accepted (durably, for the Redis adapter); rejects with
+   * QueueUnavailableError when the backend does not accept it within a bounded time.
+   */
   enqueue<T>(queue: string, data: T, opts?: JobOptions): Promise<string>;
   enqueueBulk<T>(queue: string, items: readonly { data: T; opts?: JobOptions }[]): Promise<string[]>;
   consume<T>(queue: string, handler: JobHandler<T>, opts?: ConsumeOptions): Consumer;
@@ -67,5 +70,16 @@ export class QueueClosedError extends Error {
   constructor() {
     super('the job queue is closed');
     this.name = 'QueueClosedError';
+  }
+}
+
+/**
+ * The backend did not take a job in time: it is down or hanging. The job may still reach it later,
+ * so callers keep what must be done in their own store and treat the job as a wake-up.
+ */
+export class QueueUnavailableError extends Error {
+  constructor(queue: string, options?: { cause?: unknown }) {
+    super(`the job queue did not take work for "${queue}"`, options);
+    this.name = 'QueueUnavailableError';
   }
 }

@@ -55,10 +55,43 @@ export async function runSegmentationJob(
     const work = ranges.map(({ fromId, toId }) => ({
       data: { segmentId: segment.id, selection: { kind: 'range', fromId, toId, ...window } } satisfies SegmentationWork,
     }));
+    // A full run is a fresh try for a failed segment: the failure comes back if the runs fail again.
+    if (segment.failure) await deps.segments.clearFailure(segment.id);
     await deps.queue.enqueueBulk<SegmentationWork>(SEGMENTATION_LIVE, work);
+    await deps.segments.markQueued(segment.id, segment.resegmentRequest);
     jobs += work.length;
     deps.logger.info({ segment: segment.id, jobs: work.length, enqueuedSoFar: jobs }, 'segmentation work enqueued');
   }
   deps.logger.info({ segments: segments.length, jobs, ms: Date.now() - started }, 'segmentation job done');
   return { segments: segments.length, jobs };
+}
+
+type ResegmentDeps = Parameters<typeof runSegmentationJob>[0];
+
+/**
+ * Queues the full re-decision a save asked for. False when it could not (the job queue is down or
+ * slow to answer): the ask stays in the database and the segmentation worker queues it later.
+ */
+export async function queueResegment(deps: ResegmentDeps, segmentId: string, batchSize: number): Promise<boolean> {
+  try {
+    await runSegmentationJob(deps, { batchSize, segmentIds: [segmentId] });
+    return true;
+  } catch (error) {
+    deps.logger.warn({ err: error, segment: segmentId }, 'could not queue segmentation; the segmentation worker will when the queue answers');
+    return false;
+  }
+}
+
+/**
+ * Queues the re-decisions saves asked for and could not queue themselves. `graceMs` leaves a save
+ * the time to queue its own; stops at the first that fails, as the others would wait on the same queue.
+ */
+export async function queueAwaitingResegments(deps: ResegmentDeps, options: { graceMs: number; batchSize: number }): Promise<number> {
+  let queued = 0;
+  for (const segment of await deps.segments.listAwaitingQueue(options.graceMs)) {
+    if (!(await queueResegment(deps, segment.id, options.batchSize))) break;
+    queued++;
+  }
+  if (queued > 0) deps.logger.info({ segments: queued }, 'queued the segmentation saves were waiting for');
+  return queued;
 }

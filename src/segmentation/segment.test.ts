@@ -14,6 +14,12 @@ describe('segments', () => {
     expect(() => checkSegmentCondition('profile@traits.spent >')).toThrow(ApiError);
     expect(() => checkSegmentCondition('event@type == "purchase"')).toThrow(/cannot run/);
     expect(() => checkSegmentCondition('payload@x == 1')).toThrow(/cannot run/);
+    // Saved, it would fail every run: refused with the field and the reason.
+    for (const condition of ['profile@traits.x == "\ud800"', 'profile@traits.x == "\\ud800"']) {
+      expect(() => checkSegmentCondition(condition)).toThrow(
+        expect.objectContaining({ statusCode: 400, details: [{ field: 'condition', message: expect.stringContaining('unpaired surrogate (\\ud800)') }] }),
+      );
+    }
   });
 
   it('re-checks a profile after tracking only for the event types a segment names', () => {

@@ -12,6 +12,27 @@ export interface Segment {
   lastRunAt: string | null;
   createdAt: string;
   updatedAt: string;
+  /** Set when a run failed: the segment is left out of post-event segmentation until it is saved again. */
+  failure: { message: string; at: string } | null;
+  /** A save asked for its members to be re-decided and the work is not in the job queue yet. */
+  resegmentPending: boolean;
+  /** The number of the latest re-decision asked for; queuing the work settles the asks up to it. */
+  resegmentRequest: number;
+}
+
+/**
+ * A segment's condition cannot run: it no longer compiles, or its statement fails on the data.
+ * Running it again fails again, so the segment is marked failed and the others go on.
+ */
+export class SegmentRunError extends Error {
+  constructor(
+    readonly segmentId: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'SegmentRunError';
+  }
 }
 
 /** "Big spenders" → "big-spenders": the name profiles carry in `segments`, as Tracardi stores it. */

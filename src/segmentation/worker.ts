@@ -1,14 +1,22 @@
 import type { Consumer, JobQueue } from '../queue/port.js';
 import { SEGMENTATION_LIVE } from '../queue/names.js';
 import type { Logger } from '../shared/logger.js';
-import type { SegmentationWork } from './job.js';
+import { queueAwaitingResegments, type SegmentationWork } from './job.js';
 import type { MembershipStore, SegmentRepository } from './ports.js';
+import { SegmentRunError } from './segment.js';
 
 export interface SegmentationWorkerOptions {
   concurrency: number;
   /** How often profiles changed by tracking are re-segmented; 0 switches that loop off. */
   pendingIntervalMs: number;
   pendingBatch: number;
+  /**
+   * How often re-decisions that saves could not queue (the job queue was down) are queued; 0
+   * switches that loop off. A save gets this long to queue its own before the worker steps in.
+   */
+  resegmentSweepMs: number;
+  /** Profiles per `segmentation:live` job the sweep queues. */
+  resegmentBatch: number;
 }
 
 export interface SegmentationWorkerDeps {
@@ -19,6 +27,10 @@ export interface SegmentationWorkerDeps {
   clock?: () => Date;
 }
 
+function reportFailure(deps: SegmentationWorkerDeps, failure: SegmentRunError): void {
+  deps.logger.error({ segment: failure.segmentId, err: failure.cause ?? failure }, `segment marked failed: ${failure.message}`);
+}
+
 /** Runs one `segmentation:live` job: decides one segment over one slice of profiles. */
 export async function runSegmentationWork(deps: SegmentationWorkerDeps, work: SegmentationWork): Promise<void> {
   const segment = await deps.segments.get(work.segmentId);
@@ -27,47 +39,77 @@ export async function runSegmentationWork(deps: SegmentationWorkerDeps, work: Se
     return;
   }
   const now = (deps.clock ?? (() => new Date()))();
-  const changes = await deps.membership.apply(segment, work.selection, now);
-  await deps.segments.markRun(segment.id, now);
-  if (changes.entered + changes.left > 0) deps.logger.debug({ segment: segment.id, ...changes }, 'segment membership changed');
-}
-
-/** Re-segments what tracking changed until the pending list is empty; returns how many profiles. */
-export async function drainPending(deps: SegmentationWorkerDeps, batch: number): Promise<number> {
-  const segments = await deps.segments.listEnabled();
-  let total = 0;
-  for (;;) {
-    const result = await deps.membership.recheckPending(batch, segments, (deps.clock ?? (() => new Date()))());
-    total += result.profiles;
-    if (result.profiles < batch) return total;
+  try {
+    const changes = await deps.membership.apply(segment, work.selection, now);
+    await deps.segments.markRun(segment.id, now);
+    if (changes.entered + changes.left > 0) deps.logger.debug({ segment: segment.id, ...changes }, 'segment membership changed');
+  } catch (error) {
+    // Running it again would fail again: the job is done, the segment carries the failure.
+    if (!(error instanceof SegmentRunError)) throw error;
+    await deps.segments.markFailed(segment.id, segment.condition, error.message, now);
+    reportFailure(deps, error);
   }
 }
 
 /**
- * The segmentation worker: consumes `segmentation:live` and, on a timer, re-segments the profiles
- * tracking changed (post-event segmentation).
+ * Re-segments what tracking changed until the pending list is empty; returns how many profiles.
+ * Failed segments are left out (saving one again, or a segmentation job, brings it back), so one
+ * segment that cannot run never holds back the others.
+ */
+export async function drainPending(deps: SegmentationWorkerDeps, batch: number): Promise<number> {
+  let segments = (await deps.segments.listEnabled()).filter((segment) => !segment.failure);
+  let total = 0;
+  for (;;) {
+    const result = await deps.membership.recheckPending(batch, segments, (deps.clock ?? (() => new Date()))());
+    total += result.profiles;
+    for (const failure of result.failures) reportFailure(deps, failure);
+    const failed = new Set(result.failures.map((failure) => failure.segmentId));
+    segments = segments.filter((segment) => !failed.has(segment.id));
+    if (result.profiles < batch) return total;
+  }
+}
+
+/** Runs `work` every `intervalMs` (never two at once) until closed; 0 never runs it. */
+function repeatEvery(intervalMs: number, work: () => Promise<unknown>): { close(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  let closed = false;
+  const tick = () => {
+    running = work().finally(() => {
+      if (!closed) timer = setTimeout(tick, intervalMs);
+    });
+  };
+  if (intervalMs > 0) timer = setTimeout(tick, intervalMs);
+  return {
+    close: async () => {
+      closed = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
+/**
+ * The segmentation worker: consumes `segmentation:live`; on one timer re-segments the profiles
+ * tracking changed (post-event segmentation), on another queues the re-decisions saves could not.
  */
 export function startSegmentationWorker(deps: SegmentationWorkerDeps, options: SegmentationWorkerOptions): Consumer {
   const consumer = deps.queue.consume<SegmentationWork>(SEGMENTATION_LIVE, (job) => runSegmentationWork(deps, job.data), {
     concurrency: options.concurrency,
   });
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  let closed = false;
-  const tick = () => {
-    running = drainPending(deps, options.pendingBatch)
+  const postEvent = repeatEvery(options.pendingIntervalMs, () =>
+    drainPending(deps, options.pendingBatch)
       .then((profiles) => profiles > 0 && deps.logger.debug({ profiles }, 'post-event segmentation'))
-      .catch((error: unknown) => deps.logger.error({ err: error }, 'post-event segmentation failed; will retry'))
-      .finally(() => {
-        if (!closed) timer = setTimeout(tick, options.pendingIntervalMs);
-      });
-  };
-  if (options.pendingIntervalMs > 0) timer = setTimeout(tick, options.pendingIntervalMs);
+      .catch((error: unknown) => deps.logger.error({ err: error }, 'post-event segmentation failed; will retry')),
+  );
+  const sweep = repeatEvery(options.resegmentSweepMs, () =>
+    queueAwaitingResegments(deps, { graceMs: options.resegmentSweepMs, batchSize: options.resegmentBatch }).catch((error: unknown) =>
+      deps.logger.error({ err: error }, 'could not look for segmentation to queue; will retry'),
+    ),
+  );
   return {
     close: async () => {
-      closed = true;
-      clearTimeout(timer);
-      await Promise.all([consumer.close(), running]);
+      await Promise.all([consumer.close(), postEvent.close(), sweep.close()]);
     },
   };
 }

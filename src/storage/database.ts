@@ -10,11 +10,16 @@ export interface SqlExecutor {
   exec(script: string): Promise<void>;
 }
 
+export interface TransactionExecutor extends SqlExecutor {
+  /** Runs `work` under a savepoint: when it throws, only its statements are undone and the transaction goes on. */
+  savepoint<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+}
+
 export interface Database extends SqlExecutor {
   readonly kind: 'postgres' | 'pglite';
   /** The schema that holds this data context (see schemaFor). */
   readonly schema: string;
-  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: TransactionExecutor) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -26,6 +31,18 @@ const sqlState = (error: unknown): unknown => (error as { code?: unknown } | nul
 export function isRetryable(error: unknown): boolean {
   const code = sqlState(error);
   return typeof code === 'string' && RETRYABLE.has(code);
+}
+
+/**
+ * SQLSTATE classes of errors a statement brings on itself, by its SQL or the data it meets
+ * (cardinality, data exception, function exceptions, syntax or access rule, feature not supported,
+ * program limit): unlike a deadlock, an outage or a lock timeout, running it again fails again.
+ */
+const STATEMENT_FAULT_CLASSES = new Set(['21', '22', '2F', '38', '39', '42', '0A', '54']);
+
+export function isStatementFault(error: unknown): boolean {
+  const code = sqlState(error);
+  return typeof code === 'string' && STATEMENT_FAULT_CLASSES.has(code.slice(0, 2));
 }
 
 /** A unique constraint refused a row. */

@@ -14,6 +14,18 @@ function executor(db: PGlite | Transaction): SqlExecutor {
   };
 }
 
+async function savepoint<T>(tx: Transaction, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  await tx.query('SAVEPOINT meridian_savepoint');
+  try {
+    const result = await work(executor(tx));
+    await tx.query('RELEASE SAVEPOINT meridian_savepoint');
+    return result;
+  } catch (error) {
+    await tx.query('ROLLBACK TO SAVEPOINT meridian_savepoint');
+    throw error;
+  }
+}
+
 export interface PGliteOptions {
   /** A folder for the data files; undefined keeps everything in memory (tests). */
   dataDir?: string;
@@ -38,7 +50,7 @@ export async function openPGlite({ dataDir, schema }: PGliteOptions): Promise<Da
     kind: 'pglite',
     schema,
     ...base,
-    transaction: (work) => db.transaction((tx) => work(executor(tx))),
+    transaction: (work) => db.transaction((tx) => work({ ...executor(tx), savepoint: (inner) => savepoint(tx, inner) })),
     close: async () => {
       await db.close();
       unlock();

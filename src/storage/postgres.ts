@@ -36,7 +36,10 @@ export function connectPostgres({ url, schema, maxConnections = 10 }: PostgresOp
     kind: 'postgres',
     schema,
     ...base,
-    transaction: (work) => sql.begin((tx) => work(executor(tx))) as Promise<never>,
+    // postgres.js fails a transaction after any failed statement, even a caught one, unless the
+    // statement ran in its own savepoint scope.
+    transaction: (work) =>
+      sql.begin((tx) => work({ ...executor(tx), savepoint: (inner) => tx.savepoint((scope) => inner(executor(scope))) as Promise<never> })) as Promise<never>,
     close: () => sql.end({ timeout: 5 }),
   };
 }

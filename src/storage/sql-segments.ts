@@ -1,7 +1,7 @@
-import type { Database, SqlExecutor } from './database.js';
+import { isStatementFault, type Database, type SqlExecutor } from './database.js';
 import { compileToSql } from '../condition/index.js';
 import type { MembershipChanges, MembershipStore, PendingRecheck, ProfileSelection, SegmentInput, SegmentRepository } from '../segmentation/ports.js';
-import { PROFILES_ONLY, wantsRecheck, type Segment } from '../segmentation/segment.js';
+import { PROFILES_ONLY, SegmentRunError, wantsRecheck, type Segment } from '../segmentation/segment.js';
 import { upToMillisecond } from './time-bounds.js';
 import { iso, type Row } from './rows.js';
 
@@ -16,6 +16,9 @@ const toSegment = (row: Row): Segment => ({
   lastRunAt: iso(row.last_run_at),
   createdAt: iso(row.created_at)!,
   updatedAt: iso(row.updated_at)!,
+  failure: row.failed_at ? { message: row.failure as string, at: iso(row.failed_at)! } : null,
+  resegmentPending: (row.enabled as boolean) && (row.resegment_requested as number) > (row.resegment_queued as number),
+  resegmentRequest: row.resegment_requested as number,
 });
 
 export class SqlSegments implements SegmentRepository {
@@ -36,8 +39,8 @@ export class SqlSegments implements SegmentRepository {
 
   async create(segment: SegmentInput): Promise<Segment | undefined> {
     const [row] = await this.db.query(
-      `INSERT INTO segments (id, name, machine_name, description, condition, enabled, event_types)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::text[]) ON CONFLICT DO NOTHING RETURNING *`,
+      `INSERT INTO segments (id, name, machine_name, description, condition, enabled, event_types, resegment_requested)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::text[], CASE WHEN $6 THEN 1 ELSE 0 END) ON CONFLICT DO NOTHING RETURNING *`,
       [segment.id, segment.name, segment.machineName, segment.description, segment.condition, segment.enabled, segment.eventTypes],
     );
     return row && toSegment(row);
@@ -46,7 +49,8 @@ export class SqlSegments implements SegmentRepository {
   async update(id: string, segment: Omit<SegmentInput, 'id'>): Promise<Segment | undefined> {
     const [row] = await this.db.query(
       `UPDATE segments SET name = $2, machine_name = $3, description = $4, condition = $5, enabled = $6,
-              event_types = $7::text[], updated_at = now()
+              event_types = $7::text[], updated_at = now(), failed_at = NULL, failure = NULL,
+              resegment_requested = resegment_requested + CASE WHEN $6 THEN 1 ELSE 0 END
         WHERE id = $1 RETURNING *`,
       [id, segment.name, segment.machineName, segment.description, segment.condition, segment.enabled, segment.eventTypes],
     );
@@ -72,6 +76,28 @@ export class SqlSegments implements SegmentRepository {
 
   async markRun(id: string, at: Date): Promise<void> {
     await this.db.query('UPDATE segments SET last_run_at = greatest(last_run_at, $2::timestamptz) WHERE id = $1', [id, at]);
+  }
+
+  markFailed(id: string, condition: string, message: string, at: Date): Promise<void> {
+    return markFailed(this.db, id, condition, message, at);
+  }
+
+  async clearFailure(id: string): Promise<void> {
+    await this.db.query('UPDATE segments SET failed_at = NULL, failure = NULL WHERE id = $1 AND failed_at IS NOT NULL', [id]);
+  }
+
+  async markQueued(id: string, request: number): Promise<void> {
+    await this.db.query('UPDATE segments SET resegment_queued = greatest(resegment_queued, $2) WHERE id = $1', [id, request]);
+  }
+
+  async listAwaitingQueue(graceMs: number): Promise<Segment[]> {
+    const rows = await this.db.query(
+      `SELECT * FROM segments
+        WHERE enabled AND resegment_requested > resegment_queued AND updated_at < now() - $1 * interval '1 millisecond'
+        ORDER BY id`,
+      [graceMs],
+    );
+    return rows.map(toSegment);
   }
 
   async memberCount(id: string): Promise<number> {
@@ -158,7 +184,7 @@ export class SqlMembership implements MembershipStore {
       // Profiles first, then their pending rows: /track takes them in that order too, so the two
       // queue behind each other instead of deadlocking. A row another worker took is gone by the DELETE.
       const candidates = await tx.query<{ profile_id: string }>('SELECT profile_id FROM segmentation_pending ORDER BY queued_at LIMIT $1', [limit]);
-      if (candidates.length === 0) return { profiles: 0, entered: 0, left: 0 };
+      if (candidates.length === 0) return { profiles: 0, entered: 0, left: 0, failures: [] };
       const ids = candidates.map((row) => row.profile_id);
       await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [ids]);
       const pending = await tx.query<{ profile_id: string; event_types: string[] }>(
@@ -169,14 +195,22 @@ export class SqlMembership implements MembershipStore {
          RETURNING profile_id, event_types`,
         [ids],
       );
-      const result: PendingRecheck = { profiles: pending.length, entered: 0, left: 0 };
+      const result: PendingRecheck = { profiles: pending.length, entered: 0, left: 0, failures: [] };
       if (pending.length === 0) return result;
       for (const segment of segments) {
         const ids = pending.filter((row) => wantsRecheck(segment, row.event_types)).map((row) => row.profile_id);
         if (ids.length === 0) continue;
-        const changes = await applyMembership(tx, segment, { kind: 'ids', ids }, now);
-        result.entered += changes.entered;
-        result.left += changes.left;
+        // A segment that cannot run is undone alone: the batch's other segments and its removal
+        // from the pending list still commit.
+        try {
+          const changes = await tx.savepoint((scope) => applyMembership(scope, segment, { kind: 'ids', ids }, now));
+          result.entered += changes.entered;
+          result.left += changes.left;
+        } catch (error) {
+          if (!(error instanceof SegmentRunError)) throw error;
+          await markFailed(tx, segment.id, segment.condition, error.message, now);
+          result.failures.push(error);
+        }
       }
       return result;
     });
@@ -184,16 +218,42 @@ export class SqlMembership implements MembershipStore {
 
 }
 
+async function markFailed(db: SqlExecutor, id: string, condition: string, message: string, at: Date): Promise<void> {
+  await db.query('UPDATE segments SET failed_at = $4, failure = $3 WHERE id = $1 AND condition = $2', [id, condition, message, at]);
+}
+
+/**
+ * Runs a segment's membership statement. What fails because of the segment itself (a condition that
+ * no longer compiles, a statement its condition makes fail on the data) is a SegmentRunError; an
+ * outage, a deadlock or a lock timeout is not the segment's fault and is thrown as it is.
+ */
+async function applyMembership(tx: SqlExecutor, segment: Segment, selection: ProfileSelection, now: Date): Promise<MembershipChanges> {
+  let statement: { sql: string; params: unknown[] };
+  try {
+    statement = membershipStatement(segment, selection, now);
+  } catch (error) {
+    throw new SegmentRunError(segment.id, `the condition does not compile: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    const [row] = await tx.query<{ entered: number; left: number }>(statement.sql, statement.params);
+    return { entered: row?.entered ?? 0, left: row?.left ?? 0 };
+  } catch (error) {
+    if (!isStatementFault(error)) throw error;
+    throw new SegmentRunError(segment.id, `the condition fails to run: ${(error as Error).message}`, { cause: error });
+  }
+}
+
 /**
  * One statement decides the batch: the compiled condition marks each selected profile, matching
  * non-members enter (or re-enter), non-matching members leave, and the outbox and profiles.segments
  * follow in the same statement.
  */
-export async function applyMembership(tx: SqlExecutor, segment: Segment, selection: ProfileSelection, now: Date): Promise<MembershipChanges> {
+function membershipStatement(segment: Segment, selection: ProfileSelection, now: Date): { sql: string; params: unknown[] } {
   const filter = selectionFilter(selection);
   const fixed = [segment.id, now, segment.machineName, ...filter.params];
   const condition = compileToSql(segment.condition, { paramOffset: fixed.length, mapping: PROFILES_ONLY, now: () => now });
-  const [row] = await tx.query<{ entered: number; left: number }>(
+  return {
+    sql:
     `WITH candidates AS (
        SELECT p.id, (${condition.sql}) AS matches FROM profiles p WHERE ${filter.profiles}
      ),
@@ -221,7 +281,6 @@ export async function applyMembership(tx: SqlExecutor, segment: Segment, selecti
         WHERE p.id IN (SELECT profile_id FROM entered UNION ALL SELECT profile_id FROM exited)
      )
      SELECT (SELECT count(*)::int FROM entered) AS entered, (SELECT count(*)::int FROM exited) AS left`,
-    [...fixed, ...condition.params],
-  );
-  return { entered: row?.entered ?? 0, left: row?.left ?? 0 };
+    params: [...fixed, ...condition.params],
+  };
 }

@@ -142,7 +142,7 @@ export class SqlTrackingStore implements TrackingStore {
         : applyProfileMappings(
             ledger,
             commands,
-            applied.map((result) => result.profileId),
+            applied,
             new Map(profiles.map((row) => [row.id, documentFromRow(DEFAULT_SQL_MAPPING.profile!, row) as ProfileDocument])),
             new Set(alreadyStored.map((row) => row.id)),
           );
@@ -268,9 +268,10 @@ async function writeProfileDocuments(tx: SqlExecutor, documents: Map<string, Pro
 async function queueForSegmentation(tx: SqlExecutor, ledger: VisitLedger): Promise<void> {
   const types = new Map<string, Set<string>>();
   for (const event of ledger.events) {
-    if (!ledger.savedProfiles.has(event.profileId)) continue;
-    let profileTypes = types.get(event.profileId);
-    if (!profileTypes) types.set(event.profileId, (profileTypes = new Set()));
+    const profileId = event.profileId;
+    if (profileId === null || !ledger.savedProfiles.has(profileId)) continue;
+    let profileTypes = types.get(profileId);
+    if (!profileTypes) types.set(profileId, (profileTypes = new Set()));
     profileTypes.add(event.type);
   }
   if (types.size === 0) return;
@@ -313,6 +314,6 @@ async function insertEvents(tx: SqlExecutor, events: EventRecord[]): Promise<Set
   return new Set(inserted.map((row) => row.id));
 }
 
-function unique(values: (string | undefined)[]): string[] {
-  return [...new Set(values.filter((value): value is string => value !== undefined))];
+function unique(values: (string | null | undefined)[]): string[] {
+  return [...new Set(values.filter((value): value is string => typeof value === 'string'))];
 }

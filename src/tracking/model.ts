@@ -63,8 +63,10 @@ export interface TrackCommand {
 export interface EventRecord {
   id: string;
   type: string;
-  profileId: string;
-  sessionId: string;
+  /** Null when the profile is not stored (`options.saveProfile: false` for a new visitor). */
+  profileId: string | null;
+  /** Null when the session is not stored. */
+  sessionId: string | null;
   sourceId: string;
   /** false when the command said `options.saveEvents: false`: processed, not stored. */
   save: boolean;

@@ -40,7 +40,7 @@ function sessionDocument(session: SessionState | undefined): Record<string, unkn
 export function applyProfileMappings(
   ledger: VisitLedger,
   commands: readonly TrackCommand[],
-  profileIds: readonly string[],
+  applied: readonly { profileId: string; sessionId: string }[],
   documents: Map<string, ProfileDocument>,
   alreadyStored: ReadonlySet<string>,
 ): ProfileMappingOutcome {
@@ -48,7 +48,7 @@ export function applyProfileMappings(
   const records = new Map<string, EventRecord>(ledger.events.map((event) => [event.id, event]));
   const seen = new Set<string>();
   commands.forEach((command, index) => {
-    const profileId = profileIds[index]!;
+    const { profileId, sessionId } = applied[index]!;
     if (!ledger.savedProfiles.has(profileId)) return;
     for (const event of command.events) {
       if (event.profileMappings.length === 0 || alreadyStored.has(event.id) || seen.has(event.id)) continue;
@@ -56,7 +56,7 @@ export function applyProfileMappings(
       const record = records.get(event.id)!;
       let document = documents.get(profileId);
       if (!document) documents.set(profileId, (document = emptyProfileDocument(profileId)));
-      const result = applyToProfile(document, eventDocument(record), sessionDocument(ledger.sessions.get(record.sessionId)), event.profileMappings);
+      const result = applyToProfile(document, eventDocument(record), sessionDocument(ledger.sessions.get(sessionId)), event.profileMappings);
       if (result.changed) outcome.changed.set(profileId, document);
       for (const mappingId of result.applied) outcome.applied.push({ mappingId, eventId: event.id });
       for (const failure of result.failed) outcome.warnings[index]!.push(`mapping ${failure.mappingId} not applied to event ${event.id}: ${failure.message}`);

@@ -100,4 +100,38 @@ describe('applyTrackCommand', () => {
     expect(ledger.savedProfiles.has(first.profileId)).toBe(true);
     expect(ledger.savedSessions.has('s')).toBe(true);
   });
+
+  it('stores a new visitor\'s events without profile or session when the profile is not saved', () => {
+    const ledger = new VisitLedger([], []);
+    const { sessionId } = applyTrackCommand(ledger, command({ save: { session: true, events: true, profile: false } }, ['page-view', 'purchase']), NOW);
+    // No profile is created, so no profile-created; a session needs a stored profile, so none either.
+    expect(types(ledger)).toEqual(['page-view', 'purchase']);
+    expect(ledger.events.every((event) => event.save && event.profileId === null && event.sessionId === null)).toBe(true);
+    expect(ledger.savedProfiles.size).toBe(0);
+    expect(ledger.savedSessions.has(sessionId)).toBe(false);
+  });
+
+  it('leaves an existing profile as it was when it is not saved, its events still pointing at it', () => {
+    const ledger = new VisitLedger([{ id: 'known', ids: [], visits: 3, lastVisitAt: null, currentVisitAt: null, active: false, createdAt: NOW }], []);
+    const { sessionId } = applyTrackCommand(ledger, command({ profileId: 'known', save: { session: true, events: true, profile: false } }), NOW);
+    expect(types(ledger)).toEqual(['session-opened', 'visit-started', 'page-view']);
+    expect(ledger.events.every((event) => event.profileId === 'known' && event.sessionId === sessionId)).toBe(true);
+    expect(ledger.savedProfiles.has('known')).toBe(false);
+    expect(ledger.savedSessions.has(sessionId)).toBe(true);
+  });
+
+  it('stores events of a session that is not saved without the session', () => {
+    const ledger = new VisitLedger([], []);
+    const { profileId } = applyTrackCommand(ledger, command({ save: { session: false, events: true, profile: true } }), NOW);
+    expect(types(ledger)).toEqual(['profile-created', 'page-view']);
+    expect(ledger.events.every((event) => event.profileId === profileId && event.sessionId === null)).toBe(true);
+  });
+
+  it('records the system events of a new profile and session when a later command of the batch stores them', () => {
+    const ledger = new VisitLedger([], []);
+    applyTrackCommand(ledger, command({ sessionId: 's', save: { session: true, events: true, profile: false } }), NOW);
+    const later = applyTrackCommand(ledger, command({ sessionId: 's' }, ['purchase']), NOW);
+    expect(types(ledger)).toEqual(['page-view', 'profile-created', 'session-opened', 'visit-started', 'purchase']);
+    expect(ledger.events.slice(1).every((event) => event.profileId === later.profileId)).toBe(true);
+  });
 });

@@ -21,6 +21,12 @@ export class VisitLedger {
    */
   readonly savedProfiles = new Set<string>();
   readonly savedSessions = new Set<string>();
+  /**
+   * New profiles and sessions whose system events (`profile-created`; `session-opened` and
+   * `visit-started`) are not recorded yet: they come with the first command that stores them.
+   */
+  private readonly unannouncedProfiles = new Set<string>();
+  private readonly unannouncedSessions = new Set<string>();
 
   constructor(profiles: ProfileState[], sessions: SessionState[]) {
     for (const profile of profiles) this.addProfile(profile);
@@ -50,7 +56,32 @@ export class VisitLedger {
     };
     this.addProfile(profile);
     this.newProfiles.add(profile.id);
+    this.unannouncedProfiles.add(profile.id);
     return profile;
+  }
+
+  addSession(session: SessionState): void {
+    this.sessions.set(session.id, session);
+    this.newSessions.add(session.id);
+    this.unannouncedSessions.add(session.id);
+  }
+
+  /** True once per new profile: when a command first stores it. */
+  announceProfile(profileId: string): boolean {
+    return this.isProfileStored(profileId) && this.unannouncedProfiles.delete(profileId);
+  }
+
+  announceSession(sessionId: string): boolean {
+    return this.isSessionStored(sessionId) && this.unannouncedSessions.delete(sessionId);
+  }
+
+  /** Whether the profile is in the store already, or will be when the batch commits. */
+  isProfileStored(profileId: string): boolean {
+    return !this.newProfiles.has(profileId) || this.savedProfiles.has(profileId);
+  }
+
+  isSessionStored(sessionId: string): boolean {
+    return !this.newSessions.has(sessionId) || this.savedSessions.has(sessionId);
   }
 
   touchProfile(profile: ProfileState): void {
@@ -77,17 +108,22 @@ interface EventDraft {
  * Applies one /track command to the ledger: finds or creates the profile and session, emits the
  * system events of a new profile, a new session and a (re)started visit, and appends the events.
  * Pure apart from generating ids; `now` is the commit's clock.
+ *
+ * Nothing stored points at what is not stored. With `saveProfile: false` a new profile is not
+ * created: no `profile-created`, no session (a session belongs to a profile), and the events are
+ * stored without profile or session (Tracardi's profile-less events). An existing profile is left as
+ * it was and its events still point at it. With `saveSession: false` a new session is not stored
+ * and its events carry no session.
  */
 export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, now: Date): { profileId: string; sessionId: string; eventIds: string[] } {
   const existingSession = command.sessionId === undefined ? undefined : ledger.sessions.get(command.sessionId);
   let profile =
     ledger.resolveProfile(command.profileId) ??
     (existingSession ? ledger.resolveProfile(existingSession.profileId) : undefined);
-  const systemEvents: string[] = [];
-  if (!profile) {
-    profile = ledger.createProfile(now);
-    systemEvents.push(SystemEvent.profileCreated);
-  }
+  profile ??= ledger.createProfile(now);
+  if (command.save.profile) ledger.savedProfiles.add(profile.id);
+  const profileStored = ledger.isProfileStored(profile.id);
+  const systemEvents: string[] = ledger.announceProfile(profile.id) ? [SystemEvent.profileCreated] : [];
 
   let session = existingSession;
   let visitStartedHere = false;
@@ -105,12 +141,9 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
       createdAt: now,
       facts: command.facts,
     };
-    ledger.sessions.set(session.id, session);
-    ledger.newSessions.add(session.id);
-    systemEvents.push(SystemEvent.sessionOpened);
+    ledger.addSession(session);
     startVisit(profile, now);
     visitStartedHere = true;
-    systemEvents.push(SystemEvent.visitStarted);
   } else {
     if (session.profileId !== profile.id) session.profileId = profile.id;
     const deviceId = command.facts.device.id;
@@ -119,14 +152,18 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
     }
     ledger.touchSession(session);
   }
+  if (command.save.session && profileStored) ledger.savedSessions.add(session.id);
+  const sessionStored = ledger.isSessionStored(session.id);
+  const sessionId = session.id;
+  if (ledger.announceSession(session.id)) systemEvents.push(SystemEvent.sessionOpened, SystemEvent.visitStarted);
 
   const record = (draft: EventDraft, system: boolean): string => {
     const id = draft.id ?? timeOrderedId(now);
     ledger.events.push({
       id,
       type: draft.type,
-      profileId: profile.id,
-      sessionId: session.id,
+      profileId: profileStored ? profile.id : null,
+      sessionId: sessionStored ? sessionId : null,
       sourceId: command.sourceId,
       save: command.save.events,
       properties: draft.properties ?? {},
@@ -180,8 +217,6 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
   session.inactive = false;
   profile.active = true;
   ledger.touchProfile(profile);
-  if (command.save.profile) ledger.savedProfiles.add(profile.id);
-  if (command.save.session) ledger.savedSessions.add(session.id);
   return { profileId: profile.id, sessionId: session.id, eventIds };
 }
 

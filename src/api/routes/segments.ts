@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { checkSegmentCondition, machineName } from '../../segmentation/segment.js';
+import { checkSegmentCondition, machineName, type Segment } from '../../segmentation/segment.js';
 import { ApiError, notFound } from '../../shared/errors.js';
 import { normalizeEventType } from '../../tracking/payload.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
@@ -19,6 +19,12 @@ const SegmentSchema = Type.Object({
   lastRunAt: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String(),
   updatedAt: Type.String(),
+  failure: Type.Union([Type.Object({ message: Type.String(), at: Type.String() }), Type.Null()], {
+    description: 'why and when a run last failed; a failed segment is left out of post-event segmentation until it is saved again',
+  }),
+  resegmentPending: Type.Boolean({
+    description: 'a re-decision of the members is waiting for the job queue (it was unreachable); it is queued when the queue answers',
+  }),
 });
 const SegmentWithCount = Type.Composite([SegmentSchema, Type.Object({ memberCount: Type.Integer() })]);
 
@@ -42,16 +48,11 @@ const MembersQuery = Type.Object({
 export function segmentRoutes({ segmentation }: ApiServices) {
   const { segments } = segmentation;
   /**
-   * Members are re-decided in the background; the change is saved either way, so a queue that is
-   * down is logged, and the next segmentation job catches up.
+   * Members are re-decided in the background. The save stands either way: when the queue cannot
+   * take the work, the answer says it is pending and the segmentation worker queues it later.
    */
-  const resegment = async (request: FastifyRequest, segmentId: string) => {
-    try {
-      await segmentation.resegment(segmentId);
-    } catch (error) {
-      request.log.error({ err: error, segment: segmentId }, 'could not queue segmentation; the next segmentation job will');
-    }
-  };
+  const resegment = async (segment: Segment): Promise<Segment> =>
+    segment.enabled ? { ...segment, resegmentPending: !(await segmentation.resegment(segment.id)) } : segment;
   const input = (body: { name: string; description?: string; condition: string; enabled?: boolean; eventTypes?: string[] }) => {
     checkSegmentCondition(body.condition);
     return {
@@ -87,8 +88,7 @@ export function segmentRoutes({ segmentation }: ApiServices) {
       async (request, reply) => {
         const segment = await segments.create({ id: request.body.id ?? randomUUID(), ...input(request.body) });
         if (!segment) throw await taken(request.body.id, request.body.name);
-        if (segment.enabled) await resegment(request, segment.id);
-        return reply.status(201).send(segment);
+        return reply.status(201).send(await resegment(segment));
       },
     );
 
@@ -121,8 +121,7 @@ export function segmentRoutes({ segmentation }: ApiServices) {
         // The machine name is what profiles carry: it stays as created, so renaming never strands it.
         const segment = await segments.update(request.params.id, { ...input(request.body), machineName: current.machineName });
         if (!segment) throw notFound('segment');
-        if (segment.enabled) await resegment(request, segment.id);
-        return segment;
+        return resegment(segment);
       },
     );
 

@@ -38,6 +38,11 @@ describe('TQL routes', () => {
     expect(body.fields).toEqual([]);
   });
 
+  it('calls a condition with half a surrogate pair invalid: it could never be stored', async () => {
+    const response = await post('/tql/validate', { condition: 'profile@traits.x == "\\ud800"' });
+    expect(response.json()).toMatchObject({ valid: false, error: { position: 20, message: expect.stringContaining('unpaired surrogate') } });
+  });
+
   it('evaluates against a context and returns warnings', async () => {
     const response = await post('/tql/evaluate', {
       condition: 'profile@traits.age > 18 OR profile@traits.name CONTAINS 1',
