@@ -4,7 +4,7 @@ import { timeOrderedId } from '../shared/ids.js';
 import { sessionFacts } from './enrich.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import type { TrackCommand, TrackOutcome, ValidEvent } from './model.js';
-import { checkEvent, holdsNul, normalizeEventType, type EventProblem, type TrackedEvent, type TrackPayload, type TrackResponse } from './payload.js';
+import { checkEvent, holdsNul, normalizeEventType, requestSettings, type EventProblem, type TrackedEvent, type TrackPayload, type TrackResponse } from './payload.js';
 import { eventDocument, propsToTraits } from '../mapping/apply.js';
 import type { Mapping } from '../mapping/mapping.js';
 import type { TrackingStore } from './ports.js';
@@ -62,7 +62,7 @@ export class Tracker {
         { field: 'source.id', message: source ? 'event source is disabled' : 'event source not found' },
       ]);
     }
-    if (holdsNul(payload.context) || holdsNul(payload.properties) || holdsNul(payload.device)) {
+    if (holdsNul(payload.context)) {
       throw new ApiError(400, 'validation_failed', 'the request context holds a NUL character (\\u0000), which cannot be stored', [
         { field: 'context', message: 'contains a NUL character' },
       ]);
@@ -71,7 +71,8 @@ export class Tracker {
     const context = payload.context ?? {};
     const events: ValidEvent[] = [];
     const problems: EventProblem[] = [];
-    const warnings: string[] = [];
+    const settings = requestSettings(payload);
+    const warnings = settings.warnings;
     for (const [index, raw] of payload.events.entries()) {
       const checked = checkEvent(raw, index, now);
       if ('field' in checked) problems.push(checked);
@@ -80,16 +81,15 @@ export class Tracker {
     if (events.length === 0) {
       throw new ApiError(422, 'invalid_events', 'no valid event in the request', problems.map(({ field, message }) => ({ field, message })));
     }
-    const options = payload.options ?? {};
     const command: TrackCommand = {
       requestId: randomUUID(),
       sourceId: source.id,
       profileId: payload.profile?.id ?? undefined,
       sessionId: payload.session?.id ?? undefined,
-      facts: sessionFacts({ ...request, context: payload.context, deviceId: payload.device?.id }),
+      facts: sessionFacts({ ...request, context: payload.context, deviceId: settings.deviceId, eventContexts: events.map((valid) => valid.event.context) }),
       context,
       events,
-      save: { session: options.saveSession ?? true, events: options.saveEvents ?? true, profile: options.saveProfile ?? true },
+      save: settings.save,
       problems,
     };
     const lane = this.lanes[laneOf(command.profileId ?? command.sessionId, this.lanes.length)]!;
