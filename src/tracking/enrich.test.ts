@@ -58,6 +58,12 @@ describe("sessionFacts from Tracardi 0.9's browser tracker", () => {
     expect(sessionFacts({ userAgent: IPHONE, context: { browser: { local: { browser: { userAgent: '' } } } } }).os).toMatchObject({ name: 'iOS' });
   });
 
+  it("keeps the tracker's location as Tracardi's device.geo", () => {
+    const location = { country: { name: 'Germany', code: 'DE' }, city: 'Berlin', latitude: 52.52, longitude: 13.4 };
+    expect(sessionFacts({ context: { location } }).device).toEqual({ geo: location });
+    expect(sessionFacts({ context: { location: 'Berlin' } }).device).toEqual({});
+  });
+
   it('leaves out screen facts it cannot read, and never fails on them', () => {
     const odd = sessionFacts({ context: { screen: { local: { width: 'wide', colorDepth: 'deep', orientation: 90 } } } });
     expect(odd.device).toEqual({});

@@ -69,8 +69,8 @@ function screenFacts(screen: Json | undefined): Json {
  * reports them: the user agent from `context.browser.local.browser.userAgent` (the browser's own, where
  * the header may name a server that relays the events), else from the header; the
  * screen from `context.screen.local` (older trackers: `context.screen`, `context.browser.local.screen`),
- * the time zone from `context.time.tz`, the page from `context.page` or, as the browser tracker sends
- * it, from the first event's `context.page`.
+ * the time zone from `context.time.tz`, the location from `context.location` (Tracardi's `device.geo`),
+ * the page from `context.page` or, as the browser tracker sends it, from the first event's `context.page`.
  */
 export function sessionFacts(input: {
   userAgent?: string;
@@ -94,6 +94,7 @@ export function sessionFacts(input: {
       vendor: ua?.device.vendor,
       model: ua?.device.model,
       ...screenFacts(screen),
+      geo: asObject(context?.location),
     }),
     os: compact({ name: ua?.os.name, version: ua?.os.version }),
     app: compact({
