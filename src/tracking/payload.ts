@@ -52,7 +52,7 @@ export const TrackPayloadSchema = Type.Object(
     profile: Type.Optional(Nullable(Type.Object({ id: Type.Optional(Nullable(Id)) }, { additionalProperties: true }))),
     device: Type.Optional(Type.Unknown({ description: '`{id}`: the browser\'s device id, kept on the session; ignored (with a warning) when not an id' })),
     context: Type.Optional(Nullable(Json)),
-    properties: Type.Optional(Nullable(Json)),
+    properties: Ignored('Tracardi keeps it on a session it creates for a static profile id'),
     // Each event is checked on its own (checkEvent) so one bad event does not sink the batch.
     events: Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000 }),
     options: Type.Optional(
