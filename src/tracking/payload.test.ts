@@ -32,6 +32,8 @@ describe('event time', () => {
     expect(occurred(1_780_000_000_000)).toBe(new Date(1_780_000_000_000).toISOString());
     expect(occurred(1_780_000_000)).toBe(new Date(1_780_000_000_000).toISOString());
     expect(occurred({ create: 1_780_000_000.5 })).toBe(new Date(1_780_000_000_500).toISOString());
+    expect(occurred({ create: '1780000000' })).toBe(new Date(1_780_000_000_000).toISOString());
+    expect(occurred('1780000000123')).toBe(new Date(1_780_000_000_123).toISOString());
   });
 
   it('reads a date-time without a zone as UTC, whatever the server\'s zone', () => {

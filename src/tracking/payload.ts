@@ -127,6 +127,7 @@ export function pointerToField(pointer: string): string {
 }
 
 /** Tracardi's naive date-times are UTC; JavaScript would read them in the server's time zone. */
+const EPOCH_TEXT = /^\s*-?\d+(\.\d+)?\s*$/;
 const ZONELESS_DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$/;
 
 /**
@@ -135,10 +136,12 @@ const ZONELESS_DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d
  */
 export function parseEventTime(time: string | number | null | undefined, now: Date): Date | undefined {
   if (time === undefined || time === null) return now;
+  // Like pydantic, Tracardi reads digits sent as text as an epoch number.
+  const epoch = typeof time === 'number' || EPOCH_TEXT.test(time) ? Number(time) : undefined;
   const date =
-    typeof time === 'number'
-      ? new Date(Math.abs(time) <= EPOCH_SECONDS_LIMIT ? time * 1000 : time)
-      : new Date(time.replace(ZONELESS_DATE_TIME, '$1T$2Z'));
+    epoch === undefined
+      ? new Date(String(time).replace(ZONELESS_DATE_TIME, '$1T$2Z'))
+      : new Date(Math.abs(epoch) <= EPOCH_SECONDS_LIMIT ? epoch * 1000 : epoch);
   if (Number.isNaN(date.getTime())) return undefined;
   const year = date.getUTCFullYear();
   return year >= 1 && year <= 9999 ? date : undefined;
