@@ -100,7 +100,7 @@ for (const backend of BACKENDS) {
         return (response.json() as { details: { field: string }[] }).details[0]?.field;
       };
       expect(await problem({ ...emailToProfile, kind: 'profile-to-event' })).toBe('kind');
-      expect(await problem({ ...emailToProfile, mapping: [{ event: 'properties.email', profile: 'pii.email', op: 'multiply' }] })).toBe('mapping');
+      expect(await problem({ ...emailToProfile, mapping: [{ event: 'properties.email', profile: 'pii.email', op: 'multiply' }] })).toBe('mapping.0.op');
       expect(await problem({ ...emailToProfile, name: undefined })).toBe('name');
       expect(await problem({ ...emailToProfile, mapping: [{ event: 'properties.email', profile: 'segments.email' }] })).toBe('mapping.0.profile');
       expect(await problem({ ...emailToProfile, condition: 'memory@x == 1' })).toBe('condition');

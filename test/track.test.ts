@@ -271,7 +271,7 @@ for (const backend of BACKENDS) {
       ['an unknown source', { source: { id: 'no-such-source' }, events: [{ type: 'a' }] }, 401, 'source.id'],
       ['a time PostgreSQL cannot hold', { source: { id: 'SOURCE' }, events: [{ type: 'a', time: 253402300800000 }] }, 422, 'events.0.time'],
       ['a NUL character in an event', { source: { id: 'SOURCE' }, events: [{ type: 'a', properties: { x: 'a\u0000b' } }] }, 422, 'events.0.properties.x'],
-      ['a NUL character in the session id', { source: { id: 'SOURCE' }, session: { id: 'a\u0000' }, events: [{ type: 'a' }] }, 400, 'session'],
+      ['a NUL character in the session id', { source: { id: 'SOURCE' }, session: { id: 'a\u0000' }, events: [{ type: 'a' }] }, 400, 'session.id'],
       ['a NUL character in the context', { source: { id: 'SOURCE' }, context: { k: '\u0000' }, events: [{ type: 'a' }] }, 400, 'context.k'],
     ];
     it.each(rejected)('rejects %s with a JSON error naming the field, storing nothing', async (_name, body, status, field) => {

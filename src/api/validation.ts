@@ -4,6 +4,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { FastifySchemaCompiler } from 'fastify';
 import { pointerToField } from '../tracking/payload.js';
 import type { FieldProblem } from '../shared/errors.js';
+import { explainSchemaError } from '../shared/schema-errors.js';
 
 /** A request part that failed its schema; the error handler turns it into a 400 naming the fields. */
 export class RequestValidationError extends Error {
@@ -31,8 +32,9 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
     if (checker.Check(value)) return { value };
     const problems: FieldProblem[] = [];
     for (const error of checker.Errors(value)) {
-      const field = pointerToField(error.path) || (httpPart === 'body' ? 'body' : String(httpPart));
-      if (!problems.some((problem) => problem.field === field)) problems.push({ field, message: error.message });
+      const { path, message } = explainSchemaError(error);
+      const field = pointerToField(path) || (httpPart === 'body' ? 'body' : String(httpPart));
+      if (!problems.some((problem) => problem.field === field)) problems.push({ field, message });
       if (problems.length >= MAX_PROBLEMS) break;
     }
     return { error: new RequestValidationError(String(httpPart), problems) };

@@ -1,8 +1,8 @@
 /**
- * Tracardi's own test cases (a peer's suite in ../shared/compat): every case must agree, except the
+ * Tracardi's own test cases (a peer's suite, copied into test/compat): every case must agree, except the
  * deliberate deviations listed in deviations.ts and documented in docs/conditions.md.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -10,20 +10,10 @@ import { DEVIATIONS } from './deviations.js';
 import { DotPathError, isDotPath, readDotPath } from './dot.js';
 import { compileCondition, type ConditionContext } from './evaluate.js';
 import { renderObjectTemplate } from './template.js';
+import { readCompat } from '../../test/support/compat.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
-function compatDirectory(): string {
-  const candidates = [process.env.MERIDIAN_COMPAT_DIR, join(repoRoot, '..', 'shared', 'compat')].filter(
-    (dir): dir is string => !!dir,
-  );
-  const found = candidates.find((dir) => existsSync(join(dir, 'tracardi-condition-cases.json')));
-  if (!found) throw new Error(`Compatibility cases not found; looked in ${candidates.join(', ')} (set MERIDIAN_COMPAT_DIR)`);
-  return found;
-}
-
-const dir = compatDirectory();
-const read = (name: string) => JSON.parse(readFileSync(join(dir, name), 'utf8'));
 
 interface ConditionCase {
   id: string;
@@ -33,12 +23,12 @@ interface ConditionCase {
   time_dependent?: boolean;
 }
 
-const conditionCases: ConditionCase[] = read('tracardi-condition-cases.json');
-const dotCases = read('tracardi-dot-notation-cases.json') as {
+const conditionCases = readCompat<ConditionCase[]>('tracardi-condition-cases.json');
+const dotCases = readCompat<{
   get: { id: string; context: ConditionContext; path: string; expected: unknown }[];
   validate: { id: string; path: string; expected: boolean }[];
   reshape: { id: string; context: ConditionContext; template: unknown; options: Record<string, unknown>; expected: unknown }[];
-};
+}>('tracardi-dot-notation-cases.json');
 
 const FIXED_CLOCK = () => new Date('2024-06-01T12:00:00Z');
 

@@ -1,12 +1,10 @@
 /** Random and mutated inputs: the parser answers a tree or a ConditionSyntaxError, quickly, and nothing else. */
-import { readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConditionNotCompilableError, ConditionSyntaxError } from './errors.js';
 import { compileCondition } from './evaluate.js';
 import { parseCondition } from './parser.js';
 import { compileToSql } from './sql.js';
+import { readCompat } from '../../test/support/compat.js';
 import { mulberry32 } from '../../test/support/random.js';
 
 const SEED = 7;
@@ -20,10 +18,8 @@ const FRAGMENTS = [
   'now(', 'datetime.offset(', 'lowercase(', 'x', '\u0000', '😀', '\n', '  ',
 ];
 
-const seedsDir = fileURLToPath(new URL('../../../shared/compat/tracardi-condition-cases.json', import.meta.url));
-const SEED_CONDITIONS: string[] = existsSync(seedsDir)
-  ? (JSON.parse(readFileSync(seedsDir, 'utf8')) as { condition: string }[]).map((c) => c.condition)
-  : ['payload@a.b == 1 AND (payload@c EXISTS OR datetime(payload@d) < now.offset("-1h"))'];
+/** Tracardi's own conditions, mutated: inputs close to what users write. */
+const SEED_CONDITIONS = readCompat<{ condition: string }[]>('tracardi-condition-cases.json').map((c) => c.condition);
 
 function generate(random: () => number): string {
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;

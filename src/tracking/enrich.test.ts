@@ -50,6 +50,53 @@ describe('sessionFacts', () => {
   });
 });
 
+describe("sessionFacts from Tracardi 0.9's browser tracker", () => {
+  const HEADLESS_CHROME =
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36';
+  const trackerContext = {
+    time: { local: '2026-12-04T17:55:50.994Z', tz: 'Europe/Berlin' },
+    browser: { local: { browser: { userAgent: HEADLESS_CHROME, language: 'en-US' }, device: { platform: 'Linux x86_64' } } },
+    screen: { local: { width: 1280, height: 720, colorDepth: 24, pixelDepth: 24, orientation: 'landscape-primary' } },
+    storage: { local: { 'tracardi-device-id': '"441c678e"' } },
+  };
+  const page = { url: 'http://shop.example.test/?utm_source=mail&utm_campaign=winter', path: '/', title: 'Test page' };
+
+  it("reads the screen at context.screen.local as Tracardi's resolution, colour depth and orientation", () => {
+    const facts = sessionFacts({ context: trackerContext, deviceId: '441c678e' });
+    expect(facts.device).toEqual({ id: '441c678e', type: 'desktop', resolution: '1280x720', color_depth: 24, orientation: 'landscape-primary' });
+    expect(facts.context['screen']).toMatchObject({ width: 1280, height: 720 });
+    expect(facts.context['timezone']).toBe('Europe/Berlin');
+    expect(facts.os).toEqual({ name: 'Linux' });
+    expect(facts.app).toMatchObject({ type: 'browser', language: 'en-US', userAgent: HEADLESS_CHROME });
+  });
+
+  it("takes the page, and its UTM parameters, from the first event's context when the request has none", () => {
+    const facts = sessionFacts({ context: trackerContext, eventContexts: [null, { performance: {} }, { page }, { page: { url: 'http://other/' } }] });
+    expect(facts.context['page']).toEqual(page);
+    expect(facts.context['utm']).toEqual({ source: 'mail', campaign: 'winter' });
+    expect(sessionFacts({ context: { ...trackerContext, page: { url: 'http://a/' } }, eventContexts: [{ page }] }).context['page']).toEqual({ url: 'http://a/' });
+  });
+
+  it("prefers the browser's own user agent to the request header, which may name a relaying server", () => {
+    const facts = sessionFacts({ userAgent: 'node-fetch/1.0', context: trackerContext });
+    expect(facts.app).toMatchObject({ userAgent: HEADLESS_CHROME, name: 'Chrome Headless' });
+    expect(sessionFacts({ userAgent: IPHONE, context: { browser: { local: { browser: { userAgent: '' } } } } }).os).toMatchObject({ name: 'iOS' });
+  });
+
+  it("keeps the tracker's location as Tracardi's device.geo", () => {
+    const location = { country: { name: 'Germany', code: 'DE' }, city: 'Berlin', latitude: 52.52, longitude: 13.4 };
+    expect(sessionFacts({ context: { location } }).device).toEqual({ geo: location });
+    expect(sessionFacts({ context: { location: 'Berlin' } }).device).toEqual({});
+  });
+
+  it('leaves out screen facts it cannot read, and never fails on them', () => {
+    const odd = sessionFacts({ context: { screen: { local: { width: 'wide', colorDepth: 'deep', orientation: 90 } } } });
+    expect(odd.device).toEqual({});
+    expect(sessionFacts({ context: { screen: { local: { width: '800', height: 600, colorDepth: '16' } } } }).device).toEqual({ resolution: '800x600', color_depth: 16 });
+    expect(sessionFacts({ context: { screen: 'big', browser: 7 } })).toEqual({ device: {}, os: {}, app: {}, context: {} });
+  });
+});
+
 describe('payload checks', () => {
   it('normalises event types as Tracardi does', () => {
     expect(normalizeEventType('  Page   View ')).toBe('page-view');

@@ -61,10 +61,10 @@ export function ignoredContextFields(context: Json | null | undefined): string[]
 
 const UTM_KEYS = ['source', 'medium', 'campaign', 'term', 'content'] as const;
 
-function utmFrom(context: Json | undefined): Json | undefined {
+function utmFrom(context: Json | undefined, page: Json | undefined): Json | undefined {
   const explicit = asObject(context?.utm);
   if (explicit) return explicit;
-  const url = pick(context, 'page', 'url');
+  const url = page?.url;
   if (typeof url !== 'string') return undefined;
   let query: URLSearchParams;
   try {
@@ -76,20 +76,52 @@ function utmFrom(context: Json | undefined): Json | undefined {
   return Object.keys(utm).length > 0 ? utm : undefined;
 }
 
+const isText = (value: unknown): value is string | number => typeof value === 'string' || typeof value === 'number';
+
+/** Tracardi's session `device.resolution`, `color_depth` and `orientation`, from the screen the tracker saw. */
+function screenFacts(screen: Json | undefined): Json {
+  if (!screen) return {};
+  const { width, height, colorDepth, orientation } = screen;
+  const depth = typeof colorDepth === 'string' ? Number.parseInt(colorDepth, 10) : colorDepth;
+  return {
+    resolution: isText(width) && isText(height) ? `${width}x${height}` : undefined,
+    color_depth: typeof depth === 'number' && Number.isInteger(depth) ? depth : undefined,
+    orientation: typeof orientation === 'string' ? orientation : undefined,
+  };
+}
+
 /**
  * Derives the session's device, OS, app and context from the request, the way Tracardi's tracker
- * reports them: the user agent from the header or `context.browser.local.browser.userAgent`,
- * the screen from `context.screen` or `context.browser.local.screen`, the time zone from `context.time.tz`.
+ * reports them: the user agent from `context.browser.local.browser.userAgent` (the browser's own, where
+ * the header may name a server that relays the events), else from the header; the
+ * screen from `context.screen.local` (older trackers: `context.screen`, `context.browser.local.screen`),
+ * the time zone from `context.time.tz`, the location from `context.location` (Tracardi's `device.geo`),
+ * the page from `context.page` or, as the browser tracker sends it, from the first event's `context.page`.
  */
-export function sessionFacts(input: { userAgent?: string; context?: Json | null; deviceId?: string | null; language?: string }): SessionFacts {
+export function sessionFacts(input: {
+  userAgent?: string;
+  context?: Json | null;
+  eventContexts?: readonly (Json | null | undefined)[];
+  deviceId?: string;
+  language?: string;
+}): SessionFacts {
   const context = input.context ?? undefined;
-  const userAgent = input.userAgent ?? textAt(context, 'userAgent');
+  const reported = textAt(context, 'userAgent');
+  const userAgent = reported !== undefined && reported !== '' ? reported : input.userAgent;
   const ua = userAgent ? parseUserAgent(userAgent) : undefined;
-  const screen = asObject(context?.screen) ?? asObject(pick(context, 'browser', 'local', 'screen'));
+  const screen = asObject(pick(context, 'screen', 'local')) ?? asObject(context?.screen) ?? asObject(pick(context, 'browser', 'local', 'screen'));
   const timezone = textAt(context, 'timezone') ?? textAt(context, 'legacyTimezone');
   const language = textAt(context, 'language') ?? input.language;
+  const page = asObject(context?.page) ?? input.eventContexts?.map((eventContext) => asObject(eventContext?.page)).find((found) => found !== undefined);
   return {
-    device: compact({ id: input.deviceId ?? undefined, type: ua?.device.type ?? (ua ? 'desktop' : undefined), vendor: ua?.device.vendor, model: ua?.device.model }),
+    device: compact({
+      id: input.deviceId,
+      type: ua?.device.type ?? (ua ? 'desktop' : undefined),
+      vendor: ua?.device.vendor,
+      model: ua?.device.model,
+      ...screenFacts(screen),
+      geo: asObject(context?.location),
+    }),
     os: compact({ name: ua?.os.name, version: ua?.os.version }),
     app: compact({
       type: ua?.browser.name ? 'browser' : undefined,
@@ -98,6 +130,6 @@ export function sessionFacts(input: { userAgent?: string; context?: Json | null;
       language,
       userAgent,
     }),
-    context: compact({ utm: utmFrom(context), screen, timezone, page: asObject(context?.page) }),
+    context: compact({ utm: utmFrom(context, page), screen, timezone, page }),
   };
 }

@@ -4,7 +4,7 @@ import { timeOrderedId } from '../shared/ids.js';
 import { ignoredContextFields, sessionFacts } from './enrich.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import type { TrackCommand, TrackOutcome, ValidEvent } from './model.js';
-import { checkEvent, normalizeEventType, type EventProblem, type TrackedEvent, type TrackPayload, type TrackResponse } from './payload.js';
+import { checkEvent, normalizeEventType, requestSettings, type EventProblem, type TrackedEvent, type TrackPayload, type TrackResponse } from './payload.js';
 import { eventDocument, propsToTraits } from '../mapping/apply.js';
 import type { Mapping } from '../mapping/mapping.js';
 import type { TrackingStore } from './ports.js';
@@ -12,7 +12,7 @@ import type { SourceCache } from './source-cache.js';
 import { findUnstorableField } from './storable.js';
 
 /** The request-level parts of a payload that are looked up or stored (the events are checked one by one). */
-const STORED_REQUEST_FIELDS = ['source', 'session', 'profile', 'device', 'context', 'properties'] as const;
+const STORED_REQUEST_FIELDS = ['source', 'session', 'profile', 'device', 'context'] as const;
 
 /**
  * Commit lanes: a request goes to the lane its profile (or session) hashes to, so two flushes of
@@ -72,7 +72,8 @@ export class Tracker {
     const context = payload.context ?? {};
     const events: ValidEvent[] = [];
     const problems: EventProblem[] = [];
-    const warnings: string[] = ignoredContextFields(payload.context);
+    const settings = requestSettings(payload);
+    const warnings = [...settings.warnings, ...ignoredContextFields(payload.context)];
     // An event id is stored once: a repeat within the request is dropped here, so that it neither
     // counts twice on the session nor shows twice in the answer, and the answer says so.
     const indexOfId = new Map<string, number>();
@@ -94,16 +95,15 @@ export class Tracker {
     if (events.length === 0) {
       throw new ApiError(422, 'invalid_events', 'no valid event in the request', problems.map(({ field, message }) => ({ field, message })));
     }
-    const options = payload.options ?? {};
     const command: TrackCommand = {
       requestId: randomUUID(),
       sourceId: source.id,
       profileId: payload.profile?.id ?? undefined,
       sessionId: payload.session?.id ?? undefined,
-      facts: sessionFacts({ ...request, context: payload.context, deviceId: payload.device?.id }),
+      facts: sessionFacts({ ...request, context: payload.context, deviceId: settings.deviceId, eventContexts: events.map((valid) => valid.event.context) }),
       context,
       events,
-      save: { session: options.saveSession ?? true, events: options.saveEvents ?? true, profile: options.saveProfile ?? true },
+      save: settings.save,
       problems,
     };
     const lane = this.lanes[laneOf(command.profileId ?? command.sessionId, this.lanes.length)]!;

@@ -195,10 +195,10 @@ export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, no
         {
           id,
           type,
-          properties: event.properties,
+          properties: event.properties ?? undefined,
           traits,
           context: { ...command.context, ...event.context },
-          tags: event.tags,
+          tags: event.tags ?? undefined,
           metadata: event.options ? { options: event.options } : undefined,
           occurredAt: time,
         },
