@@ -160,31 +160,30 @@ export function createBadInputGenerator(
         setAt(body, path, rawValue(0));
         const field = inEvent ? eventField('properties.deep') : 'context.deep';
         // A documented depth limit may sit anywhere up to a few thousand levels; beyond that, refuse.
-        const expected: Expected = depth < 5_000 ? { kind: 'any' } : inEvent ? { kind: 'event-refused', index: eventIndex } : { kind: 'refused' };
+        const expected = depth < 5_000 ? ANY : refusal(inEvent ? 'event' : 'request', eventIndex);
         return request(`${depth} levels deep at ${field}`, expected, [field]);
       }
       case 'bad-string': {
         const bad = pick(BAD_STRINGS);
-        const [path, field, inEvent] = pick<[Path, string, boolean]>([
-          [eventPath('properties.q'), eventField('properties.q'), true],
-          [eventPath(`properties.key${bad}`), eventField('properties'), true],
-          [eventPath('properties.nested.list.1'), eventField('properties.nested.list.1'), true],
-          [eventPath('context.page.title'), eventField('context.page.title'), true],
-          [eventPath('type'), eventField('type'), true],
-          [eventPath('id'), eventField('id'), true],
-          [eventPath('tags.0'), eventField('tags.0'), true],
-          [['context', 'page', 'title'], 'context.page.title', false],
-          [['context', `key${bad}`], 'context', false],
-          [['properties', 'q'], 'properties.q', false],
-          [['session', 'id'], 'session.id', false],
-          [['profile', 'id'], 'profile.id', false],
-          [['device', 'id'], 'device.id', false],
-          [['source', 'id'], 'source.id', false],
+        const [path, field, where] = pick<[Path, string, Where]>([
+          [eventPath('properties.q'), eventField('properties.q'), 'event'],
+          [eventPath(`properties.key${bad}`), eventField('properties'), 'event'],
+          [eventPath('properties.nested.list.1'), eventField('properties.nested.list.1'), 'event'],
+          [eventPath('context.page.title'), eventField('context.page.title'), 'event'],
+          [eventPath('type'), eventField('type'), 'event'],
+          [eventPath('id'), eventField('id'), 'event'],
+          [eventPath('tags.0'), eventField('tags.0'), 'event'],
+          [['context', 'page', 'title'], 'context.page.title', 'request'],
+          [['context', `key${bad}`], 'context', 'request'],
+          [['properties', 'q'], 'properties.q', 'unstored'],
+          [['session', 'id'], 'session.id', 'request'],
+          [['profile', 'id'], 'profile.id', 'request'],
+          [['device', 'id'], 'device.id', 'request'],
+          [['source', 'id'], 'source.id', 'request'],
         ]);
         const last = path[path.length - 1]!;
         setAt(body, path, typeof last === 'string' && last.startsWith('key') ? 'value' : `${bad}`);
-        const expected: Expected = inEvent ? { kind: 'event-refused', index: eventIndex } : { kind: 'refused' };
-        return request(`${JSON.stringify(bad)} at ${field}`, expected, [field]);
+        return request(`${JSON.stringify(bad)} at ${field}`, refusal(where, eventIndex), [field]);
       }
       case 'bad-date': {
         const date = pick(BAD_DATES);
@@ -196,25 +195,24 @@ export function createBadInputGenerator(
       case 'content-type':
         return request('good body', { kind: 'refused' }, ['content-type'], pick(UNREAD_CONTENT_TYPES));
       case 'truncated': {
-        const whole = request('', { kind: 'any' }, []);
+        const whole = request('', ANY, []);
         const cut = int(0, whole.body.length - 1);
         return { ...whole, label: `body cut after ${cut} of ${whole.body.length} characters`, body: whole.body.slice(0, cut), expected: { kind: 'refused' }, fields: ['body'] };
       }
       case 'prototype-key': {
         const key = pick(['__proto__', 'constructor']);
-        const [path, field, inEvent] = pick<[Path, string, boolean]>([
-          [[], 'body', false],
-          [['source'], 'source', false],
-          [['context'], 'context', false],
-          [['options'], 'options', false],
-          [eventPath(''), eventField(''), true],
-          [eventPath('properties'), eventField('properties'), true],
-          [eventPath('properties.nested'), eventField('properties.nested'), true],
+        const [path, field, where] = pick<[Path, string, Where]>([
+          [[], 'body', 'request'],
+          [['source'], 'source', 'request'],
+          [['context'], 'context', 'request'],
+          [['options'], 'options', 'request'],
+          [eventPath(''), eventField(''), 'event'],
+          [eventPath('properties'), eventField('properties'), 'event'],
+          [eventPath('properties.nested'), eventField('properties.nested'), 'event'],
         ]);
         raw.set(`"${rawKey(0)}":0`, key === '__proto__' ? '"__proto__":{"polluted":true}' : '"constructor":{"prototype":{"polluted":true}}');
         setAt(body, [...path, rawKey(0)], 0);
-        const expected: Expected = inEvent ? { kind: 'event-refused', index: eventIndex } : { kind: 'refused' };
-        return request(`${key} key in ${field}`, expected, ['body', field]);
+        return request(`${key} key in ${field}`, refusal(where, eventIndex), ['body', field]);
       }
       case 'oversize':
         setAt(body, eventPath('properties.padding'), 'x'.repeat(maxPayloadBytes + int(1, maxPayloadBytes / 4)));
@@ -254,6 +252,18 @@ const MUTATIONS = [
   'deep', 'bad-string', 'bad-string', 'bad-date', 'content-type', 'truncated',
   'prototype-key', 'oversize', 'unknown-source',
 ] as const;
+
+/**
+ * Where a value sits decides what a correct API refuses: the event it is in, the whole request, or
+ * nothing, for a part of the request that is never stored (the top-level `properties`).
+ */
+type Where = 'event' | 'request' | 'unstored';
+const ANY: Expected = { kind: 'any' };
+
+function refusal(where: Where, eventIndex: number): Expected {
+  if (where === 'event') return { kind: 'event-refused', index: eventIndex };
+  return where === 'request' ? { kind: 'refused' } : ANY;
+}
 
 function split(path: string): Path {
   return path === '' ? [] : path.split('.').map((part) => (/^\d+$/.test(part) ? Number(part) : part));
