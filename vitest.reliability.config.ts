@@ -7,5 +7,9 @@ export default defineConfig({
     ...base.test,
     include: ['test/reliability/**/*.test.ts'],
     exclude: configDefaults.exclude,
+    // Hang guards, not performance bounds: these tests start PGlite and several processes, and a
+    // machine shared with other work can make that slow.
+    testTimeout: 300_000,
+    hookTimeout: 180_000,
   },
 });

@@ -158,6 +158,5 @@ describe.each(await deploymentModes())('generated bad input against /track, $mod
         await db.close();
       }
     },
-    120_000,
   );
 });

@@ -155,6 +155,5 @@ describe.each(await deploymentModes())('kill -9 under load, $mode mode', ({ mode
         await db.close();
       }
     },
-    120_000,
   );
 });

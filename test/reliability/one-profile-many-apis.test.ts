@@ -29,7 +29,7 @@ describe.skipIf(!postgresUp)('several API processes on one profile, every reques
       replicas.push({ process, url: `http://127.0.0.1:${port}` });
     }
     await Promise.all(replicas.map((replica) => waitForHealthy(replica.url, replica.process, 90_000)));
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await Promise.all(replicas.map((replica) => replica.process.stop()));

@@ -115,7 +115,7 @@ export function createBadInputGenerator(
 
   return (n, mutation = pick(MUTATIONS)) => {
     const eventIds = Array.from({ length: int(1, 3) }, (_, k) => `fuzz-${n}-${k}`);
-    const body = goodBody(n, eventIds);
+    const body = goodBody(n, eventIds, mutation === 'good');
     const raw = new Map<string, string>();
     const text = () => {
       let json = JSON.stringify(body);
@@ -223,8 +223,13 @@ export function createBadInputGenerator(
     }
   };
 
-  /** A request a correct API stores whole: a new visitor's session with 1–3 events. */
-  function goodBody(n: number, eventIds: string[]): { [key: string]: Json } {
+  /**
+   * A request a correct API stores whole: a new visitor's session with 1–3 events. Tracardi's
+   * `time: {create}` shape only in requests left good, so that a mutation is judged on its own.
+   */
+  function goodBody(n: number, eventIds: string[], tracardiTime: boolean): { [key: string]: Json } {
+    const times: Json[] = [new Date(Date.UTC(2024, 0, 1 + (n % 28))).toISOString(), Date.UTC(2024, 5, 1)];
+    if (tracardiTime) times.push({ create: '2024-06-01T12:00:00Z' });
     return {
       source: { id: sourceId },
       session: { id: `fuzz-session-${n}` },
@@ -239,7 +244,7 @@ export function createBadInputGenerator(
         context: { page: { title: 'Shop' } },
         options: {},
         tags: ['fuzz'],
-        ...(random() < 0.5 ? { time: pick<Json>([new Date(Date.UTC(2024, 0, 1 + n % 28)).toISOString(), Date.UTC(2024, 5, 1), { create: '2024-06-01T12:00:00Z' }]) } : {}),
+        ...(random() < 0.5 ? { time: pick(times) } : {}),
       })),
       options: { saveSession: true },
     };
