@@ -28,7 +28,7 @@ describe.skipIf(!postgresUp)('several API processes on one profile, every reques
       const process = runMeridian(['api'], { ...deployment.env, PORT: String(port), HOST: '127.0.0.1' });
       replicas.push({ process, url: `http://127.0.0.1:${port}` });
     }
-    await Promise.all(replicas.map((replica) => waitForHealthy(replica.url, replica.process, 90_000)));
+    await Promise.all(replicas.map((replica) => waitForHealthy(replica.url, replica.process, 180_000)));
   });
 
   afterAll(async () => {

@@ -95,7 +95,7 @@ export async function createDeployment(mode: DeploymentMode, extraEnv: Record<st
       api = runMeridian([mode === 'server' ? 'api' : 'start'], { ...env, PORT: String(port), HOST: '127.0.0.1' });
       url = `http://127.0.0.1:${port}`;
       // Generous: PGlite's first start creates its database, and the suite shares a busy machine.
-      await waitForHealthy(url, api, 90_000);
+      await waitForHealthy(url, api, 180_000);
     },
     async kill(signal) {
       if (!api || api.child.exitCode !== null || api.child.signalCode !== null) return;
