@@ -35,7 +35,7 @@ describe.skipIf(!ready)('admin writes while Redis is down', () => {
     });
   });
   afterAll(async () => {
-    redis?.thaw();
+    redis?.resume();
     for (const runtime of runtimes) await runtime.close();
     await redis?.stop();
     await database?.drop();
@@ -59,7 +59,7 @@ describe.skipIf(!ready)('admin writes while Redis is down', () => {
     const tracked = await runtime.app.inject({ method: 'POST', url: '/track', payload: { source, events: [{ type: 'page-view' }] } });
     const profileId = (tracked.json() as { profile: { id: string } }).profile.id;
 
-    redis.freeze();
+    redis.pause();
     const created = await admin('POST', '/segments', { name: 'Frozen', condition: 'profile@active == true' });
     expect(created.statusCode).toBe(201);
     expect(created.json()).toMatchObject({ resegmentPending: true });
@@ -71,7 +71,7 @@ describe.skipIf(!ready)('admin writes while Redis is down', () => {
     expect((await runtime.app.inject({ method: 'POST', url: '/track', payload: { source, events: [{ type: 'page-view' }] } })).statusCode).toBe(200);
     const stillFrozen = await admin('GET', `/segments/${id}`);
     expect(stillFrozen.json()).toMatchObject({ resegmentPending: true });
-    redis.thaw();
+    redis.resume();
 
     const settled = await eventually(() => admin('GET', `/segments/${id}`).then((response) => response.json() as { resegmentPending: boolean; lastRunAt: string | null }), (segment) => !segment.resegmentPending && segment.lastRunAt !== null);
     expect(settled).toMatchObject({ resegmentPending: false, lastRunAt: expect.any(String) });
