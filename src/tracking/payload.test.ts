@@ -40,6 +40,7 @@ describe('event time', () => {
     expect(occurred('2026-12-04T17:55:50.993')).toBe('2026-12-04T17:55:50.993Z');
     expect(occurred({ create: '2026-12-04 17:55' })).toBe('2026-12-04T17:55:00.000Z');
     expect(parseEventTime('2026-12-04', NOW)?.toISOString()).toBe('2026-12-04T00:00:00.000Z');
+    expect(parseEventTime('2026-12-04T17:55:50.123456789Z', NOW)?.toISOString()).toBe('2026-12-04T17:55:50.123Z');
   });
 
   it('names the time field that is no date, and what is expected', () => {
@@ -50,6 +51,9 @@ describe('event time', () => {
     });
     expect(problem({ type: 'a', time: { insert: '2026-13-45' } })).toMatchObject({ field: 'events.2.time.insert' });
     expect(problem({ type: 'a', time: 'soon' })).toMatchObject({ field: 'events.2.time' });
+    // JavaScript's Date reads these as dates; they are not ISO 8601.
+    expect(problem({ type: 'a', time: 'hello 5' })).toMatchObject({ field: 'events.2.time' });
+    expect(problem({ type: 'a', time: 'Dec 4, 2026' })).toMatchObject({ field: 'events.2.time' });
     expect(problem({ type: 'a', time: 253402300800000 })).toMatchObject({ field: 'events.2.time', message: expect.stringContaining('9999') });
   });
 

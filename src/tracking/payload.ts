@@ -2,6 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { findUnstorableField } from './storable.js';
 import { EXPECTED, explainSchemaError } from '../shared/schema-errors.js';
+import { parseDateTime } from '../condition/datetime.js';
 
 /** Tracardi 0.9's /track wire format. Unknown keys are accepted: trackers send more than we use. */
 const Json = Type.Record(Type.String(), Type.Unknown());
@@ -127,9 +128,9 @@ export function pointerToField(pointer: string): string {
     .join('.');
 }
 
-/** Tracardi's naive date-times are UTC; JavaScript would read them in the server's time zone. */
 const EPOCH_TEXT = /^\s*-?\d+(\.\d+)?\s*$/;
-const ZONELESS_DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$/;
+/** Digits past the microsecond (a nanosecond clock's) are dropped, as pydantic drops them for Tracardi. */
+const SUB_MICROSECOND_DIGITS = /(\.\d{6})\d+/;
 
 /**
  * A client's date-time (null or absent: `now`); undefined for what is not a date, or a year
@@ -139,9 +140,11 @@ export function parseEventTime(time: string | number | null | undefined, now: Da
   if (time === undefined || time === null) return now;
   // Like pydantic, Tracardi reads digits sent as text as an epoch number.
   const epoch = typeof time === 'number' || EPOCH_TEXT.test(time) ? Number(time) : undefined;
+  // ISO 8601 only, strictly (JavaScript's Date would take "hello 5" as a date); naive ones are UTC, as in Tracardi.
+  const iso = epoch === undefined ? parseDateTime(String(time).trim().replace(SUB_MICROSECOND_DIGITS, '$1')) : undefined;
   const date =
     epoch === undefined
-      ? new Date(String(time).replace(ZONELESS_DATE_TIME, '$1T$2Z'))
+      ? new Date(iso?.ms ?? Number.NaN)
       : new Date(Math.abs(epoch) <= EPOCH_SECONDS_LIMIT ? epoch * 1000 : epoch);
   if (Number.isNaN(date.getTime())) return undefined;
   const year = date.getUTCFullYear();
