@@ -60,7 +60,6 @@ for (const backend of BACKENDS) {
 
     const badRequests: [string, Record<string, unknown>, string][] = [
       ['the request context', { context: { browser: { local: { title: '\ud800' } } } }, 'context.browser.local.title'],
-      ['the request properties', { properties: { q: '\ud800' } }, 'properties.q'],
       ['the device', { device: { id: 'd', name: '\ud800' } }, 'device.name'],
       ['the session id', { session: { id: 's-\ud800' } }, 'session.id'],
       ['the profile id', { profile: { id: 'p-\udc00' } }, 'profile.id'],
@@ -73,6 +72,13 @@ for (const backend of BACKENDS) {
       expect(response.statusCode).toBe(400);
       expect(response.json()).toMatchObject({ error: 'validation_failed', details: [{ field }] });
       expect(await eventCount()).toBe(before);
+    });
+
+    it('accepts request-level properties whatever they hold, as Tracardi does: they are not stored', async () => {
+      const response = await api.track({ source: { id: api.sourceId }, events: [{ type: 'with-odd-properties' }], properties: { q: '\ud800', n: '\u0000' } });
+      expect(response.statusCode).toBe(200);
+      const stored = await api.runtime.db.query(`SELECT id FROM events WHERE type = 'with-odd-properties'`);
+      expect(stored).toHaveLength(1);
     });
 
     it('ignores a user agent or language that is not text, with a warning, and stores the event', async () => {
