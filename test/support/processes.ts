@@ -11,9 +11,13 @@ export interface MeridianProcess {
   stop(): Promise<number | null>;
 }
 
-/** Runs `bin/meridian <args>` (the compiled CLI, as users run it) with the given environment. */
-export function runMeridian(args: string[], env: Record<string, string>): MeridianProcess {
-  const child = spawn(process.execPath, [MERIDIAN_BIN, ...args], {
+/**
+ * Runs `bin/meridian <args>` (the compiled CLI, as users run it) with the given environment;
+ * `wrapper` is a command that runs it (`strace …`), whose child Meridian then is.
+ */
+export function runMeridian(args: string[], env: Record<string, string>, wrapper: string[] = []): MeridianProcess {
+  const command = [...wrapper, process.execPath, MERIDIAN_BIN, ...args];
+  const child = spawn(command[0]!, command.slice(1), {
     env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
