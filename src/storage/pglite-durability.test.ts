@@ -1,10 +1,15 @@
-import { existsSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, readlinkSync, readSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Database } from './database.js';
 import { openPGlite } from './pglite.js';
-import type { SyncFile } from './pglite-durability.js';
+import { EXIT_SYNC_FAILED, type SyncFile } from './pglite-durability.js';
+
+/** The compiled adapter, for a process this test lets die (`npm test` builds first). */
+const COMPILED = fileURLToPath(new URL('../../dist/src/storage/pglite.js', import.meta.url));
 
 const WAL_SEGMENT = /\/pg_wal\/[0-9A-F]{24}$/;
 
@@ -38,7 +43,6 @@ function contentOf(fd: number): string {
   return buffer.toString('latin1');
 }
 
-// Creating a store boots PGlite twice (the staging cluster, then the store).
 describe('the embedded store on disk', { timeout: 180_000 }, () => {
   const roots: string[] = [];
   const newRoot = () => {
@@ -76,21 +80,20 @@ describe('the embedded store on disk', { timeout: 180_000 }, () => {
     }
   });
 
-  it('creates a store in a staging folder, synced, then moves it into place and syncs the move', async () => {
+  it('creates a store under a marker made durable first, and makes again one whose creation was cut short', async () => {
     const root = newRoot();
     const dataDir = join(root, 'pgdata');
     // What a power cut during an earlier first start leaves behind.
-    mkdirSync(join(root, 'pgdata.init'));
-    writeFileSync(join(root, 'pgdata.init', 'PG_VERSION'), '1');
+    mkdirSync(dataDir);
+    writeFileSync(join(dataDir, 'PG_VERSION'), '1');
+    writeFileSync(join(root, 'pgdata.creating'), '');
     const recorder = new SyncRecorder();
     const db = await open(dataDir, recorder);
     try {
-      expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(true);
-      expect(existsSync(join(root, 'pgdata.init'))).toBe(false);
-      const parentSync = recorder.syncs.findIndex((sync) => sync.path === realpathSync(root));
-      expect(parentSync).toBeGreaterThanOrEqual(0);
-      // The staging folder's own syncs (PostgreSQL's, at the staging cluster's shutdown) come first.
-      expect(recorder.syncs.slice(0, parentSync).some((sync) => sync.path.includes('/pgdata.init/'))).toBe(true);
+      expect(readFileSync(join(dataDir, 'PG_VERSION'), 'utf8').trim()).toMatch(/^\d{2}$/);
+      expect(existsSync(join(root, 'pgdata.creating'))).toBe(false);
+      // The folder holding the marker is synced when the marker is made and when it goes.
+      expect(recorder.syncs.filter((sync) => sync.path === realpathSync(root))).toHaveLength(2);
       await db.exec('CREATE SCHEMA meridian_test; CREATE TABLE meridian_test.kept (note text)');
       await db.transaction((tx) => tx.query(`INSERT INTO kept (note) VALUES ('kept across a restart')`));
     } finally {
@@ -100,6 +103,34 @@ describe('the embedded store on disk', { timeout: 180_000 }, () => {
     const reopened = await open(dataDir, new SyncRecorder());
     try {
       expect(await reopened.query('SELECT note FROM kept')).toEqual([{ note: 'kept across a restart' }]);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('stops the process before acknowledging a commit whose sync failed, and the next open recovers', async () => {
+    const dataDir = join(newRoot(), 'pgdata');
+    const script = `
+      import { fsyncSync } from 'node:fs';
+      const { openPGlite } = await import(${JSON.stringify(COMPILED)});
+      let failing = false;
+      const syncFile = (fd) => {
+        if (failing) throw new Error('EIO: i/o error, fsync');
+        fsyncSync(fd);
+      };
+      const db = await openPGlite({ dataDir: ${JSON.stringify(dataDir)}, schema: 'public', syncFile });
+      await db.exec("CREATE TABLE kept (note text); INSERT INTO kept VALUES ('synced')");
+      failing = true;
+      await db.transaction((tx) => tx.query("INSERT INTO kept VALUES ('unsynced')"));
+      console.log('acknowledged');`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 170_000 });
+    expect(child.stderr).toContain('could not sync a file to disk (EIO: i/o error, fsync)');
+    expect(child.status).toBe(EXIT_SYNC_FAILED);
+    expect(child.stdout).not.toContain('acknowledged');
+
+    const reopened = await open(dataDir, new SyncRecorder());
+    try {
+      expect(await reopened.query(`SELECT note FROM public.kept WHERE note = 'synced'`)).toEqual([{ note: 'synced' }]);
     } finally {
       await reopened.close();
     }

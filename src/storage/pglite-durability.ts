@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
@@ -13,9 +13,9 @@ export type SyncFile = (fd: number) => void;
  * returns, data files, pg_control and the directories they live in at checkpoints, and the whole
  * folder when it starts after a crash. The WAL is synced with fsync() because the Emscripten runtime
  * under PGlite answers fdatasync() without doing anything, and its fsync() is the call this module
- * can reach (see syncingNodeFS).
+ * can reach (see SyncingNodeFS).
  */
-export const DURABLE_START_PARAMS: readonly string[] = [
+const DURABLE_START_PARAMS: readonly string[] = [
   ...PGlite.defaultStartParams.filter((param) => param !== '-F'),
   ...['-c', 'fsync=on', '-c', 'wal_sync_method=fsync', '-c', 'synchronous_commit=on'],
 ];
@@ -23,15 +23,29 @@ export const DURABLE_START_PARAMS: readonly string[] = [
 /** The parts of Emscripten's NODEFS (PGlite's Node.js filesystem) this module reaches into. */
 interface NodeFsInternals {
   stream_ops: { fsync?: (stream: { nfd?: number }) => number };
-  /** Runs a Node.js fs call, turning its error into an errno the C code under it sees. */
-  tryFSOperation<T>(operation: () => T): T;
+}
+
+/** The exit code of a process stopped by a failed sync (EX_IOERR). */
+export const EXIT_SYNC_FAILED = 74;
+
+/**
+ * After a failed fsync the OS may have dropped the pages it could not write, so no later sync can be
+ * trusted: PostgreSQL PANICs for that reason, and inside PGlite a PANIC spins for ever. The process
+ * stops instead, before the commit that needed the sync is acknowledged; the next start recovers from
+ * the WAL, syncing the whole folder first.
+ */
+function stopAfterFailedSync(error: unknown): never {
+  process.stderr.write(
+    `meridian: the embedded store could not sync a file to disk (${error instanceof Error ? error.message : String(error)}); ` +
+      'stopping so that nothing unsynced is acknowledged. The next start recovers from the write-ahead log.\n',
+  );
+  process.exit(EXIT_SYNC_FAILED);
 }
 
 /**
  * Emscripten's NODEFS writes straight to the files in the data folder, but has no fsync: PostgreSQL's
  * fsync() returns at once having done nothing. This gives it one, on the real file descriptor, so a
- * sync PostgreSQL asks for happens before PostgreSQL goes on. A failed sync reaches PostgreSQL as an
- * errno, and PostgreSQL stops rather than acknowledge a commit it could not make durable.
+ * sync PostgreSQL asks for happens before PostgreSQL goes on.
  */
 class SyncingNodeFS extends NodeFS {
   constructor(
@@ -48,7 +62,11 @@ class SyncingNodeFS extends NodeFS {
       nodefs.stream_ops.fsync = (stream) => {
         const fd = stream.nfd;
         if (fd === undefined) return 0;
-        nodefs.tryFSOperation(() => this.syncFile(fd));
+        try {
+          this.syncFile(fd);
+        } catch (error) {
+          stopAfterFailedSync(error);
+        }
         return 0;
       };
     };
@@ -76,8 +94,8 @@ async function treeOf(root: string): Promise<string[]> {
 /** How many files are synced at once: enough for the disk to batch its journal commits. */
 const SYNC_CONCURRENCY = 8;
 
-/** fsyncs every file and directory under `root` (PGlite's initdb syncs nothing). */
-export async function syncTree(root: string): Promise<void> {
+/** fsyncs every file and directory under `root`: PGlite's initdb syncs nothing. */
+async function syncTree(root: string): Promise<void> {
   const pending = await treeOf(root);
   const worker = async () => {
     for (let path = pending.shift(); path !== undefined; path = pending.shift()) {
@@ -101,31 +119,40 @@ function syncDirectory(path: string, syncFile: SyncFile): void {
   }
 }
 
+/** Beside a data folder while its cluster is being created: until it is gone, nothing was acknowledged. */
+const creatingMarker = (dataDir: string) => join(dirname(dataDir), `${basename(dataDir)}.creating`);
+
 /**
- * Creates the PostgreSQL cluster for `dataDir` so that a crash or power cut at any moment leaves
- * either no cluster (the next start creates it again) or a complete one: it is made in a staging
- * folder beside `dataDir`, synced, and renamed into place; the rename is made durable too.
+ * Opens a new PostgreSQL cluster in `dataDir` so that a crash or power cut at any moment leaves either
+ * a complete, synced cluster or the marker that says creation did not finish: the marker is made
+ * durable first, the cluster is created and every file and directory synced, then the marker goes.
  */
-async function createCluster(dataDir: string, syncFile: SyncFile): Promise<void> {
-  if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
+async function createCluster(dataDir: string, syncFile: SyncFile): Promise<PGlite> {
+  const marker = creatingMarker(dataDir);
+  if (existsSync(marker)) rmSync(dataDir, { recursive: true, force: true });
+  else if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
     throw new Error(`${dataDir} holds files but no PostgreSQL data (no PG_VERSION): move it away, or point DATA_DIR elsewhere`);
   }
-  const staging = join(dirname(dataDir), `${basename(dataDir)}.init`);
-  rmSync(staging, { recursive: true, force: true });
-  const cluster = await PGlite.create(pgliteOptions(staging, syncFile));
-  await cluster.close();
-  await syncTree(staging);
-  // rename(2) replaces an empty folder, which older releases created before PGlite filled it.
-  renameSync(staging, dataDir);
+  closeSync(openSync(marker, 'w'));
   syncDirectory(dirname(dataDir), syncFile);
+  const cluster = await PGlite.create(pgliteOptions(dataDir, syncFile));
+  try {
+    await syncTree(dataDir);
+    rmSync(marker);
+    syncDirectory(dirname(dataDir), syncFile);
+  } catch (error) {
+    await cluster.close();
+    throw error;
+  }
+  return cluster;
 }
 
 /**
  * Opens PGlite on the data folder `dataDir` with every commit synced to disk before it returns,
- * creating the cluster first when there is none. The caller holds the folder's lock.
+ * creating the cluster first when there is none (or its creation was cut short). The caller holds the
+ * folder's lock.
  */
 export async function openDurablePGlite(dataDir: string, syncFile: SyncFile = fsyncSync): Promise<PGlite> {
-  if (!existsSync(join(dataDir, 'PG_VERSION'))) await createCluster(dataDir, syncFile);
+  if (existsSync(creatingMarker(dataDir)) || !existsSync(join(dataDir, 'PG_VERSION'))) return createCluster(dataDir, syncFile);
   return PGlite.create(pgliteOptions(dataDir, syncFile));
 }
-
