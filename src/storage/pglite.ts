@@ -1,8 +1,10 @@
 import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import type { Database, Row, SqlExecutor } from './database.js';
 import { quoteIdent } from './database.js';
 import { lockDirectory } from './dir-lock.js';
+import { openDurablePGlite, type SyncFile } from './pglite-durability.js';
 
 function executor(db: PGlite | Transaction): SqlExecutor {
   return {
@@ -27,17 +29,22 @@ async function savepoint<T>(tx: Transaction, work: (tx: SqlExecutor) => Promise<
 }
 
 export interface PGliteOptions {
-  /** A folder for the data files; undefined keeps everything in memory (tests). */
+  /**
+   * A folder for the data files, each commit synced to them before it returns; undefined keeps
+   * everything in memory (tests).
+   */
   dataDir?: string;
   schema: string;
+  /** How a file is synced (fsync(2)); tests count the calls. */
+  syncFile?: SyncFile;
 }
 
-export async function openPGlite({ dataDir, schema }: PGliteOptions): Promise<Database> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
+export async function openPGlite({ dataDir, schema, syncFile }: PGliteOptions): Promise<Database> {
+  if (dataDir) mkdirSync(dirname(dataDir), { recursive: true });
   const unlock = dataDir ? await lockDirectory(`${dataDir}.lock`, `the embedded store ${dataDir}`) : () => {};
   let db: PGlite;
   try {
-    db = await PGlite.create(dataDir ? { dataDir } : {});
+    db = dataDir ? await openDurablePGlite(dataDir, syncFile) : await PGlite.create();
   } catch (error) {
     unlock();
     throw error;

@@ -6,7 +6,7 @@ export class SqlSettings {
 
   /** Stores `value` unless the key is set already; returns what is stored. Safe under races. */
   async getOrInit<T>(key: string, value: T): Promise<T> {
-    await this.db.query('INSERT INTO settings (key, value) VALUES ($1, $2::jsonb) ON CONFLICT (key) DO NOTHING', [
+    await this.db.query('INSERT INTO settings (key, value) VALUES ($1, $2::text::jsonb) ON CONFLICT (key) DO NOTHING', [
       key,
       JSON.stringify(value),
     ]);

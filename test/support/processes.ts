@@ -13,9 +13,13 @@ export interface MeridianProcess {
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Runs `bin/meridian <args>` (the compiled CLI, as users run it) with the given environment. */
-export function runMeridian(args: string[], env: Record<string, string>): MeridianProcess {
-  return watch(spawn(process.execPath, [MERIDIAN_BIN, ...args], { env: environment(env), stdio: ['ignore', 'pipe', 'pipe'] }));
+/**
+ * Runs `bin/meridian <args>` (the compiled CLI, as users run it) with the given environment;
+ * `wrapper` is a command that runs it (`strace …`), whose child Meridian then is.
+ */
+export function runMeridian(args: string[], env: Record<string, string>, wrapper: string[] = []): MeridianProcess {
+  const command = [...wrapper, process.execPath, MERIDIAN_BIN, ...args];
+  return watch(spawn(command[0]!, command.slice(1), { env: environment(env), stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** Runs `npm start` in the repository, as a newcomer (or a process manager) does. */
