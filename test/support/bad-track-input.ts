@@ -38,7 +38,7 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Path = (string | number)[];
 
 /** What a field of the payload holds; its wrong values follow from it. */
-type FieldKind = 'object' | 'nullable-object' | 'id' | 'nullable-id' | 'array' | 'boolean' | 'event-type' | 'string' | 'time';
+type FieldKind = 'object' | 'nullable-object' | 'id' | 'nullable-id' | 'array' | 'nullable-array' | 'event-type' | 'string' | 'time' | 'ignored';
 
 const REQUEST_FIELDS: [string, FieldKind][] = [
   ['source', 'object'],
@@ -47,15 +47,16 @@ const REQUEST_FIELDS: [string, FieldKind][] = [
   ['session.id', 'nullable-id'],
   ['profile', 'nullable-object'],
   ['profile.id', 'nullable-id'],
-  ['device', 'nullable-object'],
-  ['device.id', 'nullable-id'],
+  // As in Tracardi, a device, top-level properties or save flag the API cannot use is ignored (README).
+  ['device', 'ignored'],
+  ['device.id', 'ignored'],
   ['context', 'nullable-object'],
-  ['properties', 'nullable-object'],
+  ['properties', 'ignored'],
   ['events', 'array'],
   ['options', 'nullable-object'],
-  ['options.saveSession', 'boolean'],
-  ['options.saveEvents', 'boolean'],
-  ['options.saveProfile', 'boolean'],
+  ['options.saveSession', 'ignored'],
+  ['options.saveEvents', 'ignored'],
+  ['options.saveProfile', 'ignored'],
 ];
 
 /** Fields of one event, relative to it ('' is the event itself). */
@@ -63,10 +64,10 @@ const EVENT_FIELDS: [string, FieldKind][] = [
   ['', 'object'],
   ['type', 'event-type'],
   ['id', 'id'],
-  ['properties', 'object'],
-  ['context', 'object'],
-  ['options', 'object'],
-  ['tags', 'array'],
+  ['properties', 'nullable-object'],
+  ['context', 'nullable-object'],
+  ['options', 'nullable-object'],
+  ['tags', 'nullable-array'],
   ['tags.0', 'string'],
   ['time', 'time'],
 ];
@@ -79,7 +80,8 @@ const WRONG_VALUES: Record<FieldKind, Json[]> = {
   id: [42, true, {}, [], '', LONG, null],
   'nullable-id': [42, true, { id: 'x' }, ['x'], '', LONG],
   array: [{}, { 0: 'x' }, 'text', 1, true, null],
-  boolean: ['true', 1, {}, [], null],
+  'nullable-array': [{}, { 0: 'x' }, 'text', 1, true],
+  ignored: ['true', 1, {}, [], null, 'text', ''],
   'event-type': [1, true, null, {}, ['page-view'], '', '   ', LONG],
   string: [1, null, {}, [], LONG],
   time: ['hello', 'hello 5', '2024-13-01T00:00:00Z', '0000-01-01T00:00:00Z', '+275760-09-13T00:00:00.000Z', '-271821-04-20T00:00:00.000Z', '', 1e20, -1e20, true, []],
@@ -142,7 +144,7 @@ export function createBadInputGenerator(
         const [field, kind] = REQUEST_FIELDS[nextRequestField++ % REQUEST_FIELDS.length]!;
         const value = pick(WRONG_VALUES[kind]);
         setAt(body, split(field), value);
-        return request(`wrong type at ${field}: ${describe(value)}`, { kind: 'refused' }, [field]);
+        return request(`wrong type at ${field}: ${describe(value)}`, kind === 'ignored' ? { kind: 'stored' } : { kind: 'refused' }, [field]);
       }
       case 'wrong-type-event': {
         const [relative, kind] = EVENT_FIELDS[nextEventField++ % EVENT_FIELDS.length]!;
