@@ -1,6 +1,6 @@
 import { DateMathError, parseDateRange, resolveDateRange } from '../heartbeat/date-math.js';
 import { DEFAULT_LANES } from '../heartbeat/job.js';
-import { QUALIFIERS, type HeartbeatSettings, type QualifyBy } from '../heartbeat/options.js';
+import { QUALIFIERS, type HeartbeatSettings } from '../heartbeat/options.js';
 import { normalizeEventType } from '../tracking/payload.js';
 
 /**

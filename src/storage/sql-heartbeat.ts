@@ -4,7 +4,7 @@ import { queueProfilesForSegmentation } from './segmentation-queue.js';
 import { upToMillisecond } from './time-bounds.js';
 import { addMark, markedWith } from './session-marks.js';
 import type { HeartbeatPlan } from '../heartbeat/options.js';
-import type { DueSlice, HeartbeatStore, ProfileShare } from '../heartbeat/ports.js';
+import type { DueSlice, HeartbeatStore } from '../heartbeat/ports.js';
 import { SystemEvent } from '../tracking/model.js';
 import { UNKNOWN_SOURCE_ID, type DueSession, type SessionEffect } from '../tracking/session-events.js';
 

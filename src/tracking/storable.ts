@@ -12,6 +12,7 @@ export const MAX_NESTING_DEPTH = 64;
  * escape one, `"\ud800"`, but it is not Unicode). With the `u` flag a well-formed pair is one code
  * point, so `\p{Cs}` matches only an unpaired half.
  */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
 const UNSTORABLE_CHARACTER = /[\u0000\p{Cs}]/u;
 
 function characterProblem(text: string): string | undefined {
