@@ -47,7 +47,8 @@ export async function benchCondition(): Promise<{ evalsPerSecond: number; baseli
   const contexts = makeContexts();
   const compiled = compileCondition(CONDITION);
   for (const context of contexts) {
-    if (compiled.evaluate(context) !== handWritten(context)) throw new Error('benchmark condition and baseline disagree');
+    if (compiled.evaluate(context) !== handWritten(context))
+      throw new Error('benchmark condition and baseline disagree');
   }
   const evalsPerSecond = measure((context) => compiled.evaluate(context), contexts);
   const baselineOpsPerSecond = measure(handWritten, contexts);

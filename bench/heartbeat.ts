@@ -73,7 +73,8 @@ const REFERENCE_EXAMPLES: [QualifyBy, number][] = [
 export async function benchHeartbeat(): Promise<HeartbeatBench> {
   const adminUrl = process.env['BENCH_POSTGRES_URL']?.trim() || 'postgresql://postgres@127.0.0.1:5432/postgres';
   const sessions = Number(process.env['BENCH_HEARTBEAT_SESSIONS'] ?? 1_000_000);
-  if (!Number.isInteger(sessions) || sessions < 1) throw new Error(`BENCH_HEARTBEAT_SESSIONS: expected a positive whole number`);
+  if (!Number.isInteger(sessions) || sessions < 1)
+    throw new Error(`BENCH_HEARTBEAT_SESSIONS: expected a positive whole number`);
   const name = `meridian_bench_hb_${randomBytes(4).toString('hex')}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE DATABASE ${name}`);
@@ -89,7 +90,9 @@ export async function benchHeartbeat(): Promise<HeartbeatBench> {
     const seedStarted = performance.now();
     // Every session's last activity is within the hour before this clock, so all are in a run's range.
     const now = Date.now();
-    await db.query(`INSERT INTO profiles (id) SELECT 'p' || i FROM generate_series(1, $1::int / 2 + 1) AS i`, [sessions]);
+    await db.query(`INSERT INTO profiles (id) SELECT 'p' || i FROM generate_series(1, $1::int / 2 + 1) AS i`, [
+      sessions,
+    ]);
     await db.query(
       `INSERT INTO sessions (id, profile_id, source_id, visit_started_at, created_at, last_event_at)
        SELECT 's' || i, 'p' || (i / 2 + 1), 'bench', t, t, t
@@ -113,16 +116,41 @@ export async function benchHeartbeat(): Promise<HeartbeatBench> {
       ['re-run', new Date(now)],
     ];
     for (const [qualifyBy, skipSeconds] of REFERENCE_EXAMPLES) {
-      const settings = loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: String(skipSeconds), HEARTBEAT_LANES: process.env['HEARTBEAT_LANES'] });
+      const settings = loadHeartbeatConfig({
+        RANGE: 'now-1h|now',
+        SKIP_SECONDS: String(skipSeconds),
+        HEARTBEAT_LANES: process.env['HEARTBEAT_LANES'],
+      });
       for (const [kind, clock] of clocks) {
         const baselineSeconds = await storeEventsBaseline(db, baselineEvents);
-        const report: HeartbeatReport = await runHeartbeat({ qualifyBy, settings, now: clock, lanes: settings.lanes }, services);
+        const report: HeartbeatReport = await runHeartbeat(
+          { qualifyBy, settings, now: clock, lanes: settings.lanes },
+          services,
+        );
         const seconds = report.elapsedMs / 1000;
-        runs.push({ qualifyBy, kind, skipSeconds, inRange: report.inRange, due: report.due, registered: report.registered, seconds, baselineSeconds, vsBaseline: seconds / baselineSeconds });
+        runs.push({
+          qualifyBy,
+          kind,
+          skipSeconds,
+          inRange: report.inRange,
+          due: report.due,
+          registered: report.registered,
+          seconds,
+          baselineSeconds,
+          vsBaseline: seconds / baselineSeconds,
+        });
       }
     }
     const judged = runs.filter((run) => run.kind !== 'first');
-    return { server, sessions, seedSeconds, baselineEvents, runs, targetSeconds: TARGET_SECONDS, met: judged.every((run) => run.seconds < TARGET_SECONDS) };
+    return {
+      server,
+      sessions,
+      seedSeconds,
+      baselineEvents,
+      runs,
+      targetSeconds: TARGET_SECONDS,
+      met: judged.every((run) => run.seconds < TARGET_SECONDS),
+    };
   } finally {
     await db.close();
     await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

@@ -45,7 +45,10 @@ interface AutocannonOptions {
   requests?: AutocannonRequest[];
 }
 
-type Autocannon = (options: AutocannonOptions, callback: (error: Error | null, result: AutocannonResult) => void) => { stop(): void };
+type Autocannon = (
+  options: AutocannonOptions,
+  callback: (error: Error | null, result: AutocannonResult) => void,
+) => { stop(): void };
 
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
@@ -124,4 +127,5 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
  * 200 (a 226 means events were rejected, so it fails the benchmark too).
  */
 export const failures = (result: LoadResult) =>
-  result.errors + Object.entries(result.statusCodes).reduce((sum, [code, count]) => (code === '200' ? sum : sum + count), 0);
+  result.errors +
+  Object.entries(result.statusCodes).reduce((sum, [code, count]) => (code === '200' ? sum : sum + count), 0);

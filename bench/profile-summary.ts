@@ -40,7 +40,9 @@ const selfUs = new Map<number, number>();
 profile.samples.forEach((id, index) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)));
 
 const total = [...selfUs.values()].reduce((sum, us) => sum + us, 0);
-const idle = [...selfUs.entries()].filter(([id]) => byId.get(id)?.callFrame.functionName === '(idle)').reduce((sum, [, us]) => sum + us, 0);
+const idle = [...selfUs.entries()]
+  .filter(([id]) => byId.get(id)?.callFrame.functionName === '(idle)')
+  .reduce((sum, [, us]) => sum + us, 0);
 const busy = total - idle;
 const areas = new Map<string, number>();
 const functions = new Map<string, number>();
@@ -52,17 +54,22 @@ for (const [id, us] of selfUs) {
   const key = `${frame.functionName || '(anonymous)'}  ${frame.url.replace(/^.*\/(node_modules|dist)\//, '$1/')}:${frame.lineNumber + 1}`;
   functions.set(key, (functions.get(key) ?? 0) + us);
 }
-const line = (name: string, us: number) => `${((us / busy) * 100).toFixed(1).padStart(5)} %  ${(us / 1000).toFixed(0).padStart(7)} ms  ${name}`;
+const line = (name: string, us: number) =>
+  `${((us / busy) * 100).toFixed(1).padStart(5)} %  ${(us / 1000).toFixed(0).padStart(7)} ms  ${name}`;
 const sorted = (map: Map<string, number>) => [...map.entries()].sort((a, b) => b[1] - a[1]);
 process.stdout.write(
   [
     `${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (${((busy / total) * 100).toFixed(0)} %), ${(idle / 1e6).toFixed(1)} s idle`,
     '',
     'self time by area (% of busy):',
-    ...sorted(areas).slice(0, top).map(([name, us]) => line(name, us)),
+    ...sorted(areas)
+      .slice(0, top)
+      .map(([name, us]) => line(name, us)),
     '',
     'hottest functions (self time, % of busy):',
-    ...sorted(functions).slice(0, top).map(([name, us]) => line(name, us)),
+    ...sorted(functions)
+      .slice(0, top)
+      .map(([name, us]) => line(name, us)),
     '',
   ].join('\n'),
 );

@@ -38,7 +38,9 @@ export interface Report {
 }
 
 const fmt = (value: number, digits = 0) =>
-  Number.isFinite(value) ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
+  Number.isFinite(value)
+    ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : 'n/a';
 const ms = (value: number) => `${fmt(value, value < 10 ? 2 : 1)} ms`;
 
 function cells(row: CaseRow, baseline: number | undefined): string[] {
@@ -50,7 +52,10 @@ function cells(row: CaseRow, baseline: number | undefined): string[] {
   const codes = Object.entries(load.statusCodes)
     .map(([code, count]) => `${code}×${count}`)
     .join(' ');
-  const status = bad > 0 ? `FAILED: ${bad} failed requests (${load.non2xx} non-2xx, ${load.errors} errors of which ${load.timeouts} timeouts)` : 'ok';
+  const status =
+    bad > 0
+      ? `FAILED: ${bad} failed requests (${load.non2xx} non-2xx, ${load.errors} errors of which ${load.timeouts} timeouts)`
+      : 'ok';
   return [
     row.name,
     setup,
@@ -70,7 +75,11 @@ const HEADER = ['case', 'load', 'req/s', 'p50', 'p99', 'non-2xx', 'errors', 'vs 
 export function textTable(report: Report): string {
   const rows = [HEADER, ...report.rows.map((row) => cells(row, report.baselineReqPerSec))];
   const widths = HEADER.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
-  const line = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(rows[0]!), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
@@ -86,7 +95,10 @@ function markdownTable(report: Report): string {
 
 export function targetsText(report: Report): string {
   return report.targets
-    .map((target) => `${target.met === undefined ? 'n/a ' : target.met ? 'MET ' : 'MISS'}  ${target.description}: ${target.detail}`)
+    .map(
+      (target) =>
+        `${target.met === undefined ? 'n/a ' : target.met ? 'MET ' : 'MISS'}  ${target.description}: ${target.detail}`,
+    )
     .join('\n');
 }
 
@@ -103,7 +115,8 @@ export function conditionText(report: Report): string {
 export function markdownSection(report: Report): string {
   const { machine } = report;
   const targets = report.targets.map(
-    (target) => `- ${target.met === undefined ? '⚪ not measured' : target.met ? '✅ met' : '❌ missed'}: ${target.description} — ${target.detail}`,
+    (target) =>
+      `- ${target.met === undefined ? '⚪ not measured' : target.met ? '✅ met' : '❌ missed'}: ${target.description} — ${target.detail}`,
   );
   const condition = report.condition.figures
     ? [
@@ -139,7 +152,8 @@ export function markdownSection(report: Report): string {
 
 /** Replaces the marked section of the file (or appends it), keeping everything else. */
 export function writeSection(path: string, section: string): void {
-  const title = '# Benchmarks\n\nRun `npm run bench` to measure again; the section between the markers is rewritten by it.\n';
+  const title =
+    '# Benchmarks\n\nRun `npm run bench` to measure again; the section between the markers is rewritten by it.\n';
   const current = existsSync(path) ? readFileSync(path, 'utf8') : title;
   const start = current.indexOf(START_MARKER);
   const end = current.indexOf(END_MARKER);

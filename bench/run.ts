@@ -75,7 +75,11 @@ const settings = {
   write: envYes('BENCH_WRITE', true),
   strict: envYes('BENCH_STRICT', false),
   cpuProfDir: process.env['BENCH_CPU_PROF']?.trim() || undefined,
-  cases: new Set((process.env['BENCH_CASES']?.trim() || 'bare,postgres,pglite,condition,segmentation,heartbeat').split(',').map((name) => name.trim())),
+  cases: new Set(
+    (process.env['BENCH_CASES']?.trim() || 'bare,postgres,pglite,condition,segmentation,heartbeat')
+      .split(',')
+      .map((name) => name.trim()),
+  ),
   pgSettings: (process.env['BENCH_PG_SETTINGS'] ?? '')
     .split(';')
     .map((pair) => pair.trim())
@@ -143,13 +147,16 @@ function trackBody(sourceId: string, visitor?: Visitor): string {
   return JSON.stringify({
     source: { id: sourceId },
     ...(visitor ? { profile: { id: visitor.profile }, session: { id: visitor.session } } : {}),
-    events: [{ type: 'page-view', properties: { url: `https://shop.example${page}`, title: `Page ${page}`, referrer: '' } }],
+    events: [
+      { type: 'page-view', properties: { url: `https://shop.example${page}`, title: `Page ${page}`, referrer: '' } },
+    ],
   });
 }
 
 /** ~newRatio of requests come from new visitors, the rest from a visitor of the pool. */
 function mixedBodies(sourceId: string, pool: Visitor[]): () => string {
-  return () => (pool.length === 0 || Math.random() < settings.newRatio ? trackBody(sourceId) : trackBody(sourceId, pick(pool)));
+  return () =>
+    pool.length === 0 || Math.random() < settings.newRatio ? trackBody(sourceId) : trackBody(sourceId, pick(pool));
 }
 
 // ---------------------------------------------------------------- Meridian helpers
@@ -168,7 +175,11 @@ async function startMeridian(name: string, env: Record<string, string | undefine
   const nodeArgs = [] as string[];
   if (settings.cpuProfDir) {
     mkdirSync(settings.cpuProfDir, { recursive: true });
-    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(settings.cpuProfDir)}`, `--cpu-prof-name=${name.replace(/\W+/g, '-')}-${Date.now()}.cpuprofile`);
+    nodeArgs.push(
+      '--cpu-prof',
+      `--cpu-prof-dir=${resolve(settings.cpuProfDir)}`,
+      `--cpu-prof-name=${name.replace(/\W+/g, '-')}-${Date.now()}.cpuprofile`,
+    );
   }
   const child = await startChild({
     name,
@@ -195,13 +206,17 @@ async function startMeridian(name: string, env: Record<string, string | undefine
       signal: AbortSignal.timeout(10_000),
     });
     const body = (await created.json()) as { id?: string };
-    if (created.status !== 201 || !body.id) throw new Error(`POST /event-sources answered ${created.status}: ${JSON.stringify(body)}`);
+    if (created.status !== 201 || !body.id)
+      throw new Error(`POST /event-sources answered ${created.status}: ${JSON.stringify(body)}`);
     const sourceId = body.id;
     log(`${name}: event source ${sourceId}; creating ${settings.pool} returning visitors`);
     const pool = await createVisitors(url, sourceId, settings.pool);
     return { child, url, sourceId, pool };
   } catch (error) {
-    throw new ChildFailure(`${name}: setup failed: ${error instanceof Error ? error.message : String(error)}`, child.output());
+    throw new ChildFailure(
+      `${name}: setup failed: ${error instanceof Error ? error.message : String(error)}`,
+      child.output(),
+    );
   }
 }
 
@@ -253,7 +268,11 @@ async function measure(
 ): Promise<Measured> {
   const base = { url: meridian.url, path: '/track', connections: settings.connections, body };
   if (options.warmup && settings.warmupS > 0) {
-    await loadAgainst(meridian.child, runLoad({ ...base, durationS: settings.warmupS, overallRate: options.overallRate }), settings.warmupS);
+    await loadAgainst(
+      meridian.child,
+      runLoad({ ...base, durationS: settings.warmupS, overallRate: options.overallRate }),
+      settings.warmupS,
+    );
   }
   const pg = options.pg;
   const backends = pg ? await backendPids(pg.admin, pg.database) : [];
@@ -296,11 +315,14 @@ async function measure(
 }
 
 async function backendPids(sql: postgres.Sql, database: string): Promise<number[]> {
-  const rows = await sql<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = ${database} AND application_name = 'meridian'`;
+  const rows = await sql<
+    { pid: number }[]
+  >`SELECT pid FROM pg_stat_activity WHERE datname = ${database} AND application_name = 'meridian'`;
   return rows.map((row) => row.pid);
 }
 
-const pct = (seconds: number | undefined, wall: number) => (seconds === undefined ? 'n/a' : `${Math.round((seconds / wall) * 100)} %`);
+const pct = (seconds: number | undefined, wall: number) =>
+  seconds === undefined ? 'n/a' : `${Math.round((seconds / wall) * 100)} %`;
 
 function describeCpu(name: string, measured: Measured): string {
   const wall = measured.result.durationS || settings.durationS;
@@ -361,8 +383,14 @@ async function seedHistory(sql: postgres.Sql, sourceId: string): Promise<void> {
   const profiles = settings.history;
   if (profiles === 0) return;
   const started = Date.now();
-  await sql.unsafe(`INSERT INTO profiles (id, visits, traits) SELECT 'h' || g, 1, jsonb_build_object('n', g) FROM generate_series(1, $1::int) g`, [profiles]);
-  await sql.unsafe(`INSERT INTO sessions (id, profile_id, source_id) SELECT 'hs' || g, 'h' || g, $2 FROM generate_series(1, $1::int) g`, [profiles, sourceId]);
+  await sql.unsafe(
+    `INSERT INTO profiles (id, visits, traits) SELECT 'h' || g, 1, jsonb_build_object('n', g) FROM generate_series(1, $1::int) g`,
+    [profiles],
+  );
+  await sql.unsafe(
+    `INSERT INTO sessions (id, profile_id, source_id) SELECT 'hs' || g, 'h' || g, $2 FROM generate_series(1, $1::int) g`,
+    [profiles, sourceId],
+  );
   await sql.unsafe(
     `INSERT INTO events (id, type, profile_id, session_id, source_id, properties, occurred_at)
      SELECT 'he' || g || '-' || k, (ARRAY['page-view','add-to-cart','purchase'])[k], 'h' || g, 'hs' || g, $2, jsonb_build_object('k', k), now()
@@ -370,7 +398,9 @@ async function seedHistory(sql: postgres.Sql, sourceId: string): Promise<void> {
     [profiles, sourceId],
   );
   await sql.unsafe('ANALYZE');
-  log(`seeded ${profiles} profiles, ${profiles} sessions, ${profiles * 3} events of history in ${Date.now() - started} ms`);
+  log(
+    `seeded ${profiles} profiles, ${profiles} sessions, ${profiles * 3} events of history in ${Date.now() - started} ms`,
+  );
 }
 
 async function benchPostgres(rows: CaseRow[], notes: string[]): Promise<{ max?: LoadResult; half?: LoadResult }> {
@@ -396,7 +426,10 @@ async function benchPostgres(rows: CaseRow[], notes: string[]): Promise<{ max?: 
   const url = new URL(settings.postgresUrl);
   url.pathname = `/${database}`;
   log(`PostgreSQL: database ${database}`);
-  const meridian = await startMeridian('meridian api (PostgreSQL)', { DATABASE_URL: url.toString(), DATA_DIR: undefined });
+  const meridian = await startMeridian('meridian api (PostgreSQL)', {
+    DATABASE_URL: url.toString(),
+    DATA_DIR: undefined,
+  });
   const bench = postgres(url.toString(), {
     max: 1,
     onnotice: () => {},
@@ -440,7 +473,8 @@ async function benchConditionIfPresent(): Promise<{ figures?: ConditionFigures; 
   if (!existsSync(file)) return { note: 'bench/condition.ts does not exist (yet)' };
   const specifier = './condition.js'; // not a literal: the module may not exist when this file is compiled
   const loaded = (await import(specifier)) as { benchCondition?: () => Promise<ConditionFigures> };
-  if (typeof loaded.benchCondition !== 'function') return { note: 'bench/condition.ts does not export benchCondition()' };
+  if (typeof loaded.benchCondition !== 'function')
+    return { note: 'bench/condition.ts does not export benchCondition()' };
   log('condition benchmark');
   const figures = await withTimeout(loaded.benchCondition(), 180_000, 'benchCondition()');
   return { figures };
@@ -451,7 +485,8 @@ async function benchConditionIfPresent(): Promise<{ figures?: ConditionFigures; 
 /** Which code was measured: the commit, and whether src/ had uncommitted changes compiled in. */
 function sourceState(): string {
   try {
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const head = git('rev-parse', '--short', 'HEAD');
     const dirty = git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean).length;
     return dirty
@@ -462,7 +497,12 @@ function sourceState(): string {
   }
 }
 
-async function guarded<T>(name: string, rows: CaseRow[], notes: string[], work: () => Promise<T>): Promise<T | undefined> {
+async function guarded<T>(
+  name: string,
+  rows: CaseRow[],
+  notes: string[],
+  work: () => Promise<T>,
+): Promise<T | undefined> {
   try {
     return await work();
   } catch (error) {
@@ -486,11 +526,14 @@ async function main(): Promise<number> {
     `load average ${loadStart}; duration ${settings.durationS} s, warm-up ${settings.warmupS} s, ${settings.connections} connections, ` +
       `${settings.pool} returning visitors, ${Math.round(settings.newRatio * 100)} % new visitors`,
   );
-  if (!existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/src/cli/main.js is missing: run `npm run build` first');
+  if (!existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js')))
+    throw new Error('dist/src/cli/main.js is missing: run `npm run build` first');
 
   const run = (name: string) => settings.cases.has(name);
   const baseline = run('bare') ? await guarded('bare Fastify', rows, notes, () => benchBare(rows, notes)) : undefined;
-  const pg = run('postgres') ? ((await guarded('/track on PostgreSQL', rows, notes, () => benchPostgres(rows, notes))) ?? {}) : {};
+  const pg = run('postgres')
+    ? ((await guarded('/track on PostgreSQL', rows, notes, () => benchPostgres(rows, notes))) ?? {})
+    : {};
   if (run('pglite')) await guarded('/track on PGlite', rows, notes, () => benchPglite(rows, notes));
   let condition: { figures?: ConditionFigures; note?: string } = { note: 'not selected in BENCH_CASES' };
   if (run('condition')) {
@@ -573,7 +616,11 @@ async function main(): Promise<number> {
   const cpu = cpus();
   const report: Report = {
     date: new Date(),
-    machine: { cpus: cpu.length, cpuModel: cpu[0]?.model.trim() ?? 'unknown CPU', node: process.version, platform: `${process.platform} ${process.arch}`,
+    machine: {
+      cpus: cpu.length,
+      cpuModel: cpu[0]?.model.trim() ?? 'unknown CPU',
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
       loadStart,
       loadEnd: loadavg()[0]?.toFixed(2) ?? 'n/a',
     },
@@ -584,7 +631,9 @@ async function main(): Promise<number> {
     condition,
     notes,
   };
-  process.stdout.write(`\n${textTable(report)}\n\n${targetsText(report)}\n${conditionText(report)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+  process.stdout.write(
+    `\n${textTable(report)}\n\n${targetsText(report)}\n${conditionText(report)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`,
+  );
   if (settings.write) {
     writeSection(BENCHMARKS_MD, markdownSection(report));
     log(`wrote ${BENCHMARKS_MD}`);

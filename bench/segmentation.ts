@@ -23,7 +23,8 @@ import { untilQueuesIdle } from '../src/cli/queue-drain.js';
 import { SEGMENTATION_BATCH } from '../src/cli/runtime.js';
 
 const TARGET_SECONDS = 10;
-const CONDITION = 'profile@traits.spent > 500 AND profile@metadata.time.visit.count >= 3 AND profile@traits.country == "PL"';
+const CONDITION =
+  'profile@traits.spent > 500 AND profile@metadata.time.visit.count >= 3 AND profile@traits.country == "PL"';
 
 export interface SegmentationBench {
   profiles: number;
@@ -36,7 +37,8 @@ export interface SegmentationBench {
 export async function benchSegmentation(): Promise<SegmentationBench> {
   const adminUrl = process.env['BENCH_POSTGRES_URL']?.trim() || 'postgresql://postgres@127.0.0.1:5432/postgres';
   const profiles = Number(process.env['BENCH_SEGMENTATION_PROFILES'] ?? 1_000_000);
-  if (!Number.isInteger(profiles) || profiles < 1) throw new Error('BENCH_SEGMENTATION_PROFILES: expected a positive whole number');
+  if (!Number.isInteger(profiles) || profiles < 1)
+    throw new Error('BENCH_SEGMENTATION_PROFILES: expected a positive whole number');
   const name = `meridian_bench_seg_${randomBytes(4).toString('hex')}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE DATABASE ${name}`);
@@ -71,15 +73,29 @@ export async function benchSegmentation(): Promise<SegmentationBench> {
       const queue = new MemoryJobQueue({ logger });
       const deps = { queue, segments, membership, logger };
       const started = performance.now();
-      const report = await runSegmentationJob(deps, { batchSize: Number(process.env['BENCH_SEGMENTATION_BATCH'] ?? SEGMENTATION_BATCH) });
-      const worker = startSegmentationWorker(deps, { concurrency: 2, pendingIntervalMs: 0, pendingBatch: 500, resegmentSweepMs: 0, resegmentBatch: SEGMENTATION_BATCH });
+      const report = await runSegmentationJob(deps, {
+        batchSize: Number(process.env['BENCH_SEGMENTATION_BATCH'] ?? SEGMENTATION_BATCH),
+      });
+      const worker = startSegmentationWorker(deps, {
+        concurrency: 2,
+        pendingIntervalMs: 0,
+        pendingBatch: 500,
+        resegmentSweepMs: 0,
+        resegmentBatch: SEGMENTATION_BATCH,
+      });
       await untilQueuesIdle(queue, [SEGMENTATION_LIVE], () => {});
       const seconds = (performance.now() - started) / 1000;
       await worker.close();
       await queue.close();
       runs.push({ seconds, members: await segments.memberCount(segment.id), jobs: report.jobs });
     }
-    return { profiles, seedSeconds, runs, targetSeconds: TARGET_SECONDS, met: runs.every((run) => run.seconds < TARGET_SECONDS) };
+    return {
+      profiles,
+      seedSeconds,
+      runs,
+      targetSeconds: TARGET_SECONDS,
+      met: runs.every((run) => run.seconds < TARGET_SECONDS),
+    };
   } finally {
     await db.close();
     await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
@@ -93,7 +109,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     [
       `segmentation over ${figures.profiles} profiles (seeded in ${figures.seedSeconds.toFixed(1)} s), condition: ${CONDITION}`,
       ...figures.runs.map(
-        (run, index) => `  ${index === 0 ? 'first run' : 'second run (no change)'}: ${run.seconds.toFixed(2)} s, ${run.jobs} jobs, ${run.members} members`,
+        (run, index) =>
+          `  ${index === 0 ? 'first run' : 'second run (no change)'}: ${run.seconds.toFixed(2)} s, ${run.jobs} jobs, ${run.members} members`,
       ),
       `target < ${figures.targetSeconds} s: ${figures.met ? 'met' : 'missed'}`,
       '',

@@ -100,9 +100,10 @@ export async function startChild(spec: ChildSpec): Promise<Child> {
     });
   });
   // Settles only if the child dies without having been asked to stop.
-  const exited = gone.then(
-    (how): Promise<never> =>
-      stopping ? new Promise<never>(() => {}) : Promise.reject(new ChildFailure(`${spec.name} exited unexpectedly (${how})`, tail())),
+  const exited = gone.then((how): Promise<never> =>
+    stopping
+      ? new Promise<never>(() => {})
+      : Promise.reject(new ChildFailure(`${spec.name} exited unexpectedly (${how})`, tail())),
   );
   exited.catch(() => {});
 

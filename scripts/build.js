@@ -51,7 +51,10 @@ export function staleReason(root = ROOT) {
 export function build(root = ROOT) {
   const startedAt = new Date();
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  const compiled = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
+  const compiled = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   if (compiled.status !== 0) process.exit(compiled.status ?? 1);
   cpSync(join(root, 'src/storage/migrations'), join(root, 'dist/src/storage/migrations'), { recursive: true });
   const stamp = join(root, STAMP);

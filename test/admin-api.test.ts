@@ -33,10 +33,17 @@ for (const backend of BACKENDS) {
     });
 
     it('manages event sources', async () => {
-      const created = await api.admin({ method: 'POST', url: '/event-sources', payload: { id: 'web-shop', name: 'Web shop' } });
+      const created = await api.admin({
+        method: 'POST',
+        url: '/event-sources',
+        payload: { id: 'web-shop', name: 'Web shop' },
+      });
       expect(created.statusCode).toBe(201);
       expect(created.json()).toMatchObject({ id: 'web-shop', name: 'Web shop', enabled: true });
-      expect((await api.admin({ method: 'POST', url: '/event-sources', payload: { id: 'web-shop', name: 'again' } })).statusCode).toBe(409);
+      expect(
+        (await api.admin({ method: 'POST', url: '/event-sources', payload: { id: 'web-shop', name: 'again' } }))
+          .statusCode,
+      ).toBe(409);
       expect((await api.admin({ method: 'POST', url: '/event-sources', payload: { name: 5 } })).json()).toMatchObject({
         error: 'validation_failed',
         details: [{ field: 'name' }],
@@ -51,22 +58,45 @@ for (const backend of BACKENDS) {
     });
 
     it('pages a profile’s events newest first with a cursor, and filters /events', async () => {
-      const first = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'e-0' }] })).json() as { profile: { id: string }; session: { id: string } };
+      const first = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'e-0' }] })).json() as {
+        profile: { id: string };
+        session: { id: string };
+      };
       for (let i = 1; i < 5; i++) {
-        await api.track({ source: { id: api.sourceId }, profile: first.profile, session: first.session, events: [{ type: `e-${i}` }] });
+        await api.track({
+          source: { id: api.sourceId },
+          profile: first.profile,
+          session: first.session,
+          events: [{ type: `e-${i}` }],
+        });
       }
-      const page1 = (await api.admin({ method: 'GET', url: `/profiles/${first.profile.id}/events?limit=4` })).json() as Page;
+      const page1 = (
+        await api.admin({ method: 'GET', url: `/profiles/${first.profile.id}/events?limit=4` })
+      ).json() as Page;
       expect(page1.items.map((event) => event.type)).toEqual(['e-4', 'e-3', 'e-2', 'e-1']);
-      const page2 = (await api.admin({ method: 'GET', url: `/profiles/${first.profile.id}/events?limit=4&cursor=${page1.next}` })).json() as Page;
-      expect(page2.items.map((event) => event.type)).toEqual(['e-0', 'visit-started', 'session-opened', 'profile-created']);
+      const page2 = (
+        await api.admin({ method: 'GET', url: `/profiles/${first.profile.id}/events?limit=4&cursor=${page1.next}` })
+      ).json() as Page;
+      expect(page2.items.map((event) => event.type)).toEqual([
+        'e-0',
+        'visit-started',
+        'session-opened',
+        'profile-created',
+      ]);
       expect(page2.next).toBeNull();
-      const sessionEvents = (await api.admin({ method: 'GET', url: `/sessions/${first.session.id}/events?limit=2` })).json() as Page;
+      const sessionEvents = (
+        await api.admin({ method: 'GET', url: `/sessions/${first.session.id}/events?limit=2` })
+      ).json() as Page;
       expect(sessionEvents.items.map((event) => event.type)).toEqual(['e-4', 'e-3']);
-      const byType = (await api.admin({ method: 'GET', url: `/events?type=e-2&profile=${first.profile.id}` })).json() as Page;
+      const byType = (
+        await api.admin({ method: 'GET', url: `/events?type=e-2&profile=${first.profile.id}` })
+      ).json() as Page;
       expect(byType.items).toHaveLength(1);
       const future = (await api.admin({ method: 'GET', url: `/events?from=2999-01-01T00:00:00Z` })).json() as Page;
       expect(future.items).toEqual([]);
-      expect((await api.admin({ method: 'GET', url: '/events?from=yesterday' })).json()).toMatchObject({ details: [{ field: 'from' }] });
+      expect((await api.admin({ method: 'GET', url: '/events?from=yesterday' })).json()).toMatchObject({
+        details: [{ field: 'from' }],
+      });
       expect((await api.admin({ method: 'GET', url: '/events?limit=0' })).statusCode).toBe(400);
     });
 
@@ -84,17 +114,37 @@ for (const backend of BACKENDS) {
           ],
         })
       ).json() as { profile: { id: string }; session: { id: string } };
-      await api.track({ source: { id: api.sourceId }, profile: first.profile, session: first.session, events: [{ type: 'at-1-later-request', time: at(1) }] });
+      await api.track({
+        source: { id: api.sourceId },
+        profile: first.profile,
+        session: first.session,
+        events: [{ type: 'at-1-later-request', time: at(1) }],
+      });
       // The system events the first request opened with occurred with its earliest event, stored before it.
-      const expected = ['at-3', 'at-2', 'at-1-later-request', 'at-1-second', 'at-1-first', 'visit-started', 'session-opened', 'profile-created'];
-      for (const timeline of [`/profiles/${first.profile.id}/events`, `/sessions/${first.session.id}/events`, `/events?profile=${first.profile.id}&`]) {
+      const expected = [
+        'at-3',
+        'at-2',
+        'at-1-later-request',
+        'at-1-second',
+        'at-1-first',
+        'visit-started',
+        'session-opened',
+        'profile-created',
+      ];
+      for (const timeline of [
+        `/profiles/${first.profile.id}/events`,
+        `/sessions/${first.session.id}/events`,
+        `/events?profile=${first.profile.id}&`,
+      ]) {
         const query = timeline.endsWith('&') ? timeline : `${timeline}?`;
         const whole = (await api.admin({ method: 'GET', url: `${query}limit=500` })).json() as Page;
         expect(whole.items.map((event) => event.type)).toEqual(expected);
         const paged: string[] = [];
         let cursor: string | null = null;
         do {
-          const page = (await api.admin({ method: 'GET', url: `${query}limit=2${cursor ? `&cursor=${cursor}` : ''}` })).json() as Page;
+          const page = (
+            await api.admin({ method: 'GET', url: `${query}limit=2${cursor ? `&cursor=${cursor}` : ''}` })
+          ).json() as Page;
           paged.push(...page.items.map((event) => event.type));
           cursor = page.next;
         } while (cursor !== null && paged.length <= expected.length);
@@ -104,28 +154,51 @@ for (const backend of BACKENDS) {
       const typePages: string[] = [];
       let cursor: string | null = null;
       do {
-        const page = (await api.admin({ method: 'GET', url: `/events?type=at-1-first&limit=1${cursor ? `&cursor=${cursor}` : ''}` })).json() as Page;
+        const page = (
+          await api.admin({ method: 'GET', url: `/events?type=at-1-first&limit=1${cursor ? `&cursor=${cursor}` : ''}` })
+        ).json() as Page;
         typePages.push(...page.items.map((event) => event.id));
         cursor = page.next;
       } while (cursor !== null && typePages.length < 1000);
       expect(new Set(typePages).size).toBe(typePages.length);
-      expect((await api.admin({ method: 'GET', url: '/events?cursor=12' })).json()).toMatchObject({ details: [{ field: 'cursor' }] });
+      expect((await api.admin({ method: 'GET', url: '/events?cursor=12' })).json()).toMatchObject({
+        details: [{ field: 'cursor' }],
+      });
     });
 
     it('deletes a profile with its sessions, events and segment memberships', async () => {
-      const tracked = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'doomed' }] })).json() as { profile: { id: string }; session: { id: string } };
-      const segment = (await api.admin({ method: 'POST', url: '/segments', payload: { name: `doomed ${Date.now()}`, condition: 'profile@id EXISTS', enabled: false } }))
-        .json() as { id: string };
-      await api.runtime.db.query('INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES ($1, $2, now())', [segment.id, tracked.profile.id]);
-      expect((await api.admin({ method: 'GET', url: `/segments/${segment.id}` })).json()).toMatchObject({ memberCount: 1 });
+      const tracked = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'doomed' }] })).json() as {
+        profile: { id: string };
+        session: { id: string };
+      };
+      const segment = (
+        await api.admin({
+          method: 'POST',
+          url: '/segments',
+          payload: { name: `doomed ${Date.now()}`, condition: 'profile@id EXISTS', enabled: false },
+        })
+      ).json() as { id: string };
+      await api.runtime.db.query(
+        'INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES ($1, $2, now())',
+        [segment.id, tracked.profile.id],
+      );
+      expect((await api.admin({ method: 'GET', url: `/segments/${segment.id}` })).json()).toMatchObject({
+        memberCount: 1,
+      });
       // Rows stored under the id of a profile merged into this one go too.
-      await api.runtime.db.query(`UPDATE profiles SET ids = ARRAY['merged-into-doomed'] WHERE id = $1`, [tracked.profile.id]);
+      await api.runtime.db.query(`UPDATE profiles SET ids = ARRAY['merged-into-doomed'] WHERE id = $1`, [
+        tracked.profile.id,
+      ]);
       await api.runtime.db.query(
         `INSERT INTO events (id, type, profile_id, session_id, source_id, occurred_at) VALUES ('doomed-merged-event', 'doomed', 'merged-into-doomed', 'doomed-merged-session', 's', now())`,
       );
-      await api.runtime.db.query(`INSERT INTO sessions (id, profile_id) VALUES ('doomed-merged-session', 'merged-into-doomed')`);
+      await api.runtime.db.query(
+        `INSERT INTO sessions (id, profile_id) VALUES ('doomed-merged-session', 'merged-into-doomed')`,
+      );
       expect((await api.admin({ method: 'DELETE', url: `/profiles/${tracked.profile.id}` })).statusCode).toBe(204);
-      expect((await api.admin({ method: 'GET', url: `/segments/${segment.id}` })).json()).toMatchObject({ memberCount: 0 });
+      expect((await api.admin({ method: 'GET', url: `/segments/${segment.id}` })).json()).toMatchObject({
+        memberCount: 0,
+      });
       expect((await api.admin({ method: 'GET', url: '/sessions/doomed-merged-session' })).statusCode).toBe(404);
       expect((await api.admin({ method: 'GET', url: `/profiles/${tracked.profile.id}` })).statusCode).toBe(404);
       expect((await api.admin({ method: 'GET', url: `/sessions/${tracked.session.id}` })).statusCode).toBe(404);
@@ -134,7 +207,10 @@ for (const backend of BACKENDS) {
     });
 
     it('refuses a payload over MAX_PAYLOAD_BYTES with 413 before storing anything', async () => {
-      const response = await api.track({ source: { id: api.sourceId }, events: [{ type: 'big', properties: { blob: 'x'.repeat(5000) } }] });
+      const response = await api.track({
+        source: { id: api.sourceId },
+        events: [{ type: 'big', properties: { blob: 'x'.repeat(5000) } }],
+      });
       expect(response.statusCode).toBe(413);
       expect(response.json()).toMatchObject({ error: 'payload_too_large', details: [{ field: 'body' }] });
       expect(((await api.admin({ method: 'GET', url: '/events?type=big' })).json() as Page).items).toEqual([]);
@@ -147,9 +223,14 @@ for (const backend of BACKENDS) {
     });
 
     it('publishes an OpenAPI document covering every route', async () => {
-      const document = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json() as { openapi: string; paths: Record<string, Record<string, unknown>> };
+      const document = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+        openapi: string;
+        paths: Record<string, Record<string, unknown>>;
+      };
       expect(document.openapi).toMatch(/^3\./);
-      const routes = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`));
+      const routes = Object.entries(document.paths).flatMap(([path, methods]) =>
+        Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
+      );
       for (const route of [
         'POST /track',
         'GET /healthcheck',
@@ -167,8 +248,12 @@ for (const backend of BACKENDS) {
       ]) {
         expect(routes).toContain(route);
       }
-      const track = document.paths['/track']!['post'] as { requestBody: { content: Record<string, { schema: { required: string[] } }> } };
-      expect(track.requestBody.content['application/json']!.schema.required).toEqual(expect.arrayContaining(['source', 'events']));
+      const track = document.paths['/track']!['post'] as {
+        requestBody: { content: Record<string, { schema: { required: string[] } }> };
+      };
+      expect(track.requestBody.content['application/json']!.schema.required).toEqual(
+        expect.arrayContaining(['source', 'events']),
+      );
     });
   });
 }

@@ -21,7 +21,14 @@ describe('build staleness', () => {
   /** A checkout built at `built` from sources all older than that. */
   function builtCheckout() {
     root = mkdtempSync(join(tmpdir(), 'meridian-build-'));
-    for (const path of ['src/cli/main.ts', 'src/storage/migrations/0001_init.sql', 'bench/run.ts', 'tsconfig.json', 'tsconfig.build.json', 'package.json']) {
+    for (const path of [
+      'src/cli/main.ts',
+      'src/storage/migrations/0001_init.sql',
+      'bench/run.ts',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'package.json',
+    ]) {
       file(path, before);
     }
     file('dist/src/cli/main.js', built);

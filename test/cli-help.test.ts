@@ -11,7 +11,9 @@ async function cli(...args: string[]) {
 /** What a newcomer types first: the compiled CLI's version and each command's help. */
 describe('meridian --version and --help', () => {
   it('prints the version of package.json', async () => {
-    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     expect(await cli('--version')).toEqual({ code: 0, output: `${version}\n` });
   });
 

@@ -27,7 +27,34 @@ const chance = (random: Random, p: number) => random() < p;
 
 // ---- generated data ----
 
-const STRINGS = ['', 'a', 'A', 'abc', 'Abc', 'b', 'hello world', 'Hello', 'zz', 'é', 'É', '日本', '😀', 'a"b', "it's", '1', 'true', 'null', '2021-01-10', '2021-02-30', '2021-01-10T10:00:00Z', '2021-01-10 10:00:00.123456+01:00', '2023-12-31T23:59:59+0530', '2021-01-10T10:00', '999-01-01', 'x y'];
+const STRINGS = [
+  '',
+  'a',
+  'A',
+  'abc',
+  'Abc',
+  'b',
+  'hello world',
+  'Hello',
+  'zz',
+  'é',
+  'É',
+  '日本',
+  '😀',
+  'a"b',
+  "it's",
+  '1',
+  'true',
+  'null',
+  '2021-01-10',
+  '2021-02-30',
+  '2021-01-10T10:00:00Z',
+  '2021-01-10 10:00:00.123456+01:00',
+  '2023-12-31T23:59:59+0530',
+  '2021-01-10T10:00',
+  '999-01-01',
+  'x y',
+];
 const NUMBERS = [0, 1, -1, 2, 1.5, -3.25, 10, 100, 1e3, 0.1, 1650976227, 1e12];
 const KEYS = ['a', 'b', 'c', 'x y', '0', 'n', 'time', 'q"\\'];
 
@@ -60,7 +87,18 @@ function randomObject(random: Random, depth = 0): Record<string, unknown> {
 }
 
 const maybeNull = <T>(random: Random, value: () => T): T | null => (chance(random, 0.15) ? null : value());
-const randomTimestamp = (random: Random) => new Date(Date.UTC(2020 + Math.floor(random() * 5), Math.floor(random() * 12), 1 + Math.floor(random() * 28), Math.floor(random() * 24), 0, 0, Math.floor(random() * 1000)));
+const randomTimestamp = (random: Random) =>
+  new Date(
+    Date.UTC(
+      2020 + Math.floor(random() * 5),
+      Math.floor(random() * 12),
+      1 + Math.floor(random() * 28),
+      Math.floor(random() * 24),
+      0,
+      0,
+      Math.floor(random() * 1000),
+    ),
+  );
 const uuid = (random: Random) =>
   'xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx'.replace(/x/g, () => Math.floor(random() * 16).toString(16));
 
@@ -73,7 +111,9 @@ function randomProfileRow(random: Random): Record<string, unknown> {
     data: randomObject(random),
     stats: maybeNull(random, () => randomObject(random)),
     consents: randomObject(random),
-    segments: maybeNull(random, () => Array.from({ length: Math.floor(random() * 3) }, () => pick(random, ['vip', 'new', 'a', '']))),
+    segments: maybeNull(random, () =>
+      Array.from({ length: Math.floor(random() * 3) }, () => pick(random, ['vip', 'new', 'a', ''])),
+    ),
     active: maybeNull(random, () => random() < 0.5),
     created_at: maybeNull(random, () => randomTimestamp(random)),
     updated_at: maybeNull(random, () => randomTimestamp(random)),
@@ -116,14 +156,81 @@ function randomEventRow(random: Random): Record<string, unknown> {
 
 // ---- generated conditions ----
 
-const PROFILE_FIELDS = ['traits["q\\"\\\\"]', 'traits.a', 'traits.b', 'traits["x y"]', 'traits.c.0', 'traits.c.-1', 'traits.a.b', 'traits.n', 'traits.c', 'stats.a', 'stats.n', 'pii.a', 'data.time', 'data.a.c', 'consents.b', 'ids', 'ids.0', 'segments', 'segments.1', 'active', 'id', 'metadata', 'metadata.a', 'metadata.time', 'metadata.time.create', 'metadata.time.visit.count', 'metadata.time.visit', 'metadata.time.visit.last', 'metadata.time.visit.current', 'metadata.time.update', 'traits', 'missing.a', ''];
-const SESSION_FIELDS = ['id', 'profile.id', 'context.a', 'metadata', 'metadata.time', 'metadata.time.insert', 'metadata.time.update', 'metadata.a', 'device.a', 'os.b', 'app.c.0', 'profile', ''];
-const EVENT_FIELDS = ['type', 'properties.a', 'properties.b', 'properties.c.0', 'traits.a', 'traits.n', 'context.b', 'tags', 'tags.0', 'profile.id', 'session.id', 'source.id', 'metadata.time.insert', 'metadata.time.occurred', 'metadata', 'properties', ''];
+const PROFILE_FIELDS = [
+  'traits["q\\"\\\\"]',
+  'traits.a',
+  'traits.b',
+  'traits["x y"]',
+  'traits.c.0',
+  'traits.c.-1',
+  'traits.a.b',
+  'traits.n',
+  'traits.c',
+  'stats.a',
+  'stats.n',
+  'pii.a',
+  'data.time',
+  'data.a.c',
+  'consents.b',
+  'ids',
+  'ids.0',
+  'segments',
+  'segments.1',
+  'active',
+  'id',
+  'metadata',
+  'metadata.a',
+  'metadata.time',
+  'metadata.time.create',
+  'metadata.time.visit.count',
+  'metadata.time.visit',
+  'metadata.time.visit.last',
+  'metadata.time.visit.current',
+  'metadata.time.update',
+  'traits',
+  'missing.a',
+  '',
+];
+const SESSION_FIELDS = [
+  'id',
+  'profile.id',
+  'context.a',
+  'metadata',
+  'metadata.time',
+  'metadata.time.insert',
+  'metadata.time.update',
+  'metadata.a',
+  'device.a',
+  'os.b',
+  'app.c.0',
+  'profile',
+  '',
+];
+const EVENT_FIELDS = [
+  'type',
+  'properties.a',
+  'properties.b',
+  'properties.c.0',
+  'traits.a',
+  'traits.n',
+  'context.b',
+  'tags',
+  'tags.0',
+  'profile.id',
+  'session.id',
+  'source.id',
+  'metadata.time.insert',
+  'metadata.time.occurred',
+  'metadata',
+  'properties',
+  '',
+];
 
 function literal(random: Random): string {
   const roll = random();
   if (roll < 0.75) return JSON.stringify(randomScalar(random));
-  if (roll < 0.9) return `[${Array.from({ length: Math.floor(random() * 3) + 1 }, () => JSON.stringify(randomScalar(random))).join(', ')}]`;
+  if (roll < 0.9)
+    return `[${Array.from({ length: Math.floor(random() * 3) + 1 }, () => JSON.stringify(randomScalar(random))).join(', ')}]`;
   return pick(random, ['10m', '-1h', '1d', '.5', '-3']);
 }
 
@@ -168,7 +275,9 @@ function conditionText(random: Random, source: string, fields: readonly string[]
   if (depth >= 2 || roll < 0.6) return predicateText(random, source, fields);
   if (roll < 0.6) return `NOT (${conditionText(random, source, fields, depth + 1)})`;
   const joiner = random() < 0.5 ? ' AND ' : ' OR ';
-  const parts = Array.from({ length: 2 + Math.floor(random() * 2) }, () => conditionText(random, source, fields, depth + 1));
+  const parts = Array.from({ length: 2 + Math.floor(random() * 2) }, () =>
+    conditionText(random, source, fields, depth + 1),
+  );
   return random() < 0.5 ? `(${parts.join(joiner)})` : parts.join(joiner);
 }
 
@@ -273,9 +382,14 @@ async function checkAgreement(db: Database): Promise<{ checked: number; discrimi
       const fragment = compileToSql(text, { now: CLOCK, paramOffset: 1 });
       const alias = scenario.mapping.alias;
       const selected = await db
-        .query(`SELECT ${alias}.id FROM ${scenario.mapping.table} ${alias} WHERE $1::text IS NOT NULL AND ${fragment.sql}`, ['x', ...fragment.params])
+        .query(
+          `SELECT ${alias}.id FROM ${scenario.mapping.table} ${alias} WHERE $1::text IS NOT NULL AND ${fragment.sql}`,
+          ['x', ...fragment.params],
+        )
         .catch((error: Error) => {
-          throw new Error(`${db.name} rejected (seed ${SEED}) ${text}\n${fragment.sql}\n${JSON.stringify(fragment.params)}\n${error.message}`);
+          throw new Error(
+            `${db.name} rejected (seed ${SEED}) ${text}\n${fragment.sql}\n${JSON.stringify(fragment.params)}\n${error.message}`,
+          );
         });
       const bySql = new Set(selected.map((row) => String(row.id)));
       conditions++;

@@ -15,7 +15,12 @@ describe('compressed request bodies', () => {
   });
 
   const post = (encoding: string, body: Buffer, contentType = 'application/json') =>
-    api.app.inject({ method: 'POST', url: '/track', headers: { 'content-type': contentType, 'content-encoding': encoding }, payload: body });
+    api.app.inject({
+      method: 'POST',
+      url: '/track',
+      headers: { 'content-type': contentType, 'content-encoding': encoding },
+      payload: body,
+    });
   const storedOfType = async (type: string) =>
     (await api.runtime.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE type = $1', [type]))[0]!.n;
 
@@ -26,20 +31,29 @@ describe('compressed request bodies', () => {
     ['br', brotliCompressSync, 'compressed-br'],
     ['GZip', gzipSync, 'compressed-mixed-case'],
   ])('decodes a %s body and stores its events', async (encoding, compress, type) => {
-    const response = await post(encoding, compress(Buffer.from(JSON.stringify({ source: { id: api.sourceId }, events: [{ type }] }))));
+    const response = await post(
+      encoding,
+      compress(Buffer.from(JSON.stringify({ source: { id: api.sourceId }, events: [{ type }] }))),
+    );
     expect(response.statusCode).toBe(200);
     expect(await storedOfType(type)).toBe(1);
   });
 
   it('decodes a gzip sendBeacon body (text/plain) too', async () => {
-    const body = gzipSync(Buffer.from(JSON.stringify({ source: { id: api.sourceId }, events: [{ type: 'compressed-beacon' }] })));
+    const body = gzipSync(
+      Buffer.from(JSON.stringify({ source: { id: api.sourceId }, events: [{ type: 'compressed-beacon' }] })),
+    );
     expect((await post('gzip', body, 'text/plain;charset=UTF-8')).statusCode).toBe(200);
     expect(await storedOfType('compressed-beacon')).toBe(1);
   });
 
   it('applies MAX_PAYLOAD_BYTES to the decoded size: a small zip bomb gets 413', async () => {
     const padding = 'x'.repeat(LIMIT);
-    const bomb = gzipSync(Buffer.from(JSON.stringify({ source: { id: api.sourceId }, events: [{ type: 'bomb', properties: { padding } }] })));
+    const bomb = gzipSync(
+      Buffer.from(
+        JSON.stringify({ source: { id: api.sourceId }, events: [{ type: 'bomb', properties: { padding } }] }),
+      ),
+    );
     expect(bomb.length).toBeLessThan(LIMIT / 10);
     const response = await post('gzip', bomb);
     expect(response.statusCode).toBe(413);

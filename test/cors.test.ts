@@ -4,7 +4,11 @@ import { startTestApi, TEST_TOKEN, type TestApi } from './support/api.js';
 /** CORS is decided per route, not per store: the embedded one is enough. */
 describe('CORS', () => {
   const preflight = (api: TestApi, url: string, origin: string, headers = 'content-type') =>
-    api.app.inject({ method: 'OPTIONS', url, headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': headers } });
+    api.app.inject({
+      method: 'OPTIONS',
+      url,
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': headers },
+    });
   const adminGet = (api: TestApi, url: string, origin: string) =>
     api.app.inject({ method: 'GET', url, headers: { origin, authorization: `Bearer ${TEST_TOKEN}` } });
 
@@ -29,23 +33,29 @@ describe('CORS', () => {
       }
     });
 
-    it.each(['https://evil.example', 'null'])('gives %s no access to the admin API, preflight or not', async (origin) => {
-      for (const url of ['/event-sources', '/profiles/x', '/segments']) {
-        const response = await preflight(api, url, origin, 'authorization,content-type');
-        expect(response.statusCode).toBe(404);
-        expect(response.headers['access-control-allow-origin']).toBeUndefined();
-        expect(response.headers['access-control-allow-headers']).toBeUndefined();
-      }
-      const get = await adminGet(api, '/event-sources', origin);
-      expect(get.statusCode).toBe(200);
-      expect(get.headers['access-control-allow-origin']).toBeUndefined();
-    });
+    it.each(['https://evil.example', 'null'])(
+      'gives %s no access to the admin API, preflight or not',
+      async (origin) => {
+        for (const url of ['/event-sources', '/profiles/x', '/segments']) {
+          const response = await preflight(api, url, origin, 'authorization,content-type');
+          expect(response.statusCode).toBe(404);
+          expect(response.headers['access-control-allow-origin']).toBeUndefined();
+          expect(response.headers['access-control-allow-headers']).toBeUndefined();
+        }
+        const get = await adminGet(api, '/event-sources', origin);
+        expect(get.statusCode).toBe(200);
+        expect(get.headers['access-control-allow-origin']).toBeUndefined();
+      },
+    );
   });
 
   describe('with CORS_ORIGINS and ADMIN_CORS_ORIGINS', () => {
     let api: TestApi;
     beforeAll(async () => {
-      api = await startTestApi('pglite', { CORS_ORIGINS: 'https://shop.example', ADMIN_CORS_ORIGINS: 'https://console.example' });
+      api = await startTestApi('pglite', {
+        CORS_ORIGINS: 'https://shop.example',
+        ADMIN_CORS_ORIGINS: 'https://console.example',
+      });
     });
     afterAll(async () => {
       await api?.close();
@@ -57,14 +67,24 @@ describe('CORS', () => {
       expect(response.headers['access-control-allow-origin']).toBe('https://console.example');
       expect(String(response.headers['access-control-allow-headers'])).toContain('authorization');
       expect(String(response.headers['access-control-allow-methods'])).toContain('DELETE');
-      expect((await adminGet(api, '/event-sources', 'https://console.example')).headers['access-control-allow-origin']).toBe('https://console.example');
+      expect(
+        (await adminGet(api, '/event-sources', 'https://console.example')).headers['access-control-allow-origin'],
+      ).toBe('https://console.example');
     });
 
     it('keeps each list to its routes', async () => {
-      expect((await preflight(api, '/segments', 'https://shop.example')).headers['access-control-allow-origin']).toBeUndefined();
-      expect((await preflight(api, '/track', 'https://console.example')).headers['access-control-allow-origin']).toBeUndefined();
-      expect((await preflight(api, '/track', 'https://shop.example')).headers['access-control-allow-origin']).toBe('https://shop.example');
-      expect((await preflight(api, '/track?x=1', 'https://other.example')).headers['access-control-allow-origin']).toBeUndefined();
+      expect(
+        (await preflight(api, '/segments', 'https://shop.example')).headers['access-control-allow-origin'],
+      ).toBeUndefined();
+      expect(
+        (await preflight(api, '/track', 'https://console.example')).headers['access-control-allow-origin'],
+      ).toBeUndefined();
+      expect((await preflight(api, '/track', 'https://shop.example')).headers['access-control-allow-origin']).toBe(
+        'https://shop.example',
+      );
+      expect(
+        (await preflight(api, '/track?x=1', 'https://other.example')).headers['access-control-allow-origin'],
+      ).toBeUndefined();
     });
   });
 });

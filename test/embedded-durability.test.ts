@@ -35,7 +35,10 @@ describe.runIf(straceWorks)('meridian start (embedded) under strace', { timeout:
     const strace = ['strace', '-f', '-qq', '-y', '-e', 'trace=fsync,fdatasync', '-o', log];
     const meridian = runMeridian(['start'], env, strace);
     await waitForHealthy(url, meridian, 480_000);
-    await eventually(async () => meridian.output(), (output) => output.includes('event source:'));
+    await eventually(
+      async () => meridian.output(),
+      (output) => output.includes('event source:'),
+    );
     const sourceId = /event source:\s+(\S+)/.exec(meridian.output())?.[1];
 
     // The paths strace saw synced.
@@ -51,11 +54,16 @@ describe.runIf(straceWorks)('meridian start (embedded) under strace', { timeout:
       });
       expect(response.status).toBe(200);
     }
-    const after = await eventually(async () => walSyncs(), (count) => count >= before + REQUESTS);
+    const after = await eventually(
+      async () => walSyncs(),
+      (count) => count >= before + REQUESTS,
+    );
     expect(after - before).toBeGreaterThanOrEqual(REQUESTS);
 
     // Meridian is strace's child: stopping it, not strace, keeps its shutdown in the log.
-    const [meridianPid] = readFileSync(`/proc/${meridian.child.pid}/task/${meridian.child.pid}/children`, 'utf8').trim().split(' ');
+    const [meridianPid] = readFileSync(`/proc/${meridian.child.pid}/task/${meridian.child.pid}/children`, 'utf8')
+      .trim()
+      .split(' ');
     process.kill(Number(meridianPid), 'SIGTERM');
     expect(await meridian.exited).toBe(0);
     const everSynced = new Set(synced());

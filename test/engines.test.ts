@@ -10,7 +10,9 @@ interface LockedPackage {
 
 const root = new URL('../', import.meta.url);
 const manifest = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { engines: { node: string } };
-const lock = JSON.parse(readFileSync(new URL('package-lock.json', root), 'utf8')) as { packages: Record<string, LockedPackage> };
+const lock = JSON.parse(readFileSync(new URL('package-lock.json', root), 'utf8')) as {
+  packages: Record<string, LockedPackage>;
+};
 
 /** `npm install` warns EBADENGINE when a package needs a newer Node.js than `engines` promises. */
 describe('engines', () => {
@@ -19,7 +21,10 @@ describe('engines', () => {
     const needNewer = Object.entries(lock.packages)
       .filter(([path, entry]) => path !== '' && !entry.dev && entry.engines?.node !== undefined)
       .filter(([, entry]) => !semver.satisfies(oldest, entry.engines!.node!))
-      .map(([path, entry]) => `${path.replace(/^.*node_modules\//, '')}@${entry.version} needs node ${entry.engines!.node}`);
+      .map(
+        ([path, entry]) =>
+          `${path.replace(/^.*node_modules\//, '')}@${entry.version} needs node ${entry.engines!.node}`,
+      );
     expect(needNewer).toEqual([]);
   });
 });

@@ -14,7 +14,9 @@ for (const backend of BACKENDS) {
     let sessionId: string;
     beforeAll(async () => {
       api = await startTestApi(backend.name);
-      const tracked = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'dated', time: '2024-05-01T10:00:00Z' }] })).json() as {
+      const tracked = (
+        await api.track({ source: { id: api.sourceId }, events: [{ type: 'dated', time: '2024-05-01T10:00:00Z' }] })
+      ).json() as {
         profile: { id: string };
         session: { id: string };
       };

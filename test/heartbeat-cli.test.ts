@@ -18,15 +18,33 @@ async function job(env: Record<string, string>, args: string[] = []) {
 
 describe('meridian job heartbeat: bad configuration', () => {
   it.each([
-    [{ QUALIFY_BY: 'inactive-session', RANGE: 'now-1x|now' }, /invalid configuration: RANGE: FROM part "now-1x": unknown unit "x"/],
+    [
+      { QUALIFY_BY: 'inactive-session', RANGE: 'now-1x|now' },
+      /invalid configuration: RANGE: FROM part "now-1x": unknown unit "x"/,
+    ],
     [{ QUALIFY_BY: 'inactive-session', RANGE: 'now|soon' }, /invalid configuration: RANGE: TO part "soon"/],
     [{ QUALIFY_BY: 'inactive-session', RANGE: 'now|now-1h' }, /invalid configuration: RANGE: FROM .* is after TO/],
-    [{ QUALIFY_BY: 'inactive' }, /invalid configuration: QUALIFY_BY: expected one of inactive-session, visit-end, profile-segmentation, got "inactive"/],
-    [{ QUALIFY_BY: 'profile-segment' }, /invalid configuration: QUALIFY_BY: expected one of inactive-session, visit-end, profile-segmentation/],
+    [
+      { QUALIFY_BY: 'inactive' },
+      /invalid configuration: QUALIFY_BY: expected one of inactive-session, visit-end, profile-segmentation, got "inactive"/,
+    ],
+    [
+      { QUALIFY_BY: 'profile-segment' },
+      /invalid configuration: QUALIFY_BY: expected one of inactive-session, visit-end, profile-segmentation/,
+    ],
     [{}, /invalid configuration: QUALIFY_BY: required/],
-    [{ QUALIFY_BY: 'visit-end', SKIP_SECONDS: 'half an hour' }, /invalid configuration: SKIP_SECONDS: expected a whole number/],
-    [{ QUALIFY_BY: 'inactive-session', RANGE: 'now-300000y|now' }, /invalid configuration: RANGE: FROM part: falls outside the dates/],
-    [{ QUALIFY_BY: 'inactive-session', RANGE: 'now-20m|now', SKIP_SECONDS: '1800' }, /invalid configuration: RANGE: starts at .*nothing in range can ever be registered/],
+    [
+      { QUALIFY_BY: 'visit-end', SKIP_SECONDS: 'half an hour' },
+      /invalid configuration: SKIP_SECONDS: expected a whole number/,
+    ],
+    [
+      { QUALIFY_BY: 'inactive-session', RANGE: 'now-300000y|now' },
+      /invalid configuration: RANGE: FROM part: falls outside the dates/,
+    ],
+    [
+      { QUALIFY_BY: 'inactive-session', RANGE: 'now-20m|now', SKIP_SECONDS: '1800' },
+      /invalid configuration: RANGE: starts at .*nothing in range can ever be registered/,
+    ],
   ])('exits 2 naming the variable for %j', async (env, message) => {
     const { code, output } = await job({ DATA_DIR: ':memory:', ...env });
     expect(output).toMatch(message);
@@ -53,7 +71,9 @@ describe('meridian job heartbeat: bad configuration', () => {
       expect(production.code).toBe(1);
       const db = await openPGlite({ dataDir: join(dataDir, 'pgdata'), schema: 'meridian_test' });
       try {
-        expect(await db.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'meridian%'`)).toEqual([{ nspname: 'meridian_test' }]);
+        expect(await db.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'meridian%'`)).toEqual([
+          { nspname: 'meridian_test' },
+        ]);
       } finally {
         await db.close();
       }
@@ -63,7 +83,10 @@ describe('meridian job heartbeat: bad configuration', () => {
   });
 
   it('exits 1 with a clear message when the store is unreachable', async () => {
-    const { code, output } = await job({ QUALIFY_BY: 'visit-end', DATABASE_URL: 'postgresql://nobody@127.0.0.1:1/none' });
+    const { code, output } = await job({
+      QUALIFY_BY: 'visit-end',
+      DATABASE_URL: 'postgresql://nobody@127.0.0.1:1/none',
+    });
     expect(output).toMatch(/cannot reach PostgreSQL at 127\.0\.0\.1:1 \(DATABASE_URL\)/);
     expect(code).toBe(1);
   });
@@ -77,7 +100,11 @@ describe.skipIf(!available)('meridian job heartbeat on PostgreSQL', () => {
 
   /** An idle visitor in one data context: a session last active 30 minutes ago with its open visit. */
   async function seedIdleSession(production: boolean, id: string): Promise<void> {
-    const db = connectPostgres({ url: database.url, schema: production ? 'meridian_prod' : 'meridian_test', maxConnections: 1 });
+    const db = connectPostgres({
+      url: database.url,
+      schema: production ? 'meridian_prod' : 'meridian_test',
+      maxConnections: 1,
+    });
     stores.push(db);
     await migrate(db);
     await db.query(`INSERT INTO profiles (id) VALUES ($1)`, [`p-${id}`]);
@@ -106,7 +133,13 @@ describe.skipIf(!available)('meridian job heartbeat on PostgreSQL', () => {
     await database?.drop();
   });
 
-  const reference = () => ({ DATABASE_URL: database.url, RANGE: 'now-1h|now', SKIP_SECONDS: '900', QUALIFY_BY: 'inactive-session', EVENT_TYPE: 'session-inactive' });
+  const reference = () => ({
+    DATABASE_URL: database.url,
+    RANGE: 'now-1h|now',
+    SKIP_SECONDS: '900',
+    QUALIFY_BY: 'inactive-session',
+    EVENT_TYPE: 'session-inactive',
+  });
 
   it('prints what a dry run would register and changes nothing', async () => {
     const { code, output } = await job(reference(), ['--dry-run']);
@@ -146,7 +179,12 @@ describe.skipIf(!available)('meridian job heartbeat on PostgreSQL', () => {
   });
 
   it('lets flags override the environment, and says once that ELASTIC_HOST is not used', async () => {
-    const { code, output } = await job({ ...reference(), ELASTIC_HOST: 'http://elastic:9200' }, ['--qualify-by', 'visit-end', '--close-event-type', 'Visit Closed']);
+    const { code, output } = await job({ ...reference(), ELASTIC_HOST: 'http://elastic:9200' }, [
+      '--qualify-by',
+      'visit-end',
+      '--close-event-type',
+      'Visit Closed',
+    ]);
     expect(code).toBe(0);
     expect(output).toMatch(/registered 1 visit-closed events/);
     expect(output.match(/ELASTIC_HOST is ignored/g)).toHaveLength(1);
@@ -161,10 +199,17 @@ describe('meridian start runs the heartbeat on its own timer', () => {
 
   it('logs a run of each qualifier every HEARTBEAT_INTERVAL_S', async () => {
     const port = await freePort();
-    const process = runMeridian(['start'], { DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', HEARTBEAT_INTERVAL_S: '1', LOG_LEVEL: 'info' });
+    const process = runMeridian(['start'], {
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      HEARTBEAT_INTERVAL_S: '1',
+      LOG_LEVEL: 'info',
+    });
     try {
       await waitForHealthy(`http://127.0.0.1:${port}`, process);
-      const finished = () => process.output().match(/"qualifyBy":"(inactive-session|visit-end)".*"msg":"heartbeat finished"/g) ?? [];
+      const finished = () =>
+        process.output().match(/"qualifyBy":"(inactive-session|visit-end)".*"msg":"heartbeat finished"/g) ?? [];
       for (let i = 0; i < 100 && finished().length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 100));
       expect(finished().join()).toContain('inactive-session');
       expect(finished().join()).toContain('visit-end');

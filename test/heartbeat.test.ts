@@ -89,7 +89,9 @@ for (const backend of BACKENDS) {
       const response = await api.admin({ method: 'GET', url: `/profiles/${visitor.profile.id}/events?limit=100` });
       expect(response.statusCode).toBe(200);
       const items = (response.json() as { items: EventItem[] }).items;
-      return items.filter((event) => event.session.id === visitor.session.id && (type === undefined || event.type === type));
+      return items.filter(
+        (event) => event.session.id === visitor.session.id && (type === undefined || event.type === type),
+      );
     };
     const sessionOf = async (visitor: Visitor) =>
       (await api.admin({ method: 'GET', url: `/sessions/${visitor.session.id}` })).json() as {
@@ -108,7 +110,11 @@ for (const backend of BACKENDS) {
         expect(report.registered).toBeGreaterThanOrEqual(1);
         const [event, ...more] = await eventsOf(visitor, 'session-inactive');
         expect(more).toEqual([]);
-        expect(event).toMatchObject({ profile: { id: visitor.profile.id }, source: { id: api.sourceId }, time: { occurred: now.toISOString() } });
+        expect(event).toMatchObject({
+          profile: { id: visitor.profile.id },
+          source: { id: api.sourceId },
+          time: { occurred: now.toISOString() },
+        });
         expect(await sessionOf(visitor)).toMatchObject({ inactive: true });
         expect(await profileOf(visitor)).toMatchObject({ active: false });
       });
@@ -145,7 +151,12 @@ for (const backend of BACKENDS) {
         const env = { RANGE: `${from.toISOString()}|${to.toISOString()}` };
         await heartbeat('inactive-session', now, { env });
         const registered = async (visitor: Visitor) => (await eventsOf(visitor, 'session-inactive')).length;
-        expect([await registered(beforeFrom), await registered(atFrom), await registered(atTo), await registered(afterTo)]).toEqual([0, 1, 1, 0]);
+        expect([
+          await registered(beforeFrom),
+          await registered(atFrom),
+          await registered(atTo),
+          await registered(afterTo),
+        ]).toEqual([0, 1, 1, 0]);
 
         const exactlySkip = await at(now.getTime() - 900_000);
         const justOver = await at(now.getTime() - 900_001);
@@ -173,7 +184,9 @@ for (const backend of BACKENDS) {
         const now = new Date();
         const visitors = await Promise.all(Array.from({ length: 6 }, () => idleVisitor(now)));
         const stored = async () => {
-          const [row] = await api.runtime.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM events WHERE type = 'session-inactive'`);
+          const [row] = await api.runtime.db.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM events WHERE type = 'session-inactive'`,
+          );
           return row!.n;
         };
         const before = await stored();
@@ -189,10 +202,17 @@ for (const backend of BACKENDS) {
         const now = new Date();
         const visitors = await Promise.all(Array.from({ length: 4 }, () => idleVisitor(now)));
         const store = new SqlHeartbeatStore(api.runtime.db);
-        const plan = planHeartbeat('inactive-session', loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'race-inactive' }), now);
+        const plan = planHeartbeat(
+          'inactive-session',
+          loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'race-inactive' }),
+          now,
+        );
         const [slice, ...others] = await store.slices(plan, 1, 10_000);
         expect(others).toEqual([]);
-        const [first, second] = await Promise.all([store.register(plan, slice!, {}, now), store.register(plan, slice!, {}, now)]);
+        const [first, second] = await Promise.all([
+          store.register(plan, slice!, {}, now),
+          store.register(plan, slice!, {}, now),
+        ]);
         expect(first + second).toBe(slice!.size);
         for (const visitor of visitors) expect(await eventsOf(visitor, 'race-inactive')).toHaveLength(1);
       });
@@ -201,12 +221,17 @@ for (const backend of BACKENDS) {
         const now = new Date();
         const [marked, moved, stayed] = await Promise.all([idleVisitor(now), idleVisitor(now), idleVisitor(now)]);
         const store = new SqlHeartbeatStore(api.runtime.db);
-        const plan = planHeartbeat('inactive-session', loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'moved-inactive' }), now);
+        const plan = planHeartbeat(
+          'inactive-session',
+          loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'moved-inactive' }),
+          now,
+        );
         const slices = await store.slices(plan, 2, 10_000);
         // Still inside its slice's bounds, but marked for its current activity, as another run leaves it.
-        await api.runtime.db.query(`UPDATE sessions SET registered_types = ARRAY['moved-inactive'], registered_for = last_event_at WHERE id = $1`, [
-          marked.session.id,
-        ]);
+        await api.runtime.db.query(
+          `UPDATE sessions SET registered_types = ARRAY['moved-inactive'], registered_for = last_event_at WHERE id = $1`,
+          [marked.session.id],
+        );
         await lastActiveAt(moved, new Date(now.getTime() - 60_000));
         for (const slice of slices) await store.register(plan, slice, {}, now);
         expect(await eventsOf(marked, 'moved-inactive')).toEqual([]);
@@ -220,7 +245,11 @@ for (const backend of BACKENDS) {
           const now = new Date();
           const [held, free] = await Promise.all([idleVisitor(now), idleVisitor(now)]);
           const store = new SqlHeartbeatStore(api.runtime.db);
-          const plan = planHeartbeat('inactive-session', loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'held-inactive' }), now);
+          const plan = planHeartbeat(
+            'inactive-session',
+            loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'held-inactive' }),
+            now,
+          );
           const slices = await store.slices(plan, 1, 100_000);
           let release!: () => void;
           const released = new Promise<void>((resolve) => (release = resolve));
@@ -228,14 +257,17 @@ for (const backend of BACKENDS) {
           const held$ = new Promise<void>((resolve) => (holding = resolve));
           // Another run marks the session (its event aside) and keeps the row lock until released.
           const writer = api.runtime.db.transaction(async (tx) => {
-            await tx.query(`UPDATE sessions SET registered_types = ARRAY['held-inactive'], registered_for = last_event_at WHERE id = $1`, [held.session.id]);
+            await tx.query(
+              `UPDATE sessions SET registered_types = ARRAY['held-inactive'], registered_for = last_event_at WHERE id = $1`,
+              [held.session.id],
+            );
             holding();
             await released;
           });
           await held$;
           const registering = Promise.all(slices.map((slice) => store.register(plan, slice, {}, now)));
           // The registration must be waiting on the writer's row lock before the writer commits.
-          for (let waiting = 0; waiting === 0; ) {
+          for (let waiting = 0; waiting === 0;) {
             const [row] = await api.runtime.db.query<{ n: number }>(
               `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
             );
@@ -254,7 +286,12 @@ for (const backend of BACKENDS) {
         const visitor = await idleVisitor(now);
         const lastActivity = await exactLastActivity(visitor);
         await heartbeat('inactive-session', now);
-        const [event] = await api.runtime.db.query<{ id: string; source_id: string; metadata: Record<string, unknown>; occurred_at: Date }>(
+        const [event] = await api.runtime.db.query<{
+          id: string;
+          source_id: string;
+          metadata: Record<string, unknown>;
+          occurred_at: Date;
+        }>(
           `SELECT id, source_id, metadata, occurred_at FROM events WHERE session_id = $1 AND type = 'session-inactive'`,
           [visitor.session.id],
         );
@@ -288,10 +325,10 @@ for (const backend of BACKENDS) {
         await heartbeat('inactive-session', now);
         await heartbeat('visit-end', now);
         // A writer that knows nothing of marks (an API process of the previous version) records new activity.
-        await api.runtime.db.query(`UPDATE sessions SET last_event_at = $2, inactive = false, status = 'active' WHERE id = $1`, [
-          visitor.session.id,
-          new Date(now.getTime() - HOUR / 3),
-        ]);
+        await api.runtime.db.query(
+          `UPDATE sessions SET last_event_at = $2, inactive = false, status = 'active' WHERE id = $1`,
+          [visitor.session.id, new Date(now.getTime() - HOUR / 3)],
+        );
         await heartbeat('inactive-session', now);
         await heartbeat('visit-end', now);
         expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(2);
@@ -303,7 +340,11 @@ for (const backend of BACKENDS) {
         const created = await api.admin({
           method: 'POST',
           url: '/segments',
-          payload: { name: `gone quiet ${Date.now()}`, condition: 'profile@metadata.time.visit.count >= 1', eventTypes: ['session-inactive'] },
+          payload: {
+            name: `gone quiet ${Date.now()}`,
+            condition: 'profile@metadata.time.visit.count >= 1',
+            eventTypes: ['session-inactive'],
+          },
         });
         expect(created.statusCode).toBe(201);
         try {
@@ -311,9 +352,10 @@ for (const backend of BACKENDS) {
           const visitor = await idleVisitor(now);
           await api.runtime.db.query('DELETE FROM segmentation_pending WHERE profile_id = $1', [visitor.profile.id]);
           await heartbeat('inactive-session', now);
-          const pending = await api.runtime.db.query<{ event_types: string[] }>('SELECT event_types FROM segmentation_pending WHERE profile_id = $1', [
-            visitor.profile.id,
-          ]);
+          const pending = await api.runtime.db.query<{ event_types: string[] }>(
+            'SELECT event_types FROM segmentation_pending WHERE profile_id = $1',
+            [visitor.profile.id],
+          );
           expect(pending).toEqual([{ event_types: ['session-inactive'] }]);
         } finally {
           await api.admin({ method: 'DELETE', url: `/segments/${(created.json() as { id: string }).id}` });
@@ -350,9 +392,14 @@ for (const backend of BACKENDS) {
         /** The survivor lists the merged id in `ids`; the merged profile's row is gone, its session keeps the id. */
         const mergeInto = async (visitor: Visitor, now: Date) => {
           const survivor = { id: `survivor-${visitor.profile.id}` };
-          await api.runtime.db.query('INSERT INTO profiles (id, ids, visits) VALUES ($1, ARRAY[$2], 1)', [survivor.id, visitor.profile.id]);
+          await api.runtime.db.query('INSERT INTO profiles (id, ids, visits) VALUES ($1, ARRAY[$2], 1)', [
+            survivor.id,
+            visitor.profile.id,
+          ]);
           await api.runtime.db.query('DELETE FROM profiles WHERE id = $1', [visitor.profile.id]);
-          expect(((await api.admin({ method: 'GET', url: `/profiles/${visitor.profile.id}` })).json() as { id: string }).id).toBe(survivor.id);
+          expect(
+            ((await api.admin({ method: 'GET', url: `/profiles/${visitor.profile.id}` })).json() as { id: string }).id,
+          ).toBe(survivor.id);
           return { profile: survivor, session: { id: `own-${survivor.id}-${now.getTime()}` } };
         };
 
@@ -361,7 +408,9 @@ for (const backend of BACKENDS) {
           const merged = await idleVisitor(now);
           const survivor = await mergeInto(merged, now);
           await heartbeat('inactive-session', now);
-          expect(await eventsOf({ profile: survivor.profile, session: merged.session }, 'session-inactive')).toHaveLength(1);
+          expect(
+            await eventsOf({ profile: survivor.profile, session: merged.session }, 'session-inactive'),
+          ).toHaveLength(1);
           expect((await profileOf(survivor)).active).toBe(false);
         });
 
@@ -370,14 +419,19 @@ for (const backend of BACKENDS) {
           const merged = await idleVisitor(now);
           const survivor = await mergeInto(merged, now);
           const report = await heartbeat('inactive-session', now, { dryRun: true });
-          expect(report.wouldRegister.find((session) => session.id === merged.session.id)?.profileId).toBe(survivor.profile.id);
+          expect(report.wouldRegister.find((session) => session.id === merged.session.id)?.profileId).toBe(
+            survivor.profile.id,
+          );
         });
 
         it('leaves a merged id that is still a profile of its own to that profile, for the event and the flag', async () => {
           const now = new Date();
           const other = await visit();
           const survivor = await idleVisitor(now);
-          await api.runtime.db.query('UPDATE profiles SET ids = ARRAY[$2] WHERE id = $1', [survivor.profile.id, other.profile.id]);
+          await api.runtime.db.query('UPDATE profiles SET ids = ARRAY[$2] WHERE id = $1', [
+            survivor.profile.id,
+            other.profile.id,
+          ]);
           await heartbeat('inactive-session', now);
           expect(await eventsOf(survivor, 'session-inactive')).toHaveLength(1);
           expect((await profileOf(survivor)).active).toBe(false);
@@ -409,13 +463,20 @@ for (const backend of BACKENDS) {
           countInRange: (plan) => store.countInRange(plan),
           slices: (plan, shares, size) => store.slices(plan, shares, size),
           dueIn: (plan, slice) => store.dueIn(plan, slice),
-          register: (plan, slice, metadata, at) => (lanesAtWork.add(slice.share.index), store.register(plan, slice, metadata, at)),
+          register: (plan, slice, metadata, at) => (
+            lanesAtWork.add(slice.share.index),
+            store.register(plan, slice, metadata, at)
+          ),
         };
         const settings = loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', HEARTBEAT_LANES: '5' });
-        const report = await runHeartbeat({ qualifyBy: 'inactive-session', settings, now, batchSize: 2, lanes: settings.lanes }, { store: recording, logger: silent });
+        const report = await runHeartbeat(
+          { qualifyBy: 'inactive-session', settings, now, batchSize: 2, lanes: settings.lanes },
+          { store: recording, logger: silent },
+        );
         expect(lanesAtWork.size).toBeGreaterThan(2);
         expect(report.registered).toBe(report.due);
-        for (const visitor of [...visitors, sibling]) expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(1);
+        for (const visitor of [...visitors, sibling])
+          expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(1);
         expect((await profileOf(shared!)).active).toBe(false);
       });
 
@@ -440,7 +501,10 @@ for (const backend of BACKENDS) {
         expect((await heartbeat('visit-end', now)).registered).toBe(0);
 
         await visit(visitor);
-        expect(await sessionOf(visitor)).toMatchObject({ status: 'started', metadata: { time: { visit: { ended: null } } } });
+        expect(await sessionOf(visitor)).toMatchObject({
+          status: 'started',
+          metadata: { time: { visit: { ended: null } } },
+        });
         expect(await eventsOf(visitor, 'visit-started')).toHaveLength(2);
         const later = new Date(Date.now() + HOUR / 2);
         await heartbeat('visit-end', later);
@@ -471,7 +535,8 @@ for (const backend of BACKENDS) {
     it('running inactive-session then visit-end over one idle session yields one event each, and re-runs nothing', async () => {
       const now = new Date();
       const visitor = await idleVisitor(now);
-      for (const qualifyBy of ['inactive-session', 'visit-end', 'inactive-session', 'visit-end'] as const) await heartbeat(qualifyBy, now);
+      for (const qualifyBy of ['inactive-session', 'visit-end', 'inactive-session', 'visit-end'] as const)
+        await heartbeat(qualifyBy, now);
       expect(await eventsOf(visitor, 'session-inactive')).toHaveLength(1);
       expect(await eventsOf(visitor, 'visit-ended')).toHaveLength(1);
     });

@@ -61,7 +61,11 @@ for (const backend of BACKENDS) {
     });
 
     it('creates, reads, lists, replaces and deletes a mapping', async () => {
-      const created = await app.inject({ method: 'POST', url: '/mappings', payload: { id: 'signup', ...emailToProfile } });
+      const created = await app.inject({
+        method: 'POST',
+        url: '/mappings',
+        payload: { id: 'signup', ...emailToProfile },
+      });
       expect(created.statusCode).toBe(201);
       expect(created.json()).toMatchObject({
         id: 'signup',
@@ -74,18 +78,34 @@ for (const backend of BACKENDS) {
         ],
       });
       expect(forgotten).toBe(1);
-      expect((await app.inject({ method: 'POST', url: '/mappings', payload: { id: 'signup', ...emailToProfile } })).statusCode).toBe(409);
+      expect(
+        (await app.inject({ method: 'POST', url: '/mappings', payload: { id: 'signup', ...emailToProfile } }))
+          .statusCode,
+      ).toBe(409);
       expect((await app.inject({ method: 'GET', url: '/mappings/signup' })).json()).toEqual(created.json());
       expect((await app.inject({ method: 'GET', url: '/mappings' })).json()).toEqual([created.json()]);
 
       const replaced = await app.inject({
         method: 'PUT',
         url: '/mappings/signup',
-        payload: { name: 'price', kind: 'event-props-to-traits', eventType: 'purchase', mapping: { 'properties.price': 'traits.price' }, enabled: false },
+        payload: {
+          name: 'price',
+          kind: 'event-props-to-traits',
+          eventType: 'purchase',
+          mapping: { 'properties.price': 'traits.price' },
+          enabled: false,
+        },
       });
       expect(replaced.statusCode).toBe(200);
-      expect(replaced.json()).toMatchObject({ kind: 'event-props-to-traits', mapping: { 'properties.price': 'traits.price' }, condition: null, enabled: false });
-      expect((await app.inject({ method: 'PUT', url: '/mappings/none', payload: emailToProfile })).statusCode).toBe(404);
+      expect(replaced.json()).toMatchObject({
+        kind: 'event-props-to-traits',
+        mapping: { 'properties.price': 'traits.price' },
+        condition: null,
+        enabled: false,
+      });
+      expect((await app.inject({ method: 'PUT', url: '/mappings/none', payload: emailToProfile })).statusCode).toBe(
+        404,
+      );
 
       expect((await app.inject({ method: 'DELETE', url: '/mappings/signup' })).statusCode).toBe(204);
       expect((await app.inject({ method: 'DELETE', url: '/mappings/signup' })).statusCode).toBe(404);
@@ -100,14 +120,26 @@ for (const backend of BACKENDS) {
         return (response.json() as { details: { field: string }[] }).details[0]?.field;
       };
       expect(await problem({ ...emailToProfile, kind: 'profile-to-event' })).toBe('kind');
-      expect(await problem({ ...emailToProfile, mapping: [{ event: 'properties.email', profile: 'pii.email', op: 'multiply' }] })).toBe('mapping.0.op');
+      expect(
+        await problem({
+          ...emailToProfile,
+          mapping: [{ event: 'properties.email', profile: 'pii.email', op: 'multiply' }],
+        }),
+      ).toBe('mapping.0.op');
       expect(await problem({ ...emailToProfile, name: undefined })).toBe('name');
-      expect(await problem({ ...emailToProfile, mapping: [{ event: 'properties.email', profile: 'segments.email' }] })).toBe('mapping.0.profile');
+      expect(
+        await problem({ ...emailToProfile, mapping: [{ event: 'properties.email', profile: 'segments.email' }] }),
+      ).toBe('mapping.0.profile');
       expect(await problem({ ...emailToProfile, condition: 'memory@x == 1' })).toBe('condition');
       expect(await problem({ ...emailToProfile, condition: 'event@ ==' })).toBe('condition');
-      expect(await problem({ ...emailToProfile, kind: 'event-props-to-traits', mapping: { 'properties.a': 'properties.b' }, condition: null })).toBe(
-        'mapping["properties.a"]',
-      );
+      expect(
+        await problem({
+          ...emailToProfile,
+          kind: 'event-props-to-traits',
+          mapping: { 'properties.a': 'properties.b' },
+          condition: null,
+        }),
+      ).toBe('mapping["properties.a"]');
     });
 
     it('starts a backfill and reports its progress until done', async () => {
@@ -117,14 +149,25 @@ for (const backend of BACKENDS) {
          SELECT 'api-e' || n, 'sign-up', 'api-p', 's', jsonb_build_object('email', 'e' || n || '@x'), '2026-02-01'::timestamptz + n * interval '1 day'
            FROM generate_series(1, 5) AS n`,
       );
-      expect((await app.inject({ method: 'POST', url: '/mappings', payload: { id: 'signup-2', ...emailToProfile } })).statusCode).toBe(201);
+      expect(
+        (await app.inject({ method: 'POST', url: '/mappings', payload: { id: 'signup-2', ...emailToProfile } }))
+          .statusCode,
+      ).toBe(201);
 
-      const bad = await app.inject({ method: 'POST', url: '/mappings/signup-2/backfill', payload: { from: 'yesterday' } });
+      const bad = await app.inject({
+        method: 'POST',
+        url: '/mappings/signup-2/backfill',
+        payload: { from: 'yesterday' },
+      });
       expect(bad.statusCode).toBe(400);
       expect(bad.json().details[0].field).toBe('from');
       expect((await app.inject({ method: 'POST', url: '/mappings/none/backfill', payload: {} })).statusCode).toBe(404);
 
-      const started = await app.inject({ method: 'POST', url: '/mappings/signup-2/backfill', payload: { from: '2026-02-03T00:00:00Z' } });
+      const started = await app.inject({
+        method: 'POST',
+        url: '/mappings/signup-2/backfill',
+        payload: { from: '2026-02-03T00:00:00Z' },
+      });
       expect(started.statusCode).toBe(202);
       const run = started.json() as { id: string; total: number; batches: number; kind: string };
       expect(run).toMatchObject({ kind: 'event-to-profile', subject: 'signup-2', total: 4, batches: 2 });
@@ -134,7 +177,9 @@ for (const backend of BACKENDS) {
         progress = (await app.inject({ method: 'GET', url: `/jobs/${run.id}` })).json();
       }
       expect(progress).toMatchObject({ state: 'done', total: 4, done: 4, errors: 0, batchesDone: 2 });
-      const [profile] = await db.query<{ pii: unknown; stats: unknown }>(`SELECT pii, stats FROM profiles WHERE id = 'api-p'`);
+      const [profile] = await db.query<{ pii: unknown; stats: unknown }>(
+        `SELECT pii, stats FROM profiles WHERE id = 'api-p'`,
+      );
       expect(profile).toEqual({ pii: { email: 'e2@x' }, stats: { signups: 4 } });
 
       expect((await app.inject({ method: 'POST', url: '/mappings/signup-2/backfill' })).statusCode).toBe(202);

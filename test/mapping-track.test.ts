@@ -14,22 +14,39 @@ for (const backend of BACKENDS) {
   describe.skipIf(!available)(`mappings at collection time on ${backend.name}`, () => {
     let api: TestApi;
     beforeAll(async () => {
-      api = await startTestApi(backend.name, {}, { workers: ['segmentation'], workerOptions: { concurrency: 1, pendingIntervalMs: 100, resegmentSweepMs: 0 } });
+      api = await startTestApi(
+        backend.name,
+        {},
+        { workers: ['segmentation'], workerOptions: { concurrency: 1, pendingIntervalMs: 100, resegmentSweepMs: 0 } },
+      );
     });
     afterAll(async () => api?.close());
 
     const profile = async (id: string) =>
-      (await api.admin({ method: 'GET', url: `/profiles/${id}` })).json() as { pii: Record<string, unknown>; stats: Record<string, unknown>; data: Record<string, unknown> };
+      (await api.admin({ method: 'GET', url: `/profiles/${id}` })).json() as {
+        pii: Record<string, unknown>;
+        stats: Record<string, unknown>;
+        data: Record<string, unknown>;
+      };
 
     it('copies mapped properties into the traits of new events', async () => {
       const created = await api.admin({
         method: 'POST',
         url: '/mappings',
-        payload: { name: 'price', kind: 'event-props-to-traits', eventType: 'purchase', mapping: { 'properties.price': 'traits.price' } },
+        payload: {
+          name: 'price',
+          kind: 'event-props-to-traits',
+          eventType: 'purchase',
+          mapping: { 'properties.price': 'traits.price' },
+        },
       });
       expect(created.statusCode).toBe(201);
-      const tracked = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'Purchase', properties: { price: 42 } }] })).json() as Tracked;
-      const events = (await api.admin({ method: 'GET', url: `/events?type=purchase&profile=${tracked.profile.id}` })).json() as { items: { traits: unknown }[] };
+      const tracked = (
+        await api.track({ source: { id: api.sourceId }, events: [{ type: 'Purchase', properties: { price: 42 } }] })
+      ).json() as Tracked;
+      const events = (
+        await api.admin({ method: 'GET', url: `/events?type=purchase&profile=${tracked.profile.id}` })
+      ).json() as { items: { traits: unknown }[] };
       expect(events.items[0]!.traits).toEqual({ price: 42 });
     });
 
@@ -50,19 +67,37 @@ for (const backend of BACKENDS) {
       expect(created.statusCode).toBe(201);
       const mapping = created.json() as { id: string };
 
-      const first = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'identify', id: 'identify-1', properties: { email: 'ann@example.com' } }] })).json() as Tracked;
+      const first = (
+        await api.track({
+          source: { id: api.sourceId },
+          events: [{ type: 'identify', id: 'identify-1', properties: { email: 'ann@example.com' } }],
+        })
+      ).json() as Tracked;
       const visitor = { source: { id: api.sourceId }, profile: first.profile, session: first.session };
       // The same client event again: stored once, mapped once.
-      const repeat = (await api.track({ ...visitor, events: [{ type: 'identify', id: 'identify-1', properties: { email: 'ann@example.com' } }] })).json() as Tracked;
+      const repeat = (
+        await api.track({
+          ...visitor,
+          events: [{ type: 'identify', id: 'identify-1', properties: { email: 'ann@example.com' } }],
+        })
+      ).json() as Tracked;
       expect(repeat.warnings.join()).toContain('identify-1');
       await api.track({ ...visitor, events: [{ type: 'identify', properties: { email: 'ann@new.example' } }] });
-      expect(await profile(first.profile.id)).toMatchObject({ pii: { email: 'ann@new.example' }, stats: { identifies: 2 } });
+      expect(await profile(first.profile.id)).toMatchObject({
+        pii: { email: 'ann@new.example' },
+        stats: { identifies: 2 },
+      });
 
       const started = await api.admin({ method: 'POST', url: `/mappings/${mapping.id}/backfill`, payload: {} });
       expect(started.statusCode).toBe(202);
       const runId = (started.json() as { id: string }).id;
       const run = await eventually(
-        async () => (await api.admin({ method: 'GET', url: `/jobs/${runId}` })).json() as { state: string; total: number; done: number },
+        async () =>
+          (await api.admin({ method: 'GET', url: `/jobs/${runId}` })).json() as {
+            state: string;
+            total: number;
+            done: number;
+          },
         (value) => value.state === 'done' || value.state === 'failed',
       );
       expect(run).toMatchObject({ state: 'done', total: 2, done: 2 });

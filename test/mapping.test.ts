@@ -1,7 +1,15 @@
 /** Mapping storage and backfills on PGlite and PostgreSQL (the latter needs the PostgreSQL service). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { BATCH_ATTEMPTS, QUEUE_OF, resumeBackfills, runBackfillBatch, startBackfill, startMappingWorkers, type BackfillDeps } from '../src/mapping/backfill.js';
+import {
+  BATCH_ATTEMPTS,
+  QUEUE_OF,
+  resumeBackfills,
+  runBackfillBatch,
+  startBackfill,
+  startMappingWorkers,
+  type BackfillDeps,
+} from '../src/mapping/backfill.js';
 import type { MappingInput } from '../src/mapping/mapping.js';
 import type { BackfillStore } from '../src/mapping/ports.js';
 import { MemoryJobQueue } from '../src/queue/memory.js';
@@ -34,7 +42,11 @@ async function seedEvents(db: Database, events: SeedEvent[]): Promise<string[]> 
     `INSERT INTO events (id, type, profile_id, session_id, source_id, properties, occurred_at)
      SELECT r.id, r.type, r.profile, 'session-1', 'source-1', r.properties, r.occurred_at
        FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, type text, profile text, properties jsonb, occurred_at timestamptz)`,
-    [JSON.stringify(events.map((event, i) => ({ ...event, id: ids[i], occurred_at: new Date(T0 + (event.day ?? 0) * DAY) })))],
+    [
+      JSON.stringify(
+        events.map((event, i) => ({ ...event, id: ids[i], occurred_at: new Date(T0 + (event.day ?? 0) * DAY) })),
+      ),
+    ],
   );
   return ids;
 }
@@ -95,22 +107,50 @@ for (const backend of BACKENDS) {
     afterAll(async () => db?.dispose());
 
     const profileOf = async (id: string) =>
-      (await db.query<{ stats: Record<string, unknown>; data: Record<string, unknown>; version: number }>('SELECT stats, data, version FROM profiles WHERE id = $1', [id]))[0]!;
+      (
+        await db.query<{ stats: Record<string, unknown>; data: Record<string, unknown>; version: number }>(
+          'SELECT stats, data, version FROM profiles WHERE id = $1',
+          [id],
+        )
+      )[0]!;
     const traitsOf = async (ids: string[]) =>
-      (await db.query<{ traits: Record<string, unknown> }>('SELECT traits FROM events WHERE id = ANY($1::text[]) ORDER BY seq', [ids])).map((row) => row.traits);
+      (
+        await db.query<{ traits: Record<string, unknown> }>(
+          'SELECT traits FROM events WHERE id = ANY($1::text[]) ORDER BY seq',
+          [ids],
+        )
+      ).map((row) => row.traits);
 
     it('stores, lists, changes and deletes mappings; deleting forgets their applied markers', async () => {
       const { mappings } = context(db, 10);
       const created = (await mappings.create(purchaseToProfile('crud')))!;
-      expect(created).toMatchObject({ id: 'crud', kind: 'event-to-profile', eventType: 'purchase', enabled: true, condition: null });
+      expect(created).toMatchObject({
+        id: 'crud',
+        kind: 'event-to-profile',
+        eventType: 'purchase',
+        enabled: true,
+        condition: null,
+      });
       expect(await mappings.create(purchaseToProfile('crud'))).toBeUndefined();
       expect(await mappings.get('crud')).toEqual(created);
-      const props: MappingInput = { name: 'price', kind: 'event-props-to-traits', eventType: 'purchase', enabled: false, condition: null, mapping: { 'properties.price': 'traits.price' } };
+      const props: MappingInput = {
+        name: 'price',
+        kind: 'event-props-to-traits',
+        eventType: 'purchase',
+        enabled: false,
+        condition: null,
+        mapping: { 'properties.price': 'traits.price' },
+      };
       const updated = (await mappings.update('crud', props))!;
       expect(updated).toMatchObject({ ...props, id: 'crud' });
       expect((await mappings.list()).map((m) => m.id)).toContain('crud');
       expect((await mappings.listEnabled()).map((m) => m.id)).not.toContain('crud');
-      await db.transaction((tx) => recordAppliedMappings(tx, [{ mappingId: 'crud', eventId: 'e1' }, { mappingId: 'crud', eventId: 'e1' }]));
+      await db.transaction((tx) =>
+        recordAppliedMappings(tx, [
+          { mappingId: 'crud', eventId: 'e1' },
+          { mappingId: 'crud', eventId: 'e1' },
+        ]),
+      );
       expect(await mappings.delete('crud')).toBe(true);
       expect(await mappings.delete('crud')).toBe(false);
       expect(await db.query(`SELECT * FROM mapping_applied WHERE mapping_id = 'crud'`)).toEqual([]);
@@ -118,12 +158,36 @@ for (const backend of BACKENDS) {
 
     it('copies properties to traits over history, honouring the current mapping, the same values on a re-run', async () => {
       const { mappings, jobRuns, deps, runToEnd } = context(db, 10);
-      const purchases = await seedEvents(db, Array.from({ length: 25 }, (_, i) => ({ type: 'order', profile: 'p-t', properties: { price: i, currency: 'EUR' } })));
+      const purchases = await seedEvents(
+        db,
+        Array.from({ length: 25 }, (_, i) => ({
+          type: 'order',
+          profile: 'p-t',
+          properties: { price: i, currency: 'EUR' },
+        })),
+      );
       const views = await seedEvents(db, [{ type: 'page-view', profile: 'p-t', properties: { price: 1 } }]);
-      await mappings.create({ id: 'price', name: 'price', kind: 'event-props-to-traits', eventType: 'order', enabled: true, condition: null, mapping: { 'properties.price': 'traits.price' } });
+      await mappings.create({
+        id: 'price',
+        name: 'price',
+        kind: 'event-props-to-traits',
+        eventType: 'order',
+        enabled: true,
+        condition: null,
+        mapping: { 'properties.price': 'traits.price' },
+      });
 
       const runId = await startBackfill(deps, 'price');
-      expect(await jobRuns.get(runId)).toMatchObject({ kind: 'event-props-to-traits', subject: 'price', state: 'queued', total: 25, done: 0, batches: 3, batchesDone: 0, finishedAt: null });
+      expect(await jobRuns.get(runId)).toMatchObject({
+        kind: 'event-props-to-traits',
+        subject: 'price',
+        state: 'queued',
+        total: 25,
+        done: 0,
+        batches: 3,
+        batchesDone: 0,
+        finishedAt: null,
+      });
       const worker = startMappingWorkers(deps, { concurrency: 2 });
       await drain(deps.queue);
       await worker.close();
@@ -133,7 +197,14 @@ for (const backend of BACKENDS) {
       expect(await traitsOf(purchases)).toEqual(purchases.map((_, i) => ({ price: i })));
       expect(await traitsOf(views)).toEqual([{}]);
 
-      await mappings.update('price', { name: 'price', kind: 'event-props-to-traits', eventType: 'order', enabled: true, condition: null, mapping: { 'properties.price': 'traits.price', 'properties.currency': 'traits.currency' } });
+      await mappings.update('price', {
+        name: 'price',
+        kind: 'event-props-to-traits',
+        eventType: 'order',
+        enabled: true,
+        condition: null,
+        mapping: { 'properties.price': 'traits.price', 'properties.currency': 'traits.currency' },
+      });
       await runToEnd('price');
       await runToEnd('price');
       expect(await traitsOf(purchases)).toEqual(purchases.map((_, i) => ({ price: i, currency: 'EUR' })));
@@ -144,18 +215,27 @@ for (const backend of BACKENDS) {
       const profiles = ['p-a', 'p-b', 'p-c'];
       await seedProfiles(db, profiles);
       // 30 purchases of 1..30, spread over the three profiles; page views are not purchases.
-      const events = Array.from({ length: 30 }, (_, i) => ({ type: 'purchase', profile: profiles[i % 3]!, properties: { amount: i + 1, sku: `sku-${i % 2}` } }));
+      const events = Array.from({ length: 30 }, (_, i) => ({
+        type: 'purchase',
+        profile: profiles[i % 3]!,
+        properties: { amount: i + 1, sku: `sku-${i % 2}` },
+      }));
       await seedEvents(db, [...events, { type: 'page-view', profile: 'p-a', properties: { amount: 1000 } }]);
       await mappings.create(purchaseToProfile('spend'));
-      const expected = profiles.map((_, p) => events.filter((_, i) => i % 3 === p).reduce((sum, event) => sum + (event.properties.amount), 0));
+      const expected = profiles.map((_, p) =>
+        events.filter((_, i) => i % 3 === p).reduce((sum, event) => sum + event.properties.amount, 0),
+      );
 
       const runId = await startBackfill(deps, 'spend');
       expect(await jobRuns.get(runId)).toMatchObject({ state: 'queued', total: 30, batches: 5 });
       // A worker takes two batches and dies; one of them is delivered again.
-      for (const batch of [0, 1]) await runBackfillBatch(deps, { data: { runId, mappingId: 'spend', batch }, attempt: 1 });
+      for (const batch of [0, 1])
+        await runBackfillBatch(deps, { data: { runId, mappingId: 'spend', batch }, attempt: 1 });
       expect(await jobRuns.get(runId)).toMatchObject({ state: 'running', done: 14, batchesDone: 2 });
       const before = await profileOf('p-a');
-      expect(await backfills.runBatch({ runId, mappingId: 'spend', batch: 1 }, await mappings.get('spend'))).toBeUndefined();
+      expect(
+        await backfills.runBatch({ runId, mappingId: 'spend', batch: 1 }, await mappings.get('spend')),
+      ).toBeUndefined();
       expect(await profileOf('p-a')).toEqual(before);
 
       // Another worker starts: it finds all five jobs still queued, two of them already done.
@@ -176,9 +256,13 @@ for (const backend of BACKENDS) {
     it('queues the profiles a backfill changed for post-event segmentation while a segment is enabled', async () => {
       const { mappings, runToEnd } = context(db, 10);
       await seedProfiles(db, ['p-seg-changed', 'p-seg-untouched']);
-      await seedEvents(db, [{ type: 'seg-purchase', profile: 'p-seg-changed', properties: { amount: 5, sku: 'sku-0' } }]);
+      await seedEvents(db, [
+        { type: 'seg-purchase', profile: 'p-seg-changed', properties: { amount: 5, sku: 'sku-0' } },
+      ]);
       await mappings.create({ ...purchaseToProfile('seg-spend'), eventType: 'seg-purchase' });
-      await db.query(`INSERT INTO segments (id, name, machine_name, condition) VALUES ('seg-any', 'any', 'seg-any', 'profile@id EXISTS')`);
+      await db.query(
+        `INSERT INTO segments (id, name, machine_name, condition) VALUES ('seg-any', 'any', 'seg-any', 'profile@id EXISTS')`,
+      );
       try {
         expect(await runToEnd('seg-spend')).toMatchObject({ state: 'done', done: 1 });
         const pending = await db.query<{ profile_id: string; event_types: string[] }>(
@@ -201,11 +285,13 @@ for (const backend of BACKENDS) {
         { type: 'refund', profile: 'p-old', properties: { amount: 7 } },
         { type: 'refund', profile: 'p-bronze', properties: { amount: 9 } },
       ]);
-      await mappings.create(purchaseToProfile('refunds', {
-        eventType: 'refund',
-        condition: 'profile@traits.tier == "gold"',
-        mapping: [{ event: 'properties.amount', profile: 'stats.refunded', op: 'increment' }],
-      }));
+      await mappings.create(
+        purchaseToProfile('refunds', {
+          eventType: 'refund',
+          condition: 'profile@traits.tier == "gold"',
+          mapping: [{ event: 'properties.amount', profile: 'stats.refunded', op: 'increment' }],
+        }),
+      );
       // Tracking applied the mapping to the first event when it was collected.
       await db.transaction(async (tx) => {
         await tx.query(`UPDATE profiles SET stats = '{"refunded": 5}' WHERE id = 'p-merged-into'`);
@@ -214,7 +300,9 @@ for (const backend of BACKENDS) {
       expect(await runToEnd('refunds')).toMatchObject({ state: 'done', done: 3 });
       expect((await profileOf('p-merged-into')).stats).toEqual({ refunded: 12 });
       expect((await profileOf('p-bronze')).stats).toEqual({});
-      const markers = await db.query<{ event_id: string }>(`SELECT event_id FROM mapping_applied WHERE mapping_id = 'refunds' ORDER BY 1`);
+      const markers = await db.query<{ event_id: string }>(
+        `SELECT event_id FROM mapping_applied WHERE mapping_id = 'refunds' ORDER BY 1`,
+      );
       expect(markers.map((row) => row.event_id)).toEqual([collected, viaOldId].sort());
 
       // The condition now holds for the bronze profile too: a re-run applies just that event.
@@ -228,9 +316,17 @@ for (const backend of BACKENDS) {
       const { mappings, runToEnd } = context(db, 100);
       await seedProfiles(db, ['p-range', 'p-broken']);
       await db.query(`UPDATE profiles SET data = '{"visits": "not an object"}' WHERE id = 'p-broken'`);
-      await seedEvents(db, [0, 1, 2, 3].map((day) => ({ type: 'visit', profile: 'p-range', properties: { n: 1 }, day })));
+      await seedEvents(
+        db,
+        [0, 1, 2, 3].map((day) => ({ type: 'visit', profile: 'p-range', properties: { n: 1 }, day })),
+      );
       await seedEvents(db, [{ type: 'visit', profile: 'p-broken', properties: { n: 1 }, day: 1 }]);
-      await mappings.create(purchaseToProfile('visits', { eventType: 'visit', mapping: [{ profile: 'data.visits.count', op: 'increment' }] }));
+      await mappings.create(
+        purchaseToProfile('visits', {
+          eventType: 'visit',
+          mapping: [{ profile: 'data.visits.count', op: 'increment' }],
+        }),
+      );
       const run = await runToEnd('visits', { from: new Date(T0 + DAY), to: new Date(T0 + 3 * DAY) });
       expect(run).toMatchObject({ state: 'done', total: 3, done: 3, errors: 1 });
       expect((await profileOf('p-range')).data).toEqual({ visits: { count: 2 } });
@@ -240,13 +336,25 @@ for (const backend of BACKENDS) {
     it('resumes unfinished runs after their queued jobs were lost, and after a failure', async () => {
       const first = context(db, 4);
       await seedProfiles(db, ['p-resume']);
-      await seedEvents(db, Array.from({ length: 10 }, () => ({ type: 'signup', profile: 'p-resume', properties: {} })));
-      await first.mappings.create(purchaseToProfile('signups', { eventType: 'signup', mapping: [{ profile: 'stats.signups', op: 'increment' }] }));
+      await seedEvents(
+        db,
+        Array.from({ length: 10 }, () => ({ type: 'signup', profile: 'p-resume', properties: {} })),
+      );
+      await first.mappings.create(
+        purchaseToProfile('signups', { eventType: 'signup', mapping: [{ profile: 'stats.signups', op: 'increment' }] }),
+      );
       const runId = await startBackfill(first.deps, 'signups');
       await runBackfillBatch(first.deps, { data: { runId, mappingId: 'signups', batch: 2 }, attempt: 1 });
       // The last attempt of another batch fails: the run is marked failed.
-      const failing = Object.assign(Object.create(first.backfills) as BackfillStore, { runBatch: () => Promise.reject(new Error('disk full')) });
-      await expect(runBackfillBatch({ ...first.deps, backfills: failing }, { data: { runId, mappingId: 'signups', batch: 0 }, attempt: BATCH_ATTEMPTS })).rejects.toThrow('disk full');
+      const failing = Object.assign(Object.create(first.backfills) as BackfillStore, {
+        runBatch: () => Promise.reject(new Error('disk full')),
+      });
+      await expect(
+        runBackfillBatch(
+          { ...first.deps, backfills: failing },
+          { data: { runId, mappingId: 'signups', batch: 0 }, attempt: BATCH_ATTEMPTS },
+        ),
+      ).rejects.toThrow('disk full');
       expect(await first.jobRuns.get(runId)).toMatchObject({ state: 'failed', lastError: 'disk full', batchesDone: 1 });
       await first.queue.close(); // the process ends: its in-memory jobs are gone
 
@@ -274,8 +382,16 @@ for (const backend of BACKENDS) {
     it('skips the remaining batches of a mapping deleted mid-run', async () => {
       const { mappings, jobRuns, deps, queue } = context(db, 2);
       await seedProfiles(db, ['p-deleted']);
-      await seedEvents(db, Array.from({ length: 4 }, () => ({ type: 'deleted-type', profile: 'p-deleted', properties: {} })));
-      await mappings.create(purchaseToProfile('short-lived', { eventType: 'deleted-type', mapping: [{ profile: 'stats.n', op: 'increment' }] }));
+      await seedEvents(
+        db,
+        Array.from({ length: 4 }, () => ({ type: 'deleted-type', profile: 'p-deleted', properties: {} })),
+      );
+      await mappings.create(
+        purchaseToProfile('short-lived', {
+          eventType: 'deleted-type',
+          mapping: [{ profile: 'stats.n', op: 'increment' }],
+        }),
+      );
       const runId = await startBackfill(deps, 'short-lived');
       await runBackfillBatch(deps, { data: { runId, mappingId: 'short-lived', batch: 0 }, attempt: 1 });
       await mappings.delete('short-lived');
@@ -303,7 +419,8 @@ describe.skipIf(!(await postgresAvailable()))('mapping data contexts on PostgreS
       const inTest = context(test, 10);
       const run = await inTest.runToEnd('same-id');
       expect(run).toMatchObject({ state: 'done', done: 1 });
-      const stats = async (db: Database) => (await db.query<{ stats: unknown }>(`SELECT stats FROM profiles WHERE id = 'p-1'`))[0]?.stats;
+      const stats = async (db: Database) =>
+        (await db.query<{ stats: unknown }>(`SELECT stats FROM profiles WHERE id = 'p-1'`))[0]?.stats;
       expect(await stats(test)).toEqual({ spent: 3 });
       expect(await stats(prod)).toEqual({});
       expect(await prod.query('SELECT * FROM mapping_applied')).toEqual([]);

@@ -14,7 +14,11 @@ for (const backend of BACKENDS) {
 
     it('0007 marks sessions with the types the heartbeat registered since their last activity', async () => {
       const all = loadMigrations();
-      db = await openTestDatabase(backend.name, 'meridian_test', all.filter((migration) => migration.version < 7));
+      db = await openTestDatabase(
+        backend.name,
+        'meridian_test',
+        all.filter((migration) => migration.version < 7),
+      );
       await db.query(
         `INSERT INTO sessions (id, profile_id, last_event_at, inactive, status) VALUES
            ('idle', 'p1', '2026-01-01T10:00:00Z', true, 'ended'), ('active-again', 'p1', '2026-01-01T12:00:00Z', false, 'active'),
@@ -40,13 +44,23 @@ for (const backend of BACKENDS) {
 
     it('0009 drops memberships of deleted profiles and keeps new ones from outliving their profile', async () => {
       const all = loadMigrations();
-      db = await openTestDatabase(backend.name, 'meridian_test', all.filter((migration) => migration.version < 9));
+      db = await openTestDatabase(
+        backend.name,
+        'meridian_test',
+        all.filter((migration) => migration.version < 9),
+      );
       await db.query(`INSERT INTO profiles (id) VALUES ('kept')`);
-      await db.query(`INSERT INTO segments (id, name, machine_name, condition) VALUES ('g', 'g', 'g', 'profile@id EXISTS')`);
-      await db.query(`INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES ('g', 'kept', now()), ('g', 'gone', now())`);
+      await db.query(
+        `INSERT INTO segments (id, name, machine_name, condition) VALUES ('g', 'g', 'g', 'profile@id EXISTS')`,
+      );
+      await db.query(
+        `INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES ('g', 'kept', now()), ('g', 'gone', now())`,
+      );
       await migrate(db, all);
       expect(await db.query('SELECT profile_id FROM segment_members')).toEqual([{ profile_id: 'kept' }]);
-      await expect(db.query(`INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES ('g', 'gone', now())`)).rejects.toMatchObject({
+      await expect(
+        db.query(`INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES ('g', 'gone', now())`),
+      ).rejects.toMatchObject({
         code: '23503',
       });
       await db.query(`DELETE FROM profiles WHERE id = 'kept'`);

@@ -55,7 +55,12 @@ describe.skipIf(!available)('several API processes on one PostgreSQL', () => {
     const visits = 200;
     const results = await Promise.all(
       Array.from({ length: visits }, (_, i) =>
-        post(i % 2 ? a : b, '/track', { source: { id: source }, profile, session: { id: `visit-${i}` }, events: [{ type: 'burst' }] }),
+        post(i % 2 ? a : b, '/track', {
+          source: { id: source },
+          profile,
+          session: { id: `visit-${i}` },
+          events: [{ type: 'burst' }],
+        }),
       ),
     );
     expect(results.filter((result) => result.status !== 200)).toEqual([]);
@@ -79,7 +84,12 @@ describe.skipIf(!available)('several API processes on one PostgreSQL', () => {
     const sessionId = `race-${Date.now()}`;
     const results = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
-        post(i % 2 ? a : b, '/track', { source: { id: source }, profile: null, session: { id: sessionId }, events: [{ type: 'first-page' }] }),
+        post(i % 2 ? a : b, '/track', {
+          source: { id: source },
+          profile: null,
+          session: { id: sessionId },
+          events: [{ type: 'first-page' }],
+        }),
       ),
     );
     expect(results.filter((result) => result.status !== 200)).toEqual([]);

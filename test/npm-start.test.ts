@@ -18,7 +18,10 @@ function alive(pid: number): boolean {
 /** The processes npm started for the script (with the server's pid among them or below them). */
 function childrenOf(pid: number): number[] {
   try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }
@@ -58,7 +61,12 @@ describe.skipIf(process.platform !== 'linux')('npm start under a process manager
   /** The data folder's lock is free: `meridian start` on it comes up. */
   async function secondStartComesUp() {
     const port = await freePort();
-    const next = runMeridian(['start'], { DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', HEARTBEAT_INTERVAL_S: '0' });
+    const next = runMeridian(['start'], {
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      HEARTBEAT_INTERVAL_S: '0',
+    });
     try {
       await waitForHealthy(`http://127.0.0.1:${port}`, next, 60_000);
     } finally {
@@ -70,7 +78,10 @@ describe.skipIf(process.platform !== 'linux')('npm start under a process manager
     const { npm, url, children } = await npmStart();
     npm.child.kill('SIGTERM');
     await npm.exited;
-    const left = await eventually(async () => children.filter(alive), (pids) => pids.length === 0);
+    const left = await eventually(
+      async () => children.filter(alive),
+      (pids) => pids.length === 0,
+    );
     expect(left).toEqual([]);
     expect(await answers(url)).toBe(false);
     await secondStartComesUp();
@@ -80,7 +91,10 @@ describe.skipIf(process.platform !== 'linux')('npm start under a process manager
     const { npm, url, children } = await npmStart();
     npm.child.kill('SIGKILL');
     await npm.exited;
-    const left = await eventually(async () => children.filter(alive), (pids) => pids.length === 0);
+    const left = await eventually(
+      async () => children.filter(alive),
+      (pids) => pids.length === 0,
+    );
     expect(left).toEqual([]);
     expect(await answers(url)).toBe(false);
     await secondStartComesUp();

@@ -42,21 +42,32 @@ describe.skipIf(!ready)('admin writes while Redis is down', () => {
   });
 
   const start = async (workers: boolean) => {
-    const runtime = await startApi(config, logger, workers ? { workers: ['segmentation'], workerOptions: WORKERS } : {});
+    const runtime = await startApi(
+      config,
+      logger,
+      workers ? { workers: ['segmentation'], workerOptions: WORKERS } : {},
+    );
     runtimes.push(runtime);
     const admin = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: object) =>
       runtime.app.inject({ method, url, payload, headers: { authorization: `Bearer ${TEST_TOKEN}` } });
     return { runtime, admin };
   };
   const members = async (runtime: ApiRuntime, segmentId: string) =>
-    (await runtime.db.query<{ profile_id: string }>('SELECT profile_id FROM segment_members WHERE segment_id = $1 AND left_at IS NULL', [segmentId])).map(
-      (row) => row.profile_id,
-    );
+    (
+      await runtime.db.query<{ profile_id: string }>(
+        'SELECT profile_id FROM segment_members WHERE segment_id = $1 AND left_at IS NULL',
+        [segmentId],
+      )
+    ).map((row) => row.profile_id);
 
   it('answers saves while Redis hangs, and re-decides the members once it is back', async () => {
     const { runtime, admin } = await start(true);
     const source = (await admin('POST', '/event-sources', { name: 'outage' })).json() as { id: string };
-    const tracked = await runtime.app.inject({ method: 'POST', url: '/track', payload: { source, events: [{ type: 'page-view' }] } });
+    const tracked = await runtime.app.inject({
+      method: 'POST',
+      url: '/track',
+      payload: { source, events: [{ type: 'page-view' }] },
+    });
     const profileId = (tracked.json() as { profile: { id: string } }).profile.id;
 
     redis.pause();
@@ -64,18 +75,40 @@ describe.skipIf(!ready)('admin writes while Redis is down', () => {
     expect(created.statusCode).toBe(201);
     expect(created.json()).toMatchObject({ resegmentPending: true });
     const { id } = created.json() as { id: string };
-    const changed = await admin('PUT', `/segments/${id}`, { name: 'Frozen', condition: 'profile@metadata.time.visit.count >= 1' });
+    const changed = await admin('PUT', `/segments/${id}`, {
+      name: 'Frozen',
+      condition: 'profile@metadata.time.visit.count >= 1',
+    });
     expect(changed.statusCode).toBe(200);
     expect(changed.json()).toMatchObject({ resegmentPending: true });
     // Tracking goes on meanwhile.
-    expect((await runtime.app.inject({ method: 'POST', url: '/track', payload: { source, events: [{ type: 'page-view' }] } })).statusCode).toBe(200);
+    expect(
+      (
+        await runtime.app.inject({
+          method: 'POST',
+          url: '/track',
+          payload: { source, events: [{ type: 'page-view' }] },
+        })
+      ).statusCode,
+    ).toBe(200);
     const stillFrozen = await admin('GET', `/segments/${id}`);
     expect(stillFrozen.json()).toMatchObject({ resegmentPending: true });
     redis.resume();
 
-    const settled = await eventually(() => admin('GET', `/segments/${id}`).then((response) => response.json() as { resegmentPending: boolean; lastRunAt: string | null }), (segment) => !segment.resegmentPending && segment.lastRunAt !== null);
+    const settled = await eventually(
+      () =>
+        admin('GET', `/segments/${id}`).then(
+          (response) => response.json() as { resegmentPending: boolean; lastRunAt: string | null },
+        ),
+      (segment) => !segment.resegmentPending && segment.lastRunAt !== null,
+    );
     expect(settled).toMatchObject({ resegmentPending: false, lastRunAt: expect.any(String) });
-    expect(await eventually(() => members(runtime, id), (ids) => ids.includes(profileId))).toContain(profileId);
+    expect(
+      await eventually(
+        () => members(runtime, id),
+        (ids) => ids.includes(profileId),
+      ),
+    ).toContain(profileId);
     await runtime.close();
     runtimes.splice(runtimes.indexOf(runtime), 1);
   });
@@ -83,7 +116,11 @@ describe.skipIf(!ready)('admin writes while Redis is down', () => {
   it('keeps a save made while Redis refuses connections until a worker queues it, even after the API is gone', async () => {
     const { runtime: api, admin } = await start(false);
     const source = (await admin('POST', '/event-sources', { name: 'refused' })).json() as { id: string };
-    const tracked = await api.app.inject({ method: 'POST', url: '/track', payload: { source, events: [{ type: 'page-view' }] } });
+    const tracked = await api.app.inject({
+      method: 'POST',
+      url: '/track',
+      payload: { source, events: [{ type: 'page-view' }] },
+    });
     const profileId = (tracked.json() as { profile: { id: string } }).profile.id;
 
     await redis.kill();
@@ -92,7 +129,12 @@ describe.skipIf(!ready)('admin writes while Redis is down', () => {
     expect(created.json()).toMatchObject({ resegmentPending: true });
     const { id } = created.json() as { id: string };
     // A backfill has nothing that would queue its batches later: it is refused, and says why.
-    const mapping = await admin('POST', '/mappings', { name: 'Copy', kind: 'event-props-to-traits', eventType: 'page-view', mapping: { 'properties.url': 'traits.url' } });
+    const mapping = await admin('POST', '/mappings', {
+      name: 'Copy',
+      kind: 'event-props-to-traits',
+      eventType: 'page-view',
+      mapping: { 'properties.url': 'traits.url' },
+    });
     expect(mapping.statusCode).toBe(201);
     const backfill = await admin('POST', `/mappings/${(mapping.json() as { id: string }).id}/backfill`, {});
     expect(backfill.statusCode).toBe(503);
@@ -105,7 +147,10 @@ describe.skipIf(!ready)('admin writes while Redis is down', () => {
     const segments = new SqlSegments(worker.db);
     // Queued by the worker's sweep (nothing else marks the ask queued), then run: lastRunAt is only
     // set by the queued full run, not by post-event segmentation.
-    const done = await eventually(() => segments.get(id), (segment) => segment?.resegmentPending === false && segment.lastRunAt !== null);
+    const done = await eventually(
+      () => segments.get(id),
+      (segment) => segment?.resegmentPending === false && segment.lastRunAt !== null,
+    );
     expect(done).toMatchObject({ resegmentPending: false, lastRunAt: expect.any(String) });
     expect(await members(worker, id)).toContain(profileId);
   });

@@ -37,14 +37,21 @@ for (const backend of BACKENDS) {
     afterAll(async () => db?.dispose());
 
     const members = async (segmentId: string) =>
-      (await db.query<{ profile_id: string }>(
-        'SELECT profile_id FROM segment_members WHERE segment_id = $1 AND left_at IS NULL ORDER BY 1',
-        [segmentId],
-      )).map((row) => row.profile_id);
+      (
+        await db.query<{ profile_id: string }>(
+          'SELECT profile_id FROM segment_members WHERE segment_id = $1 AND left_at IS NULL ORDER BY 1',
+          [segmentId],
+        )
+      ).map((row) => row.profile_id);
     const taggedWith = async (name: string) =>
-      (await db.query<{ id: string }>('SELECT id FROM profiles WHERE $1 = ANY(segments) ORDER BY 1', [name])).map((row) => row.id);
+      (await db.query<{ id: string }>('SELECT id FROM profiles WHERE $1 = ANY(segments) ORDER BY 1', [name])).map(
+        (row) => row.id,
+      );
     const changes = async (segmentId: string) =>
-      db.query<{ profile_id: string; change: string }>('SELECT profile_id, change FROM segment_changes WHERE segment_id = $1 ORDER BY seq', [segmentId]);
+      db.query<{ profile_id: string; change: string }>(
+        'SELECT profile_id, change FROM segment_changes WHERE segment_id = $1 ORDER BY seq',
+        [segmentId],
+      );
 
     it('lets matching profiles enter and non-matching ones leave, with outbox and profile.segments in step', async () => {
       const ids = await seedProfiles(db, 'p', [50, 150, 300, 20]);
@@ -86,7 +93,7 @@ for (const backend of BACKENDS) {
       expect(row).toEqual({ entered_at: later, left_at: null });
     });
 
-    it('looks for exits among the batch\'s own members: a range or a list of ids', async () => {
+    it("looks for exits among the batch's own members: a range or a list of ids", async () => {
       const ids = await seedProfiles(db, 'r', [200, 300, 400, 500]);
       const segment = (await segments.create({
         id: 'ranged',
@@ -113,7 +120,11 @@ for (const backend of BACKENDS) {
     });
 
     it('runs the job and worker end to end over ranges of profiles through the queue', async () => {
-      await seedProfiles(db, 'q', Array.from({ length: 250 }, (_, i) => i));
+      await seedProfiles(
+        db,
+        'q',
+        Array.from({ length: 250 }, (_, i) => i),
+      );
       const segment = (await segments.create({
         id: 'even-hundreds',
         name: 'Hundreds',
@@ -127,7 +138,13 @@ for (const backend of BACKENDS) {
       const deps = { queue, segments, membership, logger, clock: () => T0 };
       const report = await runSegmentationJob(deps, { batchSize: 40, segmentIds: [segment.id] });
       expect(report.jobs).toBeGreaterThan(5);
-      const worker = startSegmentationWorker(deps, { concurrency: 2, pendingIntervalMs: 0, pendingBatch: 100, resegmentSweepMs: 0, resegmentBatch: 40 });
+      const worker = startSegmentationWorker(deps, {
+        concurrency: 2,
+        pendingIntervalMs: 0,
+        pendingBatch: 100,
+        resegmentSweepMs: 0,
+        resegmentBatch: 40,
+      });
       for (let i = 0; i < 200; i++) {
         const counts = await queue.counts(SEGMENTATION_LIVE);
         if (counts.waiting + counts.active + counts.delayed === 0) break;
@@ -139,14 +156,32 @@ for (const backend of BACKENDS) {
       expect((await segments.get(segment.id))?.lastRunAt).toBe(T0.toISOString());
       // The worker skips work for a segment that was deleted meanwhile.
       await segments.delete(segment.id);
-      await expect(runSegmentationWork(deps, { segmentId: segment.id, selection: { kind: 'ids', ids: [] } })).resolves.toBeUndefined();
+      await expect(
+        runSegmentationWork(deps, { segmentId: segment.id, selection: { kind: 'ids', ids: [] } }),
+      ).resolves.toBeUndefined();
       expect(await taggedWith('hundreds')).toEqual([]);
     });
 
     it('re-checks profiles that tracking changed, only for segments interested in the tracked types', async () => {
       const [id] = await seedProfiles(db, 'pending', [1000]);
-      await segments.create({ id: 'buyers', name: 'Buyers', machineName: 'buyers', description: '', condition: 'profile@traits.spent > 500', enabled: true, eventTypes: ['purchase'] });
-      await segments.create({ id: 'anyone', name: 'Anyone', machineName: 'anyone', description: '', condition: 'profile@traits.spent > 0', enabled: true, eventTypes: [] });
+      await segments.create({
+        id: 'buyers',
+        name: 'Buyers',
+        machineName: 'buyers',
+        description: '',
+        condition: 'profile@traits.spent > 500',
+        enabled: true,
+        eventTypes: ['purchase'],
+      });
+      await segments.create({
+        id: 'anyone',
+        name: 'Anyone',
+        machineName: 'anyone',
+        description: '',
+        condition: 'profile@traits.spent > 0',
+        enabled: true,
+        eventTypes: [],
+      });
       await db.query(`INSERT INTO segmentation_pending (profile_id, event_types) VALUES ($1, '{page-view}')`, [id]);
       const deps = { queue: new MemoryJobQueue({ logger }), segments, membership, logger, clock: () => T0 };
       expect(await drainPending(deps, 10)).toBe(1);
@@ -162,7 +197,15 @@ for (const backend of BACKENDS) {
     it('sets aside a segment that cannot run, with its error and when, while the others go on', async () => {
       const [id] = await seedProfiles(db, 'isolated', [700]);
       const segment = (segmentId: string, condition: string) =>
-        segments.create({ id: segmentId, name: segmentId, machineName: segmentId, description: '', condition, enabled: true, eventTypes: [] });
+        segments.create({
+          id: segmentId,
+          name: segmentId,
+          machineName: segmentId,
+          description: '',
+          condition,
+          enabled: true,
+          eventTypes: [],
+        });
       await segment('fine', 'profile@traits.spent > 600');
       await segment('explodes', 'profile@traits.spent > 600');
       // Saved before conditions were checked for half surrogate pairs: it no longer compiles.
@@ -196,7 +239,10 @@ for (const backend of BACKENDS) {
 
         // A full run of a failed segment completes its job and keeps the failure; it is not retried.
         const later = new Date(T0.getTime() + 60_000);
-        await runSegmentationWork({ ...deps, clock: () => later }, { segmentId: 'explodes', selection: { kind: 'ids', ids: [id!] } });
+        await runSegmentationWork(
+          { ...deps, clock: () => later },
+          { segmentId: 'explodes', selection: { kind: 'ids', ids: [id!] } },
+        );
         expect((await segments.get('explodes'))?.failure?.at).toBe(later.toISOString());
         expect(await members('explodes')).toEqual([]);
 
@@ -215,14 +261,25 @@ for (const backend of BACKENDS) {
     });
 
     it('keeps a re-decision a save asked for until its work is queued', async () => {
-      const created = (await segments.create({ id: 'asked', name: 'Asked', machineName: 'asked', description: '', condition: 'profile@active == true', enabled: true, eventTypes: [] }))!;
+      const created = (await segments.create({
+        id: 'asked',
+        name: 'Asked',
+        machineName: 'asked',
+        description: '',
+        condition: 'profile@active == true',
+        enabled: true,
+        eventTypes: [],
+      }))!;
       expect(created.resegmentPending).toBe(true);
-      const awaiting = async (graceMs: number) => (await segments.listAwaitingQueue(graceMs)).map((segment) => segment.id);
+      const awaiting = async (graceMs: number) =>
+        (await segments.listAwaitingQueue(graceMs)).map((segment) => segment.id);
       expect(await awaiting(0)).toContain('asked');
       // A save that waits for its own enqueue is left alone for the grace period.
       expect(await awaiting(60_000)).not.toContain('asked');
       const queue = new MemoryJobQueue({ logger });
-      expect(await queueAwaitingResegments({ queue, segments, membership, logger }, { graceMs: 0, batchSize: 1000 })).toBeGreaterThanOrEqual(1);
+      expect(
+        await queueAwaitingResegments({ queue, segments, membership, logger }, { graceMs: 0, batchSize: 1000 }),
+      ).toBeGreaterThanOrEqual(1);
       expect((await queue.counts(SEGMENTATION_LIVE)).waiting).toBeGreaterThan(0);
       expect((await segments.get('asked'))?.resegmentPending).toBe(false);
       expect(await awaiting(0)).toEqual([]);

@@ -19,77 +19,103 @@ const redisUp = await serviceAvailable('Redis', async () => {
 const postgresUp = await postgresAvailable();
 
 /** Production mode as README documents it: PostgreSQL + Redis, API, worker and jobs as separate processes. */
-describe.skipIf(!redisUp || !postgresUp)('server mode: api, worker and jobs as processes on PostgreSQL + BullMQ', () => {
-  let database: TestDatabase;
-  let env: Record<string, string>;
-  let api: MeridianProcess;
-  let worker: MeridianProcess | undefined;
-  let url: string;
+describe.skipIf(!redisUp || !postgresUp)(
+  'server mode: api, worker and jobs as processes on PostgreSQL + BullMQ',
+  () => {
+    let database: TestDatabase;
+    let env: Record<string, string>;
+    let api: MeridianProcess;
+    let worker: MeridianProcess | undefined;
+    let url: string;
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    env = { DATABASE_URL: database.url, REDIS_HOST: 'redis://127.0.0.1:6379', QUEUE_PREFIX: `meridian-test-${randomUUID()}`, API_TOKEN: TOKEN };
-    const port = await freePort();
-    api = runMeridian(['api'], { ...env, PORT: String(port), HOST: '127.0.0.1' });
-    url = `http://127.0.0.1:${port}`;
-    await waitForHealthy(url, api);
-  });
-
-  afterAll(async () => {
-    await worker?.stop();
-    await api?.stop();
-    const redis = new Redis({ host: '127.0.0.1', port: 6379 });
-    const keys = await redis.keys(`${env['QUEUE_PREFIX']}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-    await database?.drop();
-  });
-
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${url}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-      body: body === undefined ? undefined : JSON.stringify(body),
+    beforeAll(async () => {
+      database = await createTestDatabase();
+      env = {
+        DATABASE_URL: database.url,
+        REDIS_HOST: 'redis://127.0.0.1:6379',
+        QUEUE_PREFIX: `meridian-test-${randomUUID()}`,
+        API_TOKEN: TOKEN,
+      };
+      const port = await freePort();
+      api = runMeridian(['api'], { ...env, PORT: String(port), HOST: '127.0.0.1' });
+      url = `http://127.0.0.1:${port}`;
+      await waitForHealthy(url, api);
     });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-  };
 
-  it('segments through the Redis queue once a worker runs, and the jobs enqueue and exit', async () => {
-    const source = (await call('POST', '/event-sources', { name: 'web' })).body['id'] as string;
-    const tracked = await call('POST', '/track', { source: { id: source }, events: [{ type: 'purchase', properties: { value: 10 } }] });
-    const profileId = (tracked.body['profile'] as { id: string }).id;
-    const segment = (await call('POST', '/segments', { name: 'Everyone', condition: 'profile@active == true' })).body as { id: string };
+    afterAll(async () => {
+      await worker?.stop();
+      await api?.stop();
+      const redis = new Redis({ host: '127.0.0.1', port: 6379 });
+      const keys = await redis.keys(`${env['QUEUE_PREFIX']}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+      await database?.drop();
+    });
 
-    // The API only enqueued: nobody has consumed yet.
-    expect((await call('GET', `/segments/${segment.id}`)).body['memberCount']).toBe(0);
-    worker = runMeridian(['worker', 'segmentation'], env);
-    const members = await eventually(
-      async () => (await call('GET', `/segments/${segment.id}`)).body['memberCount'],
-      (count) => count === 1,
-    );
-    expect(members).toBe(1);
+    const call = async (method: string, path: string, body?: unknown) => {
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
 
-    const job = runMeridian(['job', 'segmentation'], env);
-    expect(await job.exited).toBe(0);
-    expect(job.output()).toMatch(/segmentation: 1 segments, 1 jobs enqueued/);
+    it('segments through the Redis queue once a worker runs, and the jobs enqueue and exit', async () => {
+      const source = (await call('POST', '/event-sources', { name: 'web' })).body['id'] as string;
+      const tracked = await call('POST', '/track', {
+        source: { id: source },
+        events: [{ type: 'purchase', properties: { value: 10 } }],
+      });
+      const profileId = (tracked.body['profile'] as { id: string }).id;
+      const segment = (await call('POST', '/segments', { name: 'Everyone', condition: 'profile@active == true' }))
+        .body as { id: string };
 
-    const heartbeat = runMeridian(['job', 'heartbeat'], { ...env, QUALIFY_BY: 'profile-segmentation', RANGE: 'now-1h|now' });
-    expect(await heartbeat.exited).toBe(0);
+      // The API only enqueued: nobody has consumed yet.
+      expect((await call('GET', `/segments/${segment.id}`)).body['memberCount']).toBe(0);
+      worker = runMeridian(['worker', 'segmentation'], env);
+      const members = await eventually(
+        async () => (await call('GET', `/segments/${segment.id}`)).body['memberCount'],
+        (count) => count === 1,
+      );
+      expect(members).toBe(1);
 
-    const profile = await call('GET', `/profiles/${profileId}`);
-    expect(profile.body['segments']).toEqual(['everyone']);
-  });
+      const job = runMeridian(['job', 'segmentation'], env);
+      expect(await job.exited).toBe(0);
+      expect(job.output()).toMatch(/segmentation: 1 segments, 1 jobs enqueued/);
 
-  it('runs a mapping backfill from the CLI through the worker', async () => {
-    const source = (await call('POST', '/event-sources', { name: 'shop' })).body['id'] as string;
-    await call('POST', '/track', { source: { id: source }, events: [{ type: 'order', properties: { total: 99 } }] });
-    const mapping = (await call('POST', '/mappings', { name: 'total', kind: 'event-props-to-traits', eventType: 'order', mapping: { 'properties.total': 'traits.total' } })).body as { id: string };
-    const backfill = runMeridian(['mapping', 'backfill', mapping.id], env);
-    expect(await backfill.exited).toBe(0);
-    const run = JSON.parse(backfill.output().trim().split('\n').pop()!) as { id: string };
-    const finished = await eventually(async () => (await call('GET', `/jobs/${run.id}`)).body, (body) => body['state'] === 'done');
-    expect(finished).toMatchObject({ state: 'done', total: 1, done: 1 });
-    const events = (await call('GET', '/events?type=order')).body['items'] as { traits: unknown }[];
-    expect(events[0]!.traits).toEqual({ total: 99 });
-  });
-});
+      const heartbeat = runMeridian(['job', 'heartbeat'], {
+        ...env,
+        QUALIFY_BY: 'profile-segmentation',
+        RANGE: 'now-1h|now',
+      });
+      expect(await heartbeat.exited).toBe(0);
+
+      const profile = await call('GET', `/profiles/${profileId}`);
+      expect(profile.body['segments']).toEqual(['everyone']);
+    });
+
+    it('runs a mapping backfill from the CLI through the worker', async () => {
+      const source = (await call('POST', '/event-sources', { name: 'shop' })).body['id'] as string;
+      await call('POST', '/track', { source: { id: source }, events: [{ type: 'order', properties: { total: 99 } }] });
+      const mapping = (
+        await call('POST', '/mappings', {
+          name: 'total',
+          kind: 'event-props-to-traits',
+          eventType: 'order',
+          mapping: { 'properties.total': 'traits.total' },
+        })
+      ).body as { id: string };
+      const backfill = runMeridian(['mapping', 'backfill', mapping.id], env);
+      expect(await backfill.exited).toBe(0);
+      const run = JSON.parse(backfill.output().trim().split('\n').pop()!) as { id: string };
+      const finished = await eventually(
+        async () => (await call('GET', `/jobs/${run.id}`)).body,
+        (body) => body['state'] === 'done',
+      );
+      expect(finished).toMatchObject({ state: 'done', total: 1, done: 1 });
+      const events = (await call('GET', '/events?type=order')).body['items'] as { traits: unknown }[];
+      expect(events[0]!.traits).toEqual({ total: 99 });
+    });
+  },
+);

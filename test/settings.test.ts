@@ -17,9 +17,11 @@ for (const backend of BACKENDS) {
       const settings = new SqlSettings(db);
       expect(await settings.getOrInit('default_event_source', 'first-source')).toBe('first-source');
       expect(await settings.getOrInit('default_event_source', 'second-source')).toBe('first-source');
-      expect(await db.query(`SELECT jsonb_typeof(value) AS type, value #>> '{}' AS text FROM settings WHERE key = 'default_event_source'`)).toEqual([
-        { type: 'string', text: 'first-source' },
-      ]);
+      expect(
+        await db.query(
+          `SELECT jsonb_typeof(value) AS type, value #>> '{}' AS text FROM settings WHERE key = 'default_event_source'`,
+        ),
+      ).toEqual([{ type: 'string', text: 'first-source' }]);
     });
   });
 }

@@ -10,7 +10,12 @@ interface TrackerRequest {
   device: { id: string };
   session: { id: string };
   context: { browser: { local: { browser: { userAgent: string } } } };
-  events: { type: string; time: { create: string }; options: Record<string, unknown>; context: { page: Record<string, unknown> } }[];
+  events: {
+    type: string;
+    time: { create: string };
+    options: Record<string, unknown>;
+    context: { page: Record<string, unknown> };
+  }[];
 }
 
 interface TrackAnswer {
@@ -36,7 +41,9 @@ const RECORDED = JSON.stringify(readCompat<unknown[]>('tracardi-tracker-requests
 
 /** The recorded bodies with the placeholders filled in, as the tracker would have sent them to this server. */
 function trackerRequests(sourceId: string, profileId = 'PROFILE_ID_FROM_FIRST_ANSWER'): TrackerRequest[] {
-  return JSON.parse(RECORDED.replaceAll('SOURCE_ID', sourceId).replaceAll('PROFILE_ID_FROM_FIRST_ANSWER', profileId)) as TrackerRequest[];
+  return JSON.parse(
+    RECORDED.replaceAll('SOURCE_ID', sourceId).replaceAll('PROFILE_ID_FROM_FIRST_ANSWER', profileId),
+  ) as TrackerRequest[];
 }
 
 for (const backend of BACKENDS) {
@@ -95,7 +102,9 @@ for (const backend of BACKENDS) {
         });
         expect(found!.metadata.options).toEqual(event.options);
       }
-      expect([...stored.values()].filter((event) => event.type === 'page-view').map((event) => event.metadata.options)).toContainEqual({ fire: true });
+      expect(
+        [...stored.values()].filter((event) => event.type === 'page-view').map((event) => event.metadata.options),
+      ).toContainEqual({ fire: true });
     });
 
     it('counts one new profile and one visit, since the reloads keep their session', async () => {
@@ -112,7 +121,13 @@ for (const backend of BACKENDS) {
       const session = (await api.admin({ method: 'GET', url: `/sessions/${sent[0]!.session.id}` })).json();
       expect(session).toMatchObject({
         eventsCount: 13,
-        device: { id: sent[0]!.device.id, type: 'desktop', resolution: '1280x720', color_depth: 24, orientation: 'landscape-primary' },
+        device: {
+          id: sent[0]!.device.id,
+          type: 'desktop',
+          resolution: '1280x720',
+          color_depth: 24,
+          orientation: 'landscape-primary',
+        },
         os: { name: 'Linux' },
         app: { type: 'browser', language: 'en-US', userAgent: sent[0]!.context.browser.local.browser.userAgent },
         context: {
@@ -148,27 +163,48 @@ for (const backend of BACKENDS) {
         'device.id ignored: expected a string of 1 to 128 characters without NUL',
         "profile_less is not supported: the events were stored with the request's profile",
       ]);
-      const signUp = (await api.admin({ method: 'GET', url: `/events?profile=${answer.profile.id}&type=sign-up` })).json() as { items: StoredEvent[] };
-      expect(signUp.items).toMatchObject([{ id: answer.events[0], time: { occurred: '2026-11-30T10:00:00.000Z' }, tags: ['web'] }]);
+      const signUp = (
+        await api.admin({ method: 'GET', url: `/events?profile=${answer.profile.id}&type=sign-up` })
+      ).json() as { items: StoredEvent[] };
+      expect(signUp.items).toMatchObject([
+        { id: answer.events[0], time: { occurred: '2026-11-30T10:00:00.000Z' }, tags: ['web'] },
+      ]);
       expect((await api.admin({ method: 'GET', url: `/sessions/${answer.session.id}` })).statusCode).toBe(200);
     });
 
     it('says what time expects when an event sends something else, and stores the events that are right', async () => {
       const response = await api.track({
         source: { id: api.sourceId },
-        events: [{ type: 'a', time: { create: 'last tuesday' } }, { type: 'b', time: true }, { type: 'c', time: { create: '2026-12-01T08:00:00Z' } }],
+        events: [
+          { type: 'a', time: { create: 'last tuesday' } },
+          { type: 'b', time: true },
+          { type: 'c', time: { create: '2026-12-01T08:00:00Z' } },
+        ],
       });
       expect(response.statusCode).toBe(226);
       const answer = response.json() as TrackAnswer;
       expect(answer.errors).toEqual([
-        { index: 0, field: 'events.0.time.create', message: 'expected an ISO-8601 date-time, epoch milliseconds or seconds, in the years 1 to 9999' },
-        { index: 1, field: 'events.1.time', message: 'expected an ISO-8601 date-time, epoch milliseconds or seconds, or {create, insert}' },
+        {
+          index: 0,
+          field: 'events.0.time.create',
+          message: 'expected an ISO-8601 date-time, epoch milliseconds or seconds, in the years 1 to 9999',
+        },
+        {
+          index: 1,
+          field: 'events.1.time',
+          message: 'expected an ISO-8601 date-time, epoch milliseconds or seconds, or {create, insert}',
+        },
       ]);
       expect(answer.events).toHaveLength(1);
     });
 
     it('names the field inside a wrong request value instead of "Expected union value"', async () => {
-      const response = await api.track({ source: { id: api.sourceId }, profile: { id: 42 }, context: 'x', events: [{ type: 'a' }] });
+      const response = await api.track({
+        source: { id: api.sourceId },
+        profile: { id: 42 },
+        context: 'x',
+        events: [{ type: 'a' }],
+      });
       expect(response.statusCode).toBe(400);
       expect((response.json() as { details: unknown[] }).details).toEqual([
         { field: 'profile.id', message: 'expected a string or null' },

@@ -22,12 +22,18 @@ for (const backend of BACKENDS) {
 
     const unique = (name: string) => `${name}-${Math.random().toString(36).slice(2)}`;
     const eventsCount = async (sessionId: string) =>
-      ((await api.admin({ method: 'GET', url: `/sessions/${sessionId}` })).json() as { eventsCount: number }).eventsCount;
+      ((await api.admin({ method: 'GET', url: `/sessions/${sessionId}` })).json() as { eventsCount: number })
+        .eventsCount;
     const storedCopies = async (eventId: string) =>
-      (await api.runtime.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE id = $1', [eventId]))[0]!.n;
+      (await api.runtime.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE id = $1', [eventId]))[0]!
+        .n;
 
     it('counts an event sent twice in the same body once', async () => {
-      const body = { source: { id: api.sourceId }, session: { id: unique('s') }, events: [{ type: 'page-view', id: unique('p1-event') }] };
+      const body = {
+        source: { id: api.sourceId },
+        session: { id: unique('s') },
+        events: [{ type: 'page-view', id: unique('p1-event') }],
+      };
       const first = (await api.track(body)).json() as TrackBody;
       const again = await api.track({ ...body, profile: first.profile });
       expect(again.statusCode).toBe(200);
@@ -37,7 +43,9 @@ for (const backend of BACKENDS) {
 
     it('counts only the new events of a batch that repeats some, and a repeat inside one batch once', async () => {
       const seen = unique('seen');
-      const first = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'a', id: seen }] })).json() as TrackBody;
+      const first = (
+        await api.track({ source: { id: api.sourceId }, events: [{ type: 'a', id: seen }] })
+      ).json() as TrackBody;
       const fresh = unique('fresh');
       const mixed = await api.track({
         source: { id: api.sourceId },
@@ -51,11 +59,18 @@ for (const backend of BACKENDS) {
     });
 
     it('counts 200 concurrent copies of one event once, on one session or on many', async () => {
-      const first = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'start' }] })).json() as TrackBody;
+      const first = (
+        await api.track({ source: { id: api.sourceId }, events: [{ type: 'start' }] })
+      ).json() as TrackBody;
       const sameSession = unique('retried');
       const responses = await Promise.all(
         Array.from({ length: 200 }, () =>
-          api.track({ source: { id: api.sourceId }, profile: first.profile, session: first.session, events: [{ type: 'purchase', id: sameSession }] }),
+          api.track({
+            source: { id: api.sourceId },
+            profile: first.profile,
+            session: first.session,
+            events: [{ type: 'purchase', id: sameSession }],
+          }),
         ),
       );
       expect(responses.every((response) => response.statusCode === 200)).toBe(true);
@@ -66,7 +81,11 @@ for (const backend of BACKENDS) {
       const sessions = Array.from({ length: 8 }, () => unique('s'));
       const spread = await Promise.all(
         Array.from({ length: 200 }, (_, index) =>
-          api.track({ source: { id: api.sourceId }, session: { id: sessions[index % sessions.length]! }, events: [{ type: 'purchase', id: acrossSessions }] }),
+          api.track({
+            source: { id: api.sourceId },
+            session: { id: sessions[index % sessions.length]! },
+            events: [{ type: 'purchase', id: acrossSessions }],
+          }),
         ),
       );
       expect(spread.every((response) => response.statusCode === 200)).toBe(true);
@@ -76,7 +95,11 @@ for (const backend of BACKENDS) {
     });
 
     it('does not count events the request asked not to store', async () => {
-      const response = await api.track({ source: { id: api.sourceId }, events: [{ type: 'a' }, { type: 'b' }], options: { saveEvents: false } });
+      const response = await api.track({
+        source: { id: api.sourceId },
+        events: [{ type: 'a' }, { type: 'b' }],
+        options: { saveEvents: false },
+      });
       expect(response.statusCode).toBe(200);
       expect(await eventsCount((response.json() as TrackBody).session.id)).toBe(0);
     });

@@ -9,11 +9,18 @@ export function bearerAuth(token: string | undefined) {
     const header = request.headers.authorization ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
     const given = match ? Buffer.from(match[1]!.trim()) : undefined;
-    const ok = expected !== undefined && given !== undefined && given.length === expected.length && timingSafeEqual(given, expected);
+    const ok =
+      expected !== undefined &&
+      given !== undefined &&
+      given.length === expected.length &&
+      timingSafeEqual(given, expected);
     if (!ok) {
-      throw new ApiError(401, 'unauthorized', expected ? 'a valid bearer token is required' : 'the admin API is disabled: set API_TOKEN', [
-        { field: 'authorization', message: given ? 'token does not match' : 'missing Authorization: Bearer <token>' },
-      ]);
+      throw new ApiError(
+        401,
+        'unauthorized',
+        expected ? 'a valid bearer token is required' : 'the admin API is disabled: set API_TOKEN',
+        [{ field: 'authorization', message: given ? 'token does not match' : 'missing Authorization: Bearer <token>' }],
+      );
     }
   };
 }

@@ -25,7 +25,9 @@ function toApiError(error: FastifyError | Error, request: FastifyRequest): ApiEr
   }
   const sqlState = (error as { code?: unknown }).code;
   if (typeof sqlState === 'string' && UNSTORABLE_VALUE.has(sqlState)) {
-    return new ApiError(400, 'unstorable_value', `a value in the request cannot be stored: ${error.message}`, [{ field: 'body', message: error.message }]);
+    return new ApiError(400, 'unstorable_value', `a value in the request cannot be stored: ${error.message}`, [
+      { field: 'body', message: error.message },
+    ]);
   }
   const cause = (error as { cause?: unknown }).cause;
   if (error instanceof RequestValidationError) {

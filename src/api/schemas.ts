@@ -11,5 +11,7 @@ export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength:
 
 export const PageQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
-  cursor: Type.Optional(Type.String({ pattern: '^-?[0-9]{1,19}_[0-9]{1,19}$', description: 'the `next` of the previous page' })),
+  cursor: Type.Optional(
+    Type.String({ pattern: '^-?[0-9]{1,19}_[0-9]{1,19}$', description: 'the `next` of the previous page' }),
+  ),
 });

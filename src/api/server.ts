@@ -41,7 +41,12 @@ const PUBLIC_PATHS = new Set(['/track', '/healthcheck', '/openapi.json']);
  */
 function corsFor(config: ApiServices['config']) {
   const common = { maxAge: 86400 };
-  const publicCors = { ...common, origin: config.corsOrigins, methods: ['GET', 'POST', 'OPTIONS'], allowedHeaders: ['content-type', 'x-timestamp'] };
+  const publicCors = {
+    ...common,
+    origin: config.corsOrigins,
+    methods: ['GET', 'POST', 'OPTIONS'],
+    allowedHeaders: ['content-type', 'x-timestamp'],
+  };
   const admin = config.adminCorsOrigins;
   const adminCors = {
     ...common,
@@ -49,8 +54,10 @@ function corsFor(config: ApiServices['config']) {
     methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
     allowedHeaders: ['content-type', 'authorization'],
   };
-  return (request: FastifyRequest, callback: (error: Error | null, options: typeof adminCors | typeof publicCors) => void) =>
-    callback(null, PUBLIC_PATHS.has(request.url.split('?', 1)[0]!) ? publicCors : adminCors);
+  return (
+    request: FastifyRequest,
+    callback: (error: Error | null, options: typeof adminCors | typeof publicCors) => void,
+  ) => callback(null, PUBLIC_PATHS.has(request.url.split('?', 1)[0]!) ? publicCors : adminCors);
 }
 
 export async function buildServer(services: ApiServices, logger: Logger | false): Promise<FastifyInstance> {
@@ -63,7 +70,9 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send(new ApiError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`).toBody()),
+    reply
+      .status(404)
+      .send(new ApiError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`).toBody()),
   );
   app.addHook('preParsing', async (request, _reply, payload) =>
     decodeBody(request.headers['content-encoding'], payload, services.config.maxPayloadBytes),
@@ -76,7 +85,11 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'Meridian API', version: '0.1.0', description: 'Tracking and admin API of the Meridian customer data platform.' },
+      info: {
+        title: 'Meridian API',
+        version: '0.1.0',
+        description: 'Tracking and admin API of the Meridian customer data platform.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
@@ -84,7 +97,13 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   app.get(
     '/healthcheck',
-    { schema: { tags: ['system'], summary: 'Storage and queue reachability', response: { 200: HealthSchema, 503: HealthSchema } } },
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'Storage and queue reachability',
+        response: { 200: HealthSchema, 503: HealthSchema },
+      },
+    },
     async (_request, reply) => {
       const [storage, queue] = await Promise.all([probe(services.health.storage), probe(services.health.queue)]);
       const ok = storage.ok && queue.ok;

@@ -34,7 +34,9 @@ describe('environmentHelp', () => {
 
 describe('packageVersion', () => {
   it("is package.json's version", () => {
-    const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     expect(packageVersion()).toBe(manifest.version);
   });
 });

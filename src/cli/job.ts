@@ -1,6 +1,14 @@
 import { Command } from 'commander';
 import { environmentHelp } from './help.js';
-import { checkRangeReachesIdle, JOB_QUALIFIERS, loadHeartbeatConfig, parseQualifyBy, type Config, type Env, type HeartbeatConfig } from '../config/config.js';
+import {
+  checkRangeReachesIdle,
+  JOB_QUALIFIERS,
+  loadHeartbeatConfig,
+  parseQualifyBy,
+  type Config,
+  type Env,
+  type HeartbeatConfig,
+} from '../config/config.js';
 import { lanesWithin, runHeartbeat, type HeartbeatReport, type HeartbeatServices } from '../heartbeat/job.js';
 import { resolveDateRange } from '../heartbeat/date-math.js';
 import { QUALIFIERS } from '../heartbeat/options.js';
@@ -48,11 +56,20 @@ function heartbeatServices(db: Database, logger: Logger): HeartbeatServices {
  * HEARTBEAT_LANES, within the PostgreSQL connections left when `reserved` are kept for others (PGlite
  * has one connection, which its lanes take turns on); a warning when it asks for more.
  */
-function heartbeatLanes(db: Database, settings: HeartbeatConfig, config: Config, reserved: number, logger: Logger): number {
+function heartbeatLanes(
+  db: Database,
+  settings: HeartbeatConfig,
+  config: Config,
+  reserved: number,
+  logger: Logger,
+): number {
   if (db.kind === 'pglite') return settings.lanes;
   const lanes = lanesWithin(settings.lanes, config.databasePoolSize, reserved);
   if (lanes < settings.lanes) {
-    logger.warn({ requested: settings.lanes, lanes, databasePoolSize: config.databasePoolSize }, 'HEARTBEAT_LANES is more than DATABASE_POOL_SIZE leaves the heartbeat; running fewer lanes');
+    logger.warn(
+      { requested: settings.lanes, lanes, databasePoolSize: config.databasePoolSize },
+      'HEARTBEAT_LANES is more than DATABASE_POOL_SIZE leaves the heartbeat; running fewer lanes',
+    );
   }
   return lanes;
 }
@@ -70,7 +87,9 @@ async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean):
   if (qualifyBy === 'profile-segmentation') {
     const { from, to } = resolveDateRange(settings.range, new Date());
     if (dryRun) {
-      process.stdout.write(`would re-segment profiles updated in ${from.toISOString()} .. ${to.toISOString()} (dry run: nothing changed)\n`);
+      process.stdout.write(
+        `would re-segment profiles updated in ${from.toISOString()} .. ${to.toISOString()} (dry run: nothing changed)\n`,
+      );
     } else {
       await runSegmentationCommand(config, logger, { updatedSince: from, updatedBefore: to });
     }
@@ -78,21 +97,28 @@ async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean):
   }
   checkRangeReachesIdle(settings);
   if (dryRun && !config.databaseUrl && !embeddedStoreExists(config)) {
-    throw new Error(`no embedded store in ${config.dataDir} (DATA_DIR): nothing to look at, and a dry run creates nothing`);
+    throw new Error(
+      `no embedded store in ${config.dataDir} (DATA_DIR): nothing to look at, and a dry run creates nothing`,
+    );
   }
   const db = await openDatabase(config);
   try {
     try {
       await db.query('SELECT 1');
     } catch (error) {
-      const where = config.databaseUrl ? `PostgreSQL at ${new URL(config.databaseUrl).host} (DATABASE_URL)` : 'the embedded store';
+      const where = config.databaseUrl
+        ? `PostgreSQL at ${new URL(config.databaseUrl).host} (DATABASE_URL)`
+        : 'the embedded store';
       throw new Error(`cannot reach ${where}: ${(error as Error).message}`, { cause: error });
     }
     if (dryRun) await refuseIfNotMigrated(db);
     else await migrate(db);
     // One connection stays for the in-range count, which runs beside the planning.
     const lanes = heartbeatLanes(db, settings, config, 1, logger);
-    const report = await runHeartbeat({ qualifyBy, settings, now: new Date(), dryRun, lanes }, heartbeatServices(db, logger));
+    const report = await runHeartbeat(
+      { qualifyBy, settings, now: new Date(), dryRun, lanes },
+      heartbeatServices(db, logger),
+    );
     for (const session of report.wouldRegister) {
       process.stdout.write(
         `would register ${report.eventType} for session ${session.id} (profile ${session.profileId}, last activity ${session.lastActivity})\n`,
@@ -108,8 +134,12 @@ async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean):
 async function refuseIfNotMigrated(db: Database): Promise<void> {
   const pending = await pendingMigrations(db);
   if (pending.length > 0) {
-    const names = pending.map((migration) => `${String(migration.version).padStart(4, '0')}_${migration.name}`).join(', ');
-    throw new Error(`the store (schema ${db.schema}) lacks migrations ${names}; a dry run changes nothing, so run \`meridian migrate\` first`);
+    const names = pending
+      .map((migration) => `${String(migration.version).padStart(4, '0')}_${migration.name}`)
+      .join(', ');
+    throw new Error(
+      `the store (schema ${db.schema}) lacks migrations ${names}; a dry run changes nothing, so run \`meridian migrate\` first`,
+    );
   }
 }
 
@@ -118,13 +148,18 @@ export function jobCommand(run: (action: Action) => () => Promise<void>): Comman
   const job = new Command('job').description('run a job once and exit (for cron or a Kubernetes CronJob)');
   const heartbeat = job
     .command('heartbeat')
-    .description(`close visits, flag inactive sessions and profiles, or segment active profiles (QUALIFY_BY: ${JOB_QUALIFIERS.join(' | ')})`)
+    .description(
+      `close visits, flag inactive sessions and profiles, or segment active profiles (QUALIFY_BY: ${JOB_QUALIFIERS.join(' | ')})`,
+    )
     .addHelpText('after', environmentHelp('job', 'heartbeat', 'server'));
-  for (const [flag, variable] of Object.entries(FLAG_VARIABLES)) heartbeat.option(`--${kebab(flag)} <value>`, `overrides ${variable}`);
-  heartbeat.option('--dry-run', 'print what would be registered, change nothing').action(async (options: Record<string, unknown>) => {
-    Object.assign(process.env, flagsAsEnv(options));
-    await run((config, logger) => runHeartbeatJob(config, logger, options['dryRun'] === true))();
-  });
+  for (const [flag, variable] of Object.entries(FLAG_VARIABLES))
+    heartbeat.option(`--${kebab(flag)} <value>`, `overrides ${variable}`);
+  heartbeat
+    .option('--dry-run', 'print what would be registered, change nothing')
+    .action(async (options: Record<string, unknown>) => {
+      Object.assign(process.env, flagsAsEnv(options));
+      await run((config, logger) => runHeartbeatJob(config, logger, options['dryRun'] === true))();
+    });
   job.addCommand(segmentationJobCommand(run));
   return job;
 }
@@ -136,7 +171,12 @@ export function jobCommand(run: (action: Action) => () => Promise<void>): Comman
 const EMBEDDED_BATCH_SIZE = 1_000;
 
 /** `meridian start` runs visit-end and inactive-session on its own timer; HEARTBEAT_INTERVAL_S=0 switches it off. */
-export function scheduleHeartbeat(db: Database, settings: HeartbeatConfig, config: Config, logger: Logger): Schedule | undefined {
+export function scheduleHeartbeat(
+  db: Database,
+  settings: HeartbeatConfig,
+  config: Config,
+  logger: Logger,
+): Schedule | undefined {
   if (settings.intervalSeconds === 0) return undefined;
   const services = heartbeatServices(db, logger.child({ job: 'heartbeat' }));
   const batchSize = db.kind === 'pglite' ? EMBEDDED_BATCH_SIZE : undefined;
@@ -145,7 +185,8 @@ export function scheduleHeartbeat(db: Database, settings: HeartbeatConfig, confi
   return every(
     settings.intervalSeconds * 1000,
     async () => {
-      for (const qualifyBy of QUALIFIERS) await runHeartbeat({ qualifyBy, settings, now: new Date(), batchSize, lanes }, services);
+      for (const qualifyBy of QUALIFIERS)
+        await runHeartbeat({ qualifyBy, settings, now: new Date(), batchSize, lanes }, services);
     },
     logger,
   );

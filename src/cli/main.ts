@@ -43,7 +43,12 @@ async function ensureDefaultSource(runtime: ApiRuntime): Promise<string> {
   const id = await new SqlSettings(runtime.db).getOrInit('default_event_source', proposed);
   // Only on the first run: a default source an admin deleted later stays deleted.
   if (id === proposed) {
-    await new SqlEventSources(runtime.db).create({ id, name: 'Default source', description: 'Created by meridian start', enabled: true });
+    await new SqlEventSources(runtime.db).create({
+      id,
+      name: 'Default source',
+      description: 'Created by meridian start',
+      enabled: true,
+    });
   }
   return id;
 }
@@ -93,7 +98,11 @@ async function runMigrate(config: Config, logger: Logger): Promise<void> {
   try {
     const report = await migrate(db);
     logger.info(
-      { schema: db.schema, applied: report.applied.map((m) => `${m.version}_${m.name}`), alreadyApplied: report.alreadyApplied },
+      {
+        schema: db.schema,
+        applied: report.applied.map((m) => `${m.version}_${m.name}`),
+        alreadyApplied: report.alreadyApplied,
+      },
       report.applied.length ? 'migrations applied' : 'schema is up to date',
     );
   } finally {

@@ -4,7 +4,11 @@ import type { JobQueue } from '../queue/port.js';
  * Waits until the queues have nothing waiting, running or delayed. Used without Redis, where a
  * job command does its own work in-process instead of leaving it to a worker.
  */
-export async function untilQueuesIdle(queue: JobQueue, names: readonly string[], onProgress: (pending: number) => void): Promise<void> {
+export async function untilQueuesIdle(
+  queue: JobQueue,
+  names: readonly string[],
+  onProgress: (pending: number) => void,
+): Promise<void> {
   let lastReport = 0;
   for (;;) {
     const counts = await Promise.all(names.map((name) => queue.counts(name)));

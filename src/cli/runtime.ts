@@ -42,7 +42,8 @@ export function embeddedStoreExists(config: Config): boolean {
 /** PostgreSQL when DATABASE_URL is set, otherwise PGlite with its files under DATA_DIR. */
 export async function openDatabase(config: Config): Promise<Database> {
   const schema = schemaFor(config);
-  if (config.databaseUrl) return connectPostgres({ url: config.databaseUrl, schema, maxConnections: config.databasePoolSize });
+  if (config.databaseUrl)
+    return connectPostgres({ url: config.databaseUrl, schema, maxConnections: config.databasePoolSize });
   return openPGlite({ dataDir: pgliteDir(config), schema });
 }
 
@@ -54,7 +55,9 @@ export function openQueue(config: Config, logger: Logger): JobQueue {
 
 export function describeBackends(config: Config): { storage: string; queue: string } {
   return {
-    storage: config.databaseUrl ? `PostgreSQL (schema ${schemaFor(config)})` : `PGlite in ${pgliteDir(config) ?? 'memory'}`,
+    storage: config.databaseUrl
+      ? `PostgreSQL (schema ${schemaFor(config)})`
+      : `PGlite in ${pgliteDir(config) ?? 'memory'}`,
     queue: config.redis ? `BullMQ on Redis ${config.redis.host}:${config.redis.port}` : 'in-process',
   };
 }
@@ -91,7 +94,13 @@ export function backfillDeps(db: Database, queue: JobQueue, logger: Logger): Bac
 }
 
 /** Starts queue consumers in this process; `close` stops them, letting running jobs finish. */
-export function startWorkers(db: Database, queue: JobQueue, logger: Logger, names: readonly WorkerName[], options: WorkerOptions): Consumer {
+export function startWorkers(
+  db: Database,
+  queue: JobQueue,
+  logger: Logger,
+  names: readonly WorkerName[],
+  options: WorkerOptions,
+): Consumer {
   const consumers: Consumer[] = [];
   for (const name of names) {
     const workerLogger = logger.child({ worker: name });
@@ -120,7 +129,11 @@ export interface StartApiOptions {
   workerOptions?: WorkerOptions;
 }
 
-export const DEFAULT_WORKER_OPTIONS: WorkerOptions = { concurrency: 2, pendingIntervalMs: 1000, resegmentSweepMs: 10_000 };
+export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
+  concurrency: 2,
+  pendingIntervalMs: 1000,
+  resegmentSweepMs: 10_000,
+};
 
 export async function startApi(config: Config, logger: Logger, options: StartApiOptions = {}): Promise<ApiRuntime> {
   const db = await openDatabase(config);
@@ -128,7 +141,10 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
   try {
     await migrate(db);
     const apiToken =
-      config.apiToken ?? (options.generateToken ? await new SqlSettings(db).getOrInit('api_token', randomBytes(24).toString('base64url')) : undefined);
+      config.apiToken ??
+      (options.generateToken
+        ? await new SqlSettings(db).getOrInit('api_token', randomBytes(24).toString('base64url'))
+        : undefined);
     const sources = new SqlEventSources(db);
     const segments = new SqlSegments(db);
     const membership = new SqlMembership(db);
@@ -150,7 +166,8 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
         readModel: new SqlReadModel(db),
         segmentation: {
           segments,
-          resegment: (segmentId) => queueResegment({ segments, membership, queue, logger }, segmentId, SEGMENTATION_BATCH),
+          resegment: (segmentId) =>
+            queueResegment({ segments, membership, queue, logger }, segmentId, SEGMENTATION_BATCH),
         },
         mapping: {
           mappings,
@@ -162,7 +179,13 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
       },
       logger,
     );
-    const workers = startWorkers(db, queue, logger, options.workers ?? [], options.workerOptions ?? DEFAULT_WORKER_OPTIONS);
+    const workers = startWorkers(
+      db,
+      queue,
+      logger,
+      options.workers ?? [],
+      options.workerOptions ?? DEFAULT_WORKER_OPTIONS,
+    );
     // The in-process queue forgets its jobs on exit: the backfills a restart interrupted go on.
     if (options.workers?.length && !config.redis) await resumeBackfills(backfills);
     return {

@@ -14,7 +14,6 @@ import { readCompat } from '../../test/support/compat.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
-
 interface ConditionCase {
   id: string;
   condition: string;
@@ -27,7 +26,13 @@ const conditionCases = readCompat<ConditionCase[]>('tracardi-condition-cases.jso
 const dotCases = readCompat<{
   get: { id: string; context: ConditionContext; path: string; expected: unknown }[];
   validate: { id: string; path: string; expected: boolean }[];
-  reshape: { id: string; context: ConditionContext; template: unknown; options: Record<string, unknown>; expected: unknown }[];
+  reshape: {
+    id: string;
+    context: ConditionContext;
+    template: unknown;
+    options: Record<string, unknown>;
+    expected: unknown;
+  }[];
 }>('tracardi-dot-notation-cases.json');
 
 const FIXED_CLOCK = () => new Date('2024-06-01T12:00:00Z');

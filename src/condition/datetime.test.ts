@@ -20,7 +20,16 @@ describe('parseDateTime', () => {
   });
 
   it('refuses impossible or unsupported text', () => {
-    for (const text of ['2021-02-30', '2021-13-01', '2021-01-10T24:00', '999-01-01', '2021-01-10+01:00', 'Jan 10 2021', '2021-01-10T10:00:00.1234567Z', '']) {
+    for (const text of [
+      '2021-02-30',
+      '2021-13-01',
+      '2021-01-10T24:00',
+      '999-01-01',
+      '2021-01-10+01:00',
+      'Jan 10 2021',
+      '2021-01-10T10:00:00.1234567Z',
+      '',
+    ]) {
       expect(parseDateTime(text), text).toBeUndefined();
     }
   });

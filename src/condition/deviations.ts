@@ -16,7 +16,8 @@ const MISSING_IN_FUNCTION =
 export const DEVIATIONS: Readonly<Record<string, Deviation>> = {
   'cond-040': {
     meridian: true,
-    reason: 'The clock is read once per evaluation, so now() == now() is true; Tracardi relies on two clock reads differing',
+    reason:
+      'The clock is read once per evaluation, so now() == now() is true; Tracardi relies on two clock reads differing',
   },
   'cond-097': { meridian: false, reason: MISSING_IN_FUNCTION },
   'cond-101': { meridian: false, reason: MISSING_IN_FUNCTION },

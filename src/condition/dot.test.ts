@@ -1,9 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { castString, deleteDotPath, DotPathError, isDotPath, parseDotPath, readDotPath, readDotPathOr, writeDotPath, type DotContext } from './dot.js';
+import {
+  castString,
+  deleteDotPath,
+  DotPathError,
+  isDotPath,
+  parseDotPath,
+  readDotPath,
+  readDotPathOr,
+  writeDotPath,
+  type DotContext,
+} from './dot.js';
 
 describe('dot notation', () => {
   it('parses source and path', () => {
-    expect(parseDotPath('profile@traits["first name"].0')).toEqual({ source: 'profile', path: ['traits', 'first name', '0'] });
+    expect(parseDotPath('profile@traits["first name"].0')).toEqual({
+      source: 'profile',
+      path: ['traits', 'first name', '0'],
+    });
     expect(parseDotPath('session@...')).toEqual({ source: 'session', path: [] });
     expect(parseDotPath('nope@x')).toBeUndefined();
     expect(isDotPath('plain text')).toBe(false);
@@ -26,7 +39,10 @@ describe('dot notation', () => {
     writeDotPath(context, 'profile@traits.address.city', 'Warsaw');
     writeDotPath(context, 'profile@traits["first name"]', 'Ann');
     writeDotPath(context, 'memory@...', { counter: 1 });
-    expect(context).toEqual({ profile: { traits: { address: { city: 'Warsaw' }, 'first name': 'Ann' } }, memory: { counter: 1 } });
+    expect(context).toEqual({
+      profile: { traits: { address: { city: 'Warsaw' }, 'first name': 'Ann' } },
+      memory: { counter: 1 },
+    });
   });
 
   it('writes list items in range only', () => {

@@ -5,9 +5,7 @@ export class ConditionSyntaxError extends Error {
     readonly position: number,
     readonly expected: readonly string[] = [],
   ) {
-    super(
-      `${reason} at position ${position}` + (expected.length ? ` (expected ${expected.join(', ')})` : ''),
-    );
+    super(`${reason} at position ${position}` + (expected.length ? ` (expected ${expected.join(', ')})` : ''));
     this.name = 'ConditionSyntaxError';
   }
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { compileCondition, type ConditionContext } from './evaluate.js';
 
 const CLOCK = () => new Date('2024-06-01T12:00:00Z');
-const check = (condition: string, context: ConditionContext) => compileCondition(condition, { now: CLOCK }).evaluate(context);
+const check = (condition: string, context: ConditionContext) =>
+  compileCondition(condition, { now: CLOCK }).evaluate(context);
 const warningsOf = (condition: string, context: ConditionContext) =>
   compileCondition(condition, { now: CLOCK }).evaluateWithWarnings(context).warnings;
 
@@ -164,7 +165,9 @@ describe('functions', () => {
 
 describe('compiled condition', () => {
   it('lists the fields it reads', () => {
-    const compiled = compileCondition('profile@traits["first name"] == "a" AND datetime(event@metadata.time.insert) < now() OR profile@traits["first name"] EXISTS');
+    const compiled = compileCondition(
+      'profile@traits["first name"] == "a" AND datetime(event@metadata.time.insert) < now() OR profile@traits["first name"] EXISTS',
+    );
     expect(compiled.fields).toEqual(['profile@traits["first name"]', 'event@metadata.time.insert']);
   });
 

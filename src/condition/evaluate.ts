@@ -94,7 +94,12 @@ export function compileOperand(operand: Operand): OperandFn {
       const implementation = FUNCTIONS[operand.name];
       const args = operand.args.map(compileOperand);
       const name = operand.name;
-      return (context, env) => implementation(args.map((arg) => arg(context, env)), env, name);
+      return (context, env) =>
+        implementation(
+          args.map((arg) => arg(context, env)),
+          env,
+          name,
+        );
     }
   }
 }
@@ -146,11 +151,13 @@ export function compilePredicate(condition: Condition): PredicateFn {
   switch (condition.kind) {
     case 'and':
     case 'or':
-      return condition.operands.map(compilePredicate).reduceRight((rest, part) =>
-        condition.kind === 'and'
-          ? (context, env) => part(context, env) && rest(context, env)
-          : (context, env) => part(context, env) || rest(context, env),
-      );
+      return condition.operands
+        .map(compilePredicate)
+        .reduceRight((rest, part) =>
+          condition.kind === 'and'
+            ? (context, env) => part(context, env) && rest(context, env)
+            : (context, env) => part(context, env) || rest(context, env),
+        );
     case 'not': {
       const inner = compilePredicate(condition.operand);
       return (context, env) => !inner(context, env);

@@ -81,7 +81,8 @@ export const FUNCTIONS: Record<FunctionName, FunctionImpl> = {
     return tz ? (dateArgument(env, name, value!, tz) ?? MISSING) : MISSING;
   },
   'datetime.from_timestamp': ([value], env, name) =>
-    (typeof value === 'number' && instantFromTimestamp(value)) || invalid(env, name, 'expected a Unix timestamp', value!),
+    (typeof value === 'number' && instantFromTimestamp(value)) ||
+    invalid(env, name, 'expected a Unix timestamp', value!),
   lowercase: ([value], env, name) =>
     typeof value === 'string' ? value.toLowerCase() : invalid(env, name, 'expected a string', value!),
   uppercase: ([value], env, name) =>

@@ -1,5 +1,15 @@
 /** The condition language: parse, evaluate, compile to SQL; dot notation and templates. */
-export type { Condition, FieldNode, JsonValue, LiteralNode, CallNode, Operand, SourceName, ComparisonOperator, FunctionName } from './ast.js';
+export type {
+  Condition,
+  FieldNode,
+  JsonValue,
+  LiteralNode,
+  CallNode,
+  Operand,
+  SourceName,
+  ComparisonOperator,
+  FunctionName,
+} from './ast.js';
 export { SOURCES, FUNCTION_ARITY } from './ast.js';
 export { ConditionSyntaxError, ConditionNotCompilableError } from './errors.js';
 export { parseCondition, MAX_NESTING_DEPTH } from './parser.js';

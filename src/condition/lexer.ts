@@ -79,7 +79,9 @@ function refuseUnpairedSurrogate(value: string, position: number): void {
   const found = UNPAIRED_SURROGATE.exec(value);
   if (!found) return;
   const code = found[0].charCodeAt(0).toString(16).padStart(4, '0');
-  throw new ConditionSyntaxError(`String holds an unpaired surrogate (\\u${code})`, position, ['a string of whole Unicode characters']);
+  throw new ConditionSyntaxError(`String holds an unpaired surrogate (\\u${code})`, position, [
+    'a string of whole Unicode characters',
+  ]);
 }
 
 function startsNumber(text: string, i: number): boolean {
@@ -96,7 +98,10 @@ function readNumber(text: string, start: number, tokens: Token[]): number {
     i++;
     while (isDigit(text[i])) i++;
   }
-  if ((text[i] === 'e' || text[i] === 'E') && (isDigit(text[i + 1]) || (/[+-]/.test(text[i + 1] ?? '') && isDigit(text[i + 2])))) {
+  if (
+    (text[i] === 'e' || text[i] === 'E') &&
+    (isDigit(text[i + 1]) || (/[+-]/.test(text[i + 1] ?? '') && isDigit(text[i + 2])))
+  ) {
     i += 2;
     while (isDigit(text[i])) i++;
   }
@@ -107,7 +112,10 @@ function readNumber(text: string, start: number, tokens: Token[]): number {
     i++;
   }
   if (WORD_CHAR.test(text[i] ?? '') || !Number.isFinite(value)) {
-    throw new ConditionSyntaxError('Malformed number', start, ['a number such as 3, -1.5 or .5', 'a duration such as 10m']);
+    throw new ConditionSyntaxError('Malformed number', start, [
+      'a number such as 3, -1.5 or .5',
+      'a duration such as 10m',
+    ]);
   }
   tokens.push({ kind: 'number', value, position: start });
   return i;
@@ -126,7 +134,11 @@ function readWordOrField(text: string, start: number, tokens: Token[]): number {
     return i;
   }
   if (!SOURCE_NAMES.has(word)) {
-    throw new ConditionSyntaxError(`Unknown source ${JSON.stringify(word)}`, start, [...SOURCES].map((s) => `${s}@`));
+    throw new ConditionSyntaxError(
+      `Unknown source ${JSON.stringify(word)}`,
+      start,
+      [...SOURCES].map((s) => `${s}@`),
+    );
   }
   const { path, end } = readFieldPath(text, i + 1);
   tokens.push({ kind: 'field', source: word as SourceName, path, position: start });

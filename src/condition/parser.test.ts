@@ -85,7 +85,20 @@ describe('parseCondition', () => {
       'payload@a STARTS WITH "x"',
       'payload@a ends with "x"',
     ].map((text) => parseCondition(text).kind);
-    expect(kinds).toEqual(['between', 'isNull', 'isNotNull', 'exists', 'not', 'empty', 'not', 'in', 'not', 'contains', 'startsWith', 'endsWith']);
+    expect(kinds).toEqual([
+      'between',
+      'isNull',
+      'isNotNull',
+      'exists',
+      'not',
+      'empty',
+      'not',
+      'in',
+      'not',
+      'contains',
+      'startsWith',
+      'endsWith',
+    ]);
   });
 
   it('parses function calls with their arity', () => {

@@ -165,7 +165,11 @@ class Parser {
   private parseCall(nameToken: Extract<Token, { kind: 'word' }>): Operand {
     const name = nameToken.text.toLowerCase();
     if (!Object.hasOwn(FUNCTION_ARITY, name)) {
-      this.fail(`Unknown function ${JSON.stringify(nameToken.text)}`, nameToken, Object.keys(FUNCTION_ARITY).map((f) => `${f}()`));
+      this.fail(
+        `Unknown function ${JSON.stringify(nameToken.text)}`,
+        nameToken,
+        Object.keys(FUNCTION_ARITY).map((f) => `${f}()`),
+      );
     }
     const [min, max] = FUNCTION_ARITY[name as FunctionName];
     this.index += 2;
@@ -224,7 +228,8 @@ class Parser {
   }
 
   private expectKeyword(keyword: string): void {
-    if (!this.acceptKeyword(keyword)) this.fail(`Expected ${keyword.toUpperCase()}`, this.peek(), [keyword.toUpperCase()]);
+    if (!this.acceptKeyword(keyword))
+      this.fail(`Expected ${keyword.toUpperCase()}`, this.peek(), [keyword.toUpperCase()]);
   }
 
   private acceptPunctuation(text: string): boolean {

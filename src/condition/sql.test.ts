@@ -9,9 +9,12 @@ const CLOCK = () => new Date('2024-06-01T12:00:00Z');
 
 describe('compileToSql', () => {
   it('sends every value as a parameter, numbered from the offset', () => {
-    const { sql, params } = compileToSql(`profile@traits.name == "x'; DROP TABLE profiles; --" AND profile@stats.visits > 3`, {
-      paramOffset: 2,
-    });
+    const { sql, params } = compileToSql(
+      `profile@traits.name == "x'; DROP TABLE profiles; --" AND profile@stats.visits > 3`,
+      {
+        paramOffset: 2,
+      },
+    );
     expect(sql).not.toContain('DROP');
     expect(sql).toContain('$3::text');
     expect(sql).toContain('$6::text');
@@ -106,7 +109,10 @@ describe('compileToSql on PGlite', () => {
       id: '00000000-0000-4000-8000-000000000001',
       segments: ['vip'],
       traits: { age: 30 },
-      metadata: { source: 'web', time: { create: '2024-05-30T10:00:00.000Z', update: null, visit: { last: null, count: 5 } } },
+      metadata: {
+        source: 'web',
+        time: { create: '2024-05-30T10:00:00.000Z', update: null, visit: { last: null, count: 5 } },
+      },
     });
   });
 });

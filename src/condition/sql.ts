@@ -135,12 +135,17 @@ class SqlCompiler {
       case 'uppercase': {
         if (first!.kind !== 'json') return { kind: 'const', value: MISSING };
         const fn = operand.name === 'lowercase' ? 'lower' : 'upper';
-        return { kind: 'json', sql: `(CASE WHEN jsonb_typeof(${first!.sql}) = 'string' THEN to_jsonb(${fn}(${first!.sql} #>> '{}')) END)` };
+        return {
+          kind: 'json',
+          sql: `(CASE WHEN jsonb_typeof(${first!.sql}) = 'string' THEN to_jsonb(${fn}(${first!.sql} #>> '{}')) END)`,
+        };
       }
       case 'datetime':
         return this.instant(first!, 'UTC');
       case 'datetime.from_timestamp':
-        return first!.kind === 'json' ? { kind: 'instant', sql: this.fromTimestamp(first!.sql) } : { kind: 'const', value: MISSING };
+        return first!.kind === 'json'
+          ? { kind: 'instant', sql: this.fromTimestamp(first!.sql) }
+          : { kind: 'const', value: MISSING };
       case 'datetime.offset': {
         const ms = second!.kind === 'const' ? offsetMilliseconds(second!.value) : undefined;
         if (second!.kind !== 'const') throw this.notCompilable('an offset read from a field', operand.position);
@@ -163,7 +168,10 @@ class SqlCompiler {
   private field(field: FieldNode): SqlOperand {
     const mapping = this.mapping[field.source as SqlSource];
     if (!mapping) {
-      throw this.notCompilable(`${field.source}@ fields (only ${Object.keys(this.mapping).join('@, ')}@ live in tables)`, field.position);
+      throw this.notCompilable(
+        `${field.source}@ fields (only ${Object.keys(this.mapping).join('@, ')}@ live in tables)`,
+        field.position,
+      );
     }
     let node: MappingNode = mappingTree(mapping);
     for (let depth = 0; depth < field.path.length; depth++) {
@@ -176,7 +184,8 @@ class SqlCompiler {
       const rest = field.path.slice(depth);
       if (node.column?.type === 'jsonb') {
         // A NULL column and a JSON null both have nothing below them, so the bare column will do.
-        const base = node.children.size === 0 ? `${mapping.alias}.${node.column.column}` : this.objectBase(mapping.alias, node);
+        const base =
+          node.children.size === 0 ? `${mapping.alias}.${node.column.column}` : this.objectBase(mapping.alias, node);
         return { kind: 'json', sql: `(${base} #> ${this.pathParam(rest)})` };
       }
       if (node.column) return { kind: 'json', sql: `(${this.leaf(mapping.alias, node)} #> ${this.pathParam(rest)})` };
@@ -186,7 +195,9 @@ class SqlCompiler {
     return {
       kind: 'json',
       sql: this.document(mapping.alias, node),
-      ...(column?.type === 'timestamptz' && node.children.size === 0 ? { timestampColumn: `${mapping.alias}.${column.column}` } : {}),
+      ...(column?.type === 'timestamptz' && node.children.size === 0
+        ? { timestampColumn: `${mapping.alias}.${column.column}` }
+        : {}),
     };
   }
 
@@ -237,7 +248,10 @@ class SqlCompiler {
     const year = `substr(${text}, 1, 4)::int`;
     const month = `substr(${text}, 6, 2)::int`;
     const lastDay = `extract(day from make_date(${year}, ${month}, 1) + interval '1 month' - interval '1 day')`;
-    const naive = zone === 'UTC' ? `(${text}::timestamp AT TIME ZONE 'UTC')` : `(${text}::timestamp AT TIME ZONE ${this.param(zone, 'text')})`;
+    const naive =
+      zone === 'UTC'
+        ? `(${text}::timestamp AT TIME ZONE 'UTC')`
+        : `(${text}::timestamp AT TIME ZONE ${this.param(zone, 'text')})`;
     return (
       `(CASE WHEN ${text} ~ ${sqlString(ISO_DATETIME_PATTERN)} THEN CASE WHEN substr(${text}, 9, 2)::int <= ${lastDay} THEN ` +
       `CASE WHEN ${text} ~ ${sqlString(OFFSET_PATTERN)} THEN ${text}::timestamptz ELSE ${naive} END END END)`
@@ -255,7 +269,8 @@ class SqlCompiler {
   private materialise(value: SqlOperand): Exclude<SqlOperand, { kind: 'const' }> {
     if (value.kind !== 'const') return value;
     if (value.value === MISSING) return { kind: 'json', sql: 'NULL::jsonb' };
-    if (value.value instanceof Instant) return { kind: 'instant', sql: this.param(value.value.toIsoString(), 'timestamptz') };
+    if (value.value instanceof Instant)
+      return { kind: 'instant', sql: this.param(value.value.toIsoString(), 'timestamptz') };
     return { kind: 'json', sql: this.param(this.jsonText(value.value), 'jsonb') };
   }
 
@@ -293,8 +308,12 @@ class SqlCompiler {
   private order(left: SqlOperand, operator: '>' | '>=' | '<' | '<=', right: SqlOperand): string {
     if (sqlKind(left) !== sqlKind(right)) return 'FALSE';
     const a = this.materialise(left);
-    const b = right.kind === 'const' && right.value !== MISSING && !(right.value instanceof Instant) ? right : this.materialise(right);
-    if (a.kind === 'instant' || b.kind === 'instant') return `COALESCE(${a.sql} ${operator} ${(b as { sql: string }).sql}, false)`;
+    const b =
+      right.kind === 'const' && right.value !== MISSING && !(right.value instanceof Instant)
+        ? right
+        : this.materialise(right);
+    if (a.kind === 'instant' || b.kind === 'instant')
+      return `COALESCE(${a.sql} ${operator} ${(b as { sql: string }).sql}, false)`;
     if (b.kind === 'const') {
       const value = b.value;
       if (typeof value === 'number' || typeof value === 'boolean') {
@@ -424,4 +443,3 @@ function numeric(json: string): string {
 function collated(text: string): string {
   return `(${text} COLLATE "C")`;
 }
-

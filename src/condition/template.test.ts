@@ -6,9 +6,12 @@ const context = { profile: { traits: { name: 'Ann', tags: ['a'] }, stats: { visi
 
 describe('string templates', () => {
   it('replaces paths, rendering objects as JSON', () => {
-    expect(renderStringTemplate('Hi {{profile@traits.name}}, {{ event@type }} {{profile@traits.tags}} {{profile@stats.visits}}', context)).toBe(
-      'Hi Ann, buy ["a"] 0',
-    );
+    expect(
+      renderStringTemplate(
+        'Hi {{profile@traits.name}}, {{ event@type }} {{profile@traits.tags}} {{profile@stats.visits}}',
+        context,
+      ),
+    ).toBe('Hi Ann, buy ["a"] 0');
   });
 
   it('renders missing paths as empty (or as asked) and leaves unclosed braces alone', () => {
@@ -20,7 +23,9 @@ describe('string templates', () => {
 
 describe('object templates', () => {
   it('replaces path leaves and keeps other values', () => {
-    expect(renderObjectTemplate({ name: 'profile@traits.name', fixed: 'text', n: 1, list: ['event@type', 2] }, context)).toEqual({
+    expect(
+      renderObjectTemplate({ name: 'profile@traits.name', fixed: 'text', n: 1, list: ['event@type', 2] }, context),
+    ).toEqual({
       name: 'Ann',
       fixed: 'text',
       n: 1,
@@ -29,9 +34,13 @@ describe('object templates', () => {
   });
 
   it('drops optional keys that are missing or empty, and throws for required ones', () => {
-    expect(renderObjectTemplate({ 'email?': 'profile@traits.email', name: 'profile@traits.name' }, context)).toEqual({ name: 'Ann' });
+    expect(renderObjectTemplate({ 'email?': 'profile@traits.email', name: 'profile@traits.name' }, context)).toEqual({
+      name: 'Ann',
+    });
     expect(() => renderObjectTemplate({ email: 'profile@traits.email' }, context)).toThrow(DotPathError);
-    expect(renderObjectTemplate({ email: 'profile@traits.email' }, context, { default: 'n/a' })).toEqual({ email: 'n/a' });
+    expect(renderObjectTemplate({ email: 'profile@traits.email' }, context, { default: 'n/a' })).toEqual({
+      email: 'n/a',
+    });
   });
 
   it('keeps a "__proto__" key as data', () => {

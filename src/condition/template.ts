@@ -14,7 +14,11 @@ export interface StringTemplateOptions {
 }
 
 /** Replaces every `{{source@path}}`; objects and lists render as JSON, null as the empty string. */
-export function renderStringTemplate(template: string, context: DotContext, options: StringTemplateOptions = {}): string {
+export function renderStringTemplate(
+  template: string,
+  context: DotContext,
+  options: StringTemplateOptions = {},
+): string {
   let output = '';
   let cursor = 0;
   for (;;) {
@@ -47,7 +51,11 @@ export interface ObjectTemplateOptions {
  * the key is left out when its value is missing or empty; paths missing inside it are dropped too.
  * A backslash in a key escapes the next character (write `\?` for a key that really ends in `?`).
  */
-export function renderObjectTemplate(template: unknown, context: DotContext, options: ObjectTemplateOptions = {}): unknown {
+export function renderObjectTemplate(
+  template: unknown,
+  context: DotContext,
+  options: ObjectTemplateOptions = {},
+): unknown {
   const value = fill(template, context, options, false);
   return value === MISSING ? null : value;
 }

@@ -83,7 +83,8 @@ export function deepEquals(a: unknown, b: unknown): boolean {
   const aKeys = Object.keys(a);
   if (aKeys.length !== Object.keys(b).length) return false;
   return aKeys.every(
-    (key) => Object.hasOwn(b, key) && deepEquals((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
+    (key) =>
+      Object.hasOwn(b, key) && deepEquals((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
   );
 }
 

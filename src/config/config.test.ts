@@ -1,10 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { checkRangeReachesIdle, ConfigError, loadConfig, loadHeartbeatConfig, parseQualifyBy, parseRedis, schemaFor } from './config.js';
+import {
+  checkRangeReachesIdle,
+  ConfigError,
+  loadConfig,
+  loadHeartbeatConfig,
+  parseQualifyBy,
+  parseRedis,
+  schemaFor,
+} from './config.js';
 
 describe('loadConfig', () => {
   it('defaults to the embedded mode on port 8686 with a 1 MB payload limit', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ port: 8686, dataDir: './data', maxPayloadBytes: 1_048_576, production: false, corsOrigins: true });
+    expect(config).toMatchObject({
+      port: 8686,
+      dataDir: './data',
+      maxPayloadBytes: 1_048_576,
+      production: false,
+      corsOrigins: true,
+    });
     expect(config.databaseUrl).toBeUndefined();
     expect(config.redis).toBeUndefined();
   });
@@ -32,29 +46,46 @@ describe('loadConfig', () => {
   });
 
   it('splits CORS_ORIGINS into a list', () => {
-    expect(loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example' }).corsOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example' }).corsOrigins).toEqual([
+      'https://a.example',
+      'https://b.example',
+    ]);
   });
 
   it('gives the admin API no cross-origin access unless ADMIN_CORS_ORIGINS names origins', () => {
     expect(loadConfig({}).adminCorsOrigins).toEqual([]);
     expect(loadConfig({ CORS_ORIGINS: '*' }).adminCorsOrigins).toEqual([]);
-    expect(loadConfig({ ADMIN_CORS_ORIGINS: 'https://console.example,http://localhost:5173' }).adminCorsOrigins).toEqual([
-      'https://console.example',
-      'http://localhost:5173',
-    ]);
+    expect(
+      loadConfig({ ADMIN_CORS_ORIGINS: 'https://console.example,http://localhost:5173' }).adminCorsOrigins,
+    ).toEqual(['https://console.example', 'http://localhost:5173']);
     expect(loadConfig({ ADMIN_CORS_ORIGINS: '*' }).adminCorsOrigins).toBe(true);
   });
 
-  it.each(['CORS_ORIGINS', 'ADMIN_CORS_ORIGINS'])('refuses %s entries a browser never sends as an origin', (variable) => {
-    for (const value of ['shop.example', 'https://shop.example/', 'https://shop.example/path', 'null', 'https://ok.example,*']) {
-      expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}: ".*" is not an origin`));
-    }
-  });
+  it.each(['CORS_ORIGINS', 'ADMIN_CORS_ORIGINS'])(
+    'refuses %s entries a browser never sends as an origin',
+    (variable) => {
+      for (const value of [
+        'shop.example',
+        'https://shop.example/',
+        'https://shop.example/path',
+        'null',
+        'https://ok.example,*',
+      ]) {
+        expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}: ".*" is not an origin`));
+      }
+    },
+  );
 });
 
 describe('parseRedis (REDIS_HOST as the reference docs write it)', () => {
   it('accepts redis://host:port', () => {
-    expect(parseRedis({ REDIS_HOST: 'redis://10.0.0.5:6380' })).toEqual({ host: '10.0.0.5', port: 6380, password: undefined, db: 0, tls: false });
+    expect(parseRedis({ REDIS_HOST: 'redis://10.0.0.5:6380' })).toEqual({
+      host: '10.0.0.5',
+      port: 6380,
+      password: undefined,
+      db: 0,
+      tls: false,
+    });
   });
   it('accepts a bare host, with REDIS_PORT and REDIS_PASSWORD', () => {
     expect(parseRedis({ REDIS_HOST: 'redis', REDIS_PORT: '6390', REDIS_PASSWORD: 'secret' })).toEqual({
@@ -67,7 +98,13 @@ describe('parseRedis (REDIS_HOST as the reference docs write it)', () => {
   });
   it('accepts host:port, a password and database in the URL, and rediss:// for TLS', () => {
     expect(parseRedis({ REDIS_HOST: 'cache:7000' })).toMatchObject({ host: 'cache', port: 7000 });
-    expect(parseRedis({ REDIS_HOST: 'rediss://:p%40ss@cache:7001/2' })).toEqual({ host: 'cache', port: 7001, password: 'p@ss', db: 2, tls: true });
+    expect(parseRedis({ REDIS_HOST: 'rediss://:p%40ss@cache:7001/2' })).toEqual({
+      host: 'cache',
+      port: 7001,
+      password: 'p@ss',
+      db: 2,
+      tls: true,
+    });
   });
   it('lets REDIS_PASSWORD win over a password in the URL', () => {
     expect(parseRedis({ REDIS_HOST: 'redis://:inurl@cache:6379', REDIS_PASSWORD: 'env' })?.password).toBe('env');
@@ -77,7 +114,14 @@ describe('parseRedis (REDIS_HOST as the reference docs write it)', () => {
 describe('loadHeartbeatConfig and parseQualifyBy (the reference heartbeat job variables)', () => {
   it('reads the reference example and defaults the event types', () => {
     const config = loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'Session Inactive' });
-    expect(config).toMatchObject({ skipSeconds: 900, eventType: 'session-inactive', openEventType: 'visit-started', closeEventType: 'visit-ended', intervalSeconds: 300, lanes: 2 });
+    expect(config).toMatchObject({
+      skipSeconds: 900,
+      eventType: 'session-inactive',
+      openEventType: 'visit-started',
+      closeEventType: 'visit-ended',
+      intervalSeconds: 300,
+      lanes: 2,
+    });
     expect(loadHeartbeatConfig({ HEARTBEAT_INTERVAL_S: '0' }).intervalSeconds).toBe(0);
     expect(loadHeartbeatConfig({ HEARTBEAT_LANES: '8' }).lanes).toBe(8);
   });
@@ -98,7 +142,9 @@ describe('loadHeartbeatConfig and parseQualifyBy (the reference heartbeat job va
   it('refuses, for the session qualifiers, a RANGE that starts later than SKIP_SECONDS ago: no session in it can be due', () => {
     const now = new Date('2026-03-15T10:00:00Z');
     const check = (env: Record<string, string>) => () => checkRangeReachesIdle(loadHeartbeatConfig(env), now);
-    expect(check({ RANGE: 'now-20m|now', SKIP_SECONDS: '1800' })).toThrow(/^RANGE: starts at 2026-03-15T09:40:00\.000Z, but only sessions idle since before 2026-03-15T09:30:00\.000Z/);
+    expect(check({ RANGE: 'now-20m|now', SKIP_SECONDS: '1800' })).toThrow(
+      /^RANGE: starts at 2026-03-15T09:40:00\.000Z, but only sessions idle since before 2026-03-15T09:30:00\.000Z/,
+    );
     expect(check({ RANGE: 'now-30m|now', SKIP_SECONDS: '1800' })).toThrow(/every 15 minutes: now-45m\|now or more/);
     expect(check({ RANGE: 'now-31m|now', SKIP_SECONDS: '1800' })).not.toThrow();
     expect(check({ RANGE: 'now-1h|now', SKIP_SECONDS: '900' })).not.toThrow();
@@ -107,7 +153,8 @@ describe('loadHeartbeatConfig and parseQualifyBy (the reference heartbeat job va
 
   it('does not refuse a rounded or fixed FROM, which reaches back further at other times', () => {
     const tenPastMidnight = new Date('2026-03-15T00:10:00Z');
-    const check = (env: Record<string, string>) => () => checkRangeReachesIdle(loadHeartbeatConfig(env), tenPastMidnight);
+    const check = (env: Record<string, string>) => () =>
+      checkRangeReachesIdle(loadHeartbeatConfig(env), tenPastMidnight);
     expect(check({ RANGE: 'now/d|now' })).not.toThrow();
     expect(check({ RANGE: 'now/h|now' })).not.toThrow();
     expect(check({ RANGE: '2026-03-15T00:05:00Z|now' })).not.toThrow();
@@ -121,7 +168,9 @@ describe('loadHeartbeatConfig and parseQualifyBy (the reference heartbeat job va
   });
 
   it('says once that ELASTIC_HOST is not used, and which variable to set', () => {
-    expect(loadConfig({ ELASTIC_HOST: 'http://elastic:9200' }).notices).toEqual([expect.stringMatching(/ELASTIC_HOST is ignored.*DATABASE_URL/)]);
+    expect(loadConfig({ ELASTIC_HOST: 'http://elastic:9200' }).notices).toEqual([
+      expect.stringMatching(/ELASTIC_HOST is ignored.*DATABASE_URL/),
+    ]);
     expect(loadConfig({}).notices).toEqual([]);
   });
 });

@@ -78,31 +78,66 @@ export interface VariableSpec {
  * here, and `--help` lists them from here.
  */
 export const VARIABLES = {
-  DATABASE_URL: { group: 'server', meaning: 'PostgreSQL connection string (postgres://…); unset: the embedded PGlite store in DATA_DIR' },
-  REDIS_HOST: { group: 'server', meaning: 'Redis for the job queues: redis://[:password@]host:port[/db], rediss://… or a bare host; unset: an in-process queue' },
+  DATABASE_URL: {
+    group: 'server',
+    meaning: 'PostgreSQL connection string (postgres://…); unset: the embedded PGlite store in DATA_DIR',
+  },
+  REDIS_HOST: {
+    group: 'server',
+    meaning:
+      'Redis for the job queues: redis://[:password@]host:port[/db], rediss://… or a bare host; unset: an in-process queue',
+  },
   REDIS_PORT: { group: 'server', meaning: 'Redis port when REDIS_HOST is a bare host', default: 6379 },
   REDIS_PASSWORD: { group: 'server', meaning: 'Redis password (wins over one in REDIS_HOST)' },
-  PRODUCTION: { group: 'server', meaning: 'yes: the production data context, no: the test context (separate schemas)', default: 'no' },
-  QUEUE_PREFIX: { group: 'server', meaning: 'prefix of the queue keys in Redis', default: 'meridian:test, or meridian:prod with PRODUCTION=yes' },
+  PRODUCTION: {
+    group: 'server',
+    meaning: 'yes: the production data context, no: the test context (separate schemas)',
+    default: 'no',
+  },
+  QUEUE_PREFIX: {
+    group: 'server',
+    meaning: 'prefix of the queue keys in Redis',
+    default: 'meridian:test, or meridian:prod with PRODUCTION=yes',
+  },
   HOST: { group: 'server', meaning: 'address the API listens on', default: '0.0.0.0' },
   PORT: { group: 'server', meaning: 'port the API listens on (0: any free port)', default: 8686 },
   DATA_DIR: { group: 'server', meaning: 'folder of the embedded store (:memory: keeps nothing)', default: './data' },
   API_TOKEN: {
     group: 'server',
-    meaning: 'bearer token of the admin API; unset: `start` generates one and keeps it with the data, `api` keeps the admin API closed',
+    meaning:
+      'bearer token of the admin API; unset: `start` generates one and keeps it with the data, `api` keeps the admin API closed',
   },
   MAX_PAYLOAD_BYTES: { group: 'server', meaning: 'larger request bodies are refused with 413', default: 1_048_576 },
-  CORS_ORIGINS: { group: 'server', meaning: 'comma-separated origins allowed to call /track, /healthcheck and /openapi.json from a browser', default: '*' },
-  ADMIN_CORS_ORIGINS: { group: 'server', meaning: 'comma-separated origins allowed to call the admin API from a browser; unset: none' },
+  CORS_ORIGINS: {
+    group: 'server',
+    meaning: 'comma-separated origins allowed to call /track, /healthcheck and /openapi.json from a browser',
+    default: '*',
+  },
+  ADMIN_CORS_ORIGINS: {
+    group: 'server',
+    meaning: 'comma-separated origins allowed to call the admin API from a browser; unset: none',
+  },
   LOG_LEVEL: { group: 'server', meaning: `log level: ${LOG_LEVELS.join(', ')}`, default: 'info' },
-  GROUP_COMMIT_WAIT_MS: { group: 'server', meaning: 'longest a /track request waits for others to share its commit', default: 2 },
+  GROUP_COMMIT_WAIT_MS: {
+    group: 'server',
+    meaning: 'longest a /track request waits for others to share its commit',
+    default: 2,
+  },
   GROUP_COMMIT_MAX_BATCH: { group: 'server', meaning: 'most /track requests committed together', default: 256 },
   COMMIT_LANES: { group: 'server', meaning: 'parallel commit lanes per API process on PostgreSQL', default: 4 },
   DATABASE_POOL_SIZE: { group: 'server', meaning: 'PostgreSQL connections per process', default: 10 },
   ELASTIC_HOST: { group: 'server', meaning: "Tracardi's; ignored with a warning (set DATABASE_URL instead)" },
-  HEARTBEAT_INTERVAL_S: { group: 'heartbeat', meaning: 'seconds between the heartbeat runs of `meridian start`; 0 switches it off', default: 300 },
+  HEARTBEAT_INTERVAL_S: {
+    group: 'heartbeat',
+    meaning: 'seconds between the heartbeat runs of `meridian start`; 0 switches it off',
+    default: 300,
+  },
   HEARTBEAT_LANES: { group: 'heartbeat', meaning: 'slices the heartbeat registers at once', default: DEFAULT_LANES },
-  RANGE: { group: 'heartbeat', meaning: 'sessions (or profiles) active in FROM|TO, date math or ISO', default: 'now-1d|now' },
+  RANGE: {
+    group: 'heartbeat',
+    meaning: 'sessions (or profiles) active in FROM|TO, date math or ISO',
+    default: 'now-1d|now',
+  },
   SKIP_SECONDS: { group: 'heartbeat', meaning: 'a session idle this long is due', default: 1800 },
   EVENT_TYPE: { group: 'heartbeat', meaning: 'type of the inactive-session event', default: 'session-inactive' },
   OPEN_EVENT_TYPE: { group: 'heartbeat', meaning: 'type of the event that opens a visit', default: 'visit-started' },
@@ -111,11 +146,15 @@ export const VARIABLES = {
 } as const satisfies Record<string, VariableSpec>;
 
 export type VariableName = keyof typeof VARIABLES;
-type VariableWith<T> = { [Name in VariableName]: (typeof VARIABLES)[Name] extends { default: T } ? Name : never }[VariableName];
+type VariableWith<T> = {
+  [Name in VariableName]: (typeof VARIABLES)[Name] extends { default: T } ? Name : never;
+}[VariableName];
 
 /** The variables of some groups, for help text. */
 export function variablesOf(...groups: VariableSpec['group'][]): [VariableName, VariableSpec][] {
-  return (Object.entries(VARIABLES) as [VariableName, VariableSpec][]).filter(([, spec]) => groups.includes(spec.group));
+  return (Object.entries(VARIABLES) as [VariableName, VariableSpec][]).filter(([, spec]) =>
+    groups.includes(spec.group),
+  );
 }
 
 function present(env: Env, name: VariableName): string | undefined {
@@ -195,7 +234,10 @@ function parseOrigins(env: Env, name: 'CORS_ORIGINS' | 'ADMIN_CORS_ORIGINS'): tr
   const raw = present(env, name);
   if (raw === undefined) return undefined;
   if (raw === '*') return true;
-  const origins = raw.split(',').map((origin) => origin.trim()).filter(Boolean);
+  const origins = raw
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean);
   for (const origin of origins) {
     let parsed: URL | undefined;
     try {
@@ -204,7 +246,10 @@ function parseOrigins(env: Env, name: 'CORS_ORIGINS' | 'ADMIN_CORS_ORIGINS'): tr
       parsed = undefined;
     }
     if (parsed?.origin !== origin) {
-      throw new ConfigError(name, `"${origin}" is not an origin: expected scheme://host[:port] as browsers send it (https://shop.example), comma-separated, or *`);
+      throw new ConfigError(
+        name,
+        `"${origin}" is not an origin: expected scheme://host[:port] as browsers send it (https://shop.example), comma-separated, or *`,
+      );
     }
   }
   return origins;
@@ -233,7 +278,9 @@ export function loadConfig(env: Env = process.env): Config {
     commitLanes: integer(env, 'COMMIT_LANES', 1, 64),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 1, 1000),
     notices: present(env, 'ELASTIC_HOST')
-      ? ['ELASTIC_HOST is ignored: Meridian stores data in PostgreSQL; set DATABASE_URL=postgresql://user:password@host:5432/db instead']
+      ? [
+          'ELASTIC_HOST is ignored: Meridian stores data in PostgreSQL; set DATABASE_URL=postgresql://user:password@host:5432/db instead',
+        ]
       : [],
   };
 }

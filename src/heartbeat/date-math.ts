@@ -59,12 +59,16 @@ function checkFields(text: string, [year, month, day, hour, minute, second]: num
 function parseAnchor(text: string): { anchor: Date; anchorUnit?: DateUnit } {
   const match = ISO_DATE.exec(text);
   if (!match) throw new DateMathError(`"${text}" is neither "now" nor an ISO date (e.g. 2024-05-01T10:00:00Z)`);
-  checkFields(text, match.slice(1, 7).map((field) => (field === undefined ? NaN : Number(field))));
+  checkFields(
+    text,
+    match.slice(1, 7).map((field) => (field === undefined ? NaN : Number(field))),
+  );
   const [, , , , hour, , second, fraction, offset] = match;
   // A date-time without an offset would be read as local time by Date.parse; Meridian reads UTC.
   const time = Date.parse(hour !== undefined && offset === undefined ? `${text}Z` : text);
   if (Number.isNaN(time)) throw new DateMathError(`"${text}" is not a valid date`);
-  const anchorUnit: DateUnit | undefined = hour === undefined ? 'd' : second === undefined ? 'm' : fraction === undefined ? 's' : undefined;
+  const anchorUnit: DateUnit | undefined =
+    hour === undefined ? 'd' : second === undefined ? 'm' : fraction === undefined ? 's' : undefined;
   return anchorUnit === undefined ? { anchor: new Date(time) } : { anchor: new Date(time), anchorUnit };
 }
 
@@ -113,7 +117,14 @@ function parsePart(name: string, text: string): DateMath {
   }
 }
 
-const FIXED_MS: Partial<Record<DateUnit, number>> = { w: 604_800_000, d: 86_400_000, h: 3_600_000, H: 3_600_000, m: 60_000, s: 1000 };
+const FIXED_MS: Partial<Record<DateUnit, number>> = {
+  w: 604_800_000,
+  d: 86_400_000,
+  h: 3_600_000,
+  H: 3_600_000,
+  m: 60_000,
+  s: 1000,
+};
 
 /** Months and years keep the day of the month where it exists, else take the month's last (Jan 31 + 1M = Feb 28/29), as java.time does. */
 function add(date: Date, amount: number, unit: DateUnit): Date {

@@ -91,7 +91,10 @@ export async function runHeartbeat(run: HeartbeatRun, { store, logger }: Heartbe
     registered: report.registered,
     ms: Math.round(performance.now() - started),
   });
-  logger.info({ qualifyBy: plan.qualifyBy, from: plan.from, to: plan.to, idleBefore: plan.idleBefore, dryRun }, 'heartbeat started');
+  logger.info(
+    { qualifyBy: plan.qualifyBy, from: plan.from, to: plan.to, idleBefore: plan.idleBefore, dryRun },
+    'heartbeat started',
+  );
   // The count need not wait for the plan: on PostgreSQL they run on two connections at once.
   const [inRange, slices] = await Promise.all([store.countInRange(plan), store.slices(plan, lanes, batchSize)]);
   report.inRange = inRange;

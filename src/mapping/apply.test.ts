@@ -4,9 +4,28 @@ import type { Mapping, ProfileCopy } from './mapping.js';
 
 const T = new Date('2026-03-01T12:00:00Z');
 const event = (properties: Record<string, unknown>, type = 'purchase') =>
-  eventDocument({ id: 'e1', type, profileId: 'p1', sessionId: 's1', sourceId: 'src', properties, context: { page: { url: '/cart' } }, tags: ['a'], occurredAt: T, insertedAt: T });
+  eventDocument({
+    id: 'e1',
+    type,
+    profileId: 'p1',
+    sessionId: 's1',
+    sourceId: 'src',
+    properties,
+    context: { page: { url: '/cart' } },
+    tags: ['a'],
+    occurredAt: T,
+    insertedAt: T,
+  });
 
-const profile = (parts: Partial<ProfileDocument> = {}): ProfileDocument => ({ id: 'p1', traits: {}, pii: {}, data: {}, stats: {}, consents: {}, ...parts });
+const profile = (parts: Partial<ProfileDocument> = {}): ProfileDocument => ({
+  id: 'p1',
+  traits: {},
+  pii: {},
+  data: {},
+  stats: {},
+  consents: {},
+  ...parts,
+});
 
 const base = { name: 'm', eventType: 'purchase', enabled: true, createdAt: '', updatedAt: '' };
 const toProfile = (copies: ProfileCopy[], extra: Partial<Mapping> = {}): Mapping =>
@@ -40,7 +59,12 @@ describe('propsToTraits', () => {
   it('copies values of any type from anywhere in the event into traits, keeping the traits it had', () => {
     const source = { ...event({ price: 12.5, items: [{ sku: 'x' }] }), traits: { kept: true } };
     const { traits, failed } = propsToTraits(source, [
-      toTraits({ 'properties.price': 'traits.price', 'properties.items.0.sku': 'traits.first.sku', 'context.page.url': 'traits.url', 'properties.none': 'traits.none' }),
+      toTraits({
+        'properties.price': 'traits.price',
+        'properties.items.0.sku': 'traits.first.sku',
+        'context.page.url': 'traits.url',
+        'properties.none': 'traits.none',
+      }),
     ]);
     expect(traits).toEqual({ kept: true, price: 12.5, first: { sku: 'x' }, url: '/cart' });
     expect(failed).toEqual([]);
@@ -49,7 +73,11 @@ describe('propsToTraits', () => {
 
   it('ignores mappings of other event types, kinds, or disabled ones', () => {
     const rules = { 'properties.price': 'traits.price' };
-    const mappings = [toTraits(rules, { eventType: 'page-view' }), toTraits(rules, { enabled: false }), toProfile([{ event: 'properties.price', profile: 'data.price', op: 'equals' }])];
+    const mappings = [
+      toTraits(rules, { eventType: 'page-view' }),
+      toTraits(rules, { enabled: false }),
+      toProfile([{ event: 'properties.price', profile: 'data.price', op: 'equals' }]),
+    ];
     expect(propsToTraits(event({ price: 1 }), mappings).traits).toEqual({});
   });
 
@@ -63,12 +91,26 @@ describe('propsToTraits', () => {
 
 describe('applyToProfile ops', () => {
   it('equals sets the value, and does nothing when the event lacks it or it is already equal', () => {
-    expect(apply({ event: 'properties.email', profile: 'data.contact.email', op: 'equals' }, { contact: { email: 'old@x' } }, { email: 'new@x' })).toMatchObject({
+    expect(
+      apply(
+        { event: 'properties.email', profile: 'data.contact.email', op: 'equals' },
+        { contact: { email: 'old@x' } },
+        { email: 'new@x' },
+      ),
+    ).toMatchObject({
       changed: true,
       data: { contact: { email: 'new@x' } },
     });
-    expect(apply({ event: 'properties.missing', profile: 'data.email', op: 'equals' }, { email: 'a' }, {})).toMatchObject({ changed: false, data: { email: 'a' } });
-    expect(apply({ event: 'properties.tags', profile: 'data.tags', op: 'equals' }, { tags: ['a', 'b'] }, { tags: ['a', 'b'] }).changed).toBe(false);
+    expect(
+      apply({ event: 'properties.missing', profile: 'data.email', op: 'equals' }, { email: 'a' }, {}),
+    ).toMatchObject({ changed: false, data: { email: 'a' } });
+    expect(
+      apply(
+        { event: 'properties.tags', profile: 'data.tags', op: 'equals' },
+        { tags: ['a', 'b'] },
+        { tags: ['a', 'b'] },
+      ).changed,
+    ).toBe(false);
   });
 
   it('equals_if_not_exists sets only a missing or null value', () => {
@@ -83,7 +125,10 @@ describe('applyToProfile ops', () => {
     expect(apply(copy, {}, { item: 'a' }).data).toEqual({ items: ['a'] });
     expect(apply(copy, { items: 'a' }, { item: 'b' }).data).toEqual({ items: ['a', 'b'] });
     expect(apply(copy, { items: ['a'] }, { item: ['b', 'a', 'c'] }).data).toEqual({ items: ['a', 'b', 'c'] });
-    expect(apply(copy, { items: [{ sku: 1 }] }, { item: { sku: 1 } })).toMatchObject({ changed: false, data: { items: [{ sku: 1 }] } });
+    expect(apply(copy, { items: [{ sku: 1 }] }, { item: { sku: 1 } })).toMatchObject({
+      changed: false,
+      data: { items: [{ sku: 1 }] },
+    });
     expect(apply(copy, { items: 'a' }, { item: 'a' })).toMatchObject({ changed: true, data: { items: ['a'] } });
   });
 
@@ -105,12 +150,16 @@ describe('applyToProfile ops', () => {
   });
 
   it('decrement subtracts a numeric event value, or 1', () => {
-    expect(apply({ event: 'properties.n', profile: 'data.left', op: 'decrement' }, { left: 10 }, { n: 3 }).data).toEqual({ left: 7 });
+    expect(
+      apply({ event: 'properties.n', profile: 'data.left', op: 'decrement' }, { left: 10 }, { n: 3 }).data,
+    ).toEqual({ left: 7 });
     expect(apply({ event: 'properties.n', profile: 'data.left', op: 'decrement' }, {}, {}).data).toEqual({ left: -1 });
   });
 
   it('delete removes the target, and reports no change when it was not there', () => {
-    expect(apply({ profile: 'data.contact.phone', op: 'delete' }, { contact: { phone: '1', email: 'e' } }, {})).toMatchObject({
+    expect(
+      apply({ profile: 'data.contact.phone', op: 'delete' }, { contact: { phone: '1', email: 'e' } }, {}),
+    ).toMatchObject({
       changed: true,
       data: { contact: { email: 'e' } },
     });
@@ -122,8 +171,14 @@ describe('applyToProfile', () => {
   it('applies mappings in order, gated by their condition over event, profile and session', () => {
     const target = profile({ traits: { vip: true } });
     const mappings = [
-      toProfile([{ event: 'properties.email', profile: 'pii.email', op: 'equals' }], { id: 'vip-only', condition: 'profile@traits.vip == true AND session@device.type == "mobile"' }),
-      toProfile([{ event: 'properties.email', profile: 'pii.other', op: 'equals' }], { id: 'never', condition: 'event@properties.email == "nobody"' }),
+      toProfile([{ event: 'properties.email', profile: 'pii.email', op: 'equals' }], {
+        id: 'vip-only',
+        condition: 'profile@traits.vip == true AND session@device.type == "mobile"',
+      }),
+      toProfile([{ event: 'properties.email', profile: 'pii.other', op: 'equals' }], {
+        id: 'never',
+        condition: 'event@properties.email == "nobody"',
+      }),
     ];
     const result = applyToProfile(target, event({ email: 'a@b' }), { device: { type: 'mobile' } }, mappings);
     expect(result).toEqual({ changed: true, applied: ['vip-only'], failed: [] });
@@ -145,7 +200,11 @@ describe('applyToProfile', () => {
 
   it('reports applied-but-unchanged mappings so their event is marked', () => {
     const target = profile({ data: { email: 'a' } });
-    expect(applyToProfile(target, event({ email: 'a' }), undefined, [toProfile([{ event: 'properties.email', profile: 'data.email', op: 'equals' }])])).toEqual({
+    expect(
+      applyToProfile(target, event({ email: 'a' }), undefined, [
+        toProfile([{ event: 'properties.email', profile: 'data.email', op: 'equals' }]),
+      ]),
+    ).toEqual({
       changed: false,
       applied: ['to-profile'],
       failed: [],

@@ -58,7 +58,11 @@ export function eventDocument(event: {
   }) as EventDocument;
 }
 
-function appliesTo<K extends Mapping['kind']>(mapping: Mapping, kind: K, event: EventDocument): mapping is Extract<Mapping, { kind: K }> {
+function appliesTo<K extends Mapping['kind']>(
+  mapping: Mapping,
+  kind: K,
+  event: EventDocument,
+): mapping is Extract<Mapping, { kind: K }> {
   return mapping.kind === kind && mapping.enabled && mapping.eventType === event.type;
 }
 
@@ -70,7 +74,10 @@ const describe = (error: unknown) => (error instanceof Error ? error.message : S
  * The event's traits after its event-props-to-traits mappings: the event's own traits with each
  * mapped value copied in (a source the event lacks copies nothing). The event is not changed.
  */
-export function propsToTraits(event: EventDocument, mappings: readonly Mapping[]): { traits: Record<string, unknown>; failed: MappingFailure[] } {
+export function propsToTraits(
+  event: EventDocument,
+  mappings: readonly Mapping[],
+): { traits: Record<string, unknown>; failed: MappingFailure[] } {
   const target: DotContext = { event: { traits: structuredClone(event.traits ?? {}) } };
   const failed: MappingFailure[] = [];
   for (const mapping of mappings) {
@@ -121,7 +128,9 @@ export function applyToProfile(
   for (const mapping of mappings) {
     if (!appliesTo(mapping, 'event-to-profile', event)) continue;
     if (!conditionHolds(mapping, { event, profile, session })) continue;
-    const draft = Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, structuredClone(profile[part] ?? {})]));
+    const draft = Object.fromEntries(
+      WRITABLE_PROFILE_PARTS.map((part) => [part, structuredClone(profile[part] ?? {})]),
+    );
     let changed = false;
     try {
       for (const copy of mapping.mapping) changed = applyCopy(draft, event, copy) || changed;

@@ -33,12 +33,14 @@ export function parseBackfillRange(range: { from?: string; to?: string }): Backf
   const parse = (text: string | undefined, field: string) => {
     if (text === undefined) return undefined;
     const date = new Date(text);
-    if (Number.isNaN(date.getTime())) throw badRequest(`${field}: not a date-time`, [{ field, message: 'expected an ISO 8601 date-time' }]);
+    if (Number.isNaN(date.getTime()))
+      throw badRequest(`${field}: not a date-time`, [{ field, message: 'expected an ISO 8601 date-time' }]);
     return date;
   };
   const from = parse(range.from, 'from');
   const to = parse(range.to, 'to');
-  if (from && to && from >= to) throw badRequest('to: must be after from', [{ field: 'to', message: 'must be after from' }]);
+  if (from && to && from >= to)
+    throw badRequest('to: must be after from', [{ field: 'to', message: 'must be after from' }]);
   return { from, to };
 }
 
@@ -57,7 +59,8 @@ async function enqueueBatches(queue: JobQueue, kind: MappingKind, batches: Backf
 export async function startBackfill(deps: BackfillDeps, mappingId: string, range: BackfillRange = {}): Promise<string> {
   const mapping = await deps.mappings.get(mappingId);
   if (!mapping) throw notFound('mapping');
-  if (!mapping.enabled) throw new ApiError(409, 'mapping_disabled', `mapping "${mappingId}" is disabled; enable it to backfill`);
+  if (!mapping.enabled)
+    throw new ApiError(409, 'mapping_disabled', `mapping "${mappingId}" is disabled; enable it to backfill`);
   const run = await deps.backfills.plan(randomUUID(), mapping, range, deps.batchSize ?? DEFAULT_BATCH_SIZE);
   const batches = Array.from({ length: run.batches }, (_, batch) => ({ runId: run.id, mappingId, batch }));
   try {
@@ -66,9 +69,16 @@ export async function startBackfill(deps: BackfillDeps, mappingId: string, range
     if (!(error instanceof QueueUnavailableError)) throw error;
     // Failed rather than left waiting: nothing would queue its batches, and resuming it retries them.
     await deps.backfills.markFailed(run.id, `the job queue did not take the batches: ${error.message}`);
-    throw new ApiError(503, 'queue_unavailable', 'the job queue is unreachable: the backfill was not started; try again when it is back');
+    throw new ApiError(
+      503,
+      'queue_unavailable',
+      'the job queue is unreachable: the backfill was not started; try again when it is back',
+    );
   }
-  deps.logger.info({ run: run.id, mapping: mappingId, events: run.total, batches: run.batches }, 'mapping backfill started');
+  deps.logger.info(
+    { run: run.id, mapping: mappingId, events: run.total, batches: run.batches },
+    'mapping backfill started',
+  );
   return run.id;
 }
 
@@ -76,23 +86,33 @@ export async function startBackfill(deps: BackfillDeps, mappingId: string, range
  * One batch job. It reads the mapping as it is now, not as it was when the run started; a mapping
  * deleted or disabled meanwhile leaves the batch with nothing to do.
  */
-export async function runBackfillBatch(deps: Pick<BackfillDeps, 'mappings' | 'backfills' | 'logger'>, job: Pick<Job<BackfillBatch>, 'data' | 'attempt'>): Promise<void> {
+export async function runBackfillBatch(
+  deps: Pick<BackfillDeps, 'mappings' | 'backfills' | 'logger'>,
+  job: Pick<Job<BackfillBatch>, 'data' | 'attempt'>,
+): Promise<void> {
   const work = job.data;
   try {
     const mapping = await deps.mappings.get(work.mappingId);
     const outcome = await deps.backfills.runBatch(work, mapping?.enabled ? mapping : undefined);
     if (!outcome) deps.logger.debug({ ...work }, 'backfill batch already done: skipped');
-    else if (outcome.errors > 0) deps.logger.warn({ ...work, ...outcome }, 'backfill batch done with events that could not be mapped');
+    else if (outcome.errors > 0)
+      deps.logger.warn({ ...work, ...outcome }, 'backfill batch done with events that could not be mapped');
   } catch (error) {
-    if (job.attempt >= BATCH_ATTEMPTS) await deps.backfills.markFailed(work.runId, error instanceof Error ? error.message : String(error));
+    if (job.attempt >= BATCH_ATTEMPTS)
+      await deps.backfills.markFailed(work.runId, error instanceof Error ? error.message : String(error));
     throw error;
   }
 }
 
 /** Consumes both mapping queues. */
-export function startMappingWorkers(deps: Pick<BackfillDeps, 'mappings' | 'backfills' | 'logger' | 'queue'>, options: { concurrency: number }): Consumer {
+export function startMappingWorkers(
+  deps: Pick<BackfillDeps, 'mappings' | 'backfills' | 'logger' | 'queue'>,
+  options: { concurrency: number },
+): Consumer {
   const consumers = Object.values(QUEUE_OF).map((queue) =>
-    deps.queue.consume<BackfillBatch>(queue, (job) => runBackfillBatch(deps, job), { concurrency: options.concurrency }),
+    deps.queue.consume<BackfillBatch>(queue, (job) => runBackfillBatch(deps, job), {
+      concurrency: options.concurrency,
+    }),
   );
   return {
     close: async () => {
@@ -109,7 +129,11 @@ export function startMappingWorkers(deps: Pick<BackfillDeps, 'mappings' | 'backf
 export async function resumeBackfills(deps: Pick<BackfillDeps, 'backfills' | 'queue' | 'logger'>): Promise<number> {
   const pending = await deps.backfills.reopenUnfinished();
   for (const kind of MAPPING_KINDS) {
-    await enqueueBatches(deps.queue, kind, pending.filter((item) => item.kind === kind).map(({ kind: _, ...work }) => work));
+    await enqueueBatches(
+      deps.queue,
+      kind,
+      pending.filter((item) => item.kind === kind).map(({ kind: _, ...work }) => work),
+    );
   }
   if (pending.length > 0) deps.logger.info({ batches: pending.length }, 'unfinished mapping backfills resumed');
   return pending.length;

@@ -3,7 +3,17 @@ import { MappingCache } from './cache.js';
 import type { Mapping } from './mapping.js';
 
 const mapping = (id: string, eventType: string) =>
-  ({ id, name: id, kind: 'event-props-to-traits', eventType, enabled: true, mapping: {}, condition: null, createdAt: '', updatedAt: '' }) as Mapping;
+  ({
+    id,
+    name: id,
+    kind: 'event-props-to-traits',
+    eventType,
+    enabled: true,
+    mapping: {},
+    condition: null,
+    createdAt: '',
+    updatedAt: '',
+  }) as Mapping;
 
 describe('MappingCache', () => {
   it('loads all enabled mappings once per TTL, groups them by event type, and reloads after forget', async () => {
@@ -29,7 +39,9 @@ describe('MappingCache', () => {
 
   it('does not keep a failed load', async () => {
     let fail = true;
-    const cache = new MappingCache({ listEnabled: async () => (fail ? Promise.reject(new Error('down')) : [mapping('a', 'x')]) });
+    const cache = new MappingCache({
+      listEnabled: async () => (fail ? Promise.reject(new Error('down')) : [mapping('a', 'x')]),
+    });
     await expect(cache.forEventType('x')).rejects.toThrow('down');
     fail = false;
     expect(await cache.forEventType('x')).toHaveLength(1);

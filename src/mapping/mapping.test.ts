@@ -2,8 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { ApiError } from '../shared/errors.js';
 import { parseMappingInput, type MappingBody } from './mapping.js';
 
-const traits = (mapping: MappingBody['mapping'], extra: Partial<MappingBody> = {}): MappingBody => ({ name: 'n', kind: 'event-props-to-traits', eventType: 'Purchase', mapping, ...extra });
-const toProfile = (mapping: MappingBody['mapping'], extra: Partial<MappingBody> = {}): MappingBody => ({ name: 'n', kind: 'event-to-profile', eventType: 'purchase', mapping, ...extra });
+const traits = (mapping: MappingBody['mapping'], extra: Partial<MappingBody> = {}): MappingBody => ({
+  name: 'n',
+  kind: 'event-props-to-traits',
+  eventType: 'Purchase',
+  mapping,
+  ...extra,
+});
+const toProfile = (mapping: MappingBody['mapping'], extra: Partial<MappingBody> = {}): MappingBody => ({
+  name: 'n',
+  kind: 'event-to-profile',
+  eventType: 'purchase',
+  mapping,
+  ...extra,
+});
 
 /** The field a rejected body is blamed on. */
 function blamed(body: MappingBody): string | undefined {
@@ -27,7 +39,14 @@ describe('parseMappingInput', () => {
       mapping: { 'properties.price': 'traits.price' },
       condition: null,
     });
-    expect(parseMappingInput(toProfile([{ event: 'properties.email', profile: 'profile@pii.email' }], { condition: 'event@properties.email EXISTS', enabled: false }))).toMatchObject({
+    expect(
+      parseMappingInput(
+        toProfile([{ event: 'properties.email', profile: 'profile@pii.email' }], {
+          condition: 'event@properties.email EXISTS',
+          enabled: false,
+        }),
+      ),
+    ).toMatchObject({
       mapping: [{ event: 'properties.email', profile: 'pii.email', op: 'equals' }],
       condition: 'event@properties.email EXISTS',
       enabled: false,
@@ -39,7 +58,9 @@ describe('parseMappingInput', () => {
     expect(blamed(traits({ 'properties.price': 'traits' }))).toBe('mapping["properties.price"]');
     expect(blamed(traits({ 'properties..x': 'traits.x' }))).toBe('mapping["properties..x"]');
     expect(blamed(traits({ 'properties.__proto__': 'traits.x' }))).toBe('mapping["properties.__proto__"]');
-    expect(blamed(traits({ 'properties.a': 'traits.a', 'properties.b': 'traits.a.b' }))).toBe('mapping["properties.b"]');
+    expect(blamed(traits({ 'properties.a': 'traits.a', 'properties.b': 'traits.a.b' }))).toBe(
+      'mapping["properties.b"]',
+    );
     expect(blamed(traits({}))).toBe('mapping');
     expect(blamed(traits([{ event: 'a', profile: 'traits.a' }]))).toBe('mapping');
     expect(blamed(traits({ 'properties.a': 'traits.a' }, { condition: 'event@type == "x"' }))).toBe('condition');
@@ -48,16 +69,30 @@ describe('parseMappingInput', () => {
     expect(blamed(toProfile([]))).toBe('mapping');
     expect(blamed(toProfile([{ event: 'properties.a', profile: 'metadata.a' }]))).toBe('mapping.0.profile');
     expect(blamed(toProfile([{ event: 'properties.a', profile: 'traits' }]))).toBe('mapping.0.profile');
-    expect(blamed(toProfile([{ profile: 'traits.a', op: 'delete' }, { profile: 'traits.a', op: 'append' }]))).toBe('mapping.1.event');
+    expect(
+      blamed(
+        toProfile([
+          { profile: 'traits.a', op: 'delete' },
+          { profile: 'traits.a', op: 'append' },
+        ]),
+      ),
+    ).toBe('mapping.1.event');
     expect(blamed(toProfile([{ event: 'properties["a', profile: 'traits.a' }]))).toBe('mapping.0.event');
-    expect(blamed(toProfile([{ event: 'properties.a', profile: 'traits.a' }], { condition: 'event@x ==' }))).toBe('condition');
-    expect(blamed(toProfile([{ event: 'properties.a', profile: 'traits.a' }], { condition: 'payload@x == 1' }))).toBe('condition');
+    expect(blamed(toProfile([{ event: 'properties.a', profile: 'traits.a' }], { condition: 'event@x ==' }))).toBe(
+      'condition',
+    );
+    expect(blamed(toProfile([{ event: 'properties.a', profile: 'traits.a' }], { condition: 'payload@x == 1' }))).toBe(
+      'condition',
+    );
   });
 
   it('accepts every op, with the event path optional where no event value is needed', () => {
     const ops = ['equals', 'equals_if_not_exists', 'append', 'increment', 'decrement', 'delete'] as const;
-    const parsed = parseMappingInput(toProfile(ops.map((op) => ({ event: 'properties.v', profile: `stats.${op}`, op }))));
+    const parsed = parseMappingInput(
+      toProfile(ops.map((op) => ({ event: 'properties.v', profile: `stats.${op}`, op }))),
+    );
     expect(parsed.mapping).toHaveLength(6);
-    for (const op of ['increment', 'decrement', 'delete'] as const) expect(blamed(toProfile([{ profile: 'stats.n', op }]))).toBeUndefined();
+    for (const op of ['increment', 'decrement', 'delete'] as const)
+      expect(blamed(toProfile([{ profile: 'stats.n', op }]))).toBeUndefined();
   });
 });

@@ -52,7 +52,10 @@ function documentPath(text: string, source: 'event' | 'profile', field: string):
   const bare = text.startsWith(`${source}@`) ? text.slice(source.length + 1) : text;
   const keys = parseDotPath(`${source}@${bare}`)?.path;
   if (!keys || keys.length === 0 || keys.some((key) => key === '')) {
-    throw invalid({ field, message: `"${text}" is not a path into the ${source} (e.g. ${source === 'event' ? 'properties.email' : 'data.contact.email.main'})` });
+    throw invalid({
+      field,
+      message: `"${text}" is not a path into the ${source} (e.g. ${source === 'event' ? 'properties.email' : 'data.contact.email.main'})`,
+    });
   }
   const forbidden = keys.find((key) => FORBIDDEN_KEYS.has(key));
   if (forbidden) throw invalid({ field, message: `key "${forbidden}" is not allowed` });
@@ -68,11 +71,16 @@ function checkCondition(condition: string): void {
     throw error;
   }
   const foreign = fields.find((field) => !CONDITION_SOURCES.has(field.slice(0, field.indexOf('@'))));
-  if (foreign) throw invalid({ field: 'condition', message: `${foreign}: only event@, profile@ and session@ are available to a mapping` });
+  if (foreign)
+    throw invalid({
+      field: 'condition',
+      message: `${foreign}: only event@, profile@ and session@ are available to a mapping`,
+    });
 }
 
 function propsToTraitsRules(mapping: MappingBody['mapping'], condition: string | null | undefined): MappingRules {
-  if (Array.isArray(mapping)) throw invalid({ field: 'mapping', message: 'expected an object of {"event path": "traits.path"}' });
+  if (Array.isArray(mapping))
+    throw invalid({ field: 'mapping', message: 'expected an object of {"event path": "traits.path"}' });
   if (condition) throw invalid({ field: 'condition', message: 'only event-to-profile mappings take a condition' });
   const rules: Record<string, string> = {};
   const targets: string[][] = [];
@@ -80,9 +88,12 @@ function propsToTraitsRules(mapping: MappingBody['mapping'], condition: string |
     const field = `mapping[${JSON.stringify(source)}]`;
     const from = documentPath(source, 'event', field);
     const to = documentPath(target, 'event', field);
-    if (to.keys[0] !== 'traits' || to.keys.length < 2) throw invalid({ field, message: `target "${target}" must be under traits.` });
+    if (to.keys[0] !== 'traits' || to.keys.length < 2)
+      throw invalid({ field, message: `target "${target}" must be under traits.` });
     // One target inside another would make the result depend on the order of the copies.
-    const clash = targets.find((other) => other.every((key, i) => to.keys[i] === key) || to.keys.every((key, i) => other[i] === key));
+    const clash = targets.find(
+      (other) => other.every((key, i) => to.keys[i] === key) || to.keys.every((key, i) => other[i] === key),
+    );
     if (clash) throw invalid({ field, message: `target "${target}" overlaps another target (${clash.join('.')})` });
     targets.push(to.keys);
     rules[from.text] = to.text;
@@ -98,10 +109,14 @@ function eventToProfileRules(mapping: MappingBody['mapping'], condition: string 
     const op = copy.op ?? 'equals';
     const profile = documentPath(copy.profile, 'profile', `mapping.${index}.profile`);
     if (!(WRITABLE_PROFILE_PARTS as readonly string[]).includes(profile.keys[0]!) || profile.keys.length < 2) {
-      throw invalid({ field: `mapping.${index}.profile`, message: `target must be under one of ${WRITABLE_PROFILE_PARTS.map((part) => `${part}.`).join(', ')}` });
+      throw invalid({
+        field: `mapping.${index}.profile`,
+        message: `target must be under one of ${WRITABLE_PROFILE_PARTS.map((part) => `${part}.`).join(', ')}`,
+      });
     }
     if (copy.event === undefined) {
-      if (!EVENT_OPTIONAL.has(op)) throw invalid({ field: `mapping.${index}.event`, message: `op "${op}" needs an event path` });
+      if (!EVENT_OPTIONAL.has(op))
+        throw invalid({ field: `mapping.${index}.event`, message: `op "${op}" needs an event path` });
       return { profile: profile.text, op };
     }
     return { event: documentPath(copy.event, 'event', `mapping.${index}.event`).text, profile: profile.text, op };

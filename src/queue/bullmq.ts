@@ -103,7 +103,9 @@ export class BullmqJobQueue implements JobQueue {
   async enqueueBulk<T>(queue: string, items: readonly { data: T; opts?: JobOptions }[]): Promise<string[]> {
     const jobs = await this.accepted(
       queue,
-      this.queue(queue).addBulk(items.map((item) => ({ name: queue, data: item.data, opts: toBullmqJobOptions(item.opts) }))),
+      this.queue(queue).addBulk(
+        items.map((item) => ({ name: queue, data: item.data, opts: toBullmqJobOptions(item.opts) })),
+      ),
     );
     return jobs.map(jobIdOf);
   }
@@ -111,7 +113,11 @@ export class BullmqJobQueue implements JobQueue {
   /** An enqueue that Redis has not answered in time fails (its command may still run once Redis is back). */
   private async accepted<T>(queue: string, adding: Promise<T>): Promise<T> {
     try {
-      return await withTimeout(adding, this.enqueueTimeoutMs, `Redis did not answer within ${this.enqueueTimeoutMs} ms`);
+      return await withTimeout(
+        adding,
+        this.enqueueTimeoutMs,
+        `Redis did not answer within ${this.enqueueTimeoutMs} ms`,
+      );
     } catch (error) {
       throw new QueueUnavailableError(queue, { cause: error });
     }
@@ -151,9 +157,12 @@ export class BullmqJobQueue implements JobQueue {
 
   async ping(): Promise<void> {
     this.assertOpen();
-    await withTimeout(this.queueConnection.ping(), PING_TIMEOUT_MS, `Redis did not answer PING within ${PING_TIMEOUT_MS} ms`);
+    await withTimeout(
+      this.queueConnection.ping(),
+      PING_TIMEOUT_MS,
+      `Redis did not answer PING within ${PING_TIMEOUT_MS} ms`,
+    );
   }
-
 
   close(): Promise<void> {
     // Workers first (they finish their running jobs), then queues, then the connections they share.

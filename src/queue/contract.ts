@@ -39,7 +39,10 @@ export function jobQueueContract(createQueue: () => JobQueue): void {
   it('enqueues in bulk', async () => {
     const name = 'contract:bulk';
     const seen: number[] = [];
-    const ids = await queue.enqueueBulk(name, [1, 2, 3, 4, 5].map((n) => ({ data: { n } })));
+    const ids = await queue.enqueueBulk(
+      name,
+      [1, 2, 3, 4, 5].map((n) => ({ data: { n } })),
+    );
     expect(new Set(ids).size).toBe(5);
     expect(await queue.counts(name)).toMatchObject({ waiting: 5 });
     queue.consume<{ n: number }>(name, async (job) => {
@@ -124,7 +127,10 @@ export function jobQueueContract(createQueue: () => JobQueue): void {
     const name = 'contract:concurrency';
     let running = 0;
     let mostRunning = 0;
-    await queue.enqueueBulk(name, Array.from({ length: 6 }, (_, n) => ({ data: { n } })));
+    await queue.enqueueBulk(
+      name,
+      Array.from({ length: 6 }, (_, n) => ({ data: { n } })),
+    );
     queue.consume(
       name,
       async () => {

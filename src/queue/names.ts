@@ -8,11 +8,7 @@ export const SEGMENTATION_LIVE = 'segmentation:live';
 export const EVENT_TO_PROFILE_COPYING = 'event_to_profile_coping:worker';
 export const EVENT_PROPS_TO_EVENT_TRAITS = 'event_props_to_event_traits:worker';
 
-export const KNOWN_QUEUES = [
-  SEGMENTATION_LIVE,
-  EVENT_TO_PROFILE_COPYING,
-  EVENT_PROPS_TO_EVENT_TRAITS,
-] as const;
+export const KNOWN_QUEUES = [SEGMENTATION_LIVE, EVENT_TO_PROFILE_COPYING, EVENT_PROPS_TO_EVENT_TRAITS] as const;
 export type KnownQueue = (typeof KNOWN_QUEUES)[number];
 
 // Segments may not contain `.`, so replacing `:` with `.` is injective and can be undone.

@@ -77,7 +77,10 @@ export async function queueResegment(deps: ResegmentDeps, segmentId: string, bat
     await runSegmentationJob(deps, { batchSize, segmentIds: [segmentId] });
     return true;
   } catch (error) {
-    deps.logger.warn({ err: error, segment: segmentId }, 'could not queue segmentation; the segmentation worker will when the queue answers');
+    deps.logger.warn(
+      { err: error, segment: segmentId },
+      'could not queue segmentation; the segmentation worker will when the queue answers',
+    );
     return false;
   }
 }
@@ -86,7 +89,10 @@ export async function queueResegment(deps: ResegmentDeps, segmentId: string, bat
  * Queues the re-decisions saves asked for and could not queue themselves. `graceMs` leaves a save
  * the time to queue its own; stops at the first that fails, as the others would wait on the same queue.
  */
-export async function queueAwaitingResegments(deps: ResegmentDeps, options: { graceMs: number; batchSize: number }): Promise<number> {
+export async function queueAwaitingResegments(
+  deps: ResegmentDeps,
+  options: { graceMs: number; batchSize: number },
+): Promise<number> {
   let queued = 0;
   for (const segment of await deps.segments.listAwaitingQueue(options.graceMs)) {
     if (!(await queueResegment(deps, segment.id, options.batchSize))) break;

@@ -1,7 +1,10 @@
 import type { Segment, SegmentRunError } from './segment.js';
 
 /** What a segment is saved with; the rest (run and change times) the store keeps. */
-export type SegmentInput = Omit<Segment, 'lastRunAt' | 'createdAt' | 'updatedAt' | 'failure' | 'resegmentPending' | 'resegmentRequest'>;
+export type SegmentInput = Omit<
+  Segment,
+  'lastRunAt' | 'createdAt' | 'updatedAt' | 'failure' | 'resegmentPending' | 'resegmentRequest'
+>;
 
 export interface SegmentRepository {
   get(id: string): Promise<Segment | undefined>;
@@ -21,7 +24,11 @@ export interface SegmentRepository {
   markQueued(id: string, request: number): Promise<void>;
   /** Enabled segments whose re-decision is not queued although it was asked for over `graceMs` ago. */
   listAwaitingQueue(graceMs: number): Promise<Segment[]>;
-  members(id: string, limit: number, cursor?: string): Promise<{ items: { profileId: string; enteredAt: string }[]; next: string | null }>;
+  members(
+    id: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<{ items: { profileId: string; enteredAt: string }[]; next: string | null }>;
 }
 
 /** Which profiles a unit of segmentation work looks at. */
@@ -55,4 +62,5 @@ export interface MembershipStore {
    * the pending list, in one transaction: crash-safe, and concurrent workers skip each other's rows.
    * A segment whose condition cannot run is marked failed in that transaction and left out.
    */
-  recheckPending(limit: number, segments: Segment[], now: Date): Promise<PendingRecheck>;}
+  recheckPending(limit: number, segments: Segment[], now: Date): Promise<PendingRecheck>;
+}

@@ -17,7 +17,10 @@ describe('segments', () => {
     // Saved, it would fail every run: refused with the field and the reason.
     for (const condition of ['profile@traits.x == "\ud800"', 'profile@traits.x == "\\ud800"']) {
       expect(() => checkSegmentCondition(condition)).toThrow(
-        expect.objectContaining({ statusCode: 400, details: [{ field: 'condition', message: expect.stringContaining('unpaired surrogate (\\ud800)') }] }),
+        expect.objectContaining({
+          statusCode: 400,
+          details: [{ field: 'condition', message: expect.stringContaining('unpaired surrogate (\\ud800)') }],
+        }),
       );
     }
   });

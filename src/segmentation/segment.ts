@@ -1,4 +1,10 @@
-import { compileToSql, ConditionNotCompilableError, ConditionSyntaxError, DEFAULT_SQL_MAPPING, parseCondition } from '../condition/index.js';
+import {
+  compileToSql,
+  ConditionNotCompilableError,
+  ConditionSyntaxError,
+  DEFAULT_SQL_MAPPING,
+  parseCondition,
+} from '../condition/index.js';
 import { ApiError } from '../shared/errors.js';
 
 export interface Segment {

@@ -28,7 +28,10 @@ export interface SegmentationWorkerDeps {
 }
 
 function reportFailure(deps: SegmentationWorkerDeps, failure: SegmentRunError): void {
-  deps.logger.error({ segment: failure.segmentId, err: failure.cause ?? failure }, `segment marked failed: ${failure.message}`);
+  deps.logger.error(
+    { segment: failure.segmentId, err: failure.cause ?? failure },
+    `segment marked failed: ${failure.message}`,
+  );
 }
 
 /** Runs one `segmentation:live` job: decides one segment over one slice of profiles. */
@@ -42,7 +45,8 @@ export async function runSegmentationWork(deps: SegmentationWorkerDeps, work: Se
   try {
     const changes = await deps.membership.apply(segment, work.selection, now);
     await deps.segments.markRun(segment.id, now);
-    if (changes.entered + changes.left > 0) deps.logger.debug({ segment: segment.id, ...changes }, 'segment membership changed');
+    if (changes.entered + changes.left > 0)
+      deps.logger.debug({ segment: segment.id, ...changes }, 'segment membership changed');
   } catch (error) {
     // Running it again would fail again: the job is done, the segment carries the failure.
     if (!(error instanceof SegmentRunError)) throw error;
@@ -94,17 +98,21 @@ function repeatEvery(intervalMs: number, work: () => Promise<unknown>): { close(
  * tracking changed (post-event segmentation), on another queues the re-decisions saves could not.
  */
 export function startSegmentationWorker(deps: SegmentationWorkerDeps, options: SegmentationWorkerOptions): Consumer {
-  const consumer = deps.queue.consume<SegmentationWork>(SEGMENTATION_LIVE, (job) => runSegmentationWork(deps, job.data), {
-    concurrency: options.concurrency,
-  });
+  const consumer = deps.queue.consume<SegmentationWork>(
+    SEGMENTATION_LIVE,
+    (job) => runSegmentationWork(deps, job.data),
+    {
+      concurrency: options.concurrency,
+    },
+  );
   const postEvent = repeatEvery(options.pendingIntervalMs, () =>
     drainPending(deps, options.pendingBatch)
       .then((profiles) => profiles > 0 && deps.logger.debug({ profiles }, 'post-event segmentation'))
       .catch((error: unknown) => deps.logger.error({ err: error }, 'post-event segmentation failed; will retry')),
   );
   const sweep = repeatEvery(options.resegmentSweepMs, () =>
-    queueAwaitingResegments(deps, { graceMs: options.resegmentSweepMs, batchSize: options.resegmentBatch }).catch((error: unknown) =>
-      deps.logger.error({ err: error }, 'could not look for segmentation to queue; will retry'),
+    queueAwaitingResegments(deps, { graceMs: options.resegmentSweepMs, batchSize: options.resegmentBatch }).catch(
+      (error: unknown) => deps.logger.error({ err: error }, 'could not look for segmentation to queue; will retry'),
     ),
   );
   return {

@@ -16,9 +16,11 @@ describe('explainSchemaError', () => {
     expect(explain(Nullable, { who: { id: 5 } })).toEqual({ path: '/who/id', message: 'Expected string' });
   });
 
-  it('lists what a union accepts when no member has the value\'s type', () => {
+  it("lists what a union accepts when no member has the value's type", () => {
     expect(explain(Nullable, { who: 'me' })).toEqual({ path: '/who', message: 'expected an object or null' });
-    expect(explain(Type.Union([Type.String(), Type.Integer(), Type.Boolean()]), [])).toMatchObject({ message: 'expected a string, a number or a boolean' });
+    expect(explain(Type.Union([Type.String(), Type.Integer(), Type.Boolean()]), [])).toMatchObject({
+      message: 'expected a string, a number or a boolean',
+    });
   });
 
   it('lists literal members by their values', () => {
@@ -33,17 +35,31 @@ describe('explainSchemaError', () => {
 
   it('follows nested unions down to the field that is wrong', () => {
     const Moment = Type.Union([Type.String(), Type.Number(), Type.Null()], { [EXPECTED]: 'a date-time' });
-    const Time = Type.Union([Type.String(), Type.Object({ create: Type.Optional(Moment) })], { [EXPECTED]: 'a date-time or {create}' });
-    expect(explain(Type.Object({ time: Time }), { time: { create: true } })).toEqual({ path: '/time/create', message: 'expected a date-time' });
-    expect(explain(Type.Object({ time: Time }), { time: false })).toEqual({ path: '/time', message: 'expected a date-time or {create}' });
+    const Time = Type.Union([Type.String(), Type.Object({ create: Type.Optional(Moment) })], {
+      [EXPECTED]: 'a date-time or {create}',
+    });
+    expect(explain(Type.Object({ time: Time }), { time: { create: true } })).toEqual({
+      path: '/time/create',
+      message: 'expected a date-time',
+    });
+    expect(explain(Type.Object({ time: Time }), { time: false })).toEqual({
+      path: '/time',
+      message: 'expected a date-time or {create}',
+    });
   });
 
   it('leaves errors that are not unions as TypeBox words them', () => {
-    expect(explain(Type.Object({ n: Type.Integer({ minimum: 1 }) }), { n: 0 })).toMatchObject({ path: '/n', message: expect.stringContaining('1') });
+    expect(explain(Type.Object({ n: Type.Integer({ minimum: 1 }) }), { n: 0 })).toMatchObject({
+      path: '/n',
+      message: expect.stringContaining('1'),
+    });
   });
 
   it('never answers "Expected union value"', () => {
-    const Deep = Type.Object({ a: Type.Union([Type.Array(Type.String()), Type.Null()]), b: Type.Optional(Type.Union([Type.Literal(1), Type.Literal('1')])) });
+    const Deep = Type.Object({
+      a: Type.Union([Type.Array(Type.String()), Type.Null()]),
+      b: Type.Optional(Type.Union([Type.Literal(1), Type.Literal('1')])),
+    });
     for (const value of [{ a: 1 }, { a: [1] }, { a: null, b: 2 }, { a: null, b: {} }]) {
       expect(explain(Deep, value).message).not.toMatch(/union/i);
     }

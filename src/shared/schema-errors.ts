@@ -27,7 +27,9 @@ const kindsOf = (schema: TSchema): JsonKind[] => {
   if ('const' in schema) return [kindOf(schema['const'])];
   const type: unknown = schema['type'];
   const types = Array.isArray(type) ? type : [type];
-  return types.map((name) => (name === 'integer' ? 'number' : name)).filter((name): name is JsonKind => typeof name === 'string');
+  return types
+    .map((name) => (name === 'integer' ? 'number' : name))
+    .filter((name): name is JsonKind => typeof name === 'string');
 };
 
 const NAMES: Record<JsonKind, string> = {
@@ -41,7 +43,11 @@ const NAMES: Record<JsonKind, string> = {
 };
 
 const describeMember = (schema: TSchema): string =>
-  'const' in schema ? JSON.stringify(schema['const']) : (kindsOf(schema).map((kind) => NAMES[kind]).join(' or ') || 'a value');
+  'const' in schema
+    ? JSON.stringify(schema['const'])
+    : kindsOf(schema)
+        .map((kind) => NAMES[kind])
+        .join(' or ') || 'a value';
 
 function listed(items: string[]): string {
   const unique = [...new Set(items)];

@@ -16,13 +16,18 @@ const COMPILED = fileURLToPath(new URL('../../dist/src/storage/dir-lock.js', imp
  * A process that waits until `startAt` (ms since the epoch), tries the lock with `lock`, prints `won`
  * or `lost`, and, if it won, holds the lock until it is killed.
  */
-function contender(path: string, { startAt = 0, lock = 'lockDirectory' }: { startAt?: number; lock?: 'lockDirectory' | 'lockWithFile' } = {}) {
+function contender(
+  path: string,
+  { startAt = 0, lock = 'lockDirectory' }: { startAt?: number; lock?: 'lockDirectory' | 'lockWithFile' } = {},
+) {
   const script = `
     const { ${lock}: lock } = await import(${JSON.stringify(COMPILED)});
     while (Date.now() < ${startAt});
     try { await lock(${JSON.stringify(path)}, 'the store'); console.log('won'); setInterval(() => {}, 1000); }
     catch (error) { console.log(/in use/.test(error.message) ? 'lost' : 'failed: ' + error.message); }`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const outcome = new Promise<string>((resolve) => {
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -48,7 +53,9 @@ describe.runIf(process.platform === 'linux')('lockDirectory (Linux: an abstract 
     const owner = contender(path);
     expect(await owner.outcome).toBe('won');
     expect(readFileSync(path, 'utf8')).toBe(String(owner.child.pid));
-    await expect(lockDirectory(path, 'the store')).rejects.toThrow(new RegExp(`the store is in use by process ${owner.child.pid}`));
+    await expect(lockDirectory(path, 'the store')).rejects.toThrow(
+      new RegExp(`the store is in use by process ${owner.child.pid}`),
+    );
     // Killed: no exit handler runs, the lock file stays, and the lock is free all the same.
     await owner.kill();
     expect(existsSync(path)).toBe(true);
@@ -65,7 +72,9 @@ describe.runIf(process.platform === 'linux')('lockDirectory (Linux: an abstract 
     const older = contender(path, { lock: 'lockWithFile' });
     try {
       await older.outcome;
-      await expect(lockDirectory(path, 'the store')).rejects.toThrow(`the store is in use by process ${older.child.pid}; stop it first (or, if that process is not Meridian, delete ${path})`);
+      await expect(lockDirectory(path, 'the store')).rejects.toThrow(
+        `the store is in use by process ${older.child.pid}; stop it first (or, if that process is not Meridian, delete ${path})`,
+      );
     } finally {
       await older.kill();
     }
@@ -95,7 +104,7 @@ describe.runIf(process.platform === 'linux')('lockDirectory (Linux: an abstract 
     (await lockDirectory(path, 'the store'))();
   });
 
-  it('lets exactly one of several processes starting at the same moment over a dead owner\'s lock file take it', async () => {
+  it("lets exactly one of several processes starting at the same moment over a dead owner's lock file take it", async () => {
     const path = lockPath();
     writeFileSync(path, String(await deadPid()));
     const startAt = Date.now() + 1500;
@@ -111,7 +120,7 @@ describe.runIf(process.platform === 'linux')('lockDirectory (Linux: an abstract 
 });
 
 describe('lockWithFile (where there is no abstract socket)', () => {
-  it('takes the lock, refuses a second owner while the first lives, and takes over a dead owner\'s', async () => {
+  it("takes the lock, refuses a second owner while the first lives, and takes over a dead owner's", async () => {
     const path = lockPath();
     const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)']);
     writeFileSync(path, String(other.pid));

@@ -25,7 +25,9 @@ function writtenJustNow(lockPath: string): boolean {
 /** Another process holds the store: a refusal the user acts on, not a failure. */
 export class StoreInUseError extends Error {
   constructor(what: string, lockPath: string, owner?: number) {
-    const by = owner ? ` by process ${owner}; stop it first (or, if that process is not Meridian, delete ${lockPath})` : '; stop it first';
+    const by = owner
+      ? ` by process ${owner}; stop it first (or, if that process is not Meridian, delete ${lockPath})`
+      : '; stop it first';
     super(`${what} is in use${by}, or use PostgreSQL (DATABASE_URL) to share data between processes`);
     this.name = 'StoreInUseError';
   }

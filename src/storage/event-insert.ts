@@ -1,5 +1,6 @@
 /** The columns every stored event has, in the order the event insert takes them. */
-const EVENT_COLUMNS = 'id, type, profile_id, session_id, source_id, properties, traits, context, tags, metadata, occurred_at, inserted_at';
+const EVENT_COLUMNS =
+  'id, type, profile_id, session_id, source_id, properties, traits, context, tags, metadata, occurred_at, inserted_at';
 
 /** What the event insert does with an id already stored: keep the stored event, or fail the statement. */
 export type OnDuplicateEvent = 'keep-stored' | 'fail';

@@ -45,7 +45,10 @@ export async function migrate(db: Database, migrations = loadMigrations()): Prom
       const done = await tx.query('SELECT 1 FROM schema_migrations WHERE version = $1', [migration.version]);
       if (done.length > 0) return false;
       await tx.exec(migration.sql);
-      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+        migration.version,
+        migration.name,
+      ]);
       return true;
     });
     if (didApply) applied.push(migration);
@@ -55,7 +58,9 @@ export async function migrate(db: Database, migrations = loadMigrations()): Prom
 
 /** Migrations this version has that the store has not applied; reads only (no schema is created). */
 export async function pendingMigrations(db: Database, migrations = loadMigrations()): Promise<Migration[]> {
-  const [table] = await db.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [`${quoteIdent(db.schema)}.schema_migrations`]);
+  const [table] = await db.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [
+    `${quoteIdent(db.schema)}.schema_migrations`,
+  ]);
   if (!table?.present) return migrations;
   const rows = await db.query<{ version: number }>(`SELECT version FROM ${quoteIdent(db.schema)}.schema_migrations`);
   const applied = new Set(rows.map((row) => row.version));

@@ -1,5 +1,17 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,7 +81,9 @@ describe('the embedded store on disk', { timeout: 180_000 }, () => {
       }
 
       const before = recorder.syncs.length;
-      await db.transaction((tx) => tx.query(`INSERT INTO acknowledged (note) SELECT 'batch-' || i FROM generate_series(1, 200) AS i`));
+      await db.transaction((tx) =>
+        tx.query(`INSERT INTO acknowledged (note) SELECT 'batch-' || i FROM generate_series(1, 200) AS i`),
+      );
       expect(recorder.walSyncsSince(before)).toHaveLength(1);
 
       const beforeRead = recorder.syncs.length;
@@ -123,7 +137,10 @@ describe('the embedded store on disk', { timeout: 180_000 }, () => {
       failing = true;
       await db.transaction((tx) => tx.query("INSERT INTO kept VALUES ('unsynced')"));
       console.log('acknowledged');`;
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 170_000 });
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 170_000,
+    });
     expect(child.stderr).toContain('could not sync a file to disk (EIO: i/o error, fsync)');
     expect(child.status).toBe(EXIT_SYNC_FAILED);
     expect(child.stdout).not.toContain('acknowledged');

@@ -131,7 +131,9 @@ async function createCluster(dataDir: string, syncFile: SyncFile): Promise<PGlit
   const marker = creatingMarker(dataDir);
   if (existsSync(marker)) rmSync(dataDir, { recursive: true, force: true });
   else if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
-    throw new Error(`${dataDir} holds files but no PostgreSQL data (no PG_VERSION): move it away, or point DATA_DIR elsewhere`);
+    throw new Error(
+      `${dataDir} holds files but no PostgreSQL data (no PG_VERSION): move it away, or point DATA_DIR elsewhere`,
+    );
   }
   closeSync(openSync(marker, 'w'));
   syncDirectory(dirname(dataDir), syncFile);
@@ -153,6 +155,7 @@ async function createCluster(dataDir: string, syncFile: SyncFile): Promise<PGlit
  * folder's lock.
  */
 export async function openDurablePGlite(dataDir: string, syncFile: SyncFile = fsyncSync): Promise<PGlite> {
-  if (existsSync(creatingMarker(dataDir)) || !existsSync(join(dataDir, 'PG_VERSION'))) return createCluster(dataDir, syncFile);
+  if (existsSync(creatingMarker(dataDir)) || !existsSync(join(dataDir, 'PG_VERSION')))
+    return createCluster(dataDir, syncFile);
   return PGlite.create(pgliteOptions(dataDir, syncFile));
 }

@@ -57,7 +57,8 @@ export async function openPGlite({ dataDir, schema, syncFile }: PGliteOptions): 
     kind: 'pglite',
     schema,
     ...base,
-    transaction: (work) => db.transaction((tx) => work({ ...executor(tx), savepoint: (inner) => savepoint(tx, inner) })),
+    transaction: (work) =>
+      db.transaction((tx) => work({ ...executor(tx), savepoint: (inner) => savepoint(tx, inner) })),
     close: async () => {
       await db.close();
       unlock();

@@ -28,7 +28,12 @@ export function connectPostgres({ url, schema, maxConnections = 10 }: PostgresOp
     // bigint arrives as a string by default; Meridian's counters and sequence numbers fit in a double,
     // and PGlite returns them as numbers too.
     types: {
-      bigint: { to: 20, from: [20], serialize: (value: number) => String(value), parse: (value: string) => Number(value) },
+      bigint: {
+        to: 20,
+        from: [20],
+        serialize: (value: number) => String(value),
+        parse: (value: string) => Number(value),
+      },
     },
   });
   const base = executor(sql);
@@ -39,7 +44,12 @@ export function connectPostgres({ url, schema, maxConnections = 10 }: PostgresOp
     // postgres.js fails a transaction after any failed statement, even a caught one, unless the
     // statement ran in its own savepoint scope.
     transaction: (work) =>
-      sql.begin((tx) => work({ ...executor(tx), savepoint: (inner) => tx.savepoint((scope) => inner(executor(scope))) as Promise<never> })) as Promise<never>,
+      sql.begin((tx) =>
+        work({
+          ...executor(tx),
+          savepoint: (inner) => tx.savepoint((scope) => inner(executor(scope))) as Promise<never>,
+        }),
+      ) as Promise<never>,
     close: () => sql.end({ timeout: 5 }),
   };
 }

@@ -30,7 +30,10 @@ describe('condition SQL mapping against the migrated schema', () => {
       );
       const actual = new Map(columns.map((column) => [column.column_name, column.data_type]));
       for (const column of table!.columns) {
-        expect({ column: column.column, type: actual.get(column.column) }).toEqual({ column: column.column, type: SQL_TYPES[column.type] });
+        expect({ column: column.column, type: actual.get(column.column) }).toEqual({
+          column: column.column,
+          type: SQL_TYPES[column.type],
+        });
       }
     });
   }

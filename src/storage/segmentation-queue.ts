@@ -15,7 +15,16 @@ export function queueForSegmentationFrom(source: string): string {
 }
 
 /** Queues distinct profiles that one event type changed (see queueForSegmentationFrom). */
-export async function queueProfilesForSegmentation(tx: SqlExecutor, profileIds: string[], eventType: string): Promise<void> {
+export async function queueProfilesForSegmentation(
+  tx: SqlExecutor,
+  profileIds: string[],
+  eventType: string,
+): Promise<void> {
   if (profileIds.length === 0) return;
-  await tx.query(queueForSegmentationFrom('(SELECT DISTINCT unnest($1::text[]) AS profile_id, ARRAY[$2::text] AS event_types) AS affected'), [profileIds, eventType]);
+  await tx.query(
+    queueForSegmentationFrom(
+      '(SELECT DISTINCT unnest($1::text[]) AS profile_id, ARRAY[$2::text] AS event_types) AS affected',
+    ),
+    [profileIds, eventType],
+  );
 }

@@ -31,11 +31,18 @@ export class SqlEventSources implements EventSourceRepository {
   }
 
   async list(): Promise<EventSource[]> {
-    return (await this.db.query<SourceRow>(`SELECT ${COLUMNS} FROM event_sources ORDER BY created_at, id`)).map(toSource);
+    return (await this.db.query<SourceRow>(`SELECT ${COLUMNS} FROM event_sources ORDER BY created_at, id`)).map(
+      toSource,
+    );
   }
 
   /** Undefined when the id is taken. */
-  async create(source: { id: string; name: string; description: string; enabled: boolean }): Promise<EventSource | undefined> {
+  async create(source: {
+    id: string;
+    name: string;
+    description: string;
+    enabled: boolean;
+  }): Promise<EventSource | undefined> {
     const [row] = await this.db.query<SourceRow>(
       `INSERT INTO event_sources (id, name, description, enabled) VALUES ($1, $2, $3, $4)
        ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
@@ -44,7 +51,10 @@ export class SqlEventSources implements EventSourceRepository {
     return row && toSource(row);
   }
 
-  async update(id: string, changes: { name: string; description: string; enabled: boolean }): Promise<EventSource | undefined> {
+  async update(
+    id: string,
+    changes: { name: string; description: string; enabled: boolean },
+  ): Promise<EventSource | undefined> {
     const [row] = await this.db.query<SourceRow>(
       `UPDATE event_sources SET name = $2, description = $3, enabled = $4, updated_at = now()
         WHERE id = $1 RETURNING ${COLUMNS}`,

@@ -13,13 +13,21 @@ describe('the heartbeat profile flag on PGlite', () => {
   beforeAll(async () => {
     db = await openPGlite({ schema: 'meridian_test' });
     await migrate(db);
-    await db.query(`INSERT INTO profiles (id, ids) SELECT 'p' || i, CASE WHEN i % 100 = 0 THEN ARRAY['m' || i] ELSE '{}' END FROM generate_series(1, 2000) AS i`);
-    await db.query(`INSERT INTO sessions (id, profile_id, source_id, last_event_at) SELECT 's' || i, 'p' || (i % 2000 + 1), 'src', now() FROM generate_series(1, 20000) AS i`);
+    await db.query(
+      `INSERT INTO profiles (id, ids) SELECT 'p' || i, CASE WHEN i % 100 = 0 THEN ARRAY['m' || i] ELSE '{}' END FROM generate_series(1, 2000) AS i`,
+    );
+    await db.query(
+      `INSERT INTO sessions (id, profile_id, source_id, last_event_at) SELECT 's' || i, 'p' || (i % 2000 + 1), 'src', now() FROM generate_series(1, 20000) AS i`,
+    );
   });
   afterAll(async () => db?.close());
 
   const planOf = async (sql: string) =>
-    (await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql.replace('$1::text[]', `ARRAY['p1', 'p100']`).replace('$2', 'now()')}`))
+    (
+      await db.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN ${sql.replace('$1::text[]', `ARRAY['p1', 'p100']`).replace('$2', 'now()')}`,
+      )
+    )
       .map((row) => row['QUERY PLAN'])
       .join('\n');
 

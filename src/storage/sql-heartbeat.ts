@@ -146,10 +146,10 @@ export class SqlHeartbeatStore implements HeartbeatStore {
   }
 
   async countInRange(plan: HeartbeatPlan): Promise<number> {
-    const [row] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM sessions WHERE last_event_at >= $1 AND ${upToMillisecond('last_event_at', '$2')}`, [
-      plan.from,
-      plan.to,
-    ]);
+    const [row] = await this.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM sessions WHERE last_event_at >= $1 AND ${upToMillisecond('last_event_at', '$2')}`,
+      [plan.from, plan.to],
+    );
     return row?.n ?? 0;
   }
 
@@ -224,14 +224,16 @@ export class SqlHeartbeatStore implements HeartbeatStore {
       onDuplicate = 'keep-stored';
       return true;
     };
-    return retryingTransaction(this.db, async (tx) => {
-      const params = new Params();
-      const at = params.add(now);
-      const type = params.add(plan.eventType);
-      const merges = params.add(hasMerges);
-      // The metadata's JSON sits in a scalar subquery so that a generic plan parses it once, not per row.
-      const [row] = await tx.query<{ stored: number; profiles: string[]; stored_profiles: string[] }>(
-        `WITH changed AS (
+    return retryingTransaction(
+      this.db,
+      async (tx) => {
+        const params = new Params();
+        const at = params.add(now);
+        const type = params.add(plan.eventType);
+        const merges = params.add(hasMerges);
+        // The metadata's JSON sits in a scalar subquery so that a generic plan parses it once, not per row.
+        const [row] = await tx.query<{ stored: number; profiles: string[]; stored_profiles: string[] }>(
+          `WITH changed AS (
            UPDATE sessions s SET ${SESSION_EFFECT_SQL[plan.effect](at)}, updated_at = ${at}, ${addMark(type)}
             WHERE ${sliceSql(plan, slice, params)}
            RETURNING s.id, s.profile_id, s.source_id, ${exactIso('s.last_event_at')} AS last_activity, ${sessionEventDigest(type)} AS digest
@@ -252,18 +254,21 @@ export class SqlHeartbeatStore implements HeartbeatStore {
          SELECT (SELECT count(*) FROM stored)::int AS stored,
                 ARRAY(SELECT DISTINCT owner_id FROM owned) AS profiles,
                 ARRAY(SELECT DISTINCT profile_id FROM stored) AS stored_profiles`,
-        params.values,
-      );
-      const { stored, profiles, stored_profiles: storedProfiles } = row!;
-      // Lock first, decide in a later statement: its fresh snapshot sees a session that a concurrent
-      // /track opened for the profile, or that another run marked, while we waited for the lock.
-      const markInactive = plan.effect === 'mark-inactive' && profiles.length > 0;
-      if (markInactive) await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profiles]);
-      await queueProfilesForSegmentation(tx, storedProfiles, plan.eventType);
-      if (markInactive) {
-        await tx.query(flagInactiveSql(hasMerges), [profiles, now]);
-      }
-      return stored;
-    }, retryIf);
+          params.values,
+        );
+        const { stored, profiles, stored_profiles: storedProfiles } = row!;
+        // Lock first, decide in a later statement: its fresh snapshot sees a session that a concurrent
+        // /track opened for the profile, or that another run marked, while we waited for the lock.
+        const markInactive = plan.effect === 'mark-inactive' && profiles.length > 0;
+        if (markInactive)
+          await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profiles]);
+        await queueProfilesForSegmentation(tx, storedProfiles, plan.eventType);
+        if (markInactive) {
+          await tx.query(flagInactiveSql(hasMerges), [profiles, now]);
+        }
+        return stored;
+      },
+      retryIf,
+    );
   }
 }

@@ -60,10 +60,10 @@ export async function createRun(tx: SqlExecutor, run: RunStart, planned: Planned
     run.subject,
     JSON.stringify(run.params),
   ]);
-  await tx.query(`INSERT INTO job_run_batches (run_id, batch, from_seq, to_seq, items) SELECT $1, * FROM (${planned.sql}) planned`, [
-    run.id,
-    ...planned.params,
-  ]);
+  await tx.query(
+    `INSERT INTO job_run_batches (run_id, batch, from_seq, to_seq, items) SELECT $1, * FROM (${planned.sql}) planned`,
+    [run.id, ...planned.params],
+  );
   const [row] = await tx.query(
     `UPDATE job_runs r SET total = b.total, batches = b.batches, finished_at = CASE WHEN b.batches = 0 THEN now() END
        FROM (SELECT coalesce(sum(items), 0) AS total, count(*)::int AS batches FROM job_run_batches WHERE run_id = $1) b
@@ -94,7 +94,11 @@ export async function claimBatch(tx: SqlExecutor, runId: string, batch: number):
 }
 
 /** Adds a claimed batch's outcome to its run's progress. */
-export async function completeBatch(tx: SqlExecutor, runId: string, outcome: { items: number; errors: number }): Promise<void> {
+export async function completeBatch(
+  tx: SqlExecutor,
+  runId: string,
+  outcome: { items: number; errors: number },
+): Promise<void> {
   await tx.query(
     `UPDATE job_runs SET done = done + $2, errors = errors + $3, batches_done = batches_done + 1, updated_at = now(),
             finished_at = CASE WHEN batches_done + 1 >= batches THEN now() ELSE finished_at END

@@ -57,7 +57,13 @@ async function copyPropsToTraits(tx: SqlExecutor, mapping: Mapping, selection: E
 
 /** Profiles by their id and by every id merged into them, as tracking resolves them. */
 async function lockProfiles(tx: SqlExecutor, ids: string[]): Promise<Map<string, ProfileDocument>> {
-  const rows = ids.length === 0 ? [] : await tx.query(`SELECT * FROM profiles WHERE id = ANY($1::text[]) OR (ids <> '{}' AND ids && $1::text[]) ORDER BY id FOR UPDATE`, [ids]);
+  const rows =
+    ids.length === 0
+      ? []
+      : await tx.query(
+          `SELECT * FROM profiles WHERE id = ANY($1::text[]) OR (ids <> '{}' AND ids && $1::text[]) ORDER BY id FOR UPDATE`,
+          [ids],
+        );
   const byId = new Map<string, ProfileDocument>();
   for (const row of rows) {
     const profile = documentFromRow(DEFAULT_SQL_MAPPING.profile!, row) as ProfileDocument;
@@ -80,12 +86,22 @@ const SET_PROFILE_PARTS = WRITABLE_PROFILE_PARTS.map((part) => `${part} = r.${pa
  * reached, here or at collection time, are skipped. The marker check comes after the profile locks,
  * so a concurrent run over the same events waits and then sees the markers of the first.
  */
-async function copyEventsToProfiles(tx: SqlExecutor, mapping: Mapping, selection: EventSelection): Promise<BatchOutcome> {
+async function copyEventsToProfiles(
+  tx: SqlExecutor,
+  mapping: Mapping,
+  selection: EventSelection,
+): Promise<BatchOutcome> {
   const events = await selectEvents(tx, selection, '');
-  const distinct = (column: string) => [...new Set(events.map((row) => row[column]).filter((id): id is string => typeof id === 'string'))];
+  const distinct = (column: string) => [
+    ...new Set(events.map((row) => row[column]).filter((id): id is string => typeof id === 'string')),
+  ];
   const profiles = await lockProfiles(tx, distinct('profile_id'));
   const sessions = await sessionsOf(tx, distinct('session_id'));
-  const done = await appliedEventIds(tx, mapping.id, events.map((row) => row.id as string));
+  const done = await appliedEventIds(
+    tx,
+    mapping.id,
+    events.map((row) => row.id as string),
+  );
 
   const changed = new Set<ProfileDocument>();
   const applied: { mappingId: string; eventId: string }[] = [];
@@ -99,20 +115,29 @@ async function copyEventsToProfiles(tx: SqlExecutor, mapping: Mapping, selection
     if (result.applied.length > 0) applied.push({ mappingId: mapping.id, eventId: row.id as string });
   }
   if (changed.size > 0) {
-    const rows = [...changed].map((profile) => Object.fromEntries(['id', ...WRITABLE_PROFILE_PARTS].map((key) => [key, profile[key]])));
+    const rows = [...changed].map((profile) =>
+      Object.fromEntries(['id', ...WRITABLE_PROFILE_PARTS].map((key) => [key, profile[key]])),
+    );
     await tx.query(
       `UPDATE profiles p SET ${SET_PROFILE_PARTS}, updated_at = now(), version = p.version + 1
          FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_PARTS_RECORD}) WHERE p.id = r.id`,
       [JSON.stringify(rows)],
     );
     // As /track does for the profiles it changes: segments look at them again.
-    await queueProfilesForSegmentation(tx, rows.map((row) => row.id as string), mapping.eventType);
+    await queueProfilesForSegmentation(
+      tx,
+      rows.map((row) => row.id as string),
+      mapping.eventType,
+    );
   }
   await recordAppliedMappings(tx, applied);
   return { events: events.length, errors };
 }
 
-const APPLY: Record<MappingKind, (tx: SqlExecutor, mapping: Mapping, selection: EventSelection) => Promise<BatchOutcome>> = {
+const APPLY: Record<
+  MappingKind,
+  (tx: SqlExecutor, mapping: Mapping, selection: EventSelection) => Promise<BatchOutcome>
+> = {
   'event-props-to-traits': copyPropsToTraits,
   'event-to-profile': copyEventsToProfiles,
 };
@@ -126,7 +151,11 @@ export class SqlMappingBackfills implements BackfillStore {
   constructor(private readonly db: Database) {}
 
   plan(runId: string, mapping: Mapping, range: BackfillRange, batchSize: number): Promise<JobRun> {
-    const params = { eventType: mapping.eventType, from: range.from?.toISOString() ?? null, to: range.to?.toISOString() ?? null };
+    const params = {
+      eventType: mapping.eventType,
+      from: range.from?.toISOString() ?? null,
+      to: range.to?.toISOString() ?? null,
+    };
     // Consecutive matching events, batchSize at a time; the gaps between batches hold none of them.
     const planned = {
       sql: `SELECT ((n - 1) / $5)::int AS batch, min(seq) AS from_seq, max(seq) + 1 AS to_seq, count(*)::int AS items
@@ -134,7 +163,9 @@ export class SqlMappingBackfills implements BackfillStore {
              GROUP BY 1 ORDER BY 1`,
       params: [mapping.eventType, params.from, params.to, batchSize],
     };
-    return this.db.transaction((tx) => createRun(tx, { id: runId, kind: mapping.kind, subject: mapping.id, params }, planned));
+    return this.db.transaction((tx) =>
+      createRun(tx, { id: runId, kind: mapping.kind, subject: mapping.id, params }, planned),
+    );
   }
 
   runBatch(work: BackfillBatch, mapping: Mapping | undefined): Promise<BatchOutcome | undefined> {
@@ -142,7 +173,12 @@ export class SqlMappingBackfills implements BackfillStore {
       const batch = await claimBatch(tx, work.runId, work.batch);
       if (!batch) return undefined;
       const outcome = mapping
-        ? await APPLY[mapping.kind](tx, mapping, { eventType: mapping.eventType, fromSeq: batch.fromSeq, toSeq: batch.toSeq, ...rangeParams(batch.params) })
+        ? await APPLY[mapping.kind](tx, mapping, {
+            eventType: mapping.eventType,
+            fromSeq: batch.fromSeq,
+            toSeq: batch.toSeq,
+            ...rangeParams(batch.params),
+          })
         : { events: 0, errors: 0 };
       await completeBatch(tx, work.runId, { items: outcome.events, errors: outcome.errors });
       return outcome;
@@ -155,6 +191,11 @@ export class SqlMappingBackfills implements BackfillStore {
 
   async reopenUnfinished(): Promise<(BackfillBatch & { kind: MappingKind })[]> {
     const batches = await reopenUnfinishedRuns(this.db, MAPPING_KINDS);
-    return batches.map(({ runId, kind, subject, batch }) => ({ runId, kind: kind as MappingKind, mappingId: subject, batch }));
+    return batches.map(({ runId, kind, subject, batch }) => ({
+      runId,
+      kind: kind as MappingKind,
+      mappingId: subject,
+      batch,
+    }));
   }
 }

@@ -73,7 +73,10 @@ export class SqlMappings implements MappingRepository {
  * Records that event-to-profile mappings were applied to events, in the caller's transaction (the
  * one that changed the profiles): a later backfill of the same mapping then skips those events.
  */
-export async function recordAppliedMappings(tx: SqlExecutor, applied: readonly { mappingId: string; eventId: string }[]): Promise<void> {
+export async function recordAppliedMappings(
+  tx: SqlExecutor,
+  applied: readonly { mappingId: string; eventId: string }[],
+): Promise<void> {
   if (applied.length === 0) return;
   await tx.query(
     `INSERT INTO mapping_applied (mapping_id, event_id)
@@ -83,7 +86,11 @@ export async function recordAppliedMappings(tx: SqlExecutor, applied: readonly {
 }
 
 /** The events among `eventIds` the mapping was already applied to. */
-export async function appliedEventIds(tx: SqlExecutor, mappingId: string, eventIds: readonly string[]): Promise<Set<string>> {
+export async function appliedEventIds(
+  tx: SqlExecutor,
+  mappingId: string,
+  eventIds: readonly string[],
+): Promise<Set<string>> {
   if (eventIds.length === 0) return new Set();
   const rows = await tx.query<{ event_id: string }>(
     'SELECT event_id FROM mapping_applied WHERE mapping_id = $1 AND event_id = ANY($2::text[])',

@@ -114,7 +114,10 @@ export class SqlReadModel implements TrackingReadModel {
     );
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
-    return { items: page.map(toEvent), next: rows.length > query.limit && last ? `${String(last.occurred_micros)}_${String(last.seq)}` : null };
+    return {
+      items: page.map(toEvent),
+      next: rows.length > query.limit && last ? `${String(last.occurred_micros)}_${String(last.seq)}` : null,
+    };
   }
 
   /** Deletes the profile with its sessions and events; false when there is no such profile. */
@@ -126,10 +129,16 @@ export class SqlReadModel implements TrackingReadModel {
    */
   async deleteProfile(id: string): Promise<boolean> {
     return retryingTransaction(this.db, async (tx) => {
-      const [found] = await tx.query<{ id: string }>(`SELECT id FROM profiles WHERE id = $1 OR (ids <> '{}' AND ids && ARRAY[$1]::text[])`, [id]);
+      const [found] = await tx.query<{ id: string }>(
+        `SELECT id FROM profiles WHERE id = $1 OR (ids <> '{}' AND ids && ARRAY[$1]::text[])`,
+        [id],
+      );
       if (!found) return false;
       await tx.query('SELECT id FROM sessions WHERE profile_id = $1 ORDER BY id FOR UPDATE', [found.id]);
-      const [deleted] = await tx.query<{ id: string; ids: string[] }>('DELETE FROM profiles WHERE id = $1 RETURNING id, ids', [found.id]);
+      const [deleted] = await tx.query<{ id: string; ids: string[] }>(
+        'DELETE FROM profiles WHERE id = $1 RETURNING id, ids',
+        [found.id],
+      );
       if (!deleted) return false;
       // Sessions and events may still carry the id of a profile merged into this one.
       const ids = [deleted.id, ...deleted.ids];

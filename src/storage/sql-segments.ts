@@ -1,6 +1,13 @@
 import { isStatementFault, type Database, type SqlExecutor } from './database.js';
 import { compileToSql } from '../condition/index.js';
-import type { MembershipChanges, MembershipStore, PendingRecheck, ProfileSelection, SegmentInput, SegmentRepository } from '../segmentation/ports.js';
+import type {
+  MembershipChanges,
+  MembershipStore,
+  PendingRecheck,
+  ProfileSelection,
+  SegmentInput,
+  SegmentRepository,
+} from '../segmentation/ports.js';
 import { PROFILES_ONLY, SegmentRunError, wantsRecheck, type Segment } from '../segmentation/segment.js';
 import { upToMillisecond } from './time-bounds.js';
 import { iso, type Row } from './rows.js';
@@ -41,7 +48,15 @@ export class SqlSegments implements SegmentRepository {
     const [row] = await this.db.query(
       `INSERT INTO segments (id, name, machine_name, description, condition, enabled, event_types, resegment_requested)
        VALUES ($1, $2, $3, $4, $5, $6, $7::text[], CASE WHEN $6 THEN 1 ELSE 0 END) ON CONFLICT DO NOTHING RETURNING *`,
-      [segment.id, segment.name, segment.machineName, segment.description, segment.condition, segment.enabled, segment.eventTypes],
+      [
+        segment.id,
+        segment.name,
+        segment.machineName,
+        segment.description,
+        segment.condition,
+        segment.enabled,
+        segment.eventTypes,
+      ],
     );
     return row && toSegment(row);
   }
@@ -52,7 +67,15 @@ export class SqlSegments implements SegmentRepository {
               event_types = $7::text[], updated_at = now(), failed_at = NULL, failure = NULL,
               resegment_requested = resegment_requested + CASE WHEN $6 THEN 1 ELSE 0 END
         WHERE id = $1 RETURNING *`,
-      [id, segment.name, segment.machineName, segment.description, segment.condition, segment.enabled, segment.eventTypes],
+      [
+        id,
+        segment.name,
+        segment.machineName,
+        segment.description,
+        segment.condition,
+        segment.enabled,
+        segment.eventTypes,
+      ],
     );
     return row && toSegment(row);
   }
@@ -60,7 +83,10 @@ export class SqlSegments implements SegmentRepository {
   /** Members leave with the segment: their profiles drop its name, and the exits are recorded. */
   async delete(id: string): Promise<boolean> {
     return this.db.transaction(async (tx) => {
-      const [segment] = await tx.query<{ machine_name: string }>('SELECT machine_name FROM segments WHERE id = $1 FOR UPDATE', [id]);
+      const [segment] = await tx.query<{ machine_name: string }>(
+        'SELECT machine_name FROM segments WHERE id = $1 FOR UPDATE',
+        [id],
+      );
       if (!segment) return false;
       await tx.query(
         `WITH gone AS (SELECT profile_id FROM segment_members WHERE segment_id = $1 AND left_at IS NULL),
@@ -75,7 +101,10 @@ export class SqlSegments implements SegmentRepository {
   }
 
   async markRun(id: string, at: Date): Promise<void> {
-    await this.db.query('UPDATE segments SET last_run_at = greatest(last_run_at, $2::timestamptz) WHERE id = $1', [id, at]);
+    await this.db.query('UPDATE segments SET last_run_at = greatest(last_run_at, $2::timestamptz) WHERE id = $1', [
+      id,
+      at,
+    ]);
   }
 
   markFailed(id: string, condition: string, message: string, at: Date): Promise<void> {
@@ -83,11 +112,17 @@ export class SqlSegments implements SegmentRepository {
   }
 
   async clearFailure(id: string): Promise<void> {
-    await this.db.query('UPDATE segments SET failed_at = NULL, failure = NULL WHERE id = $1 AND failed_at IS NOT NULL', [id]);
+    await this.db.query(
+      'UPDATE segments SET failed_at = NULL, failure = NULL WHERE id = $1 AND failed_at IS NOT NULL',
+      [id],
+    );
   }
 
   async markQueued(id: string, request: number): Promise<void> {
-    await this.db.query('UPDATE segments SET resegment_queued = greatest(resegment_queued, $2) WHERE id = $1', [id, request]);
+    await this.db.query('UPDATE segments SET resegment_queued = greatest(resegment_queued, $2) WHERE id = $1', [
+      id,
+      request,
+    ]);
   }
 
   async listAwaitingQueue(graceMs: number): Promise<Segment[]> {
@@ -183,7 +218,10 @@ export class SqlMembership implements MembershipStore {
     return this.db.transaction(async (tx) => {
       // Profiles first, then their pending rows: /track takes them in that order too, so the two
       // queue behind each other instead of deadlocking. A row another worker took is gone by the DELETE.
-      const candidates = await tx.query<{ profile_id: string }>('SELECT profile_id FROM segmentation_pending ORDER BY queued_at LIMIT $1', [limit]);
+      const candidates = await tx.query<{ profile_id: string }>(
+        'SELECT profile_id FROM segmentation_pending ORDER BY queued_at LIMIT $1',
+        [limit],
+      );
       if (candidates.length === 0) return { profiles: 0, entered: 0, left: 0, failures: [] };
       const ids = candidates.map((row) => row.profile_id);
       await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [ids]);
@@ -215,11 +253,15 @@ export class SqlMembership implements MembershipStore {
       return result;
     });
   }
-
 }
 
 async function markFailed(db: SqlExecutor, id: string, condition: string, message: string, at: Date): Promise<void> {
-  await db.query('UPDATE segments SET failed_at = $4, failure = $3 WHERE id = $1 AND condition = $2', [id, condition, message, at]);
+  await db.query('UPDATE segments SET failed_at = $4, failure = $3 WHERE id = $1 AND condition = $2', [
+    id,
+    condition,
+    message,
+    at,
+  ]);
 }
 
 /**
@@ -227,12 +269,19 @@ async function markFailed(db: SqlExecutor, id: string, condition: string, messag
  * no longer compiles, a statement its condition makes fail on the data) is a SegmentRunError; an
  * outage, a deadlock or a lock timeout is not the segment's fault and is thrown as it is.
  */
-async function applyMembership(tx: SqlExecutor, segment: Segment, selection: ProfileSelection, now: Date): Promise<MembershipChanges> {
+async function applyMembership(
+  tx: SqlExecutor,
+  segment: Segment,
+  selection: ProfileSelection,
+  now: Date,
+): Promise<MembershipChanges> {
   let statement: { sql: string; params: unknown[] };
   try {
     statement = membershipStatement(segment, selection, now);
   } catch (error) {
-    throw new SegmentRunError(segment.id, `the condition does not compile: ${(error as Error).message}`, { cause: error });
+    throw new SegmentRunError(segment.id, `the condition does not compile: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   try {
     const [row] = await tx.query<{ entered: number; left: number }>(statement.sql, statement.params);
@@ -248,13 +297,20 @@ async function applyMembership(tx: SqlExecutor, segment: Segment, selection: Pro
  * non-members enter (or re-enter), non-matching members leave, and the outbox and profiles.segments
  * follow in the same statement.
  */
-function membershipStatement(segment: Segment, selection: ProfileSelection, now: Date): { sql: string; params: unknown[] } {
+function membershipStatement(
+  segment: Segment,
+  selection: ProfileSelection,
+  now: Date,
+): { sql: string; params: unknown[] } {
   const filter = selectionFilter(selection);
   const fixed = [segment.id, now, segment.machineName, ...filter.params];
-  const condition = compileToSql(segment.condition, { paramOffset: fixed.length, mapping: PROFILES_ONLY, now: () => now });
+  const condition = compileToSql(segment.condition, {
+    paramOffset: fixed.length,
+    mapping: PROFILES_ONLY,
+    now: () => now,
+  });
   return {
-    sql:
-    `WITH candidates AS (
+    sql: `WITH candidates AS (
        SELECT p.id, (${condition.sql}) AS matches FROM profiles p WHERE ${filter.profiles}
      ),
      entered AS (

@@ -1,6 +1,13 @@
 import type { SqlExecutor, Database } from './database.js';
 import { isRetryable, retryingTransaction } from './database.js';
-import type { EventRecord, ProfileState, SessionState, SessionStatus, TrackCommand, TrackOutcome } from '../tracking/model.js';
+import type {
+  EventRecord,
+  ProfileState,
+  SessionState,
+  SessionStatus,
+  TrackCommand,
+  TrackOutcome,
+} from '../tracking/model.js';
 import type { TrackingStore } from '../tracking/ports.js';
 import { applyTrackCommand, VisitLedger } from '../tracking/visit.js';
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
@@ -13,7 +20,6 @@ import { queueForSegmentationFrom } from './segmentation-queue.js';
 
 /** Another transaction created a session this batch was about to create: run the batch again. */
 class SessionRace extends Error {}
-
 
 interface SessionRow {
   id: string;
@@ -105,9 +111,12 @@ export class SqlTrackingStore implements TrackingStore {
   private async commitIn(tx: SqlExecutor, commands: TrackCommand[], now: Date): Promise<TrackOutcome[]> {
     const sessionIds = unique(commands.map((command) => command.sessionId));
     const profileIds = unique(commands.map((command) => command.profileId));
-    const mappedEventIds = commands.flatMap((command) => command.events.filter((event) => event.profileMappings.length > 0).map((event) => event.id));
+    const mappedEventIds = commands.flatMap((command) =>
+      command.events.filter((event) => event.profileMappings.length > 0).map((event) => event.id),
+    );
     // Event-to-profile mappings read and write the whole profile; plain tracking needs its counters only.
-    const profileColumns = mappedEventIds.length > 0 ? '*' : 'id, ids, visits, last_visit_at, current_visit_at, active, created_at';
+    const profileColumns =
+      mappedEventIds.length > 0 ? '*' : 'id, ids, visits, last_visit_at, current_visit_at, active, created_at';
     const [sessions, profiles, alreadyStored] = await Promise.all([
       sessionIds.length === 0
         ? []
@@ -143,13 +152,18 @@ export class SqlTrackingStore implements TrackingStore {
             ledger,
             commands,
             applied,
-            new Map(profiles.map((row) => [row.id, documentFromRow(DEFAULT_SQL_MAPPING.profile!, row) as ProfileDocument])),
+            new Map(
+              profiles.map((row) => [row.id, documentFromRow(DEFAULT_SQL_MAPPING.profile!, row) as ProfileDocument]),
+            ),
             new Set(alreadyStored.map((row) => row.id)),
           );
     const [, , stored] = await Promise.all([
       this.writeProfiles(tx, ledger, now),
       this.writeSessions(tx, ledger, now),
-      insertEvents(tx, ledger.events.filter((event) => event.save)),
+      insertEvents(
+        tx,
+        ledger.events.filter((event) => event.save),
+      ),
       queueForSegmentation(tx, ledger),
       mapped && writeProfileDocuments(tx, mapped.changed),
       mapped && recordAppliedMappings(tx, mapped.applied),
@@ -250,7 +264,10 @@ export class SqlTrackingStore implements TrackingStore {
 /** Writes the parts of profiles that event-to-profile mappings changed; runs after the profile insert. */
 async function writeProfileDocuments(tx: SqlExecutor, documents: Map<string, ProfileDocument>): Promise<void> {
   if (documents.size === 0) return;
-  const rows = [...documents].map(([id, document]) => ({ id, ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, document[part]])) }));
+  const rows = [...documents].map(([id, document]) => ({
+    id,
+    ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, document[part]])),
+  }));
   await tx.query(
     `UPDATE profiles p SET traits = r.traits, pii = r.pii, data = r.data, stats = r.stats, consents = r.consents
        FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, traits jsonb, pii jsonb, data jsonb, stats jsonb, consents jsonb)
@@ -276,7 +293,10 @@ async function queueForSegmentation(tx: SqlExecutor, ledger: VisitLedger): Promi
   }
   if (types.size === 0) return;
   const rows = [...types].map(([profile_id, eventTypes]) => ({ profile_id, event_types: [...eventTypes] }));
-  await tx.query(queueForSegmentationFrom('jsonb_to_recordset($1::text::jsonb) AS r(profile_id text, event_types text[])'), [JSON.stringify(rows)]);
+  await tx.query(
+    queueForSegmentationFrom('jsonb_to_recordset($1::text::jsonb) AS r(profile_id text, event_types text[])'),
+    [JSON.stringify(rows)],
+  );
 }
 
 /**

@@ -17,7 +17,9 @@ const pick = (root: unknown, ...path: string[]): unknown =>
   path.reduce<unknown>((node, key) => asObject(node)?.[key], root);
 
 const compact = (object: Json): Json =>
-  Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined && value !== null && value !== ''));
+  Object.fromEntries(
+    Object.entries(object).filter(([, value]) => value !== undefined && value !== null && value !== ''),
+  );
 
 /** Browsers send few distinct user agents; parsing each once keeps the hot path cheap. */
 const UA_CACHE_LIMIT = 2048;
@@ -109,10 +111,15 @@ export function sessionFacts(input: {
   const reported = textAt(context, 'userAgent');
   const userAgent = reported !== undefined && reported !== '' ? reported : input.userAgent;
   const ua = userAgent ? parseUserAgent(userAgent) : undefined;
-  const screen = asObject(pick(context, 'screen', 'local')) ?? asObject(context?.screen) ?? asObject(pick(context, 'browser', 'local', 'screen'));
+  const screen =
+    asObject(pick(context, 'screen', 'local')) ??
+    asObject(context?.screen) ??
+    asObject(pick(context, 'browser', 'local', 'screen'));
   const timezone = textAt(context, 'timezone') ?? textAt(context, 'legacyTimezone');
   const language = textAt(context, 'language') ?? input.language;
-  const page = asObject(context?.page) ?? input.eventContexts?.map((eventContext) => asObject(eventContext?.page)).find((found) => found !== undefined);
+  const page =
+    asObject(context?.page) ??
+    input.eventContexts?.map((eventContext) => asObject(eventContext?.page)).find((found) => found !== undefined);
   return {
     device: compact({
       id: input.deviceId,

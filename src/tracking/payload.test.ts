@@ -16,7 +16,9 @@ const problem = (event: unknown) => {
 describe('event time', () => {
   it("takes Tracardi's time.create as when the event occurred", () => {
     expect(occurred({ create: '2026-12-04T17:55:50.993Z' })).toBe('2026-12-04T17:55:50.993Z');
-    expect(occurred({ create: '2026-12-04T17:55:50.993Z', insert: '2026-12-04T17:59:00Z' })).toBe('2026-12-04T17:55:50.993Z');
+    expect(occurred({ create: '2026-12-04T17:55:50.993Z', insert: '2026-12-04T17:59:00Z' })).toBe(
+      '2026-12-04T17:55:50.993Z',
+    );
   });
 
   it('falls back to time.insert, then to the time of arrival', () => {
@@ -36,7 +38,7 @@ describe('event time', () => {
     expect(occurred('1780000000123')).toBe(new Date(1_780_000_000_123).toISOString());
   });
 
-  it('reads a date-time without a zone as UTC, whatever the server\'s zone', () => {
+  it("reads a date-time without a zone as UTC, whatever the server's zone", () => {
     expect(occurred('2026-12-04T17:55:50.993')).toBe('2026-12-04T17:55:50.993Z');
     expect(occurred({ create: '2026-12-04 17:55' })).toBe('2026-12-04T17:55:00.000Z');
     expect(parseEventTime('2026-12-04', NOW)?.toISOString()).toBe('2026-12-04T00:00:00.000Z');
@@ -54,7 +56,10 @@ describe('event time', () => {
     // JavaScript's Date reads these as dates; they are not ISO 8601.
     expect(problem({ type: 'a', time: 'hello 5' })).toMatchObject({ field: 'events.2.time' });
     expect(problem({ type: 'a', time: 'Dec 4, 2026' })).toMatchObject({ field: 'events.2.time' });
-    expect(problem({ type: 'a', time: 253402300800000 })).toMatchObject({ field: 'events.2.time', message: expect.stringContaining('9999') });
+    expect(problem({ type: 'a', time: 253402300800000 })).toMatchObject({
+      field: 'events.2.time',
+      message: expect.stringContaining('9999'),
+    });
   });
 
   it('says what time accepts instead of "Expected union value"', () => {
@@ -83,22 +88,40 @@ describe('the rest of a Tracardi event', () => {
       user: { id: 'u-1' },
     };
     expect(checkEvent(event, 0, NOW)).toMatchObject({ event });
-    expect(checkEvent({ type: 'a', properties: null, options: null, context: null, tags: null }, 0, NOW)).toHaveProperty('event');
+    expect(
+      checkEvent({ type: 'a', properties: null, options: null, context: null, tags: null }, 0, NOW),
+    ).toHaveProperty('event');
   });
 
   it('names the nested field of a wrong value, never "Expected union value"', () => {
-    expect(problem({ type: 'a', options: 'fire' })).toEqual({ index: 2, field: 'events.2.options', message: 'expected an object or null' });
+    expect(problem({ type: 'a', options: 'fire' })).toEqual({
+      index: 2,
+      field: 'events.2.options',
+      message: 'expected an object or null',
+    });
     expect(problem({ type: 'a', tags: [1] })).toMatchObject({ field: 'events.2.tags.0', message: 'Expected string' });
-    expect(problem({ type: 'a', context: [] })).toMatchObject({ field: 'events.2.context', message: 'expected an object or null' });
+    expect(problem({ type: 'a', context: [] })).toMatchObject({
+      field: 'events.2.context',
+      message: 'expected an object or null',
+    });
   });
 });
 
 describe('requestSettings', () => {
-  const payload = (extra: Record<string, unknown>) => ({ source: { id: 's' }, events: [{ type: 'a' }], ...extra }) as TrackPayload;
+  const payload = (extra: Record<string, unknown>) =>
+    ({ source: { id: 's' }, events: [{ type: 'a' }], ...extra }) as TrackPayload;
 
   it('saves everything unless a flag says false', () => {
-    expect(requestSettings(payload({}))).toEqual({ save: { session: true, events: true, profile: true }, deviceId: undefined, warnings: [] });
-    expect(requestSettings(payload({ options: { saveEvents: false, saveProfile: true } })).save).toEqual({ session: true, events: false, profile: true });
+    expect(requestSettings(payload({}))).toEqual({
+      save: { session: true, events: true, profile: true },
+      deviceId: undefined,
+      warnings: [],
+    });
+    expect(requestSettings(payload({ options: { saveEvents: false, saveProfile: true } })).save).toEqual({
+      session: true,
+      events: false,
+      profile: true,
+    });
   });
 
   it('ignores a flag that is not true or false, as Tracardi does, and says so', () => {
@@ -108,7 +131,9 @@ describe('requestSettings', () => {
   });
 
   it("keeps the tracker's device id, and ignores one that is not an id", () => {
-    expect(requestSettings(payload({ device: { id: '441c678e-4d47-438f-a131-6b908863a047' } })).deviceId).toBe('441c678e-4d47-438f-a131-6b908863a047');
+    expect(requestSettings(payload({ device: { id: '441c678e-4d47-438f-a131-6b908863a047' } })).deviceId).toBe(
+      '441c678e-4d47-438f-a131-6b908863a047',
+    );
     for (const device of [{ id: 42 }, { id: '' }, { id: 'a\u0000b' }]) {
       const settings = requestSettings(payload({ device }));
       expect(settings.deviceId).toBeUndefined();
@@ -119,6 +144,8 @@ describe('requestSettings', () => {
 
   it('warns that profile_less events are stored with a profile', () => {
     expect(requestSettings(payload({ profile_less: true })).warnings.join()).toContain('profile_less');
-    expect(requestSettings(payload({ profile_less: false, debug: true, metadata: 'x', request: 1 })).warnings).toEqual([]);
+    expect(requestSettings(payload({ profile_less: false, debug: true, metadata: 'x', request: 1 })).warnings).toEqual(
+      [],
+    );
   });
 });

@@ -13,7 +13,9 @@ const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\u0000]+$' 
 /** Epoch numbers up to this are seconds, larger ones milliseconds: how Tracardi (pydantic) reads them. */
 const EPOCH_SECONDS_LIMIT = 2e10;
 const MOMENT = 'an ISO-8601 date-time, epoch milliseconds or seconds';
-const Moment = Type.Union([Type.String({ maxLength: 64 }), Type.Number(), Type.Null()], { [EXPECTED]: `${MOMENT}, or null` });
+const Moment = Type.Union([Type.String({ maxLength: 64 }), Type.Number(), Type.Null()], {
+  [EXPECTED]: `${MOMENT}, or null`,
+});
 
 /**
  * Tracardi's `time` is `{create, insert}`: `create` when the event happened on the client (what its
@@ -52,18 +54,28 @@ export const TrackPayloadSchema = Type.Object(
     source: Type.Object({ id: Id }, { additionalProperties: true }),
     session: Type.Optional(Nullable(Type.Object({ id: Type.Optional(Nullable(Id)) }, { additionalProperties: true }))),
     profile: Type.Optional(Nullable(Type.Object({ id: Type.Optional(Nullable(Id)) }, { additionalProperties: true }))),
-    device: Type.Optional(Type.Unknown({ description: '`{id}`: the browser\'s device id, kept on the session; ignored (with a warning) when not an id' })),
+    device: Type.Optional(
+      Type.Unknown({
+        description: "`{id}`: the browser's device id, kept on the session; ignored (with a warning) when not an id",
+      }),
+    ),
     context: Type.Optional(Nullable(Json)),
     properties: Ignored('Tracardi keeps it on a session it creates for a static profile id'),
     // Each event is checked on its own (checkEvent) so one bad event does not sink the batch.
     events: Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000 }),
     options: Type.Optional(
-      Nullable(Type.Record(Type.String(), Type.Unknown(), { description: '`saveSession`, `saveEvents`, `saveProfile`: read when true or false' })),
+      Nullable(
+        Type.Record(Type.String(), Type.Unknown(), {
+          description: '`saveSession`, `saveEvents`, `saveProfile`: read when true or false',
+        }),
+      ),
     ),
     metadata: Ignored('Tracardi replaces it with its own'),
     request: Ignored('Tracardi fills it from the HTTP request'),
-    debug: Ignored('Tracardi\'s debug answer; not given'),
-    profile_less: Ignored('Tracardi\'s events without a profile: not supported, the events keep a profile (a warning says so)'),
+    debug: Ignored("Tracardi's debug answer; not given"),
+    profile_less: Ignored(
+      "Tracardi's events without a profile: not supported, the events keep a profile (a warning says so)",
+    ),
   },
   { additionalProperties: true },
 );
@@ -95,7 +107,8 @@ export function requestSettings(payload: TrackPayload): RequestSettings {
   if (deviceId !== undefined && deviceId !== null && !idChecker.Check(deviceId)) {
     warnings.push('device.id ignored: expected a string of 1 to 128 characters without NUL');
   }
-  if (payload.profile_less === true) warnings.push('profile_less is not supported: the events were stored with the request\'s profile');
+  if (payload.profile_less === true)
+    warnings.push("profile_less is not supported: the events were stored with the request's profile");
   return { save, deviceId: idChecker.Check(deviceId) ? deviceId : undefined, warnings };
 }
 
@@ -141,7 +154,8 @@ export function parseEventTime(time: string | number | null | undefined, now: Da
   // Like pydantic, Tracardi reads digits sent as text as an epoch number.
   const epoch = typeof time === 'number' || EPOCH_TEXT.test(time) ? Number(time) : undefined;
   // ISO 8601 only, strictly (JavaScript's Date would take "hello 5" as a date); naive ones are UTC, as in Tracardi.
-  const iso = epoch === undefined ? parseDateTime(String(time).trim().replace(SUB_MICROSECOND_DIGITS, '$1')) : undefined;
+  const iso =
+    epoch === undefined ? parseDateTime(String(time).trim().replace(SUB_MICROSECOND_DIGITS, '$1')) : undefined;
   const date =
     epoch === undefined
       ? new Date(iso?.ms ?? Number.NaN)
@@ -162,7 +176,11 @@ function occurrence(time: TrackedEvent['time']): { value: string | number | null
 }
 
 /** Checks one event of a batch; the problem names the field as `events.<index>.<path>`. */
-export function checkEvent(event: unknown, index: number, now: Date): { event: TrackedEvent; time: Date } | EventProblem {
+export function checkEvent(
+  event: unknown,
+  index: number,
+  now: Date,
+): { event: TrackedEvent; time: Date } | EventProblem {
   const prefix = `events.${index}`;
   if (!eventChecker.Check(event)) {
     const first = eventChecker.Errors(event).First();
@@ -172,7 +190,8 @@ export function checkEvent(event: unknown, index: number, now: Date): { event: T
   }
   const occurred = occurrence(event.time);
   const time = parseEventTime(occurred.value, now);
-  if (!time) return { index, field: `${prefix}.${occurred.field}`, message: `expected ${MOMENT}, in the years 1 to 9999` };
+  if (!time)
+    return { index, field: `${prefix}.${occurred.field}`, message: `expected ${MOMENT}, in the years 1 to 9999` };
   const unstorable = findUnstorableField(event, STORED_EVENT_FIELDS, `${prefix}.`);
   if (unstorable) return { index, ...unstorable };
   return { event, time };

@@ -19,7 +19,10 @@ export interface EventSourceRepository {
   get(id: string): Promise<EventSource | undefined>;
   list(): Promise<EventSource[]>;
   create(source: { id: string; name: string; description: string; enabled: boolean }): Promise<EventSource | undefined>;
-  update(id: string, changes: { name: string; description: string; enabled: boolean }): Promise<EventSource | undefined>;
+  update(
+    id: string,
+    changes: { name: string; description: string; enabled: boolean },
+  ): Promise<EventSource | undefined>;
   delete(id: string): Promise<boolean>;
 }
 

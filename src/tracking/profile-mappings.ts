@@ -56,10 +56,18 @@ export function applyProfileMappings(
       const record = records.get(event.id)!;
       let document = documents.get(profileId);
       if (!document) documents.set(profileId, (document = emptyProfileDocument(profileId)));
-      const result = applyToProfile(document, eventDocument(record), sessionDocument(ledger.sessions.get(sessionId)), event.profileMappings);
+      const result = applyToProfile(
+        document,
+        eventDocument(record),
+        sessionDocument(ledger.sessions.get(sessionId)),
+        event.profileMappings,
+      );
       if (result.changed) outcome.changed.set(profileId, document);
       for (const mappingId of result.applied) outcome.applied.push({ mappingId, eventId: event.id });
-      for (const failure of result.failed) outcome.warnings[index]!.push(`mapping ${failure.mappingId} not applied to event ${event.id}: ${failure.message}`);
+      for (const failure of result.failed)
+        outcome.warnings[index]!.push(
+          `mapping ${failure.mappingId} not applied to event ${event.id}: ${failure.message}`,
+        );
     }
   });
   return outcome;

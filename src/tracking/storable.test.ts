@@ -10,7 +10,9 @@ function nested(depth: number): Record<string, unknown> {
 
 describe('findUnstorable', () => {
   it('accepts ordinary JSON, including characters outside the BMP (surrogate pairs)', () => {
-    expect(findUnstorable({ q: 'zażółć 😀', list: [1, true, null, { '😀': 'ok' }], n: 1.5 }, 'properties')).toBeUndefined();
+    expect(
+      findUnstorable({ q: 'zażółć 😀', list: [1, true, null, { '😀': 'ok' }], n: 1.5 }, 'properties'),
+    ).toBeUndefined();
   });
 
   it.each([
@@ -18,7 +20,12 @@ describe('findUnstorable', () => {
     ['a lone high surrogate', { q: '\ud800' }, 'properties.q', 'unpaired UTF-16 surrogate'],
     ['a lone low surrogate', { q: 'x\udc00y' }, 'properties.q', 'unpaired UTF-16 surrogate'],
     ['surrogates in the wrong order', { q: '\ude00\ud83d' }, 'properties.q', 'unpaired UTF-16 surrogate'],
-    ['a lone surrogate inside an array', { list: ['ok', ['\ud800']] }, 'properties.list.1.0', 'unpaired UTF-16 surrogate'],
+    [
+      'a lone surrogate inside an array',
+      { list: ['ok', ['\ud800']] },
+      'properties.list.1.0',
+      'unpaired UTF-16 surrogate',
+    ],
     ['a NUL in a key', { 'a\u0000b': 1 }, 'properties.a\\u0000b', 'key contains a NUL'],
     ['a lone surrogate in a key', { '\ud800': 1 }, 'properties.\\ud800', 'key contains an unpaired UTF-16 surrogate'],
   ])('names %s by its path', (_name, value, field, message) => {

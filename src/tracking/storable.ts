@@ -65,7 +65,11 @@ function walk(value: unknown, field: string, depth: number, text: boolean): Fiel
 }
 
 /** The first unstorable value among an object's named fields (`context`, `session`, …). */
-export function findUnstorableField(parent: Record<string, unknown>, fields: readonly string[], prefix = ''): FieldProblem | undefined {
+export function findUnstorableField(
+  parent: Record<string, unknown>,
+  fields: readonly string[],
+  prefix = '',
+): FieldProblem | undefined {
   for (const name of fields) {
     const problem = findUnstorable(parent[name], `${prefix}${name}`);
     if (problem) return problem;

@@ -4,7 +4,15 @@ import { timeOrderedId } from '../shared/ids.js';
 import { ignoredContextFields, sessionFacts } from './enrich.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import type { TrackCommand, TrackOutcome, ValidEvent } from './model.js';
-import { checkEvent, normalizeEventType, requestSettings, type EventProblem, type TrackedEvent, type TrackPayload, type TrackResponse } from './payload.js';
+import {
+  checkEvent,
+  normalizeEventType,
+  requestSettings,
+  type EventProblem,
+  type TrackedEvent,
+  type TrackPayload,
+  type TrackResponse,
+} from './payload.js';
 import { eventDocument, propsToTraits } from '../mapping/apply.js';
 import type { Mapping } from '../mapping/mapping.js';
 import type { TrackingStore } from './ports.js';
@@ -61,7 +69,8 @@ export class Tracker {
 
   async track(payload: TrackPayload, request: RequestFacts): Promise<TrackResponse> {
     const unstorable = findUnstorableField(payload, STORED_REQUEST_FIELDS);
-    if (unstorable) throw new ApiError(400, 'validation_failed', `${unstorable.field}: ${unstorable.message}`, [unstorable]);
+    if (unstorable)
+      throw new ApiError(400, 'validation_failed', `${unstorable.field}: ${unstorable.message}`, [unstorable]);
     const source = await this.sources.get(payload.source.id);
     if (!source || !source.enabled) {
       throw new ApiError(401, 'invalid_source', `event source "${payload.source.id}" is unknown or disabled`, [
@@ -93,14 +102,24 @@ export class Tracker {
       events.push(await this.mapEvent({ index, ...checked }, source.id, context, now, warnings));
     }
     if (events.length === 0) {
-      throw new ApiError(422, 'invalid_events', 'no valid event in the request', problems.map(({ field, message }) => ({ field, message })));
+      throw new ApiError(
+        422,
+        'invalid_events',
+        'no valid event in the request',
+        problems.map(({ field, message }) => ({ field, message })),
+      );
     }
     const command: TrackCommand = {
       requestId: randomUUID(),
       sourceId: source.id,
       profileId: payload.profile?.id ?? undefined,
       sessionId: payload.session?.id ?? undefined,
-      facts: sessionFacts({ ...request, context: payload.context, deviceId: settings.deviceId, eventContexts: events.map((valid) => valid.event.context) }),
+      facts: sessionFacts({
+        ...request,
+        context: payload.context,
+        deviceId: settings.deviceId,
+        eventContexts: events.map((valid) => valid.event.context),
+      }),
       context,
       events,
       save: settings.save,
@@ -116,7 +135,11 @@ export class Tracker {
       profile: { id: outcome.profileId },
       session: { id: outcome.sessionId },
       errors: problems,
-      warnings: [...warnings, ...outcome.warnings, ...outcome.duplicateEventIds.map((id) => `event "${id}" was already stored; kept once`)],
+      warnings: [
+        ...warnings,
+        ...outcome.warnings,
+        ...outcome.duplicateEventIds.map((id) => `event "${id}" was already stored; kept once`),
+      ],
     };
   }
 
@@ -150,7 +173,8 @@ export class Tracker {
       });
       const mapped = propsToTraits(document, mappings);
       traits = mapped.traits;
-      for (const failure of mapped.failed) warnings.push(`event ${checked.index}: mapping ${failure.mappingId} not applied: ${failure.message}`);
+      for (const failure of mapped.failed)
+        warnings.push(`event ${checked.index}: mapping ${failure.mappingId} not applied: ${failure.message}`);
     }
     return { ...checked, id, type, traits, profileMappings };
   }

@@ -34,7 +34,10 @@ describe('applyTrackCommand', () => {
     const early = new Date(NOW.getTime() - 5000);
     const late = new Date(NOW.getTime() + 5000);
     const tracked = command({}, ['page-view', 'purchase']);
-    tracked.events = [{ ...tracked.events[0]!, time: late }, { ...tracked.events[1]!, time: early }];
+    tracked.events = [
+      { ...tracked.events[0]!, time: late },
+      { ...tracked.events[1]!, time: early },
+    ];
     applyTrackCommand(ledger, tracked, NOW);
     expect(ledger.events.map((event) => [event.type, event.occurredAt])).toEqual([
       ['profile-created', early],
@@ -79,7 +82,11 @@ describe('applyTrackCommand', () => {
 
   it('ends the visit on visit-ended and reopens it on the next event', () => {
     const ledger = new VisitLedger([], []);
-    const { sessionId, profileId } = applyTrackCommand(ledger, command({ sessionId: 's' }, ['page-view', 'visit-ended', 'page-view']), NOW);
+    const { sessionId, profileId } = applyTrackCommand(
+      ledger,
+      command({ sessionId: 's' }, ['page-view', 'visit-ended', 'page-view']),
+      NOW,
+    );
     expect(types(ledger).slice(3)).toEqual(['page-view', 'visit-ended', 'visit-started', 'page-view']);
     expect(ledger.sessions.get(sessionId)).toMatchObject({ status: 'started', visitEndedAt: null });
     expect(ledger.profiles.get(profileId)!.visits).toBe(2);
@@ -87,7 +94,11 @@ describe('applyTrackCommand', () => {
 
   it('keeps the session and profile unsaved when the command asks so', () => {
     const ledger = new VisitLedger([], []);
-    const { sessionId, profileId } = applyTrackCommand(ledger, command({ save: { session: false, events: false, profile: false } }), NOW);
+    const { sessionId, profileId } = applyTrackCommand(
+      ledger,
+      command({ save: { session: false, events: false, profile: false } }),
+      NOW,
+    );
     expect(ledger.savedSessions.has(sessionId)).toBe(false);
     expect(ledger.savedProfiles.has(profileId)).toBe(false);
     expect(ledger.events.every((event) => !event.save)).toBe(true);
@@ -101,19 +112,32 @@ describe('applyTrackCommand', () => {
     expect(ledger.savedSessions.has('s')).toBe(true);
   });
 
-  it('stores a new visitor\'s events without profile or session when the profile is not saved', () => {
+  it("stores a new visitor's events without profile or session when the profile is not saved", () => {
     const ledger = new VisitLedger([], []);
-    const { sessionId } = applyTrackCommand(ledger, command({ save: { session: true, events: true, profile: false } }, ['page-view', 'purchase']), NOW);
+    const { sessionId } = applyTrackCommand(
+      ledger,
+      command({ save: { session: true, events: true, profile: false } }, ['page-view', 'purchase']),
+      NOW,
+    );
     // No profile is created, so no profile-created; a session needs a stored profile, so none either.
     expect(types(ledger)).toEqual(['page-view', 'purchase']);
-    expect(ledger.events.every((event) => event.save && event.profileId === null && event.sessionId === null)).toBe(true);
+    expect(ledger.events.every((event) => event.save && event.profileId === null && event.sessionId === null)).toBe(
+      true,
+    );
     expect(ledger.savedProfiles.size).toBe(0);
     expect(ledger.savedSessions.has(sessionId)).toBe(false);
   });
 
   it('leaves an existing profile as it was when it is not saved, its events still pointing at it', () => {
-    const ledger = new VisitLedger([{ id: 'known', ids: [], visits: 3, lastVisitAt: null, currentVisitAt: null, active: false, createdAt: NOW }], []);
-    const { sessionId } = applyTrackCommand(ledger, command({ profileId: 'known', save: { session: true, events: true, profile: false } }), NOW);
+    const ledger = new VisitLedger(
+      [{ id: 'known', ids: [], visits: 3, lastVisitAt: null, currentVisitAt: null, active: false, createdAt: NOW }],
+      [],
+    );
+    const { sessionId } = applyTrackCommand(
+      ledger,
+      command({ profileId: 'known', save: { session: true, events: true, profile: false } }),
+      NOW,
+    );
     expect(types(ledger)).toEqual(['session-opened', 'visit-started', 'page-view']);
     expect(ledger.events.every((event) => event.profileId === 'known' && event.sessionId === sessionId)).toBe(true);
     expect(ledger.savedProfiles.has('known')).toBe(false);
@@ -122,7 +146,11 @@ describe('applyTrackCommand', () => {
 
   it('stores events of a session that is not saved without the session', () => {
     const ledger = new VisitLedger([], []);
-    const { profileId } = applyTrackCommand(ledger, command({ save: { session: false, events: true, profile: true } }), NOW);
+    const { profileId } = applyTrackCommand(
+      ledger,
+      command({ save: { session: false, events: true, profile: true } }),
+      NOW,
+    );
     expect(types(ledger)).toEqual(['profile-created', 'page-view']);
     expect(ledger.events.every((event) => event.profileId === profileId && event.sessionId === null)).toBe(true);
   });

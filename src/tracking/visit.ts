@@ -115,7 +115,11 @@ interface EventDraft {
  * it was and its events still point at it. With `saveSession: false` a new session is not stored
  * and its events carry no session.
  */
-export function applyTrackCommand(ledger: VisitLedger, command: TrackCommand, now: Date): { profileId: string; sessionId: string; eventIds: string[] } {
+export function applyTrackCommand(
+  ledger: VisitLedger,
+  command: TrackCommand,
+  now: Date,
+): { profileId: string; sessionId: string; eventIds: string[] } {
   const existingSession = command.sessionId === undefined ? undefined : ledger.sessions.get(command.sessionId);
   let profile =
     ledger.resolveProfile(command.profileId) ??

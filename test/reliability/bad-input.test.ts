@@ -1,7 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { SystemEvent } from '../../src/tracking/model.js';
 import { createBadInputGenerator, namesField, type GeneratedRequest } from '../support/bad-track-input.js';
-import { createDeployment, createEventSource, deploymentModes, readAnswer, type Deployment, type HttpAnswer } from '../support/deployment.js';
+import {
+  createDeployment,
+  createEventSource,
+  deploymentModes,
+  readAnswer,
+  type Deployment,
+  type HttpAnswer,
+} from '../support/deployment.js';
 import { mulberry32 } from '../support/random.js';
 
 /**
@@ -10,7 +17,9 @@ import { mulberry32 } from '../support/random.js';
  * server is healthy after, nothing of a refused request or event is stored, every good request is.
  * The seed is random unless RELIABILITY_SEED is set; it is in the test's name and in every failure.
  */
-const SEED = process.env['RELIABILITY_SEED'] ? Number(process.env['RELIABILITY_SEED']) : Math.floor(Math.random() * 2 ** 31);
+const SEED = process.env['RELIABILITY_SEED']
+  ? Number(process.env['RELIABILITY_SEED'])
+  : Math.floor(Math.random() * 2 ** 31);
 const REQUESTS = 400;
 const CONCURRENCY = 8;
 const MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -33,8 +42,10 @@ function judge({ request, answer }: Answered): string[] {
   const { status, body } = answer;
   const expected = request.expected;
   if (status >= 500) return [`${status} ${excerpt(body)}`];
-  if (!answer.contentType?.startsWith('application/json') || body === undefined) problems.push(`${status} answer is not JSON`);
-  const relevant = (field: unknown) => typeof field === 'string' && (request.fields.length === 0 || request.fields.some((f) => namesField(field, f)));
+  if (!answer.contentType?.startsWith('application/json') || body === undefined)
+    problems.push(`${status} answer is not JSON`);
+  const relevant = (field: unknown) =>
+    typeof field === 'string' && (request.fields.length === 0 || request.fields.some((f) => namesField(field, f)));
 
   if (status === 200 || status === 226) {
     const answered = body as { events?: string[]; errors?: { index?: unknown; field?: unknown; message?: unknown }[] };
@@ -50,10 +61,15 @@ function judge({ request, answer }: Answered): string[] {
       if (storedIds.has(refusedId)) problems.push(`${status}: stored event ${expected.index}, which must be refused`);
       const named = (answered.errors ?? []).filter((error) => error.index === expected.index);
       if (named.length === 0 || !named.some((error) => relevant(error.field))) {
-        problems.push(`${status}: errors do not name ${request.fields.join(' or ')} for event ${expected.index}: ${excerpt(answered.errors)}`);
+        problems.push(
+          `${status}: errors do not name ${request.fields.join(' or ')} for event ${expected.index}: ${excerpt(answered.errors)}`,
+        );
       }
     }
-    if (status === 226 && (answered.errors ?? []).some((error) => typeof error.field !== 'string' || typeof error.message !== 'string')) {
+    if (
+      status === 226 &&
+      (answered.errors ?? []).some((error) => typeof error.field !== 'string' || typeof error.message !== 'string')
+    ) {
       problems.push(`226 errors without field and message: ${excerpt(answered.errors)}`);
     }
     return problems;
@@ -64,7 +80,9 @@ function judge({ request, answer }: Answered): string[] {
     if (typeof error?.error !== 'string' || !Array.isArray(error.details) || error.details.length === 0) {
       problems.push(`${status} error without a code and named fields: ${excerpt(body)}`);
     } else if (!error.details.some((detail) => relevant(detail.field))) {
-      problems.push(`${status} names ${excerpt(error.details.map((detail) => detail.field))}, not ${request.fields.join(' or ')}`);
+      problems.push(
+        `${status} names ${excerpt(error.details.map((detail) => detail.field))}, not ${request.fields.join(' or ')}`,
+      );
     }
     return problems;
   }
@@ -73,7 +91,11 @@ function judge({ request, answer }: Answered): string[] {
 
 async function send(url: string, request: GeneratedRequest): Promise<HttpAnswer | undefined> {
   try {
-    const response = await fetch(`${url}/track`, { method: 'POST', headers: { 'content-type': request.contentType }, body: request.body });
+    const response = await fetch(`${url}/track`, {
+      method: 'POST',
+      headers: { 'content-type': request.contentType },
+      body: request.body,
+    });
     return await readAnswer(response);
   } catch {
     return undefined;
@@ -113,12 +135,20 @@ describe.each(await deploymentModes())('generated bad input against /track, $mod
       for (const item of answered) {
         for (const problem of judge(item)) {
           const key = `${item.request.mutation}: ${problem.split(':')[0]}`;
-          const seen = failures.get(key) ?? { count: 0, example: `${item.request.label} [${item.request.contentType}]: ${problem}` };
+          const seen = failures.get(key) ?? {
+            count: 0,
+            example: `${item.request.label} [${item.request.contentType}]: ${problem}`,
+          };
           failures.set(key, { ...seen, count: seen.count + 1 });
         }
       }
       // Soft, so that the store is judged too.
-      expect.soft([...failures.values()].map(({ count, example }) => `${count}× e.g. ${example}`), reproduce).toEqual([]);
+      expect
+        .soft(
+          [...failures.values()].map(({ count, example }) => `${count}× e.g. ${example}`),
+          reproduce,
+        )
+        .toEqual([]);
 
       const health = await fetch(`${deployment.url}/healthcheck`);
       expect(health.status, reproduce).toBe(200);
@@ -127,7 +157,9 @@ describe.each(await deploymentModes())('generated bad input against /track, $mod
       await deployment.stop();
 
       const acknowledged = answered.filter(({ answer }) => answer?.status === 200 || answer?.status === 226);
-      const ackedBodies = acknowledged.map(({ answer }) => answer!.body as { events: string[]; session: { id: string }; profile: { id: string } });
+      const ackedBodies = acknowledged.map(
+        ({ answer }) => answer!.body as { events: string[]; session: { id: string }; profile: { id: string } },
+      );
       const refusedIds = new Set(
         answered.flatMap(({ request, answer }) => {
           if (answer?.status === 200 || answer?.status === 226) {
@@ -143,15 +175,26 @@ describe.each(await deploymentModes())('generated bad input against /track, $mod
           [SYSTEM_EVENT_TYPES],
         );
         const afterIds = (after?.body as { events: string[] }).events;
-        expect(events.map((event) => event.id), reproduce).toEqual([...new Set([...ackedBodies.flatMap((body) => body.events), ...afterIds])].sort());
-        const storedRefused = events.filter((event) => refusedIds.has(event.id) || (event.marker !== null && refusedIds.has(event.marker)));
+        expect(
+          events.map((event) => event.id),
+          reproduce,
+        ).toEqual([...new Set([...ackedBodies.flatMap((body) => body.events), ...afterIds])].sort());
+        const storedRefused = events.filter(
+          (event) => refusedIds.has(event.id) || (event.marker !== null && refusedIds.has(event.marker)),
+        );
         expect(storedRefused, `${reproduce}: events of refused requests or refused events were stored`).toEqual([]);
 
         const sessions = await db.query<{ id: string }>(`SELECT id FROM sessions`);
         const profiles = await db.query<{ id: string }>(`SELECT id FROM profiles`);
         const afterBody = after?.body as { session?: { id: string }; profile?: { id: string } } | undefined;
-        const expectedSessions = new Set([...ackedBodies.map((body) => body.session.id), ...(afterBody?.session ? [afterBody.session.id] : [])]);
-        const expectedProfiles = new Set([...ackedBodies.map((body) => body.profile.id), ...(afterBody?.profile ? [afterBody.profile.id] : [])]);
+        const expectedSessions = new Set([
+          ...ackedBodies.map((body) => body.session.id),
+          ...(afterBody?.session ? [afterBody.session.id] : []),
+        ]);
+        const expectedProfiles = new Set([
+          ...ackedBodies.map((body) => body.profile.id),
+          ...(afterBody?.profile ? [afterBody.profile.id] : []),
+        ]);
         expect(new Set(sessions.map((session) => session.id)), `${reproduce}: sessions`).toEqual(expectedSessions);
         expect(new Set(profiles.map((profile) => profile.id)), `${reproduce}: profiles`).toEqual(expectedProfiles);
       } finally {

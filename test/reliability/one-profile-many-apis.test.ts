@@ -39,23 +39,38 @@ describe.skipIf(!postgresUp)('several API processes on one profile, every reques
   it('stores each event once, keeps one profile and exact counters', async () => {
     const urls = [deployment.url, ...replicas.map((replica) => replica.url)];
     const track = async (url: string, body: unknown) => {
-      const response = await fetch(`${url}/track`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const response = await fetch(`${url}/track`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       return readAnswer(response);
     };
     const source = await createEventSource(deployment, 'replicas');
-    const first = await track(urls[0]!, { source: { id: source }, session: { id: 'visit-first' }, events: [{ type: 'burst', id: 'burst-first' }] });
+    const first = await track(urls[0]!, {
+      source: { id: source },
+      session: { id: 'visit-first' },
+      events: [{ type: 'burst', id: 'burst-first' }],
+    });
     expect(first.status).toBe(200);
     const profileId = (first.body as { profile: { id: string } }).profile.id;
 
     const answers = await Promise.all(
       Array.from({ length: REQUESTS }, (_, i) => {
-        const body = { source: { id: source }, profile: { id: profileId }, session: { id: `visit-${i % SESSIONS}` }, events: [{ type: 'burst', id: `burst-${i}` }] };
+        const body = {
+          source: { id: source },
+          profile: { id: profileId },
+          session: { id: `visit-${i % SESSIONS}` },
+          events: [{ type: 'burst', id: `burst-${i}` }],
+        };
         return Promise.all([track(urls[i % API_PROCESSES]!, body), track(urls[(i + 1) % API_PROCESSES]!, body)]);
       }),
     );
     const all = answers.flat();
     expect(all.filter((answer) => answer.status !== 200)).toEqual([]);
-    expect(new Set(all.map((answer) => (answer.body as { profile: { id: string } }).profile.id))).toEqual(new Set([profileId]));
+    expect(new Set(all.map((answer) => (answer.body as { profile: { id: string } }).profile.id))).toEqual(
+      new Set([profileId]),
+    );
 
     const db = await deployment.openStore();
     try {

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDeployment, createEventSource, readAnswer, type Deployment, type HttpAnswer } from '../support/deployment.js';
+import {
+  createDeployment,
+  createEventSource,
+  readAnswer,
+  type Deployment,
+  type HttpAnswer,
+} from '../support/deployment.js';
 import { eventually } from '../support/eventually.js';
 import { postgresAvailable } from '../support/postgres.js';
 import { runMeridian, type MeridianProcess } from '../support/processes.js';
@@ -31,12 +37,19 @@ describe.skipIf(!postgresUp || !redisServerUp)('a Redis outage in server mode', 
 
   beforeAll(async () => {
     redis = await startOwnRedis();
-    deployment = await createDeployment('server', { REDIS_HOST: redis.url, QUEUE_PREFIX: `meridian-reliability-${randomUUID()}` });
+    deployment = await createDeployment('server', {
+      REDIS_HOST: redis.url,
+      QUEUE_PREFIX: `meridian-reliability-${randomUUID()}`,
+    });
     await deployment.start();
     worker = runMeridian(['worker', 'segmentation'], deployment.env);
     sourceId = await createEventSource(deployment, 'web');
     await trackVisitors(1);
-    const everyone = await deployment.admin('POST', '/segments', { id: 'everyone', name: 'Everyone', condition: EVERYONE });
+    const everyone = await deployment.admin('POST', '/segments', {
+      id: 'everyone',
+      name: 'Everyone',
+      condition: EVERYONE,
+    });
     expect(everyone.status).toBe(201);
     expect(await members('everyone')).toBe(1);
   });
@@ -65,7 +78,8 @@ describe.skipIf(!postgresUp || !redisServerUp)('a Redis outage in server mode', 
   /** The segment's member count once it reaches every profile tracked so far (or the last one read). */
   async function members(segmentId: string): Promise<unknown> {
     return eventually(
-      async () => (await deployment.admin('GET', `/segments/${segmentId}`)).body as { memberCount?: number } | undefined,
+      async () =>
+        (await deployment.admin('GET', `/segments/${segmentId}`)).body as { memberCount?: number } | undefined,
       (segment) => segment?.memberCount === trackedProfiles.length,
       60_000,
     ).then((segment) => segment?.memberCount);
@@ -75,7 +89,9 @@ describe.skipIf(!postgresUp || !redisServerUp)('a Redis outage in server mode', 
   function bounded(call: Promise<HttpAnswer>): { answer: Promise<HttpAnswer | undefined>; settled: Promise<unknown> } {
     const settled = call.catch((error: unknown) => error);
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ADMIN_ANSWER_BOUND_MS)));
+    const timeout = new Promise<undefined>(
+      (resolve) => (timer = setTimeout(() => resolve(undefined), ADMIN_ANSWER_BOUND_MS)),
+    );
     return { answer: Promise.race([call, timeout]).finally(() => clearTimeout(timer)), settled };
   }
 
@@ -96,10 +112,19 @@ describe.skipIf(!postgresUp || !redisServerUp)('a Redis outage in server mode', 
         const health = await deployment.admin('GET', '/healthcheck');
         expect(health).toMatchObject({ status: 503, body: { storage: { ok: true }, queue: { ok: false } } });
 
-        const created = bounded(deployment.admin('POST', '/segments', { id: segmentId, name: segmentId, condition: EVERYONE }));
-        const updated = bounded(deployment.admin('PUT', '/segments/everyone', { name: 'Everyone', condition: EVERYONE, description: `during ${name}` }));
+        const created = bounded(
+          deployment.admin('POST', '/segments', { id: segmentId, name: segmentId, condition: EVERYONE }),
+        );
+        const updated = bounded(
+          deployment.admin('PUT', '/segments/everyone', {
+            name: 'Everyone',
+            condition: EVERYONE,
+            description: `during ${name}`,
+          }),
+        );
         settled = [created.settled, updated.settled];
-        const status = async (answer: Promise<HttpAnswer | undefined>) => (await answer)?.status ?? `no answer within ${ADMIN_ANSWER_BOUND_MS} ms`;
+        const status = async (answer: Promise<HttpAnswer | undefined>) =>
+          (await answer)?.status ?? `no answer within ${ADMIN_ANSWER_BOUND_MS} ms`;
         // Saved with the work queued for later, or refused at once as unavailable: anything but a wait.
         // Soft, so that a failure here still shows whether the work is caught up after the outage.
         expect.soft({ create: await status(created.answer), update: await status(updated.answer) }).toEqual({
@@ -114,14 +139,18 @@ describe.skipIf(!postgresUp || !redisServerUp)('a Redis outage in server mode', 
       const retried = await deployment.admin('GET', `/segments/${segmentId}`);
       if (retried.status === 404) {
         // A 503 meant "not saved": the client sends it again now that Redis is back.
-        expect((await deployment.admin('POST', '/segments', { id: segmentId, name: segmentId, condition: EVERYONE })).status).toBe(201);
+        expect(
+          (await deployment.admin('POST', '/segments', { id: segmentId, name: segmentId, condition: EVERYONE })).status,
+        ).toBe(201);
       }
       expect({ everyone: await members('everyone'), created: await members(segmentId) }).toEqual({
         everyone: trackedProfiles.length,
         created: trackedProfiles.length,
       });
       const lastVisitor = await deployment.admin('GET', `/profiles/${trackedProfiles.at(-1)}`);
-      expect((lastVisitor.body as { segments: string[] }).segments).toEqual(expect.arrayContaining(['everyone', segmentId]));
+      expect((lastVisitor.body as { segments: string[] }).segments).toEqual(
+        expect.arrayContaining(['everyone', segmentId]),
+      );
       expect(worker.child.exitCode, `the worker exited:\n${worker.output()}`).toBeNull();
 
       const events = await deployment.admin('GET', '/events?type=page-view&limit=500');

@@ -24,7 +24,11 @@ export const BACKENDS: { name: Backend; available: () => Promise<boolean> }[] = 
   { name: 'postgres', available: postgresAvailable },
 ];
 
-export async function startTestApi(backend: Backend, env: Record<string, string> = {}, options: StartApiOptions = {}): Promise<TestApi> {
+export async function startTestApi(
+  backend: Backend,
+  env: Record<string, string> = {},
+  options: StartApiOptions = {},
+): Promise<TestApi> {
   const database = backend === 'postgres' ? await createTestDatabase() : undefined;
   const config: Config = loadConfig({
     API_TOKEN: TEST_TOKEN,

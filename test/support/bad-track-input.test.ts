@@ -27,9 +27,19 @@ describe('the bad /track input generator', () => {
 
   it('makes every kind of request, good ones included', () => {
     const kinds = new Set(run.map((request) => request.mutation));
-    expect([...kinds].sort()).toEqual(
-      ['bad-date', 'bad-string', 'content-type', 'deep', 'good', 'oversize', 'prototype-key', 'truncated', 'unknown-source', 'wrong-type-event', 'wrong-type-request'],
-    );
+    expect([...kinds].sort()).toEqual([
+      'bad-date',
+      'bad-string',
+      'content-type',
+      'deep',
+      'good',
+      'oversize',
+      'prototype-key',
+      'truncated',
+      'unknown-source',
+      'wrong-type-event',
+      'wrong-type-request',
+    ]);
   });
 
   it('gives every field of the payload a wrong type, whatever the seed', () => {
@@ -38,14 +48,31 @@ describe('the bad /track input generator', () => {
         .filter((request) => request.mutation.startsWith('wrong-type'))
         .map((request) => request.fields[0]!.replace(/^events\.\d+/, 'events.N')),
     );
-    for (const field of ['source', 'source.id', 'session.id', 'profile.id', 'device.id', 'context', 'events', 'options.saveProfile', 'events.N', 'events.N.type', 'events.N.id', 'events.N.tags.0', 'events.N.time']) {
+    for (const field of [
+      'source',
+      'source.id',
+      'session.id',
+      'profile.id',
+      'device.id',
+      'context',
+      'events',
+      'options.saveProfile',
+      'events.N',
+      'events.N.type',
+      'events.N.id',
+      'events.N.tags.0',
+      'events.N.time',
+    ]) {
       expect(fields).toContain(field);
     }
   });
 
   it('sends good requests as the JSON they claim, with their event ids and the source', () => {
     for (const request of run.filter((item) => item.mutation === 'good')) {
-      const body = JSON.parse(request.body) as { source: { id: string }; events: { id: string; properties: { marker: string } }[] };
+      const body = JSON.parse(request.body) as {
+        source: { id: string };
+        events: { id: string; properties: { marker: string } }[];
+      };
       expect(body.source.id).toBe('source-1');
       expect(body.events.map((event) => event.id)).toEqual(request.eventIds);
       expect(body.events.map((event) => event.properties.marker)).toEqual(request.eventIds);
@@ -56,7 +83,8 @@ describe('the bad /track input generator', () => {
   it('truncates into invalid JSON, goes over the size limit, and writes prototype keys and deep nesting as raw JSON', () => {
     for (const request of run) {
       if (request.mutation === 'truncated') expect(parses(request.body)).toBe(false);
-      if (request.mutation === 'oversize') expect(Buffer.byteLength(request.body)).toBeGreaterThan(OPTIONS.maxPayloadBytes);
+      if (request.mutation === 'oversize')
+        expect(Buffer.byteLength(request.body)).toBeGreaterThan(OPTIONS.maxPayloadBytes);
       if (request.mutation === 'prototype-key') expect(request.body).toMatch(/"(__proto__|constructor)":\{/);
       if (request.mutation === 'deep') expect(request.body).toMatch(/"leaf"/);
       if (request.mutation === 'bad-string') expect(request.body).toMatch(/\\u(0000|d[89a-f][0-9a-f]{2})/);

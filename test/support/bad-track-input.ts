@@ -38,7 +38,17 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Path = (string | number)[];
 
 /** What a field of the payload holds; its wrong values follow from it. */
-type FieldKind = 'object' | 'nullable-object' | 'id' | 'nullable-id' | 'array' | 'nullable-array' | 'event-type' | 'string' | 'time' | 'ignored';
+type FieldKind =
+  | 'object'
+  | 'nullable-object'
+  | 'id'
+  | 'nullable-id'
+  | 'array'
+  | 'nullable-array'
+  | 'event-type'
+  | 'string'
+  | 'time'
+  | 'ignored';
 
 const REQUEST_FIELDS: [string, FieldKind][] = [
   ['source', 'object'],
@@ -84,13 +94,44 @@ const WRONG_VALUES: Record<FieldKind, Json[]> = {
   ignored: ['true', 1, {}, [], null, 'text', ''],
   'event-type': [1, true, null, {}, ['page-view'], '', '   ', LONG],
   string: [1, null, {}, [], LONG],
-  time: ['hello', 'hello 5', '2024-13-01T00:00:00Z', '0000-01-01T00:00:00Z', '+275760-09-13T00:00:00.000Z', '-271821-04-20T00:00:00.000Z', '', 1e20, -1e20, true, []],
+  time: [
+    'hello',
+    'hello 5',
+    '2024-13-01T00:00:00Z',
+    '0000-01-01T00:00:00Z',
+    '+275760-09-13T00:00:00.000Z',
+    '-271821-04-20T00:00:00.000Z',
+    '',
+    1e20,
+    -1e20,
+    true,
+    [],
+  ],
 };
 
 const BAD_STRINGS = ['\u0000', 'a\u0000b', '\ud800', '\udfff', 'end\ud83d', '\udc00start'];
-const BAD_DATES: Json[] = ['hello', 'hello 5', '2024-02-30T25:61:00Z', '0000-01-01T00:00:00Z', '10000-01-01T00:00:00Z', '+275760-09-13T00:00:00.000Z', 1e20, -1e20];
-const UNREAD_CONTENT_TYPES = ['application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x', 'image/png'];
-const JSON_CONTENT_TYPES = ['application/json', 'application/json; charset=utf-8', 'text/plain', 'text/plain;charset=UTF-8'];
+const BAD_DATES: Json[] = [
+  'hello',
+  'hello 5',
+  '2024-02-30T25:61:00Z',
+  '0000-01-01T00:00:00Z',
+  '10000-01-01T00:00:00Z',
+  '+275760-09-13T00:00:00.000Z',
+  1e20,
+  -1e20,
+];
+const UNREAD_CONTENT_TYPES = [
+  'application/x-www-form-urlencoded',
+  'application/xml',
+  'multipart/form-data; boundary=x',
+  'image/png',
+];
+const JSON_CONTENT_TYPES = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'text/plain',
+  'text/plain;charset=UTF-8',
+];
 
 /** Raw JSON text goes in through placeholders: JSON.stringify cannot write `__proto__` keys or 20,000 levels. */
 const rawKey = (n: number) => `__raw_key_${n}__`;
@@ -124,7 +165,12 @@ export function createBadInputGenerator(
       for (const [placeholder, value] of raw) json = json.replace(placeholder, () => value);
       return json;
     };
-    const request = (label: string, expected: Expected, fields: string[], contentType = pick(JSON_CONTENT_TYPES)): GeneratedRequest => ({
+    const request = (
+      label: string,
+      expected: Expected,
+      fields: string[],
+      contentType = pick(JSON_CONTENT_TYPES),
+    ): GeneratedRequest => ({
       mutation,
       label,
       contentType,
@@ -144,21 +190,35 @@ export function createBadInputGenerator(
         const [field, kind] = REQUEST_FIELDS[nextRequestField++ % REQUEST_FIELDS.length]!;
         const value = pick(WRONG_VALUES[kind]);
         setAt(body, split(field), value);
-        return request(`wrong type at ${field}: ${describe(value)}`, kind === 'ignored' ? { kind: 'stored' } : { kind: 'refused' }, [field]);
+        return request(
+          `wrong type at ${field}: ${describe(value)}`,
+          kind === 'ignored' ? { kind: 'stored' } : { kind: 'refused' },
+          [field],
+        );
       }
       case 'wrong-type-event': {
         const [relative, kind] = EVENT_FIELDS[nextEventField++ % EVENT_FIELDS.length]!;
         const value = pick(WRONG_VALUES[kind]);
         setAt(body, eventPath(relative), value);
         const field = eventField(relative);
-        return request(`wrong type at ${field}: ${describe(value)}`, { kind: 'event-refused', index: eventIndex }, [field]);
+        return request(`wrong type at ${field}: ${describe(value)}`, { kind: 'event-refused', index: eventIndex }, [
+          field,
+        ]);
       }
       case 'deep': {
         const depth = pick([10, 100, 1_000, 5_000, 20_000]);
         const inEvent = random() < 0.7;
         const path: Path = inEvent ? eventPath('properties.deep') : ['context', 'deep'];
         const open = Array.from({ length: depth }, () => (random() < 0.5 ? ['{"d":', '}'] : ['[', ']']));
-        raw.set(`"${rawValue(0)}"`, open.map(([o]) => o).join('') + '"leaf"' + open.map(([, c]) => c).reverse().join(''));
+        raw.set(
+          `"${rawValue(0)}"`,
+          open.map(([o]) => o).join('') +
+            '"leaf"' +
+            open
+              .map(([, c]) => c)
+              .reverse()
+              .join(''),
+        );
         setAt(body, path, rawValue(0));
         const field = inEvent ? eventField('properties.deep') : 'context.deep';
         // A documented depth limit may sit anywhere up to a few thousand levels; beyond that, refuse.
@@ -192,14 +252,22 @@ export function createBadInputGenerator(
         const tracardiShape = random() < 0.5;
         setAt(body, eventPath('time'), tracardiShape ? { create: date } : date);
         const field = eventField(tracardiShape ? 'time.create' : 'time');
-        return request(`invalid date at ${field}: ${describe(date)}`, { kind: 'event-refused', index: eventIndex }, [field]);
+        return request(`invalid date at ${field}: ${describe(date)}`, { kind: 'event-refused', index: eventIndex }, [
+          field,
+        ]);
       }
       case 'content-type':
         return request('good body', { kind: 'refused' }, ['content-type'], pick(UNREAD_CONTENT_TYPES));
       case 'truncated': {
         const whole = request('', ANY, []);
         const cut = int(0, whole.body.length - 1);
-        return { ...whole, label: `body cut after ${cut} of ${whole.body.length} characters`, body: whole.body.slice(0, cut), expected: { kind: 'refused' }, fields: ['body'] };
+        return {
+          ...whole,
+          label: `body cut after ${cut} of ${whole.body.length} characters`,
+          body: whole.body.slice(0, cut),
+          expected: { kind: 'refused' },
+          fields: ['body'],
+        };
       }
       case 'prototype-key': {
         const key = pick(['__proto__', 'constructor']);
@@ -212,7 +280,10 @@ export function createBadInputGenerator(
           [eventPath('properties'), eventField('properties'), 'event'],
           [eventPath('properties.nested'), eventField('properties.nested'), 'event'],
         ]);
-        raw.set(`"${rawKey(0)}":0`, key === '__proto__' ? '"__proto__":{"polluted":true}' : '"constructor":{"prototype":{"polluted":true}}');
+        raw.set(
+          `"${rawKey(0)}":0`,
+          key === '__proto__' ? '"__proto__":{"polluted":true}' : '"constructor":{"prototype":{"polluted":true}}',
+        );
         setAt(body, [...path, rawKey(0)], 0);
         return request(`${key} key in ${field}`, refusal(where, eventIndex), ['body', field]);
       }
@@ -254,10 +325,24 @@ export function createBadInputGenerator(
 }
 
 const MUTATIONS = [
-  'good', 'good', 'good', 'good', 'good',
-  'wrong-type-request', 'wrong-type-request', 'wrong-type-event', 'wrong-type-event',
-  'deep', 'bad-string', 'bad-string', 'bad-date', 'content-type', 'truncated',
-  'prototype-key', 'oversize', 'unknown-source',
+  'good',
+  'good',
+  'good',
+  'good',
+  'good',
+  'wrong-type-request',
+  'wrong-type-request',
+  'wrong-type-event',
+  'wrong-type-event',
+  'deep',
+  'bad-string',
+  'bad-string',
+  'bad-date',
+  'content-type',
+  'truncated',
+  'prototype-key',
+  'oversize',
+  'unknown-source',
 ] as const;
 
 /**
@@ -283,7 +368,8 @@ function setAt(root: { [key: string]: Json }, path: Path, value: Json): void {
   for (const [i, key] of path.slice(0, -1).entries()) {
     const container = node as { [key: string]: Json };
     const child: Json | undefined = container[key as string];
-    if (child === null || typeof child !== 'object') container[key as string] = typeof path[i + 1] === 'number' ? [] : {};
+    if (child === null || typeof child !== 'object')
+      container[key as string] = typeof path[i + 1] === 'number' ? [] : {};
     node = container[key as string]!;
   }
   (node as { [key: string]: Json })[path[path.length - 1] as string] = value;

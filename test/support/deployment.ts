@@ -61,7 +61,10 @@ export async function readAnswer(response: Response): Promise<HttpAnswer> {
   return { status: response.status, body, contentType: response.headers.get('content-type') };
 }
 
-export async function createDeployment(mode: DeploymentMode, extraEnv: Record<string, string> = {}): Promise<Deployment> {
+export async function createDeployment(
+  mode: DeploymentMode,
+  extraEnv: Record<string, string> = {},
+): Promise<Deployment> {
   const token = `reliability-${mode}-token`;
   let database: TestDatabase | undefined;
   let dataDir: string | undefined;
@@ -108,7 +111,10 @@ export async function createDeployment(mode: DeploymentMode, extraEnv: Record<st
     async admin(method, path, body) {
       const response = await fetch(`${url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       return readAnswer(response);
@@ -131,6 +137,7 @@ export async function createDeployment(mode: DeploymentMode, extraEnv: Record<st
 /** Creates an event source through the admin API and returns its id. */
 export async function createEventSource(deployment: Deployment, name: string): Promise<string> {
   const created = await deployment.admin('POST', '/event-sources', { name });
-  if (created.status !== 201 && created.status !== 200) throw new Error(`could not create an event source: ${JSON.stringify(created)}`);
+  if (created.status !== 201 && created.status !== 200)
+    throw new Error(`could not create an event source: ${JSON.stringify(created)}`);
   return (created.body as { id: string }).id;
 }

@@ -34,7 +34,13 @@ export function redisServerAvailable(): Promise<boolean> {
 }
 
 async function ping(port: number): Promise<boolean> {
-  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = new Redis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   client.on('error', () => {});
   try {
     await client.connect();
@@ -56,10 +62,17 @@ export async function startOwnRedis(): Promise<OwnRedis> {
     port,
     url: `redis://127.0.0.1:${port}`,
     async start() {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      child = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+        { stdio: 'ignore' },
+      );
       const current = child;
       exited = new Promise((resolve) => current.on('exit', () => resolve()));
-      const up = await eventually(() => ping(port), (ok) => ok || current.exitCode !== null);
+      const up = await eventually(
+        () => ping(port),
+        (ok) => ok || current.exitCode !== null,
+      );
       if (!up) throw new Error(`redis-server did not start on port ${port}`);
     },
     async kill() {

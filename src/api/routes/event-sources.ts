@@ -38,23 +38,42 @@ export function eventSourceRoutes({ sources, sourceCache }: ApiServices) {
 
     api.post(
       '/event-sources',
-      { schema: { tags, summary: 'Create an event source', body: CreateBody, response: { 201: EventSourceSchema, '4xx': ErrorSchema } } },
+      {
+        schema: {
+          tags,
+          summary: 'Create an event source',
+          body: CreateBody,
+          response: { 201: EventSourceSchema, '4xx': ErrorSchema },
+        },
+      },
       async (request, reply) => {
         const { id = randomUUID(), name, description = '', enabled = true } = request.body;
         const created = await sources.create({ id, name, description, enabled });
-        if (!created) throw new ApiError(409, 'conflict', `event source "${id}" already exists`, [{ field: 'id', message: 'already exists' }]);
+        if (!created)
+          throw new ApiError(409, 'conflict', `event source "${id}" already exists`, [
+            { field: 'id', message: 'already exists' },
+          ]);
         sourceCache.forget(id);
         return reply.status(201).send(created);
       },
     );
 
-    api.get('/event-sources', { schema: { tags, summary: 'List event sources', response: { 200: Type.Array(EventSourceSchema) } } }, () =>
-      sources.list(),
+    api.get(
+      '/event-sources',
+      { schema: { tags, summary: 'List event sources', response: { 200: Type.Array(EventSourceSchema) } } },
+      () => sources.list(),
     );
 
     api.get(
       '/event-sources/:id',
-      { schema: { tags, summary: 'Get an event source', params: IdParams, response: { 200: EventSourceSchema, '4xx': ErrorSchema } } },
+      {
+        schema: {
+          tags,
+          summary: 'Get an event source',
+          params: IdParams,
+          response: { 200: EventSourceSchema, '4xx': ErrorSchema },
+        },
+      },
       async (request) => (await sources.get(request.params.id)) ?? Promise.reject(notFound('event source')),
     );
 
@@ -80,7 +99,14 @@ export function eventSourceRoutes({ sources, sourceCache }: ApiServices) {
 
     api.delete(
       '/event-sources/:id',
-      { schema: { tags, summary: 'Delete an event source', params: IdParams, response: { 204: Type.Null(), '4xx': ErrorSchema } } },
+      {
+        schema: {
+          tags,
+          summary: 'Delete an event source',
+          params: IdParams,
+          response: { 204: Type.Null(), '4xx': ErrorSchema },
+        },
+      },
       async (request, reply) => {
         if (!(await sources.delete(request.params.id))) throw notFound('event source');
         sourceCache.forget(request.params.id);

@@ -8,7 +8,9 @@ import { ErrorSchema, IdParams } from '../schemas.js';
 export const JobRunSchema = Type.Object({
   id: Type.String(),
   kind: Type.String({ description: 'for a mapping backfill, the mapping kind' }),
-  subject: Type.Union([Type.String(), Type.Null()], { description: 'what the run works on: the mapping id of a backfill' }),
+  subject: Type.Union([Type.String(), Type.Null()], {
+    description: 'what the run works on: the mapping id of a backfill',
+  }),
   state: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('done'), Type.Literal('failed')]),
   total: Type.Integer({ description: 'items (events) found when the run started' }),
   done: Type.Integer({ description: 'items processed so far' }),
@@ -26,7 +28,14 @@ export function jobRoutes({ jobRuns }: Pick<MappingServices, 'jobRuns'>) {
     const api = app.withTypeProvider<TypeBoxTypeProvider>();
     api.get(
       '/jobs/:id',
-      { schema: { tags: ['jobs'], summary: 'Progress of a background run (e.g. a mapping backfill)', params: IdParams, response: { 200: JobRunSchema, '4xx': ErrorSchema } } },
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: 'Progress of a background run (e.g. a mapping backfill)',
+          params: IdParams,
+          response: { 200: JobRunSchema, '4xx': ErrorSchema },
+        },
+      },
       async (request) => (await jobRuns.get(request.params.id)) ?? Promise.reject(notFound('job')),
     );
   };

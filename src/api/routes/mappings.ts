@@ -14,19 +14,22 @@ const ProfileCopySchema = Type.Object(
   {
     event: Type.Optional(Path),
     profile: Path,
-    op: Type.Optional(Type.Union(PROFILE_OPS.map((op) => Type.Literal(op)), { description: 'equals when absent' })),
+    op: Type.Optional(
+      Type.Union(
+        PROFILE_OPS.map((op) => Type.Literal(op)),
+        { description: 'equals when absent' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
-const Rules = Type.Union(
-  [
-    Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Path, {
-      description: 'event-props-to-traits: {"properties.price": "traits.price"}',
-      maxProperties: 100,
-    }),
-    Type.Array(ProfileCopySchema, { description: 'event-to-profile: [{event, profile, op}]', maxItems: 100 }),
-  ],
-);
+const Rules = Type.Union([
+  Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Path, {
+    description: 'event-props-to-traits: {"properties.price": "traits.price"}',
+    maxProperties: 100,
+  }),
+  Type.Array(ProfileCopySchema, { description: 'event-to-profile: [{event, profile, op}]', maxItems: 100 }),
+]);
 const Kind = Type.Union(MAPPING_KINDS.map((kind) => Type.Literal(kind)));
 
 const MappingSchema = Type.Object({
@@ -80,17 +83,31 @@ export function mappingRoutes({ mappings, mappingCache, backfill, jobRuns }: Map
       async (request, reply) => {
         const { id = randomUUID(), ...body } = request.body;
         const created = await mappings.create({ id, ...parseMappingInput(body) });
-        if (!created) throw new ApiError(409, 'conflict', `mapping "${id}" already exists`, [{ field: 'id', message: 'already exists' }]);
+        if (!created)
+          throw new ApiError(409, 'conflict', `mapping "${id}" already exists`, [
+            { field: 'id', message: 'already exists' },
+          ]);
         mappingCache.forget();
         return reply.status(201).send(created);
       },
     );
 
-    api.get('/mappings', { schema: { tags, summary: 'List mappings', response: { 200: Type.Array(MappingSchema) } } }, () => mappings.list());
+    api.get(
+      '/mappings',
+      { schema: { tags, summary: 'List mappings', response: { 200: Type.Array(MappingSchema) } } },
+      () => mappings.list(),
+    );
 
     api.get(
       '/mappings/:id',
-      { schema: { tags, summary: 'Get a mapping', params: IdParams, response: { 200: MappingSchema, '4xx': ErrorSchema } } },
+      {
+        schema: {
+          tags,
+          summary: 'Get a mapping',
+          params: IdParams,
+          response: { 200: MappingSchema, '4xx': ErrorSchema },
+        },
+      },
       async (request) => (await mappings.get(request.params.id)) ?? Promise.reject(notFound('mapping')),
     );
 
@@ -116,7 +133,14 @@ export function mappingRoutes({ mappings, mappingCache, backfill, jobRuns }: Map
 
     api.delete(
       '/mappings/:id',
-      { schema: { tags, summary: 'Delete a mapping', params: IdParams, response: { 204: Type.Null(), '4xx': ErrorSchema } } },
+      {
+        schema: {
+          tags,
+          summary: 'Delete a mapping',
+          params: IdParams,
+          response: { 204: Type.Null(), '4xx': ErrorSchema },
+        },
+      },
       async (request, reply) => {
         if (!(await mappings.delete(request.params.id))) throw notFound('mapping');
         mappingCache.forget();

@@ -7,7 +7,10 @@ import { EventViewSchema, ProfileViewSchema, SessionViewSchema } from '../../tra
 import { ErrorSchema, IdParams, PageQuery } from '../schemas.js';
 import type { ApiServices } from '../services.js';
 
-const EventPageSchema = Type.Object({ items: Type.Array(EventViewSchema), next: Type.Union([Type.String(), Type.Null()]) });
+const EventPageSchema = Type.Object({
+  items: Type.Array(EventViewSchema),
+  next: Type.Union([Type.String(), Type.Null()]),
+});
 
 const EventsQuery = Type.Composite([
   PageQuery,
@@ -29,7 +32,10 @@ function date(value: string | undefined, field: string): Date | undefined {
   const parsed = parseDateTime(value);
   if (!parsed) {
     throw new ApiError(400, 'validation_failed', `${field}: not an ISO 8601 date-time`, [
-      { field, message: 'expected an ISO 8601 date or date-time, years 1000 to 9999 (2024-05-01, 2024-05-01T10:00:00Z)' },
+      {
+        field,
+        message: 'expected an ISO 8601 date or date-time, years 1000 to 9999 (2024-05-01, 2024-05-01T10:00:00Z)',
+      },
     ]);
   }
   return new Date(parsed.ms);
@@ -49,7 +55,9 @@ function cursor(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const [micros, seq] = value.split('_').map(BigInt) as [bigint, bigint];
   if (micros < MIN_MICROS || micros > MAX_MICROS || seq > MAX_SEQ) {
-    throw new ApiError(400, 'validation_failed', 'cursor: out of range', [{ field: 'cursor', message: 'expected the `next` value of an earlier page' }]);
+    throw new ApiError(400, 'validation_failed', 'cursor: out of range', [
+      { field: 'cursor', message: 'expected the `next` value of an earlier page' },
+    ]);
   }
   return value;
 }
@@ -102,13 +110,24 @@ export function profileRoutes({ readModel }: ApiServices) {
       async (request) => {
         const profile = await readModel.profile(request.params.id);
         if (!profile) throw notFound('profile');
-        return readModel.events({ profileId: profile.id, limit: request.query.limit, cursor: cursor(request.query.cursor) });
+        return readModel.events({
+          profileId: profile.id,
+          limit: request.query.limit,
+          cursor: cursor(request.query.cursor),
+        });
       },
     );
 
     api.get(
       '/sessions/:id',
-      { schema: { tags: ['sessions'], summary: 'Get a session', params: IdParams, response: { 200: SessionViewSchema, '4xx': ErrorSchema } } },
+      {
+        schema: {
+          tags: ['sessions'],
+          summary: 'Get a session',
+          params: IdParams,
+          response: { 200: SessionViewSchema, '4xx': ErrorSchema },
+        },
+      },
       async (request) => (await readModel.session(request.params.id)) ?? Promise.reject(notFound('session')),
     );
 
@@ -125,7 +144,11 @@ export function profileRoutes({ readModel }: ApiServices) {
       },
       async (request) => {
         if (!(await readModel.session(request.params.id))) throw notFound('session');
-        return readModel.events({ sessionId: request.params.id, limit: request.query.limit, cursor: cursor(request.query.cursor) });
+        return readModel.events({
+          sessionId: request.params.id,
+          limit: request.query.limit,
+          cursor: cursor(request.query.cursor),
+        });
       },
     );
 
@@ -143,7 +166,15 @@ export function profileRoutes({ readModel }: ApiServices) {
       async (request) => {
         const { type, profile, session, from, to, limit } = request.query;
         const profileId = profile === undefined ? undefined : ((await readModel.profile(profile))?.id ?? profile);
-        return readModel.events({ type, profileId, sessionId: session, from: date(from, 'from'), to: date(to, 'to'), limit, cursor: cursor(request.query.cursor) });
+        return readModel.events({
+          type,
+          profileId,
+          sessionId: session,
+          from: date(from, 'from'),
+          to: date(to, 'to'),
+          limit,
+          cursor: cursor(request.query.cursor),
+        });
       },
     );
   };

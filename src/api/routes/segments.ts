@@ -20,10 +20,12 @@ const SegmentSchema = Type.Object({
   createdAt: Type.String(),
   updatedAt: Type.String(),
   failure: Type.Union([Type.Object({ message: Type.String(), at: Type.String() }), Type.Null()], {
-    description: 'why and when a run last failed; a failed segment is left out of post-event segmentation until it is saved again',
+    description:
+      'why and when a run last failed; a failed segment is left out of post-event segmentation until it is saved again',
   }),
   resegmentPending: Type.Boolean({
-    description: 'a re-decision of the members is waiting for the job queue (it was unreachable); it is queued when the queue answers',
+    description:
+      'a re-decision of the members is waiting for the job queue (it was unreachable); it is queued when the queue answers',
   }),
 });
 const SegmentWithCount = Type.Composite([SegmentSchema, Type.Object({ memberCount: Type.Integer() })]);
@@ -53,7 +55,13 @@ export function segmentRoutes({ segmentation }: ApiServices) {
    */
   const resegment = async (segment: Segment): Promise<Segment> =>
     segment.enabled ? { ...segment, resegmentPending: !(await segmentation.resegment(segment.id)) } : segment;
-  const input = (body: { name: string; description?: string; condition: string; enabled?: boolean; eventTypes?: string[] }) => {
+  const input = (body: {
+    name: string;
+    description?: string;
+    condition: string;
+    enabled?: boolean;
+    eventTypes?: string[];
+  }) => {
     checkSegmentCondition(body.condition);
     return {
       name: body.name,
@@ -68,7 +76,9 @@ export function segmentRoutes({ segmentation }: ApiServices) {
     const idTaken = id !== undefined && (await segments.get(id)) !== undefined;
     return idTaken
       ? new ApiError(409, 'conflict', `a segment with id "${id}" exists`, [{ field: 'id', message: 'already taken' }])
-      : new ApiError(409, 'conflict', `a segment named "${machineName(name)}" exists`, [{ field: 'name', message: 'already taken' }]);
+      : new ApiError(409, 'conflict', `a segment named "${machineName(name)}" exists`, [
+          { field: 'name', message: 'already taken' },
+        ]);
   };
 
   return async (app: FastifyInstance) => {
@@ -92,11 +102,22 @@ export function segmentRoutes({ segmentation }: ApiServices) {
       },
     );
 
-    api.get('/segments', { schema: { tags, summary: 'List segments', response: { 200: Type.Array(SegmentSchema) } } }, () => segments.list());
+    api.get(
+      '/segments',
+      { schema: { tags, summary: 'List segments', response: { 200: Type.Array(SegmentSchema) } } },
+      () => segments.list(),
+    );
 
     api.get(
       '/segments/:id',
-      { schema: { tags, summary: 'A segment with its member count and last run', params: IdParams, response: { 200: SegmentWithCount, '4xx': ErrorSchema } } },
+      {
+        schema: {
+          tags,
+          summary: 'A segment with its member count and last run',
+          params: IdParams,
+          response: { 200: SegmentWithCount, '4xx': ErrorSchema },
+        },
+      },
       async (request) => {
         const segment = await segments.get(request.params.id);
         if (!segment) throw notFound('segment');
@@ -119,7 +140,10 @@ export function segmentRoutes({ segmentation }: ApiServices) {
         const current = await segments.get(request.params.id);
         if (!current) throw notFound('segment');
         // The machine name is what profiles carry: it stays as created, so renaming never strands it.
-        const segment = await segments.update(request.params.id, { ...input(request.body), machineName: current.machineName });
+        const segment = await segments.update(request.params.id, {
+          ...input(request.body),
+          machineName: current.machineName,
+        });
         if (!segment) throw notFound('segment');
         return resegment(segment);
       },
@@ -127,7 +151,14 @@ export function segmentRoutes({ segmentation }: ApiServices) {
 
     api.delete(
       '/segments/:id',
-      { schema: { tags, summary: 'Delete a segment; its members leave it', params: IdParams, response: { 204: Type.Null(), '4xx': ErrorSchema } } },
+      {
+        schema: {
+          tags,
+          summary: 'Delete a segment; its members leave it',
+          params: IdParams,
+          response: { 204: Type.Null(), '4xx': ErrorSchema },
+        },
+      },
       async (request, reply) => {
         if (!(await segments.delete(request.params.id))) throw notFound('segment');
         return reply.status(204).send(null);

@@ -11,7 +11,8 @@ describe('TQL routes', () => {
     // The server's error handler, reduced to what these routes need: ApiError → status + body.
     app.setErrorHandler((error, _request, reply) => {
       const status = (error as { statusCode?: number }).statusCode ?? 500;
-      const apiError = error instanceof ApiError ? error : new ApiError(status, 'bad_request', (error as Error).message);
+      const apiError =
+        error instanceof ApiError ? error : new ApiError(status, 'bad_request', (error as Error).message);
       return reply.status(apiError.statusCode).send(apiError.toBody());
     });
     await app.register(tqlRoutes);
@@ -23,7 +24,9 @@ describe('TQL routes', () => {
   const post = (url: string, payload: unknown) => app.inject({ method: 'POST', url, payload: payload as object });
 
   it('validates a condition and lists its fields', async () => {
-    const response = await post('/tql/validate', { condition: 'profile@traits.age > 18 AND event@type == "buy" OR profile@traits.age < 3' });
+    const response = await post('/tql/validate', {
+      condition: 'profile@traits.age > 18 AND event@type == "buy" OR profile@traits.age < 3',
+    });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ valid: true, fields: ['profile@traits.age', 'event@type'] });
   });
@@ -40,7 +43,10 @@ describe('TQL routes', () => {
 
   it('calls a condition with half a surrogate pair invalid: it could never be stored', async () => {
     const response = await post('/tql/validate', { condition: 'profile@traits.x == "\\ud800"' });
-    expect(response.json()).toMatchObject({ valid: false, error: { position: 20, message: expect.stringContaining('unpaired surrogate') } });
+    expect(response.json()).toMatchObject({
+      valid: false,
+      error: { position: 20, message: expect.stringContaining('unpaired surrogate') },
+    });
   });
 
   it('evaluates against a context and returns warnings', async () => {
@@ -82,7 +88,10 @@ describe('TQL routes', () => {
     });
     expect(response.statusCode).toBe(400);
     expect(response.json().details[0].field).toMatch(/^context\.profile\.traits(\.a){62}$/);
-    const shallow = await post('/tql/evaluate', { condition: 'profile@traits.a.a EXISTS', context: { profile: { traits: { a: { a: 1 } } } } });
+    const shallow = await post('/tql/evaluate', {
+      condition: 'profile@traits.a.a EXISTS',
+      context: { profile: { traits: { a: { a: 1 } } } },
+    });
     expect(shallow.json()).toMatchObject({ result: true });
   });
 
