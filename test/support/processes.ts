@@ -60,7 +60,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Polls the health check until the API answers, or fails with the process's output. */
-export async function waitForHealthy(url: string, process: MeridianProcess, timeoutMs = 30_000): Promise<void> {
+export async function waitForHealthy(url: string, process: MeridianProcess, timeoutMs = 100_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (process.child.exitCode !== null) throw new Error(`meridian exited early:\n${process.output()}`);
