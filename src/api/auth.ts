@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from '../shared/errors.js';
+import { HttpError } from './errors.js';
 
 /** Admin routes require `Authorization: Bearer <API_TOKEN>`; with no token configured they are closed. */
 export function bearerAuth(token: string | undefined) {
@@ -15,7 +15,7 @@ export function bearerAuth(token: string | undefined) {
       given.length === expected.length &&
       timingSafeEqual(given, expected);
     if (!ok) {
-      throw new ApiError(
+      throw new HttpError(
         401,
         'unauthorized',
         expected ? 'a valid bearer token is required' : 'the admin API is disabled: set API_TOKEN',

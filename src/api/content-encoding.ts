@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate, type Gunzip } from 'node:zlib';
-import { ApiError } from '../shared/errors.js';
+import { HttpError } from './errors.js';
 
 /** The encodings a body may be sent in (server SDKs compress large batches). */
 const DECODERS: Record<string, () => Gunzip | ReturnType<typeof createBrotliDecompress>> = {
@@ -21,7 +21,7 @@ export function decodeBody(contentEncoding: string | undefined, body: Readable, 
   if (encoding === 'identity' || encoding === '') return body;
   const createDecoder = DECODERS[encoding];
   if (!createDecoder) {
-    throw new ApiError(415, 'unsupported_media_type', `Content-Encoding "${encoding}" is not supported`, [
+    throw new HttpError(415, 'unsupported_media_type', `Content-Encoding "${encoding}" is not supported`, [
       { field: 'content-encoding', message: `expected one of identity, ${Object.keys(DECODERS).join(', ')}` },
     ]);
   }

@@ -15,7 +15,7 @@ import { tqlRoutes } from './routes/tql.js';
 import { trackRoutes } from './routes/track.js';
 import type { ApiServices } from './services.js';
 import { validatorCompiler } from './validation.js';
-import { ApiError } from '../shared/errors.js';
+import { DomainError } from '../shared/errors.js';
 
 const HealthSchema = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
@@ -70,9 +70,11 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
-    reply
-      .status(404)
-      .send(new ApiError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`).toBody()),
+    errorHandler(
+      new DomainError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`),
+      request,
+      reply,
+    ),
   );
   app.addHook('preParsing', async (request, _reply, payload) =>
     decodeBody(request.headers['content-encoding'], payload, services.config.maxPayloadBytes),

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { QueueUnavailableError, type Consumer, type Job, type JobQueue } from '../queue/port.js';
 import { EVENT_PROPS_TO_EVENT_TRAITS, EVENT_TO_PROFILE_COPYING } from '../queue/names.js';
-import { ApiError, badRequest, notFound } from '../shared/errors.js';
+import { DomainError, invalidInput, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { MAPPING_KINDS, type MappingKind } from './mapping.js';
 import type { BackfillBatch, BackfillRange, BackfillStore, MappingRepository } from './ports.js';
@@ -34,13 +34,13 @@ export function parseBackfillRange(range: { from?: string; to?: string }): Backf
     if (text === undefined) return undefined;
     const date = new Date(text);
     if (Number.isNaN(date.getTime()))
-      throw badRequest(`${field}: not a date-time`, [{ field, message: 'expected an ISO 8601 date-time' }]);
+      throw invalidInput(`${field}: not a date-time`, [{ field, message: 'expected an ISO 8601 date-time' }]);
     return date;
   };
   const from = parse(range.from, 'from');
   const to = parse(range.to, 'to');
   if (from && to && from >= to)
-    throw badRequest('to: must be after from', [{ field: 'to', message: 'must be after from' }]);
+    throw invalidInput('to: must be after from', [{ field: 'to', message: 'must be after from' }]);
   return { from, to };
 }
 
@@ -60,7 +60,7 @@ export async function startBackfill(deps: BackfillDeps, mappingId: string, range
   const mapping = await deps.mappings.get(mappingId);
   if (!mapping) throw notFound('mapping');
   if (!mapping.enabled)
-    throw new ApiError(409, 'mapping_disabled', `mapping "${mappingId}" is disabled; enable it to backfill`);
+    throw new DomainError('mapping_disabled', `mapping "${mappingId}" is disabled; enable it to backfill`);
   const run = await deps.backfills.plan(randomUUID(), mapping, range, deps.batchSize ?? DEFAULT_BATCH_SIZE);
   const batches = Array.from({ length: run.batches }, (_, batch) => ({ runId: run.id, mappingId, batch }));
   try {
@@ -69,8 +69,7 @@ export async function startBackfill(deps: BackfillDeps, mappingId: string, range
     if (!(error instanceof QueueUnavailableError)) throw error;
     // Failed rather than left waiting: nothing would queue its batches, and resuming it retries them.
     await deps.backfills.markFailed(run.id, `the job queue did not take the batches: ${error.message}`);
-    throw new ApiError(
-      503,
+    throw new DomainError(
       'queue_unavailable',
       'the job queue is unreachable: the backfill was not started; try again when it is back',
     );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../shared/errors.js';
+import { DomainError } from '../shared/errors.js';
 import { parseMappingInput, type MappingBody } from './mapping.js';
 
 const traits = (mapping: MappingBody['mapping'], extra: Partial<MappingBody> = {}): MappingBody => ({
@@ -23,8 +23,8 @@ function blamed(body: MappingBody): string | undefined {
     parseMappingInput(body);
     return undefined;
   } catch (error) {
-    if (!(error instanceof ApiError)) throw error;
-    expect(error.statusCode).toBe(400);
+    if (!(error instanceof DomainError)) throw error;
+    expect(error.code).toBe('bad_request');
     return error.details[0]?.field;
   }
 }

@@ -1,6 +1,6 @@
 import { ConditionSyntaxError, fieldsOf, parseCondition, parseDotPath } from '../condition/index.js';
 import { FORBIDDEN_KEYS } from '../condition/path.js';
-import { badRequest, type FieldProblem } from '../shared/errors.js';
+import { invalidInput, type FieldProblem } from '../shared/errors.js';
 import { normalizeEventType } from '../tracking/payload.js';
 
 export const MAPPING_KINDS = ['event-props-to-traits', 'event-to-profile'] as const;
@@ -42,11 +42,11 @@ export interface MappingBody {
   enabled?: boolean;
 }
 
-const invalid = (problem: FieldProblem) => badRequest(`${problem.field}: ${problem.message}`, [problem]);
+const invalid = (problem: FieldProblem) => invalidInput(`${problem.field}: ${problem.message}`, [problem]);
 
 /**
  * A path relative to one document (`properties.price`); the `event@`/`profile@` prefix of the dot
- * notation is accepted and dropped. Returns the keys, throwing a 400 naming `field` when invalid.
+ * notation is accepted and dropped. Returns the keys; an invalid path throws a `bad_request` error naming `field`.
  */
 function documentPath(text: string, source: 'event' | 'profile', field: string): { text: string; keys: string[] } {
   const bare = text.startsWith(`${source}@`) ? text.slice(source.length + 1) : text;
@@ -125,7 +125,7 @@ function eventToProfileRules(mapping: MappingBody['mapping'], condition: string 
   return { kind: 'event-to-profile', mapping: copies, condition: condition || null };
 }
 
-/** Checks a mapping by meaning (paths, targets, condition); a problem is a 400 naming the field. */
+/** Checks a mapping by meaning (paths, targets, condition); a problem throws a `bad_request` error naming the field. */
 export function parseMappingInput(body: MappingBody): MappingInput {
   const eventType = normalizeEventType(body.eventType);
   if (eventType === '') throw invalid({ field: 'eventType', message: 'must not be blank' });

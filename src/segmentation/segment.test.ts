@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../shared/errors.js';
+import { DomainError } from '../shared/errors.js';
 import { rangesFromBounds } from './job.js';
 import { checkSegmentCondition, machineName, wantsRecheck } from './segment.js';
 
@@ -11,14 +11,14 @@ describe('segments', () => {
 
   it('accepts profile conditions and rejects what cannot run over the profiles table', () => {
     expect(() => checkSegmentCondition('profile@traits.spent > 100 AND profile@active == true')).not.toThrow();
-    expect(() => checkSegmentCondition('profile@traits.spent >')).toThrow(ApiError);
+    expect(() => checkSegmentCondition('profile@traits.spent >')).toThrow(DomainError);
     expect(() => checkSegmentCondition('event@type == "purchase"')).toThrow(/cannot run/);
     expect(() => checkSegmentCondition('payload@x == 1')).toThrow(/cannot run/);
     // Saved, it would fail every run: refused with the field and the reason.
     for (const condition of ['profile@traits.x == "\ud800"', 'profile@traits.x == "\\ud800"']) {
       expect(() => checkSegmentCondition(condition)).toThrow(
         expect.objectContaining({
-          statusCode: 400,
+          code: 'invalid_condition',
           details: [{ field: 'condition', message: expect.stringContaining('unpaired surrogate (\\ud800)') }],
         }),
       );

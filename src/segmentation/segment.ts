@@ -5,7 +5,7 @@ import {
   DEFAULT_SQL_MAPPING,
   parseCondition,
 } from '../condition/index.js';
-import { ApiError } from '../shared/errors.js';
+import { DomainError } from '../shared/errors.js';
 
 export interface Segment {
   id: string;
@@ -62,10 +62,10 @@ export function checkSegmentCondition(condition: string): void {
     compileToSql(parseCondition(condition), { mapping: PROFILES_ONLY });
   } catch (error) {
     if (error instanceof ConditionSyntaxError) {
-      throw new ApiError(400, 'invalid_condition', error.message, [{ field: 'condition', message: error.message }]);
+      throw new DomainError('invalid_condition', error.message, [{ field: 'condition', message: error.message }]);
     }
     if (error instanceof ConditionNotCompilableError) {
-      throw new ApiError(400, 'invalid_condition', `a segment condition cannot run: ${error.message}`, [
+      throw new DomainError('invalid_condition', `a segment condition cannot run: ${error.message}`, [
         { field: 'condition', message: error.message },
       ]);
     }

@@ -1,37 +1,40 @@
 /**
- * Errors that cross from a capability to a caller with a status code.
- * Every error the API returns is JSON `{error, message, detail, details}`:
- * `error` is a stable machine code, `message`/`detail` a sentence (Tracardi's tracker logs `detail`),
- * `details` a list naming the offending fields.
+ * Errors a capability raises for its caller. A capability names what went wrong with a stable code
+ * from a closed list; it knows nothing of HTTP: `src/api/error-handler.ts` maps each code to a
+ * status in one table and writes the JSON body `{error, message, detail, details}`.
  */
 export interface FieldProblem {
   field: string;
   message: string;
 }
 
-export class ApiError extends Error {
+/** The stable codes; each is the `error` string of the JSON answer, so renaming one breaks clients. */
+export const ERROR_CODES = [
+  'bad_request',
+  'validation_failed',
+  'invalid_source',
+  'invalid_events',
+  'invalid_condition',
+  'not_found',
+  'conflict',
+  'mapping_disabled',
+  'queue_unavailable',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class DomainError extends Error {
   constructor(
-    readonly statusCode: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
+    /** The offending fields, each with what is expected. */
     readonly details: FieldProblem[] = [],
   ) {
     super(message);
-    this.name = 'ApiError';
-  }
-
-  toBody(): ErrorBody {
-    return { error: this.code, message: this.message, detail: this.message, details: this.details };
+    this.name = 'DomainError';
   }
 }
 
-export interface ErrorBody {
-  error: string;
-  message: string;
-  detail: string;
-  details: FieldProblem[];
-}
-
-export const badRequest = (message: string, details: FieldProblem[] = []) =>
-  new ApiError(400, 'bad_request', message, details);
-export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
+export const invalidInput = (message: string, details: FieldProblem[] = []) =>
+  new DomainError('bad_request', message, details);
+export const notFound = (what: string) => new DomainError('not_found', `${what} not found`);

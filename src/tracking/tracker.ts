@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ApiError } from '../shared/errors.js';
+import { DomainError } from '../shared/errors.js';
 import { timeOrderedId } from '../shared/ids.js';
 import { ignoredContextFields, sessionFacts } from './enrich.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
@@ -70,10 +70,10 @@ export class Tracker {
   async track(payload: TrackPayload, request: RequestFacts): Promise<TrackResponse> {
     const unstorable = findUnstorableField(payload, STORED_REQUEST_FIELDS);
     if (unstorable)
-      throw new ApiError(400, 'validation_failed', `${unstorable.field}: ${unstorable.message}`, [unstorable]);
+      throw new DomainError('validation_failed', `${unstorable.field}: ${unstorable.message}`, [unstorable]);
     const source = await this.sources.get(payload.source.id);
     if (!source || !source.enabled) {
-      throw new ApiError(401, 'invalid_source', `event source "${payload.source.id}" is unknown or disabled`, [
+      throw new DomainError('invalid_source', `event source "${payload.source.id}" is unknown or disabled`, [
         { field: 'source.id', message: source ? 'event source is disabled' : 'event source not found' },
       ]);
     }
@@ -102,8 +102,7 @@ export class Tracker {
       events.push(await this.mapEvent({ index, ...checked }, source.id, context, now, warnings));
     }
     if (events.length === 0) {
-      throw new ApiError(
-        422,
+      throw new DomainError(
         'invalid_events',
         'no valid event in the request',
         problems.map(({ field, message }) => ({ field, message })),

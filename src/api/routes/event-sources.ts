@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { ApiError, notFound } from '../../shared/errors.js';
+import { DomainError, notFound } from '../../shared/errors.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
 import type { ApiServices } from '../services.js';
 
@@ -50,7 +50,7 @@ export function eventSourceRoutes({ sources, sourceCache }: ApiServices) {
         const { id = randomUUID(), name, description = '', enabled = true } = request.body;
         const created = await sources.create({ id, name, description, enabled });
         if (!created)
-          throw new ApiError(409, 'conflict', `event source "${id}" already exists`, [
+          throw new DomainError('conflict', `event source "${id}" already exists`, [
             { field: 'id', message: 'already exists' },
           ]);
         sourceCache.forget(id);

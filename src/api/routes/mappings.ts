@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { parseBackfillRange } from '../../mapping/backfill.js';
 import { MAPPING_KINDS, PROFILE_OPS, parseMappingInput } from '../../mapping/mapping.js';
 import type { MappingServices } from '../../mapping/ports.js';
-import { ApiError, notFound } from '../../shared/errors.js';
+import { DomainError, notFound } from '../../shared/errors.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
 import { JobRunSchema } from './jobs.js';
 
@@ -84,7 +84,7 @@ export function mappingRoutes({ mappings, mappingCache, backfill, jobRuns }: Map
         const { id = randomUUID(), ...body } = request.body;
         const created = await mappings.create({ id, ...parseMappingInput(body) });
         if (!created)
-          throw new ApiError(409, 'conflict', `mapping "${id}" already exists`, [
+          throw new DomainError('conflict', `mapping "${id}" already exists`, [
             { field: 'id', message: 'already exists' },
           ]);
         mappingCache.forget();

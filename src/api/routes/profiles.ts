@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { parseDateTime } from '../../condition/index.js';
-import { ApiError, notFound } from '../../shared/errors.js';
+import { DomainError, notFound } from '../../shared/errors.js';
 import { EventViewSchema, ProfileViewSchema, SessionViewSchema } from '../../tracking/views.js';
 import { ErrorSchema, IdParams, PageQuery } from '../schemas.js';
 import type { ApiServices } from '../services.js';
@@ -31,7 +31,7 @@ function date(value: string | undefined, field: string): Date | undefined {
   if (value === undefined) return undefined;
   const parsed = parseDateTime(value);
   if (!parsed) {
-    throw new ApiError(400, 'validation_failed', `${field}: not an ISO 8601 date-time`, [
+    throw new DomainError('validation_failed', `${field}: not an ISO 8601 date-time`, [
       {
         field,
         message: 'expected an ISO 8601 date or date-time, years 1000 to 9999 (2024-05-01, 2024-05-01T10:00:00Z)',
@@ -55,7 +55,7 @@ function cursor(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const [micros, seq] = value.split('_').map(BigInt) as [bigint, bigint];
   if (micros < MIN_MICROS || micros > MAX_MICROS || seq > MAX_SEQ) {
-    throw new ApiError(400, 'validation_failed', 'cursor: out of range', [
+    throw new DomainError('validation_failed', 'cursor: out of range', [
       { field: 'cursor', message: 'expected the `next` value of an earlier page' },
     ]);
   }

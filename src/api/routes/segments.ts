@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { checkSegmentCondition, machineName, type Segment } from '../../segmentation/segment.js';
-import { ApiError, notFound } from '../../shared/errors.js';
+import { DomainError, notFound } from '../../shared/errors.js';
 import { normalizeEventType } from '../../tracking/payload.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
 import type { ApiServices } from '../services.js';
@@ -75,8 +75,8 @@ export function segmentRoutes({ segmentation }: ApiServices) {
   const taken = async (id: string | undefined, name: string) => {
     const idTaken = id !== undefined && (await segments.get(id)) !== undefined;
     return idTaken
-      ? new ApiError(409, 'conflict', `a segment with id "${id}" exists`, [{ field: 'id', message: 'already taken' }])
-      : new ApiError(409, 'conflict', `a segment named "${machineName(name)}" exists`, [
+      ? new DomainError('conflict', `a segment with id "${id}" exists`, [{ field: 'id', message: 'already taken' }])
+      : new DomainError('conflict', `a segment named "${machineName(name)}" exists`, [
           { field: 'name', message: 'already taken' },
         ]);
   };

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError } from '../errors.js';
+import { errorHandler } from '../error-handler.js';
 import { tqlRoutes } from './tql.js';
 
 describe('TQL routes', () => {
@@ -8,13 +8,7 @@ describe('TQL routes', () => {
 
   beforeAll(async () => {
     app = Fastify();
-    // The server's error handler, reduced to what these routes need: ApiError → status + body.
-    app.setErrorHandler((error, _request, reply) => {
-      const status = (error as { statusCode?: number }).statusCode ?? 500;
-      const apiError =
-        error instanceof ApiError ? error : new ApiError(status, 'bad_request', (error as Error).message);
-      return reply.status(apiError.statusCode).send(apiError.toBody());
-    });
+    app.setErrorHandler(errorHandler);
     await app.register(tqlRoutes);
     await app.ready();
   });

@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { compileCondition, ConditionSyntaxError, fieldsOf, parseCondition } from '../../condition/index.js';
 import { findTooDeep } from '../../tracking/storable.js';
-import { badRequest } from '../errors.js';
+import { invalidInput } from '../../shared/errors.js';
 import { ErrorSchema } from '../schemas.js';
 
 const ConditionText = Type.String({ description: 'e.g. profile@traits.age > 18 AND event@type == "purchase"' });
@@ -86,13 +86,13 @@ export async function tqlRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       // Comparing documents recurses: a sample nested thousands deep would exhaust the stack.
       const tooDeep = findTooDeep(request.body.context, 'context');
-      if (tooDeep) throw badRequest(`${tooDeep.field}: ${tooDeep.message}`, [tooDeep]);
+      if (tooDeep) throw invalidInput(`${tooDeep.field}: ${tooDeep.message}`, [tooDeep]);
       let compiled;
       try {
         compiled = compileCondition(request.body.condition);
       } catch (error) {
         if (error instanceof ConditionSyntaxError) {
-          throw badRequest(error.message, [{ field: 'condition', message: error.message }]);
+          throw invalidInput(error.message, [{ field: 'condition', message: error.message }]);
         }
         throw error;
       }
