@@ -1,4 +1,4 @@
-import type { SessionEffect } from '../tracking/session-events.js';
+import type { SessionEffect } from './session-events.js';
 import { resolveDateRange, type DateRange } from './date-math.js';
 
 /** The reference's QUALIFY_BY values this job runs; profile-segmentation comes with segmentation. */
