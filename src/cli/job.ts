@@ -10,7 +10,7 @@ import {
   type HeartbeatConfig,
 } from '../config/config.js';
 import { lanesWithin, runHeartbeat, type HeartbeatReport, type HeartbeatServices } from '../heartbeat/job.js';
-import { resolveDateRange } from '../heartbeat/date-math.js';
+import { resolveDateRange } from '../shared/date-math.js';
 import { QUALIFIERS } from '../heartbeat/options.js';
 import { runSegmentationCommand, segmentationJobCommand } from './work.js';
 import { every, type Schedule } from '../heartbeat/schedule.js';
