@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe } from 'vitest';
 import type { RedisConfig } from '../src/config/config.js';
 import { BullmqJobQueue, ioredisOptions } from '../src/queue/bullmq.js';
-import { jobQueueContract } from '../src/queue/contract.js';
+import { jobQueueContract } from './support/queue-contract.js';
 import { createLogger } from '../src/shared/logger.js';
 import { serviceAvailable } from './support/services.js';
 

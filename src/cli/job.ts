@@ -10,10 +10,10 @@ import {
   type HeartbeatConfig,
 } from '../config/config.js';
 import { lanesWithin, runHeartbeat, type HeartbeatReport, type HeartbeatServices } from '../heartbeat/job.js';
-import { resolveDateRange } from '../heartbeat/date-math.js';
+import { resolveDateRange } from '../shared/date-math.js';
 import { QUALIFIERS } from '../heartbeat/options.js';
 import { runSegmentationCommand, segmentationJobCommand } from './work.js';
-import { every, type Schedule } from '../heartbeat/schedule.js';
+import { runEvery, type TimerLoop } from '../shared/timer-loop.js';
 import type { Logger } from '../shared/logger.js';
 import type { Database } from '../storage/database.js';
 import { migrate, pendingMigrations } from '../storage/migrate.js';
@@ -176,18 +176,19 @@ export function scheduleHeartbeat(
   settings: HeartbeatConfig,
   config: Config,
   logger: Logger,
-): Schedule | undefined {
+): TimerLoop | undefined {
   if (settings.intervalSeconds === 0) return undefined;
   const services = heartbeatServices(db, logger.child({ job: 'heartbeat' }));
   const batchSize = db.kind === 'pglite' ? EMBEDDED_BATCH_SIZE : undefined;
   // /track's commit lanes keep their connections, and one more stays for the workers and the admin API.
   const lanes = heartbeatLanes(db, settings, config, config.commitLanes + 1, logger);
-  return every(
+  return runEvery(
     settings.intervalSeconds * 1000,
     async () => {
       for (const qualifyBy of QUALIFIERS)
         await runHeartbeat({ qualifyBy, settings, now: new Date(), batchSize, lanes }, services);
     },
     logger,
+    'scheduled heartbeat failed; will retry',
   );
 }

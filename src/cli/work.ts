@@ -7,7 +7,7 @@ import {
   parseDateRange,
   resolveDateMath,
   resolveDateRange,
-} from '../heartbeat/date-math.js';
+} from '../shared/date-math.js';
 import { parseBackfillRange, startBackfill } from '../mapping/backfill.js';
 import {
   EVENT_PROPS_TO_EVENT_TRAITS,

@@ -1,4 +1,4 @@
-import { DateMathError, parseDateRange, resolveDateRange } from '../heartbeat/date-math.js';
+import { DateMathError, parseDateRange, resolveDateRange } from '../shared/date-math.js';
 import { DEFAULT_LANES } from '../heartbeat/job.js';
 import { QUALIFIERS, type HeartbeatSettings } from '../heartbeat/options.js';
 import { normalizeEventType } from '../tracking/payload.js';

@@ -1,5 +1,5 @@
 import type { Logger } from '../shared/logger.js';
-import type { DueSession } from '../tracking/session-events.js';
+import type { DueSession } from './session-events.js';
 import { planHeartbeat, type HeartbeatSettings, type QualifyBy } from './options.js';
 import type { DueSlice, HeartbeatStore } from './ports.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDateRange } from './date-math.js';
+import { parseDateRange } from '../shared/date-math.js';
 import { planHeartbeat, type HeartbeatSettings } from './options.js';
 
 const NOW = new Date('2026-03-15T10:00:00Z');

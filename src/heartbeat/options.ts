@@ -1,5 +1,5 @@
-import type { SessionEffect } from '../tracking/session-events.js';
-import { resolveDateRange, type DateRange } from './date-math.js';
+import type { SessionEffect } from './session-events.js';
+import { resolveDateRange, type DateRange } from '../shared/date-math.js';
 
 /** The reference's QUALIFY_BY values this job runs; profile-segmentation comes with segmentation. */
 export const QUALIFIERS = ['inactive-session', 'visit-end'] as const;

@@ -1,4 +1,4 @@
-import type { DueSession } from '../tracking/session-events.js';
+import type { DueSession } from './session-events.js';
 import type { HeartbeatPlan } from './options.js';
 
 /** A position over sessions ordered by (last activity, id); `lastActivity` is exact ISO text (µs). */

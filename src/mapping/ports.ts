@@ -1,3 +1,4 @@
+import type { JobRun, JobRunRepository } from '../shared/job-runs.js';
 import type { Mapping, MappingInput, MappingKind } from './mapping.js';
 
 export interface MappingRepository {
@@ -10,31 +11,6 @@ export interface MappingRepository {
   update(id: string, mapping: MappingInput): Promise<Mapping | undefined>;
   /** Forgets which events the mapping was applied to as well. */
   delete(id: string): Promise<boolean>;
-}
-
-export type JobRunState = 'queued' | 'running' | 'done' | 'failed';
-
-/** A run of background work cut into batches; `total`/`done` count items (events for a backfill). */
-export interface JobRun {
-  id: string;
-  kind: string;
-  /** What the run works on: the mapping id of a mapping backfill. */
-  subject: string | null;
-  state: JobRunState;
-  total: number;
-  done: number;
-  /** Items that could not be applied (they are skipped, the run goes on). */
-  errors: number;
-  batches: number;
-  batchesDone: number;
-  lastError: string | null;
-  createdAt: string;
-  updatedAt: string;
-  finishedAt: string | null;
-}
-
-export interface JobRunRepository {
-  get(id: string): Promise<JobRun | undefined>;
 }
 
 /** `occurred_at` bounds of a backfill: `from` inclusive, `to` exclusive. */

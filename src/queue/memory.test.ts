@@ -1,6 +1,6 @@
 import { describe } from 'vitest';
 import { createLogger } from '../shared/logger.js';
-import { jobQueueContract } from './contract.js';
+import { jobQueueContract } from '../../test/support/queue-contract.js';
 import { MemoryJobQueue } from './memory.js';
 
 describe('MemoryJobQueue', () => {

@@ -1,6 +1,7 @@
 import type { Consumer, JobQueue } from '../queue/port.js';
 import { SEGMENTATION_LIVE } from '../queue/names.js';
 import type { Logger } from '../shared/logger.js';
+import { runEvery } from '../shared/timer-loop.js';
 import { queueAwaitingResegments, type SegmentationWork } from './job.js';
 import type { MembershipStore, SegmentRepository } from './ports.js';
 import { SegmentRunError } from './segment.js';
@@ -73,26 +74,6 @@ export async function drainPending(deps: SegmentationWorkerDeps, batch: number):
   }
 }
 
-/** Runs `work` every `intervalMs` (never two at once) until closed; 0 never runs it. */
-function repeatEvery(intervalMs: number, work: () => Promise<unknown>): { close(): Promise<void> } {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  let closed = false;
-  const tick = () => {
-    running = work().finally(() => {
-      if (!closed) timer = setTimeout(tick, intervalMs);
-    });
-  };
-  if (intervalMs > 0) timer = setTimeout(tick, intervalMs);
-  return {
-    close: async () => {
-      closed = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
-}
-
 /**
  * The segmentation worker: consumes `segmentation:live`; on one timer re-segments the profiles
  * tracking changed (post-event segmentation), on another queues the re-decisions saves could not.
@@ -105,19 +86,24 @@ export function startSegmentationWorker(deps: SegmentationWorkerDeps, options: S
       concurrency: options.concurrency,
     },
   );
-  const postEvent = repeatEvery(options.pendingIntervalMs, () =>
-    drainPending(deps, options.pendingBatch)
-      .then((profiles) => profiles > 0 && deps.logger.debug({ profiles }, 'post-event segmentation'))
-      .catch((error: unknown) => deps.logger.error({ err: error }, 'post-event segmentation failed; will retry')),
+  const postEvent = runEvery(
+    options.pendingIntervalMs,
+    async () => {
+      const profiles = await drainPending(deps, options.pendingBatch);
+      if (profiles > 0) deps.logger.debug({ profiles }, 'post-event segmentation');
+    },
+    deps.logger,
+    'post-event segmentation failed; will retry',
   );
-  const sweep = repeatEvery(options.resegmentSweepMs, () =>
-    queueAwaitingResegments(deps, { graceMs: options.resegmentSweepMs, batchSize: options.resegmentBatch }).catch(
-      (error: unknown) => deps.logger.error({ err: error }, 'could not look for segmentation to queue; will retry'),
-    ),
+  const sweep = runEvery(
+    options.resegmentSweepMs,
+    () => queueAwaitingResegments(deps, { graceMs: options.resegmentSweepMs, batchSize: options.resegmentBatch }),
+    deps.logger,
+    'could not look for segmentation to queue; will retry',
   );
   return {
     close: async () => {
-      await Promise.all([consumer.close(), postEvent.close(), sweep.close()]);
+      await Promise.all([consumer.close(), postEvent.stop(), sweep.stop()]);
     },
   };
 }

@@ -6,7 +6,7 @@ import { addMark, markedWith } from './session-marks.js';
 import type { HeartbeatPlan } from '../heartbeat/options.js';
 import type { DueSlice, HeartbeatStore } from '../heartbeat/ports.js';
 import { SystemEvent } from '../tracking/model.js';
-import { UNKNOWN_SOURCE_ID, type DueSession, type SessionEffect } from '../tracking/session-events.js';
+import { UNKNOWN_SOURCE_ID, type DueSession, type SessionEffect } from '../heartbeat/session-events.js';
 
 /** A timestamp as exact, time-zone-independent text: last activity is compared back and hashed into event ids. */
 const exactIso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;

@@ -4,7 +4,7 @@
  * together and a redelivered batch finds itself done.
  */
 import type { Database, SqlExecutor } from './database.js';
-import type { JobRun, JobRunRepository, JobRunState } from '../mapping/ports.js';
+import type { JobRun, JobRunRepository, JobRunState } from '../shared/job-runs.js';
 import { iso, type Row } from './rows.js';
 
 function stateOf(row: Row): JobRunState {

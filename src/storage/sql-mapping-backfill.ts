@@ -6,7 +6,8 @@
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
 import { applyToProfile, propsToTraits, type EventDocument, type ProfileDocument } from '../mapping/apply.js';
 import { MAPPING_KINDS, WRITABLE_PROFILE_PARTS, type Mapping, type MappingKind } from '../mapping/mapping.js';
-import type { BackfillBatch, BackfillRange, BackfillStore, BatchOutcome, JobRun } from '../mapping/ports.js';
+import type { BackfillBatch, BackfillRange, BackfillStore, BatchOutcome } from '../mapping/ports.js';
+import type { JobRun } from '../shared/job-runs.js';
 import type { Database, SqlExecutor } from './database.js';
 import { claimBatch, completeBatch, createRun, markRunFailed, reopenUnfinishedRuns } from './sql-job-runs.js';
 import { appliedEventIds, recordAppliedMappings } from './sql-mappings.js';

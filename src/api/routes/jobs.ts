@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { MappingServices } from '../../mapping/ports.js';
 import { notFound } from '../../shared/errors.js';
+import type { JobRunRepository } from '../../shared/job-runs.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
 
 export const JobRunSchema = Type.Object({
@@ -23,7 +23,7 @@ export const JobRunSchema = Type.Object({
   finishedAt: Type.Union([Type.String(), Type.Null()]),
 });
 
-export function jobRoutes({ jobRuns }: Pick<MappingServices, 'jobRuns'>) {
+export function jobRoutes({ jobRuns }: { jobRuns: JobRunRepository }) {
   return async (app: FastifyInstance) => {
     const api = app.withTypeProvider<TypeBoxTypeProvider>();
     api.get(

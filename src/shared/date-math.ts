@@ -1,6 +1,7 @@
 /**
- * Elasticsearch date math, as the reference's RANGE variable is written: `now-1h`, `now-1d/d`,
- * `2024-05-01T00:00:00Z||+1M/M`, or a plain ISO timestamp. All arithmetic and rounding is in UTC.
+ * Elasticsearch date math, as the reference's RANGE variable (heartbeat, segmentation) and the
+ * segmentation job's `--since` are written: `now-1h`, `now-1d/d`, `2024-05-01T00:00:00Z||+1M/M`, or a
+ * plain ISO timestamp. All arithmetic and rounding is in UTC.
  * Parsing is separate from resolving so configuration can be checked once, then resolved per run.
  */
 export class DateMathError extends Error {

@@ -3,7 +3,7 @@
  * jobQueueContract inside its own describe; every test gets a fresh adapter and its own queue name.
  */
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { QueueClosedError, type Job, type JobQueue } from './port.js';
+import { QueueClosedError, type Job, type JobQueue } from '../../src/queue/port.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const poll = { timeout: 5_000, interval: 5 };

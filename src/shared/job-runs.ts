@@ -1,0 +1,28 @@
+/**
+ * Job runs belong to no one capability: any background work cut into batches (a mapping backfill
+ * today) records its progress as a run, which `GET /jobs/{id}` reports.
+ */
+export type JobRunState = 'queued' | 'running' | 'done' | 'failed';
+
+/** A run of background work cut into batches; `total`/`done` count items (events for a backfill). */
+export interface JobRun {
+  id: string;
+  kind: string;
+  /** What the run works on: the mapping id of a mapping backfill. */
+  subject: string | null;
+  state: JobRunState;
+  total: number;
+  done: number;
+  /** Items that could not be applied (they are skipped, the run goes on). */
+  errors: number;
+  batches: number;
+  batchesDone: number;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+export interface JobRunRepository {
+  get(id: string): Promise<JobRun | undefined>;
+}
