@@ -74,29 +74,22 @@ describe.skipIf(process.platform !== 'linux')('npm start under a process manager
     }
   }
 
-  it('SIGTERM to npm stops the server: port and data lock freed', { timeout: 240_000 }, async () => {
-    const { npm, url, children } = await npmStart();
-    npm.child.kill('SIGTERM');
-    await npm.exited;
-    const left = await eventually(
-      async () => children.filter(alive),
-      (pids) => pids.length === 0,
-    );
-    expect(left).toEqual([]);
-    expect(await answers(url)).toBe(false);
-    await secondStartComesUp();
-  });
-
-  it('SIGKILL to npm (which cannot forward it) still stops the server', { timeout: 240_000 }, async () => {
-    const { npm, url, children } = await npmStart();
-    npm.child.kill('SIGKILL');
-    await npm.exited;
-    const left = await eventually(
-      async () => children.filter(alive),
-      (pids) => pids.length === 0,
-    );
-    expect(left).toEqual([]);
-    expect(await answers(url)).toBe(false);
-    await secondStartComesUp();
-  });
+  // SIGTERM is what a process manager or a terminal sends; SIGKILL npm cannot forward, so the server
+  // must notice on its own that its parent is gone.
+  it.each(['SIGTERM', 'SIGKILL'] as const)(
+    '%s to npm stops the server: port and data lock freed',
+    { timeout: 240_000 },
+    async (signal) => {
+      const { npm, url, children } = await npmStart();
+      npm.child.kill(signal);
+      await npm.exited;
+      const left = await eventually(
+        async () => children.filter(alive),
+        (pids) => pids.length === 0,
+      );
+      expect(left).toEqual([]);
+      expect(await answers(url)).toBe(false);
+      await secondStartComesUp();
+    },
+  );
 });
