@@ -369,9 +369,9 @@ for (const backend of BACKENDS) {
 
     it('refuses to backfill a missing or disabled mapping, and finishes an empty run at once', async () => {
       const { mappings, jobRuns, deps } = context(db, 10);
-      await expect(startBackfill(deps, 'nope')).rejects.toMatchObject({ statusCode: 404 });
+      await expect(startBackfill(deps, 'nope')).rejects.toMatchObject({ code: 'not_found' });
       await mappings.create(purchaseToProfile('off', { enabled: false }));
-      await expect(startBackfill(deps, 'off')).rejects.toMatchObject({ statusCode: 409 });
+      await expect(startBackfill(deps, 'off')).rejects.toMatchObject({ code: 'mapping_disabled' });
       await mappings.create(purchaseToProfile('empty', { eventType: 'never-tracked' }));
       const run = await jobRuns.get(await startBackfill(deps, 'empty'));
       expect(run).toMatchObject({ state: 'done', total: 0, batches: 0 });
