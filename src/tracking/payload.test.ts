@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkEvent, parseEventTime, requestSettings, type TrackPayload } from './payload.js';
+import { checkEnvelope, checkEvent, parseEventTime, requestSettings, type TrackPayload } from './payload.js';
+import { DomainError } from '../shared/errors.js';
 
 const NOW = new Date('2026-12-04T18:00:00Z');
 const occurred = (time: unknown) => {
@@ -147,5 +148,28 @@ describe('requestSettings', () => {
     expect(requestSettings(payload({ profile_less: false, debug: true, metadata: 'x', request: 1 })).warnings).toEqual(
       [],
     );
+  });
+});
+
+describe('checkEnvelope', () => {
+  it('passes a /track body through unchanged', () => {
+    const body = { source: { id: 'web' }, events: [{ type: 'page-view' }] };
+    expect(checkEnvelope(body)).toBe(body);
+  });
+
+  it('refuses a body that is not a /track payload, naming each field and what it expects', () => {
+    try {
+      checkEnvelope({ source: {}, events: [] });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(DomainError);
+      const { code, details } = error as DomainError;
+      expect(code).toBe('validation_failed');
+      expect(details.map((problem) => problem.field).sort()).toEqual(['events', 'source.id']);
+    }
+  });
+
+  it('refuses what is not an object at all', () => {
+    expect(() => checkEnvelope('hello')).toThrow(DomainError);
   });
 });

@@ -3,6 +3,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { findUnstorableField } from './storable.js';
 import { EXPECTED, explainSchemaError } from '../shared/schema-errors.js';
 import { parseDateTime } from '../condition/datetime.js';
+import { DomainError } from '../shared/errors.js';
 
 /** Tracardi 0.9's /track wire format. Unknown keys are accepted: trackers send more than we use. */
 const Json = Type.Record(Type.String(), Type.Unknown());
@@ -82,6 +83,28 @@ export const TrackPayloadSchema = Type.Object(
 export type TrackPayload = Static<typeof TrackPayloadSchema>;
 
 const idChecker = TypeCompiler.Compile(Id);
+const payloadChecker = TypeCompiler.Compile(TrackPayloadSchema);
+const MAX_ENVELOPE_PROBLEMS = 10;
+
+/**
+ * The /track envelope check, for every entry (HTTP, bridges, importers): a payload that is not a
+ * Tracardi /track body is refused as a whole, naming up to ten fields and what each expects.
+ */
+export function checkEnvelope(payload: unknown): TrackPayload {
+  if (payloadChecker.Check(payload)) return payload;
+  const details: { field: string; message: string }[] = [];
+  for (const error of payloadChecker.Errors(payload)) {
+    const { path, message } = explainSchemaError(error);
+    const field = pointerToField(path) || 'body';
+    if (!details.some((problem) => problem.field === field)) details.push({ field, message });
+    if (details.length >= MAX_ENVELOPE_PROBLEMS) break;
+  }
+  throw new DomainError(
+    'validation_failed',
+    details.map((problem) => `${problem.field}: ${problem.message}`).join('; '),
+    details,
+  );
+}
 
 /** What a request asks for besides its events. */
 export interface RequestSettings {

@@ -5,6 +5,7 @@ import { ignoredContextFields, sessionFacts } from './enrich.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import type { TrackCommand, TrackOutcome, ValidEvent } from './model.js';
 import {
+  checkEnvelope,
   checkEvent,
   normalizeEventType,
   requestSettings,
@@ -47,6 +48,11 @@ export interface RequestFacts {
   language?: string;
 }
 
+/** How a payload arrived: the HTTP route, a queue bridge, an importer, the scheduler or a flow. */
+export interface CollectOrigin extends RequestFacts {
+  channel: 'http' | 'bridge' | 'import' | 'scheduler' | 'workflow';
+}
+
 /**
  * The collect pipeline's entry: payload → checked command → group commit → Tracardi-shaped answer.
  * The answer is given only after the batch holding the request has committed.
@@ -65,6 +71,15 @@ export class Tracker {
       { length: options.lanes },
       () => new GroupCommitter((commands) => store.commit(commands, this.clock()), { ...options, concurrency: 1 }),
     );
+  }
+
+  /**
+   * The one entry every way in uses: the envelope check, then `track`. Refusals are DomainErrors
+   * (`validation_failed`, `invalid_source`, `invalid_events`); the caller maps them to its transport.
+   */
+  async collect(payload: unknown, origin: CollectOrigin): Promise<TrackResponse> {
+    const { userAgent, language } = origin;
+    return this.track(checkEnvelope(payload), { userAgent, language });
   }
 
   async track(payload: TrackPayload, request: RequestFacts): Promise<TrackResponse> {
