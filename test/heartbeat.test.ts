@@ -82,6 +82,7 @@ for (const backend of BACKENDS) {
           now,
           dryRun: options.dryRun,
           batchSize: options.batchSize,
+          lanes: 2,
         },
         { store: new SqlHeartbeatStore(api.runtime.db), logger: silent },
       );
