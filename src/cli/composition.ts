@@ -213,7 +213,12 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     const queue = root.queue;
     const app = await buildServer(
       {
-        config: { ...config, apiToken },
+        config: {
+          apiToken,
+          maxPayloadBytes: config.maxPayloadBytes,
+          corsOrigins: config.corsOrigins,
+          adminCorsOrigins: config.adminCorsOrigins,
+        },
         tracker,
         sources: repositories.sources,
         sourceCache,

@@ -35,7 +35,7 @@ export interface Worker {
 }
 
 /** One consumer made of several, closed together, once however often it is asked to. */
-export function allOf(consumers: readonly Consumer[]): Consumer {
+function allOf(consumers: readonly Consumer[]): Consumer {
   let closing: Promise<void> | undefined;
   return {
     close: () => (closing ??= Promise.all(consumers.map((consumer) => consumer.close())).then(() => undefined)),
