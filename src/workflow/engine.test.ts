@@ -224,6 +224,20 @@ describe('runFlow', () => {
     expect(resumed.effects).toEqual([{ kind: 'profile', change: { op: 'add-segment', segment: 'later' } }]);
   });
 
+  it('a stop ends a run that another branch paused as completed, with nothing to resume', async () => {
+    const flow = flowOf(
+      [
+        ['s', 'start'],
+        ['w', 'wait'],
+        ['h', 'halt'],
+      ],
+      ['s.payload -> w', 's.payload -> h'],
+    );
+    const result = await run(flow);
+    expect(result.status).toBe('completed');
+    expect(result.pause).toBeUndefined();
+  });
+
   it('fails with a clear message beyond its step limit', async () => {
     const flow = flowOf(
       [
