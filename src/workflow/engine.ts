@@ -214,6 +214,14 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
           Promise.resolve(spec.run(input, configOf(node, spec), actionContext)),
           aborted(deadline.signal),
         ]);
+        if (
+          output === null ||
+          typeof output !== 'object' ||
+          output.ports === null ||
+          typeof output.ports !== 'object'
+        ) {
+          throw new Error(`${node.action} answered without ports`);
+        }
         step.outputs = output.ports;
       } catch (error) {
         step.error = messageOf(error);
