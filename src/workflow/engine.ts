@@ -104,8 +104,8 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
  * Runs a flow over a copy of the context. An action gets the payload on its input and answers on
  * named ports; only ports it answers on continue. A node with several incoming edges (a join) runs
  * once every edge that can still deliver has delivered or gone silent. A failing action takes its
- * `error` port (carrying `{message, input}`) when the node has one, else the run fails there. Nothing outside is touched: what the
- * run asks of the world comes back as effects.
+ * `error` port (carrying `{message, input}`) when the node has one, else the run fails there.
+ * Nothing outside is touched: what the run asks of the world comes back as effects.
  */
 export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): Promise<RunResult> {
   const now = deps.now ?? (() => new Date());

@@ -65,7 +65,7 @@ export function changeProfile(context: ActionContext, change: ProfileChange): vo
 
 /**
  * Applies an operation at a target path (`profile@traits.visits`): the profile through a recorded
- * change, memory and payload directly.
+ * change, memory and payload directly. The node then passes on `context.run.payload`.
  */
 export function changeTarget(
   context: ActionContext,
@@ -75,8 +75,10 @@ export function changeTarget(
   const parsed = parseDotPath(target);
   if (!parsed || !WRITABLE.has(parsed.source)) throw new Error(`${target} cannot be written by a flow`);
   const operation = change(target.slice(target.indexOf('@') + 1));
-  if (parsed.source === 'profile') changeProfile(context, operation);
-  else applyChangeInContext(dotContext(context.run), parsed.source, operation);
+  if (parsed.source === 'profile') return changeProfile(context, operation);
+  // The payload is changed on a copy: the node's input, as the trace shows it, stays what it was.
+  if (parsed.source === 'payload') context.run.payload = structuredClone(context.run.payload);
+  applyChangeInContext(dotContext(context.run), parsed.source, operation);
 }
 
 export const PAYLOAD = ['payload'] as const;
