@@ -17,6 +17,7 @@ import { SqlSettings } from '../storage/sql-settings.js';
 import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
 import { SourceCache } from '../tracking/source-cache.js';
 import { Tracker } from '../tracking/tracker.js';
+import { TrackCommit } from '../tracking/commit.js';
 import { queueResegment } from '../segmentation/job.js';
 import { startSegmentationWorker } from '../segmentation/worker.js';
 import type { Consumer } from '../queue/port.js';
@@ -153,7 +154,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     const mappings = new SqlMappings(db);
     const mappingCache = new MappingCache(mappings);
     const backfills = backfillDeps(db, queue, logger);
-    const tracker = new Tracker(new SqlTrackingStore(db, COMMIT_STEPS), sourceCache, mappingCache, {
+    const tracker = new Tracker(new TrackCommit(new SqlTrackingStore(db), COMMIT_STEPS), sourceCache, mappingCache, {
       maxBatch: config.groupCommitMaxBatch,
       maxWaitMs: config.groupCommitMaxWaitMs,
       lanes: db.kind === 'pglite' ? 1 : config.commitLanes,

@@ -16,7 +16,7 @@ import {
 } from './payload.js';
 import { eventDocument, propsToTraits } from '../mapping/apply.js';
 import type { Mapping } from '../mapping/mapping.js';
-import type { TrackingStore } from './ports.js';
+import type { BatchCommitter } from './ports.js';
 import type { SourceCache } from './source-cache.js';
 import { findUnstorableField } from './storable.js';
 
@@ -61,7 +61,7 @@ export class Tracker {
   private readonly lanes: GroupCommitter<TrackCommand, TrackOutcome>[];
 
   constructor(
-    store: TrackingStore,
+    committer: BatchCommitter,
     private readonly sources: SourceCache,
     private readonly mappings: MappingLookup,
     options: TrackerOptions,
@@ -69,7 +69,7 @@ export class Tracker {
   ) {
     this.lanes = Array.from(
       { length: options.lanes },
-      () => new GroupCommitter((commands) => store.commit(commands, this.clock()), { ...options, concurrency: 1 }),
+      () => new GroupCommitter((commands) => committer.commit(commands, this.clock()), { ...options, concurrency: 1 }),
     );
   }
 
