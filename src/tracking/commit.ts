@@ -16,8 +16,8 @@ interface DecidedBatch {
 /**
  * The commit use case of `/track`: in one transaction of the store, lock and read what the batch
  * names, apply the visit rules and the event-to-profile mappings in memory in arrival order, have the
- * changes written, then run the commit steps on what was stored. The store's transaction is the only
- * thing answered for: nothing is acknowledged before it commits.
+ * changes written, then run the commit steps on what was stored. `commit` returns once the
+ * transaction has committed, and only then are the requests answered.
  */
 export class TrackCommit<Tx> implements BatchCommitter {
   constructor(
@@ -27,8 +27,9 @@ export class TrackCommit<Tx> implements BatchCommitter {
 
   commit(commands: TrackCommand[], now: Date): Promise<TrackOutcome[]> {
     return this.store.transaction(async (tx) => {
-      const locked = await this.store.lock(tx, batchKeys(commands));
-      const batch = decideBatch(commands, locked, now);
+      const keys = batchKeys(commands);
+      const locked = await this.store.lock(tx, keys);
+      const batch = decideBatch(commands, keys, locked, now);
       const stored = await this.store.write(tx, batch.writes);
       await runCommitSteps(this.steps, tx, committedChanges(batch.ledger, stored));
       return outcomes(commands, batch, stored);
@@ -47,13 +48,13 @@ function batchKeys(commands: readonly TrackCommand[]): BatchKeys {
 }
 
 /** Applies the commands to what the store holds, in arrival order, so a later one sees what an earlier one made. */
-function decideBatch(commands: readonly TrackCommand[], locked: LockedBatch, now: Date): DecidedBatch {
+function decideBatch(commands: readonly TrackCommand[], keys: BatchKeys, locked: LockedBatch, now: Date): DecidedBatch {
   const ledger = new VisitLedger(locked.profiles, locked.sessions);
   const applied = commands.map((command) => applyTrackCommand(ledger, command, now));
-  const hasMappings = commands.some((command) => command.events.some((event) => event.profileMappings.length > 0));
-  const mapped = hasMappings
-    ? applyProfileMappings(ledger, commands, applied, locked.documents, locked.storedEventIds)
-    : undefined;
+  const mapped =
+    keys.mappedEventIds.length > 0
+      ? applyProfileMappings(ledger, commands, applied, locked.documents, locked.storedEventIds)
+      : undefined;
   const saved = <T>(ids: Set<string>, all: Map<string, T>, keep: Set<string>): T[] =>
     [...ids].filter((id) => keep.has(id)).map((id) => all.get(id)!);
   const writes: BatchWrites = {
