@@ -34,6 +34,8 @@ import { SqlReadModel } from '../storage/sql-read-model.js';
 import { SqlMembership, SqlSegments } from '../storage/sql-segments.js';
 import { SqlSettings } from '../storage/sql-settings.js';
 import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
+import { TrackCommit } from '../tracking/commit.js';
+import { COMMIT_STEPS } from './commit-steps.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import { SourceCache } from '../tracking/source-cache.js';
 import { Tracker } from '../tracking/tracker.js';
@@ -94,9 +96,9 @@ function repositoriesOf(db: Database): Repositories {
     segments: new SqlSegments(db),
     membership: new SqlMembership(db),
     mappings: new SqlMappings(db),
-    backfills: new SqlMappingBackfills(db),
+    backfills: new SqlMappingBackfills(db, COMMIT_STEPS),
     jobRuns: new SqlJobRuns(db),
-    heartbeat: new SqlHeartbeatStore(db),
+    heartbeat: new SqlHeartbeatStore(db, COMMIT_STEPS),
   };
 }
 
@@ -157,11 +159,16 @@ export class Composition {
    * The Tracker commits what is pending before the store closes.
    */
   tracking(caches: { sourceCache: SourceCache; mappingCache: MappingCache }): Tracker {
-    const tracker = new Tracker(new SqlTrackingStore(this.db), caches.sourceCache, caches.mappingCache, {
-      maxBatch: this.config.groupCommitMaxBatch,
-      maxWaitMs: this.config.groupCommitMaxWaitMs,
-      lanes: this.db.kind === 'pglite' ? 1 : this.config.commitLanes,
-    });
+    const tracker = new Tracker(
+      new TrackCommit(new SqlTrackingStore(this.db), COMMIT_STEPS),
+      caches.sourceCache,
+      caches.mappingCache,
+      {
+        maxBatch: this.config.groupCommitMaxBatch,
+        maxWaitMs: this.config.groupCommitMaxWaitMs,
+        lanes: this.db.kind === 'pglite' ? 1 : this.config.commitLanes,
+      },
+    );
     this.own({ close: () => tracker.drain() });
     return tracker;
   }
