@@ -1,4 +1,6 @@
 /** The /flows, /rules, /actions and run history routes over a real store (PGlite, and PostgreSQL when its service is up). */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { errorHandler } from '../src/api/error-handler.js';
@@ -14,7 +16,7 @@ import { ACTIONS } from '../src/workflow/actions/index.js';
 import { ruleReferences } from '../src/workflow/rule.js';
 import { RuleCache } from '../src/workflow/rule-cache.js';
 import { purgeExpiredRuns } from '../src/workflow/run-retention.js';
-import { BACKENDS } from './support/api.js';
+import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
 import { openTestDatabase } from './support/db.js';
 import { NO_HTTP } from './support/flows.js';
 
@@ -471,3 +473,76 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('workflow routes in the API server', () => {
+  let api: TestApi;
+  let shop: Server;
+  let shopUrl: string;
+
+  beforeAll(async () => {
+    api = await startTestApi('pglite');
+    shop = createServer((request, response) =>
+      response
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ stock: 3, path: request.url })),
+    );
+    await new Promise<void>((resolve) => shop.listen(0, '127.0.0.1', resolve));
+    shopUrl = `http://127.0.0.1:${(shop.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await api?.close();
+    await new Promise((resolve) => shop?.close(resolve));
+  });
+
+  it('publishes the routes in the OpenAPI document, behind the admin token', async () => {
+    const document = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, Record<string, { security?: unknown }>>;
+    };
+    for (const path of [
+      '/flows',
+
+      '/flows/{id}',
+      '/flows/{id}/debug',
+      '/flows/{id}/runs',
+      '/rules',
+      '/rules/{id}',
+      '/actions',
+      '/runs/{id}',
+    ]) {
+      expect(document.paths).toHaveProperty([path]);
+    }
+    expect(document.paths['/flows']!['post']!.security).toEqual([{ bearer: [] }]);
+    expect((await api.app.inject({ method: 'GET', url: '/actions' })).statusCode).toBe(401);
+    expect((await api.admin({ method: 'GET', url: '/actions' })).statusCode).toBe(200);
+  });
+
+  it('debugs a flow that calls the outside world and answers the client', async () => {
+    const created = await api.admin({
+      method: 'POST',
+      url: '/flows',
+      payload: {
+        name: 'Stock check',
+        graph: {
+          nodes: [
+            node('start', 'start'),
+            node('ask', 'http-request', { url: `${shopUrl}/stock/{{event@properties.sku}}` }),
+            node('answer', 'create-response', { key: 'stock', body: 'payload@body.stock' }),
+          ],
+          edges: [edge('start', 'payload', 'ask'), edge('ask', 'ok', 'answer')],
+        },
+      },
+    });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({ answersClient: true });
+    const debug = await api.admin({
+      method: 'POST',
+      url: `/flows/${created.json().id}/debug`,
+      payload: { event: { type: 'view', properties: { sku: 'A-1' } } },
+    });
+    expect(debug.json()).toMatchObject({ status: 'completed', response: { stock: 3 } });
+    expect(debug.json().trace[1]).toMatchObject({
+      node: 'ask',
+      outputs: { ok: { status: 200, body: { stock: 3, path: '/stock/A-1' } } },
+    });
+  });
+});
