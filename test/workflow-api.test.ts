@@ -18,6 +18,7 @@ import { RuleCache } from '../src/workflow/rule-cache.js';
 import { purgeExpiredRuns } from '../src/workflow/run-retention.js';
 import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
 import { openTestDatabase } from './support/db.js';
+import { readCompat } from './support/compat.js';
 import { NO_HTTP } from './support/flows.js';
 
 const node = (id: string, action: string, config: Record<string, unknown> = {}) => ({ id, action, config });
@@ -165,6 +166,57 @@ for (const backend of BACKENDS) {
         expect(shapeless.json().details).toContainEqual(expect.objectContaining({ field: 'graph' }));
 
         expect((await call({ method: 'GET', url: '/flows' })).json()).toEqual([]);
+      });
+
+      it('imports a Tracardi flow as a new flow that runs, and names the modules it cannot bring over', async () => {
+        type TracardiFlow = { flowGraph: { nodes: { data: { spec: { module: string } } }[] } };
+        const tracardi = readCompat<TracardiFlow & Record<string, unknown>>('tracardi-flow.json');
+        const imported = await call({ method: 'POST', url: '/flows/import', payload: tracardi });
+        expect(imported.statusCode).toBe(201);
+        const flow = imported.json();
+        expect(flow).toMatchObject({
+          name: 'Purchase follow-up',
+          type: 'collection',
+          enabled: true,
+          answersClient: true,
+        });
+        expect(flow.id).not.toBe(tracardi['id']);
+        expect(flow.graph.nodes.map((node: { action: string }) => node.action)).toContain('create-response');
+        expect((await call({ method: 'GET', url: `/flows/${flow.id}` })).json()).toEqual(flow);
+
+        const run = await call({
+          method: 'POST',
+          url: `/flows/${flow.id}/debug`,
+          payload: {
+            profile: { id: 'p1', traits: {}, stats: {}, segments: [] },
+            event: { type: 'purchase', properties: { id: 'order-7', total: 30 } },
+          },
+        });
+        expect(run.json()).toMatchObject({
+          status: 'completed',
+          response: { thanks: { order: 'order-7', coupon: null } },
+        });
+        expect(run.json().effects).toContainEqual({
+          kind: 'profile',
+          change: { op: 'add-segment', segment: 'buyers' },
+        });
+
+        const unsupported = structuredClone(tracardi);
+        unsupported.flowGraph.nodes[2]!.data.spec.module =
+          'tracardi.process_engine.action.v1.connectors.mailchimp.send';
+        unsupported.flowGraph.nodes[4]!.data.spec.module = 'tracardi.process_engine.action.v1.weather.plugin';
+        const refused = await call({ method: 'POST', url: '/flows/import', payload: unsupported });
+        expect(refused.statusCode).toBe(400);
+        expect(refused.json().message).toContain('mailchimp');
+        expect(refused.json().message).toContain('weather');
+        expect(refused.json().details.map((problem: { field: string }) => problem.field)).toEqual([
+          'flowGraph.nodes[2].data.spec.module',
+          'flowGraph.nodes[4].data.spec.module',
+        ]);
+        const notTracardi = await call({ method: 'POST', url: '/flows/import', payload: { nodes: [] } });
+        expect(notTracardi.statusCode).toBe(400);
+        expect(notTracardi.json().details).toContainEqual(expect.objectContaining({ field: 'flowGraph' }));
+        expect((await call({ method: 'GET', url: '/flows' })).json()).toHaveLength(1);
       });
 
       it('runs a flow on a sample for debugging, storing nothing', async () => {
@@ -500,7 +552,7 @@ describe('workflow routes in the API server', () => {
     };
     for (const path of [
       '/flows',
-
+      '/flows/import',
       '/flows/{id}',
       '/flows/{id}/debug',
       '/flows/{id}/runs',

@@ -6,6 +6,7 @@ import { DomainError, notFound } from '../../shared/errors.js';
 import { runFlow } from '../../workflow/engine.js';
 import { FLOW_TYPES, prepareFlow, sampleContext } from '../../workflow/flow-input.js';
 import type { FlowInput, WorkflowServices } from '../../workflow/ports.js';
+import { importTracardiFlow } from '../../workflow/tracardi-import.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
 import { NodeTraceSchema, PauseSchema, RunErrorSchema } from './runs.js';
 
@@ -50,7 +51,7 @@ const FlowSummarySchema = Type.Object({
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
-export const FlowSchema = Type.Composite([FlowSummarySchema, Type.Object({ graph: GraphSchema })]);
+const FlowSchema = Type.Composite([FlowSummarySchema, Type.Object({ graph: GraphSchema })]);
 
 const Fields = {
   name: Type.String({ minLength: 1, maxLength: 200 }),
@@ -64,6 +65,25 @@ const CreateBody = Type.Object(
   { additionalProperties: false },
 );
 const UpdateBody = Type.Object(Fields, { additionalProperties: false });
+
+const TracardiFlowBody = Type.Object(
+  {
+    name: Type.Optional(Type.Unknown({ description: 'the name of the new flow' })),
+    description: Type.Optional(Type.Unknown()),
+    type: Type.Optional(Type.Unknown({ description: 'collection (when absent or unknown) or segmentation' })),
+    flowGraph: Type.Union([
+      Type.Object(
+        { nodes: Type.Array(Type.Unknown()), edges: Type.Optional(Type.Array(Type.Unknown())) },
+        { additionalProperties: true },
+      ),
+      Type.String({ description: 'the same, as JSON text' }),
+    ]),
+  },
+  {
+    additionalProperties: true,
+    description: "a flow as Tracardi stores it, or its editor's graph alone: `{flowGraph: {nodes, edges}}`",
+  },
+);
 
 const DebugBody = Type.Object(
   {
@@ -87,9 +107,9 @@ const DebugResultSchema = Type.Object({
   pause: Type.Optional(PauseSchema),
 });
 
-/** Saves a new flow; the rules cache forgets, as a flow's rules may start or stop matching. */
-export function createFlow({ flows, ruleCache }: Pick<WorkflowServices, 'flows' | 'ruleCache'>) {
-  return async (flow: FlowInput) => {
+export function flowRoutes({ flows, actions, http, ruleCache }: WorkflowServices) {
+  /** The rules cache forgets after each save: a flow's rules may start or stop matching. */
+  const create = async (flow: FlowInput) => {
     const created = await flows.create(flow);
     if (!created)
       throw new DomainError('conflict', `flow "${flow.id}" already exists`, [
@@ -98,11 +118,6 @@ export function createFlow({ flows, ruleCache }: Pick<WorkflowServices, 'flows' 
     ruleCache.forget();
     return created;
   };
-}
-
-export function flowRoutes(services: WorkflowServices) {
-  const { flows, actions, http, ruleCache } = services;
-  const create = createFlow(services);
 
   return async (app: FastifyInstance) => {
     const api = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -121,6 +136,32 @@ export function flowRoutes(services: WorkflowServices) {
       async (request, reply) => {
         const { id = randomUUID(), ...fields } = request.body;
         return reply.status(201).send(await create({ id, ...prepareFlow(fields, actions) }));
+      },
+    );
+
+    api.post(
+      '/flows/import',
+      {
+        schema: {
+          tags,
+          summary: 'Import a Tracardi flow; a module Meridian has no action for is named in the refusal',
+          body: TracardiFlowBody,
+          response: { 201: FlowSchema, '4xx': ErrorSchema },
+        },
+      },
+      async (request, reply) => {
+        const imported = importTracardiFlow(request.body, actions);
+        const { type } = request.body;
+        const flow = prepareFlow(
+          {
+            name: imported.name ?? 'Imported Tracardi flow',
+            description: imported.description,
+            type: FLOW_TYPES.find((known) => known === type),
+            graph: imported.graph,
+          },
+          actions,
+        );
+        return reply.status(201).send(await create({ id: randomUUID(), ...flow }));
       },
     );
 
