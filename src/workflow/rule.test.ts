@@ -39,6 +39,9 @@ describe('parseRuleInput', () => {
       { field: 'eventType', message: 'required for an event rule' },
       { field: 'segmentId', message: 'only for segment rules' },
     ]);
+    expect(refusal(() => parseRuleInput({ name: 'r', kind: 'event', eventType: '  ', flowId: 'f' })).details).toEqual([
+      { field: 'eventType', message: 'required for an event rule' },
+    ]);
     const segment = refusal(() =>
       parseRuleInput({ name: 'r', kind: 'segment-entered', eventType: 'x', sourceId: 's', flowId: 'f' }),
     );

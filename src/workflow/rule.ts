@@ -23,8 +23,9 @@ export interface RuleFields {
 export function parseRuleInput(fields: RuleFields): Omit<RuleInput, 'id'> {
   const problems: FieldProblem[] = [];
   const isEvent = fields.kind === 'event';
+  const eventType = fields.eventType === undefined ? undefined : normalizeEventType(fields.eventType);
   if (isEvent) {
-    if (fields.eventType === undefined) problems.push({ field: 'eventType', message: 'required for an event rule' });
+    if (!eventType) problems.push({ field: 'eventType', message: 'required for an event rule' });
     if (fields.segmentId !== undefined) problems.push({ field: 'segmentId', message: 'only for segment rules' });
   } else {
     if (fields.segmentId === undefined)
@@ -38,7 +39,7 @@ export function parseRuleInput(fields: RuleFields): Omit<RuleInput, 'id'> {
   return {
     name: fields.name,
     kind: fields.kind,
-    ...(isEvent && { eventType: normalizeEventType(fields.eventType!) }),
+    ...(isEvent && { eventType }),
     ...(fields.sourceId !== undefined && { sourceId: fields.sourceId }),
     ...(fields.segmentId !== undefined && { segmentId: fields.segmentId }),
     flowId: fields.flowId,
