@@ -34,6 +34,14 @@ import { SqlReadModel } from '../storage/sql-read-model.js';
 import { SqlMembership, SqlSegments } from '../storage/sql-segments.js';
 import { SqlSettings } from '../storage/sql-settings.js';
 import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
+import { SqlFlows } from '../storage/sql-flows.js';
+import { SqlRules } from '../storage/sql-rules.js';
+import { SqlRunHistory } from '../storage/sql-run-history.js';
+import { ACTIONS } from '../workflow/actions/index.js';
+import { fetchHttpClient } from '../workflow/fetch-http.js';
+import type { FlowRepository, RuleRepository, RunHistory } from '../workflow/ports.js';
+import { ruleReferences } from '../workflow/rule.js';
+import { RuleCache } from '../workflow/rule-cache.js';
 import { TrackCommit } from '../tracking/commit.js';
 import { COMMIT_STEPS } from './commit-steps.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
@@ -86,6 +94,9 @@ export interface Repositories {
   backfills: BackfillStore;
   jobRuns: JobRunRepository;
   heartbeat: HeartbeatStore;
+  flows: FlowRepository;
+  rules: RuleRepository;
+  runHistory: RunHistory;
 }
 
 function repositoriesOf(db: Database): Repositories {
@@ -99,6 +110,9 @@ function repositoriesOf(db: Database): Repositories {
     backfills: new SqlMappingBackfills(db, COMMIT_STEPS),
     jobRuns: new SqlJobRuns(db),
     heartbeat: new SqlHeartbeatStore(db, COMMIT_STEPS),
+    flows: new SqlFlows(db),
+    rules: new SqlRules(db),
+    runHistory: new SqlRunHistory(db),
   };
 }
 
@@ -106,6 +120,7 @@ function repositoriesOf(db: Database): Repositories {
 export class Composition {
   readonly repositories: Repositories;
   private openedQueue: JobQueue | undefined;
+  private openedRuleCache: RuleCache | undefined;
   private readonly parts: Consumer[] = [];
 
   private constructor(
@@ -143,6 +158,12 @@ export class Composition {
   private own<T extends Consumer>(part: T): T {
     this.parts.push(part);
     return part;
+  }
+
+  /** One per process, shared by the admin API and the commit step, so a save is seen by the next commit. */
+  get ruleCache(): RuleCache {
+    this.openedRuleCache ??= new RuleCache(this.repositories.rules);
+    return this.openedRuleCache;
   }
 
   backfillDeps(logger: Logger = this.logger): BackfillDeps {
@@ -240,6 +261,15 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           mappingCache,
           backfill: (mappingId, range) => startBackfill(backfills, mappingId, range),
           jobRuns: repositories.jobRuns,
+        },
+        workflow: {
+          flows: repositories.flows,
+          rules: repositories.rules,
+          runs: repositories.runHistory,
+          references: ruleReferences({ flows: repositories.flows, sources: repositories.sources, segments }),
+          ruleCache: root.ruleCache,
+          actions: ACTIONS,
+          http: fetchHttpClient,
         },
         health: { storage: async () => void (await root.db.query('SELECT 1')), queue: () => queue.ping() },
       },
