@@ -1,0 +1,56 @@
+import type { Logger } from '../shared/logger.js';
+import type { BridgeMessage } from './message.js';
+import type { MessageHandler } from './port.js';
+
+/** How an adapter settles one message with its broker. */
+export interface Settlement {
+  ack(): Promise<void> | void;
+  /** Stores the message at the dead-letter place with its reason, then acknowledges the original. */
+  deadLetter(reason: string): Promise<void>;
+  /** The handler could not decide now: leave the message to be delivered again. */
+  retry(): Promise<void> | void;
+}
+
+/**
+ * The messages an adapter holds: each goes through the handler and is settled by its verdict. A
+ * failed settlement (the connection dropped) is only logged: the broker still holds the message and
+ * delivers it again, and its event ids make that harmless. A graceful stop waits for `idle()`.
+ */
+export class Deliveries {
+  private count = 0;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly handler: MessageHandler,
+    private readonly logger: Logger,
+  ) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  take(message: BridgeMessage, settlement: Settlement): Promise<void> {
+    this.count++;
+    return this.settle(message, settlement)
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'message not settled; the broker delivers it again'))
+      .finally(() => {
+        if (--this.count === 0) for (const wake of this.waiters.splice(0)) wake();
+      });
+  }
+
+  private async settle(message: BridgeMessage, settlement: Settlement): Promise<void> {
+    let verdict;
+    try {
+      verdict = await this.handler(message);
+    } catch {
+      await settlement.retry();
+      return;
+    }
+    if (verdict === 'ack') await settlement.ack();
+    else await settlement.deadLetter(verdict.deadLetter);
+  }
+
+  idle(): Promise<void> {
+    return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
