@@ -20,6 +20,8 @@ export interface BridgeDeps {
 
 export interface RunningBridges {
   readonly bridges: readonly Bridge[];
+  /** Settles once every bridge has started (or the bridges were stopped before it could). */
+  readonly ready: Promise<void>;
   /** Stops taking messages, lets those in hand be stored and acknowledged, disconnects. */
   stop(): Promise<void>;
 }
@@ -84,6 +86,7 @@ export async function startBridges(
   if (bridges.length === 0) deps.logger.info({ kinds }, 'no enabled event source of these kinds');
   return {
     bridges,
+    ready: Promise.all(starting).then(() => {}),
     stop: async () => {
       stopping.abort();
       clearInterval(timer);

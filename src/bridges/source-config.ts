@@ -73,7 +73,7 @@ const EVENT_KEYS = [
 ] as const;
 
 /** A queue, topic, subject, stream or group name: no spaces or control characters. */
-const NAME = /^[^\s\u0000-\u001f]+$/;
+const NAME = /^[^\s\p{Cc}]+$/u;
 const ANY_TEXT = /[^]/;
 
 class Reader {
@@ -201,7 +201,8 @@ export function checkBridgeConfig(type: BridgeType, sourceId: string, raw: unkno
   else if (type === 'mqtt') checked = { type, ...withDeadLetter, topic: place };
   else if (type === 'nats') {
     const stream = reader.string('stream', true, /^[A-Za-z0-9_-]+$/) ?? '';
-    const durable = reader.string('durable', false, /^[A-Za-z0-9_-]+$/) ?? `meridian-${sourceId}`.replace(/[^\w-]/g, '_');
+    const durable =
+      reader.string('durable', false, /^[A-Za-z0-9_-]+$/) ?? `meridian-${sourceId}`.replace(/[^\w-]/g, '_');
     checked = { type, ...withDeadLetter, subject: place, stream, durable };
   } else {
     const group = reader.string('group', true) ?? '';

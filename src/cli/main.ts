@@ -48,6 +48,8 @@ async function ensureDefaultSource(runtime: ApiRuntime): Promise<string> {
       name: 'Default source',
       description: 'Created by meridian start',
       enabled: true,
+      type: 'rest',
+      config: {},
     });
   }
   return id;

@@ -80,7 +80,8 @@ export class RabbitMqAdapter implements BridgeAdapter {
                 messageId: messageId as string | undefined,
                 headers: { ...message.properties.headers, [REASON_HEADER]: reason },
               },
-              (error: unknown) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()),
+              (error: unknown) =>
+                error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(),
             ),
           );
           channel.ack(message);

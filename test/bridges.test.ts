@@ -1,0 +1,191 @@
+/**
+ * Each bridge against its real broker (test/support/brokers.ts says which): messages stored once and
+ * acknowledged, refusals dead-lettered with their reason, a failed commit redelivered and stored once,
+ * two bridges sharing one source without duplicates. The store is PGlite in memory.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openAdapter } from '../src/bridges/adapters/index.js';
+import type { Collector } from '../src/bridges/bridge.js';
+import { startBridges, type RunningBridges } from '../src/bridges/run.js';
+import { MappingCache } from '../src/mapping/cache.js';
+import { createLogger } from '../src/shared/logger.js';
+import type { Database } from '../src/storage/database.js';
+import { SqlEventSources } from '../src/storage/sql-event-sources.js';
+import { SqlMappings } from '../src/storage/sql-mappings.js';
+import { SqlTrackingStore } from '../src/storage/sql-tracking-store.js';
+import { SourceCache } from '../src/tracking/source-cache.js';
+import { Tracker } from '../src/tracking/tracker.js';
+import { BROKER_KITS, type BrokerKit, type BrokerPlace } from './support/brokers.js';
+import { openTestDatabase } from './support/db.js';
+import { eventually } from './support/eventually.js';
+import { serviceAvailable } from './support/services.js';
+
+const available = new Map(
+  await Promise.all(BROKER_KITS.map(async (kit) => [kit.type, await serviceAvailable(kit.name, kit.probe)] as const)),
+);
+
+let db: Database & { dispose(): Promise<void> };
+let sources: SqlEventSources;
+let tracker: Tracker;
+
+beforeAll(async () => {
+  db = await openTestDatabase('pglite');
+  sources = new SqlEventSources(db);
+  tracker = new Tracker(new SqlTrackingStore(db), new SourceCache(sources), new MappingCache(new SqlMappings(db)), {
+    maxBatch: 100,
+    maxWaitMs: 2,
+    lanes: 1,
+  });
+});
+afterAll(async () => {
+  await tracker?.drain();
+  await db?.dispose();
+});
+
+const logger = createLogger('silent');
+const message = (i: number) => JSON.stringify({ events: [{ type: 'bridged', properties: { i, run: randomUUID() } }] });
+const messages = (n: number) => Array.from({ length: n }, (_, i) => message(i));
+
+async function storedCount(sourceId: string): Promise<number> {
+  const [row] = await db.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM events WHERE source_id = $1 AND type = 'bridged'",
+    [sourceId],
+  );
+  return row!.n;
+}
+
+interface Setup {
+  place: BrokerPlace;
+  sourceId: string;
+  run(collector?: Collector): Promise<RunningBridges>;
+}
+
+async function withSource(kit: BrokerKit, test: (setup: Setup) => Promise<void>): Promise<void> {
+  const place = await kit.place({ prefetch: 5, batchSize: 5 });
+  const sourceId = `bridge-${randomUUID()}`;
+  await sources.create({
+    id: sourceId,
+    name: sourceId,
+    description: '',
+    enabled: true,
+    type: kit.type,
+    config: place.config,
+  });
+  const running: RunningBridges[] = [];
+  try {
+    await test({
+      place,
+      sourceId,
+      run: async (collector = tracker) => {
+        const bridges = await startBridges(
+          { sources: { list: async () => [(await sources.get(sourceId))!] }, collector, logger, openAdapter },
+          [kit.type],
+          { statsIntervalMs: 0 },
+        );
+        running.push(bridges);
+        await bridges.ready;
+        return bridges;
+      },
+    });
+  } finally {
+    await Promise.all(running.map((bridges) => bridges.stop()));
+    await place.close();
+  }
+}
+
+const counters = (running: RunningBridges) => running.bridges[0]!.counters;
+
+describe.each(BROKER_KITS)('$type bridge', (kit) => {
+  const skip = !available.get(kit.type);
+
+  it.skipIf(skip)('stores each message once and acknowledges it after the commit', async () => {
+    await withSource(kit, async ({ place, sourceId, run }) => {
+      const first = await run();
+      await place.publish(messages(30));
+      expect(
+        await eventually(
+          () => storedCount(sourceId),
+          (n) => n === 30,
+        ),
+      ).toBe(30);
+      await first.stop();
+      expect(counters(first)).toMatchObject({ received: 30, stored: 30, deadLettered: 0 });
+      // Acknowledged: a bridge started afterwards gets only what is published afterwards.
+      const second = await run();
+      await place.publish([message(99)]);
+      expect(
+        await eventually(
+          () => storedCount(sourceId),
+          (n) => n === 31,
+        ),
+      ).toBe(31);
+      expect(counters(second).received).toBe(1);
+    });
+  });
+
+  it.skipIf(skip)('dead-letters what can never be stored, with the reason, and stores the rest', async () => {
+    await withSource(kit, async ({ place, sourceId, run }) => {
+      const running = await run();
+      const bad = [
+        'not json',
+        JSON.stringify({ source: { id: 'no-such-source' }, events: [{ type: 'x' }] }),
+        JSON.stringify({ events: [{ properties: {} }] }),
+      ];
+      await place.publish([bad[0]!, message(1), bad[1]!, bad[2]!]);
+      const letters = await eventually(place.deadLetters, (found) => found.length >= 3);
+      expect(letters.map((letter) => letter.body).sort()).toEqual([...bad].sort());
+      const reasonOf = (body: string) => letters.find((letter) => letter.body === body)!.reason;
+      expect(reasonOf(bad[0]!)).toMatch(/^validation_failed: message: not JSON/);
+      expect(reasonOf(bad[1]!)).toMatch(/^invalid_source: event source "no-such-source"/);
+      expect(reasonOf(bad[2]!)).toMatch(/^invalid_events: /);
+      expect(
+        await eventually(
+          () => storedCount(sourceId),
+          (n) => n === 1,
+        ),
+      ).toBe(1);
+      expect(counters(running)).toMatchObject({ deadLettered: 3, stored: 1 });
+    });
+  });
+
+  it.skipIf(skip)('redelivers a message whose commit failed, and stores it once', async () => {
+    await withSource(kit, async ({ place, sourceId, run }) => {
+      let calls = 0;
+      const flaky: Collector = {
+        collect: async (payload, origin) => {
+          const call = ++calls;
+          if (call === 1) throw new Error('database down before the commit');
+          const answer = await tracker.collect(payload, origin);
+          if (call === 2) throw new Error('connection lost after the commit');
+          return answer;
+        },
+      };
+      const running = await run(flaky);
+      await place.publish(messages(5));
+      await eventually(
+        async () => counters(running).stored,
+        (n) => n === 5,
+      );
+      expect(counters(running)).toMatchObject({ stored: 5, retried: 2, received: 7, deadLettered: 0 });
+      expect(await storedCount(sourceId)).toBe(5);
+    });
+  });
+
+  it.skipIf(skip)('two bridges share one source with no duplicates', async () => {
+    await withSource(kit, async ({ place, sourceId, run }) => {
+      const [a, b] = [await run(), await run()];
+      await place.publish(messages(40));
+      expect(
+        await eventually(
+          () => storedCount(sourceId),
+          (n) => n === 40,
+        ),
+      ).toBe(40);
+      await Promise.all([a.stop(), b.stop()]);
+      expect(counters(a).received + counters(b).received).toBe(40);
+      expect(counters(a).received).toBeGreaterThan(0);
+      expect(counters(b).received).toBeGreaterThan(0);
+    });
+  });
+});

@@ -1,0 +1,172 @@
+/**
+ * One kit per broker for the bridge tests: probe, a config with names of its own, publish, and read
+ * the dead letters back. Needs RabbitMQ (5672, guest/guest), Mosquitto (1883), NATS with JetStream
+ * (4222) and Redis (6379) on 127.0.0.1; BROKER_TEST_HOST overrides the host.
+ */
+import { randomUUID } from 'node:crypto';
+import { connect as amqpConnect } from 'amqplib';
+import { connectAsync, type MqttClient } from 'mqtt';
+import { connect as natsConnect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Redis } from 'ioredis';
+import { REASON_HEADER as AMQP_REASON } from '../../src/bridges/adapters/rabbitmq.js';
+import { REASON_PROPERTY as MQTT_REASON } from '../../src/bridges/adapters/mqtt.js';
+import { REASON_HEADER as NATS_REASON } from '../../src/bridges/adapters/nats.js';
+import { DATA_FIELD } from '../../src/bridges/adapters/redis-streams.js';
+import type { BridgeType } from '../../src/bridges/source-config.js';
+
+const HOST = process.env['BROKER_TEST_HOST'] ?? '127.0.0.1';
+
+export interface DeadLetter {
+  body: string;
+  reason: string;
+}
+
+/** One test's broker place: its own queue, topic, subject or stream. */
+export interface BrokerPlace {
+  config: Record<string, unknown>;
+  publish(bodies: string[]): Promise<void>;
+  deadLetters(): Promise<DeadLetter[]>;
+  close(): Promise<void>;
+}
+
+export interface BrokerKit {
+  type: BridgeType;
+  name: string;
+  probe(): Promise<void>;
+  place(settings: Record<string, unknown>): Promise<BrokerPlace>;
+}
+
+const unique = () => `meridian_test_${randomUUID().slice(0, 8)}`;
+
+const rabbitmq: BrokerKit = {
+  type: 'rabbitmq',
+  name: `RabbitMQ at ${HOST}:5672`,
+  probe: async () => (await amqpConnect(`amqp://guest:guest@${HOST}:5672`)).close(),
+  async place(settings) {
+    const url = `amqp://guest:guest@${HOST}:5672`;
+    const queue = unique();
+    const connection = await amqpConnect(url);
+    const channel = await connection.createConfirmChannel();
+    await channel.assertQueue(queue, { durable: true });
+    return {
+      config: { url, queue, ...settings },
+      publish: async (bodies) => {
+        for (const body of bodies) channel.sendToQueue(queue, Buffer.from(body), { persistent: true });
+        await channel.waitForConfirms();
+      },
+      deadLetters: async () => {
+        const letters: DeadLetter[] = [];
+        await channel.assertQueue(`${queue}.dead`, { durable: true });
+        for (let got = await channel.get(`${queue}.dead`); got; got = await channel.get(`${queue}.dead`)) {
+          letters.push({ body: got.content.toString(), reason: String(got.properties.headers?.[AMQP_REASON]) });
+        }
+        // Held until all are read, then handed back: the next look sees them again.
+        channel.nackAll(true);
+        return letters;
+      },
+      close: async () => {
+        await channel.deleteQueue(queue);
+        await channel.deleteQueue(`${queue}.dead`);
+        await connection.close();
+      },
+    };
+  },
+};
+
+const mqtt: BrokerKit = {
+  type: 'mqtt',
+  name: `Mosquitto at ${HOST}:1883`,
+  probe: async () => (await connectAsync(`mqtt://${HOST}:1883`, { reconnectPeriod: 0 })).endAsync(),
+  async place(settings) {
+    const url = `mqtt://${HOST}:1883`;
+    const topic = `meridian-test/${unique()}`;
+    const client: MqttClient = await connectAsync(url, { protocolVersion: 5 });
+    const letters: DeadLetter[] = [];
+    client.on('message', (_topic, payload, packet) => {
+      const reason = packet.properties?.userProperties?.[MQTT_REASON];
+      letters.push({ body: payload.toString(), reason: String(reason) });
+    });
+    await client.subscribeAsync(`${topic}/dead`, { qos: 1 });
+    return {
+      config: { url, topic, ...settings },
+      publish: async (bodies) =>
+        void (await Promise.all(bodies.map((body) => client.publishAsync(topic, body, { qos: 1 })))),
+      deadLetters: () => Promise.resolve([...letters]),
+      close: () => client.endAsync(),
+    };
+  },
+};
+
+const nats: BrokerKit = {
+  type: 'nats',
+  name: `NATS JetStream at ${HOST}:4222`,
+  probe: async () => {
+    const connection = await natsConnect({ servers: `nats://${HOST}:4222`, reconnect: false });
+    await (await jetstreamManager(connection)).getAccountInfo();
+    await connection.close();
+  },
+  async place(settings) {
+    const url = `nats://${HOST}:4222`;
+    const name = unique();
+    const subject = `meridian_test.${name}`;
+    const connection: NatsConnection = await natsConnect({ servers: url });
+    const jsm = await jetstreamManager(connection);
+    await jsm.streams.add({ name, subjects: [subject] });
+    const js = jetstream(connection);
+    return {
+      config: { url, subject, stream: name, ...settings },
+      publish: async (bodies) => {
+        for (const body of bodies) await js.publish(subject, body);
+      },
+      deadLetters: async () => {
+        const stream = `${name}_dead`;
+        const info = await jsm.streams.info(stream).catch(() => undefined);
+        const letters: DeadLetter[] = [];
+        for (let seq = 1; seq <= (info?.state.last_seq ?? 0); seq++) {
+          const message = await jsm.streams.getMessage(stream, { seq });
+          if (message) letters.push({ body: message.string(), reason: message.header.get(NATS_REASON) });
+        }
+        return letters;
+      },
+      close: async () => {
+        await jsm.streams.delete(name).catch(() => {});
+        await jsm.streams.delete(`${name}_dead`).catch(() => {});
+        await connection.close();
+      },
+    };
+  },
+};
+
+const redisStreams: BrokerKit = {
+  type: 'redis-streams',
+  name: `Redis at ${HOST}:6379`,
+  probe: async () => {
+    const client = new Redis({ host: HOST, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    await client.connect();
+    await client.ping();
+    client.disconnect();
+  },
+  async place(settings) {
+    const url = `redis://${HOST}:6379`;
+    const stream = `meridian:test:${unique()}`;
+    const client = new Redis(url);
+    return {
+      config: { url, stream, group: 'meridian', claimIdleMs: 200, ...settings },
+      publish: async (bodies) => {
+        for (const body of bodies) await client.xadd(stream, '*', DATA_FIELD, body);
+      },
+      deadLetters: async () =>
+        (await client.xrange(`${stream}:dead`, '-', '+')).map(([, fields]) => {
+          const value = (key: string) => fields[fields.indexOf(key) + 1]!;
+          return { body: value(DATA_FIELD), reason: value('reason') };
+        }),
+      close: async () => {
+        await client.del(stream, `${stream}:dead`);
+        client.disconnect();
+      },
+    };
+  },
+};
+
+export const BROKER_KITS: readonly BrokerKit[] = [rabbitmq, mqtt, nats, redisStreams];
