@@ -10,6 +10,8 @@ import { environmentHelp, packageVersion } from './help.js';
 import { jobCommand, scheduleHeartbeat } from './job.js';
 import { describeBackends, openDatabase, startApi, WORKER_NAMES, type ApiRuntime } from './runtime.js';
 import { mappingCommand, workerCommand } from './work.js';
+import { bridgeCommand, runConfiguredBridges } from './bridge.js';
+import { BRIDGE_TYPES } from '../bridges/source-config.js';
 
 function closeOnSignal(runtime: { close(): Promise<void> }, logger: Logger): void {
   let closing = false;
@@ -60,7 +62,10 @@ async function runStart(config: Config, logger: Logger): Promise<void> {
   if (heartbeatSettings.intervalSeconds > 0) checkRangeReachesIdle(heartbeatSettings);
   const runtime = await startApi(config, logger, { generateToken: true, workers: WORKER_NAMES });
   const heartbeat = scheduleHeartbeat(runtime.db, heartbeatSettings, config, logger);
+  // Bridges: the enabled broker sources, in-process (a broker that is down is retried, not fatal).
+  const bridges = await runConfiguredBridges(runtime.db, runtime.tracker, BRIDGE_TYPES, logger);
   const close = async () => {
+    await bridges.stop();
     await heartbeat?.stop();
     await runtime.close();
   };
@@ -179,6 +184,7 @@ export function buildCli(): Command {
   program.addCommand(workerCommand(run));
   program.addCommand(jobCommand(run));
   program.addCommand(mappingCommand(run));
+  program.addCommand(bridgeCommand(run));
   return program;
 }
 

@@ -65,6 +65,7 @@ export function describeBackends(config: Config): { storage: string; queue: stri
 export interface ApiRuntime {
   app: FastifyInstance;
   db: Database;
+  tracker: Tracker;
   queue: JobQueue;
   apiToken: string | undefined;
   close(): Promise<void>;
@@ -117,6 +118,20 @@ export function startWorkers(
   return { close: async () => void (await Promise.all(consumers.map((consumer) => consumer.close()))) };
 }
 
+/** The collect entry over this store: one group committer per commit lane (one on PGlite). */
+export function createTracker(
+  db: Database,
+  config: Config,
+  sourceCache = new SourceCache(new SqlEventSources(db)),
+  mappingCache = new MappingCache(new SqlMappings(db)),
+): Tracker {
+  return new Tracker(new SqlTrackingStore(db), sourceCache, mappingCache, {
+    maxBatch: config.groupCommitMaxBatch,
+    maxWaitMs: config.groupCommitMaxWaitMs,
+    lanes: db.kind === 'pglite' ? 1 : config.commitLanes,
+  });
+}
+
 /**
  * Wires storage, queue and tracking into the HTTP API. `generateToken` is for the embedded start:
  * with no API_TOKEN set, a token is generated once and kept with the data.
@@ -152,11 +167,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     const mappings = new SqlMappings(db);
     const mappingCache = new MappingCache(mappings);
     const backfills = backfillDeps(db, queue, logger);
-    const tracker = new Tracker(new SqlTrackingStore(db), sourceCache, mappingCache, {
-      maxBatch: config.groupCommitMaxBatch,
-      maxWaitMs: config.groupCommitMaxWaitMs,
-      lanes: db.kind === 'pglite' ? 1 : config.commitLanes,
-    });
+    const tracker = createTracker(db, config, sourceCache, mappingCache);
     const app = await buildServer(
       {
         config: { ...config, apiToken },
@@ -191,6 +202,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     return {
       app,
       db,
+      tracker,
       queue,
       apiToken,
       close: async () => {

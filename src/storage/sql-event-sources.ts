@@ -43,7 +43,7 @@ export class SqlEventSources implements EventSourceRepository {
   /** Undefined when the id is taken. */
   async create(source: { id: string } & EventSourceFields): Promise<EventSource | undefined> {
     const [row] = await this.db.query<SourceRow>(
-      `INSERT INTO event_sources (id, name, description, enabled, type, config) VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO event_sources (id, name, description, enabled, type, config) VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)
        ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
       [source.id, source.name, source.description, source.enabled, source.type, JSON.stringify(source.config)],
     );
@@ -52,7 +52,7 @@ export class SqlEventSources implements EventSourceRepository {
 
   async update(id: string, changes: EventSourceFields): Promise<EventSource | undefined> {
     const [row] = await this.db.query<SourceRow>(
-      `UPDATE event_sources SET name = $2, description = $3, enabled = $4, type = $5, config = $6, updated_at = now()
+      `UPDATE event_sources SET name = $2, description = $3, enabled = $4, type = $5, config = $6::text::jsonb, updated_at = now()
         WHERE id = $1 RETURNING ${COLUMNS}`,
       [id, changes.name, changes.description, changes.enabled, changes.type, JSON.stringify(changes.config)],
     );

@@ -1,0 +1,55 @@
+import { Command } from 'commander';
+import { openAdapter } from '../bridges/adapters/index.js';
+import { startBridges, type RunningBridges } from '../bridges/run.js';
+import { BRIDGE_TYPES, isBridgeType, type BridgeType } from '../bridges/source-config.js';
+import { ConfigError, type Config } from '../config/config.js';
+import type { Logger } from '../shared/logger.js';
+import type { Database } from '../storage/database.js';
+import { migrate } from '../storage/migrate.js';
+import { SqlEventSources } from '../storage/sql-event-sources.js';
+import type { Tracker } from '../tracking/tracker.js';
+import { environmentHelp } from './help.js';
+import { createTracker, openDatabase } from './runtime.js';
+
+type Action = (config: Config, logger: Logger) => Promise<void>;
+type Run = (action: Action) => () => Promise<void>;
+
+/** Each bridge logs its counters (`bridge stats`: received, stored, deadLettered, retried) this often when they moved. */
+export const BRIDGE_STATS_INTERVAL_MS = 60_000;
+
+/** Serves the enabled event sources of these broker kinds through the given collect entry. */
+export function runConfiguredBridges(
+  db: Database,
+  tracker: Tracker,
+  kinds: readonly BridgeType[],
+  logger: Logger,
+): Promise<RunningBridges> {
+  return startBridges({ sources: new SqlEventSources(db), collector: tracker, logger, openAdapter }, kinds, {
+    statsIntervalMs: BRIDGE_STATS_INTERVAL_MS,
+  });
+}
+
+export function bridgeCommand(run: Run): Command {
+  return new Command('bridge')
+    .description(`consume a broker into tracking: every enabled event source of that kind (${BRIDGE_TYPES.join(', ')})`)
+    .argument('<kind>', `${BRIDGE_TYPES.join(' | ')} | all`)
+    .addHelpText('after', environmentHelp('server'))
+    .action((kind: string) =>
+      run(async (config, logger) => {
+        if (kind !== 'all' && !isBridgeType(kind))
+          throw new ConfigError('bridge', `unknown kind ${kind}; expected ${BRIDGE_TYPES.join(', ')} or all`);
+        const db = await openDatabase(config);
+        await migrate(db);
+        const tracker = createTracker(db, config);
+        const bridges = await runConfiguredBridges(db, tracker, kind === 'all' ? BRIDGE_TYPES : [kind], logger);
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        });
+        logger.info('stopping bridges: finishing the messages in hand');
+        await bridges.stop();
+        await tracker.drain();
+        await db.close();
+      })(),
+    );
+}
