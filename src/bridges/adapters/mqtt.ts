@@ -17,8 +17,10 @@ export const REASON_PROPERTY = 'meridian-reason';
  * sends a PUBACK when `customHandleAcks` calls back, and handles a connection's messages one at a
  * time (PUBACKs go in the order the messages came, as MQTT asks), so connections are what lets
  * several messages share one group commit. MQTT has no negative acknowledgement: a message whose
- * commit failed is retried here until stored or until the bridge stops unacknowledged; the broker
- * then gives it to another member of the share. Dead letters are published (QoS 1, on a connection
+ * commit failed is retried here until stored or until the bridge stops. Sessions are clean: a
+ * graceful stop unsubscribes and finishes the one message each connection holds, but a message held
+ * by a killed bridge, or published while no bridge is subscribed, is not kept by the broker (Mosquitto
+ * does not hand it to another member of the share). Dead letters are published (QoS 1, on a connection
  * of their own, as a subscriber's own PUBACKs queue behind the message it holds) to `deadLetter`
  * (`<topic>/dead`) with the reason as a user property, before the original is acknowledged.
  */
@@ -55,6 +57,8 @@ export class MqttAdapter implements BridgeAdapter {
     const shared = `$share/${SHARE_GROUP}/${this.config.topic}`;
     for (let i = 0; i < this.config.prefetch; i++) {
       const subscriber = await this.connect('sub', {
+        // One message in flight per connection: none waits in the client's buffer when the bridge stops.
+        properties: { receiveMaximum: 1 },
         customHandleAcks: (_topic, payload, _packet, done) => {
           void deliveries.take(
             { body: payload, brokerId: undefined },
