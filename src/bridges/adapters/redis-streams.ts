@@ -127,6 +127,16 @@ export class RedisStreamsAdapter implements BridgeAdapter {
     this.stopping = true;
     await this.loop;
     this.reader?.disconnect();
-    await this.writer?.quit().catch(() => {});
+    if (this.writer) {
+      await this.forgetConsumer(this.writer).catch(() => {});
+      await this.writer.quit().catch(() => {});
+    }
+  }
+
+  /** Each start is a new consumer: one that holds nothing is removed, so the group's list stays short. */
+  private async forgetConsumer(writer: Redis): Promise<void> {
+    const { stream, group } = this.config;
+    const pending = (await writer.xpending(stream, group, '-', '+', 1, this.consumer)) as unknown[];
+    if (pending.length === 0) await writer.xgroup('DELCONSUMER', stream, group, this.consumer);
   }
 }
