@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAdapter } from '../src/bridges/adapters/index.js';
-import type { Collector } from '../src/bridges/bridge.js';
+import type { BridgeCounters, Collector } from '../src/bridges/bridge.js';
 import { startBridges, type RunningBridges } from '../src/bridges/run.js';
 import { MappingCache } from '../src/mapping/cache.js';
 import { createLogger } from '../src/shared/logger.js';
@@ -55,10 +55,16 @@ async function storedCount(sourceId: string): Promise<number> {
   return row!.n;
 }
 
+/** One bridge of the test's source: its counters outlive its stop. */
+interface Running {
+  counters: BridgeCounters;
+  stop(): Promise<void>;
+}
+
 interface Setup {
   place: BrokerPlace;
   sourceId: string;
-  run(collector?: Collector): Promise<RunningBridges>;
+  run(collector?: Collector): Promise<Running>;
 }
 
 async function withSource(kit: BrokerKit, test: (setup: Setup) => Promise<void>): Promise<void> {
@@ -81,11 +87,11 @@ async function withSource(kit: BrokerKit, test: (setup: Setup) => Promise<void>)
         const bridges = await startBridges(
           { sources: { list: async () => [(await sources.get(sourceId))!] }, collector, logger, openAdapter },
           [kit.type],
-          { statsIntervalMs: 0 },
+          { statsIntervalMs: 0, refreshMs: 0 },
         );
         running.push(bridges);
-        await bridges.ready;
-        return bridges;
+        await bridges.ready();
+        return { counters: bridges.bridges[0]!.counters, stop: () => bridges.stop() };
       },
     });
   } finally {
@@ -93,8 +99,6 @@ async function withSource(kit: BrokerKit, test: (setup: Setup) => Promise<void>)
     await place.close();
   }
 }
-
-const counters = (running: RunningBridges) => running.bridges[0]!.counters;
 
 describe.each(BROKER_KITS)('$type bridge', (kit) => {
   const skip = !available.get(kit.type);
@@ -110,7 +114,7 @@ describe.each(BROKER_KITS)('$type bridge', (kit) => {
         ),
       ).toBe(30);
       await first.stop();
-      expect(counters(first)).toMatchObject({ received: 30, stored: 30, deadLettered: 0 });
+      expect(first.counters).toMatchObject({ received: 30, stored: 30, deadLettered: 0 });
       // Acknowledged: a bridge started afterwards gets only what is published afterwards.
       const second = await run();
       await place.publish([message(99)]);
@@ -120,7 +124,7 @@ describe.each(BROKER_KITS)('$type bridge', (kit) => {
           (n) => n === 31,
         ),
       ).toBe(31);
-      expect(counters(second).received).toBe(1);
+      expect(second.counters.received).toBe(1);
     });
   });
 
@@ -145,7 +149,7 @@ describe.each(BROKER_KITS)('$type bridge', (kit) => {
           (n) => n === 1,
         ),
       ).toBe(1);
-      expect(counters(running)).toMatchObject({ deadLettered: 3, stored: 1 });
+      expect(running.counters).toMatchObject({ deadLettered: 3, stored: 1 });
     });
   });
 
@@ -164,10 +168,10 @@ describe.each(BROKER_KITS)('$type bridge', (kit) => {
       const running = await run(flaky);
       await place.publish(messages(5));
       await eventually(
-        async () => counters(running).stored,
+        async () => running.counters.stored,
         (n) => n === 5,
       );
-      expect(counters(running)).toMatchObject({ stored: 5, retried: 2, received: 7, deadLettered: 0 });
+      expect(running.counters).toMatchObject({ stored: 5, retried: 2, received: 7, deadLettered: 0 });
       expect(await storedCount(sourceId)).toBe(5);
     });
   });
@@ -183,9 +187,58 @@ describe.each(BROKER_KITS)('$type bridge', (kit) => {
         ),
       ).toBe(40);
       await Promise.all([a.stop(), b.stop()]);
-      expect(counters(a).received + counters(b).received).toBe(40);
-      expect(counters(a).received).toBeGreaterThan(0);
-      expect(counters(b).received).toBeGreaterThan(0);
+      expect(a.counters.received + b.counters.received).toBe(40);
+      expect(a.counters.received).toBeGreaterThan(0);
+      expect(b.counters.received).toBeGreaterThan(0);
     });
+  });
+});
+
+const redisKit = BROKER_KITS.find((kit) => kit.type === 'redis-streams')!;
+
+describe.skipIf(!available.get('redis-streams'))('the bridge runner', () => {
+  it('serves a source added after it started, and stops serving it once disabled', async () => {
+    const place = await redisKit.place({});
+    const sourceId = `bridge-${randomUUID()}`;
+    const ofThisTest = {
+      list: async () => (await sources.list()).filter((source) => source.id === sourceId),
+    };
+    const running = await startBridges(
+      { sources: ofThisTest, collector: tracker, logger, openAdapter },
+      ['redis-streams'],
+      { statsIntervalMs: 0, refreshMs: 0 },
+    );
+    try {
+      expect(running.bridges).toHaveLength(0);
+      const fields = { name: 'late', description: '', enabled: true, type: 'redis-streams', config: place.config };
+      await sources.create({ id: sourceId, ...fields });
+      await running.sync();
+      await running.ready();
+      await place.publish([message(1)]);
+      expect(
+        await eventually(
+          () => storedCount(sourceId),
+          (n) => n === 1,
+        ),
+      ).toBe(1);
+
+      await sources.update(sourceId, { ...fields, enabled: false });
+      await running.sync();
+      expect(running.bridges).toHaveLength(0);
+      await place.publish([message(2)]);
+      await sources.update(sourceId, { ...fields, enabled: true, config: { ...place.config, prefetch: 7 } });
+      await running.sync();
+      await running.ready();
+      expect(running.bridges[0]!.config.prefetch).toBe(7);
+      expect(
+        await eventually(
+          () => storedCount(sourceId),
+          (n) => n === 2,
+        ),
+      ).toBe(2);
+    } finally {
+      await running.stop();
+      await place.close();
+    }
   });
 });

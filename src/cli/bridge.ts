@@ -16,6 +16,8 @@ type Run = (action: Action) => () => Promise<void>;
 
 /** Each bridge logs its counters (`bridge stats`: received, stored, deadLettered, retried) this often when they moved. */
 export const BRIDGE_STATS_INTERVAL_MS = 60_000;
+/** How soon a source added, changed or disabled through the API is served accordingly. */
+export const BRIDGE_REFRESH_MS = 10_000;
 
 /** Serves the enabled event sources of these broker kinds through the given collect entry. */
 export function runConfiguredBridges(
@@ -26,6 +28,7 @@ export function runConfiguredBridges(
 ): Promise<RunningBridges> {
   return startBridges({ sources: new SqlEventSources(db), collector: tracker, logger, openAdapter }, kinds, {
     statsIntervalMs: BRIDGE_STATS_INTERVAL_MS,
+    refreshMs: BRIDGE_REFRESH_MS,
   });
 }
 
