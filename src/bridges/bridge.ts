@@ -1,11 +1,12 @@
 /**
  * A bridge: one event source of a broker kind, its adapter, and the handler that takes each message
  * through the collect entry. Stored → ack; refused (a DomainError: not JSON, fails /track's checks,
- * unknown source) → dead letter with the reason; anything else (the store is down) → not now, after a
+ * unknown source; or a value PostgreSQL cannot store) → dead letter with the reason; anything else (the store is down) → not now, after a
  * backoff, so the broker delivers it again without spinning.
  */
 import type { CollectOrigin } from '../tracking/tracker.js';
 import { DomainError } from '../shared/errors.js';
+import { isUnstorableValue } from '../storage/unstorable.js';
 import type { Logger } from '../shared/logger.js';
 import { toTrackPayload, type BridgeMessage } from './message.js';
 import type { BridgeAdapter, MessageHandler, Verdict } from './port.js';
@@ -27,9 +28,12 @@ export interface BridgeCounters {
 const MAX_BACKOFF_MS = 5_000;
 const MAX_REASON_LENGTH = 2_000;
 
-/** `code: message`, as a dead letter's reason. */
-function reasonOf(error: DomainError): string {
-  const reason = `${error.code}: ${error.message}`;
+/** `code: message`, as a dead letter's reason; undefined for an error that may pass on another try. */
+function refusalOf(error: unknown): string | undefined {
+  let reason: string;
+  if (error instanceof DomainError) reason = `${error.code}: ${error.message}`;
+  else if (isUnstorableValue(error)) reason = `unstorable_value: ${error.message}`;
+  else return undefined;
   return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH - 1)}…` : reason;
 }
 
@@ -59,10 +63,11 @@ export class Bridge {
         this.logger.warn({ brokerId: message.brokerId, errors: answer.errors }, 'events of a message refused');
       return 'ack';
     } catch (error) {
-      if (error instanceof DomainError) {
+      const refusal = refusalOf(error);
+      if (refusal !== undefined) {
         this.counters.deadLettered++;
-        this.logger.warn({ brokerId: message.brokerId, code: error.code, details: error.details }, 'dead letter');
-        return { deadLetter: reasonOf(error) };
+        this.logger.warn({ brokerId: message.brokerId, reason: refusal }, 'dead letter');
+        return { deadLetter: refusal };
       }
       this.counters.retried++;
       this.failures++;
