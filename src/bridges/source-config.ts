@@ -43,7 +43,7 @@ interface CommonConfig {
 export type BridgeConfig =
   | (CommonConfig & { type: 'rabbitmq'; queue: string })
   | (CommonConfig & { type: 'mqtt'; topic: string })
-  | (CommonConfig & { type: 'nats'; subject: string; stream: string; durable: string })
+  | (CommonConfig & { type: 'nats'; subject: string; stream: string; durable: string; ackWaitMs: number })
   | (CommonConfig & { type: 'redis-streams'; stream: string; group: string; claimIdleMs: number });
 
 const SCHEMES: Record<BridgeType, readonly string[]> = {
@@ -57,7 +57,7 @@ const SCHEMES: Record<BridgeType, readonly string[]> = {
 const PLACE_KEYS: Record<BridgeType, readonly string[]> = {
   rabbitmq: ['queue'],
   mqtt: ['topic'],
-  nats: ['subject', 'stream', 'durable'],
+  nats: ['subject', 'stream', 'durable', 'ackWaitMs'],
   'redis-streams': ['stream', 'group', 'claimIdleMs'],
 };
 const COMMON_KEYS = ['url', 'prefetch', 'batchSize', 'format', 'deadLetter'];
@@ -203,7 +203,8 @@ export function checkBridgeConfig(type: BridgeType, sourceId: string, raw: unkno
     const stream = reader.string('stream', true, /^[A-Za-z0-9_-]+$/) ?? '';
     const durable =
       reader.string('durable', false, /^[A-Za-z0-9_-]+$/) ?? `meridian-${sourceId}`.replace(/[^\w-]/g, '_');
-    checked = { type, ...withDeadLetter, subject: place, stream, durable };
+    const ackWaitMs = reader.integer('ackWaitMs', 30_000, 1_000, 3_600_000);
+    checked = { type, ...withDeadLetter, subject: place, stream, durable, ackWaitMs };
   } else {
     const group = reader.string('group', true) ?? '';
     const claimIdleMs = reader.integer('claimIdleMs', 30_000, 100, 86_400_000);

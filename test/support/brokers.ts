@@ -27,6 +27,8 @@ export interface BrokerPlace {
   config: Record<string, unknown>;
   publish(bodies: string[]): Promise<void>;
   deadLetters(): Promise<DeadLetter[]>;
+  /** Messages taken by a bridge and not yet acknowledged, where the broker tells it. */
+  unacknowledged?(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -115,7 +117,8 @@ const nats: BrokerKit = {
     await jsm.streams.add({ name, subjects: [subject] });
     const js = jetstream(connection);
     return {
-      config: { url, subject, stream: name, ...settings },
+      config: { url, subject, stream: name, durable: name, ackWaitMs: 2_000, ...settings },
+      unacknowledged: async () => (await jsm.consumers.info(name, name)).num_ack_pending,
       publish: async (bodies) => {
         for (const body of bodies) await js.publish(subject, body);
       },
@@ -153,6 +156,7 @@ const redisStreams: BrokerKit = {
     const client = new Redis(url);
     return {
       config: { url, stream, group: 'meridian', claimIdleMs: 200, ...settings },
+      unacknowledged: async () => ((await client.xpending(stream, 'meridian')) as [number])[0],
       publish: async (bodies) => {
         for (const body of bodies) await client.xadd(stream, '*', DATA_FIELD, body);
       },

@@ -17,7 +17,6 @@ type NatsConfig = Extract<BridgeConfig, { type: 'nats' }>;
 
 /** Header a dead letter carries its reason in. */
 export const REASON_HEADER = 'Meridian-Reason';
-const ACK_WAIT_MS = 30_000;
 
 /** Creates the stream when it does not exist; an existing stream is left as its owner configured it. */
 async function ensureStream(jsm: JetStreamManager, name: string, subject: string): Promise<void> {
@@ -47,7 +46,7 @@ export class NatsAdapter implements BridgeAdapter {
   ) {}
 
   async start(handler: MessageHandler): Promise<void> {
-    const { url, stream, subject, durable, deadLetter, prefetch, batchSize } = this.config;
+    const { url, stream, subject, durable, deadLetter, prefetch, batchSize, ackWaitMs } = this.config;
     const connection = await connect({ servers: url, maxReconnectAttempts: -1, name: `meridian ${durable}` });
     this.connection = connection;
     const jsm = await jetstreamManager(connection);
@@ -59,7 +58,8 @@ export class NatsAdapter implements BridgeAdapter {
       ack_policy: AckPolicy.Explicit,
       filter_subject: subject,
       max_ack_pending: prefetch,
-      ack_wait: nanos(ACK_WAIT_MS),
+      // How long a message a bridge took (and perhaps died holding) waits before another gets it.
+      ack_wait: nanos(ackWaitMs),
     };
     await jsm.consumers.add(stream, consumer).catch(() => jsm.consumers.update(stream, durable, consumer));
     const js = jetstream(connection);
