@@ -1,4 +1,5 @@
 import type { Logger } from '../shared/logger.js';
+import { withTimeout } from '../shared/timeout.js';
 import type { BridgeMessage } from './message.js';
 import type { MessageHandler } from './port.js';
 
@@ -53,4 +54,12 @@ export class Deliveries {
   idle(): Promise<void> {
     return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
   }
+}
+
+/** How long a stop waits for a broker call (a cancel, a close) when the broker does not answer. */
+const STOP_CALL_MS = 5_000;
+
+/** A broker call made while stopping: given up after a while, as a broker that is down never answers. */
+export async function bounded(call: Promise<unknown> | undefined): Promise<void> {
+  await withTimeout(call ?? Promise.resolve(), STOP_CALL_MS, 'no answer').catch(() => {});
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { connectAsync, type MqttClient } from 'mqtt';
 import type { Logger } from '../../shared/logger.js';
-import { Deliveries } from '../deliveries.js';
+import { bounded, Deliveries } from '../deliveries.js';
 import type { BridgeAdapter, MessageHandler } from '../port.js';
 import type { BridgeConfig } from '../source-config.js';
 
@@ -99,8 +99,8 @@ export class MqttAdapter implements BridgeAdapter {
   async stop(): Promise<void> {
     this.stopping = true;
     const shared = `$share/${SHARE_GROUP}/${this.config.topic}`;
-    await Promise.all(this.subscribers.map((subscriber) => subscriber.unsubscribeAsync(shared).catch(() => {})));
+    await Promise.all(this.subscribers.map((subscriber) => bounded(subscriber.unsubscribeAsync(shared))));
     await this.deliveries?.idle();
-    await Promise.all([...this.subscribers, this.publisher].map((client) => client?.endAsync()));
+    await Promise.all([...this.subscribers, this.publisher].map((client) => bounded(client?.endAsync())));
   }
 }

@@ -8,6 +8,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import type { Logger } from '../../shared/logger.js';
+import { bounded } from '../deliveries.js';
 import { Deliveries, type Settlement } from '../deliveries.js';
 import type { BridgeMessage } from '../message.js';
 import type { BridgeAdapter, MessageHandler } from '../port.js';
@@ -69,11 +70,11 @@ export class NatsAdapter implements BridgeAdapter {
     const messages = this.messages;
     this.loop = (async () => {
       for await (const message of messages) void deliveries.take(...this.delivery(js, message));
-    })();
+    })().catch((error: unknown) => this.logger.error({ err: error }, 'nats consumer ended'));
     void (async () => {
       for await (const status of connection.status())
         this.logger.info({ status: status.type }, 'nats connection status');
-    })();
+    })().catch(() => {});
   }
 
   private delivery(js: ReturnType<typeof jetstream>, message: JsMsg): [BridgeMessage, Settlement] {
@@ -93,9 +94,10 @@ export class NatsAdapter implements BridgeAdapter {
   }
 
   async stop(): Promise<void> {
-    await this.messages?.close();
+    await bounded(this.messages?.close());
     await this.loop;
     await this.deliveries?.idle();
-    await this.connection?.drain().catch(() => {});
+    await bounded(this.connection?.drain());
+    await this.connection?.close().catch(() => {});
   }
 }

@@ -6,7 +6,7 @@ import {
   type RecoveringChannelModel,
 } from 'amqplib';
 import type { Logger } from '../../shared/logger.js';
-import { Deliveries } from '../deliveries.js';
+import { bounded, Deliveries } from '../deliveries.js';
 import type { BridgeAdapter, MessageHandler } from '../port.js';
 import type { BridgeConfig } from '../source-config.js';
 
@@ -92,8 +92,8 @@ export class RabbitMqAdapter implements BridgeAdapter {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.channel) await this.channel.channel.cancel(this.channel.consumerTag).catch(() => {});
+    if (this.channel) await bounded(this.channel.channel.cancel(this.channel.consumerTag));
     await this.deliveries?.idle();
-    await this.connection?.close().catch(() => {});
+    await bounded(this.connection?.close());
   }
 }

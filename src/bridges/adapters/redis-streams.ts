@@ -34,9 +34,9 @@ export class RedisStreamsAdapter implements BridgeAdapter {
   ) {}
 
   async start(handler: MessageHandler): Promise<void> {
-    const options = { lazyConnect: true, maxRetriesPerRequest: null };
-    this.reader = new Redis(this.config.url, options);
-    this.writer = new Redis(this.config.url, options);
+    // The reader waits out an outage; the writer's acks give up after a while, leaving the entry pending.
+    this.reader = new Redis(this.config.url, { lazyConnect: true, maxRetriesPerRequest: null });
+    this.writer = new Redis(this.config.url, { lazyConnect: true });
     for (const client of [this.reader, this.writer])
       client.on('error', (error: Error) => this.logger.warn({ err: error }, 'redis connection error'));
     await Promise.all([this.reader.connect(), this.writer.connect()]);
@@ -125,8 +125,9 @@ export class RedisStreamsAdapter implements BridgeAdapter {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    await this.loop;
+    // Ends a blocked read at once; a batch already read is still settled (acks go through the writer).
     this.reader?.disconnect();
+    await this.loop;
     if (this.writer) {
       await this.forgetConsumer(this.writer).catch(() => {});
       await this.writer.quit().catch(() => {});
