@@ -176,6 +176,28 @@ describe.each(BROKER_KITS)('$type bridge', (kit) => {
     });
   });
 
+  it.skipIf(skip || !kit.dropsConnections)('carries on after the broker drops its connections', async () => {
+    await withSource(kit, async ({ place, sourceId, run }) => {
+      await run();
+      await place.publish(messages(10));
+      expect(
+        await eventually(
+          () => storedCount(sourceId),
+          (n) => n === 10,
+        ),
+      ).toBe(10);
+      expect(await place.dropConnections!()).toBeGreaterThan(0);
+      await place.publish(messages(10));
+      expect(
+        await eventually(
+          () => storedCount(sourceId),
+          (n) => n === 20,
+          30_000,
+        ),
+      ).toBe(20);
+    });
+  });
+
   it.skipIf(skip)('two bridges share one source with no duplicates', async () => {
     await withSource(kit, async ({ place, sourceId, run }) => {
       const [a, b] = [await run(), await run()];

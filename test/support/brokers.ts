@@ -3,13 +3,15 @@
  * the dead letters back. Needs RabbitMQ (5672, guest/guest), Mosquitto (1883), NATS with JetStream
  * (4222) and Redis (6379) on 127.0.0.1; BROKER_TEST_HOST overrides the host.
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { connect as amqpConnect } from 'amqplib';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { connect as natsConnect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
-import { REASON_HEADER as AMQP_REASON } from '../../src/bridges/adapters/rabbitmq.js';
+import { connectionName, REASON_HEADER as AMQP_REASON } from '../../src/bridges/adapters/rabbitmq.js';
 import { REASON_PROPERTY as MQTT_REASON } from '../../src/bridges/adapters/mqtt.js';
 import { REASON_HEADER as NATS_REASON } from '../../src/bridges/adapters/nats.js';
 import { DATA_FIELD } from '../../src/bridges/adapters/redis-streams.js';
@@ -29,12 +31,16 @@ export interface BrokerPlace {
   deadLetters(): Promise<DeadLetter[]>;
   /** Messages taken by a bridge and not yet acknowledged, where the broker tells it. */
   unacknowledged?(): Promise<number>;
+  /** Has the broker drop the bridges' connections (as a broker restart does), where it can be asked to. */
+  dropConnections?(): Promise<number>;
   close(): Promise<void>;
 }
 
 export interface BrokerKit {
   type: BridgeType;
   name: string;
+  /** Its places can drop the bridges' connections (`dropConnections`). */
+  dropsConnections: boolean;
   probe(): Promise<void>;
   place(settings: Record<string, unknown>): Promise<BrokerPlace>;
 }
@@ -44,6 +50,8 @@ const unique = () => `meridian_test_${randomUUID().slice(0, 8)}`;
 const rabbitmq: BrokerKit = {
   type: 'rabbitmq',
   name: `RabbitMQ at ${HOST}:5672`,
+  // Through rabbitmqctl, which talks to the broker on this machine.
+  dropsConnections: HOST === '127.0.0.1',
   probe: async () => (await amqpConnect(`amqp://guest:guest@${HOST}:5672`)).close(),
   async place(settings) {
     const url = `amqp://guest:guest@${HOST}:5672`;
@@ -67,6 +75,13 @@ const rabbitmq: BrokerKit = {
         channel.nackAll(true);
         return letters;
       },
+      dropConnections: async () => {
+        const run = (...args: string[]) => promisify(execFile)('rabbitmqctl', ['-q', ...args]);
+        const { stdout } = await run('--no-table-headers', 'list_connections', 'pid', 'client_properties');
+        const ours = stdout.split('\n').filter((line) => line.includes(connectionName(queue)));
+        for (const line of ours) await run('close_connection', line.split('\t')[0]!, 'test: broker restart');
+        return ours.length;
+      },
       close: async () => {
         await channel.deleteQueue(queue);
         await channel.deleteQueue(`${queue}.dead`);
@@ -79,6 +94,7 @@ const rabbitmq: BrokerKit = {
 const mqtt: BrokerKit = {
   type: 'mqtt',
   name: `Mosquitto at ${HOST}:1883`,
+  dropsConnections: false,
   probe: async () => (await connectAsync(`mqtt://${HOST}:1883`, { reconnectPeriod: 0 })).endAsync(),
   async place(settings) {
     const url = `mqtt://${HOST}:1883`;
@@ -103,6 +119,7 @@ const mqtt: BrokerKit = {
 const nats: BrokerKit = {
   type: 'nats',
   name: `NATS JetStream at ${HOST}:4222`,
+  dropsConnections: false,
   probe: async () => {
     const connection = await natsConnect({ servers: `nats://${HOST}:4222`, reconnect: false });
     await (await jetstreamManager(connection)).getAccountInfo();
@@ -144,6 +161,7 @@ const nats: BrokerKit = {
 const redisStreams: BrokerKit = {
   type: 'redis-streams',
   name: `Redis at ${HOST}:6379`,
+  dropsConnections: true,
   probe: async () => {
     const client = new Redis({ host: HOST, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     await client.connect();
@@ -165,6 +183,19 @@ const redisStreams: BrokerKit = {
           const value = (key: string) => fields[fields.indexOf(key) + 1]!;
           return { body: value(DATA_FIELD), reason: value('reason') };
         }),
+      dropConnections: async () => {
+        let dropped = 0;
+        const consumers = (await client.xinfo('CONSUMERS', stream, 'meridian')) as string[][];
+        for (const fields of consumers) {
+          const name = fields[fields.indexOf('name') + 1]!;
+          const clients = String(await client.client('LIST')).split('\n');
+          for (const line of clients.filter((entry) => entry.includes(` name=meridian-bridge-${name} `))) {
+            await client.client('KILL', 'ID', /\bid=(\d+)/.exec(line)![1]!);
+            dropped++;
+          }
+        }
+        return dropped;
+      },
       close: async () => {
         await client.del(stream, `${stream}:dead`);
         client.disconnect();

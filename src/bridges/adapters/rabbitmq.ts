@@ -15,6 +15,8 @@ type RabbitConfig = Extract<BridgeConfig, { type: 'rabbitmq' }>;
 /** Header a dead letter carries its reason in. */
 export const REASON_HEADER = 'x-meridian-reason';
 
+export const connectionName = (queue: string) => `meridian bridge ${queue}`;
+
 /**
  * RabbitMQ: competing consumers on one durable queue, `prefetch` unacknowledged messages per bridge.
  * Dead letters go to the durable queue `deadLetter` (`<queue>.dead`) with the reason in a header,
@@ -38,6 +40,8 @@ export class RabbitMqAdapter implements BridgeAdapter {
     this.deliveries = deliveries;
     const { queue, deadLetter, prefetch } = this.config;
     this.connection = await connect(this.config.url, {
+      // Shown by `rabbitmqctl list_connections client_properties` and the management UI.
+      clientProperties: { connection_name: connectionName(queue) },
       recovery: {
         maxDelay: 30_000,
         // A broker down at start fails the start; the bridge runner retries it with its own backoff.

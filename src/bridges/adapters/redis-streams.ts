@@ -35,8 +35,9 @@ export class RedisStreamsAdapter implements BridgeAdapter {
 
   async start(handler: MessageHandler): Promise<void> {
     // The reader waits out an outage; the writer's acks give up after a while, leaving the entry pending.
-    this.reader = new Redis(this.config.url, { lazyConnect: true, maxRetriesPerRequest: null });
-    this.writer = new Redis(this.config.url, { lazyConnect: true });
+    const connectionName = `meridian-bridge-${this.consumer}`;
+    this.reader = new Redis(this.config.url, { lazyConnect: true, maxRetriesPerRequest: null, connectionName });
+    this.writer = new Redis(this.config.url, { lazyConnect: true, connectionName });
     for (const client of [this.reader, this.writer])
       client.on('error', (error: Error) => this.logger.warn({ err: error }, 'redis connection error'));
     await Promise.all([this.reader.connect(), this.writer.connect()]);
