@@ -52,6 +52,9 @@ describe('checkBridgeConfig', () => {
       ),
     ).toEqual(['config.eventTypePath']);
     expect(fieldsOf(() => checkBridgeConfig('rabbitmq', 's', null))).toEqual(['config']);
+    expect(
+      fieldsOf(() => checkBridgeConfig('rabbitmq', 's', { url: 'amqp://x', queue: 'q', deadLetter: 'q' })),
+    ).toEqual(['config.deadLetter']);
   });
 });
 

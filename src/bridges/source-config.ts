@@ -72,9 +72,15 @@ const EVENT_KEYS = [
   'propertiesPath',
 ] as const;
 
-/** A queue, topic, subject, stream or group name: no spaces or control characters. */
-const NAME = /^[^\s\p{Cc}]+$/u;
-const ANY_TEXT = /[^]/;
+interface TextRule {
+  pattern: RegExp;
+  expected: string;
+}
+/** A queue, topic, subject, stream or group name. */
+const NAME: TextRule = { pattern: /^[^\s\p{Cc}]+$/u, expected: 'a name without spaces or control characters' };
+/** JetStream stream and consumer names. */
+const NATS_NAME: TextRule = { pattern: /^[A-Za-z0-9_-]+$/, expected: 'letters, digits, _ and -' };
+const ANY_TEXT: TextRule = { pattern: /[^]/, expected: 'text' };
 
 class Reader {
   readonly problems: FieldProblem[] = [];
@@ -85,12 +91,12 @@ class Reader {
     return undefined;
   }
 
-  string(key: string, required: boolean, pattern = NAME): string | undefined {
+  string(key: string, required: boolean, rule = NAME): string | undefined {
     const value = this.config[key];
     if (value === undefined) return required ? this.problem(key, 'is required') : undefined;
     if (typeof value !== 'string' || value.length === 0 || value.length > 1000)
       return this.problem(key, 'expected a non-empty string of at most 1000 characters');
-    if (!pattern.test(value)) return this.problem(key, `expected a name matching ${pattern.source}`);
+    if (!rule.pattern.test(value)) return this.problem(key, `expected ${rule.expected}`);
     return value;
   }
 
@@ -194,15 +200,16 @@ export function checkBridgeConfig(type: BridgeType, sourceId: string, raw: unkno
   const deadLetter = reader.string('deadLetter', false);
   if (deadLetter === undefined && hasWildcard(type, place))
     reader.problems.push({ field: 'config.deadLetter', message: `is required when ${placeKey} has a wildcard` });
+  if (deadLetter !== undefined && deadLetter === place)
+    reader.problems.push({ field: 'config.deadLetter', message: `must differ from ${placeKey}` });
   const withDeadLetter = { ...common, deadLetter: deadLetter ?? defaultDeadLetter(type, place) };
 
   let checked: BridgeConfig;
   if (type === 'rabbitmq') checked = { type, ...withDeadLetter, queue: place };
   else if (type === 'mqtt') checked = { type, ...withDeadLetter, topic: place };
   else if (type === 'nats') {
-    const stream = reader.string('stream', true, /^[A-Za-z0-9_-]+$/) ?? '';
-    const durable =
-      reader.string('durable', false, /^[A-Za-z0-9_-]+$/) ?? `meridian-${sourceId}`.replace(/[^\w-]/g, '_');
+    const stream = reader.string('stream', true, NATS_NAME) ?? '';
+    const durable = reader.string('durable', false, NATS_NAME) ?? `meridian-${sourceId}`.replace(/[^\w-]/g, '_');
     const ackWaitMs = reader.integer('ackWaitMs', 30_000, 1_000, 3_600_000);
     checked = { type, ...withDeadLetter, subject: place, stream, durable, ackWaitMs };
   } else {
