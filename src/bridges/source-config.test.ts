@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../shared/errors.js';
-import { checkBridgeConfig, maskConfig, unmaskConfig } from './source-config.js';
+import { checkBridgeConfig, maskConfig, readsFrom, unmaskConfig } from './source-config.js';
 
 const fieldsOf = (run: () => unknown): string[] => {
   try {
@@ -54,6 +54,25 @@ describe('checkBridgeConfig', () => {
     expect(fieldsOf(() => checkBridgeConfig('rabbitmq', 's', null))).toEqual(['config']);
     expect(
       fieldsOf(() => checkBridgeConfig('rabbitmq', 's', { url: 'amqp://x', queue: 'q', deadLetter: 'q' })),
+    ).toEqual(['config.deadLetter']);
+  });
+});
+
+describe('readsFrom', () => {
+  it('matches MQTT topic filters and NATS subjects level by level, queues and streams by name', () => {
+    expect(readsFrom('mqtt', 'events/#', 'events/dead')).toBe(true);
+    expect(readsFrom('mqtt', 'events/+/in', 'events/a/in')).toBe(true);
+    expect(readsFrom('mqtt', 'events/+', 'events/a/dead')).toBe(false);
+    expect(readsFrom('nats', 'events.>', 'events.dead')).toBe(true);
+    expect(readsFrom('nats', 'events.*', 'events.a.dead')).toBe(false);
+    expect(readsFrom('nats', 'events', 'events.dead')).toBe(false);
+    expect(readsFrom('rabbitmq', 'q', 'q')).toBe(true);
+    expect(readsFrom('redis-streams', 's', 's:dead')).toBe(false);
+  });
+
+  it('refuses a dead-letter place the bridge would read back', () => {
+    expect(
+      fieldsOf(() => checkBridgeConfig('mqtt', 's', { url: 'mqtt://x', topic: 'ev/#', deadLetter: 'ev/dead' })),
     ).toEqual(['config.deadLetter']);
   });
 });

@@ -138,6 +138,22 @@ function checkUrl(reader: Reader, type: BridgeType, raw: unknown): string | unde
 const hasWildcard = (type: BridgeType, place: string) =>
   type === 'mqtt' ? /[+#]/.test(place) : type === 'nats' ? /(^|\.)[*>](\.|$)/.test(place) : false;
 
+/**
+ * Whether a message sent to `name` is read from `place`: MQTT topic filters (`+` one level, `#` the
+ * rest) and NATS subjects (`*` one token, `>` the rest) match by level; queues and streams by name.
+ */
+export function readsFrom(type: BridgeType, place: string, name: string): boolean {
+  if (type !== 'mqtt' && type !== 'nats') return place === name;
+  const [separator, one, rest] = type === 'mqtt' ? ['/', '+', '#'] : ['.', '*', '>'];
+  const filter = place.split(separator);
+  const levels = name.split(separator);
+  for (const [index, level] of filter.entries()) {
+    if (level === rest) return true;
+    if (index >= levels.length || (level !== one && level !== levels[index])) return false;
+  }
+  return filter.length === levels.length;
+}
+
 function defaultDeadLetter(type: BridgeType, place: string): string {
   if (type === 'rabbitmq' || type === 'nats') return `${place}.dead`;
   if (type === 'mqtt') return `${place}/dead`;
@@ -200,8 +216,9 @@ export function checkBridgeConfig(type: BridgeType, sourceId: string, raw: unkno
   const deadLetter = reader.string('deadLetter', false);
   if (deadLetter === undefined && hasWildcard(type, place))
     reader.problems.push({ field: 'config.deadLetter', message: `is required when ${placeKey} has a wildcard` });
-  if (deadLetter !== undefined && deadLetter === place)
-    reader.problems.push({ field: 'config.deadLetter', message: `must differ from ${placeKey}` });
+  // A dead letter read back would be dead-lettered again, forever.
+  if (deadLetter !== undefined && readsFrom(type, place, deadLetter))
+    reader.problems.push({ field: 'config.deadLetter', message: `must not be read from ${placeKey} "${place}"` });
   const withDeadLetter = { ...common, deadLetter: deadLetter ?? defaultDeadLetter(type, place) };
 
   let checked: BridgeConfig;
