@@ -58,7 +58,8 @@ const rabbitmq: BrokerKit = {
     const queue = unique();
     const connection = await amqpConnect(url);
     const channel = await connection.createConfirmChannel();
-    await channel.assertQueue(queue, { durable: true });
+    // Declared by its owner with arguments of its own, as production queues are.
+    await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
     return {
       config: { url, queue, ...settings },
       publish: async (bodies) => {

@@ -18,6 +18,29 @@ export const REASON_HEADER = 'x-meridian-reason';
 export const connectionName = (queue: string) => `meridian bridge ${queue}`;
 
 /**
+ * Declares the queues that do not exist (durable, classic). A queue its owner declared, with other
+ * arguments (a quorum queue, a DLX, a TTL), is used as it is: declaring it again would be refused.
+ */
+async function ensureQueues(model: ChannelModel, queues: string[]): Promise<void> {
+  for (const queue of queues) {
+    // A failed check closes its channel, so each check gets one of its own.
+    const probe = await model.createChannel();
+    probe.on('error', () => {});
+    const exists = await probe.checkQueue(queue).then(
+      () => true,
+      () => false,
+    );
+    if (exists) {
+      await probe.close();
+      continue;
+    }
+    const declare = await model.createChannel();
+    await declare.assertQueue(queue, { durable: true });
+    await declare.close();
+  }
+}
+
+/**
  * RabbitMQ: competing consumers on one durable queue, `prefetch` unacknowledged messages per bridge.
  * Dead letters go to the durable queue `deadLetter` (`<queue>.dead`) with the reason in a header,
  * published on a confirm channel: the original is acknowledged only once the broker holds the copy.
@@ -48,10 +71,9 @@ export class RabbitMqAdapter implements BridgeAdapter {
         initialMaxRetries: 0,
         setup: async (model: ChannelModel) => {
           if (this.stopping) return;
+          await ensureQueues(model, [queue, deadLetter]);
           const channel = await model.createConfirmChannel();
           channel.on('error', (error: Error) => this.logger.warn({ err: error }, 'rabbitmq channel error'));
-          await channel.assertQueue(queue, { durable: true });
-          await channel.assertQueue(deadLetter, { durable: true });
           await channel.prefetch(prefetch);
           const { consumerTag } = await channel.consume(queue, (message: ConsumeMessage | null) => {
             if (message) void deliveries.take(...this.delivery(channel, message));
