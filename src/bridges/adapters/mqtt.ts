@@ -55,26 +55,31 @@ export class MqttAdapter implements BridgeAdapter {
     const publisher = await this.connect('dead');
     this.publisher = publisher;
     const shared = `$share/${SHARE_GROUP}/${this.config.topic}`;
+    const take = (payload: Buffer, ack: () => void) =>
+      deliveries.take(
+        { body: payload, brokerId: undefined },
+        {
+          ack,
+          retry: () => {},
+          deadLetter: async (reason) => {
+            await publisher.publishAsync(this.config.deadLetter, payload, {
+              qos: 1,
+              properties: { userProperties: { [REASON_PROPERTY]: reason } },
+            });
+            ack();
+          },
+        },
+      );
     for (let i = 0; i < this.config.prefetch; i++) {
       const subscriber = await this.connect('sub', {
         // One message in flight per connection: none waits in the client's buffer when the bridge stops.
         properties: { receiveMaximum: 1 },
-        customHandleAcks: (_topic, payload, _packet, done) => {
-          void deliveries.take(
-            { body: payload, brokerId: undefined },
-            {
-              ack: () => done(0),
-              retry: () => {},
-              deadLetter: async (reason) => {
-                await publisher.publishAsync(this.config.deadLetter, payload, {
-                  qos: 1,
-                  properties: { userProperties: { [REASON_PROPERTY]: reason } },
-                });
-                done(0);
-              },
-            },
-          );
-        },
+        customHandleAcks: (_topic, payload, _packet, done) => void take(payload, () => done(0)),
+      });
+      // A message published with QoS 0 arrives with QoS 0 (no acknowledgement, no customHandleAcks):
+      // it is collected all the same, as the broker will not send it again anyway.
+      subscriber.on('message', (_topic, payload, packet) => {
+        if (packet.qos === 0) void take(payload, () => {});
       });
       this.subscribers.push(subscriber);
       // Subscribed again on every reconnect: the session is clean.
