@@ -67,8 +67,12 @@ interface Setup {
   run(collector?: Collector): Promise<Running>;
 }
 
-async function withSource(kit: BrokerKit, test: (setup: Setup) => Promise<void>): Promise<void> {
-  const place = await kit.place({ prefetch: 5, batchSize: 5 });
+async function withSource(
+  kit: BrokerKit,
+  test: (setup: Setup) => Promise<void>,
+  settings: Record<string, unknown> = {},
+): Promise<void> {
+  const place = await kit.place({ prefetch: 5, batchSize: 5, ...settings });
   const sourceId = `bridge-${randomUUID()}`;
   await sources.create({
     id: sourceId,
@@ -175,6 +179,42 @@ describe.each(BROKER_KITS)('$type bridge', (kit) => {
       expect(await storedCount(sourceId)).toBe(5);
     });
   });
+
+  it.skipIf(skip)(
+    'reads messages of format event: type, ids and properties where configured, a repeated id stored once',
+    async () => {
+      await withSource(
+        kit,
+        async ({ place, sourceId, run }) => {
+          await run();
+          // Event ids are the store's: each run uses its own.
+          const [first, second] = [`order-${randomUUID()}`, `order-${randomUUID()}`].sort();
+          const session = `checkout-${randomUUID()}`;
+          const order = (id: string) => JSON.stringify({ id, kind: 'bridged', session, data: { total: 3 } });
+          await place.publish([order(first!), order(second!), order(first!)]);
+          const rows = await eventually(
+            () =>
+              db.query<{ id: string; properties: unknown; session_id: string }>(
+                "SELECT id, properties, session_id FROM events WHERE source_id = $1 AND type = 'bridged' ORDER BY id",
+                [sourceId],
+              ),
+            (found) => found.length === 2,
+          );
+          expect(rows).toEqual([
+            { id: first, properties: { total: 3 }, session_id: session },
+            { id: second, properties: { total: 3 }, session_id: session },
+          ]);
+        },
+        {
+          format: 'event',
+          eventTypePath: 'kind',
+          eventIdPath: 'id',
+          sessionIdPath: 'session',
+          propertiesPath: 'data',
+        },
+      );
+    },
+  );
 
   it.skipIf(skip || !kit.dropsConnections)('carries on after the broker drops its connections', async () => {
     await withSource(kit, async ({ place, sourceId, run }) => {
