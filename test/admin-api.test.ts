@@ -57,6 +57,47 @@ for (const backend of BACKENDS) {
       expect((await api.track({ source: { id: 'web-shop' }, events: [{ type: 'a' }] })).statusCode).toBe(401);
     });
 
+    it('checks a broker source’s config by its kind and never shows the URL’s password', async () => {
+      const refused = await api.admin({
+        method: 'POST',
+        url: '/event-sources',
+        payload: { name: 'queue', type: 'rabbitmq', config: { url: 'redis://x', prefetch: 'many' } },
+      });
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json()).toMatchObject({
+        error: 'validation_failed',
+        details: [{ field: 'config.url' }, { field: 'config.prefetch' }, { field: 'config.queue' }],
+      });
+      const config = { url: 'amqp://meridian:s3cret@broker:5672/prod', queue: 'events' };
+      const created = await api.admin({
+        method: 'POST',
+        url: '/event-sources',
+        payload: { id: 'amqp-events', name: 'queue', type: 'rabbitmq', config },
+      });
+      expect(created.statusCode).toBe(201);
+      const masked = { ...config, url: 'amqp://meridian:***@broker:5672/prod' };
+      expect(created.json()).toMatchObject({ type: 'rabbitmq', config: masked });
+      expect((await api.admin({ method: 'GET', url: '/event-sources/amqp-events' })).body).not.toContain('s3cret');
+      expect((await api.admin({ method: 'GET', url: '/event-sources' })).body).not.toContain('s3cret');
+      // The masked URL sent back keeps the stored password.
+      const edited = await api.admin({
+        method: 'PUT',
+        url: '/event-sources/amqp-events',
+        payload: { config: { ...masked, prefetch: 10 } },
+      });
+      expect(edited.json()).toMatchObject({ config: { ...masked, prefetch: 10 } });
+      const [stored] = await api.runtime.db.query<{ config: unknown }>(
+        `SELECT config FROM event_sources WHERE id = 'amqp-events'`,
+      );
+      expect(stored?.config).toEqual({ ...config, prefetch: 10 });
+      const rest = await api.admin({
+        method: 'POST',
+        url: '/event-sources',
+        payload: { name: 'web', config: { url: 'amqp://x' } },
+      });
+      expect(rest.json()).toMatchObject({ error: 'validation_failed', details: [{ field: 'config' }] });
+    });
+
     it('pages a profile’s events newest first with a cursor, and filters /events', async () => {
       const first = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'e-0' }] })).json() as {
         profile: { id: string };

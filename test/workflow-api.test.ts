@@ -265,7 +265,14 @@ for (const backend of BACKENDS) {
       let sourceId: string;
       beforeAll(async () => {
         sourceId = 'web-' + backend.name;
-        await new SqlEventSources(db).create({ id: sourceId, name: 'web', description: '', enabled: true });
+        await new SqlEventSources(db).create({
+          id: sourceId,
+          name: 'web',
+          description: '',
+          enabled: true,
+          type: 'rest',
+          config: {},
+        });
         await new SqlSegments(db).create({
           id: 'vip',
           name: 'VIP',

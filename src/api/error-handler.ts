@@ -3,6 +3,7 @@ import { DomainError, type ErrorCode } from '../shared/errors.js';
 import { HttpError } from './errors.js';
 import { RequestValidationError } from './validation.js';
 import { isDecodingError } from './content-encoding.js';
+import { isUnstorableValue } from '../storage/unstorable.js';
 
 /** The one place a capability's error code meets an HTTP status. */
 export const STATUS_OF_CODE: Record<ErrorCode, number> = {
@@ -28,9 +29,6 @@ const FASTIFY_CODES: Record<string, { code: string; field: string }> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'bad_request', field: 'content-length' },
 };
 
-/** PostgreSQL's answers to a value it cannot store: the client's data, so a 400, not a 500. */
-const UNSTORABLE_VALUE = new Set(['22P05', '22021', '22008', '22007', '22003', '54000']);
-
 export function toHttpError(error: FastifyError | Error, request: FastifyRequest): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof DomainError) {
@@ -42,8 +40,8 @@ export function toHttpError(error: FastifyError | Error, request: FastifyRequest
       { field: 'content-encoding', message: `the body could not be decoded as ${encoding}` },
     ]);
   }
-  const sqlState = (error as { code?: unknown }).code;
-  if (typeof sqlState === 'string' && UNSTORABLE_VALUE.has(sqlState)) {
+  // The client's data, so a 400, not a 500.
+  if (isUnstorableValue(error)) {
     return new HttpError(400, 'unstorable_value', `a value in the request cannot be stored: ${error.message}`, [
       { field: 'body', message: error.message },
     ]);

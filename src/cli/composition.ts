@@ -116,11 +116,18 @@ function repositoriesOf(db: Database): Repositories {
   };
 }
 
+export interface Tracking {
+  tracker: Tracker;
+  sourceCache: SourceCache;
+  mappingCache: MappingCache;
+}
+
 /** What one role process is built from; `close` releases what was opened, last opened first. */
 export class Composition {
   readonly repositories: Repositories;
   private openedQueue: JobQueue | undefined;
   private openedRuleCache: RuleCache | undefined;
+  private openedTracking: Tracking | undefined;
   private readonly parts: Consumer[] = [];
 
   private constructor(
@@ -176,22 +183,27 @@ export class Composition {
   }
 
   /**
-   * The collect pipeline: the tracking store and the Tracker over it, the one place either is made.
-   * The Tracker commits what is pending before the store closes.
+   * The collect pipeline: the tracking store, the Tracker over it and the caches it reads, made once
+   * per process. The Tracker commits what is pending before the store closes.
    */
-  tracking(caches: { sourceCache: SourceCache; mappingCache: MappingCache }): Tracker {
-    const tracker = new Tracker(
-      new TrackCommit(new SqlTrackingStore(this.db), COMMIT_STEPS),
-      caches.sourceCache,
-      caches.mappingCache,
-      {
-        maxBatch: this.config.groupCommitMaxBatch,
-        maxWaitMs: this.config.groupCommitMaxWaitMs,
-        lanes: this.db.kind === 'pglite' ? 1 : this.config.commitLanes,
-      },
-    );
-    this.own({ close: () => tracker.drain() });
-    return tracker;
+  tracking(): Tracking {
+    if (!this.openedTracking) {
+      const sourceCache = new SourceCache(this.repositories.sources);
+      const mappingCache = new MappingCache(this.repositories.mappings);
+      const tracker = new Tracker(
+        new TrackCommit(new SqlTrackingStore(this.db), COMMIT_STEPS),
+        sourceCache,
+        mappingCache,
+        {
+          maxBatch: this.config.groupCommitMaxBatch,
+          maxWaitMs: this.config.groupCommitMaxWaitMs,
+          lanes: this.db.kind === 'pglite' ? 1 : this.config.commitLanes,
+        },
+      );
+      this.own({ close: () => tracker.drain() });
+      this.openedTracking = { tracker, sourceCache, mappingCache };
+    }
+    return this.openedTracking;
   }
 
   /** Starts workers in this process; they stop when the root closes, or before, when the result is closed. */
@@ -234,9 +246,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
       (options.generateToken
         ? await repositories.settings.getOrInit('api_token', randomBytes(24).toString('base64url'))
         : undefined);
-    const sourceCache = new SourceCache(repositories.sources);
-    const mappingCache = new MappingCache(mappings);
-    const tracker = root.tracking({ sourceCache, mappingCache });
+    const { tracker, sourceCache, mappingCache } = root.tracking();
     const backfills = root.backfillDeps();
     const queue = root.queue;
     const app = await buildServer(

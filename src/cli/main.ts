@@ -7,6 +7,8 @@ import { environmentHelp, packageVersion } from './help.js';
 import { jobCommand, scheduleHeartbeat } from './job.js';
 import { run } from './run.js';
 import { mappingCommand, workerCommand } from './work.js';
+import { bridgeCommand, runConfiguredBridges } from './bridge.js';
+import { BRIDGE_TYPES } from '../bridges/source-config.js';
 
 function closeOnSignal(runtime: { close(): Promise<void> }, logger: Logger): void {
   let closing = false;
@@ -45,6 +47,8 @@ async function ensureDefaultSource({ settings, sources }: Repositories): Promise
       name: 'Default source',
       description: 'Created by meridian start',
       enabled: true,
+      type: 'rest',
+      config: {},
     });
   }
   return id;
@@ -55,7 +59,10 @@ async function runStart(config: Config, logger: Logger, env: Env): Promise<void>
   if (heartbeatSettings.intervalSeconds > 0) checkRangeReachesIdle(heartbeatSettings);
   const runtime = await startApi(config, logger, { generateToken: true, workers: ['all'] });
   const heartbeat = scheduleHeartbeat(runtime.root, heartbeatSettings);
+  // Bridges: the enabled broker sources, in-process (a broker that is down is retried, not fatal).
+  const bridges = await runConfiguredBridges(runtime.root, BRIDGE_TYPES, logger);
   const close = async () => {
+    await bridges.stop();
     await heartbeat?.stop();
     await runtime.close();
   };
@@ -129,6 +136,7 @@ export function buildCli(): Command {
   program.addCommand(workerCommand(run));
   program.addCommand(jobCommand(run));
   program.addCommand(mappingCommand(run));
+  program.addCommand(bridgeCommand(run));
   return program;
 }
 

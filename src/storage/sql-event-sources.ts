@@ -1,11 +1,13 @@
 import type { Database } from './database.js';
-import type { EventSource, EventSourceRepository } from '../tracking/ports.js';
+import type { EventSource, EventSourceFields, EventSourceRepository } from '../tracking/ports.js';
 
 interface SourceRow {
   id: string;
   name: string;
   description: string;
   enabled: boolean;
+  type: string;
+  config: Record<string, unknown>;
   created_at: Date;
   updated_at: Date;
   [key: string]: unknown;
@@ -16,11 +18,13 @@ const toSource = (row: SourceRow): EventSource => ({
   name: row.name,
   description: row.description,
   enabled: row.enabled,
+  type: row.type,
+  config: row.config,
   createdAt: row.created_at.toISOString(),
   updatedAt: row.updated_at.toISOString(),
 });
 
-const COLUMNS = 'id, name, description, enabled, created_at, updated_at';
+const COLUMNS = 'id, name, description, enabled, type, config, created_at, updated_at';
 
 export class SqlEventSources implements EventSourceRepository {
   constructor(private readonly db: Database) {}
@@ -37,28 +41,20 @@ export class SqlEventSources implements EventSourceRepository {
   }
 
   /** Undefined when the id is taken. */
-  async create(source: {
-    id: string;
-    name: string;
-    description: string;
-    enabled: boolean;
-  }): Promise<EventSource | undefined> {
+  async create(source: { id: string } & EventSourceFields): Promise<EventSource | undefined> {
     const [row] = await this.db.query<SourceRow>(
-      `INSERT INTO event_sources (id, name, description, enabled) VALUES ($1, $2, $3, $4)
+      `INSERT INTO event_sources (id, name, description, enabled, type, config) VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)
        ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
-      [source.id, source.name, source.description, source.enabled],
+      [source.id, source.name, source.description, source.enabled, source.type, JSON.stringify(source.config)],
     );
     return row && toSource(row);
   }
 
-  async update(
-    id: string,
-    changes: { name: string; description: string; enabled: boolean },
-  ): Promise<EventSource | undefined> {
+  async update(id: string, changes: EventSourceFields): Promise<EventSource | undefined> {
     const [row] = await this.db.query<SourceRow>(
-      `UPDATE event_sources SET name = $2, description = $3, enabled = $4, updated_at = now()
+      `UPDATE event_sources SET name = $2, description = $3, enabled = $4, type = $5, config = $6::text::jsonb, updated_at = now()
         WHERE id = $1 RETURNING ${COLUMNS}`,
-      [id, changes.name, changes.description, changes.enabled],
+      [id, changes.name, changes.description, changes.enabled, changes.type, JSON.stringify(changes.config)],
     );
     return row && toSource(row);
   }

@@ -62,18 +62,27 @@ export interface EventSource {
   name: string;
   description: string;
   enabled: boolean;
+  /** `rest`, or the broker kind a bridge consumes (`bridges/source-config.ts`). */
+  type: string;
+  /** The broker connection and message format of a bridge source; `{}` for `rest`. */
+  config: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;
+}
+
+export interface EventSourceFields {
+  name: string;
+  description: string;
+  enabled: boolean;
+  type: string;
+  config: Record<string, unknown>;
 }
 
 export interface EventSourceRepository {
   get(id: string): Promise<EventSource | undefined>;
   list(): Promise<EventSource[]>;
-  create(source: { id: string; name: string; description: string; enabled: boolean }): Promise<EventSource | undefined>;
-  update(
-    id: string,
-    changes: { name: string; description: string; enabled: boolean },
-  ): Promise<EventSource | undefined>;
+  create(source: { id: string } & EventSourceFields): Promise<EventSource | undefined>;
+  update(id: string, changes: EventSourceFields): Promise<EventSource | undefined>;
   delete(id: string): Promise<boolean>;
 }
 

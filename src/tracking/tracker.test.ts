@@ -24,7 +24,16 @@ class RecordingCommitter implements BatchCommitter {
 }
 
 function setup() {
-  const source: EventSource = { id: 'web', name: 'web', description: '', enabled: true, createdAt: '', updatedAt: '' };
+  const source: EventSource = {
+    id: 'web',
+    name: 'web',
+    description: '',
+    enabled: true,
+    type: 'rest',
+    config: {},
+    createdAt: '',
+    updatedAt: '',
+  };
   const repository = { get: async (id: string) => (id === source.id ? source : undefined) } as EventSourceRepository;
   const committer = new RecordingCommitter();
   const tracker = new Tracker(

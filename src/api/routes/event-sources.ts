@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import {
+  checkBridgeConfig,
+  isBridgeType,
+  maskConfig,
+  SOURCE_TYPES,
+  unmaskConfig,
+} from '../../bridges/source-config.js';
 import { DomainError, notFound } from '../../shared/errors.js';
+import type { EventSource, EventSourceFields } from '../../tracking/ports.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
 import type { ApiServices } from '../services.js';
 
@@ -11,25 +19,55 @@ const EventSourceSchema = Type.Object({
   name: Type.String(),
   description: Type.String(),
   enabled: Type.Boolean(),
+  type: Type.String({ description: '`rest` (named by /track) or a broker a bridge consumes' }),
+  config: Type.Record(Type.String(), Type.Unknown(), { description: "the bridge's settings; a URL's password masked" }),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
 });
 
 const Name = Type.String({ minLength: 1, maxLength: 200 });
 const Description = Type.String({ maxLength: 2000 });
+const SourceType = Type.Union(
+  SOURCE_TYPES.map((type) => Type.Literal(type)),
+  { description: 'a broker kind is served by `meridian bridge KIND` (README, Bridges)' },
+);
+const Config = Type.Record(Type.String(), Type.Unknown(), {
+  description:
+    'for a broker kind: url, queue | topic | subject + stream | stream + group, prefetch, batchSize, format, …',
+});
 const CreateBody = Type.Object(
   {
     id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' })),
     name: Name,
     description: Type.Optional(Description),
     enabled: Type.Optional(Type.Boolean()),
+    type: Type.Optional(SourceType),
+    config: Type.Optional(Config),
   },
   { additionalProperties: false },
 );
 const UpdateBody = Type.Object(
-  { name: Type.Optional(Name), description: Type.Optional(Description), enabled: Type.Optional(Type.Boolean()) },
+  {
+    name: Type.Optional(Name),
+    description: Type.Optional(Description),
+    enabled: Type.Optional(Type.Boolean()),
+    type: Type.Optional(SourceType),
+    config: Type.Optional(Config),
+  },
   { additionalProperties: false },
 );
+
+/** A broker source's config is checked as its bridge will read it; a `rest` source takes none. */
+function checkConfig(id: string, fields: EventSourceFields): void {
+  if (isBridgeType(fields.type)) checkBridgeConfig(fields.type, id, fields.config);
+  else if (Object.keys(fields.config).length > 0)
+    throw new DomainError('validation_failed', `config: a ${fields.type} source takes no config`, [
+      { field: 'config', message: `a ${fields.type} source takes no config` },
+    ]);
+}
+
+/** Credentials in a broker URL are never returned. */
+const shown = (source: EventSource): EventSource => ({ ...source, config: maskConfig(source.config) });
 
 export function eventSourceRoutes({ sources, sourceCache }: ApiServices) {
   return async (app: FastifyInstance) => {
@@ -47,21 +85,23 @@ export function eventSourceRoutes({ sources, sourceCache }: ApiServices) {
         },
       },
       async (request, reply) => {
-        const { id = randomUUID(), name, description = '', enabled = true } = request.body;
-        const created = await sources.create({ id, name, description, enabled });
+        const { id = randomUUID(), name, description = '', enabled = true, type = 'rest', config = {} } = request.body;
+        const fields = { name, description, enabled, type, config };
+        checkConfig(id, fields);
+        const created = await sources.create({ id, ...fields });
         if (!created)
           throw new DomainError('conflict', `event source "${id}" already exists`, [
             { field: 'id', message: 'already exists' },
           ]);
         sourceCache.forget(id);
-        return reply.status(201).send(created);
+        return reply.status(201).send(shown(created));
       },
     );
 
     api.get(
       '/event-sources',
       { schema: { tags, summary: 'List event sources', response: { 200: Type.Array(EventSourceSchema) } } },
-      () => sources.list(),
+      async () => (await sources.list()).map(shown),
     );
 
     api.get(
@@ -74,7 +114,10 @@ export function eventSourceRoutes({ sources, sourceCache }: ApiServices) {
           response: { 200: EventSourceSchema, '4xx': ErrorSchema },
         },
       },
-      async (request) => (await sources.get(request.params.id)) ?? Promise.reject(notFound('event source')),
+      async (request) => {
+        const source = await sources.get(request.params.id);
+        return source ? shown(source) : Promise.reject(notFound('event source'));
+      },
     );
 
     api.put(
@@ -91,9 +134,16 @@ export function eventSourceRoutes({ sources, sourceCache }: ApiServices) {
       async (request) => {
         const current = await sources.get(request.params.id);
         if (!current) throw notFound('event source');
-        const updated = await sources.update(current.id, { ...current, ...request.body });
+        const { config, ...changes } = request.body;
+        const fields = {
+          ...current,
+          ...changes,
+          config: config === undefined ? current.config : unmaskConfig(config, current.config),
+        };
+        checkConfig(current.id, fields);
+        const updated = await sources.update(current.id, fields);
         sourceCache.forget(current.id);
-        return updated ?? Promise.reject(notFound('event source'));
+        return updated ? shown(updated) : Promise.reject(notFound('event source'));
       },
     );
 

@@ -1,0 +1,49 @@
+import { Command } from 'commander';
+import { openAdapter } from '../bridges/adapters/index.js';
+import { startBridges, type RunningBridges } from '../bridges/run.js';
+import { BRIDGE_TYPES, isBridgeType, type BridgeType } from '../bridges/source-config.js';
+import { ConfigError } from '../config/config.js';
+import type { Logger } from '../shared/logger.js';
+import { Composition } from './composition.js';
+import { environmentHelp } from './help.js';
+import type { Run } from './run.js';
+
+/** Each bridge logs its counters (`bridge stats`: received, stored, deadLettered, retried) this often when they moved. */
+export const BRIDGE_STATS_INTERVAL_MS = 60_000;
+/** How soon a source added, changed or disabled through the API is served accordingly. */
+export const BRIDGE_REFRESH_MS = 10_000;
+
+/** Serves the enabled event sources of these broker kinds through the given collect entry. */
+export function runConfiguredBridges(
+  root: Composition,
+  kinds: readonly BridgeType[],
+  logger: Logger,
+): Promise<RunningBridges> {
+  const deps = { sources: root.repositories.sources, collector: root.tracking().tracker, logger, openAdapter };
+  return startBridges(deps, kinds, {
+    statsIntervalMs: BRIDGE_STATS_INTERVAL_MS,
+    refreshMs: BRIDGE_REFRESH_MS,
+  });
+}
+
+export function bridgeCommand(run: Run): Command {
+  return new Command('bridge')
+    .description(`consume a broker into tracking: every enabled event source of that kind (${BRIDGE_TYPES.join(', ')})`)
+    .argument('<kind>', `${BRIDGE_TYPES.join(' | ')} | all`)
+    .addHelpText('after', environmentHelp('server'))
+    .action((kind: string) =>
+      run(async (config, logger) => {
+        if (kind !== 'all' && !isBridgeType(kind))
+          throw new ConfigError('bridge', `unknown kind ${kind}; expected ${BRIDGE_TYPES.join(', ')} or all`);
+        const root = await Composition.open(config, logger);
+        const bridges = await runConfiguredBridges(root, kind === 'all' ? BRIDGE_TYPES : [kind], logger);
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        });
+        logger.info('stopping bridges: finishing the messages in hand');
+        await bridges.stop();
+        await root.close();
+      })(),
+    );
+}
