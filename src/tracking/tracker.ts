@@ -29,6 +29,23 @@ const STORED_REQUEST_FIELDS = ['source', 'session', 'profile', 'device', 'contex
  */
 export interface TrackerOptions extends Omit<GroupCommitOptions, 'concurrency'> {
   lanes: number;
+  /** What follows each commit (workflow runs); the answer's `response` and `ux` are its. */
+  followUp?: CommitFollowUp;
+}
+
+/** A committed request, as what follows the commit sees it. */
+export interface CommittedRequest {
+  channel: CollectOrigin['channel'];
+  sourceId: string;
+  events: readonly { id: string; type: string }[];
+}
+
+/**
+ * Work that follows a commit, before the answer: the workflow runs the commit recorded. Work whose
+ * result belongs in the answer happens here; the rest is handed on. It never fails the request.
+ */
+export interface CommitFollowUp {
+  afterCommit(committed: CommittedRequest): Promise<Pick<TrackResponse, 'response' | 'ux'>>;
 }
 
 function laneOf(key: string | undefined, lanes: number): number {
@@ -59,6 +76,7 @@ export interface CollectOrigin extends RequestFacts {
  */
 export class Tracker {
   private readonly lanes: GroupCommitter<TrackCommand, TrackOutcome>[];
+  private readonly followUp: CommitFollowUp | undefined;
 
   constructor(
     store: TrackingStore,
@@ -67,9 +85,12 @@ export class Tracker {
     options: TrackerOptions,
     private readonly clock: () => Date = () => new Date(),
   ) {
+    const { followUp, ...commitOptions } = options;
+    this.followUp = followUp;
     this.lanes = Array.from(
       { length: options.lanes },
-      () => new GroupCommitter((commands) => store.commit(commands, this.clock()), { ...options, concurrency: 1 }),
+      () =>
+        new GroupCommitter((commands) => store.commit(commands, this.clock()), { ...commitOptions, concurrency: 1 }),
     );
   }
 
@@ -78,11 +99,10 @@ export class Tracker {
    * (`validation_failed`, `invalid_source`, `invalid_events`); the caller maps them to its transport.
    */
   async collect(payload: unknown, origin: CollectOrigin): Promise<TrackResponse> {
-    const { userAgent, language } = origin;
-    return this.track(checkEnvelope(payload), { userAgent, language });
+    return this.track(checkEnvelope(payload), origin);
   }
 
-  async track(payload: TrackPayload, request: RequestFacts): Promise<TrackResponse> {
+  async track(payload: TrackPayload, request: RequestFacts & Partial<CollectOrigin>): Promise<TrackResponse> {
     const unstorable = findUnstorableField(payload, STORED_REQUEST_FIELDS);
     if (unstorable)
       throw new DomainError('validation_failed', `${unstorable.field}: ${unstorable.message}`, [unstorable]);
@@ -129,7 +149,8 @@ export class Tracker {
       profileId: payload.profile?.id ?? undefined,
       sessionId: payload.session?.id ?? undefined,
       facts: sessionFacts({
-        ...request,
+        userAgent: request.userAgent,
+        language: request.language,
         context: payload.context,
         deviceId: settings.deviceId,
         eventContexts: events.map((valid) => valid.event.context),
@@ -141,10 +162,14 @@ export class Tracker {
     };
     const lane = this.lanes[laneOf(command.profileId ?? command.sessionId, this.lanes.length)]!;
     const outcome = await lane.submit(command);
+    const answer = (await this.followUp?.afterCommit({
+      channel: request.channel ?? 'http',
+      sourceId: source.id,
+      events: events.map((valid) => ({ id: valid.id, type: valid.type })),
+    })) ?? { response: {}, ux: [] };
     return {
       task: command.requestId,
-      ux: [],
-      response: {},
+      ...answer,
       events: outcome.eventIds,
       profile: { id: outcome.profileId },
       session: { id: outcome.sessionId },

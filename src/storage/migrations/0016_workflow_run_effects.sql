@@ -1,0 +1,8 @@
+-- What a run hands on after its commit: events it raises (tracked through the collect pipeline) and
+-- events it schedules (for the scheduler), kept with the run so that neither is lost to a crash.
+ALTER TABLE workflow_runs ADD COLUMN effects jsonb NOT NULL DEFAULT '[]';
+-- Set by the commit that completes a run with raised events, cleared once they are tracked: a process
+-- that dies in between leaves the flag, and the workflow worker's sweep tracks them (their ids are
+-- derived from the run, so an event tracked twice is stored once).
+ALTER TABLE workflow_runs ADD COLUMN raises_pending boolean NOT NULL DEFAULT false;
+CREATE INDEX workflow_runs_raises_pending ON workflow_runs (finished_at) WHERE raises_pending;

@@ -1,0 +1,262 @@
+import { DomainError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { Flow, ProfileChange, RunContext, RunEffect, RunResult } from './model.js';
+import { raisedEventId } from './run-ids.js';
+
+/**
+ * Executes recorded workflow runs. A run row is the durable intent (written by the commit that stored
+ * its event); executing it is claim → run the flow → one commit of its profile effects and its result,
+ * taken only while the claim still holds → track the events it raised. Any step may be repeated after a
+ * crash: the claim expires and the run is executed again; its profile effects commit with the result, so
+ * they happen once; an HTTP call made by the flow may happen again (at least once).
+ */
+
+/** A run this process holds until `claimedUntil`; `attempts` (counting this one) is the claim's token. */
+export interface ClaimedRun {
+  id: string;
+  attempts: number;
+  flowId: string;
+  /** Null when the flow was deleted since the run was recorded. */
+  flow: Flow | null;
+  eventId: string | null;
+  eventType: string | null;
+  sourceId: string | null;
+  profileId: string | null;
+  sessionId: string | null;
+  payload: unknown;
+  /** The documents the run sees, read at claim time (null when gone or never stored). */
+  profile: Record<string, unknown> | null;
+  session: Record<string, unknown> | null;
+  event: Record<string, unknown> | null;
+  /** How many raise-event hops led to the triggering event (0: it came from outside). */
+  raiseDepth: number;
+}
+
+/** What a run's commit writes besides its result. */
+export interface RunOutcome {
+  result: RunResult;
+  /** Replayed on the freshly locked profile row. */
+  profileChanges: ProfileChange[];
+  eventTags: string[];
+  /** Kept with the run: events to raise after the commit, events to schedule, logs, merges. */
+  effects: RunEffect[];
+}
+
+/** A completed run whose raised events may not all be tracked yet. */
+export interface PendingRaises {
+  runId: string;
+  sourceId: string | null;
+  profileId: string | null;
+  sessionId: string | null;
+  raiseDepth: number;
+  /** The run's kept effects, as its commit stored them. */
+  effects: RunEffect[];
+}
+
+export interface StoredAnswer {
+  id: string;
+  status: string;
+  response: Record<string, unknown>;
+  ux: unknown[];
+}
+
+export interface WorkflowRunStore {
+  /** Claims those of `ids` that are pending, or running under an expired claim; skips rows others hold. */
+  claim(ids: readonly string[], now: Date, leaseMs: number): Promise<ClaimedRun[]>;
+  /**
+   * In one transaction, only while `run`'s claim holds: replays the profile changes on the locked row,
+   * tags the event, queues post-event segmentation, stores the result. False when the claim was lost.
+   */
+  finish(run: ClaimedRun, outcome: RunOutcome, now: Date): Promise<boolean>;
+  /** Runs to execute again: pending for longer than `graceMs`, or running under an expired claim. */
+  overdue(now: Date, graceMs: number, limit: number): Promise<string[]>;
+  pendingRaises(limit: number): Promise<PendingRaises[]>;
+  raisesTracked(runId: string): Promise<void>;
+  /** The stored answer of finished runs (a retried request whose runs are done). */
+  answers(ids: readonly string[]): Promise<StoredAnswer[]>;
+}
+
+/** Tracks a payload through the collect pipeline (Tracker.collect with the `workflow` channel). */
+export type RaiseEvent = (payload: Record<string, unknown>) => Promise<unknown>;
+
+export interface ExecutorDeps {
+  runs: WorkflowRunStore;
+  /** The engine with its actions and HTTP client (runFlow). */
+  runFlow: (flow: Flow, context: RunContext) => Promise<RunResult>;
+  raise: RaiseEvent;
+  logger: Logger;
+  clock?: () => Date;
+  settings: ExecutorSettings;
+}
+
+export interface ExecutorSettings {
+  /** How long a claim holds: longer than a run may take (the engine's time limit). */
+  leaseMs: number;
+  /** A run claimed this many times without finishing (it kills its process?) is failed, not tried again. */
+  maxAttempts: number;
+  /** Raise-event hops after which a flow's raised events are dropped: the loop guard. */
+  maxRaiseDepth: number;
+}
+
+export const DEFAULT_EXECUTOR_SETTINGS: ExecutorSettings = { leaseMs: 120_000, maxAttempts: 5, maxRaiseDepth: 3 };
+
+/** Where a raised event says it came from (its `options`, kept as the stored event's `metadata.options`). */
+export const RAISED_BY = 'raisedBy';
+
+export interface ExecutedRun {
+  id: string;
+  status: RunResult['status'];
+  response: Record<string, unknown>;
+  ux: unknown[];
+}
+
+const clockOf = (deps: ExecutorDeps) => deps.clock ?? (() => new Date());
+
+/** Claims and executes those of `ids` nobody else holds; returns the runs this call finished. */
+export async function executeRuns(deps: ExecutorDeps, ids: readonly string[]): Promise<ExecutedRun[]> {
+  if (ids.length === 0) return [];
+  const claimed = await deps.runs.claim(ids, clockOf(deps)(), deps.settings.leaseMs);
+  const executed: ExecutedRun[] = [];
+  for (const run of claimed) {
+    const done = await executeClaimed(deps, run);
+    if (done) executed.push(done);
+  }
+  return executed;
+}
+
+async function executeClaimed(deps: ExecutorDeps, run: ClaimedRun): Promise<ExecutedRun | undefined> {
+  const result = await resultOf(deps, run);
+  const outcome = outcomeOf(run, result, deps.settings.maxRaiseDepth);
+  if (!(await deps.runs.finish(run, outcome, clockOf(deps)()))) {
+    deps.logger.warn({ run: run.id }, 'workflow run claimed by another process meanwhile: its result is theirs');
+    return undefined;
+  }
+  if (result.status === 'failed')
+    deps.logger.info({ run: run.id, flow: run.flowId, error: result.error }, 'workflow run failed');
+  try {
+    await raiseEvents(deps, {
+      runId: run.id,
+      sourceId: run.sourceId,
+      profileId: run.profileId,
+      sessionId: run.sessionId,
+      raiseDepth: run.raiseDepth,
+      effects: outcome.effects,
+    });
+  } catch (error) {
+    deps.logger.error({ run: run.id, err: error }, 'could not track raised events; the sweep will');
+  }
+  return { id: run.id, status: result.status, response: result.response, ux: result.ux };
+}
+
+function failed(message: string, node = ''): RunResult {
+  return { status: 'failed', trace: [], effects: [], response: {}, ux: [], memory: {}, error: { node, message } };
+}
+
+/** Runs the flow; an engine fault, a deleted flow or a run that keeps dying ends the run as failed. */
+async function resultOf(deps: ExecutorDeps, run: ClaimedRun): Promise<RunResult> {
+  if (run.attempts > deps.settings.maxAttempts)
+    return failed(`given up after ${deps.settings.maxAttempts} attempts that did not finish`);
+  if (!run.flow) return failed(`flow "${run.flowId}" no longer exists`);
+  // Disabling a flow is how an operator stops it: runs recorded before are not executed either.
+  if (!run.flow.enabled) return failed(`flow "${run.flowId}" is disabled`);
+  try {
+    return await deps.runFlow(run.flow, {
+      profile: run.profile,
+      session: run.session,
+      event: run.event,
+      payload: run.payload,
+      flow: { id: run.flow.id, name: run.flow.name, type: run.flow.type },
+      memory: {},
+    });
+  } catch (error) {
+    deps.logger.error({ run: run.id, err: error }, 'workflow engine failed');
+    return failed(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/**
+ * Sorts a run's effects: profile changes and tags commit with the run, everything else is kept on it.
+ * A failed run changes nothing. Raised events beyond the loop guard's depth are dropped with a log.
+ */
+export function outcomeOf(run: Pick<ClaimedRun, 'raiseDepth'>, result: RunResult, maxDepth: number): RunOutcome {
+  const outcome: RunOutcome = { result, profileChanges: [], eventTags: [], effects: [] };
+  if (result.status === 'failed') return outcome;
+  for (const effect of result.effects) {
+    if (effect.kind === 'profile') outcome.profileChanges.push(effect.change);
+    else if (effect.kind === 'event-tags') outcome.eventTags.push(...effect.tags);
+    else if (effect.kind === 'raise-event' && run.raiseDepth >= maxDepth) {
+      outcome.effects.push({
+        kind: 'log',
+        level: 'warning',
+        message: `event "${effect.type}" not raised: ${run.raiseDepth} raised events led here (loop guard)`,
+      });
+    } else outcome.effects.push(effect);
+  }
+  return outcome;
+}
+
+/** A run's raised events, each with the id derived from the run and its place among them. */
+export function raisesOf(runId: string, effects: readonly RunEffect[]) {
+  return effects
+    .filter((effect) => effect.kind === 'raise-event')
+    .map((effect, index) => ({ id: raisedEventId(runId, index), type: effect.type, properties: effect.properties }));
+}
+
+/**
+ * Tracks a run's raised events for its profile, then clears the run's mark. Events tracking refuses
+ * (their source was disabled meanwhile) are dropped with a log: tracking them again would be refused again.
+ */
+export async function raiseEvents(deps: ExecutorDeps, pending: PendingRaises): Promise<void> {
+  const raises = raisesOf(pending.runId, pending.effects);
+  if (raises.length === 0) return;
+  try {
+    if (pending.sourceId === null) throw new DomainError('invalid_source', 'the run has no event source');
+    await deps.raise({
+      source: { id: pending.sourceId },
+      ...(pending.profileId === null ? {} : { profile: { id: pending.profileId } }),
+      ...(pending.sessionId === null ? {} : { session: { id: pending.sessionId } }),
+      events: raises.map((raised) => ({
+        id: raised.id,
+        type: raised.type,
+        properties: raised.properties,
+        options: { [RAISED_BY]: { run: pending.runId, depth: pending.raiseDepth + 1 } },
+      })),
+    });
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    deps.logger.warn({ run: pending.runId, err: error }, 'raised events refused by tracking: dropped');
+  }
+  await deps.runs.raisesTracked(pending.runId);
+}
+
+/**
+ * The sweep: tracks raised events a crash left untracked, and returns the runs to execute again
+ * (pending longer than `graceMs`: their wake-up was lost; running under an expired claim: their
+ * process died). The caller queues them.
+ */
+export async function sweep(deps: ExecutorDeps, graceMs: number, limit: number): Promise<string[]> {
+  for (const pending of await deps.runs.pendingRaises(limit)) {
+    try {
+      await raiseEvents(deps, pending);
+    } catch (error) {
+      deps.logger.error({ run: pending.runId, err: error }, 'could not track raised events; will retry');
+    }
+  }
+  return deps.runs.overdue(clockOf(deps)(), graceMs, limit);
+}
+
+/** Merges finished runs' answers in the order of `ids` (rule order): later keys win, UX snippets add up. */
+export function mergeAnswers(
+  ids: readonly string[],
+  runs: readonly { id: string; response: Record<string, unknown>; ux: unknown[] }[],
+): { response: Record<string, unknown>; ux: unknown[] } {
+  const byId = new Map(runs.map((run) => [run.id, run]));
+  const answer = { response: {} as Record<string, unknown>, ux: [] as unknown[] };
+  for (const id of ids) {
+    const run = byId.get(id);
+    if (!run) continue;
+    Object.assign(answer.response, run.response);
+    answer.ux.push(...run.ux);
+  }
+  return answer;
+}

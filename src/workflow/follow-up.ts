@@ -1,0 +1,77 @@
+import type { JobQueue } from '../queue/port.js';
+import { WORKFLOW } from '../queue/names.js';
+import type { CommitFollowUp, CommittedRequest } from '../tracking/tracker.js';
+import { executeRuns, mergeAnswers, type ExecutedRun, type ExecutorDeps, type StoredAnswer } from './executor.js';
+import type { Rule } from './model.js';
+import { runIdFor } from './run-ids.js';
+
+/** The enabled event rules of enabled flows an event matches, in rule order (cached: read on every event). */
+export interface EventRuleLookup {
+  forEvent(type: string, sourceId: string): Promise<readonly { rule: Rule; answersClient: boolean }[]>;
+}
+
+/** A `workflow` job: runs to execute; the rows hold everything else. */
+export interface WorkflowJob {
+  runs: string[];
+}
+
+export interface FollowUpDeps extends ExecutorDeps {
+  rules: EventRuleLookup;
+  queue: JobQueue;
+}
+
+/**
+ * After /track's commit (which recorded the runs): runs whose flow answers the client are executed
+ * here and fill the answer; the others are queued for the workflow worker. Runs are named by id
+ * (derived from rule and event), so nothing is read back from the commit. A queue that does not take
+ * the job, a run that fails or a rule the cache does not know yet loses nothing: the worker's sweep
+ * executes every recorded run that is left pending.
+ */
+export class WorkflowFollowUp implements CommitFollowUp {
+  constructor(private readonly deps: FollowUpDeps) {}
+
+  async afterCommit(committed: CommittedRequest): Promise<{ response: Record<string, unknown>; ux: unknown[] }> {
+    const inline: string[] = [];
+    const queued: string[] = [];
+    for (const event of committed.events) {
+      for (const { rule, answersClient } of await this.deps.rules.forEvent(event.type, committed.sourceId)) {
+        // A raised event has no client to answer: its runs go to the worker like the others.
+        (answersClient && committed.channel !== 'workflow' ? inline : queued).push(runIdFor(rule.id, event.id));
+      }
+    }
+    const [, executed] = await Promise.all([this.enqueue(queued), this.execute(inline)]);
+    return mergeAnswers(inline, [...executed, ...(await this.stored(inline, executed))]);
+  }
+
+  private async enqueue(runs: string[]): Promise<void> {
+    if (runs.length === 0) return;
+    try {
+      await this.deps.queue.enqueue<WorkflowJob>(WORKFLOW, { runs });
+    } catch (error) {
+      this.deps.logger.warn({ err: error, runs }, 'workflow runs not queued: the sweep will execute them');
+    }
+  }
+
+  private async execute(runs: string[]): Promise<ExecutedRun[]> {
+    if (runs.length === 0) return [];
+    try {
+      return await executeRuns(this.deps, runs);
+    } catch (error) {
+      this.deps.logger.error({ err: error, runs }, 'workflow runs not executed: the sweep will');
+      return [];
+    }
+  }
+
+  /** Runs this call did not execute may be done already: a retried request gets the same answer. */
+  private async stored(runs: string[], executed: ExecutedRun[]): Promise<StoredAnswer[]> {
+    const done = new Set(executed.map((run) => run.id));
+    const others = runs.filter((id) => !done.has(id));
+    if (others.length === 0) return [];
+    try {
+      return await this.deps.runs.answers(others);
+    } catch (error) {
+      this.deps.logger.error({ err: error, runs: others }, 'workflow answers not read');
+      return [];
+    }
+  }
+}
