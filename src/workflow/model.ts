@@ -1,4 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
+import type { FieldProblem } from '../shared/errors.js';
 
 /**
  * Workflows: rules route collected events (and segment changes) to flows, graphs of action nodes.
@@ -89,8 +90,9 @@ export type ProfileChange =
 export type RunEffect =
   | { kind: 'profile'; change: ProfileChange }
   | { kind: 'event-tags'; tags: string[] }
-  /** Tracked for the run's profile through the collect pipeline. */
-  | { kind: 'raise-event'; type: string; properties: Record<string, unknown> }
+  /** Tracked for the run's profile through the collect pipeline. `depth` goes into the new event's
+   * `metadata.raiseDepth`, so that a flow it starts can refuse to raise beyond the loop guard. */
+  | { kind: 'raise-event'; type: string; properties: Record<string, unknown>; depth: number }
   /** Handed to the scheduler: `at` is an ISO time. */
   | { kind: 'schedule-event'; type: string; properties: Record<string, unknown>; at: string }
   | { kind: 'merge'; keys: string[] }
@@ -160,6 +162,10 @@ export interface ActionSpec<Config = Record<string, unknown>> {
   group: ActionGroup;
   configSchema: TSchema;
   outputs: readonly string[];
+  /** Output ports that depend on the config (a switch's cases); when given, replaces `outputs`. */
+  portsFor?(config: Config): readonly string[];
+  /** Checks beyond the schema (a condition's syntax, a path's source); `field` is relative to the config. */
+  check?(config: Config): FieldProblem[];
   /** The start node of a flow (exactly one per flow). */
   start?: boolean;
   /** A flow holding this action answers the `/track` call: its runs happen before the answer. */
@@ -189,6 +195,9 @@ export interface RunResult {
   error?: { node: string; message: string };
   pause?: PauseState;
 }
+
+/** Every action may fail; a failure takes this port when the node has an edge on it. */
+export const ERROR_PORT = 'error';
 
 export interface RunLimits {
   maxSteps: number;
