@@ -30,6 +30,7 @@ import { migrate } from '../src/storage/migrate.js';
 import type { Database } from '../src/storage/database.js';
 import { connectPostgres } from '../src/storage/postgres.js';
 import { SqlHeartbeatStore } from '../src/storage/sql-heartbeat.js';
+import { COMMIT_STEPS } from '../src/cli/commit-steps.js';
 
 /** first: the clock 15 minutes back, with the backlog; cron: the next run; re-run: nothing new. */
 export type HeartbeatRunKind = 'first' | 'cron' | 're-run';
@@ -108,7 +109,7 @@ export async function benchHeartbeat(): Promise<HeartbeatBench> {
     const seedSeconds = (performance.now() - seedStarted) / 1000;
 
     const baselineEvents = Math.round(sessions / 4);
-    const services = { store: new SqlHeartbeatStore(db), logger: pino({ level: 'silent' }) };
+    const services = { store: new SqlHeartbeatStore(db, COMMIT_STEPS), logger: pino({ level: 'silent' }) };
     const runs: HeartbeatRunFigure[] = [];
     const clocks: [HeartbeatRunKind, Date][] = [
       ['first', new Date(now - CRON_INTERVAL_MS)],

@@ -6,6 +6,8 @@ import { runHeartbeat, type HeartbeatReport } from '../src/heartbeat/job.js';
 import { planHeartbeat, type QualifyBy } from '../src/heartbeat/options.js';
 import type { HeartbeatStore } from '../src/heartbeat/ports.js';
 import { SqlHeartbeatStore } from '../src/storage/sql-heartbeat.js';
+import { COMMIT_STEPS } from '../src/cli/commit-steps.js';
+import type { CommittedChanges } from '../src/tracking/commit-steps.js';
 import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
 
 interface Visitor {
@@ -83,7 +85,7 @@ for (const backend of BACKENDS) {
           dryRun: options.dryRun,
           batchSize: options.batchSize,
         },
-        { store: new SqlHeartbeatStore(api.runtime.db), logger: silent },
+        { store: new SqlHeartbeatStore(api.runtime.db, COMMIT_STEPS), logger: silent },
       );
     const eventsOf = async (visitor: Visitor, type?: string) => {
       const response = await api.admin({ method: 'GET', url: `/profiles/${visitor.profile.id}/events?limit=100` });
@@ -201,7 +203,7 @@ for (const backend of BACKENDS) {
       it('stores a registration once when the same slice is registered twice at once', async () => {
         const now = new Date();
         const visitors = await Promise.all(Array.from({ length: 4 }, () => idleVisitor(now)));
-        const store = new SqlHeartbeatStore(api.runtime.db);
+        const store = new SqlHeartbeatStore(api.runtime.db, COMMIT_STEPS);
         const plan = planHeartbeat(
           'inactive-session',
           loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'race-inactive' }),
@@ -217,10 +219,44 @@ for (const backend of BACKENDS) {
         for (const visitor of visitors) expect(await eventsOf(visitor, 'race-inactive')).toHaveLength(1);
       });
 
+      it('hands the commit steps the events a registration stored, with their profiles', async () => {
+        const now = new Date();
+        const visitors = await Promise.all(Array.from({ length: 3 }, () => idleVisitor(now)));
+        const seen: CommittedChanges[] = [];
+        const store = new SqlHeartbeatStore(api.runtime.db, [
+          { name: 'record', run: async (_tx, changes) => void seen.push(changes) },
+        ]);
+        const plan = planHeartbeat(
+          'inactive-session',
+          loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'stepped-inactive' }),
+          now,
+        );
+        const [slice] = await store.slices(plan, 1, 10_000);
+        await store.register(plan, slice!, {}, now);
+        // Registered already: nothing stored, so no step runs.
+        await store.register(plan, slice!, {}, now);
+        expect(seen).toHaveLength(1);
+        const [changes] = seen;
+        expect(changes!.writer).toBe('heartbeat');
+        expect(changes!.events).toHaveLength(slice!.size);
+        for (const visitor of visitors) {
+          const [event] = await eventsOf(visitor, 'stepped-inactive');
+          expect(changes!.events).toContainEqual({
+            id: event!.id,
+            type: 'stepped-inactive',
+            profileId: visitor.profile.id,
+            sessionId: visitor.session.id,
+            sourceId: api.sourceId,
+            occurredAt: now,
+          });
+          expect(changes!.profiles).toContainEqual({ id: visitor.profile.id, eventTypes: ['stepped-inactive'] });
+        }
+      });
+
       it('skips the sessions of a planned slice that another run marked or whose activity moved on', async () => {
         const now = new Date();
         const [marked, moved, stayed] = await Promise.all([idleVisitor(now), idleVisitor(now), idleVisitor(now)]);
-        const store = new SqlHeartbeatStore(api.runtime.db);
+        const store = new SqlHeartbeatStore(api.runtime.db, COMMIT_STEPS);
         const plan = planHeartbeat(
           'inactive-session',
           loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'moved-inactive' }),
@@ -244,7 +280,7 @@ for (const backend of BACKENDS) {
         it('re-checks a session that a concurrent run holds, and skips it once that run marked it', async () => {
           const now = new Date();
           const [held, free] = await Promise.all([idleVisitor(now), idleVisitor(now)]);
-          const store = new SqlHeartbeatStore(api.runtime.db);
+          const store = new SqlHeartbeatStore(api.runtime.db, COMMIT_STEPS);
           const plan = planHeartbeat(
             'inactive-session',
             loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'held-inactive' }),
@@ -457,7 +493,7 @@ for (const backend of BACKENDS) {
         const [shared] = visitors;
         const sibling = await visit({ profile: shared!.profile, session: { id: `sibling-${now.getTime()}` } });
         await lastActiveAt(sibling, new Date(now.getTime() - HOUR / 2));
-        const store = new SqlHeartbeatStore(api.runtime.db);
+        const store = new SqlHeartbeatStore(api.runtime.db, COMMIT_STEPS);
         const lanesAtWork = new Set<number>();
         const recording: HeartbeatStore = {
           countInRange: (plan) => store.countInRange(plan),

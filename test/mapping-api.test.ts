@@ -12,6 +12,7 @@ import { MemoryJobQueue } from '../src/queue/memory.js';
 import type { Database } from '../src/storage/database.js';
 import { SqlJobRuns } from '../src/storage/sql-job-runs.js';
 import { SqlMappingBackfills } from '../src/storage/sql-mapping-backfill.js';
+import { COMMIT_STEPS } from '../src/cli/commit-steps.js';
 import { SqlMappings } from '../src/storage/sql-mappings.js';
 import { BACKENDS } from './support/api.js';
 import { openTestDatabase } from './support/db.js';
@@ -40,7 +41,7 @@ for (const backend of BACKENDS) {
     beforeAll(async () => {
       db = await openTestDatabase(backend.name);
       const mappings = new SqlMappings(db);
-      const deps = { mappings, backfills: new SqlMappingBackfills(db), queue, logger, batchSize: 2 };
+      const deps = { mappings, backfills: new SqlMappingBackfills(db, COMMIT_STEPS), queue, logger, batchSize: 2 };
       const services: MappingServices = {
         mappings,
         mappingCache: { forget: () => void forgotten++ },

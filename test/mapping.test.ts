@@ -19,6 +19,7 @@ import { migrate } from '../src/storage/migrate.js';
 import { connectPostgres } from '../src/storage/postgres.js';
 import { SqlJobRuns } from '../src/storage/sql-job-runs.js';
 import { SqlMappingBackfills } from '../src/storage/sql-mapping-backfill.js';
+import { COMMIT_STEPS } from '../src/cli/commit-steps.js';
 import { recordAppliedMappings, SqlMappings } from '../src/storage/sql-mappings.js';
 import { BACKENDS } from './support/api.js';
 import { openTestDatabase } from './support/db.js';
@@ -82,7 +83,7 @@ const purchaseToProfile = (id: string, extra: Partial<MappingInput> = {}): Mappi
 
 function context(db: Database, batchSize: number) {
   const mappings = new SqlMappings(db);
-  const backfills = new SqlMappingBackfills(db);
+  const backfills = new SqlMappingBackfills(db, COMMIT_STEPS);
   const jobRuns = new SqlJobRuns(db);
   const queue = new MemoryJobQueue({ logger });
   const deps: BackfillDeps = { mappings, backfills, queue, logger, batchSize };

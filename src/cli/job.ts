@@ -18,6 +18,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Database } from '../storage/database.js';
 import { migrate, pendingMigrations } from '../storage/migrate.js';
 import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
+import { COMMIT_STEPS } from './commit-steps.js';
 import { embeddedStoreExists, openDatabase } from './runtime.js';
 
 type Action = (config: Config, logger: Logger) => Promise<void>;
@@ -49,7 +50,7 @@ function flagsAsEnv(options: Record<string, unknown>): Env {
 }
 
 function heartbeatServices(db: Database, logger: Logger): HeartbeatServices {
-  return { store: new SqlHeartbeatStore(db), logger };
+  return { store: new SqlHeartbeatStore(db, COMMIT_STEPS), logger };
 }
 
 /**

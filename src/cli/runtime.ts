@@ -27,6 +27,7 @@ import { SqlJobRuns } from '../storage/sql-job-runs.js';
 import { SqlMappingBackfills } from '../storage/sql-mapping-backfill.js';
 import { SqlMappings } from '../storage/sql-mappings.js';
 import type { Logger } from '../shared/logger.js';
+import { COMMIT_STEPS } from './commit-steps.js';
 
 /** DATA_DIR=:memory: keeps the embedded store in memory: nothing survives the process. */
 const IN_MEMORY = ':memory:';
@@ -90,7 +91,7 @@ export const WORKER_NAMES = ['segmentation'] as const;
 export type WorkerName = (typeof WORKER_NAMES)[number];
 
 export function backfillDeps(db: Database, queue: JobQueue, logger: Logger): BackfillDeps {
-  return { mappings: new SqlMappings(db), backfills: new SqlMappingBackfills(db), queue, logger };
+  return { mappings: new SqlMappings(db), backfills: new SqlMappingBackfills(db, COMMIT_STEPS), queue, logger };
 }
 
 /** Starts queue consumers in this process; `close` stops them, letting running jobs finish. */
@@ -152,7 +153,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     const mappings = new SqlMappings(db);
     const mappingCache = new MappingCache(mappings);
     const backfills = backfillDeps(db, queue, logger);
-    const tracker = new Tracker(new SqlTrackingStore(db), sourceCache, mappingCache, {
+    const tracker = new Tracker(new SqlTrackingStore(db, COMMIT_STEPS), sourceCache, mappingCache, {
       maxBatch: config.groupCommitMaxBatch,
       maxWaitMs: config.groupCommitMaxWaitMs,
       lanes: db.kind === 'pglite' ? 1 : config.commitLanes,

@@ -1,11 +1,11 @@
-import { isRetryable, isUniqueViolation, retryingTransaction, type Database } from './database.js';
+import { isRetryable, isUniqueViolation, retryingTransaction, type Database, type SqlExecutor } from './database.js';
 import { insertEventsFrom, type OnDuplicateEvent } from './event-insert.js';
-import { queueProfilesForSegmentation } from './segmentation-queue.js';
 import { upToMillisecond } from './time-bounds.js';
 import { addMark, markedWith } from './session-marks.js';
 import type { HeartbeatPlan } from '../heartbeat/options.js';
 import type { DueSlice, HeartbeatStore } from '../heartbeat/ports.js';
 import { SystemEvent } from '../tracking/model.js';
+import { runCommitSteps, type CommitStep, type CommittedEvent } from '../tracking/commit-steps.js';
 import { UNKNOWN_SOURCE_ID, type DueSession, type SessionEffect } from '../heartbeat/session-events.js';
 
 /** A timestamp as exact, time-zone-independent text: last activity is compared back and hashed into event ids. */
@@ -126,6 +126,19 @@ function sliceSql(plan: HeartbeatPlan, slice: DueSlice, params: Params): string 
       AND ${shareOf(params.add(slice.share.of))} = ${params.add(slice.share.index)}::int AND ${dueSql(plan, params)}`;
 }
 
+/** The events a registration stored, from the `[id, profile_id, session_id, source_id]` rows its statement returns. */
+function registeredEvents(rows: string | null, type: string, occurredAt: Date): CommittedEvent[] {
+  if (rows === null) return [];
+  return (JSON.parse(rows) as [string, string, string, string][]).map(([id, profileId, sessionId, sourceId]) => ({
+    id,
+    type,
+    profileId,
+    sessionId,
+    sourceId,
+    occurredAt,
+  }));
+}
+
 /**
  * The heartbeat's storage: due sessions straight from the (last activity, id) index, and their
  * registration in the database, through the event insert /track uses.
@@ -134,7 +147,10 @@ export class SqlHeartbeatStore implements HeartbeatStore {
   /** Per run (its plan): whether the store has merged profiles, asked once. */
   private readonly merges = new WeakMap<HeartbeatPlan, Promise<boolean>>();
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly steps: readonly CommitStep<SqlExecutor>[],
+  ) {}
 
   private hasMerges(plan: HeartbeatPlan): Promise<boolean> {
     let answer = this.merges.get(plan);
@@ -207,9 +223,9 @@ export class SqlHeartbeatStore implements HeartbeatStore {
    * their row locks make a concurrent /track or run wait, and the re-check after the wait skips a
    * session that moved on or that the other run marked. It marks them and stores one event each
    * through the one event insert, its id derived in the database. For mark-inactive the next one locks
-   * the sessions' profiles. Then their profiles are queued for post-event segmentation, as /track's
-   * are, and for mark-inactive those left with no active session are flagged. Tables are locked in
-   * /track's order: sessions, profiles, pending (sessions in the scan's order, not by id: see the
+   * the sessions' profiles, and a later one flags those left with no active session. Then the commit steps run, as
+   * in /track (post-event segmentation queues the profiles). Tables are locked in /track's order:
+   * sessions, profiles, pending (sessions in the scan's order, not by id: see the
    * Heartbeat section of docs/architecture.md).
    */
   async register(plan: HeartbeatPlan, slice: DueSlice, metadata: Record<string, unknown>, now: Date): Promise<number> {
@@ -232,7 +248,7 @@ export class SqlHeartbeatStore implements HeartbeatStore {
         const type = params.add(plan.eventType);
         const merges = params.add(hasMerges);
         // The metadata's JSON sits in a scalar subquery so that a generic plan parses it once, not per row.
-        const [row] = await tx.query<{ stored: number; profiles: string[]; stored_profiles: string[] }>(
+        const [row] = await tx.query<{ stored: number; profiles: string[]; events: string | null }>(
           `WITH changed AS (
            UPDATE sessions s SET ${SESSION_EFFECT_SQL[plan.effect](at)}, updated_at = ${at}, ${addMark(type)}
             WHERE ${sliceSql(plan, slice, params)}
@@ -249,23 +265,29 @@ export class SqlHeartbeatStore implements HeartbeatStore {
                   ${at}::timestamptz AS occurred_at, ${at}::timestamptz AS inserted_at
              FROM owned c
          ), stored AS (
-           ${insertEventsFrom('registered', onDuplicate)} RETURNING profile_id
+           ${insertEventsFrom('registered', onDuplicate)} RETURNING id, profile_id, session_id, source_id
          )
          SELECT (SELECT count(*) FROM stored)::int AS stored,
                 ARRAY(SELECT DISTINCT owner_id FROM owned) AS profiles,
-                ARRAY(SELECT DISTINCT profile_id FROM stored) AS stored_profiles`,
+                (SELECT json_agg(json_build_array(id, profile_id, session_id, source_id)) FROM stored)::text AS events`,
           params.values,
         );
-        const { stored, profiles, stored_profiles: storedProfiles } = row!;
+        const { stored, profiles } = row!;
+        const events = registeredEvents(row!.events, plan.eventType, now);
         // Lock first, decide in a later statement: its fresh snapshot sees a session that a concurrent
         // /track opened for the profile, or that another run marked, while we waited for the lock.
         const markInactive = plan.effect === 'mark-inactive' && profiles.length > 0;
         if (markInactive)
           await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profiles]);
-        await queueProfilesForSegmentation(tx, storedProfiles, plan.eventType);
         if (markInactive) {
           await tx.query(flagInactiveSql(hasMerges), [profiles, now]);
         }
+        const storedProfiles = new Set(events.map((event) => event.profileId!));
+        await runCommitSteps(this.steps, tx, {
+          writer: 'heartbeat',
+          events,
+          profiles: [...storedProfiles].map((id) => ({ id, eventTypes: [plan.eventType] })),
+        });
         return stored;
       },
       retryIf,

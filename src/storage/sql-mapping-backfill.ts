@@ -11,7 +11,7 @@ import type { JobRun } from '../shared/job-runs.js';
 import type { Database, SqlExecutor } from './database.js';
 import { claimBatch, completeBatch, createRun, markRunFailed, reopenUnfinishedRuns } from './sql-job-runs.js';
 import { appliedEventIds, recordAppliedMappings } from './sql-mappings.js';
-import { queueProfilesForSegmentation } from './segmentation-queue.js';
+import { runCommitSteps, type CommitStep, type CommittedChanges } from '../tracking/commit-steps.js';
 
 type Row = Record<string, unknown>;
 
@@ -35,9 +35,15 @@ function selectEvents(tx: SqlExecutor, selection: EventSelection, lock: 'FOR UPD
   );
 }
 
+/** A batch's outcome, and the profiles whose stored state it changed. */
+interface Applied {
+  outcome: BatchOutcome;
+  changedProfiles: CommittedChanges['profiles'];
+}
+
 const eventDocumentOf = (row: Row) => documentFromRow(DEFAULT_SQL_MAPPING.event!, row) as EventDocument;
 
-async function copyPropsToTraits(tx: SqlExecutor, mapping: Mapping, selection: EventSelection): Promise<BatchOutcome> {
+async function copyPropsToTraits(tx: SqlExecutor, mapping: Mapping, selection: EventSelection): Promise<Applied> {
   // Locked: two backfills writing the same events' traits would otherwise lose one another's copies.
   const events = await selectEvents(tx, selection, 'FOR UPDATE');
   let errors = 0;
@@ -53,7 +59,7 @@ async function copyPropsToTraits(tx: SqlExecutor, mapping: Mapping, selection: E
       [JSON.stringify(updates)],
     );
   }
-  return { events: events.length, errors };
+  return { outcome: { events: events.length, errors }, changedProfiles: [] };
 }
 
 /** Profiles by their id and by every id merged into them, as tracking resolves them. */
@@ -87,11 +93,7 @@ const SET_PROFILE_PARTS = WRITABLE_PROFILE_PARTS.map((part) => `${part} = r.${pa
  * reached, here or at collection time, are skipped. The marker check comes after the profile locks,
  * so a concurrent run over the same events waits and then sees the markers of the first.
  */
-async function copyEventsToProfiles(
-  tx: SqlExecutor,
-  mapping: Mapping,
-  selection: EventSelection,
-): Promise<BatchOutcome> {
+async function copyEventsToProfiles(tx: SqlExecutor, mapping: Mapping, selection: EventSelection): Promise<Applied> {
   const events = await selectEvents(tx, selection, '');
   const distinct = (column: string) => [
     ...new Set(events.map((row) => row[column]).filter((id): id is string => typeof id === 'string')),
@@ -115,30 +117,23 @@ async function copyEventsToProfiles(
     if (result.changed) changed.add(profile);
     if (result.applied.length > 0) applied.push({ mappingId: mapping.id, eventId: row.id as string });
   }
-  if (changed.size > 0) {
-    const rows = [...changed].map((profile) =>
-      Object.fromEntries(['id', ...WRITABLE_PROFILE_PARTS].map((key) => [key, profile[key]])),
-    );
+  const rows = [...changed].map((profile) =>
+    Object.fromEntries(['id', ...WRITABLE_PROFILE_PARTS].map((key) => [key, profile[key]])),
+  );
+  if (rows.length > 0) {
     await tx.query(
       `UPDATE profiles p SET ${SET_PROFILE_PARTS}, updated_at = now(), version = p.version + 1
          FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_PARTS_RECORD}) WHERE p.id = r.id`,
       [JSON.stringify(rows)],
     );
-    // As /track does for the profiles it changes: segments look at them again.
-    await queueProfilesForSegmentation(
-      tx,
-      rows.map((row) => row.id as string),
-      mapping.eventType,
-    );
   }
   await recordAppliedMappings(tx, applied);
-  return { events: events.length, errors };
+  // As /track's changes: segments look at these profiles again.
+  const changedProfiles = rows.map((row) => ({ id: row.id as string, eventTypes: [mapping.eventType] }));
+  return { outcome: { events: events.length, errors }, changedProfiles };
 }
 
-const APPLY: Record<
-  MappingKind,
-  (tx: SqlExecutor, mapping: Mapping, selection: EventSelection) => Promise<BatchOutcome>
-> = {
+const APPLY: Record<MappingKind, (tx: SqlExecutor, mapping: Mapping, selection: EventSelection) => Promise<Applied>> = {
   'event-props-to-traits': copyPropsToTraits,
   'event-to-profile': copyEventsToProfiles,
 };
@@ -149,7 +144,10 @@ const rangeParams = (params: Record<string, unknown>) => ({
 });
 
 export class SqlMappingBackfills implements BackfillStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly steps: readonly CommitStep<SqlExecutor>[],
+  ) {}
 
   plan(runId: string, mapping: Mapping, range: BackfillRange, batchSize: number): Promise<JobRun> {
     const params = {
@@ -173,14 +171,19 @@ export class SqlMappingBackfills implements BackfillStore {
     return this.db.transaction(async (tx) => {
       const batch = await claimBatch(tx, work.runId, work.batch);
       if (!batch) return undefined;
-      const outcome = mapping
+      const { outcome, changedProfiles } = mapping
         ? await APPLY[mapping.kind](tx, mapping, {
             eventType: mapping.eventType,
             fromSeq: batch.fromSeq,
             toSeq: batch.toSeq,
             ...rangeParams(batch.params),
           })
-        : { events: 0, errors: 0 };
+        : { outcome: { events: 0, errors: 0 }, changedProfiles: [] };
+      await runCommitSteps(this.steps, tx, {
+        writer: 'backfill',
+        events: [],
+        profiles: changedProfiles,
+      });
       await completeBatch(tx, work.runId, { items: outcome.events, errors: outcome.errors });
       return outcome;
     });

@@ -16,7 +16,7 @@ import { WRITABLE_PROFILE_PARTS } from '../mapping/mapping.js';
 import { applyProfileMappings } from '../tracking/profile-mappings.js';
 import { insertEventsFrom } from './event-insert.js';
 import { recordAppliedMappings } from './sql-mappings.js';
-import { queueForSegmentationFrom } from './segmentation-queue.js';
+import { runCommitSteps, type CommitStep, type CommittedChanges } from '../tracking/commit-steps.js';
 
 /** Another transaction created a session this batch was about to create: run the batch again. */
 class SessionRace extends Error {}
@@ -93,7 +93,10 @@ const EVENT_RECORD = `id text, type text, profile_id text, session_id text, sour
  * other API processes queue rather than deadlock), apply the commands in memory, write set-based.
  */
 export class SqlTrackingStore implements TrackingStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly steps: readonly CommitStep<SqlExecutor>[],
+  ) {}
 
   commit(commands: TrackCommand[], now: Date): Promise<TrackOutcome[]> {
     return this.retrying((tx) => this.commitIn(tx, commands, now));
@@ -164,10 +167,10 @@ export class SqlTrackingStore implements TrackingStore {
         tx,
         ledger.events.filter((event) => event.save),
       ),
-      queueForSegmentation(tx, ledger),
       mapped && writeProfileDocuments(tx, mapped.changed),
       mapped && recordAppliedMappings(tx, mapped.applied),
     ]);
+    await runCommitSteps(this.steps, tx, committedChanges(ledger, stored));
 
     const seen = new Set<string>();
     return applied.map(({ profileId, sessionId, eventIds }, index) => {
@@ -276,27 +279,28 @@ async function writeProfileDocuments(tx: SqlExecutor, documents: Map<string, Pro
   );
 }
 
-/**
- * Records, in the batch's transaction, which profiles changed and by which event types, so the
- * segmentation worker re-decides their segments even if this process dies right after the commit.
- * Decided in SQL at commit time, so a segment created a moment ago is never missed, and with no
- * enabled segment nothing is queued.
- */
-async function queueForSegmentation(tx: SqlExecutor, ledger: VisitLedger): Promise<void> {
+/** What the batch committed: the events the insert stored (each id once), the saved profiles with their event types. */
+function committedChanges(ledger: VisitLedger, stored: Set<string>): CommittedChanges {
+  const events: CommittedChanges['events'] = [];
+  const seen = new Set<string>();
   const types = new Map<string, Set<string>>();
   for (const event of ledger.events) {
+    if (event.save && stored.has(event.id) && !seen.has(event.id)) {
+      seen.add(event.id);
+      const { id, type, profileId, sessionId, sourceId, occurredAt } = event;
+      events.push({ id, type, profileId, sessionId, sourceId, occurredAt });
+    }
     const profileId = event.profileId;
     if (profileId === null || !ledger.savedProfiles.has(profileId)) continue;
     let profileTypes = types.get(profileId);
     if (!profileTypes) types.set(profileId, (profileTypes = new Set()));
     profileTypes.add(event.type);
   }
-  if (types.size === 0) return;
-  const rows = [...types].map(([profile_id, eventTypes]) => ({ profile_id, event_types: [...eventTypes] }));
-  await tx.query(
-    queueForSegmentationFrom('jsonb_to_recordset($1::text::jsonb) AS r(profile_id text, event_types text[])'),
-    [JSON.stringify(rows)],
-  );
+  return {
+    writer: 'track',
+    events,
+    profiles: [...types].map(([id, eventTypes]) => ({ id, eventTypes: [...eventTypes] })),
+  };
 }
 
 /**

@@ -1,0 +1,10 @@
+import type { SqlExecutor } from '../storage/database.js';
+import { queueForSegmentationStep } from '../storage/segmentation-queue.js';
+import type { CommitStep } from '../tracking/commit-steps.js';
+
+/**
+ * The steps every commit runs, in this order, after its changes are written and in its transaction:
+ * `/track`, the heartbeat and mapping backfills are handed this one list. A capability that reacts to
+ * committed events or profile changes adds its step here.
+ */
+export const COMMIT_STEPS: readonly CommitStep<SqlExecutor>[] = [queueForSegmentationStep];

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { runCommitSteps, type CommitStep, type CommittedChanges } from './commit-steps.js';
+
+const changes: CommittedChanges = {
+  writer: 'track',
+  events: [{ id: 'e1', type: 'purchase', profileId: 'p1', sessionId: 's1', sourceId: 'web', occurredAt: new Date(0) }],
+  profiles: [{ id: 'p1', eventTypes: ['purchase'] }],
+};
+
+describe('runCommitSteps', () => {
+  const recorder = (calls: string[], name: string): CommitStep<string> => ({
+    name,
+    run: async (tx, seen) => void calls.push(`${name}:${tx}:${seen.writer}`),
+  });
+
+  it('runs every step in order, in the writer transaction, one after the other', async () => {
+    const calls: string[] = [];
+    const slow: CommitStep<string> = {
+      name: 'slow',
+      run: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        calls.push('slow');
+      },
+    };
+    await runCommitSteps([slow, recorder(calls, 'b')], 'tx', changes);
+    expect(calls).toEqual(['slow', 'b:tx:track']);
+  });
+
+  it('runs no step when the transaction stored no event and changed no profile', async () => {
+    const calls: string[] = [];
+    await runCommitSteps([recorder(calls, 'a')], 'tx', { writer: 'heartbeat', events: [], profiles: [] });
+    expect(calls).toEqual([]);
+  });
+
+  it('lets a failing step fail the commit, and runs no later step', async () => {
+    const calls: string[] = [];
+    const failing: CommitStep<string> = {
+      name: 'failing',
+      run: () => Promise.reject(new Error('no')),
+    };
+    await expect(runCommitSteps([failing, recorder(calls, 'after')], 'tx', changes)).rejects.toThrow('no');
+    expect(calls).toEqual([]);
+  });
+});
