@@ -1,5 +1,4 @@
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
-import type { ProfileDocument } from '../mapping/apply.js';
 import { WRITABLE_PROFILE_PARTS } from '../mapping/mapping.js';
 import type {
   ClaimedRun,
@@ -14,23 +13,14 @@ import { applyProfileChanges } from '../workflow/profile-changes.js';
 import { runIdSql } from '../workflow/run-ids.js';
 import { retryingTransaction, type Database, type SqlExecutor } from './database.js';
 import type { Row } from './rows.js';
-import { queueProfilesForSegmentation } from './segmentation-queue.js';
-
-/** What the commit step needs of a committed event. */
-export interface RunTriggeringEvent {
-  id: string;
-  type: string;
-  profileId: string | null;
-  sessionId: string | null;
-  sourceId: string;
-}
+import { runCommitSteps, type CommitStep, type CommittedEvent } from '../tracking/commit-steps.js';
 
 /**
  * Records, in the transaction that commits `events`, one pending run per (enabled event rule of an
  * enabled flow, matching event). Matched in SQL at commit time, so a rule saved a moment ago is never
  * missed; the run id is derived from rule and event, so a repeated commit records nothing new.
  */
-export async function recordEventRuns(tx: SqlExecutor, events: readonly RunTriggeringEvent[]): Promise<void> {
+async function recordEventRuns(tx: SqlExecutor, events: readonly CommittedEvent[]): Promise<void> {
   if (events.length === 0) return;
   const rows = events.map((event) => ({
     id: event.id,
@@ -51,6 +41,12 @@ export async function recordEventRuns(tx: SqlExecutor, events: readonly RunTrigg
     [JSON.stringify(rows)],
   );
 }
+
+/** The commit step of workflows: the runs to do are recorded with the events that start them. */
+export const recordWorkflowRunsStep: CommitStep<SqlExecutor> = {
+  name: 'workflow-runs',
+  run: (tx, changes) => recordEventRuns(tx, changes.events),
+};
 
 /** The run's claim was taken over (it expired and another process claimed the run): undo this commit. */
 class ClaimLost extends Error {}
@@ -83,7 +79,11 @@ async function rowsById(db: SqlExecutor, table: string, ids: (string | null)[]):
 }
 
 export class SqlWorkflowRuns implements WorkflowRunStore {
-  constructor(private readonly db: Database) {}
+  /** `steps`: the commit steps, run when a run changed its profile (post-event segmentation among them). */
+  constructor(
+    private readonly db: Database,
+    private readonly steps: readonly CommitStep<SqlExecutor>[],
+  ) {}
 
   async claim(ids: readonly string[], now: Date, leaseMs: number): Promise<ClaimedRun[]> {
     const claimed = await this.db.query(
@@ -179,7 +179,6 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
     const tags = [...new Set(outcome.eventTags)];
     await Promise.all([
       profile && writeProfile(tx, profile, outcome, now),
-      profile && queueProfilesForSegmentation(tx, [profile.id as string], run.eventType ?? 'workflow'),
       tags.length > 0 &&
         run.eventId !== null &&
         tx.query('UPDATE events SET tags = tags || ARRAY(SELECT t FROM unnest($2::text[]) t WHERE t <> ALL(tags)) WHERE id = $1', [
@@ -187,6 +186,14 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
           tags,
         ]),
     ]);
+    if (profile) {
+      const eventTypes = run.eventType === null ? [] : [run.eventType];
+      await runCommitSteps(this.steps, tx, {
+        writer: 'workflow',
+        events: [],
+        profiles: [{ id: profile.id as string, eventTypes }],
+      });
+    }
   }
 
   async overdue(now: Date, graceMs: number, limit: number): Promise<string[]> {
@@ -235,8 +242,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
 
 /** Replays the run's changes on the locked row and writes the parts they may touch back. */
 async function writeProfile(tx: SqlExecutor, row: Row, outcome: RunOutcome, now: Date): Promise<void> {
-  const current = documentFromRow(DEFAULT_SQL_MAPPING.profile!, row) as ProfileDocument;
-  const next = applyProfileChanges(current, outcome.profileChanges);
+  const next = applyProfileChanges(documentFromRow(DEFAULT_SQL_MAPPING.profile!, row), outcome.profileChanges);
   await tx.query(
     `UPDATE profiles SET traits = $2::text::jsonb, pii = $3::text::jsonb, data = $4::text::jsonb, stats = $5::text::jsonb,
             consents = $6::text::jsonb, segments = $7::text[], version = version + 1, updated_at = $8
