@@ -95,6 +95,7 @@ export type RunEffect =
   | { kind: 'raise-event'; type: string; properties: Record<string, unknown>; depth: number }
   /** Handed to the scheduler: `at` is an ISO time. */
   | { kind: 'schedule-event'; type: string; properties: Record<string, unknown>; at: string }
+  /** Merge the profile with those sharing its values at these paths (relative: `pii.email`). */
   | { kind: 'merge'; keys: string[] }
   | { kind: 'log'; level: 'info' | 'warning' | 'error'; message: string };
 

@@ -8,6 +8,7 @@ import {
   type DotContext,
   type SourceName,
 } from '../../condition/index.js';
+import { parseDateMath, resolveDateMath } from '../../shared/date-math.js';
 import type { FieldProblem } from '../../shared/errors.js';
 import type { ActionContext, ActionOutput, ProfileChange, RunContext } from '../model.js';
 import { applyChangeInContext } from '../profile-changes.js';
@@ -90,4 +91,26 @@ export function conditionProblems(field: string, text: string): FieldProblem[] {
     if (error instanceof ConditionSyntaxError) return [{ field, message: error.message }];
     throw error;
   }
+}
+
+/** When something should happen: `delay` from now in date math units (`+15m`, `+2d`), or at a time. */
+export const WhenConfig = {
+  delay: Type.Optional(Type.String({ pattern: '^\\+\\d+[yMwdhHms]$', description: 'From now: +30s, +15m, +2h, +1d' })),
+  at: Type.Optional(Type.String({ description: 'An ISO time, or a dot path or template giving one' })),
+};
+
+export function whenProblems(config: { delay?: string; at?: string }): FieldProblem[] {
+  if ((config.delay === undefined) === (config.at === undefined)) {
+    return [{ field: 'delay', message: 'give either delay or at' }];
+  }
+  return [];
+}
+
+export function whenOf(config: { delay?: string; at?: string }, context: ActionContext): string {
+  if (config.delay !== undefined)
+    return resolveDateMath(parseDateMath(`now${config.delay}`), context.now()).toISOString();
+  const at = resolveValue(config.at, context.run);
+  const time = typeof at === 'string' || typeof at === 'number' ? new Date(at) : undefined;
+  if (!time || Number.isNaN(time.getTime())) throw new Error(`${JSON.stringify(at)} is not a time`);
+  return time.toISOString();
 }

@@ -1,0 +1,20 @@
+import { Type } from '@sinclair/typebox';
+import { defineAction } from '../registry.js';
+import { passOn, PAYLOAD, resolveValue, ValueTemplate } from './support.js';
+
+export const createResponse = defineAction<{ key: string; body: unknown }>({
+  id: 'create-response',
+  name: 'Create response',
+  description: 'Puts a value under a key of the `/track` answer’s `response`.',
+  group: 'response',
+  configSchema: Type.Object({
+    key: Type.String({ minLength: 1, description: 'The key in the response' }),
+    body: ValueTemplate('The value: an object template, a dot path or a string template'),
+  }),
+  outputs: PAYLOAD,
+  answersClient: true,
+  run: (input, config, context) => {
+    context.response[config.key] = resolveValue(config.body, context.run);
+    return passOn(input);
+  },
+});

@@ -1,0 +1,15 @@
+import { Type } from '@sinclair/typebox';
+import { defineAction } from '../registry.js';
+
+export const stop = defineAction({
+  id: 'stop',
+  name: 'Stop',
+  description: 'Ends the whole run here, successfully: no other branch goes on.',
+  group: 'flow',
+  configSchema: Type.Object({}),
+  outputs: [],
+  run: (_input, _config, context) => {
+    context.stop();
+    return { ports: {} };
+  },
+});
