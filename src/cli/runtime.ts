@@ -14,9 +14,8 @@ import { connectPostgres } from '../storage/postgres.js';
 import { SqlEventSources } from '../storage/sql-event-sources.js';
 import { SqlReadModel } from '../storage/sql-read-model.js';
 import { SqlSettings } from '../storage/sql-settings.js';
-import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
 import { SourceCache } from '../tracking/source-cache.js';
-import { Tracker } from '../tracking/tracker.js';
+import type { Tracker } from '../tracking/tracker.js';
 import { queueResegment } from '../segmentation/job.js';
 import { startSegmentationWorker } from '../segmentation/worker.js';
 import type { Consumer } from '../queue/port.js';
@@ -28,6 +27,9 @@ import { SqlMappingBackfills } from '../storage/sql-mapping-backfill.js';
 import { SqlMappings } from '../storage/sql-mappings.js';
 import type { Logger } from '../shared/logger.js';
 import { COMMIT_STEPS } from './commit-steps.js';
+import { SqlRules } from '../storage/sql-rules.js';
+import { RuleCache } from '../workflow/rule-cache.js';
+import { startWorkflowWorkers, trackerWithWorkflows, WORKFLOW_SWEEP_MS } from './workflow.js';
 
 /** DATA_DIR=:memory: keeps the embedded store in memory: nothing survives the process. */
 const IN_MEMORY = ':memory:';
@@ -80,14 +82,17 @@ export interface WorkerOptions {
   pendingIntervalMs: number;
   /** How often the segmentation worker queues re-decisions that saves could not queue. */
   resegmentSweepMs: number;
+  /** How often the workflow worker sweeps for runs left behind (default WORKFLOW_SWEEP_MS). */
+  workflowSweepMs?: number;
 }
 
 /**
  * The workers `meridian worker` runs. `segmentation` is Tracardi's segmentation & mapping worker:
  * it consumes `segmentation:live`, `event_to_profile_coping:worker` and
- * `event_props_to_event_traits:worker`, and re-segments profiles that tracking changed.
+ * `event_props_to_event_traits:worker`, and re-segments profiles that tracking changed. `workflow`
+ * executes recorded workflow runs.
  */
-export const WORKER_NAMES = ['segmentation'] as const;
+export const WORKER_NAMES = ['segmentation', 'workflow'] as const;
 export type WorkerName = (typeof WORKER_NAMES)[number];
 
 export function backfillDeps(db: Database, queue: JobQueue, logger: Logger): BackfillDeps {
@@ -101,6 +106,8 @@ export function startWorkers(
   logger: Logger,
   names: readonly WorkerName[],
   options: WorkerOptions,
+  /** The process's configuration, and its tracker when it has one (raised events are tracked by it). */
+  host: { config: Config; tracker?: Tracker },
 ): Consumer {
   const consumers: Consumer[] = [];
   for (const name of names) {
@@ -112,6 +119,15 @@ export function startWorkers(
           { ...options, pendingBatch: 500, resegmentBatch: SEGMENTATION_BATCH },
         ),
         startMappingWorkers(backfillDeps(db, queue, workerLogger), { concurrency: options.concurrency }),
+      );
+    }
+    if (name === 'workflow') {
+      consumers.push(
+        startWorkflowWorkers(db, queue, workerLogger, host.config, {
+          concurrency: options.concurrency,
+          sweepIntervalMs: options.workflowSweepMs ?? WORKFLOW_SWEEP_MS,
+          tracker: host.tracker,
+        }),
       );
     }
   }
@@ -153,7 +169,10 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     const mappings = new SqlMappings(db);
     const mappingCache = new MappingCache(mappings);
     const backfills = backfillDeps(db, queue, logger);
-    const tracker = new Tracker(new SqlTrackingStore(db, COMMIT_STEPS), sourceCache, mappingCache, {
+    const tracker = trackerWithWorkflows(db, queue, logger, config, {
+      rules: new RuleCache(new SqlRules(db)),
+      sources: sourceCache,
+      mappings: mappingCache,
       maxBatch: config.groupCommitMaxBatch,
       maxWaitMs: config.groupCommitMaxWaitMs,
       lanes: db.kind === 'pglite' ? 1 : config.commitLanes,
@@ -186,6 +205,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
       logger,
       options.workers ?? [],
       options.workerOptions ?? DEFAULT_WORKER_OPTIONS,
+      { config, tracker },
     );
     // The in-process queue forgets its jobs on exit: the backfills a restart interrupted go on.
     if (options.workers?.length && !config.redis) await resumeBackfills(backfills);

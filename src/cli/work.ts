@@ -67,11 +67,19 @@ async function workHereWithoutRedis(
 ): Promise<void> {
   if (config.redis) return;
   logger.info('no REDIS_HOST: running the work in this process');
-  const workers = startWorkers(db, queue, logger, ['segmentation'], {
-    ...DEFAULT_WORKER_OPTIONS,
-    pendingIntervalMs: 0,
-    resegmentSweepMs: 0,
-  });
+  const workers = startWorkers(
+    db,
+    queue,
+    logger,
+    ['segmentation'],
+    {
+      ...DEFAULT_WORKER_OPTIONS,
+      pendingIntervalMs: 0,
+      resegmentSweepMs: 0,
+      workflowSweepMs: 0,
+    },
+    { config },
+  );
   try {
     await untilQueuesIdle(queue, queues, (pending) => logger.info({ pending }, 'working'));
   } finally {
@@ -152,10 +160,17 @@ export function workerCommand(run: Run): Command {
         const db = await openDatabase(config);
         const queue = openQueue(config, logger);
         await migrate(db);
-        const workers = startWorkers(db, queue, logger, selected as WorkerName[], {
-          ...DEFAULT_WORKER_OPTIONS,
-          concurrency,
-        });
+        const workers = startWorkers(
+          db,
+          queue,
+          logger,
+          selected as WorkerName[],
+          {
+            ...DEFAULT_WORKER_OPTIONS,
+            concurrency,
+          },
+          { config },
+        );
         logger.info({ workers: selected, concurrency }, 'workers started');
         await new Promise<void>((resolve) => {
           const stop = () => resolve();

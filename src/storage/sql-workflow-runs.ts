@@ -1,12 +1,6 @@
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
 import { WRITABLE_PROFILE_PARTS } from '../mapping/mapping.js';
-import type {
-  ClaimedRun,
-  PendingRaises,
-  RunOutcome,
-  StoredAnswer,
-  WorkflowRunStore,
-} from '../workflow/executor.js';
+import type { ClaimedRun, PendingRaises, RunOutcome, StoredAnswer, WorkflowRunStore } from '../workflow/executor.js';
 import { RAISED_BY } from '../workflow/executor.js';
 import type { Flow, RunEffect } from '../workflow/model.js';
 import { applyProfileChanges } from '../workflow/profile-changes.js';
@@ -60,15 +54,13 @@ const toFlow = (row: Row): Flow => ({
   graph: row.graph as Flow['graph'],
 });
 
-/** Where a stored event came from, as far as the runs it triggers care. */
-function eventFacts(row: Row | undefined): { sourceId: string | null; type: string | null; raiseDepth: number } {
-  const options = (row?.metadata as { options?: Record<string, unknown> } | undefined)?.options;
+/** The event as a run sees it: with `metadata.raiseDepth`, how many raised events led to it (the loop guard). */
+function eventDocument(row: Row): Record<string, unknown> {
+  const document = documentFromRow(DEFAULT_SQL_MAPPING.event!, row);
+  const options = (row.metadata as { options?: Record<string, unknown> }).options;
   const depth = (options?.[RAISED_BY] as { depth?: unknown } | undefined)?.depth;
-  return {
-    sourceId: (row?.source_id as string | undefined) ?? null,
-    type: (row?.type as string | undefined) ?? null,
-    raiseDepth: typeof depth === 'number' && Number.isInteger(depth) && depth > 0 ? depth : 0,
-  };
+  const raiseDepth = typeof depth === 'number' && Number.isInteger(depth) && depth > 0 ? depth : 0;
+  return { ...document, metadata: { ...(document.metadata as Record<string, unknown>), raiseDepth } };
 }
 
 async function rowsById(db: SqlExecutor, table: string, ids: (string | null)[]): Promise<Map<string, Row>> {
@@ -104,28 +96,26 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
       rowsById(this.db, 'sessions', column('session_id')),
       rowsById(this.db, 'events', column('event_id')),
     ]);
-    const document = (rows: Map<string, Row>, id: unknown, source: 'profile' | 'session' | 'event') => {
-      const row = typeof id === 'string' ? rows.get(id) : undefined;
-      return row ? documentFromRow(DEFAULT_SQL_MAPPING[source]!, row) : null;
-    };
+    const found = (rows: Map<string, Row>, id: unknown) => (typeof id === 'string' ? rows.get(id) : undefined);
+    const document = (row: Row | undefined, source: 'profile' | 'session') =>
+      row ? documentFromRow(DEFAULT_SQL_MAPPING[source]!, row) : null;
     return claimed.map((row) => {
       const flow = flows.get(row.flow_id as string);
-      const event = eventFacts(typeof row.event_id === 'string' ? events.get(row.event_id) : undefined);
+      const event = found(events, row.event_id);
       return {
         id: row.id as string,
         attempts: row.attempts as number,
         flowId: row.flow_id as string,
         flow: flow ? toFlow(flow) : null,
         eventId: row.event_id as string | null,
-        eventType: event.type,
-        sourceId: event.sourceId,
+        eventType: (event?.type as string | undefined) ?? null,
+        sourceId: (event?.source_id as string | undefined) ?? null,
         profileId: row.profile_id as string | null,
         sessionId: row.session_id as string | null,
         payload: row.payload,
-        profile: document(profiles, row.profile_id, 'profile'),
-        session: document(sessions, row.session_id, 'session'),
-        event: document(events, row.event_id, 'event'),
-        raiseDepth: event.raiseDepth,
+        profile: document(found(profiles, row.profile_id), 'profile'),
+        session: document(found(sessions, row.session_id), 'session'),
+        event: event ? eventDocument(event) : null,
       };
     });
   }
@@ -181,10 +171,10 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
       profile && writeProfile(tx, profile, outcome, now),
       tags.length > 0 &&
         run.eventId !== null &&
-        tx.query('UPDATE events SET tags = tags || ARRAY(SELECT t FROM unnest($2::text[]) t WHERE t <> ALL(tags)) WHERE id = $1', [
-          run.eventId,
-          tags,
-        ]),
+        tx.query(
+          'UPDATE events SET tags = tags || ARRAY(SELECT t FROM unnest($2::text[]) t WHERE t <> ALL(tags)) WHERE id = $1',
+          [run.eventId, tags],
+        ),
     ]);
     if (profile) {
       const eventTypes = run.eventType === null ? [] : [run.eventType];
@@ -209,22 +199,18 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
 
   async pendingRaises(limit: number): Promise<PendingRaises[]> {
     const rows = await this.db.query(
-      `SELECT w.id, w.profile_id, w.session_id, w.effects, e.source_id, e.type, e.metadata
+      `SELECT w.id, w.profile_id, w.session_id, w.effects, e.source_id
          FROM workflow_runs w LEFT JOIN events e ON e.id = w.event_id
         WHERE w.raises_pending ORDER BY w.finished_at LIMIT $1`,
       [limit],
     );
-    return rows.map((row) => {
-      const event = eventFacts(row.source_id === null ? undefined : row);
-      return {
-        runId: row.id as string,
-        sourceId: event.sourceId,
-        profileId: row.profile_id as string | null,
-        sessionId: row.session_id as string | null,
-        raiseDepth: event.raiseDepth,
-        effects: row.effects as RunEffect[],
-      };
-    });
+    return rows.map((row) => ({
+      runId: row.id as string,
+      sourceId: row.source_id as string | null,
+      profileId: row.profile_id as string | null,
+      sessionId: row.session_id as string | null,
+      effects: row.effects as RunEffect[],
+    }));
   }
 
   async raisesTracked(runId: string): Promise<void> {

@@ -28,8 +28,6 @@ export interface ClaimedRun {
   profile: Record<string, unknown> | null;
   session: Record<string, unknown> | null;
   event: Record<string, unknown> | null;
-  /** How many raise-event hops led to the triggering event (0: it came from outside). */
-  raiseDepth: number;
 }
 
 /** What a run's commit writes besides its result. */
@@ -48,7 +46,6 @@ export interface PendingRaises {
   sourceId: string | null;
   profileId: string | null;
   sessionId: string | null;
-  raiseDepth: number;
   /** The run's kept effects, as its commit stored them. */
   effects: RunEffect[];
 }
@@ -94,13 +91,14 @@ export interface ExecutorSettings {
   leaseMs: number;
   /** A run claimed this many times without finishing (it kills its process?) is failed, not tried again. */
   maxAttempts: number;
-  /** Raise-event hops after which a flow's raised events are dropped: the loop guard. */
-  maxRaiseDepth: number;
 }
 
-export const DEFAULT_EXECUTOR_SETTINGS: ExecutorSettings = { leaseMs: 120_000, maxAttempts: 5, maxRaiseDepth: 3 };
+export const DEFAULT_EXECUTOR_SETTINGS: ExecutorSettings = { leaseMs: 120_000, maxAttempts: 5 };
 
-/** Where a raised event says it came from (its `options`, kept as the stored event's `metadata.options`). */
+/**
+ * Where a raised event says it came from: `{run, depth}` in its `options`, which the stored event keeps
+ * as `metadata.options`. The run it starts sees the depth as `event@metadata.raiseDepth` (the loop guard).
+ */
 export const RAISED_BY = 'raisedBy';
 
 export interface ExecutedRun {
@@ -126,7 +124,7 @@ export async function executeRuns(deps: ExecutorDeps, ids: readonly string[]): P
 
 async function executeClaimed(deps: ExecutorDeps, run: ClaimedRun): Promise<ExecutedRun | undefined> {
   const result = await resultOf(deps, run);
-  const outcome = outcomeOf(run, result, deps.settings.maxRaiseDepth);
+  const outcome = outcomeOf(result);
   if (!(await deps.runs.finish(run, outcome, clockOf(deps)()))) {
     deps.logger.warn({ run: run.id }, 'workflow run claimed by another process meanwhile: its result is theirs');
     return undefined;
@@ -139,7 +137,6 @@ async function executeClaimed(deps: ExecutorDeps, run: ClaimedRun): Promise<Exec
       sourceId: run.sourceId,
       profileId: run.profileId,
       sessionId: run.sessionId,
-      raiseDepth: run.raiseDepth,
       effects: outcome.effects,
     });
   } catch (error) {
@@ -174,23 +171,14 @@ async function resultOf(deps: ExecutorDeps, run: ClaimedRun): Promise<RunResult>
   }
 }
 
-/**
- * Sorts a run's effects: profile changes and tags commit with the run, everything else is kept on it.
- * A failed run changes nothing. Raised events beyond the loop guard's depth are dropped with a log.
- */
-export function outcomeOf(run: Pick<ClaimedRun, 'raiseDepth'>, result: RunResult, maxDepth: number): RunOutcome {
+/** Sorts a run's effects: profile changes and tags commit with the run, the rest is kept on it. A failed run changes nothing. */
+export function outcomeOf(result: RunResult): RunOutcome {
   const outcome: RunOutcome = { result, profileChanges: [], eventTags: [], effects: [] };
   if (result.status === 'failed') return outcome;
   for (const effect of result.effects) {
     if (effect.kind === 'profile') outcome.profileChanges.push(effect.change);
     else if (effect.kind === 'event-tags') outcome.eventTags.push(...effect.tags);
-    else if (effect.kind === 'raise-event' && run.raiseDepth >= maxDepth) {
-      outcome.effects.push({
-        kind: 'log',
-        level: 'warning',
-        message: `event "${effect.type}" not raised: ${run.raiseDepth} raised events led here (loop guard)`,
-      });
-    } else outcome.effects.push(effect);
+    else outcome.effects.push(effect);
   }
   return outcome;
 }
@@ -199,7 +187,7 @@ export function outcomeOf(run: Pick<ClaimedRun, 'raiseDepth'>, result: RunResult
 export function raisesOf(runId: string, effects: readonly RunEffect[]) {
   return effects
     .filter((effect) => effect.kind === 'raise-event')
-    .map((effect, index) => ({ id: raisedEventId(runId, index), type: effect.type, properties: effect.properties }));
+    .map((effect, index) => ({ ...effect, id: raisedEventId(runId, index) }));
 }
 
 /**
@@ -219,7 +207,7 @@ export async function raiseEvents(deps: ExecutorDeps, pending: PendingRaises): P
         id: raised.id,
         type: raised.type,
         properties: raised.properties,
-        options: { [RAISED_BY]: { run: pending.runId, depth: pending.raiseDepth + 1 } },
+        options: { [RAISED_BY]: { run: pending.runId, depth: raised.depth } },
       })),
     });
   } catch (error) {
