@@ -19,6 +19,8 @@ import type { Database } from '../storage/database.js';
 import { migrate, pendingMigrations } from '../storage/migrate.js';
 import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
 import { COMMIT_STEPS } from './commit-steps.js';
+import { SqlRunHistory } from '../storage/sql-run-history.js';
+import { purgeExpiredRuns } from '../workflow/run-retention.js';
 import { embeddedStoreExists, openDatabase } from './runtime.js';
 
 type Action = (config: Config, logger: Logger) => Promise<void>;
@@ -75,6 +77,13 @@ function heartbeatLanes(
   return lanes;
 }
 
+/** The heartbeat also keeps the workflow run history to WORKFLOW_RUN_RETENTION_DAYS. */
+async function purgeRunHistory(db: Database, config: Config, logger: Logger): Promise<void> {
+  const removed = await purgeExpiredRuns(new SqlRunHistory(db), config.workflowRunRetentionDays, new Date());
+  if (removed > 0)
+    logger.info({ removed, retentionDays: config.workflowRunRetentionDays }, 'old workflow runs removed');
+}
+
 function summary(report: HeartbeatReport): string {
   const range = `${report.from.toISOString()} .. ${report.to.toISOString()}`;
   const outcome = report.dryRun ? `would register ${report.due}` : `registered ${report.registered}`;
@@ -126,6 +135,7 @@ async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean):
       );
     }
     process.stdout.write(summary(report));
+    if (!dryRun) await purgeRunHistory(db, config, logger);
   } finally {
     await db.close();
   }
@@ -188,6 +198,7 @@ export function scheduleHeartbeat(
     async () => {
       for (const qualifyBy of QUALIFIERS)
         await runHeartbeat({ qualifyBy, settings, now: new Date(), batchSize, lanes }, services);
+      await purgeRunHistory(db, config, services.logger);
     },
     logger,
     'scheduled heartbeat failed; will retry',

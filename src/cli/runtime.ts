@@ -27,9 +27,14 @@ import { SqlMappingBackfills } from '../storage/sql-mapping-backfill.js';
 import { SqlMappings } from '../storage/sql-mappings.js';
 import type { Logger } from '../shared/logger.js';
 import { COMMIT_STEPS } from './commit-steps.js';
-import { SqlRules } from '../storage/sql-rules.js';
-import { RuleCache } from '../workflow/rule-cache.js';
 import { startWorkflowWorkers, trackerWithWorkflows, WORKFLOW_SWEEP_MS } from './workflow.js';
+import { SqlFlows } from '../storage/sql-flows.js';
+import { SqlRules } from '../storage/sql-rules.js';
+import { SqlRunHistory } from '../storage/sql-run-history.js';
+import { ACTIONS } from '../workflow/actions/index.js';
+import { fetchHttpClient } from '../workflow/fetch-http.js';
+import { ruleReferences } from '../workflow/rule.js';
+import { RuleCache } from '../workflow/rule-cache.js';
 
 /** DATA_DIR=:memory: keeps the embedded store in memory: nothing survives the process. */
 const IN_MEMORY = ':memory:';
@@ -169,8 +174,12 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     const mappings = new SqlMappings(db);
     const mappingCache = new MappingCache(mappings);
     const backfills = backfillDeps(db, queue, logger);
+    const flows = new SqlFlows(db);
+    const rules = new SqlRules(db);
+    // One instance for the admin API and the workflow follow-up, so a save is seen by the next /track.
+    const ruleCache = new RuleCache(rules);
     const tracker = trackerWithWorkflows(db, queue, logger, config, {
-      rules: new RuleCache(new SqlRules(db)),
+      rules: ruleCache,
       sources: sourceCache,
       mappings: mappingCache,
       maxBatch: config.groupCommitMaxBatch,
@@ -194,6 +203,15 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           mappingCache,
           backfill: (mappingId, range) => startBackfill(backfills, mappingId, range),
           jobRuns: new SqlJobRuns(db),
+        },
+        workflow: {
+          flows,
+          rules,
+          runs: new SqlRunHistory(db),
+          references: ruleReferences({ flows, sources, segments }),
+          ruleCache,
+          actions: ACTIONS,
+          http: fetchHttpClient,
         },
         health: { storage: async () => void (await db.query('SELECT 1')), queue: () => queue.ping() },
       },

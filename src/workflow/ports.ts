@@ -1,4 +1,5 @@
-import type { Flow, NodeTrace, PauseState, Rule, RunStatus } from './model.js';
+import type { Flow, HttpClient, NodeTrace, PauseState, Rule, RunStatus } from './model.js';
+import type { ActionRegistry } from './registry.js';
 
 /** A flow as stored: `answersClient` is derived from its graph when it is saved. */
 export interface StoredFlow extends Flow {
@@ -43,7 +44,16 @@ export interface RuleRepository {
   listActiveEventRules(): Promise<ActiveRule[]>;
 }
 
-export type RunTrigger = 'event' | 'segment-entered' | 'segment-left' | 'manual' | 'resume';
+export const RUN_TRIGGERS = ['event', 'segment-entered', 'segment-left', 'manual', 'resume'] as const;
+export type RunTrigger = (typeof RUN_TRIGGERS)[number];
+
+export const RUN_STATUSES = [
+  'pending',
+  'running',
+  'completed',
+  'failed',
+  'paused',
+] as const satisfies readonly RunStatus[];
 
 /** One recorded run, as the history shows it. */
 export interface RunRecord {
@@ -93,4 +103,17 @@ export interface RuleReferences {
   flowExists(id: string): Promise<boolean>;
   sourceExists(id: string): Promise<boolean>;
   segmentExists(id: string): Promise<boolean>;
+}
+
+/** What the flow, rule, action and run routes need, wired by the entry. */
+export interface WorkflowServices {
+  flows: FlowRepository;
+  rules: RuleRepository;
+  runs: RunHistory;
+  references: RuleReferences;
+  /** Told after every change to a rule or flow, so this process's commit step sees it at once. */
+  ruleCache: { forget(): void };
+  actions: ActionRegistry;
+  /** What debug runs reach the outside world with. */
+  http: HttpClient;
 }

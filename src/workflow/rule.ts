@@ -61,3 +61,18 @@ export async function checkRuleReferences(rule: Omit<RuleInput, 'id'>, reference
     throw new DomainError('bad_request', `the rule names ${problems.map((p) => p.message).join(', ')}`, problems);
   }
 }
+
+/** A rule's references, looked up in the repositories that hold them. */
+export function ruleReferences(repositories: {
+  flows: { get(id: string): Promise<unknown> };
+  sources: { get(id: string): Promise<unknown> };
+  segments: { get(id: string): Promise<unknown> };
+}): RuleReferences {
+  const exists = (repository: { get(id: string): Promise<unknown> }) => async (id: string) =>
+    (await repository.get(id)) !== undefined;
+  return {
+    flowExists: exists(repositories.flows),
+    sourceExists: exists(repositories.sources),
+    segmentExists: exists(repositories.segments),
+  };
+}

@@ -1,3 +1,5 @@
+import { ACTIONS } from '../../src/workflow/actions/index.js';
+import { runFlow } from '../../src/workflow/engine.js';
 import type { Flow, FlowEdge, FlowNode, HttpClient, RunContext } from '../../src/workflow/model.js';
 
 /** Flows written compactly for tests: nodes as `[id, action, config]`, edges as `from.port → to`. */
@@ -35,3 +37,25 @@ export function contextOf(overrides: Partial<RunContext> = {}): RunContext {
 export const NO_HTTP: HttpClient = {
   send: () => Promise.reject(new Error('this test makes no HTTP calls')),
 };
+
+/** Runs one action after a start node: its trace step, the run's effects and what it answered. */
+export async function runAction(
+  action: string,
+  config: Record<string, unknown>,
+  options: { context?: Partial<RunContext>; http?: HttpClient; now?: () => Date } = {},
+) {
+  const flow = flowOf(
+    [
+      ['s', 'start'],
+      ['x', action, config],
+    ],
+    ['s.payload -> x'],
+  );
+  const result = await runFlow(flow, contextOf(options.context), {
+    actions: ACTIONS,
+    http: options.http ?? NO_HTTP,
+    now: options.now ?? (() => new Date('2026-01-01T00:00:00Z')),
+  });
+  const step = result.trace.find((entry) => entry.node === 'x');
+  return { result, step, outputs: step?.outputs ?? {} };
+}
