@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqlFlows } from '../src/storage/sql-flows.js';
-import { SqlRules } from '../src/storage/sql-rules.js';
 import type { FlowNode } from '../src/workflow/model.js';
 import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
 import { eventually } from './support/eventually.js';
@@ -41,26 +39,19 @@ for (const backend of BACKENDS) {
     });
 
     /** A flow started by events of a type of its own (so tests do not start each other's flows). */
-    async function ruleFor(graph: ReturnType<typeof chain>, answersClient: boolean): Promise<string> {
-      const id = randomUUID();
-      const eventType = `wf-${id.slice(0, 8)}`;
-      await new SqlFlows(api.runtime.db).create({
-        id,
-        name: eventType,
-        description: '',
-        type: 'collection',
-        enabled: true,
-        graph,
-        answersClient,
+    async function ruleFor(graph: ReturnType<typeof chain>, eventType = `wf-${randomUUID().slice(0, 8)}`) {
+      const flow = await api.admin({
+        method: 'POST',
+        url: '/flows',
+        payload: { name: eventType, type: 'collection', graph },
       });
-      await new SqlRules(api.runtime.db).create({
-        id: randomUUID(),
-        name: eventType,
-        kind: 'event',
-        eventType,
-        flowId: id,
-        enabled: true,
+      expect(flow.statusCode).toBe(201);
+      const rule = await api.admin({
+        method: 'POST',
+        url: '/rules',
+        payload: { name: eventType, kind: 'event', eventType, flowId: (flow.json() as { id: string }).id },
       });
+      expect(rule.statusCode).toBe(201);
       return eventType;
     }
 
@@ -94,7 +85,6 @@ for (const backend of BACKENDS) {
           { action: 'set-value', config: { target: 'profile@traits.plan', value: 'event@properties.plan' } },
           { action: 'end', config: {} },
         ]),
-        false,
       );
       const { profileId } = await newProfile(type, { plan: 'gold' });
       const runs = await eventually(
@@ -113,9 +103,8 @@ for (const backend of BACKENDS) {
           { action: 'create-response', config: { key: 'greeting', body: 'Hello {{event@properties.name}}' } },
           { action: 'ux-snippet', config: { html: '<b>hi</b>' } },
         ]),
-        true,
       );
-      const profileId = randomUUID();
+      const { profileId } = await newProfile();
       const body = {
         source: { id: api.sourceId },
         profile: { id: profileId },
@@ -136,7 +125,6 @@ for (const backend of BACKENDS) {
           { action: 'increment', config: { target: 'profile@traits.visits', by: 1 } },
           { action: 'create-response', config: { key: 'counted', body: true } },
         ]),
-        true,
       );
       const { profileId } = await newProfile();
       const answers = await Promise.all(Array.from({ length: 12 }, () => track(profileId, type)));
@@ -154,7 +142,6 @@ for (const backend of BACKENDS) {
           { action: 'increment', config: { target: 'profile@traits.tier', by: 1 } },
           { action: 'create-response', config: { key: 'never', body: true } },
         ]),
-        true,
       );
       const { profileId, answer } = await newProfile(type);
       expect(answer.json()).toMatchObject({ response: {} });
@@ -166,16 +153,8 @@ for (const backend of BACKENDS) {
     });
 
     it('tracks a raised event once, and the loop guard ends a flow that raises its own trigger', async () => {
-      const id = randomUUID();
-      const type = `wf-${id.slice(0, 8)}`;
-      await api.runtime.db.query(
-        `INSERT INTO flows (id, name, type, graph) VALUES ($1, $2, 'collection', $3::text::jsonb)`,
-        [id, type, JSON.stringify(chain([{ action: 'raise-event', config: { type, properties: { again: true } } }]))],
-      );
-      await api.runtime.db.query(
-        `INSERT INTO rules (id, name, kind, event_type, flow_id) VALUES ($1, $2, 'event', $2, $3)`,
-        [randomUUID(), type, id],
-      );
+      const type = `wf-${randomUUID().slice(0, 8)}`;
+      await ruleFor(chain([{ action: 'raise-event', config: { type, properties: { again: true } } }]), type);
       const { profileId } = await newProfile(type);
       // The first event and three raised ones (depths 1 to 3); the fourth run's raise is refused.
       const runs = await eventually(
@@ -205,10 +184,7 @@ for (const backend of BACKENDS) {
     });
 
     it('executes a run its process left behind: pending without a wake-up, or under an expired claim', async () => {
-      const type = await ruleFor(
-        chain([{ action: 'increment', config: { target: 'profile@traits.seen', by: 1 } }]),
-        false,
-      );
+      const type = await ruleFor(chain([{ action: 'increment', config: { target: 'profile@traits.seen', by: 1 } }]));
       const { profileId } = await newProfile(type);
       const [run] = await eventually(
         () => runsOf(profileId),
