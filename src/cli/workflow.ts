@@ -60,6 +60,8 @@ export function trackerWithWorkflows(
 
 /** How often the workflow worker sweeps for runs left behind. */
 export const WORKFLOW_SWEEP_MS = 1000;
+/** Runs the workflow worker executes and commits together. */
+const WORKFLOW_BATCH = 100;
 
 /**
  * `meridian worker workflow`: executes queued runs and sweeps. Events its flows raise are tracked by
@@ -83,7 +85,7 @@ export function startWorkflowWorkers(
   const executor = workflowExecutor(db, logger, config, (payload) => tracker.collect(payload, { channel: 'workflow' }));
   const worker = startWorkflowWorker(
     { ...executor, queue },
-    { concurrency: options.concurrency, sweepIntervalMs: options.sweepIntervalMs, sweepBatch: 500 },
+    { concurrency: options.concurrency, sweepIntervalMs: options.sweepIntervalMs, batch: WORKFLOW_BATCH },
   );
   return {
     close: async () => {

@@ -1,9 +1,15 @@
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
 import { WRITABLE_PROFILE_PARTS } from '../mapping/mapping.js';
-import type { ClaimedRun, PendingRaises, RunOutcome, StoredAnswer, WorkflowRunStore } from '../workflow/executor.js';
-import { RAISED_BY } from '../workflow/executor.js';
-import type { Flow, RunEffect } from '../workflow/model.js';
-import { applyProfileChanges } from '../workflow/profile-changes.js';
+import type {
+  ClaimedRun,
+  FinishedRun,
+  PendingRaises,
+  RunSelection,
+  StoredAnswer,
+  WorkflowRunStore,
+} from '../workflow/executor.js';
+import { failedAtCommit, RAISED_BY, replayProfileChanges } from '../workflow/executor.js';
+import type { Flow, RunEffect, RunResult } from '../workflow/model.js';
 import { runIdSql } from '../workflow/run-ids.js';
 import { retryingTransaction, type Database, type SqlExecutor } from './database.js';
 import type { Row } from './rows.js';
@@ -42,9 +48,6 @@ export const recordWorkflowRunsStep: CommitStep<SqlExecutor> = {
   run: (tx, changes) => recordEventRuns(tx, changes.events),
 };
 
-/** The run's claim was taken over (it expired and another process claimed the run): undo this commit. */
-class ClaimLost extends Error {}
-
 const toFlow = (row: Row): Flow => ({
   id: row.id as string,
   name: row.name as string,
@@ -77,16 +80,30 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
     private readonly steps: readonly CommitStep<SqlExecutor>[],
   ) {}
 
-  async claim(ids: readonly string[], now: Date, leaseMs: number): Promise<ClaimedRun[]> {
+  async claim(selection: RunSelection, now: Date, leaseMs: number): Promise<ClaimedRun[]> {
+    const until = new Date(now.getTime() + leaseMs);
+    const [which, params] =
+      'ids' in selection
+        ? [
+            `id = ANY($3::text[]) AND (status = 'pending' OR (status = 'running' AND claimed_until < $1))`,
+            [now, until, selection.ids],
+          ]
+        : [
+            `status IN ('pending', 'running')
+             AND ((status = 'pending' AND (NOT answers_client OR created_at < $4))
+                  OR (status = 'running' AND claimed_until < $1))
+             ORDER BY created_at LIMIT $3`,
+            [now, until, selection.due, new Date(now.getTime() - selection.graceMs)],
+          ];
+    // Returned in the order they were recorded: a profile's runs replay their changes in that order.
     const claimed = await this.db.query(
-      `UPDATE workflow_runs w
-          SET status = 'running', attempts = w.attempts + 1, claimed_until = $3, started_at = coalesce(w.started_at, $2)
-        WHERE w.id IN (SELECT id FROM workflow_runs
-                        WHERE id = ANY($1::text[])
-                          AND (status = 'pending' OR (status = 'running' AND claimed_until < $2))
-                        ORDER BY id FOR UPDATE SKIP LOCKED)
-        RETURNING w.id, w.attempts, w.flow_id, w.event_id, w.profile_id, w.session_id, w.payload`,
-      [ids, now, new Date(now.getTime() + leaseMs)],
+      `WITH claimed AS (
+         UPDATE workflow_runs w
+            SET status = 'running', attempts = w.attempts + 1, claimed_until = $2, started_at = coalesce(w.started_at, $1)
+          WHERE w.id IN (SELECT id FROM workflow_runs WHERE ${which} FOR UPDATE SKIP LOCKED)
+          RETURNING w.id, w.attempts, w.flow_id, w.event_id, w.profile_id, w.session_id, w.payload, w.created_at)
+       SELECT * FROM claimed ORDER BY created_at, id`,
+      params,
     );
     if (claimed.length === 0) return [];
     const column = (name: string) => claimed.map((row) => row[name] as string | null);
@@ -120,81 +137,73 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
     });
   }
 
-  async finish(run: ClaimedRun, outcome: RunOutcome, now: Date): Promise<boolean> {
-    try {
-      await retryingTransaction(this.db, (tx) => this.finishIn(tx, run, outcome, now));
-      return true;
-    } catch (error) {
-      if (error instanceof ClaimLost) return false;
-      throw error;
-    }
+  async finish(runs: readonly FinishedRun[], now: Date): Promise<Map<string, RunResult>> {
+    return retryingTransaction(this.db, (tx) => this.finishIn(tx, runs, now));
   }
 
   /**
-   * The profile is locked before the run row, in the order /track locks (profiles, then what it
-   * records), and its changes are replayed on the row as it is now: two runs for one profile queue
-   * on the lock and each adds to what the other wrote.
+   * Profiles are locked before the run rows, in id order, as /track locks them, and the runs' changes
+   * are replayed on the rows as they are now: two runs for one profile, in this batch or in two
+   * processes, each add to what the other wrote. Four round trips whatever the batch size.
    */
-  private async finishIn(tx: SqlExecutor, run: ClaimedRun, outcome: RunOutcome, now: Date): Promise<void> {
-    const { result } = outcome;
-    const changesProfile = run.profileId !== null && outcome.profileChanges.length > 0;
-    const finished = result.status === 'paused' ? null : now;
-    const [profiles, held] = await Promise.all([
-      changesProfile ? tx.query('SELECT * FROM profiles WHERE id = $1 FOR UPDATE', [run.profileId]) : [],
-      tx.query(
-        `UPDATE workflow_runs
-            SET status = $3, trace = $4::text::jsonb, response = $5::text::jsonb, ux = $6::text::jsonb,
-                memory = $7::text::jsonb, error = $8::text::jsonb, pause = $9::text::jsonb, effects = $10::text::jsonb,
-                raises_pending = $11, claimed_until = NULL, finished_at = $12
-          WHERE id = $1 AND status = 'running' AND attempts = $2
-          RETURNING id`,
-        [
-          run.id,
-          run.attempts,
-          result.status,
-          JSON.stringify(result.trace),
-          JSON.stringify(result.response),
-          JSON.stringify(result.ux),
-          JSON.stringify(result.memory),
-          result.error ? JSON.stringify(result.error) : null,
-          result.pause ? JSON.stringify(result.pause) : null,
-          JSON.stringify(outcome.effects),
-          outcome.effects.some((effect) => effect.kind === 'raise-event'),
-          finished,
-        ],
+  private async finishIn(tx: SqlExecutor, runs: readonly FinishedRun[], now: Date): Promise<Map<string, RunResult>> {
+    const profileIds = [
+      ...new Set(
+        runs
+          .filter(({ run, outcome }) => run.profileId !== null && outcome.profileChanges.length > 0)
+          .map(({ run }) => run.profileId!),
+      ),
+    ];
+    const [profiles, claims] = await Promise.all([
+      profileIds.length === 0
+        ? []
+        : tx.query('SELECT * FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profileIds]),
+      tx.query<{ id: string; attempts: number }>(
+        `SELECT id, attempts FROM workflow_runs WHERE id = ANY($1::text[]) AND status = 'running' FOR UPDATE`,
+        [runs.map(({ run }) => run.id)],
       ),
     ]);
-    if (held.length === 0) throw new ClaimLost();
-    const profile = profiles[0];
-    const tags = [...new Set(outcome.eventTags)];
-    await Promise.all([
-      profile && writeProfile(tx, profile, outcome, now),
-      tags.length > 0 &&
-        run.eventId !== null &&
-        tx.query(
-          'UPDATE events SET tags = tags || ARRAY(SELECT t FROM unnest($2::text[]) t WHERE t <> ALL(tags)) WHERE id = $1',
-          [run.eventId, tags],
-        ),
-    ]);
-    if (profile) {
-      const eventTypes = run.eventType === null ? [] : [run.eventType];
-      await runCommitSteps(this.steps, tx, {
-        writer: 'workflow',
-        events: [],
-        profiles: [{ id: profile.id as string, eventTypes }],
-      });
+    const attempts = new Map(claims.map((claim) => [claim.id, claim.attempts]));
+    const held = runs.filter(({ run }) => attempts.get(run.id) === run.attempts);
+    const results = new Map(held.map(({ run, outcome }) => [run.id, outcome.result]));
+    const changedProfiles: { id: string; document: Record<string, unknown>; eventTypes: string[] }[] = [];
+    for (const row of profiles) {
+      const forProfile = held.filter(
+        ({ run, outcome }) => run.profileId === row.id && outcome.profileChanges.length > 0,
+      );
+      const replayed = replayProfileChanges(documentFromRow(DEFAULT_SQL_MAPPING.profile!, row), forProfile);
+      for (const [runId, message] of replayed.failures)
+        results.set(runId, failedAtCommit(results.get(runId)!, message));
+      const applied = forProfile.filter(({ run }) => !replayed.failures.has(run.id));
+      if (applied.length === 0) continue;
+      const eventTypes = [...new Set(applied.flatMap(({ run }) => (run.eventType === null ? [] : [run.eventType])))];
+      changedProfiles.push({ id: row.id as string, document: replayed.profile, eventTypes });
     }
-  }
-
-  async overdue(now: Date, graceMs: number, limit: number): Promise<string[]> {
-    const rows = await this.db.query<{ id: string }>(
-      `SELECT id FROM workflow_runs
-        WHERE status IN ('pending', 'running')
-          AND CASE WHEN status = 'pending' THEN created_at < $2 ELSE claimed_until < $1 END
-        ORDER BY created_at LIMIT $3`,
-      [now, new Date(now.getTime() - graceMs), limit],
-    );
-    return rows.map((row) => row.id);
+    const tags = new Map<string, Set<string>>();
+    for (const { run, outcome } of held) {
+      if (run.eventId === null || outcome.eventTags.length === 0 || results.get(run.id)!.status === 'failed') continue;
+      const eventTags = tags.get(run.eventId) ?? new Set();
+      for (const tag of outcome.eventTags) eventTags.add(tag);
+      tags.set(run.eventId, eventTags);
+    }
+    await Promise.all([
+      held.length > 0 && storeResults(tx, held, results, now),
+      changedProfiles.length > 0 && writeProfiles(tx, changedProfiles, now),
+      tags.size > 0 &&
+        tx.query(
+          `UPDATE events e SET tags = e.tags || ARRAY(SELECT t FROM unnest(r.tags) t WHERE t <> ALL(e.tags))
+             FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, tags text[])
+            WHERE e.id = r.id AND e.id = ANY($2::text[])`,
+          [JSON.stringify([...tags].map(([id, set]) => ({ id, tags: [...set] }))), [...tags.keys()]],
+        ),
+      changedProfiles.length > 0 &&
+        runCommitSteps(this.steps, tx, {
+          writer: 'workflow',
+          events: [],
+          profiles: changedProfiles.map(({ id, eventTypes }) => ({ id, eventTypes })),
+        }),
+    ]);
+    return results;
   }
 
   async pendingRaises(limit: number): Promise<PendingRaises[]> {
@@ -226,18 +235,59 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
   }
 }
 
-/** Replays the run's changes on the locked row and writes the parts they may touch back. */
-async function writeProfile(tx: SqlExecutor, row: Row, outcome: RunOutcome, now: Date): Promise<void> {
-  const next = applyProfileChanges(documentFromRow(DEFAULT_SQL_MAPPING.profile!, row), outcome.profileChanges);
+/** The runs' results, each with what it hands on (raised events are marked until tracked). */
+async function storeResults(
+  tx: SqlExecutor,
+  runs: readonly FinishedRun[],
+  results: Map<string, RunResult>,
+  now: Date,
+): Promise<void> {
+  const rows = runs.map(({ run, outcome }) => {
+    const result = results.get(run.id)!;
+    const effects = result.status === 'failed' ? [] : outcome.effects;
+    return {
+      id: run.id,
+      status: result.status,
+      trace: result.trace,
+      response: result.response,
+      ux: result.ux,
+      memory: result.memory,
+      error: result.error ?? null,
+      pause: result.pause ?? null,
+      effects,
+      raises_pending: effects.some((effect) => effect.kind === 'raise-event'),
+      finished_at: result.status === 'paused' ? null : now,
+    };
+  });
   await tx.query(
-    `UPDATE profiles SET traits = $2::text::jsonb, pii = $3::text::jsonb, data = $4::text::jsonb, stats = $5::text::jsonb,
-            consents = $6::text::jsonb, segments = $7::text[], version = version + 1, updated_at = $8
-      WHERE id = $1`,
-    [
-      row.id,
-      ...WRITABLE_PROFILE_PARTS.map((part) => JSON.stringify(next[part] ?? {})),
-      (next.segments as string[] | undefined) ?? [],
-      now,
-    ],
+    `UPDATE workflow_runs w
+        SET status = r.status, trace = r.trace, response = r.response, ux = r.ux, memory = r.memory, error = r.error,
+            pause = r.pause, effects = r.effects, raises_pending = r.raises_pending, claimed_until = NULL,
+            finished_at = r.finished_at
+       FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, status text, trace jsonb, response jsonb, ux jsonb,
+            memory jsonb, error jsonb, pause jsonb, effects jsonb, raises_pending boolean, finished_at timestamptz)
+      WHERE w.id = r.id AND w.id = ANY($2::text[])`,
+    [JSON.stringify(rows), rows.map((row) => row.id)],
+  );
+}
+
+/** Writes back the parts of profiles a flow may change. */
+async function writeProfiles(
+  tx: SqlExecutor,
+  profiles: readonly { id: string; document: Record<string, unknown> }[],
+  now: Date,
+): Promise<void> {
+  const rows = profiles.map(({ id, document }) => ({
+    id,
+    ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, document[part] ?? {}])),
+    segments: (document.segments as string[] | undefined) ?? [],
+  }));
+  await tx.query(
+    `UPDATE profiles p SET traits = r.traits, pii = r.pii, data = r.data, stats = r.stats, consents = r.consents,
+            segments = r.segments, version = p.version + 1, updated_at = $3
+       FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, traits jsonb, pii jsonb, data jsonb, stats jsonb,
+            consents jsonb, segments text[])
+      WHERE p.id = r.id AND p.id = ANY($2::text[])`,
+    [JSON.stringify(rows), rows.map((row) => row.id), now],
   );
 }

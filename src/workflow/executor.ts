@@ -1,6 +1,7 @@
 import { DomainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Flow, ProfileChange, RunContext, RunEffect, RunResult } from './model.js';
+import { applyProfileChanges } from './profile-changes.js';
 import { raisedEventId } from './run-ids.js';
 
 /**
@@ -57,16 +58,26 @@ export interface StoredAnswer {
   ux: unknown[];
 }
 
+/** Which runs to claim: these (the API's own), or the oldest due ones (the worker's). */
+export type RunSelection =
+  | { ids: readonly string[] }
+  /** Pending runs, and running ones under an expired claim; runs that answer a client only after `graceMs`. */
+  | { due: number; graceMs: number };
+
+export interface FinishedRun {
+  run: ClaimedRun;
+  outcome: RunOutcome;
+}
+
 export interface WorkflowRunStore {
-  /** Claims those of `ids` that are pending, or running under an expired claim; skips rows others hold. */
-  claim(ids: readonly string[], now: Date, leaseMs: number): Promise<ClaimedRun[]>;
+  /** Claims the selected runs that are pending, or running under an expired claim; skips rows others hold. */
+  claim(selection: RunSelection, now: Date, leaseMs: number): Promise<ClaimedRun[]>;
   /**
-   * In one transaction, only while `run`'s claim holds: replays the profile changes on the locked row,
-   * tags the event, queues post-event segmentation, stores the result. False when the claim was lost.
+   * In one transaction, for the runs whose claim still holds: replays their profile changes on the
+   * locked rows (replayProfileChanges), tags their events, runs the commit steps, stores their results.
+   * Resolves with the results as stored, by run id; a run whose claim was lost is not in it.
    */
-  finish(run: ClaimedRun, outcome: RunOutcome, now: Date): Promise<boolean>;
-  /** Runs to execute again: pending for longer than `graceMs`, or running under an expired claim. */
-  overdue(now: Date, graceMs: number, limit: number): Promise<string[]>;
+  finish(runs: readonly FinishedRun[], now: Date): Promise<Map<string, RunResult>>;
   pendingRaises(limit: number): Promise<PendingRaises[]>;
   raisesTracked(runId: string): Promise<void>;
   /** The stored answer of finished runs (a retried request whose runs are done). */
@@ -110,39 +121,35 @@ export interface ExecutedRun {
 
 const clockOf = (deps: ExecutorDeps) => deps.clock ?? (() => new Date());
 
-/** Claims and executes those of `ids` nobody else holds; returns the runs this call finished. */
-export async function executeRuns(deps: ExecutorDeps, ids: readonly string[]): Promise<ExecutedRun[]> {
-  if (ids.length === 0) return [];
-  const claimed = await deps.runs.claim(ids, clockOf(deps)(), deps.settings.leaseMs);
+/** Claims and executes the selected runs nobody else holds; returns the runs this call finished. */
+export async function executeRuns(deps: ExecutorDeps, selection: RunSelection): Promise<ExecutedRun[]> {
+  if ('ids' in selection && selection.ids.length === 0) return [];
+  const claimed = await deps.runs.claim(selection, clockOf(deps)(), deps.settings.leaseMs);
+  if (claimed.length === 0) return [];
+  const finished: FinishedRun[] = [];
+  for (const run of claimed) finished.push({ run, outcome: outcomeOf(await resultOf(deps, run)) });
+  const stored = await deps.runs.finish(finished, clockOf(deps)());
   const executed: ExecutedRun[] = [];
-  for (const run of claimed) {
-    const done = await executeClaimed(deps, run);
-    if (done) executed.push(done);
+  for (const { run, outcome } of finished) {
+    const result = stored.get(run.id);
+    if (!result) {
+      deps.logger.warn({ run: run.id }, 'workflow run claimed by another process meanwhile: its result is theirs');
+      continue;
+    }
+    if (result.status === 'failed')
+      deps.logger.info({ run: run.id, flow: run.flowId, error: result.error }, 'workflow run failed');
+    else await raiseQuietly(deps, { ...run, runId: run.id, effects: outcome.effects });
+    executed.push({ id: run.id, status: result.status, response: result.response, ux: result.ux });
   }
   return executed;
 }
 
-async function executeClaimed(deps: ExecutorDeps, run: ClaimedRun): Promise<ExecutedRun | undefined> {
-  const result = await resultOf(deps, run);
-  const outcome = outcomeOf(result);
-  if (!(await deps.runs.finish(run, outcome, clockOf(deps)()))) {
-    deps.logger.warn({ run: run.id }, 'workflow run claimed by another process meanwhile: its result is theirs');
-    return undefined;
-  }
-  if (result.status === 'failed')
-    deps.logger.info({ run: run.id, flow: run.flowId, error: result.error }, 'workflow run failed');
+async function raiseQuietly(deps: ExecutorDeps, pending: PendingRaises): Promise<void> {
   try {
-    await raiseEvents(deps, {
-      runId: run.id,
-      sourceId: run.sourceId,
-      profileId: run.profileId,
-      sessionId: run.sessionId,
-      effects: outcome.effects,
-    });
+    await raiseEvents(deps, pending);
   } catch (error) {
-    deps.logger.error({ run: run.id, err: error }, 'could not track raised events; the sweep will');
+    deps.logger.error({ run: pending.runId, err: error }, 'could not track raised events; the sweep will');
   }
-  return { id: run.id, status: result.status, response: result.response, ux: result.ux };
 }
 
 function failed(message: string, node = ''): RunResult {
@@ -183,6 +190,31 @@ export function outcomeOf(result: RunResult): RunOutcome {
   return outcome;
 }
 
+/**
+ * Replays, in order, the changes of runs for one profile on its freshly locked document. A run whose
+ * changes no longer apply (a concurrent run made the field a text, say) fails alone; the others go on.
+ */
+export function replayProfileChanges(
+  profile: Record<string, unknown>,
+  runs: readonly FinishedRun[],
+): { profile: Record<string, unknown>; failures: Map<string, string> } {
+  let current = profile;
+  const failures = new Map<string, string>();
+  for (const { run, outcome } of runs) {
+    try {
+      current = applyProfileChanges(current, outcome.profileChanges);
+    } catch (error) {
+      failures.set(run.id, error instanceof Error ? error.message : String(error));
+    }
+  }
+  return { profile: current, failures };
+}
+
+/** The run as stored when its profile changes could not be replayed at commit. */
+export function failedAtCommit(result: RunResult, message: string): RunResult {
+  return { ...result, status: 'failed', error: { node: '', message: `profile changes not applied: ${message}` } };
+}
+
 /** A run's raised events, each with the id derived from the run and its place among them. */
 export function raisesOf(runId: string, effects: readonly RunEffect[]) {
   return effects
@@ -217,20 +249,11 @@ export async function raiseEvents(deps: ExecutorDeps, pending: PendingRaises): P
   await deps.runs.raisesTracked(pending.runId);
 }
 
-/**
- * The sweep: tracks raised events a crash left untracked, and returns the runs to execute again
- * (pending longer than `graceMs`: their wake-up was lost; running under an expired claim: their
- * process died). The caller queues them.
- */
-export async function sweep(deps: ExecutorDeps, graceMs: number, limit: number): Promise<string[]> {
-  for (const pending of await deps.runs.pendingRaises(limit)) {
-    try {
-      await raiseEvents(deps, pending);
-    } catch (error) {
-      deps.logger.error({ run: pending.runId, err: error }, 'could not track raised events; will retry');
-    }
-  }
-  return deps.runs.overdue(clockOf(deps)(), graceMs, limit);
+/** Tracks the raised events a crash left untracked (their runs committed, the tracking did not happen). */
+export async function raiseLeftBehind(deps: ExecutorDeps, limit: number): Promise<number> {
+  const pending = await deps.runs.pendingRaises(limit);
+  for (const run of pending) await raiseQuietly(deps, run);
+  return pending.length;
 }
 
 /** Merges finished runs' answers in the order of `ids` (rule order): later keys win, UX snippets add up. */

@@ -4,15 +4,11 @@ import type { CommitFollowUp, CommittedRequest } from '../tracking/tracker.js';
 import { executeRuns, mergeAnswers, type ExecutedRun, type ExecutorDeps, type StoredAnswer } from './executor.js';
 import type { Rule } from './model.js';
 import { runIdFor } from './run-ids.js';
+import type { WorkflowWakeUp } from './worker.js';
 
 /** The enabled event rules of enabled flows an event matches, in rule order (cached: read on every event). */
 export interface EventRuleLookup {
   forEvent(type: string, sourceId: string): Promise<readonly { rule: Rule; answersClient: boolean }[]>;
-}
-
-/** A `workflow` job: runs to execute; the rows hold everything else. */
-export interface WorkflowJob {
-  runs: string[];
 }
 
 export interface FollowUpDeps extends ExecutorDeps {
@@ -22,40 +18,40 @@ export interface FollowUpDeps extends ExecutorDeps {
 
 /**
  * After /track's commit (which recorded the runs): runs whose flow answers the client are executed
- * here and fill the answer; the others are queued for the workflow worker. Runs are named by id
+ * here and fill the answer; for the others the workflow worker is woken. Runs are named by id
  * (derived from rule and event), so nothing is read back from the commit. A queue that does not take
- * the job, a run that fails or a rule the cache does not know yet loses nothing: the worker's sweep
- * executes every recorded run that is left pending.
+ * the wake-up, a run that fails or a rule the cache does not know yet loses nothing: the worker's
+ * sweep executes every recorded run that is left pending.
  */
 export class WorkflowFollowUp implements CommitFollowUp {
   constructor(private readonly deps: FollowUpDeps) {}
 
   async afterCommit(committed: CommittedRequest): Promise<{ response: Record<string, unknown>; ux: unknown[] }> {
     const inline: string[] = [];
-    const queued: string[] = [];
+    let wake = false;
     for (const event of committed.events) {
       for (const { rule, answersClient } of await this.deps.rules.forEvent(event.type, committed.sourceId)) {
         // A raised event has no client to answer: its runs go to the worker like the others.
-        (answersClient && committed.channel !== 'workflow' ? inline : queued).push(runIdFor(rule.id, event.id));
+        if (answersClient && committed.channel !== 'workflow') inline.push(runIdFor(rule.id, event.id));
+        else wake = true;
       }
     }
-    const [, executed] = await Promise.all([this.enqueue(queued), this.execute(inline)]);
+    const [, executed] = await Promise.all([wake && this.wakeWorker(), this.execute(inline)]);
     return mergeAnswers(inline, [...executed, ...(await this.stored(inline, executed))]);
   }
 
-  private async enqueue(runs: string[]): Promise<void> {
-    if (runs.length === 0) return;
+  private async wakeWorker(): Promise<void> {
     try {
-      await this.deps.queue.enqueue<WorkflowJob>(WORKFLOW, { runs });
+      await this.deps.queue.enqueue<WorkflowWakeUp>(WORKFLOW, {});
     } catch (error) {
-      this.deps.logger.warn({ err: error, runs }, 'workflow runs not queued: the sweep will execute them');
+      this.deps.logger.warn({ err: error }, 'workflow worker not woken: its sweep will execute the runs');
     }
   }
 
   private async execute(runs: string[]): Promise<ExecutedRun[]> {
     if (runs.length === 0) return [];
     try {
-      return await executeRuns(this.deps, runs);
+      return await executeRuns(this.deps, { ids: runs });
     } catch (error) {
       this.deps.logger.error({ err: error, runs }, 'workflow runs not executed: the sweep will');
       return [];

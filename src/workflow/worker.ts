@@ -1,18 +1,22 @@
 import type { Consumer, JobQueue } from '../queue/port.js';
 import { WORKFLOW } from '../queue/names.js';
 import { runEvery } from '../shared/timer-loop.js';
-import { executeRuns, sweep, type ExecutorDeps } from './executor.js';
-import type { WorkflowJob } from './follow-up.js';
+import { executeRuns, raiseLeftBehind, type ExecutorDeps } from './executor.js';
+
+/** A `workflow` job only wakes the worker: the runs to execute are rows, taken oldest first. */
+export type WorkflowWakeUp = Record<string, never>;
 
 export interface WorkflowWorkerOptions {
+  /** Batches executed at once in this process. */
   concurrency: number;
+  /** Runs claimed, executed and committed together. */
+  batch: number;
   /**
-   * How often the sweep looks for runs left behind (pending without a wake-up, running under an expired
-   * claim, raised events not tracked); 0 switches it off. A pending run gets this long to be woken.
+   * How often the sweep executes runs left behind (pending without a wake-up, running under an expired
+   * claim) and tracks raised events left untracked; 0 switches it off. Runs whose flow answers the
+   * client are left this long to the API process that recorded them.
    */
   sweepIntervalMs: number;
-  /** Runs per job the sweep queues. */
-  sweepBatch: number;
 }
 
 export interface WorkflowWorkerDeps extends ExecutorDeps {
@@ -20,23 +24,36 @@ export interface WorkflowWorkerDeps extends ExecutorDeps {
 }
 
 /**
- * The workflow worker: consumes `workflow` (run ids to execute) and, on a timer, sweeps. The queue
- * only wakes it; the runs are rows, so a job lost with Redis or with an in-process queue is made up
- * for by the sweep, and a job delivered twice finds its runs claimed or finished.
+ * The workflow worker. Each wake-up (a `workflow` job, or the sweep's timer) executes due runs in
+ * batches until none is left. Wake-ups that come while `concurrency` batches are running only ask the
+ * running ones to look again, so a burst of /track requests costs a few claims, not one per request.
+ * A wake-up lost with Redis or with an in-process queue is made up for by the sweep.
  */
 export function startWorkflowWorker(deps: WorkflowWorkerDeps, options: WorkflowWorkerOptions): Consumer {
-  const consumer = deps.queue.consume<WorkflowJob>(
-    WORKFLOW,
-    async (job) => void (await executeRuns(deps, job.data.runs)),
-    { concurrency: options.concurrency },
-  );
+  let draining = 0;
+  let again = false;
+  const drain = async (): Promise<void> => {
+    if (draining >= options.concurrency) {
+      again = true;
+      return;
+    }
+    draining++;
+    try {
+      for (;;) {
+        again = false;
+        const executed = await executeRuns(deps, { due: options.batch, graceMs: options.sweepIntervalMs });
+        if (executed.length < options.batch && !again) return;
+      }
+    } finally {
+      draining--;
+    }
+  };
+  const consumer = deps.queue.consume<WorkflowWakeUp>(WORKFLOW, drain, { concurrency: options.concurrency });
   const sweeper = runEvery(
     options.sweepIntervalMs,
     async () => {
-      const runs = await sweep(deps, options.sweepIntervalMs, options.sweepBatch);
-      if (runs.length === 0) return;
-      deps.logger.info({ runs: runs.length }, 'workflow runs left behind: queued again');
-      await deps.queue.enqueue<WorkflowJob>(WORKFLOW, { runs });
+      await raiseLeftBehind(deps, options.batch);
+      await drain();
     },
     deps.logger,
     'workflow sweep failed; will retry',
