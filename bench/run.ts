@@ -506,25 +506,26 @@ async function benchWorkflow(rows: CaseRow[], notes: string[]): Promise<Target> 
   const description = '/track with a 5-node flow ≥ 70 % of /track without rules';
   const unavailable = await postgresAvailable();
   if (unavailable) return { description, met: undefined, detail: `skipped: PostgreSQL unreachable (${unavailable})` };
-  const { database, url } = await createBenchDatabase(notes);
+  const { admin, database, url } = await createBenchDatabase(notes);
   log(`workflow: database ${database}`);
   const meridian = await startMeridian('meridian api (PostgreSQL, workflow)', {
     DATABASE_URL: url.toString(),
     DATA_DIR: undefined,
   });
-  const body = mixedBodies(meridian.sourceId, meridian.pool);
-  log(`/track without rules: ${settings.durationS} s at ${settings.connections} connections`);
-  const without = await measure(meridian, body, { warmup: true });
-  const flow = await adminPost(meridian, '/flows', BENCH_FLOW);
-  await adminPost(meridian, '/rules', { name: 'bench', kind: 'event', eventType: 'page-view', flowId: flow.id });
-  log(`/track with one rule: ${settings.durationS} s at ${settings.connections} connections`);
-  const withRule = await measure(meridian, body, { warmup: true });
   const sql = postgres(url.toString(), {
     max: 1,
     onnotice: () => {},
     connection: { search_path: 'meridian_test,public', application_name: 'meridian-bench' },
   });
   cleanups.push(async () => void (await sql.end({ timeout: 2 })));
+  const probe: PostgresProbe = { admin, bench: sql, database };
+  const body = mixedBodies(meridian.sourceId, meridian.pool);
+  log(`/track without rules: ${settings.durationS} s at ${settings.connections} connections`);
+  const without = await measure(meridian, body, { warmup: true, pg: probe });
+  const flow = await adminPost(meridian, '/flows', BENCH_FLOW);
+  await adminPost(meridian, '/rules', { name: 'bench', kind: 'event', eventType: 'page-view', flowId: flow.id });
+  log(`/track with one rule: ${settings.durationS} s at ${settings.connections} connections`);
+  const withRule = await measure(meridian, body, { warmup: true, pg: probe });
   const drainStarted = Date.now();
   let unfinished = Infinity;
   while (unfinished > 0 && Date.now() - drainStarted < 300_000) {
@@ -544,6 +545,7 @@ async function benchWorkflow(rows: CaseRow[], notes: string[]): Promise<Target> 
     result: withRule.result,
     connections: settings.connections,
   });
+  notes.push(describeCpu('/track without rules', without));
   notes.push(describeCpu('/track with a 5-node flow', withRule));
   notes.push(
     `Workflow: ${counts?.completed} runs completed, ${counts?.failed} failed; the last ones finished ` +

@@ -85,7 +85,12 @@ export function startWorkflowWorkers(
   const executor = workflowExecutor(db, logger, config, (payload) => tracker.collect(payload, { channel: 'workflow' }));
   const worker = startWorkflowWorker(
     { ...executor, queue },
-    { concurrency: options.concurrency, sweepIntervalMs: options.sweepIntervalMs, batch: WORKFLOW_BATCH },
+    {
+      concurrency: options.concurrency,
+      sweepIntervalMs: options.sweepIntervalMs,
+      batch: WORKFLOW_BATCH,
+      gatherMs: WORKFLOW_GATHER_MS,
+    },
   );
   return {
     close: async () => {

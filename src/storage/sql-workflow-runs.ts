@@ -154,18 +154,16 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
           .map(({ run }) => run.profileId!),
       ),
     ];
-    const [profiles, claims] = await Promise.all([
+    // The results are stored only where the claim holds; what comes back is which runs this commit owns.
+    const [profiles, stored] = await Promise.all([
       profileIds.length === 0
         ? []
         : tx.query('SELECT * FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profileIds]),
-      tx.query<{ id: string; attempts: number }>(
-        `SELECT id, attempts FROM workflow_runs WHERE id = ANY($1::text[]) AND status = 'running' FOR UPDATE`,
-        [runs.map(({ run }) => run.id)],
-      ),
+      storeResults(tx, runs, new Map(runs.map(({ run, outcome }) => [run.id, outcome.result])), now, 'under-claim'),
     ]);
-    const attempts = new Map(claims.map((claim) => [claim.id, claim.attempts]));
-    const held = runs.filter(({ run }) => attempts.get(run.id) === run.attempts);
+    const held = runs.filter(({ run }) => stored.has(run.id));
     const results = new Map(held.map(({ run, outcome }) => [run.id, outcome.result]));
+    const failedAtReplay: FinishedRun[] = [];
     const changedProfiles: { id: string; document: Record<string, unknown>; eventTypes: string[] }[] = [];
     for (const row of profiles) {
       const forProfile = held.filter(
@@ -174,6 +172,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
       const replayed = replayProfileChanges(documentFromRow(DEFAULT_SQL_MAPPING.profile!, row), forProfile);
       for (const [runId, message] of replayed.failures)
         results.set(runId, failedAtCommit(results.get(runId)!, message));
+      failedAtReplay.push(...forProfile.filter(({ run }) => replayed.failures.has(run.id)));
       const applied = forProfile.filter(({ run }) => !replayed.failures.has(run.id));
       if (applied.length === 0) continue;
       const eventTypes = [...new Set(applied.flatMap(({ run }) => (run.eventType === null ? [] : [run.eventType])))];
@@ -187,7 +186,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
       tags.set(run.eventId, eventTags);
     }
     await Promise.all([
-      held.length > 0 && storeResults(tx, held, results, now),
+      failedAtReplay.length > 0 && storeResults(tx, failedAtReplay, results, now, 'owned'),
       changedProfiles.length > 0 && writeProfiles(tx, changedProfiles, now),
       tags.size > 0 &&
         tx.query(
@@ -235,18 +234,24 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
   }
 }
 
-/** The runs' results, each with what it hands on (raised events are marked until tracked). */
+/**
+ * Stores the runs' results, each with what it hands on (raised events are marked until tracked):
+ * `under-claim` only where the run is still running under this claim (its `attempts`), `owned` for
+ * runs this transaction already holds. Resolves with the ids stored.
+ */
 async function storeResults(
   tx: SqlExecutor,
   runs: readonly FinishedRun[],
   results: Map<string, RunResult>,
   now: Date,
-): Promise<void> {
+  mode: 'under-claim' | 'owned',
+): Promise<Set<string>> {
   const rows = runs.map(({ run, outcome }) => {
     const result = results.get(run.id)!;
     const effects = result.status === 'failed' ? [] : outcome.effects;
     return {
       id: run.id,
+      attempts: run.attempts,
       status: result.status,
       trace: result.trace,
       response: result.response,
@@ -259,16 +264,19 @@ async function storeResults(
       finished_at: result.status === 'paused' ? null : now,
     };
   });
-  await tx.query(
+  const stored = await tx.query<{ id: string }>(
     `UPDATE workflow_runs w
         SET status = r.status, trace = r.trace, response = r.response, ux = r.ux, memory = r.memory, error = r.error,
             pause = r.pause, effects = r.effects, raises_pending = r.raises_pending, claimed_until = NULL,
             finished_at = r.finished_at
-       FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, status text, trace jsonb, response jsonb, ux jsonb,
-            memory jsonb, error jsonb, pause jsonb, effects jsonb, raises_pending boolean, finished_at timestamptz)
-      WHERE w.id = r.id AND w.id = ANY($2::text[])`,
+       FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, attempts int, status text, trace jsonb, response jsonb,
+            ux jsonb, memory jsonb, error jsonb, pause jsonb, effects jsonb, raises_pending boolean, finished_at timestamptz)
+      WHERE w.id = r.id AND w.id = ANY($2::text[])
+        ${mode === 'under-claim' ? `AND w.status = 'running' AND w.attempts = r.attempts` : ''}
+      RETURNING w.id`,
     [JSON.stringify(rows), rows.map((row) => row.id)],
   );
+  return new Set(stored.map((row) => row.id));
 }
 
 /** Writes back the parts of profiles a flow may change. */

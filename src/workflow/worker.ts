@@ -11,6 +11,7 @@ export interface WorkflowWorkerOptions {
   concurrency: number;
   /** Runs claimed, executed and committed together. */
   batch: number;
+
   /**
    * How often the sweep executes runs left behind (pending without a wake-up, running under an expired
    * claim) and tracks raised events left untracked; 0 switches it off. Runs whose flow answers the
