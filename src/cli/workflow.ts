@@ -89,7 +89,6 @@ export function startWorkflowWorkers(
       concurrency: options.concurrency,
       sweepIntervalMs: options.sweepIntervalMs,
       batch: WORKFLOW_BATCH,
-      gatherMs: WORKFLOW_GATHER_MS,
     },
   );
   return {
