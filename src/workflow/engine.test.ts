@@ -61,7 +61,17 @@ const forever = defineAction({
   run: () => new Promise<never>(() => undefined),
 });
 
-const actions = actionRegistry([...ACTIONS.list(), fail, tag, halt, wait, forever] as ActionSpec[]);
+const broken = defineAction({
+  id: 'broken',
+  name: 'Broken',
+  description: 'Answers nothing at all.',
+  group: 'flow',
+  configSchema: Type.Object({}),
+  outputs: ['payload'],
+  run: () => undefined as unknown as { ports: Record<string, unknown> },
+});
+
+const actions = actionRegistry([...ACTIONS.list(), fail, tag, halt, wait, forever, broken] as ActionSpec[]);
 const run = (flow: ReturnType<typeof flowOf>, extra: Partial<Parameters<typeof runFlow>[2]> = {}) =>
   runFlow(flow, contextOf(), { actions, http: NO_HTTP, ...extra });
 
@@ -224,6 +234,20 @@ describe('runFlow', () => {
     expect(resumed.effects).toEqual([{ kind: 'profile', change: { op: 'add-segment', segment: 'later' } }]);
   });
 
+  it('a stop ends a run that another branch paused as completed, with nothing to resume', async () => {
+    const flow = flowOf(
+      [
+        ['s', 'start'],
+        ['w', 'wait'],
+        ['h', 'halt'],
+      ],
+      ['s.payload -> w', 's.payload -> h'],
+    );
+    const result = await run(flow);
+    expect(result.status).toBe('completed');
+    expect(result.pause).toBeUndefined();
+  });
+
   it('fails with a clear message beyond its step limit', async () => {
     const flow = flowOf(
       [
@@ -282,6 +306,19 @@ describe('runFlow', () => {
         durationMs: 0,
       },
     ]);
+  });
+
+  it('fails the run at an action that answers without ports', async () => {
+    const result = await run(
+      flowOf(
+        [
+          ['s', 'start'],
+          ['b', 'broken'],
+        ],
+        ['s.payload -> b'],
+      ),
+    );
+    expect(result).toMatchObject({ status: 'failed', error: { node: 'b', message: 'broken answered without ports' } });
   });
 
   it('fails a run of a flow without a start node or with an unknown action', async () => {

@@ -104,8 +104,8 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
  * Runs a flow over a copy of the context. An action gets the payload on its input and answers on
  * named ports; only ports it answers on continue. A node with several incoming edges (a join) runs
  * once every edge that can still deliver has delivered or gone silent. A failing action takes its
- * `error` port when the node has one, else the run fails there. Nothing outside is touched: what the
- * run asks of the world comes back as effects.
+ * `error` port (carrying `{message, input}`) when the node has one, else the run fails there.
+ * Nothing outside is touched: what the run asks of the world comes back as effects.
  */
 export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): Promise<RunResult> {
   const now = deps.now ?? (() => new Date());
@@ -128,7 +128,7 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
     ux,
     memory: run.memory,
     ...(error ? { error } : {}),
-    ...(paused ? { pause: paused } : {}),
+    ...(status === 'paused' && paused ? { pause: paused } : {}),
   });
   if (origin === undefined) return result('failed', { node: '', message: 'the flow has no start node' });
 
@@ -164,18 +164,33 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
   }
 
   const deadline = new AbortController();
-  const timer = setTimeout(
-    () => deadline.abort(new Error(`the run took longer than its limit of ${limits.maxDurationMs} ms`)),
-    limits.maxDurationMs,
-  );
+  const overtime = `the run took longer than its limit of ${limits.maxDurationMs} ms`;
+  // Armed by the first action that answers later: a run of synchronous actions needs no timer.
+  let timer: NodeJS.Timeout | undefined;
+  let expired: Promise<never> | undefined;
+  const outlive = <T>(work: Promise<T>): Promise<T> => {
+    if (!expired) {
+      const left = Math.max(0, limits.maxDurationMs - (now().getTime() - started));
+      expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          deadline.abort(new Error(overtime));
+          reject(deadline.signal.reason as Error);
+        }, left);
+      });
+      // The run may end before the timer fires; nothing then waits on this promise.
+      expired.catch(() => undefined);
+    }
+    return Promise.race([work, expired]);
+  };
   let steps = 0;
   try {
     while (ready.length > 0 && !stopped) {
       const id = ready.shift()!;
       const node = nodes.get(id)!;
       if (++steps > limits.maxSteps) throw new RunFailure(id, `the run exceeded its limit of ${limits.maxSteps} steps`);
-      if (now().getTime() - started > limits.maxDurationMs || deadline.signal.aborted) {
-        throw new RunFailure(id, `the run took longer than its limit of ${limits.maxDurationMs} ms`);
+      const startedAt = now();
+      if (startedAt.getTime() - started > limits.maxDurationMs || deadline.signal.aborted) {
+        throw new RunFailure(id, overtime);
       }
       const spec = deps.actions.get(node.action);
       if (!spec) throw new RunFailure(id, `unknown action ${node.action}`);
@@ -199,7 +214,6 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
         now,
         signal: deadline.signal,
       };
-      const startedAt = now();
       const step: NodeTrace = {
         node: id,
         action: node.action,
@@ -210,10 +224,16 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
       };
       trace.push(step);
       try {
-        const output = await Promise.race([
-          Promise.resolve(spec.run(input, configOf(node, spec), actionContext)),
-          aborted(deadline.signal),
-        ]);
+        const answer = spec.run(input, configOf(node, spec), actionContext);
+        const output = answer instanceof Promise ? await outlive(answer) : answer;
+        if (
+          output === null ||
+          typeof output !== 'object' ||
+          output.ports === null ||
+          typeof output.ports !== 'object'
+        ) {
+          throw new Error(`${node.action} answered without ports`);
+        }
         step.outputs = output.ports;
       } catch (error) {
         step.error = messageOf(error);
@@ -230,14 +250,7 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
     if (error instanceof RunFailure) return result('failed', { node: error.node, message: error.message });
     throw error;
   } finally {
-    clearTimeout(timer);
+    if (timer) clearTimeout(timer);
   }
   return result(paused && !stopped ? 'paused' : 'completed');
-}
-
-function aborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(signal.reason as Error);
-    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
-  });
 }

@@ -111,6 +111,23 @@ describe('validateFlow', () => {
     ]);
   });
 
+  it('knows the ports a config gives a node', () => {
+    const { graph } = flowOf(
+      [
+        ['s', 'start'],
+        ['sw', 'switch-event-type', { types: ['purchase'] }],
+        ['e', 'end'],
+      ],
+      ['s.payload -> sw', 'sw.purchase -> e', 'sw.other -> e', 'sw.refund -> e'],
+    );
+    expect(problems(graph)).toEqual([
+      {
+        field: 'graph.edges[3].from.port',
+        message: 'switch-event-type has no port "refund" (it has purchase, other, error)',
+      },
+    ]);
+  });
+
   it('refuses cycles', () => {
     const { graph } = flowOf(
       [

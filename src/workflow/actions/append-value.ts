@@ -14,10 +14,10 @@ export const appendValue = defineAction<{ target: string; value: unknown; unique
   }),
   outputs: PAYLOAD,
   check: (config) => targetProblems('target', config.target),
-  run: (input, config, context) => {
+  run: (_input, config, context) => {
     const value = resolveValue(config.value, context.run);
     const values = Array.isArray(value) ? value : [value];
     changeTarget(context, config.target, (path) => ({ op: 'append', path, values, unique: config.unique }));
-    return passOn(input);
+    return passOn(context.run.payload);
   },
 });

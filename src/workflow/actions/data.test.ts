@@ -38,6 +38,7 @@ describe('data actions', () => {
       object: { id: 'order-7', fixed: 'plain text', n: 2 },
     });
     expect(result.trace[3]!.outputs).toEqual({ payload: { from: 'test', extra: true } });
+    expect(result.trace[3]!.input).toEqual({ from: 'test' });
     expect(result.effects).toEqual([]);
   });
 

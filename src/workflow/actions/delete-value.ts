@@ -10,8 +10,8 @@ export const deleteValue = defineAction<{ target: string }>({
   configSchema: Type.Object({ target: TargetPath('The field to delete') }),
   outputs: PAYLOAD,
   check: (config) => targetProblems('target', config.target),
-  run: (input, config, context) => {
+  run: (_input, config, context) => {
     changeTarget(context, config.target, (path) => ({ op: 'delete', path }));
-    return passOn(input);
+    return passOn(context.run.payload);
   },
 });

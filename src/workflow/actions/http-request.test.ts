@@ -88,6 +88,11 @@ describe('http-request', () => {
     expect(outputs['error']).toEqual({ message: `GET ${base}/hang gave no answer within 100 ms` });
   });
 
+  it('refuses a URL that is not http or https once rendered', async () => {
+    const { result } = await call({ url: '{{event@properties.id}}' });
+    expect(result.error?.message).toBe('"order-7" is not an http or https URL');
+  });
+
   it('answers on error when nothing listens', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

@@ -21,7 +21,9 @@ const retryable = (answer: HttpAnswer) => answer.status >= 500;
 function requestOf(config: HttpConfig, context: ActionContext): HttpRequest {
   const render = (text: string) => renderStringTemplate(text, dotContext(context.run));
   const headers = Object.fromEntries(Object.entries(config.headers).map(([name, value]) => [name, render(value)]));
-  const request: HttpRequest = { method: config.method, url: render(config.url), headers, timeoutMs: config.timeoutMs };
+  const url = render(config.url);
+  if (!/^https?:\/\//i.test(url)) throw new Error(`${JSON.stringify(url)} is not an http or https URL`);
+  const request: HttpRequest = { method: config.method, url, headers, timeoutMs: config.timeoutMs };
   if (config.body === undefined || config.method === 'GET' || config.method === 'HEAD') return request;
   const body = resolveValue(config.body, context.run);
   if (typeof body === 'string') return { ...request, body };
@@ -46,7 +48,7 @@ export const httpRequest = defineAction<HttpConfig>({
       METHODS.map((method) => Type.Literal(method)),
       { default: 'GET' },
     ),
-    url: Type.String({ pattern: '^https?://', description: 'The URL: a string template' }),
+    url: Type.String({ minLength: 1, description: 'The URL (http or https): a string template' }),
     headers: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Headers: string templates' }),
     body: Type.Optional(ValueTemplate('The body: an object template (sent as JSON) or a string template')),
     timeoutMs: Type.Integer({ minimum: 1, maximum: 60_000, default: 5000, description: 'Per attempt' }),

@@ -16,9 +16,9 @@ export function counter(id: string, name: string, sign: 1 | -1): ActionSpec {
     }),
     outputs: PAYLOAD,
     check: (config) => targetProblems('target', config.target),
-    run: (input, config, context) => {
+    run: (_input, config, context) => {
       changeTarget(context, config.target, (path) => ({ op: 'increment', path, by: sign * config.by }));
-      return passOn(input);
+      return passOn(context.run.payload);
     },
   });
 }

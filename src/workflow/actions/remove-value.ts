@@ -13,10 +13,10 @@ export const removeValue = defineAction<{ target: string; value: unknown }>({
   }),
   outputs: PAYLOAD,
   check: (config) => targetProblems('target', config.target),
-  run: (input, config, context) => {
+  run: (_input, config, context) => {
     const value = resolveValue(config.value, context.run);
     const values = Array.isArray(value) ? value : [value];
     changeTarget(context, config.target, (path) => ({ op: 'remove', path, values }));
-    return passOn(input);
+    return passOn(context.run.payload);
   },
 });

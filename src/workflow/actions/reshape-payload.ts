@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { renderObjectTemplate } from '../../condition/index.js';
 import { defineAction } from '../registry.js';
-import { dotContext, PAYLOAD } from './support.js';
+import { dotContext, MissingDefault, missingOptions, PAYLOAD } from './support.js';
 
 export const reshapePayload = defineAction<{ template: Record<string, unknown>; default?: unknown }>({
   id: 'reshape-payload',
@@ -12,16 +12,12 @@ export const reshapePayload = defineAction<{ template: Record<string, unknown>; 
   group: 'data',
   configSchema: Type.Object({
     template: Type.Record(Type.String(), Type.Unknown(), { description: 'The object template' }),
-    default: Type.Optional(Type.Unknown({ description: 'Used for a missing path; without it a missing path fails' })),
+    default: MissingDefault,
   }),
   outputs: PAYLOAD,
   run: (_input, config, context) => ({
     ports: {
-      payload: renderObjectTemplate(
-        config.template,
-        dotContext(context.run),
-        'default' in config ? { default: config.default } : {},
-      ),
+      payload: renderObjectTemplate(config.template, dotContext(context.run), missingOptions(config)),
     },
   }),
 });

@@ -15,9 +15,9 @@ export const setValue = defineAction<{ target: string; value: unknown }>({
   }),
   outputs: PAYLOAD,
   check: (config) => targetProblems('target', config.target),
-  run: (input, config, context) => {
+  run: (_input, config, context) => {
     const value = resolveValue(config.value, context.run);
     changeTarget(context, config.target, (path) => ({ op: 'set', path, value }));
-    return passOn(input);
+    return passOn(context.run.payload);
   },
 });

@@ -6,6 +6,7 @@ import {
   renderObjectTemplate,
   renderStringTemplate,
   type DotContext,
+  type ObjectTemplateOptions,
   type SourceName,
 } from '../../condition/index.js';
 import { parseDateMath, resolveDateMath } from '../../shared/date-math.js';
@@ -26,10 +27,18 @@ export const TargetPath = (description: string) =>
 /** A value as written in a config: `{{…}}` renders a string template, a dot path reads, objects fill. */
 export const ValueTemplate = (description: string) => Type.Unknown({ description });
 
-export function resolveValue(value: unknown, run: RunContext): unknown {
+export function resolveValue(value: unknown, run: RunContext, options: ObjectTemplateOptions = {}): unknown {
   if (typeof value === 'string' && value.includes('{{')) return renderStringTemplate(value, dotContext(run));
-  return renderObjectTemplate(value, dotContext(run));
+  return renderObjectTemplate(value, dotContext(run), options);
 }
+
+/** Missing paths in a template: fail the node, or, with a `default` in the config, use it. */
+export const MissingDefault = Type.Optional(
+  Type.Unknown({ description: 'Used for a path that is missing; without it a missing path fails the node' }),
+);
+
+export const missingOptions = (config: { default?: unknown }): ObjectTemplateOptions =>
+  'default' in config ? { default: config.default } : {};
 
 /** Problems with a target path in a config, for the action's `check`. */
 export function targetProblems(field: string, text: unknown): FieldProblem[] {
@@ -56,7 +65,7 @@ export function changeProfile(context: ActionContext, change: ProfileChange): vo
 
 /**
  * Applies an operation at a target path (`profile@traits.visits`): the profile through a recorded
- * change, memory and payload directly.
+ * change, memory and payload directly. The node then passes on `context.run.payload`.
  */
 export function changeTarget(
   context: ActionContext,
@@ -66,8 +75,10 @@ export function changeTarget(
   const parsed = parseDotPath(target);
   if (!parsed || !WRITABLE.has(parsed.source)) throw new Error(`${target} cannot be written by a flow`);
   const operation = change(target.slice(target.indexOf('@') + 1));
-  if (parsed.source === 'profile') changeProfile(context, operation);
-  else applyChangeInContext(dotContext(context.run), parsed.source, operation);
+  if (parsed.source === 'profile') return changeProfile(context, operation);
+  // The payload is changed on a copy: the node's input, as the trace shows it, stays what it was.
+  if (parsed.source === 'payload') context.run.payload = structuredClone(context.run.payload);
+  applyChangeInContext(dotContext(context.run), parsed.source, operation);
 }
 
 export const PAYLOAD = ['payload'] as const;
