@@ -7,6 +7,8 @@ import { drainPending, runSegmentationWork, startSegmentationWorker } from '../s
 import { machineName } from '../src/segmentation/segment.js';
 import type { Database } from '../src/storage/database.js';
 import { SqlMembership, SqlSegments } from '../src/storage/sql-segments.js';
+import { queueForSegmentationStep } from '../src/storage/segmentation-queue.js';
+import type { CommittedChanges } from '../src/tracking/commit-steps.js';
 import { BACKENDS } from './support/api.js';
 import { openTestDatabase } from './support/db.js';
 
@@ -313,6 +315,39 @@ for (const backend of BACKENDS) {
         expect(n).toBeLessThan(size * 1.6);
       }
       expect(counts.at(-1)).toBeLessThan(size * 1.6);
+    });
+
+    it('queues the profiles a commit changed, grouped by event types, merging types with what already waits', async () => {
+      await segments.create({
+        id: 'queued-any',
+        name: 'Queued',
+        machineName: 'queued-any',
+        description: '',
+        condition: 'profile@traits.spent > 0',
+        enabled: true,
+        eventTypes: [],
+      });
+      const run = (changes: Omit<CommittedChanges, 'events'>) =>
+        db.transaction((tx) => queueForSegmentationStep.run(tx, { ...changes, events: [] }));
+      await run({
+        writer: 'track',
+        profiles: [
+          { id: 'queued-1', eventTypes: ['a', 'b'] },
+          { id: 'queued-2', eventTypes: ['a'] },
+          { id: 'queued-3', eventTypes: ['a', 'b'] },
+        ],
+      });
+      await run({ writer: 'heartbeat', profiles: [{ id: 'queued-1', eventTypes: ['c'] }] });
+      const rows = await db.query<{ profile_id: string; event_types: string[] }>(
+        `SELECT profile_id, event_types FROM segmentation_pending WHERE profile_id LIKE 'queued-%' ORDER BY 1`,
+      );
+      expect(rows.map((row) => [row.profile_id, [...row.event_types].sort()])).toEqual([
+        ['queued-1', ['a', 'b', 'c']],
+        ['queued-2', ['a']],
+        ['queued-3', ['a', 'b']],
+      ]);
+      await db.query(`DELETE FROM segmentation_pending WHERE profile_id LIKE 'queued-%'`);
+      await db.query(`DELETE FROM segments WHERE id = 'queued-any'`);
     });
   });
 }

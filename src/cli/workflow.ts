@@ -8,6 +8,7 @@ import { SqlMappings } from '../storage/sql-mappings.js';
 import { SqlRules } from '../storage/sql-rules.js';
 import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
 import { SqlWorkflowRuns } from '../storage/sql-workflow-runs.js';
+import { TrackCommit } from '../tracking/commit.js';
 import { SourceCache } from '../tracking/source-cache.js';
 import { Tracker, type TrackerOptions } from '../tracking/tracker.js';
 import { ACTIONS } from '../workflow/actions/index.js';
@@ -50,7 +51,7 @@ export function trackerWithWorkflows(
   const { rules, sources, mappings, ...trackerOptions } = options;
   const executor = workflowExecutor(db, logger, config, (payload) => tracker.collect(payload, { channel: 'workflow' }));
   const tracker: Tracker = new Tracker(
-    new SqlTrackingStore(db, COMMIT_STEPS),
+    new TrackCommit(new SqlTrackingStore(db), COMMIT_STEPS),
     sources ?? new SourceCache(new SqlEventSources(db)),
     mappings ?? new MappingCache(new SqlMappings(db)),
     { ...trackerOptions, followUp: new WorkflowFollowUp({ ...executor, rules, queue }) },

@@ -1,5 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
+import type { TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
+import type { FieldProblem } from './errors.js';
 
 /**
  * A schema option naming, to follow "expected", what a union accepts:
@@ -72,4 +74,31 @@ export function explainSchemaError(error: ValueError): SchemaProblem {
   const stated: unknown = error.schema[EXPECTED];
   const expected = typeof stated === 'string' ? stated : listed(members.map(describeMember));
   return { path: error.path, message: `expected ${expected}` };
+}
+
+/** JSON-pointer "/properties/price" → "properties.price". */
+export function pointerToField(pointer: string): string {
+  return pointer
+    .split('/')
+    .filter(Boolean)
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .join('.');
+}
+
+/** How many fields a refusal names at most: enough to fix a request, not a wall of text. */
+const MAX_PROBLEMS = 10;
+
+/**
+ * Where a value fails its schema: each field once, with what it expects, at most ten. The value
+ * itself (the empty pointer) is called `root`.
+ */
+export function schemaProblems(checker: TypeCheck<TSchema>, value: unknown, root: string): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const error of checker.Errors(value)) {
+    const { path, message } = explainSchemaError(error);
+    const field = pointerToField(path) || root;
+    if (!problems.some((problem) => problem.field === field)) problems.push({ field, message });
+    if (problems.length >= MAX_PROBLEMS) break;
+  }
+  return problems;
 }

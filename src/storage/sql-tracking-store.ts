@@ -1,22 +1,12 @@
 import type { SqlExecutor, Database } from './database.js';
 import { isRetryable, retryingTransaction } from './database.js';
-import type {
-  EventRecord,
-  ProfileState,
-  SessionState,
-  SessionStatus,
-  TrackCommand,
-  TrackOutcome,
-} from '../tracking/model.js';
-import type { TrackingStore } from '../tracking/ports.js';
-import { applyTrackCommand, VisitLedger } from '../tracking/visit.js';
+import type { EventRecord, ProfileState, SessionState, SessionStatus } from '../tracking/model.js';
+import type { BatchKeys, BatchWrites, LockedBatch, TrackingStore } from '../tracking/ports.js';
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
 import type { ProfileDocument } from '../mapping/apply.js';
 import { WRITABLE_PROFILE_PARTS } from '../mapping/mapping.js';
-import { applyProfileMappings } from '../tracking/profile-mappings.js';
 import { insertEventsFrom } from './event-insert.js';
 import { recordAppliedMappings } from './sql-mappings.js';
-import { runCommitSteps, type CommitStep, type CommittedChanges } from '../tracking/commit-steps.js';
 
 /** Another transaction created a session this batch was about to create: run the batch again. */
 class SessionRace extends Error {}
@@ -88,35 +78,20 @@ const EVENT_RECORD = `id text, type text, profile_id text, session_id text, sour
  */
 
 /**
- * Commits a batch of /track commands in one transaction with a fixed number of statements, whatever
- * the batch size: lock the sessions and profiles it touches (in id order, so concurrent batches on
- * other API processes queue rather than deadlock), apply the commands in memory, write set-based.
+ * The store of /track's commit use case (`tracking/commit.ts`), with a fixed number of statements
+ * whatever the batch size: four round trips, BEGIN, the locking reads (pipelined), the writes
+ * (pipelined: none depends on another's result), COMMIT, and one more when a commit step writes.
+ * Round trips, not CPU, bound a flush.
  */
-export class SqlTrackingStore implements TrackingStore {
-  constructor(
-    private readonly db: Database,
-    private readonly steps: readonly CommitStep<SqlExecutor>[],
-  ) {}
-
-  commit(commands: TrackCommand[], now: Date): Promise<TrackOutcome[]> {
-    return this.retrying((tx) => this.commitIn(tx, commands, now));
-  }
+export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
+  constructor(private readonly db: Database) {}
 
   /** Runs `work` in a transaction, again after a deadlock, a serialization failure or a session race. */
-  private retrying<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     return retryingTransaction(this.db, work, (error) => error instanceof SessionRace || isRetryable(error));
   }
 
-  /**
-   * Four round trips whatever the batch size: BEGIN, the two locking reads (pipelined), the writes
-   * (pipelined: none depends on another's result), COMMIT. Round trips, not CPU, bound a flush.
-   */
-  private async commitIn(tx: SqlExecutor, commands: TrackCommand[], now: Date): Promise<TrackOutcome[]> {
-    const sessionIds = unique(commands.map((command) => command.sessionId));
-    const profileIds = unique(commands.map((command) => command.profileId));
-    const mappedEventIds = commands.flatMap((command) =>
-      command.events.filter((event) => event.profileMappings.length > 0).map((event) => event.id),
-    );
+  async lock(tx: SqlExecutor, { sessionIds, profileIds, mappedEventIds }: BatchKeys): Promise<LockedBatch> {
     // Event-to-profile mappings read and write the whole profile; plain tracking needs its counters only.
     const profileColumns =
       mappedEventIds.length > 0 ? '*' : 'id, ids, visits, last_visit_at, current_visit_at, active, created_at';
@@ -145,123 +120,105 @@ export class SqlTrackingStore implements TrackingStore {
         ? []
         : tx.query<{ id: string }>('SELECT id FROM events WHERE id = ANY($1::text[])', [mappedEventIds]),
     ]);
-
-    const ledger = new VisitLedger(profiles.map(toProfile), sessions.map(toSession));
-    const applied = commands.map((command) => applyTrackCommand(ledger, command, now));
-    const mapped =
-      mappedEventIds.length === 0
-        ? undefined
-        : applyProfileMappings(
-            ledger,
-            commands,
-            applied,
-            new Map(
-              profiles.map((row) => [row.id, documentFromRow(DEFAULT_SQL_MAPPING.profile!, row) as ProfileDocument]),
-            ),
-            new Set(alreadyStored.map((row) => row.id)),
-          );
-    const [, , stored] = await Promise.all([
-      this.writeProfiles(tx, ledger, now),
-      this.writeSessions(tx, ledger, now),
-      insertEvents(
-        tx,
-        ledger.events.filter((event) => event.save),
+    return {
+      sessions: sessions.map(toSession),
+      profiles: profiles.map(toProfile),
+      documents: new Map(
+        mappedEventIds.length === 0
+          ? []
+          : profiles.map((row) => [row.id, documentFromRow(DEFAULT_SQL_MAPPING.profile!, row) as ProfileDocument]),
       ),
-      mapped && writeProfileDocuments(tx, mapped.changed),
-      mapped && recordAppliedMappings(tx, mapped.applied),
-    ]);
-    await runCommitSteps(this.steps, tx, committedChanges(ledger, stored));
-
-    const seen = new Set<string>();
-    return applied.map(({ profileId, sessionId, eventIds }, index) => {
-      const saved = commands[index]!.save.events;
-      const duplicateEventIds = saved ? eventIds.filter((id) => !stored.has(id) || seen.has(id)) : [];
-      for (const id of eventIds) seen.add(id);
-      return { profileId, sessionId, eventIds, duplicateEventIds, warnings: mapped?.warnings[index] ?? [] };
-    });
+      storedEventIds: new Set(alreadyStored.map((row) => row.id)),
+    };
   }
 
-  private async writeProfiles(tx: SqlExecutor, ledger: VisitLedger, now: Date): Promise<void> {
-    const rows = (ids: Set<string>) =>
-      [...ids]
-        .filter((id) => ledger.savedProfiles.has(id))
-        .map((id) => ledger.profiles.get(id)!)
-        .map((profile) => ({
-          id: profile.id,
-          visits: profile.visits,
-          last_visit_at: profile.lastVisitAt,
-          current_visit_at: profile.currentVisitAt,
-          active: profile.active,
-          created_at: profile.createdAt,
-          updated_at: now,
-        }));
-    const created = rows(ledger.newProfiles);
-    const changed = rows(ledger.changedProfiles);
-    await Promise.all([
-      created.length > 0 &&
-        tx.query(
-          `INSERT INTO profiles (id, visits, last_visit_at, current_visit_at, active, created_at, updated_at)
-           SELECT id, visits, last_visit_at, current_visit_at, active, created_at, updated_at
-             FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})`,
-          [JSON.stringify(created)],
-        ),
-      changed.length > 0 &&
-        tx.query(
-          `UPDATE profiles p SET visits = r.visits, last_visit_at = r.last_visit_at, current_visit_at = r.current_visit_at,
-                  active = r.active, updated_at = r.updated_at, version = p.version + 1
-             FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})
-            WHERE p.id = r.id AND p.id = ANY($2::text[])`,
-          [JSON.stringify(changed), changed.map((row) => row.id)],
-        ),
+  async write(tx: SqlExecutor, writes: BatchWrites): Promise<Set<string>> {
+    const [, , stored] = await Promise.all([
+      writeProfiles(tx, writes),
+      writeSessions(tx, writes),
+      insertEvents(tx, writes.events),
+      writeProfileDocuments(tx, writes.profileDocuments),
+      recordAppliedMappings(tx, writes.appliedMappings),
     ]);
+    return stored;
   }
+}
 
-  private async writeSessions(tx: SqlExecutor, ledger: VisitLedger, now: Date): Promise<void> {
-    const rows = (ids: Set<string>) =>
-      [...ids]
-        .filter((id) => ledger.savedSessions.has(id))
-        .map((id) => ledger.sessions.get(id)!)
-        .map((session) => ({
-          id: session.id,
-          profile_id: session.profileId,
-          source_id: session.sourceId,
-          status: session.status,
-          ...session.facts,
-          inactive: session.inactive,
-          events_count: session.eventsCount,
-          visit_started_at: session.visitStartedAt,
-          visit_ended_at: session.visitEndedAt,
-          created_at: session.createdAt,
-          last_event_at: session.lastEventAt,
-          updated_at: now,
-        }));
-    const created = rows(ledger.newSessions);
-    const changed = rows(ledger.changedSessions);
-    const insertion =
-      created.length > 0 &&
+async function writeProfiles(tx: SqlExecutor, { newProfiles, changedProfiles, now }: BatchWrites): Promise<void> {
+  const rows = (profiles: ProfileState[]) =>
+    profiles.map((profile) => ({
+      id: profile.id,
+      visits: profile.visits,
+      last_visit_at: profile.lastVisitAt,
+      current_visit_at: profile.currentVisitAt,
+      active: profile.active,
+      created_at: profile.createdAt,
+      updated_at: now,
+    }));
+  const created = rows(newProfiles);
+  const changed = rows(changedProfiles);
+  await Promise.all([
+    created.length > 0 &&
       tx.query(
-        `INSERT INTO sessions (id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
-                               visit_started_at, visit_ended_at, created_at, last_event_at, updated_at)
-         SELECT id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
-                visit_started_at, visit_ended_at, created_at, last_event_at, updated_at
-           FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD})
-         ON CONFLICT (id) DO NOTHING RETURNING id`,
+        `INSERT INTO profiles (id, visits, last_visit_at, current_visit_at, active, created_at, updated_at)
+         SELECT id, visits, last_visit_at, current_visit_at, active, created_at, updated_at
+           FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})`,
         [JSON.stringify(created)],
-      );
-    const [inserted] = await Promise.all([
-      insertion,
-      changed.length > 0 &&
-        tx.query(
-          `UPDATE sessions s SET profile_id = r.profile_id, status = r.status, device = r.device, inactive = r.inactive,
-                  visit_started_at = r.visit_started_at, visit_ended_at = r.visit_ended_at,
-                  last_event_at = r.last_event_at, updated_at = r.updated_at
-             FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD})
-            WHERE s.id = r.id AND s.id = ANY($2::text[])`,
-          [JSON.stringify(changed), changed.map((row) => row.id)],
-        ),
-    ]);
-    if (inserted && inserted.length < created.length) throw new SessionRace();
-  }
+      ),
+    changed.length > 0 &&
+      tx.query(
+        `UPDATE profiles p SET visits = r.visits, last_visit_at = r.last_visit_at, current_visit_at = r.current_visit_at,
+                active = r.active, updated_at = r.updated_at, version = p.version + 1
+           FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})
+          WHERE p.id = r.id AND p.id = ANY($2::text[])`,
+        [JSON.stringify(changed), changed.map((row) => row.id)],
+      ),
+  ]);
+}
+
+/** A new session another transaction inserted first is a race: the batch runs again and reads it. */
+async function writeSessions(tx: SqlExecutor, { newSessions, changedSessions, now }: BatchWrites): Promise<void> {
+  const rows = (sessions: SessionState[]) =>
+    sessions.map((session) => ({
+      id: session.id,
+      profile_id: session.profileId,
+      source_id: session.sourceId,
+      status: session.status,
+      ...session.facts,
+      inactive: session.inactive,
+      events_count: session.eventsCount,
+      visit_started_at: session.visitStartedAt,
+      visit_ended_at: session.visitEndedAt,
+      created_at: session.createdAt,
+      last_event_at: session.lastEventAt,
+      updated_at: now,
+    }));
+  const created = rows(newSessions);
+  const changed = rows(changedSessions);
+  const insertion =
+    created.length > 0 &&
+    tx.query(
+      `INSERT INTO sessions (id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
+                             visit_started_at, visit_ended_at, created_at, last_event_at, updated_at)
+       SELECT id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
+              visit_started_at, visit_ended_at, created_at, last_event_at, updated_at
+         FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD})
+       ON CONFLICT (id) DO NOTHING RETURNING id`,
+      [JSON.stringify(created)],
+    );
+  const [inserted] = await Promise.all([
+    insertion,
+    changed.length > 0 &&
+      tx.query(
+        `UPDATE sessions s SET profile_id = r.profile_id, status = r.status, device = r.device, inactive = r.inactive,
+                visit_started_at = r.visit_started_at, visit_ended_at = r.visit_ended_at,
+                last_event_at = r.last_event_at, updated_at = r.updated_at
+           FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD})
+          WHERE s.id = r.id AND s.id = ANY($2::text[])`,
+        [JSON.stringify(changed), changed.map((row) => row.id)],
+      ),
+  ]);
+  if (inserted && inserted.length < created.length) throw new SessionRace();
 }
 
 /** Writes the parts of profiles that event-to-profile mappings changed; runs after the profile insert. */
@@ -277,30 +234,6 @@ async function writeProfileDocuments(tx: SqlExecutor, documents: Map<string, Pro
       WHERE p.id = r.id AND p.id = ANY($2::text[])`,
     [JSON.stringify(rows), rows.map((row) => row.id)],
   );
-}
-
-/** What the batch committed: the events the insert stored (each id once), the saved profiles with their event types. */
-function committedChanges(ledger: VisitLedger, stored: Set<string>): CommittedChanges {
-  const events: CommittedChanges['events'] = [];
-  const seen = new Set<string>();
-  const types = new Map<string, Set<string>>();
-  for (const event of ledger.events) {
-    if (event.save && stored.has(event.id) && !seen.has(event.id)) {
-      seen.add(event.id);
-      const { id, type, profileId, sessionId, sourceId, occurredAt } = event;
-      events.push({ id, type, profileId, sessionId, sourceId, occurredAt });
-    }
-    const profileId = event.profileId;
-    if (profileId === null || !ledger.savedProfiles.has(profileId)) continue;
-    let profileTypes = types.get(profileId);
-    if (!profileTypes) types.set(profileId, (profileTypes = new Set()));
-    profileTypes.add(event.type);
-  }
-  return {
-    writer: 'track',
-    events,
-    profiles: [...types].map(([id, eventTypes]) => ({ id, eventTypes: [...eventTypes] })),
-  };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { findUnstorableField } from './storable.js';
-import { EXPECTED, explainSchemaError } from '../shared/schema-errors.js';
+import { EXPECTED, explainSchemaError, pointerToField, schemaProblems } from '../shared/schema-errors.js';
 import { parseDateTime } from '../condition/datetime.js';
 import { DomainError } from '../shared/errors.js';
 
@@ -84,7 +84,6 @@ export type TrackPayload = Static<typeof TrackPayloadSchema>;
 
 const idChecker = TypeCompiler.Compile(Id);
 const payloadChecker = TypeCompiler.Compile(TrackPayloadSchema);
-const MAX_ENVELOPE_PROBLEMS = 10;
 
 /**
  * The /track envelope check, for every entry (HTTP, bridges, importers): a payload that is not a
@@ -92,16 +91,10 @@ const MAX_ENVELOPE_PROBLEMS = 10;
  */
 export function checkEnvelope(payload: unknown): TrackPayload {
   if (payloadChecker.Check(payload)) return payload;
-  const details: { field: string; message: string }[] = [];
-  for (const error of payloadChecker.Errors(payload)) {
-    const { path, message } = explainSchemaError(error);
-    const field = pointerToField(path) || 'body';
-    if (!details.some((problem) => problem.field === field)) details.push({ field, message });
-    if (details.length >= MAX_ENVELOPE_PROBLEMS) break;
-  }
+  const details = schemaProblems(payloadChecker, payload, 'body');
   throw new DomainError(
     'validation_failed',
-    details.map((problem) => `${problem.field}: ${problem.message}`).join('; '),
+    `invalid body: ${details.map((problem) => `${problem.field}: ${problem.message}`).join('; ')}`,
     details,
   );
 }
@@ -153,15 +146,6 @@ const eventChecker = TypeCompiler.Compile(TrackedEventSchema);
 /** "Page View " → "page-view", as Tracardi normalises event types. */
 export function normalizeEventType(type: string): string {
   return type.trim().toLowerCase().replace(/\s+/g, '-');
-}
-
-/** JSON-pointer "/properties/price" → "properties.price". */
-export function pointerToField(pointer: string): string {
-  return pointer
-    .split('/')
-    .filter(Boolean)
-    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .join('.');
 }
 
 const EPOCH_TEXT = /^\s*-?\d+(\.\d+)?\s*$/;

@@ -1,9 +1,60 @@
-import type { TrackCommand, TrackOutcome } from './model.js';
+import type { ProfileDocument } from '../mapping/apply.js';
+import type { EventRecord, ProfileState, SessionState, TrackCommand, TrackOutcome } from './model.js';
 import type { EventPage, EventQuery, ProfileView, SessionView } from './views.js';
 
 /** Commits a batch of /track commands atomically: all are durably stored, or none. */
-export interface TrackingStore {
+export interface BatchCommitter {
   commit(commands: TrackCommand[], now: Date): Promise<TrackOutcome[]>;
+}
+
+/** What a batch names: its sessions, its profiles (by id or merged id), its events that carry event-to-profile mappings. */
+export interface BatchKeys {
+  sessionIds: string[];
+  profileIds: string[];
+  mappedEventIds: string[];
+}
+
+/** What the store holds of a batch's keys, locked until the transaction ends. */
+export interface LockedBatch {
+  /** The named sessions. */
+  sessions: SessionState[];
+  /** The profiles named by id or merged id, and the named sessions' own profiles. */
+  profiles: ProfileState[];
+  /** Whole profiles by id, as mappings read them: read only when the batch has mapped events. */
+  documents: Map<string, ProfileDocument>;
+  /** The mapped events stored before this batch (a repeated client id): their mappings were applied then. */
+  storedEventIds: Set<string>;
+}
+
+/** A batch's changes, for the store to write set-based. */
+export interface BatchWrites {
+  newProfiles: ProfileState[];
+  changedProfiles: ProfileState[];
+  newSessions: SessionState[];
+  changedSessions: SessionState[];
+  events: EventRecord[];
+  /** Profiles whose writable parts event-to-profile mappings changed. */
+  profileDocuments: Map<string, ProfileDocument>;
+  /** (mapping, event) pairs applied, recorded so that a backfill never applies them again. */
+  appliedMappings: { mappingId: string; eventId: string }[];
+  /** The commit's clock: `updated_at` of what is written. */
+  now: Date;
+}
+
+/**
+ * The commit use case's store: it locks, reads and writes, and decides nothing. `Tx` is its
+ * transaction, which the commit steps receive too.
+ */
+export interface TrackingStore<Tx> {
+  /**
+   * Runs `work` in one transaction, and again when it lost a race the store can tell (a deadlock, or
+   * a new session another transaction created first, which the next run reads instead).
+   */
+  transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Locks and reads the batch's sessions, then its profiles, each in id order (so concurrent batches queue). */
+  lock(tx: Tx, keys: BatchKeys): Promise<LockedBatch>;
+  /** Writes the changes and returns the ids of the events actually stored (a repeated id is stored once). */
+  write(tx: Tx, writes: BatchWrites): Promise<Set<string>>;
 }
 
 export interface EventSource {

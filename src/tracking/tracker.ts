@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { DomainError } from '../shared/errors.js';
 import { timeOrderedId } from '../shared/ids.js';
 import { ignoredContextFields, sessionFacts } from './enrich.js';
-import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
-import type { TrackCommand, TrackOutcome, ValidEvent } from './model.js';
+import { CommitLanes, type CommitLaneOptions } from './commit-lanes.js';
+import type { TrackCommand, ValidEvent } from './model.js';
 import {
   checkEnvelope,
   checkEvent,
@@ -11,26 +11,28 @@ import {
   requestSettings,
   type EventProblem,
   type TrackedEvent,
-  type TrackPayload,
   type TrackResponse,
 } from './payload.js';
 import { eventDocument, propsToTraits } from '../mapping/apply.js';
 import type { Mapping } from '../mapping/mapping.js';
-import type { TrackingStore } from './ports.js';
+import type { BatchCommitter } from './ports.js';
 import type { SourceCache } from './source-cache.js';
 import { findUnstorableField } from './storable.js';
 
 /** The request-level parts of a payload that are looked up or stored (the events are checked one by one). */
 const STORED_REQUEST_FIELDS = ['source', 'session', 'profile', 'device', 'context'] as const;
 
-/**
- * Commit lanes: a request goes to the lane its profile (or session) hashes to, so two flushes of
- * one process never wait on each other's row locks, while different visitors commit in parallel.
- */
-export interface TrackerOptions extends Omit<GroupCommitOptions, 'concurrency'> {
-  lanes: number;
-  /** What follows each commit (workflow runs); the answer's `response` and `ux` are its. */
-  followUp?: CommitFollowUp;
+/** The mappings that apply to events of a type (cached: read on every event). */
+export interface MappingLookup {
+  forEventType(type: string): Promise<readonly Mapping[]>;
+}
+
+/** How a payload arrived: the HTTP route, a queue bridge, an importer, the scheduler or a flow. */
+export interface CollectOrigin {
+  channel: 'http' | 'bridge' | 'import' | 'scheduler' | 'workflow';
+  /** The client's user agent and preferred language, where the way in carries them (HTTP headers). */
+  userAgent?: string;
+  language?: string;
 }
 
 /** A committed request, as what follows the commit sees it. */
@@ -48,61 +50,39 @@ export interface CommitFollowUp {
   afterCommit(committed: CommittedRequest): Promise<Pick<TrackResponse, 'response' | 'ux'>>;
 }
 
-function laneOf(key: string | undefined, lanes: number): number {
-  if (key === undefined) return Math.floor(Math.random() * lanes);
-  let hash = 0;
-  for (let i = 0; i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) | 0;
-  return Math.abs(hash) % lanes;
-}
-
-/** The mappings that apply to events of a type (cached: read on every event). */
-export interface MappingLookup {
-  forEventType(type: string): Promise<readonly Mapping[]>;
-}
-
-export interface RequestFacts {
-  userAgent?: string;
-  language?: string;
-}
-
-/** How a payload arrived: the HTTP route, a queue bridge, an importer, the scheduler or a flow. */
-export interface CollectOrigin extends RequestFacts {
-  channel: 'http' | 'bridge' | 'import' | 'scheduler' | 'workflow';
+export interface TrackerOptions extends CommitLaneOptions {
+  /** What follows each commit (workflow runs); the answer's `response` and `ux` are its. */
+  followUp?: CommitFollowUp;
 }
 
 /**
- * The collect pipeline's entry: payload → checked command → group commit → Tracardi-shaped answer.
+ * The collect pipeline's entry: payload → checked command → commit lane → Tracardi-shaped answer.
  * The answer is given only after the batch holding the request has committed.
  */
 export class Tracker {
-  private readonly lanes: GroupCommitter<TrackCommand, TrackOutcome>[];
+  private readonly lanes: CommitLanes;
   private readonly followUp: CommitFollowUp | undefined;
 
   constructor(
-    store: TrackingStore,
+    committer: BatchCommitter,
     private readonly sources: SourceCache,
     private readonly mappings: MappingLookup,
     options: TrackerOptions,
     private readonly clock: () => Date = () => new Date(),
   ) {
-    const { followUp, ...commitOptions } = options;
+    const { followUp, ...laneOptions } = options;
     this.followUp = followUp;
-    this.lanes = Array.from(
-      { length: options.lanes },
-      () =>
-        new GroupCommitter((commands) => store.commit(commands, this.clock()), { ...commitOptions, concurrency: 1 }),
-    );
+    this.lanes = new CommitLanes(committer, laneOptions, clock);
   }
 
   /**
-   * The one entry every way in uses: the envelope check, then `track`. Refusals are DomainErrors
-   * (`validation_failed`, `invalid_source`, `invalid_events`); the caller maps them to its transport.
+   * The one entry every way in uses, with /track's checks and acknowledgement: the envelope as a
+   * whole, each event on its own (bad ones are reported by index, the rest go on), the event source.
+   * Refusals are DomainErrors (`validation_failed`, `invalid_source`, `invalid_events`); the caller
+   * maps them to its transport.
    */
-  async collect(payload: unknown, origin: CollectOrigin): Promise<TrackResponse> {
-    return this.track(checkEnvelope(payload), origin);
-  }
-
-  async track(payload: TrackPayload, request: RequestFacts & Partial<CollectOrigin>): Promise<TrackResponse> {
+  async collect(raw: unknown, origin: CollectOrigin): Promise<TrackResponse> {
+    const payload = checkEnvelope(raw);
     const unstorable = findUnstorableField(payload, STORED_REQUEST_FIELDS);
     if (unstorable)
       throw new DomainError('validation_failed', `${unstorable.field}: ${unstorable.message}`, [unstorable]);
@@ -149,8 +129,8 @@ export class Tracker {
       profileId: payload.profile?.id ?? undefined,
       sessionId: payload.session?.id ?? undefined,
       facts: sessionFacts({
-        userAgent: request.userAgent,
-        language: request.language,
+        userAgent: origin.userAgent,
+        language: origin.language,
         context: payload.context,
         deviceId: settings.deviceId,
         eventContexts: events.map((valid) => valid.event.context),
@@ -160,10 +140,9 @@ export class Tracker {
       save: settings.save,
       problems,
     };
-    const lane = this.lanes[laneOf(command.profileId ?? command.sessionId, this.lanes.length)]!;
-    const outcome = await lane.submit(command);
+    const outcome = await this.lanes.submit(command);
     const answer = (await this.followUp?.afterCommit({
-      channel: request.channel ?? 'http',
+      channel: origin.channel,
       sourceId: source.id,
       events: events.map((valid) => ({ id: valid.id, type: valid.type })),
     })) ?? { response: {}, ux: [] };
@@ -218,7 +197,7 @@ export class Tracker {
     return { ...checked, id, type, traits, profileMappings };
   }
 
-  async drain(): Promise<void> {
-    await Promise.all(this.lanes.map((lane) => lane.drain()));
+  drain(): Promise<void> {
+    return this.lanes.drain();
   }
 }

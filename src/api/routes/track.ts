@@ -1,12 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { TrackPayloadSchema, TrackResponseSchema } from '../../tracking/payload.js';
 import { ErrorSchema } from '../schemas.js';
 import type { ApiServices } from '../services.js';
 
 export function trackRoutes(services: ApiServices) {
   return async (app: FastifyInstance) => {
-    app.withTypeProvider<TypeBoxTypeProvider>().post(
+    app.post(
       '/track',
       {
         schema: {
@@ -18,9 +17,12 @@ export function trackRoutes(services: ApiServices) {
           body: TrackPayloadSchema,
           response: { 200: TrackResponseSchema, 226: TrackResponseSchema, '4xx': ErrorSchema },
         },
+        // The body schema is here for the OpenAPI document; collect checks the payload, as for every entry.
+        validatorCompiler: () => (body) => ({ value: body }),
       },
       async (request, reply) => {
-        const result = await services.tracker.track(request.body, {
+        const result = await services.tracker.collect(request.body, {
+          channel: 'http',
           userAgent: request.headers['user-agent'],
           language: request.headers['accept-language']?.split(',')[0],
         });

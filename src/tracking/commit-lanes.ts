@@ -1,0 +1,39 @@
+import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
+import type { TrackCommand, TrackOutcome } from './model.js';
+import type { BatchCommitter } from './ports.js';
+
+/**
+ * Commit lanes: a request goes to the lane its profile (or session) hashes to, so two flushes of
+ * one process never wait on each other's row locks, while different visitors commit in parallel.
+ */
+export interface CommitLaneOptions extends Omit<GroupCommitOptions, 'concurrency'> {
+  lanes: number;
+}
+
+function laneOf(key: string | undefined, lanes: number): number {
+  if (key === undefined) return Math.floor(Math.random() * lanes);
+  let hash = 0;
+  for (let i = 0; i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) | 0;
+  return Math.abs(hash) % lanes;
+}
+
+/** One group committer per lane, each with one flush in flight; the commit's clock is read per flush. */
+export class CommitLanes {
+  private readonly lanes: GroupCommitter<TrackCommand, TrackOutcome>[];
+
+  constructor(committer: BatchCommitter, options: CommitLaneOptions, clock: () => Date) {
+    this.lanes = Array.from(
+      { length: options.lanes },
+      () => new GroupCommitter((commands) => committer.commit(commands, clock()), { ...options, concurrency: 1 }),
+    );
+  }
+
+  /** Settles once the flush holding the command has committed. */
+  submit(command: TrackCommand): Promise<TrackOutcome> {
+    return this.lanes[laneOf(command.profileId ?? command.sessionId, this.lanes.length)]!.submit(command);
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.lanes.map((lane) => lane.drain()));
+  }
+}

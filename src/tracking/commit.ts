@@ -1,0 +1,110 @@
+import { runCommitSteps, type CommitStep, type CommittedChanges } from './commit-steps.js';
+import type { ProfileState, SessionState, TrackCommand, TrackOutcome } from './model.js';
+import type { BatchCommitter, BatchKeys, BatchWrites, LockedBatch, TrackingStore } from './ports.js';
+import { applyProfileMappings, type ProfileMappingOutcome } from './profile-mappings.js';
+import { applyTrackCommand, VisitLedger } from './visit.js';
+
+/** What a batch decided, before anything is written. */
+interface DecidedBatch {
+  ledger: VisitLedger;
+  /** Per command: where its events went. */
+  applied: ReturnType<typeof applyTrackCommand>[];
+  mapped: ProfileMappingOutcome | undefined;
+  writes: BatchWrites;
+}
+
+/**
+ * The commit use case of `/track`: in one transaction of the store, lock and read what the batch
+ * names, apply the visit rules and the event-to-profile mappings in memory in arrival order, have the
+ * changes written, then run the commit steps on what was stored. `commit` returns once the
+ * transaction has committed, and only then are the requests answered.
+ */
+export class TrackCommit<Tx> implements BatchCommitter {
+  constructor(
+    private readonly store: TrackingStore<Tx>,
+    private readonly steps: readonly CommitStep<Tx>[],
+  ) {}
+
+  commit(commands: TrackCommand[], now: Date): Promise<TrackOutcome[]> {
+    return this.store.transaction(async (tx) => {
+      const keys = batchKeys(commands);
+      const locked = await this.store.lock(tx, keys);
+      const batch = decideBatch(commands, keys, locked, now);
+      const stored = await this.store.write(tx, batch.writes);
+      await runCommitSteps(this.steps, tx, committedChanges(batch.ledger, stored));
+      return outcomes(commands, batch, stored);
+    });
+  }
+}
+
+function batchKeys(commands: readonly TrackCommand[]): BatchKeys {
+  return {
+    sessionIds: unique(commands.map((command) => command.sessionId)),
+    profileIds: unique(commands.map((command) => command.profileId)),
+    mappedEventIds: commands.flatMap((command) =>
+      command.events.filter((event) => event.profileMappings.length > 0).map((event) => event.id),
+    ),
+  };
+}
+
+/** Applies the commands to what the store holds, in arrival order, so a later one sees what an earlier one made. */
+function decideBatch(commands: readonly TrackCommand[], keys: BatchKeys, locked: LockedBatch, now: Date): DecidedBatch {
+  const ledger = new VisitLedger(locked.profiles, locked.sessions);
+  const applied = commands.map((command) => applyTrackCommand(ledger, command, now));
+  const mapped =
+    keys.mappedEventIds.length > 0
+      ? applyProfileMappings(ledger, commands, applied, locked.documents, locked.storedEventIds)
+      : undefined;
+  const saved = <T>(ids: Set<string>, all: Map<string, T>, keep: Set<string>): T[] =>
+    [...ids].filter((id) => keep.has(id)).map((id) => all.get(id)!);
+  const writes: BatchWrites = {
+    newProfiles: saved<ProfileState>(ledger.newProfiles, ledger.profiles, ledger.savedProfiles),
+    changedProfiles: saved<ProfileState>(ledger.changedProfiles, ledger.profiles, ledger.savedProfiles),
+    newSessions: saved<SessionState>(ledger.newSessions, ledger.sessions, ledger.savedSessions),
+    changedSessions: saved<SessionState>(ledger.changedSessions, ledger.sessions, ledger.savedSessions),
+    events: ledger.events.filter((event) => event.save),
+    profileDocuments: mapped?.changed ?? new Map(),
+    appliedMappings: mapped?.applied ?? [],
+    now,
+  };
+  return { ledger, applied, mapped, writes };
+}
+
+/** What the batch committed: the events the store stored (each id once), the saved profiles with their event types. */
+function committedChanges(ledger: VisitLedger, stored: ReadonlySet<string>): CommittedChanges {
+  const events: CommittedChanges['events'] = [];
+  const seen = new Set<string>();
+  const types = new Map<string, Set<string>>();
+  for (const event of ledger.events) {
+    if (event.save && stored.has(event.id) && !seen.has(event.id)) {
+      seen.add(event.id);
+      const { id, type, profileId, sessionId, sourceId, occurredAt } = event;
+      events.push({ id, type, profileId, sessionId, sourceId, occurredAt });
+    }
+    const profileId = event.profileId;
+    if (profileId === null || !ledger.savedProfiles.has(profileId)) continue;
+    let profileTypes = types.get(profileId);
+    if (!profileTypes) types.set(profileId, (profileTypes = new Set()));
+    profileTypes.add(event.type);
+  }
+  const profiles = [...types].map(([id, eventTypes]) => ({ id, eventTypes: [...eventTypes] }));
+  return { writer: 'track', events, profiles };
+}
+
+/**
+ * Each command's answer. An event id the store did not store, or stored for an earlier command of
+ * the batch, was there before: kept once, reported as a duplicate.
+ */
+function outcomes(commands: readonly TrackCommand[], batch: DecidedBatch, stored: ReadonlySet<string>): TrackOutcome[] {
+  const seen = new Set<string>();
+  return batch.applied.map(({ profileId, sessionId, eventIds }, index) => {
+    const saved = commands[index]!.save.events;
+    const duplicateEventIds = saved ? eventIds.filter((id) => !stored.has(id) || seen.has(id)) : [];
+    for (const id of eventIds) seen.add(id);
+    return { profileId, sessionId, eventIds, duplicateEventIds, warnings: batch.mapped?.warnings[index] ?? [] };
+  });
+}
+
+function unique(values: (string | undefined)[]): string[] {
+  return [...new Set(values.filter((value): value is string => value !== undefined))];
+}
