@@ -66,13 +66,6 @@ function eventDocument(row: Row): Record<string, unknown> {
   return { ...document, metadata: { ...(document.metadata as Record<string, unknown>), raiseDepth } };
 }
 
-async function rowsById(db: SqlExecutor, table: string, ids: (string | null)[]): Promise<Map<string, Row>> {
-  const wanted = [...new Set(ids.filter((id): id is string => id !== null))];
-  if (wanted.length === 0) return new Map();
-  const rows = await db.query(`SELECT * FROM ${table} WHERE id = ANY($1::text[])`, [wanted]);
-  return new Map(rows.map((row) => [row.id as string, row]));
-}
-
 export class SqlWorkflowRuns implements WorkflowRunStore {
   /** `steps`: the commit steps, run when a run changed its profile (post-event segmentation among them). */
   constructor(
@@ -95,30 +88,26 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
              ORDER BY created_at LIMIT $3`,
             [now, until, selection.due, new Date(now.getTime() - selection.graceMs)],
           ];
-    // Returned in the order they were recorded: a profile's runs replay their changes in that order.
+    // One statement claims the runs and reads what they see (rows as JSON), so a batch takes one
+    // connection once; in the order recorded, as a profile's runs replay their changes in that order.
     const claimed = await this.db.query(
       `WITH claimed AS (
          UPDATE workflow_runs w
             SET status = 'running', attempts = w.attempts + 1, claimed_until = $2, started_at = coalesce(w.started_at, $1)
           WHERE w.id IN (SELECT id FROM workflow_runs WHERE ${which} FOR UPDATE SKIP LOCKED)
           RETURNING w.id, w.attempts, w.flow_id, w.event_id, w.profile_id, w.session_id, w.payload, w.created_at)
-       SELECT * FROM claimed ORDER BY created_at, id`,
+       SELECT c.id, c.attempts, c.flow_id, c.event_id, c.profile_id, c.session_id, c.payload,
+              to_jsonb(f) AS flow, to_jsonb(p) AS profile, to_jsonb(s) AS session, to_jsonb(e) AS event
+         FROM claimed c
+         LEFT JOIN flows f ON f.id = c.flow_id
+         LEFT JOIN profiles p ON p.id = c.profile_id
+         LEFT JOIN sessions s ON s.id = c.session_id
+         LEFT JOIN events e ON e.id = c.event_id
+        ORDER BY c.created_at, c.id`,
       params,
     );
-    if (claimed.length === 0) return [];
-    const column = (name: string) => claimed.map((row) => row[name] as string | null);
-    const [flows, profiles, sessions, events] = await Promise.all([
-      rowsById(this.db, 'flows', column('flow_id')),
-      rowsById(this.db, 'profiles', column('profile_id')),
-      rowsById(this.db, 'sessions', column('session_id')),
-      rowsById(this.db, 'events', column('event_id')),
-    ]);
-    const found = (rows: Map<string, Row>, id: unknown) => (typeof id === 'string' ? rows.get(id) : undefined);
-    const document = (row: Row | undefined, source: 'profile' | 'session') =>
-      row ? documentFromRow(DEFAULT_SQL_MAPPING[source]!, row) : null;
     return claimed.map((row) => {
-      const flow = flows.get(row.flow_id as string);
-      const event = found(events, row.event_id);
+      const [flow, profile, session, event] = [row.flow, row.profile, row.session, row.event] as (Row | null)[];
       return {
         id: row.id as string,
         attempts: row.attempts as number,
@@ -130,8 +119,8 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
         profileId: row.profile_id as string | null,
         sessionId: row.session_id as string | null,
         payload: row.payload,
-        profile: document(found(profiles, row.profile_id), 'profile'),
-        session: document(found(sessions, row.session_id), 'session'),
+        profile: profile ? documentFromRow(DEFAULT_SQL_MAPPING.profile!, profile) : null,
+        session: session ? documentFromRow(DEFAULT_SQL_MAPPING.session!, session) : null,
         event: event ? eventDocument(event) : null,
       };
     });

@@ -127,7 +127,11 @@ export async function executeRuns(deps: ExecutorDeps, selection: RunSelection): 
   const claimed = await deps.runs.claim(selection, clockOf(deps)(), deps.settings.leaseMs);
   if (claimed.length === 0) return [];
   const finished: FinishedRun[] = [];
-  for (const run of claimed) finished.push({ run, outcome: outcomeOf(await resultOf(deps, run)) });
+  for (const run of claimed) {
+    finished.push({ run, outcome: outcomeOf(await resultOf(deps, run)) });
+    // A flow of synchronous actions never yields: let /track's I/O through between runs.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   const stored = await deps.runs.finish(finished, clockOf(deps)());
   const executed: ExecutedRun[] = [];
   for (const { run, outcome } of finished) {

@@ -6,3 +6,8 @@ ALTER TABLE workflow_runs ADD COLUMN effects jsonb NOT NULL DEFAULT '[]';
 -- derived from the run, so an event tracked twice is stored once).
 ALTER TABLE workflow_runs ADD COLUMN raises_pending boolean NOT NULL DEFAULT false;
 CREATE INDEX workflow_runs_raises_pending ON workflow_runs (finished_at) WHERE raises_pending;
+-- An event's run has an id derived from its rule and event: the primary key already keeps it to one
+-- run per (rule, event), and no read looks runs up by event. Each index costs every run three entries
+-- (recorded, claimed, finished), which /track pays for when rules match.
+DROP INDEX workflow_runs_rule_event;
+DROP INDEX workflow_runs_event;
