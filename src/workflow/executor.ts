@@ -12,7 +12,7 @@ import { raisedEventId } from './run-ids.js';
  * they happen once; an HTTP call made by the flow may happen again (at least once).
  */
 
-/** A run this process holds until `claimedUntil`; `attempts` (counting this one) is the claim's token. */
+/** A run this process holds until its claim expires; `attempts` (counting this one) is the claim's token. */
 export interface ClaimedRun {
   id: string;
   attempts: number;
