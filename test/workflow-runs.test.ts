@@ -196,11 +196,13 @@ for (const backend of BACKENDS) {
           (rows) => rows[0]?.status === 'completed' && rows[0].attempts === attempts,
         );
       // As if the process died between the commit and the wake-up: the run is only a row.
-      await api.runtime.db.query(`UPDATE workflow_runs SET status = 'pending' WHERE id = $1`, [run!.id]);
+      await api.runtime.db.query(`UPDATE workflow_runs SET status = 'pending', finished_at = NULL WHERE id = $1`, [
+        run!.id,
+      ]);
       expect((await executedAgain(2))[0]).toMatchObject({ status: 'completed', attempts: 2 });
       // As if the process died mid-run: the claim is still there, but expired.
       await api.runtime.db.query(
-        `UPDATE workflow_runs SET status = 'running', claimed_until = now() - interval '1 second' WHERE id = $1`,
+        `UPDATE workflow_runs SET status = 'running', claimed_until = now() - interval '1 second', finished_at = NULL WHERE id = $1`,
         [run!.id],
       );
       expect((await executedAgain(3))[0]).toMatchObject({ status: 'completed', attempts: 3 });

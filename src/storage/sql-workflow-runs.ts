@@ -82,7 +82,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
             [now, until, selection.ids],
           ]
         : [
-            `status IN ('pending', 'running')
+            `finished_at IS NULL AND status IN ('pending', 'running')
              AND ((status = 'pending' AND (NOT answers_client OR created_at < $4))
                   OR (status = 'running' AND claimed_until < $1))
              ORDER BY created_at LIMIT $3`,

@@ -11,3 +11,9 @@ CREATE INDEX workflow_runs_raises_pending ON workflow_runs (finished_at) WHERE r
 -- (recorded, claimed, finished), which /track pays for when rules match.
 DROP INDEX workflow_runs_rule_event;
 DROP INDEX workflow_runs_event;
+-- Claiming a run (status, attempts, claim) then touches no indexed column, so with room left on its
+-- page PostgreSQL updates it in place (HOT), without new index entries: unfinished runs are found by
+-- finished_at, not by status.
+DROP INDEX workflow_runs_unfinished;
+CREATE INDEX workflow_runs_unfinished ON workflow_runs (created_at) WHERE finished_at IS NULL;
+ALTER TABLE workflow_runs SET (fillfactor = 80);
