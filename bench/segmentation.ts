@@ -13,14 +13,12 @@ import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { pino } from 'pino';
 import { MemoryJobQueue } from '../src/queue/memory.js';
-import { SEGMENTATION_LIVE } from '../src/queue/names.js';
-import { runSegmentationJob } from '../src/segmentation/job.js';
+import { runSegmentationJob, SEGMENTATION_BATCH, SEGMENTATION_LIVE } from '../src/segmentation/job.js';
 import { startSegmentationWorker } from '../src/segmentation/worker.js';
 import { migrate } from '../src/storage/migrate.js';
 import { connectPostgres } from '../src/storage/postgres.js';
 import { SqlMembership, SqlSegments } from '../src/storage/sql-segments.js';
 import { untilQueuesIdle } from '../src/cli/queue-drain.js';
-import { SEGMENTATION_BATCH } from '../src/cli/runtime.js';
 
 const TARGET_SECONDS = 10;
 const CONDITION =

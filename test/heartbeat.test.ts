@@ -84,6 +84,7 @@ for (const backend of BACKENDS) {
           now,
           dryRun: options.dryRun,
           batchSize: options.batchSize,
+          lanes: 2,
         },
         { store: new SqlHeartbeatStore(api.runtime.db, COMMIT_STEPS), logger: silent },
       );

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/config.js';
-import { startApi, type ApiRuntime } from '../src/cli/runtime.js';
+import { startApi, type ApiRuntime } from '../src/cli/composition.js';
 import { SqlSegments } from '../src/storage/sql-segments.js';
 import { TEST_TOKEN } from './support/api.js';
 import { eventually } from './support/eventually.js';

@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { MemoryJobQueue } from '../src/queue/memory.js';
-import { SEGMENTATION_LIVE } from '../src/queue/names.js';
-import { queueAwaitingResegments, rangesFromBounds, runSegmentationJob } from '../src/segmentation/job.js';
+import {
+  queueAwaitingResegments,
+  rangesFromBounds,
+  runSegmentationJob,
+  SEGMENTATION_LIVE,
+} from '../src/segmentation/job.js';
 import { drainPending, runSegmentationWork, startSegmentationWorker } from '../src/segmentation/worker.js';
 import { machineName } from '../src/segmentation/segment.js';
 import type { Database } from '../src/storage/database.js';

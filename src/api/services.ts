@@ -1,4 +1,3 @@
-import type { Config } from '../config/config.js';
 import type { SegmentRepository } from '../segmentation/ports.js';
 import type { MappingServices } from '../mapping/ports.js';
 import type { WorkflowServices } from '../workflow/ports.js';
@@ -6,9 +5,20 @@ import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports
 import type { SourceCache } from '../tracking/source-cache.js';
 import type { Tracker } from '../tracking/tracker.js';
 
-/** What the HTTP layer needs, wired by the entry that starts it. */
+/** The HTTP layer's settings, as the composition root reads them from Config (API_TOKEN, MAX_PAYLOAD_BYTES…). */
+export interface ApiSettings {
+  /** Bearer token of the admin API; absent: the admin API answers 401. */
+  apiToken: string | undefined;
+  maxPayloadBytes: number;
+  /** Origins that may call the public routes from a browser; true: any. */
+  corsOrigins: true | string[];
+  /** Origins that may call the admin API from a browser. */
+  adminCorsOrigins: true | string[];
+}
+
+/** What the HTTP layer needs, wired by the composition root. */
 export interface ApiServices {
-  config: Pick<Config, 'apiToken' | 'maxPayloadBytes' | 'corsOrigins' | 'adminCorsOrigins'>;
+  config: ApiSettings;
   tracker: Tracker;
   sources: EventSourceRepository;
   sourceCache: SourceCache;

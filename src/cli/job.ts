@@ -2,30 +2,42 @@ import { Command } from 'commander';
 import { environmentHelp } from './help.js';
 import {
   checkRangeReachesIdle,
-  JOB_QUALIFIERS,
+  ConfigError,
   loadHeartbeatConfig,
-  parseQualifyBy,
+  loadJobConfig,
   type Config,
   type Env,
   type HeartbeatConfig,
 } from '../config/config.js';
-import { lanesWithin, runHeartbeat, type HeartbeatReport, type HeartbeatServices } from '../heartbeat/job.js';
+import { lanesWithin, runHeartbeat, type HeartbeatReport } from '../heartbeat/job.js';
 import { resolveDateRange } from '../shared/date-math.js';
 import { QUALIFIERS } from '../heartbeat/options.js';
 import { runSegmentationCommand, segmentationJobCommand } from './work.js';
 import { runEvery, type TimerLoop } from '../shared/timer-loop.js';
 import type { Logger } from '../shared/logger.js';
 import type { Database } from '../storage/database.js';
-import { migrate, pendingMigrations } from '../storage/migrate.js';
-import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
-import { COMMIT_STEPS } from './commit-steps.js';
-import { SqlRunHistory } from '../storage/sql-run-history.js';
+import { pendingMigrations } from '../storage/migrate.js';
+import { Composition, embeddedStoreExists } from './composition.js';
+import type { Run } from './run.js';
 import { purgeExpiredRuns } from '../workflow/run-retention.js';
-import { embeddedStoreExists, openDatabase } from './runtime.js';
 
-type Action = (config: Config, logger: Logger) => Promise<void>;
+/** What the heartbeat job can do: the session qualifiers, or segmenting the profiles active in RANGE. */
+export const JOB_QUALIFIERS = [...QUALIFIERS, 'profile-segmentation'] as const;
+export type JobQualifier = (typeof JOB_QUALIFIERS)[number];
 
-/** Each flag overrides the variable of the same meaning, so a docker `-e` line maps one to one. */
+/** QUALIFY_BY for `meridian job heartbeat`: required, and only what this version can run. */
+export function parseQualifyBy(qualifyBy: string | undefined): JobQualifier {
+  if (qualifyBy === undefined) throw new ConfigError('QUALIFY_BY', `required: one of ${JOB_QUALIFIERS.join(', ')}`);
+  if (!(JOB_QUALIFIERS as readonly string[]).includes(qualifyBy)) {
+    throw new ConfigError('QUALIFY_BY', `expected one of ${JOB_QUALIFIERS.join(', ')}, got "${qualifyBy}"`);
+  }
+  return qualifyBy as JobQualifier;
+}
+
+/**
+ * Each flag overrides the variable of the same meaning, so a docker `-e` line maps one to one: the
+ * flags are laid over a copy of the environment, which the command reads its configuration from.
+ */
 const FLAG_VARIABLES = {
   qualifyBy: 'QUALIFY_BY',
   range: 'RANGE',
@@ -42,17 +54,13 @@ const FLAG_VARIABLES = {
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 
-function flagsAsEnv(options: Record<string, unknown>): Env {
-  const env: Env = {};
+export function withFlags(env: Env, options: Record<string, unknown>): Env {
+  const merged: Env = { ...env };
   for (const [flag, variable] of Object.entries(FLAG_VARIABLES)) {
     const value = options[flag];
-    if (typeof value === 'string') env[variable] = value;
+    if (typeof value === 'string') merged[variable] = value;
   }
-  return env;
-}
-
-function heartbeatServices(db: Database, logger: Logger): HeartbeatServices {
-  return { store: new SqlHeartbeatStore(db, COMMIT_STEPS), logger };
+  return merged;
 }
 
 /**
@@ -78,10 +86,10 @@ function heartbeatLanes(
 }
 
 /** The heartbeat also keeps the workflow run history to WORKFLOW_RUN_RETENTION_DAYS. */
-async function purgeRunHistory(db: Database, config: Config, logger: Logger): Promise<void> {
-  const removed = await purgeExpiredRuns(new SqlRunHistory(db), config.workflowRunRetentionDays, new Date());
-  if (removed > 0)
-    logger.info({ removed, retentionDays: config.workflowRunRetentionDays }, 'old workflow runs removed');
+async function purgeRunHistory(root: Composition, logger: Logger): Promise<void> {
+  const days = root.config.workflowRunRetentionDays;
+  const removed = await purgeExpiredRuns(root.repositories.runHistory, days, new Date());
+  if (removed > 0) logger.info({ removed, retentionDays: days }, 'old workflow runs removed');
 }
 
 function summary(report: HeartbeatReport): string {
@@ -90,10 +98,10 @@ function summary(report: HeartbeatReport): string {
   return `heartbeat ${report.qualifyBy}: ${report.inRange} sessions in ${range}, ${outcome} ${report.eventType} events in ${report.elapsedMs} ms${report.dryRun ? ' (dry run: nothing changed)' : ''}\n`;
 }
 
-async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean): Promise<void> {
+async function runHeartbeatJob(config: Config, logger: Logger, env: Env, dryRun: boolean): Promise<void> {
   // Configuration first: a bad variable stops the job before it touches the store.
-  const qualifyBy = parseQualifyBy();
-  const settings = loadHeartbeatConfig();
+  const qualifyBy = parseQualifyBy(loadJobConfig(env).qualifyBy);
+  const settings = loadHeartbeatConfig(env);
   if (qualifyBy === 'profile-segmentation') {
     const { from, to } = resolveDateRange(settings.range, new Date());
     if (dryRun) {
@@ -111,23 +119,23 @@ async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean):
       `no embedded store in ${config.dataDir} (DATA_DIR): nothing to look at, and a dry run creates nothing`,
     );
   }
-  const db = await openDatabase(config);
+  const root = await Composition.open(config, logger, { migrate: false });
   try {
     try {
-      await db.query('SELECT 1');
+      await root.db.query('SELECT 1');
     } catch (error) {
       const where = config.databaseUrl
         ? `PostgreSQL at ${new URL(config.databaseUrl).host} (DATABASE_URL)`
         : 'the embedded store';
       throw new Error(`cannot reach ${where}: ${(error as Error).message}`, { cause: error });
     }
-    if (dryRun) await refuseIfNotMigrated(db);
-    else await migrate(db);
+    if (dryRun) await refuseIfNotMigrated(root.db);
+    else await root.migrate();
     // One connection stays for the in-range count, which runs beside the planning.
-    const lanes = heartbeatLanes(db, settings, config, 1, logger);
+    const lanes = heartbeatLanes(root.db, settings, config, 1, logger);
     const report = await runHeartbeat(
       { qualifyBy, settings, now: new Date(), dryRun, lanes },
-      heartbeatServices(db, logger),
+      root.heartbeatServices(),
     );
     for (const session of report.wouldRegister) {
       process.stdout.write(
@@ -135,9 +143,9 @@ async function runHeartbeatJob(config: Config, logger: Logger, dryRun: boolean):
       );
     }
     process.stdout.write(summary(report));
-    if (!dryRun) await purgeRunHistory(db, config, logger);
+    if (!dryRun) await purgeRunHistory(root, logger);
   } finally {
-    await db.close();
+    await root.close();
   }
 }
 
@@ -155,7 +163,7 @@ async function refuseIfNotMigrated(db: Database): Promise<void> {
 }
 
 /** `meridian job heartbeat`: one run, configured as the reference's heartbeat job container. */
-export function jobCommand(run: (action: Action) => () => Promise<void>): Command {
+export function jobCommand(run: Run): Command {
   const job = new Command('job').description('run a job once and exit (for cron or a Kubernetes CronJob)');
   const heartbeat = job
     .command('heartbeat')
@@ -167,10 +175,12 @@ export function jobCommand(run: (action: Action) => () => Promise<void>): Comman
     heartbeat.option(`--${kebab(flag)} <value>`, `overrides ${variable}`);
   heartbeat
     .option('--dry-run', 'print what would be registered, change nothing')
-    .action(async (options: Record<string, unknown>) => {
-      Object.assign(process.env, flagsAsEnv(options));
-      await run((config, logger) => runHeartbeatJob(config, logger, options['dryRun'] === true))();
-    });
+    .action((options: Record<string, unknown>) =>
+      run(
+        (config, logger, env) => runHeartbeatJob(config, logger, env, options['dryRun'] === true),
+        withFlags(process.env, options),
+      )(),
+    );
   job.addCommand(segmentationJobCommand(run));
   return job;
 }
@@ -182,14 +192,10 @@ export function jobCommand(run: (action: Action) => () => Promise<void>): Comman
 const EMBEDDED_BATCH_SIZE = 1_000;
 
 /** `meridian start` runs visit-end and inactive-session on its own timer; HEARTBEAT_INTERVAL_S=0 switches it off. */
-export function scheduleHeartbeat(
-  db: Database,
-  settings: HeartbeatConfig,
-  config: Config,
-  logger: Logger,
-): TimerLoop | undefined {
+export function scheduleHeartbeat(root: Composition, settings: HeartbeatConfig): TimerLoop | undefined {
   if (settings.intervalSeconds === 0) return undefined;
-  const services = heartbeatServices(db, logger.child({ job: 'heartbeat' }));
+  const { db, config, logger } = root;
+  const services = root.heartbeatServices(logger.child({ job: 'heartbeat' }));
   const batchSize = db.kind === 'pglite' ? EMBEDDED_BATCH_SIZE : undefined;
   // /track's commit lanes keep their connections, and one more stays for the workers and the admin API.
   const lanes = heartbeatLanes(db, settings, config, config.commitLanes + 1, logger);
@@ -198,7 +204,7 @@ export function scheduleHeartbeat(
     async () => {
       for (const qualifyBy of QUALIFIERS)
         await runHeartbeat({ qualifyBy, settings, now: new Date(), batchSize, lanes }, services);
-      await purgeRunHistory(db, config, services.logger);
+      await purgeRunHistory(root, services.logger);
     },
     logger,
     'scheduled heartbeat failed; will retry',

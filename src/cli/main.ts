@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
-import { checkRangeReachesIdle, ConfigError, loadConfig, loadHeartbeatConfig, type Config } from '../config/config.js';
-import { createLogger, type Logger } from '../shared/logger.js';
-import { SqlEventSources } from '../storage/sql-event-sources.js';
-import { SqlSettings } from '../storage/sql-settings.js';
-import { migrate } from '../storage/migrate.js';
-import { StoreInUseError } from '../storage/dir-lock.js';
+import { checkRangeReachesIdle, loadHeartbeatConfig, type Config, type Env } from '../config/config.js';
+import type { Logger } from '../shared/logger.js';
+import { Composition, describeBackends, startApi, type ApiRuntime, type Repositories } from './composition.js';
 import { environmentHelp, packageVersion } from './help.js';
 import { jobCommand, scheduleHeartbeat } from './job.js';
-import { describeBackends, openDatabase, startApi, WORKER_NAMES, type ApiRuntime } from './runtime.js';
+import { run } from './run.js';
 import { mappingCommand, workerCommand } from './work.js';
 
 function closeOnSignal(runtime: { close(): Promise<void> }, logger: Logger): void {
@@ -38,12 +35,12 @@ async function listen(runtime: ApiRuntime, config: Config): Promise<string> {
 }
 
 /** The embedded start's first run creates an event source, so a tracker can post right away. */
-async function ensureDefaultSource(runtime: ApiRuntime): Promise<string> {
+async function ensureDefaultSource({ settings, sources }: Repositories): Promise<string> {
   const proposed = randomUUID();
-  const id = await new SqlSettings(runtime.db).getOrInit('default_event_source', proposed);
+  const id = await settings.getOrInit('default_event_source', proposed);
   // Only on the first run: a default source an admin deleted later stays deleted.
   if (id === proposed) {
-    await new SqlEventSources(runtime.db).create({
+    await sources.create({
       id,
       name: 'Default source',
       description: 'Created by meridian start',
@@ -53,17 +50,17 @@ async function ensureDefaultSource(runtime: ApiRuntime): Promise<string> {
   return id;
 }
 
-async function runStart(config: Config, logger: Logger): Promise<void> {
-  const heartbeatSettings = loadHeartbeatConfig();
+async function runStart(config: Config, logger: Logger, env: Env): Promise<void> {
+  const heartbeatSettings = loadHeartbeatConfig(env);
   if (heartbeatSettings.intervalSeconds > 0) checkRangeReachesIdle(heartbeatSettings);
-  const runtime = await startApi(config, logger, { generateToken: true, workers: WORKER_NAMES });
-  const heartbeat = scheduleHeartbeat(runtime.db, heartbeatSettings, config, logger);
+  const runtime = await startApi(config, logger, { generateToken: true, workers: ['all'] });
+  const heartbeat = scheduleHeartbeat(runtime.root, heartbeatSettings);
   const close = async () => {
     await heartbeat?.stop();
     await runtime.close();
   };
   closeOnSignal({ close }, logger);
-  const sourceId = await ensureDefaultSource(runtime);
+  const sourceId = await ensureDefaultSource(runtime.root.repositories);
   const url = await listen(runtime, config);
   const backends = describeBackends(config);
   logger.info({ url, sourceId, ...backends }, 'meridian started');
@@ -86,7 +83,7 @@ async function runStart(config: Config, logger: Logger): Promise<void> {
 
 async function runApi(config: Config, logger: Logger): Promise<void> {
   // The in-process queue has no consumer but this process: without Redis the API runs the workers too.
-  const runtime = await startApi(config, logger, { workers: config.redis ? [] : WORKER_NAMES });
+  const runtime = await startApi(config, logger, { workers: config.redis ? [] : ['all'] });
   closeOnSignal(runtime, logger);
   const url = await listen(runtime, config);
   if (!runtime.apiToken) logger.warn('API_TOKEN is not set: the admin API answers 401 to every request');
@@ -94,65 +91,20 @@ async function runApi(config: Config, logger: Logger): Promise<void> {
 }
 
 async function runMigrate(config: Config, logger: Logger): Promise<void> {
-  const db = await openDatabase(config);
+  const root = await Composition.open(config, logger, { migrate: false });
   try {
-    const report = await migrate(db);
+    const report = await root.migrate();
     logger.info(
       {
-        schema: db.schema,
+        schema: root.db.schema,
         applied: report.applied.map((m) => `${m.version}_${m.name}`),
         alreadyApplied: report.alreadyApplied,
       },
       report.applied.length ? 'migrations applied' : 'schema is up to date',
     );
   } finally {
-    await db.close();
+    await root.close();
   }
-}
-
-type Action = (config: Config, logger: Logger) => Promise<void>;
-
-/** Why start-up was refused, when it is something the user can act on: said in one line, no stack. */
-function refusal(error: unknown, config: Config): string | undefined {
-  if (error instanceof StoreInUseError) return error.message;
-  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-    return `port ${config.port} on ${config.host} is in use by another process: stop it, or set PORT`;
-  }
-  return undefined;
-}
-
-/** Loads configuration, then runs; a configuration or start-up error ends the process with its message. */
-function run(action: Action): () => Promise<void> {
-  return async () => {
-    let config: Config;
-    try {
-      config = loadConfig();
-    } catch (error) {
-      if (error instanceof ConfigError) {
-        process.stderr.write(`meridian: invalid configuration: ${error.message}\n`);
-        process.exit(2);
-      }
-      throw error;
-    }
-    const logger = createLogger(config.logLevel);
-    for (const notice of config.notices) logger.warn(notice);
-    try {
-      await action(config, logger);
-    } catch (error) {
-      if (error instanceof ConfigError) {
-        process.stderr.write(`meridian: invalid configuration: ${error.message}\n`);
-        process.exit(2);
-      }
-      const refused = refusal(error, config);
-      if (refused !== undefined) {
-        process.stderr.write(`meridian: ${refused}\n`);
-        process.exit(1);
-      }
-      logger.fatal({ err: error }, 'meridian failed');
-      process.stderr.write(`meridian: ${error instanceof Error ? error.message : String(error)}\n`);
-      process.exit(1);
-    }
-  };
 }
 
 export function buildCli(): Command {

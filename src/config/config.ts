@@ -1,10 +1,9 @@
-import { DateMathError, parseDateRange, resolveDateRange } from '../shared/date-math.js';
-import { DEFAULT_LANES } from '../heartbeat/job.js';
-import { QUALIFIERS, type HeartbeatSettings } from '../heartbeat/options.js';
-import { normalizeEventType } from '../tracking/payload.js';
+import { DateMathError, parseDateRange, resolveDateRange, type DateRange } from '../shared/date-math.js';
 
 /**
- * All environment parsing lives here: every other module receives a typed Config.
+ * All environment parsing lives here: every other module receives typed values. This module reads
+ * and types variables and imports no capability; what a value means to a capability (which
+ * QUALIFY_BY values a job can run, how an event type is stored) is the capability's to check.
  * A bad value throws ConfigError naming the variable, so start-up stops with a clear message.
  */
 export class ConfigError extends Error {
@@ -147,7 +146,8 @@ export const VARIABLES = {
     meaning: 'seconds between the heartbeat runs of `meridian start`; 0 switches it off',
     default: 300,
   },
-  HEARTBEAT_LANES: { group: 'heartbeat', meaning: 'slices the heartbeat registers at once', default: DEFAULT_LANES },
+  // PostgreSQL does the work, a lane keeps one of its cores busy: two suit a two-core machine.
+  HEARTBEAT_LANES: { group: 'heartbeat', meaning: 'slices the heartbeat registers at once', default: 2 },
   RANGE: {
     group: 'heartbeat',
     meaning: 'sessions (or profiles) active in FROM|TO, date math or ISO',
@@ -302,7 +302,14 @@ export function loadConfig(env: Env = process.env): Config {
   };
 }
 
-export interface HeartbeatConfig extends HeartbeatSettings {
+/** The heartbeat's variables; the field names are those of heartbeat's own settings. */
+export interface HeartbeatConfig {
+  range: DateRange;
+  skipSeconds: number;
+  /** EVENT_TYPE, OPEN_EVENT_TYPE, CLOSE_EVENT_TYPE as given, trimmed; the heartbeat stores them as /track would. */
+  eventType: string;
+  openEventType: string;
+  closeEventType: string;
   /** HEARTBEAT_INTERVAL_S: how often `meridian start` runs the heartbeat; 0 switches it off. */
   intervalSeconds: number;
   /** HEARTBEAT_LANES: slices registered at once, each on its own connection and PostgreSQL core. */
@@ -311,21 +318,8 @@ export interface HeartbeatConfig extends HeartbeatSettings {
 
 /** The heartbeat job's variables, named and meant as in the reference's tracardi/com-heartbeat-job. */
 export function loadHeartbeatConfig(env: Env = process.env): HeartbeatConfig {
-  const rangeText = present(env, 'RANGE') ?? VARIABLES.RANGE.default;
-  let range: HeartbeatSettings['range'];
-  let resolved: { from: Date; to: Date };
-  try {
-    range = parseDateRange(rangeText);
-    resolved = resolveDateRange(range, new Date());
-  } catch (error) {
-    if (error instanceof DateMathError) throw new ConfigError('RANGE', error.message);
-    throw error;
-  }
-  if (resolved.from > resolved.to) {
-    throw new ConfigError('RANGE', `FROM (${resolved.from.toISOString()}) is after TO (${resolved.to.toISOString()})`);
-  }
   return {
-    range,
+    range: parseRange(present(env, 'RANGE') ?? VARIABLES.RANGE.default),
     skipSeconds: integer(env, 'SKIP_SECONDS', 0, 31_536_000),
     eventType: eventType(env, 'EVENT_TYPE'),
     openEventType: eventType(env, 'OPEN_EVENT_TYPE'),
@@ -342,7 +336,10 @@ export function loadHeartbeatConfig(env: Env = process.env): HeartbeatConfig {
  * distance from now (`now-20m`) is refused: a rounded one (`now/d`) or a fixed date reaches back
  * further at other times.
  */
-export function checkRangeReachesIdle(settings: HeartbeatSettings, now: Date = new Date()): void {
+export function checkRangeReachesIdle(
+  settings: Pick<HeartbeatConfig, 'range' | 'skipSeconds'>,
+  now: Date = new Date(),
+): void {
   const start = settings.range.from;
   if (start.anchor !== 'now' || start.steps.some((step) => step.kind === 'round')) return;
   const { from } = resolveDateRange(settings.range, now);
@@ -357,26 +354,41 @@ export function checkRangeReachesIdle(settings: HeartbeatSettings, now: Date = n
   }
 }
 
-/** QUALIFY_BY for `meridian job heartbeat`: required, and only what this version can run. */
-/** What the heartbeat job can do: the session qualifiers, or segmenting the profiles active in RANGE. */
-export const JOB_QUALIFIERS = [...QUALIFIERS, 'profile-segmentation'] as const;
-export type JobQualifier = (typeof JOB_QUALIFIERS)[number];
-
-export function parseQualifyBy(env: Env = process.env): JobQualifier {
-  const raw = present(env, 'QUALIFY_BY');
-  if (raw === undefined) throw new ConfigError('QUALIFY_BY', `required: one of ${JOB_QUALIFIERS.join(', ')}`);
-  if (!(JOB_QUALIFIERS as readonly string[]).includes(raw)) {
-    throw new ConfigError('QUALIFY_BY', `expected one of ${JOB_QUALIFIERS.join(', ')}, got "${raw}"`);
+/** RANGE (FROM|TO, date math or ISO), checked against today's clock so a FROM after TO stops the start. */
+function parseRange(text: string): DateRange {
+  let range: DateRange;
+  let resolved: { from: Date; to: Date };
+  try {
+    range = parseDateRange(text);
+    resolved = resolveDateRange(range, new Date());
+  } catch (error) {
+    if (error instanceof DateMathError) throw new ConfigError('RANGE', error.message);
+    throw error;
   }
-  return raw as JobQualifier;
+  if (resolved.from > resolved.to) {
+    throw new ConfigError('RANGE', `FROM (${resolved.from.toISOString()}) is after TO (${resolved.to.toISOString()})`);
+  }
+  return range;
 }
 
-/** Event types as /track stores them: trimmed, lower case, words joined by dashes. */
+/** The variables of a one-shot job run. */
+export interface JobConfig {
+  /** QUALIFY_BY as given; `job heartbeat` checks it against what it can run. */
+  qualifyBy?: string;
+  /** RANGE as given, no default: `job segmentation` re-decides every profile without it. */
+  range?: DateRange;
+}
+
+export function loadJobConfig(env: Env = process.env): JobConfig {
+  const range = present(env, 'RANGE');
+  return { qualifyBy: present(env, 'QUALIFY_BY'), range: range === undefined ? undefined : parseRange(range) };
+}
+
 function eventType(env: Env, name: 'EVENT_TYPE' | 'OPEN_EVENT_TYPE' | 'CLOSE_EVENT_TYPE'): string {
   const raw = present(env, name);
   if (raw === undefined) return VARIABLES[name].default;
   if (raw.length > 128) throw new ConfigError(name, 'longer than 128 characters');
-  return normalizeEventType(raw);
+  return raw;
 }
 
 /** The PostgreSQL schema that holds one data context; production and test data never mix. */

@@ -10,11 +10,6 @@ import type { DueSlice, HeartbeatStore } from './ports.js';
  * waits on, for longer (BENCHMARKS.md, heartbeat).
  */
 export const DEFAULT_BATCH_SIZE = 25_000;
-/**
- * Lanes at work at once (HEARTBEAT_LANES): PostgreSQL does the work, a lane keeps one of its cores
- * busy, and two suit the two-core machine the benchmarks run on (four were no faster there).
- */
-export const DEFAULT_LANES = 2;
 const PROGRESS_EVERY_MS = 5_000;
 
 /**
@@ -35,7 +30,7 @@ export interface HeartbeatRun {
   dryRun?: boolean;
   batchSize?: number;
   /** Slices registered at once, each lane over its own share of the profiles. */
-  lanes?: number;
+  lanes: number;
 }
 
 export interface HeartbeatServices {
@@ -71,7 +66,7 @@ export async function runHeartbeat(run: HeartbeatRun, { store, logger }: Heartbe
   const plan = planHeartbeat(run.qualifyBy, run.settings, run.now);
   const dryRun = run.dryRun ?? false;
   const batchSize = run.batchSize ?? DEFAULT_BATCH_SIZE;
-  const lanes = run.lanes ?? DEFAULT_LANES;
+  const { lanes } = run;
   const report: HeartbeatReport = {
     qualifyBy: plan.qualifyBy,
     eventType: plan.eventType,

@@ -31,4 +31,21 @@ describe('planHeartbeat', () => {
       effect: 'end-visit',
     });
   });
+
+  it('registers the configured event types as /track stores types, so they match the tracked ones', () => {
+    const spelled = {
+      ...settings,
+      eventType: 'Session Inactive',
+      openEventType: 'Visit Started',
+      closeEventType: 'VISIT  Ended',
+    };
+    expect(planHeartbeat('inactive-session', spelled, NOW)).toMatchObject({
+      criteria: { eventType: 'session-inactive' },
+      eventType: 'session-inactive',
+    });
+    expect(planHeartbeat('visit-end', spelled, NOW)).toMatchObject({
+      criteria: { openEventType: 'visit-started', closeEventType: 'visit-ended' },
+      eventType: 'visit-ended',
+    });
+  });
 });

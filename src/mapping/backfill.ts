@@ -3,12 +3,15 @@
  * consumed from `event_props_to_event_traits:worker` and `event_to_profile_coping:worker`.
  */
 import { randomUUID } from 'node:crypto';
-import { QueueUnavailableError, type Consumer, type Job, type JobQueue } from '../queue/port.js';
-import { EVENT_PROPS_TO_EVENT_TRAITS, EVENT_TO_PROFILE_COPYING } from '../queue/names.js';
+import { QueueUnavailableError, type Consumer, type Job, type JobQueue, type QueueConsumers } from '../queue/port.js';
 import { DomainError, invalidInput, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { MAPPING_KINDS, type MappingKind } from './mapping.js';
 import type { BackfillBatch, BackfillRange, BackfillStore, MappingRepository } from './ports.js';
+
+/** The reference spells it "coping"; the name is kept verbatim so it stays the same queue. */
+export const EVENT_TO_PROFILE_COPYING = 'event_to_profile_coping:worker';
+export const EVENT_PROPS_TO_EVENT_TRAITS = 'event_props_to_event_traits:worker';
 
 export const QUEUE_OF: Record<MappingKind, string> = {
   'event-props-to-traits': EVENT_PROPS_TO_EVENT_TRAITS,
@@ -119,6 +122,12 @@ export function startMappingWorkers(
     },
   };
 }
+
+/** The backfill consumers as a worker registers them. */
+export const mappingConsumers: QueueConsumers<BackfillDeps, { concurrency: number }> = {
+  queues: Object.values(QUEUE_OF),
+  start: startMappingWorkers,
+};
 
 /**
  * Enqueues again every batch not done of every unfinished backfill, and clears their failures: for

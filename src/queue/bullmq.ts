@@ -9,7 +9,6 @@
 import { Queue, Worker, isNotConnectionError, type Job as BullmqJob, type JobsOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { EventEmitter } from 'node:events';
-import type { RedisConfig } from '../config/config.js';
 import type { Logger } from '../shared/logger.js';
 import { bullmqQueueName } from './names.js';
 import { KEEP_COMPLETED, KEEP_FAILED, resolveConcurrency, resolveJobOptions, runAttempt } from './policy.js';
@@ -25,8 +24,17 @@ import {
 } from './port.js';
 import { withTimeout } from '../shared/timeout.js';
 
+/** Where Redis is; the composition root fills it from REDIS_HOST and friends. */
+export interface RedisConnection {
+  host: string;
+  port: number;
+  password?: string;
+  db: number;
+  tls: boolean;
+}
+
 export interface BullmqJobQueueOptions {
-  redis: RedisConfig;
+  redis: RedisConnection;
   /** Redis key prefix, e.g. `meridian:prod`; keeps data contexts and parallel test runs apart. */
   prefix: string;
   logger: Logger;
@@ -42,8 +50,8 @@ const PING_TIMEOUT_MS = 2_000;
  */
 export const ENQUEUE_TIMEOUT_MS = 2_000;
 
-/** ioredis options for a RedisConfig; exported so tests connect exactly as the adapter does. */
-export function ioredisOptions({ host, port, password, db, tls }: RedisConfig): RedisOptions {
+/** ioredis options for a RedisConnection; exported so tests connect exactly as the adapter does. */
+export function ioredisOptions({ host, port, password, db, tls }: RedisConnection): RedisOptions {
   return { host, port, password, db, ...(tls ? { tls: {} } : {}) };
 }
 

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { KNOWN_QUEUES, bullmqQueueName, logicalQueueName } from './names.js';
+import { bullmqQueueName, logicalQueueName } from './names.js';
 
 describe('queue names', () => {
-  it('maps every known reference name to a BullMQ-safe name and back', () => {
-    for (const logical of KNOWN_QUEUES) {
+  // The registered workers' own names are checked the same way in cli/workers.test.ts.
+  it('maps reference names to BullMQ-safe names and back', () => {
+    for (const logical of ['segmentation:live', 'event_to_profile_coping:worker', 'a:b:c']) {
       const safe = bullmqQueueName(logical);
       expect(safe).not.toContain(':');
       expect(logicalQueueName(safe)).toBe(logical);

@@ -51,6 +51,15 @@ export interface Consumer {
   close(): Promise<void>;
 }
 
+/**
+ * A capability's consumers: the logical queues it takes jobs from and how to start taking them. The
+ * composition root registers it under a worker name and hands it the ports it needs.
+ */
+export interface QueueConsumers<Deps, Options> {
+  queues: readonly string[];
+  start(deps: Deps, options: Options): Consumer;
+}
+
 export interface JobQueue {
   /**
    * Resolves with the job id once the job is accepted (durably, for the Redis adapter); rejects with

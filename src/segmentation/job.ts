@@ -1,7 +1,12 @@
 import type { JobQueue } from '../queue/port.js';
-import { SEGMENTATION_LIVE } from '../queue/names.js';
 import type { Logger } from '../shared/logger.js';
 import type { MembershipStore, ProfileSelection, SegmentRepository } from './ports.js';
+
+/** The reference's queue of segmentation work (Tracardi's name, kept so deployments read the same). */
+export const SEGMENTATION_LIVE = 'segmentation:live';
+
+/** Profiles per `segmentation:live` job. */
+export const SEGMENTATION_BATCH = 25_000;
 
 /** The payload of one `segmentation:live` job: one segment over one slice of the profiles. */
 export interface SegmentationWork {

@@ -1,8 +1,7 @@
-import type { Consumer, JobQueue } from '../queue/port.js';
-import { SEGMENTATION_LIVE } from '../queue/names.js';
+import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
 import type { Logger } from '../shared/logger.js';
 import { runEvery } from '../shared/timer-loop.js';
-import { queueAwaitingResegments, type SegmentationWork } from './job.js';
+import { queueAwaitingResegments, SEGMENTATION_BATCH, SEGMENTATION_LIVE, type SegmentationWork } from './job.js';
 import type { MembershipStore, SegmentRepository } from './ports.js';
 import { SegmentRunError } from './segment.js';
 
@@ -107,3 +106,16 @@ export function startSegmentationWorker(deps: SegmentationWorkerDeps, options: S
     },
   };
 }
+
+/** Profiles re-segmented per transaction of post-event segmentation. */
+const PENDING_BATCH = 500;
+
+/** The segmentation worker as a worker registers it: its queue, and its timers' periods from the role. */
+export const segmentationConsumers: QueueConsumers<
+  SegmentationWorkerDeps,
+  Pick<SegmentationWorkerOptions, 'concurrency' | 'pendingIntervalMs' | 'resegmentSweepMs'>
+> = {
+  queues: [SEGMENTATION_LIVE],
+  start: (deps, options) =>
+    startSegmentationWorker(deps, { ...options, pendingBatch: PENDING_BATCH, resegmentBatch: SEGMENTATION_BATCH }),
+};

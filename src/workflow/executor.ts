@@ -87,14 +87,18 @@ export interface WorkflowRunStore {
 /** Tracks a payload through the collect pipeline (Tracker.collect with the `workflow` channel). */
 export type RaiseEvent = (payload: Record<string, unknown>) => Promise<unknown>;
 
-export interface ExecutorDeps {
+/** How runs are executed, as the composition root wires it. */
+export interface WorkflowExecution {
   runs: WorkflowRunStore;
   /** The engine with its actions and HTTP client (runFlow). */
   runFlow: (flow: Flow, context: RunContext) => Promise<RunResult>;
   raise: RaiseEvent;
+  settings: ExecutorSettings;
+}
+
+export interface ExecutorDeps extends WorkflowExecution {
   logger: Logger;
   clock?: () => Date;
-  settings: ExecutorSettings;
 }
 
 export interface ExecutorSettings {

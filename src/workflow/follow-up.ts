@@ -1,10 +1,9 @@
 import type { JobQueue } from '../queue/port.js';
-import { WORKFLOW } from '../queue/names.js';
 import type { CommitFollowUp, CommittedRequest } from '../tracking/tracker.js';
 import { executeRuns, mergeAnswers, type ExecutedRun, type ExecutorDeps, type StoredAnswer } from './executor.js';
 import type { Rule } from './model.js';
 import { runIdFor } from './run-ids.js';
-import type { WorkflowWakeUp } from './worker.js';
+import { WORKFLOW, type WorkflowWakeUp } from './worker.js';
 
 /** The enabled event rules of enabled flows an event matches, in rule order (cached: read on every event). */
 export interface EventRuleLookup {

@@ -1,7 +1,10 @@
-import type { Consumer, JobQueue } from '../queue/port.js';
-import { WORKFLOW } from '../queue/names.js';
+import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
+import type { Logger } from '../shared/logger.js';
 import { runEvery } from '../shared/timer-loop.js';
-import { executeRuns, raiseLeftBehind, type ExecutorDeps } from './executor.js';
+import { executeRuns, raiseLeftBehind, type ExecutorDeps, type WorkflowExecution } from './executor.js';
+
+/** The logical queue that wakes the workflow worker (the runs themselves are rows in PostgreSQL). */
+export const WORKFLOW = 'workflow';
 
 /** A `workflow` job only wakes the worker: the runs to execute are rows, taken oldest first. */
 export type WorkflowWakeUp = Record<string, never>;
@@ -61,3 +64,20 @@ export function startWorkflowWorker(deps: WorkflowWorkerDeps, options: WorkflowW
   );
   return { close: async () => void (await Promise.all([consumer.close(), sweeper.stop()])) };
 }
+
+/** How often the sweep runs, and how many runs a claim and a commit take. */
+const SWEEP_INTERVAL_MS = 1000;
+const BATCH = 100;
+
+/** The workflow worker as a worker registers it. */
+export const workflowConsumers: QueueConsumers<
+  { workflow: WorkflowExecution; queue: JobQueue; logger: Logger },
+  { concurrency: number }
+> = {
+  queues: [WORKFLOW],
+  start: (deps, options) =>
+    startWorkflowWorker(
+      { ...deps.workflow, queue: deps.queue, logger: deps.logger },
+      { concurrency: options.concurrency, sweepIntervalMs: SWEEP_INTERVAL_MS, batch: BATCH },
+    ),
+};

@@ -1,7 +1,7 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import { startApi, type ApiRuntime, type StartApiOptions } from '../../src/cli/runtime.js';
+import { startApi, type ApiRuntime, type StartApiOptions } from '../../src/cli/composition.js';
 import { createTestDatabase, postgresAvailable } from './postgres.js';
 
 export const TEST_TOKEN = 'test-token';

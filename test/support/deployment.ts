@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/config.js';
-import { openDatabase } from '../../src/cli/runtime.js';
+import { openDatabase } from '../../src/cli/composition.js';
 import type { Database } from '../../src/storage/database.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './postgres.js';
 import { freePort, runMeridian, waitForHealthy, type MeridianProcess } from './processes.js';

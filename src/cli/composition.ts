@@ -1,0 +1,338 @@
+/**
+ * The composition root: the one module that turns a Config into adapters (database, job queue),
+ * repositories and services. Every role opens a Composition, takes what it needs and closes it;
+ * no other module constructs an adapter.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from '../api/server.js';
+import { schemaFor, type Config } from '../config/config.js';
+import type { HeartbeatServices } from '../heartbeat/job.js';
+import type { HeartbeatStore } from '../heartbeat/ports.js';
+import { resumeBackfills, startBackfill, type BackfillDeps } from '../mapping/backfill.js';
+import { MappingCache } from '../mapping/cache.js';
+import type { BackfillStore, MappingRepository } from '../mapping/ports.js';
+import { BullmqJobQueue } from '../queue/bullmq.js';
+import { MemoryJobQueue } from '../queue/memory.js';
+import type { Consumer, JobQueue } from '../queue/port.js';
+import { queueResegment, SEGMENTATION_BATCH } from '../segmentation/job.js';
+import type { MembershipStore, SegmentRepository } from '../segmentation/ports.js';
+import type { JobRunRepository } from '../shared/job-runs.js';
+import type { Logger } from '../shared/logger.js';
+import type { Database } from '../storage/database.js';
+import { migrate, type MigrationReport } from '../storage/migrate.js';
+import { openPGlite } from '../storage/pglite.js';
+import { connectPostgres } from '../storage/postgres.js';
+import { SqlEventSources } from '../storage/sql-event-sources.js';
+import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
+import { SqlJobRuns } from '../storage/sql-job-runs.js';
+import { SqlMappingBackfills } from '../storage/sql-mapping-backfill.js';
+import { SqlMappings } from '../storage/sql-mappings.js';
+import { SqlReadModel } from '../storage/sql-read-model.js';
+import { SqlMembership, SqlSegments } from '../storage/sql-segments.js';
+import { SqlSettings } from '../storage/sql-settings.js';
+import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
+import { SqlFlows } from '../storage/sql-flows.js';
+import { SqlRules } from '../storage/sql-rules.js';
+import { SqlRunHistory } from '../storage/sql-run-history.js';
+import { ACTIONS } from '../workflow/actions/index.js';
+import { fetchHttpClient } from '../workflow/fetch-http.js';
+import type { FlowRepository, RuleRepository, RunHistory } from '../workflow/ports.js';
+import { ruleReferences } from '../workflow/rule.js';
+import { RuleCache } from '../workflow/rule-cache.js';
+import { runFlow } from '../workflow/engine.js';
+import { DEFAULT_EXECUTOR_SETTINGS, type WorkflowExecution, type WorkflowRunStore } from '../workflow/executor.js';
+import { WorkflowFollowUp } from '../workflow/follow-up.js';
+import { WORKFLOW } from '../workflow/worker.js';
+import { SqlWorkflowRuns } from '../storage/sql-workflow-runs.js';
+import { TrackCommit } from '../tracking/commit.js';
+import { COMMIT_STEPS } from './commit-steps.js';
+import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
+import { SourceCache } from '../tracking/source-cache.js';
+import { Tracker } from '../tracking/tracker.js';
+import { DEFAULT_WORKER_OPTIONS, selectWorkers, startWorkers, type Worker, type WorkerOptions } from './workers.js';
+
+/** DATA_DIR=:memory: keeps the embedded store in memory: nothing survives the process. */
+const IN_MEMORY = ':memory:';
+
+const pgliteDir = (config: Config) => (config.dataDir === IN_MEMORY ? undefined : join(config.dataDir, 'pgdata'));
+
+/** Whether the embedded store has files to read (an in-memory one starts empty every time). */
+export function embeddedStoreExists(config: Config): boolean {
+  const dir = pgliteDir(config);
+  return dir !== undefined && existsSync(dir);
+}
+
+/** PostgreSQL when DATABASE_URL is set, otherwise PGlite with its files under DATA_DIR. */
+export async function openDatabase(config: Config): Promise<Database> {
+  const schema = schemaFor(config);
+  if (config.databaseUrl)
+    return connectPostgres({ url: config.databaseUrl, schema, maxConnections: config.databasePoolSize });
+  return openPGlite({ dataDir: pgliteDir(config), schema });
+}
+
+/** BullMQ when REDIS_HOST is set, otherwise the in-process queue. */
+function openQueue(config: Config, logger: Logger): JobQueue {
+  if (!config.redis) return new MemoryJobQueue({ logger });
+  return new BullmqJobQueue({ redis: config.redis, prefix: config.queuePrefix, logger });
+}
+
+export function describeBackends(config: Config): { storage: string; queue: string } {
+  return {
+    storage: config.databaseUrl
+      ? `PostgreSQL (schema ${schemaFor(config)})`
+      : `PGlite in ${pgliteDir(config) ?? 'memory'}`,
+    queue: config.redis ? `BullMQ on Redis ${config.redis.host}:${config.redis.port}` : 'in-process',
+  };
+}
+
+/** The store's repositories, each behind its capability's port. */
+export interface Repositories {
+  sources: EventSourceRepository;
+  settings: SqlSettings;
+  readModel: TrackingReadModel;
+  segments: SegmentRepository;
+  membership: MembershipStore;
+  mappings: MappingRepository;
+  backfills: BackfillStore;
+  jobRuns: JobRunRepository;
+  heartbeat: HeartbeatStore;
+  flows: FlowRepository;
+  rules: RuleRepository;
+  runHistory: RunHistory;
+  workflowRuns: WorkflowRunStore;
+}
+
+function repositoriesOf(db: Database): Repositories {
+  return {
+    sources: new SqlEventSources(db),
+    settings: new SqlSettings(db),
+    readModel: new SqlReadModel(db),
+    segments: new SqlSegments(db),
+    membership: new SqlMembership(db),
+    mappings: new SqlMappings(db),
+    backfills: new SqlMappingBackfills(db, COMMIT_STEPS),
+    jobRuns: new SqlJobRuns(db),
+    heartbeat: new SqlHeartbeatStore(db, COMMIT_STEPS),
+    flows: new SqlFlows(db),
+    rules: new SqlRules(db),
+    runHistory: new SqlRunHistory(db),
+    workflowRuns: new SqlWorkflowRuns(db, COMMIT_STEPS),
+  };
+}
+
+/** What one role process is built from; `close` releases what was opened, last opened first. */
+export class Composition {
+  readonly repositories: Repositories;
+  private openedQueue: JobQueue | undefined;
+  private openedRuleCache: RuleCache | undefined;
+  private openedTracker: Tracker | undefined;
+  private readonly parts: Consumer[] = [];
+
+  private constructor(
+    readonly config: Config,
+    readonly logger: Logger,
+    readonly db: Database,
+  ) {
+    this.repositories = repositoriesOf(db);
+  }
+
+  /** Opens the store and applies pending migrations, unless told not to (a dry run changes nothing). */
+  static async open(config: Config, logger: Logger, options: { migrate?: boolean } = {}): Promise<Composition> {
+    const root = new Composition(config, logger, await openDatabase(config));
+    if (options.migrate === false) return root;
+    try {
+      await root.migrate();
+    } catch (error) {
+      await root.close();
+      throw error;
+    }
+    return root;
+  }
+
+  migrate(): Promise<MigrationReport> {
+    return migrate(this.db);
+  }
+
+  /** The job queue, opened on first use: a role that never queues never connects to Redis. */
+  get queue(): JobQueue {
+    this.openedQueue ??= openQueue(this.config, this.logger);
+    return this.openedQueue;
+  }
+
+  /** A part of the role (a worker, a tracker) that must stop before the queue and the store close. */
+  private own<T extends Consumer>(part: T): T {
+    this.parts.push(part);
+    return part;
+  }
+
+  /** One per process, shared by the admin API and the commit step, so a save is seen by the next commit. */
+  get ruleCache(): RuleCache {
+    this.openedRuleCache ??= new RuleCache(this.repositories.rules);
+    return this.openedRuleCache;
+  }
+
+  backfillDeps(logger: Logger = this.logger): BackfillDeps {
+    const { mappings, backfills } = this.repositories;
+    return { mappings, backfills, queue: this.queue, logger };
+  }
+
+  heartbeatServices(logger: Logger = this.logger): HeartbeatServices {
+    return { store: this.repositories.heartbeat, logger };
+  }
+
+  /**
+   * The collect pipeline: the tracking store and the Tracker over it, the one place either is made,
+   * once per process. Its commits are followed by the workflow runs they recorded. The Tracker commits
+   * what is pending before the store closes.
+   */
+  tracking(caches: { sourceCache: SourceCache; mappingCache: MappingCache }): Tracker {
+    if (this.openedTracker) return this.openedTracker;
+    const tracker = new Tracker(
+      new TrackCommit(new SqlTrackingStore(this.db), COMMIT_STEPS),
+      caches.sourceCache,
+      caches.mappingCache,
+      {
+        maxBatch: this.config.groupCommitMaxBatch,
+        maxWaitMs: this.config.groupCommitMaxWaitMs,
+        lanes: this.db.kind === 'pglite' ? 1 : this.config.commitLanes,
+        followUp: new WorkflowFollowUp({
+          ...this.workflowExecution(),
+          logger: this.logger.child({ capability: 'workflow' }),
+          rules: this.ruleCache,
+          queue: this.queue,
+        }),
+      },
+    );
+    this.own({ close: () => tracker.drain() });
+    this.openedTracker = tracker;
+    return tracker;
+  }
+
+  /** How workflow runs are executed: the engine with its actions, and the tracker raised events go through. */
+  private workflowExecution(): WorkflowExecution {
+    return {
+      runs: this.repositories.workflowRuns,
+      runFlow: (flow, context) => runFlow(flow, context, { actions: ACTIONS, http: fetchHttpClient }),
+      raise: (payload) => this.openedTracker!.collect(payload, { channel: 'workflow' }),
+      settings: { ...DEFAULT_EXECUTOR_SETTINGS, leaseMs: this.config.workflowClaimMs },
+    };
+  }
+
+  /** Starts workers in this process; they stop when the root closes, or before, when the result is closed. */
+  startWorkers(workers: readonly Worker[], options: WorkerOptions): Consumer {
+    // The workflow worker tracks the events its flows raise: the tracker must outlive it.
+    if (workers.some((each) => each.queues.includes(WORKFLOW)))
+      this.tracking({
+        sourceCache: new SourceCache(this.repositories.sources),
+        mappingCache: new MappingCache(this.repositories.mappings),
+      });
+    return this.own(
+      startWorkers(
+        workers,
+        { ...this.repositories, queue: this.queue, logger: this.logger, workflow: this.workflowExecution() },
+        options,
+      ),
+    );
+  }
+
+  async close(): Promise<void> {
+    for (const part of this.parts.splice(0).reverse()) await part.close();
+    await this.openedQueue?.close();
+    await this.db.close();
+  }
+}
+
+export interface ApiRuntime {
+  app: FastifyInstance;
+  root: Composition;
+  db: Database;
+  queue: JobQueue;
+  apiToken: string | undefined;
+  close(): Promise<void>;
+}
+
+export interface StartApiOptions {
+  /** Embedded start: with no API_TOKEN, generate one once and keep it with the data. */
+  generateToken?: boolean;
+  /** Workers to run inside the API process by name (the in-process queue has no other consumer). */
+  workers?: readonly string[];
+  workerOptions?: WorkerOptions;
+}
+
+/** The HTTP API over storage, queue and tracking, with the workers asked for. */
+export async function startApi(config: Config, logger: Logger, options: StartApiOptions = {}): Promise<ApiRuntime> {
+  const root = await Composition.open(config, logger);
+  try {
+    const { repositories } = root;
+    const { segments, membership, mappings } = repositories;
+    const apiToken =
+      config.apiToken ??
+      (options.generateToken
+        ? await repositories.settings.getOrInit('api_token', randomBytes(24).toString('base64url'))
+        : undefined);
+    const sourceCache = new SourceCache(repositories.sources);
+    const mappingCache = new MappingCache(mappings);
+    const tracker = root.tracking({ sourceCache, mappingCache });
+    const backfills = root.backfillDeps();
+    const queue = root.queue;
+    const app = await buildServer(
+      {
+        config: {
+          apiToken,
+          maxPayloadBytes: config.maxPayloadBytes,
+          corsOrigins: config.corsOrigins,
+          adminCorsOrigins: config.adminCorsOrigins,
+        },
+        tracker,
+        sources: repositories.sources,
+        sourceCache,
+        readModel: repositories.readModel,
+        segmentation: {
+          segments,
+          resegment: (segmentId) =>
+            queueResegment({ segments, membership, queue, logger }, segmentId, SEGMENTATION_BATCH),
+        },
+        mapping: {
+          mappings,
+          mappingCache,
+          backfill: (mappingId, range) => startBackfill(backfills, mappingId, range),
+          jobRuns: repositories.jobRuns,
+        },
+        workflow: {
+          flows: repositories.flows,
+          rules: repositories.rules,
+          runs: repositories.runHistory,
+          references: ruleReferences({ flows: repositories.flows, sources: repositories.sources, segments }),
+          ruleCache: root.ruleCache,
+          actions: ACTIONS,
+          http: fetchHttpClient,
+        },
+        health: { storage: async () => void (await root.db.query('SELECT 1')), queue: () => queue.ping() },
+      },
+      logger,
+    );
+    const workers = options.workers ?? [];
+    if (workers.length > 0) {
+      root.startWorkers(selectWorkers(workers), options.workerOptions ?? DEFAULT_WORKER_OPTIONS);
+      // The in-process queue forgets its jobs on exit: the backfills a restart interrupted go on.
+      if (!config.redis) await resumeBackfills(backfills);
+    }
+    return {
+      app,
+      root,
+      db: root.db,
+      queue,
+      apiToken,
+      close: async () => {
+        await app.close();
+        await root.close();
+      },
+    };
+  } catch (error) {
+    await root.close().catch(() => {});
+    throw error;
+  }
+}
