@@ -42,6 +42,11 @@ import { fetchHttpClient } from '../workflow/fetch-http.js';
 import type { FlowRepository, RuleRepository, RunHistory } from '../workflow/ports.js';
 import { ruleReferences } from '../workflow/rule.js';
 import { RuleCache } from '../workflow/rule-cache.js';
+import { runFlow } from '../workflow/engine.js';
+import { DEFAULT_EXECUTOR_SETTINGS, type WorkflowExecution, type WorkflowRunStore } from '../workflow/executor.js';
+import { WorkflowFollowUp } from '../workflow/follow-up.js';
+import { WORKFLOW } from '../workflow/worker.js';
+import { SqlWorkflowRuns } from '../storage/sql-workflow-runs.js';
 import { TrackCommit } from '../tracking/commit.js';
 import { COMMIT_STEPS } from './commit-steps.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
@@ -97,6 +102,7 @@ export interface Repositories {
   flows: FlowRepository;
   rules: RuleRepository;
   runHistory: RunHistory;
+  workflowRuns: WorkflowRunStore;
 }
 
 function repositoriesOf(db: Database): Repositories {
@@ -113,6 +119,7 @@ function repositoriesOf(db: Database): Repositories {
     flows: new SqlFlows(db),
     rules: new SqlRules(db),
     runHistory: new SqlRunHistory(db),
+    workflowRuns: new SqlWorkflowRuns(db, COMMIT_STEPS),
   };
 }
 
@@ -184,7 +191,8 @@ export class Composition {
 
   /**
    * The collect pipeline: the tracking store, the Tracker over it and the caches it reads, made once
-   * per process. The Tracker commits what is pending before the store closes.
+   * per process. Its commits are followed by the workflow runs they recorded. The Tracker commits
+   * what is pending before the store closes.
    */
   tracking(): Tracking {
     if (!this.openedTracking) {
@@ -198,6 +206,12 @@ export class Composition {
           maxBatch: this.config.groupCommitMaxBatch,
           maxWaitMs: this.config.groupCommitMaxWaitMs,
           lanes: this.db.kind === 'pglite' ? 1 : this.config.commitLanes,
+          followUp: new WorkflowFollowUp({
+            ...this.workflowExecution(),
+            logger: this.logger.child({ capability: 'workflow' }),
+            rules: this.ruleCache,
+            queue: this.queue,
+          }),
         },
       );
       this.own({ close: () => tracker.drain() });
@@ -206,9 +220,27 @@ export class Composition {
     return this.openedTracking;
   }
 
+  /** How workflow runs are executed: the engine with its actions, and the tracker raised events go through. */
+  private workflowExecution(): WorkflowExecution {
+    return {
+      runs: this.repositories.workflowRuns,
+      runFlow: (flow, context) => runFlow(flow, context, { actions: ACTIONS, http: fetchHttpClient }),
+      raise: (payload) => this.openedTracking!.tracker.collect(payload, { channel: 'workflow' }),
+      settings: { ...DEFAULT_EXECUTOR_SETTINGS, leaseMs: this.config.workflowClaimMs },
+    };
+  }
+
   /** Starts workers in this process; they stop when the root closes, or before, when the result is closed. */
   startWorkers(workers: readonly Worker[], options: WorkerOptions): Consumer {
-    return this.own(startWorkers(workers, { ...this.repositories, queue: this.queue, logger: this.logger }, options));
+    // The workflow worker tracks the events its flows raise: the tracker must outlive it.
+    if (workers.some((each) => each.queues.includes(WORKFLOW))) this.tracking();
+    return this.own(
+      startWorkers(
+        workers,
+        { ...this.repositories, queue: this.queue, logger: this.logger, workflow: this.workflowExecution() },
+        options,
+      ),
+    );
   }
 
   async close(): Promise<void> {

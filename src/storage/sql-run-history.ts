@@ -96,7 +96,7 @@ export class SqlRunHistory implements RunHistory {
       const [row] = await this.db.query<{ n: number }>(
         `WITH gone AS (
            DELETE FROM workflow_runs WHERE id IN (
-             SELECT id FROM workflow_runs WHERE finished_at < $1 AND status IN ('completed', 'failed') LIMIT $2)
+             SELECT id FROM workflow_runs WHERE finished_at < $1 AND status IN ('completed', 'failed') AND NOT raises_pending LIMIT $2)
            RETURNING 1)
          SELECT count(*)::int AS n FROM gone`,
         [date, PURGE_SLICE],
