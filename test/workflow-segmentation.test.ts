@@ -1,5 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
+import { Composition } from '../src/cli/composition.js';
+import { runSegmentationCommand } from '../src/cli/work.js';
+import { loadConfig } from '../src/config/config.js';
 import { COMMIT_STEPS } from '../src/cli/commit-steps.js';
 import { untilQueuesIdle } from '../src/cli/queue-drain.js';
 import { MemoryJobQueue } from '../src/queue/memory.js';
@@ -21,6 +27,7 @@ import type { FlowGraph } from '../src/workflow/model.js';
 import { segmentationRunId } from '../src/workflow/run-ids.js';
 import { BACKENDS } from './support/api.js';
 import { openTestDatabase } from './support/db.js';
+import { createTestDatabase } from './support/postgres.js';
 import { NO_HTTP } from './support/flows.js';
 
 // Needs: PostgreSQL for the second half (skipped when absent); the queue is in-process.
@@ -204,6 +211,54 @@ for (const backend of BACKENDS) {
       });
       expect(await runsOf(flow!.id)).toEqual([]);
       expect(await taggedWith('switched-off')).toEqual([]);
+    });
+
+    it('is what `meridian job segmentation` runs, with the store the command opens', async () => {
+      const database = backend.name === 'postgres' ? await createTestDatabase() : undefined;
+      const dataDir = await mkdtemp(join(tmpdir(), 'meridian-wfseg-'));
+      const config = loadConfig({
+        LOG_LEVEL: 'silent',
+        DATA_DIR: dataDir,
+        ...(database ? { DATABASE_URL: database.url } : {}),
+      });
+      const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+      try {
+        let root = await Composition.open(config, logger);
+        await root.db.query(
+          `INSERT INTO profiles (id, traits) VALUES ('c1', '{"spend": 500}'), ('c2', '{"spend": 5}')`,
+        );
+        await root.repositories.flows.create({
+          id: 'cli-flow',
+          name: 'CLI flow',
+          description: '',
+          type: 'segmentation',
+          enabled: true,
+          answersClient: false,
+          graph: segmentGraph('profile@traits.spend > 100', 'big-spender'),
+        });
+        await root.close();
+
+        await runSegmentationCommand(config, logger, {});
+        expect(write).toHaveBeenCalledWith(expect.stringMatching(/: 0 segments, 1 flows, 1 jobs done\n$/));
+
+        root = await Composition.open(config, logger);
+        try {
+          const rows = await root.db.query<{ id: string; segments: string[] }>(
+            'SELECT id, segments FROM profiles ORDER BY id',
+          );
+          expect(rows).toEqual([
+            { id: 'c1', segments: ['big-spender'] },
+            { id: 'c2', segments: [] },
+          ]);
+          expect((await root.repositories.runHistory.listForFlow('cli-flow', 10)).items).toHaveLength(2);
+        } finally {
+          await root.close();
+        }
+      } finally {
+        write.mockRestore();
+        await database?.drop();
+        await rm(dataDir, { recursive: true, force: true });
+      }
     });
   });
 }
