@@ -239,7 +239,9 @@ for (const backend of BACKENDS) {
         await root.close();
 
         await runSegmentationCommand(config, logger, {});
-        expect(write).toHaveBeenCalledWith(expect.stringMatching(/: 0 segments, 1 flows, 1 jobs done\n$/));
+        expect(write).toHaveBeenCalledWith(
+          expect.stringMatching(/^segmentation: 0 segments, 1 flows, 1 jobs done \(job run [0-9a-f-]{36}\)\n$/),
+        );
 
         root = await Composition.open(config, logger);
         try {

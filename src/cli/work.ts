@@ -68,7 +68,7 @@ export function profileWindow(
   return { updatedSince: from, updatedBefore: to };
 }
 
-/** Enqueues `segmentation:live` work for every enabled segment (or runs it, without Redis). */
+/** Enqueues `segmentation:live` work for every enabled segment and segmentation flow (or does it, without Redis). */
 export async function runSegmentationCommand(
   config: Config,
   logger: Logger,
@@ -82,7 +82,7 @@ export async function runSegmentationCommand(
     );
     await workHereWithoutRedis(root, [SEGMENTATION_LIVE]);
     process.stdout.write(
-      `segmentation ${report.jobRunId}: ${report.segments} segments, ${report.flows} flows, ${report.jobs} jobs ${config.redis ? 'enqueued' : 'done'}\n`,
+      `segmentation: ${report.segments} segments, ${report.flows} flows, ${report.jobs} jobs ${config.redis ? 'enqueued' : 'done'} (job run ${report.jobRunId})\n`,
     );
   });
 }
