@@ -84,7 +84,7 @@ describe.skipIf(!redisUp || !postgresUp)(
 
       const job = runMeridian(['job', 'segmentation'], env);
       expect(await job.exited).toBe(0);
-      expect(job.output()).toMatch(/segmentation: 1 segments, 1 jobs enqueued/);
+      expect(job.output()).toMatch(/segmentation: 1 segments, 0 flows, 1 jobs enqueued/);
 
       const heartbeat = runMeridian(['job', 'heartbeat'], {
         ...env,

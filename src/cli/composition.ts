@@ -45,6 +45,7 @@ import { RuleCache } from '../workflow/rule-cache.js';
 import { runFlow } from '../workflow/engine.js';
 import { DEFAULT_EXECUTOR_SETTINGS, type WorkflowExecution, type WorkflowRunStore } from '../workflow/executor.js';
 import { WorkflowFollowUp } from '../workflow/follow-up.js';
+import type { SegmentationRunStore } from '../workflow/segmentation.js';
 import { WORKFLOW } from '../workflow/worker.js';
 import { SqlWorkflowRuns } from '../storage/sql-workflow-runs.js';
 import { TrackCommit } from '../tracking/commit.js';
@@ -103,9 +104,11 @@ export interface Repositories {
   rules: RuleRepository;
   runHistory: RunHistory;
   workflowRuns: WorkflowRunStore;
+  segmentationRuns: SegmentationRunStore;
 }
 
 function repositoriesOf(db: Database): Repositories {
+  const workflowRuns = new SqlWorkflowRuns(db, COMMIT_STEPS);
   return {
     sources: new SqlEventSources(db),
     settings: new SqlSettings(db),
@@ -119,7 +122,8 @@ function repositoriesOf(db: Database): Repositories {
     flows: new SqlFlows(db),
     rules: new SqlRules(db),
     runHistory: new SqlRunHistory(db),
-    workflowRuns: new SqlWorkflowRuns(db, COMMIT_STEPS),
+    workflowRuns,
+    segmentationRuns: workflowRuns,
   };
 }
 

@@ -68,28 +68,30 @@ export function profileWindow(
   return { updatedSince: from, updatedBefore: to };
 }
 
-/** Enqueues `segmentation:live` work for every enabled segment (or runs it, without Redis). */
+/** Enqueues `segmentation:live` work for every enabled segment and segmentation flow (or does it, without Redis). */
 export async function runSegmentationCommand(
   config: Config,
   logger: Logger,
   window: { updatedSince?: Date; updatedBefore?: Date },
 ): Promise<void> {
   await withComposition(config, logger, async (root) => {
-    const { segments, membership } = root.repositories;
+    const { segments, membership, flows } = root.repositories;
     const report = await runSegmentationJob(
-      { segments, membership, queue: root.queue, logger },
+      { segments, membership, flows, queue: root.queue, logger },
       { batchSize: SEGMENTATION_BATCH, ...window },
     );
     await workHereWithoutRedis(root, [SEGMENTATION_LIVE]);
     process.stdout.write(
-      `segmentation: ${report.segments} segments, ${report.jobs} jobs ${config.redis ? 'enqueued' : 'done'}\n`,
+      `segmentation: ${report.segments} segments, ${report.flows} flows, ${report.jobs} jobs ${config.redis ? 'enqueued' : 'done'} (job run ${report.jobRunId})\n`,
     );
   });
 }
 
 export function segmentationJobCommand(run: Run): Command {
   return new Command('segmentation')
-    .description('re-decide every enabled segment: enqueue segmentation:live work in batches of profiles, then exit')
+    .description(
+      're-decide every enabled segment and run every enabled segmentation flow per profile: enqueue segmentation:live work in batches of profiles, then exit',
+    )
     .option('--since <when>', 'only profiles updated since (date math like now-1h, or ISO); default: RANGE, else all')
     .action((options: { since?: string }) =>
       run((config, logger, env) =>

@@ -1,7 +1,17 @@
 import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
 import type { Logger } from '../shared/logger.js';
 import { runEvery } from '../shared/timer-loop.js';
-import { queueAwaitingResegments, SEGMENTATION_BATCH, SEGMENTATION_LIVE, type SegmentationWork } from './job.js';
+import type { WorkflowExecution } from '../workflow/executor.js';
+import type { FlowRepository } from '../workflow/ports.js';
+import { runFlowSegmentation, type FlowSegmentationWork, type SegmentationRunStore } from '../workflow/segmentation.js';
+import {
+  isFlowWork,
+  queueAwaitingResegments,
+  SEGMENTATION_BATCH,
+  SEGMENTATION_LIVE,
+  type SegmentationWork,
+  type SegmentWork,
+} from './job.js';
 import type { MembershipStore, SegmentRepository } from './ports.js';
 import { SegmentRunError } from './segment.js';
 
@@ -25,6 +35,10 @@ export interface SegmentationWorkerDeps {
   membership: MembershipStore;
   logger: Logger;
   clock?: () => Date;
+  /** What segmentation flows run with; work for a flow fails (and is retried by the queue) without them. */
+  flows?: Pick<FlowRepository, 'get'>;
+  segmentationRuns?: SegmentationRunStore;
+  workflow?: WorkflowExecution;
 }
 
 function reportFailure(deps: SegmentationWorkerDeps, failure: SegmentRunError): void {
@@ -34,8 +48,26 @@ function reportFailure(deps: SegmentationWorkerDeps, failure: SegmentRunError): 
   );
 }
 
-/** Runs one `segmentation:live` job: decides one segment over one slice of profiles. */
+/** Runs one `segmentation:live` job: decides one segment, or runs one flow, over one slice of profiles. */
 export async function runSegmentationWork(deps: SegmentationWorkerDeps, work: SegmentationWork): Promise<void> {
+  if (isFlowWork(work)) await runFlowWork(deps, work);
+  else await runSegmentWork(deps, work);
+}
+
+async function runFlowWork(deps: SegmentationWorkerDeps, work: FlowSegmentationWork): Promise<void> {
+  const { flows, segmentationRuns, workflow } = deps;
+  if (!flows || !segmentationRuns || !workflow) throw new Error('this segmentation worker cannot run flows');
+  const report = await runFlowSegmentation(
+    { ...workflow, flows, segmentationRuns, logger: deps.logger, ...(deps.clock ? { clock: deps.clock } : {}) },
+    work,
+  );
+  deps.logger.info(
+    { flow: work.flowId, jobRunId: work.jobRunId, fromId: work.selection.fromId, ...report },
+    'segmentation flow ran over a slice of profiles',
+  );
+}
+
+async function runSegmentWork(deps: SegmentationWorkerDeps, work: SegmentWork): Promise<void> {
   const segment = await deps.segments.get(work.segmentId);
   if (!segment || !segment.enabled) {
     deps.logger.info({ segment: work.segmentId }, 'segment gone or disabled: work skipped');

@@ -159,15 +159,24 @@ export class SqlSegments implements SegmentRepository {
 }
 
 /**
- * The WHERE clauses of a selection, their parameters numbered from $4 ($1 segment, $2 now, $3 machine
- * name): one over profiles p, and one over the segment's members m that can only be those profiles,
+ * The WHERE clauses of a selection, their parameters numbered after the `before` first ones (a
+ * segment's statement has three: segment, now, machine name): one over profiles p, and one over the
+ * segment's members m that can only be those profiles,
  * so that exits are looked for among a batch's members rather than all of them. Only the bounds
  * present are written: a `$n IS NULL OR …` form would keep PostgreSQL's generic plan from using the
  * primary key for the range.
  */
-function selectionFilter(selection: ProfileSelection): { profiles: string; members: string; params: unknown[] } {
+export function selectionFilter(
+  selection: ProfileSelection,
+  before = 3,
+): { profiles: string; members: string; params: unknown[] } {
   if (selection.kind === 'ids') {
-    return { profiles: 'p.id = ANY($4::text[])', members: 'm.profile_id = ANY($4::text[])', params: [selection.ids] };
+    const placeholder = `$${before + 1}::text[]`;
+    return {
+      profiles: `p.id = ANY(${placeholder})`,
+      members: `m.profile_id = ANY(${placeholder})`,
+      params: [selection.ids],
+    };
   }
   const params: unknown[] = [];
   const profiles: string[] = [];
@@ -175,7 +184,7 @@ function selectionFilter(selection: ProfileSelection): { profiles: string; membe
   const bound = (value: string | null | undefined, profileClause: string, memberClause?: string) => {
     if (value === null || value === undefined) return;
     params.push(value);
-    const placeholder = `$${params.length + 3}`;
+    const placeholder = `$${params.length + before}`;
     profiles.push(profileClause.replace('?', placeholder));
     if (memberClause) members.push(memberClause.replace('?', placeholder));
   };

@@ -10,7 +10,10 @@ import type {
 } from '../workflow/executor.js';
 import { failedAtCommit, RAISED_BY, replayProfileChanges } from '../workflow/executor.js';
 import type { Flow, RunEffect, RunResult } from '../workflow/model.js';
-import { runIdSql } from '../workflow/run-ids.js';
+import { runIdSql, segmentationRunId } from '../workflow/run-ids.js';
+import type { FlowSegmentationWork, SegmentationRunPage, SegmentationRunStore } from '../workflow/segmentation.js';
+import { deepEquals } from '../condition/values.js';
+import { selectionFilter } from './sql-segments.js';
 import { retryingTransaction, type Database, type SqlExecutor } from './database.js';
 import type { Row } from './rows.js';
 import { runCommitSteps, type CommitStep, type CommittedEvent } from '../tracking/commit-steps.js';
@@ -66,7 +69,7 @@ function eventDocument(row: Row): Record<string, unknown> {
   return { ...document, metadata: { ...(document.metadata as Record<string, unknown>), raiseDepth } };
 }
 
-export class SqlWorkflowRuns implements WorkflowRunStore {
+export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
   /** `steps`: the commit steps, run when a run changed its profile (post-event segmentation among them). */
   constructor(
     private readonly db: Database,
@@ -158,12 +161,14 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
       const forProfile = held.filter(
         ({ run, outcome }) => run.profileId === row.id && outcome.profileChanges.length > 0,
       );
-      const replayed = replayProfileChanges(documentFromRow(DEFAULT_SQL_MAPPING.profile!, row), forProfile);
+      const current = documentFromRow(DEFAULT_SQL_MAPPING.profile!, row);
+      const replayed = replayProfileChanges(current, forProfile);
       for (const [runId, message] of replayed.failures)
         results.set(runId, failedAtCommit(results.get(runId)!, message));
       failedAtReplay.push(...forProfile.filter(({ run }) => replayed.failures.has(run.id)));
       const applied = forProfile.filter(({ run }) => !replayed.failures.has(run.id));
-      if (applied.length === 0) continue;
+      // Changes that leave the profile as it was (a segment it has added again) write nothing.
+      if (applied.length === 0 || deepEquals(replayed.profile, current)) continue;
       const eventTypes = [...new Set(applied.flatMap(({ run }) => (run.eventType === null ? [] : [run.eventType])))];
       changedProfiles.push({ id: row.id as string, document: replayed.profile, eventTypes });
     }
@@ -192,6 +197,30 @@ export class SqlWorkflowRuns implements WorkflowRunStore {
         }),
     ]);
     return results;
+  }
+
+  async recordSegmentationRuns(
+    work: FlowSegmentationWork,
+    after: string | null,
+    limit: number,
+  ): Promise<SegmentationRunPage> {
+    const filter = selectionFilter({ kind: 'range', ...work.selection }, 1);
+    const afterClause = after === null ? '' : ` AND p.id > $${filter.params.length + 2}::text`;
+    const page = await this.db.query<{ id: string }>(
+      `SELECT p.id FROM profiles p WHERE ${filter.profiles}${afterClause} ORDER BY p.id LIMIT $1`,
+      [limit, ...filter.params, ...(after === null ? [] : [after])],
+    );
+    const profileIds = page.map((row) => row.id);
+    const runIds = profileIds.map((profileId) => segmentationRunId(work.jobRunId, work.flowId, profileId));
+    if (runIds.length > 0) {
+      await this.db.query(
+        `INSERT INTO workflow_runs (id, flow_id, trigger, profile_id)
+         SELECT r.id, $3, 'segmentation', r.profile_id FROM unnest($1::text[], $2::text[]) AS r(id, profile_id)
+         ON CONFLICT (id) DO NOTHING`,
+        [runIds, profileIds, work.flowId],
+      );
+    }
+    return { runIds, lastProfileId: profileIds.at(-1) ?? null };
   }
 
   async pendingRaises(limit: number): Promise<PendingRaises[]> {

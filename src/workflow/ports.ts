@@ -44,7 +44,7 @@ export interface RuleRepository {
   listActiveEventRules(): Promise<ActiveRule[]>;
 }
 
-export const RUN_TRIGGERS = ['event', 'segment-entered', 'segment-left', 'manual', 'resume'] as const;
+export const RUN_TRIGGERS = ['event', 'segment-entered', 'segment-left', 'manual', 'resume', 'segmentation'] as const;
 export type RunTrigger = (typeof RUN_TRIGGERS)[number];
 
 export const RUN_STATUSES = [

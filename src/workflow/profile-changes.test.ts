@@ -57,6 +57,8 @@ describe('applyProfileChanges', () => {
     ]);
     expect(added['segments']).toEqual(['vip', 'buyers']);
     expect(applyProfileChanges(added, [{ op: 'remove-segment', segment: 'vip' }])['segments']).toEqual(['buyers']);
+    // A segment the profile has stays where it is: deciding the same again leaves the profile equal.
+    expect(applyProfileChanges(added, [{ op: 'add-segment', segment: 'vip' }])).toEqual(added);
   });
 
   it('grants and revokes consents', () => {

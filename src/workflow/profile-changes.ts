@@ -85,9 +85,12 @@ function applyOne(document: Document, source: SourceName, change: ProfileChange)
     case 'add-segment':
     case 'remove-segment': {
       const profile = profileOf(document, source);
-      const segments = asList(profile['segments']).filter((segment) => segment !== change.segment);
-      if (change.op === 'add-segment') segments.push(change.segment);
-      profile['segments'] = segments;
+      const segments = asList(profile['segments']);
+      // Adding a segment the profile has leaves its list as it is, so a repeated decision writes nothing.
+      if (change.op === 'add-segment') {
+        if (!segments.includes(change.segment)) segments.push(change.segment);
+        profile['segments'] = segments;
+      } else profile['segments'] = segments.filter((segment) => segment !== change.segment);
       return;
     }
     case 'consent': {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PGlite } from '@electric-sql/pglite';
-import { raisedEventId, runIdFor, runIdSql } from './run-ids.js';
+import { raisedEventId, runIdFor, runIdSql, segmentationRunId } from './run-ids.js';
 
 describe('derived ids', () => {
   it('are UUID-shaped, stable and keep their two parts apart', () => {
@@ -8,6 +8,9 @@ describe('derived ids', () => {
     expect(runIdFor('rule', 'event')).toBe(runIdFor('rule', 'event'));
     expect(runIdFor('a', 'bc')).not.toBe(runIdFor('ab', 'c'));
     expect(raisedEventId('run', 0)).not.toBe(raisedEventId('run', 1));
+    expect(segmentationRunId('job', 'flow', 'p1')).toBe(segmentationRunId('job', 'flow', 'p1'));
+    expect(segmentationRunId('job', 'flow', 'p1')).not.toBe(segmentationRunId('job2', 'flow', 'p1'));
+    expect(segmentationRunId('job', 'flow', 'p1')).not.toBe(segmentationRunId('job', 'flow', 'p2'));
   });
 
   it('are derived alike in SQL and in JavaScript, multi-byte text included', async () => {

@@ -21,3 +21,10 @@ export const runIdSql = (rule: string, event: string): string =>
 
 /** The id of the `index`th event a run raises: tracked twice, it is stored once. */
 export const raisedEventId = (runId: string, index: number): string => derivedId(`raise:${runId}`, String(index));
+
+/**
+ * The run of a segmentation flow for one profile in one segmentation job run: a batch delivered twice
+ * names the same runs, and finds them done.
+ */
+export const segmentationRunId = (jobRunId: string, flowId: string, profileId: string): string =>
+  derivedId(`segmentation:${jobRunId}:${flowId}`, profileId);
