@@ -1,3 +1,4 @@
+import type { ImportApiServices } from './routes/imports.js';
 import type { SegmentRepository } from '../segmentation/ports.js';
 import type { MappingServices } from '../mapping/ports.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
@@ -28,6 +29,7 @@ export interface ApiServices {
     resegment: (segmentId: string) => Promise<boolean>;
   };
   mapping: MappingServices;
+  importing: ImportApiServices;
   /** Each throws when its backend is unreachable. */
   health: { storage: () => Promise<void>; queue: () => Promise<void> };
 }

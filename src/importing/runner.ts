@@ -1,0 +1,206 @@
+/**
+ * Import runs: a run reads its source batch by batch from its checkpoint, collects each batch's rows
+ * as events through the collect pipeline, then records the batch's figures and the next checkpoint
+ * in one transaction. A worker killed between the two reads the batch again on resume; the events'
+ * ids derive from (import, row key), so the second collect stores nothing twice.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
+import { DomainError, notFound } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { DEFAULT_BATCH_SIZE, type ImportConfig } from './model.js';
+import type { BatchOutcome, Collector, ImportRun, ImportStore, ReaderFactory } from './ports.js';
+import { RowRejected, rowToEvent, type RowEvent } from './rows.js';
+import type { SecretBox } from './secrets.js';
+import type { ReadItem } from './sources.js';
+
+export const IMPORT_RUNS = 'import:run';
+
+/** Events per collect call: /track's own limit. */
+const EVENTS_PER_REQUEST = 1000;
+
+export interface ImportServices {
+  collector: Collector;
+  readers: ReaderFactory;
+  secrets: () => Promise<SecretBox>;
+}
+
+export interface ImportDeps {
+  imports: ImportStore;
+  importing: ImportServices;
+  queue: JobQueue;
+  logger: Logger;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function enqueueRun(queue: JobQueue, runId: string): Promise<void> {
+  // Deduplicated by run id while a job for it is known; a later resume enqueues it again.
+  await queue.enqueue(IMPORT_RUNS, { runId }, { attempts: 1, jobId: `import-${runId}-${Date.now()}` });
+}
+
+/** Starts a run of a saved import; the worker does the reading. */
+export async function startImportRun(deps: Pick<ImportDeps, 'imports' | 'queue'>, importId: string): Promise<ImportRun> {
+  const config = await deps.imports.get(importId);
+  if (!config) throw notFound('import');
+  if (!config.enabled) throw new DomainError('conflict', `import "${importId}" is disabled; enable it to run it`);
+  const run = await deps.imports.createRun(randomUUID(), importId);
+  if (!run) throw notFound('import');
+  await enqueueRun(deps.queue, run.id);
+  return run;
+}
+
+/** pause: the run stops after its current batch; resume: it goes on from its checkpoint; cancel: for good. */
+export async function controlRun(
+  deps: Pick<ImportDeps, 'imports' | 'queue'>,
+  runId: string,
+  action: 'pause' | 'resume' | 'cancel',
+): Promise<ImportRun> {
+  const run = await deps.imports.getRun(runId);
+  if (!run) throw notFound('job');
+  const changed =
+    action === 'pause'
+      ? await deps.imports.transition(runId, ['queued', 'running'], 'paused')
+      : action === 'cancel'
+        ? await deps.imports.transition(runId, ['queued', 'running', 'paused'], 'cancelled')
+        : // A running run whose worker was killed is resumed too; should that worker live, its next
+          // batch finds its claim gone and it stops.
+          await deps.imports.transition(runId, ['paused', 'failed', 'running'], 'queued');
+  if (!changed) throw new DomainError('conflict', `a ${run.state} run cannot be asked to ${action}`);
+  if (action === 'resume') await enqueueRun(deps.queue, runId);
+  return changed;
+}
+
+function toEvents(config: ImportConfig, items: readonly ReadItem[]) {
+  const rejections: { ref: string; reason: string }[] = [];
+  const events: { ref: string; event: RowEvent }[] = [];
+  for (const item of items) {
+    if ('rejected' in item) {
+      rejections.push({ ref: item.ref, reason: item.rejected });
+      continue;
+    }
+    try {
+      events.push({ ref: item.ref, event: rowToEvent(config.id, item.ref, item.row, config.mapping) });
+    } catch (error) {
+      if (!(error instanceof RowRejected)) throw error;
+      rejections.push({ ref: item.ref, reason: error.message });
+    }
+  }
+  return { events, rejections };
+}
+
+/**
+ * Collects a batch's events, one request per (profile, session) so each keeps its person; the
+ * requests go at once and share the group commit. A request the pipeline refuses rejects its rows;
+ * an unknown or disabled event source fails the run.
+ */
+async function collectBatch(
+  collector: Collector,
+  config: ImportConfig,
+  events: readonly { ref: string; event: RowEvent }[],
+): Promise<{ stored: number; rejections: { ref: string; reason: string }[] }> {
+  const groups = new Map<string, { ref: string; event: RowEvent }[]>();
+  for (const each of events) {
+    const key = `${each.event.profileId}\u0000${each.event.sessionId}`;
+    const group = groups.get(key) ?? [];
+    if (group.length === 0) groups.set(key, group);
+    group.push(each);
+  }
+  const requests: { ref: string; event: RowEvent }[][] = [];
+  for (const group of groups.values())
+    for (let at = 0; at < group.length; at += EVENTS_PER_REQUEST) requests.push(group.slice(at, at + EVENTS_PER_REQUEST));
+  const rejections: { ref: string; reason: string }[] = [];
+  let stored = 0;
+  await Promise.all(
+    requests.map(async (rows) => {
+      const { profileId, sessionId } = rows[0]!.event;
+      try {
+        const answer = await collector.collect(
+          {
+            source: { id: config.eventSourceId },
+            profile: { id: profileId },
+            session: { id: sessionId },
+            events: rows.map(({ event }) => ({
+              id: event.id,
+              type: config.eventType,
+              properties: event.properties,
+              ...(event.time === undefined ? {} : { time: event.time }),
+            })),
+          },
+          { channel: 'import' },
+        );
+        for (const problem of answer.errors)
+          rejections.push({ ref: rows[problem.index]!.ref, reason: `${problem.field}: ${problem.message}` });
+        stored += rows.length - answer.errors.length;
+      } catch (error) {
+        if (!(error instanceof DomainError) || error.code === 'invalid_source') throw error;
+        for (const { ref } of rows) rejections.push({ ref, reason: error.message });
+      }
+    }),
+  );
+  return { stored, rejections };
+}
+
+/** Runs (or goes on with) one import run until its source is read, or it is paused or cancelled. */
+export async function runImport(deps: ImportDeps, runId: string): Promise<void> {
+  const work = await deps.imports.claimRun(runId);
+  if (!work) {
+    deps.logger.debug({ run: runId }, 'import run not runnable: skipped');
+    return;
+  }
+  const { config } = work;
+  const logger = deps.logger.child({ run: runId, import: config.id });
+  try {
+    const password = work.secret === null ? undefined : (await deps.importing.secrets()).open(work.secret);
+    const reader = deps.importing.readers(config.source, password);
+    if (work.run.total === null) {
+      const total = await reader.total();
+      if (total !== undefined) await deps.imports.setTotal(runId, total);
+    }
+    const rate = config.options.rowsPerSecond;
+    let started = Date.now();
+    for await (const batch of reader.read(work.checkpoint, config.options.batchSize ?? DEFAULT_BATCH_SIZE)) {
+      const { events, rejections } = toEvents(config, batch.items);
+      const collected = await collectBatch(deps.importing.collector, config, events);
+      if (rate !== undefined) await sleep(Math.max(0, (batch.items.length / rate) * 1000 - (Date.now() - started)));
+      const outcome: BatchOutcome = {
+        read: batch.items.length,
+        stored: collected.stored,
+        rejections: [...rejections, ...collected.rejections],
+        checkpoint: batch.checkpoint,
+        position: batch.position,
+        activeMs: Date.now() - started,
+      };
+      started = Date.now();
+      if (!(await deps.imports.recordBatch(runId, work.claim, outcome))) {
+        logger.info('import run stopped: paused or cancelled');
+        return;
+      }
+    }
+    await deps.imports.finishRun(runId, work.claim, 'done');
+    logger.info('import run done');
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    logger.error({ err: error }, 'import run failed');
+    await deps.imports.finishRun(runId, work.claim, 'failed', message);
+  }
+}
+
+/**
+ * For the in-process queue, whose jobs die with the process: queues again the runs it left queued
+ * or running. Not for Redis, where another worker may hold them.
+ */
+export async function resumeImportRuns(deps: Pick<ImportDeps, 'imports' | 'queue' | 'logger'>): Promise<number> {
+  const runs = await deps.imports.requeueUnfinished();
+  for (const runId of runs) await enqueueRun(deps.queue, runId);
+  if (runs.length > 0) deps.logger.info({ runs: runs.length }, 'unfinished import runs resumed');
+  return runs.length;
+}
+
+export const importConsumers: QueueConsumers<ImportDeps, { concurrency: number }> = {
+  queues: [IMPORT_RUNS],
+  start: (deps, options): Consumer =>
+    deps.queue.consume<{ runId: string }>(IMPORT_RUNS, (job) => runImport(deps, job.data.runId), {
+      concurrency: options.concurrency,
+    }),
+};
