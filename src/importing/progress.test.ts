@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ImportRun } from './ports.js';
-import { progressOf } from './progress.js';
+import { progressLine, progressOf } from './progress.js';
 
 const run = (figures: Partial<ImportRun>): ImportRun => ({
   id: 'r',
@@ -39,5 +39,15 @@ describe('progressOf', () => {
       percent: 100,
       etaSeconds: null,
     });
+  });
+});
+
+describe('progressLine', () => {
+  it('draws a bar for a terminal and leaves it out for a log', () => {
+    const line = run({ rowsRead: 12_345, rowsStored: 12_300, rowsRejected: 45, activeMs: 5000, total: 1000, position: 500 });
+    expect(progressLine(line, true)).toBe(
+      '[############............]  50.0%  12,345 read  12,300 stored  45 rejected  2,469 rows/s  ETA 5s  running',
+    );
+    expect(progressLine({ ...line, total: null }, false)).toBe('12,345 read  12,300 stored  45 rejected  2,469 rows/s  running');
   });
 });

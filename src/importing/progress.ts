@@ -27,3 +27,29 @@ export function progressOf(run: ImportRun): ImportProgress {
     etaSeconds: etaSeconds === null ? null : Math.round(etaSeconds),
   };
 }
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`;
+  return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** One line of a run's progress: with a bar for a terminal, plain for a log. */
+export function progressLine(run: ImportRun, bar: boolean): string {
+  const { rowsPerSecond, percent, etaSeconds } = progressOf(run);
+  const width = 24;
+  const filled = percent === null ? 0 : Math.round((percent / 100) * width);
+  const parts = [
+    ...(bar ? [`[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`] : []),
+    ...(percent === null ? [] : [`${percent.toFixed(1)}%`]),
+    `${count(run.rowsRead)} read`,
+    `${count(run.rowsStored)} stored`,
+    `${count(run.rowsRejected)} rejected`,
+    ...(rowsPerSecond === null ? [] : [`${count(Math.round(rowsPerSecond))} rows/s`]),
+    ...(etaSeconds === null ? [] : [`ETA ${duration(etaSeconds)}`]),
+    run.state,
+  ];
+  return parts.join('  ');
+}

@@ -39,34 +39,53 @@ async function enqueueRun(queue: JobQueue, runId: string): Promise<void> {
   await queue.enqueue(IMPORT_RUNS, { runId }, { attempts: 1, jobId: `import-${runId}-${Date.now()}` });
 }
 
-/** Starts a run of a saved import; the worker does the reading. */
-export async function startImportRun(deps: Pick<ImportDeps, 'imports' | 'queue'>, importId: string): Promise<ImportRun> {
-  const config = await deps.imports.get(importId);
+/** Records a queued run of a saved import, for whoever runs it (a worker, or the CLI in its own process). */
+export async function createImportRun(imports: ImportStore, importId: string): Promise<ImportRun> {
+  const config = await imports.get(importId);
   if (!config) throw notFound('import');
   if (!config.enabled) throw new DomainError('conflict', `import "${importId}" is disabled; enable it to run it`);
-  const run = await deps.imports.createRun(randomUUID(), importId);
+  const run = await imports.createRun(randomUUID(), importId);
   if (!run) throw notFound('import');
+  return run;
+}
+
+/** Starts a run of a saved import; the import worker does the reading. */
+export async function startImportRun(deps: Pick<ImportDeps, 'imports' | 'queue'>, importId: string): Promise<ImportRun> {
+  const run = await createImportRun(deps.imports, importId);
   await enqueueRun(deps.queue, run.id);
   return run;
 }
 
-/** pause: the run stops after its current batch; resume: it goes on from its checkpoint; cancel: for good. */
+/**
+ * pause: the run stops after its current batch; resume: it is queued again, to go on from its
+ * checkpoint; cancel: it stops for good. Changes the run's state only: who runs it is the caller's.
+ */
+export async function changeRun(
+  imports: ImportStore,
+  runId: string,
+  action: 'pause' | 'resume' | 'cancel',
+): Promise<ImportRun> {
+  const run = await imports.getRun(runId);
+  if (!run) throw notFound('job');
+  const changed =
+    action === 'pause'
+      ? await imports.transition(runId, ['queued', 'running'], 'paused')
+      : action === 'cancel'
+        ? await imports.transition(runId, ['queued', 'running', 'paused'], 'cancelled')
+        : // A running run whose worker was killed is resumed too; should that worker live, its next
+          // batch finds its claim gone and it stops.
+          await imports.transition(runId, ['paused', 'failed', 'running'], 'queued');
+  if (!changed) throw new DomainError('conflict', `a ${run.state} run cannot be asked to ${action}`);
+  return changed;
+}
+
+/** changeRun, and a resumed run goes to the import worker. */
 export async function controlRun(
   deps: Pick<ImportDeps, 'imports' | 'queue'>,
   runId: string,
   action: 'pause' | 'resume' | 'cancel',
 ): Promise<ImportRun> {
-  const run = await deps.imports.getRun(runId);
-  if (!run) throw notFound('job');
-  const changed =
-    action === 'pause'
-      ? await deps.imports.transition(runId, ['queued', 'running'], 'paused')
-      : action === 'cancel'
-        ? await deps.imports.transition(runId, ['queued', 'running', 'paused'], 'cancelled')
-        : // A running run whose worker was killed is resumed too; should that worker live, its next
-          // batch finds its claim gone and it stops.
-          await deps.imports.transition(runId, ['paused', 'failed', 'running'], 'queued');
-  if (!changed) throw new DomainError('conflict', `a ${run.state} run cannot be asked to ${action}`);
+  const changed = await changeRun(deps.imports, runId, action);
   if (action === 'resume') await enqueueRun(deps.queue, runId);
   return changed;
 }
