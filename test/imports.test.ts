@@ -61,7 +61,11 @@ describe('imports', () => {
     expect(started.statusCode, started.body).toBe(202);
     return started.json<RunView>().id;
   };
-  const finished = (id: string) => eventually(() => job(id), (view) => ['done', 'failed'].includes(view.state));
+  const finished = (id: string) =>
+    eventually(
+      () => job(id),
+      (view) => ['done', 'failed'].includes(view.state),
+    );
   const events = async (type: string) =>
     Number((await api.runtime.db.query(`SELECT count(*) AS n FROM events WHERE type = $1`, [type]))[0]!['n']);
 
@@ -126,7 +130,9 @@ describe('imports', () => {
     });
     const view = await finished(await run(created.id));
     expect(view).toMatchObject({ state: 'done', rowsStored: 25, rowsRejected: 2 });
-    const rejections = (await api.admin({ method: 'GET', url: `/jobs/${view.id}/rejections` })).json<{ ref: string }[]>();
+    const rejections = (await api.admin({ method: 'GET', url: `/jobs/${view.id}/rejections` })).json<
+      { ref: string }[]
+    >();
     expect(rejections.map((each) => each.ref)).toEqual(['line 11', 'line 12']);
     expect(await events('jsonl-visit')).toBe(25);
   });
@@ -140,7 +146,10 @@ describe('imports', () => {
       options: { batchSize: 100, rowsPerSecond: 1500 },
     });
     const id = await run(created.id);
-    await eventually(() => job(id), (view) => view.rowsRead >= 200);
+    await eventually(
+      () => job(id),
+      (view) => view.rowsRead >= 200,
+    );
     const paused = await api.admin({ method: 'POST', url: `/jobs/${id}/pause` });
     expect(paused.json<RunView>().state).toBe('paused');
     const settled = await eventually(
@@ -158,9 +167,15 @@ describe('imports', () => {
   it('cancels a run for good', async () => {
     const path = join(dir, 'cancel.csv');
     writeFileSync(path, `id\n${Array.from({ length: 2000 }, (_, i) => `c${i}`).join('\n')}\n`);
-    const created = await createImport({ source: { kind: 'csv', path }, options: { batchSize: 50, rowsPerSecond: 500 } });
+    const created = await createImport({
+      source: { kind: 'csv', path },
+      options: { batchSize: 50, rowsPerSecond: 500 },
+    });
     const id = await run(created.id);
-    await eventually(() => job(id), (view) => view.rowsRead > 0);
+    await eventually(
+      () => job(id),
+      (view) => view.rowsRead > 0,
+    );
     expect((await api.admin({ method: 'POST', url: `/jobs/${id}/cancel` })).json<RunView>().state).toBe('cancelled');
     expect((await api.admin({ method: 'POST', url: `/jobs/${id}/resume` })).statusCode).toBe(409);
   });
@@ -182,13 +197,23 @@ describe('imports', () => {
 
   it('keeps credentials encrypted and never returns them', async () => {
     const created = await createImport({
-      source: { kind: 'postgres', host: '127.0.0.1', user: 'u', database: 'd', table: 't', key: 'id', password: 'hunter2-secret' },
+      source: {
+        kind: 'postgres',
+        host: '127.0.0.1',
+        user: 'u',
+        database: 'd',
+        table: 't',
+        key: 'id',
+        password: 'hunter2-secret',
+      },
     });
     expect(created.hasSecret).toBe(true);
     expect(JSON.stringify(created)).not.toContain('hunter2');
     const read = await api.admin({ method: 'GET', url: `/imports/${created.id}` });
     expect(read.body).not.toContain('hunter2');
-    const [row] = await api.runtime.db.query<{ secret: string }>('SELECT secret FROM imports WHERE id = $1', [created.id]);
+    const [row] = await api.runtime.db.query<{ secret: string }>('SELECT secret FROM imports WHERE id = $1', [
+      created.id,
+    ]);
     expect(row!.secret).not.toContain('hunter2');
     // A PUT without the password keeps it.
     const updated = await api.admin({
@@ -213,7 +238,12 @@ describe('imports', () => {
       await connection.query(
         `CREATE TABLE ${table} (id INT PRIMARY KEY, email VARCHAR(100), total DECIMAL(10,2), at DATETIME)`,
       );
-      const values = Array.from({ length: 1234 }, (_, i) => [i * 3 + 1, `m${i % 50}@example.com`, i / 4, new Date(Date.UTC(2023, 0, 1, 0, i))]);
+      const values = Array.from({ length: 1234 }, (_, i) => [
+        i * 3 + 1,
+        `m${i % 50}@example.com`,
+        i / 4,
+        new Date(Date.UTC(2023, 0, 1, 0, i)),
+      ]);
       await connection.query(`INSERT INTO ${table} VALUES ?`, [values]);
     });
     afterAll(async () => {
@@ -271,7 +301,15 @@ describe('imports', () => {
       if (!sql) return skip();
       const created = await createImport({
         eventType: 'pg-table',
-        source: { kind: 'postgres', host: url.hostname, port: Number(url.port || 5432), user: url.username || 'postgres', database: 'test', table, key: 'code' },
+        source: {
+          kind: 'postgres',
+          host: url.hostname,
+          port: Number(url.port || 5432),
+          user: url.username || 'postgres',
+          database: 'test',
+          table,
+          key: 'code',
+        },
         mapping: { profileId: 'who', properties: { paid: { from: 'paid', type: 'boolean' }, code: 'code' } },
         options: { batchSize: 50 },
       });

@@ -76,7 +76,9 @@ export function importCommand(run: Run): Command {
     .argument('<import-id>')
     .action((importId: string) =>
       run((config, logger) =>
-        withRoot(config, logger, async (root) => runHere(root, await createImportRun(root.repositories.imports, importId))),
+        withRoot(config, logger, async (root) =>
+          runHere(root, await createImportRun(root.repositories.imports, importId)),
+        ),
       )(),
     );
   command

@@ -30,7 +30,11 @@ describe('progressOf', () => {
   });
 
   it('says nothing it cannot know: no size, no share nor ETA; nothing read, no rate', () => {
-    expect(progressOf(run({ rowsRead: 10, activeMs: 1000 }))).toEqual({ rowsPerSecond: 10, percent: null, etaSeconds: null });
+    expect(progressOf(run({ rowsRead: 10, activeMs: 1000 }))).toEqual({
+      rowsPerSecond: 10,
+      percent: null,
+      etaSeconds: null,
+    });
     expect(progressOf(run({ total: 100 }))).toEqual({ rowsPerSecond: null, percent: 0, etaSeconds: null });
   });
 
@@ -44,10 +48,19 @@ describe('progressOf', () => {
 
 describe('progressLine', () => {
   it('draws a bar for a terminal and leaves it out for a log', () => {
-    const line = run({ rowsRead: 12_345, rowsStored: 12_300, rowsRejected: 45, activeMs: 5000, total: 1000, position: 500 });
+    const line = run({
+      rowsRead: 12_345,
+      rowsStored: 12_300,
+      rowsRejected: 45,
+      activeMs: 5000,
+      total: 1000,
+      position: 500,
+    });
     expect(progressLine(line, true)).toBe(
       '[############............]  50.0%  12,345 read  12,300 stored  45 rejected  2,469 rows/s  ETA 5s  running',
     );
-    expect(progressLine({ ...line, total: null }, false)).toBe('12,345 read  12,300 stored  45 rejected  2,469 rows/s  running');
+    expect(progressLine({ ...line, total: null }, false)).toBe(
+      '12,345 read  12,300 stored  45 rejected  2,469 rows/s  running',
+    );
   });
 });

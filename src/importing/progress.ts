@@ -14,8 +14,7 @@ export function progressOf(run: ImportRun): ImportProgress {
   const seconds = run.activeMs / 1000;
   const rowsPerSecond = seconds > 0 && run.rowsRead > 0 ? run.rowsRead / seconds : null;
   const finished = run.state === 'done';
-  const percent =
-    finished ? 100 : run.total && run.total > 0 ? Math.min(100, (100 * run.position) / run.total) : null;
+  const percent = finished ? 100 : run.total && run.total > 0 ? Math.min(100, (100 * run.position) / run.total) : null;
   const going = run.state === 'running' || run.state === 'queued' || run.state === 'paused';
   const etaSeconds =
     going && run.total !== null && run.position > 0 && seconds > 0

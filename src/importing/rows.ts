@@ -77,20 +77,30 @@ function toDate(value: unknown, format = 'iso'): Date | undefined {
   if (typeof value !== 'string') return undefined;
   if (format !== 'iso') return parsePattern(value, format);
   // ISO 8601 with a date part; a naive date-time is UTC, as /track reads it.
-  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim())) return undefined;
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim()))
+    return undefined;
   const text = value.trim().replace(' ', 'T');
   return new Date(/T.*(Z|[+-]\d{2}:?\d{2})$/.test(text) || !text.includes('T') ? text : `${text}Z`);
 }
 
 /** A value as its type; throws RowRejected naming the field and what was expected. */
-export function coerce(value: unknown, type: ValueType | undefined, format: string | undefined, field: string): unknown {
+export function coerce(
+  value: unknown,
+  type: ValueType | undefined,
+  format: string | undefined,
+  field: string,
+): unknown {
   const fail = (expected: string): never => {
     throw new RowRejected(`${field}: expected ${expected}, got ${JSON.stringify(value)}`);
   };
   if (value === undefined || value === null || value === '') return undefined;
   switch (type ?? 'string') {
     case 'string':
-      return typeof value === 'object' && !(value instanceof Date) ? value : value instanceof Date ? value.toISOString() : String(value);
+      return typeof value === 'object' && !(value instanceof Date)
+        ? value
+        : value instanceof Date
+          ? value.toISOString()
+          : String(value);
     case 'number': {
       const number = typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : Number.NaN;
       if (typeof value === 'bigint') return Number(value);
@@ -141,7 +151,8 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 
 const idText = (value: unknown, field: string): string => {
   const text = value instanceof Date ? value.toISOString() : typeof value === 'object' ? undefined : String(value);
-  if (text === undefined || text.length > 128) throw new RowRejected(`${field}: expected an id of at most 128 characters`);
+  if (text === undefined || text.length > 128)
+    throw new RowRejected(`${field}: expected an id of at most 128 characters`);
   return text;
 };
 

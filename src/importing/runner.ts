@@ -50,7 +50,10 @@ export async function createImportRun(imports: ImportStore, importId: string): P
 }
 
 /** Starts a run of a saved import; the import worker does the reading. */
-export async function startImportRun(deps: Pick<ImportDeps, 'imports' | 'queue'>, importId: string): Promise<ImportRun> {
+export async function startImportRun(
+  deps: Pick<ImportDeps, 'imports' | 'queue'>,
+  importId: string,
+): Promise<ImportRun> {
   const run = await createImportRun(deps.imports, importId);
   await enqueueRun(deps.queue, run.id);
   return run;
@@ -127,7 +130,8 @@ async function collectBatch(
   }
   const requests: { ref: string; event: RowEvent }[][] = [];
   for (const group of groups.values())
-    for (let at = 0; at < group.length; at += EVENTS_PER_REQUEST) requests.push(group.slice(at, at + EVENTS_PER_REQUEST));
+    for (let at = 0; at < group.length; at += EVENTS_PER_REQUEST)
+      requests.push(group.slice(at, at + EVENTS_PER_REQUEST));
   const rejections: { ref: string; reason: string }[] = [];
   let stored = 0;
   await Promise.all(

@@ -110,7 +110,11 @@ class CsvReader implements RowReader {
     );
     let columns: string[] | undefined;
     let position = 0;
-    const rejected = (line: number, reason: string) => ({ item: { ref: `line ${line}`, rejected: reason }, line, position });
+    const rejected = (line: number, reason: string) => ({
+      item: { ref: `line ${line}`, rejected: reason },
+      line,
+      position,
+    });
     for await (const { record, info } of parser as AsyncIterable<{
       record: Buffer[];
       info: { lines: number; bytes: number };
@@ -133,7 +137,11 @@ class CsvReader implements RowReader {
         yield rejected(line, `expected ${columns.length} columns, got ${values.length}`);
         continue;
       }
-      yield { item: { ref: `line ${line}`, row: Object.fromEntries(columns.map((c, i) => [c, values[i]])) }, line, position };
+      yield {
+        item: { ref: `line ${line}`, row: Object.fromEntries(columns.map((c, i) => [c, values[i]])) },
+        line,
+        position,
+      };
     }
     for (const skip of skipped.splice(0)) yield rejected(skip.line, skip.reason);
   }
@@ -175,7 +183,11 @@ class JsonLinesReader implements RowReader {
       const ref = `line ${line}`;
       const text = decode(bytes);
       if (text === undefined) {
-        yield { item: { ref, rejected: `bytes that are not valid ${this.source.encoding ?? 'utf-8'}` }, line, position: end };
+        yield {
+          item: { ref, rejected: `bytes that are not valid ${this.source.encoding ?? 'utf-8'}` },
+          line,
+          position: end,
+        };
         continue;
       }
       if (text.trim() === '') continue;

@@ -18,7 +18,11 @@ export interface ImportApiServices {
 }
 
 const Name = Type.String({ minLength: 1, maxLength: 200 });
-const Column = Type.String({ minLength: 1, maxLength: 500, description: 'a column name, or a dot path into a JSON row' });
+const Column = Type.String({
+  minLength: 1,
+  maxLength: 500,
+  description: 'a column name, or a dot path into a JSON row',
+});
 const Field = Type.Union([
   Column,
   Type.Object(
@@ -28,7 +32,10 @@ const Field = Type.Union([
         Type.Union(['string', 'number', 'boolean', 'date', 'json'].map((type) => Type.Literal(type))),
       ),
       format: Type.Optional(
-        Type.String({ maxLength: 64, description: 'dates: iso (default), epoch, epoch-ms, or like YYYY-MM-DD HH:mm:ss' }),
+        Type.String({
+          maxLength: 64,
+          description: 'dates: iso (default), epoch, epoch-ms, or like YYYY-MM-DD HH:mm:ss',
+        }),
       ),
       required: Type.Optional(Type.Boolean()),
     },
@@ -54,7 +61,9 @@ const DatabaseFields = {
   user: Type.String({ minLength: 1, maxLength: 128 }),
   database: Type.String({ minLength: 1, maxLength: 128 }),
   table: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-  query: Type.Optional(Type.String({ minLength: 1, maxLength: 100_000, description: 'a SELECT; its rows are paged by key' })),
+  query: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 100_000, description: 'a SELECT; its rows are paged by key' }),
+  ),
   key: Type.String({ minLength: 1, maxLength: 128, description: 'a unique column ordering the rows' }),
 };
 const SourceInput = Type.Union([
@@ -74,7 +83,9 @@ const MappingSchema = Type.Object(
     profileId: Type.Optional(Field),
     sessionId: Type.Optional(Field),
     time: Type.Optional(Field),
-    properties: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Field, { maxProperties: 500 })),
+    properties: Type.Optional(
+      Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Field, { maxProperties: 500 }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -123,9 +134,7 @@ export const ImportRunSchema = Type.Object({
   id: Type.String(),
   kind: Type.Literal('import'),
   subject: Type.String({ description: 'the import id' }),
-  state: Type.Union(
-    ['queued', 'running', 'paused', 'cancelled', 'done', 'failed'].map((state) => Type.Literal(state)),
-  ),
+  state: Type.Union(['queued', 'running', 'paused', 'cancelled', 'done', 'failed'].map((state) => Type.Literal(state))),
   rowsRead: Type.Integer(),
   rowsStored: Type.Integer({ description: 'rows stored as events (a row read again is stored once)' }),
   rowsRejected: Type.Integer({ description: 'rows rejected; the first 1,000 at /jobs/{id}/rejections' }),
@@ -194,7 +203,9 @@ export function importRoutes(services: ImportApiServices) {
     );
     api.get(
       '/imports/:id',
-      { schema: { tags, summary: 'One import', params: IdParams, response: { 200: ImportSchema, '4xx': ErrorSchema } } },
+      {
+        schema: { tags, summary: 'One import', params: IdParams, response: { 200: ImportSchema, '4xx': ErrorSchema } },
+      },
       async (request) => view((await imports.get(request.params.id)) ?? (await Promise.reject(notFound('import')))),
     );
     api.put(
@@ -210,12 +221,21 @@ export function importRoutes(services: ImportApiServices) {
       },
       async (request) => {
         const { draft, sealed } = await prepare(request.body as ImportDraft);
-        return view((await imports.update(request.params.id, draft, sealed)) ?? (await Promise.reject(notFound('import'))));
+        return view(
+          (await imports.update(request.params.id, draft, sealed)) ?? (await Promise.reject(notFound('import'))),
+        );
       },
     );
     api.delete(
       '/imports/:id',
-      { schema: { tags, summary: 'Delete an import', params: IdParams, response: { 204: Type.Null(), '4xx': ErrorSchema } } },
+      {
+        schema: {
+          tags,
+          summary: 'Delete an import',
+          params: IdParams,
+          response: { 204: Type.Null(), '4xx': ErrorSchema },
+        },
+      },
       async (request, reply) => {
         if (!(await imports.delete(request.params.id))) throw notFound('import');
         return reply.status(204).send(null);
