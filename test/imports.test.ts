@@ -319,3 +319,160 @@ describe('imports', () => {
     });
   });
 });
+
+describe('Tracardi exports', () => {
+  let api: TestApi;
+  let dir: string;
+  beforeAll(async () => {
+    api = await startTestApi('pglite', {}, { workers: ['all'] });
+    dir = mkdtempSync(join(tmpdir(), 'meridian-tracardi-'));
+  });
+  afterAll(async () => {
+    await api?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const ndjson = (name: string, lines: unknown[]) => {
+    const path = join(dir, name);
+    writeFileSync(path, lines.map((line) => (typeof line === 'string' ? line : JSON.stringify(line))).join('\n'));
+    return path;
+  };
+  const importIndex = async (index: string, path: string) => {
+    const created = await api.admin({
+      method: 'POST',
+      url: '/imports',
+      payload: {
+        name: `tracardi ${index}`,
+        eventSourceId: api.sourceId,
+        eventType: 'x',
+        source: { kind: 'tracardi', index, path },
+      },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const started = await api.admin({ method: 'POST', url: `/imports/${created.json<{ id: string }>().id}/run` });
+    const id = started.json<{ id: string }>().id;
+    return eventually(
+      async () => (await api.admin({ method: 'GET', url: `/jobs/${id}` })).json<RunView>(),
+      (view) => ['done', 'failed'].includes(view.state),
+    );
+  };
+
+  it('keeps ids, times and merged ids of profiles, sessions and events, readable through the API', async () => {
+    // Documents as Tracardi 0.9 stores them (domain/profile.py, session.py, event.py), one as an Elasticsearch hit.
+    const profiles = ndjson('profiles.ndjson', [
+      {
+        id: 'p-1',
+        ids: ['p-1', 'old-1', 'old-2'],
+        metadata: {
+          time: {
+            insert: '2022-05-01T10:00:00',
+            update: '2022-06-01T10:00:00',
+            visit: { last: '2022-05-30T09:00:00', current: '2022-06-01T10:00:00', count: 7 },
+          },
+        },
+        stats: { visits: 7, views: 20 },
+        traits: { tier: 'gold' },
+        segments: ['vip'],
+        active: true,
+        data: { pii: { firstname: 'Ada' }, contact: { email: 'ada@example.com' } },
+      },
+      {
+        _index: 'tracardi-profile-2022-5',
+        _id: 'p-2',
+        _source: {
+          ids: ['p-2'],
+          metadata: { time: { insert: '2022-05-02T11:00:00' } },
+          pii: { name: 'Bob' },
+          traits: {},
+        },
+      },
+      { id: 'p-3', metadata: {} },
+    ]);
+    expect(await importIndex('profile', profiles)).toMatchObject({ state: 'done', rowsStored: 2, rowsRejected: 1 });
+
+    const sessions = ndjson('sessions.ndjson', [
+      {
+        id: 's-1',
+        profile: { id: 'p-1' },
+        metadata: { time: { insert: '2022-06-01T10:00:00', duration: 90 }, status: 'ended' },
+        device: { name: 'pc' },
+      },
+      { id: 's-2', profile: { id: 'p-2' }, metadata: { time: { insert: '2022-05-02T11:00:00' } } },
+    ]);
+    expect(await importIndex('session', sessions)).toMatchObject({ state: 'done', rowsStored: 2 });
+
+    const events = ndjson('events.ndjson', [
+      {
+        id: 'e-1',
+        type: 'page-view',
+        metadata: { time: { insert: '2022-06-01T10:00:05', create: '2022-06-01T10:00:04' } },
+        profile: { id: 'old-1' },
+        session: { id: 's-1' },
+        source: { id: 'web' },
+        properties: { url: '/a' },
+        tags: { values: ['web'], count: 1 },
+      },
+      {
+        id: 'e-2',
+        type: 'Purchase Made',
+        metadata: { time: { insert: '2022-05-02T11:00:00' } },
+        profile: { id: 'p-2' },
+        session: { id: 's-2' },
+        properties: { total: 10 },
+      },
+      {
+        id: 'e-1',
+        type: 'page-view',
+        metadata: { time: { insert: '2022-06-01T10:00:05' } },
+        profile: { id: 'old-1' },
+        session: { id: 's-1' },
+      },
+    ]);
+    expect(await importIndex('event', events)).toMatchObject({ state: 'done', rowsRead: 3, rowsRejected: 0 });
+    expect(await importIndex('event', events)).toMatchObject({ state: 'done' });
+
+    // A merged id still finds its profile.
+    const profile = await api.admin({ method: 'GET', url: '/profiles/old-2' });
+    expect(profile.statusCode, profile.body).toBe(200);
+    expect(profile.json()).toMatchObject({ id: 'p-1', traits: { tier: 'gold' } });
+    const [stored] = await api.runtime.db.query<Record<string, unknown>>(
+      'SELECT ids, visits, created_at, pii FROM profiles WHERE id = $1',
+      ['p-1'],
+    );
+    expect(stored).toEqual({
+      ids: ['old-1', 'old-2'],
+      visits: 7,
+      created_at: new Date('2022-05-01T10:00:00Z'),
+      pii: { firstname: 'Ada' },
+    });
+    expect((await api.runtime.db.query('SELECT pii FROM profiles WHERE id = $1', ['p-2']))[0]).toEqual({
+      pii: { name: 'Bob' },
+    });
+
+    const session = await api.admin({ method: 'GET', url: '/sessions/s-1' });
+    expect(session.statusCode, session.body).toBe(200);
+    const timeline = await api.admin({ method: 'GET', url: '/profiles/p-1/events' });
+    expect(timeline.body).toContain('e-1');
+    const rows = await api.runtime.db.query<Record<string, unknown>>(
+      'SELECT id, type, profile_id, session_id, occurred_at, tags FROM events ORDER BY id',
+    );
+    expect(rows).toEqual([
+      {
+        id: 'e-1',
+        type: 'page-view',
+        profile_id: 'p-1',
+        session_id: 's-1',
+        occurred_at: new Date('2022-06-01T10:00:04Z'),
+        tags: ['web'],
+      },
+      {
+        id: 'e-2',
+        type: 'purchase-made',
+        profile_id: 'p-2',
+        session_id: 's-2',
+        occurred_at: new Date('2022-05-02T11:00:00Z'),
+        tags: [],
+      },
+    ]);
+  });
+});

@@ -30,6 +30,7 @@ import { migrate, type MigrationReport } from '../storage/migrate.js';
 import { openPGlite } from '../storage/pglite.js';
 import { connectPostgres } from '../storage/postgres.js';
 import { SqlEventSources } from '../storage/sql-event-sources.js';
+import { SqlImportRecords } from '../storage/sql-import-records.js';
 import { SqlImports } from '../storage/sql-imports.js';
 import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
 import { SqlJobRuns } from '../storage/sql-job-runs.js';
@@ -200,6 +201,7 @@ export class Composition {
             })
           ).collect(payload, origin),
       },
+      records: new SqlImportRecords(this.db, COMMIT_STEPS),
       readers: readerFor,
       secrets: () =>
         (box ??= (async () =>

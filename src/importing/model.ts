@@ -5,7 +5,9 @@
  */
 import { invalidInput, type FieldProblem } from '../shared/errors.js';
 
-export const SOURCE_KINDS = ['csv', 'jsonl', 'mysql', 'postgres'] as const;
+import { TRACARDI_INDICES, type TracardiIndex } from './tracardi.js';
+
+export const SOURCE_KINDS = ['csv', 'jsonl', 'mysql', 'postgres', 'tracardi'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 export interface FileSource {
@@ -17,6 +19,14 @@ export interface FileSource {
   delimiter?: string;
   quote?: string;
   /** Any WHATWG encoding label (utf-8, latin1, windows-1252, utf-16le…); bytes it cannot decode reject the row. */
+  encoding?: string;
+}
+
+/** An NDJSON dump of one of a Tracardi installation's indices: its documents become Meridian's own. */
+export interface TracardiSource {
+  kind: 'tracardi';
+  path: string;
+  index: TracardiIndex;
   encoding?: string;
 }
 
@@ -35,10 +45,10 @@ export interface DatabaseSource {
   password?: string;
 }
 
-export type ImportSource = FileSource | DatabaseSource;
+export type ImportSource = FileSource | TracardiSource | DatabaseSource;
 
-export const isFileSource = (source: ImportSource): source is FileSource =>
-  source.kind === 'csv' || source.kind === 'jsonl';
+export const isDatabaseSource = (source: ImportSource): source is DatabaseSource =>
+  source.kind === 'mysql' || source.kind === 'postgres';
 
 export type ValueType = 'string' | 'number' | 'boolean' | 'date' | 'json';
 
@@ -100,19 +110,22 @@ const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/;
 export function checkDraft(draft: ImportDraft): void {
   const problems: FieldProblem[] = [];
   const source = draft.source;
-  if (isFileSource(source)) {
+  if (!isDatabaseSource(source)) {
     if (!source.path) problems.push({ field: 'source.path', message: 'expected a file path' });
-    for (const field of ['delimiter', 'quote'] as const) {
-      const value = source[field];
-      if (value !== undefined && value.length !== 1)
-        problems.push({ field: `source.${field}`, message: 'expected one character' });
-    }
+    if (source.kind === 'tracardi' && !TRACARDI_INDICES.includes(source.index))
+      problems.push({ field: 'source.index', message: `expected one of ${TRACARDI_INDICES.join(', ')}` });
+    if (source.kind !== 'tracardi')
+      for (const field of ['delimiter', 'quote'] as const) {
+        const value = source[field];
+        if (value !== undefined && value.length !== 1)
+          problems.push({ field: `source.${field}`, message: 'expected one character' });
+      }
     if (source.encoding !== undefined) {
       try {
         // The CSV parser finds delimiters in the bytes: the encoding must keep ASCII as ASCII.
         if (new TextDecoder(source.encoding).encoding.startsWith('utf-16')) throw new RangeError();
       } catch {
-        problems.push({ field: 'source.encoding', message: `unknown encoding "${source.encoding}"` });
+        problems.push({ field: 'source.encoding', message: `unknown or unsupported encoding "${source.encoding}"` });
       }
     }
   } else {
@@ -134,7 +147,7 @@ export function checkDraft(draft: ImportDraft): void {
 
 /** The source with its password taken out, and the password. */
 export function splitSecret(source: ImportSource): { source: ImportSource; secret: string | undefined } {
-  if (isFileSource(source)) return { source, secret: undefined };
+  if (!isDatabaseSource(source)) return { source, secret: undefined };
   const { password, ...rest } = source;
   return { source: rest, secret: password };
 }

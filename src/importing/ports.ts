@@ -2,6 +2,7 @@ import type { CollectOrigin } from '../tracking/tracker.js';
 import type { TrackResponse } from '../tracking/payload.js';
 import type { ImportConfig, ImportDraft, ImportSource } from './model.js';
 import type { Checkpoint, RowReader } from './sources.js';
+import type { ImportedEvent, ImportedProfile, ImportedSession } from './tracardi.js';
 
 export type ImportRunState = 'queued' | 'running' | 'paused' | 'cancelled' | 'done' | 'failed';
 
@@ -73,6 +74,17 @@ export interface ImportStore {
   transition(runId: string, from: readonly ImportRunState[], to: ImportRunState): Promise<ImportRun | undefined>;
   /** Runs left queued or running by a process that stopped: queued again (their claims dropped). */
   requeueUnfinished(): Promise<string[]>;
+}
+
+/**
+ * Writes imported profiles and sessions as they are (ids, times, merged ids), replacing what has
+ * the same id, and runs the commit steps on what it wrote (writer `import`); returns how many it wrote.
+ */
+export interface RecordWriter {
+  writeProfiles(profiles: readonly ImportedProfile[]): Promise<number>;
+  writeSessions(sessions: readonly ImportedSession[]): Promise<number>;
+  /** Stores events once by id, under the profile a merged id resolves to; returns how many were new. */
+  writeEvents(events: readonly ImportedEvent[], sourceId: string): Promise<number>;
 }
 
 /** The collect pipeline's entry, as the importer uses it. */

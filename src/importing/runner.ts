@@ -9,8 +9,9 @@ import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
 import { DomainError, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { DEFAULT_BATCH_SIZE, type ImportConfig } from './model.js';
-import type { BatchOutcome, Collector, ImportRun, ImportStore, ReaderFactory } from './ports.js';
-import { RowRejected, rowToEvent, type RowEvent } from './rows.js';
+import type { BatchOutcome, Collector, ImportRun, ImportStore, ReaderFactory, RecordWriter } from './ports.js';
+import { RowRejected, rowToEvent, type SourceRow } from './rows.js';
+import { tracardiEvent, tracardiProfile, tracardiSession } from './tracardi.js';
 import type { SecretBox } from './secrets.js';
 import type { ReadItem } from './sources.js';
 
@@ -21,6 +22,7 @@ const EVENTS_PER_REQUEST = 1000;
 
 export interface ImportServices {
   collector: Collector;
+  records: RecordWriter;
   readers: ReaderFactory;
   secrets: () => Promise<SecretBox>;
 }
@@ -93,22 +95,27 @@ export async function controlRun(
   return changed;
 }
 
-function toEvents(config: ImportConfig, items: readonly ReadItem[]) {
-  const rejections: { ref: string; reason: string }[] = [];
-  const events: { ref: string; event: RowEvent }[] = [];
+type Rejection = { ref: string; reason: string };
+/** One event for the collect pipeline, with whom it belongs to. */
+type Collectable = { ref: string; profileId: string; sessionId: string; event: Record<string, unknown> };
+
+/** Maps each row, and turns a RowRejected into its row's rejection. */
+function mapRows<T>(items: readonly ReadItem[], map: (ref: string, row: SourceRow) => T) {
+  const rejections: Rejection[] = [];
+  const mapped: T[] = [];
   for (const item of items) {
     if ('rejected' in item) {
       rejections.push({ ref: item.ref, reason: item.rejected });
       continue;
     }
     try {
-      events.push({ ref: item.ref, event: rowToEvent(config.id, item.ref, item.row, config.mapping) });
+      mapped.push(map(item.ref, item.row));
     } catch (error) {
       if (!(error instanceof RowRejected)) throw error;
       rejections.push({ ref: item.ref, reason: error.message });
     }
   }
-  return { events, rejections };
+  return { mapped, rejections };
 }
 
 /**
@@ -119,36 +126,31 @@ function toEvents(config: ImportConfig, items: readonly ReadItem[]) {
 async function collectBatch(
   collector: Collector,
   config: ImportConfig,
-  events: readonly { ref: string; event: RowEvent }[],
-): Promise<{ stored: number; rejections: { ref: string; reason: string }[] }> {
-  const groups = new Map<string, { ref: string; event: RowEvent }[]>();
+  events: readonly Collectable[],
+): Promise<{ stored: number; rejections: Rejection[] }> {
+  const groups = new Map<string, Collectable[]>();
   for (const each of events) {
-    const key = `${each.event.profileId}\u0000${each.event.sessionId}`;
+    const key = `${each.profileId}\u0000${each.sessionId}`;
     const group = groups.get(key) ?? [];
     if (group.length === 0) groups.set(key, group);
     group.push(each);
   }
-  const requests: { ref: string; event: RowEvent }[][] = [];
+  const requests: Collectable[][] = [];
   for (const group of groups.values())
     for (let at = 0; at < group.length; at += EVENTS_PER_REQUEST)
       requests.push(group.slice(at, at + EVENTS_PER_REQUEST));
-  const rejections: { ref: string; reason: string }[] = [];
+  const rejections: Rejection[] = [];
   let stored = 0;
   await Promise.all(
     requests.map(async (rows) => {
-      const { profileId, sessionId } = rows[0]!.event;
+      const { profileId, sessionId } = rows[0]!;
       try {
         const answer = await collector.collect(
           {
             source: { id: config.eventSourceId },
             profile: { id: profileId },
             session: { id: sessionId },
-            events: rows.map(({ event }) => ({
-              id: event.id,
-              type: config.eventType,
-              properties: event.properties,
-              ...(event.time === undefined ? {} : { time: event.time }),
-            })),
+            events: rows.map(({ event }) => event),
           },
           { channel: 'import' },
         );
@@ -162,6 +164,64 @@ async function collectBatch(
     }),
   );
   return { stored, rejections };
+}
+
+/** Stores one batch's rows the way its source asks: events through collect, Tracardi profiles and sessions as they are. */
+async function storeBatch(
+  importing: ImportServices,
+  config: ImportConfig,
+  items: readonly ReadItem[],
+): Promise<{ stored: number; rejections: Rejection[] }> {
+  const written = async <T>(
+    mapped: { mapped: T[]; rejections: Rejection[] },
+    write: (rows: T[]) => Promise<number>,
+  ) => ({
+    stored: mapped.mapped.length === 0 ? 0 : await write(mapped.mapped),
+    rejections: mapped.rejections,
+  });
+  const collected = async (mapped: { mapped: Collectable[]; rejections: Rejection[] }) => {
+    const outcome = await collectBatch(importing.collector, config, mapped.mapped);
+    return { stored: outcome.stored, rejections: [...mapped.rejections, ...outcome.rejections] };
+  };
+  const { source } = config;
+  if (source.kind !== 'tracardi')
+    return collected(
+      mapRows(items, (ref, row) => {
+        const event = rowToEvent(config.id, ref, row, config.mapping);
+        return {
+          ref,
+          profileId: event.profileId,
+          sessionId: event.sessionId,
+          event: {
+            id: event.id,
+            type: config.eventType,
+            properties: event.properties,
+            ...(event.time === undefined ? {} : { time: event.time }),
+          },
+        };
+      }),
+    );
+  switch (source.index) {
+    case 'profile':
+      return written(
+        mapRows(items, (_, row) => tracardiProfile(row)),
+        (rows) => importing.records.writeProfiles(rows),
+      );
+    case 'session':
+      return written(
+        mapRows(items, (_, row) => tracardiSession(row)),
+        (rows) => importing.records.writeSessions(rows),
+      );
+    case 'event':
+      // Counted as stored whether new or already there: a dump imported again stores each event once.
+      return written(
+        mapRows(items, (_, row) => tracardiEvent(row)),
+        async (rows) => {
+          await importing.records.writeEvents(rows, config.eventSourceId);
+          return rows.length;
+        },
+      );
+  }
 }
 
 /** Runs (or goes on with) one import run until its source is read, or it is paused or cancelled. */
@@ -183,13 +243,12 @@ export async function runImport(deps: ImportDeps, runId: string): Promise<void> 
     const rate = config.options.rowsPerSecond;
     let started = Date.now();
     for await (const batch of reader.read(work.checkpoint, config.options.batchSize ?? DEFAULT_BATCH_SIZE)) {
-      const { events, rejections } = toEvents(config, batch.items);
-      const collected = await collectBatch(deps.importing.collector, config, events);
+      const stored = await storeBatch(deps.importing, config, batch.items);
       if (rate !== undefined) await sleep(Math.max(0, (batch.items.length / rate) * 1000 - (Date.now() - started)));
       const outcome: BatchOutcome = {
         read: batch.items.length,
-        stored: collected.stored,
-        rejections: [...rejections, ...collected.rejections],
+        stored: stored.stored,
+        rejections: stored.rejections,
         checkpoint: batch.checkpoint,
         position: batch.position,
         activeMs: Date.now() - started,

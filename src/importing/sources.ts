@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { parse } from 'csv-parse';
 import mysql from 'mysql2/promise';
 import postgres from 'postgres';
-import type { DatabaseSource, FileSource, ImportSource } from './model.js';
+import type { DatabaseSource, FileSource, ImportSource, TracardiSource } from './model.js';
 import type { SourceRow } from './rows.js';
 
 /** How far a source was read: the last line of a file, or the last key of a table. */
@@ -165,7 +165,7 @@ async function* byteLines(path: string): AsyncIterable<{ bytes: Buffer; end: num
 }
 
 class JsonLinesReader implements RowReader {
-  constructor(private readonly source: FileSource) {}
+  constructor(private readonly source: FileSource | TracardiSource) {}
 
   async total() {
     return (await stat(this.source.path)).size;
@@ -352,6 +352,7 @@ export function readerFor(source: ImportSource, password: string | undefined): R
     case 'csv':
       return new CsvReader(source);
     case 'jsonl':
+    case 'tracardi':
       return new JsonLinesReader(source);
     case 'mysql':
       return new MysqlReader(source, password);

@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { checkDraft, SOURCE_KINDS, splitSecret, type ImportConfig, type ImportDraft } from '../../importing/model.js';
 import type { ImportRun, ImportStore } from '../../importing/ports.js';
 import { progressOf } from '../../importing/progress.js';
+import { TRACARDI_INDICES } from '../../importing/tracardi.js';
 import { notFound } from '../../shared/errors.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
 
@@ -54,6 +55,18 @@ const FileSourceSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+const TracardiSourceSchema = Type.Object(
+  {
+    kind: Type.Literal('tracardi'),
+    path: Type.String({ minLength: 1, maxLength: 4096, description: 'an NDJSON dump of one Tracardi index' }),
+    index: Type.Union(
+      TRACARDI_INDICES.map((index) => Type.Literal(index)),
+      { description: 'import profiles first, then sessions, then events' },
+    ),
+    encoding: Type.Optional(Type.String({ maxLength: 40 })),
+  },
+  { additionalProperties: false },
+);
 const DatabaseFields = {
   kind: Type.Union([Type.Literal('mysql'), Type.Literal('postgres')]),
   host: Type.String({ minLength: 1, maxLength: 255 }),
@@ -68,6 +81,7 @@ const DatabaseFields = {
 };
 const SourceInput = Type.Union([
   FileSourceSchema,
+  TracardiSourceSchema,
   Type.Object(
     {
       ...DatabaseFields,
@@ -76,7 +90,7 @@ const SourceInput = Type.Union([
     { additionalProperties: false },
   ),
 ]);
-const SourceOutput = Type.Union([FileSourceSchema, Type.Object(DatabaseFields)]);
+const SourceOutput = Type.Union([FileSourceSchema, TracardiSourceSchema, Type.Object(DatabaseFields)]);
 
 const MappingSchema = Type.Object(
   {
