@@ -78,8 +78,8 @@ export async function changeRun(
       : action === 'cancel'
         ? await imports.transition(runId, ['queued', 'running', 'paused'], 'cancelled')
         : // A running run whose worker was killed is resumed too; should that worker live, its next
-          // batch finds its claim gone and it stops.
-          await imports.transition(runId, ['paused', 'failed', 'running'], 'queued');
+          // batch finds its claim gone and it stops. A queued one is queued again (its job may be lost).
+          await imports.transition(runId, ['paused', 'failed', 'running', 'queued'], 'queued');
   if (!changed) throw new DomainError('conflict', `a ${run.state} run cannot be asked to ${action}`);
   return changed;
 }
@@ -263,7 +263,9 @@ export async function runImport(deps: ImportDeps, runId: string): Promise<void> 
     logger.info('import run done');
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    logger.error({ err: error }, 'import run failed');
+    // A refusal (an unknown event source) says all in its message; anything else gets its stack.
+    if (error instanceof DomainError) logger.warn({ code: error.code, error: message }, 'import run failed');
+    else logger.error({ err: error }, 'import run failed');
     await deps.imports.finishRun(runId, work.claim, 'failed', message);
   }
 }
