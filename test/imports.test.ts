@@ -180,6 +180,40 @@ describe('imports', () => {
     expect((await api.admin({ method: 'POST', url: `/jobs/${id}/resume` })).statusCode).toBe(409);
   });
 
+  it('sets profiles by id from rows (a merged id sets the profile it was merged into), to the same values however often it runs', async () => {
+    await api.runtime.db.query(`INSERT INTO profiles (id, ids, traits) VALUES ('kept', '{alias}', '{"tier": "gold"}')`);
+    const path = join(dir, 'people.csv');
+    writeFileSync(path, 'id,name,age\nalias,Ada,36\nnew-1,Bob,41\n,Nobody,1\nnew-2,Cy,old\n');
+    const created = await createImport({
+      target: 'profiles',
+      source: { kind: 'csv', path },
+      mapping: { profileId: 'id', traits: { age: { from: 'age', type: 'number' } }, pii: { name: 'name' } },
+    });
+    for (let round = 0; round < 2; round++) {
+      const view = await finished(await run(created.id));
+      expect(view).toMatchObject({ state: 'done', rowsRead: 4, rowsStored: 2, rowsRejected: 2 });
+    }
+    const rows = await api.runtime.db.query(
+      `SELECT id, traits, pii, version FROM profiles WHERE id IN ('kept', 'new-1', 'new-2', 'alias') ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { id: 'kept', traits: { tier: 'gold', age: 36 }, pii: { name: 'Ada' }, version: 3 },
+      { id: 'new-1', traits: { age: 41 }, pii: { name: 'Bob' }, version: 2 },
+    ]);
+    const refused = await api.admin({
+      method: 'POST',
+      url: '/imports',
+      payload: {
+        name: 'x',
+        eventSourceId: api.sourceId,
+        eventType: 'x',
+        target: 'profiles',
+        source: { kind: 'csv', path },
+      },
+    });
+    expect(refused.json<{ details: { field: string }[] }>().details[0]!.field).toBe('mapping.profileId');
+  });
+
   it('refuses what cannot run, naming the field', async () => {
     const refused = await api.admin({
       method: 'POST',

@@ -70,7 +70,13 @@ export interface ImportMapping {
   time?: FieldMapping | string;
   /** The event's properties, by dot path (`address.city`); absent: every column as it is. */
   properties?: Record<string, FieldMapping | string>;
+  /** Target `profiles`: what a row sets in the profile's traits and PII, by dot path. */
+  traits?: Record<string, FieldMapping | string>;
+  pii?: Record<string, FieldMapping | string>;
 }
+
+export const TARGETS = ['events', 'profiles'] as const;
+export type ImportTarget = (typeof TARGETS)[number];
 
 export interface ImportOptions {
   /** Rows read and committed together (one checkpoint each). */
@@ -85,7 +91,8 @@ export interface ImportDraft {
   source: ImportSource;
   eventSourceId: string;
   eventType: string;
-  target?: 'events';
+  /** `events` (default): a row is an event; `profiles`: a row sets a profile's traits and PII, by its id. */
+  target?: ImportTarget;
   mapping?: ImportMapping;
   options?: ImportOptions;
   enabled?: boolean;
@@ -135,6 +142,15 @@ export function checkDraft(draft: ImportDraft): void {
       problems.push({ field: 'source.table', message: 'expected a table name (schema.table allowed)' });
     if (!SQL_NAME.test(source.key) || source.key.includes('.'))
       problems.push({ field: 'source.key', message: 'expected a column name' });
+  }
+  if (draft.target === 'profiles') {
+    if (source.kind === 'tracardi')
+      problems.push({ field: 'target', message: 'a Tracardi export has its own targets: leave target out' });
+    if (draft.mapping?.profileId === undefined)
+      problems.push({
+        field: 'mapping.profileId',
+        message: 'the profiles target needs the column holding the profile id',
+      });
   }
   const batch = draft.options?.batchSize;
   if (batch !== undefined && (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH_SIZE))

@@ -3,6 +3,7 @@ import type { TrackResponse } from '../tracking/payload.js';
 import type { ImportConfig, ImportDraft, ImportSource } from './model.js';
 import type { Checkpoint, RowReader } from './sources.js';
 import type { ImportedEvent, ImportedProfile, ImportedSession } from './tracardi.js';
+import type { ProfileUpsert } from './rows.js';
 
 export type ImportRunState = 'queued' | 'running' | 'paused' | 'cancelled' | 'done' | 'failed';
 
@@ -85,6 +86,11 @@ export interface RecordWriter {
   writeSessions(sessions: readonly ImportedSession[]): Promise<number>;
   /** Stores events once by id, under the profile a merged id resolves to; returns how many were new. */
   writeEvents(events: readonly ImportedEvent[], sourceId: string): Promise<number>;
+  /**
+   * Creates or updates profiles by id (a merged id updates the profile it was merged into): the
+   * traits and PII given are laid over the stored ones, key by key at the top level.
+   */
+  upsertProfiles(profiles: readonly ProfileUpsert[]): Promise<number>;
 }
 
 /** The collect pipeline's entry, as the importer uses it. */

@@ -156,6 +156,32 @@ const idText = (value: unknown, field: string): string => {
   return text;
 };
 
+/** What a row of a `profiles` import sets: the profile by its id, and the traits and PII it maps. */
+export interface ProfileUpsert {
+  id: string;
+  traits: Record<string, unknown>;
+  pii: Record<string, unknown>;
+}
+
+function mapped(row: SourceRow, fields: Record<string, FieldMapping | string> | undefined, prefix: string) {
+  const target: Record<string, unknown> = {};
+  for (const [path, field] of Object.entries(fields ?? {})) {
+    const value = valueOf(row, field, `${prefix}.${path}`);
+    if (value !== undefined) setPath(target, path, value);
+  }
+  return target;
+}
+
+export function rowToProfile(row: SourceRow, mapping: ImportMapping): ProfileUpsert {
+  const id = valueOf(row, mapping.profileId ?? '', 'profileId');
+  if (id === undefined) throw new RowRejected('profileId: missing or empty');
+  return {
+    id: idText(id, 'profileId'),
+    traits: mapped(row, mapping.traits, 'traits'),
+    pii: mapped(row, mapping.pii, 'pii'),
+  };
+}
+
 /**
  * The event a row becomes. Rows with the same profile value share a session derived from it, and
  * the session carries them to the profile the first of them created; a row without a profile is a
@@ -173,12 +199,6 @@ export function rowToEvent(importId: string, rowKey: string, row: SourceRow, map
     const field = asField(mapping.time);
     time = valueOf(row, { ...field, type: 'date' }, 'time') as string | undefined;
   }
-  let properties: Record<string, unknown> = {};
-  if (mapping.properties === undefined) properties = { ...row };
-  else
-    for (const [path, field] of Object.entries(mapping.properties)) {
-      const value = valueOf(row, field, `properties.${path}`);
-      if (value !== undefined) setPath(properties, path, value);
-    }
+  const properties = mapping.properties === undefined ? { ...row } : mapped(row, mapping.properties, 'properties');
   return { id: derivedId(importId, 'event', rowKey), profileId, sessionId, time, properties };
 }

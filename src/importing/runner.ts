@@ -10,7 +10,7 @@ import { DomainError, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { DEFAULT_BATCH_SIZE, type ImportConfig } from './model.js';
 import type { BatchOutcome, Collector, ImportRun, ImportStore, ReaderFactory, RecordWriter } from './ports.js';
-import { RowRejected, rowToEvent, type SourceRow } from './rows.js';
+import { RowRejected, rowToEvent, rowToProfile, type SourceRow } from './rows.js';
 import { tracardiEvent, tracardiProfile, tracardiSession } from './tracardi.js';
 import type { SecretBox } from './secrets.js';
 import type { ReadItem } from './sources.js';
@@ -184,6 +184,11 @@ async function storeBatch(
     return { stored: outcome.stored, rejections: [...mapped.rejections, ...outcome.rejections] };
   };
   const { source } = config;
+  if (config.target === 'profiles')
+    return written(
+      mapRows(items, (_, row) => rowToProfile(row, config.mapping)),
+      (rows) => importing.records.upsertProfiles(rows),
+    );
   if (source.kind !== 'tracardi')
     return collected(
       mapRows(items, (ref, row) => {

@@ -5,6 +5,7 @@
  */
 import type { Database, SqlExecutor } from './database.js';
 import type { RecordWriter } from '../importing/ports.js';
+import type { ProfileUpsert } from '../importing/rows.js';
 import type { ImportedEvent, ImportedProfile, ImportedSession } from '../importing/tracardi.js';
 import { insertEventsFrom } from './event-insert.js';
 import { runCommitSteps, type CommitStep } from '../tracking/commit-steps.js';
@@ -91,6 +92,31 @@ export class SqlImportRecords implements RecordWriter {
         profiles: [...types].map(([id, eventTypes]) => ({ id, eventTypes: [...eventTypes] })),
       });
       return stored.length;
+    });
+  }
+
+  async upsertProfiles(profiles: readonly ProfileUpsert[]): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      // A merged id stands for the profile it was merged into, as it does for /track.
+      const rows = await tx.query<{ id: string }>(
+        `WITH incoming AS (
+           SELECT DISTINCT ON (coalesce(m.id, p.id)) coalesce(m.id, p.id) AS id, p.traits, p.pii
+             FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (id text, traits jsonb, pii jsonb))
+                  WITH ORDINALITY AS p(id, traits, pii, n)
+             LEFT JOIN LATERAL (SELECT id FROM profiles WHERE ids @> ARRAY[p.id] AND id <> p.id LIMIT 1) m ON true
+            ORDER BY coalesce(m.id, p.id), p.n DESC)
+         INSERT INTO profiles (id, traits, pii) SELECT id, traits, pii FROM incoming
+         ON CONFLICT (id) DO UPDATE SET traits = profiles.traits || excluded.traits, pii = profiles.pii || excluded.pii,
+                updated_at = now(), version = profiles.version + 1
+         RETURNING id`,
+        [JSON.stringify(profiles)],
+      );
+      await runCommitSteps(this.steps, tx, {
+        writer: 'import',
+        events: [],
+        profiles: rows.map(({ id }) => ({ id, eventTypes: [] })),
+      });
+      return rows.length;
     });
   }
 

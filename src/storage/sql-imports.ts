@@ -24,7 +24,7 @@ const toConfig = (row: Row): ImportConfig => ({
   hasSecret: row.secret !== null,
   eventSourceId: row.event_source_id as string,
   eventType: row.event_type as string,
-  target: row.target as 'events',
+  target: row.target as ImportConfig['target'],
   mapping: row.mapping as ImportConfig['mapping'],
   options: row.options as ImportConfig['options'],
   enabled: row.enabled as boolean,

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { checkDraft, SOURCE_KINDS, splitSecret, type ImportConfig, type ImportDraft } from '../../importing/model.js';
+import {
+  checkDraft,
+  SOURCE_KINDS,
+  splitSecret,
+  TARGETS,
+  type ImportConfig,
+  type ImportDraft,
+} from '../../importing/model.js';
 import type { ImportRun, ImportStore } from '../../importing/ports.js';
 import { progressOf } from '../../importing/progress.js';
 import { TRACARDI_INDICES } from '../../importing/tracardi.js';
@@ -97,6 +104,8 @@ const MappingSchema = Type.Object(
     profileId: Type.Optional(Field),
     sessionId: Type.Optional(Field),
     time: Type.Optional(Field),
+    traits: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Field, { maxProperties: 500 })),
+    pii: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Field, { maxProperties: 500 })),
     properties: Type.Optional(
       Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Field, { maxProperties: 500 }),
     ),
@@ -118,7 +127,12 @@ const Body = Type.Object(
     source: SourceInput,
     eventSourceId: Type.String({ minLength: 1, maxLength: 128 }),
     eventType: Type.String({ minLength: 1, maxLength: 128 }),
-    target: Type.Optional(Type.Literal('events')),
+    target: Type.Optional(
+      Type.Union(
+        TARGETS.map((target) => Type.Literal(target)),
+        { description: 'events (default): a row is an event; profiles: a row sets a profile by id' },
+      ),
+    ),
     mapping: Type.Optional(MappingSchema),
     options: Type.Optional(OptionsSchema),
     enabled: Type.Optional(Type.Boolean()),
@@ -134,7 +148,7 @@ const ImportSchema = Type.Object({
   hasSecret: Type.Boolean({ description: 'whether credentials are stored (they are never returned)' }),
   eventSourceId: Type.String(),
   eventType: Type.String(),
-  target: Type.Literal('events'),
+  target: Type.Union(TARGETS.map((target) => Type.Literal(target))),
   mapping: MappingSchema,
   options: OptionsSchema,
   enabled: Type.Boolean(),

@@ -12,7 +12,7 @@ CREATE TABLE imports (
   secret          text,
   event_source_id text NOT NULL,
   event_type      text NOT NULL,
-  target          text NOT NULL DEFAULT 'events' CHECK (target IN ('events')),
+  target          text NOT NULL DEFAULT 'events' CHECK (target IN ('events', 'profiles')),
   mapping         jsonb NOT NULL DEFAULT '{}',
   options         jsonb NOT NULL DEFAULT '{}',
   enabled         boolean NOT NULL DEFAULT true,
