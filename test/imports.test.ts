@@ -102,7 +102,7 @@ describe('imports', () => {
     expect(rejections).toEqual([
       { ref: 'line 42', reason: 'expected 4 columns, got 2' },
       { ref: 'line 43', reason: expect.stringContaining('amount: expected a number') },
-      { ref: 'line 44', reason: 'column 3: bytes that are not valid utf-8' },
+      { ref: 'line 44', reason: 'bytes that are not valid utf-8' },
     ]);
     const [stored] = await api.runtime.db.query<{ properties: Record<string, unknown>; occurred_at: Date }>(
       `SELECT properties, occurred_at FROM events WHERE type = 'csv-order' AND properties->>'amount' = '1.5'`,

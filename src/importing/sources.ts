@@ -6,7 +6,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { parse } from 'csv-parse';
+import { parse as parseSync } from 'csv-parse/sync';
 import mysql from 'mysql2/promise';
 import postgres from 'postgres';
 import type { DatabaseSource, FileSource, ImportSource, TracardiSource } from './model.js';
@@ -75,6 +75,78 @@ function decoder(encoding: string | undefined) {
   };
 }
 
+/** A quoted field longer than this is taken for a quote never closed: its row is rejected, the next line read on. */
+const MAX_RECORD_BYTES = 1 << 20;
+/** Records parsed in one call; a chunk holding a malformed record is parsed again record by record. */
+const PARSE_CHUNK = 500;
+
+type CsvRecord = { text: string; line: number; end: number } | { rejected: string; line: number; end: number };
+
+/**
+ * A CSV file's records as text with the line each starts on, cut where a line ends with its quotes
+ * balanced (RFC 4180 doubles a quote inside a quoted field, so the count of quotes says whether a
+ * field is still open). A quote never closed, up to MAX_RECORD_BYTES or the end of the file, rejects
+ * the line it opened on and reading goes on with the line after, so one stray quote costs one row.
+ */
+async function* csvRecords(path: string, quote: number, encoding: string, check: (text: string) => string | undefined) {
+  const decode = decoder(encoding);
+  const lines: { bytes: Buffer; end: number; line: number }[] = [];
+  let number = 0;
+  let source: AsyncIterator<{ bytes: Buffer; end: number }> | undefined = byteLines(path)[Symbol.asyncIterator]();
+  const quotes = (bytes: Buffer) => {
+    let count = 0;
+    for (let at = bytes.indexOf(quote); at >= 0; at = bytes.indexOf(quote, at + 1)) count++;
+    return count;
+  };
+  for (;;) {
+    // Gather lines from the first pending one until the quotes balance, the record is too long, or the file ends.
+    let open = 0;
+    let size = 0;
+    let taken = 0;
+    for (;;) {
+      if (taken === lines.length) {
+        const next = source ? await source.next() : { done: true as const, value: undefined };
+        if (next.done) {
+          source = undefined;
+          break;
+        }
+        lines.push({ bytes: next.value.bytes, end: next.value.end, line: ++number });
+      }
+      const line = lines[taken++]!;
+      open += quotes(line.bytes);
+      size += line.bytes.length + 1;
+      if (open % 2 === 0 || size > MAX_RECORD_BYTES) break;
+    }
+    if (taken === 0) return;
+    const first = lines[0]!;
+    const spans = open % 2 === 0 ? taken : 0;
+    const bytes = Buffer.concat(
+      lines.slice(0, spans).flatMap((each, index) => (index === 0 ? [each.bytes] : [Buffer.from('\n'), each.bytes])),
+    );
+    const text = spans === 0 ? undefined : decode(bytes[bytes.length - 1] === 0x0d ? bytes.subarray(0, -1) : bytes);
+    // A record over several lines is checked here: if it is malformed (a stray quote in an unquoted
+    // field opened it), only its first line is rejected and the lines after it are read again.
+    const problem =
+      spans === 0
+        ? 'a quoted field is never closed (unbalanced quote)'
+        : spans > 1 && text !== undefined
+          ? check(text)
+          : undefined;
+    if (problem !== undefined) {
+      lines.shift();
+      yield { rejected: problem, line: first.line, end: first.end } as CsvRecord;
+      continue;
+    }
+    const last = lines[spans - 1]!;
+    lines.splice(0, spans);
+    if (text === undefined) yield { rejected: `bytes that are not valid ${encoding}`, line: first.line, end: last.end };
+    else if (text.trim() !== '') yield { text, line: first.line, end: last.end };
+  }
+}
+
+/** csv-parse's message without its line, which counts from the start of what it was given, not of the file. */
+const parseError = (error: unknown) => (error as Error).message.replace(/ at line \d+/, '');
+
 class CsvReader implements RowReader {
   constructor(private readonly source: FileSource) {}
 
@@ -86,64 +158,79 @@ class CsvReader implements RowReader {
     return batched(this.records(), lineAfter(after), batchSize);
   }
 
+  private get options() {
+    return { delimiter: this.source.delimiter ?? ',', quote: this.source.quote ?? '"', relax_column_count: true };
+  }
+
+  /** Why one record does not parse, if it does not. */
+  private readonly check = (text: string): string | undefined => {
+    try {
+      parseSync(text, this.options);
+      return undefined;
+    } catch (error) {
+      return parseError(error);
+    }
+  };
+
+  /** Fields of each record: a chunk at a time, record by record when the chunk holds a malformed one. */
+  private parse(records: readonly { text: string }[]): (string[] | { error: string })[] {
+    const options = this.options;
+    try {
+      const parsed = parseSync(records.map((record) => record.text).join('\n'), options) as string[][];
+      if (parsed.length === records.length) return parsed;
+    } catch {
+      // Found below, record by record.
+    }
+    return records.map((record) => {
+      try {
+        const [fields] = parseSync(record.text, options) as string[][];
+        return fields ?? [];
+      } catch (error) {
+        return { error: parseError(error) };
+      }
+    });
+  }
+
   private async *records(): AsyncIterable<{ item: ReadItem; line: number; position: number }> {
     const { source } = this;
-    const decode = decoder(source.encoding);
-    const skipped: { line: number; reason: string }[] = [];
-    // Bytes, not text: a field that is not valid in the file's encoding rejects its row instead of
-    // being stored with replacement characters.
-    const parser = createReadStream(source.path).pipe(
-      parse({
-        encoding: null,
-        bom: true,
-        delimiter: source.delimiter ?? ',',
-        quote: source.quote ?? '"',
-        info: true,
-        relax_column_count: true,
-        skip_empty_lines: true,
-        skip_records_with_error: true,
-        on_skip: (error) => {
-          if (error) skipped.push({ line: (error as { lines?: number }).lines ?? 0, reason: error.message });
-          return undefined;
-        },
-      }),
-    );
+    const quote = Buffer.from(source.quote ?? '"')[0]!;
     let columns: string[] | undefined;
-    let position = 0;
-    const rejected = (line: number, reason: string) => ({
-      item: { ref: `line ${line}`, rejected: reason },
-      line,
-      position,
-    });
-    for await (const { record, info } of parser as AsyncIterable<{
-      record: Buffer[];
-      info: { lines: number; bytes: number };
-    }>) {
-      for (const skip of skipped.splice(0)) yield rejected(skip.line, skip.reason);
-      position = info.bytes;
-      const line = info.lines;
-      const fields = record.map(decode);
-      const bad = fields.findIndex((field) => field === undefined);
-      if (bad >= 0) {
-        yield rejected(line, `column ${bad + 1}: bytes that are not valid ${source.encoding ?? 'utf-8'}`);
+    let chunk: (CsvRecord & { text: string })[] = [];
+    const flush = function* (this: CsvReader): Iterable<{ item: ReadItem; line: number; position: number }> {
+      const parsed = this.parse(chunk);
+      for (const [index, record] of chunk.entries()) {
+        const fields = parsed[index]!;
+        const { line, end: position } = record;
+        const ref = `line ${line}`;
+        if (!Array.isArray(fields)) {
+          yield { item: { ref, rejected: fields.error }, line, position };
+          continue;
+        }
+        if (!columns) {
+          columns = source.header === false ? fields.map((_, at) => `column_${at + 1}`) : fields;
+          if (source.header !== false) continue;
+        }
+        const names = columns;
+        yield fields.length === names.length
+          ? { item: { ref, row: Object.fromEntries(names.map((name, at) => [name, fields[at]])) }, line, position }
+          : { item: { ref, rejected: `expected ${names.length} columns, got ${fields.length}` }, line, position };
+      }
+      chunk = [];
+    }.bind(this);
+    for await (const record of csvRecords(source.path, quote, source.encoding ?? 'utf-8', this.check)) {
+      if ('rejected' in record) {
+        yield* flush();
+        yield {
+          item: { ref: `line ${record.line}`, rejected: record.rejected },
+          line: record.line,
+          position: record.end,
+        };
         continue;
       }
-      const values = fields as string[];
-      if (!columns) {
-        columns = source.header === false ? values.map((_, index) => `column_${index + 1}`) : values;
-        if (source.header !== false) continue;
-      }
-      if (values.length !== columns.length) {
-        yield rejected(line, `expected ${columns.length} columns, got ${values.length}`);
-        continue;
-      }
-      yield {
-        item: { ref: `line ${line}`, row: Object.fromEntries(columns.map((c, i) => [c, values[i]])) },
-        line,
-        position,
-      };
+      chunk.push(record);
+      if (chunk.length >= PARSE_CHUNK || !columns) yield* flush();
     }
-    for (const skip of skipped.splice(0)) yield rejected(skip.line, skip.reason);
+    yield* flush();
   }
 }
 
