@@ -54,7 +54,10 @@ export type ValueType = 'string' | 'number' | 'boolean' | 'date' | 'json';
 
 /** Where a value comes from: a column name (or a dot path into a JSON row), with an optional type. */
 export interface FieldMapping {
-  from: string;
+  /** A column or dot path; or, instead, `template`. */
+  from?: string;
+  /** Text with `{{column}}` (or `{{dot.path}}`) placeholders, e.g. `{{first}} {{last}}`. */
+  template?: string;
   type?: ValueType;
   /** For dates: `iso` (default), `epoch`, `epoch-ms`, or a pattern of YYYY MM DD HH mm ss. */
   format?: string;
@@ -152,6 +155,23 @@ export function checkDraft(draft: ImportDraft): void {
         message: 'the profiles target needs the column holding the profile id',
       });
   }
+  const fields = Object.entries({
+    profileId: draft.mapping?.profileId,
+    sessionId: draft.mapping?.sessionId,
+    time: draft.mapping?.time,
+    ...Object.fromEntries(
+      Object.entries(draft.mapping?.properties ?? {}).map(([key, value]) => [`properties.${key}`, value]),
+    ),
+    ...Object.fromEntries(Object.entries(draft.mapping?.traits ?? {}).map(([key, value]) => [`traits.${key}`, value])),
+    ...Object.fromEntries(Object.entries(draft.mapping?.pii ?? {}).map(([key, value]) => [`pii.${key}`, value])),
+  });
+  for (const [name, field] of fields)
+    if (
+      field !== undefined &&
+      typeof field !== 'string' &&
+      (field.from === undefined) === (field.template === undefined)
+    )
+      problems.push({ field: `mapping.${name}`, message: 'expected either from or template' });
   const batch = draft.options?.batchSize;
   if (batch !== undefined && (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH_SIZE))
     problems.push({ field: 'options.batchSize', message: `expected a whole number from 1 to ${MAX_BATCH_SIZE}` });

@@ -69,3 +69,20 @@ describe('rowToEvent', () => {
     );
   });
 });
+
+describe('templates', () => {
+  it('fill {{column}} and {{dot.path}} placeholders, then take the type asked for', () => {
+    const event = rowToEvent(
+      'imp',
+      'line 2',
+      { first: 'Ada', last: 'Lovelace', n: { v: '4' }, gone: null },
+      {
+        properties: {
+          name: { template: '{{first}} {{ last }}{{gone}}' },
+          count: { template: '{{n.v}}2', type: 'number' },
+        },
+      },
+    );
+    expect(event.properties).toEqual({ name: 'Ada Lovelace', count: 42 });
+  });
+});

@@ -131,10 +131,21 @@ export function coerce(
 const asField = (mapping: FieldMapping | string): FieldMapping =>
   typeof mapping === 'string' ? { from: mapping } : mapping;
 
+/** `{{column}}` placeholders filled from the row; a missing or null value renders empty, an object as JSON. */
+function render(template: string, row: SourceRow): string {
+  return template.replace(/\{\{\s*([^}]+?)\s*\}\}/g, (_, path: string) => {
+    const value = lookUp(row, path);
+    if (value === undefined || value === null) return '';
+    return typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | boolean);
+  });
+}
+
 function valueOf(row: SourceRow, mapping: FieldMapping | string, field: string): unknown {
-  const { from, type, format, required } = asField(mapping);
-  const value = coerce(lookUp(row, from), type, format, field);
-  if (value === undefined && required) throw new RowRejected(`${field}: "${from}" is missing or empty`);
+  const { from, template, type, format, required } = asField(mapping);
+  const raw = template !== undefined ? render(template, row) : from !== undefined ? lookUp(row, from) : undefined;
+  const value = coerce(raw, type, format, field);
+  if (value === undefined && required)
+    throw new RowRejected(`${field}: ${template !== undefined ? 'the template' : `"${from}"`} is missing or empty`);
   return value;
 }
 

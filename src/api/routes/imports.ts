@@ -35,7 +35,14 @@ const Field = Type.Union([
   Column,
   Type.Object(
     {
-      from: Column,
+      from: Type.Optional(Column),
+      template: Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 2000,
+          description: 'text with {{column}} placeholders, instead of from',
+        }),
+      ),
       type: Type.Optional(
         Type.Union(['string', 'number', 'boolean', 'date', 'json'].map((type) => Type.Literal(type))),
       ),
