@@ -1,11 +1,12 @@
 /**
- * Import runs: a run reads its source batch by batch from its checkpoint, collects each batch's rows
- * as events through the collect pipeline, then records the batch's figures and the next checkpoint
- * in one transaction. A worker killed between the two reads the batch again on resume; the events'
- * ids derive from (import, row key), so the second collect stores nothing twice.
+ * Import runs: a run reads its source batch by batch from its checkpoint, stores each batch's rows
+ * (as events through the collect pipeline, or as profiles, sessions and events through the record
+ * writer), then records the batch's figures and the next checkpoint in one transaction. A worker
+ * killed between the two reads the batch again on resume; what it stores is keyed by the row (event
+ * ids derived from the import and the row key, Tracardi's own ids), so nothing is stored twice.
  */
 import { randomUUID } from 'node:crypto';
-import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
+import { QueueUnavailableError, type Consumer, type JobQueue, type QueueConsumers } from '../queue/port.js';
 import { DomainError, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { DEFAULT_BATCH_SIZE, type ImportConfig } from './model.js';
@@ -36,9 +37,20 @@ export interface ImportDeps {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The job only wakes a worker: the run's state is in the store. Each start and resume gets a job of
+ * its own; a run is claimed by one worker at a time, so a spare job finds nothing to do.
+ */
 async function enqueueRun(queue: JobQueue, runId: string): Promise<void> {
-  // Deduplicated by run id while a job for it is known; a later resume enqueues it again.
-  await queue.enqueue(IMPORT_RUNS, { runId }, { attempts: 1, jobId: `import-${runId}-${Date.now()}` });
+  try {
+    await queue.enqueue(IMPORT_RUNS, { runId }, { attempts: 1, jobId: `import-${runId}-${Date.now()}` });
+  } catch (error) {
+    if (!(error instanceof QueueUnavailableError)) throw error;
+    throw new DomainError(
+      'queue_unavailable',
+      `the job queue is unreachable: run ${runId} waits, queued; resume it (POST /jobs/${runId}/resume) when the queue is back`,
+    );
+  }
 }
 
 /** Records a queued run of a saved import, for whoever runs it (a worker, or the CLI in its own process). */
