@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './support/api.js';
+import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
 import { eventually } from './support/eventually.js';
 import { POSTGRES_ADMIN_URL, postgresAvailable } from './support/postgres.js';
 import { serviceAvailable } from './support/services.js';
@@ -32,18 +32,20 @@ const mariadbAvailable = () =>
     await connection.end();
   });
 
-describe('imports', () => {
+const backends = await Promise.all(BACKENDS.map(async (backend) => ({ ...backend, up: await backend.available() })));
+
+describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ name }) => {
   let api: TestApi;
   let dir: string;
   const suffix = randomBytes(4).toString('hex');
 
   beforeAll(async () => {
-    api = await startTestApi('pglite', {}, { workers: ['all'] });
+    api = await startTestApi(name, {}, { workers: ['all'] });
     dir = mkdtempSync(join(tmpdir(), 'meridian-imports-'));
   });
   afterAll(async () => {
     await api?.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   const createImport = async (body: Record<string, unknown>) => {
@@ -354,16 +356,16 @@ describe('imports', () => {
   });
 });
 
-describe('Tracardi exports', () => {
+describe.each(backends.filter((backend) => backend.up))('Tracardi exports on $name', ({ name }) => {
   let api: TestApi;
   let dir: string;
   beforeAll(async () => {
-    api = await startTestApi('pglite', {}, { workers: ['all'] });
+    api = await startTestApi(name, {}, { workers: ['all'] });
     dir = mkdtempSync(join(tmpdir(), 'meridian-tracardi-'));
   });
   afterAll(async () => {
     await api?.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   const ndjson = (name: string, lines: unknown[]) => {
