@@ -199,7 +199,11 @@ async function storeBatch(
   if (config.target === 'profiles')
     return written(
       mapRows(items, (_, row) => rowToProfile(row, config.mapping)),
-      (rows) => importing.records.upsertProfiles(rows),
+      // Counted by rows, as events are: two rows of one profile are two rows stored.
+      async (rows) => {
+        await importing.records.upsertProfiles(rows);
+        return rows.length;
+      },
     );
   if (source.kind !== 'tracardi')
     return collected(

@@ -66,9 +66,11 @@ export class SqlImportRecords implements RecordWriter {
              FROM jsonb_to_recordset($1::text::jsonb) AS e(id text, type text, "profileId" text, "sessionId" text,
                   properties jsonb, traits jsonb, context jsonb, tags text[], "occurredAt" timestamptz,
                   "insertedAt" timestamptz)
-             LEFT JOIN LATERAL (SELECT id FROM profiles
-                                 WHERE id = e."profileId" OR ids @> ARRAY[e."profileId"]
-                                 ORDER BY id = e."profileId" DESC LIMIT 1) p ON true),
+             LEFT JOIN LATERAL (SELECT id FROM profiles WHERE id = e."profileId"
+                                 UNION ALL
+                                 -- ids <> '{}' lets the partial index of merged ids answer (0006)
+                                 SELECT id FROM profiles WHERE ids <> '{}' AND ids @> ARRAY[e."profileId"]
+                                 LIMIT 1) p ON true),
          written AS (${insertEventsFrom('incoming')} RETURNING id, type, profile_id, session_id, occurred_at)
          SELECT * FROM written`,
         [JSON.stringify(events), sourceId],
@@ -103,7 +105,8 @@ export class SqlImportRecords implements RecordWriter {
            SELECT DISTINCT ON (coalesce(m.id, p.id)) coalesce(m.id, p.id) AS id, p.traits, p.pii
              FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (id text, traits jsonb, pii jsonb))
                   WITH ORDINALITY AS p(id, traits, pii, n)
-             LEFT JOIN LATERAL (SELECT id FROM profiles WHERE ids @> ARRAY[p.id] AND id <> p.id LIMIT 1) m ON true
+             LEFT JOIN LATERAL (SELECT id FROM profiles WHERE ids <> '{}' AND ids @> ARRAY[p.id] AND id <> p.id LIMIT 1) m
+                    ON true
             ORDER BY coalesce(m.id, p.id), p.n DESC)
          INSERT INTO profiles (id, traits, pii) SELECT id, traits, pii FROM incoming
          ON CONFLICT (id) DO UPDATE SET traits = profiles.traits || excluded.traits, pii = profiles.pii || excluded.pii,
