@@ -2,14 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import {
-  checkDraft,
-  SOURCE_KINDS,
-  splitSecret,
-  TARGETS,
-  type ImportConfig,
-  type ImportDraft,
-} from '../../importing/model.js';
+import { checkDraft, SOURCE_KINDS, splitSecret, TARGETS, type ImportDraft } from '../../importing/model.js';
 import type { ImportRun, ImportStore } from '../../importing/ports.js';
 import { progressOf } from '../../importing/progress.js';
 import { TRACARDI_INDICES } from '../../importing/tracardi.js';
@@ -203,8 +196,6 @@ export const importRunView = (run: ImportRun): Static<typeof ImportRunSchema> =>
   finishedAt: run.finishedAt,
 });
 
-const view = (config: ImportConfig) => config;
-
 export function importRoutes(services: ImportApiServices) {
   const { imports } = services;
   const prepare = async (draft: ImportDraft) => {
@@ -228,20 +219,20 @@ export function importRoutes(services: ImportApiServices) {
       },
       async (request, reply) => {
         const { draft, sealed } = await prepare(request.body as ImportDraft);
-        return reply.status(201).send(view(await imports.create(randomUUID(), draft, sealed)));
+        return reply.status(201).send(await imports.create(randomUUID(), draft, sealed));
       },
     );
     api.get(
       '/imports',
       { schema: { tags, summary: 'Saved imports', response: { 200: Type.Array(ImportSchema) } } },
-      async () => (await imports.list()).map(view),
+      async () => imports.list(),
     );
     api.get(
       '/imports/:id',
       {
         schema: { tags, summary: 'One import', params: IdParams, response: { 200: ImportSchema, '4xx': ErrorSchema } },
       },
-      async (request) => view((await imports.get(request.params.id)) ?? (await Promise.reject(notFound('import')))),
+      async (request) => (await imports.get(request.params.id)) ?? Promise.reject(notFound('import')),
     );
     api.put(
       '/imports/:id',
@@ -256,9 +247,7 @@ export function importRoutes(services: ImportApiServices) {
       },
       async (request) => {
         const { draft, sealed } = await prepare(request.body as ImportDraft);
-        return view(
-          (await imports.update(request.params.id, draft, sealed)) ?? (await Promise.reject(notFound('import'))),
-        );
+        return (await imports.update(request.params.id, draft, sealed)) ?? Promise.reject(notFound('import'));
       },
     );
     api.delete(
