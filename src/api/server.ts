@@ -8,6 +8,7 @@ import { decodeBody } from './content-encoding.js';
 import { errorHandler } from './error-handler.js';
 import { eventSourceRoutes } from './routes/event-sources.js';
 import { profileRoutes } from './routes/profiles.js';
+import { importRoutes } from './routes/imports.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mappingRoutes } from './routes/mappings.js';
 import { segmentRoutes } from './routes/segments.js';
@@ -124,7 +125,8 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     await admin.register(profileRoutes(services));
     await admin.register(segmentRoutes(services));
     await admin.register(mappingRoutes(services.mapping));
-    await admin.register(jobRoutes(services.mapping));
+    await admin.register(importRoutes(services.importing));
+    await admin.register(jobRoutes(services.mapping, services.importing));
     await admin.register(tqlRoutes);
     await admin.register(workflowRoutes(services.workflow));
   });

@@ -1,3 +1,4 @@
+import type { ImportApiServices } from './routes/imports.js';
 import type { SegmentRepository } from '../segmentation/ports.js';
 import type { MappingServices } from '../mapping/ports.js';
 import type { WorkflowServices } from '../workflow/ports.js';
@@ -30,6 +31,7 @@ export interface ApiServices {
   };
   mapping: MappingServices;
   workflow: WorkflowServices;
+  importing: ImportApiServices;
   /** Each throws when its backend is unreachable. */
   health: { storage: () => Promise<void>; queue: () => Promise<void> };
 }

@@ -14,6 +14,10 @@ import type { HeartbeatStore } from '../heartbeat/ports.js';
 import { resumeBackfills, startBackfill, type BackfillDeps } from '../mapping/backfill.js';
 import { MappingCache } from '../mapping/cache.js';
 import type { BackfillStore, MappingRepository } from '../mapping/ports.js';
+import type { ImportStore } from '../importing/ports.js';
+import { controlRun, resumeImportRuns, startImportRun, type ImportServices } from '../importing/runner.js';
+import { SecretBox } from '../importing/secrets.js';
+import { readerFor } from '../importing/sources.js';
 import { BullmqJobQueue } from '../queue/bullmq.js';
 import { MemoryJobQueue } from '../queue/memory.js';
 import type { Consumer, JobQueue } from '../queue/port.js';
@@ -26,6 +30,8 @@ import { migrate, type MigrationReport } from '../storage/migrate.js';
 import { openPGlite } from '../storage/pglite.js';
 import { connectPostgres } from '../storage/postgres.js';
 import { SqlEventSources } from '../storage/sql-event-sources.js';
+import { SqlImportRecords } from '../storage/sql-import-records.js';
+import { SqlImports } from '../storage/sql-imports.js';
 import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
 import { SqlJobRuns } from '../storage/sql-job-runs.js';
 import { SqlMappingBackfills } from '../storage/sql-mapping-backfill.js';
@@ -105,6 +111,7 @@ export interface Repositories {
   runHistory: RunHistory;
   workflowRuns: WorkflowRunStore;
   segmentationRuns: SegmentationRunStore;
+  imports: ImportStore;
 }
 
 function repositoriesOf(db: Database): Repositories {
@@ -124,6 +131,7 @@ function repositoriesOf(db: Database): Repositories {
     runHistory: new SqlRunHistory(db),
     workflowRuns,
     segmentationRuns: workflowRuns,
+    imports: new SqlImports(db),
   };
 }
 
@@ -140,6 +148,7 @@ export class Composition {
   private openedRuleCache: RuleCache | undefined;
   private openedTracking: Tracking | undefined;
   private readonly parts: Consumer[] = [];
+  private importing: ImportServices | undefined;
 
   private constructor(
     readonly config: Config,
@@ -234,6 +243,28 @@ export class Composition {
     };
   }
 
+  /**
+   * What import runs need: the collect entry (this role's Tracker, or one made on first use), the
+   * source readers, and the box for credentials, keyed by IMPORT_SECRET_KEY or a key kept with the data.
+   */
+  importServices(): ImportServices {
+    let box: Promise<SecretBox> | undefined;
+    this.importing ??= {
+      collector: {
+        collect: (payload, origin) => this.tracking().tracker.collect(payload, origin),
+      },
+      records: new SqlImportRecords(this.db, COMMIT_STEPS),
+      readers: readerFor,
+      secrets: () =>
+        (box ??= (async () =>
+          new SecretBox(
+            this.config.importSecretKey ??
+              (await this.repositories.settings.getOrInit('import_secret_key', SecretBox.generateKey())),
+          ))()),
+    };
+    return this.importing;
+  }
+
   /** Starts workers in this process; they stop when the root closes, or before, when the result is closed. */
   startWorkers(workers: readonly Worker[], options: WorkerOptions): Consumer {
     // The workflow worker tracks the events its flows raise: the tracker must outlive it.
@@ -241,7 +272,13 @@ export class Composition {
     return this.own(
       startWorkers(
         workers,
-        { ...this.repositories, queue: this.queue, logger: this.logger, workflow: this.workflowExecution() },
+        {
+          ...this.repositories,
+          importing: this.importServices(),
+          queue: this.queue,
+          logger: this.logger,
+          workflow: this.workflowExecution(),
+        },
         options,
       ),
     );
@@ -317,6 +354,12 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           actions: ACTIONS,
           http: fetchHttpClient,
         },
+        importing: {
+          imports: repositories.imports,
+          start: (importId) => startImportRun({ imports: repositories.imports, queue }, importId),
+          control: (runId, action) => controlRun({ imports: repositories.imports, queue }, runId, action),
+          seal: async (secret) => (await root.importServices().secrets()).seal(secret),
+        },
         health: { storage: async () => void (await root.db.query('SELECT 1')), queue: () => queue.ping() },
       },
       logger,
@@ -325,7 +368,10 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     if (workers.length > 0) {
       root.startWorkers(selectWorkers(workers), options.workerOptions ?? DEFAULT_WORKER_OPTIONS);
       // The in-process queue forgets its jobs on exit: the backfills a restart interrupted go on.
-      if (!config.redis) await resumeBackfills(backfills);
+      if (!config.redis) {
+        await resumeBackfills(backfills);
+        await resumeImportRuns({ imports: repositories.imports, queue, logger });
+      }
     }
     return {
       app,

@@ -4,6 +4,7 @@ import { checkRangeReachesIdle, loadHeartbeatConfig, type Config, type Env } fro
 import type { Logger } from '../shared/logger.js';
 import { Composition, describeBackends, startApi, type ApiRuntime, type Repositories } from './composition.js';
 import { environmentHelp, packageVersion } from './help.js';
+import { importCommand } from './import.js';
 import { jobCommand, scheduleHeartbeat } from './job.js';
 import { run } from './run.js';
 import { mappingCommand, workerCommand } from './work.js';
@@ -137,6 +138,7 @@ export function buildCli(): Command {
   program.addCommand(jobCommand(run));
   program.addCommand(mappingCommand(run));
   program.addCommand(bridgeCommand(run));
+  program.addCommand(importCommand(run));
   return program;
 }
 

@@ -1,4 +1,5 @@
 import { ConfigError } from '../config/config.js';
+import { importConsumers, type ImportServices } from '../importing/runner.js';
 import { mappingConsumers } from '../mapping/backfill.js';
 import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
 import { segmentationConsumers } from '../segmentation/worker.js';
@@ -9,6 +10,7 @@ import type { Repositories } from './composition.js';
 
 /** What a worker is handed: the ports the composition root builds, never an adapter it must make. */
 export interface WorkerDeps extends Repositories {
+  importing: ImportServices;
   queue: JobQueue;
   logger: Logger;
   workflow: WorkflowExecution;
@@ -62,6 +64,8 @@ export const WORKERS: readonly Worker[] = [
   // Tracardi's segmentation & mapping worker: one deployment consumes all three queues.
   worker('segmentation', segmentationConsumers, mappingConsumers),
   worker('workflow', workflowConsumers),
+  // Tracardi's upgrade & import worker; data migrations will join it.
+  worker('import', importConsumers),
 ];
 
 /** The named workers in the registry's order, each once; `all` is every one. */

@@ -40,6 +40,8 @@ export interface Config {
   port: number;
   dataDir: string;
   apiToken?: string;
+  /** Key (32 bytes, base64) that encrypts import sources' credentials; unset: one generated and kept with the data. */
+  importSecretKey?: string;
   maxPayloadBytes: number;
   /** Origins that may call the public routes (/track, /healthcheck, /openapi.json) from a browser; true: any. */
   corsOrigins: true | string[];
@@ -109,6 +111,11 @@ export const VARIABLES = {
     group: 'server',
     meaning:
       'bearer token of the admin API; unset: `start` generates one and keeps it with the data, `api` keeps the admin API closed',
+  },
+  IMPORT_SECRET_KEY: {
+    group: 'server',
+    meaning:
+      'key (32 bytes, base64) encrypting the credentials of import sources; unset: one is generated and kept with the data',
   },
   MAX_PAYLOAD_BYTES: { group: 'server', meaning: 'larger request bodies are refused with 413', default: 1_048_576 },
   CORS_ORIGINS: {
@@ -270,6 +277,13 @@ function parseOrigins(env: Env, name: 'CORS_ORIGINS' | 'ADMIN_CORS_ORIGINS'): tr
   return origins;
 }
 
+function importSecretKey(env: Env): string | undefined {
+  const key = present(env, 'IMPORT_SECRET_KEY');
+  if (key !== undefined && Buffer.from(key, 'base64').length !== 32)
+    throw new ConfigError('IMPORT_SECRET_KEY', 'expected 32 bytes, base64 encoded (openssl rand -base64 32)');
+  return key;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const logLevel = present(env, 'LOG_LEVEL') ?? VARIABLES.LOG_LEVEL.default;
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -284,6 +298,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: integer(env, 'PORT', 0, 65535),
     dataDir: present(env, 'DATA_DIR') ?? VARIABLES.DATA_DIR.default,
     apiToken: present(env, 'API_TOKEN'),
+    importSecretKey: importSecretKey(env),
     maxPayloadBytes: integer(env, 'MAX_PAYLOAD_BYTES', 1024, 1_073_741_824),
     corsOrigins: parseOrigins(env, 'CORS_ORIGINS') ?? true,
     adminCorsOrigins: parseOrigins(env, 'ADMIN_CORS_ORIGINS') ?? [],

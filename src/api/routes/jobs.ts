@@ -1,9 +1,10 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { notFound } from '../../shared/errors.js';
+import { DomainError, notFound } from '../../shared/errors.js';
 import type { JobRunRepository } from '../../shared/job-runs.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
+import { importRunView, ImportRunSchema, type ImportApiServices } from './imports.js';
 
 export const JobRunSchema = Type.Object({
   id: Type.String(),
@@ -23,20 +24,66 @@ export const JobRunSchema = Type.Object({
   finishedAt: Type.Union([Type.String(), Type.Null()]),
 });
 
-export function jobRoutes({ jobRuns }: { jobRuns: JobRunRepository }) {
+const RejectionsSchema = Type.Array(
+  Type.Object({ ref: Type.String({ description: 'line N of a file, key K of a table row' }), reason: Type.String() }),
+);
+
+/** Background runs: mapping backfills (job_runs) and import runs, which can also be paused, resumed and cancelled. */
+export function jobRoutes({ jobRuns }: { jobRuns: JobRunRepository }, importing?: ImportApiServices) {
   return async (app: FastifyInstance) => {
     const api = app.withTypeProvider<TypeBoxTypeProvider>();
+    const tags = ['jobs'];
     api.get(
       '/jobs/:id',
       {
         schema: {
-          tags: ['jobs'],
-          summary: 'Progress of a background run (e.g. a mapping backfill)',
+          tags,
+          summary: 'Progress of a background run (a mapping backfill, an import run)',
           params: IdParams,
-          response: { 200: JobRunSchema, '4xx': ErrorSchema },
+          response: { 200: Type.Union([JobRunSchema, ImportRunSchema]), '4xx': ErrorSchema },
         },
       },
-      async (request) => (await jobRuns.get(request.params.id)) ?? Promise.reject(notFound('job')),
+      async (request) => {
+        const id = request.params.id;
+        const run = await importing?.imports.getRun(id);
+        if (run) return importRunView(run);
+        return (await jobRuns.get(id)) ?? Promise.reject(notFound('job'));
+      },
     );
+    if (!importing) return;
+    api.get(
+      '/jobs/:id/rejections',
+      {
+        schema: {
+          tags,
+          summary: "An import run's first 1,000 rejected rows, with their line or key and the reason",
+          params: IdParams,
+          response: { 200: RejectionsSchema, '4xx': ErrorSchema },
+        },
+      },
+      async (request) => {
+        if (!(await importing.imports.getRun(request.params.id))) throw notFound('import run');
+        return importing.imports.rejections(request.params.id);
+      },
+    );
+    for (const action of ['pause', 'resume', 'cancel'] as const) {
+      api.post(
+        `/jobs/:id/${action}`,
+        {
+          schema: {
+            tags,
+            summary: `${action[0]!.toUpperCase()}${action.slice(1)} an import run`,
+            params: IdParams,
+            response: { 200: ImportRunSchema, '4xx': ErrorSchema },
+          },
+        },
+        async (request) => {
+          const id = request.params.id;
+          if (!(await importing.imports.getRun(id)) && (await jobRuns.get(id)))
+            throw new DomainError('conflict', `only import runs can be asked to ${action}`);
+          return importRunView(await importing.control(id, action));
+        },
+      );
+    }
   };
 }

@@ -1,0 +1,173 @@
+/**
+ * `meridian import run|file|resume`: runs an import in this process, with a progress bar on a
+ * terminal and a log line every few seconds otherwise. Ctrl-C pauses the run after its batch, so
+ * `meridian import resume` (or POST /jobs/{id}/resume) goes on from there.
+ */
+import { randomUUID } from 'node:crypto';
+import { basename, resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { ConfigError, type Config } from '../config/config.js';
+import { checkDraft, type ImportDraft } from '../importing/model.js';
+import type { ImportRun } from '../importing/ports.js';
+import { progressLine } from '../importing/progress.js';
+import { changeRun, createImportRun, runImport } from '../importing/runner.js';
+import { DomainError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { Composition } from './composition.js';
+import { environmentHelp } from './help.js';
+import type { Run } from './run.js';
+
+const REFRESH_MS = 250;
+const LOG_EVERY_MS = 5000;
+
+/** Runs a queued run here, showing its progress, and exits non-zero when it failed. */
+async function runHere(root: Composition, run: ImportRun): Promise<void> {
+  const { imports } = root.repositories;
+  const tty = process.stderr.isTTY === true;
+  let lastLog = 0;
+  const show = async (final = false) => {
+    const now = await imports.getRun(run.id);
+    if (!now) return;
+    if (tty) process.stderr.write(`\r${progressLine(now, true)}\u001b[K${final ? '\n' : ''}`);
+    else if (final || Date.now() - lastLog >= LOG_EVERY_MS) {
+      lastLog = Date.now();
+      process.stderr.write(`import ${run.id}: ${progressLine(now, false)}\n`);
+    }
+  };
+  const timer = setInterval(() => void show(), tty ? REFRESH_MS : LOG_EVERY_MS);
+  const pause = () => {
+    process.stderr.write('\npausing after the current batch…\n');
+    void imports.transition(run.id, ['queued', 'running'], 'paused');
+  };
+  process.once('SIGINT', pause);
+  try {
+    await runImport({ imports, importing: root.importServices(), queue: root.queue, logger: root.logger }, run.id);
+  } finally {
+    clearInterval(timer);
+    process.off('SIGINT', pause);
+  }
+  await show(true);
+  const end = await imports.getRun(run.id);
+  process.stdout.write(`${JSON.stringify({ job: run.id, state: end?.state, lastError: end?.lastError })}\n`);
+  if (end?.state === 'paused') process.stderr.write(`resume with: meridian import resume ${run.id}\n`);
+  if (end?.state === 'failed') process.exitCode = 1;
+}
+
+async function withRoot(config: Config, logger: Logger, work: (root: Composition) => Promise<void>) {
+  const root = await Composition.open(config, logger);
+  try {
+    await work(root);
+  } catch (error) {
+    // What the user can fix is said in one line, as a configuration error is.
+    if (error instanceof DomainError) throw new ConfigError('import', error.message);
+    throw error;
+  } finally {
+    await root.close();
+  }
+}
+
+export function importCommand(run: Run): Command {
+  const command = new Command('import')
+    .description('bring history in: run saved imports, or a CSV / JSON Lines file, here with progress')
+    .addHelpText('after', environmentHelp('server'));
+  command
+    .command('run')
+    .description('run a saved import (POST /imports) in this process')
+    .argument('<import-id>')
+    .action((importId: string) =>
+      run((config, logger) =>
+        withRoot(config, logger, async (root) =>
+          runHere(root, await createImportRun(root.repositories.imports, importId)),
+        ),
+      )(),
+    );
+  command
+    .command('resume')
+    .description('go on with a paused, failed or killed import run from its checkpoint, in this process')
+    .argument('<job-id>')
+    .action((jobId: string) =>
+      run((config, logger) =>
+        withRoot(config, logger, async (root) => {
+          await runHere(root, await changeRun(root.repositories.imports, jobId, 'resume'));
+        }),
+      )(),
+    );
+  command
+    .command('file')
+    .description('import a CSV or JSON Lines file as events (saved as an import, so its runs can be seen and resumed)')
+    .argument('<path>')
+    .requiredOption('--event-type <type>', 'the type of the events the rows become')
+    .requiredOption('--source <event-source-id>', 'the event source the events come from')
+    .addOption(new Option('--format <format>', 'csv or jsonl; default: by the file name').choices(['csv', 'jsonl']))
+    .option('--delimiter <char>', 'CSV delimiter', ',')
+    .option('--quote <char>', 'CSV quote', '"')
+    .option('--no-header', 'CSV: the first row is data (columns are column_1, column_2, …)')
+    .option('--encoding <label>', 'file encoding', 'utf-8')
+    .option('--profile <column>', 'the column that identifies the person')
+    .option('--session <column>', 'the column that identifies the session')
+    .option('--time <column>', 'the column holding when the event happened (ISO 8601)')
+    .option('--batch-size <n>', 'rows per batch')
+    .option('--rows-per-second <n>', 'throttle')
+    .action(
+      (
+        path: string,
+        options: {
+          eventType: string;
+          source: string;
+          format?: 'csv' | 'jsonl';
+          delimiter: string;
+          quote: string;
+          header: boolean;
+          encoding: string;
+          profile?: string;
+          session?: string;
+          time?: string;
+          batchSize?: string;
+          rowsPerSecond?: string;
+        },
+      ) =>
+        run((config, logger) =>
+          withRoot(config, logger, async (root) => {
+            const full = resolve(path);
+            const format = options.format ?? (/\.(jsonl|ndjson)$/i.test(full) ? 'jsonl' : 'csv');
+            const number = (flag: string, text: string | undefined) => {
+              if (text === undefined) return undefined;
+              const value = Number(text);
+              if (!(value > 0)) throw new ConfigError(flag, 'expected a number > 0');
+              return value;
+            };
+            const draft: ImportDraft = {
+              name: `file ${basename(full)}`,
+              description: `meridian import file ${full}`,
+              source:
+                format === 'csv'
+                  ? {
+                      kind: 'csv',
+                      path: full,
+                      header: options.header,
+                      delimiter: options.delimiter,
+                      quote: options.quote,
+                      encoding: options.encoding,
+                    }
+                  : { kind: 'jsonl', path: full, encoding: options.encoding },
+              eventSourceId: options.source,
+              eventType: options.eventType,
+              mapping: {
+                ...(options.profile ? { profileId: options.profile } : {}),
+                ...(options.session ? { sessionId: options.session } : {}),
+                ...(options.time ? { time: options.time } : {}),
+              },
+              options: {
+                ...(options.batchSize ? { batchSize: number('--batch-size', options.batchSize) } : {}),
+                ...(options.rowsPerSecond ? { rowsPerSecond: number('--rows-per-second', options.rowsPerSecond) } : {}),
+              },
+            };
+            checkDraft(draft);
+            const saved = await root.repositories.imports.create(randomUUID(), draft, undefined);
+            process.stderr.write(`import ${saved.id} saved (run it again with: meridian import run ${saved.id})\n`);
+            await runHere(root, await createImportRun(root.repositories.imports, saved.id));
+          }),
+        )(),
+    );
+  return command;
+}

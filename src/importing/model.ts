@@ -1,0 +1,189 @@
+/**
+ * Import configurations: what to read (a source), which event source and type its rows become, and
+ * how a row maps to an event. Tracardi's `{name, description, module, config, eventSource, eventType,
+ * enabled}`, with the source's kind in place of the module.
+ */
+import { invalidInput, type FieldProblem } from '../shared/errors.js';
+
+import { TRACARDI_INDICES, type TracardiIndex } from './tracardi.js';
+
+export const SOURCE_KINDS = ['csv', 'jsonl', 'mysql', 'postgres', 'tracardi'] as const;
+export type SourceKind = (typeof SOURCE_KINDS)[number];
+
+export interface FileSource {
+  kind: 'csv' | 'jsonl';
+  /** A path readable by the process that runs the import (the worker). */
+  path: string;
+  /** CSV: whether the first row names the columns (otherwise they are column_1, column_2, …). */
+  header?: boolean;
+  delimiter?: string;
+  quote?: string;
+  /** Any WHATWG encoding label (utf-8, latin1, windows-1252, utf-16le…); bytes it cannot decode reject the row. */
+  encoding?: string;
+}
+
+/** An NDJSON dump of one of a Tracardi installation's indices: its documents become Meridian's own. */
+export interface TracardiSource {
+  kind: 'tracardi';
+  path: string;
+  index: TracardiIndex;
+  encoding?: string;
+}
+
+export interface DatabaseSource {
+  kind: 'mysql' | 'postgres';
+  host: string;
+  port?: number;
+  user: string;
+  database: string;
+  /** Either a table or a query (a SELECT), not both. */
+  table?: string;
+  query?: string;
+  /** The column that orders the rows and keys them: unique, the keyset pages by it. */
+  key: string;
+  /** Write-only: stored encrypted, never read back through the API. */
+  password?: string;
+}
+
+export type ImportSource = FileSource | TracardiSource | DatabaseSource;
+
+export const isDatabaseSource = (source: ImportSource): source is DatabaseSource =>
+  source.kind === 'mysql' || source.kind === 'postgres';
+
+export type ValueType = 'string' | 'number' | 'boolean' | 'date' | 'json';
+
+/** Where a value comes from: a column name (or a dot path into a JSON row), with an optional type. */
+export interface FieldMapping {
+  /** A column or dot path; or, instead, `template`. */
+  from?: string;
+  /** Text with `{{column}}` (or `{{dot.path}}`) placeholders, e.g. `{{first}} {{last}}`. */
+  template?: string;
+  type?: ValueType;
+  /** For dates: `iso` (default), `epoch`, `epoch-ms`, or a pattern of YYYY MM DD HH mm ss. */
+  format?: string;
+  /** A row without this value is rejected. */
+  required?: boolean;
+}
+
+export interface ImportMapping {
+  /** The person: rows with the same value share a profile (and a session, unless `sessionId` is mapped). */
+  profileId?: FieldMapping | string;
+  sessionId?: FieldMapping | string;
+  /** When the event happened; absent: when it is imported. */
+  time?: FieldMapping | string;
+  /** The event's properties, by dot path (`address.city`); absent: every column as it is. */
+  properties?: Record<string, FieldMapping | string>;
+  /** Target `profiles`: what a row sets in the profile's traits and PII, by dot path. */
+  traits?: Record<string, FieldMapping | string>;
+  pii?: Record<string, FieldMapping | string>;
+}
+
+export const TARGETS = ['events', 'profiles'] as const;
+export type ImportTarget = (typeof TARGETS)[number];
+
+export interface ImportOptions {
+  /** Rows read and committed together (one checkpoint each). */
+  batchSize?: number;
+  /** Most rows per second this import stores, so it leaves room for /track; absent: as fast as it goes. */
+  rowsPerSecond?: number;
+}
+
+export interface ImportDraft {
+  name: string;
+  description?: string;
+  source: ImportSource;
+  eventSourceId: string;
+  eventType: string;
+  /** `events` (default): a row is an event; `profiles`: a row sets a profile's traits and PII, by its id. */
+  target?: ImportTarget;
+  mapping?: ImportMapping;
+  options?: ImportOptions;
+  enabled?: boolean;
+}
+
+export interface ImportConfig extends Required<Omit<ImportDraft, 'source'>> {
+  id: string;
+  /** Without its password. */
+  source: ImportSource;
+  /** Whether credentials are stored (they are never shown). */
+  hasSecret: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const DEFAULT_BATCH_SIZE = 500;
+export const MAX_BATCH_SIZE = 10_000;
+
+const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/;
+
+/** Checks what the schema of the API cannot (combinations, names), naming each offending field. */
+export function checkDraft(draft: ImportDraft): void {
+  const problems: FieldProblem[] = [];
+  const source = draft.source;
+  if (!isDatabaseSource(source)) {
+    if (!source.path) problems.push({ field: 'source.path', message: 'expected a file path' });
+    if (source.kind === 'tracardi' && !TRACARDI_INDICES.includes(source.index))
+      problems.push({ field: 'source.index', message: `expected one of ${TRACARDI_INDICES.join(', ')}` });
+    if (source.kind !== 'tracardi')
+      for (const field of ['delimiter', 'quote'] as const) {
+        const value = source[field];
+        if (value !== undefined && value.length !== 1)
+          problems.push({ field: `source.${field}`, message: 'expected one character' });
+      }
+    if (source.encoding !== undefined) {
+      try {
+        // The CSV parser finds delimiters in the bytes: the encoding must keep ASCII as ASCII.
+        if (new TextDecoder(source.encoding).encoding.startsWith('utf-16')) throw new RangeError();
+      } catch {
+        problems.push({ field: 'source.encoding', message: `unknown or unsupported encoding "${source.encoding}"` });
+      }
+    }
+  } else {
+    if ((source.table === undefined) === (source.query === undefined))
+      problems.push({ field: 'source.table', message: 'expected either a table or a query' });
+    if (source.table !== undefined && !SQL_NAME.test(source.table))
+      problems.push({ field: 'source.table', message: 'expected a table name (schema.table allowed)' });
+    if (!SQL_NAME.test(source.key) || source.key.includes('.'))
+      problems.push({ field: 'source.key', message: 'expected a column name' });
+  }
+  if (draft.target === 'profiles') {
+    if (source.kind === 'tracardi')
+      problems.push({ field: 'target', message: 'a Tracardi export has its own targets: leave target out' });
+    if (draft.mapping?.profileId === undefined)
+      problems.push({
+        field: 'mapping.profileId',
+        message: 'the profiles target needs the column holding the profile id',
+      });
+  }
+  const fields = Object.entries({
+    profileId: draft.mapping?.profileId,
+    sessionId: draft.mapping?.sessionId,
+    time: draft.mapping?.time,
+    ...Object.fromEntries(
+      Object.entries(draft.mapping?.properties ?? {}).map(([key, value]) => [`properties.${key}`, value]),
+    ),
+    ...Object.fromEntries(Object.entries(draft.mapping?.traits ?? {}).map(([key, value]) => [`traits.${key}`, value])),
+    ...Object.fromEntries(Object.entries(draft.mapping?.pii ?? {}).map(([key, value]) => [`pii.${key}`, value])),
+  });
+  for (const [name, field] of fields)
+    if (
+      field !== undefined &&
+      typeof field !== 'string' &&
+      (field.from === undefined) === (field.template === undefined)
+    )
+      problems.push({ field: `mapping.${name}`, message: 'expected either from or template' });
+  const batch = draft.options?.batchSize;
+  if (batch !== undefined && (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH_SIZE))
+    problems.push({ field: 'options.batchSize', message: `expected a whole number from 1 to ${MAX_BATCH_SIZE}` });
+  const rate = draft.options?.rowsPerSecond;
+  if (rate !== undefined && !(rate > 0)) problems.push({ field: 'options.rowsPerSecond', message: 'expected > 0' });
+  if (problems.length > 0)
+    throw invalidInput(problems.map((problem) => `${problem.field}: ${problem.message}`).join('; '), problems);
+}
+
+/** The source with its password taken out, and the password. */
+export function splitSecret(source: ImportSource): { source: ImportSource; secret: string | undefined } {
+  if (!isDatabaseSource(source)) return { source, secret: undefined };
+  const { password, ...rest } = source;
+  return { source: rest, secret: password };
+}

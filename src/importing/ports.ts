@@ -1,0 +1,101 @@
+import type { CollectOrigin } from '../tracking/tracker.js';
+import type { TrackResponse } from '../tracking/payload.js';
+import type { ImportConfig, ImportDraft, ImportSource } from './model.js';
+import type { Checkpoint, RowReader } from './sources.js';
+import type { ImportedEvent, ImportedProfile, ImportedSession } from './tracardi.js';
+import type { ProfileUpsert } from './rows.js';
+
+export type ImportRunState = 'queued' | 'running' | 'paused' | 'cancelled' | 'done' | 'failed';
+
+export interface ImportRun {
+  id: string;
+  importId: string;
+  state: ImportRunState;
+  rowsRead: number;
+  rowsStored: number;
+  rowsRejected: number;
+  /** What `position` counts up to (bytes of a file, rows of a table), when known. */
+  total: number | null;
+  position: number;
+  /** Milliseconds spent running, pauses left out. */
+  activeMs: number;
+  lastError: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+/** A run with what its worker needs to go on: the configuration it started with and its checkpoint. */
+export interface RunWork {
+  run: ImportRun;
+  /** This worker's hold on the run. */
+  claim: string;
+  config: ImportConfig;
+  /** The source's credentials, sealed. */
+  secret: string | null;
+  checkpoint: Checkpoint | undefined;
+}
+
+export interface BatchOutcome {
+  read: number;
+  stored: number;
+  rejections: { ref: string; reason: string }[];
+  checkpoint: Checkpoint;
+  position: number;
+  activeMs: number;
+}
+
+/** Rejections kept per run (all are counted). */
+export const KEPT_REJECTIONS = 1000;
+
+export interface ImportStore {
+  create(id: string, draft: ImportDraft, sealedSecret: string | undefined): Promise<ImportConfig>;
+  /** `sealedSecret` undefined keeps the stored credentials. */
+  update(id: string, draft: ImportDraft, sealedSecret: string | undefined): Promise<ImportConfig | undefined>;
+  get(id: string): Promise<ImportConfig | undefined>;
+  list(): Promise<ImportConfig[]>;
+  delete(id: string): Promise<boolean>;
+
+  /** Records a queued run with the import's configuration as it is now. */
+  createRun(runId: string, importId: string): Promise<ImportRun | undefined>;
+  getRun(id: string): Promise<ImportRun | undefined>;
+  runsOf(importId: string): Promise<ImportRun[]>;
+  rejections(runId: string): Promise<{ ref: string; reason: string }[]>;
+  /** Takes a queued run to running under a new claim; undefined when it is not queued. */
+  claimRun(runId: string): Promise<RunWork | undefined>;
+  setTotal(runId: string, total: number): Promise<void>;
+  /**
+   * Adds a batch's figures and moves the checkpoint, in one transaction, while the run is running
+   * under this claim; false otherwise (paused, cancelled, or taken over: the worker stops there).
+   */
+  recordBatch(runId: string, claim: string, outcome: BatchOutcome): Promise<boolean>;
+  finishRun(runId: string, claim: string, state: 'done' | 'failed', error?: string): Promise<void>;
+  /** Moves a run between states when it is in one of `from`; returns the run after, or undefined. */
+  transition(runId: string, from: readonly ImportRunState[], to: ImportRunState): Promise<ImportRun | undefined>;
+  /** Runs left queued or running by a process that stopped: queued again (their claims dropped). */
+  requeueUnfinished(): Promise<string[]>;
+}
+
+/**
+ * Writes imported profiles and sessions as they are (ids, times, merged ids), replacing what has
+ * the same id, and runs the commit steps on what it wrote (writer `import`); returns how many it wrote.
+ */
+export interface RecordWriter {
+  writeProfiles(profiles: readonly ImportedProfile[]): Promise<number>;
+  writeSessions(sessions: readonly ImportedSession[]): Promise<number>;
+  /** Stores events once by id, under the profile a merged id resolves to; returns how many were new. */
+  writeEvents(events: readonly ImportedEvent[], sourceId: string): Promise<number>;
+  /**
+   * Creates or updates profiles by id (a merged id updates the profile it was merged into): the
+   * traits and PII given are laid over the stored ones, key by key at the top level.
+   */
+  upsertProfiles(profiles: readonly ProfileUpsert[]): Promise<number>;
+}
+
+/** The collect pipeline's entry, as the importer uses it. */
+export interface Collector {
+  collect(payload: unknown, origin: CollectOrigin): Promise<TrackResponse>;
+}
+
+export type ReaderFactory = (source: ImportSource, password: string | undefined) => RowReader;

@@ -1,0 +1,215 @@
+/**
+ * From a source row to the event it becomes: typed values by column or dot path, and ids derived
+ * from (import, row key), so that reading a row again yields the same event, stored once.
+ */
+import { createHash } from 'node:crypto';
+import type { FieldMapping, ImportMapping, ValueType } from './model.js';
+
+/** A row as a source yields it: columns (or a JSON object) by name. */
+export type SourceRow = Record<string, unknown>;
+
+/** What a row becomes: the event and whom it belongs to. */
+export interface RowEvent {
+  id: string;
+  profileId: string;
+  sessionId: string;
+  time?: string;
+  properties: Record<string, unknown>;
+}
+
+export class RowRejected extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'RowRejected';
+  }
+}
+
+/** A UUID (version 8, RFC 9562's custom layout) from a SHA-256 of the parts: the same parts, the same id. */
+export function derivedId(...parts: string[]): string {
+  const bytes = createHash('sha256').update(parts.join('\u0000')).digest().subarray(0, 16);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x80;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** A column by its name, else a dot path into nested objects (JSON rows). */
+function lookUp(row: SourceRow, path: string): unknown {
+  if (Object.hasOwn(row, path)) return row[path];
+  let value: unknown = row;
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, part)) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+const PATTERN_TOKENS: Record<string, string> = {
+  YYYY: '(?<year>\\d{4})',
+  MM: '(?<month>\\d{1,2})',
+  DD: '(?<day>\\d{1,2})',
+  HH: '(?<hour>\\d{1,2})',
+  mm: '(?<minute>\\d{1,2})',
+  ss: '(?<second>\\d{1,2})',
+};
+
+function parsePattern(text: string, pattern: string): Date | undefined {
+  const source = pattern
+    .split(/(YYYY|MM|DD|HH|mm|ss)/)
+    .map((part) => PATTERN_TOKENS[part] ?? part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('');
+  const groups = new RegExp(`^${source}$`).exec(text.trim())?.groups;
+  if (!groups) return undefined;
+  const n = (name: string) => Number(groups[name] ?? 0);
+  const date = new Date(Date.UTC(n('year'), (groups['month'] ? n('month') : 1) - 1, groups['day'] ? n('day') : 1));
+  date.setUTCHours(n('hour'), n('minute'), n('second'));
+  // Date.UTC rolls 2024-02-31 over to March: a date that does not round-trip is not a date.
+  return date.getUTCDate() === (groups['day'] ? n('day') : 1) ? date : undefined;
+}
+
+function toDate(value: unknown, format = 'iso'): Date | undefined {
+  if (value instanceof Date) return value;
+  if (format === 'epoch' || format === 'epoch-ms') {
+    const number = typeof value === 'number' ? value : Number(String(value).trim());
+    if (!Number.isFinite(number) || String(value).trim() === '') return undefined;
+    return new Date(format === 'epoch' ? number * 1000 : number);
+  }
+  if (typeof value !== 'string') return undefined;
+  if (format !== 'iso') return parsePattern(value, format);
+  // ISO 8601 with a date part; a naive date-time is UTC, as /track reads it.
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim()))
+    return undefined;
+  const text = value.trim().replace(' ', 'T');
+  return new Date(/T.*(Z|[+-]\d{2}:?\d{2})$/.test(text) || !text.includes('T') ? text : `${text}Z`);
+}
+
+/** A value as its type; throws RowRejected naming the field and what was expected. */
+export function coerce(
+  value: unknown,
+  type: ValueType | undefined,
+  format: string | undefined,
+  field: string,
+): unknown {
+  const fail = (expected: string): never => {
+    throw new RowRejected(`${field}: expected ${expected}, got ${JSON.stringify(value)}`);
+  };
+  if (value === undefined || value === null || value === '') return undefined;
+  switch (type ?? 'string') {
+    case 'string':
+      return typeof value === 'object' && !(value instanceof Date)
+        ? value
+        : value instanceof Date
+          ? value.toISOString()
+          : String(value);
+    case 'number': {
+      const number = typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : Number.NaN;
+      if (typeof value === 'bigint') return Number(value);
+      return Number.isFinite(number) ? number : fail('a number');
+    }
+    case 'boolean': {
+      if (typeof value === 'boolean') return value;
+      const text = String(value).trim().toLowerCase();
+      if (['true', 'yes', '1', 'y', 't'].includes(text)) return true;
+      if (['false', 'no', '0', 'n', 'f'].includes(text)) return false;
+      return fail('a boolean (true/false, yes/no, 1/0)');
+    }
+    case 'date': {
+      const date = toDate(value, format);
+      return date && !Number.isNaN(date.getTime()) ? date.toISOString() : fail(`a date (${format ?? 'iso'})`);
+    }
+    case 'json': {
+      if (typeof value !== 'string') return value;
+      try {
+        return JSON.parse(value) as unknown;
+      } catch {
+        return fail('JSON');
+      }
+    }
+  }
+}
+
+const asField = (mapping: FieldMapping | string): FieldMapping =>
+  typeof mapping === 'string' ? { from: mapping } : mapping;
+
+/** `{{column}}` placeholders filled from the row; a missing or null value renders empty, an object as JSON. */
+function render(template: string, row: SourceRow): string {
+  return template.replace(/\{\{\s*([^}]+?)\s*\}\}/g, (_, path: string) => {
+    const value = lookUp(row, path);
+    if (value === undefined || value === null) return '';
+    return typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | boolean);
+  });
+}
+
+function valueOf(row: SourceRow, mapping: FieldMapping | string, field: string): unknown {
+  const { from, template, type, format, required } = asField(mapping);
+  const raw = template !== undefined ? render(template, row) : from !== undefined ? lookUp(row, from) : undefined;
+  const value = coerce(raw, type, format, field);
+  if (value === undefined && required)
+    throw new RowRejected(`${field}: ${template !== undefined ? 'the template' : `"${from}"`} is missing or empty`);
+  return value;
+}
+
+/** Sets `a.b.c` in a nested object, making the objects on the way. */
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    node = next !== null && typeof next === 'object' ? (next as Record<string, unknown>) : (node[part] = {});
+  }
+  node[parts.at(-1)!] = value;
+}
+
+const idText = (value: unknown, field: string): string => {
+  const text = value instanceof Date ? value.toISOString() : typeof value === 'object' ? undefined : String(value);
+  if (text === undefined || text.length > 128)
+    throw new RowRejected(`${field}: expected an id of at most 128 characters`);
+  return text;
+};
+
+/** What a row of a `profiles` import sets: the profile by its id, and the traits and PII it maps. */
+export interface ProfileUpsert {
+  id: string;
+  traits: Record<string, unknown>;
+  pii: Record<string, unknown>;
+}
+
+function mapped(row: SourceRow, fields: Record<string, FieldMapping | string> | undefined, prefix: string) {
+  const target: Record<string, unknown> = {};
+  for (const [path, field] of Object.entries(fields ?? {})) {
+    const value = valueOf(row, field, `${prefix}.${path}`);
+    if (value !== undefined) setPath(target, path, value);
+  }
+  return target;
+}
+
+export function rowToProfile(row: SourceRow, mapping: ImportMapping): ProfileUpsert {
+  const id = valueOf(row, mapping.profileId ?? '', 'profileId');
+  if (id === undefined) throw new RowRejected('profileId: missing or empty');
+  return {
+    id: idText(id, 'profileId'),
+    traits: mapped(row, mapping.traits, 'traits'),
+    pii: mapped(row, mapping.pii, 'pii'),
+  };
+}
+
+/**
+ * The event a row becomes. Rows with the same profile value share a session derived from it, and
+ * the session carries them to the profile the first of them created; a row without a profile is a
+ * person of its own.
+ */
+export function rowToEvent(importId: string, rowKey: string, row: SourceRow, mapping: ImportMapping): RowEvent {
+  const profileValue = mapping.profileId === undefined ? undefined : valueOf(row, mapping.profileId, 'profileId');
+  const sessionValue = mapping.sessionId === undefined ? undefined : valueOf(row, mapping.sessionId, 'sessionId');
+  const profileId =
+    profileValue === undefined ? derivedId(importId, 'profile', rowKey) : idText(profileValue, 'profileId');
+  const sessionId =
+    sessionValue === undefined ? derivedId(importId, 'session', profileId) : idText(sessionValue, 'sessionId');
+  let time: string | undefined;
+  if (mapping.time !== undefined) {
+    const field = asField(mapping.time);
+    time = valueOf(row, { ...field, type: 'date' }, 'time') as string | undefined;
+  }
+  const properties = mapping.properties === undefined ? { ...row } : mapped(row, mapping.properties, 'properties');
+  return { id: derivedId(importId, 'event', rowKey), profileId, sessionId, time, properties };
+}

@@ -1,0 +1,311 @@
+/**
+ * Import runs: a run reads its source batch by batch from its checkpoint, stores each batch's rows
+ * (as events through the collect pipeline, or as profiles, sessions and events through the record
+ * writer), then records the batch's figures and the next checkpoint in one transaction. A worker
+ * killed between the two reads the batch again on resume; what it stores is keyed by the row (event
+ * ids derived from the import and the row key, Tracardi's own ids), so nothing is stored twice.
+ */
+import { randomUUID } from 'node:crypto';
+import { QueueUnavailableError, type Consumer, type JobQueue, type QueueConsumers } from '../queue/port.js';
+import { DomainError, notFound } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { DEFAULT_BATCH_SIZE, type ImportConfig } from './model.js';
+import type { BatchOutcome, Collector, ImportRun, ImportStore, ReaderFactory, RecordWriter } from './ports.js';
+import { RowRejected, rowToEvent, rowToProfile, type SourceRow } from './rows.js';
+import { tracardiEvent, tracardiProfile, tracardiSession } from './tracardi.js';
+import type { SecretBox } from './secrets.js';
+import type { ReadItem } from './sources.js';
+
+export const IMPORT_RUNS = 'import:run';
+
+/** Events per collect call: /track's own limit. */
+const EVENTS_PER_REQUEST = 1000;
+
+export interface ImportServices {
+  collector: Collector;
+  records: RecordWriter;
+  readers: ReaderFactory;
+  secrets: () => Promise<SecretBox>;
+}
+
+export interface ImportDeps {
+  imports: ImportStore;
+  importing: ImportServices;
+  queue: JobQueue;
+  logger: Logger;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The job only wakes a worker: the run's state is in the store. Each start and resume gets a job of
+ * its own; a run is claimed by one worker at a time, so a spare job finds nothing to do.
+ */
+async function enqueueRun(queue: JobQueue, runId: string): Promise<void> {
+  try {
+    await queue.enqueue(IMPORT_RUNS, { runId }, { attempts: 1, jobId: `import-${runId}-${Date.now()}` });
+  } catch (error) {
+    if (!(error instanceof QueueUnavailableError)) throw error;
+    throw new DomainError(
+      'queue_unavailable',
+      `the job queue is unreachable: run ${runId} waits, queued; resume it (POST /jobs/${runId}/resume) when the queue is back`,
+    );
+  }
+}
+
+/** Records a queued run of a saved import, for whoever runs it (a worker, or the CLI in its own process). */
+export async function createImportRun(imports: ImportStore, importId: string): Promise<ImportRun> {
+  const config = await imports.get(importId);
+  if (!config) throw notFound('import');
+  if (!config.enabled) throw new DomainError('conflict', `import "${importId}" is disabled; enable it to run it`);
+  const run = await imports.createRun(randomUUID(), importId);
+  if (!run) throw notFound('import');
+  return run;
+}
+
+/** Starts a run of a saved import; the import worker does the reading. */
+export async function startImportRun(
+  deps: Pick<ImportDeps, 'imports' | 'queue'>,
+  importId: string,
+): Promise<ImportRun> {
+  const run = await createImportRun(deps.imports, importId);
+  await enqueueRun(deps.queue, run.id);
+  return run;
+}
+
+/**
+ * pause: the run stops after its current batch; resume: it is queued again, to go on from its
+ * checkpoint; cancel: it stops for good. Changes the run's state only: who runs it is the caller's.
+ */
+export async function changeRun(
+  imports: ImportStore,
+  runId: string,
+  action: 'pause' | 'resume' | 'cancel',
+): Promise<ImportRun> {
+  const run = await imports.getRun(runId);
+  if (!run) throw notFound('job');
+  const changed =
+    action === 'pause'
+      ? await imports.transition(runId, ['queued', 'running'], 'paused')
+      : action === 'cancel'
+        ? await imports.transition(runId, ['queued', 'running', 'paused'], 'cancelled')
+        : // A running run whose worker was killed is resumed too; should that worker live, its next
+          // batch finds its claim gone and it stops. A queued one is queued again (its job may be lost).
+          await imports.transition(runId, ['paused', 'failed', 'running', 'queued'], 'queued');
+  if (!changed) throw new DomainError('conflict', `a ${run.state} run cannot be asked to ${action}`);
+  return changed;
+}
+
+/** changeRun, and a resumed run goes to the import worker. */
+export async function controlRun(
+  deps: Pick<ImportDeps, 'imports' | 'queue'>,
+  runId: string,
+  action: 'pause' | 'resume' | 'cancel',
+): Promise<ImportRun> {
+  const changed = await changeRun(deps.imports, runId, action);
+  if (action === 'resume') await enqueueRun(deps.queue, runId);
+  return changed;
+}
+
+type Rejection = { ref: string; reason: string };
+/** One event for the collect pipeline, with whom it belongs to. */
+type Collectable = { ref: string; profileId: string; sessionId: string; event: Record<string, unknown> };
+
+/** Maps each row, and turns a RowRejected into its row's rejection. */
+function mapRows<T>(items: readonly ReadItem[], map: (ref: string, row: SourceRow) => T) {
+  const rejections: Rejection[] = [];
+  const mapped: T[] = [];
+  for (const item of items) {
+    if ('rejected' in item) {
+      rejections.push({ ref: item.ref, reason: item.rejected });
+      continue;
+    }
+    try {
+      mapped.push(map(item.ref, item.row));
+    } catch (error) {
+      if (!(error instanceof RowRejected)) throw error;
+      rejections.push({ ref: item.ref, reason: error.message });
+    }
+  }
+  return { mapped, rejections };
+}
+
+/**
+ * Collects a batch's events, one request per (profile, session) so each keeps its person; the
+ * requests go at once and share the group commit. A request the pipeline refuses rejects its rows;
+ * an unknown or disabled event source fails the run.
+ */
+async function collectBatch(
+  collector: Collector,
+  config: ImportConfig,
+  events: readonly Collectable[],
+): Promise<{ stored: number; rejections: Rejection[] }> {
+  const groups = new Map<string, Collectable[]>();
+  for (const each of events) {
+    const key = `${each.profileId}\u0000${each.sessionId}`;
+    const group = groups.get(key) ?? [];
+    if (group.length === 0) groups.set(key, group);
+    group.push(each);
+  }
+  const requests: Collectable[][] = [];
+  for (const group of groups.values())
+    for (let at = 0; at < group.length; at += EVENTS_PER_REQUEST)
+      requests.push(group.slice(at, at + EVENTS_PER_REQUEST));
+  const rejections: Rejection[] = [];
+  let stored = 0;
+  await Promise.all(
+    requests.map(async (rows) => {
+      const { profileId, sessionId } = rows[0]!;
+      try {
+        const answer = await collector.collect(
+          {
+            source: { id: config.eventSourceId },
+            profile: { id: profileId },
+            session: { id: sessionId },
+            events: rows.map(({ event }) => event),
+          },
+          { channel: 'import' },
+        );
+        for (const problem of answer.errors)
+          rejections.push({ ref: rows[problem.index]!.ref, reason: `${problem.field}: ${problem.message}` });
+        stored += rows.length - answer.errors.length;
+      } catch (error) {
+        if (!(error instanceof DomainError) || error.code === 'invalid_source') throw error;
+        for (const { ref } of rows) rejections.push({ ref, reason: error.message });
+      }
+    }),
+  );
+  return { stored, rejections };
+}
+
+/** Stores one batch's rows the way its source asks: events through collect, Tracardi profiles and sessions as they are. */
+async function storeBatch(
+  importing: ImportServices,
+  config: ImportConfig,
+  items: readonly ReadItem[],
+): Promise<{ stored: number; rejections: Rejection[] }> {
+  const written = async <T>(
+    mapped: { mapped: T[]; rejections: Rejection[] },
+    write: (rows: T[]) => Promise<number>,
+  ) => ({
+    stored: mapped.mapped.length === 0 ? 0 : await write(mapped.mapped),
+    rejections: mapped.rejections,
+  });
+  const collected = async (mapped: { mapped: Collectable[]; rejections: Rejection[] }) => {
+    const outcome = await collectBatch(importing.collector, config, mapped.mapped);
+    return { stored: outcome.stored, rejections: [...mapped.rejections, ...outcome.rejections] };
+  };
+  const { source } = config;
+  if (config.target === 'profiles')
+    return written(
+      mapRows(items, (_, row) => rowToProfile(row, config.mapping)),
+      // Counted by rows, as events are: two rows of one profile are two rows stored.
+      async (rows) => {
+        await importing.records.upsertProfiles(rows);
+        return rows.length;
+      },
+    );
+  if (source.kind !== 'tracardi')
+    return collected(
+      mapRows(items, (ref, row) => {
+        const event = rowToEvent(config.id, ref, row, config.mapping);
+        return {
+          ref,
+          profileId: event.profileId,
+          sessionId: event.sessionId,
+          event: {
+            id: event.id,
+            type: config.eventType,
+            properties: event.properties,
+            ...(event.time === undefined ? {} : { time: event.time }),
+          },
+        };
+      }),
+    );
+  switch (source.index) {
+    case 'profile':
+      return written(
+        mapRows(items, (_, row) => tracardiProfile(row)),
+        (rows) => importing.records.writeProfiles(rows),
+      );
+    case 'session':
+      return written(
+        mapRows(items, (_, row) => tracardiSession(row)),
+        (rows) => importing.records.writeSessions(rows),
+      );
+    case 'event':
+      // Counted as stored whether new or already there: a dump imported again stores each event once.
+      return written(
+        mapRows(items, (_, row) => tracardiEvent(row)),
+        async (rows) => {
+          await importing.records.writeEvents(rows, config.eventSourceId);
+          return rows.length;
+        },
+      );
+  }
+}
+
+/** Runs (or goes on with) one import run until its source is read, or it is paused or cancelled. */
+export async function runImport(deps: ImportDeps, runId: string): Promise<void> {
+  const work = await deps.imports.claimRun(runId);
+  if (!work) {
+    deps.logger.debug({ run: runId }, 'import run not runnable: skipped');
+    return;
+  }
+  const { config } = work;
+  const logger = deps.logger.child({ run: runId, import: config.id });
+  try {
+    const password = work.secret === null ? undefined : (await deps.importing.secrets()).open(work.secret);
+    const reader = deps.importing.readers(config.source, password);
+    if (work.run.total === null) {
+      const total = await reader.total();
+      if (total !== undefined) await deps.imports.setTotal(runId, total);
+    }
+    const rate = config.options.rowsPerSecond;
+    let started = Date.now();
+    for await (const batch of reader.read(work.checkpoint, config.options.batchSize ?? DEFAULT_BATCH_SIZE)) {
+      const stored = await storeBatch(deps.importing, config, batch.items);
+      if (rate !== undefined) await sleep(Math.max(0, (batch.items.length / rate) * 1000 - (Date.now() - started)));
+      const outcome: BatchOutcome = {
+        read: batch.items.length,
+        stored: stored.stored,
+        rejections: stored.rejections,
+        checkpoint: batch.checkpoint,
+        position: batch.position,
+        activeMs: Date.now() - started,
+      };
+      started = Date.now();
+      if (!(await deps.imports.recordBatch(runId, work.claim, outcome))) {
+        logger.info('import run stopped: paused or cancelled');
+        return;
+      }
+    }
+    await deps.imports.finishRun(runId, work.claim, 'done');
+    logger.info('import run done');
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    // A refusal (an unknown event source) says all in its message; anything else gets its stack.
+    if (error instanceof DomainError) logger.warn({ code: error.code, error: message }, 'import run failed');
+    else logger.error({ err: error }, 'import run failed');
+    await deps.imports.finishRun(runId, work.claim, 'failed', message);
+  }
+}
+
+/**
+ * For the in-process queue, whose jobs die with the process: queues again the runs it left queued
+ * or running. Not for Redis, where another worker may hold them.
+ */
+export async function resumeImportRuns(deps: Pick<ImportDeps, 'imports' | 'queue' | 'logger'>): Promise<number> {
+  const runs = await deps.imports.requeueUnfinished();
+  for (const runId of runs) await enqueueRun(deps.queue, runId);
+  if (runs.length > 0) deps.logger.info({ runs: runs.length }, 'unfinished import runs resumed');
+  return runs.length;
+}
+
+export const importConsumers: QueueConsumers<ImportDeps, { concurrency: number }> = {
+  queues: [IMPORT_RUNS],
+  start: (deps, options): Consumer =>
+    deps.queue.consume<{ runId: string }>(IMPORT_RUNS, (job) => runImport(deps, job.data.runId), {
+      concurrency: options.concurrency,
+    }),
+};

@@ -1,0 +1,88 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { FileSource } from './model.js';
+import { readerFor, type Checkpoint, type ReadItem } from './sources.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'meridian-sources-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function readAll(source: FileSource, after?: Checkpoint, batchSize = 100) {
+  const items: ReadItem[] = [];
+  const checkpoints: Checkpoint[] = [];
+  for await (const batch of readerFor(source, undefined).read(after, batchSize)) {
+    items.push(...batch.items);
+    checkpoints.push(batch.checkpoint);
+  }
+  return { items, checkpoints };
+}
+
+const file = (name: string, content: string | Buffer) => {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+};
+
+describe('CSV reader', () => {
+  it('rejects a malformed row alone, by the line it starts on, and reads every good row around it', async () => {
+    const path = file('bad.csv', 'a,b\n1,"x\n2,y\n3,z"q\n4,w\n5,"ok"\n6,a"b\n7,fine\n8,"never closed\n9,last\n');
+    const { items } = await readAll({ kind: 'csv', path });
+    expect(items.map((item) => ('row' in item ? `${item.ref}: ${item.row['a']}` : `${item.ref}: rejected`))).toEqual([
+      'line 2: rejected',
+      'line 3: 2',
+      'line 4: rejected',
+      'line 5: 4',
+      'line 6: 5',
+      'line 7: rejected',
+      'line 8: 7',
+      'line 9: rejected',
+      'line 10: 9',
+    ]);
+    expect(items.find((item) => item.ref === 'line 9')).toEqual({
+      ref: 'line 9',
+      rejected: 'a quoted field is never closed (unbalanced quote)',
+    });
+  });
+
+  it('keeps quoted fields over several lines, doubled quotes, CRLF endings and a BOM-less header', async () => {
+    const path = file('multi.csv', 'id;text\r\n1;"two\nlines, ""quoted"""\r\n2;plain\r\n');
+    const { items } = await readAll({ kind: 'csv', path, delimiter: ';' });
+    expect(items).toEqual([
+      { ref: 'line 2', row: { id: '1', text: 'two\nlines, "quoted"' } },
+      { ref: 'line 4', row: { id: '2', text: 'plain' } },
+    ]);
+  });
+
+  it('decodes the encoding it is told, rejects what is not valid in it, and names columns without a header', async () => {
+    const latin = file('latin.csv', Buffer.concat([Buffer.from('caf'), Buffer.from([0xe9]), Buffer.from(',1\n')]));
+    expect((await readAll({ kind: 'csv', path: latin, header: false, encoding: 'latin1' })).items).toEqual([
+      { ref: 'line 1', row: { column_1: 'café', column_2: '1' } },
+    ]);
+    expect((await readAll({ kind: 'csv', path: latin, header: false })).items).toEqual([
+      { ref: 'line 1', rejected: 'bytes that are not valid utf-8' },
+    ]);
+  });
+
+  it('goes on after a checkpoint, each batch ending with the checkpoint after it', async () => {
+    const path = file('many.csv', `n\n${Array.from({ length: 25 }, (_, i) => String(i)).join('\n')}\n`);
+    const all = await readAll({ kind: 'csv', path }, undefined, 10);
+    expect(all.checkpoints).toEqual([{ line: 11 }, { line: 21 }, { line: 26 }]);
+    const rest = await readAll({ kind: 'csv', path }, { line: 11 }, 10);
+    expect(rest.items.map((item) => ('row' in item ? item.row['n'] : item.ref))).toEqual(
+      Array.from({ length: 15 }, (_, i) => String(i + 10)),
+    );
+  });
+});
+
+describe('JSON Lines reader', () => {
+  it('reads one object a line, rejecting what is not one, by line', async () => {
+    const path = file('rows.jsonl', '{"a":1}\n[1]\n\n{oops\n{"a":{"b":2}}');
+    expect((await readAll({ kind: 'jsonl', path })).items).toEqual([
+      { ref: 'line 1', row: { a: 1 } },
+      { ref: 'line 2', rejected: 'expected a JSON object' },
+      { ref: 'line 4', rejected: expect.stringMatching(/^not JSON/) },
+      { ref: 'line 5', row: { a: { b: 2 } } },
+    ]);
+  });
+});

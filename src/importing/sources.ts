@@ -1,0 +1,449 @@
+/**
+ * Readers of import sources. Each yields the rows after a checkpoint in batches, every batch with
+ * the checkpoint that follows it, and a bad row as a rejection (its line or key and the reason)
+ * rather than an error, so one row never stops a run. Files are streamed and databases paged by
+ * their key (keyset for MySQL/MariaDB, a cursor for PostgreSQL): memory stays at one batch.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { parse as parseSync } from 'csv-parse/sync';
+import mysql from 'mysql2/promise';
+import postgres from 'postgres';
+import type { DatabaseSource, FileSource, ImportSource, TracardiSource } from './model.js';
+import type { SourceRow } from './rows.js';
+
+/** How far a source was read: the last line of a file, or the last key of a table. */
+export type Checkpoint = { line: number } | { key: string | number };
+
+export type ReadItem = { ref: string; row: SourceRow } | { ref: string; rejected: string };
+
+export interface ReadBatch {
+  items: ReadItem[];
+  checkpoint: Checkpoint;
+  /** How far into `total` the reader is after this batch (bytes of a file, rows of a table). */
+  position: number;
+}
+
+export interface RowReader {
+  /** What `position` counts up to, when the source can say up front. */
+  total(): Promise<number | undefined>;
+  read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch>;
+}
+
+/** Values a JSON document can hold: dates as ISO text, bytes as base64, big integers as text. */
+function plain(value: unknown): unknown {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (Buffer.isBuffer(value)) return value.toString('base64');
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+const plainRow = (row: Record<string, unknown>): SourceRow =>
+  Object.fromEntries(Object.entries(row).map(([column, value]) => [column, plain(value)]));
+
+const lineAfter = (after: Checkpoint | undefined) => (after && 'line' in after ? after.line : 0);
+
+/** Groups items into batches; `progress` says where the reader is after the last item taken. */
+async function* batched(
+  items: AsyncIterable<{ item: ReadItem; line: number; position: number }>,
+  after: number,
+  size: number,
+): AsyncIterable<ReadBatch> {
+  let batch: ReadItem[] = [];
+  let last = { line: after, position: 0 };
+  for await (const { item, line, position } of items) {
+    last = { line, position };
+    if (line <= after) continue;
+    batch.push(item);
+    if (batch.length >= size) {
+      yield { items: batch, checkpoint: { line }, position };
+      batch = [];
+    }
+  }
+  if (batch.length > 0 || last.line > after)
+    yield { items: batch, checkpoint: { line: Math.max(last.line, after) }, position: last.position };
+}
+
+function decoder(encoding: string | undefined) {
+  const decode = new TextDecoder(encoding ?? 'utf-8', { fatal: true });
+  return (bytes: Buffer): string | undefined => {
+    try {
+      return decode.decode(bytes);
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+/** A quoted field longer than this is taken for a quote never closed: its row is rejected, the next line read on. */
+const MAX_RECORD_BYTES = 1 << 20;
+/** Records parsed in one call; a chunk holding a malformed record is parsed again record by record. */
+const PARSE_CHUNK = 500;
+
+type CsvRecord = { text: string; line: number; end: number } | { rejected: string; line: number; end: number };
+
+/**
+ * A CSV file's records as text with the line each starts on, cut where a line ends with its quotes
+ * balanced (RFC 4180 doubles a quote inside a quoted field, so the count of quotes says whether a
+ * field is still open). A quote never closed, up to MAX_RECORD_BYTES or the end of the file, rejects
+ * the line it opened on and reading goes on with the line after, so one stray quote costs one row.
+ */
+async function* csvRecords(path: string, quote: number, encoding: string, check: (text: string) => string | undefined) {
+  const decode = decoder(encoding);
+  const lines: { bytes: Buffer; end: number; line: number }[] = [];
+  let number = 0;
+  let source: AsyncIterator<{ bytes: Buffer; end: number }> | undefined = byteLines(path)[Symbol.asyncIterator]();
+  const quotes = (bytes: Buffer) => {
+    let count = 0;
+    for (let at = bytes.indexOf(quote); at >= 0; at = bytes.indexOf(quote, at + 1)) count++;
+    return count;
+  };
+  for (;;) {
+    // Gather lines from the first pending one until the quotes balance, the record is too long, or the file ends.
+    let open = 0;
+    let size = 0;
+    let taken = 0;
+    for (;;) {
+      if (taken === lines.length) {
+        const next = source ? await source.next() : { done: true as const, value: undefined };
+        if (next.done) {
+          source = undefined;
+          break;
+        }
+        lines.push({ bytes: next.value.bytes, end: next.value.end, line: ++number });
+      }
+      const line = lines[taken++]!;
+      open += quotes(line.bytes);
+      size += line.bytes.length + 1;
+      if (open % 2 === 0 || size > MAX_RECORD_BYTES) break;
+    }
+    if (taken === 0) return;
+    const first = lines[0]!;
+    const spans = open % 2 === 0 ? taken : 0;
+    const bytes = Buffer.concat(
+      lines.slice(0, spans).flatMap((each, index) => (index === 0 ? [each.bytes] : [Buffer.from('\n'), each.bytes])),
+    );
+    const text = spans === 0 ? undefined : decode(bytes[bytes.length - 1] === 0x0d ? bytes.subarray(0, -1) : bytes);
+    // A record over several lines is checked here: if it is malformed (a stray quote in an unquoted
+    // field opened it), only its first line is rejected and the lines after it are read again.
+    const problem =
+      spans === 0
+        ? 'a quoted field is never closed (unbalanced quote)'
+        : spans > 1 && text !== undefined
+          ? check(text)
+          : undefined;
+    if (problem !== undefined) {
+      lines.shift();
+      yield { rejected: problem, line: first.line, end: first.end } as CsvRecord;
+      continue;
+    }
+    const last = lines[spans - 1]!;
+    lines.splice(0, spans);
+    if (text === undefined) yield { rejected: `bytes that are not valid ${encoding}`, line: first.line, end: last.end };
+    else if (text.trim() !== '') yield { text, line: first.line, end: last.end };
+  }
+}
+
+/** csv-parse's message without its line, which counts from the start of what it was given, not of the file. */
+const parseError = (error: unknown) => (error as Error).message.replace(/ at line \d+/, '');
+
+class CsvReader implements RowReader {
+  constructor(private readonly source: FileSource) {}
+
+  async total() {
+    return (await stat(this.source.path)).size;
+  }
+
+  read(after: Checkpoint | undefined, batchSize: number) {
+    return batched(this.records(), lineAfter(after), batchSize);
+  }
+
+  private get options() {
+    return { delimiter: this.source.delimiter ?? ',', quote: this.source.quote ?? '"', relax_column_count: true };
+  }
+
+  /** Why one record does not parse, if it does not. */
+  private readonly check = (text: string): string | undefined => {
+    try {
+      parseSync(text, this.options);
+      return undefined;
+    } catch (error) {
+      return parseError(error);
+    }
+  };
+
+  /** Fields of each record: a chunk at a time, record by record when the chunk holds a malformed one. */
+  private parse(records: readonly { text: string }[]): (string[] | { error: string })[] {
+    const options = this.options;
+    try {
+      const parsed = parseSync(records.map((record) => record.text).join('\n'), options) as string[][];
+      if (parsed.length === records.length) return parsed;
+    } catch {
+      // Found below, record by record.
+    }
+    return records.map((record) => {
+      try {
+        const [fields] = parseSync(record.text, options) as string[][];
+        return fields ?? [];
+      } catch (error) {
+        return { error: parseError(error) };
+      }
+    });
+  }
+
+  private async *records(): AsyncIterable<{ item: ReadItem; line: number; position: number }> {
+    const { source } = this;
+    const quote = Buffer.from(source.quote ?? '"')[0]!;
+    let columns: string[] | undefined;
+    let chunk: (CsvRecord & { text: string })[] = [];
+    const flush = function* (this: CsvReader): Iterable<{ item: ReadItem; line: number; position: number }> {
+      const parsed = this.parse(chunk);
+      for (const [index, record] of chunk.entries()) {
+        const fields = parsed[index]!;
+        const { line, end: position } = record;
+        const ref = `line ${line}`;
+        if (!Array.isArray(fields)) {
+          yield { item: { ref, rejected: fields.error }, line, position };
+          continue;
+        }
+        if (!columns) {
+          columns = source.header === false ? fields.map((_, at) => `column_${at + 1}`) : fields;
+          if (source.header !== false) continue;
+        }
+        const names = columns;
+        yield fields.length === names.length
+          ? { item: { ref, row: Object.fromEntries(names.map((name, at) => [name, fields[at]])) }, line, position }
+          : { item: { ref, rejected: `expected ${names.length} columns, got ${fields.length}` }, line, position };
+      }
+      chunk = [];
+    }.bind(this);
+    for await (const record of csvRecords(source.path, quote, source.encoding ?? 'utf-8', this.check)) {
+      if ('rejected' in record) {
+        yield* flush();
+        yield {
+          item: { ref: `line ${record.line}`, rejected: record.rejected },
+          line: record.line,
+          position: record.end,
+        };
+        continue;
+      }
+      chunk.push(record);
+      if (chunk.length >= PARSE_CHUNK || !columns) yield* flush();
+    }
+    yield* flush();
+  }
+}
+
+/** Lines of a file as bytes, with the offset after each (a line's own bytes decide whether it decodes). */
+async function* byteLines(path: string): AsyncIterable<{ bytes: Buffer; end: number }> {
+  let rest = Buffer.alloc(0);
+  let offset = 0;
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    let data = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
+    let newline: number;
+    while ((newline = data.indexOf(0x0a)) >= 0) {
+      offset += newline + 1;
+      yield { bytes: data.subarray(0, newline), end: offset };
+      data = data.subarray(newline + 1);
+    }
+    rest = Buffer.from(data);
+  }
+  if (rest.length > 0) yield { bytes: rest, end: offset + rest.length };
+}
+
+class JsonLinesReader implements RowReader {
+  constructor(private readonly source: FileSource | TracardiSource) {}
+
+  async total() {
+    return (await stat(this.source.path)).size;
+  }
+
+  read(after: Checkpoint | undefined, batchSize: number) {
+    return batched(this.records(), lineAfter(after), batchSize);
+  }
+
+  private async *records(): AsyncIterable<{ item: ReadItem; line: number; position: number }> {
+    const decode = decoder(this.source.encoding);
+    let line = 0;
+    for await (const { bytes, end } of byteLines(this.source.path)) {
+      line++;
+      const ref = `line ${line}`;
+      const text = decode(bytes);
+      if (text === undefined) {
+        yield {
+          item: { ref, rejected: `bytes that are not valid ${this.source.encoding ?? 'utf-8'}` },
+          line,
+          position: end,
+        };
+        continue;
+      }
+      if (text.trim() === '') continue;
+      let row: unknown;
+      try {
+        row = JSON.parse(text);
+      } catch (error) {
+        yield { item: { ref, rejected: `not JSON: ${(error as Error).message}` }, line, position: end };
+        continue;
+      }
+      yield row !== null && typeof row === 'object' && !Array.isArray(row)
+        ? { item: { ref, row: row as SourceRow }, line, position: end }
+        : { item: { ref, rejected: 'expected a JSON object' }, line, position: end };
+    }
+  }
+}
+
+const keyAfter = (after: Checkpoint | undefined) => (after && 'key' in after ? after.key : undefined);
+
+/** Rows of a table or query from a database, ordered by the key column; `quote` quotes an identifier. */
+function relation(source: DatabaseSource, quote: (name: string) => string): string {
+  return source.table !== undefined ? source.table.split('.').map(quote).join('.') : `(${source.query}) AS q`;
+}
+
+function keyed(row: Record<string, unknown>, source: DatabaseSource): ReadItem & { key: string | number } {
+  const key = row[source.key];
+  const value = typeof key === 'number' || typeof key === 'string' ? key : String(plain(key));
+  if (key === null || key === undefined)
+    return { ref: `key null`, rejected: `the key column "${source.key}" is null`, key: value };
+  return { ref: `key ${value}`, row: plainRow(row), key: value };
+}
+
+/** MySQL/MariaDB: pages of `WHERE key > last ORDER BY key LIMIT n`, each an index range scan. */
+class MysqlReader implements RowReader {
+  constructor(
+    private readonly source: DatabaseSource,
+    private readonly password: string | undefined,
+  ) {}
+
+  private connect() {
+    const { source } = this;
+    return mysql.createConnection({
+      host: source.host,
+      port: source.port ?? 3306,
+      user: source.user,
+      password: this.password,
+      database: source.database,
+      timezone: 'Z',
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+    });
+  }
+
+  private from() {
+    return relation(this.source, (name) => `\`${name.replace(/`/g, '``')}\``);
+  }
+
+  async total() {
+    const connection = await this.connect();
+    try {
+      const [rows] = await connection.query(`SELECT COUNT(*) AS n FROM ${this.from()}`);
+      return Number((rows as { n: number }[])[0]!.n);
+    } finally {
+      await connection.end();
+    }
+  }
+
+  async *read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch> {
+    const connection = await this.connect();
+    const key = `\`${this.source.key.replace(/`/g, '``')}\``;
+    let last = keyAfter(after);
+    let position = 0;
+    try {
+      if (last !== undefined) {
+        const [rows] = await connection.query(`SELECT COUNT(*) AS n FROM ${this.from()} WHERE ${key} <= ?`, [last]);
+        position = Number((rows as { n: number }[])[0]!.n);
+      }
+      for (;;) {
+        const where = last === undefined ? '' : `WHERE ${key} > ?`;
+        const [rows] = await connection.query(`SELECT * FROM ${this.from()} ${where} ORDER BY ${key} LIMIT ?`, [
+          ...(last === undefined ? [] : [last]),
+          batchSize,
+        ]);
+        const page = rows as Record<string, unknown>[];
+        if (page.length === 0) return;
+        const items = page.map((row) => keyed(row, this.source));
+        last = items.at(-1)!.key;
+        position += page.length;
+        yield { items, checkpoint: { key: last }, position };
+        if (page.length < batchSize) return;
+      }
+    } finally {
+      await connection.end();
+    }
+  }
+}
+
+/** PostgreSQL: one cursor over the rows after the checkpoint, in key order. */
+class PostgresReader implements RowReader {
+  constructor(
+    private readonly source: DatabaseSource,
+    private readonly password: string | undefined,
+  ) {}
+
+  private connect() {
+    const { source } = this;
+    return postgres({
+      host: source.host,
+      port: source.port ?? 5432,
+      user: source.user,
+      password: this.password,
+      database: source.database,
+      max: 1,
+      onnotice: () => {},
+    });
+  }
+
+  private from() {
+    return relation(this.source, (name) => `"${name.replace(/"/g, '""')}"`);
+  }
+
+  async total() {
+    const sql = this.connect();
+    try {
+      const [row] = await sql.unsafe(`SELECT count(*)::bigint AS n FROM ${this.from()}`);
+      return Number(row!['n']);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  }
+
+  async *read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch> {
+    const sql = this.connect();
+    const key = `"${this.source.key.replace(/"/g, '""')}"`;
+    const last = keyAfter(after);
+    // The key compares as text sent back to its own type: the checkpoint keeps it as JSON.
+    const where = last === undefined ? '' : `WHERE ${key} > $1`;
+    try {
+      let position = 0;
+      if (last !== undefined) {
+        const [row] = await sql.unsafe(`SELECT count(*)::bigint AS n FROM ${this.from()} WHERE ${key} <= $1`, [
+          String(last),
+        ]);
+        position = Number(row!['n']);
+      }
+      const cursor = sql
+        .unsafe(`SELECT * FROM ${this.from()} ${where} ORDER BY ${key}`, last === undefined ? [] : [String(last)])
+        .cursor(batchSize);
+      for await (const page of cursor) {
+        const items = page.map((row) => keyed(row, this.source));
+        position += page.length;
+        yield { items, checkpoint: { key: items.at(-1)!.key }, position };
+      }
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  }
+}
+
+export function readerFor(source: ImportSource, password: string | undefined): RowReader {
+  switch (source.kind) {
+    case 'csv':
+      return new CsvReader(source);
+    case 'jsonl':
+    case 'tracardi':
+      return new JsonLinesReader(source);
+    case 'mysql':
+      return new MysqlReader(source, password);
+    case 'postgres':
+      return new PostgresReader(source, password);
+  }
+}

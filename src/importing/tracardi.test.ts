@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { RowRejected } from './rows.js';
+import { tracardiEvent, tracardiProfile, tracardiSession } from './tracardi.js';
+
+describe('Tracardi documents', () => {
+  it('a profile keeps its id, the ids merged into it (not its own), its visit times and its 0.8 or 0.9 PII', () => {
+    const profile = tracardiProfile({
+      _id: 'p1',
+      _source: {
+        ids: ['p1', 'm1', 'm1'],
+        metadata: { time: { insert: '2022-01-01T00:00:00.123456', visit: { count: 3, last: '2022-01-02T00:00:00Z' } } },
+        data: { pii: { firstname: 'Ada' } },
+        active: false,
+      },
+    });
+    expect(profile).toMatchObject({
+      id: 'p1',
+      ids: ['m1'],
+      pii: { firstname: 'Ada' },
+      visits: 3,
+      active: false,
+      createdAt: '2022-01-01T00:00:00.123Z',
+      updatedAt: '2022-01-01T00:00:00.123Z',
+      lastVisitAt: '2022-01-02T00:00:00.000Z',
+      currentVisitAt: null,
+    });
+    expect(
+      tracardiProfile({ id: 'p2', pii: { name: 'Bob' }, metadata: { time: { insert: 1651000000 } } }),
+    ).toMatchObject({
+      pii: { name: 'Bob' },
+      createdAt: '2022-04-26T19:06:40.000Z',
+    });
+  });
+
+  it('a session lasts its duration from its insert time', () => {
+    expect(
+      tracardiSession({
+        id: 's',
+        profile: { id: 'p' },
+        metadata: { time: { insert: '2022-01-01T00:00:00Z', duration: 61 } },
+      }),
+    ).toMatchObject({
+      id: 's',
+      profileId: 'p',
+      createdAt: '2022-01-01T00:00:00.000Z',
+      lastEventAt: '2022-01-01T00:01:01.000Z',
+    });
+  });
+
+  it('an event occurred when it was created, and has its type normalised as /track does', () => {
+    expect(
+      tracardiEvent({
+        id: 'e',
+        type: 'Page View',
+        profile: { id: 'p' },
+        session: { id: 's' },
+        metadata: { time: { insert: '2022-01-01T00:00:05Z', create: '2022-01-01T00:00:04Z' } },
+        tags: { values: ['a'], count: 1 },
+      }),
+    ).toMatchObject({
+      type: 'page-view',
+      occurredAt: '2022-01-01T00:00:04.000Z',
+      insertedAt: '2022-01-01T00:00:05.000Z',
+      tags: ['a'],
+    });
+  });
+
+  it('rejects a document without what Meridian needs, naming the field', () => {
+    expect(() => tracardiProfile({ id: 'p' })).toThrow(new RowRejected('metadata.time.insert: expected a date-time'));
+    expect(() => tracardiSession({ id: 's', metadata: { time: { insert: '2022-01-01' } } })).toThrow('profile.id');
+    expect(() =>
+      tracardiEvent({
+        id: 'e',
+        profile: { id: 'p' },
+        session: { id: 's' },
+        metadata: { time: { insert: '2022-01-01' } },
+      }),
+    ).toThrow('type');
+  });
+});

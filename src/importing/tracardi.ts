@@ -1,0 +1,171 @@
+/**
+ * Tracardi 0.8/0.9 exports: NDJSON dumps of the profile, session and event indices (one document a
+ * line, bare or as Elasticsearch hits with `_id` and `_source`), turned into Meridian's profiles,
+ * sessions and events with their ids, times and merged ids kept.
+ *
+ * Shapes, as Tracardi's `domain/profile.py`, `session.py` and `event.py` define them:
+ * - profile: `id`, `ids` (its own id and those merged into it), `metadata.time.{insert, update,
+ *   visit.{last, current, count}}`, `stats`, `traits`, `segments`, `consents`, `active`, `data`
+ *   (0.9: `data.pii`, `data.contact`…; 0.8 keeps `pii` at the top);
+ * - session: `id`, `profile.id`, `metadata.time.{insert, duration}`, `metadata.status`, `device`,
+ *   `os`, `app`, `context`, `properties`;
+ * - event: `id`, `type`, `metadata.time.{insert, create}`, `profile.id`, `session.id`, `source.id`,
+ *   `properties`, `traits`, `context`, `tags.values`.
+ */
+import { normalizeEventType } from '../tracking/payload.js';
+import { RowRejected, type SourceRow } from './rows.js';
+
+export const TRACARDI_INDICES = ['profile', 'session', 'event'] as const;
+export type TracardiIndex = (typeof TRACARDI_INDICES)[number];
+
+export interface ImportedProfile {
+  id: string;
+  /** Ids merged into this profile (Tracardi's `ids` less the profile's own). */
+  ids: string[];
+  traits: Record<string, unknown>;
+  pii: Record<string, unknown>;
+  data: Record<string, unknown>;
+  stats: Record<string, unknown>;
+  consents: Record<string, unknown>;
+  segments: string[];
+  metadata: Record<string, unknown>;
+  active: boolean;
+  visits: number;
+  lastVisitAt: string | null;
+  currentVisitAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ImportedSession {
+  id: string;
+  profileId: string;
+  sourceId: string | null;
+  device: Record<string, unknown>;
+  os: Record<string, unknown>;
+  app: Record<string, unknown>;
+  context: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  createdAt: string;
+  lastEventAt: string;
+}
+
+/** An event as it was: history, so it is stored as it is rather than tracked again (no visit reopens). */
+export interface ImportedEvent {
+  id: string;
+  type: string;
+  profileId: string;
+  sessionId: string;
+  properties: Record<string, unknown>;
+  traits: Record<string, unknown>;
+  context: Record<string, unknown>;
+  tags: string[];
+  occurredAt: string;
+  insertedAt: string;
+}
+
+const object = (value: unknown): Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+
+const at = (value: unknown, ...path: string[]): unknown =>
+  path.reduce<unknown>((node, key) => object(node)[key], value);
+
+/** The document of an Elasticsearch hit, or the line itself. */
+function documentOf(row: SourceRow): Record<string, unknown> {
+  if ('_source' in row) return { ...object(row['_source']), id: object(row['_source'])['id'] ?? row['_id'] };
+  return row;
+}
+
+function idOf(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 128)
+    throw new RowRejected(`${field}: expected an id of 1 to 128 characters`);
+  return value;
+}
+
+/** A Tracardi date-time (naive ones are UTC, as Tracardi writes them) as ISO; undefined when absent or not a date. */
+function time(value: unknown): string | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const text = typeof value === 'string' && !/(Z|[+-]\d{2}:?\d{2})$/.test(value) ? `${value}Z` : value;
+  const date = new Date(typeof text === 'number' && text < 2e10 ? text * 1000 : text);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+
+function requiredTime(value: unknown, field: string): string {
+  const parsed = time(value);
+  if (parsed === undefined) throw new RowRejected(`${field}: expected a date-time`);
+  return parsed;
+}
+
+export function tracardiProfile(row: SourceRow): ImportedProfile {
+  const doc = documentOf(row);
+  const id = idOf(doc['id'], 'id');
+  const ids = Array.isArray(doc['ids']) ? doc['ids'].filter((each): each is string => typeof each === 'string') : [];
+  const times = object(at(doc, 'metadata', 'time'));
+  const data = object(doc['data']);
+  const created = requiredTime(times['insert'], 'metadata.time.insert');
+  const visits = Number(at(times, 'visit', 'count') ?? at(doc, 'stats', 'visits') ?? 0);
+  return {
+    id,
+    ids: [...new Set(ids.filter((each) => each !== id))],
+    traits: object(doc['traits']),
+    pii: object(doc['pii'] ?? data['pii']),
+    data,
+    stats: object(doc['stats']),
+    consents: object(doc['consents']),
+    segments: Array.isArray(doc['segments']) ? doc['segments'].filter((s): s is string => typeof s === 'string') : [],
+    metadata: { tracardi: { interests: doc['interests'] ?? {}, aux: doc['aux'] ?? {} } },
+    active: doc['active'] !== false,
+    visits: Number.isFinite(visits) ? Math.trunc(visits) : 0,
+    lastVisitAt: time(at(times, 'visit', 'last')) ?? null,
+    currentVisitAt: time(at(times, 'visit', 'current')) ?? null,
+    createdAt: created,
+    updatedAt: time(times['update']) ?? created,
+  };
+}
+
+export function tracardiSession(row: SourceRow): ImportedSession {
+  const doc = documentOf(row);
+  const metadata = object(doc['metadata']);
+  const times = object(metadata['time']);
+  const created = requiredTime(times['insert'], 'metadata.time.insert');
+  const duration = Number(times['duration'] ?? 0);
+  const last = new Date(Date.parse(created) + (Number.isFinite(duration) ? duration * 1000 : 0)).toISOString();
+  return {
+    id: idOf(doc['id'], 'id'),
+    profileId: idOf(at(doc, 'profile', 'id'), 'profile.id'),
+    sourceId: typeof at(doc, 'source', 'id') === 'string' ? (at(doc, 'source', 'id') as string) : null,
+    device: object(doc['device']),
+    os: object(doc['os']),
+    app: object(doc['app']),
+    context: object(doc['context']),
+    metadata: {
+      tracardi: { channel: metadata['channel'] ?? null, status: metadata['status'] ?? null, utm: doc['utm'] ?? {} },
+      properties: object(doc['properties']),
+    },
+    createdAt: created,
+    lastEventAt: last,
+  };
+}
+
+/** The event with its id, type, times, properties, traits, context and tags kept. */
+export function tracardiEvent(row: SourceRow): ImportedEvent {
+  const doc = documentOf(row);
+  const times = object(at(doc, 'metadata', 'time'));
+  const inserted = requiredTime(times['insert'], 'metadata.time.insert');
+  const tags = at(doc, 'tags', 'values');
+  const type = doc['type'];
+  if (typeof type !== 'string' || type.trim() === '' || type.length > 128)
+    throw new RowRejected('type: expected an event type of 1 to 128 characters');
+  return {
+    id: idOf(doc['id'], 'id'),
+    type: normalizeEventType(type),
+    profileId: idOf(at(doc, 'profile', 'id'), 'profile.id'),
+    sessionId: idOf(at(doc, 'session', 'id'), 'session.id'),
+    properties: object(doc['properties']),
+    traits: object(doc['traits']),
+    context: object(doc['context']),
+    tags: Array.isArray(tags) ? tags.filter((tag): tag is string => typeof tag === 'string') : [],
+    occurredAt: time(times['create']) ?? inserted,
+    insertedAt: inserted,
+  };
+}

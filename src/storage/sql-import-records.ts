@@ -1,0 +1,146 @@
+/**
+ * Imported profiles and sessions (Tracardi exports), written set-based as they are: one statement
+ * per batch, a row with a known id replaced, so importing the same dump again changes nothing.
+ * The commit steps run in the same transaction, as for every writer.
+ */
+import type { Database, SqlExecutor } from './database.js';
+import type { RecordWriter } from '../importing/ports.js';
+import type { ProfileUpsert } from '../importing/rows.js';
+import type { ImportedEvent, ImportedProfile, ImportedSession } from '../importing/tracardi.js';
+import { insertEventsFrom } from './event-insert.js';
+import { runCommitSteps, type CommitStep } from '../tracking/commit-steps.js';
+
+/** An upsert may touch a row once per statement: a dump holding one id twice keeps its later document. */
+const lastOfEachId = <T extends { id: string }>(rows: readonly T[]): T[] => [
+  ...new Map(rows.map((row) => [row.id, row])).values(),
+];
+
+export class SqlImportRecords implements RecordWriter {
+  constructor(
+    private readonly db: Database,
+    private readonly steps: readonly CommitStep<SqlExecutor>[],
+  ) {}
+
+  async writeProfiles(profiles: readonly ImportedProfile[]): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const rows = await tx.query<{ id: string }>(
+        `INSERT INTO profiles (id, ids, traits, pii, data, stats, consents, segments, metadata, active, visits,
+                               last_visit_at, current_visit_at, created_at, updated_at)
+         SELECT p.id, p.ids, p.traits, p.pii, p.data, p.stats, p.consents, p.segments, p.metadata, p.active, p.visits,
+                p."lastVisitAt", p."currentVisitAt", p."createdAt", p."updatedAt"
+           FROM jsonb_to_recordset($1::text::jsonb) AS p(id text, ids text[], traits jsonb, pii jsonb, data jsonb,
+                stats jsonb, consents jsonb, segments text[], metadata jsonb, active boolean, visits integer,
+                "lastVisitAt" timestamptz, "currentVisitAt" timestamptz, "createdAt" timestamptz, "updatedAt" timestamptz)
+         ON CONFLICT (id) DO UPDATE SET ids = excluded.ids, traits = excluded.traits, pii = excluded.pii,
+                data = excluded.data, stats = excluded.stats, consents = excluded.consents, segments = excluded.segments,
+                metadata = excluded.metadata, active = excluded.active, visits = excluded.visits,
+                last_visit_at = excluded.last_visit_at, current_visit_at = excluded.current_visit_at,
+                created_at = excluded.created_at, updated_at = excluded.updated_at, version = profiles.version + 1
+         RETURNING id`,
+        [JSON.stringify(lastOfEachId(profiles))],
+      );
+      await runCommitSteps(this.steps, tx, {
+        writer: 'import',
+        events: [],
+        profiles: rows.map(({ id }) => ({ id, eventTypes: [] })),
+      });
+      return rows.length;
+    });
+  }
+
+  async writeEvents(events: readonly ImportedEvent[], sourceId: string): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      // An event of a merged profile is stored under the profile it was merged into, as /track stores it.
+      const stored = await tx.query<{
+        id: string;
+        type: string;
+        profile_id: string | null;
+        session_id: string;
+        occurred_at: Date;
+      }>(
+        `WITH incoming AS (
+           SELECT e.id, e.type, coalesce(p.id, e."profileId") AS profile_id, e."sessionId" AS session_id,
+                  $2::text AS source_id, e.properties, e.traits, e.context, e.tags,
+                  jsonb_build_object('imported', true) AS metadata, e."occurredAt" AS occurred_at,
+                  e."insertedAt" AS inserted_at
+             FROM jsonb_to_recordset($1::text::jsonb) AS e(id text, type text, "profileId" text, "sessionId" text,
+                  properties jsonb, traits jsonb, context jsonb, tags text[], "occurredAt" timestamptz,
+                  "insertedAt" timestamptz)
+             LEFT JOIN LATERAL (SELECT id FROM profiles WHERE id = e."profileId"
+                                 UNION ALL
+                                 -- ids <> '{}' lets the partial index of merged ids answer (0006)
+                                 SELECT id FROM profiles WHERE ids <> '{}' AND ids @> ARRAY[e."profileId"]
+                                 LIMIT 1) p ON true),
+         written AS (${insertEventsFrom('incoming')} RETURNING id, type, profile_id, session_id, occurred_at)
+         SELECT * FROM written`,
+        [JSON.stringify(events), sourceId],
+      );
+      const types = new Map<string, Set<string>>();
+      for (const event of stored)
+        if (event.profile_id !== null)
+          (types.get(event.profile_id) ?? types.set(event.profile_id, new Set()).get(event.profile_id)!).add(
+            event.type,
+          );
+      await runCommitSteps(this.steps, tx, {
+        writer: 'import',
+        events: stored.map((event) => ({
+          id: event.id,
+          type: event.type,
+          profileId: event.profile_id,
+          sessionId: event.session_id,
+          sourceId,
+          occurredAt: event.occurred_at,
+        })),
+        profiles: [...types].map(([id, eventTypes]) => ({ id, eventTypes: [...eventTypes] })),
+      });
+      return stored.length;
+    });
+  }
+
+  async upsertProfiles(profiles: readonly ProfileUpsert[]): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      // A merged id stands for the profile it was merged into, as it does for /track.
+      const rows = await tx.query<{ id: string }>(
+        `WITH incoming AS (
+           SELECT DISTINCT ON (coalesce(m.id, p.id)) coalesce(m.id, p.id) AS id, p.traits, p.pii
+             FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (id text, traits jsonb, pii jsonb))
+                  WITH ORDINALITY AS p(id, traits, pii, n)
+             LEFT JOIN LATERAL (SELECT id FROM profiles WHERE ids <> '{}' AND ids @> ARRAY[p.id] AND id <> p.id LIMIT 1) m
+                    ON true
+            ORDER BY coalesce(m.id, p.id), p.n DESC)
+         INSERT INTO profiles (id, traits, pii) SELECT id, traits, pii FROM incoming
+         ON CONFLICT (id) DO UPDATE SET traits = profiles.traits || excluded.traits, pii = profiles.pii || excluded.pii,
+                updated_at = now(), version = profiles.version + 1
+         RETURNING id`,
+        [JSON.stringify(profiles)],
+      );
+      await runCommitSteps(this.steps, tx, {
+        writer: 'import',
+        events: [],
+        profiles: rows.map(({ id }) => ({ id, eventTypes: [] })),
+      });
+      return rows.length;
+    });
+  }
+
+  async writeSessions(sessions: readonly ImportedSession[]): Promise<number> {
+    // History: a session is over, so it is stored inactive and with its visit ended, never reopened by the heartbeat.
+    const [{ n }] = (await this.db.query<{ n: number }>(
+      `WITH written AS (
+         INSERT INTO sessions (id, profile_id, source_id, status, device, os, app, context, metadata, inactive,
+                               visit_started_at, visit_ended_at, created_at, last_event_at, updated_at)
+         SELECT s.id, s."profileId", s."sourceId", 'ended', s.device, s.os, s.app, s.context, s.metadata, true,
+                s."createdAt", s."lastEventAt", s."createdAt", s."lastEventAt", now()
+           FROM jsonb_to_recordset($1::text::jsonb) AS s(id text, "profileId" text, "sourceId" text, device jsonb,
+                os jsonb, app jsonb, context jsonb, metadata jsonb, "createdAt" timestamptz, "lastEventAt" timestamptz)
+         ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, source_id = excluded.source_id,
+                device = excluded.device, os = excluded.os, app = excluded.app, context = excluded.context,
+                metadata = excluded.metadata, visit_started_at = excluded.visit_started_at,
+                created_at = excluded.created_at, updated_at = now()
+         RETURNING 1)
+       SELECT count(*)::int AS n FROM written`,
+      [JSON.stringify(lastOfEachId(sessions))],
+    )) as [{ n: number }];
+    return n;
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * Import configurations, runs and rejections (imports, import_runs, import_rejections). A run's
+ * figures and checkpoint move together in one statement, guarded by the worker's claim.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Database } from './database.js';
+import { iso, type Row } from './rows.js';
+import type { ImportConfig, ImportDraft } from '../importing/model.js';
+import {
+  KEPT_REJECTIONS,
+  type BatchOutcome,
+  type ImportRun,
+  type ImportRunState,
+  type ImportStore,
+  type RunWork,
+} from '../importing/ports.js';
+import type { Checkpoint } from '../importing/sources.js';
+
+const toConfig = (row: Row): ImportConfig => ({
+  id: row.id as string,
+  name: row.name as string,
+  description: row.description as string,
+  source: row.source as ImportConfig['source'],
+  hasSecret: row.secret !== null,
+  eventSourceId: row.event_source_id as string,
+  eventType: row.event_type as string,
+  target: row.target as ImportConfig['target'],
+  mapping: row.mapping as ImportConfig['mapping'],
+  options: row.options as ImportConfig['options'],
+  enabled: row.enabled as boolean,
+  createdAt: iso(row.created_at)!,
+  updatedAt: iso(row.updated_at)!,
+});
+
+const toRun = (row: Row): ImportRun => ({
+  id: row.id as string,
+  importId: row.import_id as string,
+  state: row.state as ImportRunState,
+  rowsRead: Number(row.rows_read),
+  rowsStored: Number(row.rows_stored),
+  rowsRejected: Number(row.rows_rejected),
+  total: row.total === null ? null : Number(row.total),
+  position: Number(row.position),
+  activeMs: Number(row.active_ms),
+  lastError: (row.last_error as string | null) ?? null,
+  createdAt: iso(row.created_at)!,
+  startedAt: iso(row.started_at),
+  updatedAt: iso(row.updated_at)!,
+  finishedAt: iso(row.finished_at),
+});
+
+const json = (value: unknown) => JSON.stringify(value ?? {});
+
+export class SqlImports implements ImportStore {
+  constructor(private readonly db: Database) {}
+
+  async create(id: string, draft: ImportDraft, sealedSecret: string | undefined): Promise<ImportConfig> {
+    const [row] = await this.db.query(
+      `INSERT INTO imports (id, name, description, source, secret, event_source_id, event_type, target, mapping, options, enabled)
+       VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7, $8, $9::text::jsonb, $10::text::jsonb, $11) RETURNING *`,
+      [
+        id,
+        draft.name,
+        draft.description ?? '',
+        json(draft.source),
+        sealedSecret ?? null,
+        draft.eventSourceId,
+        draft.eventType,
+        draft.target ?? 'events',
+        json(draft.mapping),
+        json(draft.options),
+        draft.enabled ?? true,
+      ],
+    );
+    return toConfig(row!);
+  }
+
+  async update(id: string, draft: ImportDraft, sealedSecret: string | undefined): Promise<ImportConfig | undefined> {
+    const [row] = await this.db.query(
+      `UPDATE imports SET name = $2, description = $3, source = $4::text::jsonb, secret = coalesce($5, secret),
+              event_source_id = $6, event_type = $7, target = $8, mapping = $9::text::jsonb,
+              options = $10::text::jsonb, enabled = $11, updated_at = now()
+        WHERE id = $1 RETURNING *`,
+      [
+        id,
+        draft.name,
+        draft.description ?? '',
+        json(draft.source),
+        sealedSecret ?? null,
+        draft.eventSourceId,
+        draft.eventType,
+        draft.target ?? 'events',
+        json(draft.mapping),
+        json(draft.options),
+        draft.enabled ?? true,
+      ],
+    );
+    return row && toConfig(row);
+  }
+
+  async get(id: string): Promise<ImportConfig | undefined> {
+    const [row] = await this.db.query('SELECT * FROM imports WHERE id = $1', [id]);
+    return row && toConfig(row);
+  }
+
+  async list(): Promise<ImportConfig[]> {
+    return (await this.db.query('SELECT * FROM imports ORDER BY created_at, id')).map(toConfig);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return (await this.db.query('DELETE FROM imports WHERE id = $1 RETURNING id', [id])).length > 0;
+  }
+
+  async createRun(runId: string, importId: string): Promise<ImportRun | undefined> {
+    const [row] = await this.db.query(
+      `INSERT INTO import_runs (id, import_id, config)
+       SELECT $1, i.id, to_jsonb(i) FROM imports i WHERE i.id = $2 RETURNING *`,
+      [runId, importId],
+    );
+    return row && toRun(row);
+  }
+
+  async getRun(id: string): Promise<ImportRun | undefined> {
+    const [row] = await this.db.query('SELECT * FROM import_runs WHERE id = $1', [id]);
+    return row && toRun(row);
+  }
+
+  async runsOf(importId: string): Promise<ImportRun[]> {
+    return (
+      await this.db.query('SELECT * FROM import_runs WHERE import_id = $1 ORDER BY created_at DESC, id', [importId])
+    ).map(toRun);
+  }
+
+  async rejections(runId: string): Promise<{ ref: string; reason: string }[]> {
+    const rows = await this.db.query<{ row_ref: string; reason: string }>(
+      // Lines and keys sort as numbers where they are numbers.
+      `SELECT row_ref, reason FROM import_rejections WHERE run_id = $1
+        ORDER BY length(row_ref), row_ref`,
+      [runId],
+    );
+    return rows.map((row) => ({ ref: row.row_ref, reason: row.reason }));
+  }
+
+  async claimRun(runId: string): Promise<RunWork | undefined> {
+    const claim = randomUUID();
+    const [row] = await this.db.query(
+      `UPDATE import_runs SET state = 'running', claim = $2, started_at = coalesce(started_at, now()), updated_at = now()
+        WHERE id = $1 AND state = 'queued' RETURNING *`,
+      [runId, claim],
+    );
+    if (!row) return undefined;
+    const stored = row.config as Row;
+    return {
+      run: toRun(row),
+      claim,
+      config: toConfig(stored),
+      secret: (stored.secret as string | null) ?? null,
+      checkpoint: (row.checkpoint as Checkpoint | null) ?? undefined,
+    };
+  }
+
+  async setTotal(runId: string, total: number): Promise<void> {
+    await this.db.query('UPDATE import_runs SET total = $2 WHERE id = $1', [runId, total]);
+  }
+
+  async recordBatch(runId: string, claim: string, outcome: BatchOutcome): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx.query<{ state: string; rows_rejected: string }>(
+        `UPDATE import_runs SET rows_read = rows_read + $3, rows_stored = rows_stored + $4,
+                rows_rejected = rows_rejected + $5, checkpoint = $6::text::jsonb, position = $7,
+                active_ms = active_ms + $8, updated_at = now()
+          WHERE id = $1 AND claim = $2 AND state IN ('running', 'paused', 'cancelled')
+         RETURNING state, rows_rejected - $5 AS rows_rejected`,
+        [
+          runId,
+          claim,
+          outcome.read,
+          outcome.stored,
+          outcome.rejections.length,
+          JSON.stringify(outcome.checkpoint),
+          outcome.position,
+          outcome.activeMs,
+        ],
+      );
+      if (!row) return false;
+      const room = KEPT_REJECTIONS - Number(row.rows_rejected);
+      const kept = outcome.rejections.slice(0, Math.max(0, room));
+      if (kept.length > 0)
+        await tx.query(
+          `INSERT INTO import_rejections (run_id, row_ref, reason)
+           SELECT $1, r.ref, r.reason FROM jsonb_to_recordset($2::text::jsonb) AS r(ref text, reason text)
+           ON CONFLICT DO NOTHING`,
+          [runId, JSON.stringify(kept)],
+        );
+      return row.state === 'running';
+    });
+  }
+
+  async finishRun(runId: string, claim: string, state: 'done' | 'failed', error?: string): Promise<void> {
+    await this.db.query(
+      `UPDATE import_runs SET state = $3, last_error = $4, finished_at = now(), updated_at = now(), claim = NULL
+        WHERE id = $1 AND claim = $2 AND state = 'running'`,
+      [runId, claim, state, error ?? null],
+    );
+  }
+
+  async transition(runId: string, from: readonly ImportRunState[], to: ImportRunState): Promise<ImportRun | undefined> {
+    const [row] = await this.db.query(
+      `UPDATE import_runs SET state = $3, updated_at = now(),
+              claim = CASE WHEN $3 = 'queued' THEN NULL ELSE claim END,
+              last_error = CASE WHEN $3 = 'queued' THEN NULL ELSE last_error END,
+              finished_at = CASE WHEN $3 IN ('cancelled', 'done', 'failed') THEN now() END
+        WHERE id = $1 AND state = ANY($2::text[]) RETURNING *`,
+      [runId, from, to],
+    );
+    return row && toRun(row);
+  }
+
+  async requeueUnfinished(): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(
+      `UPDATE import_runs SET state = 'queued', claim = NULL, updated_at = now()
+        WHERE state IN ('queued', 'running') RETURNING id`,
+    );
+    return rows.map((row) => row.id);
+  }
+}

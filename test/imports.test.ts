@@ -1,0 +1,514 @@
+/**
+ * Imports end to end, through the admin API with the import worker in-process: CSV and JSON Lines
+ * files written here, MariaDB (127.0.0.1:3306, root, database `test`) and PostgreSQL tables made here.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
+import { eventually } from './support/eventually.js';
+import { POSTGRES_ADMIN_URL, postgresAvailable } from './support/postgres.js';
+import { serviceAvailable } from './support/services.js';
+
+interface RunView {
+  id: string;
+  state: string;
+  rowsRead: number;
+  rowsStored: number;
+  rowsRejected: number;
+  rowsPerSecond: number | null;
+  percent: number | null;
+  total: number | null;
+}
+
+const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root', database: 'test' };
+const mariadbAvailable = () =>
+  serviceAvailable('MariaDB', async () => {
+    const connection = await mysql.createConnection(MARIADB);
+    await connection.end();
+  });
+
+const backends = await Promise.all(BACKENDS.map(async (backend) => ({ ...backend, up: await backend.available() })));
+
+describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ name }) => {
+  let api: TestApi;
+  let dir: string;
+  const suffix = randomBytes(4).toString('hex');
+
+  beforeAll(async () => {
+    api = await startTestApi(name, {}, { workers: ['all'] });
+    dir = mkdtempSync(join(tmpdir(), 'meridian-imports-'));
+  });
+  afterAll(async () => {
+    await api?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const createImport = async (body: Record<string, unknown>) => {
+    const created = await api.admin({
+      method: 'POST',
+      url: '/imports',
+      payload: { name: 'history', eventSourceId: api.sourceId, eventType: 'purchase', ...body },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    return created.json<{ id: string; hasSecret: boolean; source: Record<string, unknown> }>();
+  };
+  const job = async (id: string) => (await api.admin({ method: 'GET', url: `/jobs/${id}` })).json<RunView>();
+  const run = async (importId: string) => {
+    const started = await api.admin({ method: 'POST', url: `/imports/${importId}/run` });
+    expect(started.statusCode, started.body).toBe(202);
+    return started.json<RunView>().id;
+  };
+  const finished = (id: string) =>
+    eventually(
+      () => job(id),
+      (view) => ['done', 'failed'].includes(view.state),
+    );
+  const events = async (type: string) =>
+    Number((await api.runtime.db.query(`SELECT count(*) AS n FROM events WHERE type = $1`, [type]))[0]!['n']);
+
+  it('stores each good CSV row once, rejects bad ones with their line and reason, and a second run adds nothing', async () => {
+    const lines = ['user;amount;name;at'];
+    for (let i = 1; i <= 40; i++) lines.push(`u${i % 7};${i}.5;"item ${i}; big";2024-03-0${(i % 9) + 1} 10:00:00`);
+    lines.push('u1;12'); // line 42: a column short
+    lines.push('u2;twelve;thing;2024-03-01 10:00:00'); // line 43: not a number
+    const bytes = Buffer.concat([
+      Buffer.from(`${lines.join('\n')}\n`),
+      Buffer.from('u3;1;caf'),
+      Buffer.from([0xe9]), // line 44: latin-1 é in a UTF-8 file
+      Buffer.from(';2024-03-01 10:00:00\nu4;2;fine;2024-03-02 11:00:00\n'),
+    ]);
+    const path = join(dir, 'orders.csv');
+    writeFileSync(path, bytes);
+    const created = await createImport({
+      eventType: 'csv-order',
+      source: { kind: 'csv', path, delimiter: ';' },
+      mapping: {
+        profileId: 'user',
+        time: { from: 'at', format: 'YYYY-MM-DD HH:mm:ss' },
+        properties: { amount: { from: 'amount', type: 'number', required: true }, 'item.name': 'name' },
+      },
+      options: { batchSize: 7 },
+    });
+    const first = await finished(await run(created.id));
+    expect(first).toMatchObject({ state: 'done', rowsRead: 44, rowsStored: 41, rowsRejected: 3, percent: 100 });
+    expect(first.rowsPerSecond).toBeGreaterThan(0);
+    expect(await events('csv-order')).toBe(41);
+    const rejections = (await api.admin({ method: 'GET', url: `/jobs/${first.id}/rejections` })).json<
+      { ref: string; reason: string }[]
+    >();
+    expect(rejections).toEqual([
+      { ref: 'line 42', reason: 'expected 4 columns, got 2' },
+      { ref: 'line 43', reason: expect.stringContaining('amount: expected a number') },
+      { ref: 'line 44', reason: 'bytes that are not valid utf-8' },
+    ]);
+    const [stored] = await api.runtime.db.query<{ properties: Record<string, unknown>; occurred_at: Date }>(
+      `SELECT properties, occurred_at FROM events WHERE type = 'csv-order' AND properties->>'amount' = '1.5'`,
+    );
+    expect(stored!.properties).toEqual({ amount: 1.5, item: { name: 'item 1; big' } });
+    expect(stored!.occurred_at.toISOString()).toBe('2024-03-02T10:00:00.000Z');
+    // Rows with the same user share one profile.
+    const profiles = await api.runtime.db.query(`SELECT DISTINCT profile_id FROM events WHERE type = 'csv-order'`);
+    expect(profiles).toHaveLength(7);
+
+    const again = await finished(await run(created.id));
+    expect(again).toMatchObject({ state: 'done', rowsRead: 44, rowsStored: 41 });
+    expect(await events('csv-order')).toBe(41);
+  });
+
+  it('reads JSON Lines, with dot paths into nested objects', async () => {
+    const path = join(dir, 'visits.jsonl');
+    const rows = Array.from({ length: 25 }, (_, i) => JSON.stringify({ who: { id: `p${i % 3}` }, page: `/p/${i}` }));
+    writeFileSync(path, `${rows.slice(0, 10).join('\n')}\n{not json\n[1,2]\n\n${rows.slice(10).join('\n')}`);
+    const created = await createImport({
+      eventType: 'jsonl-visit',
+      source: { kind: 'jsonl', path },
+      mapping: { profileId: 'who.id', properties: { url: 'page' } },
+      options: { batchSize: 4 },
+    });
+    const view = await finished(await run(created.id));
+    expect(view).toMatchObject({ state: 'done', rowsStored: 25, rowsRejected: 2 });
+    const rejections = (await api.admin({ method: 'GET', url: `/jobs/${view.id}/rejections` })).json<
+      { ref: string }[]
+    >();
+    expect(rejections.map((each) => each.ref)).toEqual(['line 11', 'line 12']);
+    expect(await events('jsonl-visit')).toBe(25);
+  });
+
+  it('pauses after a batch, resumes from its checkpoint, and stores every row once', async () => {
+    const path = join(dir, 'big.csv');
+    writeFileSync(path, `id,n\n${Array.from({ length: 3000 }, (_, i) => `r${i},${i}`).join('\n')}\n`);
+    const created = await createImport({
+      eventType: 'paused-row',
+      source: { kind: 'csv', path },
+      options: { batchSize: 100, rowsPerSecond: 1500 },
+    });
+    const id = await run(created.id);
+    await eventually(
+      () => job(id),
+      (view) => view.rowsRead >= 200,
+    );
+    const paused = await api.admin({ method: 'POST', url: `/jobs/${id}/pause` });
+    expect(paused.json<RunView>().state).toBe('paused');
+    const settled = await eventually(
+      async () => [await job(id), await job(id)] as const,
+      ([a, b]) => a.rowsRead === b.rowsRead,
+    );
+    expect(settled[0].rowsRead).toBeLessThan(3000);
+    expect((await api.admin({ method: 'POST', url: `/jobs/${id}/pause` })).statusCode).toBe(409);
+    expect((await api.admin({ method: 'POST', url: `/jobs/${id}/resume` })).statusCode).toBe(200);
+    const done = await finished(id);
+    expect(done).toMatchObject({ state: 'done', rowsRead: 3000, rowsStored: 3000, rowsRejected: 0 });
+    expect(await events('paused-row')).toBe(3000);
+  });
+
+  it('cancels a run for good', async () => {
+    const path = join(dir, 'cancel.csv');
+    writeFileSync(path, `id\n${Array.from({ length: 2000 }, (_, i) => `c${i}`).join('\n')}\n`);
+    const created = await createImport({
+      source: { kind: 'csv', path },
+      options: { batchSize: 50, rowsPerSecond: 500 },
+    });
+    const id = await run(created.id);
+    await eventually(
+      () => job(id),
+      (view) => view.rowsRead > 0,
+    );
+    expect((await api.admin({ method: 'POST', url: `/jobs/${id}/cancel` })).json<RunView>().state).toBe('cancelled');
+    expect((await api.admin({ method: 'POST', url: `/jobs/${id}/resume` })).statusCode).toBe(409);
+  });
+
+  it('sets profiles by id from rows (a merged id sets the profile it was merged into), to the same values however often it runs', async () => {
+    await api.runtime.db.query(`INSERT INTO profiles (id, ids, traits) VALUES ('kept', '{alias}', '{"tier": "gold"}')`);
+    const path = join(dir, 'people.csv');
+    writeFileSync(path, 'id,name,age\nalias,Ada,36\nnew-1,Bob,41\n,Nobody,1\nnew-2,Cy,old\n');
+    const created = await createImport({
+      target: 'profiles',
+      source: { kind: 'csv', path },
+      mapping: { profileId: 'id', traits: { age: { from: 'age', type: 'number' } }, pii: { name: 'name' } },
+    });
+    for (let round = 0; round < 2; round++) {
+      const view = await finished(await run(created.id));
+      expect(view).toMatchObject({ state: 'done', rowsRead: 4, rowsStored: 2, rowsRejected: 2 });
+    }
+    const rows = await api.runtime.db.query(
+      `SELECT id, traits, pii, version FROM profiles WHERE id IN ('kept', 'new-1', 'new-2', 'alias') ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { id: 'kept', traits: { tier: 'gold', age: 36 }, pii: { name: 'Ada' }, version: 3 },
+      { id: 'new-1', traits: { age: 41 }, pii: { name: 'Bob' }, version: 2 },
+    ]);
+    const refused = await api.admin({
+      method: 'POST',
+      url: '/imports',
+      payload: {
+        name: 'x',
+        eventSourceId: api.sourceId,
+        eventType: 'x',
+        target: 'profiles',
+        source: { kind: 'csv', path },
+      },
+    });
+    expect(refused.json<{ details: { field: string }[] }>().details[0]!.field).toBe('mapping.profileId');
+  });
+
+  it('refuses what cannot run, naming the field', async () => {
+    const refused = await api.admin({
+      method: 'POST',
+      url: '/imports',
+      payload: {
+        name: 'x',
+        eventSourceId: api.sourceId,
+        eventType: 'x',
+        source: { kind: 'mysql', host: 'h', user: 'u', database: 'd', key: 'id' },
+      },
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json<{ details: { field: string }[] }>().details[0]!.field).toBe('source.table');
+  });
+
+  it('keeps credentials encrypted and never returns them', async () => {
+    const created = await createImport({
+      source: {
+        kind: 'postgres',
+        host: '127.0.0.1',
+        user: 'u',
+        database: 'd',
+        table: 't',
+        key: 'id',
+        password: 'hunter2-secret',
+      },
+    });
+    expect(created.hasSecret).toBe(true);
+    expect(JSON.stringify(created)).not.toContain('hunter2');
+    const read = await api.admin({ method: 'GET', url: `/imports/${created.id}` });
+    expect(read.body).not.toContain('hunter2');
+    const [row] = await api.runtime.db.query<{ secret: string }>('SELECT secret FROM imports WHERE id = $1', [
+      created.id,
+    ]);
+    expect(row!.secret).not.toContain('hunter2');
+    // A PUT without the password keeps it.
+    const updated = await api.admin({
+      method: 'PUT',
+      url: `/imports/${created.id}`,
+      payload: {
+        name: 'renamed',
+        eventSourceId: api.sourceId,
+        eventType: 'purchase',
+        source: { kind: 'postgres', host: '127.0.0.1', user: 'u', database: 'd', table: 't', key: 'id' },
+      },
+    });
+    expect(updated.json<{ hasSecret: boolean }>().hasSecret).toBe(true);
+  });
+
+  describe('MariaDB', () => {
+    const table = `meridian_import_${suffix}`;
+    let connection: mysql.Connection | undefined;
+    beforeAll(async () => {
+      if (!(await mariadbAvailable())) return;
+      connection = await mysql.createConnection(MARIADB);
+      await connection.query(
+        `CREATE TABLE ${table} (id INT PRIMARY KEY, email VARCHAR(100), total DECIMAL(10,2), at DATETIME)`,
+      );
+      const values = Array.from({ length: 1234 }, (_, i) => [
+        i * 3 + 1,
+        `m${i % 50}@example.com`,
+        i / 4,
+        new Date(Date.UTC(2023, 0, 1, 0, i)),
+      ]);
+      await connection.query(`INSERT INTO ${table} VALUES ?`, [values]);
+    });
+    afterAll(async () => {
+      await connection?.query(`DROP TABLE IF EXISTS ${table}`);
+      await connection?.end();
+    });
+
+    it('imports a table keyset-paged, and a query', async ({ skip }) => {
+      if (!connection) return skip();
+      const source = { kind: 'mysql', ...MARIADB };
+      const byTable = await createImport({
+        eventType: 'maria-table',
+        source: { ...source, table, key: 'id' },
+        mapping: { profileId: 'email', time: 'at', properties: { total: { from: 'total', type: 'number' } } },
+        options: { batchSize: 100 },
+      });
+      const view = await finished(await run(byTable.id));
+      expect(view).toMatchObject({ state: 'done', rowsRead: 1234, rowsStored: 1234, total: 1234, percent: 100 });
+      expect(await events('maria-table')).toBe(1234);
+      const [one] = await api.runtime.db.query<{ properties: unknown; occurred_at: Date }>(
+        `SELECT properties, occurred_at FROM events WHERE type = 'maria-table' AND properties->>'total' = '0.25'`,
+      );
+      expect(one).toEqual({ properties: { total: 0.25 }, occurred_at: new Date(Date.UTC(2023, 0, 1, 0, 1)) });
+
+      const byQuery = await createImport({
+        eventType: 'maria-query',
+        source: { ...source, query: `SELECT id AS k, email FROM ${table} WHERE id % 2 = 0`, key: 'k' },
+        options: { batchSize: 64 },
+      });
+      const queried = await finished(await run(byQuery.id));
+      expect(queried).toMatchObject({ state: 'done', rowsStored: 617 });
+      expect(await events('maria-query')).toBe(617);
+    });
+  });
+
+  describe('PostgreSQL', () => {
+    const table = `meridian_import_${suffix}`;
+    let sql: postgres.Sql | undefined;
+    const url = new URL(POSTGRES_ADMIN_URL);
+    url.pathname = '/test';
+    beforeAll(async () => {
+      if (!(await postgresAvailable())) return;
+      sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
+      await sql.unsafe(`CREATE TABLE ${table} (code text PRIMARY KEY, who text, paid boolean)`);
+      await sql.unsafe(
+        `INSERT INTO ${table} SELECT 'c' || lpad(g::text, 5, '0'), 'w' || (g % 10), g % 2 = 0 FROM generate_series(1, 777) g`,
+      );
+    });
+    afterAll(async () => {
+      await sql?.unsafe(`DROP TABLE IF EXISTS ${table}`);
+      await sql?.end({ timeout: 1 });
+    });
+
+    it('imports a table through a cursor', async ({ skip }) => {
+      if (!sql) return skip();
+      const created = await createImport({
+        eventType: 'pg-table',
+        source: {
+          kind: 'postgres',
+          host: url.hostname,
+          port: Number(url.port || 5432),
+          user: url.username || 'postgres',
+          database: 'test',
+          table,
+          key: 'code',
+        },
+        mapping: { profileId: 'who', properties: { paid: { from: 'paid', type: 'boolean' }, code: 'code' } },
+        options: { batchSize: 50 },
+      });
+      const view = await finished(await run(created.id));
+      expect(view).toMatchObject({ state: 'done', rowsRead: 777, rowsStored: 777, total: 777 });
+      expect(await events('pg-table')).toBe(777);
+    });
+  });
+});
+
+describe.each(backends.filter((backend) => backend.up))('Tracardi exports on $name', ({ name }) => {
+  let api: TestApi;
+  let dir: string;
+  beforeAll(async () => {
+    api = await startTestApi(name, {}, { workers: ['all'] });
+    dir = mkdtempSync(join(tmpdir(), 'meridian-tracardi-'));
+  });
+  afterAll(async () => {
+    await api?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const ndjson = (name: string, lines: unknown[]) => {
+    const path = join(dir, name);
+    writeFileSync(path, lines.map((line) => (typeof line === 'string' ? line : JSON.stringify(line))).join('\n'));
+    return path;
+  };
+  const importIndex = async (index: string, path: string) => {
+    const created = await api.admin({
+      method: 'POST',
+      url: '/imports',
+      payload: {
+        name: `tracardi ${index}`,
+        eventSourceId: api.sourceId,
+        eventType: 'x',
+        source: { kind: 'tracardi', index, path },
+      },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const started = await api.admin({ method: 'POST', url: `/imports/${created.json<{ id: string }>().id}/run` });
+    const id = started.json<{ id: string }>().id;
+    return eventually(
+      async () => (await api.admin({ method: 'GET', url: `/jobs/${id}` })).json<RunView>(),
+      (view) => ['done', 'failed'].includes(view.state),
+    );
+  };
+
+  it('keeps ids, times and merged ids of profiles, sessions and events, readable through the API', async () => {
+    // Documents as Tracardi 0.9 stores them (domain/profile.py, session.py, event.py), one as an Elasticsearch hit.
+    const profiles = ndjson('profiles.ndjson', [
+      {
+        id: 'p-1',
+        ids: ['p-1', 'old-1', 'old-2'],
+        metadata: {
+          time: {
+            insert: '2022-05-01T10:00:00',
+            update: '2022-06-01T10:00:00',
+            visit: { last: '2022-05-30T09:00:00', current: '2022-06-01T10:00:00', count: 7 },
+          },
+        },
+        stats: { visits: 7, views: 20 },
+        traits: { tier: 'gold' },
+        segments: ['vip'],
+        active: true,
+        data: { pii: { firstname: 'Ada' }, contact: { email: 'ada@example.com' } },
+      },
+      {
+        _index: 'tracardi-profile-2022-5',
+        _id: 'p-2',
+        _source: {
+          ids: ['p-2'],
+          metadata: { time: { insert: '2022-05-02T11:00:00' } },
+          pii: { name: 'Bob' },
+          traits: {},
+        },
+      },
+      { id: 'p-3', metadata: {} },
+    ]);
+    expect(await importIndex('profile', profiles)).toMatchObject({ state: 'done', rowsStored: 2, rowsRejected: 1 });
+
+    const sessions = ndjson('sessions.ndjson', [
+      {
+        id: 's-1',
+        profile: { id: 'p-1' },
+        metadata: { time: { insert: '2022-06-01T10:00:00', duration: 90 }, status: 'ended' },
+        device: { name: 'pc' },
+      },
+      { id: 's-2', profile: { id: 'p-2' }, metadata: { time: { insert: '2022-05-02T11:00:00' } } },
+    ]);
+    expect(await importIndex('session', sessions)).toMatchObject({ state: 'done', rowsStored: 2 });
+
+    const events = ndjson('events.ndjson', [
+      {
+        id: 'e-1',
+        type: 'page-view',
+        metadata: { time: { insert: '2022-06-01T10:00:05', create: '2022-06-01T10:00:04' } },
+        profile: { id: 'old-1' },
+        session: { id: 's-1' },
+        source: { id: 'web' },
+        properties: { url: '/a' },
+        tags: { values: ['web'], count: 1 },
+      },
+      {
+        id: 'e-2',
+        type: 'Purchase Made',
+        metadata: { time: { insert: '2022-05-02T11:00:00' } },
+        profile: { id: 'p-2' },
+        session: { id: 's-2' },
+        properties: { total: 10 },
+      },
+      {
+        id: 'e-1',
+        type: 'page-view',
+        metadata: { time: { insert: '2022-06-01T10:00:05' } },
+        profile: { id: 'old-1' },
+        session: { id: 's-1' },
+      },
+    ]);
+    expect(await importIndex('event', events)).toMatchObject({ state: 'done', rowsRead: 3, rowsRejected: 0 });
+    expect(await importIndex('event', events)).toMatchObject({ state: 'done' });
+
+    // A merged id still finds its profile.
+    const profile = await api.admin({ method: 'GET', url: '/profiles/old-2' });
+    expect(profile.statusCode, profile.body).toBe(200);
+    expect(profile.json()).toMatchObject({ id: 'p-1', traits: { tier: 'gold' } });
+    const [stored] = await api.runtime.db.query<Record<string, unknown>>(
+      'SELECT ids, visits, created_at, pii FROM profiles WHERE id = $1',
+      ['p-1'],
+    );
+    expect(stored).toEqual({
+      ids: ['old-1', 'old-2'],
+      visits: 7,
+      created_at: new Date('2022-05-01T10:00:00Z'),
+      pii: { firstname: 'Ada' },
+    });
+    expect((await api.runtime.db.query('SELECT pii FROM profiles WHERE id = $1', ['p-2']))[0]).toEqual({
+      pii: { name: 'Bob' },
+    });
+
+    const session = await api.admin({ method: 'GET', url: '/sessions/s-1' });
+    expect(session.statusCode, session.body).toBe(200);
+    const timeline = await api.admin({ method: 'GET', url: '/profiles/p-1/events' });
+    expect(timeline.body).toContain('e-1');
+    const rows = await api.runtime.db.query<Record<string, unknown>>(
+      'SELECT id, type, profile_id, session_id, occurred_at, tags FROM events ORDER BY id',
+    );
+    expect(rows).toEqual([
+      {
+        id: 'e-1',
+        type: 'page-view',
+        profile_id: 'p-1',
+        session_id: 's-1',
+        occurred_at: new Date('2022-06-01T10:00:04Z'),
+        tags: ['web'],
+      },
+      {
+        id: 'e-2',
+        type: 'purchase-made',
+        profile_id: 'p-2',
+        session_id: 's-2',
+        occurred_at: new Date('2022-05-02T11:00:00Z'),
+        tags: [],
+      },
+    ]);
+  });
+});
