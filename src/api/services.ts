@@ -1,3 +1,5 @@
+import type { IdentityAdmin, PointCache } from '../identity/identity.js';
+import type { IdentificationPointRepository } from '../identity/ports.js';
 import type { SegmentRepository } from '../segmentation/ports.js';
 import type { MappingServices } from '../mapping/ports.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
@@ -28,6 +30,7 @@ export interface ApiServices {
     resegment: (segmentId: string) => Promise<boolean>;
   };
   mapping: MappingServices;
+  identity: { identity: IdentityAdmin; points: IdentificationPointRepository; pointCache: PointCache };
   /** Each throws when its backend is unreachable. */
   health: { storage: () => Promise<void>; queue: () => Promise<void> };
 }

@@ -35,7 +35,12 @@ import { SqlMembership, SqlSegments } from '../storage/sql-segments.js';
 import { SqlSettings } from '../storage/sql-settings.js';
 import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
 import { TrackCommit } from '../tracking/commit.js';
-import { COMMIT_STEPS } from './commit-steps.js';
+import { commitSteps } from './commit-steps.js';
+import { Identity, PointCache } from '../identity/identity.js';
+import type { IdentificationPointRepository } from '../identity/ports.js';
+import { SqlIdentificationPoints, SqlIdentityStore } from '../storage/sql-identity.js';
+import type { CommitStep } from '../tracking/commit-steps.js';
+import type { SqlExecutor } from '../storage/database.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import { SourceCache } from '../tracking/source-cache.js';
 import { Tracker } from '../tracking/tracker.js';
@@ -86,9 +91,10 @@ export interface Repositories {
   backfills: BackfillStore;
   jobRuns: JobRunRepository;
   heartbeat: HeartbeatStore;
+  identificationPoints: IdentificationPointRepository;
 }
 
-function repositoriesOf(db: Database): Repositories {
+function repositoriesOf(db: Database, steps: readonly CommitStep<SqlExecutor>[]): Repositories {
   return {
     sources: new SqlEventSources(db),
     settings: new SqlSettings(db),
@@ -96,15 +102,23 @@ function repositoriesOf(db: Database): Repositories {
     segments: new SqlSegments(db),
     membership: new SqlMembership(db),
     mappings: new SqlMappings(db),
-    backfills: new SqlMappingBackfills(db, COMMIT_STEPS),
+    backfills: new SqlMappingBackfills(db, steps),
     jobRuns: new SqlJobRuns(db),
-    heartbeat: new SqlHeartbeatStore(db, COMMIT_STEPS),
+    heartbeat: new SqlHeartbeatStore(db, steps),
+    identificationPoints: new SqlIdentificationPoints(db),
   };
 }
 
 /** What one role process is built from; `close` releases what was opened, last opened first. */
 export class Composition {
   readonly repositories: Repositories;
+  /**
+   * Identity keys, identification points and merges. The workflow executor applies a flow's merge
+   * effect with `identity.mergeByKeys(tx, profileId, keys)` inside its own transaction.
+   */
+  readonly identity: Identity<SqlExecutor>;
+  readonly pointCache: PointCache;
+  private readonly steps: readonly CommitStep<SqlExecutor>[];
   private openedQueue: JobQueue | undefined;
   private readonly parts: Consumer[] = [];
 
@@ -113,7 +127,11 @@ export class Composition {
     readonly logger: Logger,
     readonly db: Database,
   ) {
-    this.repositories = repositoriesOf(db);
+    const points = new SqlIdentificationPoints(db);
+    this.pointCache = new PointCache(points);
+    this.identity = new Identity(new SqlIdentityStore(db), config.identity, this.pointCache);
+    this.steps = commitSteps(this.identity.commitStep());
+    this.repositories = repositoriesOf(db, this.steps);
   }
 
   /** Opens the store and applies pending migrations, unless told not to (a dry run changes nothing). */
@@ -160,7 +178,7 @@ export class Composition {
    */
   tracking(caches: { sourceCache: SourceCache; mappingCache: MappingCache }): Tracker {
     const tracker = new Tracker(
-      new TrackCommit(new SqlTrackingStore(this.db), COMMIT_STEPS),
+      new TrackCommit(new SqlTrackingStore(this.db), this.steps),
       caches.sourceCache,
       caches.mappingCache,
       {
@@ -240,6 +258,11 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           mappingCache,
           backfill: (mappingId, range) => startBackfill(backfills, mappingId, range),
           jobRuns: repositories.jobRuns,
+        },
+        identity: {
+          identity: root.identity,
+          points: repositories.identificationPoints,
+          pointCache: root.pointCache,
         },
         health: { storage: async () => void (await root.db.query('SELECT 1')), queue: () => queue.ping() },
       },

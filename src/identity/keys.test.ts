@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_IDENTITY_KEYS, identityKeys, normaliseValue, writePath, type IdentitySettings } from './keys.js';
+import { identityKeys, normaliseValue, writePath, type IdentitySettings } from './keys.js';
 
 const settings: IdentitySettings = {
-  keys: DEFAULT_IDENTITY_KEYS,
+  keys: ['pii.email', 'data.contact.email.main', 'data.contact.phone.main', 'data.identifier.id'],
   placeholders: ['null', 'undefined', '0', 'unknown', 'test@test.com'],
   maxMergeProfiles: 10,
 };

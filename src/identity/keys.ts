@@ -12,8 +12,6 @@ export interface IdentitySettings {
   phoneCountry?: string;
 }
 
-export const DEFAULT_IDENTITY_KEYS = ['pii.email', 'data.contact.email.main', 'data.contact.phone.main', 'data.identifier.id'];
-
 /** One identity value a profile holds: the path it sits at, normalised. */
 export interface IdentityKey {
   key: string;

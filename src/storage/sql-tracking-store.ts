@@ -105,14 +105,17 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
             [sessionIds],
           ),
       // The sessions' own profiles are found in SQL, so this read need not wait for the one above
-      // (as an array, not `OR id IN (…)`, which would make PostgreSQL scan every profile).
+      // (as an array, not `OR id IN (…)`, which would make PostgreSQL scan every profile). A session
+      // keeps the id of a profile merged away since: the survivor is found by that merged id.
       profileIds.length === 0 && sessionIds.length === 0
         ? []
         : tx.query<ProfileRow>(
-            `SELECT ${profileColumns}
+            `WITH named AS (
+               SELECT $1::text[] || ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($2::text[])) AS ids
+             )
+             SELECT ${profileColumns}
                FROM profiles
-              WHERE id = ANY($1::text[] || ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($2::text[])))
-                 OR (ids <> '{}' AND ids && $1::text[])
+              WHERE id = ANY((SELECT ids FROM named)) OR (ids <> '{}' AND ids && (SELECT ids FROM named))
               ORDER BY id FOR UPDATE`,
             [profileIds, sessionIds],
           ),
