@@ -127,8 +127,7 @@ export class Composition {
     readonly logger: Logger,
     readonly db: Database,
   ) {
-    const points = new SqlIdentificationPoints(db);
-    this.pointCache = new PointCache(points);
+    this.pointCache = new PointCache();
     this.identity = new Identity(new SqlIdentityStore(db), config.identity, this.pointCache);
     this.steps = commitSteps(this.identity.commitStep());
     this.repositories = repositoriesOf(db, this.steps);

@@ -4,23 +4,22 @@ import type { CommitStep, StepOutcome } from '../tracking/commit-steps.js';
 import { identityKeys, normaliseValue, writePath, type IdentitySettings } from './keys.js';
 import { mergeProfiles, unmergeSurvivor, type ProfileRecord } from './merge.js';
 import { pointsFor, pointValues, type IdentificationPoint } from './points.js';
-import type { IdentificationPointRepository, IdentityStore, MergeReason, MergeSummary } from './ports.js';
+import type { IdentityStore, MergeReason, MergeSummary } from './ports.js';
 
-/** Enabled identification points, read at most every `ttlMs`; this process's own changes apply at once. */
+/**
+ * Enabled identification points, read at most every `ttlMs` through the transaction that needs them
+ * (the embedded store has one connection, held by that transaction); this process's own changes
+ * apply at once.
+ */
 export class PointCache {
-  private cached: { at: number; points: Promise<IdentificationPoint[]> } | undefined;
+  private cached: { at: number; points: IdentificationPoint[] } | undefined;
 
-  constructor(
-    private readonly points: IdentificationPointRepository,
-    private readonly ttlMs = 2000,
-  ) {}
+  constructor(private readonly ttlMs = 2000) {}
 
-  enabled(): Promise<IdentificationPoint[]> {
+  async enabled<Tx>(tx: Tx, load: (tx: Tx) => Promise<IdentificationPoint[]>): Promise<IdentificationPoint[]> {
     const now = Date.now();
     if (!this.cached || now - this.cached.at > this.ttlMs) {
-      const points = this.points.list().then((all) => all.filter((point) => point.enabled));
-      points.catch(() => (this.cached = undefined));
-      this.cached = { at: now, points };
+      this.cached = { at: now, points: (await load(tx)).filter((point) => point.enabled) };
     }
     return this.cached.points;
   }
@@ -56,7 +55,7 @@ export class Identity<Tx> {
       name: 'identification-points',
       run: async (tx, changes): Promise<StepOutcome | undefined> => {
         if (changes.writer !== 'track') return undefined;
-        const points = await this.points.enabled();
+        const points = await this.points.enabled(tx, (t) => this.store.points(t));
         if (points.length === 0) return undefined;
         const met = changes.events.filter((event) => event.profileId !== null && pointsFor(points, event).length > 0);
         if (met.length === 0) return undefined;

@@ -64,6 +64,8 @@ export interface IdentityStore<Tx> {
   writeUndo(tx: Tx, undo: { merge: MergeRecord; survivor: ProfileRecord }): Promise<void>;
   /** The merges of a profile known by these ids (its own and merged ones), newest first. */
   history(profileIds: readonly string[]): Promise<MergeSummary[]>;
+  /** Every identification point. */
+  points(tx: Tx): Promise<IdentificationPoint[]>;
   /** The profile holding a key value. */
   holder(key: IdentityKey): Promise<string | undefined>;
   /** The stored events' documents, for identification points. */

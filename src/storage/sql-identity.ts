@@ -237,6 +237,10 @@ export class SqlIdentityStore implements IdentityStore<SqlExecutor> {
     return rows.map(toSummary);
   }
 
+  points(tx: SqlExecutor): Promise<IdentificationPoint[]> {
+    return listPoints(tx);
+  }
+
   async holder({ key, value }: IdentityKey): Promise<string | undefined> {
     const [row] = await this.db.query<{ profile_id: string }>(
       'SELECT profile_id FROM identity_keys WHERE key = $1 AND value = $2',
@@ -287,13 +291,17 @@ const toPoint = (row: Row): IdentificationPoint => ({
 
 const POINT_COLUMNS = 'id, name, event_type, source_id, fields, enabled, created_at, updated_at';
 
+async function listPoints(executor: SqlExecutor): Promise<IdentificationPoint[]> {
+  return (await executor.query(`SELECT ${POINT_COLUMNS} FROM identification_points ORDER BY created_at, id`)).map(
+    toPoint,
+  );
+}
+
 export class SqlIdentificationPoints implements IdentificationPointRepository {
   constructor(private readonly db: Database) {}
 
-  async list(): Promise<IdentificationPoint[]> {
-    return (await this.db.query(`SELECT ${POINT_COLUMNS} FROM identification_points ORDER BY created_at, id`)).map(
-      toPoint,
-    );
+  list(): Promise<IdentificationPoint[]> {
+    return listPoints(this.db);
   }
 
   async get(id: string): Promise<IdentificationPoint | undefined> {

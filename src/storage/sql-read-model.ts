@@ -95,7 +95,9 @@ export class SqlReadModel implements TrackingReadModel {
       where.push(clause.replace('?', `$${params.length}`));
     };
     if (query.type !== undefined) add('type = ?', query.type);
-    if (query.profileId !== undefined) add('profile_id = ?', query.profileId);
+    // One id keeps the plain equality, which walks the (profile, occurred time) index in order.
+    if (query.profileIds?.length === 1) add('profile_id = ?', query.profileIds[0]);
+    else if (query.profileIds !== undefined) add('profile_id = ANY(?::text[])', query.profileIds);
     if (query.sessionId !== undefined) add('session_id = ?', query.sessionId);
     if (query.from !== undefined) add('occurred_at >= ?', query.from);
     if (query.to !== undefined) add('occurred_at < ?', query.to);

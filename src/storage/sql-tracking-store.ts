@@ -72,6 +72,9 @@ const SESSION_RECORD = `id text, profile_id text, source_id text, status text, d
 const EVENT_RECORD = `id text, type text, profile_id text, session_id text, source_id text, properties jsonb,
   traits jsonb, context jsonb, tags text[], metadata jsonb, occurred_at timestamptz, inserted_at timestamptz`;
 
+/** The profile ids the batch's sessions carry. */
+const SESSION_PROFILES = 'ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($2::text[]))';
+
 /*
  * Updates from jsonb_to_recordset also name their ids as an array: the planner cannot estimate a
  * function's rows, and without an index condition it may hash-join against a scan of the table.
@@ -110,12 +113,10 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
       profileIds.length === 0 && sessionIds.length === 0
         ? []
         : tx.query<ProfileRow>(
-            `WITH named AS (
-               SELECT $1::text[] || ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($2::text[])) AS ids
-             )
-             SELECT ${profileColumns}
+            `SELECT ${profileColumns}
                FROM profiles
-              WHERE id = ANY((SELECT ids FROM named)) OR (ids <> '{}' AND ids && (SELECT ids FROM named))
+              WHERE id = ANY($1::text[] || ${SESSION_PROFILES})
+                 OR (ids <> '{}' AND ids && ($1::text[] || ${SESSION_PROFILES}))
               ORDER BY id FOR UPDATE`,
             [profileIds, sessionIds],
           ),
