@@ -166,5 +166,21 @@ for (const backend of BACKENDS) {
       ).json();
       expect(found).toEqual([expect.objectContaining({ id: holders[2]!.profile.id })]);
     });
+
+    it("applies a flow's merge effect in the caller's transaction, merging by the values at the given paths", async () => {
+      const holder = await visit([{ type: 'login', properties: { crm: 'FLOW-1' } }]);
+      const other = await visit([{ type: 'page-view' }]);
+      const { root, db } = api.runtime;
+      // As a flow's set-value would, then the effect {kind: 'merge', keys: ['data.identifier.id']}.
+      const survivor = await db.transaction(async (tx) => {
+        await tx.query(`UPDATE profiles SET data = '{"identifier": {"id": " FLOW-1 "}}' WHERE id = $1`, [
+          other.profile.id,
+        ]);
+        return root.identity.mergeByKeys(tx, other.profile.id, ['data.identifier.id']);
+      });
+      expect(survivor).toBe(holder.profile.id);
+      expect((await profile(other.profile.id)).id).toBe(holder.profile.id);
+      expect((await history(holder.profile.id))[0]).toMatchObject({ status: 'merged', reason: { by: 'flow' } });
+    });
   });
 }
