@@ -84,4 +84,39 @@ describe.skipIf(!available)('identity keys with two API processes on one Postgre
       merges: emails.length,
     });
   });
+
+  it('loses no visit or event when an operator merges two profiles while both processes track them', async () => {
+    const [a, b] = apis.map((api) => api.url) as [string, string];
+    const source = (await call(a, 'POST', '/event-sources', { name: 'merge-race' })).body['id'] as string;
+    const track = (url: string, profile: string | null, session: string) =>
+      call(url, 'POST', '/track', {
+        source: { id: source },
+        profile: profile && { id: profile },
+        session: { id: session },
+        events: [{ type: 'burst' }],
+      });
+    const x = ((await track(a, null, `x-${Date.now()}`)).body['profile'] as { id: string }).id;
+    const y = ((await track(b, null, `y-${Date.now()}`)).body['profile'] as { id: string }).id;
+
+    const visits = 80;
+    const tracking = Promise.all(
+      Array.from({ length: visits }, (_, i) => track(i % 2 ? a : b, i % 4 < 2 ? x : y, `merge-race-${i}`)),
+    );
+    const merge = call(b, 'POST', '/profiles/merge', { ids: [x, y] });
+    const [answers, merged] = await Promise.all([tracking, merge]);
+    expect(answers.filter((answer) => answer.status !== 200)).toEqual([]);
+    expect(merged.status).toBe(200);
+
+    const survivor = merged.body['survivorId'] as string;
+    const profiles = await Promise.all([x, y].map((id) => call(a, 'GET', `/profiles/${id}`)));
+    expect(profiles.map((profile) => profile.body['id'])).toEqual([survivor, survivor]);
+    const count = (profiles[0]!.body['metadata'] as { time: { visit: { count: number } } }).time.visit.count;
+    expect(count).toBe(visits + 2);
+    const sql = postgres(database.url, { max: 1 });
+    const [counts] = await sql`
+      SELECT (SELECT count(*)::int FROM meridian_test.events WHERE type = 'burst' AND profile_id IN (${x}, ${y})) AS bursts,
+             (SELECT count(*)::int FROM meridian_test.profiles WHERE id IN (${x}, ${y}) OR ids && ARRAY[${x}, ${y}]) AS profiles`;
+    await sql.end();
+    expect(counts).toEqual({ bursts: visits + 2, profiles: 1 });
+  });
 });

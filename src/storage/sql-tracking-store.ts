@@ -98,7 +98,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
     // Event-to-profile mappings read and write the whole profile; plain tracking needs its counters only.
     const profileColumns =
       mappedEventIds.length > 0 ? '*' : 'id, ids, visits, last_visit_at, current_visit_at, active, created_at';
-    const [sessions, profiles, alreadyStored] = await Promise.all([
+    const [sessions, firstRead, alreadyStored] = await Promise.all([
       sessionIds.length === 0
         ? []
         : tx.query<SessionRow>(
@@ -124,6 +124,20 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
         ? []
         : tx.query<{ id: string }>('SELECT id FROM events WHERE id = ANY($1::text[])', [mappedEventIds]),
     ]);
+    const profiles: ProfileRow[] = [...firstRead];
+    const found = new Set(profiles.flatMap((row) => [row.id, ...row.ids]));
+    const missing = unique([...profileIds, ...sessions.map((row) => row.profile_id)]).filter((id) => !found.has(id));
+    if (missing.length > 0) {
+      // A profile merged away while this batch waited for its lock is gone from the read above, and
+      // its survivor was not in that read's snapshot: a second read finds the survivor by merged id.
+      // Only a batch naming an id the store does not hold (a merge in flight, a deleted profile) pays it.
+      const survivors = await tx.query<ProfileRow>(
+        `SELECT ${profileColumns} FROM profiles WHERE ids <> '{}' AND ids && $1::text[] ORDER BY id FOR UPDATE`,
+        [missing],
+      );
+      const known = new Set(profiles.map((row) => row.id));
+      profiles.push(...survivors.filter((row) => !known.has(row.id)));
+    }
     return {
       sessions: sessions.map(toSession),
       profiles: profiles.map(toProfile),
