@@ -30,6 +30,10 @@ describe('identification points', () => {
     expect(pointValues([point({ enabled: false })], event)).toEqual([]);
   });
 
+  it('keeps the event type as /track stores types', () => {
+    expect(checkPoint({ ...point(), eventType: ' Log In' }).eventType).toBe('log-in');
+  });
+
   it('refuses paths outside what an event has or what a profile may be given', () => {
     expect(() => checkPoint({ ...point(), fields: [{ event: 'session.id', profile: 'stats.visits' }] })).toThrowError(
       expect.objectContaining({

@@ -1,4 +1,5 @@
 import { DomainError, type FieldProblem } from '../shared/errors.js';
+import { normalizeEventType } from '../tracking/payload.js';
 import { readPath } from './keys.js';
 
 /**
@@ -23,7 +24,10 @@ const EVENT_PARTS = ['properties', 'traits', 'context'];
 const PROFILE_PARTS = ['traits', 'pii', 'data'];
 const PATH = /^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)+$/;
 
-/** Refuses paths that read nothing an event has, or write outside a profile's traits, pii and data. */
+/**
+ * Refuses paths that read nothing an event has, or write outside a profile's traits, pii and data;
+ * the event type is kept as /track stores types ("Log In" → "log-in").
+ */
 export function checkPoint(input: PointInput): PointInput {
   const problems: FieldProblem[] = [];
   input.fields.forEach((field, index) => {
@@ -38,7 +42,7 @@ export function checkPoint(input: PointInput): PointInput {
     }
   });
   if (problems.length > 0) throw new DomainError('validation_failed', 'invalid identification point', problems);
-  return input;
+  return { ...input, eventType: normalizeEventType(input.eventType) };
 }
 
 export interface PointEvent {
