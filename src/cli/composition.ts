@@ -192,7 +192,13 @@ export class Composition {
 
   /** Starts workers in this process; they stop when the root closes, or before, when the result is closed. */
   startWorkers(workers: readonly Worker[], options: WorkerOptions): Consumer {
-    return this.own(startWorkers(workers, { ...this.repositories, queue: this.queue, logger: this.logger }, options));
+    return this.own(
+      startWorkers(
+        workers,
+        { ...this.repositories, identity: this.identity, queue: this.queue, logger: this.logger },
+        options,
+      ),
+    );
   }
 
   async close(): Promise<void> {

@@ -3,12 +3,16 @@ import { mappingConsumers } from '../mapping/backfill.js';
 import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
 import { segmentationConsumers } from '../segmentation/worker.js';
 import type { Logger } from '../shared/logger.js';
+import type { Identity } from '../identity/identity.js';
+import type { SqlExecutor } from '../storage/database.js';
 import type { Repositories } from './composition.js';
 
 /** What a worker is handed: the ports the composition root builds, never an adapter it must make. */
 export interface WorkerDeps extends Repositories {
   queue: JobQueue;
   logger: Logger;
+  /** Merges (a flow's merge effect: `identity.mergeByKeys(tx, profileId, keys)`). */
+  identity: Identity<SqlExecutor>;
 }
 
 /** The role's choices, the same for every worker; each reads what concerns it. */
