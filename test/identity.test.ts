@@ -123,6 +123,10 @@ for (const backend of BACKENDS) {
 
       const again = await api.admin({ method: 'POST', url: `/profiles/merges/${merge!.id}/undo` });
       expect(again.statusCode).toBe(409);
+
+      // Deleting a profile deletes the merge records that hold its before-images.
+      expect((await api.admin({ method: 'DELETE', url: `/profiles/${first.profile.id}` })).statusCode).toBe(204);
+      expect(await history(first.profile.id)).toEqual([]);
     });
 
     it('never merges on a placeholder value', async () => {

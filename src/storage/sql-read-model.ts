@@ -147,6 +147,10 @@ export class SqlReadModel implements TrackingReadModel {
       await tx.query('DELETE FROM sessions WHERE profile_id = ANY($1::text[])', [ids]);
       await tx.query('DELETE FROM segmentation_pending WHERE profile_id = $1', [deleted.id]);
       await tx.query('DELETE FROM events WHERE profile_id = ANY($1::text[])', [ids]);
+      // Merge records hold before-images of the profile: its data goes with it.
+      await tx.query('DELETE FROM profile_merges WHERE survivor_id = ANY($1::text[]) OR merged_ids && $1::text[]', [
+        ids,
+      ]);
       return true;
     });
   }
