@@ -186,5 +186,35 @@ for (const backend of BACKENDS) {
       expect((await profile(other.profile.id)).id).toBe(holder.profile.id);
       expect((await history(holder.profile.id))[0]).toMatchObject({ status: 'merged', reason: { by: 'flow' } });
     });
+
+    it("moves the merged-away profile's segment memberships to the survivor, an entry in the outbox, and back on undo", async () => {
+      const older = (await visit([{ type: 'page-view' }])).profile.id;
+      const newer = (await visit([{ type: 'page-view' }])).profile.id;
+      const created = await api.admin({
+        method: 'POST',
+        url: '/segments',
+        payload: { name: `vip ${newer}`, condition: 'profile@traits.vip == true', enabled: false },
+      });
+      expect(created.statusCode).toBe(201);
+      const segment = (created.json() as { id: string }).id;
+      const { db } = api.runtime;
+      await db.query(`INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES ($1, $2, now())`, [
+        segment,
+        newer,
+      ]);
+      const merged = await api.admin({ method: 'POST', url: '/profiles/merge', payload: { ids: [newer, older] } });
+      expect(merged.json()).toMatchObject({ survivorId: older });
+      const members = () =>
+        db.query<{ profile_id: string }>(
+          'SELECT profile_id FROM segment_members WHERE segment_id = $1 AND left_at IS NULL ORDER BY profile_id',
+          [segment],
+        );
+      expect(await members()).toEqual([{ profile_id: older }]);
+      const changes = await db.query('SELECT profile_id, change FROM segment_changes WHERE segment_id = $1', [segment]);
+      expect(changes).toEqual([{ profile_id: older, change: 'entered' }]);
+
+      await api.admin({ method: 'POST', url: `/profiles/merges/${(merged.json() as Merge).id}/undo` });
+      expect((await members()).map((row) => row.profile_id)).toContain(newer);
+    });
   });
 }

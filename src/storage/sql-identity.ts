@@ -156,15 +156,23 @@ export class SqlIdentityStore implements IdentityStore<SqlExecutor> {
       survivor,
       mergedIds,
     ]);
-    // A segment both were in keeps the earliest entry, and counts as current if either was in it.
+    // A segment both were in keeps the earliest entry, and counts as current if either was in it. A
+    // segment the survivor is in only through the merge is an entry, in the outbox like any other.
     await tx.query(
-      `INSERT INTO segment_members (segment_id, profile_id, entered_at, left_at)
-       SELECT segment_id, $1, min(entered_at), CASE WHEN bool_or(left_at IS NULL) THEN NULL ELSE max(left_at) END
-         FROM segment_members WHERE profile_id = ANY($2::text[]) GROUP BY segment_id ORDER BY segment_id
-       ON CONFLICT (segment_id, profile_id) DO UPDATE
-          SET entered_at = least(segment_members.entered_at, EXCLUDED.entered_at),
-              left_at = CASE WHEN segment_members.left_at IS NULL OR EXCLUDED.left_at IS NULL THEN NULL
-                             ELSE greatest(segment_members.left_at, EXCLUDED.left_at) END`,
+      `WITH current AS (SELECT segment_id FROM segment_members WHERE profile_id = $1 AND left_at IS NULL),
+       moved AS (
+         INSERT INTO segment_members (segment_id, profile_id, entered_at, left_at)
+         SELECT segment_id, $1, min(entered_at), CASE WHEN bool_or(left_at IS NULL) THEN NULL ELSE max(left_at) END
+           FROM segment_members WHERE profile_id = ANY($2::text[]) GROUP BY segment_id ORDER BY segment_id
+         ON CONFLICT (segment_id, profile_id) DO UPDATE
+            SET entered_at = least(segment_members.entered_at, EXCLUDED.entered_at),
+                left_at = CASE WHEN segment_members.left_at IS NULL OR EXCLUDED.left_at IS NULL THEN NULL
+                               ELSE greatest(segment_members.left_at, EXCLUDED.left_at) END
+         RETURNING segment_id, left_at
+       )
+       INSERT INTO segment_changes (segment_id, profile_id, change, at)
+       SELECT segment_id, $1, 'entered', now() FROM moved
+        WHERE left_at IS NULL AND segment_id NOT IN (SELECT segment_id FROM current)`,
       [survivor, mergedIds],
     );
     await writeProfile(tx, merge.after);
