@@ -216,5 +216,23 @@ for (const backend of BACKENDS) {
       await api.admin({ method: 'POST', url: `/profiles/merges/${(merged.json() as Merge).id}/undo` });
       expect((await members()).map((row) => row.profile_id)).toContain(newer);
     });
+
+    it('merges when an event-to-profile mapping gives a profile an email another profile holds', async () => {
+      const mapping = await api.admin({
+        method: 'POST',
+        url: '/mappings',
+        payload: {
+          name: 'newsletter',
+          kind: 'event-to-profile',
+          eventType: 'newsletter',
+          mapping: [{ event: 'properties.address', profile: 'pii.email', op: 'equals' }],
+        },
+      });
+      expect(mapping.statusCode).toBe(201);
+      const holder = await login('dana@example.com');
+      const other = await visit([{ type: 'newsletter', properties: { address: 'DANA@example.com' } }]);
+      expect(other.profile.id).toBe(holder.profile.id);
+      expect((await history(holder.profile.id))[0]).toMatchObject({ status: 'merged', reason: { by: 'mapping' } });
+    });
   });
 }

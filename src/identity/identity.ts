@@ -47,37 +47,35 @@ export class Identity<Tx> {
 
   /**
    * The commit step of identification points: the values of the events that meet a point are copied
-   * to their profiles, whose identity keys are then claimed; a profile holding one of them is merged.
-   * At collection only: a backfill over history or the heartbeat identifies nobody.
+   * to their profiles, whose identity keys are then claimed (as are those of profiles a mapping wrote
+   * to); a profile holding one of them is merged. At collection only: a backfill over history or the
+   * heartbeat identifies nobody.
    */
   commitStep(): CommitStep<Tx> {
     return {
       name: 'identification-points',
       run: async (tx, changes): Promise<StepOutcome | undefined> => {
         if (changes.writer !== 'track') return undefined;
+        // Profiles a mapping wrote to are identified too: a key field may be among what it wrote.
+        const copies = new Map<string, [string, unknown][]>((changes.documents ?? []).map((id) => [id, []]));
         const points = await this.points.enabled(tx, (t) => this.store.points(t));
-        if (points.length === 0) return undefined;
-        const met = changes.events.filter((event) => event.profileId !== null && pointsFor(points, event).length > 0);
-        if (met.length === 0) return undefined;
-        const stored = new Map(
-          (
-            await this.store.events(
-              tx,
-              met.map((event) => event.id),
-            )
-          ).map((e) => [e.id, e]),
-        );
-        const copies = new Map<string, [string, unknown][]>();
+        const met =
+          points.length === 0
+            ? []
+            : changes.events.filter((event) => event.profileId !== null && pointsFor(points, event).length > 0);
+        if (met.length === 0 && copies.size === 0) return undefined;
+        const metIds = met.map((event) => event.id);
+        const stored = metIds.length === 0 ? [] : await this.store.events(tx, metIds);
+        const byId = new Map(stored.map((event) => [event.id, event]));
         for (const { id, profileId } of met) {
-          const event = stored.get(id);
+          const event = byId.get(id);
           if (!event || profileId === null) continue;
           copies.set(profileId, [...(copies.get(profileId) ?? []), ...pointValues(points, event)]);
         }
         const mergedInto = new Map<string, string>();
         for (const [profileId, values] of [...copies].sort(([a], [b]) => a.localeCompare(b))) {
-          const survivor = await this.identify(tx, profileId, values, this.settings.keys, {
-            by: 'identification-point',
-          });
+          const by = values.length > 0 ? 'identification-point' : 'mapping';
+          const survivor = await this.identify(tx, profileId, values, this.settings.keys, { by });
           if (survivor !== profileId) mergedInto.set(profileId, survivor);
         }
         return { mergedInto };

@@ -23,6 +23,8 @@ export interface CommittedChanges {
    * these). Each profile appears once.
    */
   profiles: { id: string; eventTypes: string[] }[];
+  /** Profiles whose traits, pii or data the writer changed (event-to-profile mappings); identity claims their keys. */
+  documents?: string[];
 }
 
 /** What a step tells the steps after it and the writer: profiles it merged away, each to its survivor. */
@@ -80,5 +82,6 @@ function followMerges(changes: CommittedChanges, mergedInto: ReadonlyMap<string,
       event.profileId === null ? event : { ...event, profileId: follow(event.profileId) },
     ),
     profiles: [...types].map(([id, eventTypes]) => ({ id, eventTypes: [...eventTypes] })),
+    documents: changes.documents && [...new Set(changes.documents.map(follow))],
   };
 }

@@ -31,7 +31,9 @@ export class TrackCommit<Tx> implements BatchCommitter {
       const locked = await this.store.lock(tx, keys);
       const batch = decideBatch(commands, keys, locked, now);
       const stored = await this.store.write(tx, batch.writes);
-      const mergedInto = await runCommitSteps(this.steps, tx, committedChanges(batch.ledger, stored));
+      const changes = committedChanges(batch.ledger, stored);
+      if (batch.writes.profileDocuments.size > 0) changes.documents = [...batch.writes.profileDocuments.keys()];
+      const mergedInto = await runCommitSteps(this.steps, tx, changes);
       return outcomes(commands, batch, stored, mergedInto);
     });
   }
