@@ -15,6 +15,8 @@ export const STATUS_OF_CODE: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   mapping_disabled: 409,
+  // A merge would join more profiles than MERGE_MAX_PROFILES allows.
+  merge_refused: 409,
   // The request was well formed, but none of its events could be kept.
   invalid_events: 422,
   queue_unavailable: 503,

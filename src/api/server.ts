@@ -7,6 +7,7 @@ import { bearerAuth } from './auth.js';
 import { decodeBody } from './content-encoding.js';
 import { errorHandler } from './error-handler.js';
 import { eventSourceRoutes } from './routes/event-sources.js';
+import { identityRoutes } from './routes/identity.js';
 import { profileRoutes } from './routes/profiles.js';
 import { importRoutes } from './routes/imports.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -123,6 +124,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     });
     await admin.register(eventSourceRoutes(services));
     await admin.register(profileRoutes(services));
+    await admin.register(identityRoutes(services));
     await admin.register(segmentRoutes(services));
     await admin.register(mappingRoutes(services.mapping));
     await admin.register(importRoutes(services.importing));

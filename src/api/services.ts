@@ -1,4 +1,6 @@
 import type { ImportApiServices } from './routes/imports.js';
+import type { IdentityAdmin, PointCache } from '../identity/identity.js';
+import type { IdentificationPointRepository } from '../identity/ports.js';
 import type { SegmentRepository } from '../segmentation/ports.js';
 import type { MappingServices } from '../mapping/ports.js';
 import type { WorkflowServices } from '../workflow/ports.js';
@@ -32,6 +34,7 @@ export interface ApiServices {
   mapping: MappingServices;
   workflow: WorkflowServices;
   importing: ImportApiServices;
+  identity: { identity: IdentityAdmin; points: IdentificationPointRepository; pointCache: PointCache };
   /** Each throws when its backend is unreachable. */
   health: { storage: () => Promise<void>; queue: () => Promise<void> };
 }

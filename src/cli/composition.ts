@@ -55,7 +55,12 @@ import type { SegmentationRunStore } from '../workflow/segmentation.js';
 import { WORKFLOW } from '../workflow/worker.js';
 import { SqlWorkflowRuns } from '../storage/sql-workflow-runs.js';
 import { TrackCommit } from '../tracking/commit.js';
-import { COMMIT_STEPS } from './commit-steps.js';
+import { commitSteps } from './commit-steps.js';
+import { Identity, PointCache } from '../identity/identity.js';
+import type { IdentificationPointRepository } from '../identity/ports.js';
+import { SqlIdentificationPoints, SqlIdentityStore } from '../storage/sql-identity.js';
+import type { CommitStep } from '../tracking/commit-steps.js';
+import type { SqlExecutor } from '../storage/database.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import { SourceCache } from '../tracking/source-cache.js';
 import { Tracker } from '../tracking/tracker.js';
@@ -112,10 +117,11 @@ export interface Repositories {
   workflowRuns: WorkflowRunStore;
   segmentationRuns: SegmentationRunStore;
   imports: ImportStore;
+  identificationPoints: IdentificationPointRepository;
 }
 
-function repositoriesOf(db: Database): Repositories {
-  const workflowRuns = new SqlWorkflowRuns(db, COMMIT_STEPS);
+function repositoriesOf(db: Database, steps: readonly CommitStep<SqlExecutor>[]): Repositories {
+  const workflowRuns = new SqlWorkflowRuns(db, steps);
   return {
     sources: new SqlEventSources(db),
     settings: new SqlSettings(db),
@@ -123,15 +129,16 @@ function repositoriesOf(db: Database): Repositories {
     segments: new SqlSegments(db),
     membership: new SqlMembership(db),
     mappings: new SqlMappings(db),
-    backfills: new SqlMappingBackfills(db, COMMIT_STEPS),
+    backfills: new SqlMappingBackfills(db, steps),
     jobRuns: new SqlJobRuns(db),
-    heartbeat: new SqlHeartbeatStore(db, COMMIT_STEPS),
+    heartbeat: new SqlHeartbeatStore(db, steps),
     flows: new SqlFlows(db),
     rules: new SqlRules(db),
     runHistory: new SqlRunHistory(db),
     workflowRuns,
     segmentationRuns: workflowRuns,
     imports: new SqlImports(db),
+    identificationPoints: new SqlIdentificationPoints(db),
   };
 }
 
@@ -144,6 +151,13 @@ export interface Tracking {
 /** What one role process is built from; `close` releases what was opened, last opened first. */
 export class Composition {
   readonly repositories: Repositories;
+  /**
+   * Identity keys, identification points and merges. The workflow executor applies a flow's merge
+   * effect with `identity.mergeByKeys(tx, profileId, keys)` inside its own transaction.
+   */
+  readonly identity: Identity<SqlExecutor>;
+  readonly pointCache: PointCache;
+  private readonly steps: readonly CommitStep<SqlExecutor>[];
   private openedQueue: JobQueue | undefined;
   private openedRuleCache: RuleCache | undefined;
   private openedTracking: Tracking | undefined;
@@ -155,7 +169,10 @@ export class Composition {
     readonly logger: Logger,
     readonly db: Database,
   ) {
-    this.repositories = repositoriesOf(db);
+    this.pointCache = new PointCache();
+    this.identity = new Identity(new SqlIdentityStore(db), config.identity, this.pointCache);
+    this.steps = commitSteps(this.identity.commitStep());
+    this.repositories = repositoriesOf(db, this.steps);
   }
 
   /** Opens the store and applies pending migrations, unless told not to (a dry run changes nothing). */
@@ -212,7 +229,7 @@ export class Composition {
       const sourceCache = new SourceCache(this.repositories.sources);
       const mappingCache = new MappingCache(this.repositories.mappings);
       const tracker = new Tracker(
-        new TrackCommit(new SqlTrackingStore(this.db), COMMIT_STEPS),
+        new TrackCommit(new SqlTrackingStore(this.db), this.steps),
         sourceCache,
         mappingCache,
         {
@@ -253,7 +270,7 @@ export class Composition {
       collector: {
         collect: (payload, origin) => this.tracking().tracker.collect(payload, origin),
       },
-      records: new SqlImportRecords(this.db, COMMIT_STEPS),
+      records: new SqlImportRecords(this.db, this.steps),
       readers: readerFor,
       secrets: () =>
         (box ??= (async () =>
@@ -275,6 +292,7 @@ export class Composition {
         {
           ...this.repositories,
           importing: this.importServices(),
+          identity: this.identity,
           queue: this.queue,
           logger: this.logger,
           workflow: this.workflowExecution(),
@@ -359,6 +377,11 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           start: (importId) => startImportRun({ imports: repositories.imports, queue }, importId),
           control: (runId, action) => controlRun({ imports: repositories.imports, queue }, runId, action),
           seal: async (secret) => (await root.importServices().secrets()).seal(secret),
+        },
+        identity: {
+          identity: root.identity,
+          points: repositories.identificationPoints,
+          pointCache: root.pointCache,
         },
         health: { storage: async () => void (await root.db.query('SELECT 1')), queue: () => queue.ping() },
       },

@@ -6,6 +6,8 @@ import { segmentationConsumers } from '../segmentation/worker.js';
 import type { Logger } from '../shared/logger.js';
 import type { WorkflowExecution } from '../workflow/executor.js';
 import { workflowConsumers } from '../workflow/worker.js';
+import type { Identity } from '../identity/identity.js';
+import type { SqlExecutor } from '../storage/database.js';
 import type { Repositories } from './composition.js';
 
 /** What a worker is handed: the ports the composition root builds, never an adapter it must make. */
@@ -14,6 +16,8 @@ export interface WorkerDeps extends Repositories {
   queue: JobQueue;
   logger: Logger;
   workflow: WorkflowExecution;
+  /** Merges (a flow's merge effect: `identity.mergeByKeys(tx, profileId, keys)`). */
+  identity: Identity<SqlExecutor>;
 }
 
 /** The role's choices, the same for every worker; each reads what concerns it. */

@@ -178,4 +178,31 @@ describe('loadHeartbeatConfig and loadJobConfig (the reference heartbeat job var
     ]);
     expect(loadConfig({}).notices).toEqual([]);
   });
+
+  it('reads the identity keys, placeholders, merge limit and phone country', () => {
+    const defaults = loadConfig({}).identity;
+    expect(defaults.keys).toEqual([
+      'pii.email',
+      'data.contact.email.main',
+      'data.contact.phone.main',
+      'data.identifier.id',
+    ]);
+    expect(defaults.placeholders).toContain('test@test.com');
+    expect(defaults.maxMergeProfiles).toBe(10);
+    const set = loadConfig({
+      IDENTITY_KEYS: ' traits.loyalty.card , pii.email',
+      IDENTITY_PLACEHOLDERS: 'n/a, nobody@x.io',
+      MERGE_MAX_PROFILES: '4',
+      IDENTITY_PHONE_COUNTRY: 'pl',
+    }).identity;
+    expect(set).toEqual({
+      keys: ['traits.loyalty.card', 'pii.email'],
+      placeholders: ['n/a', 'nobody@x.io'],
+      maxMergeProfiles: 4,
+      phoneCountry: 'PL',
+    });
+    expect(() => loadConfig({ IDENTITY_KEYS: 'email' })).toThrow(/^IDENTITY_KEYS: /);
+    expect(() => loadConfig({ IDENTITY_PHONE_COUNTRY: 'Poland' })).toThrow(/^IDENTITY_PHONE_COUNTRY: /);
+    expect(() => loadConfig({ MERGE_MAX_PROFILES: '1' })).toThrow(/^MERGE_MAX_PROFILES: /);
+  });
 });

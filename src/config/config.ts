@@ -62,6 +62,8 @@ export interface Config {
   workflowClaimMs: number;
   /** Days a finished workflow run stays in the run history. */
   workflowRunRetentionDays: number;
+  /** Identity keys, values refused as keys, the most profiles one merge may join, the country of national phone numbers. */
+  identity: { keys: string[]; placeholders: string[]; maxMergeProfiles: number; phoneCountry?: string };
   /** Things worth saying once at start-up that are not errors (e.g. a Tracardi variable we ignore). */
   notices: string[];
 }
@@ -146,6 +148,27 @@ export const VARIABLES = {
     group: 'server',
     meaning: 'days a finished workflow run stays in the run history; each heartbeat run removes older ones',
     default: 30,
+  },
+  IDENTITY_KEYS: {
+    group: 'server',
+    meaning: 'comma-separated profile paths that identify a person; a value belongs to at most one profile',
+    default: 'pii.email,data.contact.email.main,data.contact.phone.main,data.identifier.id',
+  },
+  IDENTITY_PLACEHOLDERS: {
+    group: 'server',
+    meaning: 'comma-separated values that identify nobody, never used as identity keys (empty ones never are)',
+    default:
+      'null,undefined,none,nil,n/a,unknown,0,test,test@test.com,test@example.com,example@example.com,email@example.com,no@email.com,noemail@noemail.com',
+  },
+  IDENTITY_PHONE_COUNTRY: {
+    group: 'server',
+    meaning:
+      'country (ISO 3166 alpha-2, e.g. PL) of phone numbers written without one; unset: only +… numbers become E.164',
+  },
+  MERGE_MAX_PROFILES: {
+    group: 'server',
+    meaning: 'most profiles one merge may join; a larger merge is refused and recorded',
+    default: 10,
   },
   ELASTIC_HOST: { group: 'server', meaning: "Tracardi's; ignored with a warning (set DATABASE_URL instead)" },
   HEARTBEAT_INTERVAL_S: {
@@ -284,6 +307,31 @@ function importSecretKey(env: Env): string | undefined {
   return key;
 }
 
+function list(env: Env, name: 'IDENTITY_KEYS' | 'IDENTITY_PLACEHOLDERS'): string[] {
+  return (present(env, name) ?? VARIABLES[name].default)
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+function parseIdentity(env: Env): Config['identity'] {
+  const keys = list(env, 'IDENTITY_KEYS');
+  const bad = keys.find((key) => !/^(traits|pii|data)(\.[A-Za-z0-9_$-]+)+$/.test(key));
+  if (bad !== undefined) {
+    throw new ConfigError('IDENTITY_KEYS', `"${bad}" is not a profile path under traits, pii or data (pii.email)`);
+  }
+  const phoneCountry = present(env, 'IDENTITY_PHONE_COUNTRY')?.toUpperCase();
+  if (phoneCountry !== undefined && !/^[A-Z]{2}$/.test(phoneCountry)) {
+    throw new ConfigError('IDENTITY_PHONE_COUNTRY', `expected a two-letter country code, got "${phoneCountry}"`);
+  }
+  return {
+    keys,
+    placeholders: list(env, 'IDENTITY_PLACEHOLDERS'),
+    maxMergeProfiles: integer(env, 'MERGE_MAX_PROFILES', 2, 1000),
+    phoneCountry,
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const logLevel = present(env, 'LOG_LEVEL') ?? VARIABLES.LOG_LEVEL.default;
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -309,6 +357,7 @@ export function loadConfig(env: Env = process.env): Config {
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 1, 1000),
     workflowClaimMs: integer(env, 'WORKFLOW_CLAIM_S', 1, 86_400) * 1000,
     workflowRunRetentionDays: integer(env, 'WORKFLOW_RUN_RETENTION_DAYS', 1, 36_500),
+    identity: parseIdentity(env),
     notices: present(env, 'ELASTIC_HOST')
       ? [
           'ELASTIC_HOST is ignored: Meridian stores data in PostgreSQL; set DATABASE_URL=postgresql://user:password@host:5432/db instead',

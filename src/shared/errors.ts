@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'conflict',
   'mapping_disabled',
   'queue_unavailable',
+  'merge_refused',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -38,3 +39,5 @@ export class DomainError extends Error {
 export const invalidInput = (message: string, details: FieldProblem[] = []) =>
   new DomainError('bad_request', message, details);
 export const notFound = (what: string) => new DomainError('not_found', `${what} not found`);
+export const conflict = (message: string, details: FieldProblem[] = []) =>
+  new DomainError('conflict', message, details);

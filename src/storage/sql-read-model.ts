@@ -95,7 +95,9 @@ export class SqlReadModel implements TrackingReadModel {
       where.push(clause.replace('?', `$${params.length}`));
     };
     if (query.type !== undefined) add('type = ?', query.type);
-    if (query.profileId !== undefined) add('profile_id = ?', query.profileId);
+    // One id keeps the plain equality, which walks the (profile, occurred time) index in order.
+    if (query.profileIds?.length === 1) add('profile_id = ?', query.profileIds[0]);
+    else if (query.profileIds !== undefined) add('profile_id = ANY(?::text[])', query.profileIds);
     if (query.sessionId !== undefined) add('session_id = ?', query.sessionId);
     if (query.from !== undefined) add('occurred_at >= ?', query.from);
     if (query.to !== undefined) add('occurred_at < ?', query.to);
@@ -145,6 +147,10 @@ export class SqlReadModel implements TrackingReadModel {
       await tx.query('DELETE FROM sessions WHERE profile_id = ANY($1::text[])', [ids]);
       await tx.query('DELETE FROM segmentation_pending WHERE profile_id = $1', [deleted.id]);
       await tx.query('DELETE FROM events WHERE profile_id = ANY($1::text[])', [ids]);
+      // Merge records hold before-images of the profile: its data goes with it.
+      await tx.query('DELETE FROM profile_merges WHERE survivor_id = ANY($1::text[]) OR merged_ids && $1::text[]', [
+        ids,
+      ]);
       return true;
     });
   }

@@ -72,6 +72,9 @@ const SESSION_RECORD = `id text, profile_id text, source_id text, status text, d
 const EVENT_RECORD = `id text, type text, profile_id text, session_id text, source_id text, properties jsonb,
   traits jsonb, context jsonb, tags text[], metadata jsonb, occurred_at timestamptz, inserted_at timestamptz`;
 
+/** The profile ids the batch's sessions carry. */
+const SESSION_PROFILES = 'ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($2::text[]))';
+
 /*
  * Updates from jsonb_to_recordset also name their ids as an array: the planner cannot estimate a
  * function's rows, and without an index condition it may hash-join against a scan of the table.
@@ -95,7 +98,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
     // Event-to-profile mappings read and write the whole profile; plain tracking needs its counters only.
     const profileColumns =
       mappedEventIds.length > 0 ? '*' : 'id, ids, visits, last_visit_at, current_visit_at, active, created_at';
-    const [sessions, profiles, alreadyStored] = await Promise.all([
+    const [sessions, firstRead, alreadyStored] = await Promise.all([
       sessionIds.length === 0
         ? []
         : tx.query<SessionRow>(
@@ -105,14 +108,15 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
             [sessionIds],
           ),
       // The sessions' own profiles are found in SQL, so this read need not wait for the one above
-      // (as an array, not `OR id IN (…)`, which would make PostgreSQL scan every profile).
+      // (as an array, not `OR id IN (…)`, which would make PostgreSQL scan every profile). A session
+      // keeps the id of a profile merged away since: the survivor is found by that merged id.
       profileIds.length === 0 && sessionIds.length === 0
         ? []
         : tx.query<ProfileRow>(
             `SELECT ${profileColumns}
                FROM profiles
-              WHERE id = ANY($1::text[] || ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($2::text[])))
-                 OR (ids <> '{}' AND ids && $1::text[])
+              WHERE id = ANY($1::text[] || ${SESSION_PROFILES})
+                 OR (ids <> '{}' AND ids && ($1::text[] || ${SESSION_PROFILES}))
               ORDER BY id FOR UPDATE`,
             [profileIds, sessionIds],
           ),
@@ -120,6 +124,20 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
         ? []
         : tx.query<{ id: string }>('SELECT id FROM events WHERE id = ANY($1::text[])', [mappedEventIds]),
     ]);
+    const profiles: ProfileRow[] = [...firstRead];
+    const found = new Set(profiles.flatMap((row) => [row.id, ...row.ids]));
+    const missing = unique([...profileIds, ...sessions.map((row) => row.profile_id)]).filter((id) => !found.has(id));
+    if (missing.length > 0) {
+      // A profile merged away while this batch waited for its lock is gone from the read above, and
+      // its survivor was not in that read's snapshot: a second read finds the survivor by merged id.
+      // Only a batch naming an id the store does not hold (a merge in flight, a deleted profile) pays it.
+      const survivors = await tx.query<ProfileRow>(
+        `SELECT ${profileColumns} FROM profiles WHERE ids <> '{}' AND ids && $1::text[] ORDER BY id FOR UPDATE`,
+        [missing],
+      );
+      const known = new Set(profiles.map((row) => row.id));
+      profiles.push(...survivors.filter((row) => !known.has(row.id)));
+    }
     return {
       sessions: sessions.map(toSession),
       profiles: profiles.map(toProfile),

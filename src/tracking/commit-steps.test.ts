@@ -41,4 +41,29 @@ describe('runCommitSteps', () => {
     await expect(runCommitSteps([failing, recorder(calls, 'after')], 'tx', changes)).rejects.toThrow('no');
     expect(calls).toEqual([]);
   });
+
+  it('shows the steps after a merging step the survivors, and answers the merges, chains followed', async () => {
+    const two: CommittedChanges = {
+      ...changes,
+      profiles: [
+        { id: 'p1', eventTypes: ['purchase'] },
+        { id: 'p2', eventTypes: ['login'] },
+      ],
+    };
+    const seen: CommittedChanges[] = [];
+    const merging = (from: string, to: string): CommitStep<string> => ({
+      name: `merge ${from}`,
+      run: async () => ({ mergedInto: new Map([[from, to]]) }),
+    });
+    const watcher: CommitStep<string> = { name: 'watch', run: async (_tx, current) => void seen.push(current) };
+    const merged = await runCommitSteps([merging('p1', 'p2'), merging('p2', 'p0'), watcher], 'tx', two);
+    expect(merged).toEqual(
+      new Map([
+        ['p1', 'p0'],
+        ['p2', 'p0'],
+      ]),
+    );
+    expect(seen[0]!.profiles).toEqual([{ id: 'p0', eventTypes: ['purchase', 'login'] }]);
+    expect(seen[0]!.events[0]!.profileId).toBe('p0');
+  });
 });

@@ -23,19 +23,65 @@ export interface CommittedChanges {
    * these). Each profile appears once.
    */
   profiles: { id: string; eventTypes: string[] }[];
+  /** Profiles whose traits, pii or data the writer changed (event-to-profile mappings); identity claims their keys. */
+  documents?: string[];
+}
+
+/** What a step tells the steps after it and the writer: profiles it merged away, each to its survivor. */
+export interface StepOutcome {
+  mergedInto: ReadonlyMap<string, string>;
 }
 
 export interface CommitStep<Tx> {
   name: string;
-  run(tx: Tx, changes: CommittedChanges): Promise<void>;
+  run(tx: Tx, changes: CommittedChanges): Promise<void | StepOutcome>;
 }
 
-/** Runs the steps in order; a transaction that committed nothing has nothing to react to. */
+/**
+ * Runs the steps in order; a transaction that committed nothing has nothing to react to. When a step
+ * merges profiles (identification points), the steps after it see the survivors in place of the
+ * merged-away ids, and the writer gets the map to answer with the survivors.
+ */
 export async function runCommitSteps<Tx>(
   steps: readonly CommitStep<Tx>[],
   tx: Tx,
   changes: CommittedChanges,
-): Promise<void> {
-  if (changes.events.length === 0 && changes.profiles.length === 0) return;
-  for (const step of steps) await step.run(tx, changes);
+): Promise<Map<string, string>> {
+  const mergedInto = new Map<string, string>();
+  if (changes.events.length === 0 && changes.profiles.length === 0) return mergedInto;
+  let current = changes;
+  for (const step of steps) {
+    const outcome = await step.run(tx, current);
+    if (!outcome || outcome.mergedInto.size === 0) continue;
+    for (const [from, to] of outcome.mergedInto) mergedInto.set(from, to);
+    for (const from of mergedInto.keys()) mergedInto.set(from, survivorOf(mergedInto, from));
+    current = followMerges(current, mergedInto);
+  }
+  return mergedInto;
+}
+
+/** Merges chain (a into b, then b into c): an id's survivor is at the end of its chain. */
+function survivorOf(mergedInto: ReadonlyMap<string, string>, id: string): string {
+  let current = id;
+  while (mergedInto.has(current)) current = mergedInto.get(current)!;
+  return current;
+}
+
+function followMerges(changes: CommittedChanges, mergedInto: ReadonlyMap<string, string>): CommittedChanges {
+  const follow = (id: string) => mergedInto.get(id) ?? id;
+  const types = new Map<string, Set<string>>();
+  for (const profile of changes.profiles) {
+    const id = follow(profile.id);
+    const set = types.get(id) ?? new Set<string>();
+    for (const type of profile.eventTypes) set.add(type);
+    types.set(id, set);
+  }
+  return {
+    writer: changes.writer,
+    events: changes.events.map((event) =>
+      event.profileId === null ? event : { ...event, profileId: follow(event.profileId) },
+    ),
+    profiles: [...types].map(([id, eventTypes]) => ({ id, eventTypes: [...eventTypes] })),
+    documents: changes.documents && [...new Set(changes.documents.map(follow))],
+  };
 }

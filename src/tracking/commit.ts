@@ -31,8 +31,10 @@ export class TrackCommit<Tx> implements BatchCommitter {
       const locked = await this.store.lock(tx, keys);
       const batch = decideBatch(commands, keys, locked, now);
       const stored = await this.store.write(tx, batch.writes);
-      await runCommitSteps(this.steps, tx, committedChanges(batch.ledger, stored));
-      return outcomes(commands, batch, stored);
+      const changes = committedChanges(batch.ledger, stored);
+      if (batch.writes.profileDocuments.size > 0) changes.documents = [...batch.writes.profileDocuments.keys()];
+      const mergedInto = await runCommitSteps(this.steps, tx, changes);
+      return outcomes(commands, batch, stored, mergedInto);
     });
   }
 }
@@ -93,15 +95,27 @@ function committedChanges(ledger: VisitLedger, stored: ReadonlySet<string>): Com
 
 /**
  * Each command's answer. An event id the store did not store, or stored for an earlier command of
- * the batch, was there before: kept once, reported as a duplicate.
+ * the batch, was there before: kept once, reported as a duplicate. A profile a commit step merged
+ * into another is answered with the survivor, the id the tracker should keep.
  */
-function outcomes(commands: readonly TrackCommand[], batch: DecidedBatch, stored: ReadonlySet<string>): TrackOutcome[] {
+function outcomes(
+  commands: readonly TrackCommand[],
+  batch: DecidedBatch,
+  stored: ReadonlySet<string>,
+  mergedInto: ReadonlyMap<string, string>,
+): TrackOutcome[] {
   const seen = new Set<string>();
   return batch.applied.map(({ profileId, sessionId, eventIds }, index) => {
     const saved = commands[index]!.save.events;
     const duplicateEventIds = saved ? eventIds.filter((id) => !stored.has(id) || seen.has(id)) : [];
     for (const id of eventIds) seen.add(id);
-    return { profileId, sessionId, eventIds, duplicateEventIds, warnings: batch.mapped?.warnings[index] ?? [] };
+    return {
+      profileId: mergedInto.get(profileId) ?? profileId,
+      sessionId,
+      eventIds,
+      duplicateEventIds,
+      warnings: batch.mapped?.warnings[index] ?? [],
+    };
   });
 }
 

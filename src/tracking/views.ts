@@ -71,7 +71,8 @@ export interface EventPage {
 
 export interface EventQuery {
   type?: string;
-  profileId?: string;
+  /** A profile's ids: its own and those merged into it, whose events keep the id they were stored with. */
+  profileIds?: string[];
   sessionId?: string;
   from?: Date;
   to?: Date;

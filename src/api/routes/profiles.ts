@@ -111,7 +111,7 @@ export function profileRoutes({ readModel }: ApiServices) {
         const profile = await readModel.profile(request.params.id);
         if (!profile) throw notFound('profile');
         return readModel.events({
-          profileId: profile.id,
+          profileIds: [profile.id, ...profile.ids],
           limit: request.query.limit,
           cursor: cursor(request.query.cursor),
         });
@@ -165,10 +165,11 @@ export function profileRoutes({ readModel }: ApiServices) {
       },
       async (request) => {
         const { type, profile, session, from, to, limit } = request.query;
-        const profileId = profile === undefined ? undefined : ((await readModel.profile(profile))?.id ?? profile);
+        const found = profile === undefined ? undefined : await readModel.profile(profile);
+        const profileIds = found ? [found.id, ...found.ids] : profile === undefined ? undefined : [profile];
         return readModel.events({
           type,
-          profileId,
+          profileIds,
           sessionId: session,
           from: date(from, 'from'),
           to: date(to, 'to'),
