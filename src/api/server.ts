@@ -6,7 +6,9 @@ import type { Logger } from '../shared/logger.js';
 import { bearerAuth } from './auth.js';
 import { decodeBody } from './content-encoding.js';
 import { errorHandler } from './error-handler.js';
+import { collectRoutes } from './routes/collect.js';
 import { eventSourceRoutes } from './routes/event-sources.js';
+import { redirectRoutes } from './routes/redirects.js';
 import { profileRoutes } from './routes/profiles.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mappingRoutes } from './routes/mappings.js';
@@ -33,8 +35,10 @@ async function probe(check: () => Promise<void>): Promise<{ ok: boolean; error?:
   }
 }
 
-/** The routes any page may call (trackers, uptime probes, API explorers); the rest is the admin API. */
+/** The routes any page may call (trackers, webhooks, uptime probes, API explorers); the rest is the admin API. */
 const PUBLIC_PATHS = new Set(['/track', '/healthcheck', '/openapi.json']);
+const PUBLIC_PREFIXES = ['/collect/', '/redirect/'];
+const isPublic = (path: string) => PUBLIC_PATHS.has(path) || PUBLIC_PREFIXES.some((prefix) => path.startsWith(prefix));
 
 /**
  * CORS by route: the public routes follow CORS_ORIGINS; the admin API, which takes the operator's
@@ -58,7 +62,7 @@ function corsFor(config: ApiServices['config']) {
   return (
     request: FastifyRequest,
     callback: (error: Error | null, options: typeof adminCors | typeof publicCors) => void,
-  ) => callback(null, PUBLIC_PATHS.has(request.url.split('?', 1)[0]!) ? publicCors : adminCors);
+  ) => callback(null, isPublic(request.url.split('?', 1)[0]!) ? publicCors : adminCors);
 }
 
 export async function buildServer(services: ApiServices, logger: Logger | false): Promise<FastifyInstance> {
@@ -114,6 +118,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     },
   );
   await app.register(trackRoutes(services));
+  await app.register(collectRoutes(services));
 
   await app.register(async (admin) => {
     admin.addHook('onRequest', bearerAuth(services.config.apiToken));
@@ -121,6 +126,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
       route.schema = { ...route.schema, security: [{ bearer: [] }] };
     });
     await admin.register(eventSourceRoutes(services));
+    await admin.register(redirectRoutes(services));
     await admin.register(profileRoutes(services));
     await admin.register(segmentRoutes(services));
     await admin.register(mappingRoutes(services.mapping));

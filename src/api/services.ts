@@ -1,3 +1,4 @@
+import type { RedirectRepository } from '../bridges/redirect.js';
 import type { SegmentRepository } from '../segmentation/ports.js';
 import type { MappingServices } from '../mapping/ports.js';
 import type { WorkflowServices } from '../workflow/ports.js';
@@ -21,6 +22,7 @@ export interface ApiServices {
   config: ApiSettings;
   tracker: Tracker;
   sources: EventSourceRepository;
+  redirects: RedirectRepository;
   sourceCache: SourceCache;
   readModel: TrackingReadModel;
   segmentation: {

@@ -14,6 +14,7 @@ import type { HeartbeatStore } from '../heartbeat/ports.js';
 import { resumeBackfills, startBackfill, type BackfillDeps } from '../mapping/backfill.js';
 import { MappingCache } from '../mapping/cache.js';
 import type { BackfillStore, MappingRepository } from '../mapping/ports.js';
+import type { RedirectRepository } from '../bridges/redirect.js';
 import { BullmqJobQueue } from '../queue/bullmq.js';
 import { MemoryJobQueue } from '../queue/memory.js';
 import type { Consumer, JobQueue } from '../queue/port.js';
@@ -26,6 +27,7 @@ import { migrate, type MigrationReport } from '../storage/migrate.js';
 import { openPGlite } from '../storage/pglite.js';
 import { connectPostgres } from '../storage/postgres.js';
 import { SqlEventSources } from '../storage/sql-event-sources.js';
+import { SqlRedirects } from '../storage/sql-redirects.js';
 import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
 import { SqlJobRuns } from '../storage/sql-job-runs.js';
 import { SqlMappingBackfills } from '../storage/sql-mapping-backfill.js';
@@ -86,6 +88,7 @@ export function describeBackends(config: Config): { storage: string; queue: stri
 /** The store's repositories, each behind its capability's port. */
 export interface Repositories {
   sources: EventSourceRepository;
+  redirects: RedirectRepository;
   settings: SqlSettings;
   readModel: TrackingReadModel;
   segments: SegmentRepository;
@@ -102,6 +105,7 @@ export interface Repositories {
 function repositoriesOf(db: Database): Repositories {
   return {
     sources: new SqlEventSources(db),
+    redirects: new SqlRedirects(db),
     settings: new SqlSettings(db),
     readModel: new SqlReadModel(db),
     segments: new SqlSegments(db),
@@ -259,6 +263,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
         },
         tracker,
         sources: repositories.sources,
+        redirects: repositories.redirects,
         sourceCache,
         readModel: repositories.readModel,
         segmentation: {
