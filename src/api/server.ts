@@ -24,6 +24,26 @@ const HealthSchema = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
   storage: Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) }),
   queue: Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) }),
+  bridges: Type.Array(
+    Type.Object({
+      kind: Type.String(),
+      sourceId: Type.String(),
+      host: Type.String(),
+      pid: Type.Integer(),
+      state: Type.String({ description: '`connecting`, `connected` or `disconnected` (reconnecting)' }),
+      stale: Type.Boolean({ description: 'its process has not published for three intervals: probably gone' }),
+      received: Type.Integer(),
+      stored: Type.Integer(),
+      deadLettered: Type.Integer(),
+      retried: Type.Integer(),
+      rate: Type.Number({ description: 'messages settled per second over the last interval' }),
+      lastError: Type.Union([Type.String(), Type.Null()]),
+      lastErrorAt: Type.Union([Type.String(), Type.Null()]),
+      startedAt: Type.String(),
+      heartbeatAt: Type.String(),
+    }),
+    { description: 'the bridges of every process, as each last published (`meridian bridge status`)' },
+  ),
 });
 
 async function probe(check: () => Promise<void>): Promise<{ ok: boolean; error?: string }> {
@@ -107,14 +127,20 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     {
       schema: {
         tags: ['system'],
-        summary: 'Storage and queue reachability',
+        summary: 'Storage and queue reachability, and the bridges of every process',
+        description: 'A bridge that is down is reported, but leaves `status` as storage and queue make it.',
         response: { 200: HealthSchema, 503: HealthSchema },
       },
     },
     async (_request, reply) => {
-      const [storage, queue] = await Promise.all([probe(services.health.storage), probe(services.health.queue)]);
+      const [storage, queue, bridges] = await Promise.all([
+        probe(services.health.storage),
+        probe(services.health.queue),
+        // Unreadable when the store is down, which `storage` already says.
+        services.health.bridges().catch(() => []),
+      ]);
       const ok = storage.ok && queue.ok;
-      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', storage, queue });
+      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', storage, queue, bridges });
     },
   );
   await app.register(trackRoutes(services));

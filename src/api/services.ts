@@ -1,4 +1,5 @@
 import type { RedirectRepository } from '../bridges/redirect.js';
+import type { BridgeStatusView } from '../bridges/status.js';
 import type { SegmentRepository } from '../segmentation/ports.js';
 import type { MappingServices } from '../mapping/ports.js';
 import type { WorkflowServices } from '../workflow/ports.js';
@@ -32,6 +33,6 @@ export interface ApiServices {
   };
   mapping: MappingServices;
   workflow: WorkflowServices;
-  /** Each throws when its backend is unreachable. */
-  health: { storage: () => Promise<void>; queue: () => Promise<void> };
+  /** `storage` and `queue` throw when their backend is unreachable; `bridges` reads what every bridge process published. */
+  health: { storage: () => Promise<void>; queue: () => Promise<void>; bridges: () => Promise<BridgeStatusView[]> };
 }

@@ -15,6 +15,7 @@ import { resumeBackfills, startBackfill, type BackfillDeps } from '../mapping/ba
 import { MappingCache } from '../mapping/cache.js';
 import type { BackfillStore, MappingRepository } from '../mapping/ports.js';
 import type { RedirectRepository } from '../bridges/redirect.js';
+import { viewOf, type BridgeStatusStore } from '../bridges/status.js';
 import { BullmqJobQueue } from '../queue/bullmq.js';
 import { MemoryJobQueue } from '../queue/memory.js';
 import type { Consumer, JobQueue } from '../queue/port.js';
@@ -28,6 +29,7 @@ import { openPGlite } from '../storage/pglite.js';
 import { connectPostgres } from '../storage/postgres.js';
 import { SqlEventSources } from '../storage/sql-event-sources.js';
 import { SqlRedirects } from '../storage/sql-redirects.js';
+import { SqlBridgeStatus } from '../storage/sql-bridge-status.js';
 import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
 import { SqlJobRuns } from '../storage/sql-job-runs.js';
 import { SqlMappingBackfills } from '../storage/sql-mapping-backfill.js';
@@ -89,6 +91,7 @@ export function describeBackends(config: Config): { storage: string; queue: stri
 export interface Repositories {
   sources: EventSourceRepository;
   redirects: RedirectRepository;
+  bridgeStatus: BridgeStatusStore;
   settings: SqlSettings;
   readModel: TrackingReadModel;
   segments: SegmentRepository;
@@ -106,6 +109,7 @@ function repositoriesOf(db: Database): Repositories {
   return {
     sources: new SqlEventSources(db),
     redirects: new SqlRedirects(db),
+    bridgeStatus: new SqlBridgeStatus(db),
     settings: new SqlSettings(db),
     readModel: new SqlReadModel(db),
     segments: new SqlSegments(db),
@@ -286,7 +290,14 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           actions: ACTIONS,
           http: fetchHttpClient,
         },
-        health: { storage: async () => void (await root.db.query('SELECT 1')), queue: () => queue.ping() },
+        health: {
+          storage: async () => void (await root.db.query('SELECT 1')),
+          queue: () => queue.ping(),
+          bridges: async () => {
+            const now = new Date();
+            return (await repositories.bridgeStatus.list()).map((row) => viewOf(row, now));
+          },
+        },
       },
       logger,
     );
