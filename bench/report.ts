@@ -12,6 +12,8 @@ export interface CaseRow {
   /** Requested rate for a fixed-rate run. */
   rate?: number;
   connections: number;
+  /** Says the load where it is not HTTP connections (the bridge case). */
+  setup?: string;
   note?: string;
 }
 
@@ -45,7 +47,8 @@ const ms = (value: number) => `${fmt(value, value < 10 ? 2 : 1)} ms`;
 
 function cells(row: CaseRow, baseline: number | undefined): string[] {
   const load = row.result;
-  const setup = row.rate ? `${row.connections} conn, ${fmt(row.rate)} req/s fixed` : `${row.connections} conn, max`;
+  const setup =
+    row.setup ?? (row.rate ? `${row.connections} conn, ${fmt(row.rate)} req/s fixed` : `${row.connections} conn, max`);
   if (!load) return [row.name, setup, '—', '—', '—', '—', '—', '—', row.note ?? 'skipped'];
   const ratio = baseline ? `${fmt((load.reqPerSec / baseline) * 100, 1)} %` : '—';
   const bad = failures(load);
