@@ -130,6 +130,8 @@ class BridgeRunner implements RunningBridges {
         try {
           await bridge.start();
           logger.info('bridge started');
+          // Seen connected at once, not at the next beat.
+          await this.publishStatus();
           return;
         } catch (error) {
           const delay = Math.min(MAX_START_DELAY_MS, 500 * 2 ** attempt);

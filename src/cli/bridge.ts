@@ -56,12 +56,14 @@ export function bridgeCommand(run: Run): Command {
         }
         if (kind !== 'all' && !isBridgeType(kind))
           throw new ConfigError('bridge', `unknown kind ${kind}; expected ${BRIDGE_TYPES.join(', ')}, all or status`);
-        const root = await Composition.open(config, logger);
-        const bridges = await runConfiguredBridges(root, kind === 'all' ? BRIDGE_TYPES : [kind], logger);
-        await new Promise<void>((resolve) => {
+        // Listened for before starting: a SIGTERM during start-up stops the bridges once started, gracefully.
+        const signalled = new Promise<void>((resolve) => {
           process.once('SIGINT', () => resolve());
           process.once('SIGTERM', () => resolve());
         });
+        const root = await Composition.open(config, logger);
+        const bridges = await runConfiguredBridges(root, kind === 'all' ? BRIDGE_TYPES : [kind], logger);
+        await signalled;
         logger.info('stopping bridges: finishing the messages in hand');
         await bridges.stop();
         await root.close();
