@@ -78,6 +78,20 @@ describe('webhook bridge', () => {
   });
 });
 
+it('lets any page call the HTTP bridges (CORS as /track), but not the redirects admin API', async () => {
+  const preflight = (url: string) =>
+    api.app.inject({
+      method: 'OPTIONS',
+      url,
+      headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' },
+    });
+  expect((await preflight(`/collect/x/${api.sourceId}`)).headers['access-control-allow-origin']).toBe(
+    'https://shop.example',
+  );
+  expect((await preflight('/redirect/r')).headers['access-control-allow-origin']).toBe('https://shop.example');
+  expect((await preflight('/redirects')).headers['access-control-allow-origin']).toBeUndefined();
+});
+
 describe('redirect bridge', () => {
   const create = (payload: Record<string, unknown>) => api.admin({ method: 'POST', url: '/redirects', payload });
 
