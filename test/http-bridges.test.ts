@@ -92,6 +92,19 @@ it('lets any page call the HTTP bridges (CORS as /track), but not the redirects 
   expect((await preflight('/redirects')).headers['access-control-allow-origin']).toBeUndefined();
 });
 
+it('describes the HTTP bridges in the OpenAPI document', async () => {
+  const paths = Object.keys((await api.app.inject({ method: 'GET', url: '/openapi.json' })).json().paths as object);
+  expect(paths).toEqual(
+    expect.arrayContaining([
+      '/collect/{eventType}/{sourceId}',
+      '/collect/{eventType}/{sourceId}/{sessionId}',
+      '/redirect/{id}',
+      '/redirects',
+      '/redirects/{id}',
+    ]),
+  );
+});
+
 describe('redirect bridge', () => {
   const create = (payload: Record<string, unknown>) => api.admin({ method: 'POST', url: '/redirects', payload });
 
