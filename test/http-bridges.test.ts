@@ -56,6 +56,9 @@ describe('webhook bridge', () => {
       url: `/collect/link-opened/${api.sourceId}/${session}?c=spring`,
     });
     expect(query.statusCode).toBe(200);
+    const empty = await api.app.inject({ method: 'POST', url: `/collect/ping/${api.sourceId}/${session}?n=1` });
+    expect(empty.statusCode).toBe(200);
+    expect((await eventsOf('ping'))[0]?.properties).toEqual({ n: '1' });
     const [sent] = await eventsOf('form-sent');
     const [opened] = await eventsOf('link-opened');
     expect(sent!.properties).toEqual({ email: 'a@example.com', tag: ['x', 'y'], ['__proto__']: 'kept' });
