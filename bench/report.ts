@@ -12,6 +12,10 @@ export interface CaseRow {
   /** Requested rate for a fixed-rate run. */
   rate?: number;
   connections: number;
+  /** Says the load where it is not HTTP connections (the bridge case). */
+  setup?: string;
+  /** A case measured otherwise than by HTTP requests: its figure, in place of `result`. */
+  figure?: string;
   note?: string;
 }
 
@@ -45,8 +49,9 @@ const ms = (value: number) => `${fmt(value, value < 10 ? 2 : 1)} ms`;
 
 function cells(row: CaseRow, baseline: number | undefined): string[] {
   const load = row.result;
-  const setup = row.rate ? `${row.connections} conn, ${fmt(row.rate)} req/s fixed` : `${row.connections} conn, max`;
-  if (!load) return [row.name, setup, '—', '—', '—', '—', '—', '—', row.note ?? 'skipped'];
+  const setup =
+    row.setup ?? (row.rate ? `${row.connections} conn, ${fmt(row.rate)} req/s fixed` : `${row.connections} conn, max`);
+  if (!load) return [row.name, setup, '—', '—', '—', '—', '—', '—', row.figure ?? row.note ?? 'skipped'];
   const ratio = baseline ? `${fmt((load.reqPerSec / baseline) * 100, 1)} %` : '—';
   const bad = failures(load);
   const codes = Object.entries(load.statusCodes)

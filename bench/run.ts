@@ -6,15 +6,17 @@
  *  3. /track on PostgreSQL at half the throughput of 2, for p50/p99 (target p99 < 25 ms);
  *  4. /track on PGlite (temporary DATA_DIR, deleted after);
  *  5. the condition benchmark, when bench/condition.ts exists;
- *  6. /track with one rule running a 5-node flow against /track without rules (PostgreSQL).
+ *  6. /track with one rule running a 5-node flow against /track without rules (PostgreSQL);
+ *  7. `bridge`: events/s through the Redis Streams bridge against the same events over /track (PostgreSQL).
  *
  * Prints a table and rewrites the marked section of BENCHMARKS.md. Environment:
  *  BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_WARMUP_S (3), BENCH_POOL (300 returning visitors),
  *  BENCH_HISTORY (100000 profiles of stored history on PostgreSQL before measuring),
  *  BENCH_NEW_RATIO (0.3), BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres),
+ *  BENCH_REDIS_URL (redis://127.0.0.1:6379, the bridge case's stream),
  *  BENCH_WRITE (yes: write BENCHMARKS.md), BENCH_CPU_PROF (a directory: `node --cpu-prof` the API children there),
  *  BENCH_STRICT (no: exit 1 on a missed target, not only on failed requests),
- *  BENCH_CASES (bare,postgres,pglite,condition,workflow,segmentation,heartbeat: the cases to run),
+ *  BENCH_CASES (bare,postgres,pglite,condition,workflow,segmentation,heartbeat,bridge: the cases to run),
  *  BENCH_PG_SETTINGS ("name=value;…": ALTER DATABASE … SET on the bench database only, e.g.
  *    "session_preload_libraries=auto_explain;auto_explain.log_min_duration=20" or "jit=off").
  *  GROUP_COMMIT_WAIT_MS / GROUP_COMMIT_MAX_BATCH pass through to the API children.
@@ -25,6 +27,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { failures, runLoad, type LoadResult } from './load.js';
 import { cpuSeconds, describeWaits, sampleWaits, selfCpuSeconds, sumCpuSeconds } from './metrics.js';
@@ -73,11 +76,12 @@ const settings = {
   history: envNumber('BENCH_HISTORY', 100_000, 0, 10_000_000),
   newRatio: envNumber('BENCH_NEW_RATIO', 0.3, 0, 1),
   postgresUrl: process.env['BENCH_POSTGRES_URL']?.trim() || 'postgresql://postgres@127.0.0.1:5432/postgres',
+  redisUrl: process.env['BENCH_REDIS_URL']?.trim() || 'redis://127.0.0.1:6379',
   write: envYes('BENCH_WRITE', true),
   strict: envYes('BENCH_STRICT', false),
   cpuProfDir: process.env['BENCH_CPU_PROF']?.trim() || undefined,
   cases: new Set(
-    (process.env['BENCH_CASES']?.trim() || 'bare,postgres,pglite,condition,workflow,segmentation,heartbeat')
+    (process.env['BENCH_CASES']?.trim() || 'bare,postgres,pglite,condition,workflow,segmentation,heartbeat,bridge')
       .split(',')
       .map((name) => name.trim()),
   ),
@@ -575,6 +579,123 @@ async function benchPglite(rows: CaseRow[], notes: string[]): Promise<void> {
   await meridian.child.stop();
 }
 
+/** The stored page views of one source: /track's and the bridge's events, without the system events. */
+async function pageViews(sql: postgres.Sql, sourceId: string): Promise<number> {
+  const [row] = await sql<
+    { n: string }[]
+  >`SELECT count(*)::text AS n FROM events WHERE source_id = ${sourceId} AND type = 'page-view'`;
+  return Number(row?.n ?? 0);
+}
+
+/**
+ * Events/s through the Redis Streams bridge against the same events over /track, in the same run and
+ * database: /track as the postgres case measures it (no seeded history), then a stream filled with
+ * the same bodies (without `source`: the bridge's own) and drained by one `meridian bridge
+ * redis-streams` process, counted in the store from its first stored event for BENCH_DURATION_S.
+ */
+async function benchBridge(rows: CaseRow[], notes: string[]): Promise<void> {
+  const name = 'Redis Streams bridge (1 process)';
+  const unavailable = await postgresAvailable();
+  const redis = new Redis(settings.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redisDown = await redis.connect().then(
+    () => undefined,
+    (error: unknown) => (error instanceof Error ? error.message : String(error)),
+  );
+  if (unavailable || redisDown) {
+    redis.disconnect();
+    rows.push({
+      name,
+      connections: 0,
+      note: `skipped: ${unavailable ?? `Redis at ${settings.redisUrl}: ${redisDown}`}`,
+    });
+    return;
+  }
+  const stream = `meridian-bench-${randomBytes(5).toString('hex')}`;
+  cleanups.push(async () => {
+    await redis.del(stream, `${stream}:dead`);
+    redis.disconnect();
+  });
+  const url = (await createBenchDatabase(notes)).url.toString();
+  const meridian = await startMeridian('meridian api (PostgreSQL, bridge case)', {
+    DATABASE_URL: url,
+    DATA_DIR: undefined,
+  });
+  const body = mixedBodies(meridian.sourceId, meridian.pool);
+  log(`/track for the bridge case: ${settings.durationS} s at ${settings.connections} connections`);
+  const track = await measure(meridian, body, { warmup: true });
+  rows.push({ name: '/track on PostgreSQL (bridge case)', result: track.result, connections: settings.connections });
+
+  const created = await fetch(`${meridian.url}/event-sources`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${meridian.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: 'bench bridge',
+      type: 'redis-streams',
+      config: { url: settings.redisUrl, stream, group: 'meridian', prefetch: 256, batchSize: 256 },
+    }),
+  });
+  const sourceId = ((await created.json()) as { id?: string }).id;
+  if (created.status !== 201 || !sourceId) throw new Error(`POST /event-sources answered ${created.status}`);
+  // Four times what /track stored in as long, so that the stream lasts most of the measured time.
+  const messages = Math.max(2_000, Math.ceil(track.result.reqPerSec * settings.durationS * 4));
+  for (let sent = 0; sent < messages; sent += 1_000) {
+    const pipeline = redis.pipeline();
+    for (let i = sent; i < Math.min(messages, sent + 1_000); i++) {
+      const { source: _source, ...message } = JSON.parse(body()) as Record<string, unknown>;
+      pipeline.xadd(stream, '*', 'data', JSON.stringify(message));
+    }
+    await pipeline.exec();
+  }
+  log(`${name}: ${messages} messages in stream ${stream}`);
+
+  const sql = postgres(url, { max: 1, onnotice: () => {}, connection: { search_path: 'meridian_test,public' } });
+  cleanups.push(async () => void (await sql.end({ timeout: 2 })));
+  const bridge = await startChild({
+    name: 'meridian bridge redis-streams',
+    nodeArgs: [MERIDIAN_BIN, 'bridge', 'redis-streams'],
+    cwd: ROOT,
+    env: { DATABASE_URL: url, DATA_DIR: undefined, REDIS_HOST: undefined, PRODUCTION: undefined, LOG_LEVEL: 'warn' },
+  });
+  cleanups.push(async () => void (await bridge.stop()));
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const watch = async (until: (count: number, at: number) => boolean) => {
+    for (;;) {
+      const count = await pageViews(sql, sourceId);
+      const at = Date.now();
+      if (until(count, at)) return { count, at };
+      await Promise.race([sleep(100), bridge.exited]);
+    }
+  };
+  const started = Date.now();
+  const first = await withTimeout(
+    watch((count, at) => count > 0 || at - started > 90_000),
+    120_000,
+    'the bridge’s first event',
+  );
+  if (first.count === 0) throw new ChildFailure('the bridge stored nothing within 90 s', bridge.output());
+  const cpuBefore = cpuSeconds(bridge.pid);
+  const last = await watch((count, at) => count >= messages || at - first.at >= settings.durationS * 1000);
+  const cpuAfter = cpuSeconds(bridge.pid);
+  await bridge.stop();
+  await meridian.child.stop();
+  const seconds = (last.at - first.at) / 1000;
+  const perSecond = (last.count - first.count) / seconds;
+  const ratio = perSecond / track.result.reqPerSec;
+  rows.push({
+    name,
+    connections: 0,
+    setup: 'stream, prefetch 256',
+    figure: `${Math.round(perSecond).toLocaleString('en-US')} events/s = ${ratio.toFixed(2)} × /track in this run`,
+  });
+  notes.push(
+    `Bridge case: ${Math.round(perSecond)} events/s through one \`meridian bridge redis-streams\` process ` +
+      `(prefetch 256, ${last.count - first.count} events in ${seconds.toFixed(1)} s, ` +
+      `bridge process ${pct(cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined, seconds)} of a core) ` +
+      `against ${Math.round(track.result.reqPerSec)} events/s over /track (${settings.connections} connections, one event per request), ` +
+      `same database: ${ratio.toFixed(2)} ×.`,
+  );
+}
+
 async function benchConditionIfPresent(): Promise<{ figures?: ConditionFigures; note?: string }> {
   const file = join(HERE, 'condition.js');
   if (!existsSync(file)) return { note: 'bench/condition.ts does not exist (yet)' };
@@ -642,6 +763,7 @@ async function main(): Promise<number> {
     ? ((await guarded('/track on PostgreSQL', rows, notes, () => benchPostgres(rows, notes))) ?? {})
     : {};
   if (run('pglite')) await guarded('/track on PGlite', rows, notes, () => benchPglite(rows, notes));
+  if (run('bridge')) await guarded('Redis Streams bridge', rows, notes, () => benchBridge(rows, notes));
   let condition: { figures?: ConditionFigures; note?: string } = { note: 'not selected in BENCH_CASES' };
   if (run('condition')) {
     try {
@@ -714,7 +836,7 @@ async function main(): Promise<number> {
       : { description: 'p99 < 25 ms at half that rate', met: undefined, detail: 'not measured' },
     ...jobTargets,
   ];
-  const failedCases = rows.filter((row) => !row.result || failures(row.result) > 0);
+  const failedCases = rows.filter((row) => (row.result ? failures(row.result) > 0 : row.figure === undefined));
   notes.unshift(
     `Load: one page-view event per request; ${Math.round(settings.newRatio * 100)} % new visitors (no profile), ` +
       `the rest a random profile+session of ${settings.pool} visitors created before the run; warm-up ${settings.warmupS} s; ` +

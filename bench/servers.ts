@@ -12,8 +12,8 @@ export interface ChildSpec {
   /** Arguments to `node` (node flags first, then the script and its arguments). */
   nodeArgs: string[];
   env: Record<string, string | undefined>;
-  /** URL polled until it answers 200. */
-  healthUrl: string;
+  /** URL polled until it answers 200; absent (a process without HTTP): ready once spawned. */
+  healthUrl?: string;
   startTimeoutMs?: number;
   cwd?: string;
 }
@@ -128,6 +128,8 @@ export async function startChild(spec: ChildSpec): Promise<Child> {
     },
   };
 
+  const healthUrl = spec.healthUrl;
+  if (healthUrl === undefined) return child;
   // Wait for the healthcheck, the child's death, or the timeout: whichever comes first.
   const deadline = Date.now() + timeoutMs;
   let lastProblem = 'no answer yet';
@@ -141,7 +143,7 @@ export async function startChild(spec: ChildSpec): Promise<Child> {
       throw new ChildFailure(`${spec.name} was not healthy within ${timeoutMs} ms (${lastProblem})`, tail());
     }
     try {
-      const response = await fetch(spec.healthUrl, { signal: AbortSignal.timeout(2_000) });
+      const response = await fetch(healthUrl, { signal: AbortSignal.timeout(2_000) });
       await response.arrayBuffer();
       if (response.status === 200) return child;
       lastProblem = `healthcheck answered ${response.status}`;

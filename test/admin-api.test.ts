@@ -29,7 +29,7 @@ for (const backend of BACKENDS) {
 
     it('reports storage and queue reachability', async () => {
       const response = await api.app.inject({ method: 'GET', url: '/healthcheck' });
-      expect(response.json()).toEqual({ status: 'ok', storage: { ok: true }, queue: { ok: true } });
+      expect(response.json()).toEqual({ status: 'ok', storage: { ok: true }, queue: { ok: true }, bridges: [] });
     });
 
     it('manages event sources', async () => {

@@ -3,7 +3,7 @@
  * stopped by SIGTERM (it finishes and acknowledges what it holds) and killed with SIGKILL mid-stream
  * (the next process gets what it held): every message stored exactly once. MQTT is left out: its
  * broker keeps no message for a bridge that is not running (README, Bridges). Needs PostgreSQL and
- * the brokers (test/support/brokers.ts).
+ * the brokers (test/support/brokers.ts). `meridian bridge status`, run beside, shows the running bridge.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,6 +54,15 @@ describe.each(kits)('meridian bridge $type', (kit) => {
         );
         return row!;
       };
+      /** `meridian bridge status` until it shows this process's bridge connected. */
+      const connectedInStatus = (pid: number | undefined) =>
+        eventually(
+          async () => {
+            const command = runMeridian(['bridge', 'status'], { DATABASE_URL: database.url, PRODUCTION: 'no' });
+            return { code: await command.exited, output: command.output() };
+          },
+          ({ output }) => new RegExp(`^${kit.type}\\s+${sourceId}\\s+\\S+:${pid}\\s+connected\\s`, 'm').test(output),
+        );
       const bridge = () =>
         runMeridian(['bridge', kit.type], { DATABASE_URL: database.url, PRODUCTION: 'no', LOG_LEVEL: 'info' });
       try {
@@ -78,6 +87,8 @@ describe.each(kits)('meridian bridge $type', (kit) => {
         const third = bridge();
         // NATS redelivers what the killed bridge held once its ack wait is over.
         const final = await eventually(stored, ({ n }) => n >= MESSAGES, 60_000);
+        // Running (it may have found nothing left to take), as another process reads its status.
+        expect((await connectedInStatus(third.child.pid)).code).toBe(0);
         expect(await third.stop()).toBe(0);
         expect(final).toEqual({ n: MESSAGES, distinct: MESSAGES });
       } finally {

@@ -98,7 +98,7 @@ async function withSource(
         const bridges = await startBridges(
           { sources: { list: async () => [(await sources.get(sourceId))!] }, collector, logger, openAdapter },
           [kit.type],
-          { statsIntervalMs: 0, refreshMs: 0 },
+          { statsIntervalMs: 0, refreshMs: 0, statusIntervalMs: 0 },
         );
         running.push(bridges);
         await bridges.ready();
@@ -275,7 +275,7 @@ describe.skipIf(!available.get('redis-streams'))('the bridge runner', () => {
     const running = await startBridges(
       { sources: ofThisTest, collector: tracker, logger, openAdapter },
       ['redis-streams'],
-      { statsIntervalMs: 0, refreshMs: 0 },
+      { statsIntervalMs: 0, refreshMs: 0, statusIntervalMs: 0 },
     );
     try {
       expect(running.bridges).toHaveLength(0);

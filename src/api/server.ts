@@ -6,8 +6,10 @@ import type { Logger } from '../shared/logger.js';
 import { bearerAuth } from './auth.js';
 import { decodeBody } from './content-encoding.js';
 import { errorHandler } from './error-handler.js';
+import { collectRoutes } from './routes/collect.js';
 import { eventSourceRoutes } from './routes/event-sources.js';
 import { identityRoutes } from './routes/identity.js';
+import { redirectRoutes } from './routes/redirects.js';
 import { profileRoutes } from './routes/profiles.js';
 import { importRoutes } from './routes/imports.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -24,6 +26,26 @@ const HealthSchema = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
   storage: Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) }),
   queue: Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) }),
+  bridges: Type.Array(
+    Type.Object({
+      kind: Type.String(),
+      sourceId: Type.String(),
+      host: Type.String(),
+      pid: Type.Integer(),
+      state: Type.String({ description: '`connecting`, `connected` or `disconnected` (reconnecting)' }),
+      stale: Type.Boolean({ description: 'its process has not published for three intervals: probably gone' }),
+      received: Type.Integer(),
+      stored: Type.Integer(),
+      deadLettered: Type.Integer(),
+      retried: Type.Integer(),
+      rate: Type.Number({ description: 'messages settled per second over the last interval' }),
+      lastError: Type.Union([Type.String(), Type.Null()]),
+      lastErrorAt: Type.Union([Type.String(), Type.Null()]),
+      startedAt: Type.String(),
+      heartbeatAt: Type.String(),
+    }),
+    { description: 'the bridges of every process, as each last published (`meridian bridge status`)' },
+  ),
 });
 
 async function probe(check: () => Promise<void>): Promise<{ ok: boolean; error?: string }> {
@@ -35,8 +57,10 @@ async function probe(check: () => Promise<void>): Promise<{ ok: boolean; error?:
   }
 }
 
-/** The routes any page may call (trackers, uptime probes, API explorers); the rest is the admin API. */
+/** The routes any page may call (trackers, webhooks, uptime probes, API explorers); the rest is the admin API. */
 const PUBLIC_PATHS = new Set(['/track', '/healthcheck', '/openapi.json']);
+const PUBLIC_PREFIXES = ['/collect/', '/redirect/'];
+const isPublic = (path: string) => PUBLIC_PATHS.has(path) || PUBLIC_PREFIXES.some((prefix) => path.startsWith(prefix));
 
 /**
  * CORS by route: the public routes follow CORS_ORIGINS; the admin API, which takes the operator's
@@ -60,7 +84,7 @@ function corsFor(config: ApiServices['config']) {
   return (
     request: FastifyRequest,
     callback: (error: Error | null, options: typeof adminCors | typeof publicCors) => void,
-  ) => callback(null, PUBLIC_PATHS.has(request.url.split('?', 1)[0]!) ? publicCors : adminCors);
+  ) => callback(null, isPublic(request.url.split('?', 1)[0]!) ? publicCors : adminCors);
 }
 
 export async function buildServer(services: ApiServices, logger: Logger | false): Promise<FastifyInstance> {
@@ -105,17 +129,24 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     {
       schema: {
         tags: ['system'],
-        summary: 'Storage and queue reachability',
+        summary: 'Storage and queue reachability, and the bridges of every process',
+        description: 'A bridge that is down is reported, but leaves `status` as storage and queue make it.',
         response: { 200: HealthSchema, 503: HealthSchema },
       },
     },
     async (_request, reply) => {
-      const [storage, queue] = await Promise.all([probe(services.health.storage), probe(services.health.queue)]);
+      const [storage, queue, bridges] = await Promise.all([
+        probe(services.health.storage),
+        probe(services.health.queue),
+        // Unreadable when the store is down, which `storage` already says.
+        services.health.bridges().catch(() => []),
+      ]);
       const ok = storage.ok && queue.ok;
-      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', storage, queue });
+      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', storage, queue, bridges });
     },
   );
   await app.register(trackRoutes(services));
+  await app.register(collectRoutes(services));
 
   await app.register(async (admin) => {
     admin.addHook('onRequest', bearerAuth(services.config.apiToken));
@@ -123,6 +154,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
       route.schema = { ...route.schema, security: [{ bearer: [] }] };
     });
     await admin.register(eventSourceRoutes(services));
+    await admin.register(redirectRoutes(services));
     await admin.register(profileRoutes(services));
     await admin.register(identityRoutes(services));
     await admin.register(segmentRoutes(services));

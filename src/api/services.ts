@@ -1,6 +1,8 @@
 import type { ImportApiServices } from './routes/imports.js';
 import type { IdentityAdmin, PointCache } from '../identity/identity.js';
 import type { IdentificationPointRepository } from '../identity/ports.js';
+import type { RedirectRepository } from '../bridges/redirect.js';
+import type { BridgeStatusView } from '../bridges/status.js';
 import type { SegmentRepository } from '../segmentation/ports.js';
 import type { MappingServices } from '../mapping/ports.js';
 import type { WorkflowServices } from '../workflow/ports.js';
@@ -24,6 +26,7 @@ export interface ApiServices {
   config: ApiSettings;
   tracker: Tracker;
   sources: EventSourceRepository;
+  redirects: RedirectRepository;
   sourceCache: SourceCache;
   readModel: TrackingReadModel;
   segmentation: {
@@ -35,6 +38,6 @@ export interface ApiServices {
   workflow: WorkflowServices;
   importing: ImportApiServices;
   identity: { identity: IdentityAdmin; points: IdentificationPointRepository; pointCache: PointCache };
-  /** Each throws when its backend is unreachable. */
-  health: { storage: () => Promise<void>; queue: () => Promise<void> };
+  /** `storage` and `queue` throw when their backend is unreachable; `bridges` reads what every bridge process published. */
+  health: { storage: () => Promise<void>; queue: () => Promise<void>; bridges: () => Promise<BridgeStatusView[]> };
 }

@@ -5,7 +5,7 @@ import { Bridge, type Collector } from './bridge.js';
 import { checkBridgeConfig } from './source-config.js';
 
 const config = checkBridgeConfig('redis-streams', 'src', { url: 'redis://x', stream: 's', group: 'g' });
-const idle = { start: async () => {}, stop: async () => {} };
+const idle = { start: async () => {}, stop: async () => {}, connected: true };
 const message = { body: Buffer.from('{"events":[{"type":"a"}]}'), brokerId: 'm1' };
 
 const bridgeOver = (collect: Collector['collect']) =>
@@ -41,5 +41,34 @@ describe('Bridge.handle', () => {
     );
     await expect(down.handle(message)).rejects.toThrow('connection refused');
     expect(down.counters).toEqual({ received: 1, stored: 0, deadLettered: 0, retried: 1 });
+    expect(down.lastError?.message).toBe('connection refused');
+  });
+});
+
+describe('Bridge.state', () => {
+  it('is connecting until started (a failed start is the last error), then follows the connection', async () => {
+    let refuse = true;
+    const adapter = {
+      connected: false,
+      start: async () => {
+        if (refuse) throw new Error('ECONNREFUSED 127.0.0.1:5672');
+      },
+      stop: async () => {},
+    };
+    const bridge = new Bridge(
+      'src',
+      config,
+      adapter,
+      { collect: async () => ({ errors: [] }) },
+      createLogger('silent'),
+    );
+    await expect(bridge.start()).rejects.toThrow();
+    expect(bridge.state).toBe('connecting');
+    expect(bridge.lastError?.message).toBe('ECONNREFUSED 127.0.0.1:5672');
+    refuse = false;
+    await bridge.start();
+    expect(bridge.state).toBe('disconnected');
+    adapter.connected = true;
+    expect(bridge.state).toBe('connected');
   });
 });

@@ -11,6 +11,7 @@ import type { Logger } from '../shared/logger.js';
 import { toTrackPayload, type BridgeMessage } from './message.js';
 import type { BridgeAdapter, MessageHandler, Verdict } from './port.js';
 import type { BridgeConfig } from './source-config.js';
+import type { BridgeState } from './status.js';
 
 /** The collect entry, as the bridges use it. */
 export interface Collector {
@@ -39,7 +40,11 @@ function refusalOf(error: unknown): string | undefined {
 
 export class Bridge {
   readonly counters: BridgeCounters = { received: 0, stored: 0, deadLettered: 0, retried: 0 };
+  /** Why it last could not start or store (a dead letter is the message's fault, not the bridge's). */
+  lastError: { message: string; at: Date } | undefined;
+  readonly startedAt = new Date();
   private failures = 0;
+  private started = false;
 
   constructor(
     readonly sourceId: string,
@@ -71,6 +76,7 @@ export class Bridge {
       }
       this.counters.retried++;
       this.failures++;
+      this.failed(error);
       this.logger.warn({ err: error, brokerId: message.brokerId }, 'not stored; the broker delivers it again');
       await new Promise((resolve) =>
         setTimeout(resolve, Math.min(MAX_BACKOFF_MS, this.backoffMs * 2 ** (this.failures - 1))),
@@ -79,8 +85,23 @@ export class Bridge {
     }
   };
 
-  start(): Promise<void> {
-    return this.adapter.start(this.handle);
+  get state(): BridgeState {
+    if (!this.started) return 'connecting';
+    return this.adapter.connected ? 'connected' : 'disconnected';
+  }
+
+  private failed(error: unknown): void {
+    this.lastError = { message: error instanceof Error ? error.message : String(error), at: new Date() };
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.adapter.start(this.handle);
+      this.started = true;
+    } catch (error) {
+      this.failed(error);
+      throw error;
+    }
   }
 
   stop(): Promise<void> {

@@ -17,6 +17,8 @@ export type MessageHandler = (message: BridgeMessage) => Promise<Verdict>;
 export interface BridgeAdapter {
   /** Connects and starts consuming; resolves once messages can flow. */
   start(handler: MessageHandler): Promise<void>;
+  /** Whether the broker connection is up now: false before `start` resolved and while reconnecting. */
+  readonly connected: boolean;
   /** Stops taking messages, waits for those in hand to be handled and acknowledged, then disconnects. */
   stop(): Promise<void>;
 }

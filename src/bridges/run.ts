@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../shared/logger.js';
 import { Bridge, type BridgeCounters, type Collector } from './bridge.js';
 import type { BridgeAdapter } from './port.js';
 import { checkBridgeConfig, isBridgeType, type BridgeConfig, type BridgeType } from './source-config.js';
+import { rateOf, type BridgeStatus, type BridgeStatusStore } from './status.js';
 
 export interface BridgeSource {
   id: string;
@@ -16,6 +19,8 @@ export interface BridgeDeps {
   collector: Collector;
   logger: Logger;
   openAdapter(config: BridgeConfig, logger: Logger): BridgeAdapter;
+  /** Where this process publishes its bridges' status; without it, nowhere. */
+  status?: BridgeStatusStore;
 }
 
 export interface RunOptions {
@@ -23,6 +28,8 @@ export interface RunOptions {
   statsIntervalMs: number;
   /** How often the event sources are read again, to serve new, changed and disabled ones; 0 never. */
   refreshMs: number;
+  /** How often the bridges' status is published (`deps.status`); 0 only at start and stop. */
+  statusIntervalMs: number;
 }
 
 export interface RunningBridges {
@@ -31,6 +38,8 @@ export interface RunningBridges {
   ready(): Promise<void>;
   /** Reads the event sources and starts, restarts or stops bridges to match. */
   sync(): Promise<void>;
+  /** Publishes the bridges' status now (it is also published every `statusIntervalMs`). */
+  publishStatus(): Promise<void>;
   /** Stops taking messages, lets those in hand be stored and acknowledged, disconnects. */
   stop(): Promise<void>;
 }
@@ -52,6 +61,9 @@ class BridgeRunner implements RunningBridges {
   private readonly logged = new Map<Bridge, string>();
   private syncing: Promise<void> = Promise.resolve();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** This process among those publishing bridge status. */
+  private readonly processId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  private readonly lastReading = new Map<Bridge, { counters: BridgeCounters; at: number }>();
 
   constructor(
     private readonly deps: BridgeDeps,
@@ -63,6 +75,7 @@ class BridgeRunner implements RunningBridges {
     };
     every(options.statsIntervalMs, () => this.logStats());
     every(options.refreshMs, () => void this.sync().catch(() => {}));
+    every(options.statusIntervalMs, () => void this.publishStatus());
   }
 
   get bridges(): Bridge[] {
@@ -117,6 +130,8 @@ class BridgeRunner implements RunningBridges {
         try {
           await bridge.start();
           logger.info('bridge started');
+          // Seen connected at once, not at the next beat.
+          await this.publishStatus();
           return;
         } catch (error) {
           const delay = Math.min(MAX_START_DELAY_MS, 500 * 2 ** attempt);
@@ -134,6 +149,7 @@ class BridgeRunner implements RunningBridges {
     await served.started;
     await served.bridge.stop();
     this.served.delete(sourceId);
+    this.lastReading.delete(served.bridge);
     this.logStats([served.bridge]);
     served.logger.info('bridge stopped');
   }
@@ -148,10 +164,42 @@ class BridgeRunner implements RunningBridges {
     }
   }
 
+  /** Rewrites this process's status rows; a store that is down is only logged (the next beat tries again). */
+  async publishStatus(): Promise<void> {
+    const store = this.deps.status;
+    if (!store) return;
+    const now = new Date();
+    const rows = this.bridges.map((bridge): BridgeStatus => {
+      const counters = { ...bridge.counters };
+      const last = this.lastReading.get(bridge);
+      this.lastReading.set(bridge, { counters, at: now.getTime() });
+      return {
+        processId: this.processId,
+        host: hostname(),
+        pid: process.pid,
+        kind: bridge.config.type,
+        sourceId: bridge.sourceId,
+        state: bridge.state,
+        ...counters,
+        rate: rateOf(last?.counters, counters, now.getTime() - (last?.at ?? now.getTime())),
+        lastError: bridge.lastError?.message ?? null,
+        lastErrorAt: bridge.lastError?.at.toISOString() ?? null,
+        startedAt: bridge.startedAt.toISOString(),
+        heartbeatAt: now.toISOString(),
+      };
+    });
+    await store
+      .publish(this.processId, rows)
+      .catch((error: unknown) => this.deps.logger.warn({ err: error }, 'bridge status not published'));
+  }
+
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     await this.syncing.catch(() => {});
     await Promise.all([...this.served].map(([id, served]) => this.retire(id, served)));
+    await this.deps.status
+      ?.remove(this.processId)
+      .catch((error: unknown) => this.deps.logger.warn({ err: error }, 'bridge status not removed'));
   }
 }
 
@@ -166,6 +214,7 @@ export async function startBridges(
 ): Promise<RunningBridges> {
   const runner = new BridgeRunner(deps, kinds, options);
   await runner.sync();
+  await runner.publishStatus();
   if (runner.bridges.length === 0) deps.logger.info({ kinds }, 'no enabled event source of these kinds yet');
   return runner;
 }

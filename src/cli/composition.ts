@@ -18,6 +18,8 @@ import type { ImportStore } from '../importing/ports.js';
 import { controlRun, resumeImportRuns, startImportRun, type ImportServices } from '../importing/runner.js';
 import { SecretBox } from '../importing/secrets.js';
 import { readerFor } from '../importing/sources.js';
+import type { RedirectRepository } from '../bridges/redirect.js';
+import { viewOf, type BridgeStatusStore } from '../bridges/status.js';
 import { BullmqJobQueue } from '../queue/bullmq.js';
 import { MemoryJobQueue } from '../queue/memory.js';
 import type { Consumer, JobQueue } from '../queue/port.js';
@@ -32,6 +34,8 @@ import { connectPostgres } from '../storage/postgres.js';
 import { SqlEventSources } from '../storage/sql-event-sources.js';
 import { SqlImportRecords } from '../storage/sql-import-records.js';
 import { SqlImports } from '../storage/sql-imports.js';
+import { SqlRedirects } from '../storage/sql-redirects.js';
+import { SqlBridgeStatus } from '../storage/sql-bridge-status.js';
 import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
 import { SqlJobRuns } from '../storage/sql-job-runs.js';
 import { SqlMappingBackfills } from '../storage/sql-mapping-backfill.js';
@@ -103,6 +107,8 @@ export function describeBackends(config: Config): { storage: string; queue: stri
 /** The store's repositories, each behind its capability's port. */
 export interface Repositories {
   sources: EventSourceRepository;
+  redirects: RedirectRepository;
+  bridgeStatus: BridgeStatusStore;
   settings: SqlSettings;
   readModel: TrackingReadModel;
   segments: SegmentRepository;
@@ -124,6 +130,8 @@ function repositoriesOf(db: Database, steps: readonly CommitStep<SqlExecutor>[])
   const workflowRuns = new SqlWorkflowRuns(db, steps);
   return {
     sources: new SqlEventSources(db),
+    redirects: new SqlRedirects(db),
+    bridgeStatus: new SqlBridgeStatus(db),
     settings: new SqlSettings(db),
     readModel: new SqlReadModel(db),
     segments: new SqlSegments(db),
@@ -350,6 +358,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
         },
         tracker,
         sources: repositories.sources,
+        redirects: repositories.redirects,
         sourceCache,
         readModel: repositories.readModel,
         segmentation: {
@@ -383,7 +392,14 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           points: repositories.identificationPoints,
           pointCache: root.pointCache,
         },
-        health: { storage: async () => void (await root.db.query('SELECT 1')), queue: () => queue.ping() },
+        health: {
+          storage: async () => void (await root.db.query('SELECT 1')),
+          queue: () => queue.ping(),
+          bridges: async () => {
+            const now = new Date();
+            return (await repositories.bridgeStatus.list()).map((row) => viewOf(row, now));
+          },
+        },
       },
       logger,
     );

@@ -43,7 +43,7 @@ export interface Config {
   /** Key (32 bytes, base64) that encrypts import sources' credentials; unset: one generated and kept with the data. */
   importSecretKey?: string;
   maxPayloadBytes: number;
-  /** Origins that may call the public routes (/track, /healthcheck, /openapi.json) from a browser; true: any. */
+  /** Origins that may call the public routes (/track, /collect/…, /redirect/…, /healthcheck, /openapi.json) from a browser; true: any. */
   corsOrigins: true | string[];
   /**
    * ADMIN_CORS_ORIGINS: origins that may call the admin API from a browser; none by default (the
@@ -122,7 +122,8 @@ export const VARIABLES = {
   MAX_PAYLOAD_BYTES: { group: 'server', meaning: 'larger request bodies are refused with 413', default: 1_048_576 },
   CORS_ORIGINS: {
     group: 'server',
-    meaning: 'comma-separated origins allowed to call /track, /healthcheck and /openapi.json from a browser',
+    meaning:
+      'comma-separated origins allowed to call /track, /collect/…, /redirect/…, /healthcheck and /openapi.json from a browser',
     default: '*',
   },
   ADMIN_CORS_ORIGINS: {

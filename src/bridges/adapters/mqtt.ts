@@ -88,6 +88,10 @@ export class MqttAdapter implements BridgeAdapter {
     }
   }
 
+  get connected(): boolean {
+    return this.subscribers.length > 0 && [...this.subscribers, this.publisher].every((client) => client?.connected);
+  }
+
   /** MQTT cannot hand a message back: a commit that failed is tried again here (after the bridge's backoff). */
   private untilDecided(handler: MessageHandler): MessageHandler {
     return async (message) => {

@@ -40,6 +40,7 @@ export class NatsAdapter implements BridgeAdapter {
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private deliveries: Deliveries | undefined;
+  private up = false;
 
   constructor(
     private readonly config: NatsConfig,
@@ -71,10 +72,18 @@ export class NatsAdapter implements BridgeAdapter {
     this.loop = (async () => {
       for await (const message of messages) void deliveries.take(...this.delivery(js, message));
     })().catch((error: unknown) => this.logger.error({ err: error }, 'nats consumer ended'));
+    this.up = true;
     void (async () => {
-      for await (const status of connection.status())
+      for await (const status of connection.status()) {
+        if (status.type === 'disconnect') this.up = false;
+        else if (status.type === 'reconnect') this.up = true;
         this.logger.info({ status: status.type }, 'nats connection status');
+      }
     })().catch(() => {});
+  }
+
+  get connected(): boolean {
+    return this.up && this.connection?.isClosed() === false;
   }
 
   private delivery(js: ReturnType<typeof jetstream>, message: JsMsg): [BridgeMessage, Settlement] {

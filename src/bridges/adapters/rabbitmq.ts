@@ -52,6 +52,7 @@ export class RabbitMqAdapter implements BridgeAdapter {
   private channel: { channel: ConfirmChannel; consumerTag: string } | undefined;
   private deliveries: Deliveries | undefined;
   private stopping = false;
+  private up = false;
 
   constructor(
     private readonly config: RabbitConfig,
@@ -79,13 +80,19 @@ export class RabbitMqAdapter implements BridgeAdapter {
             if (message) void deliveries.take(...this.delivery(channel, message));
           });
           this.channel = { channel, consumerTag };
+          this.up = true;
         },
       },
     });
-    this.connection.on('disconnect', (error: Error) =>
-      this.logger.warn({ err: error }, 'rabbitmq disconnected; reconnecting'),
-    );
+    this.connection.on('disconnect', (error: Error) => {
+      this.up = false;
+      this.logger.warn({ err: error }, 'rabbitmq disconnected; reconnecting');
+    });
     this.connection.on('error', (error: Error) => this.logger.warn({ err: error }, 'rabbitmq connection error'));
+  }
+
+  get connected(): boolean {
+    return this.up;
   }
 
   private delivery(channel: ConfirmChannel, message: ConsumeMessage) {

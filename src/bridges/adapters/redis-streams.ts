@@ -49,6 +49,10 @@ export class RedisStreamsAdapter implements BridgeAdapter {
     this.loop = this.consume(this.reader, new Deliveries(handler, this.logger));
   }
 
+  get connected(): boolean {
+    return this.reader?.status === 'ready' && this.writer?.status === 'ready';
+  }
+
   private async consume(reader: Redis, deliveries: Deliveries): Promise<void> {
     const { stream, group, claimIdleMs } = this.config;
     const count = Math.min(this.config.batchSize, this.config.prefetch);
