@@ -207,5 +207,30 @@ for (const backend of BACKENDS) {
       );
       expect((await executedAgain(3))[0]).toMatchObject({ status: 'completed', attempts: 3 });
     });
+
+    it("merges the run's profile with the one holding the same identity key, in the run's commit", async () => {
+      const type = await ruleFor(
+        chain([
+          { action: 'set-value', config: { target: 'profile@pii.email', value: 'event@properties.email' } },
+          { action: 'merge-profiles', config: { keys: ['profile@pii.email'] } },
+        ]),
+      );
+      const email = `ada-${randomUUID().slice(0, 8)}@example.org`;
+      const first = await newProfile(type, { email });
+      await eventually(
+        () => runsOf(first.profileId),
+        (rows) => rows[0]?.status === 'completed',
+      );
+      const second = await newProfile(type, { email: email.toUpperCase() });
+      await eventually(
+        () => runsOf(second.profileId),
+        (rows) => rows[0]?.status === 'completed',
+      );
+      const found = await eventually(
+        async () => (await api.admin({ method: 'GET', url: `/profiles/${second.profileId}` })).json() as { id: string },
+        (profile) => profile.id === first.profileId,
+      );
+      expect(found.id).toBe(first.profileId);
+    });
   });
 }

@@ -126,8 +126,14 @@ export interface Repositories {
   identificationPoints: IdentificationPointRepository;
 }
 
-function repositoriesOf(db: Database, steps: readonly CommitStep<SqlExecutor>[]): Repositories {
-  const workflowRuns = new SqlWorkflowRuns(db, steps);
+function repositoriesOf(
+  db: Database,
+  steps: readonly CommitStep<SqlExecutor>[],
+  identity: Identity<SqlExecutor>,
+): Repositories {
+  const workflowRuns = new SqlWorkflowRuns(db, steps, (tx, profileId, keys) =>
+    identity.mergeByKeys(tx, profileId, keys),
+  );
   return {
     sources: new SqlEventSources(db),
     redirects: new SqlRedirects(db),
@@ -180,7 +186,7 @@ export class Composition {
     this.pointCache = new PointCache();
     this.identity = new Identity(new SqlIdentityStore(db), config.identity, this.pointCache);
     this.steps = commitSteps(this.identity.commitStep());
-    this.repositories = repositoriesOf(db, this.steps);
+    this.repositories = repositoriesOf(db, this.steps, this.identity);
   }
 
   /** Opens the store and applies pending migrations, unless told not to (a dry run changes nothing). */

@@ -69,11 +69,18 @@ function eventDocument(row: Row): Record<string, unknown> {
   return { ...document, metadata: { ...(document.metadata as Record<string, unknown>), raiseDepth } };
 }
 
+/** Merges a profile with those holding its values at `keys`, in the caller's transaction (identity). */
+export type MergeByKeys = (tx: SqlExecutor, profileId: string, keys: readonly string[]) => Promise<string>;
+
 export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
-  /** `steps`: the commit steps, run when a run changed its profile (post-event segmentation among them). */
+  /**
+   * `steps`: the commit steps, run when a run changed its profile (post-event segmentation among them);
+   * `mergeByKeys`: applies a flow's merge effect in the commit that stores the run.
+   */
   constructor(
     private readonly db: Database,
     private readonly steps: readonly CommitStep<SqlExecutor>[],
+    private readonly mergeByKeys?: MergeByKeys,
   ) {}
 
   async claim(selection: RunSelection, now: Date, leaseMs: number): Promise<ClaimedRun[]> {
@@ -196,6 +203,12 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
           profiles: changedProfiles.map(({ id, eventTypes }) => ({ id, eventTypes })),
         }),
     ]);
+    // After the profiles are written, so a merge sees the key values the same run set.
+    for (const { run, outcome } of held) {
+      if (run.profileId === null || results.get(run.id)!.status === 'failed') continue;
+      for (const effect of outcome.effects)
+        if (effect.kind === 'merge' && this.mergeByKeys) await this.mergeByKeys(tx, run.profileId, effect.keys);
+    }
     return results;
   }
 
