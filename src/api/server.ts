@@ -15,6 +15,7 @@ import { importRoutes } from './routes/imports.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mappingRoutes } from './routes/mappings.js';
 import { segmentRoutes } from './routes/segments.js';
+import { segmentSpecRoutes } from './routes/segment.js';
 import { tqlRoutes } from './routes/tql.js';
 import { trackRoutes } from './routes/track.js';
 import { workflowRoutes } from './routes/workflow.js';
@@ -59,7 +60,7 @@ async function probe(check: () => Promise<void>): Promise<{ ok: boolean; error?:
 
 /** The routes any page may call (trackers, webhooks, uptime probes, API explorers); the rest is the admin API. */
 const PUBLIC_PATHS = new Set(['/track', '/healthcheck', '/openapi.json']);
-const PUBLIC_PREFIXES = ['/collect/', '/redirect/'];
+const PUBLIC_PREFIXES = ['/collect/', '/redirect/', '/v1/'];
 const isPublic = (path: string) => PUBLIC_PATHS.has(path) || PUBLIC_PREFIXES.some((prefix) => path.startsWith(prefix));
 
 /**
@@ -147,6 +148,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
   );
   await app.register(trackRoutes(services));
   await app.register(collectRoutes(services));
+  await app.register(segmentSpecRoutes(services));
 
   await app.register(async (admin) => {
     admin.addHook('onRequest', bearerAuth(services.config.apiToken));

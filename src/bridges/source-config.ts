@@ -9,8 +9,11 @@ import { DomainError, type FieldProblem } from '../shared/errors.js';
 export const BRIDGE_TYPES = ['rabbitmq', 'mqtt', 'nats', 'redis-streams'] as const;
 export type BridgeType = (typeof BRIDGE_TYPES)[number];
 
-/** `rest` is a source /track names; the broker kinds are served by `meridian bridge KIND`. */
-export const SOURCE_TYPES = ['rest', ...BRIDGE_TYPES] as const;
+/**
+ * `rest` is a source /track names; `segment` one the Segment-spec routes find by its write key; the
+ * broker kinds are served by `meridian bridge KIND`.
+ */
+export const SOURCE_TYPES = ['rest', 'segment', ...BRIDGE_TYPES] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
 
 export const isBridgeType = (type: string): type is BridgeType => (BRIDGE_TYPES as readonly string[]).includes(type);

@@ -30,7 +30,7 @@ export class PointCache {
 }
 
 /** What the admin API uses. */
-export type IdentityAdmin = Pick<Identity<unknown>, 'mergeProfiles' | 'undo' | 'history' | 'findByKey'>;
+export type IdentityAdmin = Pick<Identity<unknown>, 'mergeProfiles' | 'alias' | 'undo' | 'history' | 'findByKey'>;
 
 /**
  * One person, one profile. Every merge runs inside a transaction it is given (the /track commit, a
@@ -90,6 +90,14 @@ export class Identity<Tx> {
    */
   mergeByKeys(tx: Tx, profileId: string, keys: readonly string[]): Promise<string> {
     return this.identify(tx, profileId, [], keys, { by: 'flow' });
+  }
+
+  /**
+   * A client's alias (Segment `alias`): `previousId`'s profile merged with `userId`'s, recorded as an
+   * alias; undefined when either is unknown, as there is then nothing to join.
+   */
+  alias(previousId: string, userId: string): Promise<MergeSummary | undefined> {
+    return this.store.transaction((tx) => this.merge(tx, [userId, previousId], { by: 'alias' }));
   }
 
   /** An operator's merge of the given profiles (ids or merged ids), in a transaction of its own. */

@@ -4,7 +4,7 @@ import type { IdentificationPoint, PointEvent, PointInput } from './points.js';
 
 /** Why a merge happened (or was refused): kept with its record. */
 export interface MergeReason {
-  by: 'identification-point' | 'mapping' | 'operator' | 'flow';
+  by: 'identification-point' | 'mapping' | 'operator' | 'flow' | 'alias';
   /** The key values the profiles shared, when keys brought them together. */
   keys?: IdentityKey[];
 }

@@ -50,6 +50,8 @@ export interface TrackCommand {
   requestId: string;
   sourceId: string;
   profileId?: string;
+  /** A profile unknown by `profileId` is created with that id (a Segment userId) instead of a new one. */
+  staticProfileId?: boolean;
   sessionId?: string;
   facts: SessionFacts;
   /** Request-level context, merged under each event's own context. */

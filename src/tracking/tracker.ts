@@ -50,6 +50,14 @@ export interface CommitFollowUp {
   afterCommit(committed: CommittedRequest): Promise<Pick<TrackResponse, 'response' | 'ux'>>;
 }
 
+/** What an entry that speaks another protocol adds to a /track body (the Segment spec). */
+export interface CollectExtras {
+  /** The profile id is the client's own (a Segment userId): a profile unknown by it is created with it. */
+  staticProfileId?: boolean;
+  /** Event-to-profile mappings of the call itself (Segment traits), applied at commit with the configured ones. */
+  profileMappings?: (index: number) => readonly Mapping[];
+}
+
 export interface TrackerOptions extends CommitLaneOptions {
   /** What follows each commit (workflow runs); the answer's `response` and `ux` are its. */
   followUp?: CommitFollowUp;
@@ -81,7 +89,7 @@ export class Tracker {
    * Refusals are DomainErrors (`validation_failed`, `invalid_source`, `invalid_events`); the caller
    * maps them to its transport.
    */
-  async collect(raw: unknown, origin: CollectOrigin): Promise<TrackResponse> {
+  async collect(raw: unknown, origin: CollectOrigin, extras: CollectExtras = {}): Promise<TrackResponse> {
     const payload = checkEnvelope(raw);
     const unstorable = findUnstorableField(payload, STORED_REQUEST_FIELDS);
     if (unstorable)
@@ -114,7 +122,9 @@ export class Tracker {
         continue;
       }
       if (id !== undefined) indexOfId.set(id, index);
-      events.push(await this.mapEvent({ index, ...checked }, source.id, context, now, warnings));
+      const mapped = await this.mapEvent({ index, ...checked }, source.id, context, now, warnings);
+      const own = extras.profileMappings?.(index) ?? [];
+      events.push(own.length > 0 ? { ...mapped, profileMappings: [...mapped.profileMappings, ...own] } : mapped);
     }
     if (events.length === 0) {
       throw new DomainError(
@@ -127,6 +137,7 @@ export class Tracker {
       requestId: randomUUID(),
       sourceId: source.id,
       profileId: payload.profile?.id ?? undefined,
+      staticProfileId: extras.staticProfileId === true,
       sessionId: payload.session?.id ?? undefined,
       facts: sessionFacts({
         userAgent: origin.userAgent,

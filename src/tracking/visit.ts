@@ -44,9 +44,9 @@ export class VisitLedger {
     for (const alias of profile.ids) this.profileAliases.set(alias, profile.id);
   }
 
-  createProfile(now: Date): ProfileState {
+  createProfile(now: Date, id: string = timeOrderedId(now)): ProfileState {
     const profile: ProfileState = {
-      id: timeOrderedId(now),
+      id,
       ids: [],
       visits: 0,
       lastVisitAt: null,
@@ -124,7 +124,7 @@ export function applyTrackCommand(
   let profile =
     ledger.resolveProfile(command.profileId) ??
     (existingSession ? ledger.resolveProfile(existingSession.profileId) : undefined);
-  profile ??= ledger.createProfile(now);
+  profile ??= ledger.createProfile(now, command.staticProfileId ? command.profileId : undefined);
   if (command.save.profile) ledger.savedProfiles.add(profile.id);
   const profileStored = ledger.isProfileStored(profile.id);
   const systemEvents: string[] = ledger.announceProfile(profile.id) ? [SystemEvent.profileCreated] : [];

@@ -9,6 +9,7 @@ import {
   SOURCE_TYPES,
   unmaskConfig,
 } from '../../bridges/source-config.js';
+import { segmentSourceConfig } from '../../segment-spec/write-key.js';
 import { DomainError, notFound } from '../../shared/errors.js';
 import type { EventSource, EventSourceFields } from '../../tracking/ports.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
@@ -19,7 +20,9 @@ const EventSourceSchema = Type.Object({
   name: Type.String(),
   description: Type.String(),
   enabled: Type.Boolean(),
-  type: Type.String({ description: '`rest` (named by /track) or a broker a bridge consumes' }),
+  type: Type.String({
+    description: '`rest` (named by /track), `segment` (found by `config.writeKey`) or a broker a bridge consumes',
+  }),
   config: Type.Record(Type.String(), Type.Unknown(), { description: "the bridge's settings; a URL's password masked" }),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
@@ -57,13 +60,18 @@ const UpdateBody = Type.Object(
   { additionalProperties: false },
 );
 
-/** A broker source's config is checked as its bridge will read it; a `rest` source takes none. */
-function checkConfig(id: string, fields: EventSourceFields): void {
+/**
+ * A broker source's config is checked as its bridge will read it, a `segment` source's write key as
+ * the Segment routes read it (one is made when absent); a `rest` source takes none.
+ */
+function checkConfig(id: string, fields: EventSourceFields): EventSourceFields {
   if (isBridgeType(fields.type)) checkBridgeConfig(fields.type, id, fields.config);
+  else if (fields.type === 'segment') return { ...fields, config: segmentSourceConfig(fields.config) };
   else if (Object.keys(fields.config).length > 0)
     throw new DomainError('validation_failed', `config: a ${fields.type} source takes no config`, [
       { field: 'config', message: `a ${fields.type} source takes no config` },
     ]);
+  return fields;
 }
 
 /** Credentials in a broker URL are never returned. */
@@ -86,8 +94,7 @@ export function eventSourceRoutes({ sources, sourceCache }: ApiServices) {
       },
       async (request, reply) => {
         const { id = randomUUID(), name, description = '', enabled = true, type = 'rest', config = {} } = request.body;
-        const fields = { name, description, enabled, type, config };
-        checkConfig(id, fields);
+        const fields = checkConfig(id, { name, description, enabled, type, config });
         const created = await sources.create({ id, ...fields });
         if (!created)
           throw new DomainError('conflict', `event source "${id}" already exists`, [
@@ -135,12 +142,11 @@ export function eventSourceRoutes({ sources, sourceCache }: ApiServices) {
         const current = await sources.get(request.params.id);
         if (!current) throw notFound('event source');
         const { config, ...changes } = request.body;
-        const fields = {
+        const fields = checkConfig(current.id, {
           ...current,
           ...changes,
           config: config === undefined ? current.config : unmaskConfig(config, current.config),
-        };
-        checkConfig(current.id, fields);
+        });
         const updated = await sources.update(current.id, fields);
         sourceCache.forget(current.id);
         return updated ? shown(updated) : Promise.reject(notFound('event source'));
