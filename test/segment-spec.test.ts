@@ -176,6 +176,16 @@ describe('Segment-spec routes', () => {
     const badBatch = await post('/v1/batch', { batch: [{ type: 'track', userId: 'u', event: 'ok' }, { type: 'x' }] });
     expect(badBatch.statusCode).toBe(400);
     expect(JSON.stringify(badBatch.json())).toContain('batch.1.type');
+    // What /track refuses in the event is named as the Segment field, with 400 as Segment answers.
+    const badTime = await post('/v1/batch', {
+      batch: [
+        { type: 'track', userId: 'u', event: 'Time Ok' },
+        { type: 'track', userId: 'u', event: 'Time Bad', timestamp: 'yesterday' },
+      ],
+    });
+    expect(badTime.statusCode).toBe(400);
+    expect(badTime.json()).toMatchObject({ details: [{ field: 'batch.1.timestamp' }] });
+    expect(await eventsOf('time-bad')).toEqual([]);
   });
 
   it('answers 401 without a write key', async () => {

@@ -4,34 +4,33 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import {
-  MAX_BATCH_BYTES,
-  MAX_CALL_BYTES,
-  SEGMENT_CALL_TYPES,
-  mapBatch,
-  mapCall,
-  type MappedCall,
-} from '../../segment-spec/segment.js';
-import { sourceOfWriteKey, writeKeyOfBasic } from '../../segment-spec/write-key.js';
+import { MAX_BATCH_BYTES, MAX_CALL_BYTES, SEGMENT_CALL_TYPES, mapBatch, mapCall } from '../../segment-spec/segment.js';
+import { storeCalls, WriteKeys } from '../../segment-spec/collector.js';
+import { writeKeyOfBasic } from '../../segment-spec/write-key.js';
 import { DomainError } from '../../shared/errors.js';
 import { ErrorSchema } from '../schemas.js';
 import type { ApiServices } from '../services.js';
 
 const SuccessSchema = Type.Object({ success: Type.Literal(true) });
 
-const unknownKey = (message: string) => new DomainError('invalid_source', message, [{ field: 'writeKey', message }]);
-
 export function segmentSpecRoutes(services: ApiServices) {
+  const writeKeys = new WriteKeys(services.sources);
+  const ports = {
+    collect: services.tracker.collect.bind(services.tracker),
+    alias: services.identity.identity.alias.bind(services.identity.identity),
+  };
+
   /** The source of the request's write key: HTTP Basic user name, else `writeKey` in the body. */
-  const sourceOf = async (request: FastifyRequest) => {
+  const sourceOf = (request: FastifyRequest) => {
     const body = request.body as { writeKey?: unknown } | undefined;
     const writeKey =
       writeKeyOfBasic(request.headers.authorization) ??
       (typeof body?.writeKey === 'string' ? body.writeKey : undefined);
-    if (writeKey === undefined) throw unknownKey('a write key is required (HTTP Basic user name or writeKey)');
-    const source = sourceOfWriteKey(await services.sources.list(), writeKey);
-    if (!source) throw unknownKey('unknown write key');
-    return source;
+    if (writeKey === undefined)
+      throw new DomainError('invalid_source', 'a write key is required', [
+        { field: 'writeKey', message: 'expected as the HTTP Basic user name or writeKey in the body' },
+      ]);
+    return writeKeys.source(writeKey);
   };
 
   const origin = (request: FastifyRequest) => ({
@@ -40,22 +39,11 @@ export function segmentSpecRoutes(services: ApiServices) {
     language: request.headers['accept-language']?.split(',')[0],
   });
 
-  /** Stores the calls one by one, in order: each has its own profile and session. */
-  const store = async (request: FastifyRequest, calls: readonly MappedCall[]) => {
-    for (const call of calls) {
-      await services.tracker.collect(call.payload, origin(request), {
-        staticProfileId: true,
-        profileMappings: () => call.profileMappings,
-      });
-      if (call.merge) await services.identity.identity.alias(call.merge.previousId, call.merge.userId);
-    }
-  };
-
   const schema = (summary: string) => ({
     tags: ['segment'],
     summary,
     description:
-      'Segment HTTP Tracking API. Authenticated by the write key of a `segment` event source: HTTP Basic user name (empty password) or `writeKey` in the body.',
+      'Segment HTTP Tracking API, answered once stored. Authenticated by the write key of a `segment` event source: HTTP Basic user name (empty password) or `writeKey` in the body.',
     body: Type.Object({}, { additionalProperties: true }),
     response: { 200: SuccessSchema, '4xx': ErrorSchema },
   });
@@ -67,7 +55,8 @@ export function segmentSpecRoutes(services: ApiServices) {
         { schema: schema(`Segment ${type} call`), bodyLimit: MAX_CALL_BYTES },
         async (request) => {
           const source = await sourceOf(request);
-          await store(request, [mapCall(request.body, { sourceId: source.id, type, now: new Date() })]);
+          const call = mapCall(request.body, { sourceId: source.id, type, now: new Date() });
+          await storeCalls(ports, [call], origin(request), ['']);
           return { success: true as const };
         },
       );
@@ -76,7 +65,13 @@ export function segmentSpecRoutes(services: ApiServices) {
       { schema: schema('Segment batch: up to 500 KB of calls, each up to 32 KB'), bodyLimit: MAX_BATCH_BYTES },
       async (request) => {
         const source = await sourceOf(request);
-        await store(request, mapBatch(request.body, { sourceId: source.id, now: new Date() }));
+        const calls = mapBatch(request.body, { sourceId: source.id, now: new Date() });
+        await storeCalls(
+          ports,
+          calls,
+          origin(request),
+          calls.map((_call, index) => `batch.${index}.`),
+        );
         return { success: true as const };
       },
     );

@@ -1,0 +1,81 @@
+/**
+ * Stores Segment calls through the collect entry, each with its own profile and session, in order;
+ * an alias's merge follows its event. HTTP-free: the routes authenticate and read the request.
+ */
+import { DomainError } from '../shared/errors.js';
+import type { EventSource, EventSourceRepository } from '../tracking/ports.js';
+import type { CollectExtras, CollectOrigin } from '../tracking/tracker.js';
+import type { MappedCall } from './segment.js';
+import { sourceOfWriteKey } from './write-key.js';
+
+export interface SegmentPorts {
+  collect(payload: unknown, origin: CollectOrigin, extras: CollectExtras): Promise<unknown>;
+  alias(previousId: string, userId: string): Promise<unknown>;
+}
+
+/** /track's names for a call's one event, as the Segment call names them. */
+function segmentField(field: string): string {
+  const path = field.replace(/^events\.0\.?/, '');
+  if (path.startsWith('time')) return 'timestamp';
+  if (path.startsWith('id')) return 'messageId';
+  return path === '' ? 'body' : path;
+}
+
+/**
+ * Stores the calls; `prefixes[i]` names call i in a problem (`batch.3.`). A call /track refuses is
+ * `validation_failed` (Segment answers a malformed call with 400), naming the Segment field; the
+ * calls before it are stored, and a client's retry stores them once by their messageId.
+ */
+export async function storeCalls(
+  ports: SegmentPorts,
+  calls: readonly MappedCall[],
+  origin: CollectOrigin,
+  prefixes: readonly string[],
+): Promise<void> {
+  for (const [index, call] of calls.entries()) {
+    try {
+      await ports.collect(call.payload, origin, { staticProfileId: true, profileMappings: () => call.profileMappings });
+    } catch (error) {
+      if (!(error instanceof DomainError) || !['invalid_events', 'validation_failed'].includes(error.code)) throw error;
+      const details = error.details.map(({ field, message }) => ({
+        field: `${prefixes[index] ?? ''}${segmentField(field)}`,
+        message,
+      }));
+      throw new DomainError(
+        'validation_failed',
+        details.map(({ field, message }) => `${field}: ${message}`).join('; ') || error.message,
+        details,
+      );
+    }
+    if (call.merge) await ports.alias(call.merge.previousId, call.merge.userId);
+  }
+}
+
+/**
+ * The sources by write key, read at most every `ttlMs` (and again on an unknown key, at most as
+ * often), so that a call does not pay a query for its key. A source disabled through this process
+ * is refused at once all the same: the collect entry checks the source it names.
+ */
+export class WriteKeys {
+  private cached: { at: number; sources: EventSource[] } | undefined;
+
+  constructor(
+    private readonly repository: EventSourceRepository,
+    private readonly ttlMs = 2000,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  async source(writeKey: string): Promise<EventSource> {
+    const fresh = this.cached !== undefined && this.clock() - this.cached.at <= this.ttlMs;
+    let found = fresh ? sourceOfWriteKey(this.cached!.sources, writeKey) : undefined;
+    if (!found && !fresh) {
+      this.cached = { at: this.clock(), sources: await this.repository.list() };
+      found = sourceOfWriteKey(this.cached.sources, writeKey);
+    }
+    if (!found)
+      throw new DomainError('invalid_source', 'unknown write key', [
+        { field: 'writeKey', message: 'unknown write key' },
+      ]);
+    return found;
+  }
+}
