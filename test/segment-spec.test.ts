@@ -103,6 +103,14 @@ describe('Segment-spec collection with @segment/analytics-node', () => {
       expect(known!.pii.email).toBe(`${user}@example.org`);
     }
     expect((await profile('ann'))?.id).not.toBe((await profile('bob'))?.id);
+
+    // After the alias, calls by either id go to the one profile: no profile is made again for an id.
+    const later = client(writeKey);
+    await sent((done) => later.track({ userId: 'ann', event: 'After Alias' }, done));
+    await sent((done) => later.track({ anonymousId: 'anon-ann', event: 'After Alias' }, done));
+    await later.closeAndFlush();
+    const after = await eventsOf('after-alias');
+    expect(after.map((event) => event.profile?.id)).toEqual([(await profile('ann'))!.id, (await profile('ann'))!.id]);
     // The email was claimed as an identity key: it finds the person, however it is written.
     const found = await api.admin({ method: 'GET', url: '/profiles?key=pii.email&value=ANN@example.org' });
     expect((found.json() as Profile[]).map((one) => one.id)).toEqual([(await profile('ann'))!.id]);
