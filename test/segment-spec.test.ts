@@ -5,6 +5,7 @@
 import { Analytics } from '@segment/analytics-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
+import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 
 interface StoredEvent {
   id: string;
@@ -233,3 +234,40 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe.skipIf(!(await postgresAvailable()))('Segment spec on two API processes sharing PostgreSQL', () => {
+  let database: TestDatabase;
+  let apis: TestApi[] = [];
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    for (let i = 0; i < 2; i++) apis.push(await startTestApi('postgres', { DATABASE_URL: database.url }));
+  });
+  afterAll(async () => {
+    for (const one of apis) await one.close();
+    apis = [];
+    await database?.drop();
+  });
+
+  it('makes one profile for a new userId whose first calls reach both at once', async () => {
+    const created = await apis[0]!.admin({
+      method: 'POST',
+      url: '/event-sources',
+      payload: { name: 'segment', type: 'segment', config: { writeKey: 'shared-write-key-0001' } },
+    });
+    expect(created.statusCode).toBe(201);
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, (_unused, index) =>
+        apis[index % 2]!.app.inject({
+          method: 'POST',
+          url: '/v1/track',
+          payload: { writeKey: 'shared-write-key-0001', userId: 'racer', event: 'Raced', messageId: `race-${index}` },
+        }),
+      ),
+    );
+    expect(responses.map((response) => response.statusCode)).toEqual(Array(8).fill(200));
+    const events = await apis[1]!.admin({ method: 'GET', url: '/events?type=raced&limit=50' });
+    const items = (events.json() as { items: StoredEvent[] }).items;
+    expect(items).toHaveLength(8);
+    expect(new Set(items.map((event) => event.profile?.id))).toEqual(new Set(['racer']));
+  });
+});

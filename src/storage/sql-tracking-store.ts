@@ -8,8 +8,11 @@ import { WRITABLE_PROFILE_PARTS } from '../mapping/mapping.js';
 import { insertEventsFrom } from './event-insert.js';
 import { recordAppliedMappings } from './sql-mappings.js';
 
-/** Another transaction created a session this batch was about to create: run the batch again. */
-class SessionRace extends Error {}
+/**
+ * Another transaction created a session, or a profile with a client's own id (a Segment userId), this
+ * batch was about to create: run the batch again, which reads it.
+ */
+class CreationRace extends Error {}
 
 interface SessionRow {
   id: string;
@@ -91,7 +94,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
 
   /** Runs `work` in a transaction, again after a deadlock, a serialization failure or a session race. */
   transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return retryingTransaction(this.db, work, (error) => error instanceof SessionRace || isRetryable(error));
+    return retryingTransaction(this.db, work, (error) => error instanceof CreationRace || isRetryable(error));
   }
 
   async lock(tx: SqlExecutor, { sessionIds, profileIds, mappedEventIds }: BatchKeys): Promise<LockedBatch> {
@@ -175,12 +178,13 @@ async function writeProfiles(tx: SqlExecutor, { newProfiles, changedProfiles, no
     }));
   const created = rows(newProfiles);
   const changed = rows(changedProfiles);
-  await Promise.all([
+  const [inserted] = await Promise.all([
     created.length > 0 &&
       tx.query(
         `INSERT INTO profiles (id, visits, last_visit_at, current_visit_at, active, created_at, updated_at)
          SELECT id, visits, last_visit_at, current_visit_at, active, created_at, updated_at
-           FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})`,
+           FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})
+         ON CONFLICT (id) DO NOTHING RETURNING id`,
         [JSON.stringify(created)],
       ),
     changed.length > 0 &&
@@ -192,6 +196,7 @@ async function writeProfiles(tx: SqlExecutor, { newProfiles, changedProfiles, no
         [JSON.stringify(changed), changed.map((row) => row.id)],
       ),
   ]);
+  if (inserted && inserted.length < created.length) throw new CreationRace();
 }
 
 /** A new session another transaction inserted first is a race: the batch runs again and reads it. */
@@ -236,7 +241,7 @@ async function writeSessions(tx: SqlExecutor, { newSessions, changedSessions, no
         [JSON.stringify(changed), changed.map((row) => row.id)],
       ),
   ]);
-  if (inserted && inserted.length < created.length) throw new SessionRace();
+  if (inserted && inserted.length < created.length) throw new CreationRace();
 }
 
 /** Writes the parts of profiles that event-to-profile mappings changed; runs after the profile insert. */
