@@ -207,6 +207,21 @@ for (const backend of BACKENDS) {
         expect(await eventsOf('time-bad')).toEqual([]);
       });
 
+      it('lets a browser on any page send the write key as HTTP Basic', async () => {
+        const response = await api.app.inject({
+          method: 'OPTIONS',
+          url: '/v1/batch',
+          headers: {
+            origin: 'https://shop.example',
+            'access-control-request-method': 'POST',
+            'access-control-request-headers': 'authorization,content-type',
+          },
+        });
+        expect(response.statusCode).toBe(204);
+        expect(response.headers['access-control-allow-origin']).toBe('https://shop.example');
+        expect(String(response.headers['access-control-allow-headers'])).toContain('authorization');
+      });
+
       it('answers 401 without a write key', async () => {
         expect((await post('/v1/track', { userId: 'u', event: 'x' }, null)).statusCode).toBe(401);
         expect((await post('/v1/track', { userId: 'u', event: 'x' }, 'unknown-key-0123456789')).statusCode).toBe(401);

@@ -73,7 +73,8 @@ function corsFor(config: ApiServices['config']) {
     ...common,
     origin: config.corsOrigins,
     methods: ['GET', 'POST', 'OPTIONS'],
-    allowedHeaders: ['content-type', 'x-timestamp'],
+    // Browser SDKs of the Segment spec (RudderStack's) send the write key as HTTP Basic.
+    allowedHeaders: ['content-type', 'x-timestamp', 'authorization'],
   };
   const admin = config.adminCorsOrigins;
   const adminCors = {
