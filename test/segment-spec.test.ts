@@ -222,6 +222,30 @@ for (const backend of BACKENDS) {
         expect(String(response.headers['access-control-allow-headers'])).toContain('authorization');
       });
 
+      it('follows a changed write key at once', async () => {
+        const created = await api.admin({
+          method: 'POST',
+          url: '/event-sources',
+          payload: { name: 'rotated', type: 'segment', config: { writeKey: 'old-write-key-000001' } },
+        });
+        const { id } = created.json() as { id: string };
+        expect((await post('/v1/track', { userId: 'r', event: 'Rotated' }, 'old-write-key-000001')).statusCode).toBe(
+          200,
+        );
+        const changed = await api.admin({
+          method: 'PUT',
+          url: `/event-sources/${id}`,
+          payload: { config: { writeKey: 'new-write-key-000001' } },
+        });
+        expect(changed.statusCode).toBe(200);
+        expect((await post('/v1/track', { userId: 'r', event: 'Rotated' }, 'old-write-key-000001')).statusCode).toBe(
+          401,
+        );
+        expect((await post('/v1/track', { userId: 'r', event: 'Rotated' }, 'new-write-key-000001')).statusCode).toBe(
+          200,
+        );
+      });
+
       it('answers 401 without a write key', async () => {
         expect((await post('/v1/track', { userId: 'u', event: 'x' }, null)).statusCode).toBe(401);
         expect((await post('/v1/track', { userId: 'u', event: 'x' }, 'unknown-key-0123456789')).statusCode).toBe(401);

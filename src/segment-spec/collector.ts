@@ -52,26 +52,25 @@ export async function storeCalls(
 }
 
 /**
- * The sources by write key, read at most every `ttlMs` (and again on an unknown key, at most as
- * often), so that a call does not pay a query for its key. A source disabled through this process
- * is refused at once all the same: the collect entry checks the source it names.
+ * The sources by write key, read at most every `ttlMs`, and at once after a change through this
+ * process (`generation` moved: SourceCache's), so that a call does not pay a query for its key.
  */
 export class WriteKeys {
-  private cached: { at: number; sources: EventSource[] } | undefined;
+  private cached: { at: number; generation: number; sources: EventSource[] } | undefined;
 
   constructor(
     private readonly repository: EventSourceRepository,
+    private readonly generation: () => number,
     private readonly ttlMs = 2000,
     private readonly clock: () => number = Date.now,
   ) {}
 
   async source(writeKey: string): Promise<EventSource> {
-    const fresh = this.cached !== undefined && this.clock() - this.cached.at <= this.ttlMs;
-    let found = fresh ? sourceOfWriteKey(this.cached!.sources, writeKey) : undefined;
-    if (!found && !fresh) {
-      this.cached = { at: this.clock(), sources: await this.repository.list() };
-      found = sourceOfWriteKey(this.cached.sources, writeKey);
-    }
+    const cached = this.cached;
+    const fresh = cached && cached.generation === this.generation() && this.clock() - cached.at <= this.ttlMs;
+    if (!fresh)
+      this.cached = { at: this.clock(), generation: this.generation(), sources: await this.repository.list() };
+    const found = sourceOfWriteKey(this.cached!.sources, writeKey);
     if (!found)
       throw new DomainError('invalid_source', 'unknown write key', [
         { field: 'writeKey', message: 'unknown write key' },

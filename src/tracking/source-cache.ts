@@ -7,6 +7,8 @@ import type { EventSource, EventSourceRepository } from './ports.js';
  */
 export class SourceCache {
   private readonly entries = new Map<string, { source: EventSource | undefined; expires: number }>();
+  /** Counts the changes made through this process, for caches of several sources (write keys) to follow. */
+  generation = 0;
 
   constructor(
     private readonly repository: EventSourceRepository,
@@ -24,5 +26,6 @@ export class SourceCache {
 
   forget(id: string): void {
     this.entries.delete(id);
+    this.generation++;
   }
 }

@@ -14,7 +14,7 @@ import type { ApiServices } from '../services.js';
 const SuccessSchema = Type.Object({ success: Type.Literal(true) });
 
 export function segmentSpecRoutes(services: ApiServices) {
-  const writeKeys = new WriteKeys(services.sources);
+  const writeKeys = new WriteKeys(services.sources, () => services.sourceCache.generation);
   const ports = {
     collect: services.tracker.collect.bind(services.tracker),
     alias: services.identity.identity.alias.bind(services.identity.identity),
