@@ -51,6 +51,21 @@ describe('applyTrackCommand', () => {
     expect(later.events[0]!.occurredAt).toEqual(new Date(NOW.getTime() - 1000));
   });
 
+  it("creates an unknown profile with the client's id only when the command says the id is static", () => {
+    const ledger = new VisitLedger([], []);
+    const given = applyTrackCommand(ledger, command({ profileId: 'user-1', staticProfileId: true }), NOW);
+    expect(given.profileId).toBe('user-1');
+    expect(types(ledger)).toContain('profile-created');
+    // The same id again, in the same batch, is that profile.
+    expect(applyTrackCommand(ledger, command({ profileId: 'user-1', staticProfileId: true }), NOW).profileId).toBe(
+      'user-1',
+    );
+    // Without the flag an unknown id is not taken, as in Tracardi: a new profile gets a new id.
+    expect(applyTrackCommand(new VisitLedger([], []), command({ profileId: 'user-2' }), NOW).profileId).not.toBe(
+      'user-2',
+    );
+  });
+
   it('emits profile-created, session-opened and visit-started for a new visitor', () => {
     const ledger = new VisitLedger([], []);
     const result = applyTrackCommand(ledger, command({}, ['Page View', 'purchase']), NOW);
