@@ -128,7 +128,7 @@ export class SqlSegments implements SegmentRepository {
   async listAwaitingQueue(graceMs: number): Promise<Segment[]> {
     const rows = await this.db.query(
       `SELECT * FROM segments
-        WHERE enabled AND resegment_requested > resegment_queued AND updated_at < now() - $1 * interval '1 millisecond'
+        WHERE enabled AND resegment_requested > resegment_queued AND updated_at <= now() - $1 * interval '1 millisecond'
         ORDER BY id`,
       [graceMs],
     );
