@@ -13,6 +13,7 @@ import { mappingRoutes } from './routes/mappings.js';
 import { segmentRoutes } from './routes/segments.js';
 import { tqlRoutes } from './routes/tql.js';
 import { trackRoutes } from './routes/track.js';
+import { triggerRoutes } from './routes/trigger.js';
 import type { ApiServices } from './services.js';
 import { validatorCompiler } from './validation.js';
 import { DomainError } from '../shared/errors.js';
@@ -125,6 +126,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     await admin.register(mappingRoutes(services.mapping));
     await admin.register(jobRoutes(services.mapping));
     await admin.register(tqlRoutes);
+    await admin.register(triggerRoutes(services.triggers));
   });
   return app;
 }

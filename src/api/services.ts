@@ -3,6 +3,7 @@ import type { MappingServices } from '../mapping/ports.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import type { SourceCache } from '../tracking/source-cache.js';
 import type { Tracker } from '../tracking/tracker.js';
+import type { TriggerStore } from '../triggers/ports.js';
 
 /** The HTTP layer's settings, as the composition root reads them from Config (API_TOKEN, MAX_PAYLOAD_BYTES…). */
 export interface ApiSettings {
@@ -28,6 +29,8 @@ export interface ApiServices {
     resegment: (segmentId: string) => Promise<boolean>;
   };
   mapping: MappingServices;
+  /** The segment_changes outbox: its backlog, and rule replays. */
+  triggers: TriggerStore;
   /** Each throws when its backend is unreachable. */
   health: { storage: () => Promise<void>; queue: () => Promise<void> };
 }

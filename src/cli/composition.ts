@@ -34,11 +34,13 @@ import { SqlReadModel } from '../storage/sql-read-model.js';
 import { SqlMembership, SqlSegments } from '../storage/sql-segments.js';
 import { SqlSettings } from '../storage/sql-settings.js';
 import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
+import { SqlTriggers } from '../storage/sql-triggers.js';
 import { TrackCommit } from '../tracking/commit.js';
 import { COMMIT_STEPS } from './commit-steps.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import { SourceCache } from '../tracking/source-cache.js';
 import { Tracker } from '../tracking/tracker.js';
+import type { TriggerStore } from '../triggers/ports.js';
 import { DEFAULT_WORKER_OPTIONS, selectWorkers, startWorkers, type Worker, type WorkerOptions } from './workers.js';
 
 /** DATA_DIR=:memory: keeps the embedded store in memory: nothing survives the process. */
@@ -86,6 +88,7 @@ export interface Repositories {
   backfills: BackfillStore;
   jobRuns: JobRunRepository;
   heartbeat: HeartbeatStore;
+  triggers: TriggerStore;
 }
 
 function repositoriesOf(db: Database): Repositories {
@@ -99,6 +102,7 @@ function repositoriesOf(db: Database): Repositories {
     backfills: new SqlMappingBackfills(db, COMMIT_STEPS),
     jobRuns: new SqlJobRuns(db),
     heartbeat: new SqlHeartbeatStore(db, COMMIT_STEPS),
+    triggers: new SqlTriggers(db),
   };
 }
 
@@ -241,6 +245,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           backfill: (mappingId, range) => startBackfill(backfills, mappingId, range),
           jobRuns: repositories.jobRuns,
         },
+        triggers: repositories.triggers,
         health: { storage: async () => void (await root.db.query('SELECT 1')), queue: () => queue.ping() },
       },
       logger,
