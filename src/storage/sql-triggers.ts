@@ -38,11 +38,11 @@ const CLAIM = `WITH claimed AS (
     SELECT seq, segment_id, profile_id, change, at FROM segment_changes
      WHERE consumed_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
   )
-  SELECT c.*, EXISTS (SELECT 1 FROM profiles p WHERE p.id = c.profile_id) AS profile_exists,
+  SELECT c.*, p.id IS NOT NULL AS profile_exists,
          NOT EXISTS (SELECT 1 FROM segment_changes w
                       WHERE w.profile_id = c.profile_id AND w.consumed_at IS NULL AND w.seq < c.seq
                         AND w.seq NOT IN (SELECT seq FROM claimed)) AS ready
-    FROM claimed c ORDER BY c.seq`;
+    FROM claimed c LEFT JOIN profiles p ON p.id = c.profile_id ORDER BY c.seq`;
 
 /**
  * Records runs pending. A profile's runs are spaced a microsecond apart in the order given, after the
@@ -137,9 +137,8 @@ export class SqlTriggers implements TriggerStore {
     limit: number,
   ): Promise<SegmentChange[]> {
     const rows = await this.db.query(
-      `SELECT c.seq, c.segment_id, c.profile_id, c.change, c.at,
-              EXISTS (SELECT 1 FROM profiles p WHERE p.id = c.profile_id) AS profile_exists
-         FROM segment_changes c
+      `SELECT c.seq, c.segment_id, c.profile_id, c.change, c.at, p.id IS NOT NULL AS profile_exists
+         FROM segment_changes c LEFT JOIN profiles p ON p.id = c.profile_id
         WHERE c.seq > $4 AND c.segment_id = $1 AND c.change = $2 AND c.at >= $3
         ORDER BY c.seq LIMIT $5`,
       [segmentId, change, since, afterSeq, limit],
