@@ -61,7 +61,7 @@ for (const backend of BACKENDS) {
     });
     afterAll(async () => db?.dispose());
 
-    const drain = () => drainChanges({ triggers, logger }, TRIGGER_BATCH);
+    const drain = () => drainChanges({ triggers }, TRIGGER_BATCH);
 
     async function seedProfiles(prefix: string, spent: number[]): Promise<string[]> {
       const ids = spent.map((_, i) => `${prefix}-${String(i).padStart(5, '0')}`);
@@ -243,7 +243,7 @@ for (const backend of BACKENDS) {
       const dying = new SqlTriggers(
         interrupted(db, consuming, () => Promise.reject(new Error('killed between the runs and the consumption'))),
       );
-      await expect(drainChanges({ triggers: dying, logger }, TRIGGER_BATCH)).rejects.toThrow(/killed/);
+      await expect(drainChanges({ triggers: dying }, TRIGGER_BATCH)).rejects.toThrow(/killed/);
       expect(await runsOf('kill-enter')).toEqual([]);
       expect(await unconsumed(vip.id)).toBe(3);
 
@@ -264,8 +264,8 @@ for (const backend of BACKENDS) {
       await membership.apply(vip, only(ids), T0);
 
       const [first, second] = await Promise.all([
-        drainChanges({ triggers, logger }, 100),
-        drainChanges({ triggers: new SqlTriggers(db), logger }, 100),
+        drainChanges({ triggers }, 100),
+        drainChanges({ triggers: new SqlTriggers(db) }, 100),
       ]);
       // Each drain stops at a short batch; what is left (changes held back behind the other) goes next.
       const rest = await drain();

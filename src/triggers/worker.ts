@@ -23,7 +23,7 @@ export const TRIGGER_BATCH = 500;
  * Consumes the outbox until a batch comes back short. A batch whose changes all wait behind another
  * worker's (same profile, earlier change) consumes nothing: the next tick takes them.
  */
-export async function drainChanges(deps: TriggerWorkerDeps, batch: number): Promise<ConsumedBatch> {
+export async function drainChanges(deps: Pick<TriggerWorkerDeps, 'triggers'>, batch: number): Promise<ConsumedBatch> {
   const total: ConsumedBatch = { claimed: 0, consumed: 0, runs: 0, skipped: 0 };
   for (;;) {
     const done = await deps.triggers.consume(batch, decide);
