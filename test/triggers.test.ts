@@ -335,27 +335,5 @@ for (const backend of BACKENDS) {
         expect(runs.map((run) => run.trigger)).toEqual(['segment-entered', 'segment-left']);
       },
     );
-
-    it.skipIf(backend.name !== 'postgres')(
-      'leaves the batch of a worker whose connection dies mid-batch unconsumed and without runs',
-      async () => {
-        const ids = await seedProfiles('cut', [150, 150]);
-        const vip = await segment('Cut vip', 'profile@traits.spent > 100');
-        await rule('cut-enter', 'segment-entered', vip.id);
-        await membership.apply(vip, only(ids), T0);
-        // The server ends the worker's session after its runs are written, as when its process is killed.
-        const cut = new SqlTriggers(
-          interrupted(db, consuming, async (tx) => {
-            const [{ pid }] = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')) as [{ pid: number }];
-            await db.query('SELECT pg_terminate_backend($1)', [pid]);
-          }),
-        );
-        await expect(cut.consume(TRIGGER_BATCH, decide)).rejects.toThrow();
-        expect(await runsOf('cut-enter')).toEqual([]);
-        expect(await unconsumed(vip.id)).toBe(2);
-        await drain();
-        expect(await runsOf('cut-enter')).toHaveLength(2);
-      },
-    );
   });
 }
