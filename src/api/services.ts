@@ -1,5 +1,6 @@
 import type { SegmentRepository } from '../segmentation/ports.js';
 import type { MappingServices } from '../mapping/ports.js';
+import type { WorkflowServices } from '../workflow/ports.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import type { SourceCache } from '../tracking/source-cache.js';
 import type { Tracker } from '../tracking/tracker.js';
@@ -31,6 +32,7 @@ export interface ApiServices {
   mapping: MappingServices;
   /** The segment_changes outbox: its backlog, and rule replays. */
   triggers: TriggerStore;
+  workflow: WorkflowServices;
   /** Each throws when its backend is unreachable. */
   health: { storage: () => Promise<void>; queue: () => Promise<void> };
 }

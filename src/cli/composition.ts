@@ -35,6 +35,19 @@ import { SqlMembership, SqlSegments } from '../storage/sql-segments.js';
 import { SqlSettings } from '../storage/sql-settings.js';
 import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
 import { SqlTriggers } from '../storage/sql-triggers.js';
+import { SqlFlows } from '../storage/sql-flows.js';
+import { SqlRules } from '../storage/sql-rules.js';
+import { SqlRunHistory } from '../storage/sql-run-history.js';
+import { ACTIONS } from '../workflow/actions/index.js';
+import { fetchHttpClient } from '../workflow/fetch-http.js';
+import type { FlowRepository, RuleRepository, RunHistory } from '../workflow/ports.js';
+import { ruleReferences } from '../workflow/rule.js';
+import { RuleCache } from '../workflow/rule-cache.js';
+import { runFlow } from '../workflow/engine.js';
+import { DEFAULT_EXECUTOR_SETTINGS, type WorkflowExecution, type WorkflowRunStore } from '../workflow/executor.js';
+import { WorkflowFollowUp } from '../workflow/follow-up.js';
+import { WORKFLOW } from '../workflow/worker.js';
+import { SqlWorkflowRuns } from '../storage/sql-workflow-runs.js';
 import { TrackCommit } from '../tracking/commit.js';
 import { COMMIT_STEPS } from './commit-steps.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
@@ -89,6 +102,10 @@ export interface Repositories {
   jobRuns: JobRunRepository;
   heartbeat: HeartbeatStore;
   triggers: TriggerStore;
+  flows: FlowRepository;
+  rules: RuleRepository;
+  runHistory: RunHistory;
+  workflowRuns: WorkflowRunStore;
 }
 
 function repositoriesOf(db: Database): Repositories {
@@ -103,6 +120,10 @@ function repositoriesOf(db: Database): Repositories {
     jobRuns: new SqlJobRuns(db),
     heartbeat: new SqlHeartbeatStore(db, COMMIT_STEPS),
     triggers: new SqlTriggers(db),
+    flows: new SqlFlows(db),
+    rules: new SqlRules(db),
+    runHistory: new SqlRunHistory(db),
+    workflowRuns: new SqlWorkflowRuns(db, COMMIT_STEPS),
   };
 }
 
@@ -110,6 +131,8 @@ function repositoriesOf(db: Database): Repositories {
 export class Composition {
   readonly repositories: Repositories;
   private openedQueue: JobQueue | undefined;
+  private openedRuleCache: RuleCache | undefined;
+  private openedTracker: Tracker | undefined;
   private readonly parts: Consumer[] = [];
 
   private constructor(
@@ -149,6 +172,12 @@ export class Composition {
     return part;
   }
 
+  /** One per process, shared by the admin API and the commit step, so a save is seen by the next commit. */
+  get ruleCache(): RuleCache {
+    this.openedRuleCache ??= new RuleCache(this.repositories.rules);
+    return this.openedRuleCache;
+  }
+
   backfillDeps(logger: Logger = this.logger): BackfillDeps {
     const { mappings, backfills } = this.repositories;
     return { mappings, backfills, queue: this.queue, logger };
@@ -159,10 +188,12 @@ export class Composition {
   }
 
   /**
-   * The collect pipeline: the tracking store and the Tracker over it, the one place either is made.
-   * The Tracker commits what is pending before the store closes.
+   * The collect pipeline: the tracking store and the Tracker over it, the one place either is made,
+   * once per process. Its commits are followed by the workflow runs they recorded. The Tracker commits
+   * what is pending before the store closes.
    */
   tracking(caches: { sourceCache: SourceCache; mappingCache: MappingCache }): Tracker {
+    if (this.openedTracker) return this.openedTracker;
     const tracker = new Tracker(
       new TrackCommit(new SqlTrackingStore(this.db), COMMIT_STEPS),
       caches.sourceCache,
@@ -171,15 +202,44 @@ export class Composition {
         maxBatch: this.config.groupCommitMaxBatch,
         maxWaitMs: this.config.groupCommitMaxWaitMs,
         lanes: this.db.kind === 'pglite' ? 1 : this.config.commitLanes,
+        followUp: new WorkflowFollowUp({
+          ...this.workflowExecution(),
+          logger: this.logger.child({ capability: 'workflow' }),
+          rules: this.ruleCache,
+          queue: this.queue,
+        }),
       },
     );
     this.own({ close: () => tracker.drain() });
+    this.openedTracker = tracker;
     return tracker;
+  }
+
+  /** How workflow runs are executed: the engine with its actions, and the tracker raised events go through. */
+  private workflowExecution(): WorkflowExecution {
+    return {
+      runs: this.repositories.workflowRuns,
+      runFlow: (flow, context) => runFlow(flow, context, { actions: ACTIONS, http: fetchHttpClient }),
+      raise: (payload) => this.openedTracker!.collect(payload, { channel: 'workflow' }),
+      settings: { ...DEFAULT_EXECUTOR_SETTINGS, leaseMs: this.config.workflowClaimMs },
+    };
   }
 
   /** Starts workers in this process; they stop when the root closes, or before, when the result is closed. */
   startWorkers(workers: readonly Worker[], options: WorkerOptions): Consumer {
-    return this.own(startWorkers(workers, { ...this.repositories, queue: this.queue, logger: this.logger }, options));
+    // The workflow worker tracks the events its flows raise: the tracker must outlive it.
+    if (workers.some((each) => each.queues.includes(WORKFLOW)))
+      this.tracking({
+        sourceCache: new SourceCache(this.repositories.sources),
+        mappingCache: new MappingCache(this.repositories.mappings),
+      });
+    return this.own(
+      startWorkers(
+        workers,
+        { ...this.repositories, queue: this.queue, logger: this.logger, workflow: this.workflowExecution() },
+        options,
+      ),
+    );
   }
 
   async close(): Promise<void> {
@@ -246,6 +306,15 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           jobRuns: repositories.jobRuns,
         },
         triggers: repositories.triggers,
+        workflow: {
+          flows: repositories.flows,
+          rules: repositories.rules,
+          runs: repositories.runHistory,
+          references: ruleReferences({ flows: repositories.flows, sources: repositories.sources, segments }),
+          ruleCache: root.ruleCache,
+          actions: ACTIONS,
+          http: fetchHttpClient,
+        },
         health: { storage: async () => void (await root.db.query('SELECT 1')), queue: () => queue.ping() },
       },
       logger,

@@ -4,12 +4,15 @@ import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
 import { segmentationConsumers } from '../segmentation/worker.js';
 import type { Logger } from '../shared/logger.js';
 import { triggerConsumers } from '../triggers/worker.js';
+import type { WorkflowExecution } from '../workflow/executor.js';
+import { workflowConsumers } from '../workflow/worker.js';
 import type { Repositories } from './composition.js';
 
 /** What a worker is handed: the ports the composition root builds, never an adapter it must make. */
 export interface WorkerDeps extends Repositories {
   queue: JobQueue;
   logger: Logger;
+  workflow: WorkflowExecution;
 }
 
 /** The role's choices, the same for every worker; each reads what concerns it. */
@@ -63,6 +66,7 @@ export const WORKERS: readonly Worker[] = [
   // Tracardi's segmentation & mapping worker: one deployment consumes all three queues.
   worker('segmentation', segmentationConsumers, mappingConsumers),
   worker('trigger', triggerConsumers),
+  worker('workflow', workflowConsumers),
 ];
 
 /** The named workers in the registry's order, each once; `all` is every one. */

@@ -56,6 +56,10 @@ export interface Config {
   commitLanes: number;
   /** PostgreSQL connections per process. */
   databasePoolSize: number;
+  /** How long a claim on a workflow run holds: longer than a run may take. */
+  workflowClaimMs: number;
+  /** Days a finished workflow run stays in the run history. */
+  workflowRunRetentionDays: number;
   /** Things worth saying once at start-up that are not errors (e.g. a Tracardi variable we ignore). */
   notices: string[];
 }
@@ -125,6 +129,17 @@ export const VARIABLES = {
   GROUP_COMMIT_MAX_BATCH: { group: 'server', meaning: 'most /track requests committed together', default: 256 },
   COMMIT_LANES: { group: 'server', meaning: 'parallel commit lanes per API process on PostgreSQL', default: 4 },
   DATABASE_POOL_SIZE: { group: 'server', meaning: 'PostgreSQL connections per process', default: 10 },
+  WORKFLOW_CLAIM_S: {
+    group: 'server',
+    meaning:
+      'seconds a process holds a workflow run it executes; a run its process left unfinished is executed again after this',
+    default: 120,
+  },
+  WORKFLOW_RUN_RETENTION_DAYS: {
+    group: 'server',
+    meaning: 'days a finished workflow run stays in the run history; each heartbeat run removes older ones',
+    default: 30,
+  },
   ELASTIC_HOST: { group: 'server', meaning: "Tracardi's; ignored with a warning (set DATABASE_URL instead)" },
   HEARTBEAT_INTERVAL_S: {
     group: 'heartbeat',
@@ -277,6 +292,8 @@ export function loadConfig(env: Env = process.env): Config {
     groupCommitMaxBatch: integer(env, 'GROUP_COMMIT_MAX_BATCH', 1, 10_000),
     commitLanes: integer(env, 'COMMIT_LANES', 1, 64),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 1, 1000),
+    workflowClaimMs: integer(env, 'WORKFLOW_CLAIM_S', 1, 86_400) * 1000,
+    workflowRunRetentionDays: integer(env, 'WORKFLOW_RUN_RETENTION_DAYS', 1, 36_500),
     notices: present(env, 'ELASTIC_HOST')
       ? [
           'ELASTIC_HOST is ignored: Meridian stores data in PostgreSQL; set DATABASE_URL=postgresql://user:password@host:5432/db instead',
