@@ -92,7 +92,7 @@ export async function benchTriggers(): Promise<TriggerBench> {
       const queue = new MemoryJobQueue({ logger });
       const deps = { queue, segments, membership, logger };
       const started = performance.now();
-      const trigger = startTriggerWorker({ triggers, logger }, { intervalMs: 20, batch: TRIGGER_BATCH });
+      const trigger = startTriggerWorker({ triggers, queue, logger }, { intervalMs: 20, batch: TRIGGER_BATCH });
       await runSegmentationJob(deps, { batchSize: SEGMENTATION_BATCH });
       const segmentation = startSegmentationWorker(deps, {
         concurrency: 2,

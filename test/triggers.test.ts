@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
+import { MemoryJobQueue } from '../src/queue/memory.js';
 import { machineName } from '../src/segmentation/segment.js';
 import type { Database, SqlExecutor, TransactionExecutor } from '../src/storage/database.js';
 import { SqlReadModel } from '../src/storage/sql-read-model.js';
@@ -8,6 +9,7 @@ import { SqlTriggers } from '../src/storage/sql-triggers.js';
 import { replayRule } from '../src/triggers/replay.js';
 import { decide } from '../src/triggers/trigger.js';
 import { drainChanges, startTriggerWorker, TRIGGER_BATCH } from '../src/triggers/worker.js';
+import { WORKFLOW } from '../src/workflow/worker.js';
 import { BACKENDS } from './support/api.js';
 import { openTestDatabase } from './support/db.js';
 import { eventually } from './support/eventually.js';
@@ -281,7 +283,8 @@ for (const backend of BACKENDS) {
       const ids = await seedProfiles('timer', [150]);
       const vip = await segment('Timer vip', 'profile@traits.spent > 100');
       await rule('timer-enter', 'segment-entered', vip.id);
-      const worker = startTriggerWorker({ triggers, logger }, { intervalMs: 20, batch: TRIGGER_BATCH });
+      const queue = new MemoryJobQueue({ logger });
+      const worker = startTriggerWorker({ triggers, queue, logger }, { intervalMs: 20, batch: TRIGGER_BATCH });
       try {
         await membership.apply(vip, only(ids), T0);
         expect(
@@ -290,8 +293,18 @@ for (const backend of BACKENDS) {
             (runs) => runs.length === 1,
           ),
         ).toHaveLength(1);
+        // The workflow worker is woken for the runs.
+        expect(
+          (
+            await eventually(
+              () => queue.counts(WORKFLOW),
+              (counts) => counts.waiting > 0,
+            )
+          ).waiting,
+        ).toBe(1);
       } finally {
         await worker.close();
+        await queue.close();
       }
     });
 

@@ -1,11 +1,14 @@
-import type { Consumer, QueueConsumers } from '../queue/port.js';
+import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
 import type { Logger } from '../shared/logger.js';
 import { runEvery } from '../shared/timer-loop.js';
+import { WORKFLOW, type WorkflowWakeUp } from '../workflow/worker.js';
 import type { ConsumedBatch, TriggerStore } from './ports.js';
 import { decide } from './trigger.js';
 
 export interface TriggerWorkerDeps {
   triggers: TriggerStore;
+  /** Wakes the workflow worker once runs are recorded. */
+  queue: JobQueue;
   logger: Logger;
 }
 
@@ -35,12 +38,25 @@ export async function drainChanges(deps: Pick<TriggerWorkerDeps, 'triggers'>, ba
   }
 }
 
-/** The trigger worker: on a timer, turns segment changes into recorded workflow runs. */
+/** The runs are rows: a wake-up the queue does not take only leaves them to the workflow worker's sweep. */
+async function wakeWorkflowWorker(deps: TriggerWorkerDeps): Promise<void> {
+  try {
+    await deps.queue.enqueue<WorkflowWakeUp>(WORKFLOW, {});
+  } catch (error) {
+    deps.logger.warn({ err: error }, 'workflow worker not woken: its sweep will execute the runs');
+  }
+}
+
+/**
+ * The trigger worker: on a timer, turns segment changes into recorded workflow runs, then wakes the
+ * workflow worker, which executes them.
+ */
 export function startTriggerWorker(deps: TriggerWorkerDeps, options: TriggerWorkerOptions): Consumer {
   const loop = runEvery(
     options.intervalMs,
     async () => {
       const done = await drainChanges(deps, options.batch);
+      if (done.runs > 0) await wakeWorkflowWorker(deps);
       if (done.skipped > 0) deps.logger.info({ skipped: done.skipped }, 'segment changes of deleted profiles skipped');
       if (done.consumed > 0) deps.logger.debug({ changes: done.consumed, runs: done.runs }, 'segment changes consumed');
     },
