@@ -16,7 +16,7 @@
  *  BENCH_REDIS_URL (redis://127.0.0.1:6379, the bridge case's stream),
  *  BENCH_WRITE (yes: write BENCHMARKS.md), BENCH_CPU_PROF (a directory: `node --cpu-prof` the API children there),
  *  BENCH_STRICT (no: exit 1 on a missed target, not only on failed requests),
- *  BENCH_CASES (bare,postgres,pglite,condition,workflow,segmentation,heartbeat,bridge: the cases to run),
+ *  BENCH_CASES (bare,postgres,pglite,condition,workflow,segmentation,triggers,heartbeat,bridge: the cases to run),
  *  BENCH_PG_SETTINGS ("name=value;…": ALTER DATABASE … SET on the bench database only, e.g.
  *    "session_preload_libraries=auto_explain;auto_explain.log_min_duration=20" or "jit=off").
  *  GROUP_COMMIT_WAIT_MS / GROUP_COMMIT_MAX_BATCH pass through to the API children.
@@ -45,6 +45,7 @@ import {
 import { ChildFailure, freePort, killAllChildren, startChild, type Child } from './servers.js';
 import { benchHeartbeat, type HeartbeatRunFigure } from './heartbeat.js';
 import { benchSegmentation } from './segmentation.js';
+import { benchTriggers, describeTriggers } from './triggers.js';
 
 // ---------------------------------------------------------------- configuration
 
@@ -81,7 +82,10 @@ const settings = {
   strict: envYes('BENCH_STRICT', false),
   cpuProfDir: process.env['BENCH_CPU_PROF']?.trim() || undefined,
   cases: new Set(
-    (process.env['BENCH_CASES']?.trim() || 'bare,postgres,pglite,condition,workflow,segmentation,heartbeat,bridge')
+    (
+      process.env['BENCH_CASES']?.trim() ||
+      'bare,postgres,pglite,condition,workflow,segmentation,triggers,heartbeat,bridge'
+    )
       .split(',')
       .map((name) => name.trim()),
   ),
@@ -793,6 +797,11 @@ async function main(): Promise<number> {
         detail: figures.runs.map((r) => `${r.seconds.toFixed(1)} s`).join(', '),
       });
     }
+  }
+  if (run('triggers')) {
+    log('segment triggers: BENCH_TRIGGER_PROFILES (100,000) profiles enter a segment with one rule, on PostgreSQL');
+    const figures = await guarded('triggers', rows, notes, () => benchTriggers());
+    if (figures) notes.push(describeTriggers(figures));
   }
   if (run('heartbeat')) {
     log('heartbeat job over BENCH_HEARTBEAT_SESSIONS (1M) sessions on PostgreSQL (several minutes)');

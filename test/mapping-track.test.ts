@@ -17,7 +17,10 @@ for (const backend of BACKENDS) {
       api = await startTestApi(
         backend.name,
         {},
-        { workers: ['segmentation'], workerOptions: { concurrency: 1, pendingIntervalMs: 100, resegmentSweepMs: 0 } },
+        {
+          workers: ['segmentation'],
+          workerOptions: { concurrency: 1, pendingIntervalMs: 100, resegmentSweepMs: 0, triggerIntervalMs: 0 },
+        },
       );
     });
     afterAll(async () => api?.close());

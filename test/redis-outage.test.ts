@@ -16,7 +16,7 @@ import { redisServerAvailable, startOwnRedis, type OwnRedis } from './support/re
 
 const ready = (await redisServerAvailable()) && (await postgresAvailable());
 const logger = pino({ level: 'silent' });
-const WORKERS = { concurrency: 1, pendingIntervalMs: 100, resegmentSweepMs: 300 };
+const WORKERS = { concurrency: 1, pendingIntervalMs: 100, resegmentSweepMs: 300, triggerIntervalMs: 0 };
 
 describe.skipIf(!ready)('admin writes while Redis is down', () => {
   let redis: OwnRedis;

@@ -15,7 +15,10 @@ for (const backend of BACKENDS) {
       api = await startTestApi(
         backend.name,
         {},
-        { workers: ['segmentation'], workerOptions: { concurrency: 2, pendingIntervalMs: 50, resegmentSweepMs: 0 } },
+        {
+          workers: ['segmentation'],
+          workerOptions: { concurrency: 2, pendingIntervalMs: 50, resegmentSweepMs: 0, triggerIntervalMs: 0 },
+        },
       );
     });
     afterAll(async () => api?.close());

@@ -18,6 +18,7 @@ import { segmentRoutes } from './routes/segments.js';
 import { segmentSpecRoutes } from './routes/segment.js';
 import { tqlRoutes } from './routes/tql.js';
 import { trackRoutes } from './routes/track.js';
+import { triggerRoutes } from './routes/trigger.js';
 import { workflowRoutes } from './routes/workflow.js';
 import type { ApiServices } from './services.js';
 import { validatorCompiler } from './validation.js';
@@ -165,6 +166,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     await admin.register(importRoutes(services.importing));
     await admin.register(jobRoutes(services.mapping, services.importing));
     await admin.register(tqlRoutes);
+    await admin.register(triggerRoutes(services.triggers));
     await admin.register(workflowRoutes(services.workflow));
   });
   return app;

@@ -9,6 +9,7 @@ import type { WorkflowServices } from '../workflow/ports.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import type { SourceCache } from '../tracking/source-cache.js';
 import type { Tracker } from '../tracking/tracker.js';
+import type { TriggerStore } from '../triggers/ports.js';
 
 /** The HTTP layer's settings, as the composition root reads them from Config (API_TOKEN, MAX_PAYLOAD_BYTES…). */
 export interface ApiSettings {
@@ -35,6 +36,8 @@ export interface ApiServices {
     resegment: (segmentId: string) => Promise<boolean>;
   };
   mapping: MappingServices;
+  /** The segment_changes outbox: its backlog, and rule replays. */
+  triggers: TriggerStore;
   workflow: WorkflowServices;
   importing: ImportApiServices;
   identity: { identity: IdentityAdmin; points: IdentificationPointRepository; pointCache: PointCache };

@@ -44,6 +44,7 @@ import { SqlReadModel } from '../storage/sql-read-model.js';
 import { SqlMembership, SqlSegments } from '../storage/sql-segments.js';
 import { SqlSettings } from '../storage/sql-settings.js';
 import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
+import { SqlTriggers } from '../storage/sql-triggers.js';
 import { SqlFlows } from '../storage/sql-flows.js';
 import { SqlRules } from '../storage/sql-rules.js';
 import { SqlRunHistory } from '../storage/sql-run-history.js';
@@ -68,6 +69,7 @@ import type { SqlExecutor } from '../storage/database.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import { SourceCache } from '../tracking/source-cache.js';
 import { Tracker } from '../tracking/tracker.js';
+import type { TriggerStore } from '../triggers/ports.js';
 import { DEFAULT_WORKER_OPTIONS, selectWorkers, startWorkers, type Worker, type WorkerOptions } from './workers.js';
 
 /** DATA_DIR=:memory: keeps the embedded store in memory: nothing survives the process. */
@@ -117,6 +119,7 @@ export interface Repositories {
   backfills: BackfillStore;
   jobRuns: JobRunRepository;
   heartbeat: HeartbeatStore;
+  triggers: TriggerStore;
   flows: FlowRepository;
   rules: RuleRepository;
   runHistory: RunHistory;
@@ -146,6 +149,7 @@ function repositoriesOf(
     backfills: new SqlMappingBackfills(db, steps),
     jobRuns: new SqlJobRuns(db),
     heartbeat: new SqlHeartbeatStore(db, steps),
+    triggers: new SqlTriggers(db),
     flows: new SqlFlows(db),
     rules: new SqlRules(db),
     runHistory: new SqlRunHistory(db),
@@ -378,6 +382,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           backfill: (mappingId, range) => startBackfill(backfills, mappingId, range),
           jobRuns: repositories.jobRuns,
         },
+        triggers: repositories.triggers,
         workflow: {
           flows: repositories.flows,
           rules: repositories.rules,

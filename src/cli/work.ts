@@ -100,7 +100,10 @@ export function segmentationJobCommand(run: Run): Command {
     );
 }
 
-const workersHelp = WORKERS.map((each) => `${each.name} (${each.queues.join(', ')})`).join('; ');
+// A worker on a timer only (trigger) has no queue to name.
+const workersHelp = WORKERS.map((each) =>
+  each.queues.length > 0 ? `${each.name} (${each.queues.join(', ')})` : each.name,
+).join('; ');
 
 export function workerCommand(run: Run): Command {
   return new Command('worker')

@@ -18,10 +18,10 @@ import {
 
 describe('the worker registry', () => {
   it('refuses an unknown worker name, naming it and listing the known ones', () => {
-    const select = () => selectWorkers(['segmentation', 'segmentaton', 'trigger']);
+    const select = () => selectWorkers(['segmentation', 'segmentaton', 'triger']);
     expect(select).toThrow(ConfigError);
     expect(select).toThrow(
-      /^worker: unknown worker segmentaton, trigger; expected segmentation, workflow, import or all$/,
+      /^worker: unknown worker segmentaton, triger; expected segmentation, trigger, workflow, import or all$/,
     );
   });
 

@@ -4,6 +4,7 @@ import { mappingConsumers } from '../mapping/backfill.js';
 import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
 import { segmentationConsumers } from '../segmentation/worker.js';
 import type { Logger } from '../shared/logger.js';
+import { triggerConsumers } from '../triggers/worker.js';
 import type { WorkflowExecution } from '../workflow/executor.js';
 import { workflowConsumers } from '../workflow/worker.js';
 import type { Identity } from '../identity/identity.js';
@@ -28,12 +29,15 @@ export interface WorkerOptions {
   pendingIntervalMs: number;
   /** How often the segmentation worker queues the re-decisions saves could not queue; 0: never. */
   resegmentSweepMs: number;
+  /** How often the trigger worker looks for segment changes; 0: never. */
+  triggerIntervalMs: number;
 }
 
 export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
   concurrency: 2,
   pendingIntervalMs: 1000,
   resegmentSweepMs: 10_000,
+  triggerIntervalMs: 500,
 };
 
 /** What `meridian worker NAME` starts: the logical queues it consumes, and how to start consuming. */
@@ -67,6 +71,7 @@ export function worker(name: string, ...parts: QueueConsumers<WorkerDeps, Worker
 export const WORKERS: readonly Worker[] = [
   // Tracardi's segmentation & mapping worker: one deployment consumes all three queues.
   worker('segmentation', segmentationConsumers, mappingConsumers),
+  worker('trigger', triggerConsumers),
   worker('workflow', workflowConsumers),
   // Tracardi's upgrade & import worker; data migrations will join it.
   worker('import', importConsumers),

@@ -137,6 +137,15 @@ export class SqlReadModel implements TrackingReadModel {
       );
       if (!found) return false;
       await tx.query('SELECT id FROM sessions WHERE profile_id = $1 ORDER BY id FOR UPDATE', [found.id]);
+      // The profile leaves its segments on the record before its memberships go with it, so the
+      // outbox holds every exit (the trigger worker consumes these as changes of a deleted profile).
+      // Leaving by UPDATE waits for a concurrent segmentation of the same membership: one exit, not two.
+      await tx.query(
+        `WITH gone AS (UPDATE segment_members SET left_at = now() WHERE profile_id = $1 AND left_at IS NULL
+                       RETURNING segment_id)
+         INSERT INTO segment_changes (segment_id, profile_id, change, at) SELECT segment_id, $1, 'left', now() FROM gone`,
+        [found.id],
+      );
       const [deleted] = await tx.query<{ id: string; ids: string[] }>(
         'DELETE FROM profiles WHERE id = $1 RETURNING id, ids',
         [found.id],
