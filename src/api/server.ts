@@ -10,6 +10,7 @@ import { eventSourceRoutes } from './routes/event-sources.js';
 import { profileRoutes } from './routes/profiles.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mappingRoutes } from './routes/mappings.js';
+import { scheduledRoutes } from './routes/scheduled.js';
 import { segmentRoutes } from './routes/segments.js';
 import { tqlRoutes } from './routes/tql.js';
 import { trackRoutes } from './routes/track.js';
@@ -125,6 +126,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     await admin.register(mappingRoutes(services.mapping));
     await admin.register(jobRoutes(services.mapping));
     await admin.register(tqlRoutes);
+    await admin.register(scheduledRoutes(services.scheduler));
   });
   return app;
 }

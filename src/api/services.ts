@@ -1,5 +1,6 @@
 import type { SegmentRepository } from '../segmentation/ports.js';
 import type { MappingServices } from '../mapping/ports.js';
+import type { SchedulerServices } from '../scheduler/service.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import type { SourceCache } from '../tracking/source-cache.js';
 import type { Tracker } from '../tracking/tracker.js';
@@ -28,6 +29,7 @@ export interface ApiServices {
     resegment: (segmentId: string) => Promise<boolean>;
   };
   mapping: MappingServices;
+  scheduler: SchedulerServices;
   /** Each throws when its backend is unreachable. */
   health: { storage: () => Promise<void>; queue: () => Promise<void> };
 }

@@ -31,6 +31,9 @@ import { SqlJobRuns } from '../storage/sql-job-runs.js';
 import { SqlMappingBackfills } from '../storage/sql-mapping-backfill.js';
 import { SqlMappings } from '../storage/sql-mappings.js';
 import { SqlReadModel } from '../storage/sql-read-model.js';
+import { SqlScheduled } from '../storage/sql-scheduled.js';
+import type { ScheduledStore } from '../scheduler/ports.js';
+import { wakeScheduler } from '../scheduler/worker.js';
 import { SqlMembership, SqlSegments } from '../storage/sql-segments.js';
 import { SqlSettings } from '../storage/sql-settings.js';
 import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
@@ -38,7 +41,7 @@ import { TrackCommit } from '../tracking/commit.js';
 import { COMMIT_STEPS } from './commit-steps.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import { SourceCache } from '../tracking/source-cache.js';
-import { Tracker } from '../tracking/tracker.js';
+import { Tracker, type CollectOrigin } from '../tracking/tracker.js';
 import { DEFAULT_WORKER_OPTIONS, selectWorkers, startWorkers, type Worker, type WorkerOptions } from './workers.js';
 
 /** DATA_DIR=:memory: keeps the embedded store in memory: nothing survives the process. */
@@ -86,6 +89,7 @@ export interface Repositories {
   backfills: BackfillStore;
   jobRuns: JobRunRepository;
   heartbeat: HeartbeatStore;
+  scheduled: ScheduledStore;
 }
 
 function repositoriesOf(db: Database): Repositories {
@@ -99,6 +103,7 @@ function repositoriesOf(db: Database): Repositories {
     backfills: new SqlMappingBackfills(db, COMMIT_STEPS),
     jobRuns: new SqlJobRuns(db),
     heartbeat: new SqlHeartbeatStore(db, COMMIT_STEPS),
+    scheduled: new SqlScheduled(db),
   };
 }
 
@@ -106,6 +111,7 @@ function repositoriesOf(db: Database): Repositories {
 export class Composition {
   readonly repositories: Repositories;
   private openedQueue: JobQueue | undefined;
+  private tracker: Tracker | undefined;
   private readonly parts: Consumer[] = [];
 
   private constructor(
@@ -155,10 +161,17 @@ export class Composition {
   }
 
   /**
-   * The collect pipeline: the tracking store and the Tracker over it, the one place either is made.
-   * The Tracker commits what is pending before the store closes.
+   * The collect pipeline: the tracking store and the Tracker over it, the one place either is made,
+   * once per process (the API and in-process workers share it). The Tracker commits what is pending
+   * before the store closes.
    */
-  tracking(caches: { sourceCache: SourceCache; mappingCache: MappingCache }): Tracker {
+  tracking(
+    caches: { sourceCache: SourceCache; mappingCache: MappingCache } = {
+      sourceCache: new SourceCache(this.repositories.sources),
+      mappingCache: new MappingCache(this.repositories.mappings),
+    },
+  ): Tracker {
+    if (this.tracker) return this.tracker;
     const tracker = new Tracker(
       new TrackCommit(new SqlTrackingStore(this.db), COMMIT_STEPS),
       caches.sourceCache,
@@ -170,12 +183,27 @@ export class Composition {
       },
     );
     this.own({ close: () => tracker.drain() });
+    this.tracker = tracker;
     return tracker;
   }
 
-  /** Starts workers in this process; they stop when the root closes, or before, when the result is closed. */
-  startWorkers(workers: readonly Worker[], options: WorkerOptions): Consumer {
-    return this.own(startWorkers(workers, { ...this.repositories, queue: this.queue, logger: this.logger }, options));
+  /**
+   * Starts workers in this process; they stop when the root closes, or before, when the result is
+   * closed. The scheduler's settings default to the configuration's.
+   */
+  startWorkers(
+    workers: readonly Worker[],
+    options: Omit<WorkerOptions, 'scheduler'> & Partial<WorkerOptions>,
+  ): Consumer {
+    // Made before the workers, so that it closes after them: a worker may be collecting until then.
+    const tracker = this.tracking();
+    const deps = {
+      ...this.repositories,
+      queue: this.queue,
+      logger: this.logger,
+      collect: (payload: Record<string, unknown>, origin: CollectOrigin) => tracker.collect(payload, origin),
+    };
+    return this.own(startWorkers(workers, deps, { scheduler: this.config.scheduler, ...options }));
   }
 
   async close(): Promise<void> {
@@ -199,7 +227,7 @@ export interface StartApiOptions {
   generateToken?: boolean;
   /** Workers to run inside the API process by name (the in-process queue has no other consumer). */
   workers?: readonly string[];
-  workerOptions?: WorkerOptions;
+  workerOptions?: Omit<WorkerOptions, 'scheduler'> & Partial<WorkerOptions>;
 }
 
 /** The HTTP API over storage, queue and tracking, with the workers asked for. */
@@ -240,6 +268,10 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           mappingCache,
           backfill: (mappingId, range) => startBackfill(backfills, mappingId, range),
           jobRuns: repositories.jobRuns,
+        },
+        scheduler: {
+          scheduled: repositories.scheduled,
+          wake: (items, now) => wakeScheduler({ queue, logger }, items, now),
         },
         health: { storage: async () => void (await root.db.query('SELECT 1')), queue: () => queue.ping() },
       },

@@ -1,6 +1,7 @@
 import { ConfigError } from '../config/config.js';
 import { mappingConsumers } from '../mapping/backfill.js';
 import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
+import { schedulerConsumers, type Collect, type SchedulerSettings } from '../scheduler/worker.js';
 import { segmentationConsumers } from '../segmentation/worker.js';
 import type { Logger } from '../shared/logger.js';
 import type { Repositories } from './composition.js';
@@ -9,6 +10,8 @@ import type { Repositories } from './composition.js';
 export interface WorkerDeps extends Repositories {
   queue: JobQueue;
   logger: Logger;
+  /** The process's collect pipeline: scheduled events are tracked through it. */
+  collect: Collect;
 }
 
 /** The role's choices, the same for every worker; each reads what concerns it. */
@@ -19,9 +22,12 @@ export interface WorkerOptions {
   pendingIntervalMs: number;
   /** How often the segmentation worker queues the re-decisions saves could not queue; 0: never. */
   resegmentSweepMs: number;
+  /** The scheduler worker's sweep, claim and attempts (SCHEDULER_*). */
+  scheduler: SchedulerSettings;
 }
 
-export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
+/** The role's defaults; the scheduler's settings come from the configuration (the composition root adds them). */
+export const DEFAULT_WORKER_OPTIONS: Omit<WorkerOptions, 'scheduler'> = {
   concurrency: 2,
   pendingIntervalMs: 1000,
   resegmentSweepMs: 10_000,
@@ -58,6 +64,8 @@ export function worker(name: string, ...parts: QueueConsumers<WorkerDeps, Worker
 export const WORKERS: readonly Worker[] = [
   // Tracardi's segmentation & mapping worker: one deployment consumes all three queues.
   worker('segmentation', segmentationConsumers, mappingConsumers),
+  // Delayed events and resumes of paused flows; any number of them share the due items.
+  worker('scheduler', schedulerConsumers),
 ];
 
 /** The named workers in the registry's order, each once; `all` is every one. */
