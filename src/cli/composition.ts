@@ -272,6 +272,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
         scheduler: {
           scheduled: repositories.scheduled,
           wake: (items, now) => wakeScheduler({ queue, logger }, items, now),
+          profileExists: async (id) => (await repositories.readModel.profile(id)) !== undefined,
         },
         health: { storage: async () => void (await root.db.query('SELECT 1')), queue: () => queue.ping() },
       },

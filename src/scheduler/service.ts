@@ -10,6 +10,8 @@ export interface SchedulerServices {
   scheduled: ScheduledStore;
   /** Wakes a scheduler worker when the items are due (best effort: the sweep runs them otherwise). */
   wake(items: readonly { dueAt: Date }[], now: Date): Promise<void>;
+  /** Whether a profile has this id (or had it, merged into another). */
+  profileExists(id: string): Promise<boolean>;
   clock?: () => Date;
 }
 
@@ -35,6 +37,11 @@ export async function scheduleEvent(services: SchedulerServices, input: Schedule
   const unstorable = findUnstorableField({ ...input }, ['profileId', 'sessionId', 'event']);
   if (unstorable)
     throw new DomainError('validation_failed', `${unstorable.field}: ${unstorable.message}`, [unstorable]);
+  // Tracking would give an unknown id a new profile, as /track does: a scheduled event is for a known one.
+  if (!(await services.profileExists(input.profileId)))
+    throw new DomainError('validation_failed', `profileId: no profile "${input.profileId}"`, [
+      { field: 'profileId', message: 'no such profile' },
+    ]);
   const id = timeOrderedId(at);
   await services.scheduled.add([
     {
