@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Composition } from '../src/cli/composition.js';
 import { loadConfig } from '../src/config/config.js';
+import { scheduledFromRun } from '../src/scheduler/from-workflow.js';
 import { scheduledEventId, type NewScheduled } from '../src/scheduler/schedule.js';
 import { runDue, startSchedulerWorker, type SchedulerDeps, type SchedulerSettings } from '../src/scheduler/worker.js';
 import { timeOrderedId } from '../src/shared/ids.js';
@@ -166,6 +167,46 @@ describe.each(backends)('scheduler on $name', ({ name, available }) => {
     expect((await root.repositories.scheduled.retry(item.id, now)).retried).toBe(true);
     expect(await root.repositories.scheduled.get(item.id)).toMatchObject({ state: 'pending', attempts: 0, dueAt: now });
     expect(await runDue(deps, settings)).toBe(1);
+  });
+
+  it.skipIf(!available)('hands a paused run back to the workflow executor at its node and port when due', async () => {
+    world = await openWorld(name);
+    const [root] = world.roots;
+    const now = new Date();
+    const pause = { node: 'wait', port: 'payload', at: new Date(now.getTime() - 1000).toISOString() };
+    const paused = { id: 'run-paused', profileId: null, sessionId: null, sourceId: null };
+    const finished = { ...paused, id: 'run-finished' };
+    // As the executor's commit does: the run's paused state and its resume in one transaction.
+    await root.db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO workflow_runs (id, flow_id, trigger, status, pause, memory)
+         VALUES ($1, 'flow', 'event', 'paused', $2::text::jsonb, '{"step": 2}'), ($3, 'flow', 'event', 'completed', NULL, '{}')`,
+        [paused.id, JSON.stringify(pause), finished.id],
+      );
+      await scheduleInTx(tx, [...scheduledFromRun(paused, [], pause), ...scheduledFromRun(finished, [], pause)]);
+    });
+
+    expect(await runDue(depsOf(root), settings)).toBe(2);
+
+    const runs = await root.db.query<{ id: string; status: string; pause: unknown; memory: unknown }>(
+      `SELECT id, status, pause, memory FROM workflow_runs ORDER BY id`,
+    );
+    expect(runs).toEqual([
+      { id: 'run-finished', status: 'completed', pause: null, memory: {} },
+      {
+        id: 'run-paused',
+        status: 'pending',
+        pause: { ...pause, resume: { node: 'wait', port: 'payload' } },
+        memory: { step: 2 },
+      },
+    ]);
+    const items = await root.repositories.scheduled.list({ limit: 10 });
+    const byRun = (item: (typeof items)[number]) => (item.work.kind === 'resume' ? item.work.runId : '');
+    items.sort((a, b) => byRun(a).localeCompare(byRun(b)));
+    expect(items.map((item) => [item.work, item.state])).toEqual([
+      [{ kind: 'resume', runId: 'run-finished', node: 'wait', port: 'payload' }, 'done'],
+      [{ kind: 'resume', runId: 'run-paused', node: 'wait', port: 'payload' }, 'done'],
+    ]);
   });
 
   it.skipIf(!available)('lets a cancel either win over a claim or find the item taken', async () => {

@@ -113,7 +113,12 @@ export function afterFailure(
  * sends the same id, and the events table stores an id once. Shaped as a UUID (version 8, RFC 9562).
  */
 export function scheduledEventId(itemId: string): string {
-  const bytes = createHash('sha256').update(`meridian:scheduled:${itemId}`).digest().subarray(0, 16);
+  return stableId(`meridian:scheduled:${itemId}`);
+}
+
+/** A UUID (version 8, RFC 9562) that is a function of `text`: the same input, the same id. */
+export function stableId(text: string): string {
+  const bytes = createHash('sha256').update(text).digest().subarray(0, 16);
   bytes[6] = (bytes[6]! & 0x0f) | 0x80;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   const hex = bytes.toString('hex');
