@@ -85,6 +85,13 @@ describe.each(BACKENDS)('/scheduled on $name', (backend) => {
     });
     const done = await api.admin({ method: 'GET', url: `/scheduled?state=done&profile=${profileId}` });
     expect((done.json() as Item[]).map((each) => each.id)).toContain(item.id);
+    const dueBefore = (at: string) => api.admin({ method: 'GET', url: `/scheduled?due_before=${at}` });
+    expect(((await dueBefore(item.dueAt)).json() as Item[]).map((each) => each.id)).not.toContain(item.id);
+    expect(((await dueBefore(new Date().toISOString())).json() as Item[]).map((each) => each.id)).toContain(item.id);
+    expect((await dueBefore('yesterday')).json()).toMatchObject({ details: [{ field: 'due_before' }] });
+    expect((await api.admin({ method: 'GET', url: '/scheduled?state=sleeping' })).json()).toMatchObject({
+      details: [{ field: 'state' }],
+    });
   });
 
   it('cancels a pending item, and says so when an item already ran', async ({ skip }) => {

@@ -9,6 +9,7 @@ import {
   scheduleEvent,
   type SchedulerServices,
 } from '../../scheduler/service.js';
+import { DomainError } from '../../shared/errors.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
 
 const Timestamp = Type.String({ description: 'ISO time' });
@@ -48,7 +49,7 @@ const ListQuery = Type.Object(
   {
     state: Type.Optional(Type.Union(SCHEDULED_STATES.map((state) => Type.Literal(state)))),
     profile: Type.Optional(Type.String({ minLength: 1 })),
-    due_before: Type.Optional(Type.String({ format: 'date-time' })),
+    due_before: Type.Optional(Type.String({ description: 'an ISO time: items due before it' })),
     limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   },
   { additionalProperties: false },
@@ -58,6 +59,15 @@ const SummarySchema = Type.Object({
   counts: Type.Record(Type.String(), Type.Integer(), { description: 'items by state' }),
   overdueMs: Type.Integer({ description: 'how late the most overdue pending item is; 0 when none is' }),
 });
+
+function isoTime(text: string, field: string): Date {
+  const time = Date.parse(text);
+  if (Number.isNaN(time) || !/^\d{4}-\d{2}-\d{2}/.test(text)) {
+    const message = `expected an ISO time (2026-01-31T09:00:00Z), got "${text}"`;
+    throw new DomainError('validation_failed', `${field}: ${message}`, [{ field, message }]);
+  }
+  return new Date(time);
+}
 
 const view = (item: ScheduledItem) => ({
   id: item.id,
@@ -105,7 +115,7 @@ export function scheduledRoutes(services: SchedulerServices) {
         const items = await services.scheduled.list({
           state,
           profileId: profile,
-          dueBefore: dueBefore === undefined ? undefined : new Date(dueBefore),
+          dueBefore: dueBefore === undefined ? undefined : isoTime(dueBefore, 'due_before'),
           limit,
         });
         return items.map(view);
