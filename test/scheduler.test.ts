@@ -136,6 +136,26 @@ describe.each(backends)('scheduler on $name', ({ name, available }) => {
     expect((await root.repositories.scheduled.get(later.id))?.state).toBe('pending');
   });
 
+  it.skipIf(!available)('runs an item stored without a wake-up when it is due, before the next sweep', async () => {
+    world = await openWorld(name);
+    const [root] = world.roots;
+    const profileId = await newProfile(root);
+    const item = eventItem(new Date(Date.now() + 500), profileId, 'unannounced');
+    await root.db.transaction((tx) => scheduleInTx(tx, [item]));
+
+    // The sweep is an hour away and no job wakes the worker: only its timer for the next item can run it.
+    const worker = startSchedulerWorker(depsOf(root), settings);
+    try {
+      const done = await eventually(
+        () => root.repositories.scheduled.get(item.id),
+        (stored) => stored?.state === 'done',
+      );
+      expect(done?.state).toBe('done');
+    } finally {
+      await worker.close();
+    }
+  });
+
   it.skipIf(!available)('retries a failing item with backoff, then marks it dead with its reason', async () => {
     world = await openWorld(name);
     const [root] = world.roots;

@@ -9,7 +9,8 @@ import { afterFailure, collectPayload, latenessMs, type ScheduledItem } from './
 /**
  * The scheduler worker. PostgreSQL holds the items; a job on SCHEDULER_WAKE (delayed until an item's
  * due time: a BullMQ delayed job, or a timer in-process) only wakes the worker, and a sweep every
- * `sweepMs` (and one at start) runs whatever is due that no wake-up reached.
+ * `sweepMs` (and one at start) runs whatever is due that no wake-up reached. Each run ends by setting
+ * a timer for the next item due before the next sweep.
  */
 
 /** The logical queue whose jobs wake the scheduler worker; a job carries nothing. */
@@ -32,6 +33,12 @@ export interface SchedulerSettings {
   claimMs: number;
   maxAttempts: number;
 }
+
+/**
+ * Shortest wait before looking again for an item already due: one another worker is claiming at this
+ * moment is skipped, not waited for, and is theirs a moment later.
+ */
+const MIN_REARM_MS = 50;
 
 /** Items claimed at once; the items of one profile run in due order, different profiles side by side. */
 const CLAIM_BATCH = 100;
@@ -168,16 +175,36 @@ function serial(run: () => Promise<unknown>): () => Promise<void> {
 }
 
 export function startSchedulerWorker(deps: SchedulerDeps, settings: SchedulerSettings): Consumer {
-  const drain = serial(() => runDue(deps, settings));
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const failed = (error: unknown) =>
+    deps.logger.error({ err: error }, 'could not run the due scheduled items; the sweep will retry');
+  // After each drain, a timer for the next item due before the next sweep: items stored without a
+  // wake-up (a flow's, or while Redis was down) and retries after a backoff run on time too.
+  const armNext = async () => {
+    const next = await deps.scheduled.nextDue();
+    if (closed || next === undefined) return;
+    const waitMs = next.getTime() - clockOf(deps)().getTime();
+    if (waitMs >= settings.sweepMs) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void drain().catch(failed), Math.max(MIN_REARM_MS, waitMs)).unref();
+  };
+  const drain = serial(async () => {
+    if (closed) return;
+    await runDue(deps, settings);
+    await armNext();
+  });
   const consumer = deps.queue.consume(SCHEDULER_WAKE, () => drain());
   // Items that fell due while no worker ran (or whose wake-ups Redis lost) run at once, in due order.
-  const atStart = drain().catch((error: unknown) =>
-    deps.logger.error({ err: error }, 'could not run the overdue scheduled items; the sweep will retry'),
-  );
+  const atStart = drain().catch(failed);
   const sweep = runEvery(settings.sweepMs, drain, deps.logger, 'scheduler sweep failed; will retry');
   return {
     close: async () => {
+      closed = true;
+      clearTimeout(timer);
       await Promise.all([consumer.close(), sweep.stop(), atStart]);
+      // Waits for a drain a timer started; it arms no other once closed.
+      await drain();
     },
   };
 }
