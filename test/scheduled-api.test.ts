@@ -120,7 +120,7 @@ describe.each(BACKENDS)('/scheduled on $name', (backend) => {
     const listed = await api.admin({ method: 'GET', url: '/scheduled?state=dead' });
     expect((listed.json() as Item[]).map((each) => each.id)).toEqual([item.id]);
     const summary = await api.admin({ method: 'GET', url: '/scheduled/summary' });
-    expect(summary.json()).toMatchObject({ counts: { dead: 1 } });
+    expect(summary.json()).toMatchObject({ counts: { dead: 1 }, lastHour: { done: 2 } });
     expect((await api.admin({ method: 'POST', url: `/scheduled/${item.id}/retry` })).statusCode).toBe(200);
     await settled(item.id, 'dead');
 

@@ -8,7 +8,13 @@ import { Composition } from '../src/cli/composition.js';
 import { loadConfig } from '../src/config/config.js';
 import { scheduledFromRun } from '../src/scheduler/from-workflow.js';
 import { scheduledEventId, type NewScheduled } from '../src/scheduler/schedule.js';
-import { runDue, startSchedulerWorker, type SchedulerDeps, type SchedulerSettings } from '../src/scheduler/worker.js';
+import {
+  purgeFinished,
+  runDue,
+  startSchedulerWorker,
+  type SchedulerDeps,
+  type SchedulerSettings,
+} from '../src/scheduler/worker.js';
 import { timeOrderedId } from '../src/shared/ids.js';
 import { createLogger } from '../src/shared/logger.js';
 import { connectPostgres } from '../src/storage/postgres.js';
@@ -19,7 +25,7 @@ import { createTestDatabase, postgresAvailable } from './support/postgres.js';
 import { runMeridian, type MeridianProcess } from './support/processes.js';
 
 const logger = createLogger('silent');
-const settings: SchedulerSettings = { sweepMs: 3_600_000, claimMs: 60_000, maxAttempts: 3 };
+const settings: SchedulerSettings = { sweepMs: 3_600_000, claimMs: 60_000, maxAttempts: 3, retentionDays: 30 };
 const backends: { name: Backend; available: boolean }[] = [
   { name: 'pglite', available: true },
   { name: 'postgres', available: await postgresAvailable() },
@@ -187,6 +193,35 @@ describe.each(backends)('scheduler on $name', ({ name, available }) => {
     expect((await root.repositories.scheduled.retry(item.id, now)).retried).toBe(true);
     expect(await root.repositories.scheduled.get(item.id)).toMatchObject({ state: 'pending', attempts: 0, dueAt: now });
     expect(await runDue(deps, settings)).toBe(1);
+  });
+
+  it.skipIf(!available)('removes done and cancelled items past the retention, and keeps the others', async () => {
+    world = await openWorld(name);
+    const [root] = world.roots;
+    const profileId = await newProfile(root);
+    const now = new Date();
+    const [done, cancelled, pending, dead] = ['done', 'cancelled', 'pending', 'dead'].map((type) =>
+      eventItem(type === 'pending' ? new Date(now.getTime() + minutes(60)) : now, profileId, type),
+    );
+    await root.repositories.scheduled.add([done!, cancelled!, pending!, dead!]);
+    await root.repositories.scheduled.cancel(cancelled!.id, now);
+    await root.db.query(`UPDATE scheduled SET state = 'dead' WHERE id = $1`, [dead!.id]);
+    await runDue(depsOf(root), settings);
+
+    expect(
+      await purgeFinished(
+        depsOf(root, () => new Date(now.getTime() + minutes(60 * 24 * 29))),
+        settings,
+      ),
+    ).toBe(0);
+    expect(
+      await purgeFinished(
+        depsOf(root, () => new Date(now.getTime() + minutes(60 * 24 * 31))),
+        settings,
+      ),
+    ).toBe(2);
+    const left = await root.repositories.scheduled.list({ limit: 10 });
+    expect(left.map((item) => item.id).sort()).toEqual([pending!.id, dead!.id].sort());
   });
 
   it.skipIf(!available)('hands a paused run back to the workflow executor at its node and port when due', async () => {

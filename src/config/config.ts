@@ -57,7 +57,7 @@ export interface Config {
   /** PostgreSQL connections per process. */
   databasePoolSize: number;
   /** The scheduler worker's settings (SCHEDULER_*). */
-  scheduler: { sweepMs: number; claimMs: number; maxAttempts: number };
+  scheduler: { sweepMs: number; claimMs: number; maxAttempts: number; retentionDays: number };
   /** Things worth saying once at start-up that are not errors (e.g. a Tracardi variable we ignore). */
   notices: string[];
 }
@@ -141,6 +141,11 @@ export const VARIABLES = {
     group: 'server',
     meaning: 'attempts of a scheduled item before it is dead (retried by hand: POST /scheduled/{id}/retry)',
     default: 5,
+  },
+  SCHEDULER_RETENTION_DAYS: {
+    group: 'server',
+    meaning: 'days a done or cancelled scheduled item is kept; the scheduler worker removes older ones',
+    default: 30,
   },
   ELASTIC_HOST: { group: 'server', meaning: "Tracardi's; ignored with a warning (set DATABASE_URL instead)" },
   HEARTBEAT_INTERVAL_S: {
@@ -298,6 +303,7 @@ export function loadConfig(env: Env = process.env): Config {
       sweepMs: integer(env, 'SCHEDULER_SWEEP_S', 1, 3600) * 1000,
       claimMs: integer(env, 'SCHEDULER_CLAIM_S', 1, 86_400) * 1000,
       maxAttempts: integer(env, 'SCHEDULER_MAX_ATTEMPTS', 1, 100),
+      retentionDays: integer(env, 'SCHEDULER_RETENTION_DAYS', 1, 36_500),
     },
     notices: present(env, 'ELASTIC_HOST')
       ? [

@@ -10,10 +10,12 @@ export interface ScheduledFilter {
 /** What a resume did to its run: continued, or nothing because the run is gone or no longer paused. */
 export type ResumeOutcome = 'resumed' | 'not-paused';
 
-/** Counts by state, and how late the most overdue pending item is (0: none is overdue). */
+/** Counts by state, how late the most overdue pending item is (0: none is), and the last hour's lateness. */
 export interface ScheduledSummary {
   counts: Record<ScheduledState, number>;
   overdueMs: number;
+  /** Items done in the last hour, and how long after their due time they were done (p99, max). */
+  lastHour: { done: number; lateP99Ms: number; lateMaxMs: number };
 }
 
 export interface ScheduledStore {
@@ -38,6 +40,8 @@ export interface ScheduledStore {
   get(id: string): Promise<ScheduledItem | undefined>;
   list(filter: ScheduledFilter): Promise<ScheduledItem[]>;
   summary(now: Date): Promise<ScheduledSummary>;
+  /** Removes up to `limit` done or cancelled items finished before `before`; returns how many. */
+  purgeFinished(before: Date, limit: number): Promise<number>;
   /** A dead item due again at `now` with fresh attempts; the item as it was when it is not dead. */
   retry(id: string, now: Date): Promise<{ retried: boolean; item?: ScheduledItem }>;
   /** Cancels a pending or dead item; the item as it was when it cannot be (running, done, cancelled). */

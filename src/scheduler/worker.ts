@@ -32,6 +32,8 @@ export interface SchedulerSettings {
   /** How long a claim holds: longer than a batch takes, short enough to redo a killed worker's items soon. */
   claimMs: number;
   maxAttempts: number;
+  /** Days a done or cancelled item is kept. */
+  retentionDays: number;
 }
 
 /**
@@ -151,6 +153,15 @@ export async function wakeScheduler(
   }
 }
 
+/** Finished items removed per sweep: the sweep's period bounds how fast, so one sweep stays short. */
+const PURGE_BATCH = 1_000;
+
+/** Removes a batch of done and cancelled items older than the retention. */
+export async function purgeFinished(deps: SchedulerDeps, settings: SchedulerSettings): Promise<number> {
+  const before = new Date(clockOf(deps)().getTime() - settings.retentionDays * 86_400_000);
+  return deps.scheduled.purgeFinished(before, PURGE_BATCH);
+}
+
 /** One drain at a time per process; a wake-up during a drain makes it look once more at the end. */
 function serial(run: () => Promise<unknown>): () => Promise<void> {
   let current: Promise<void> | undefined;
@@ -197,7 +208,15 @@ export function startSchedulerWorker(deps: SchedulerDeps, settings: SchedulerSet
   const consumer = deps.queue.consume(SCHEDULER_WAKE, () => drain());
   // Items that fell due while no worker ran (or whose wake-ups Redis lost) run at once, in due order.
   const atStart = drain().catch(failed);
-  const sweep = runEvery(settings.sweepMs, drain, deps.logger, 'scheduler sweep failed; will retry');
+  const sweep = runEvery(
+    settings.sweepMs,
+    async () => {
+      await drain();
+      await purgeFinished(deps, settings);
+    },
+    deps.logger,
+    'scheduler sweep failed; will retry',
+  );
   return {
     close: async () => {
       closed = true;

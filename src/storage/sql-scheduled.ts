@@ -144,18 +144,42 @@ export class SqlScheduled implements ScheduledStore {
   }
 
   async summary(now: Date): Promise<ScheduledSummary> {
-    const rows = await this.db.query<{ state: ScheduledState; n: unknown; oldest: Date | null }>(
-      `SELECT state, count(*) AS n, min(due_at) FILTER (WHERE state = 'pending' AND due_at <= $1) AS oldest
-       FROM scheduled GROUP BY state`,
-      [now.toISOString()],
-    );
+    const [rows, [recent]] = await Promise.all([
+      this.db.query<{ state: ScheduledState; n: unknown; oldest: Date | null }>(
+        `SELECT state, count(*) AS n, min(due_at) FILTER (WHERE state = 'pending' AND due_at <= $1) AS oldest
+         FROM scheduled GROUP BY state`,
+        [now.toISOString()],
+      ),
+      this.db.query<{ done: unknown; p99: unknown; max: unknown }>(
+        `SELECT count(*) AS done,
+                percentile_cont(0.99) WITHIN GROUP (ORDER BY late) AS p99, max(late) AS max
+         FROM (SELECT greatest(0, extract(epoch FROM done_at - due_at) * 1000) AS late
+               FROM scheduled WHERE state = 'done' AND done_at > $1::timestamptz - interval '1 hour') recent`,
+        [now.toISOString()],
+      ),
+    ]);
     const counts = Object.fromEntries(SCHEDULED_STATES.map((state) => [state, 0])) as Record<ScheduledState, number>;
     let overdueMs = 0;
     for (const row of rows) {
       counts[row.state] = Number(row.n);
       if (row.oldest) overdueMs = now.getTime() - row.oldest.getTime();
     }
-    return { counts, overdueMs };
+    const lastHour = {
+      done: Number(recent?.done ?? 0),
+      lateP99Ms: Math.round(Number(recent?.p99 ?? 0)),
+      lateMaxMs: Math.round(Number(recent?.max ?? 0)),
+    };
+    return { counts, overdueMs, lastHour };
+  }
+
+  async purgeFinished(before: Date, limit: number): Promise<number> {
+    const rows = await this.db.query(
+      `DELETE FROM scheduled WHERE id IN (
+         SELECT id FROM scheduled WHERE state IN ('done', 'cancelled') AND done_at < $1 ORDER BY done_at LIMIT $2)
+       RETURNING id`,
+      [before.toISOString(), limit],
+    );
+    return rows.length;
   }
 
   async retry(id: string, now: Date): Promise<{ retried: boolean; item?: ScheduledItem }> {

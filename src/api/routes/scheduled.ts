@@ -58,6 +58,10 @@ const ListQuery = Type.Object(
 const SummarySchema = Type.Object({
   counts: Type.Record(Type.String(), Type.Integer(), { description: 'items by state' }),
   overdueMs: Type.Integer({ description: 'how late the most overdue pending item is; 0 when none is' }),
+  lastHour: Type.Object(
+    { done: Type.Integer(), lateP99Ms: Type.Integer(), lateMaxMs: Type.Integer() },
+    { description: 'items done in the last hour, and how long after their due time (p99, max)' },
+  ),
 });
 
 function isoTime(text: string, field: string): Date {

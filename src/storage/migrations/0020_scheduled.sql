@@ -21,6 +21,8 @@ CREATE INDEX scheduled_due ON scheduled (due_at, id) WHERE state = 'pending';
 CREATE INDEX scheduled_claimed ON scheduled (claimed_until) WHERE state = 'running';
 CREATE INDEX scheduled_state ON scheduled (state, due_at);
 CREATE INDEX scheduled_profile ON scheduled (profile_id, due_at) WHERE profile_id IS NOT NULL;
+-- finished items: the summary's recent lateness, and the retention that removes old ones
+CREATE INDEX scheduled_finished ON scheduled (done_at) WHERE state IN ('done', 'cancelled');
 
 -- Scheduled events are tracked through the collect pipeline, which takes events from a known, enabled
 -- source only: this one, unless an item names another. Disabling it holds scheduled events back (they
