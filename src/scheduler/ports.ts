@@ -26,8 +26,8 @@ export interface ScheduledStore {
    * an attempt and holds until `now + leaseMs`.
    */
   claimDue(now: Date, limit: number, leaseMs: number): Promise<ScheduledItem[]>;
-  /** Marks a claimed event done, if the claim still holds; false when another worker took it over. */
-  complete(item: ScheduledItem, now: Date): Promise<boolean>;
+  /** Marks claimed events done where the claim still holds; returns their ids (the others were taken over). */
+  complete(items: readonly ScheduledItem[], now: Date): Promise<Set<string>>;
   /**
    * A claimed resume: in one transaction, while the claim holds, hands the paused run back to the
    * workflow executor at the item's node and port and marks the item done. Undefined: claim lost.

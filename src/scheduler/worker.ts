@@ -67,7 +67,8 @@ const describe = (error: unknown): string =>
 const laneOf = (item: ScheduledItem): string =>
   item.work.kind === 'event' ? `profile:${item.work.profileId}` : `run:${item.work.runId}`;
 
-type Result = 'done' | 'failed' | 'dead' | 'lost';
+/** `tracked`: the event is stored, the item is marked done with the batch's others. */
+type Result = 'tracked' | 'done' | 'failed' | 'dead' | 'lost';
 
 async function runItem(deps: SchedulerDeps, settings: SchedulerSettings, item: ScheduledItem): Promise<Result> {
   const now = clockOf(deps)();
@@ -81,7 +82,7 @@ async function runItem(deps: SchedulerDeps, settings: SchedulerSettings, item: S
   try {
     if (item.work.kind === 'event') {
       await deps.collect(collectPayload(item.id, item.work), { channel: 'scheduler' });
-      return (await deps.scheduled.complete(item, clockOf(deps)())) ? 'done' : 'lost';
+      return 'tracked';
     }
     const outcome = await deps.scheduled.resume(item, now);
     if (outcome === 'not-paused')
@@ -109,15 +110,24 @@ export async function runDueBatch(
   for (const item of items) lanes.set(laneOf(item), [...(lanes.get(laneOf(item)) ?? []), item]);
   const report: BatchReport = { due: items.length, done: 0, failed: 0, dead: 0, maxLateMs: 0 };
   for (const item of items) report.maxLateMs = Math.max(report.maxLateMs, latenessMs(item.dueAt, now));
+  const tracked: ScheduledItem[] = [];
+  const lost = (item: ScheduledItem) =>
+    deps.logger.warn({ item: item.id }, 'scheduled item taken over by another worker meanwhile');
   await Promise.all(
     [...lanes.values()].map(async (lane) => {
       for (const item of lane) {
         const result = await runItem(deps, settings, item);
-        if (result !== 'lost') report[result] += 1;
-        else deps.logger.warn({ item: item.id }, 'scheduled item taken over by another worker meanwhile');
+        if (result === 'tracked') tracked.push(item);
+        else if (result === 'lost') lost(item);
+        else report[result] += 1;
       }
     }),
   );
+  // One statement marks the batch's tracked events done; a crash before it leaves them to be redone,
+  // and their events, with the same ids, are stored once.
+  const completed = await deps.scheduled.complete(tracked, clockOf(deps)());
+  report.done += completed.size;
+  for (const item of tracked) if (!completed.has(item.id)) lost(item);
   return report;
 }
 

@@ -76,13 +76,16 @@ export class SqlScheduled implements ScheduledStore {
     return rows.map(toItem).sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || (a.id < b.id ? -1 : 1));
   }
 
-  async complete(item: ScheduledItem, now: Date): Promise<boolean> {
-    const rows = await this.db.query(
-      `UPDATE scheduled SET state = 'done', done_at = $3, claimed_until = NULL, last_error = NULL
-       WHERE ${UNDER_CLAIM} RETURNING id`,
-      [item.id, item.attempts, now.toISOString()],
+  async complete(items: readonly ScheduledItem[], now: Date): Promise<Set<string>> {
+    if (items.length === 0) return new Set();
+    const rows = await this.db.query<{ id: string }>(
+      `UPDATE scheduled s SET state = 'done', done_at = $3, claimed_until = NULL, last_error = NULL
+       FROM unnest($1::text[], $2::int[]) AS c(id, attempts)
+       WHERE s.id = c.id AND s.state = 'running' AND s.attempts = c.attempts
+       RETURNING s.id`,
+      [items.map((item) => item.id), items.map((item) => item.attempts), now.toISOString()],
     );
-    return rows.length > 0;
+    return new Set(rows.map((row) => row.id));
   }
 
   resume(item: ScheduledItem, now: Date): Promise<ResumeOutcome | undefined> {
