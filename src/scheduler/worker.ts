@@ -43,7 +43,7 @@ export interface SchedulerSettings {
 const MIN_REARM_MS = 50;
 
 /** Items claimed at once; the items of one profile run in due order, different profiles side by side. */
-const CLAIM_BATCH = 100;
+const CLAIM_BATCH = 500;
 
 export interface BatchReport {
   due: number;
