@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../shared/errors.js';
-import { afterFailure, backoffMs, collectPayload, dueAtOf, parseDelay, scheduledEventId } from './schedule.js';
+import { afterFailure, backoffMs, collectPayload, delayedFrom, dueAtOf, scheduledEventId } from './schedule.js';
 
 const now = new Date('2026-12-04T10:00:00.000Z');
 
@@ -14,16 +14,18 @@ function fieldOf(run: () => unknown): string | undefined {
   return undefined;
 }
 
-describe('parseDelay', () => {
-  it('reads +N with a unit', () => {
-    expect(parseDelay('+15m')).toBe(15 * 60_000);
-    expect(parseDelay('+2h')).toBe(2 * 3_600_000);
-    expect(parseDelay('+1d')).toBe(86_400_000);
-    expect(parseDelay('+30s')).toBe(30_000);
+describe('delayedFrom', () => {
+  it('reads +N with a date math unit', () => {
+    expect(delayedFrom('+15m', now)?.toISOString()).toBe('2026-12-04T10:15:00.000Z');
+    expect(delayedFrom('+2h', now)?.toISOString()).toBe('2026-12-04T12:00:00.000Z');
+    expect(delayedFrom('+1d', now)?.toISOString()).toBe('2026-12-05T10:00:00.000Z');
+    expect(delayedFrom('+30s', now)?.toISOString()).toBe('2026-12-04T10:00:30.000Z');
+    expect(delayedFrom('+1M', now)?.toISOString()).toBe('2027-01-04T10:00:00.000Z');
   });
 
   it('refuses anything else', () => {
-    for (const bad of ['15m', '+m', '+1y', '-1d', '+1.5h', '', '+ 1d']) expect(parseDelay(bad)).toBeUndefined();
+    for (const bad of ['15m', '+m', '+1x', '-1d', '+1.5h', '', '+ 1d', 'now+1d'])
+      expect(delayedFrom(bad, now)).toBeUndefined();
   });
 });
 
@@ -42,7 +44,8 @@ describe('dueAtOf', () => {
     expect(fieldOf(() => dueAtOf({ at: 'tomorrow' }, now, 'event.'))).toBe('event.at');
     expect(fieldOf(() => dueAtOf({}, now))).toBe('at');
     expect(fieldOf(() => dueAtOf({ at: '2026-12-05T08:00:00Z', delay: '+1d' }, now))).toBe('delay');
-    expect(fieldOf(() => dueAtOf({ delay: '+999999w' }, now))).toBe('delay');
+    expect(fieldOf(() => dueAtOf({ delay: '+999y' }, now))).toBe('delay');
+    expect(fieldOf(() => dueAtOf({ delay: '+999999999y' }, now))).toBe('delay');
   });
 });
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { DateMathError, parseDateMath, resolveDateMath } from '../shared/date-math.js';
 import { DomainError } from '../shared/errors.js';
 
 /**
@@ -50,16 +51,22 @@ export interface ScheduledItem {
   doneAt: Date | null;
 }
 
-const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
-const DELAY = /^\+(\d{1,9})(s|m|h|d|w)$/;
-/** Beyond this a due time is surely a mistake (and past what a timer or a delayed job can hold). */
-const LONGEST_MS = 10 * 366 * UNIT_MS.d;
+const DAY_MS = 86_400_000;
+/** `+N` and a date math unit: y, M (months), w, d, h (or H), m, s — as the flow actions' `delay`. */
+const DELAY = /^\+\d{1,9}[yMwdhHms]$/;
+/** Beyond this a due time is surely a mistake. */
+const LONGEST_MS = 10 * 366 * DAY_MS;
 
-/** `+15m`, `+2h`, `+1d` (also `s`, `w`) → milliseconds; undefined when it is not one. */
-export function parseDelay(delay: string): number | undefined {
-  const match = DELAY.exec(delay.trim());
-  if (!match) return undefined;
-  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+/** `+15m`, `+2h`, `+1d`, `+1M` → the time that long after `now`; undefined when it is not one (or past any date). */
+export function delayedFrom(delay: string, now: Date): Date | undefined {
+  const text = delay.trim();
+  if (!DELAY.test(text)) return undefined;
+  try {
+    return resolveDateMath(parseDateMath(`now${text}`), now);
+  } catch (error) {
+    if (error instanceof DateMathError) return undefined;
+    throw error;
+  }
 }
 
 /**
@@ -76,16 +83,16 @@ export function dueAtOf(when: { at?: string; delay?: string }, now: Date, field 
     );
   let due: number;
   if (when.delay !== undefined) {
-    const ms = parseDelay(when.delay);
-    if (ms === undefined)
-      throw problem('delay', `expected +N followed by s, m, h, d or w (as +15m), got "${when.delay}"`);
-    due = now.getTime() + ms;
+    const delayed = delayedFrom(when.delay, now);
+    if (delayed === undefined)
+      throw problem('delay', `expected +N followed by s, m, h, d, w, M or y (as +15m), got "${when.delay}"`);
+    due = delayed.getTime();
   } else {
     due = Date.parse(when.at!);
     if (Number.isNaN(due) || !/^\d{4}-\d{2}-\d{2}/.test(when.at!))
       throw problem('at', `expected an ISO time (2026-01-31T09:00:00Z), got "${when.at}"`);
   }
-  if (due - now.getTime() > LONGEST_MS)
+  if (!Number.isFinite(due) || due - now.getTime() > LONGEST_MS)
     throw problem(when.delay !== undefined ? 'delay' : 'at', 'at most 10 years ahead');
   return new Date(due);
 }
