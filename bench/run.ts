@@ -5,7 +5,8 @@
  *  2. /track on PostgreSQL (fresh database, dropped after), at full speed;
  *  3. /track on PostgreSQL at half the throughput of 2, for p50/p99 (target p99 < 25 ms);
  *  4. /track on PGlite (temporary DATA_DIR, deleted after);
- *  5. the condition benchmark, when bench/condition.ts exists.
+ *  5. the condition benchmark, when bench/condition.ts exists;
+ *  6. /track with one rule running a 5-node flow against /track without rules (PostgreSQL).
  *
  * Prints a table and rewrites the marked section of BENCHMARKS.md. Environment:
  *  BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_WARMUP_S (3), BENCH_POOL (300 returning visitors),
@@ -13,7 +14,7 @@
  *  BENCH_NEW_RATIO (0.3), BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres),
  *  BENCH_WRITE (yes: write BENCHMARKS.md), BENCH_CPU_PROF (a directory: `node --cpu-prof` the API children there),
  *  BENCH_STRICT (no: exit 1 on a missed target, not only on failed requests),
- *  BENCH_CASES (bare,postgres,pglite,condition,segmentation,heartbeat: the cases to run),
+ *  BENCH_CASES (bare,postgres,pglite,condition,workflow,segmentation,heartbeat: the cases to run),
  *  BENCH_PG_SETTINGS ("name=value;…": ALTER DATABASE … SET on the bench database only, e.g.
  *    "session_preload_libraries=auto_explain;auto_explain.log_min_duration=20" or "jit=off").
  *  GROUP_COMMIT_WAIT_MS / GROUP_COMMIT_MAX_BATCH pass through to the API children.
@@ -76,7 +77,7 @@ const settings = {
   strict: envYes('BENCH_STRICT', false),
   cpuProfDir: process.env['BENCH_CPU_PROF']?.trim() || undefined,
   cases: new Set(
-    (process.env['BENCH_CASES']?.trim() || 'bare,postgres,pglite,condition,segmentation,heartbeat')
+    (process.env['BENCH_CASES']?.trim() || 'bare,postgres,pglite,condition,workflow,segmentation,heartbeat')
       .split(',')
       .map((name) => name.trim()),
   ),
@@ -164,6 +165,7 @@ function mixedBodies(sourceId: string, pool: Visitor[]): () => string {
 interface Meridian {
   child: Child;
   url: string;
+  token: string;
   sourceId: string;
   pool: Visitor[];
 }
@@ -211,7 +213,7 @@ async function startMeridian(name: string, env: Record<string, string | undefine
     const sourceId = body.id;
     log(`${name}: event source ${sourceId}; creating ${settings.pool} returning visitors`);
     const pool = await createVisitors(url, sourceId, settings.pool);
-    return { child, url, sourceId, pool };
+    return { child, url, token, sourceId, pool };
   } catch (error) {
     throw new ChildFailure(
       `${name}: setup failed: ${error instanceof Error ? error.message : String(error)}`,
@@ -403,14 +405,8 @@ async function seedHistory(sql: postgres.Sql, sourceId: string): Promise<void> {
   );
 }
 
-async function benchPostgres(rows: CaseRow[], notes: string[]): Promise<{ max?: LoadResult; half?: LoadResult }> {
-  const unavailable = await postgresAvailable();
-  if (unavailable) {
-    const note = `PostgreSQL unreachable at ${settings.postgresUrl}: ${unavailable}`;
-    rows.push({ name: '/track on PostgreSQL', connections: settings.connections, note: `skipped: ${note}` });
-    rows.push({ name: '/track on PostgreSQL, half rate', connections: settings.connections, note: 'skipped' });
-    return {};
-  }
+/** A fresh database on the bench server, dropped at clean-up, with BENCH_PG_SETTINGS applied. */
+async function createBenchDatabase(notes: string[]): Promise<{ admin: postgres.Sql; database: string; url: URL }> {
   const database = `meridian_bench_${randomBytes(5).toString('hex')}`;
   const admin = postgres(settings.postgresUrl, { max: 2, onnotice: () => {} });
   await admin.unsafe(`CREATE DATABASE ${database}`);
@@ -425,6 +421,18 @@ async function benchPostgres(rows: CaseRow[], notes: string[]): Promise<{ max?: 
   }
   const url = new URL(settings.postgresUrl);
   url.pathname = `/${database}`;
+  return { admin, database, url };
+}
+
+async function benchPostgres(rows: CaseRow[], notes: string[]): Promise<{ max?: LoadResult; half?: LoadResult }> {
+  const unavailable = await postgresAvailable();
+  if (unavailable) {
+    const note = `PostgreSQL unreachable at ${settings.postgresUrl}: ${unavailable}`;
+    rows.push({ name: '/track on PostgreSQL', connections: settings.connections, note: `skipped: ${note}` });
+    rows.push({ name: '/track on PostgreSQL, half rate', connections: settings.connections, note: 'skipped' });
+    return {};
+  }
+  const { admin, database, url } = await createBenchDatabase(notes);
   log(`PostgreSQL: database ${database}`);
   const meridian = await startMeridian('meridian api (PostgreSQL)', {
     DATABASE_URL: url.toString(),
@@ -452,6 +460,105 @@ async function benchPostgres(rows: CaseRow[], notes: string[]): Promise<{ max?: 
   notes.push(describeCpu('/track on PostgreSQL at half rate', half));
   await meridian.child.stop();
   return { max: max.result, half: half.result };
+}
+
+/** The issue's flow: if → set → increment → add segment → end, after the start node. */
+const BENCH_FLOW = {
+  name: 'bench: five nodes',
+  type: 'collection',
+  graph: {
+    nodes: [
+      { id: 'start', action: 'start', config: {} },
+      { id: 'if', action: 'if', config: { condition: 'event@type == "page-view"' } },
+      { id: 'set', action: 'set-value', config: { target: 'profile@traits.last_page', value: 'event@properties.url' } },
+      { id: 'count', action: 'increment', config: { target: 'profile@traits.page_views', by: 1 } },
+      { id: 'segment', action: 'add-segment', config: { segment: 'browsing' } },
+      { id: 'end', action: 'end', config: {} },
+    ],
+    edges: [
+      { from: { node: 'start', port: 'payload' }, to: { node: 'if' } },
+      { from: { node: 'if', port: 'true' }, to: { node: 'set' } },
+      { from: { node: 'set', port: 'payload' }, to: { node: 'count' } },
+      { from: { node: 'count', port: 'payload' }, to: { node: 'segment' } },
+      { from: { node: 'segment', port: 'payload' }, to: { node: 'end' } },
+    ],
+  },
+};
+
+async function adminPost(meridian: Meridian, path: string, body: unknown): Promise<{ id: string }> {
+  const response = await fetch(`${meridian.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${meridian.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const answer = (await response.json()) as { id: string };
+  if (response.status !== 201) throw new Error(`POST ${path} answered ${response.status}: ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+/**
+ * /track with one rule starting BENCH_FLOW for every page-view, against /track without rules, in one
+ * run on one PostgreSQL database (`meridian api` without Redis: the workflow worker runs in the API
+ * process). Afterwards, how long the runs recorded during the measurement took to be all executed.
+ */
+async function benchWorkflow(rows: CaseRow[], notes: string[]): Promise<Target> {
+  const description = '/track with a 5-node flow ≥ 70 % of /track without rules';
+  const unavailable = await postgresAvailable();
+  if (unavailable) return { description, met: undefined, detail: `skipped: PostgreSQL unreachable (${unavailable})` };
+  const { admin, database, url } = await createBenchDatabase(notes);
+  log(`workflow: database ${database}`);
+  const meridian = await startMeridian('meridian api (PostgreSQL, workflow)', {
+    DATABASE_URL: url.toString(),
+    DATA_DIR: undefined,
+  });
+  const sql = postgres(url.toString(), {
+    max: 1,
+    onnotice: () => {},
+    connection: { search_path: 'meridian_test,public', application_name: 'meridian-bench' },
+  });
+  cleanups.push(async () => void (await sql.end({ timeout: 2 })));
+  const probe: PostgresProbe = { admin, bench: sql, database };
+  const body = mixedBodies(meridian.sourceId, meridian.pool);
+  log(`/track without rules: ${settings.durationS} s at ${settings.connections} connections`);
+  const without = await measure(meridian, body, { warmup: true, pg: probe });
+  const flow = await adminPost(meridian, '/flows', BENCH_FLOW);
+  await adminPost(meridian, '/rules', { name: 'bench', kind: 'event', eventType: 'page-view', flowId: flow.id });
+  log(`/track with one rule: ${settings.durationS} s at ${settings.connections} connections`);
+  const withRule = await measure(meridian, body, { warmup: true, pg: probe });
+  const drainStarted = Date.now();
+  let unfinished = Infinity;
+  while (unfinished > 0 && Date.now() - drainStarted < 300_000) {
+    const [row] = await sql<{ n: string }[]>`SELECT count(*)::text AS n FROM workflow_runs
+                                             WHERE status IN ('pending', 'running')`;
+    unfinished = Number(row?.n ?? 0);
+    if (unfinished > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const [counts] = await sql<{ completed: string; failed: string }[]>`
+    SELECT count(*) FILTER (WHERE status = 'completed')::text AS completed,
+           count(*) FILTER (WHERE status = 'failed')::text AS failed
+      FROM workflow_runs`;
+  await meridian.child.stop();
+  rows.push({ name: '/track on PostgreSQL, no rules', result: without.result, connections: settings.connections });
+  rows.push({
+    name: '/track on PostgreSQL, 1 rule, 5-node flow',
+    result: withRule.result,
+    connections: settings.connections,
+  });
+  notes.push(describeCpu('/track without rules', without));
+  notes.push(describeCpu('/track with a 5-node flow', withRule));
+  notes.push(
+    `Workflow: ${counts?.completed} runs completed, ${counts?.failed} failed; the last ones finished ` +
+      `${((Date.now() - drainStarted) / 1000).toFixed(1)} s after the load stopped` +
+      (unfinished > 0 ? ` (${unfinished} still unfinished after 300 s)` : '') +
+      '.',
+  );
+  const ratio = withRule.result.reqPerSec / without.result.reqPerSec;
+  return {
+    description,
+    met: ratio >= 0.7 && failures(withRule.result) === 0,
+    detail: `${Math.round(withRule.result.reqPerSec)} vs ${Math.round(without.result.reqPerSec)} req/s (${(ratio * 100).toFixed(1)} %)`,
+  };
 }
 
 async function benchPglite(rows: CaseRow[], notes: string[]): Promise<void> {
@@ -545,6 +652,10 @@ async function main(): Promise<number> {
   }
 
   const jobTargets: Target[] = [];
+  if (run('workflow')) {
+    const target = await guarded('workflow', rows, notes, () => benchWorkflow(rows, notes));
+    if (target) jobTargets.push(target);
+  }
   if (run('segmentation')) {
     log('segmentation job + worker over BENCH_SEGMENTATION_PROFILES (1M) profiles on PostgreSQL');
     const figures = await guarded('segmentation', rows, notes, () => benchSegmentation());

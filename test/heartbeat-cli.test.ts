@@ -178,6 +178,21 @@ describe.skipIf(!available)('meridian job heartbeat on PostgreSQL', () => {
     expect((await job(reference())).output).toMatch(/registered 0 session-inactive events/);
   });
 
+  it('removes the workflow runs that finished more than WORKFLOW_RUN_RETENTION_DAYS ago, except on a dry run', async () => {
+    const db = stores.find((store) => store.schema === 'meridian_test')!;
+    await db.query(
+      `INSERT INTO workflow_runs (id, flow_id, trigger, status, finished_at)
+       VALUES ('expired', 'f', 'event', 'completed', now() - interval '8 days'),
+              ('kept', 'f', 'event', 'failed', now() - interval '6 days')`,
+    );
+    const runIds = async () =>
+      (await db.query<{ id: string }>('SELECT id FROM workflow_runs ORDER BY id')).map((row) => row.id);
+    expect((await job({ ...reference(), WORKFLOW_RUN_RETENTION_DAYS: '7' }, ['--dry-run'])).code).toBe(0);
+    expect(await runIds()).toEqual(['expired', 'kept']);
+    expect((await job({ ...reference(), WORKFLOW_RUN_RETENTION_DAYS: '7' })).code).toBe(0);
+    expect(await runIds()).toEqual(['kept']);
+  });
+
   it('lets flags override the environment, and says once that ELASTIC_HOST is not used', async () => {
     const { code, output } = await job({ ...reference(), ELASTIC_HOST: 'http://elastic:9200' }, [
       '--qualify-by',

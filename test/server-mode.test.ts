@@ -26,6 +26,7 @@ describe.skipIf(!redisUp || !postgresUp)(
     let env: Record<string, string>;
     let api: MeridianProcess;
     let worker: MeridianProcess | undefined;
+    let workflowWorker: MeridianProcess | undefined;
     let url: string;
 
     beforeAll(async () => {
@@ -43,6 +44,7 @@ describe.skipIf(!redisUp || !postgresUp)(
     });
 
     afterAll(async () => {
+      await workflowWorker?.stop();
       await worker?.stop();
       await api?.stop();
       const redis = new Redis({ host: '127.0.0.1', port: 6379 });
@@ -116,6 +118,43 @@ describe.skipIf(!redisUp || !postgresUp)(
       expect(finished).toMatchObject({ state: 'done', total: 1, done: 1 });
       const events = (await call('GET', '/events?type=order')).body['items'] as { traits: unknown }[];
       expect(events[0]!.traits).toEqual({ total: 99 });
+    });
+
+    it('executes workflow runs in `meridian worker workflow`, which tracks the events they raise', async () => {
+      const source = (await call('POST', '/event-sources', { name: 'app' })).body['id'] as string;
+      const flow = await call('POST', '/flows', {
+        name: 'welcome',
+        type: 'collection',
+        graph: {
+          nodes: [
+            { id: 'start', action: 'start', config: {} },
+            { id: 'set', action: 'set-value', config: { target: 'profile@traits.plan', value: 'trial' } },
+            { id: 'raise', action: 'raise-event', config: { type: 'trial-started' } },
+          ],
+          edges: [
+            { from: { node: 'start', port: 'payload' }, to: { node: 'set' } },
+            { from: { node: 'set', port: 'payload' }, to: { node: 'raise' } },
+          ],
+        },
+      });
+      const flowId = flow.body['id'] as string;
+      await call('POST', '/rules', { name: 'sign-up', kind: 'event', eventType: 'sign-up', flowId });
+      const tracked = await call('POST', '/track', { source: { id: source }, events: [{ type: 'sign-up' }] });
+      expect(tracked.status).toBe(200);
+      const profileId = (tracked.body['profile'] as { id: string }).id;
+
+      workflowWorker = runMeridian(['worker', 'workflow'], env);
+      const runs = await eventually(
+        async () => (await call('GET', `/flows/${flowId}/runs`)).body['items'] as { status: string }[],
+        (items) => items[0]?.status === 'completed',
+      );
+      expect(runs).toHaveLength(1);
+      expect((await call('GET', `/profiles/${profileId}`)).body['traits']).toEqual({ plan: 'trial' });
+      const raised = await eventually(
+        async () => (await call('GET', `/events?type=trial-started`)).body['items'] as { profile: { id: string } }[],
+        (items) => items.length === 1,
+      );
+      expect(raised[0]!.profile.id).toBe(profileId);
     });
   },
 );

@@ -14,6 +14,7 @@ import { scheduledRoutes } from './routes/scheduled.js';
 import { segmentRoutes } from './routes/segments.js';
 import { tqlRoutes } from './routes/tql.js';
 import { trackRoutes } from './routes/track.js';
+import { workflowRoutes } from './routes/workflow.js';
 import type { ApiServices } from './services.js';
 import { validatorCompiler } from './validation.js';
 import { DomainError } from '../shared/errors.js';
@@ -127,6 +128,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     await admin.register(jobRoutes(services.mapping));
     await admin.register(tqlRoutes);
     await admin.register(scheduledRoutes(services.scheduler));
+    await admin.register(workflowRoutes(services.workflow));
   });
   return app;
 }

@@ -1,6 +1,7 @@
 import type { SegmentRepository } from '../segmentation/ports.js';
 import type { MappingServices } from '../mapping/ports.js';
 import type { SchedulerServices } from '../scheduler/service.js';
+import type { WorkflowServices } from '../workflow/ports.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import type { SourceCache } from '../tracking/source-cache.js';
 import type { Tracker } from '../tracking/tracker.js';
@@ -30,6 +31,7 @@ export interface ApiServices {
   };
   mapping: MappingServices;
   scheduler: SchedulerServices;
+  workflow: WorkflowServices;
   /** Each throws when its backend is unreachable. */
   health: { storage: () => Promise<void>; queue: () => Promise<void> };
 }

@@ -1,5 +1,6 @@
 import type { SqlExecutor } from '../storage/database.js';
 import { queueForSegmentationStep } from '../storage/segmentation-queue.js';
+import { recordWorkflowRunsStep } from '../storage/sql-workflow-runs.js';
 import type { CommitStep } from '../tracking/commit-steps.js';
 
 /**
@@ -7,4 +8,4 @@ import type { CommitStep } from '../tracking/commit-steps.js';
  * `/track`, the heartbeat and mapping backfills are handed this one list. A capability that reacts to
  * committed events or profile changes adds its step here.
  */
-export const COMMIT_STEPS: readonly CommitStep<SqlExecutor>[] = [queueForSegmentationStep];
+export const COMMIT_STEPS: readonly CommitStep<SqlExecutor>[] = [queueForSegmentationStep, recordWorkflowRunsStep];

@@ -37,6 +37,18 @@ import { wakeScheduler } from '../scheduler/worker.js';
 import { SqlMembership, SqlSegments } from '../storage/sql-segments.js';
 import { SqlSettings } from '../storage/sql-settings.js';
 import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
+import { SqlFlows } from '../storage/sql-flows.js';
+import { SqlRules } from '../storage/sql-rules.js';
+import { SqlRunHistory } from '../storage/sql-run-history.js';
+import { ACTIONS } from '../workflow/actions/index.js';
+import { fetchHttpClient } from '../workflow/fetch-http.js';
+import type { FlowRepository, RuleRepository, RunHistory } from '../workflow/ports.js';
+import { ruleReferences } from '../workflow/rule.js';
+import { RuleCache } from '../workflow/rule-cache.js';
+import { runFlow } from '../workflow/engine.js';
+import { DEFAULT_EXECUTOR_SETTINGS, type WorkflowExecution, type WorkflowRunStore } from '../workflow/executor.js';
+import { WorkflowFollowUp } from '../workflow/follow-up.js';
+import { SqlWorkflowRuns } from '../storage/sql-workflow-runs.js';
 import { TrackCommit } from '../tracking/commit.js';
 import { COMMIT_STEPS } from './commit-steps.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
@@ -90,6 +102,10 @@ export interface Repositories {
   jobRuns: JobRunRepository;
   heartbeat: HeartbeatStore;
   scheduled: ScheduledStore;
+  flows: FlowRepository;
+  rules: RuleRepository;
+  runHistory: RunHistory;
+  workflowRuns: WorkflowRunStore;
 }
 
 function repositoriesOf(db: Database): Repositories {
@@ -104,6 +120,10 @@ function repositoriesOf(db: Database): Repositories {
     jobRuns: new SqlJobRuns(db),
     heartbeat: new SqlHeartbeatStore(db, COMMIT_STEPS),
     scheduled: new SqlScheduled(db),
+    flows: new SqlFlows(db),
+    rules: new SqlRules(db),
+    runHistory: new SqlRunHistory(db),
+    workflowRuns: new SqlWorkflowRuns(db, COMMIT_STEPS),
   };
 }
 
@@ -111,7 +131,8 @@ function repositoriesOf(db: Database): Repositories {
 export class Composition {
   readonly repositories: Repositories;
   private openedQueue: JobQueue | undefined;
-  private tracker: Tracker | undefined;
+  private openedRuleCache: RuleCache | undefined;
+  private openedTracker: Tracker | undefined;
   private readonly parts: Consumer[] = [];
 
   private constructor(
@@ -151,6 +172,12 @@ export class Composition {
     return part;
   }
 
+  /** One per process, shared by the admin API and the commit step, so a save is seen by the next commit. */
+  get ruleCache(): RuleCache {
+    this.openedRuleCache ??= new RuleCache(this.repositories.rules);
+    return this.openedRuleCache;
+  }
+
   backfillDeps(logger: Logger = this.logger): BackfillDeps {
     const { mappings, backfills } = this.repositories;
     return { mappings, backfills, queue: this.queue, logger };
@@ -162,8 +189,8 @@ export class Composition {
 
   /**
    * The collect pipeline: the tracking store and the Tracker over it, the one place either is made,
-   * once per process (the API and in-process workers share it). The Tracker commits what is pending
-   * before the store closes.
+   * once per process (the API and in-process workers share it). Its commits are followed by the
+   * workflow runs they recorded. The Tracker commits what is pending before the store closes.
    */
   tracking(
     caches: { sourceCache: SourceCache; mappingCache: MappingCache } = {
@@ -171,7 +198,7 @@ export class Composition {
       mappingCache: new MappingCache(this.repositories.mappings),
     },
   ): Tracker {
-    if (this.tracker) return this.tracker;
+    if (this.openedTracker) return this.openedTracker;
     const tracker = new Tracker(
       new TrackCommit(new SqlTrackingStore(this.db), COMMIT_STEPS),
       caches.sourceCache,
@@ -180,11 +207,27 @@ export class Composition {
         maxBatch: this.config.groupCommitMaxBatch,
         maxWaitMs: this.config.groupCommitMaxWaitMs,
         lanes: this.db.kind === 'pglite' ? 1 : this.config.commitLanes,
+        followUp: new WorkflowFollowUp({
+          ...this.workflowExecution(),
+          logger: this.logger.child({ capability: 'workflow' }),
+          rules: this.ruleCache,
+          queue: this.queue,
+        }),
       },
     );
     this.own({ close: () => tracker.drain() });
-    this.tracker = tracker;
+    this.openedTracker = tracker;
     return tracker;
+  }
+
+  /** How workflow runs are executed: the engine with its actions, and the tracker raised events go through. */
+  private workflowExecution(): WorkflowExecution {
+    return {
+      runs: this.repositories.workflowRuns,
+      runFlow: (flow, context) => runFlow(flow, context, { actions: ACTIONS, http: fetchHttpClient }),
+      raise: (payload) => this.openedTracker!.collect(payload, { channel: 'workflow' }),
+      settings: { ...DEFAULT_EXECUTOR_SETTINGS, leaseMs: this.config.workflowClaimMs },
+    };
   }
 
   /**
@@ -195,12 +238,14 @@ export class Composition {
     workers: readonly Worker[],
     options: Omit<WorkerOptions, 'scheduler'> & Partial<WorkerOptions>,
   ): Consumer {
-    // Made before the workers, so that it closes after them: a worker may be collecting until then.
+    // Made before the workers, so that it closes after them: the workflow worker tracks the events its
+    // flows raise, the scheduler the events it runs.
     const tracker = this.tracking();
     const deps = {
       ...this.repositories,
       queue: this.queue,
       logger: this.logger,
+      workflow: this.workflowExecution(),
       collect: (payload: Record<string, unknown>, origin: CollectOrigin) => tracker.collect(payload, origin),
     };
     return this.own(startWorkers(workers, deps, { scheduler: this.config.scheduler, ...options }));
@@ -273,6 +318,15 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           scheduled: repositories.scheduled,
           wake: (items, now) => wakeScheduler({ queue, logger }, items, now),
           profileExists: async (id) => (await repositories.readModel.profile(id)) !== undefined,
+        },
+        workflow: {
+          flows: repositories.flows,
+          rules: repositories.rules,
+          runs: repositories.runHistory,
+          references: ruleReferences({ flows: repositories.flows, sources: repositories.sources, segments }),
+          ruleCache: root.ruleCache,
+          actions: ACTIONS,
+          http: fetchHttpClient,
         },
         health: { storage: async () => void (await root.db.query('SELECT 1')), queue: () => queue.ping() },
       },

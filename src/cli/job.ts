@@ -19,6 +19,7 @@ import type { Database } from '../storage/database.js';
 import { pendingMigrations } from '../storage/migrate.js';
 import { Composition, embeddedStoreExists } from './composition.js';
 import type { Run } from './run.js';
+import { purgeExpiredRuns } from '../workflow/run-retention.js';
 
 /** What the heartbeat job can do: the session qualifiers, or segmenting the profiles active in RANGE. */
 export const JOB_QUALIFIERS = [...QUALIFIERS, 'profile-segmentation'] as const;
@@ -84,6 +85,13 @@ function heartbeatLanes(
   return lanes;
 }
 
+/** The heartbeat also keeps the workflow run history to WORKFLOW_RUN_RETENTION_DAYS. */
+async function purgeRunHistory(root: Composition, logger: Logger): Promise<void> {
+  const days = root.config.workflowRunRetentionDays;
+  const removed = await purgeExpiredRuns(root.repositories.runHistory, days, new Date());
+  if (removed > 0) logger.info({ removed, retentionDays: days }, 'old workflow runs removed');
+}
+
 function summary(report: HeartbeatReport): string {
   const range = `${report.from.toISOString()} .. ${report.to.toISOString()}`;
   const outcome = report.dryRun ? `would register ${report.due}` : `registered ${report.registered}`;
@@ -135,6 +143,7 @@ async function runHeartbeatJob(config: Config, logger: Logger, env: Env, dryRun:
       );
     }
     process.stdout.write(summary(report));
+    if (!dryRun) await purgeRunHistory(root, logger);
   } finally {
     await root.close();
   }
@@ -195,6 +204,7 @@ export function scheduleHeartbeat(root: Composition, settings: HeartbeatConfig):
     async () => {
       for (const qualifyBy of QUALIFIERS)
         await runHeartbeat({ qualifyBy, settings, now: new Date(), batchSize, lanes }, services);
+      await purgeRunHistory(root, services.logger);
     },
     logger,
     'scheduled heartbeat failed; will retry',

@@ -20,7 +20,9 @@ describe('the worker registry', () => {
   it('refuses an unknown worker name, naming it and listing the known ones', () => {
     const select = () => selectWorkers(['segmentation', 'segmentaton', 'trigger']);
     expect(select).toThrow(ConfigError);
-    expect(select).toThrow(/^worker: unknown worker segmentaton, trigger; expected segmentation, scheduler or all$/);
+    expect(select).toThrow(
+      /^worker: unknown worker segmentaton, trigger; expected segmentation, workflow, scheduler or all$/,
+    );
   });
 
   it('takes every worker for all, and otherwise each named one once, in the registry order', () => {

@@ -4,12 +4,15 @@ import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
 import { schedulerConsumers, type Collect, type SchedulerSettings } from '../scheduler/worker.js';
 import { segmentationConsumers } from '../segmentation/worker.js';
 import type { Logger } from '../shared/logger.js';
+import type { WorkflowExecution } from '../workflow/executor.js';
+import { workflowConsumers } from '../workflow/worker.js';
 import type { Repositories } from './composition.js';
 
 /** What a worker is handed: the ports the composition root builds, never an adapter it must make. */
 export interface WorkerDeps extends Repositories {
   queue: JobQueue;
   logger: Logger;
+  workflow: WorkflowExecution;
   /** The process's collect pipeline: scheduled events are tracked through it. */
   collect: Collect;
 }
@@ -64,6 +67,7 @@ export function worker(name: string, ...parts: QueueConsumers<WorkerDeps, Worker
 export const WORKERS: readonly Worker[] = [
   // Tracardi's segmentation & mapping worker: one deployment consumes all three queues.
   worker('segmentation', segmentationConsumers, mappingConsumers),
+  worker('workflow', workflowConsumers),
   // Delayed events and resumes of paused flows; any number of them share the due items.
   worker('scheduler', schedulerConsumers),
 ];

@@ -18,6 +18,7 @@ describe('loadConfig', () => {
       maxPayloadBytes: 1_048_576,
       production: false,
       corsOrigins: true,
+      workflowRunRetentionDays: 30,
     });
     expect(config.databaseUrl).toBeUndefined();
     expect(config.redis).toBeUndefined();
@@ -31,6 +32,7 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'mysql://x'],
     ['REDIS_HOST', 'http://redis:6379'],
     ['LOG_LEVEL', 'loud'],
+    ['WORKFLOW_RUN_RETENTION_DAYS', '0'],
   ])('stops on a bad %s, naming it', (variable, value) => {
     expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}:`));

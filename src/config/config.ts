@@ -58,6 +58,10 @@ export interface Config {
   databasePoolSize: number;
   /** The scheduler worker's settings (SCHEDULER_*). */
   scheduler: { sweepMs: number; claimMs: number; maxAttempts: number; retentionDays: number };
+  /** How long a claim on a workflow run holds: longer than a run may take. */
+  workflowClaimMs: number;
+  /** Days a finished workflow run stays in the run history. */
+  workflowRunRetentionDays: number;
   /** Things worth saying once at start-up that are not errors (e.g. a Tracardi variable we ignore). */
   notices: string[];
 }
@@ -145,6 +149,17 @@ export const VARIABLES = {
   SCHEDULER_RETENTION_DAYS: {
     group: 'server',
     meaning: 'days a done or cancelled scheduled item is kept; the scheduler worker removes older ones',
+    default: 30,
+  },
+  WORKFLOW_CLAIM_S: {
+    group: 'server',
+    meaning:
+      'seconds a process holds a workflow run it executes; a run its process left unfinished is executed again after this',
+    default: 120,
+  },
+  WORKFLOW_RUN_RETENTION_DAYS: {
+    group: 'server',
+    meaning: 'days a finished workflow run stays in the run history; each heartbeat run removes older ones',
     default: 30,
   },
   ELASTIC_HOST: { group: 'server', meaning: "Tracardi's; ignored with a warning (set DATABASE_URL instead)" },
@@ -305,6 +320,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxAttempts: integer(env, 'SCHEDULER_MAX_ATTEMPTS', 1, 100),
       retentionDays: integer(env, 'SCHEDULER_RETENTION_DAYS', 1, 36_500),
     },
+    workflowClaimMs: integer(env, 'WORKFLOW_CLAIM_S', 1, 86_400) * 1000,
+    workflowRunRetentionDays: integer(env, 'WORKFLOW_RUN_RETENTION_DAYS', 1, 36_500),
     notices: present(env, 'ELASTIC_HOST')
       ? [
           'ELASTIC_HOST is ignored: Meridian stores data in PostgreSQL; set DATABASE_URL=postgresql://user:password@host:5432/db instead',

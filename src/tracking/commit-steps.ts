@@ -15,7 +15,7 @@ export interface CommittedEvent {
 }
 
 export interface CommittedChanges {
-  writer: 'track' | 'heartbeat' | 'backfill';
+  writer: 'track' | 'heartbeat' | 'backfill' | 'workflow';
   /** Events this transaction actually stored (a repeated id is not in here). */
   events: CommittedEvent[];
   /**

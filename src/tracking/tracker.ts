@@ -35,21 +35,44 @@ export interface CollectOrigin {
   language?: string;
 }
 
+/** A committed request, as what follows the commit sees it. */
+export interface CommittedRequest {
+  channel: CollectOrigin['channel'];
+  sourceId: string;
+  events: readonly { id: string; type: string }[];
+}
+
+/**
+ * Work that follows a commit, before the answer: the workflow runs the commit recorded. Work whose
+ * result belongs in the answer happens here; the rest is handed on. It never fails the request.
+ */
+export interface CommitFollowUp {
+  afterCommit(committed: CommittedRequest): Promise<Pick<TrackResponse, 'response' | 'ux'>>;
+}
+
+export interface TrackerOptions extends CommitLaneOptions {
+  /** What follows each commit (workflow runs); the answer's `response` and `ux` are its. */
+  followUp?: CommitFollowUp;
+}
+
 /**
  * The collect pipeline's entry: payload → checked command → commit lane → Tracardi-shaped answer.
  * The answer is given only after the batch holding the request has committed.
  */
 export class Tracker {
   private readonly lanes: CommitLanes;
+  private readonly followUp: CommitFollowUp | undefined;
 
   constructor(
     committer: BatchCommitter,
     private readonly sources: SourceCache,
     private readonly mappings: MappingLookup,
-    options: CommitLaneOptions,
+    options: TrackerOptions,
     private readonly clock: () => Date = () => new Date(),
   ) {
-    this.lanes = new CommitLanes(committer, options, clock);
+    const { followUp, ...laneOptions } = options;
+    this.followUp = followUp;
+    this.lanes = new CommitLanes(committer, laneOptions, clock);
   }
 
   /**
@@ -118,10 +141,14 @@ export class Tracker {
       problems,
     };
     const outcome = await this.lanes.submit(command);
+    const answer = (await this.followUp?.afterCommit({
+      channel: origin.channel,
+      sourceId: source.id,
+      events: events.map((valid) => ({ id: valid.id, type: valid.type })),
+    })) ?? { response: {}, ux: [] };
     return {
       task: command.requestId,
-      ux: [],
-      response: {},
+      ...answer,
       events: outcome.eventIds,
       profile: { id: outcome.profileId },
       session: { id: outcome.sessionId },

@@ -1,0 +1,290 @@
+import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
+import { WRITABLE_PROFILE_PARTS } from '../mapping/mapping.js';
+import type {
+  ClaimedRun,
+  FinishedRun,
+  PendingRaises,
+  RunSelection,
+  StoredAnswer,
+  WorkflowRunStore,
+} from '../workflow/executor.js';
+import { failedAtCommit, RAISED_BY, replayProfileChanges } from '../workflow/executor.js';
+import type { Flow, RunEffect, RunResult } from '../workflow/model.js';
+import { runIdSql } from '../workflow/run-ids.js';
+import { retryingTransaction, type Database, type SqlExecutor } from './database.js';
+import type { Row } from './rows.js';
+import { runCommitSteps, type CommitStep, type CommittedEvent } from '../tracking/commit-steps.js';
+
+/**
+ * Records, in the transaction that commits `events`, one pending run per (enabled event rule of an
+ * enabled flow, matching event). Matched in SQL at commit time, so a rule saved a moment ago is never
+ * missed; the run id is derived from rule and event, so a repeated commit records nothing new.
+ */
+async function recordEventRuns(tx: SqlExecutor, events: readonly CommittedEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const rows = events.map((event) => ({
+    id: event.id,
+    type: event.type,
+    profile_id: event.profileId,
+    session_id: event.sessionId,
+    source_id: event.sourceId,
+  }));
+  await tx.query(
+    `INSERT INTO workflow_runs (id, flow_id, rule_id, trigger, event_id, profile_id, session_id, answers_client)
+     SELECT ${runIdSql('r.id', 'e.id')}, r.flow_id, r.id, 'event', e.id, e.profile_id, e.session_id, f.answers_client
+       FROM jsonb_to_recordset($1::text::jsonb) AS e(id text, type text, profile_id text, session_id text, source_id text)
+       JOIN rules r ON r.kind = 'event' AND r.enabled AND r.event_type = e.type
+                   AND (r.source_id IS NULL OR r.source_id = e.source_id)
+       JOIN flows f ON f.id = r.flow_id AND f.enabled
+      ORDER BY 1
+     ON CONFLICT DO NOTHING`,
+    [JSON.stringify(rows)],
+  );
+}
+
+/** The commit step of workflows: the runs to do are recorded with the events that start them. */
+export const recordWorkflowRunsStep: CommitStep<SqlExecutor> = {
+  name: 'workflow-runs',
+  run: (tx, changes) => recordEventRuns(tx, changes.events),
+};
+
+const toFlow = (row: Row): Flow => ({
+  id: row.id as string,
+  name: row.name as string,
+  description: row.description as string,
+  type: row.type as Flow['type'],
+  enabled: row.enabled as boolean,
+  graph: row.graph as Flow['graph'],
+});
+
+/** The event as a run sees it: with `metadata.raiseDepth`, how many raised events led to it (the loop guard). */
+function eventDocument(row: Row): Record<string, unknown> {
+  const document = documentFromRow(DEFAULT_SQL_MAPPING.event!, row);
+  const options = (row.metadata as { options?: Record<string, unknown> }).options;
+  const depth = (options?.[RAISED_BY] as { depth?: unknown } | undefined)?.depth;
+  const raiseDepth = typeof depth === 'number' && Number.isInteger(depth) && depth > 0 ? depth : 0;
+  return { ...document, metadata: { ...(document.metadata as Record<string, unknown>), raiseDepth } };
+}
+
+export class SqlWorkflowRuns implements WorkflowRunStore {
+  /** `steps`: the commit steps, run when a run changed its profile (post-event segmentation among them). */
+  constructor(
+    private readonly db: Database,
+    private readonly steps: readonly CommitStep<SqlExecutor>[],
+  ) {}
+
+  async claim(selection: RunSelection, now: Date, leaseMs: number): Promise<ClaimedRun[]> {
+    const until = new Date(now.getTime() + leaseMs);
+    const [which, params] =
+      'ids' in selection
+        ? [
+            `id = ANY($3::text[]) AND (status = 'pending' OR (status = 'running' AND claimed_until < $1))`,
+            [now, until, selection.ids],
+          ]
+        : [
+            `finished_at IS NULL AND status IN ('pending', 'running')
+             AND ((status = 'pending' AND (NOT answers_client OR created_at < $4))
+                  OR (status = 'running' AND claimed_until < $1))
+             ORDER BY created_at LIMIT $3`,
+            [now, until, selection.due, new Date(now.getTime() - selection.graceMs)],
+          ];
+    // One statement claims the runs and reads what they see (rows as JSON), so a batch takes one
+    // connection once; in the order recorded, as a profile's runs replay their changes in that order.
+    const claimed = await this.db.query(
+      `WITH claimed AS (
+         UPDATE workflow_runs w
+            SET status = 'running', attempts = w.attempts + 1, claimed_until = $2, started_at = coalesce(w.started_at, $1)
+          WHERE w.id IN (SELECT id FROM workflow_runs WHERE ${which} FOR UPDATE SKIP LOCKED)
+          RETURNING w.id, w.attempts, w.flow_id, w.event_id, w.profile_id, w.session_id, w.payload, w.created_at)
+       SELECT c.id, c.attempts, c.flow_id, c.event_id, c.profile_id, c.session_id, c.payload,
+              to_jsonb(f) AS flow, to_jsonb(p) AS profile, to_jsonb(s) AS session, to_jsonb(e) AS event
+         FROM claimed c
+         LEFT JOIN flows f ON f.id = c.flow_id
+         LEFT JOIN profiles p ON p.id = c.profile_id
+         LEFT JOIN sessions s ON s.id = c.session_id
+         LEFT JOIN events e ON e.id = c.event_id
+        ORDER BY c.created_at, c.id`,
+      params,
+    );
+    return claimed.map((row) => {
+      const [flow, profile, session, event] = [row.flow, row.profile, row.session, row.event] as (Row | null)[];
+      return {
+        id: row.id as string,
+        attempts: row.attempts as number,
+        flowId: row.flow_id as string,
+        flow: flow ? toFlow(flow) : null,
+        eventId: row.event_id as string | null,
+        eventType: (event?.type as string | undefined) ?? null,
+        sourceId: (event?.source_id as string | undefined) ?? null,
+        profileId: row.profile_id as string | null,
+        sessionId: row.session_id as string | null,
+        payload: row.payload,
+        profile: profile ? documentFromRow(DEFAULT_SQL_MAPPING.profile!, profile) : null,
+        session: session ? documentFromRow(DEFAULT_SQL_MAPPING.session!, session) : null,
+        event: event ? eventDocument(event) : null,
+      };
+    });
+  }
+
+  async finish(runs: readonly FinishedRun[], now: Date): Promise<Map<string, RunResult>> {
+    return retryingTransaction(this.db, (tx) => this.finishIn(tx, runs, now));
+  }
+
+  /**
+   * Profiles are locked before the run rows, in id order, as /track locks them, and the runs' changes
+   * are replayed on the rows as they are now: two runs for one profile, in this batch or in two
+   * processes, each add to what the other wrote. Four round trips whatever the batch size.
+   */
+  private async finishIn(tx: SqlExecutor, runs: readonly FinishedRun[], now: Date): Promise<Map<string, RunResult>> {
+    const profileIds = [
+      ...new Set(
+        runs
+          .filter(({ run, outcome }) => run.profileId !== null && outcome.profileChanges.length > 0)
+          .map(({ run }) => run.profileId!),
+      ),
+    ];
+    // The results are stored only where the claim holds; what comes back is which runs this commit owns.
+    const [profiles, stored] = await Promise.all([
+      profileIds.length === 0
+        ? []
+        : tx.query('SELECT * FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profileIds]),
+      storeResults(tx, runs, new Map(runs.map(({ run, outcome }) => [run.id, outcome.result])), now, 'under-claim'),
+    ]);
+    const held = runs.filter(({ run }) => stored.has(run.id));
+    const results = new Map(held.map(({ run, outcome }) => [run.id, outcome.result]));
+    const failedAtReplay: FinishedRun[] = [];
+    const changedProfiles: { id: string; document: Record<string, unknown>; eventTypes: string[] }[] = [];
+    for (const row of profiles) {
+      const forProfile = held.filter(
+        ({ run, outcome }) => run.profileId === row.id && outcome.profileChanges.length > 0,
+      );
+      const replayed = replayProfileChanges(documentFromRow(DEFAULT_SQL_MAPPING.profile!, row), forProfile);
+      for (const [runId, message] of replayed.failures)
+        results.set(runId, failedAtCommit(results.get(runId)!, message));
+      failedAtReplay.push(...forProfile.filter(({ run }) => replayed.failures.has(run.id)));
+      const applied = forProfile.filter(({ run }) => !replayed.failures.has(run.id));
+      if (applied.length === 0) continue;
+      const eventTypes = [...new Set(applied.flatMap(({ run }) => (run.eventType === null ? [] : [run.eventType])))];
+      changedProfiles.push({ id: row.id as string, document: replayed.profile, eventTypes });
+    }
+    const tags = new Map<string, Set<string>>();
+    for (const { run, outcome } of held) {
+      if (run.eventId === null || outcome.eventTags.length === 0 || results.get(run.id)!.status === 'failed') continue;
+      const eventTags = tags.get(run.eventId) ?? new Set();
+      for (const tag of outcome.eventTags) eventTags.add(tag);
+      tags.set(run.eventId, eventTags);
+    }
+    await Promise.all([
+      failedAtReplay.length > 0 && storeResults(tx, failedAtReplay, results, now, 'owned'),
+      changedProfiles.length > 0 && writeProfiles(tx, changedProfiles, now),
+      tags.size > 0 &&
+        tx.query(
+          `UPDATE events e SET tags = e.tags || ARRAY(SELECT t FROM unnest(r.tags) t WHERE t <> ALL(e.tags))
+             FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, tags text[])
+            WHERE e.id = r.id AND e.id = ANY($2::text[])`,
+          [JSON.stringify([...tags].map(([id, set]) => ({ id, tags: [...set] }))), [...tags.keys()]],
+        ),
+      changedProfiles.length > 0 &&
+        runCommitSteps(this.steps, tx, {
+          writer: 'workflow',
+          events: [],
+          profiles: changedProfiles.map(({ id, eventTypes }) => ({ id, eventTypes })),
+        }),
+    ]);
+    return results;
+  }
+
+  async pendingRaises(limit: number): Promise<PendingRaises[]> {
+    const rows = await this.db.query(
+      `SELECT w.id, w.profile_id, w.session_id, w.effects, e.source_id
+         FROM workflow_runs w LEFT JOIN events e ON e.id = w.event_id
+        WHERE w.raises_pending ORDER BY w.finished_at LIMIT $1`,
+      [limit],
+    );
+    return rows.map((row) => ({
+      runId: row.id as string,
+      sourceId: row.source_id as string | null,
+      profileId: row.profile_id as string | null,
+      sessionId: row.session_id as string | null,
+      effects: row.effects as RunEffect[],
+    }));
+  }
+
+  async raisesTracked(runId: string): Promise<void> {
+    await this.db.query('UPDATE workflow_runs SET raises_pending = false WHERE id = $1', [runId]);
+  }
+
+  async answers(ids: readonly string[]): Promise<StoredAnswer[]> {
+    if (ids.length === 0) return [];
+    return this.db.query<StoredAnswer & Row>(
+      `SELECT id, status, response, ux FROM workflow_runs WHERE id = ANY($1::text[]) AND status = 'completed'`,
+      [ids],
+    );
+  }
+}
+
+/**
+ * Stores the runs' results, each with what it hands on (raised events are marked until tracked):
+ * `under-claim` only where the run is still running under this claim (its `attempts`), `owned` for
+ * runs this transaction already holds. Resolves with the ids stored.
+ */
+async function storeResults(
+  tx: SqlExecutor,
+  runs: readonly FinishedRun[],
+  results: Map<string, RunResult>,
+  now: Date,
+  mode: 'under-claim' | 'owned',
+): Promise<Set<string>> {
+  const rows = runs.map(({ run, outcome }) => {
+    const result = results.get(run.id)!;
+    const effects = result.status === 'failed' ? [] : outcome.effects;
+    return {
+      id: run.id,
+      attempts: run.attempts,
+      status: result.status,
+      trace: result.trace,
+      response: result.response,
+      ux: result.ux,
+      memory: result.memory,
+      error: result.error ?? null,
+      pause: result.pause ?? null,
+      effects,
+      raises_pending: effects.some((effect) => effect.kind === 'raise-event'),
+      finished_at: result.status === 'paused' ? null : now,
+    };
+  });
+  const stored = await tx.query<{ id: string }>(
+    `UPDATE workflow_runs w
+        SET status = r.status, trace = r.trace, response = r.response, ux = r.ux, memory = r.memory, error = r.error,
+            pause = r.pause, effects = r.effects, raises_pending = r.raises_pending, claimed_until = NULL,
+            finished_at = r.finished_at
+       FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, attempts int, status text, trace jsonb, response jsonb,
+            ux jsonb, memory jsonb, error jsonb, pause jsonb, effects jsonb, raises_pending boolean, finished_at timestamptz)
+      WHERE w.id = r.id AND w.id = ANY($2::text[])
+        ${mode === 'under-claim' ? `AND w.status = 'running' AND w.attempts = r.attempts` : ''}
+      RETURNING w.id`,
+    [JSON.stringify(rows), rows.map((row) => row.id)],
+  );
+  return new Set(stored.map((row) => row.id));
+}
+
+/** Writes back the parts of profiles a flow may change. */
+async function writeProfiles(
+  tx: SqlExecutor,
+  profiles: readonly { id: string; document: Record<string, unknown> }[],
+  now: Date,
+): Promise<void> {
+  const rows = profiles.map(({ id, document }) => ({
+    id,
+    ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, document[part] ?? {}])),
+    segments: (document.segments as string[] | undefined) ?? [],
+  }));
+  await tx.query(
+    `UPDATE profiles p SET traits = r.traits, pii = r.pii, data = r.data, stats = r.stats, consents = r.consents,
+            segments = r.segments, version = p.version + 1, updated_at = $3
+       FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, traits jsonb, pii jsonb, data jsonb, stats jsonb,
+            consents jsonb, segments text[])
+      WHERE p.id = r.id AND p.id = ANY($2::text[])`,
+    [JSON.stringify(rows), rows.map((row) => row.id), now],
+  );
+}
