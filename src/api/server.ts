@@ -14,6 +14,7 @@ import { profileRoutes } from './routes/profiles.js';
 import { importRoutes } from './routes/imports.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mappingRoutes } from './routes/mappings.js';
+import { scheduledRoutes } from './routes/scheduled.js';
 import { segmentRoutes } from './routes/segments.js';
 import { segmentSpecRoutes } from './routes/segment.js';
 import { tqlRoutes } from './routes/tql.js';
@@ -167,6 +168,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     await admin.register(jobRoutes(services.mapping, services.importing));
     await admin.register(tqlRoutes);
     await admin.register(triggerRoutes(services.triggers));
+    await admin.register(scheduledRoutes(services.scheduler));
     await admin.register(workflowRoutes(services.workflow));
   });
   return app;

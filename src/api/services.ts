@@ -5,6 +5,7 @@ import type { RedirectRepository } from '../bridges/redirect.js';
 import type { BridgeStatusView } from '../bridges/status.js';
 import type { SegmentRepository } from '../segmentation/ports.js';
 import type { MappingServices } from '../mapping/ports.js';
+import type { SchedulerServices } from '../scheduler/service.js';
 import type { WorkflowServices } from '../workflow/ports.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import type { SourceCache } from '../tracking/source-cache.js';
@@ -38,6 +39,7 @@ export interface ApiServices {
   mapping: MappingServices;
   /** The segment_changes outbox: its backlog, and rule replays. */
   triggers: TriggerStore;
+  scheduler: SchedulerServices;
   workflow: WorkflowServices;
   importing: ImportApiServices;
   identity: { identity: IdentityAdmin; points: IdentificationPointRepository; pointCache: PointCache };

@@ -41,6 +41,9 @@ import { SqlJobRuns } from '../storage/sql-job-runs.js';
 import { SqlMappingBackfills } from '../storage/sql-mapping-backfill.js';
 import { SqlMappings } from '../storage/sql-mappings.js';
 import { SqlReadModel } from '../storage/sql-read-model.js';
+import { SqlScheduled } from '../storage/sql-scheduled.js';
+import type { ScheduledStore } from '../scheduler/ports.js';
+import { wakeScheduler } from '../scheduler/worker.js';
 import { SqlMembership, SqlSegments } from '../storage/sql-segments.js';
 import { SqlSettings } from '../storage/sql-settings.js';
 import { SqlTrackingStore } from '../storage/sql-tracking-store.js';
@@ -57,7 +60,6 @@ import { runFlow } from '../workflow/engine.js';
 import { DEFAULT_EXECUTOR_SETTINGS, type WorkflowExecution, type WorkflowRunStore } from '../workflow/executor.js';
 import { WorkflowFollowUp } from '../workflow/follow-up.js';
 import type { SegmentationRunStore } from '../workflow/segmentation.js';
-import { WORKFLOW } from '../workflow/worker.js';
 import { SqlWorkflowRuns } from '../storage/sql-workflow-runs.js';
 import { TrackCommit } from '../tracking/commit.js';
 import { commitSteps } from './commit-steps.js';
@@ -68,7 +70,7 @@ import type { CommitStep } from '../tracking/commit-steps.js';
 import type { SqlExecutor } from '../storage/database.js';
 import type { EventSourceRepository, TrackingReadModel } from '../tracking/ports.js';
 import { SourceCache } from '../tracking/source-cache.js';
-import { Tracker } from '../tracking/tracker.js';
+import { Tracker, type CollectOrigin } from '../tracking/tracker.js';
 import type { TriggerStore } from '../triggers/ports.js';
 import { DEFAULT_WORKER_OPTIONS, selectWorkers, startWorkers, type Worker, type WorkerOptions } from './workers.js';
 
@@ -120,6 +122,7 @@ export interface Repositories {
   jobRuns: JobRunRepository;
   heartbeat: HeartbeatStore;
   triggers: TriggerStore;
+  scheduled: ScheduledStore;
   flows: FlowRepository;
   rules: RuleRepository;
   runHistory: RunHistory;
@@ -150,6 +153,7 @@ function repositoriesOf(
     jobRuns: new SqlJobRuns(db),
     heartbeat: new SqlHeartbeatStore(db, steps),
     triggers: new SqlTriggers(db),
+    scheduled: new SqlScheduled(db),
     flows: new SqlFlows(db),
     rules: new SqlRules(db),
     runHistory: new SqlRunHistory(db),
@@ -300,24 +304,27 @@ export class Composition {
     return this.importing;
   }
 
-  /** Starts workers in this process; they stop when the root closes, or before, when the result is closed. */
-  startWorkers(workers: readonly Worker[], options: WorkerOptions): Consumer {
-    // The workflow worker tracks the events its flows raise: the tracker must outlive it.
-    if (workers.some((each) => each.queues.includes(WORKFLOW))) this.tracking();
-    return this.own(
-      startWorkers(
-        workers,
-        {
-          ...this.repositories,
-          importing: this.importServices(),
-          identity: this.identity,
-          queue: this.queue,
-          logger: this.logger,
-          workflow: this.workflowExecution(),
-        },
-        options,
-      ),
-    );
+  /**
+   * Starts workers in this process; they stop when the root closes, or before, when the result is
+   * closed. The scheduler's settings default to the configuration's.
+   */
+  startWorkers(
+    workers: readonly Worker[],
+    options: Omit<WorkerOptions, 'scheduler'> & Partial<WorkerOptions>,
+  ): Consumer {
+    // Made before the workers, so that it closes after them: the workflow worker tracks the events its
+    // flows raise, the scheduler the events it runs, imports their rows.
+    const { tracker } = this.tracking();
+    const deps = {
+      ...this.repositories,
+      importing: this.importServices(),
+      identity: this.identity,
+      queue: this.queue,
+      logger: this.logger,
+      workflow: this.workflowExecution(),
+      collect: (payload: Record<string, unknown>, origin: CollectOrigin) => tracker.collect(payload, origin),
+    };
+    return this.own(startWorkers(workers, deps, { scheduler: this.config.scheduler, ...options }));
   }
 
   async close(): Promise<void> {
@@ -341,7 +348,7 @@ export interface StartApiOptions {
   generateToken?: boolean;
   /** Workers to run inside the API process by name (the in-process queue has no other consumer). */
   workers?: readonly string[];
-  workerOptions?: WorkerOptions;
+  workerOptions?: Omit<WorkerOptions, 'scheduler'> & Partial<WorkerOptions>;
 }
 
 /** The HTTP API over storage, queue and tracking, with the workers asked for. */
@@ -383,6 +390,11 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           jobRuns: repositories.jobRuns,
         },
         triggers: repositories.triggers,
+        scheduler: {
+          scheduled: repositories.scheduled,
+          wake: (items, now) => wakeScheduler({ queue, logger }, items, now),
+          profileExists: async (id) => (await repositories.readModel.profile(id)) !== undefined,
+        },
         workflow: {
           flows: repositories.flows,
           rules: repositories.rules,

@@ -119,7 +119,7 @@ export function workerCommand(run: Run): Command {
           throw new ConfigError('--concurrency', 'expected a whole number ≥ 1');
         if (!config.redis)
           logger.warn(
-            'no REDIS_HOST: this worker sees only work queued in its own process (post-event segmentation still runs)',
+            'no REDIS_HOST: this worker sees only work queued in its own process (post-event segmentation and the scheduler, which reads its items from the store, still run)',
           );
         const root = await Composition.open(config, logger);
         root.startWorkers(selected, { ...DEFAULT_WORKER_OPTIONS, concurrency });

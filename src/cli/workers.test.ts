@@ -21,7 +21,7 @@ describe('the worker registry', () => {
     const select = () => selectWorkers(['segmentation', 'segmentaton', 'triger']);
     expect(select).toThrow(ConfigError);
     expect(select).toThrow(
-      /^worker: unknown worker segmentaton, triger; expected segmentation, trigger, workflow, import or all$/,
+      /^worker: unknown worker segmentaton, triger; expected segmentation, trigger, workflow, import, scheduler or all$/,
     );
   });
 

@@ -2,6 +2,7 @@ import { ConfigError } from '../config/config.js';
 import { importConsumers, type ImportServices } from '../importing/runner.js';
 import { mappingConsumers } from '../mapping/backfill.js';
 import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
+import { schedulerConsumers, type Collect, type SchedulerSettings } from '../scheduler/worker.js';
 import { segmentationConsumers } from '../segmentation/worker.js';
 import type { Logger } from '../shared/logger.js';
 import { triggerConsumers } from '../triggers/worker.js';
@@ -19,6 +20,8 @@ export interface WorkerDeps extends Repositories {
   workflow: WorkflowExecution;
   /** Merges (a flow's merge effect: `identity.mergeByKeys(tx, profileId, keys)`). */
   identity: Identity<SqlExecutor>;
+  /** The process's collect pipeline: scheduled events are tracked through it. */
+  collect: Collect;
 }
 
 /** The role's choices, the same for every worker; each reads what concerns it. */
@@ -31,9 +34,12 @@ export interface WorkerOptions {
   resegmentSweepMs: number;
   /** How often the trigger worker looks for segment changes; 0: never. */
   triggerIntervalMs: number;
+  /** The scheduler worker's sweep, claim and attempts (SCHEDULER_*). */
+  scheduler: SchedulerSettings;
 }
 
-export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
+/** The role's defaults; the scheduler's settings come from the configuration (the composition root adds them). */
+export const DEFAULT_WORKER_OPTIONS: Omit<WorkerOptions, 'scheduler'> = {
   concurrency: 2,
   pendingIntervalMs: 1000,
   resegmentSweepMs: 10_000,
@@ -75,6 +81,8 @@ export const WORKERS: readonly Worker[] = [
   worker('workflow', workflowConsumers),
   // Tracardi's upgrade & import worker; data migrations will join it.
   worker('import', importConsumers),
+  // Delayed events and resumes of paused flows; any number of them share the due items.
+  worker('scheduler', schedulerConsumers),
 ];
 
 /** The named workers in the registry's order, each once; `all` is every one. */

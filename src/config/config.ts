@@ -58,6 +58,8 @@ export interface Config {
   commitLanes: number;
   /** PostgreSQL connections per process. */
   databasePoolSize: number;
+  /** The scheduler worker's settings (SCHEDULER_*). */
+  scheduler: { sweepMs: number; claimMs: number; maxAttempts: number; retentionDays: number };
   /** How long a claim on a workflow run holds: longer than a run may take. */
   workflowClaimMs: number;
   /** Days a finished workflow run stays in the run history. */
@@ -139,6 +141,26 @@ export const VARIABLES = {
   GROUP_COMMIT_MAX_BATCH: { group: 'server', meaning: 'most /track requests committed together', default: 256 },
   COMMIT_LANES: { group: 'server', meaning: 'parallel commit lanes per API process on PostgreSQL', default: 4 },
   DATABASE_POOL_SIZE: { group: 'server', meaning: 'PostgreSQL connections per process', default: 10 },
+  SCHEDULER_SWEEP_S: {
+    group: 'server',
+    meaning: "seconds between the scheduler worker's looks for overdue items no wake-up reached",
+    default: 5,
+  },
+  SCHEDULER_CLAIM_S: {
+    group: 'server',
+    meaning: "seconds a scheduler worker holds an item; a killed worker's items are redone after it",
+    default: 60,
+  },
+  SCHEDULER_MAX_ATTEMPTS: {
+    group: 'server',
+    meaning: 'attempts of a scheduled item before it is dead (retried by hand: POST /scheduled/{id}/retry)',
+    default: 5,
+  },
+  SCHEDULER_RETENTION_DAYS: {
+    group: 'server',
+    meaning: 'days a done or cancelled scheduled item is kept; the scheduler worker removes older ones',
+    default: 30,
+  },
   WORKFLOW_CLAIM_S: {
     group: 'server',
     meaning:
@@ -356,6 +378,12 @@ export function loadConfig(env: Env = process.env): Config {
     groupCommitMaxBatch: integer(env, 'GROUP_COMMIT_MAX_BATCH', 1, 10_000),
     commitLanes: integer(env, 'COMMIT_LANES', 1, 64),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 1, 1000),
+    scheduler: {
+      sweepMs: integer(env, 'SCHEDULER_SWEEP_S', 1, 3600) * 1000,
+      claimMs: integer(env, 'SCHEDULER_CLAIM_S', 1, 86_400) * 1000,
+      maxAttempts: integer(env, 'SCHEDULER_MAX_ATTEMPTS', 1, 100),
+      retentionDays: integer(env, 'SCHEDULER_RETENTION_DAYS', 1, 36_500),
+    },
     workflowClaimMs: integer(env, 'WORKFLOW_CLAIM_S', 1, 86_400) * 1000,
     workflowRunRetentionDays: integer(env, 'WORKFLOW_RUN_RETENTION_DAYS', 1, 36_500),
     identity: parseIdentity(env),

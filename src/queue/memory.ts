@@ -23,6 +23,8 @@ import {
   type QueueCounts,
 } from './port.js';
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 interface StoredJob {
   id: string;
   data: unknown;
@@ -78,11 +80,14 @@ class LocalQueue {
       this.dispatch();
       return;
     }
+    // A Node.js timer holds at most MAX_TIMER_MS (a longer one fires at once): a longer delay, such
+    // as a wake-up for an item scheduled weeks ahead, waits in steps.
+    const step = Math.min(delayMs, MAX_TIMER_MS);
     // unref: the server owns the process lifetime; close() clears whatever is still pending.
     const timer = setTimeout(() => {
       this.delayTimers.delete(job);
-      this.schedule(job, 0);
-    }, delayMs).unref();
+      this.schedule(job, delayMs - step);
+    }, step).unref();
     this.delayTimers.set(job, timer);
   }
 

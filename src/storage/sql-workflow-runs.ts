@@ -16,6 +16,8 @@ import { deepEquals } from '../condition/values.js';
 import { selectionFilter } from './sql-segments.js';
 import { retryingTransaction, type Database, type SqlExecutor } from './database.js';
 import type { Row } from './rows.js';
+import { scheduleInTx } from './sql-scheduled.js';
+import { scheduledFromRun } from '../scheduler/from-workflow.js';
 import { runCommitSteps, type CommitStep, type CommittedEvent } from '../tracking/commit-steps.js';
 
 /**
@@ -186,7 +188,13 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
       for (const tag of outcome.eventTags) eventTags.add(tag);
       tags.set(run.eventId, eventTags);
     }
+    // Events the runs schedule are stored with their results, so a run's commit never loses one.
+    // A pause is not handed on yet: the executor cannot continue a run at its resume point.
+    const scheduled = held.flatMap(({ run, outcome }) =>
+      results.get(run.id)!.status === 'failed' ? [] : scheduledFromRun(run, outcome.effects),
+    );
     await Promise.all([
+      scheduleInTx(tx, scheduled),
       failedAtReplay.length > 0 && storeResults(tx, failedAtReplay, results, now, 'owned'),
       changedProfiles.length > 0 && writeProfiles(tx, changedProfiles, now),
       tags.size > 0 &&

@@ -68,6 +68,18 @@ export function jobQueueContract(createQueue: () => JobQueue): void {
     expect(ranAt! - enqueuedAt).toBeGreaterThanOrEqual(delayMs - TIMER_SLACK_MS);
   });
 
+  it('keeps a job delayed by weeks waiting (past what one Node.js timer holds)', async () => {
+    const name = 'contract:far';
+    let ran = false;
+    await queue.enqueue(name, {}, { delayMs: 30 * 86_400_000 });
+    queue.consume(name, async () => {
+      ran = true;
+    });
+    await sleep(SETTLE_MS);
+    expect(ran).toBe(false);
+    expect(await queue.counts(name)).toMatchObject({ delayed: 1, waiting: 0, completed: 0 });
+  });
+
   it('retries a failing job with exponential backoff until it succeeds', async () => {
     const name = 'contract:retry';
     const backoffMs = 20;

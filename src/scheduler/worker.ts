@@ -1,0 +1,245 @@
+import type { Consumer, JobQueue, QueueConsumers } from '../queue/port.js';
+import { DomainError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { runEvery } from '../shared/timer-loop.js';
+import type { CollectOrigin } from '../tracking/tracker.js';
+import type { ScheduledStore } from './ports.js';
+import { afterFailure, collectPayload, latenessMs, type ScheduledItem } from './schedule.js';
+
+/**
+ * The scheduler worker. PostgreSQL holds the items; a job on SCHEDULER_WAKE (delayed until an item's
+ * due time: a BullMQ delayed job, or a timer in-process) only wakes the worker, and a sweep every
+ * `sweepMs` (and one at start) runs whatever is due that no wake-up reached. Each run ends by setting
+ * a timer for the next item due before the next sweep.
+ */
+
+/** The logical queue whose jobs wake the scheduler worker; a job carries nothing. */
+export const SCHEDULER_WAKE = 'scheduler';
+
+/** Tracks a payload through the collect pipeline (Tracker.collect). */
+export type Collect = (payload: Record<string, unknown>, origin: CollectOrigin) => Promise<unknown>;
+
+export interface SchedulerDeps {
+  scheduled: ScheduledStore;
+  collect: Collect;
+  queue: JobQueue;
+  logger: Logger;
+  clock?: () => Date;
+}
+
+export interface SchedulerSettings {
+  sweepMs: number;
+  /** How long a claim holds: longer than a batch takes, short enough to redo a killed worker's items soon. */
+  claimMs: number;
+  maxAttempts: number;
+  /** Days a done or cancelled item is kept. */
+  retentionDays: number;
+}
+
+/**
+ * Shortest wait before looking again for an item already due: one another worker is claiming at this
+ * moment is skipped, not waited for, and is theirs a moment later.
+ */
+const MIN_REARM_MS = 50;
+
+/** Items claimed at once; the items of one profile run in due order, different profiles side by side. */
+const CLAIM_BATCH = 500;
+
+export interface BatchReport {
+  due: number;
+  done: number;
+  failed: number;
+  dead: number;
+  /** The latest start after a due time in the batch. */
+  maxLateMs: number;
+}
+
+const clockOf = (deps: SchedulerDeps) => deps.clock ?? (() => new Date());
+
+const describe = (error: unknown): string =>
+  error instanceof DomainError
+    ? `${error.code}: ${error.message}`
+    : error instanceof Error
+      ? error.message
+      : String(error);
+
+/** Which items must run one after another: a profile's events, a run's resumes. */
+const laneOf = (item: ScheduledItem): string =>
+  item.work.kind === 'event' ? `profile:${item.work.profileId}` : `run:${item.work.runId}`;
+
+/** `tracked`: the event is stored, the item is marked done with the batch's others. */
+type Result = 'tracked' | 'done' | 'failed' | 'dead' | 'lost';
+
+async function runItem(deps: SchedulerDeps, settings: SchedulerSettings, item: ScheduledItem): Promise<Result> {
+  const now = clockOf(deps)();
+  // Every claim counts: an item whose worker keeps dying with it is given up, not claimed for ever.
+  if (item.attempts > settings.maxAttempts) {
+    await deps.scheduled.fail(item, `given up after ${settings.maxAttempts} attempts that did not finish`, {
+      state: 'dead',
+    });
+    return 'dead';
+  }
+  try {
+    if (item.work.kind === 'event') {
+      await deps.collect(collectPayload(item.id, item.work), { channel: 'scheduler' });
+      return 'tracked';
+    }
+    const outcome = await deps.scheduled.resume(item, now);
+    if (outcome === 'not-paused')
+      deps.logger.info({ item: item.id, run: item.work.runId }, 'resume due for a run that is no longer paused');
+    return outcome === undefined ? 'lost' : 'done';
+  } catch (error) {
+    const next = afterFailure(item.attempts, settings.maxAttempts, clockOf(deps)());
+    const reason = describe(error);
+    deps.logger.warn({ item: item.id, attempt: item.attempts, err: error, next: next.state }, 'scheduled item failed');
+    await deps.scheduled.fail(item, reason, next);
+    return next.state === 'dead' ? 'dead' : 'failed';
+  }
+}
+
+/** Claims and runs one batch of due items; undefined when nothing was due. */
+export async function runDueBatch(
+  deps: SchedulerDeps,
+  settings: SchedulerSettings,
+  limit = CLAIM_BATCH,
+): Promise<BatchReport | undefined> {
+  const now = clockOf(deps)();
+  const items = await deps.scheduled.claimDue(now, limit, settings.claimMs);
+  if (items.length === 0) return undefined;
+  const lanes = new Map<string, ScheduledItem[]>();
+  for (const item of items) lanes.set(laneOf(item), [...(lanes.get(laneOf(item)) ?? []), item]);
+  const report: BatchReport = { due: items.length, done: 0, failed: 0, dead: 0, maxLateMs: 0 };
+  for (const item of items) report.maxLateMs = Math.max(report.maxLateMs, latenessMs(item.dueAt, now));
+  const tracked: ScheduledItem[] = [];
+  const lost = (item: ScheduledItem) =>
+    deps.logger.warn({ item: item.id }, 'scheduled item taken over by another worker meanwhile');
+  await Promise.all(
+    [...lanes.values()].map(async (lane) => {
+      for (const item of lane) {
+        const result = await runItem(deps, settings, item);
+        if (result === 'tracked') tracked.push(item);
+        else if (result === 'lost') lost(item);
+        else report[result] += 1;
+      }
+    }),
+  );
+  // One statement marks the batch's tracked events done; a crash before it leaves them to be redone,
+  // and their events, with the same ids, are stored once.
+  const completed = await deps.scheduled.complete(tracked, clockOf(deps)());
+  report.done += completed.size;
+  for (const item of tracked) if (!completed.has(item.id)) lost(item);
+  return report;
+}
+
+/** Runs due items until none is left; returns how many were claimed. */
+export async function runDue(deps: SchedulerDeps, settings: SchedulerSettings): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const report = await runDueBatch(deps, settings);
+    if (!report) return total;
+    total += report.due;
+    const level = report.failed + report.dead > 0 || report.maxLateMs > 1_000 ? 'info' : 'debug';
+    deps.logger[level](report, 'scheduled items run');
+  }
+}
+
+/**
+ * Asks the scheduler worker to wake when these items are due. Best effort: the items are already
+ * stored, so a queue that does not answer only leaves them to the sweep.
+ */
+export async function wakeScheduler(
+  deps: Pick<SchedulerDeps, 'queue' | 'logger'>,
+  items: readonly { dueAt: Date }[],
+  now: Date,
+): Promise<void> {
+  if (items.length === 0) return;
+  try {
+    await deps.queue.enqueueBulk(
+      SCHEDULER_WAKE,
+      items.map(({ dueAt }) => ({ data: {}, opts: { delayMs: Math.max(0, dueAt.getTime() - now.getTime()) } })),
+    );
+  } catch (error) {
+    deps.logger.warn({ err: error }, 'could not queue the scheduler wake-up; the sweep will run the items');
+  }
+}
+
+/** Finished items removed per sweep: the sweep's period bounds how fast, so one sweep stays short. */
+const PURGE_BATCH = 1_000;
+
+/** Removes a batch of done and cancelled items older than the retention. */
+export async function purgeFinished(deps: SchedulerDeps, settings: SchedulerSettings): Promise<number> {
+  const before = new Date(clockOf(deps)().getTime() - settings.retentionDays * 86_400_000);
+  return deps.scheduled.purgeFinished(before, PURGE_BATCH);
+}
+
+/** One drain at a time per process; a wake-up during a drain makes it look once more at the end. */
+function serial(run: () => Promise<unknown>): () => Promise<void> {
+  let current: Promise<void> | undefined;
+  let again = false;
+  return () => {
+    if (current) {
+      again = true;
+      return current;
+    }
+    current = (async () => {
+      try {
+        do {
+          again = false;
+          await run();
+        } while (again);
+      } finally {
+        current = undefined;
+      }
+    })();
+    return current;
+  };
+}
+
+export function startSchedulerWorker(deps: SchedulerDeps, settings: SchedulerSettings): Consumer {
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const failed = (error: unknown) =>
+    deps.logger.error({ err: error }, 'could not run the due scheduled items; the sweep will retry');
+  // After each drain, a timer for the next item due before the next sweep: items stored without a
+  // wake-up (a flow's, or while Redis was down) and retries after a backoff run on time too.
+  const armNext = async () => {
+    const next = await deps.scheduled.nextDue();
+    if (closed || next === undefined) return;
+    const waitMs = next.getTime() - clockOf(deps)().getTime();
+    if (waitMs >= settings.sweepMs) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void drain().catch(failed), Math.max(MIN_REARM_MS, waitMs)).unref();
+  };
+  const drain = serial(async () => {
+    if (closed) return;
+    await runDue(deps, settings);
+    await armNext();
+  });
+  const consumer = deps.queue.consume(SCHEDULER_WAKE, () => drain());
+  // Items that fell due while no worker ran (or whose wake-ups Redis lost) run at once, in due order.
+  const atStart = drain().catch(failed);
+  const sweep = runEvery(
+    settings.sweepMs,
+    async () => {
+      await drain();
+      await purgeFinished(deps, settings);
+    },
+    deps.logger,
+    'scheduler sweep failed; will retry',
+  );
+  return {
+    close: async () => {
+      closed = true;
+      clearTimeout(timer);
+      await Promise.all([consumer.close(), sweep.stop(), atStart]);
+      // Waits for a drain a timer started; it arms no other once closed.
+      await drain();
+    },
+  };
+}
+
+/** The scheduler as a worker registers it: its wake-up queue, its settings from the role. */
+export const schedulerConsumers: QueueConsumers<SchedulerDeps, { scheduler: SchedulerSettings }> = {
+  queues: [SCHEDULER_WAKE],
+  start: (deps, options) => startSchedulerWorker(deps, options.scheduler),
+};
