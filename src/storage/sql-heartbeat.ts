@@ -140,6 +140,36 @@ function registeredEvents(rows: string | null, type: string, occurredAt: Date): 
 }
 
 /**
+ * Locks the profiles in id order and answers, for each one a merge deleted while this waited for its
+ * lock, the survivor now holding its id (locked too): the first statement's snapshot predates the
+ * merge, so only a later statement finds the survivor. Where nothing was merged (the common case) it
+ * is the one statement.
+ */
+async function lockSurvivors(tx: SqlExecutor, ids: readonly string[]): Promise<Map<string, string>> {
+  const locked = await tx.query<{ id: string }>(
+    'SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
+    [ids],
+  );
+  const mergedInto = new Map<string, string>();
+  if (locked.length === ids.length) return mergedInto;
+  const found = new Set(locked.map((row) => row.id));
+  let missing = ids.filter((id) => !found.has(id));
+  // A survivor's `ids` holds every id merged into it, so a chain of merges needs no following; a
+  // survivor itself merged away while this waited is skipped by its lock, and found by the next read.
+  for (let attempt = 0; missing.length > 0 && attempt < 3; attempt++) {
+    const survivors = await tx.query<{ id: string; ids: string[] }>(
+      `SELECT id, ids FROM profiles WHERE ids <> '{}' AND ids && $1::text[] ORDER BY id FOR UPDATE`,
+      [missing],
+    );
+    const wanted = new Set(missing);
+    for (const survivor of survivors)
+      for (const id of survivor.ids) if (wanted.has(id)) mergedInto.set(id, survivor.id);
+    missing = missing.filter((id) => !mergedInto.has(id));
+  }
+  return mergedInto;
+}
+
+/**
  * The heartbeat's storage: due sessions straight from the (last activity, id) index, and their
  * registration in the database, through the event insert /track uses.
  */
@@ -273,14 +303,19 @@ export class SqlHeartbeatStore implements HeartbeatStore {
           params.values,
         );
         const { stored, profiles } = row!;
-        const events = registeredEvents(row!.events, plan.eventType, now);
+        let events = registeredEvents(row!.events, plan.eventType, now);
         // Lock first, decide in a later statement: its fresh snapshot sees a session that a concurrent
         // /track opened for the profile, or that another run marked, while we waited for the lock.
-        const markInactive = plan.effect === 'mark-inactive' && profiles.length > 0;
-        if (markInactive)
-          await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profiles]);
-        if (markInactive) {
-          await tx.query(flagInactiveSql(hasMerges), [profiles, now]);
+        if (plan.effect === 'mark-inactive' && profiles.length > 0) {
+          const mergedInto = await lockSurvivors(tx, profiles);
+          const owners = [...new Set(profiles.map((id) => mergedInto.get(id) ?? id))];
+          await tx.query(flagInactiveSql(hasMerges || mergedInto.size > 0), [owners, now]);
+          // The events keep the id they were stored with, which the survivor's `ids` resolves; the steps
+          // after (segmentation, workflow runs) need the profile that exists.
+          events = events.map((event) => ({
+            ...event,
+            profileId: mergedInto.get(event.profileId!) ?? event.profileId,
+          }));
         }
         const storedProfiles = new Set(events.map((event) => event.profileId!));
         await runCommitSteps(this.steps, tx, {
