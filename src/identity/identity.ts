@@ -1,7 +1,7 @@
 import { conflict, DomainError, notFound } from '../shared/errors.js';
 import { timeOrderedId } from '../shared/ids.js';
 import type { CommitStep, StepOutcome } from '../tracking/commit-steps.js';
-import { identityKeys, normaliseValue, writePath, type IdentitySettings } from './keys.js';
+import { identityKeys, normaliseValue, writePath, type IdentityKey, type IdentitySettings } from './keys.js';
 import { mergeProfiles, unmergeSurvivor, type ProfileRecord } from './merge.js';
 import { pointsFor, pointValues, type IdentificationPoint } from './points.js';
 import type { IdentityStore, MergeReason, MergeSummary } from './ports.js';
@@ -118,9 +118,20 @@ export class Identity<Tx> {
       const mergedAway = merge.before.filter((profile) => profile.id !== merge.survivorId);
       const survivor = unmergeSurvivor(before, merge.after, current, mergedAway);
       await this.store.writeUndo(tx, { merge, survivor });
+      // Values only a merged-away profile held, which the survivor claimed in the merge (imported data
+      // never claimed), go back with it; values the survivor still holds stay, as the oldest holder's.
+      const kept = new Set(this.keysOf(survivor).map(({ key, value }) => `${key}\u0000${value}`));
+      for (const profile of mergedAway) {
+        const back = this.keysOf(profile).filter(({ key, value }) => !kept.has(`${key}\u0000${value}`));
+        if (back.length > 0) await this.store.handKeys(tx, merge.survivorId, profile.id, back);
+      }
       const { before: _before, after: _after, ...summary } = merge;
       return { ...summary, status: 'undone', undoneAt: new Date().toISOString() };
     });
+  }
+
+  private keysOf(profile: ProfileRecord): IdentityKey[] {
+    return identityKeys(profile as unknown as Record<string, unknown>, this.settings);
   }
 
   history(profileIds: readonly string[]): Promise<MergeSummary[]> {
