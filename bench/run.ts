@@ -7,7 +7,9 @@
  *  4. /track on PGlite (temporary DATA_DIR, deleted after);
  *  5. the condition benchmark, when bench/condition.ts exists;
  *  6. /track with one rule running a 5-node flow against /track without rules (PostgreSQL);
- *  7. `bridge`: events/s through the Redis Streams bridge against the same events over /track (PostgreSQL).
+ *  7. `bridge`: events/s through the Redis Streams bridge against the same events over /track (PostgreSQL);
+ *  8. `identity`: merges/s by identification points while /track runs at half its maximum rate, and that
+ *     /track's p99 against the same rate without merges (PostgreSQL).
  *
  * Prints a table and rewrites the marked section of BENCHMARKS.md. Environment:
  *  BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_WARMUP_S (3), BENCH_POOL (300 returning visitors),
@@ -16,7 +18,7 @@
  *  BENCH_REDIS_URL (redis://127.0.0.1:6379, the bridge case's stream),
  *  BENCH_WRITE (yes: write BENCHMARKS.md), BENCH_CPU_PROF (a directory: `node --cpu-prof` the API children there),
  *  BENCH_STRICT (no: exit 1 on a missed target, not only on failed requests),
- *  BENCH_CASES (bare,postgres,pglite,condition,workflow,segmentation,triggers,heartbeat,bridge: the cases to run),
+ *  BENCH_CASES (bare,postgres,pglite,condition,workflow,segmentation,triggers,heartbeat,bridge,identity: the cases to run),
  *  BENCH_PG_SETTINGS ("name=value;…": ALTER DATABASE … SET on the bench database only, e.g.
  *    "session_preload_libraries=auto_explain;auto_explain.log_min_duration=20" or "jit=off").
  *  GROUP_COMMIT_WAIT_MS / GROUP_COMMIT_MAX_BATCH pass through to the API children.
@@ -84,7 +86,7 @@ const settings = {
   cases: new Set(
     (
       process.env['BENCH_CASES']?.trim() ||
-      'bare,postgres,pglite,condition,workflow,segmentation,triggers,heartbeat,bridge'
+      'bare,postgres,pglite,condition,workflow,segmentation,triggers,heartbeat,bridge,identity'
     )
       .split(',')
       .map((name) => name.trim()),
@@ -569,6 +571,117 @@ async function benchWorkflow(rows: CaseRow[], notes: string[]): Promise<Target> 
   };
 }
 
+/** How many known people (a profile holding an email) the identity case seeds for identifications to find. */
+const IDENTITY_PEOPLE = 200_000;
+
+/**
+ * Merges while /track runs at half its maximum rate, against the same half rate without merges, in one
+ * run on one PostgreSQL database: an identification point (`identify` events copy `properties.email`
+ * to `pii.email`), IDENTITY_PEOPLE seeded profiles each holding an email, and a second load of
+ * `identify` events from new visitors, each with the email of a seeded profile it has not used yet, so
+ * that every one makes its new profile merge into the known one in the commit that stores it.
+ */
+async function benchIdentity(rows: CaseRow[], notes: string[]): Promise<void> {
+  const unavailable = await postgresAvailable();
+  if (unavailable) {
+    rows.push({ name: 'identity', connections: settings.connections, note: `skipped: PostgreSQL unreachable` });
+    return;
+  }
+  const { admin, database, url } = await createBenchDatabase(notes);
+  log(`identity: database ${database}`);
+  const meridian = await startMeridian('meridian api (PostgreSQL, identity)', {
+    DATABASE_URL: url.toString(),
+    DATA_DIR: undefined,
+  });
+  const sql = postgres(url.toString(), {
+    max: 1,
+    onnotice: () => {},
+    connection: { search_path: 'meridian_test,public', application_name: 'meridian-bench' },
+  });
+  cleanups.push(async () => void (await sql.end({ timeout: 2 })));
+  await seedHistory(sql, meridian.sourceId);
+  await sql.unsafe(
+    `INSERT INTO profiles (id, visits, pii, created_at)
+     SELECT 'known-' || g, 1, jsonb_build_object('email', 'person-' || g || '@example.org'), now() - interval '1 day'
+       FROM generate_series(1, $1::int) g`,
+    [IDENTITY_PEOPLE],
+  );
+  await sql.unsafe(
+    `INSERT INTO identity_keys (key, value, profile_id)
+     SELECT 'pii.email', 'person-' || g || '@example.org', 'known-' || g FROM generate_series(1, $1::int) g`,
+    [IDENTITY_PEOPLE],
+  );
+  await sql.unsafe('ANALYZE');
+  await adminPost(meridian, '/identification-points', {
+    name: 'bench: email',
+    eventType: 'identify',
+    fields: [{ event: 'properties.email', profile: 'pii.email' }],
+  });
+  const probe: PostgresProbe = { admin, bench: sql, database };
+  const body = mixedBodies(meridian.sourceId, meridian.pool);
+  log(`identity: /track at full speed, ${settings.durationS} s at ${settings.connections} connections`);
+  const max = await measure(meridian, body, { warmup: true, pg: probe });
+  const rate = Math.max(1, Math.floor(max.result.reqPerSec / 2));
+  log(`identity: /track at ${rate} req/s without merges`);
+  const without = await measure(meridian, body, { overallRate: rate, warmup: false, pg: probe });
+  let person = 0;
+  const identify = () =>
+    JSON.stringify({
+      source: { id: meridian.sourceId },
+      events: [{ type: 'identify', properties: { email: `Person-${++person}@example.org` } }],
+    });
+  const mergeConnections = 4;
+  log(`identity: /track at ${rate} req/s with identifications merging on ${mergeConnections} more connections`);
+  const mergedBefore = await mergeCount(sql);
+  const [during, merging] = await Promise.all([
+    measure(meridian, body, { overallRate: rate, warmup: false, pg: probe }),
+    loadAgainst(
+      meridian.child,
+      runLoad({
+        url: meridian.url,
+        path: '/track',
+        connections: mergeConnections,
+        durationS: settings.durationS,
+        body: identify,
+      }),
+      settings.durationS,
+    ),
+  ]);
+  const merges = (await mergeCount(sql)) - mergedBefore;
+  if (person >= IDENTITY_PEOPLE) throw new Error(`identity: ran out of the ${IDENTITY_PEOPLE} seeded people`);
+  await meridian.child.stop();
+  rows.push({
+    name: '/track on PostgreSQL, half rate, no merges',
+    result: without.result,
+    rate,
+    connections: settings.connections,
+  });
+  rows.push({
+    name: '/track on PostgreSQL, half rate, while merging',
+    result: during.result,
+    rate,
+    connections: settings.connections,
+  });
+  rows.push({
+    name: 'identify events merging (second load)',
+    result: merging,
+    connections: mergeConnections,
+    setup: `${mergeConnections} conn, max: ${(merges / merging.durationS).toFixed(0)} merges/s`,
+  });
+  notes.push(
+    `Identity: ${merges} merges in ${merging.durationS} s (${(merges / merging.durationS).toFixed(0)}/s, ` +
+      `identification points, ${mergeConnections} connections) while /track ran at ${rate} req/s (half of ${Math.round(max.result.reqPerSec)}): ` +
+      `/track p99 ${during.result.latencyMs.p99} ms (p50 ${during.result.latencyMs.p50}) against ` +
+      `${without.result.latencyMs.p99} ms (p50 ${without.result.latencyMs.p50}) without merges.`,
+  );
+  notes.push(describeCpu('/track at half rate while merging', during));
+}
+
+async function mergeCount(sql: postgres.Sql): Promise<number> {
+  const [row] = await sql<{ n: string }[]>`SELECT count(*)::text AS n FROM profile_merges WHERE status = 'merged'`;
+  return Number(row?.n ?? 0);
+}
+
 async function benchPglite(rows: CaseRow[], notes: string[]): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'meridian-bench-'));
   cleanups.push(() => {
@@ -768,6 +881,7 @@ async function main(): Promise<number> {
     : {};
   if (run('pglite')) await guarded('/track on PGlite', rows, notes, () => benchPglite(rows, notes));
   if (run('bridge')) await guarded('Redis Streams bridge', rows, notes, () => benchBridge(rows, notes));
+  if (run('identity')) await guarded('identity', rows, notes, () => benchIdentity(rows, notes));
   let condition: { figures?: ConditionFigures; note?: string } = { note: 'not selected in BENCH_CASES' };
   if (run('condition')) {
     try {

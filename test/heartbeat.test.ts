@@ -316,6 +316,52 @@ for (const backend of BACKENDS) {
           expect(await eventsOf(held, 'held-inactive')).toEqual([]);
           expect(await eventsOf(free, 'held-inactive')).toHaveLength(1);
         });
+
+        it('flags the survivor of a merge that deleted the profile while the registration waited for its lock', async () => {
+          const now = new Date();
+          const [merged, survivor] = await Promise.all([idleVisitor(now), visit()]);
+          // The survivor's own session is over: only the merged profile's idle session keeps it active.
+          await api.runtime.db.query('UPDATE sessions SET inactive = true WHERE id = $1', [survivor.session.id]);
+          const store = new SqlHeartbeatStore(api.runtime.db, COMMIT_STEPS);
+          const plan = planHeartbeat(
+            'inactive-session',
+            loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900', EVENT_TYPE: 'merged-inactive' }),
+            now,
+          );
+          const slices = await store.slices(plan, 1, 100_000);
+          let release!: () => void;
+          const released = new Promise<void>((resolve) => (release = resolve));
+          let holding!: () => void;
+          const held$ = new Promise<void>((resolve) => (holding = resolve));
+          // A merge as identity writes one: both profiles locked, the survivor takes the id, the other goes.
+          const merge = api.runtime.db.transaction(async (tx) => {
+            await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [
+              [merged.profile.id, survivor.profile.id],
+            ]);
+            holding();
+            await released;
+            await tx.query('UPDATE profiles SET ids = ids || $2::text, active = true WHERE id = $1', [
+              survivor.profile.id,
+              merged.profile.id,
+            ]);
+            await tx.query('DELETE FROM profiles WHERE id = $1', [merged.profile.id]);
+          });
+          await held$;
+          const registering = Promise.all(slices.map((slice) => store.register(plan, slice, {}, now)));
+          for (let waiting = 0; waiting === 0;) {
+            const [row] = await api.runtime.db.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            );
+            waiting = row!.n;
+          }
+          release();
+          await merge;
+          await registering;
+          expect(
+            await eventsOf({ profile: survivor.profile, session: merged.session }, 'merged-inactive'),
+          ).toHaveLength(1);
+          expect((await profileOf(survivor)).active).toBe(false);
+        });
       }
 
       it('stores the event under an id derived from session, type and last activity, with the session’s source', async () => {

@@ -137,6 +137,23 @@ for (const backend of BACKENDS) {
       expect(await history(third.profile.id)).toEqual([]);
     });
 
+    it('gives back on undo a key the survivor claimed in the merge from a value only the merged-away profile held', async () => {
+      const older = (await visit([{ type: 'page-view' }])).profile.id;
+      const newer = (await visit([{ type: 'page-view' }])).profile.id;
+      // Imported data: a value in the document that was never claimed as a key.
+      await api.runtime.db.query(`UPDATE profiles SET pii = '{"email": "eve@example.com"}' WHERE id = $1`, [newer]);
+      const byKey = async () =>
+        (
+          (await api.admin({ method: 'GET', url: '/profiles?key=pii.email&value=eve@example.com' })).json() as Profile[]
+        )[0]?.id;
+      const merged = await api.admin({ method: 'POST', url: '/profiles/merge', payload: { ids: [older, newer] } });
+      expect(merged.statusCode).toBe(200);
+      expect(await byKey()).toBe(older);
+      await api.admin({ method: 'POST', url: `/profiles/merges/${(merged.json() as Merge).id}/undo` });
+      expect((await profile(older)).pii).toEqual({});
+      expect(await byKey()).toBe(newer);
+    });
+
     it('merges profiles an operator names into the oldest, and refuses more than MERGE_MAX_PROFILES', async () => {
       const ids = [];
       for (let i = 0; i < 4; i++) ids.push((await visit([{ type: 'page-view' }])).profile.id);

@@ -200,6 +200,56 @@ for (const backend of BACKENDS) {
       await deps.queue.close();
     });
 
+    // PGlite has one connection: no second transaction can hold a row lock while the worker waits.
+    if (backend.name === 'postgres') {
+      it('re-checks the survivor of a merge that deleted a pending profile while the worker waited for its lock', async () => {
+        const [merged, survivor] = await seedProfiles(db, 'merging', [0, 0]);
+        await segments.create({
+          id: 'merged-rich',
+          name: 'Merged rich',
+          machineName: 'merged_rich',
+          description: '',
+          condition: 'profile@traits.spent > 500',
+          enabled: true,
+          eventTypes: [],
+        });
+        await db.query(`INSERT INTO segmentation_pending (profile_id, event_types) VALUES ($1, '{identify}')`, [
+          merged,
+        ]);
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        let holding!: () => void;
+        const held = new Promise<void>((resolve) => (holding = resolve));
+        // A merge as identity writes one: both locked, the survivor takes the id and the data, the other goes.
+        const merge = db.transaction(async (tx) => {
+          await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [
+            [merged, survivor],
+          ]);
+          holding();
+          await released;
+          await tx.query(`UPDATE profiles SET ids = ids || $2::text, traits = '{"spent": 1000}' WHERE id = $1`, [
+            survivor,
+            merged,
+          ]);
+          await tx.query('DELETE FROM profiles WHERE id = $1', [merged]);
+        });
+        await held;
+        const deps = { queue: new MemoryJobQueue({ logger }), segments, membership, logger, clock: () => T0 };
+        const draining = drainPending(deps, 100);
+        for (let waiting = 0; waiting === 0;) {
+          const [row] = await db.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          waiting = row!.n;
+        }
+        release();
+        await merge;
+        await draining;
+        expect(await members('merged-rich')).toEqual([survivor]);
+        await deps.queue.close();
+      });
+    }
+
     it('sets aside a segment that cannot run, with its error and when, while the others go on', async () => {
       const [id] = await seedProfiles(db, 'isolated', [700]);
       const segment = (segmentId: string, condition: string) =>

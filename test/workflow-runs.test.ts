@@ -232,5 +232,30 @@ for (const backend of BACKENDS) {
       );
       expect(found.id).toBe(first.profileId);
     });
+
+    it('claims an identity key a flow sets, merging with the profile that holds it, without a merge action', async () => {
+      const type = await ruleFor(
+        chain([{ action: 'set-value', config: { target: 'profile@pii.email', value: 'event@properties.email' } }]),
+      );
+      const email = `grace-${randomUUID().slice(0, 8)}@example.org`;
+      const first = await newProfile(type, { email });
+      await eventually(
+        () => runsOf(first.profileId),
+        (rows) => rows[0]?.status === 'completed',
+      );
+      const second = await newProfile(type, { email: ` ${email.toUpperCase()}` });
+      const found = await eventually(
+        async () => (await api.admin({ method: 'GET', url: `/profiles/${second.profileId}` })).json() as { id: string },
+        (profile) => profile.id === first.profileId,
+      );
+      expect(found.id).toBe(first.profileId);
+      const merges = (await api.admin({ method: 'GET', url: `/profiles/${first.profileId}/merges` })).json() as {
+        mergedIds: string[];
+        reason: { by: string; keys: { key: string; value: string }[] };
+      }[];
+      expect(merges).toMatchObject([
+        { mergedIds: [second.profileId], reason: { by: 'flow', keys: [{ key: 'pii.email', value: email }] } },
+      ]);
+    });
   });
 }

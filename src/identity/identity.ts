@@ -1,7 +1,7 @@
 import { conflict, DomainError, notFound } from '../shared/errors.js';
 import { timeOrderedId } from '../shared/ids.js';
 import type { CommitStep, StepOutcome } from '../tracking/commit-steps.js';
-import { identityKeys, normaliseValue, writePath, type IdentitySettings } from './keys.js';
+import { identityKeys, normaliseValue, writePath, type IdentityKey, type IdentitySettings } from './keys.js';
 import { mergeProfiles, unmergeSurvivor, type ProfileRecord } from './merge.js';
 import { pointsFor, pointValues, type IdentificationPoint } from './points.js';
 import type { IdentityStore, MergeReason, MergeSummary } from './ports.js';
@@ -47,16 +47,16 @@ export class Identity<Tx> {
 
   /**
    * The commit step of identification points: the values of the events that meet a point are copied
-   * to their profiles, whose identity keys are then claimed (as are those of profiles a mapping wrote
-   * to); a profile holding one of them is merged. At collection only: a backfill over history or the
-   * heartbeat identifies nobody.
+   * to their profiles, whose identity keys are then claimed (as are those of profiles a mapping or a
+   * flow wrote to); a profile holding one of them is merged. At collection and in a flow's commit only:
+   * a backfill over history or the heartbeat identifies nobody.
    */
   commitStep(): CommitStep<Tx> {
     return {
       name: 'identification-points',
       run: async (tx, changes): Promise<StepOutcome | undefined> => {
-        if (changes.writer !== 'track') return undefined;
-        // Profiles a mapping wrote to are identified too: a key field may be among what it wrote.
+        if (changes.writer !== 'track' && changes.writer !== 'workflow') return undefined;
+        // Profiles a mapping or flow wrote to are identified too: a key field may be among what it wrote.
         const copies = new Map<string, [string, unknown][]>((changes.documents ?? []).map((id) => [id, []]));
         const points = await this.points.enabled(tx, (t) => this.store.points(t));
         const met =
@@ -74,7 +74,7 @@ export class Identity<Tx> {
         }
         const mergedInto = new Map<string, string>();
         for (const [profileId, values] of [...copies].sort(([a], [b]) => a.localeCompare(b))) {
-          const by = values.length > 0 ? 'identification-point' : 'mapping';
+          const by = values.length > 0 ? 'identification-point' : changes.writer === 'workflow' ? 'flow' : 'mapping';
           const survivor = await this.identify(tx, profileId, values, this.settings.keys, { by });
           if (survivor !== profileId) mergedInto.set(profileId, survivor);
         }
@@ -126,9 +126,20 @@ export class Identity<Tx> {
       const mergedAway = merge.before.filter((profile) => profile.id !== merge.survivorId);
       const survivor = unmergeSurvivor(before, merge.after, current, mergedAway);
       await this.store.writeUndo(tx, { merge, survivor });
+      // Values only a merged-away profile held, which the survivor claimed in the merge (imported data
+      // never claimed), go back with it; values the survivor still holds stay, as the oldest holder's.
+      const kept = new Set(this.keysOf(survivor).map(({ key, value }) => `${key}\u0000${value}`));
+      for (const profile of mergedAway) {
+        const back = this.keysOf(profile).filter(({ key, value }) => !kept.has(`${key}\u0000${value}`));
+        if (back.length > 0) await this.store.handKeys(tx, merge.survivorId, profile.id, back);
+      }
       const { before: _before, after: _after, ...summary } = merge;
       return { ...summary, status: 'undone', undoneAt: new Date().toISOString() };
     });
+  }
+
+  private keysOf(profile: ProfileRecord): IdentityKey[] {
+    return identityKeys(profile as unknown as Record<string, unknown>, this.settings);
   }
 
   history(profileIds: readonly string[]): Promise<MergeSummary[]> {

@@ -62,6 +62,8 @@ export interface IdentityStore<Tx> {
    * sessions; the survivor as given; the record marked undone.
    */
   writeUndo(tx: Tx, undo: { merge: MergeRecord; survivor: ProfileRecord }): Promise<void>;
+  /** Gives `to` the key values among `keys` that `from` holds. */
+  handKeys(tx: Tx, from: string, to: string, keys: readonly IdentityKey[]): Promise<void>;
   /** The merges of a profile known by these ids (its own and merged ones), newest first. */
   history(profileIds: readonly string[]): Promise<MergeSummary[]>;
   /** Every identification point. */

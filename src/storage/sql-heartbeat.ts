@@ -2,6 +2,7 @@ import { isRetryable, isUniqueViolation, retryingTransaction, type Database, typ
 import { insertEventsFrom, type OnDuplicateEvent } from './event-insert.js';
 import { upToMillisecond } from './time-bounds.js';
 import { addMark, markedWith } from './session-marks.js';
+import { lockSurvivors } from './profile-locks.js';
 import type { HeartbeatPlan } from '../heartbeat/options.js';
 import type { DueSlice, HeartbeatStore } from '../heartbeat/ports.js';
 import { SystemEvent } from '../tracking/model.js';
@@ -273,14 +274,19 @@ export class SqlHeartbeatStore implements HeartbeatStore {
           params.values,
         );
         const { stored, profiles } = row!;
-        const events = registeredEvents(row!.events, plan.eventType, now);
+        let events = registeredEvents(row!.events, plan.eventType, now);
         // Lock first, decide in a later statement: its fresh snapshot sees a session that a concurrent
         // /track opened for the profile, or that another run marked, while we waited for the lock.
-        const markInactive = plan.effect === 'mark-inactive' && profiles.length > 0;
-        if (markInactive)
-          await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profiles]);
-        if (markInactive) {
-          await tx.query(flagInactiveSql(hasMerges), [profiles, now]);
+        if (plan.effect === 'mark-inactive' && profiles.length > 0) {
+          const mergedInto = await lockSurvivors(tx, profiles);
+          const owners = [...new Set(profiles.map((id) => mergedInto.get(id) ?? id))];
+          await tx.query(flagInactiveSql(hasMerges || mergedInto.size > 0), [owners, now]);
+          // The events keep the id they were stored with, which the survivor's `ids` resolves; the steps
+          // after (segmentation, workflow runs) need the profile that exists.
+          events = events.map((event) => ({
+            ...event,
+            profileId: mergedInto.get(event.profileId!) ?? event.profileId,
+          }));
         }
         const storedProfiles = new Set(events.map((event) => event.profileId!));
         await runCommitSteps(this.steps, tx, {

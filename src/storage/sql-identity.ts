@@ -235,6 +235,15 @@ export class SqlIdentityStore implements IdentityStore<SqlExecutor> {
     await tx.query(`UPDATE profile_merges SET status = 'undone', undone_at = now() WHERE id = $1`, [merge.id]);
   }
 
+  async handKeys(tx: SqlExecutor, from: string, to: string, keys: readonly IdentityKey[]): Promise<void> {
+    await tx.query(
+      `UPDATE identity_keys k SET profile_id = $2
+         FROM jsonb_to_recordset($3::text::jsonb) AS w(key text, value text)
+        WHERE k.key = w.key AND k.value = w.value AND k.profile_id = $1`,
+      [from, to, JSON.stringify(keys)],
+    );
+  }
+
   async history(profileIds: readonly string[]): Promise<MergeSummary[]> {
     const rows = await this.db.query(
       `SELECT ${SUMMARY_COLUMNS} FROM profile_merges

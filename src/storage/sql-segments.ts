@@ -1,4 +1,5 @@
 import { isStatementFault, type Database, type SqlExecutor } from './database.js';
+import { lockSurvivors } from './profile-locks.js';
 import { compileToSql } from '../condition/index.js';
 import type {
   MembershipChanges,
@@ -233,7 +234,7 @@ export class SqlMembership implements MembershipStore {
       );
       if (candidates.length === 0) return { profiles: 0, entered: 0, left: 0, failures: [] };
       const ids = candidates.map((row) => row.profile_id);
-      await tx.query('SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [ids]);
+      const mergedInto = await lockSurvivors(tx, ids);
       const pending = await tx.query<{ profile_id: string; event_types: string[] }>(
         // Pending rows locked in profile order, as writers queue them: a heartbeat page queues its
         // profiles without locking them first.
@@ -245,7 +246,14 @@ export class SqlMembership implements MembershipStore {
       const result: PendingRecheck = { profiles: pending.length, entered: 0, left: 0, failures: [] };
       if (pending.length === 0) return result;
       for (const segment of segments) {
-        const ids = pending.filter((row) => wantsRecheck(segment, row.event_types)).map((row) => row.profile_id);
+        // A profile merged away while this waited is re-decided as its survivor, which holds its data now.
+        const ids = [
+          ...new Set(
+            pending
+              .filter((row) => wantsRecheck(segment, row.event_types))
+              .map((row) => mergedInto.get(row.profile_id) ?? row.profile_id),
+          ),
+        ];
         if (ids.length === 0) continue;
         // A segment that cannot run is undone alone: the batch's other segments and its removal
         // from the pending list still commit.

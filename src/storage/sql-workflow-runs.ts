@@ -71,6 +71,8 @@ function eventDocument(row: Row): Record<string, unknown> {
   return { ...document, metadata: { ...(document.metadata as Record<string, unknown>), raiseDepth } };
 }
 
+const IDENTIFYING_PARTS = ['traits', 'pii', 'data'] as const;
+
 /** Merges a profile with those holding its values at `keys`, in the caller's transaction (identity). */
 export type MergeByKeys = (tx: SqlExecutor, profileId: string, keys: readonly string[]) => Promise<string>;
 
@@ -165,7 +167,12 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
     const held = runs.filter(({ run }) => stored.has(run.id));
     const results = new Map(held.map(({ run, outcome }) => [run.id, outcome.result]));
     const failedAtReplay: FinishedRun[] = [];
-    const changedProfiles: { id: string; document: Record<string, unknown>; eventTypes: string[] }[] = [];
+    const changedProfiles: {
+      id: string;
+      document: Record<string, unknown>;
+      eventTypes: string[];
+      identifying: boolean;
+    }[] = [];
     for (const row of profiles) {
       const forProfile = held.filter(
         ({ run, outcome }) => run.profileId === row.id && outcome.profileChanges.length > 0,
@@ -179,7 +186,9 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
       // Changes that leave the profile as it was (a segment it has added again) write nothing.
       if (applied.length === 0 || deepEquals(replayed.profile, current)) continue;
       const eventTypes = [...new Set(applied.flatMap(({ run }) => (run.eventType === null ? [] : [run.eventType])))];
-      changedProfiles.push({ id: row.id as string, document: replayed.profile, eventTypes });
+      // A change to traits, pii or data may set an identity key, which identity then claims (or merges on).
+      const identifying = IDENTIFYING_PARTS.some((part) => !deepEquals(replayed.profile[part], current[part]));
+      changedProfiles.push({ id: row.id as string, document: replayed.profile, eventTypes, identifying });
     }
     const tags = new Map<string, Set<string>>();
     for (const { run, outcome } of held) {
@@ -209,6 +218,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
           writer: 'workflow',
           events: [],
           profiles: changedProfiles.map(({ id, eventTypes }) => ({ id, eventTypes })),
+          documents: changedProfiles.filter(({ identifying }) => identifying).map(({ id }) => id),
         }),
     ]);
     // After the profiles are written, so a merge sees the key values the same run set.
