@@ -4,7 +4,7 @@ import type { Database } from '../src/storage/database.js';
 import { migrate } from '../src/storage/migrate.js';
 import { SqlDeploy } from '../src/storage/sql-deploy.js';
 import { SqlJobRuns } from '../src/storage/sql-job-runs.js';
-import { BACKENDS } from './support/api.js';
+import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
 import { openTestDatabase } from './support/db.js';
 
 const TEST = 'meridian_test';
@@ -43,8 +43,11 @@ for (const backend of BACKENDS) {
   const available = await backend.available();
   describe.skipIf(!available)(`deploy on ${backend.name}`, () => {
     let db: (Database & { dispose(): Promise<void> }) | undefined;
+    let api: TestApi | undefined;
     afterEach(async () => {
       await db?.dispose();
+      await api?.close();
+      db = api = undefined;
     });
 
     async function twoContexts(): Promise<Database> {
@@ -115,6 +118,28 @@ for (const backend of BACKENDS) {
         { table: 'imports', id: 'orders', name: 'orders', action: 'change', fields: ['secret'] },
       ]);
       expect(JSON.stringify(changed)).not.toContain('hunter2');
+    });
+
+    it('deploys through POST /deploy and reports the job in GET /jobs/{id}', async () => {
+      api = await startTestApi(backend.name);
+      const refused = await api.admin({ method: 'POST', url: '/deploy', payload: { dryRun: true } });
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json().message).toMatch(/meridian migrate/);
+
+      const store = api.runtime.root.db;
+      await migrate({ ...store, schema: PROD });
+      const dry = await api.admin({ method: 'POST', url: '/deploy', payload: { dryRun: true } });
+      expect(dry.statusCode).toBe(200);
+      expect(dry.json()).toMatchObject({ dryRun: true, jobId: null, summary: { create: 1, change: 0 } });
+      expect(dry.json().items).toEqual([
+        { table: 'event_sources', id: api.sourceId, name: 'test source', action: 'create' },
+      ]);
+
+      const done = await api.admin({ method: 'POST', url: '/deploy', payload: {} });
+      expect(done.json()).toMatchObject({ dryRun: false, summary: { create: 1 } });
+      const job = await api.admin({ method: 'GET', url: `/jobs/${done.json().jobId}` });
+      expect(job.json()).toMatchObject({ kind: 'deploy', state: 'done', done: 1 });
+      expect(await count(store, 'event_sources')).toBe(1);
     });
 
     it('refuses while production is not migrated as far as the test context', async () => {

@@ -13,6 +13,7 @@ import { redirectRoutes } from './routes/redirects.js';
 import { profileRoutes } from './routes/profiles.js';
 import { importRoutes } from './routes/imports.js';
 import { jobRoutes } from './routes/jobs.js';
+import { deployRoutes } from './routes/deploy.js';
 import { mappingRoutes } from './routes/mappings.js';
 import { segmentRoutes } from './routes/segments.js';
 import { tqlRoutes } from './routes/tql.js';
@@ -161,6 +162,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     await admin.register(mappingRoutes(services.mapping));
     await admin.register(importRoutes(services.importing));
     await admin.register(jobRoutes(services.mapping, services.importing));
+    await admin.register(deployRoutes(services));
     await admin.register(tqlRoutes);
     await admin.register(workflowRoutes(services.workflow));
   });

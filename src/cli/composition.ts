@@ -34,6 +34,7 @@ import { connectPostgres } from '../storage/postgres.js';
 import { SqlEventSources } from '../storage/sql-event-sources.js';
 import { SqlImportRecords } from '../storage/sql-import-records.js';
 import { SqlImports } from '../storage/sql-imports.js';
+import { SqlDeploy } from '../storage/sql-deploy.js';
 import { SqlRedirects } from '../storage/sql-redirects.js';
 import { SqlBridgeStatus } from '../storage/sql-bridge-status.js';
 import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
@@ -296,6 +297,15 @@ export class Composition {
     return this.importing;
   }
 
+  /** Deploy from the test context to production; both schemas live in the database this root opened. */
+  deployer(): SqlDeploy {
+    return new SqlDeploy(this.db, {
+      from: schemaFor({ production: false }),
+      to: schemaFor({ production: true }),
+      secretKey: this.config.importSecretKey,
+    });
+  }
+
   /** Starts workers in this process; they stop when the root closes, or before, when the result is closed. */
   startWorkers(workers: readonly Worker[], options: WorkerOptions): Consumer {
     // The workflow worker tracks the events its flows raise: the tracker must outlive it.
@@ -393,6 +403,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           control: (runId, action) => controlRun({ imports: repositories.imports, queue }, runId, action),
           seal: async (secret) => (await root.importServices().secrets()).seal(secret),
         },
+        deployer: root.deployer(),
         identity: {
           identity: root.identity,
           points: repositories.identificationPoints,

@@ -115,6 +115,26 @@ async function runMigrate(config: Config, logger: Logger): Promise<void> {
   }
 }
 
+/** `meridian deploy`: one line a row that is created, changed or kept, then the totals. */
+async function runDeploy(config: Config, logger: Logger, dryRun: boolean): Promise<void> {
+  const root = await Composition.open(config, logger);
+  try {
+    const report = await root.deployer().deploy({ dryRun });
+    for (const item of report.items.filter((each) => each.action !== 'unchanged'))
+      process.stdout.write(
+        `${item.action.padEnd(8)} ${item.table.padEnd(22)} ${item.id}${item.name ? ` (${item.name})` : ''}${item.fields ? `: ${item.fields.join(', ')}` : ''}\n`,
+      );
+    const { create, change, unchanged, kept } = report.summary;
+    const verb = dryRun ? 'would create' : 'created';
+    process.stdout.write(
+      `${report.from} → ${report.to}: ${verb} ${create}, ${dryRun ? 'would change' : 'changed'} ${change}, ` +
+        `${unchanged} unchanged, ${kept} only in production (kept)${report.jobId ? `; job ${report.jobId}` : ''}\n`,
+    );
+  } finally {
+    await root.close();
+  }
+}
+
 export function buildCli(): Command {
   const program = new Command('meridian')
     .description('Meridian customer data platform: one binary, every role.')
@@ -134,6 +154,16 @@ export function buildCli(): Command {
     .description('apply schema migrations (idempotent, safe to run concurrently)')
     .addHelpText('after', environmentHelp('server'))
     .action(run(runMigrate));
+  program
+    .command('deploy')
+    .description(
+      "copy the test context's configuration (sources, segments, mappings, flows, rules, imports…) to production",
+    )
+    .option('--dry-run', 'list what would be created and changed, change nothing')
+    .addHelpText('after', environmentHelp('server'))
+    .action((options: { dryRun?: boolean }) =>
+      run((config, logger) => runDeploy(config, logger, options.dryRun === true))(),
+    );
   program.addCommand(workerCommand(run));
   program.addCommand(jobCommand(run));
   program.addCommand(mappingCommand(run));
