@@ -35,6 +35,8 @@ import { SqlEventSources } from '../storage/sql-event-sources.js';
 import { SqlImportRecords } from '../storage/sql-import-records.js';
 import { SqlImports } from '../storage/sql-imports.js';
 import { SqlDeploy } from '../storage/sql-deploy.js';
+import type { DataMigration } from '../storage/data-migrations.js';
+import { identityKeysMigration } from '../storage/identity-keys-migration.js';
 import { SqlRedirects } from '../storage/sql-redirects.js';
 import { SqlBridgeStatus } from '../storage/sql-bridge-status.js';
 import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
@@ -304,6 +306,11 @@ export class Composition {
       to: schemaFor({ production: true }),
       secretKey: this.config.importSecretKey,
     });
+  }
+
+  /** The data migrations `meridian migrate` plans and runs after the schema's. */
+  dataMigrations(): DataMigration[] {
+    return [identityKeysMigration(this.config.identity)];
   }
 
   /** Starts workers in this process; they stop when the root closes, or before, when the result is closed. */

@@ -9,6 +9,7 @@ import { jobCommand, scheduleHeartbeat } from './job.js';
 import { run } from './run.js';
 import { mappingCommand, workerCommand } from './work.js';
 import { bridgeCommand, runConfiguredBridges } from './bridge.js';
+import { planDataMigrations, runDataMigrations } from '../storage/data-migrations.js';
 import { BRIDGE_TYPES } from '../bridges/source-config.js';
 
 function closeOnSignal(runtime: { close(): Promise<void> }, logger: Logger): void {
@@ -98,7 +99,10 @@ async function runApi(config: Config, logger: Logger): Promise<void> {
   logger.info({ url, ...describeBackends(config) }, 'api listening');
 }
 
-async function runMigrate(config: Config, logger: Logger): Promise<void> {
+/** Rows a data migration rewrites per transaction. */
+const DATA_MIGRATION_BATCH = 1000;
+
+async function runMigrate(config: Config, logger: Logger, planOnly: boolean): Promise<void> {
   const root = await Composition.open(config, logger, { migrate: false });
   try {
     const report = await root.migrate();
@@ -110,6 +114,17 @@ async function runMigrate(config: Config, logger: Logger): Promise<void> {
       },
       report.applied.length ? 'migrations applied' : 'schema is up to date',
     );
+    const migrations = root.dataMigrations();
+    for (const run of await planDataMigrations(root.db, migrations, DATA_MIGRATION_BATCH))
+      logger.info({ job: run.id, rows: run.total, batches: run.batches }, 'data migration planned');
+    if (planOnly) return;
+    await runDataMigrations(root.db, migrations, (run) => {
+      if (run.batchesDone === run.batches || run.batchesDone % 10 === 0)
+        logger.info(
+          { job: run.id, done: run.done, total: run.total, batches: `${run.batchesDone}/${run.batches}` },
+          'data migration',
+        );
+    });
   } finally {
     await root.close();
   }
@@ -151,9 +166,14 @@ export function buildCli(): Command {
     .action(run(runApi));
   program
     .command('migrate')
-    .description('apply schema migrations (idempotent, safe to run concurrently)')
+    .description(
+      'apply schema migrations, then plan and run data migrations in batches (idempotent, resumable, safe to run concurrently)',
+    )
+    .option('--plan-only', 'plan the data migrations (GET /jobs/data-migration-NAME) without running them')
     .addHelpText('after', environmentHelp('server'))
-    .action(run(runMigrate));
+    .action((options: { planOnly?: boolean }) =>
+      run((config, logger) => runMigrate(config, logger, options.planOnly === true))(),
+    );
   program
     .command('deploy')
     .description(
