@@ -139,6 +139,52 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(await events('jsonl-visit')).toBe(25);
   });
 
+  it('with options.runFlows false stores the events without starting the workflow rules they match', async () => {
+    const path = join(dir, 'flows.jsonl');
+    writeFileSync(path, '{"user": "f1"}\n{"user": "f2"}\n');
+    const runsOf = async (eventType: string) => {
+      const flow = await api.admin({
+        method: 'POST',
+        url: '/flows',
+        payload: {
+          name: eventType,
+          type: 'collection',
+          graph: { nodes: [{ id: 'n0', action: 'start', config: {} }], edges: [] },
+        },
+      });
+      expect(flow.statusCode, flow.body).toBe(201);
+      const rule = await api.admin({
+        method: 'POST',
+        url: '/rules',
+        payload: { name: eventType, kind: 'event', eventType, flowId: flow.json<{ id: string }>().id },
+      });
+      expect(rule.statusCode, rule.body).toBe(201);
+      return async () =>
+        Number(
+          (
+            await api.runtime.db.query(`SELECT count(*) AS n FROM workflow_runs WHERE rule_id = $1`, [
+              rule.json<{ id: string }>().id,
+            ])
+          )[0]!['n'],
+        );
+    };
+    const historyRuns = await runsOf('history-order');
+    const liveRuns = await runsOf('live-order');
+    const source = { kind: 'jsonl', path };
+    const history = await createImport({
+      eventType: 'history-order',
+      source,
+      mapping: { profileId: 'user' },
+      options: { runFlows: false },
+    });
+    const live = await createImport({ eventType: 'live-order', source, mapping: { profileId: 'user' } });
+    expect(await finished(await run(history.id))).toMatchObject({ state: 'done', rowsStored: 2 });
+    expect(await finished(await run(live.id))).toMatchObject({ state: 'done', rowsStored: 2 });
+    expect(await events('history-order')).toBe(2);
+    expect(await historyRuns()).toBe(0);
+    expect(await liveRuns()).toBe(2);
+  });
+
   it('pauses after a batch, resumes from its checkpoint, and stores every row once', async () => {
     const path = join(dir, 'big.csv');
     writeFileSync(path, `id,n\n${Array.from({ length: 3000 }, (_, i) => `r${i},${i}`).join('\n')}\n`);

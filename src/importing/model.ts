@@ -86,6 +86,8 @@ export interface ImportOptions {
   batchSize?: number;
   /** Most rows per second this import stores, so it leaves room for /track; absent: as fast as it goes. */
   rowsPerSecond?: number;
+  /** false: imported events start no workflow rule (history); segments and mappings still apply. */
+  runFlows?: boolean;
 }
 
 export interface ImportDraft {

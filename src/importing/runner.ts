@@ -164,7 +164,7 @@ async function collectBatch(
             session: { id: sessionId },
             events: rows.map(({ event }) => event),
           },
-          { channel: 'import' },
+          { channel: 'import', runFlows: config.options.runFlows !== false },
         );
         for (const problem of answer.errors)
           rejections.push({ ref: rows[problem.index]!.ref, reason: `${problem.field}: ${problem.message}` });
@@ -238,7 +238,7 @@ async function storeBatch(
       return written(
         mapRows(items, (_, row) => tracardiEvent(row)),
         async (rows) => {
-          await importing.records.writeEvents(rows, config.eventSourceId);
+          await importing.records.writeEvents(rows, config.eventSourceId, config.options.runFlows !== false);
           return rows.length;
         },
       );

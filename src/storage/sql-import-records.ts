@@ -48,7 +48,7 @@ export class SqlImportRecords implements RecordWriter {
     });
   }
 
-  async writeEvents(events: readonly ImportedEvent[], sourceId: string): Promise<number> {
+  async writeEvents(events: readonly ImportedEvent[], sourceId: string, runFlows: boolean): Promise<number> {
     return this.db.transaction(async (tx) => {
       // An event of a merged profile is stored under the profile it was merged into, as /track stores it.
       const stored = await tx.query<{
@@ -90,6 +90,7 @@ export class SqlImportRecords implements RecordWriter {
           sessionId: event.session_id,
           sourceId,
           occurredAt: event.occurred_at,
+          ...(runFlows ? {} : { runFlows: false as const }),
         })),
         profiles: [...types].map(([id, eventTypes]) => ({ id, eventTypes: [...eventTypes] })),
       });

@@ -116,6 +116,7 @@ const OptionsSchema = Type.Object(
   {
     batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     rowsPerSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    runFlows: Type.Optional(Type.Boolean({ description: 'false: imported events start no workflow rule (history)' })),
   },
   { additionalProperties: false },
 );
