@@ -262,6 +262,45 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(refused.json<{ details: { field: string }[] }>().details[0]!.field).toBe('mapping.profileId');
   });
 
+  it('sets profiles by an identity key: the profile holding the value, or a new one that claims it', async () => {
+    const path = join(dir, 'people.csv');
+    writeFileSync(path, 'email,name\n Ann@Example.com ,Ann\nbob@example.com,Bob\nann@example.com,Annie\n,Nobody\n');
+    const byEmail = { identityKey: 'pii.email', pii: { email: 'email' } };
+    const people = await createImport({
+      target: 'profiles',
+      source: { kind: 'csv', path },
+      mapping: { ...byEmail, traits: { name: 'name' } },
+    });
+    expect(await finished(await run(people.id))).toMatchObject({ state: 'done', rowsStored: 3, rowsRejected: 1 });
+    const holder = async (email: string) =>
+      (
+        await api.runtime.db.query<{ profile_id: string }>(
+          `SELECT profile_id FROM identity_keys WHERE key = 'pii.email' AND value = $1`,
+          [email],
+        )
+      )[0]?.profile_id;
+    const ann = await holder('ann@example.com');
+    expect(ann).toBeDefined();
+    expect(await holder('bob@example.com')).not.toBe(ann);
+
+    // another import finds Ann by her key, however it is written
+    const vipPath = join(dir, 'vip.csv');
+    writeFileSync(vipPath, 'email\nANN@example.com\n');
+    const vips = await createImport({
+      target: 'profiles',
+      source: { kind: 'csv', path: vipPath },
+      mapping: { ...byEmail, traits: { vip: { template: 'yes' } } },
+    });
+    expect(await finished(await run(vips.id))).toMatchObject({ state: 'done', rowsStored: 1 });
+    const [profile] = await api.runtime.db.query<{ traits: Record<string, unknown> }>(
+      'SELECT traits FROM profiles WHERE id = $1',
+      [ann],
+    );
+    expect(profile!.traits).toMatchObject({ name: 'Annie', vip: 'yes' });
+    const anns = await api.runtime.db.query(`SELECT id FROM profiles WHERE pii->>'email' ILIKE '%ann@example.com%'`);
+    expect(anns).toHaveLength(1);
+  });
+
   it('refuses what cannot run, naming the field', async () => {
     const refused = await api.admin({
       method: 'POST',

@@ -289,6 +289,7 @@ export class Composition {
       },
       records: new SqlImportRecords(this.db, this.steps),
       readers: readerFor,
+      identity: this.config.identity,
       secrets: () =>
         (box ??= (async () =>
           new SecretBox(
