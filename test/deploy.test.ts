@@ -139,6 +139,9 @@ for (const backend of BACKENDS) {
       expect(done.json()).toMatchObject({ dryRun: false, summary: { create: 1 } });
       const job = await api.admin({ method: 'GET', url: `/jobs/${done.json().jobId}` });
       expect(job.json()).toMatchObject({ kind: 'deploy', state: 'done', done: 1 });
+      const listed = await api.admin({ method: 'GET', url: '/jobs?kind=deploy' });
+      expect(listed.json()).toEqual([job.json()]);
+      expect((await api.admin({ method: 'GET', url: '/jobs?kind=data-migration&limit=5' })).json()).toEqual([]);
       expect(await count(store, 'event_sources')).toBe(1);
     });
 
