@@ -139,6 +139,52 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(await events('jsonl-visit')).toBe(25);
   });
 
+  it('with options.runFlows false stores the events without starting the workflow rules they match', async () => {
+    const path = join(dir, 'flows.jsonl');
+    writeFileSync(path, '{"user": "f1"}\n{"user": "f2"}\n');
+    const runsOf = async (eventType: string) => {
+      const flow = await api.admin({
+        method: 'POST',
+        url: '/flows',
+        payload: {
+          name: eventType,
+          type: 'collection',
+          graph: { nodes: [{ id: 'n0', action: 'start', config: {} }], edges: [] },
+        },
+      });
+      expect(flow.statusCode, flow.body).toBe(201);
+      const rule = await api.admin({
+        method: 'POST',
+        url: '/rules',
+        payload: { name: eventType, kind: 'event', eventType, flowId: flow.json<{ id: string }>().id },
+      });
+      expect(rule.statusCode, rule.body).toBe(201);
+      return async () =>
+        Number(
+          (
+            await api.runtime.db.query(`SELECT count(*) AS n FROM workflow_runs WHERE rule_id = $1`, [
+              rule.json<{ id: string }>().id,
+            ])
+          )[0]!['n'],
+        );
+    };
+    const historyRuns = await runsOf('history-order');
+    const liveRuns = await runsOf('live-order');
+    const source = { kind: 'jsonl', path };
+    const history = await createImport({
+      eventType: 'history-order',
+      source,
+      mapping: { profileId: 'user' },
+      options: { runFlows: false },
+    });
+    const live = await createImport({ eventType: 'live-order', source, mapping: { profileId: 'user' } });
+    expect(await finished(await run(history.id))).toMatchObject({ state: 'done', rowsStored: 2 });
+    expect(await finished(await run(live.id))).toMatchObject({ state: 'done', rowsStored: 2 });
+    expect(await events('history-order')).toBe(2);
+    expect(await historyRuns()).toBe(0);
+    expect(await liveRuns()).toBe(2);
+  });
+
   it('pauses after a batch, resumes from its checkpoint, and stores every row once', async () => {
     const path = join(dir, 'big.csv');
     writeFileSync(path, `id,n\n${Array.from({ length: 3000 }, (_, i) => `r${i},${i}`).join('\n')}\n`);
@@ -214,6 +260,45 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
       },
     });
     expect(refused.json<{ details: { field: string }[] }>().details[0]!.field).toBe('mapping.profileId');
+  });
+
+  it('sets profiles by an identity key: the profile holding the value, or a new one that claims it', async () => {
+    const path = join(dir, 'people.csv');
+    writeFileSync(path, 'email,name\n Ann@Example.com ,Ann\nbob@example.com,Bob\nann@example.com,Annie\n,Nobody\n');
+    const byEmail = { identityKey: 'pii.email', pii: { email: 'email' } };
+    const people = await createImport({
+      target: 'profiles',
+      source: { kind: 'csv', path },
+      mapping: { ...byEmail, traits: { name: 'name' } },
+    });
+    expect(await finished(await run(people.id))).toMatchObject({ state: 'done', rowsStored: 3, rowsRejected: 1 });
+    const holder = async (email: string) =>
+      (
+        await api.runtime.db.query<{ profile_id: string }>(
+          `SELECT profile_id FROM identity_keys WHERE key = 'pii.email' AND value = $1`,
+          [email],
+        )
+      )[0]?.profile_id;
+    const ann = await holder('ann@example.com');
+    expect(ann).toBeDefined();
+    expect(await holder('bob@example.com')).not.toBe(ann);
+
+    // another import finds Ann by her key, however it is written
+    const vipPath = join(dir, 'vip.csv');
+    writeFileSync(vipPath, 'email\nANN@example.com\n');
+    const vips = await createImport({
+      target: 'profiles',
+      source: { kind: 'csv', path: vipPath },
+      mapping: { ...byEmail, traits: { vip: { template: 'yes' } } },
+    });
+    expect(await finished(await run(vips.id))).toMatchObject({ state: 'done', rowsStored: 1 });
+    const [profile] = await api.runtime.db.query<{ traits: Record<string, unknown> }>(
+      'SELECT traits FROM profiles WHERE id = $1',
+      [ann],
+    );
+    expect(profile!.traits).toMatchObject({ name: 'Annie', vip: 'yes' });
+    const anns = await api.runtime.db.query(`SELECT id FROM profiles WHERE pii->>'email' ILIKE '%ann@example.com%'`);
+    expect(anns).toHaveLength(1);
   });
 
   it('refuses what cannot run, naming the field', async () => {

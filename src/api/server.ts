@@ -13,6 +13,7 @@ import { redirectRoutes } from './routes/redirects.js';
 import { profileRoutes } from './routes/profiles.js';
 import { importRoutes } from './routes/imports.js';
 import { jobRoutes } from './routes/jobs.js';
+import { deployRoutes } from './routes/deploy.js';
 import { mappingRoutes } from './routes/mappings.js';
 import { scheduledRoutes } from './routes/scheduled.js';
 import { segmentRoutes } from './routes/segments.js';
@@ -166,6 +167,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     await admin.register(mappingRoutes(services.mapping));
     await admin.register(importRoutes(services.importing));
     await admin.register(jobRoutes(services.mapping, services.importing));
+    await admin.register(deployRoutes(services));
     await admin.register(tqlRoutes);
     await admin.register(triggerRoutes(services.triggers));
     await admin.register(scheduledRoutes(services.scheduler));

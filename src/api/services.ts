@@ -1,4 +1,5 @@
 import type { ImportApiServices } from './routes/imports.js';
+import type { Deployer } from '../deploy/plan.js';
 import type { IdentityAdmin, PointCache } from '../identity/identity.js';
 import type { IdentificationPointRepository } from '../identity/ports.js';
 import type { RedirectRepository } from '../bridges/redirect.js';
@@ -42,6 +43,7 @@ export interface ApiServices {
   scheduler: SchedulerServices;
   workflow: WorkflowServices;
   importing: ImportApiServices;
+  deployer: Deployer;
   identity: { identity: IdentityAdmin; points: IdentificationPointRepository; pointCache: PointCache };
   /** `storage` and `queue` throw when their backend is unreachable; `bridges` reads what every bridge process published. */
   health: { storage: () => Promise<void>; queue: () => Promise<void>; bridges: () => Promise<BridgeStatusView[]> };

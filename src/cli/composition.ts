@@ -34,6 +34,9 @@ import { connectPostgres } from '../storage/postgres.js';
 import { SqlEventSources } from '../storage/sql-event-sources.js';
 import { SqlImportRecords } from '../storage/sql-import-records.js';
 import { SqlImports } from '../storage/sql-imports.js';
+import { SqlDeploy } from '../storage/sql-deploy.js';
+import type { DataMigration } from '../storage/data-migrations.js';
+import { identityKeysMigration } from '../storage/identity-keys-migration.js';
 import { SqlRedirects } from '../storage/sql-redirects.js';
 import { SqlBridgeStatus } from '../storage/sql-bridge-status.js';
 import { SqlHeartbeatStore } from '../storage/sql-heartbeat.js';
@@ -294,6 +297,7 @@ export class Composition {
       },
       records: new SqlImportRecords(this.db, this.steps),
       readers: readerFor,
+      identity: this.config.identity,
       secrets: () =>
         (box ??= (async () =>
           new SecretBox(
@@ -302,6 +306,20 @@ export class Composition {
           ))()),
     };
     return this.importing;
+  }
+
+  /** Deploy from the test context to production; both schemas live in the database this root opened. */
+  deployer(): SqlDeploy {
+    return new SqlDeploy(this.db, {
+      from: schemaFor({ production: false }),
+      to: schemaFor({ production: true }),
+      secretKey: this.config.importSecretKey,
+    });
+  }
+
+  /** The data migrations `meridian migrate` plans and runs after the schema's. */
+  dataMigrations(): DataMigration[] {
+    return [identityKeysMigration(this.config.identity)];
   }
 
   /**
@@ -410,6 +428,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           control: (runId, action) => controlRun({ imports: repositories.imports, queue }, runId, action),
           seal: async (secret) => (await root.importServices().secrets()).seal(secret),
         },
+        deployer: root.deployer(),
         identity: {
           identity: root.identity,
           points: repositories.identificationPoints,

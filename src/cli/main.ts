@@ -9,6 +9,7 @@ import { jobCommand, scheduleHeartbeat } from './job.js';
 import { run } from './run.js';
 import { mappingCommand, workerCommand } from './work.js';
 import { bridgeCommand, runConfiguredBridges } from './bridge.js';
+import { planDataMigrations, runDataMigrations } from '../storage/data-migrations.js';
 import { BRIDGE_TYPES } from '../bridges/source-config.js';
 
 function closeOnSignal(runtime: { close(): Promise<void> }, logger: Logger): void {
@@ -98,7 +99,10 @@ async function runApi(config: Config, logger: Logger): Promise<void> {
   logger.info({ url, ...describeBackends(config) }, 'api listening');
 }
 
-async function runMigrate(config: Config, logger: Logger): Promise<void> {
+/** Rows a data migration rewrites per transaction. */
+const DATA_MIGRATION_BATCH = 1000;
+
+async function runMigrate(config: Config, logger: Logger, planOnly: boolean): Promise<void> {
   const root = await Composition.open(config, logger, { migrate: false });
   try {
     const report = await root.migrate();
@@ -109,6 +113,37 @@ async function runMigrate(config: Config, logger: Logger): Promise<void> {
         alreadyApplied: report.alreadyApplied,
       },
       report.applied.length ? 'migrations applied' : 'schema is up to date',
+    );
+    const migrations = root.dataMigrations();
+    for (const run of await planDataMigrations(root.db, migrations, DATA_MIGRATION_BATCH))
+      logger.info({ job: run.id, rows: run.total, batches: run.batches }, 'data migration planned');
+    if (planOnly) return;
+    await runDataMigrations(root.db, migrations, (run) => {
+      if (run.batchesDone === run.batches || run.batchesDone % 10 === 0)
+        logger.info(
+          { job: run.id, done: run.done, total: run.total, batches: `${run.batchesDone}/${run.batches}` },
+          'data migration',
+        );
+    });
+  } finally {
+    await root.close();
+  }
+}
+
+/** `meridian deploy`: one line a row that is created, changed or kept, then the totals. */
+async function runDeploy(config: Config, logger: Logger, dryRun: boolean): Promise<void> {
+  const root = await Composition.open(config, logger);
+  try {
+    const report = await root.deployer().deploy({ dryRun });
+    for (const item of report.items.filter((each) => each.action !== 'unchanged'))
+      process.stdout.write(
+        `${item.action.padEnd(8)} ${item.table.padEnd(22)} ${item.id}${item.name ? ` (${item.name})` : ''}${item.fields ? `: ${item.fields.join(', ')}` : ''}\n`,
+      );
+    const { create, change, unchanged, kept } = report.summary;
+    const verb = dryRun ? 'would create' : 'created';
+    process.stdout.write(
+      `${report.from} → ${report.to}: ${verb} ${create}, ${dryRun ? 'would change' : 'changed'} ${change}, ` +
+        `${unchanged} unchanged, ${kept} only in production (kept)${report.jobId ? `; job ${report.jobId}` : ''}\n`,
     );
   } finally {
     await root.close();
@@ -131,9 +166,24 @@ export function buildCli(): Command {
     .action(run(runApi));
   program
     .command('migrate')
-    .description('apply schema migrations (idempotent, safe to run concurrently)')
+    .description(
+      'apply schema migrations, then plan and run data migrations in batches (idempotent, resumable, safe to run concurrently)',
+    )
+    .option('--plan-only', 'plan the data migrations (GET /jobs/data-migration-NAME) without running them')
     .addHelpText('after', environmentHelp('server'))
-    .action(run(runMigrate));
+    .action((options: { planOnly?: boolean }) =>
+      run((config, logger) => runMigrate(config, logger, options.planOnly === true))(),
+    );
+  program
+    .command('deploy')
+    .description(
+      "copy the test context's configuration (sources, segments, mappings, flows, rules, imports…) to production",
+    )
+    .option('--dry-run', 'list what would be created and changed, change nothing')
+    .addHelpText('after', environmentHelp('server'))
+    .action((options: { dryRun?: boolean }) =>
+      run((config, logger) => runDeploy(config, logger, options.dryRun === true))(),
+    );
   program.addCommand(workerCommand(run));
   program.addCommand(jobCommand(run));
   program.addCommand(mappingCommand(run));

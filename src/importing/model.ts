@@ -76,6 +76,11 @@ export interface ImportMapping {
   /** Target `profiles`: what a row sets in the profile's traits and PII, by dot path. */
   traits?: Record<string, FieldMapping | string>;
   pii?: Record<string, FieldMapping | string>;
+  /**
+   * Target `profiles`, instead of `profileId`: an identity key path (`pii.email`); a row sets the
+   * profile holding its mapped value there, or a new profile that claims it.
+   */
+  identityKey?: string;
 }
 
 export const TARGETS = ['events', 'profiles'] as const;
@@ -86,6 +91,8 @@ export interface ImportOptions {
   batchSize?: number;
   /** Most rows per second this import stores, so it leaves room for /track; absent: as fast as it goes. */
   rowsPerSecond?: number;
+  /** false: imported events start no workflow rule (history); segments and mappings still apply. */
+  runFlows?: boolean;
 }
 
 export interface ImportDraft {
@@ -149,11 +156,14 @@ export function checkDraft(draft: ImportDraft): void {
   if (draft.target === 'profiles') {
     if (source.kind === 'tracardi')
       problems.push({ field: 'target', message: 'a Tracardi export has its own targets: leave target out' });
-    if (draft.mapping?.profileId === undefined)
+    if ((draft.mapping?.profileId === undefined) === (draft.mapping?.identityKey === undefined))
       problems.push({
         field: 'mapping.profileId',
-        message: 'the profiles target needs the column holding the profile id',
+        message: 'the profiles target needs either profileId (the column holding the id) or identityKey',
       });
+    const key = draft.mapping?.identityKey;
+    if (key !== undefined && !/^(traits|pii)\.[^.]/.test(key))
+      problems.push({ field: 'mapping.identityKey', message: 'expected a path into traits or pii, e.g. pii.email' });
   }
   const fields = Object.entries({
     profileId: draft.mapping?.profileId,

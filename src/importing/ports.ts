@@ -85,7 +85,8 @@ export interface RecordWriter {
   writeProfiles(profiles: readonly ImportedProfile[]): Promise<number>;
   writeSessions(sessions: readonly ImportedSession[]): Promise<number>;
   /** Stores events once by id, under the profile a merged id resolves to; returns how many were new. */
-  writeEvents(events: readonly ImportedEvent[], sourceId: string): Promise<number>;
+  /** `runFlows: false`: the events start no workflow rule. */
+  writeEvents(events: readonly ImportedEvent[], sourceId: string, runFlows: boolean): Promise<number>;
   /**
    * Creates or updates profiles by id (a merged id updates the profile it was merged into): the
    * traits and PII given are laid over the stored ones, key by key at the top level.

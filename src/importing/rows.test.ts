@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coerce, derivedId, RowRejected, rowToEvent } from './rows.js';
+import { coerce, derivedId, RowRejected, rowToEvent, rowToProfile } from './rows.js';
 
 describe('derivedId', () => {
   it('is a UUID that depends only on its parts', () => {
@@ -84,5 +84,26 @@ describe('templates', () => {
       },
     );
     expect(event.properties).toEqual({ name: 'Ada Lovelace', count: 42 });
+  });
+});
+
+describe('rowToProfile by an identity key', () => {
+  const settings = { keys: ['pii.email'], placeholders: ['unknown'], maxMergeProfiles: 10 };
+  const mapping = { identityKey: 'pii.email', pii: { email: 'mail' }, traits: { name: 'name' } };
+
+  it('names the profile by the normalised value, the same however the value is written', () => {
+    const ann = rowToProfile('imp', { mail: ' Ann@Example.com ', name: 'Ann' }, mapping, settings);
+    expect(ann).toEqual({
+      id: derivedId('imp', 'profile', 'pii.email', 'ann@example.com'),
+      key: { key: 'pii.email', value: 'ann@example.com' },
+      traits: { name: 'Ann' },
+      pii: { email: ' Ann@Example.com ' },
+    });
+    expect(rowToProfile('imp', { mail: 'ANN@example.com' }, mapping, settings).id).toBe(ann.id);
+  });
+
+  it('rejects a row whose value identifies nobody', () => {
+    for (const mail of ['', 'Unknown', undefined])
+      expect(() => rowToProfile('imp', { mail, name: 'x' }, mapping, settings)).toThrow(RowRejected);
   });
 });

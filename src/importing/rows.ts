@@ -3,6 +3,7 @@
  * from (import, row key), so that reading a row again yields the same event, stored once.
  */
 import { createHash } from 'node:crypto';
+import { normaliseValue, readPath, type IdentityKey, type IdentitySettings } from '../identity/keys.js';
 import type { FieldMapping, ImportMapping, ValueType } from './model.js';
 
 /** A row as a source yields it: columns (or a JSON object) by name. */
@@ -169,7 +170,10 @@ const idText = (value: unknown, field: string): string => {
 
 /** What a row of a `profiles` import sets: the profile by its id, and the traits and PII it maps. */
 export interface ProfileUpsert {
+  /** With `key`: the id of the profile to create when no profile holds the key. */
   id: string;
+  /** The identity key the row names its profile by (`mapping.identityKey`), normalised. */
+  key?: IdentityKey;
   traits: Record<string, unknown>;
   pii: Record<string, unknown>;
 }
@@ -183,14 +187,23 @@ function mapped(row: SourceRow, fields: Record<string, FieldMapping | string> | 
   return target;
 }
 
-export function rowToProfile(row: SourceRow, mapping: ImportMapping): ProfileUpsert {
+export function rowToProfile(
+  importId: string,
+  row: SourceRow,
+  mapping: ImportMapping,
+  identity: IdentitySettings,
+): ProfileUpsert {
+  const traits = mapped(row, mapping.traits, 'traits');
+  const pii = mapped(row, mapping.pii, 'pii');
+  const path = mapping.identityKey;
+  if (path !== undefined) {
+    const value = normaliseValue(path, readPath({ traits, pii }, path), identity);
+    if (value === undefined) throw new RowRejected(`${path}: missing, or a value that identifies nobody`);
+    return { id: derivedId(importId, 'profile', path, value), key: { key: path, value }, traits, pii };
+  }
   const id = valueOf(row, mapping.profileId ?? '', 'profileId');
   if (id === undefined) throw new RowRejected('profileId: missing or empty');
-  return {
-    id: idText(id, 'profileId'),
-    traits: mapped(row, mapping.traits, 'traits'),
-    pii: mapped(row, mapping.pii, 'pii'),
-  };
+  return { id: idText(id, 'profileId'), traits, pii };
 }
 
 /**

@@ -14,6 +14,7 @@ import type { BatchOutcome, Collector, ImportRun, ImportStore, ReaderFactory, Re
 import { RowRejected, rowToEvent, rowToProfile, type SourceRow } from './rows.js';
 import { tracardiEvent, tracardiProfile, tracardiSession } from './tracardi.js';
 import type { SecretBox } from './secrets.js';
+import type { IdentitySettings } from '../identity/keys.js';
 import type { ReadItem } from './sources.js';
 
 export const IMPORT_RUNS = 'import:run';
@@ -26,6 +27,8 @@ export interface ImportServices {
   records: RecordWriter;
   readers: ReaderFactory;
   secrets: () => Promise<SecretBox>;
+  /** Which profile paths identify a person, for profiles imported by an identity key. */
+  identity: IdentitySettings;
 }
 
 export interface ImportDeps {
@@ -164,7 +167,7 @@ async function collectBatch(
             session: { id: sessionId },
             events: rows.map(({ event }) => event),
           },
-          { channel: 'import' },
+          { channel: 'import', runFlows: config.options.runFlows !== false },
         );
         for (const problem of answer.errors)
           rejections.push({ ref: rows[problem.index]!.ref, reason: `${problem.field}: ${problem.message}` });
@@ -198,7 +201,7 @@ async function storeBatch(
   const { source } = config;
   if (config.target === 'profiles')
     return written(
-      mapRows(items, (_, row) => rowToProfile(row, config.mapping)),
+      mapRows(items, (_, row) => rowToProfile(config.id, row, config.mapping, importing.identity)),
       // Counted by rows, as events are: two rows of one profile are two rows stored.
       async (rows) => {
         await importing.records.upsertProfiles(rows);
@@ -238,7 +241,7 @@ async function storeBatch(
       return written(
         mapRows(items, (_, row) => tracardiEvent(row)),
         async (rows) => {
-          await importing.records.writeEvents(rows, config.eventSourceId);
+          await importing.records.writeEvents(rows, config.eventSourceId, config.options.runFlows !== false);
           return rows.length;
         },
       );

@@ -25,4 +25,6 @@ export interface JobRun {
 
 export interface JobRunRepository {
   get(id: string): Promise<JobRun | undefined>;
+  /** The latest runs first, of one kind (`deploy`, `data-migration`, a mapping kind) or all. */
+  list(options: { kind?: string; limit: number }): Promise<JobRun[]>;
 }

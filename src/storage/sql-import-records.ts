@@ -48,7 +48,7 @@ export class SqlImportRecords implements RecordWriter {
     });
   }
 
-  async writeEvents(events: readonly ImportedEvent[], sourceId: string): Promise<number> {
+  async writeEvents(events: readonly ImportedEvent[], sourceId: string, runFlows: boolean): Promise<number> {
     return this.db.transaction(async (tx) => {
       // An event of a merged profile is stored under the profile it was merged into, as /track stores it.
       const stored = await tx.query<{
@@ -90,6 +90,7 @@ export class SqlImportRecords implements RecordWriter {
           sessionId: event.session_id,
           sourceId,
           occurredAt: event.occurred_at,
+          ...(runFlows ? {} : { runFlows: false as const }),
         })),
         profiles: [...types].map(([id, eventTypes]) => ({ id, eventTypes: [...eventTypes] })),
       });
@@ -99,21 +100,34 @@ export class SqlImportRecords implements RecordWriter {
 
   async upsertProfiles(profiles: readonly ProfileUpsert[]): Promise<number> {
     return this.db.transaction(async (tx) => {
-      // A merged id stands for the profile it was merged into, as it does for /track.
+      // A merged id stands for the profile it was merged into, as it does for /track; an identity key
+      // for the profile holding it.
       const rows = await tx.query<{ id: string }>(
         `WITH incoming AS (
-           SELECT DISTINCT ON (coalesce(m.id, p.id)) coalesce(m.id, p.id) AS id, p.traits, p.pii
-             FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (id text, traits jsonb, pii jsonb))
-                  WITH ORDINALITY AS p(id, traits, pii, n)
+           SELECT DISTINCT ON (coalesce(k.profile_id, m.id, p.id)) coalesce(k.profile_id, m.id, p.id) AS id, p.traits, p.pii
+             FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (id text, traits jsonb, pii jsonb, key jsonb))
+                  WITH ORDINALITY AS p(id, traits, pii, key, n)
+             LEFT JOIN identity_keys k ON k.key = p.key->>'key' AND k.value = p.key->>'value'
              LEFT JOIN LATERAL (SELECT id FROM profiles WHERE ids <> '{}' AND ids @> ARRAY[p.id] AND id <> p.id LIMIT 1) m
                     ON true
-            ORDER BY coalesce(m.id, p.id), p.n DESC)
+            ORDER BY coalesce(k.profile_id, m.id, p.id), p.n DESC)
          INSERT INTO profiles (id, traits, pii) SELECT id, traits, pii FROM incoming
          ON CONFLICT (id) DO UPDATE SET traits = profiles.traits || excluded.traits, pii = profiles.pii || excluded.pii,
                 updated_at = now(), version = profiles.version + 1
          RETURNING id`,
         [JSON.stringify(profiles)],
       );
+      // A key no profile held belongs from now on to the profile created for it.
+      const claims = profiles.flatMap(({ id, key }) => (key ? [{ ...key, profile_id: id }] : []));
+      if (claims.length > 0)
+        await tx.query(
+          `INSERT INTO identity_keys (key, value, profile_id)
+           SELECT key, value, profile_id FROM jsonb_to_recordset($1::text::jsonb) AS k(key text, value text, profile_id text)
+            WHERE EXISTS (SELECT 1 FROM profiles WHERE id = k.profile_id)
+            ORDER BY key, value
+           ON CONFLICT (key, value) DO NOTHING`,
+          [JSON.stringify(claims)],
+        );
       await runCommitSteps(this.steps, tx, {
         writer: 'import',
         events: [],

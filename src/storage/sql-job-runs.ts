@@ -36,6 +36,14 @@ export class SqlJobRuns implements JobRunRepository {
     const [row] = await this.db.query('SELECT * FROM job_runs WHERE id = $1', [id]);
     return row && toJobRun(row);
   }
+
+  async list({ kind, limit }: { kind?: string; limit: number }): Promise<JobRun[]> {
+    const rows = await this.db.query(
+      'SELECT * FROM job_runs WHERE $1::text IS NULL OR kind = $1 ORDER BY created_at DESC, id LIMIT $2',
+      [kind ?? null, limit],
+    );
+    return rows.map(toJobRun);
+  }
 }
 
 export interface RunStart {

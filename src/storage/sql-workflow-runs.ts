@@ -25,7 +25,8 @@ import { runCommitSteps, type CommitStep, type CommittedEvent } from '../trackin
  * enabled flow, matching event). Matched in SQL at commit time, so a rule saved a moment ago is never
  * missed; the run id is derived from rule and event, so a repeated commit records nothing new.
  */
-async function recordEventRuns(tx: SqlExecutor, events: readonly CommittedEvent[]): Promise<void> {
+async function recordEventRuns(tx: SqlExecutor, committed: readonly CommittedEvent[]): Promise<void> {
+  const events = committed.filter((event) => event.runFlows !== false);
   if (events.length === 0) return;
   const rows = events.map((event) => ({
     id: event.id,

@@ -12,6 +12,8 @@ export interface CommittedEvent {
   sessionId: string | null;
   sourceId: string;
   occurredAt: Date;
+  /** false: recorded without starting workflow rules (an import with `options.runFlows: false`). */
+  runFlows?: false;
 }
 
 export interface CommittedChanges {

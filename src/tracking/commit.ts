@@ -80,8 +80,16 @@ function committedChanges(ledger: VisitLedger, stored: ReadonlySet<string>): Com
   for (const event of ledger.events) {
     if (event.save && stored.has(event.id) && !seen.has(event.id)) {
       seen.add(event.id);
-      const { id, type, profileId, sessionId, sourceId, occurredAt } = event;
-      events.push({ id, type, profileId, sessionId, sourceId, occurredAt });
+      const { id, type, profileId, sessionId, sourceId, occurredAt, runFlows } = event;
+      events.push({
+        id,
+        type,
+        profileId,
+        sessionId,
+        sourceId,
+        occurredAt,
+        ...(runFlows === false ? { runFlows } : {}),
+      });
     }
     const profileId = event.profileId;
     if (profileId === null || !ledger.savedProfiles.has(profileId)) continue;

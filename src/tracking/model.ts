@@ -60,6 +60,8 @@ export interface TrackCommand {
   save: { session: boolean; events: boolean; profile: boolean };
   /** Events that failed validation; reported back, never stored. */
   problems: EventProblem[];
+  /** false: its events (system events included) start no workflow rule. */
+  runFlows?: false;
 }
 
 export interface EventRecord {
@@ -77,6 +79,8 @@ export interface EventRecord {
   context: Record<string, unknown>;
   tags: string[];
   metadata: Record<string, unknown>;
+  /** false: the event starts no workflow rule. */
+  runFlows?: false;
   occurredAt: Date;
   insertedAt: Date;
 }

@@ -33,6 +33,8 @@ export interface CollectOrigin {
   /** The client's user agent and preferred language, where the way in carries them (HTTP headers). */
   userAgent?: string;
   language?: string;
+  /** false: the events are stored without starting workflow rules (an import of history). */
+  runFlows?: boolean;
 }
 
 /** A committed request, as what follows the commit sees it. */
@@ -150,6 +152,7 @@ export class Tracker {
       events,
       save: settings.save,
       problems,
+      ...(origin.runFlows === false ? { runFlows: false as const } : {}),
     };
     const outcome = await this.lanes.submit(command);
     const answer = (await this.followUp?.afterCommit({

@@ -175,6 +175,7 @@ export function applyTrackCommand(
       context: draft.context ?? {},
       tags: draft.tags ?? [],
       metadata: { ...draft.metadata, ...(system ? { system: true } : {}) },
+      ...(command.runFlows === false ? { runFlows: false as const } : {}),
       occurredAt: draft.occurredAt,
       insertedAt: now,
     });

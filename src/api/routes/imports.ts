@@ -106,6 +106,13 @@ const MappingSchema = Type.Object(
     time: Type.Optional(Field),
     traits: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Field, { maxProperties: 500 })),
     pii: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Field, { maxProperties: 500 })),
+    identityKey: Type.Optional(
+      Type.String({
+        maxLength: 500,
+        description:
+          'target profiles, instead of profileId: an identity key path (pii.email) whose holder the row sets',
+      }),
+    ),
     properties: Type.Optional(
       Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Field, { maxProperties: 500 }),
     ),
@@ -116,6 +123,7 @@ const OptionsSchema = Type.Object(
   {
     batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     rowsPerSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    runFlows: Type.Optional(Type.Boolean({ description: 'false: imported events start no workflow rule (history)' })),
   },
   { additionalProperties: false },
 );

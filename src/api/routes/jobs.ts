@@ -8,9 +8,9 @@ import { importRunView, ImportRunSchema, type ImportApiServices } from './import
 
 export const JobRunSchema = Type.Object({
   id: Type.String(),
-  kind: Type.String({ description: 'for a mapping backfill, the mapping kind' }),
+  kind: Type.String({ description: 'the mapping kind of a backfill, `deploy`, or `data-migration`' }),
   subject: Type.Union([Type.String(), Type.Null()], {
-    description: 'what the run works on: the mapping id of a backfill',
+    description: 'what the run works on: the mapping id of a backfill, the name of a data migration',
   }),
   state: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('done'), Type.Literal('failed')]),
   total: Type.Integer({ description: 'items (events) found when the run started' }),
@@ -33,6 +33,22 @@ export function jobRoutes({ jobRuns }: { jobRuns: JobRunRepository }, importing?
   return async (app: FastifyInstance) => {
     const api = app.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['jobs'];
+    api.get(
+      '/jobs',
+      {
+        schema: {
+          tags,
+          summary:
+            'Background runs, latest first: backfills, deploys, data migrations (import runs: GET /imports/{id}/runs)',
+          querystring: Type.Object({
+            kind: Type.Optional(Type.String({ description: '`deploy`, `data-migration`, or a mapping kind' })),
+            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+          }),
+          response: { 200: Type.Array(JobRunSchema) },
+        },
+      },
+      async (request) => jobRuns.list(request.query),
+    );
     api.get(
       '/jobs/:id',
       {

@@ -1,0 +1,52 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Deployer } from '../../deploy/plan.js';
+import { ErrorSchema } from '../schemas.js';
+
+const Count = Type.Integer();
+
+const DeployReportSchema = Type.Object({
+  dryRun: Type.Boolean(),
+  from: Type.String({ description: "the test context's schema" }),
+  to: Type.String({ description: "production's schema" }),
+  jobId: Type.Union([Type.String(), Type.Null()], {
+    description: 'the run recorded in GET /jobs/{id}; null on a dry run',
+  }),
+  summary: Type.Object({ create: Count, change: Count, unchanged: Count, kept: Count }),
+  items: Type.Array(
+    Type.Object({
+      table: Type.String(),
+      id: Type.String(),
+      name: Type.Union([Type.String(), Type.Null()]),
+      action: Type.Union(
+        [Type.Literal('create'), Type.Literal('change'), Type.Literal('unchanged'), Type.Literal('kept')],
+        {
+          description: '`kept`: only production has it; a deploy never deletes',
+        },
+      ),
+      fields: Type.Optional(Type.Array(Type.String(), { description: 'for a change, the columns that differ' })),
+    }),
+  ),
+});
+
+/** Copies the test context's configuration to production (Tracardi's "deploy"). */
+export function deployRoutes({ deployer }: { deployer: Deployer }) {
+  return async (app: FastifyInstance) => {
+    app.withTypeProvider<TypeBoxTypeProvider>().post(
+      '/deploy',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: "Copy the test context's configuration to production, or list what that would do",
+          body: Type.Object(
+            { dryRun: Type.Optional(Type.Boolean({ description: 'list what would change, change nothing' })) },
+            { additionalProperties: false },
+          ),
+          response: { 200: DeployReportSchema, '4xx': ErrorSchema },
+        },
+      },
+      async (request) => deployer.deploy({ dryRun: request.body.dryRun === true }),
+    );
+  };
+}

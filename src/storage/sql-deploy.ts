@@ -1,0 +1,157 @@
+/**
+ * Deploy across the two data contexts' schemas, which live in one database: every row is read and
+ * written by its schema-qualified name, so either context's process can run it. The copy is one
+ * transaction: production never sees a rule without its flow, nor half a configuration.
+ */
+import { randomUUID } from 'node:crypto';
+import { DomainError } from '../shared/errors.js';
+import { SecretBox } from '../importing/secrets.js';
+import {
+  copiedColumns,
+  DEPLOYED_TABLES,
+  planTable,
+  summarize,
+  type ConfigRow,
+  type DeployedTable,
+  type Deployer,
+  type DeployItem,
+  type DeployReport,
+} from '../deploy/plan.js';
+import { quoteIdent, type Database, type SqlExecutor } from './database.js';
+import { claimBatch, completeBatch, createRun } from './sql-job-runs.js';
+
+export interface DeployOptions {
+  from: string;
+  to: string;
+  /** IMPORT_SECRET_KEY; unset, each context's credentials are under the key kept in its settings. */
+  secretKey?: string;
+}
+
+const SECRET_KEY_SETTING = 'import_secret_key';
+
+interface TablePlan {
+  spec: DeployedTable;
+  columns: string[];
+  rows: Map<string, ConfigRow>;
+  items: DeployItem[];
+}
+
+export class SqlDeploy implements Deployer {
+  constructor(
+    private readonly db: Database,
+    private readonly options: DeployOptions,
+  ) {}
+
+  async deploy({ dryRun }: { dryRun: boolean }): Promise<DeployReport> {
+    const { from, to } = this.options;
+    return this.db.transaction(async (tx) => {
+      await this.checkVersions(tx);
+      const plans: TablePlan[] = [];
+      for (const spec of DEPLOYED_TABLES) plans.push(await this.planTable(tx, spec));
+      const items = plans.flatMap((plan) => plan.items);
+      const report = { dryRun, from, to, jobId: null, summary: summarize(items), items };
+      if (dryRun) return report;
+      const jobId = randomUUID();
+      const writes = report.summary.create + report.summary.change;
+      await createRun(
+        tx,
+        { id: jobId, kind: 'deploy', subject: `${from} → ${to}`, params: { ...report.summary } },
+        { sql: 'SELECT 1, 0::bigint, 0::bigint, $2::int WHERE $2::int > 0', params: [writes] },
+      );
+      if (writes > 0) {
+        await claimBatch(tx, jobId, 1);
+        const seal = await this.box(tx, to, true);
+        for (const plan of plans) await this.write(tx, plan, seal!);
+        await completeBatch(tx, jobId, { items: writes, errors: 0 });
+      }
+      return { ...report, jobId };
+    });
+  }
+
+  private async checkVersions(tx: SqlExecutor): Promise<void> {
+    const [from, to] = await Promise.all([this.version(tx, this.options.from), this.version(tx, this.options.to)]);
+    if (from === null) throw new DomainError('conflict', `${this.options.from} has no schema: nothing to deploy`);
+    if (to !== from)
+      throw new DomainError(
+        'conflict',
+        `${this.options.to} is at migration ${to ?? 'none'} and ${this.options.from} at ${from}: run \`meridian migrate\` for both contexts first`,
+      );
+  }
+
+  private async version(tx: SqlExecutor, schema: string): Promise<number | null> {
+    const [exists] = await tx.query<{ table: string | null }>('SELECT to_regclass($1)::text AS table', [
+      `${quoteIdent(schema)}.schema_migrations`,
+    ]);
+    if (!exists?.table) return null;
+    const [row] = await tx.query<{ version: number | null }>(
+      `SELECT max(version) AS version FROM ${quoteIdent(schema)}.schema_migrations`,
+    );
+    return row?.version ?? null;
+  }
+
+  private async planTable(tx: SqlExecutor, spec: DeployedTable): Promise<TablePlan> {
+    const columns = (
+      await tx.query<{ column_name: string }>(
+        `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2
+          ORDER BY ordinal_position`,
+        [this.options.from, spec.table],
+      )
+    ).map((row) => row.column_name);
+    const from = await this.read(tx, this.options.from, spec.table);
+    const to = await this.read(tx, this.options.to, spec.table);
+    return {
+      spec,
+      columns,
+      rows: new Map(from.map((row) => [String(row.id), row])),
+      items: planTable(spec, columns, from, to),
+    };
+  }
+
+  /** The rows of a table, credentials opened, so that the same password sealed twice compares equal. */
+  private async read(tx: SqlExecutor, schema: string, table: string): Promise<ConfigRow[]> {
+    const rows = (
+      await tx.query<{ row: ConfigRow }>(
+        `SELECT to_jsonb(t) AS row FROM ${quoteIdent(schema)}.${quoteIdent(table)} t ORDER BY id`,
+      )
+    ).map((each) => each.row);
+    if (!rows.some((row) => typeof row.secret === 'string')) return rows;
+    const box = (await this.box(tx, schema, false))!;
+    return rows.map((row) => (typeof row.secret === 'string' ? { ...row, secret: box.open(row.secret) } : row));
+  }
+
+  /** The box a context's credentials are sealed with; `init` creates its key when the context has none yet. */
+  private async box(tx: SqlExecutor, schema: string, init: boolean): Promise<SecretBox | undefined> {
+    if (this.options.secretKey) return new SecretBox(this.options.secretKey);
+    const settings = `${quoteIdent(schema)}.settings`;
+    if (init)
+      await tx.query(`INSERT INTO ${settings} (key, value) VALUES ($1, $2::text::jsonb) ON CONFLICT (key) DO NOTHING`, [
+        SECRET_KEY_SETTING,
+        JSON.stringify(SecretBox.generateKey()),
+      ]);
+    const [row] = await tx.query<{ value: string }>(`SELECT value FROM ${settings} WHERE key = $1`, [
+      SECRET_KEY_SETTING,
+    ]);
+    return row && new SecretBox(row.value);
+  }
+
+  private async write(tx: SqlExecutor, plan: TablePlan, box: SecretBox): Promise<void> {
+    const { spec } = plan;
+    const table = `${quoteIdent(this.options.to)}.${quoteIdent(spec.table)}`;
+    const columns = copiedColumns(spec, plan.columns).map(quoteIdent);
+    const updates = columns
+      .filter((column) => column !== '"id"')
+      .map((column) => `${column} = EXCLUDED.${column}`)
+      .concat('"updated_at" = now()');
+    const request = spec.request && quoteIdent(spec.request);
+    const upsert = `INSERT INTO ${table} (${columns.join(', ')})
+         SELECT ${columns.join(', ')} FROM jsonb_populate_record(NULL::${table}, $1::text::jsonb)
+       ON CONFLICT (id) DO UPDATE SET ${updates.join(', ')}`;
+    for (const item of plan.items) {
+      if (item.action !== 'create' && item.action !== 'change') continue;
+      const row = plan.rows.get(item.id)!;
+      const sealed = typeof row.secret === 'string' ? { ...row, secret: box.seal(row.secret) } : row;
+      await tx.query(upsert, [JSON.stringify(sealed)]);
+      if (request) await tx.query(`UPDATE ${table} SET ${request} = ${request} + 1 WHERE id = $1`, [item.id]);
+    }
+  }
+}
