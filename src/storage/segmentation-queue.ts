@@ -35,5 +35,6 @@ async function queueForSegmentation(tx: SqlExecutor, profiles: CommittedChanges[
 /** The commit step of post-event segmentation. */
 export const queueForSegmentationStep: CommitStep<SqlExecutor> = {
   name: 'queue-segmentation',
+  independent: true,
   run: (tx, changes) => queueForSegmentation(tx, changes.profiles),
 };

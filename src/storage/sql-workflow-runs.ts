@@ -51,6 +51,7 @@ async function recordEventRuns(tx: SqlExecutor, committed: readonly CommittedEve
 /** The commit step of workflows: the runs to do are recorded with the events that start them. */
 export const recordWorkflowRunsStep: CommitStep<SqlExecutor> = {
   name: 'workflow-runs',
+  independent: true,
   run: (tx, changes) => recordEventRuns(tx, changes.events),
 };
 

@@ -26,6 +26,28 @@ describe('runCommitSteps', () => {
     expect(calls).toEqual(['slow', 'b:tx:track']);
   });
 
+  it('sends independent steps next to each other together, and waits for them before the next step', async () => {
+    const calls: string[] = [];
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const first: CommitStep<string> = {
+      name: 'first',
+      independent: true,
+      run: async () => {
+        calls.push('first started');
+        await held;
+        calls.push('first done');
+      },
+    };
+    const second: CommitStep<string> = { ...recorder(calls, 'second'), independent: true };
+    const done = runCommitSteps([first, second, recorder(calls, 'after')], 'tx', changes);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(calls).toEqual(['first started', 'second:tx:track']);
+    release();
+    await done;
+    expect(calls).toEqual(['first started', 'second:tx:track', 'first done', 'after:tx:track']);
+  });
+
   it('runs no step when the transaction stored no event and changed no profile', async () => {
     const calls: string[] = [];
     await runCommitSteps([recorder(calls, 'a')], 'tx', { writer: 'heartbeat', events: [], profiles: [] });
