@@ -15,7 +15,7 @@ import { RowRejected, rowToEvent, rowToProfile, type SourceRow } from './rows.js
 import { tracardiEvent, tracardiProfile, tracardiSession } from './tracardi.js';
 import type { SecretBox } from './secrets.js';
 import type { IdentitySettings } from '../identity/keys.js';
-import type { ReadBatch, ReadItem } from './sources.js';
+import type { ReadItem } from './sources.js';
 
 export const IMPORT_RUNS = 'import:run';
 
@@ -266,9 +266,8 @@ export async function runImport(deps: ImportDeps, runId: string): Promise<void> 
     }
     const rate = config.options.rowsPerSecond;
     let started = Date.now();
-    type Stored = Awaited<ReturnType<typeof storeBatch>>;
-    const record = async (batch: ReadBatch, storing: Promise<Stored>): Promise<boolean> => {
-      const stored = await storing;
+    for await (const batch of reader.read(work.checkpoint, config.options.batchSize ?? DEFAULT_BATCH_SIZE)) {
+      const stored = await storeBatch(deps.importing, config, batch.items);
       if (rate !== undefined) await sleep(Math.max(0, (batch.items.length / rate) * 1000 - (Date.now() - started)));
       const outcome: BatchOutcome = {
         read: batch.items.length,
@@ -279,33 +278,10 @@ export async function runImport(deps: ImportDeps, runId: string): Promise<void> 
         activeMs: Date.now() - started,
       };
       started = Date.now();
-      return deps.imports.recordBatch(runId, work.claim, outcome);
-    };
-    // The next batch is read and stored while the one before it commits, so the commit lanes never
-    // wait on the reader nor on a batch's last flushes. Checkpoints are still recorded in order, each
-    // after its batch is stored: a worker killed meanwhile reads both again, and stores them once.
-    let previous: { batch: ReadBatch; storing: Promise<Stored> } | undefined;
-    try {
-      for await (const batch of reader.read(work.checkpoint, config.options.batchSize ?? DEFAULT_BATCH_SIZE)) {
-        const storing = storeBatch(deps.importing, config, batch.items);
-        // Awaited below; a failure meanwhile must not count as unhandled.
-        storing.catch(() => {});
-        const before = previous;
-        previous = { batch, storing };
-        if (before && !(await record(before.batch, before.storing))) {
-          logger.info('import run stopped: paused or cancelled');
-          return;
-        }
-      }
-      const last = previous;
-      previous = undefined;
-      if (last && !(await record(last.batch, last.storing))) {
+      if (!(await deps.imports.recordBatch(runId, work.claim, outcome))) {
         logger.info('import run stopped: paused or cancelled');
         return;
       }
-    } finally {
-      // A run that stops early still lets the batch in flight finish before its worker moves on.
-      await previous?.storing.catch(() => {});
     }
     await deps.imports.finishRun(runId, work.claim, 'done');
     logger.info('import run done');
