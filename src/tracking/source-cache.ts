@@ -3,10 +3,11 @@ import type { EventSource, EventSourceRepository } from './ports.js';
 /**
  * /track checks its event source on every request; the answer is cached briefly so the hot path
  * does not pay a query for it. A change made through this process is seen at once, a change made
- * through another API process within `ttlMs`.
+ * through another API process within `ttlMs`. Requests that miss together share one read: a burst
+ * (an import batch, a busy second) must not queue a query per request on the pool.
  */
 export class SourceCache {
-  private readonly entries = new Map<string, { source: EventSource | undefined; expires: number }>();
+  private readonly entries = new Map<string, { source: Promise<EventSource | undefined>; expires: number }>();
   /** Counts the changes made through this process, for caches of several sources (write keys) to follow. */
   generation = 0;
 
@@ -16,12 +17,16 @@ export class SourceCache {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  async get(id: string): Promise<EventSource | undefined> {
+  get(id: string): Promise<EventSource | undefined> {
     const cached = this.entries.get(id);
     if (cached && cached.expires > this.clock()) return cached.source;
-    const source = await this.repository.get(id);
-    this.entries.set(id, { source, expires: this.clock() + this.ttlMs });
-    return source;
+    const entry = { source: this.repository.get(id), expires: this.clock() + this.ttlMs };
+    this.entries.set(id, entry);
+    // A failed read is not cached: the next request tries again.
+    entry.source.catch(() => {
+      if (this.entries.get(id) === entry) this.entries.delete(id);
+    });
+    return entry.source;
   }
 
   forget(id: string): void {
