@@ -9,7 +9,7 @@ import type {
   WorkflowRunStore,
 } from '../workflow/executor.js';
 import { failedAtCommit, RAISED_BY, replayProfileChanges } from '../workflow/executor.js';
-import type { Flow, RunEffect, RunResult } from '../workflow/model.js';
+import type { Flow, NodeTrace, PauseState, RunEffect, RunResult } from '../workflow/model.js';
 import { runIdSql, segmentationRunId } from '../workflow/run-ids.js';
 import type { FlowSegmentationWork, SegmentationRunPage, SegmentationRunStore } from '../workflow/segmentation.js';
 import { deepEquals } from '../condition/values.js';
@@ -63,6 +63,19 @@ const toFlow = (row: Row): Flow => ({
   graph: row.graph as Flow['graph'],
 });
 
+/** Where a paused run continues: the point the scheduler set on its pause, with what the run had then. */
+function resumePointOf(row: Row): ClaimedRun['resume'] {
+  const pause = row.pause as (PauseState & { resume?: { node: string; port: string } }) | null;
+  if (!pause?.resume) return null;
+  return {
+    ...pause.resume,
+    input: pause.input,
+    memory: (row.memory as Record<string, unknown> | null) ?? {},
+    trace: (row.trace as NodeTrace[] | null) ?? [],
+    effects: (row.effects as RunEffect[] | null) ?? [],
+  };
+}
+
 /** The event as a run sees it: with `metadata.raiseDepth`, how many raised events led to it (the loop guard). */
 function eventDocument(row: Row): Record<string, unknown> {
   const document = documentFromRow(DEFAULT_SQL_MAPPING.event!, row);
@@ -110,8 +123,10 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
          UPDATE workflow_runs w
             SET status = 'running', attempts = w.attempts + 1, claimed_until = $2, started_at = coalesce(w.started_at, $1)
           WHERE w.id IN (SELECT id FROM workflow_runs WHERE ${which} FOR UPDATE SKIP LOCKED)
-          RETURNING w.id, w.attempts, w.flow_id, w.event_id, w.profile_id, w.session_id, w.payload, w.created_at)
+          RETURNING w.id, w.attempts, w.flow_id, w.event_id, w.profile_id, w.session_id, w.payload, w.created_at,
+                    w.pause, w.memory, w.trace, w.effects)
        SELECT c.id, c.attempts, c.flow_id, c.event_id, c.profile_id, c.session_id, c.payload,
+              c.pause, c.memory, c.trace, c.effects,
               to_jsonb(f) AS flow, to_jsonb(p) AS profile, to_jsonb(s) AS session, to_jsonb(e) AS event
          FROM claimed c
          LEFT JOIN flows f ON f.id = c.flow_id
@@ -137,6 +152,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
         profile: profile ? documentFromRow(DEFAULT_SQL_MAPPING.profile!, profile) : null,
         session: session ? documentFromRow(DEFAULT_SQL_MAPPING.session!, session) : null,
         event: event ? eventDocument(event) : null,
+        resume: resumePointOf(row),
       };
     });
   }
@@ -198,11 +214,12 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
       for (const tag of outcome.eventTags) eventTags.add(tag);
       tags.set(run.eventId, eventTags);
     }
-    // Events the runs schedule are stored with their results, so a run's commit never loses one.
-    // A pause is not handed on yet: the executor cannot continue a run at its resume point.
-    const scheduled = held.flatMap(({ run, outcome }) =>
-      results.get(run.id)!.status === 'failed' ? [] : scheduledFromRun(run, outcome.effects),
-    );
+    // Events the runs schedule, and the resumes of paused runs, are stored with their results, so a
+    // run's commit never loses one.
+    const scheduled = held.flatMap(({ run, outcome }) => {
+      const result = results.get(run.id)!;
+      return result.status === 'failed' ? [] : scheduledFromRun(run, outcome.effects, result.pause);
+    });
     await Promise.all([
       scheduleInTx(tx, scheduled),
       failedAtReplay.length > 0 && storeResults(tx, failedAtReplay, results, now, 'owned'),
@@ -225,7 +242,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
     // After the profiles are written, so a merge sees the key values the same run set.
     for (const { run, outcome } of held) {
       if (run.profileId === null || results.get(run.id)!.status === 'failed') continue;
-      for (const effect of outcome.effects)
+      for (const effect of outcome.effects.slice(outcome.carried))
         if (effect.kind === 'merge' && this.mergeByKeys) await this.mergeByKeys(tx, run.profileId, effect.keys);
     }
     return results;
