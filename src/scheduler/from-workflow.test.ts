@@ -56,7 +56,14 @@ describe('what a workflow run schedules', () => {
       dueAt: new Date(at),
       work: { kind: 'resume', runId: 'run-1', node: 'wait', port: 'payload' },
     });
-    const waiting = { node: 'wait', port: 'payload', input: {}, at, untilEventType: 'purchase', timeoutPort: 'timeout' };
+    const waiting = {
+      node: 'wait',
+      port: 'payload',
+      input: {},
+      at,
+      untilEventType: 'purchase',
+      timeoutPort: 'timeout',
+    };
     expect(scheduledFromRun(run, [], waiting)[0]?.work).toMatchObject({ port: 'timeout' });
   });
 });
