@@ -144,5 +144,108 @@ for (const backend of BACKENDS) {
       expect(await runOf()).toMatchObject({ status: 'completed', trace: completed!.trace });
       expect(await traitsOf()).toEqual({ a: 'before', b: 1, remembered: trigger });
     });
+
+    it('continues a run waiting for an event early on that event, else at its timeout port when due', async () => {
+      const trigger = `waiting-${randomUUID().slice(0, 8)}`;
+      const awaited = `${trigger}-done`;
+      const graph = {
+        nodes: [
+          { id: 'start', action: 'start', config: {} },
+          { id: 'wait', action: 'pause', config: { delay: '+1h', untilEventType: awaited } },
+          { id: 'arrived', action: 'set-value', config: { target: 'profile@traits.outcome', value: 'event' } },
+          { id: 'late', action: 'set-value', config: { target: 'profile@traits.outcome', value: 'timeout' } },
+        ],
+        edges: [
+          { from: { node: 'start', port: 'payload' }, to: { node: 'wait' } },
+          { from: { node: 'wait', port: 'payload' }, to: { node: 'arrived' } },
+          { from: { node: 'wait', port: 'timeout' }, to: { node: 'late' } },
+        ],
+      };
+      const flow = await api.admin({
+        method: 'POST',
+        url: '/flows',
+        payload: { name: trigger, type: 'collection', graph },
+      });
+      expect(flow.statusCode).toBe(201);
+      const rule = await api.admin({
+        method: 'POST',
+        url: '/rules',
+        payload: { name: trigger, kind: 'event', eventType: trigger, flowId: (flow.json() as { id: string }).id },
+      });
+      expect(rule.statusCode).toBe(201);
+
+      const track = async (type: string, profileId?: string) =>
+        (
+          (
+            await api.track({
+              source: { id: api.sourceId },
+              ...(profileId ? { profile: { id: profileId } } : {}),
+              events: [{ type }],
+            })
+          ).json() as { profile: { id: string } }
+        ).profile.id;
+      const runOf = async (profileId: string) =>
+        (
+          await api.runtime.db.query<{ id: string; status: string }>(
+            'SELECT id, status FROM workflow_runs WHERE profile_id = $1',
+            [profileId],
+          )
+        )[0];
+      const resumeOf = async (runId: string) =>
+        (
+          await api.runtime.db.query<{ id: string; state: string }>(
+            `SELECT id, state FROM scheduled WHERE kind = 'resume' AND payload->>'runId' = $1`,
+            [runId],
+          )
+        )[0];
+      const outcomeOf = async (profileId: string) =>
+        (
+          (await api.admin({ method: 'GET', url: `/profiles/${profileId}` })).json() as {
+            traits: Record<string, unknown>;
+          }
+        ).traits.outcome;
+
+      const early = await track(trigger);
+      const late = await track(trigger);
+      const earlyRun = await eventually(
+        () => runOf(early),
+        (run) => run?.status === 'paused',
+      );
+      const lateRun = await eventually(
+        () => runOf(late),
+        (run) => run?.status === 'paused',
+      );
+      expect([earlyRun?.status, lateRun?.status]).toEqual(['paused', 'paused']);
+
+      await track(awaited, early);
+      expect(
+        await eventually(
+          () => runOf(early),
+          (run) => run?.status === 'completed',
+        ),
+      ).toMatchObject({
+        status: 'completed',
+      });
+      expect(await outcomeOf(early)).toBe('event');
+      expect(await resumeOf(earlyRun!.id)).toMatchObject({ state: 'cancelled' });
+
+      // The other run's wait ends: its resume comes due.
+      await api.runtime.db.query(`UPDATE scheduled SET due_at = now() WHERE id = $1`, [
+        (await resumeOf(lateRun!.id))!.id,
+      ]);
+      expect(
+        await eventually(
+          () => runOf(late),
+          (run) => run?.status === 'completed',
+        ),
+      ).toMatchObject({
+        status: 'completed',
+      });
+      expect(await outcomeOf(late)).toBe('timeout');
+      // The awaited event after the timeout changes nothing.
+      await track(awaited, late);
+      expect(await runOf(late)).toMatchObject({ status: 'completed' });
+      expect(await outcomeOf(late)).toBe('timeout');
+    });
   });
 }

@@ -54,6 +54,45 @@ export const recordWorkflowRunsStep: CommitStep<SqlExecutor> = {
   run: (tx, changes) => recordEventRuns(tx, changes.events),
 };
 
+/**
+ * Continues early the paused runs that wait for an event of a committed type for its profile: back to
+ * `pending` at the pause's own port, in the transaction that stores the event, their timeout resume
+ * cancelled. A run the scheduler resumed first (at its timeout port) is no longer paused: nothing happens.
+ */
+async function resumeOnEvents(tx: SqlExecutor, committed: readonly CommittedEvent[], now: Date): Promise<void> {
+  const waits = [
+    ...new Map(
+      committed.flatMap((event) =>
+        event.profileId === null
+          ? []
+          : [[`${event.profileId}\u0000${event.type}`, { profile_id: event.profileId, type: event.type }] as const],
+      ),
+    ).values(),
+  ];
+  if (waits.length === 0) return;
+  const resumed = await tx.query<{ id: string }>(
+    `UPDATE workflow_runs w
+        SET status = 'pending', claimed_until = NULL,
+            pause = w.pause || jsonb_build_object('resume', jsonb_build_object('node', w.pause->>'node', 'port', w.pause->>'port'))
+       FROM jsonb_to_recordset($1::text::jsonb) AS e(profile_id text, type text)
+      WHERE w.status = 'paused' AND w.profile_id = e.profile_id AND w.pause->>'untilEventType' = e.type
+      RETURNING w.id`,
+    [JSON.stringify(waits)],
+  );
+  if (resumed.length === 0) return;
+  await tx.query(
+    `UPDATE scheduled SET state = 'cancelled', done_at = $2, claimed_until = NULL
+      WHERE kind = 'resume' AND state = 'pending' AND payload->>'runId' = ANY($1::text[])`,
+    [resumed.map((row) => row.id), now.toISOString()],
+  );
+}
+
+/** The commit step of paused runs that wait for an event: the event that ends the wait continues them. */
+export const resumeOnEventsStep: CommitStep<SqlExecutor> = {
+  name: 'workflow-resume-on-events',
+  run: (tx, changes) => resumeOnEvents(tx, changes.events, new Date()),
+};
+
 const toFlow = (row: Row): Flow => ({
   id: row.id as string,
   name: row.name as string,
