@@ -70,20 +70,26 @@ async function resumeOnEvents(tx: SqlExecutor, committed: readonly CommittedEven
     ).values(),
   ];
   if (waits.length === 0) return;
-  const resumed = await tx.query<{ id: string }>(
-    `UPDATE workflow_runs w
-        SET status = 'pending', claimed_until = NULL,
-            pause = w.pause || jsonb_build_object('resume', jsonb_build_object('node', w.pause->>'node', 'port', w.pause->>'port'))
-       FROM jsonb_to_recordset($1::text::jsonb) AS e(profile_id text, type text)
-      WHERE w.status = 'paused' AND w.profile_id = e.profile_id AND w.pause->>'untilEventType' = e.type
-      RETURNING w.id`,
+  const waiting = await tx.query<{ id: string }>(
+    `SELECT w.id FROM workflow_runs w JOIN jsonb_to_recordset($1::text::jsonb) AS e(profile_id text, type text)
+       ON w.profile_id = e.profile_id AND w.pause->>'untilEventType' = e.type
+      WHERE w.status = 'paused' AND w.pause->>'untilEventType' IS NOT NULL`,
     [JSON.stringify(waits)],
   );
-  if (resumed.length === 0) return;
+  if (waiting.length === 0) return;
+  const ids = [...new Set(waiting.map((row) => row.id))];
+  // The resume items first, then the runs: the order the scheduler's resume locks them in.
   await tx.query(
     `UPDATE scheduled SET state = 'cancelled', done_at = $2, claimed_until = NULL
       WHERE kind = 'resume' AND state = 'pending' AND payload->>'runId' = ANY($1::text[])`,
-    [resumed.map((row) => row.id), now.toISOString()],
+    [ids, now.toISOString()],
+  );
+  await tx.query(
+    `UPDATE workflow_runs
+        SET status = 'pending', claimed_until = NULL,
+            pause = pause || jsonb_build_object('resume', jsonb_build_object('node', pause->>'node', 'port', pause->>'port'))
+      WHERE id = ANY($1::text[]) AND status = 'paused'`,
+    [ids],
   );
 }
 
