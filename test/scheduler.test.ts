@@ -228,7 +228,7 @@ describe.each(backends)('scheduler on $name', ({ name, available }) => {
     world = await openWorld(name);
     const [root] = world.roots;
     const now = new Date();
-    const pause = { node: 'wait', port: 'payload', at: new Date(now.getTime() - 1000).toISOString() };
+    const pause = { node: 'wait', port: 'payload', input: {}, at: new Date(now.getTime() - 1000).toISOString() };
     const paused = { id: 'run-paused', profileId: null, sessionId: null, sourceId: null };
     const finished = { ...paused, id: 'run-finished' };
     // As the executor's commit does: the run's paused state and its resume in one transaction.

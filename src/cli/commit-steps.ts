@@ -1,10 +1,14 @@
 import type { SqlExecutor } from '../storage/database.js';
 import { queueForSegmentationStep } from '../storage/segmentation-queue.js';
-import { recordWorkflowRunsStep } from '../storage/sql-workflow-runs.js';
+import { recordWorkflowRunsStep, resumeOnEventsStep } from '../storage/sql-workflow-runs.js';
 import type { CommitStep } from '../tracking/commit-steps.js';
 
 /** The steps that need nothing but the writer's transaction. */
-export const COMMIT_STEPS: readonly CommitStep<SqlExecutor>[] = [queueForSegmentationStep, recordWorkflowRunsStep];
+export const COMMIT_STEPS: readonly CommitStep<SqlExecutor>[] = [
+  queueForSegmentationStep,
+  recordWorkflowRunsStep,
+  resumeOnEventsStep,
+];
 
 /**
  * The steps every commit runs, in this order, after its changes are written and in its transaction:

@@ -279,7 +279,8 @@ export class Composition {
   private workflowExecution(): WorkflowExecution {
     return {
       runs: this.repositories.workflowRuns,
-      runFlow: (flow, context) => runFlow(flow, context, { actions: ACTIONS, http: fetchHttpClient }),
+      runFlow: (flow, context, resume) =>
+        runFlow(flow, context, { actions: ACTIONS, http: fetchHttpClient, ...(resume ? { resume } : {}) }),
       raise: (payload) => this.openedTracking!.tracker.collect(payload, { channel: 'workflow' }),
       settings: { ...DEFAULT_EXECUTOR_SETTINGS, leaseMs: this.config.workflowClaimMs },
     };

@@ -52,11 +52,18 @@ describe('what a workflow run schedules', () => {
 
   it('a resume at the pause node port, or at its timeout port when it also waits for an event', () => {
     const at = '2026-12-05T10:00:00.000Z';
-    expect(scheduledFromRun(run, [], { node: 'wait', port: 'payload', at })[0]).toMatchObject({
+    expect(scheduledFromRun(run, [], { node: 'wait', port: 'payload', input: {}, at })[0]).toMatchObject({
       dueAt: new Date(at),
       work: { kind: 'resume', runId: 'run-1', node: 'wait', port: 'payload' },
     });
-    const waiting = { node: 'wait', port: 'payload', at, untilEventType: 'purchase', timeoutPort: 'timeout' };
+    const waiting = {
+      node: 'wait',
+      port: 'payload',
+      input: {},
+      at,
+      untilEventType: 'purchase',
+      timeoutPort: 'timeout',
+    };
     expect(scheduledFromRun(run, [], waiting)[0]?.work).toMatchObject({ port: 'timeout' });
   });
 });

@@ -9,7 +9,7 @@ import type {
   WorkflowRunStore,
 } from '../workflow/executor.js';
 import { failedAtCommit, RAISED_BY, replayProfileChanges } from '../workflow/executor.js';
-import type { Flow, RunEffect, RunResult } from '../workflow/model.js';
+import type { Flow, NodeTrace, PauseState, RunEffect, RunResult } from '../workflow/model.js';
 import { runIdSql, segmentationRunId } from '../workflow/run-ids.js';
 import type { FlowSegmentationWork, SegmentationRunPage, SegmentationRunStore } from '../workflow/segmentation.js';
 import { deepEquals } from '../condition/values.js';
@@ -55,6 +55,52 @@ export const recordWorkflowRunsStep: CommitStep<SqlExecutor> = {
   run: (tx, changes) => recordEventRuns(tx, changes.events),
 };
 
+/**
+ * Continues early the paused runs that wait for an event of a committed type for its profile: back to
+ * `pending` at the pause's own port, in the transaction that stores the event, their timeout resume
+ * cancelled. A run the scheduler resumed first (at its timeout port) is no longer paused: nothing happens.
+ */
+async function resumeOnEvents(tx: SqlExecutor, committed: readonly CommittedEvent[], now: Date): Promise<void> {
+  const waits = [
+    ...new Map(
+      committed.flatMap((event) =>
+        event.profileId === null
+          ? []
+          : [[`${event.profileId}\u0000${event.type}`, { profile_id: event.profileId, type: event.type }] as const],
+      ),
+    ).values(),
+  ];
+  if (waits.length === 0) return;
+  const waiting = await tx.query<{ id: string }>(
+    `SELECT w.id FROM workflow_runs w JOIN jsonb_to_recordset($1::text::jsonb) AS e(profile_id text, type text)
+       ON w.profile_id = e.profile_id AND w.pause->>'untilEventType' = e.type
+      WHERE w.status = 'paused' AND w.pause->>'untilEventType' IS NOT NULL`,
+    [JSON.stringify(waits)],
+  );
+  if (waiting.length === 0) return;
+  const ids = [...new Set(waiting.map((row) => row.id))];
+  // The resume items first, then the runs: the order the scheduler's resume locks them in.
+  await tx.query(
+    `UPDATE scheduled SET state = 'cancelled', done_at = $2, claimed_until = NULL
+      WHERE kind = 'resume' AND state = 'pending' AND payload->>'runId' = ANY($1::text[])`,
+    [ids, now.toISOString()],
+  );
+  await tx.query(
+    `UPDATE workflow_runs
+        SET status = 'pending', claimed_until = NULL,
+            pause = pause || jsonb_build_object('resume', jsonb_build_object('node', pause->>'node', 'port', pause->>'port'))
+      WHERE id = ANY($1::text[]) AND status = 'paused'`,
+    [ids],
+  );
+}
+
+/** The commit step of paused runs that wait for an event: the event that ends the wait continues them. */
+export const resumeOnEventsStep: CommitStep<SqlExecutor> = {
+  name: 'workflow-resume-on-events',
+  independent: true,
+  run: (tx, changes) => resumeOnEvents(tx, changes.events, new Date()),
+};
+
 const toFlow = (row: Row): Flow => ({
   id: row.id as string,
   name: row.name as string,
@@ -63,6 +109,19 @@ const toFlow = (row: Row): Flow => ({
   enabled: row.enabled as boolean,
   graph: row.graph as Flow['graph'],
 });
+
+/** Where a paused run continues: the point the scheduler set on its pause, with what the run had then. */
+function resumePointOf(row: Row): ClaimedRun['resume'] {
+  const pause = row.pause as (PauseState & { resume?: { node: string; port: string } }) | null;
+  if (!pause?.resume) return null;
+  return {
+    ...pause.resume,
+    input: pause.input,
+    memory: (row.memory as Record<string, unknown> | null) ?? {},
+    trace: (row.trace as NodeTrace[] | null) ?? [],
+    effects: (row.effects as RunEffect[] | null) ?? [],
+  };
+}
 
 /** The event as a run sees it: with `metadata.raiseDepth`, how many raised events led to it (the loop guard). */
 function eventDocument(row: Row): Record<string, unknown> {
@@ -111,8 +170,10 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
          UPDATE workflow_runs w
             SET status = 'running', attempts = w.attempts + 1, claimed_until = $2, started_at = coalesce(w.started_at, $1)
           WHERE w.id IN (SELECT id FROM workflow_runs WHERE ${which} FOR UPDATE SKIP LOCKED)
-          RETURNING w.id, w.attempts, w.flow_id, w.event_id, w.profile_id, w.session_id, w.payload, w.created_at)
+          RETURNING w.id, w.attempts, w.flow_id, w.event_id, w.profile_id, w.session_id, w.payload, w.created_at,
+                    w.pause, w.memory, w.trace, w.effects)
        SELECT c.id, c.attempts, c.flow_id, c.event_id, c.profile_id, c.session_id, c.payload,
+              c.pause, c.memory, c.trace, c.effects,
               to_jsonb(f) AS flow, to_jsonb(p) AS profile, to_jsonb(s) AS session, to_jsonb(e) AS event
          FROM claimed c
          LEFT JOIN flows f ON f.id = c.flow_id
@@ -138,6 +199,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
         profile: profile ? documentFromRow(DEFAULT_SQL_MAPPING.profile!, profile) : null,
         session: session ? documentFromRow(DEFAULT_SQL_MAPPING.session!, session) : null,
         event: event ? eventDocument(event) : null,
+        resume: resumePointOf(row),
       };
     });
   }
@@ -199,11 +261,12 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
       for (const tag of outcome.eventTags) eventTags.add(tag);
       tags.set(run.eventId, eventTags);
     }
-    // Events the runs schedule are stored with their results, so a run's commit never loses one.
-    // A pause is not handed on yet: the executor cannot continue a run at its resume point.
-    const scheduled = held.flatMap(({ run, outcome }) =>
-      results.get(run.id)!.status === 'failed' ? [] : scheduledFromRun(run, outcome.effects),
-    );
+    // Events the runs schedule, and the resumes of paused runs, are stored with their results, so a
+    // run's commit never loses one.
+    const scheduled = held.flatMap(({ run, outcome }) => {
+      const result = results.get(run.id)!;
+      return result.status === 'failed' ? [] : scheduledFromRun(run, outcome.effects, result.pause);
+    });
     await Promise.all([
       scheduleInTx(tx, scheduled),
       failedAtReplay.length > 0 && storeResults(tx, failedAtReplay, results, now, 'owned'),
@@ -226,7 +289,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
     // After the profiles are written, so a merge sees the key values the same run set.
     for (const { run, outcome } of held) {
       if (run.profileId === null || results.get(run.id)!.status === 'failed') continue;
-      for (const effect of outcome.effects)
+      for (const effect of outcome.effects.slice(outcome.carried))
         if (effect.kind === 'merge' && this.mergeByKeys) await this.mergeByKeys(tx, run.profileId, effect.keys);
     }
     return results;

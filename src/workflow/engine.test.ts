@@ -224,7 +224,12 @@ describe('runFlow', () => {
     );
     const first = await run(flow);
     expect(first.status).toBe('paused');
-    expect(first.pause).toEqual({ node: 'w', port: 'payload', at: '2026-01-01T00:15:00.000Z' });
+    expect(first.pause).toEqual({
+      node: 'w',
+      port: 'payload',
+      input: first.trace[1]!.input,
+      at: '2026-01-01T00:15:00.000Z',
+    });
     expect(first.trace.map((step) => step.node)).toEqual(['s', 'w', 'now']);
 
     const resumed = await run(flow, { resume: { node: 'w', port: 'payload', input: { back: true } } });

@@ -207,7 +207,7 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
         stop: () => (stopped = true),
         pause: (state) => {
           if (paused) throw new Error(`the run is already paused at ${paused.node}`);
-          paused = { node: id, ...state };
+          paused = { node: id, input, ...state };
           pausedHere = true;
         },
         http: deps.http,

@@ -8,7 +8,7 @@ import {
   type ClaimedRun,
   type FinishedRun,
 } from './executor.js';
-import type { RunResult } from './model.js';
+import type { RunEffect, RunResult } from './model.js';
 import { raisedEventId } from './run-ids.js';
 
 const result = (overrides: Partial<RunResult> = {}): RunResult => ({
@@ -23,7 +23,7 @@ const result = (overrides: Partial<RunResult> = {}): RunResult => ({
 
 const finished = (id: string, changes: FinishedRun['outcome']['profileChanges']): FinishedRun => ({
   run: { id } as ClaimedRun,
-  outcome: { result: result(), profileChanges: changes, eventTags: [], effects: [] },
+  outcome: { result: result(), profileChanges: changes, eventTags: [], effects: [], carried: 0 },
 });
 
 describe('outcomeOf', () => {
@@ -41,6 +41,20 @@ describe('outcomeOf', () => {
     expect(outcome.profileChanges).toEqual([{ op: 'set', path: 'traits.a', value: 1 }]);
     expect(outcome.eventTags).toEqual(['x', 'y']);
     expect(outcome.effects.map((effect) => effect.kind)).toEqual(['raise-event', 'schedule-event']);
+  });
+
+  it('keeps a resumed run effects after those its earlier part kept', () => {
+    const earlier: RunEffect[] = [{ kind: 'raise-event', type: 'first', properties: {}, depth: 1 }];
+    const outcome = outcomeOf(
+      result({ effects: [{ kind: 'raise-event', type: 'second', properties: {}, depth: 1 }] }),
+      earlier,
+    );
+    expect(outcome.effects.map((effect) => effect.kind === 'raise-event' && effect.type)).toEqual(['first', 'second']);
+    expect(outcome.carried).toBe(1);
+    expect(raisesOf('run-1', outcome.effects).map((raise) => raise.id)).toEqual([
+      raisesOf('run-1', earlier)[0]!.id,
+      expect.any(String),
+    ]);
   });
 
   it('lets a failed run change nothing', () => {

@@ -1,6 +1,6 @@
 import { DomainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { Flow, ProfileChange, RunContext, RunEffect, RunResult } from './model.js';
+import type { Flow, NodeTrace, ProfileChange, RunContext, RunEffect, RunResult } from './model.js';
 import { applyProfileChanges } from './profile-changes.js';
 import { raisedEventId } from './run-ids.js';
 
@@ -29,6 +29,18 @@ export interface ClaimedRun {
   profile: Record<string, unknown> | null;
   session: Record<string, unknown> | null;
   event: Record<string, unknown> | null;
+  /** Set when the scheduler handed a paused run back: the run continues there. */
+  resume: ResumePoint | null;
+}
+
+/** Where a paused run continues, with what its earlier part left: memory, trace and kept effects. */
+export interface ResumePoint {
+  node: string;
+  port: string;
+  input: unknown;
+  memory: Record<string, unknown>;
+  trace: NodeTrace[];
+  effects: RunEffect[];
 }
 
 /** What a run's commit writes besides its result. */
@@ -37,8 +49,13 @@ export interface RunOutcome {
   /** Replayed on the freshly locked profile row. */
   profileChanges: ProfileChange[];
   eventTags: string[];
-  /** Kept with the run: events to raise after the commit, events to schedule, logs, merges. */
+  /**
+   * Kept with the run: events to raise after the commit, events to schedule, logs, merges. A resumed
+   * run keeps its earlier part's first, so raised and scheduled ids (by place) never repeat an earlier one.
+   */
   effects: RunEffect[];
+  /** How many of `effects` an earlier part of the run kept (its commit applied them). */
+  carried: number;
 }
 
 /** A completed run whose raised events may not all be tracked yet. */
@@ -91,7 +108,11 @@ export type RaiseEvent = (payload: Record<string, unknown>) => Promise<unknown>;
 export interface WorkflowExecution {
   runs: WorkflowRunStore;
   /** The engine with its actions and HTTP client (runFlow). */
-  runFlow: (flow: Flow, context: RunContext) => Promise<RunResult>;
+  runFlow: (
+    flow: Flow,
+    context: RunContext,
+    resume?: { node: string; port: string; input: unknown },
+  ) => Promise<RunResult>;
   raise: RaiseEvent;
   settings: ExecutorSettings;
 }
@@ -132,7 +153,7 @@ export async function executeRuns(deps: ExecutorDeps, selection: RunSelection): 
   if (claimed.length === 0) return [];
   const finished: FinishedRun[] = [];
   for (const run of claimed) {
-    finished.push({ run, outcome: outcomeOf(await resultOf(deps, run)) });
+    finished.push({ run, outcome: outcomeOf(await resultOf(deps, run), run.resume?.effects) });
     // A flow of synchronous actions never yields: let /track's I/O through between runs.
     await new Promise((resolve) => setImmediate(resolve));
   }
@@ -171,25 +192,34 @@ async function resultOf(deps: ExecutorDeps, run: ClaimedRun): Promise<RunResult>
   if (!run.flow) return failed(`flow "${run.flowId}" no longer exists`);
   // Disabling a flow is how an operator stops it: runs recorded before are not executed either.
   if (!run.flow.enabled) return failed(`flow "${run.flowId}" is disabled`);
+  const context: RunContext = {
+    profile: run.profile,
+    session: run.session,
+    event: run.event,
+    payload: run.payload,
+    flow: { id: run.flow.id, name: run.flow.name, type: run.flow.type },
+    memory: run.resume?.memory ?? {},
+  };
   try {
-    return await deps.runFlow(run.flow, {
-      profile: run.profile,
-      session: run.session,
-      event: run.event,
-      payload: run.payload,
-      flow: { id: run.flow.id, name: run.flow.name, type: run.flow.type },
-      memory: {},
-    });
+    if (!run.resume) return await deps.runFlow(run.flow, context);
+    const { node, port, input, trace } = run.resume;
+    const result = await deps.runFlow(run.flow, context, { node, port, input });
+    return { ...result, trace: [...trace, ...result.trace] };
   } catch (error) {
     deps.logger.error({ run: run.id, err: error }, 'workflow engine failed');
     return failed(error instanceof Error ? error.message : String(error));
   }
 }
 
-/** Sorts a run's effects: profile changes and tags commit with the run, the rest is kept on it. A failed run changes nothing. */
-export function outcomeOf(result: RunResult): RunOutcome {
-  const outcome: RunOutcome = { result, profileChanges: [], eventTags: [], effects: [] };
+/**
+ * Sorts a run's effects: profile changes and tags commit with the run, the rest is kept on it, after
+ * those `carried` from the run's earlier part. A failed run changes nothing.
+ */
+export function outcomeOf(result: RunResult, carried: readonly RunEffect[] = []): RunOutcome {
+  const outcome: RunOutcome = { result, profileChanges: [], eventTags: [], effects: [], carried: 0 };
   if (result.status === 'failed') return outcome;
+  outcome.effects.push(...carried);
+  outcome.carried = carried.length;
   for (const effect of result.effects) {
     if (effect.kind === 'profile') outcome.profileChanges.push(effect.change);
     else if (effect.kind === 'event-tags') outcome.eventTags.push(...effect.tags);

@@ -103,6 +103,8 @@ export type RunEffect =
 export interface PauseState {
   node: string;
   port: string;
+  /** What the pause node received: its port carries it on when the run continues. */
+  input: unknown;
   at: string;
   /** A plus: continue early when an event of this type arrives for the profile. */
   untilEventType?: string;
@@ -144,7 +146,7 @@ export interface ActionContext {
   /** Stops the run here, successfully, after this node. */
   stop(): void;
   /** Ends this branch here; the run continues later at `state.node`'s `state.port`. */
-  pause(state: Omit<PauseState, 'node'>): void;
+  pause(state: Omit<PauseState, 'node' | 'input'>): void;
   http: HttpClient;
   now(): Date;
   signal: AbortSignal;

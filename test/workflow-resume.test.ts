@@ -1,0 +1,158 @@
+/**
+ * A paused run handed back by the scheduler, executed over a real store (PGlite and PostgreSQL): it
+ * continues at its resume point with its memory and earlier trace, and a second delivery of the same
+ * resume (a slow process whose claim expired) commits nothing: the claim's token guards the commit.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Composition } from '../src/cli/composition.js';
+import { loadConfig } from '../src/config/config.js';
+import { createLogger } from '../src/shared/logger.js';
+import { ACTIONS } from '../src/workflow/actions/index.js';
+import { runFlow } from '../src/workflow/engine.js';
+import { DEFAULT_EXECUTOR_SETTINGS, executeRuns, outcomeOf, type ExecutorDeps } from '../src/workflow/executor.js';
+import { fetchHttpClient } from '../src/workflow/fetch-http.js';
+import type { Backend } from './support/api.js';
+import { createTestDatabase, postgresAvailable } from './support/postgres.js';
+
+const logger = createLogger('silent');
+const backends: { name: Backend; available: boolean }[] = [
+  { name: 'pglite', available: true },
+  { name: 'postgres', available: await postgresAvailable() },
+];
+
+async function open(backend: Backend): Promise<{ root: Composition; dispose: () => Promise<void> }> {
+  if (backend === 'pglite') {
+    const root = await Composition.open(loadConfig({ DATA_DIR: ':memory:', LOG_LEVEL: 'silent' }), logger);
+    return { root, dispose: () => root.close() };
+  }
+  const database = await createTestDatabase();
+  const root = await Composition.open(loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent' }), logger);
+  return {
+    root,
+    dispose: async () => {
+      await root.close();
+      await database.drop();
+    },
+  };
+}
+
+const graph = {
+  nodes: [
+    { id: 'start', action: 'start', config: {} },
+    { id: 'wait', action: 'pause', config: { delay: '+1h' } },
+    { id: 'b', action: 'increment', config: { target: 'profile@traits.b', by: 1 } },
+    { id: 'copy', action: 'set-value', config: { target: 'profile@traits.copied', value: 'memory@step' } },
+    { id: 'echo', action: 'set-value', config: { target: 'profile@traits.input', value: 'payload@x' } },
+  ],
+  edges: [
+    { from: { node: 'start', port: 'payload' }, to: { node: 'wait' } },
+    { from: { node: 'wait', port: 'payload' }, to: { node: 'b' } },
+    { from: { node: 'b', port: 'payload' }, to: { node: 'copy' } },
+    { from: { node: 'copy', port: 'payload' }, to: { node: 'echo' } },
+  ],
+};
+
+for (const backend of backends) {
+  describe.skipIf(!backend.available)(`a resumed workflow run on ${backend.name}`, () => {
+    let dispose: (() => Promise<void>) | undefined;
+    afterEach(async () => {
+      await dispose?.();
+      dispose = undefined;
+    });
+
+    it('continues at its resume point once, though delivered twice', async () => {
+      const opened = await open(backend.name);
+      dispose = opened.dispose;
+      const { root } = opened;
+      const profileId = (
+        await root
+          .tracking()
+          .tracker.collect({ source: { id: 'scheduler' }, events: [{ type: 'hello' }] }, { channel: 'scheduler' })
+      ).profile.id;
+      const flowId = `resume-${randomUUID().slice(0, 8)}`;
+      await root.repositories.flows.create({
+        id: flowId,
+        name: flowId,
+        description: '',
+        type: 'collection',
+        enabled: true,
+        answersClient: false,
+        graph,
+      });
+      const runId = `run-${flowId}`;
+      const earlierTrace = [
+        { node: 'start', action: 'start', input: {}, outputs: { payload: {} }, startedAt: '', durationMs: 0 },
+        { node: 'wait', action: 'pause', input: { x: 7 }, outputs: {}, startedAt: '', durationMs: 0 },
+      ];
+      // As the scheduler leaves a paused run whose resume came due.
+      const pause = {
+        node: 'wait',
+        port: 'payload',
+        input: { x: 7 },
+        at: new Date().toISOString(),
+        resume: { node: 'wait', port: 'payload' },
+      };
+      await root.db.query(
+        `INSERT INTO workflow_runs (id, flow_id, trigger, status, profile_id, pause, memory, trace)
+         VALUES ($1, $2, 'event', 'pending', $3, $4::text::jsonb, '{"step": "kept"}', $5::text::jsonb)`,
+        [runId, flowId, profileId, JSON.stringify(pause), JSON.stringify(earlierTrace)],
+      );
+      const settings = { ...DEFAULT_EXECUTOR_SETTINGS, leaseMs: 60_000 };
+      const deps = (clock: () => Date): ExecutorDeps => ({
+        runs: root.repositories.workflowRuns,
+        runFlow: (flow, context, resume) =>
+          runFlow(flow, context, { actions: ACTIONS, http: fetchHttpClient, ...(resume ? { resume } : {}) }),
+        raise: () => Promise.resolve(undefined),
+        settings,
+        logger,
+        clock,
+      });
+
+      // The first delivery: claimed by a process that then stalls past its claim.
+      const now = new Date();
+      const [slow] = await root.repositories.workflowRuns.claim({ ids: [runId] }, now, settings.leaseMs);
+      expect(slow?.resume).toMatchObject({
+        node: 'wait',
+        port: 'payload',
+        input: { x: 7 },
+        memory: { step: 'kept' },
+      });
+      // The second delivery takes the expired claim over and finishes the run.
+      const later = new Date(now.getTime() + 2 * settings.leaseMs);
+      expect(
+        await executeRuns(
+          deps(() => later),
+          { ids: [runId] },
+        ),
+      ).toMatchObject([{ status: 'completed' }]);
+
+      const profile = async () => (await root.repositories.readModel.profile(profileId))?.traits;
+      expect(await profile()).toEqual({ b: 1, copied: 'kept', input: 7 });
+      const stored = async () =>
+        (
+          await root.db.query<{ status: string; pause: unknown; trace: { node: string }[]; attempts: number }>(
+            'SELECT status, pause, trace, attempts FROM workflow_runs WHERE id = $1',
+            [runId],
+          )
+        )[0];
+      const done = await stored();
+      expect(done).toMatchObject({ status: 'completed', pause: null, attempts: 2 });
+      expect(done?.trace.map((step) => step.node)).toEqual(['start', 'wait', 'b', 'copy', 'echo']);
+
+      // The stalled process finishes its copy: its commit is refused, nothing applies twice.
+      const result = await deps(() => later).runFlow(
+        slow!.flow!,
+        { profile: slow!.profile, session: null, event: null, payload: null, flow: slow!.flow!, memory: {} },
+        { node: 'wait', port: 'payload', input: { x: 7 } },
+      );
+      const committed = await root.repositories.workflowRuns.finish(
+        [{ run: slow!, outcome: outcomeOf(result, slow!.resume!.effects) }],
+        later,
+      );
+      expect(committed.has(runId)).toBe(false);
+      expect(await profile()).toEqual({ b: 1, copied: 'kept', input: 7 });
+      expect(await stored()).toEqual(done);
+    });
+  });
+}
