@@ -139,7 +139,8 @@ const nats: BrokerKit = {
     const js = jetstream(connection);
     return {
       config: { url, subject, stream: name, durable: name, ackWaitMs: 2_000, ...settings },
-      unacknowledged: async () => (await jsm.consumers.info(name, name)).num_ack_pending,
+      // No `unacknowledged`: JetStream counts the messages a stopped bridge had pulled but not yet taken
+      // as pending until `ackWaitMs`, then hands them to another bridge (the restart below stores them once).
       publish: async (bodies) => {
         for (const body of bodies) await js.publish(subject, body);
       },
