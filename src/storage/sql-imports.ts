@@ -51,6 +51,23 @@ const toRun = (row: Row): ImportRun => ({
 
 const json = (value: unknown) => JSON.stringify(value ?? {});
 
+/** The parameters $1…$11 of an import's row, in the column order `create` and `update` share. */
+function rowParams(id: string, draft: ImportDraft, sealedSecret: string | undefined): unknown[] {
+  return [
+    id,
+    draft.name,
+    draft.description ?? '',
+    json(draft.source),
+    sealedSecret ?? null,
+    draft.eventSourceId,
+    draft.eventType,
+    draft.target ?? 'events',
+    json(draft.mapping),
+    json(draft.options),
+    draft.enabled ?? true,
+  ];
+}
+
 export class SqlImports implements ImportStore {
   constructor(private readonly db: Database) {}
 
@@ -58,19 +75,7 @@ export class SqlImports implements ImportStore {
     const [row] = await this.db.query(
       `INSERT INTO imports (id, name, description, source, secret, event_source_id, event_type, target, mapping, options, enabled)
        VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7, $8, $9::text::jsonb, $10::text::jsonb, $11) RETURNING *`,
-      [
-        id,
-        draft.name,
-        draft.description ?? '',
-        json(draft.source),
-        sealedSecret ?? null,
-        draft.eventSourceId,
-        draft.eventType,
-        draft.target ?? 'events',
-        json(draft.mapping),
-        json(draft.options),
-        draft.enabled ?? true,
-      ],
+      rowParams(id, draft, sealedSecret),
     );
     return toConfig(row!);
   }
@@ -81,19 +86,7 @@ export class SqlImports implements ImportStore {
               event_source_id = $6, event_type = $7, target = $8, mapping = $9::text::jsonb,
               options = $10::text::jsonb, enabled = $11, updated_at = now()
         WHERE id = $1 RETURNING *`,
-      [
-        id,
-        draft.name,
-        draft.description ?? '',
-        json(draft.source),
-        sealedSecret ?? null,
-        draft.eventSourceId,
-        draft.eventType,
-        draft.target ?? 'events',
-        json(draft.mapping),
-        json(draft.options),
-        draft.enabled ?? true,
-      ],
+      rowParams(id, draft, sealedSecret),
     );
     return row && toConfig(row);
   }
