@@ -63,6 +63,11 @@ describe('sessionFacts', () => {
       medium: 'cpc',
     });
     expect(sessionFacts({ context: { page: { url: 'not a url' } } }).context['utm']).toBeUndefined();
+    // Only the query string counts: not the fragment, not a path that merely mentions utm_.
+    expect(
+      sessionFacts({ context: { page: { url: 'https://a/utm_source=x#utm_source=y' } } }).context['utm'],
+    ).toBeUndefined();
+    expect(sessionFacts({ context: { page: { url: 'https://a/p#x?utm_source=y' } } }).context['utm']).toBeUndefined();
   });
 });
 

@@ -13,13 +13,21 @@ type Json = Record<string, unknown>;
 const asObject = (value: unknown): Json | undefined =>
   value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
 
-const pick = (root: unknown, ...path: string[]): unknown =>
-  path.reduce<unknown>((node, key) => asObject(node)?.[key], root);
+function pick(root: unknown, path: readonly string[]): unknown {
+  let node = root;
+  for (const key of path) node = asObject(node)?.[key];
+  return node;
+}
 
-const compact = (object: Json): Json =>
-  Object.fromEntries(
-    Object.entries(object).filter(([, value]) => value !== undefined && value !== null && value !== ''),
-  );
+/** The object without its empty fields (undefined, null, ''); a loop, as sessionFacts runs on every request. */
+function compact(object: Json): Json {
+  const kept: Json = {};
+  for (const key in object) {
+    const value = object[key];
+    if (value !== undefined && value !== null && value !== '') kept[key] = value;
+  }
+  return kept;
+}
 
 /** Browsers send few distinct user agents; parsing each once keeps the hot path cheap. */
 const UA_CACHE_LIMIT = 2048;
@@ -47,19 +55,23 @@ const CONTEXT_TEXT_FIELDS = {
 } as const;
 
 const textAt = (context: Json | undefined, field: keyof typeof CONTEXT_TEXT_FIELDS): string | undefined => {
-  const value = pick(context, ...CONTEXT_TEXT_FIELDS[field]);
+  const value = pick(context, CONTEXT_TEXT_FIELDS[field]);
   return typeof value === 'string' ? value : undefined;
 };
 
 /** Warnings for the context's text fields that hold something else (and are therefore ignored). */
 export function ignoredContextFields(context: Json | null | undefined): string[] {
+  if (!context) return [];
   return Object.values(CONTEXT_TEXT_FIELDS)
     .filter((path) => {
-      const value = pick(context, ...path);
+      const value = pick(context, path);
       return value !== undefined && value !== null && typeof value !== 'string';
     })
     .map((path) => `context.${path.join('.')}: expected a string, ignored`);
 }
+
+const SCREEN_PATH = ['screen', 'local'];
+const BROWSER_SCREEN_PATH = ['browser', 'local', 'screen'];
 
 const UTM_KEYS = ['source', 'medium', 'campaign', 'term', 'content'] as const;
 
@@ -67,7 +79,8 @@ function utmFrom(context: Json | undefined, page: Json | undefined): Json | unde
   const explicit = asObject(context?.utm);
   if (explicit) return explicit;
   const url = page?.url;
-  if (typeof url !== 'string') return undefined;
+  // A URL without '?' has no query string, so no UTM parameters: most page views skip parsing it.
+  if (typeof url !== 'string' || !url.includes('?')) return undefined;
   let query: URLSearchParams;
   try {
     query = new URL(url).searchParams;
@@ -112,9 +125,7 @@ export function sessionFacts(input: {
   const userAgent = reported !== undefined && reported !== '' ? reported : input.userAgent;
   const ua = userAgent ? parseUserAgent(userAgent) : undefined;
   const screen =
-    asObject(pick(context, 'screen', 'local')) ??
-    asObject(context?.screen) ??
-    asObject(pick(context, 'browser', 'local', 'screen'));
+    asObject(pick(context, SCREEN_PATH)) ?? asObject(context?.screen) ?? asObject(pick(context, BROWSER_SCREEN_PATH));
   const timezone = textAt(context, 'timezone') ?? textAt(context, 'legacyTimezone');
   const language = textAt(context, 'language') ?? input.language;
   const page =

@@ -111,8 +111,8 @@ export class Tracker {
     // An event id is stored once: a repeat within the request is dropped here, so that it neither
     // counts twice on the session nor shows twice in the answer, and the answer says so.
     const indexOfId = new Map<string, number>();
-    for (const [index, raw] of payload.events.entries()) {
-      const checked = checkEvent(raw, index, now);
+    for (let index = 0; index < payload.events.length; index++) {
+      const checked = checkEvent(payload.events[index], index, now);
       if ('field' in checked) {
         problems.push(checked);
         continue;
@@ -124,7 +124,7 @@ export class Tracker {
         continue;
       }
       if (id !== undefined) indexOfId.set(id, index);
-      const mapped = await this.mapEvent({ index, ...checked }, source.id, context, now, warnings);
+      const mapped = await this.mapEvent(index, checked.event, checked.time, source.id, context, now, warnings);
       const own = extras.profileMappings?.(index) ?? [];
       events.push(own.length > 0 ? { ...mapped, profileMappings: [...mapped.profileMappings, ...own] } : mapped);
     }
@@ -162,16 +162,20 @@ export class Tracker {
     })) ?? { response: {}, ux: [] };
     return {
       task: command.requestId,
-      ...answer,
+      response: answer.response,
+      ux: answer.ux,
       events: outcome.eventIds,
       profile: { id: outcome.profileId },
       session: { id: outcome.sessionId },
       errors: problems,
-      warnings: [
-        ...warnings,
-        ...outcome.warnings,
-        ...outcome.duplicateEventIds.map((id) => `event "${id}" was already stored; kept once`),
-      ],
+      warnings:
+        outcome.warnings.length === 0 && outcome.duplicateEventIds.length === 0
+          ? warnings
+          : [
+              ...warnings,
+              ...outcome.warnings,
+              ...outcome.duplicateEventIds.map((id) => `event "${id}" was already stored; kept once`),
+            ],
     };
   }
 
@@ -180,13 +184,14 @@ export class Tracker {
    * attaches its event-to-profile mappings (applied at commit, where the profile is locked).
    */
   private async mapEvent(
-    checked: { index: number; event: TrackedEvent; time: Date },
+    index: number,
+    event: TrackedEvent,
+    time: Date,
     sourceId: string,
     context: Record<string, unknown>,
     now: Date,
     warnings: string[],
   ): Promise<ValidEvent> {
-    const { event, time } = checked;
     const id = event.id ?? timeOrderedId(now);
     const type = normalizeEventType(event.type);
     const mappings = await this.mappings.forEventType(type);
@@ -206,9 +211,10 @@ export class Tracker {
       const mapped = propsToTraits(document, mappings);
       traits = mapped.traits;
       for (const failure of mapped.failed)
-        warnings.push(`event ${checked.index}: mapping ${failure.mappingId} not applied: ${failure.message}`);
+        warnings.push(`event ${index}: mapping ${failure.mappingId} not applied: ${failure.message}`);
     }
-    return { ...checked, id, type, traits, profileMappings };
+    // Built whole, not spread from the checked event: this runs for every event tracked.
+    return { index, event, time, id, type, traits, profileMappings };
   }
 
   drain(): Promise<void> {
