@@ -154,14 +154,14 @@ export function markdownSection(report: Report): string {
     (target) =>
       `- ${target.met === undefined ? '⚪ not measured' : target.met ? '✅ met' : '❌ missed'}: ${target.description} — ${target.detail}`,
   );
+  // One line: the hand-written Conditions section says what it measures.
   const condition = report.condition.figures
-    ? [
-        '| measure | ops/s |',
-        '| --- | ---: |',
-        `| condition evaluations | ${fmt(report.condition.figures.evalsPerSecond)} |`,
-        `| baseline | ${fmt(report.condition.figures.baselineOpsPerSecond)} |`,
-      ].join('\n')
-    : `Skipped: ${report.condition.note ?? 'not run'}.`;
+    ? `Condition evaluation: ${fmt(report.condition.figures.evalsPerSecond)} evaluations/s against a baseline of ` +
+      `${fmt(report.condition.figures.baselineOpsPerSecond)} ops/s (${fmt(
+        (report.condition.figures.evalsPerSecond / report.condition.figures.baselineOpsPerSecond) * 100,
+        1,
+      )} %).`
+    : `Condition evaluation skipped: ${report.condition.note ?? 'not run'}.`;
   return [
     START_MARKER,
     '## /track throughput and latency',
@@ -176,8 +176,6 @@ export function markdownSection(report: Report): string {
     'Targets:',
     '',
     ...targets,
-    '',
-    '### Condition evaluation',
     '',
     condition,
     ...(report.notes.length ? ['', 'Notes:', '', ...report.notes.map((note) => `- ${note}`)] : []),
