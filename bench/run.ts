@@ -179,7 +179,10 @@ async function startMeridian(name: string, env: Record<string, string | undefine
     nodeArgs.push(
       '--cpu-prof',
       `--cpu-prof-dir=${resolve(settings.cpuProfDir)}`,
-      `--cpu-prof-name=${name.replace(/\W+/g, '-')}-${Date.now()}.cpuprofile`,
+      // Forked API processes inherit these flags: one name would be written by each in turn; node's default has the pid.
+      ...(Number(env['API_PROCESSES'] ?? 1) > 1
+        ? []
+        : [`--cpu-prof-name=${name.replace(/\W+/g, '-')}-${Date.now()}.cpuprofile`]),
     );
   }
   const child = await startChild({
