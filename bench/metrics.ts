@@ -1,8 +1,8 @@
 /**
  * Where the two cores go during a run: CPU seconds of the API child, of the PostgreSQL backends
- * serving the bench database, and of this process (autocannon), read from /proc (Linux only).
+ * serving the bench database, and of the load generator, read from /proc (Linux only).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const TICKS_PER_SECOND = 100; // USER_HZ; 100 on every mainstream Linux build
 
@@ -19,13 +19,6 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-export const sumCpuSeconds = (pids: number[]) => pids.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
-
-export function selfCpuSeconds(): number {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1e6;
 }
 
 /** What a PostgreSQL backend was doing when sampled: `state` or `state: wait_event_type/wait_event`. */
@@ -83,4 +76,49 @@ export function describeWaits(tally: WaitTally, samples: number): string {
     .slice(0, 6)
     .map(([key, count]) => `${key} ${Math.round((count / busy) * 100)} %`);
   return `${(busy / samples).toFixed(1)} busy backends on average; ${parts.join(', ')}`;
+}
+
+/** CPU seconds of each process, by pid, at one moment. */
+export type CpuSnapshot = Map<number, number>;
+
+export function cpuSnapshot(pids: readonly number[]): CpuSnapshot {
+  const snapshot: CpuSnapshot = new Map();
+  for (const pid of pids) {
+    const seconds = cpuSeconds(pid);
+    if (seconds !== undefined) snapshot.set(pid, seconds);
+  }
+  return snapshot;
+}
+
+/**
+ * CPU seconds spent between two snapshots by the processes of the second: a process that appeared
+ * in between (a backend a pool opened during the run) counts whole; one that ended is lost.
+ */
+export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): number {
+  let total = 0;
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+  return total;
+}
+
+/** `pid` and every process below it (a cluster primary's workers), from /proc. */
+export function processTree(pid: number): number[] {
+  const parents = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return [pid];
+  }
+  for (const name of entries) {
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(parent, [...(parents.get(parent) ?? []), Number(name)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) tree.push(...(parents.get(tree[i]!) ?? []));
+  return tree;
 }

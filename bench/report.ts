@@ -5,6 +5,15 @@ import { failures, type LoadResult } from './load.js';
 export const START_MARKER = '<!-- bench:track:start -->';
 export const END_MARKER = '<!-- bench:track:end -->';
 
+/** CPU milliseconds per completed request; absent where not measured. */
+export interface CpuPerRequest {
+  /** The API process, or all of them (a cluster primary and its workers). */
+  api?: number;
+  /** The bench database's PostgreSQL backends. */
+  postgres?: number;
+  loadGenerator?: number;
+}
+
 export interface CaseRow {
   name: string;
   /** Absent when the case was skipped or crashed; `note` says why. */
@@ -17,6 +26,7 @@ export interface CaseRow {
   /** A case measured otherwise than by HTTP requests: its figure, in place of `result`. */
   figure?: string;
   note?: string;
+  cpu?: CpuPerRequest;
 }
 
 export interface Target {
@@ -32,6 +42,8 @@ export interface ConditionFigures {
 
 export interface Report {
   date: Date;
+  /** Which process generated the load, in one sentence's words. */
+  loadGenerator: string;
   machine: { cpus: number; cpuModel: string; node: string; platform: string; loadStart: string; loadEnd: string };
   durationS: number;
   rows: CaseRow[];
@@ -51,7 +63,7 @@ function cells(row: CaseRow, baseline: number | undefined): string[] {
   const load = row.result;
   const setup =
     row.setup ?? (row.rate ? `${row.connections} conn, ${fmt(row.rate)} req/s fixed` : `${row.connections} conn, max`);
-  if (!load) return [row.name, setup, '—', '—', '—', '—', '—', '—', row.figure ?? row.note ?? 'skipped'];
+  if (!load) return [row.name, setup, '—', '—', '—', '—', '—', '—', '—', row.figure ?? row.note ?? 'skipped'];
   const ratio = baseline ? `${fmt((load.reqPerSec / baseline) * 100, 1)} %` : '—';
   const bad = failures(load);
   const codes = Object.entries(load.statusCodes)
@@ -70,11 +82,30 @@ function cells(row: CaseRow, baseline: number | undefined): string[] {
     fmt(load.non2xx),
     fmt(load.errors),
     ratio,
+    cpuCell(row.cpu),
     [status, row.note, codes ? `codes: ${codes}` : ''].filter(Boolean).join('; '),
   ];
 }
 
-const HEADER = ['case', 'load', 'req/s', 'p50', 'p99', 'non-2xx', 'errors', 'vs bare Fastify', 'status'];
+const cpuCell = (cpu: CpuPerRequest | undefined) =>
+  cpu
+    ? [cpu.api, cpu.postgres, cpu.loadGenerator]
+        .map((value) => (value === undefined ? '—' : fmt(value, value < 0.1 ? 3 : 2)))
+        .join(' + ')
+    : '—';
+
+const HEADER = [
+  'case',
+  'load',
+  'req/s',
+  'p50',
+  'p99',
+  'non-2xx',
+  'errors',
+  'vs bare Fastify',
+  'CPU ms/req: API + PG + load',
+  'status',
+];
 
 /** A plain-text table for the terminal. */
 export function textTable(report: Report): string {
@@ -93,7 +124,7 @@ function markdownTable(report: Report): string {
   const rows = report.rows.map((row) => cells(row, report.baselineReqPerSec));
   return [
     `| ${HEADER.join(' | ')} |`,
-    `|${HEADER.map((_, i) => (i >= 2 && i <= 7 ? ' ---: ' : ' --- ')).join('|')}|`,
+    `|${HEADER.map((_, i) => (i >= 2 && i <= 8 ? ' ---: ' : ' --- ')).join('|')}|`,
     ...rows.map((row) => `| ${row.map(escape).join(' | ')} |`),
   ].join('\n');
 }
@@ -123,20 +154,20 @@ export function markdownSection(report: Report): string {
     (target) =>
       `- ${target.met === undefined ? '⚪ not measured' : target.met ? '✅ met' : '❌ missed'}: ${target.description} — ${target.detail}`,
   );
+  // One line: the hand-written Conditions section says what it measures.
   const condition = report.condition.figures
-    ? [
-        '| measure | ops/s |',
-        '| --- | ---: |',
-        `| condition evaluations | ${fmt(report.condition.figures.evalsPerSecond)} |`,
-        `| baseline | ${fmt(report.condition.figures.baselineOpsPerSecond)} |`,
-      ].join('\n')
-    : `Skipped: ${report.condition.note ?? 'not run'}.`;
+    ? `Condition evaluation: ${fmt(report.condition.figures.evalsPerSecond)} evaluations/s against a baseline of ` +
+      `${fmt(report.condition.figures.baselineOpsPerSecond)} ops/s (${fmt(
+        (report.condition.figures.evalsPerSecond / report.condition.figures.baselineOpsPerSecond) * 100,
+        1,
+      )} %).`
+    : `Condition evaluation skipped: ${report.condition.note ?? 'not run'}.`;
   return [
     START_MARKER,
     '## /track throughput and latency',
     '',
     `Measured ${report.date.toISOString()} with \`npm run bench\` on ${machine.cpus} × ${machine.cpuModel} (nproc ${machine.cpus}), ` +
-      `Node ${machine.node}, ${machine.platform}. autocannon in the orchestrator process, each server in a child process, ` +
+      `Node ${machine.node}, ${machine.platform}. Load: ${report.loadGenerator}; each server in a child process, ` +
       `${report.durationS} s per case; PostgreSQL on the same machine. The machine is shared (1-minute load average ${machine.loadStart} at start, ` +
       `${machine.loadEnd} at end), so figures are noisy: compare ratios, not absolutes.`,
     '',
@@ -145,8 +176,6 @@ export function markdownSection(report: Report): string {
     'Targets:',
     '',
     ...targets,
-    '',
-    '### Condition evaluation',
     '',
     condition,
     ...(report.notes.length ? ['', 'Notes:', '', ...report.notes.map((note) => `- ${note}`)] : []),

@@ -4,12 +4,17 @@
  *  1. bare Fastify, one JSON POST route (the ceiling);
  *  2. /track on PostgreSQL (fresh database, dropped after), at full speed;
  *  3. /track on PostgreSQL at half the throughput of 2, for p50/p99 (target p99 < 25 ms);
+ *  `postgres-2proc`: 2 again with API_PROCESSES=2;
  *  4. /track on PGlite (temporary DATA_DIR, deleted after);
  *  5. the condition benchmark, when bench/condition.ts exists;
  *  6. /track with one rule running a 5-node flow against /track without rules (PostgreSQL);
  *  7. `bridge`: events/s through the Redis Streams bridge against the same events over /track (PostgreSQL);
  *  8. `identity`: merges/s by identification points while /track runs at half its maximum rate, and that
  *     /track's p99 against the same rate without merges (PostgreSQL).
+ *
+ * The load comes from another process (bench/load-generator.ts: wrk at full speed, autocannon at a fixed
+ * rate); each /track run reports CPU milliseconds per request of the API processes, the bench database's
+ * PostgreSQL backends and the load generator.
  *
  * Prints a table and rewrites the marked section of BENCHMARKS.md. Environment:
  *  BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_WARMUP_S (3), BENCH_POOL (300 returning visitors),
@@ -18,7 +23,7 @@
  *  BENCH_REDIS_URL (redis://127.0.0.1:6379, the bridge case's stream),
  *  BENCH_WRITE (yes: write BENCHMARKS.md), BENCH_CPU_PROF (a directory: `node --cpu-prof` the API children there),
  *  BENCH_STRICT (no: exit 1 on a missed target, not only on failed requests),
- *  BENCH_CASES (bare,postgres,pglite,condition,workflow,segmentation,triggers,heartbeat,bridge,identity: the cases to run),
+ *  BENCH_CASES (bare,postgres,postgres-2proc,pglite,condition,workflow,segmentation,triggers,heartbeat,bridge,identity: the cases to run),
  *  BENCH_PG_SETTINGS ("name=value;…": ALTER DATABASE … SET on the bench database only, e.g.
  *    "session_preload_libraries=auto_explain;auto_explain.log_min_duration=20" or "jit=off").
  *  GROUP_COMMIT_WAIT_MS / GROUP_COMMIT_MAX_BATCH pass through to the API children.
@@ -32,7 +37,9 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { failures, runLoad, type LoadResult } from './load.js';
-import { cpuSeconds, describeWaits, sampleWaits, selfCpuSeconds, sumCpuSeconds } from './metrics.js';
+import { LoadGenerator } from './load-generator.js';
+import { cpuBetween, cpuSeconds, cpuSnapshot, describeWaits, processTree, sampleWaits } from './metrics.js';
+import { mixedBodies, type TrackMix, type Visitor } from './track-mix.js';
 import {
   conditionText,
   markdownSection,
@@ -41,6 +48,7 @@ import {
   writeSection,
   type CaseRow,
   type ConditionFigures,
+  type CpuPerRequest,
   type Report,
   type Target,
 } from './report.js';
@@ -86,7 +94,7 @@ const settings = {
   cases: new Set(
     (
       process.env['BENCH_CASES']?.trim() ||
-      'bare,postgres,pglite,condition,workflow,segmentation,triggers,heartbeat,bridge,identity'
+      'bare,postgres,postgres-2proc,pglite,condition,workflow,segmentation,triggers,heartbeat,bridge,identity'
     )
       .split(',')
       .map((name) => name.trim()),
@@ -139,36 +147,16 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
 }
 
 /** Runs the load while watching the child: a crashed server fails the case with its output. */
-async function loadAgainst(child: Child, work: Promise<LoadResult>, seconds: number): Promise<LoadResult> {
+async function loadAgainst<T>(child: Child, work: Promise<T>, seconds: number): Promise<T> {
   return withTimeout(Promise.race([work, child.exited]), (seconds + 60) * 1000, `load on ${child.name}`);
 }
 
-// ---------------------------------------------------------------- request bodies
+// ---------------------------------------------------------------- load
 
-interface Visitor {
-  profile: string;
-  session: string;
-}
-
-const PAGES = ['/', '/products', '/products/42', '/cart', '/checkout', '/blog/launch', '/pricing', '/about'];
-const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T;
-
-function trackBody(sourceId: string, visitor?: Visitor): string {
-  const page = pick(PAGES);
-  return JSON.stringify({
-    source: { id: sourceId },
-    ...(visitor ? { profile: { id: visitor.profile }, session: { id: visitor.session } } : {}),
-    events: [
-      { type: 'page-view', properties: { url: `https://shop.example${page}`, title: `Page ${page}`, referrer: '' } },
-    ],
-  });
-}
-
-/** ~newRatio of requests come from new visitors, the rest from a visitor of the pool. */
-function mixedBodies(sourceId: string, pool: Visitor[]): () => string {
-  return () =>
-    pool.length === 0 || Math.random() < settings.newRatio ? trackBody(sourceId) : trackBody(sourceId, pick(pool));
-}
+/** Plans and wrk scripts; removed at exit. */
+const loadDir = mkdtempSync(join(tmpdir(), 'meridian-bench-load-'));
+process.on('exit', () => rmSync(loadDir, { recursive: true, force: true }));
+const generator = new LoadGenerator(loadDir);
 
 // ---------------------------------------------------------------- Meridian helpers
 
@@ -177,7 +165,8 @@ interface Meridian {
   url: string;
   token: string;
   sourceId: string;
-  pool: Visitor[];
+  /** The bench's mix over this server's source and returning visitors. */
+  mix: TrackMix;
 }
 
 async function startMeridian(name: string, env: Record<string, string | undefined>): Promise<Meridian> {
@@ -190,7 +179,10 @@ async function startMeridian(name: string, env: Record<string, string | undefine
     nodeArgs.push(
       '--cpu-prof',
       `--cpu-prof-dir=${resolve(settings.cpuProfDir)}`,
-      `--cpu-prof-name=${name.replace(/\W+/g, '-')}-${Date.now()}.cpuprofile`,
+      // Forked API processes inherit these flags: one name would be written by each in turn; node's default has the pid.
+      ...(Number(env['API_PROCESSES'] ?? 1) > 1
+        ? []
+        : [`--cpu-prof-name=${name.replace(/\W+/g, '-')}-${Date.now()}.cpuprofile`]),
     );
   }
   const child = await startChild({
@@ -223,7 +215,7 @@ async function startMeridian(name: string, env: Record<string, string | undefine
     const sourceId = body.id;
     log(`${name}: event source ${sourceId}; creating ${settings.pool} returning visitors`);
     const pool = await createVisitors(url, sourceId, settings.pool);
-    return { child, url, token, sourceId, pool };
+    return { child, url, token, sourceId, mix: { sourceId, pool, newRatio: settings.newRatio } };
   } catch (error) {
     throw new ChildFailure(
       `${name}: setup failed: ${error instanceof Error ? error.message : String(error)}`,
@@ -235,6 +227,7 @@ async function startMeridian(name: string, env: Record<string, string | undefine
 /** New visitors, 10 at a time; their profile and session ids are what returning visitors send. */
 async function createVisitors(url: string, sourceId: string, count: number): Promise<Visitor[]> {
   const visitors: Visitor[] = [];
+  const newVisitor = mixedBodies({ sourceId, pool: [], newRatio: 1 });
   let next = 0;
   const worker = async () => {
     while (next < count) {
@@ -242,7 +235,7 @@ async function createVisitors(url: string, sourceId: string, count: number): Pro
       const response = await fetch(`${url}/track`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: trackBody(sourceId),
+        body: newVisitor(),
         signal: AbortSignal.timeout(10_000),
       });
       const body = (await response.json()) as { profile?: { id: string }; session?: { id: string } };
@@ -258,7 +251,9 @@ async function createVisitors(url: string, sourceId: string, count: number): Pro
 
 interface Measured {
   result: LoadResult;
+  /** CPU seconds over the measured run: the API process(es), the bench database's backends, the load generator. */
   cpu: { api?: number; postgres?: number; loadGenerator: number };
+  generator: string;
   /** PostgreSQL only: group-commit flushes during the run, and what the backends were doing. */
   flushes?: number;
   waits?: string;
@@ -275,19 +270,13 @@ interface PostgresProbe {
 /** Warm-up (unmeasured), then the measured run, with CPU seconds per party and PostgreSQL diagnostics. */
 async function measure(
   meridian: { child: Child; url: string },
-  body: () => string,
+  mix: TrackMix,
   options: { overallRate?: number; warmup: boolean; pg?: PostgresProbe },
 ): Promise<Measured> {
-  const base = { url: meridian.url, path: '/track', connections: settings.connections, body };
-  if (options.warmup && settings.warmupS > 0) {
-    await loadAgainst(
-      meridian.child,
-      runLoad({ ...base, durationS: settings.warmupS, overallRate: options.overallRate }),
-      settings.warmupS,
-    );
-  }
+  const plan = { url: meridian.url, connections: settings.connections, mix, overallRate: options.overallRate };
+  const load = (durationS: number) => loadAgainst(meridian.child, generator.run({ ...plan, durationS }), durationS);
+  if (options.warmup && settings.warmupS > 0) await load(settings.warmupS);
   const pg = options.pg;
-  const backends = pg ? await backendPids(pg.admin, pg.database) : [];
   const sampler = pg
     ? sampleWaits(
         (database) =>
@@ -295,14 +284,18 @@ async function measure(
         pg.database,
       )
     : undefined;
+  // The API's processes (a cluster primary and its workers) do not change during a run.
+  const apiPids = meridian.child.pid === undefined ? [] : processTree(meridian.child.pid);
   const startedAt = new Date();
-  const before = { api: cpuSeconds(meridian.child.pid), postgres: sumCpuSeconds(backends), self: selfCpuSeconds() };
-  const result = await loadAgainst(
-    meridian.child,
-    runLoad({ ...base, durationS: settings.durationS, overallRate: options.overallRate }),
-    settings.durationS,
-  );
-  const after = { api: cpuSeconds(meridian.child.pid), postgres: sumCpuSeconds(backends), self: selfCpuSeconds() };
+  const before = {
+    api: cpuSnapshot(apiPids),
+    postgres: cpuSnapshot(pg ? await backendPids(pg.admin, pg.database) : []),
+  };
+  const generated = await load(settings.durationS);
+  const after = {
+    api: cpuSnapshot(apiPids),
+    postgres: cpuSnapshot(pg ? await backendPids(pg.admin, pg.database) : []),
+  };
   const finishedAt = new Date();
   const sampled = await sampler?.stop();
   // Every flush stamps its events with one inserted_at, so distinct stamps count the flushes.
@@ -315,12 +308,13 @@ async function measure(
       )
     : undefined;
   return {
-    result,
+    result: generated.result,
     cpu: {
-      api: before.api !== undefined && after.api !== undefined ? after.api - before.api : undefined,
-      postgres: backends.length ? after.postgres - before.postgres : undefined,
-      loadGenerator: after.self - before.self,
+      api: after.api.size ? cpuBetween(before.api, after.api) : undefined,
+      postgres: pg && after.postgres.size ? cpuBetween(before.postgres, after.postgres) : undefined,
+      loadGenerator: generated.cpuSeconds,
     },
+    generator: generated.generator,
     flushes,
     waits: sampled ? describeWaits(sampled.tally, sampled.samples) : undefined,
   };
@@ -336,12 +330,28 @@ async function backendPids(sql: postgres.Sql, database: string): Promise<number[
 const pct = (seconds: number | undefined, wall: number) =>
   seconds === undefined ? 'n/a' : `${Math.round((seconds / wall) * 100)} %`;
 
+/** CPU milliseconds per completed request of each party, for the table. */
+function cpuPerRequest(measured: Measured): CpuPerRequest {
+  const perRequest = (seconds: number | undefined) =>
+    seconds === undefined || measured.result.completed === 0 ? undefined : (seconds * 1000) / measured.result.completed;
+  return {
+    api: perRequest(measured.cpu.api),
+    postgres: perRequest(measured.cpu.postgres),
+    loadGenerator: perRequest(measured.cpu.loadGenerator),
+  };
+}
+
+/** A table row of a /track run, with its CPU per request. */
+function trackRow(name: string, measured: Measured, rate?: number): CaseRow {
+  return { name, result: measured.result, rate, connections: settings.connections, cpu: cpuPerRequest(measured) };
+}
+
 function describeCpu(name: string, measured: Measured): string {
   const wall = measured.result.durationS || settings.durationS;
   const parts = [
-    `API process ${pct(measured.cpu.api, wall)} of a core`,
+    `API process(es) ${pct(measured.cpu.api, wall)} of a core`,
     ...(measured.cpu.postgres !== undefined ? [`PostgreSQL backends ${pct(measured.cpu.postgres, wall)}`] : []),
-    `autocannon ${pct(measured.cpu.loadGenerator, wall)}`,
+    `${measured.generator} ${pct(measured.cpu.loadGenerator, wall)}`,
   ];
   const batch =
     measured.flushes !== undefined && measured.flushes > 0
@@ -366,10 +376,10 @@ async function benchBare(rows: CaseRow[], notes: string[]): Promise<number | und
   });
   cleanups.push(async () => void (await child.stop()));
   log(`bare Fastify: ${settings.durationS} s at ${settings.connections} connections`);
-  const body = mixedBodies('bench-source', []);
-  const measured = await measure({ child, url }, body, { warmup: true });
+  const mix = { sourceId: 'bench-source', pool: [], newRatio: settings.newRatio };
+  const measured = await measure({ child, url }, mix, { warmup: true });
   await child.stop();
-  rows.push({ name: 'bare Fastify (1 JSON POST route)', result: measured.result, connections: settings.connections });
+  rows.push(trackRow('bare Fastify (1 JSON POST route)', measured));
   notes.push(describeCpu('bare Fastify', measured));
   return measured.result.reqPerSec;
 }
@@ -434,19 +444,32 @@ async function createBenchDatabase(notes: string[]): Promise<{ admin: postgres.S
   return { admin, database, url };
 }
 
-async function benchPostgres(rows: CaseRow[], notes: string[]): Promise<{ max?: LoadResult; half?: LoadResult }> {
+/** How /track on PostgreSQL is measured: by one API process (with a half-rate run), or by several. */
+interface PostgresVariant {
+  processes: number;
+  halfRate: boolean;
+}
+
+async function benchPostgres(
+  rows: CaseRow[],
+  notes: string[],
+  variant: PostgresVariant,
+): Promise<{ max?: LoadResult; half?: LoadResult }> {
+  const name =
+    variant.processes === 1 ? '/track on PostgreSQL' : `/track on PostgreSQL, ${variant.processes} API processes`;
   const unavailable = await postgresAvailable();
   if (unavailable) {
     const note = `PostgreSQL unreachable at ${settings.postgresUrl}: ${unavailable}`;
-    rows.push({ name: '/track on PostgreSQL', connections: settings.connections, note: `skipped: ${note}` });
-    rows.push({ name: '/track on PostgreSQL, half rate', connections: settings.connections, note: 'skipped' });
+    rows.push({ name, connections: settings.connections, note: `skipped: ${note}` });
+    if (variant.halfRate) rows.push({ name: `${name}, half rate`, connections: settings.connections, note: 'skipped' });
     return {};
   }
   const { admin, database, url } = await createBenchDatabase(notes);
   log(`PostgreSQL: database ${database}`);
-  const meridian = await startMeridian('meridian api (PostgreSQL)', {
+  const meridian = await startMeridian(`meridian api (PostgreSQL, ${variant.processes} process(es))`, {
     DATABASE_URL: url.toString(),
     DATA_DIR: undefined,
+    API_PROCESSES: String(variant.processes),
   });
   const bench = postgres(url.toString(), {
     max: 1,
@@ -456,18 +479,20 @@ async function benchPostgres(rows: CaseRow[], notes: string[]): Promise<{ max?: 
   cleanups.push(async () => void (await bench.end({ timeout: 2 })));
   await seedHistory(bench, meridian.sourceId);
   const probe: PostgresProbe = { admin, bench, database };
-  const body = mixedBodies(meridian.sourceId, meridian.pool);
 
-  log(`/track on PostgreSQL: ${settings.durationS} s at ${settings.connections} connections`);
-  const max = await measure(meridian, body, { warmup: true, pg: probe });
-  rows.push({ name: '/track on PostgreSQL', result: max.result, connections: settings.connections });
-  notes.push(describeCpu('/track on PostgreSQL', max));
-
+  log(`${name}: ${settings.durationS} s at ${settings.connections} connections`);
+  const max = await measure(meridian, meridian.mix, { warmup: true, pg: probe });
+  rows.push(trackRow(name, max));
+  notes.push(describeCpu(name, max));
+  if (!variant.halfRate) {
+    await meridian.child.stop();
+    return { max: max.result };
+  }
   const rate = Math.max(1, Math.floor(max.result.reqPerSec / 2));
-  log(`/track on PostgreSQL at ${rate} req/s: ${settings.durationS} s`);
-  const half = await measure(meridian, body, { overallRate: rate, warmup: false, pg: probe });
-  rows.push({ name: '/track on PostgreSQL, half rate', result: half.result, rate, connections: settings.connections });
-  notes.push(describeCpu('/track on PostgreSQL at half rate', half));
+  log(`${name} at ${rate} req/s: ${settings.durationS} s`);
+  const half = await measure(meridian, meridian.mix, { overallRate: rate, warmup: false, pg: probe });
+  rows.push(trackRow(`${name}, half rate`, half, rate));
+  notes.push(describeCpu(`${name} at half rate`, half));
   await meridian.child.stop();
   return { max: max.result, half: half.result };
 }
@@ -529,13 +554,12 @@ async function benchWorkflow(rows: CaseRow[], notes: string[]): Promise<Target> 
   });
   cleanups.push(async () => void (await sql.end({ timeout: 2 })));
   const probe: PostgresProbe = { admin, bench: sql, database };
-  const body = mixedBodies(meridian.sourceId, meridian.pool);
   log(`/track without rules: ${settings.durationS} s at ${settings.connections} connections`);
-  const without = await measure(meridian, body, { warmup: true, pg: probe });
+  const without = await measure(meridian, meridian.mix, { warmup: true, pg: probe });
   const flow = await adminPost(meridian, '/flows', BENCH_FLOW);
   await adminPost(meridian, '/rules', { name: 'bench', kind: 'event', eventType: 'page-view', flowId: flow.id });
   log(`/track with one rule: ${settings.durationS} s at ${settings.connections} connections`);
-  const withRule = await measure(meridian, body, { warmup: true, pg: probe });
+  const withRule = await measure(meridian, meridian.mix, { warmup: true, pg: probe });
   const drainStarted = Date.now();
   let unfinished = Infinity;
   while (unfinished > 0 && Date.now() - drainStarted < 300_000) {
@@ -549,12 +573,8 @@ async function benchWorkflow(rows: CaseRow[], notes: string[]): Promise<Target> 
            count(*) FILTER (WHERE status = 'failed')::text AS failed
       FROM workflow_runs`;
   await meridian.child.stop();
-  rows.push({ name: '/track on PostgreSQL, no rules', result: without.result, connections: settings.connections });
-  rows.push({
-    name: '/track on PostgreSQL, 1 rule, 5-node flow',
-    result: withRule.result,
-    connections: settings.connections,
-  });
+  rows.push(trackRow('/track on PostgreSQL, no rules', without));
+  rows.push(trackRow('/track on PostgreSQL, 1 rule, 5-node flow', withRule));
   notes.push(describeCpu('/track without rules', without));
   notes.push(describeCpu('/track with a 5-node flow', withRule));
   notes.push(
@@ -618,12 +638,11 @@ async function benchIdentity(rows: CaseRow[], notes: string[]): Promise<void> {
     fields: [{ event: 'properties.email', profile: 'pii.email' }],
   });
   const probe: PostgresProbe = { admin, bench: sql, database };
-  const body = mixedBodies(meridian.sourceId, meridian.pool);
   log(`identity: /track at full speed, ${settings.durationS} s at ${settings.connections} connections`);
-  const max = await measure(meridian, body, { warmup: true, pg: probe });
+  const max = await measure(meridian, meridian.mix, { warmup: true, pg: probe });
   const rate = Math.max(1, Math.floor(max.result.reqPerSec / 2));
   log(`identity: /track at ${rate} req/s without merges`);
-  const without = await measure(meridian, body, { overallRate: rate, warmup: false, pg: probe });
+  const without = await measure(meridian, meridian.mix, { overallRate: rate, warmup: false, pg: probe });
   let person = 0;
   const identify = () =>
     JSON.stringify({
@@ -634,7 +653,7 @@ async function benchIdentity(rows: CaseRow[], notes: string[]): Promise<void> {
   log(`identity: /track at ${rate} req/s with identifications merging on ${mergeConnections} more connections`);
   const mergedBefore = await mergeCount(sql);
   const [during, merging] = await Promise.all([
-    measure(meridian, body, { overallRate: rate, warmup: false, pg: probe }),
+    measure(meridian, meridian.mix, { overallRate: rate, warmup: false, pg: probe }),
     loadAgainst(
       meridian.child,
       runLoad({
@@ -650,18 +669,8 @@ async function benchIdentity(rows: CaseRow[], notes: string[]): Promise<void> {
   const merges = (await mergeCount(sql)) - mergedBefore;
   if (person >= IDENTITY_PEOPLE) throw new Error(`identity: ran out of the ${IDENTITY_PEOPLE} seeded people`);
   await meridian.child.stop();
-  rows.push({
-    name: '/track on PostgreSQL, half rate, no merges',
-    result: without.result,
-    rate,
-    connections: settings.connections,
-  });
-  rows.push({
-    name: '/track on PostgreSQL, half rate, while merging',
-    result: during.result,
-    rate,
-    connections: settings.connections,
-  });
+  rows.push(trackRow('/track on PostgreSQL, half rate, no merges', without, rate));
+  rows.push(trackRow('/track on PostgreSQL, half rate, while merging', during, rate));
   rows.push({
     name: 'identify events merging (second load)',
     result: merging,
@@ -690,8 +699,8 @@ async function benchPglite(rows: CaseRow[], notes: string[]): Promise<void> {
   });
   const meridian = await startMeridian('meridian api (PGlite)', { DATABASE_URL: undefined, DATA_DIR: dataDir });
   log(`/track on PGlite: ${settings.durationS} s at ${settings.connections} connections`);
-  const measured = await measure(meridian, mixedBodies(meridian.sourceId, meridian.pool), { warmup: true });
-  rows.push({ name: '/track on PGlite', result: measured.result, connections: settings.connections });
+  const measured = await measure(meridian, meridian.mix, { warmup: true });
+  rows.push(trackRow('/track on PGlite', measured));
   notes.push(describeCpu('/track on PGlite', measured));
   await meridian.child.stop();
 }
@@ -737,10 +746,10 @@ async function benchBridge(rows: CaseRow[], notes: string[]): Promise<void> {
     DATABASE_URL: url,
     DATA_DIR: undefined,
   });
-  const body = mixedBodies(meridian.sourceId, meridian.pool);
+  const body = mixedBodies(meridian.mix);
   log(`/track for the bridge case: ${settings.durationS} s at ${settings.connections} connections`);
-  const track = await measure(meridian, body, { warmup: true });
-  rows.push({ name: '/track on PostgreSQL (bridge case)', result: track.result, connections: settings.connections });
+  const track = await measure(meridian, meridian.mix, { warmup: true });
+  rows.push(trackRow('/track on PostgreSQL (bridge case)', track));
 
   const created = await fetch(`${meridian.url}/event-sources`, {
     method: 'POST',
@@ -877,8 +886,14 @@ async function main(): Promise<number> {
   const run = (name: string) => settings.cases.has(name);
   const baseline = run('bare') ? await guarded('bare Fastify', rows, notes, () => benchBare(rows, notes)) : undefined;
   const pg = run('postgres')
-    ? ((await guarded('/track on PostgreSQL', rows, notes, () => benchPostgres(rows, notes))) ?? {})
+    ? ((await guarded('/track on PostgreSQL', rows, notes, () =>
+        benchPostgres(rows, notes, { processes: 1, halfRate: true }),
+      )) ?? {})
     : {};
+  if (run('postgres-2proc'))
+    await guarded('/track on PostgreSQL, 2 API processes', rows, notes, () =>
+      benchPostgres(rows, notes, { processes: 2, halfRate: false }),
+    );
   if (run('pglite')) await guarded('/track on PGlite', rows, notes, () => benchPglite(rows, notes));
   if (run('bridge')) await guarded('Redis Streams bridge', rows, notes, () => benchBridge(rows, notes));
   if (run('identity')) await guarded('identity', rows, notes, () => benchIdentity(rows, notes));
@@ -972,6 +987,7 @@ async function main(): Promise<number> {
   const cpu = cpus();
   const report: Report = {
     date: new Date(),
+    loadGenerator: generator.describe(),
     machine: {
       cpus: cpu.length,
       cpuModel: cpu[0]?.model.trim() ?? 'unknown CPU',

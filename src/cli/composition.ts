@@ -368,11 +368,19 @@ export interface StartApiOptions {
   /** Workers to run inside the API process by name (the in-process queue has no other consumer). */
   workers?: readonly string[];
   workerOptions?: Omit<WorkerOptions, 'scheduler'> & Partial<WorkerOptions>;
+  /** Apply pending migrations first (default); a process forked after its primary applied them skips it. */
+  migrate?: boolean;
+  /**
+   * Without Redis, requeue the backfills and import runs a restart interrupted (default). Of several
+   * API processes on one store only the first does: requeueing takes over runs another process may
+   * have claimed already.
+   */
+  resumeInterruptedRuns?: boolean;
 }
 
 /** The HTTP API over storage, queue and tracking, with the workers asked for. */
 export async function startApi(config: Config, logger: Logger, options: StartApiOptions = {}): Promise<ApiRuntime> {
-  const root = await Composition.open(config, logger);
+  const root = await Composition.open(config, logger, { migrate: options.migrate });
   try {
     const { repositories } = root;
     const { segments, membership, mappings } = repositories;
@@ -450,7 +458,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     if (workers.length > 0) {
       root.startWorkers(selectWorkers(workers), options.workerOptions ?? DEFAULT_WORKER_OPTIONS);
       // The in-process queue forgets its jobs on exit: the backfills a restart interrupted go on.
-      if (!config.redis) {
+      if (!config.redis && options.resumeInterruptedRuns !== false) {
         await resumeBackfills(backfills);
         await resumeImportRuns({ imports: repositories.imports, queue, logger });
       }

@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
-import { checkRangeReachesIdle, loadHeartbeatConfig, type Config, type Env } from '../config/config.js';
+import {
+  checkRangeReachesIdle,
+  ConfigError,
+  loadApiConfig,
+  loadHeartbeatConfig,
+  type Config,
+  type Env,
+} from '../config/config.js';
+import { firstApiProcess, forkedApiProcess, superviseApiProcesses, supervisesApiProcesses } from './api-processes.js';
 import type { Logger } from '../shared/logger.js';
 import { Composition, describeBackends, startApi, type ApiRuntime, type Repositories } from './composition.js';
 import { environmentHelp, packageVersion } from './help.js';
@@ -90,9 +98,27 @@ async function runStart(config: Config, logger: Logger, env: Env): Promise<void>
   );
 }
 
-async function runApi(config: Config, logger: Logger): Promise<void> {
-  // The in-process queue has no consumer but this process: without Redis the API runs the workers too.
-  const runtime = await startApi(config, logger, { workers: config.redis ? [] : ['all'] });
+async function runApi(config: Config, logger: Logger, env: Env): Promise<void> {
+  const { processes } = loadApiConfig(env);
+  if (processes > 1 && !config.databaseUrl) {
+    throw new ConfigError(
+      'API_PROCESSES',
+      `${processes} processes need PostgreSQL (DATABASE_URL): the embedded PGlite store is opened by one process only`,
+    );
+  }
+  if (supervisesApiProcesses(processes)) {
+    // Once, before any process serves: the forked ones then find the schema up to date.
+    await (await Composition.open(config, logger)).close();
+    superviseApiProcesses(processes, logger);
+    return;
+  }
+  // The in-process queue has no consumer but this process: without Redis the API runs the workers too
+  // (every API process its own; their sweeps and claims are safe side by side, as with replicas).
+  const runtime = await startApi(config, logger, {
+    workers: config.redis ? [] : ['all'],
+    migrate: !forkedApiProcess(),
+    resumeInterruptedRuns: firstApiProcess(),
+  });
   closeOnSignal(runtime, logger);
   const url = await listen(runtime, config);
   if (!runtime.apiToken) logger.warn('API_TOKEN is not set: the admin API answers 401 to every request');
@@ -162,7 +188,7 @@ export function buildCli(): Command {
   program
     .command('api')
     .description('tracking + admin HTTP API, stateless, any number of replicas (port 8686)')
-    .addHelpText('after', environmentHelp('server'))
+    .addHelpText('after', environmentHelp('server', 'api'))
     .action(run(runApi));
   program
     .command('migrate')

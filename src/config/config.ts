@@ -76,8 +76,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 /** What a variable does, and its value when unset (as help shows it, or the number the parser uses). */
 export interface VariableSpec {
-  /** `server`: every command that opens the store (loadConfig); `heartbeat`: the heartbeat's settings; `job`: a job run only. */
-  group: 'server' | 'heartbeat' | 'job';
+  /** `server`: every command that opens the store (loadConfig); `api`: `meridian api` only; `heartbeat`: the heartbeat's settings; `job`: a job run only. */
+  group: 'server' | 'api' | 'heartbeat' | 'job';
   meaning: string;
   default?: string | number;
 }
@@ -198,6 +198,12 @@ export const VARIABLES = {
     group: 'heartbeat',
     meaning: 'seconds between the heartbeat runs of `meridian start`; 0 switches it off',
     default: 300,
+  },
+  API_PROCESSES: {
+    group: 'api',
+    meaning:
+      'processes serving the API on one port (node:cluster), PostgreSQL only; one that dies stops them all, exit code 1',
+    default: 1,
   },
   // PostgreSQL does the work, a lane keeps one of its cores busy: two suit a two-core machine.
   HEARTBEAT_LANES: { group: 'heartbeat', meaning: 'slices the heartbeat registers at once', default: 2 },
@@ -393,6 +399,16 @@ export function loadConfig(env: Env = process.env): Config {
         ]
       : [],
   };
+}
+
+/** `meridian api`'s own variables. */
+export interface ApiConfig {
+  /** API_PROCESSES: processes serving the port; more than one needs PostgreSQL (DATABASE_URL). */
+  processes: number;
+}
+
+export function loadApiConfig(env: Env = process.env): ApiConfig {
+  return { processes: integer(env, 'API_PROCESSES', 1, 256) };
 }
 
 /** The heartbeat's variables; the field names are those of heartbeat's own settings. */
