@@ -165,8 +165,11 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
           ];
     // One statement claims the runs and reads what they see (rows as JSON), so a batch takes one
     // connection once; in the order recorded, as a profile's runs replay their changes in that order.
+    // Its commit does not wait for the WAL flush: a claim lost with the server leaves the run due again,
+    // and the commit of the run's result, flushed, carries the claim's WAL before it.
     const claimed = await this.db.query(
-      `WITH claimed AS (
+      `WITH no_flush AS (SELECT set_config('synchronous_commit', 'off', true)),
+       claimed AS (
          UPDATE workflow_runs w
             SET status = 'running', attempts = w.attempts + 1, claimed_until = $2, started_at = coalesce(w.started_at, $1)
           WHERE w.id IN (SELECT id FROM workflow_runs WHERE ${which} FOR UPDATE SKIP LOCKED)
@@ -177,6 +180,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
               to_jsonb(f) AS flow, to_jsonb(p) AS profile, to_jsonb(s) AS session, to_jsonb(e) AS event,
               CASE WHEN p.id IS NOT NULL THEN ${profileStateSql('p')} END AS profile_state
          FROM claimed c
+         CROSS JOIN no_flush
          LEFT JOIN flows f ON f.id = c.flow_id
          LEFT JOIN profiles p ON p.id = c.profile_id
          LEFT JOIN sessions s ON s.id = c.session_id
