@@ -93,6 +93,11 @@ export class Identity<Tx> {
     return this.identify(tx, profileId, [], keys, { by: 'flow' });
   }
 
+  /** Whether a profile document holds a value at one of the identity keys (placeholders hold none). */
+  holdsKeys(profile: Record<string, unknown>): boolean {
+    return identityKeys(profile, this.settings).length > 0;
+  }
+
   /**
    * A client's alias (Segment `alias`): `previousId`'s profile merged with `userId`'s, recorded as an
    * alias; undefined when either is unknown, as there is then nothing to join.

@@ -134,18 +134,24 @@ function eventDocument(row: Row): Record<string, unknown> {
 
 const IDENTIFYING_PARTS = ['traits', 'pii', 'data'] as const;
 
-/** Merges a profile with those holding its values at `keys`, in the caller's transaction (identity). */
-export type MergeByKeys = (tx: SqlExecutor, profileId: string, keys: readonly string[]) => Promise<string>;
+/** What a run's commit asks of identity, in the caller's transaction. */
+export interface RunIdentity {
+  /** Merges a profile with those holding its values at `keys`; answers the survivor's id. */
+  mergeByKeys(tx: SqlExecutor, profileId: string, keys: readonly string[]): Promise<string>;
+  /** Whether a profile document holds a value at an identity key (one identity would claim). */
+  holdsKeys(profile: Record<string, unknown>): boolean;
+}
 
 export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
   /**
    * `steps`: the commit steps, run when a run changed its profile (post-event segmentation among them);
-   * `mergeByKeys`: applies a flow's merge effect in the commit that stores the run.
+   * `identity`: applies a flow's merge effect in the commit that stores the run, and tells which
+   * changed profiles the identification step has keys to claim for.
    */
   constructor(
     private readonly db: Database,
     private readonly steps: readonly CommitStep<SqlExecutor>[],
-    private readonly mergeByKeys?: MergeByKeys,
+    private readonly identity?: RunIdentity,
   ) {}
 
   async claim(selection: RunSelection, now: Date, leaseMs: number): Promise<ClaimedRun[]> {
@@ -275,7 +281,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
     for (const { run, outcome } of held) {
       if (run.profileId === null || results.get(run.id)!.status === 'failed') continue;
       for (const effect of outcome.effects.slice(outcome.carried))
-        if (effect.kind === 'merge' && this.mergeByKeys) await this.mergeByKeys(tx, run.profileId, effect.keys);
+        if (effect.kind === 'merge' && this.identity) await this.identity.mergeByKeys(tx, run.profileId, effect.keys);
     }
     return results;
   }
@@ -287,7 +293,11 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
       writer: 'workflow',
       events: [],
       profiles: changed.map(({ id, eventTypes }) => ({ id, eventTypes })),
-      documents: changed.filter(({ identifying }) => identifying).map(({ id }) => id),
+      // Only documents holding a key give the identification step something to claim: the others
+      // would cost it a read under the profiles' locks for nothing.
+      documents: changed
+        .filter(({ identifying, document }) => identifying && (this.identity?.holdsKeys(document) ?? true))
+        .map(({ id }) => id),
     });
   }
 
