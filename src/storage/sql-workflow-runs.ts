@@ -171,10 +171,13 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
           ];
     // One statement claims the runs and reads what they see (rows as JSON), so a batch takes one
     // connection once; in the order recorded, as a profile's runs replay their changes in that order.
-    // Its commit does not wait for the WAL flush: a claim lost with the server leaves the run due again,
-    // and the commit of the run's result, flushed, carries the claim's WAL before it.
+    // On a PostgreSQL server its commit does not wait for the WAL flush: the server outlives a process
+    // that dies mid-run, so the claim still counts the attempt; a claim lost with the server leaves
+    // the run due again, and the flushed commit of the run's result carries the claim's WAL before it.
+    // The embedded store dies with the process: there the attempt must be on disk before the run.
+    const flush = this.db.kind === 'postgres' ? 'off' : 'on';
     const claimed = await this.db.query(
-      `WITH no_flush AS (SELECT set_config('synchronous_commit', 'off', true)),
+      `WITH flush AS (SELECT set_config('synchronous_commit', '${flush}', true)),
        claimed AS (
          UPDATE workflow_runs w
             SET status = 'running', attempts = w.attempts + 1, claimed_until = $2, started_at = coalesce(w.started_at, $1)
@@ -186,7 +189,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
               to_jsonb(f) AS flow, to_jsonb(p) AS profile, to_jsonb(s) AS session, to_jsonb(e) AS event,
               CASE WHEN p.id IS NOT NULL THEN ${profileStateSql('p')} END AS profile_state
          FROM claimed c
-         CROSS JOIN no_flush
+         CROSS JOIN flush
          LEFT JOIN flows f ON f.id = c.flow_id
          LEFT JOIN profiles p ON p.id = c.profile_id
          LEFT JOIN sessions s ON s.id = c.session_id
