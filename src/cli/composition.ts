@@ -140,9 +140,10 @@ function repositoriesOf(
   steps: readonly CommitStep<SqlExecutor>[],
   identity: Identity<SqlExecutor>,
 ): Repositories {
-  const workflowRuns = new SqlWorkflowRuns(db, steps, (tx, profileId, keys) =>
-    identity.mergeByKeys(tx, profileId, keys),
-  );
+  const workflowRuns = new SqlWorkflowRuns(db, steps, {
+    mergeByKeys: (tx, profileId, keys) => identity.mergeByKeys(tx, profileId, keys),
+    holdsKeys: (profile) => identity.holdsKeys(profile),
+  });
   return {
     sources: new SqlEventSources(db),
     redirects: new SqlRedirects(db),

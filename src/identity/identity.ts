@@ -72,6 +72,7 @@ export class Identity<Tx> {
           if (!event || profileId === null) continue;
           copies.set(profileId, [...(copies.get(profileId) ?? []), ...pointValues(points, event)]);
         }
+        await this.dropKeyless(tx, copies);
         const mergedInto = new Map<string, string>();
         for (const [profileId, values] of [...copies].sort(([a], [b]) => a.localeCompare(b))) {
           const by = values.length > 0 ? 'identification-point' : changes.writer === 'workflow' ? 'flow' : 'mapping';
@@ -90,6 +91,11 @@ export class Identity<Tx> {
    */
   mergeByKeys(tx: Tx, profileId: string, keys: readonly string[]): Promise<string> {
     return this.identify(tx, profileId, [], keys, { by: 'flow' });
+  }
+
+  /** Whether a profile document holds a value at one of the identity keys (placeholders hold none). */
+  holdsKeys(profile: Record<string, unknown>): boolean {
+    return identityKeys(profile, this.settings).length > 0;
   }
 
   /**
@@ -217,6 +223,23 @@ export class Identity<Tx> {
    * Locks the profiles the ids name. A profile merged away while this waited for its lock is gone, and
    * its survivor was not in the first read's snapshot: a second read finds it.
    */
+  /**
+   * Drops the profiles with nothing to copy that hold no identity key: they are locked and read in one
+   * statement, so a commit that changed many documents pays one round trip for those with no key.
+   */
+  private async dropKeyless(tx: Tx, copies: Map<string, [string, unknown][]>): Promise<void> {
+    const documentsOnly = [...copies].filter(([, values]) => values.length === 0).map(([id]) => id);
+    if (documentsOnly.length < 2) return;
+    const profiles = await this.lockResolved(tx, documentsOnly);
+    const found = new Set(profiles.flatMap((profile) => [profile.id, ...profile.ids]));
+    const keyed = new Set(
+      profiles
+        .filter((profile) => identityKeys(profile as unknown as Record<string, unknown>, this.settings).length > 0)
+        .flatMap((profile) => [profile.id, ...profile.ids]),
+    );
+    for (const id of documentsOnly) if (found.has(id) && !keyed.has(id)) copies.delete(id);
+  }
+
   private async lockResolved(tx: Tx, ids: readonly string[]): Promise<ProfileRecord[]> {
     let profiles: ProfileRecord[] = [];
     for (let attempt = 0; attempt < 3; attempt++) {

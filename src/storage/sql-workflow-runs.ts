@@ -134,18 +134,24 @@ function eventDocument(row: Row): Record<string, unknown> {
 
 const IDENTIFYING_PARTS = ['traits', 'pii', 'data'] as const;
 
-/** Merges a profile with those holding its values at `keys`, in the caller's transaction (identity). */
-export type MergeByKeys = (tx: SqlExecutor, profileId: string, keys: readonly string[]) => Promise<string>;
+/** What a run's commit asks of identity, in the caller's transaction. */
+export interface RunIdentity {
+  /** Merges a profile with those holding its values at `keys`; answers the survivor's id. */
+  mergeByKeys(tx: SqlExecutor, profileId: string, keys: readonly string[]): Promise<string>;
+  /** Whether a profile document holds a value at an identity key (one identity would claim). */
+  holdsKeys(profile: Record<string, unknown>): boolean;
+}
 
 export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
   /**
    * `steps`: the commit steps, run when a run changed its profile (post-event segmentation among them);
-   * `mergeByKeys`: applies a flow's merge effect in the commit that stores the run.
+   * `identity`: applies a flow's merge effect in the commit that stores the run, and tells which
+   * changed profiles the identification step has keys to claim for.
    */
   constructor(
     private readonly db: Database,
     private readonly steps: readonly CommitStep<SqlExecutor>[],
-    private readonly mergeByKeys?: MergeByKeys,
+    private readonly identity?: RunIdentity,
   ) {}
 
   async claim(selection: RunSelection, now: Date, leaseMs: number): Promise<ClaimedRun[]> {
@@ -165,8 +171,14 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
           ];
     // One statement claims the runs and reads what they see (rows as JSON), so a batch takes one
     // connection once; in the order recorded, as a profile's runs replay their changes in that order.
+    // On a PostgreSQL server its commit does not wait for the WAL flush: the server outlives a process
+    // that dies mid-run, so the claim still counts the attempt; a claim lost with the server leaves
+    // the run due again, and the flushed commit of the run's result carries the claim's WAL before it.
+    // The embedded store dies with the process: there the attempt must be on disk before the run.
+    const flush = this.db.kind === 'postgres' ? 'off' : 'on';
     const claimed = await this.db.query(
-      `WITH claimed AS (
+      `WITH flush AS (SELECT set_config('synchronous_commit', '${flush}', true)),
+       claimed AS (
          UPDATE workflow_runs w
             SET status = 'running', attempts = w.attempts + 1, claimed_until = $2, started_at = coalesce(w.started_at, $1)
           WHERE w.id IN (SELECT id FROM workflow_runs WHERE ${which} FOR UPDATE SKIP LOCKED)
@@ -174,8 +186,10 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
                     w.pause, w.memory, w.trace, w.effects)
        SELECT c.id, c.attempts, c.flow_id, c.event_id, c.profile_id, c.session_id, c.payload,
               c.pause, c.memory, c.trace, c.effects,
-              to_jsonb(f) AS flow, to_jsonb(p) AS profile, to_jsonb(s) AS session, to_jsonb(e) AS event
+              to_jsonb(f) AS flow, to_jsonb(p) AS profile, to_jsonb(s) AS session, to_jsonb(e) AS event,
+              CASE WHEN p.id IS NOT NULL THEN ${profileStateSql('p')} END AS profile_state
          FROM claimed c
+         CROSS JOIN flush
          LEFT JOIN flows f ON f.id = c.flow_id
          LEFT JOIN profiles p ON p.id = c.profile_id
          LEFT JOIN sessions s ON s.id = c.session_id
@@ -197,6 +211,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
         sessionId: row.session_id as string | null,
         payload: row.payload,
         profile: profile ? documentFromRow(DEFAULT_SQL_MAPPING.profile!, profile) : null,
+        profileState: (row.profile_state as string | null) ?? null,
         session: session ? documentFromRow(DEFAULT_SQL_MAPPING.session!, session) : null,
         event: event ? eventDocument(event) : null,
         resume: resumePointOf(row),
@@ -209,51 +224,39 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
   }
 
   /**
-   * Profiles are locked before the run rows, in id order, as /track locks them, and the runs' changes
-   * are replayed on the rows as they are now: two runs for one profile, in this batch or in two
-   * processes, each add to what the other wrote. Four round trips whatever the batch size.
+   * One statement stores the results of the runs whose claim still holds and writes the profiles their
+   * changes were replayed on at claim (`planOnClaimedState`), each only while it still holds the state
+   * the claim read: the common case locks a profile once, when it is written. The profiles left (their
+   * runs saw different states, a change did not apply, or the row moved on since) are locked in id
+   * order, as /track locks them, and the runs' changes replayed on the rows as they are now: two runs for
+   * one profile, in this batch or in two processes, each add to what the other wrote.
    */
   private async finishIn(tx: SqlExecutor, runs: readonly FinishedRun[], now: Date): Promise<Map<string, RunResult>> {
-    const profileIds = [
-      ...new Set(
-        runs
-          .filter(({ run, outcome }) => run.profileId !== null && outcome.profileChanges.length > 0)
-          .map(({ run }) => run.profileId!),
-      ),
-    ];
-    // The results are stored only where the claim holds; what comes back is which runs this commit owns.
-    const [profiles, stored] = await Promise.all([
-      profileIds.length === 0
-        ? []
-        : tx.query('SELECT * FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profileIds]),
-      storeResults(tx, runs, new Map(runs.map(({ run, outcome }) => [run.id, outcome.result])), now, 'under-claim'),
-    ]);
-    const held = runs.filter(({ run }) => stored.has(run.id));
-    const results = new Map(held.map(({ run, outcome }) => [run.id, outcome.result]));
-    const failedAtReplay: FinishedRun[] = [];
-    const changedProfiles: {
-      id: string;
-      document: Record<string, unknown>;
-      eventTypes: string[];
-      identifying: boolean;
-    }[] = [];
-    for (const row of profiles) {
-      const forProfile = held.filter(
-        ({ run, outcome }) => run.profileId === row.id && outcome.profileChanges.length > 0,
-      );
-      const current = documentFromRow(DEFAULT_SQL_MAPPING.profile!, row);
-      const replayed = replayProfileChanges(current, forProfile);
-      for (const [runId, message] of replayed.failures)
-        results.set(runId, failedAtCommit(results.get(runId)!, message));
-      failedAtReplay.push(...forProfile.filter(({ run }) => replayed.failures.has(run.id)));
-      const applied = forProfile.filter(({ run }) => !replayed.failures.has(run.id));
-      // Changes that leave the profile as it was (a segment it has added again) write nothing.
-      if (applied.length === 0 || deepEquals(replayed.profile, current)) continue;
-      const eventTypes = [...new Set(applied.flatMap(({ run }) => (run.eventType === null ? [] : [run.eventType])))];
-      // A change to traits, pii or data may set an identity key, which identity then claims (or merges on).
-      const identifying = IDENTIFYING_PARTS.some((part) => !deepEquals(replayed.profile[part], current[part]));
-      changedProfiles.push({ id: row.id as string, document: replayed.profile, eventTypes, identifying });
+    const byProfile = new Map<string, FinishedRun[]>();
+    for (const finished of runs) {
+      const { run, outcome } = finished;
+      if (run.profileId === null || outcome.profileChanges.length === 0) continue;
+      byProfile.set(run.profileId, [...(byProfile.get(run.profileId) ?? []), finished]);
     }
+    const planned = [...byProfile].flatMap(([id, forProfile]) => planOnClaimedState(id, forProfile) ?? []);
+    const results = new Map(runs.map(({ run, outcome }) => [run.id, outcome.result]));
+    // The steps' statements go out behind the one that writes the planned profiles, on the same
+    // connection, so they see what it wrote; a profile it left is replayed below and its steps run
+    // again, which records nothing twice.
+    const [stored] = await Promise.all([
+      storeResultsAndPlannedProfiles(tx, runs, planned, now),
+      this.runSteps(
+        tx,
+        planned.filter((plan) => plan.changed),
+      ),
+    ]);
+    const held = runs.filter(({ run }) => stored.runs.has(run.id));
+    for (const { run } of runs) if (!stored.runs.has(run.id)) results.delete(run.id);
+    const left = [...byProfile]
+      .filter(([id, forProfile]) => !stored.profiles.has(id) && forProfile.some(({ run }) => stored.runs.has(run.id)))
+      .map(([id]) => id)
+      .sort();
+    if (left.length > 0) await this.runSteps(tx, await this.replayOnLockedRows(tx, left, held, results, now));
     const tags = new Map<string, Set<string>>();
     for (const { run, outcome } of held) {
       if (run.eventId === null || outcome.eventTags.length === 0 || results.get(run.id)!.status === 'failed') continue;
@@ -269,8 +272,6 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
     });
     await Promise.all([
       scheduleInTx(tx, scheduled),
-      failedAtReplay.length > 0 && storeResults(tx, failedAtReplay, results, now, 'owned'),
-      changedProfiles.length > 0 && writeProfiles(tx, changedProfiles, now),
       tags.size > 0 &&
         tx.query(
           `UPDATE events e SET tags = e.tags || ARRAY(SELECT t FROM unnest(r.tags) t WHERE t <> ALL(e.tags))
@@ -278,21 +279,67 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
             WHERE e.id = r.id AND e.id = ANY($2::text[])`,
           [JSON.stringify([...tags].map(([id, set]) => ({ id, tags: [...set] }))), [...tags.keys()]],
         ),
-      changedProfiles.length > 0 &&
-        runCommitSteps(this.steps, tx, {
-          writer: 'workflow',
-          events: [],
-          profiles: changedProfiles.map(({ id, eventTypes }) => ({ id, eventTypes })),
-          documents: changedProfiles.filter(({ identifying }) => identifying).map(({ id }) => id),
-        }),
     ]);
     // After the profiles are written, so a merge sees the key values the same run set.
     for (const { run, outcome } of held) {
       if (run.profileId === null || results.get(run.id)!.status === 'failed') continue;
       for (const effect of outcome.effects.slice(outcome.carried))
-        if (effect.kind === 'merge' && this.mergeByKeys) await this.mergeByKeys(tx, run.profileId, effect.keys);
+        if (effect.kind === 'merge' && this.identity) await this.identity.mergeByKeys(tx, run.profileId, effect.keys);
     }
     return results;
+  }
+
+  /** Runs the commit steps for profiles a flow changed (identity for those whose documents changed, segmentation). */
+  private async runSteps(tx: SqlExecutor, changed: readonly ChangedProfile[]): Promise<void> {
+    if (changed.length === 0) return;
+    await runCommitSteps(this.steps, tx, {
+      writer: 'workflow',
+      events: [],
+      profiles: changed.map(({ id, eventTypes }) => ({ id, eventTypes })),
+      // Only documents holding a key give the identification step something to claim: the others
+      // would cost it a read under the profiles' locks for nothing.
+      documents: changed
+        .filter(({ identifying, document }) => identifying && (this.identity?.holdsKeys(document) ?? true))
+        .map(({ id }) => id),
+    });
+  }
+
+  /**
+   * Locks the profiles (in id order), replays the held runs' changes on the rows as they are and writes
+   * those they changed; a run whose changes no longer apply (another run made the field a text) fails
+   * alone, its result stored again. Answers the profiles changed.
+   */
+  private async replayOnLockedRows(
+    tx: SqlExecutor,
+    profileIds: readonly string[],
+    held: readonly FinishedRun[],
+    results: Map<string, RunResult>,
+    now: Date,
+  ): Promise<ChangedProfile[]> {
+    const rows = await tx.query('SELECT * FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [
+      profileIds,
+    ]);
+    const failedAtReplay: FinishedRun[] = [];
+    const changed: ChangedProfile[] = [];
+    for (const row of rows) {
+      const forProfile = held.filter(
+        ({ run, outcome }) => run.profileId === row.id && outcome.profileChanges.length > 0,
+      );
+      const current = documentFromRow(DEFAULT_SQL_MAPPING.profile!, row);
+      const replayed = replayProfileChanges(current, forProfile);
+      for (const [runId, message] of replayed.failures)
+        results.set(runId, failedAtCommit(results.get(runId)!, message));
+      failedAtReplay.push(...forProfile.filter(({ run }) => replayed.failures.has(run.id)));
+      const applied = forProfile.filter(({ run }) => !replayed.failures.has(run.id));
+      // Changes that leave the profile as it was (a segment it has added again) write nothing.
+      if (applied.length > 0 && !deepEquals(replayed.profile, current))
+        changed.push(changedProfile(row.id as string, current, replayed.profile, applied));
+    }
+    await Promise.all([
+      failedAtReplay.length > 0 && storeResults(tx, failedAtReplay, results, now),
+      changed.length > 0 && writeProfiles(tx, changed, now),
+    ]);
+    return changed;
   }
 
   async recordSegmentationRuns(
@@ -348,19 +395,59 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
   }
 }
 
+/** A profile a commit changes: its new document, the event types behind it, whether identity looks at it. */
+interface ChangedProfile {
+  id: string;
+  document: Record<string, unknown>;
+  eventTypes: string[];
+  identifying: boolean;
+}
+
+/** A profile's runs replayed on the state their claim read, written at commit while the row still holds it. */
+interface PlannedProfile extends ChangedProfile {
+  state: string;
+  runs: string[];
+  /** false: the changes leave that state as it was, so the commit only checks it still holds. */
+  changed: boolean;
+}
+
+function changedProfile(
+  id: string,
+  current: Record<string, unknown>,
+  replayed: Record<string, unknown>,
+  applied: readonly FinishedRun[],
+): ChangedProfile {
+  const eventTypes = [...new Set(applied.flatMap(({ run }) => (run.eventType === null ? [] : [run.eventType])))];
+  // A change to traits, pii or data may set an identity key, which identity then claims (or merges on).
+  const identifying = IDENTIFYING_PARTS.some((part) => !deepEquals(replayed[part], current[part]));
+  return { id, document: replayed, eventTypes, identifying };
+}
+
 /**
- * Stores the runs' results, each with what it hands on (raised events are marked until tracked):
- * `under-claim` only where the run is still running under this claim (its `attempts`), `owned` for
- * runs this transaction already holds. Resolves with the ids stored.
+ * Replays a profile's runs on the document their claim read, when they all read the same state and every
+ * change applies to it; otherwise the commit replays them on the locked row.
  */
-async function storeResults(
-  tx: SqlExecutor,
-  runs: readonly FinishedRun[],
-  results: Map<string, RunResult>,
-  now: Date,
-  mode: 'under-claim' | 'owned',
-): Promise<Set<string>> {
-  const rows = runs.map(({ run, outcome }) => {
+function planOnClaimedState(id: string, forProfile: readonly FinishedRun[]): PlannedProfile | undefined {
+  const { profile, profileState: state } = forProfile[0]!.run;
+  if (profile === null || state === null || forProfile.some(({ run }) => run.profileState !== state)) return undefined;
+  const replayed = replayProfileChanges(profile, forProfile);
+  if (replayed.failures.size > 0) return undefined;
+  return {
+    ...changedProfile(id, profile, replayed.profile, forProfile),
+    state,
+    runs: forProfile.map(({ run }) => run.id),
+    changed: !deepEquals(replayed.profile, profile),
+  };
+}
+
+/** The profile parts a flow writes back, and a fingerprint of them in SQL (the claim reads it, the commit checks it). */
+const WRITTEN_PROFILE_PARTS = [...WRITABLE_PROFILE_PARTS, 'segments'] as const;
+const profileStateSql = (alias: string) =>
+  `md5(jsonb_build_array(${WRITTEN_PROFILE_PARTS.map((part) => `${alias}.${part}`).join(', ')})::text)`;
+
+/** The runs' results as stored, each with what it hands on (raised events are marked until tracked). */
+function resultRows(runs: readonly FinishedRun[], results: ReadonlyMap<string, RunResult>, now: Date) {
+  return runs.map(({ run, outcome }) => {
     const result = results.get(run.id)!;
     const effects = result.status === 'failed' ? [] : outcome.effects;
     return {
@@ -378,19 +465,79 @@ async function storeResults(
       finished_at: result.status === 'paused' ? null : now,
     };
   });
-  const stored = await tx.query<{ id: string }>(
-    `UPDATE workflow_runs w
+}
+
+const STORE_RESULTS = `UPDATE workflow_runs w
         SET status = r.status, trace = r.trace, response = r.response, ux = r.ux, memory = r.memory, error = r.error,
             pause = r.pause, effects = r.effects, raises_pending = r.raises_pending, claimed_until = NULL,
             finished_at = r.finished_at
        FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, attempts int, status text, trace jsonb, response jsonb,
             ux jsonb, memory jsonb, error jsonb, pause jsonb, effects jsonb, raises_pending boolean, finished_at timestamptz)
-      WHERE w.id = r.id AND w.id = ANY($2::text[])
-        ${mode === 'under-claim' ? `AND w.status = 'running' AND w.attempts = r.attempts` : ''}
-      RETURNING w.id`,
-    [JSON.stringify(rows), rows.map((row) => row.id)],
+      WHERE w.id = r.id AND w.id = ANY($2::text[])`;
+
+const PROFILE_WRITE = `traits = r.traits, pii = r.pii, data = r.data, stats = r.stats, consents = r.consents,
+            segments = r.segments, version = p.version + 1`;
+const PROFILE_RECORD = `id text, traits jsonb, pii jsonb, data jsonb, stats jsonb, consents jsonb, segments text[]`;
+
+function profileRow({ id, document }: { id: string; document: Record<string, unknown> }) {
+  return {
+    id,
+    ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, document[part] ?? {}])),
+    segments: (document.segments as string[] | undefined) ?? [],
+  };
+}
+
+/**
+ * Stores the results of the runs still running under this claim (their `attempts`) and, in the same
+ * statement, writes each planned profile all of whose runs are among them, only while it holds the
+ * state the claim read (in id order, as /track locks profiles). A planned profile its runs leave as it
+ * was is only checked. Resolves with the runs stored and the planned profiles done.
+ */
+async function storeResultsAndPlannedProfiles(
+  tx: SqlExecutor,
+  runs: readonly FinishedRun[],
+  planned: readonly PlannedProfile[],
+  now: Date,
+): Promise<{ runs: Set<string>; profiles: Set<string> }> {
+  const results = new Map(runs.map(({ run, outcome }) => [run.id, outcome.result]));
+  const plans = planned.map((plan) => ({
+    ...profileRow(plan),
+    state: plan.state,
+    runs: plan.runs,
+    changed: plan.changed,
+  }));
+  const rows = await tx.query<{ id: string; run: boolean }>(
+    `WITH stored AS (
+       ${STORE_RESULTS} AND w.status = 'running' AND w.attempts = r.attempts
+       RETURNING w.id),
+     planned AS (
+       SELECT * FROM jsonb_to_recordset($3::text::jsonb) AS r(${PROFILE_RECORD}, state text, runs text[], changed boolean)
+        WHERE r.runs <@ ARRAY(SELECT id FROM stored)),
+     written AS (
+       UPDATE profiles p SET ${PROFILE_WRITE}, updated_at = $4
+         FROM (SELECT * FROM planned WHERE changed ORDER BY id) r
+        WHERE p.id = r.id AND ${profileStateSql('p')} = r.state
+       RETURNING p.id)
+     SELECT id, true AS run FROM stored
+     UNION ALL SELECT id, false FROM written
+     UNION ALL SELECT p.id, false FROM profiles p JOIN planned r ON p.id = r.id
+                WHERE NOT r.changed AND ${profileStateSql('p')} = r.state`,
+    [JSON.stringify(resultRows(runs, results, now)), runs.map(({ run }) => run.id), JSON.stringify(plans), now],
   );
-  return new Set(stored.map((row) => row.id));
+  return {
+    runs: new Set(rows.filter((row) => row.run).map((row) => row.id)),
+    profiles: new Set(rows.filter((row) => !row.run).map((row) => row.id)),
+  };
+}
+
+/** Stores again the results of runs this transaction already holds (those that failed at replay). */
+async function storeResults(
+  tx: SqlExecutor,
+  runs: readonly FinishedRun[],
+  results: ReadonlyMap<string, RunResult>,
+  now: Date,
+): Promise<void> {
+  await tx.query(STORE_RESULTS, [JSON.stringify(resultRows(runs, results, now)), runs.map(({ run }) => run.id)]);
 }
 
 /** Writes back the parts of profiles a flow may change. */
@@ -399,16 +546,10 @@ async function writeProfiles(
   profiles: readonly { id: string; document: Record<string, unknown> }[],
   now: Date,
 ): Promise<void> {
-  const rows = profiles.map(({ id, document }) => ({
-    id,
-    ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, document[part] ?? {}])),
-    segments: (document.segments as string[] | undefined) ?? [],
-  }));
+  const rows = profiles.map(profileRow);
   await tx.query(
-    `UPDATE profiles p SET traits = r.traits, pii = r.pii, data = r.data, stats = r.stats, consents = r.consents,
-            segments = r.segments, version = p.version + 1, updated_at = $3
-       FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, traits jsonb, pii jsonb, data jsonb, stats jsonb,
-            consents jsonb, segments text[])
+    `UPDATE profiles p SET ${PROFILE_WRITE}, updated_at = $3
+       FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})
       WHERE p.id = r.id AND p.id = ANY($2::text[])`,
     [JSON.stringify(rows), rows.map((row) => row.id), now],
   );

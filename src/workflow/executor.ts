@@ -27,6 +27,12 @@ export interface ClaimedRun {
   payload: unknown;
   /** The documents the run sees, read at claim time (null when gone or never stored). */
   profile: Record<string, unknown> | null;
+  /**
+   * The store's fingerprint of the profile parts a run may write, as the claim read them: while the
+   * row still holds them at commit, the run's changes replayed on `profile` are what a replay on the
+   * locked row would give, so the commit writes them without reading the row again.
+   */
+  profileState: string | null;
   session: Record<string, unknown> | null;
   event: Record<string, unknown> | null;
   /** Set when the scheduler handed a paused run back: the run continues there. */
