@@ -23,6 +23,19 @@ export interface Database extends SqlExecutor {
   close(): Promise<void>;
 }
 
+/** Runs `work` under a savepoint of the transaction `tx`: when it throws, only its statements are undone. */
+export async function underSavepoint<T>(tx: SqlExecutor, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  await tx.query('SAVEPOINT meridian_savepoint');
+  try {
+    const result = await work(tx);
+    await tx.query('RELEASE SAVEPOINT meridian_savepoint');
+    return result;
+  } catch (error) {
+    await tx.query('ROLLBACK TO SAVEPOINT meridian_savepoint');
+    throw error;
+  }
+}
+
 /** SQLSTATEs after which the same transaction can simply be run again. */
 const RETRYABLE = new Set(['40001', '40P01']);
 

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import type { Database, Row, SqlExecutor } from './database.js';
-import { quoteIdent } from './database.js';
+import { quoteIdent, underSavepoint } from './database.js';
 import { lockDirectory } from './dir-lock.js';
 import { openDurablePGlite, type SyncFile } from './pglite-durability.js';
 
@@ -14,18 +14,6 @@ function executor(db: PGlite | Transaction): SqlExecutor {
       await db.exec(script);
     },
   };
-}
-
-async function savepoint<T>(tx: Transaction, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-  await tx.query('SAVEPOINT meridian_savepoint');
-  try {
-    const result = await work(executor(tx));
-    await tx.query('RELEASE SAVEPOINT meridian_savepoint');
-    return result;
-  } catch (error) {
-    await tx.query('ROLLBACK TO SAVEPOINT meridian_savepoint');
-    throw error;
-  }
 }
 
 export interface PGliteOptions {
@@ -58,7 +46,10 @@ export async function openPGlite({ dataDir, schema, syncFile }: PGliteOptions): 
     schema,
     ...base,
     transaction: (work) =>
-      db.transaction((tx) => work({ ...executor(tx), savepoint: (inner) => savepoint(tx, inner) })),
+      db.transaction((tx) => {
+        const inTransaction = executor(tx);
+        return work({ ...inTransaction, savepoint: (inner) => underSavepoint(inTransaction, inner) });
+      }),
     close: async () => {
       await db.close();
       unlock();

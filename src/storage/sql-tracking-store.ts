@@ -97,7 +97,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
     return retryingTransaction(this.db, work, (error) => error instanceof CreationRace || isRetryable(error));
   }
 
-  async lock(tx: SqlExecutor, { sessionIds, profileIds, mappedEventIds }: BatchKeys): Promise<LockedBatch> {
+  async lock(tx: SqlExecutor, { sessionIds, profileIds, eventIds, mappedEventIds }: BatchKeys): Promise<LockedBatch> {
     // Event-to-profile mappings read and write the whole profile; plain tracking needs its counters only.
     const profileColumns =
       mappedEventIds.length > 0 ? '*' : 'id, ids, visits, last_visit_at, current_visit_at, active, created_at';
@@ -123,9 +123,9 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
               ORDER BY id FOR UPDATE`,
             [profileIds, sessionIds],
           ),
-      mappedEventIds.length === 0
+      eventIds.length === 0
         ? []
-        : tx.query<{ id: string }>('SELECT id FROM events WHERE id = ANY($1::text[])', [mappedEventIds]),
+        : tx.query<{ id: string }>('SELECT id FROM events WHERE id = ANY($1::text[])', [eventIds]),
     ]);
     const profiles: ProfileRow[] = [...firstRead];
     const found = new Set(profiles.flatMap((row) => [row.id, ...row.ids]));

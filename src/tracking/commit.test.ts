@@ -50,7 +50,7 @@ class MemoryTrackingStore implements TrackingStore<Log> {
             ])
           : [],
       ),
-      storedEventIds: new Set(keys.mappedEventIds.filter((id) => this.events.has(id))),
+      storedEventIds: new Set(keys.eventIds.filter((id) => this.events.has(id))),
     };
   }
 
@@ -220,10 +220,20 @@ describe('TrackCommit', () => {
     expect(committed[1]!.events.map((event) => event.id)).toEqual(['p2']);
   });
 
-  it('runs no step when the store fails to write the batch', async () => {
-    const { store, committed, commit } = setup();
+  it('fails the whole transaction, steps included, when the store fails to write the batch', async () => {
+    const { store, commit } = setup();
+    let settledSteps = false;
     store.write = () => Promise.reject(new Error('disk full'));
-    await expect(commit.commit([command([{ type: 'a' }])], NOW)).rejects.toThrow('disk full');
-    expect(committed).toEqual([]);
+    const slowStep: CommitStep<Log> = {
+      name: 'slow',
+      run: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        settledSteps = true;
+      },
+    };
+    const failing = new TrackCommit(store, [slowStep]).commit([command([{ type: 'a' }])], NOW);
+    await expect(failing).rejects.toThrow('disk full');
+    // The transaction ends only once every statement it issued has answered.
+    expect(settledSteps).toBe(true);
   });
 });

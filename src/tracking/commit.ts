@@ -18,6 +18,12 @@ interface DecidedBatch {
  * names, apply the visit rules and the event-to-profile mappings in memory in arrival order, have the
  * changes written, then run the commit steps on what was stored. `commit` returns once the
  * transaction has committed, and only then are the requests answered.
+ *
+ * The steps are issued right behind the writes, without waiting for their answers, so that both
+ * travel to the store together: the events they react to are the batch's events the lock found not
+ * yet stored. An event another transaction stores at the same moment is then seen by both commits'
+ * steps, which record what they record idempotently (a run's id derives from rule and event, a
+ * queued profile is queued once); the answers still report it as the duplicate the store found.
  */
 export class TrackCommit<Tx> implements BatchCommitter {
   constructor(
@@ -30,10 +36,12 @@ export class TrackCommit<Tx> implements BatchCommitter {
       const keys = batchKeys(commands);
       const locked = await this.store.lock(tx, keys);
       const batch = decideBatch(commands, keys, locked, now);
-      const stored = await this.store.write(tx, batch.writes);
-      const changes = committedChanges(batch.ledger, stored);
+      const changes = committedChanges(batch.ledger, locked.storedEventIds);
       if (batch.writes.profileDocuments.size > 0) changes.documents = [...batch.writes.profileDocuments.keys()];
-      const mergedInto = await runCommitSteps(this.steps, tx, changes);
+      const [stored, mergedInto] = await bothSettled(
+        this.store.write(tx, batch.writes),
+        runCommitSteps(this.steps, tx, changes),
+      );
       return outcomes(commands, batch, stored, mergedInto);
     });
   }
@@ -43,6 +51,7 @@ function batchKeys(commands: readonly TrackCommand[]): BatchKeys {
   return {
     sessionIds: unique(commands.map((command) => command.sessionId)),
     profileIds: unique(commands.map((command) => command.profileId)),
+    eventIds: commands.flatMap((command) => command.events.map((event) => event.id)),
     mappedEventIds: commands.flatMap((command) =>
       command.events.filter((event) => event.profileMappings.length > 0).map((event) => event.id),
     ),
@@ -72,13 +81,13 @@ function decideBatch(commands: readonly TrackCommand[], keys: BatchKeys, locked:
   return { ledger, applied, mapped, writes };
 }
 
-/** What the batch committed: the events the store stored (each id once), the saved profiles with their event types. */
-function committedChanges(ledger: VisitLedger, stored: ReadonlySet<string>): CommittedChanges {
+/** What the batch commits: its saved events not stored before (each id once), the saved profiles with their event types. */
+function committedChanges(ledger: VisitLedger, storedBefore: ReadonlySet<string>): CommittedChanges {
   const events: CommittedChanges['events'] = [];
   const seen = new Set<string>();
   const types = new Map<string, Set<string>>();
   for (const event of ledger.events) {
-    if (event.save && stored.has(event.id) && !seen.has(event.id)) {
+    if (event.save && !storedBefore.has(event.id) && !seen.has(event.id)) {
       seen.add(event.id);
       const { id, type, profileId, sessionId, sourceId, occurredAt, runFlows } = event;
       events.push({
@@ -125,6 +134,17 @@ function outcomes(
       warnings: batch.mapped?.warnings[index] ?? [],
     };
   });
+}
+
+/**
+ * Both results, once both have settled: a transaction's statements are all answered before it
+ * commits or rolls back, whichever of them failed first.
+ */
+async function bothSettled<A, B>(first: Promise<A>, second: Promise<B>): Promise<[A, B]> {
+  const [a, b] = await Promise.allSettled([first, second]);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return [a.value, b.value];
 }
 
 function unique(values: (string | undefined)[]): string[] {

@@ -7,10 +7,14 @@ export interface BatchCommitter {
   commit(commands: TrackCommand[], now: Date): Promise<TrackOutcome[]>;
 }
 
-/** What a batch names: its sessions, its profiles (by id or merged id), its events that carry event-to-profile mappings. */
+/**
+ * What a batch names: its sessions, its profiles (by id or merged id), its events, and those of them
+ * that carry event-to-profile mappings.
+ */
 export interface BatchKeys {
   sessionIds: string[];
   profileIds: string[];
+  eventIds: string[];
   mappedEventIds: string[];
 }
 
@@ -22,7 +26,10 @@ export interface LockedBatch {
   profiles: ProfileState[];
   /** Whole profiles by id, as mappings read them: read only when the batch has mapped events. */
   documents: Map<string, ProfileDocument>;
-  /** The mapped events stored before this batch (a repeated client id): their mappings were applied then. */
+  /**
+   * The batch's events stored before it (a repeated client id): their mappings were applied then, and
+   * the commit steps reacted to them then.
+   */
   storedEventIds: Set<string>;
 }
 
@@ -43,7 +50,8 @@ export interface BatchWrites {
 
 /**
  * The commit use case's store: it locks, reads and writes, and decides nothing. `Tx` is its
- * transaction, which the commit steps receive too.
+ * transaction, which the commit steps receive too; it runs statements in the order they are issued,
+ * so one issued before an earlier one has answered still sees that one's effects.
  */
 export interface TrackingStore<Tx> {
   /**
