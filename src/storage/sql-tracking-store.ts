@@ -85,9 +85,9 @@ const SESSION_PROFILES = 'ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($
 
 /**
  * The store of /track's commit use case (`tracking/commit.ts`), with a fixed number of statements
- * whatever the batch size: four round trips, BEGIN, the locking reads (pipelined), the writes
- * (pipelined: none depends on another's result), COMMIT, and one more when a commit step writes.
- * Round trips, not CPU, bound a flush.
+ * whatever the batch size: on PostgreSQL three round trips, BEGIN with the locking reads
+ * (pipelined), the writes with the commit steps (pipelined: none depends on another's result),
+ * COMMIT. Round trips, not CPU, bound a flush.
  */
 export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
   constructor(private readonly db: Database) {}

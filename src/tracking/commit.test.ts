@@ -221,7 +221,7 @@ describe('TrackCommit', () => {
   });
 
   it('fails the whole transaction, steps included, when the store fails to write the batch', async () => {
-    const { store, commit } = setup();
+    const { store } = setup();
     let settledSteps = false;
     store.write = () => Promise.reject(new Error('disk full'));
     const slowStep: CommitStep<Log> = {
