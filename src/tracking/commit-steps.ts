@@ -18,7 +18,10 @@ export interface CommittedEvent {
 
 export interface CommittedChanges {
   writer: 'track' | 'heartbeat' | 'backfill' | 'workflow' | 'import';
-  /** Events this transaction actually stored (a repeated id is not in here). */
+  /**
+   * Events this transaction stores (a repeated id is not in here; /track names those its lock found
+   * not yet stored, so that its steps go out with its writes).
+   */
   events: CommittedEvent[];
   /**
    * Profiles whose stored state changed, with the event types that changed them (segmentation reads
