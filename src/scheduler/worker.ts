@@ -3,6 +3,7 @@ import { DomainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { runEvery } from '../shared/timer-loop.js';
 import type { CollectOrigin } from '../tracking/tracker.js';
+import { Lanes } from './lanes.js';
 import type { ScheduledStore } from './ports.js';
 import { afterFailure, collectPayload, latenessMs, type ScheduledItem } from './schedule.js';
 
@@ -44,6 +45,12 @@ const MIN_REARM_MS = 50;
 
 /** Items claimed at once; the items of one profile run in due order, different profiles side by side. */
 const CLAIM_BATCH = 500;
+
+/**
+ * Batches claimed and run at once: the next batch's claim and checks overlap the current batch's
+ * commits, so neither the worker nor PostgreSQL waits for the other between batches.
+ */
+const BATCHES_IN_FLIGHT = 2;
 
 export interface BatchReport {
   due: number;
@@ -97,31 +104,28 @@ async function runItem(deps: SchedulerDeps, settings: SchedulerSettings, item: S
   }
 }
 
-/** Claims and runs one batch of due items; undefined when nothing was due. */
-export async function runDueBatch(
+/** Runs a claimed batch, each item in its lane, then marks its tracked events done in one statement. */
+async function runBatch(
   deps: SchedulerDeps,
   settings: SchedulerSettings,
-  limit = CLAIM_BATCH,
-): Promise<BatchReport | undefined> {
-  const now = clockOf(deps)();
-  const items = await deps.scheduled.claimDue(now, limit, settings.claimMs);
-  if (items.length === 0) return undefined;
-  const lanes = new Map<string, ScheduledItem[]>();
-  for (const item of items) lanes.set(laneOf(item), [...(lanes.get(laneOf(item)) ?? []), item]);
+  items: readonly ScheduledItem[],
+  claimedAt: Date,
+  lanes: Lanes,
+): Promise<BatchReport> {
   const report: BatchReport = { due: items.length, done: 0, failed: 0, dead: 0, maxLateMs: 0 };
-  for (const item of items) report.maxLateMs = Math.max(report.maxLateMs, latenessMs(item.dueAt, now));
+  for (const item of items) report.maxLateMs = Math.max(report.maxLateMs, latenessMs(item.dueAt, claimedAt));
   const tracked: ScheduledItem[] = [];
   const lost = (item: ScheduledItem) =>
     deps.logger.warn({ item: item.id }, 'scheduled item taken over by another worker meanwhile');
   await Promise.all(
-    [...lanes.values()].map(async (lane) => {
-      for (const item of lane) {
+    items.map((item) =>
+      lanes.run(laneOf(item), async () => {
         const result = await runItem(deps, settings, item);
         if (result === 'tracked') tracked.push(item);
         else if (result === 'lost') lost(item);
         else report[result] += 1;
-      }
-    }),
+      }),
+    ),
   );
   // One statement marks the batch's tracked events done; a crash before it leaves them to be redone,
   // and their events, with the same ids, are stored once.
@@ -131,16 +135,32 @@ export async function runDueBatch(
   return report;
 }
 
-/** Runs due items until none is left; returns how many were claimed. */
+/** Runs due items until none is left, BATCHES_IN_FLIGHT batches at a time; returns how many were claimed. */
 export async function runDue(deps: SchedulerDeps, settings: SchedulerSettings): Promise<number> {
+  const lanes = new Lanes();
+  const running = new Set<Promise<void>>();
   let total = 0;
-  for (;;) {
-    const report = await runDueBatch(deps, settings);
-    if (!report) return total;
-    total += report.due;
-    const level = report.failed + report.dead > 0 || report.maxLateMs > 1_000 ? 'info' : 'debug';
-    deps.logger[level](report, 'scheduled items run');
+  try {
+    for (;;) {
+      if (running.size >= BATCHES_IN_FLIGHT) await Promise.race(running);
+      const now = clockOf(deps)();
+      const items = await deps.scheduled.claimDue(now, CLAIM_BATCH, settings.claimMs);
+      if (items.length === 0) break;
+      total += items.length;
+      const batch = runBatch(deps, settings, items, now, lanes).then((report) => {
+        const level = report.failed + report.dead > 0 || report.maxLateMs > 1_000 ? 'info' : 'debug';
+        deps.logger[level](report, 'scheduled items run');
+      });
+      const settled = () => running.delete(batch);
+      batch.then(settled, settled);
+      running.add(batch);
+    }
+    await Promise.all(running);
+  } finally {
+    // A failed batch leaves its items to their claims' expiry; the others finish first.
+    await Promise.allSettled(running);
   }
+  return total;
 }
 
 /**
