@@ -5,7 +5,14 @@ import { runEvery } from '../shared/timer-loop.js';
 import type { CollectOrigin } from '../tracking/tracker.js';
 import { Lanes } from './lanes.js';
 import type { ScheduledStore } from './ports.js';
-import { afterFailure, collectPayload, latenessMs, type ScheduledItem } from './schedule.js';
+import {
+  afterFailure,
+  collectPayload,
+  latenessMs,
+  requestKeyOf,
+  type ScheduledEvent,
+  type ScheduledItem,
+} from './schedule.js';
 
 /**
  * The scheduler worker. PostgreSQL holds the items; a job on SCHEDULER_WAKE (delayed until an item's
@@ -17,8 +24,11 @@ import { afterFailure, collectPayload, latenessMs, type ScheduledItem } from './
 /** The logical queue whose jobs wake the scheduler worker; a job carries nothing. */
 export const SCHEDULER_WAKE = 'scheduler';
 
-/** Tracks a payload through the collect pipeline (Tracker.collect). */
-export type Collect = (payload: Record<string, unknown>, origin: CollectOrigin) => Promise<unknown>;
+/** Tracks a payload through the collect pipeline (Tracker.collect); its answer names the events it refused. */
+export type Collect = (
+  payload: Record<string, unknown>,
+  origin: CollectOrigin,
+) => Promise<{ errors: readonly { index: number; field: string; message: string }[] }>;
 
 export interface SchedulerDeps {
   scheduled: ScheduledStore;
@@ -77,34 +87,112 @@ const laneOf = (item: ScheduledItem): string =>
 /** `tracked`: the event is stored, the item is marked done with the batch's others. */
 type Result = 'tracked' | 'done' | 'failed' | 'dead' | 'lost';
 
-async function runItem(deps: SchedulerDeps, settings: SchedulerSettings, item: ScheduledItem): Promise<Result> {
-  const now = clockOf(deps)();
-  // Every claim counts: an item whose worker keeps dying with it is given up, not claimed for ever.
-  if (item.attempts > settings.maxAttempts) {
-    await deps.scheduled.fail(item, `given up after ${settings.maxAttempts} attempts that did not finish`, {
-      state: 'dead',
-    });
-    return 'dead';
-  }
-  try {
-    if (item.work.kind === 'event') {
-      await deps.collect(collectPayload(item.id, item.work), { channel: 'scheduler' });
-      return 'tracked';
+type EventItem = ScheduledItem & { work: ScheduledEvent };
+
+/** Events in one collect request at most: /track's own limit. */
+const EVENTS_PER_REQUEST = 1000;
+
+/**
+ * What runs as one piece in a lane: a resume, or a profile's events due one after another in one
+ * session (or none) from one source, tracked as one request, so a profile with many items due
+ * together costs one place in a commit, not one commit after another.
+ */
+type Unit = { kind: 'resume'; item: ScheduledItem } | { kind: 'events'; key: string; items: EventItem[] };
+
+/** The batch's units, each lane's in due order (the batch comes in due order). */
+function unitsOf(items: readonly ScheduledItem[]): { lane: string; unit: Unit }[] {
+  const units: { lane: string; unit: Unit }[] = [];
+  const lastOfLane = new Map<string, Unit>();
+  for (const item of items) {
+    const lane = laneOf(item);
+    if (item.work.kind === 'resume') {
+      const unit: Unit = { kind: 'resume', item };
+      units.push({ lane, unit });
+      lastOfLane.set(lane, unit);
+      continue;
     }
-    const outcome = await deps.scheduled.resume(item, now);
+    const eventItem = item as EventItem;
+    const key = requestKeyOf(eventItem.work);
+    const last = lastOfLane.get(lane);
+    if (last?.kind === 'events' && last.key === key && last.items.length < EVENTS_PER_REQUEST) {
+      last.items.push(eventItem);
+      continue;
+    }
+    const unit: Unit = { kind: 'events', key, items: [eventItem] };
+    units.push({ lane, unit });
+    lastOfLane.set(lane, unit);
+  }
+  return units;
+}
+
+/** Every claim counts: an item whose worker keeps dying with it is given up, not claimed for ever. */
+async function givenUp(deps: SchedulerDeps, settings: SchedulerSettings, item: ScheduledItem): Promise<boolean> {
+  if (item.attempts <= settings.maxAttempts) return false;
+  await deps.scheduled.fail(item, `given up after ${settings.maxAttempts} attempts that did not finish`, {
+    state: 'dead',
+  });
+  return true;
+}
+
+async function failed(
+  deps: SchedulerDeps,
+  settings: SchedulerSettings,
+  item: ScheduledItem,
+  reason: string,
+  error: unknown,
+): Promise<Result> {
+  const next = afterFailure(item.attempts, settings.maxAttempts, clockOf(deps)());
+  deps.logger.warn({ item: item.id, attempt: item.attempts, err: error, next: next.state }, 'scheduled item failed');
+  await deps.scheduled.fail(item, reason, next);
+  return next.state === 'dead' ? 'dead' : 'failed';
+}
+
+async function runResume(deps: SchedulerDeps, settings: SchedulerSettings, item: ScheduledItem): Promise<Result> {
+  if (item.work.kind !== 'resume') throw new Error(`scheduled item ${item.id} is not a resume`);
+  if (await givenUp(deps, settings, item)) return 'dead';
+  try {
+    const outcome = await deps.scheduled.resume(item, clockOf(deps)());
     if (outcome === 'not-paused')
       deps.logger.info({ item: item.id, run: item.work.runId }, 'resume due for a run that is no longer paused');
     return outcome === undefined ? 'lost' : 'done';
   } catch (error) {
-    const next = afterFailure(item.attempts, settings.maxAttempts, clockOf(deps)());
-    const reason = describe(error);
-    deps.logger.warn({ item: item.id, attempt: item.attempts, err: error, next: next.state }, 'scheduled item failed');
-    await deps.scheduled.fail(item, reason, next);
-    return next.state === 'dead' ? 'dead' : 'failed';
+    return failed(deps, settings, item, describe(error), error);
   }
 }
 
-/** Runs a claimed batch, each item in its lane, then marks its tracked events done in one statement. */
+/**
+ * Tracks a unit's events as one request. An event the pipeline refuses fails its own item; a
+ * refused request fails them all, each with the reason.
+ */
+async function runEvents(
+  deps: SchedulerDeps,
+  settings: SchedulerSettings,
+  items: readonly EventItem[],
+): Promise<Map<ScheduledItem, Result>> {
+  const results = new Map<ScheduledItem, Result>();
+  const live: EventItem[] = [];
+  for (const item of items) {
+    if (await givenUp(deps, settings, item)) results.set(item, 'dead');
+    else live.push(item);
+  }
+  if (live.length === 0) return results;
+  try {
+    const answer = await deps.collect(collectPayload(live), { channel: 'scheduler' });
+    const refused = new Map(answer.errors.map((problem) => [problem.index, problem]));
+    for (const [index, item] of live.entries()) {
+      const problem = refused.get(index);
+      results.set(
+        item,
+        problem ? await failed(deps, settings, item, `${problem.field}: ${problem.message}`, problem) : 'tracked',
+      );
+    }
+  } catch (error) {
+    for (const item of live) results.set(item, await failed(deps, settings, item, describe(error), error));
+  }
+  return results;
+}
+
+/** Runs a claimed batch, each unit in its lane, then marks its tracked events done in one statement. */
 async function runBatch(
   deps: SchedulerDeps,
   settings: SchedulerSettings,
@@ -117,13 +205,16 @@ async function runBatch(
   const tracked: ScheduledItem[] = [];
   const lost = (item: ScheduledItem) =>
     deps.logger.warn({ item: item.id }, 'scheduled item taken over by another worker meanwhile');
+  const count = (item: ScheduledItem, result: Result) => {
+    if (result === 'tracked') tracked.push(item);
+    else if (result === 'lost') lost(item);
+    else report[result] += 1;
+  };
   await Promise.all(
-    items.map((item) =>
-      lanes.run(laneOf(item), async () => {
-        const result = await runItem(deps, settings, item);
-        if (result === 'tracked') tracked.push(item);
-        else if (result === 'lost') lost(item);
-        else report[result] += 1;
+    unitsOf(items).map(({ lane, unit }) =>
+      lanes.run(lane, async () => {
+        if (unit.kind === 'resume') count(unit.item, await runResume(deps, settings, unit.item));
+        else for (const [item, result] of await runEvents(deps, settings, unit.items)) count(item, result);
       }),
     ),
   );
