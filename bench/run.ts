@@ -10,7 +10,9 @@
  *  6. /track with one rule running a 5-node flow against /track without rules (PostgreSQL);
  *  7. `bridge`: events/s through the Redis Streams bridge against the same events over /track (PostgreSQL);
  *  8. `identity`: merges/s by identification points while /track runs at half its maximum rate, and that
- *     /track's p99 against the same rate without merges (PostgreSQL).
+ *     /track's p99 against the same rate without merges (PostgreSQL);
+ *  9. `scheduler`: 100,000 scheduled items due in the same minute drained by one worker against a bare claim
+ *     loop over the same table, and lateness at a steady 500 items/s (bench/scheduler.ts).
  *
  * The load comes from another process (bench/load-generator.ts: wrk at full speed, autocannon at a fixed
  * rate); each /track run reports CPU milliseconds per request of the API processes, the bench database's
@@ -23,7 +25,7 @@
  *  BENCH_REDIS_URL (redis://127.0.0.1:6379, the bridge case's stream),
  *  BENCH_WRITE (yes: write BENCHMARKS.md), BENCH_CPU_PROF (a directory: `node --cpu-prof` the API children there),
  *  BENCH_STRICT (no: exit 1 on a missed target, not only on failed requests),
- *  BENCH_CASES (bare,postgres,postgres-2proc,pglite,condition,workflow,segmentation,triggers,heartbeat,bridge,identity: the cases to run),
+ *  BENCH_CASES (bare,postgres,postgres-2proc,pglite,condition,workflow,segmentation,triggers,scheduler,heartbeat,bridge,identity: the cases to run),
  *  BENCH_PG_SETTINGS ("name=value;…": ALTER DATABASE … SET on the bench database only, e.g.
  *    "session_preload_libraries=auto_explain;auto_explain.log_min_duration=20" or "jit=off").
  *  GROUP_COMMIT_WAIT_MS / GROUP_COMMIT_MAX_BATCH pass through to the API children.
@@ -55,6 +57,7 @@ import {
 import { ChildFailure, freePort, killAllChildren, startChild, type Child } from './servers.js';
 import { benchHeartbeat, type HeartbeatRunFigure } from './heartbeat.js';
 import { benchSegmentation } from './segmentation.js';
+import { benchScheduler, describeScheduler, schedulerTargets } from './scheduler.js';
 import { benchTriggers, describeTriggers } from './triggers.js';
 
 // ---------------------------------------------------------------- configuration
@@ -94,7 +97,7 @@ const settings = {
   cases: new Set(
     (
       process.env['BENCH_CASES']?.trim() ||
-      'bare,postgres,postgres-2proc,pglite,condition,workflow,segmentation,triggers,heartbeat,bridge,identity'
+      'bare,postgres,postgres-2proc,pglite,condition,workflow,segmentation,triggers,scheduler,heartbeat,bridge,identity'
     )
       .split(',')
       .map((name) => name.trim()),
@@ -931,6 +934,14 @@ async function main(): Promise<number> {
     log('segment triggers: BENCH_TRIGGER_PROFILES (100,000) profiles enter a segment with one rule, on PostgreSQL');
     const figures = await guarded('triggers', rows, notes, () => benchTriggers());
     if (figures) notes.push(describeTriggers(figures));
+  }
+  if (run('scheduler')) {
+    log('scheduler: BENCH_SCHEDULER_ITEMS (100,000) items due in the same minute, then a steady rate, on PostgreSQL');
+    const figures = await guarded('scheduler', rows, notes, () => benchScheduler());
+    if (figures) {
+      notes.push(describeScheduler(figures));
+      jobTargets.push(...schedulerTargets(figures));
+    }
   }
   if (run('heartbeat')) {
     log('heartbeat job over BENCH_HEARTBEAT_SESSIONS (1M) sessions on PostgreSQL (several minutes)');

@@ -195,6 +195,33 @@ describe.each(backends)('scheduler on $name', ({ name, available }) => {
     expect(await runDue(deps, settings)).toBe(1);
   });
 
+  it.skipIf(!available)(
+    "tracks a profile's items due together as one request in due order; a refused event fails only its item",
+    async () => {
+      world = await openWorld(name);
+      const [root] = world.roots;
+      const profileId = await newProfile(root);
+      const now = new Date();
+      const items = ['first', ' ', 'third'].map((type, n) =>
+        eventItem(new Date(now.getTime() - 3_000 + n), profileId, type),
+      );
+      await root.repositories.scheduled.add(items);
+
+      expect(await runDue(depsOf(root), settings)).toBe(3);
+
+      const [first, refused, third] = await Promise.all(items.map((item) => root.repositories.scheduled.get(item.id)));
+      expect(first).toMatchObject({ state: 'done' });
+      expect(third).toMatchObject({ state: 'done' });
+      expect(refused).toMatchObject({ state: 'pending', attempts: 1 });
+      expect(refused?.lastError).toMatch(/^events\.1\.type/);
+      const events = await root.db.query<{ type: string }>(
+        `SELECT type FROM events WHERE profile_id = $1 AND type IN ('first', 'third') ORDER BY seq`,
+        [profileId],
+      );
+      expect(events.map((event) => event.type)).toEqual(['first', 'third']);
+    },
+  );
+
   it.skipIf(!available)('removes done and cancelled items past the retention, and keeps the others', async () => {
     world = await openWorld(name);
     const [root] = world.roots;

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../shared/errors.js';
-import { afterFailure, backoffMs, collectPayload, delayedFrom, dueAtOf, scheduledEventId } from './schedule.js';
+import {
+  afterFailure,
+  backoffMs,
+  collectPayload,
+  delayedFrom,
+  dueAtOf,
+  requestKeyOf,
+  scheduledEventId,
+} from './schedule.js';
 
 const now = new Date('2026-12-04T10:00:00.000Z');
 
@@ -80,12 +88,32 @@ describe('the tracked event', () => {
       sourceId: 'scheduler',
       event: { type: 'reminder', properties: { n: 1 } },
     };
-    expect(collectPayload('item-1', work)).toEqual({
+    expect(collectPayload([{ id: 'item-1', work }])).toEqual({
       source: { id: 'scheduler' },
       profile: { id: 'p1' },
       session: { id: 's1' },
       events: [{ id: scheduledEventId('item-1'), type: 'reminder', properties: { n: 1 } }],
     });
-    expect(collectPayload('item-1', { ...work, sessionId: undefined })).not.toHaveProperty('session');
+    expect(collectPayload([{ id: 'item-1', work: { ...work, sessionId: undefined } }])).not.toHaveProperty('session');
+  });
+
+  it('carries several events of one profile, session and source in the order given', () => {
+    const work = (n: number) => ({
+      kind: 'event' as const,
+      profileId: 'p1',
+      sourceId: 'scheduler',
+      event: { type: 'reminder', properties: { n } },
+    });
+    const payload = collectPayload([
+      { id: 'item-2', work: work(2) },
+      { id: 'item-1', work: work(1) },
+    ]);
+    expect(payload['events']).toEqual([
+      { id: scheduledEventId('item-2'), type: 'reminder', properties: { n: 2 } },
+      { id: scheduledEventId('item-1'), type: 'reminder', properties: { n: 1 } },
+    ]);
+    expect(requestKeyOf(work(1))).toBe(requestKeyOf(work(2)));
+    expect(requestKeyOf({ ...work(1), sessionId: 's1' })).not.toBe(requestKeyOf(work(1)));
+    expect(requestKeyOf({ ...work(1), sourceId: 'other' })).not.toBe(requestKeyOf(work(1)));
   });
 });

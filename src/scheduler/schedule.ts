@@ -132,13 +132,28 @@ export function stableId(text: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/** The collect payload of a scheduled event: one event, with the id derived from the item. */
-export function collectPayload(itemId: string, work: ScheduledEvent): Record<string, unknown> {
+/** Events that one collect request can carry: the same profile, session (or none) and event source. */
+export function requestKeyOf(work: ScheduledEvent): string {
+  return `${work.profileId}\u0000${work.sessionId ?? ''}\u0000${work.sourceId}`;
+}
+
+/**
+ * The collect payload of scheduled events sharing a request key, in the order given (their due
+ * order): one request, each event's id derived from its item.
+ */
+export function collectPayload(items: readonly { id: string; work: ScheduledEvent }[]): Record<string, unknown> {
+  const [first] = items;
+  if (!first) throw new Error('a collect payload needs at least one scheduled event');
+  const { work } = first;
   return {
     source: { id: work.sourceId },
     profile: { id: work.profileId },
     ...(work.sessionId === undefined ? {} : { session: { id: work.sessionId } }),
-    events: [{ id: scheduledEventId(itemId), type: work.event.type, properties: work.event.properties }],
+    events: items.map(({ id, work: { event } }) => ({
+      id: scheduledEventId(id),
+      type: event.type,
+      properties: event.properties,
+    })),
   };
 }
 

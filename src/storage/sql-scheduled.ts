@@ -59,12 +59,19 @@ export class SqlScheduled implements ScheduledStore {
 
   async claimDue(now: Date, limit: number, leaseMs: number): Promise<ScheduledItem[]> {
     const rows = await this.db.query(
-      `WITH due AS (
-         SELECT id FROM scheduled
-         WHERE (state = 'pending' AND due_at <= $1) OR (state = 'running' AND claimed_until < $1)
-         ORDER BY due_at, id
-         LIMIT $2
+      // Pending and expired items are looked up apart: each branch walks its own partial index in
+      // order and stops at the limit, where one OR over both would read and sort every pending row.
+      `WITH expired AS (
+         SELECT id, due_at FROM scheduled WHERE state = 'running' AND claimed_until < $1
+         ORDER BY due_at, id LIMIT $2
          FOR UPDATE SKIP LOCKED
+       ), pending AS (
+         SELECT id, due_at FROM scheduled WHERE state = 'pending' AND due_at <= $1
+         ORDER BY due_at, id LIMIT $2
+         FOR UPDATE SKIP LOCKED
+       ), due AS (
+         SELECT id FROM (SELECT * FROM expired UNION ALL SELECT * FROM pending) AS candidates
+         ORDER BY due_at, id LIMIT $2
        )
        UPDATE scheduled s
        SET state = 'running', attempts = s.attempts + 1,
