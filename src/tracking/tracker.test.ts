@@ -108,14 +108,21 @@ describe('Tracker.collect', () => {
 describe('Tracker.collectAll', () => {
   const payload = (profile: string) => ({ source: { id: 'web' }, profile: { id: profile }, events: [{ type: 'a' }] });
 
-  it('commits all payloads in one commit, and answers each, a refused payload with its refusal', async () => {
+  it('commits the payloads in one commit per lane, and answers each, a refused payload with its refusal', async () => {
     const { committer, tracker } = setup();
+    const people = Array.from({ length: 30 }, (_, at) => `p${at}`);
     const results = await tracker.collectAll(
       [payload('p1'), { source: { id: 'web' }, events: [{}] }, payload('p2'), payload('p3')],
       { channel: 'import', runFlows: false },
     );
-    expect(committer.batches.map((batch) => batch.map((command) => command.profileId))).toEqual([['p1', 'p2', 'p3']]);
+    expect(committer.commands.map((command) => command.profileId).sort()).toEqual(['p1', 'p2', 'p3']);
+    expect(committer.batches.length).toBeLessThanOrEqual(2);
     expect(committer.commands.every((command) => command.runFlows === false)).toBe(true);
+    committer.batches.length = 0;
+    await tracker.collectAll(people.map(payload), BRIDGE);
+    // The group commit would flush at most 10 (its maxBatch) a transaction.
+    expect(committer.batches.length).toBeLessThanOrEqual(2);
+    expect(committer.batches.flat()).toHaveLength(30);
     expect(results.map((result) => ('error' in result ? result.error.code : result.answer.events.length))).toEqual([
       1,
       'invalid_events',
@@ -124,7 +131,7 @@ describe('Tracker.collectAll', () => {
     ]);
   });
 
-  it('when the batch fails as a whole, commits each payload on its own, so only the bad one fails', async () => {
+  it("when a lane's commit fails, commits each of its payloads on its own, so only the bad one fails", async () => {
     const { committer, tracker } = setup();
     committer.failAbove = 1;
     const results = await tracker.collectAll([payload('p1'), payload('broken'), payload('p2')], BRIDGE);

@@ -115,11 +115,11 @@ export class Tracker {
   }
 
   /**
-   * Many payloads with collect's checks and answers, committed together in one transaction of their
-   * own rather than through the group commit: an import's batch of thousands of rows pays one commit,
-   * not one per group-commit flush. A payload collect would refuse gets its refusal; should the whole
-   * batch fail to commit, each command is committed on its own through the lanes, so one bad command
-   * fails alone.
+   * Many payloads with collect's checks and answers, committed in one transaction per commit lane
+   * (side by side, each with the commands that lane would take) rather than through the group commit:
+   * an import's batch of thousands of rows pays a few commits, not one per group-commit flush. A
+   * payload collect would refuse gets its refusal; should a lane's transaction fail, each of its
+   * commands is committed on its own through the lanes, so one bad command fails alone.
    */
   async collectAll(raws: readonly unknown[], origin: CollectOrigin): Promise<CollectResult[]> {
     const results: CollectResult[] = [];
@@ -133,12 +133,16 @@ export class Tracker {
       }
     }
     const commands = checked.map(({ request }) => request.command);
-    const outcomes =
-      commands.length === 0
-        ? []
-        : await this.committer
-            .commit(commands, this.clock())
-            .catch(() => Promise.all(commands.map((command) => this.lanes.submit(command).catch(domainErrorOnly))));
+    const outcomes: (TrackOutcome | DomainError)[] = [];
+    await Promise.all(
+      this.lanes.partsByLane(commands).map(async (part) => {
+        const own = part.map((index) => commands[index]!);
+        const committed = await this.committer
+          .commit(own, this.clock())
+          .catch(() => Promise.all(own.map((command) => this.lanes.submit(command).catch(domainErrorOnly))));
+        part.forEach((index, at) => (outcomes[index] = committed[at]!));
+      }),
+    );
     await Promise.all(
       checked.map(async ({ at, request }, index) => {
         const outcome = outcomes[index]!;
