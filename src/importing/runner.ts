@@ -135,7 +135,7 @@ function mapRows<T>(items: readonly ReadItem[], map: (ref: string, row: SourceRo
 
 /**
  * Collects a batch's events, one request per (profile, session) so each keeps its person; the
- * requests commit together in one transaction. A request the pipeline refuses rejects its rows;
+ * requests commit together (a transaction per commit lane). A request the pipeline refuses rejects its rows;
  * an unknown or disabled event source fails the run.
  */
 async function collectBatch(
