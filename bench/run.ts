@@ -12,7 +12,8 @@
  *  8. `identity`: merges/s by identification points while /track runs at half its maximum rate, and that
  *     /track's p99 against the same rate without merges (PostgreSQL);
  *  9. `scheduler`: 100,000 scheduled items due in the same minute drained by one worker against a bare claim
- *     loop over the same table, and lateness at a steady 500 items/s (bench/scheduler.ts).
+ *     loop over the same table, and lateness at a steady 500 items/s (bench/scheduler.ts);
+ *  10. `import`: a CSV imported as events and as profiles against COPY of the same rows (bench/import.ts).
  *
  * The load comes from another process (bench/load-generator.ts: wrk at full speed, autocannon at a fixed
  * rate); each /track run reports CPU milliseconds per request of the API processes, the bench database's
@@ -25,7 +26,7 @@
  *  BENCH_REDIS_URL (redis://127.0.0.1:6379, the bridge case's stream),
  *  BENCH_WRITE (yes: write BENCHMARKS.md), BENCH_CPU_PROF (a directory: `node --cpu-prof` the API children there),
  *  BENCH_STRICT (no: exit 1 on a missed target, not only on failed requests),
- *  BENCH_CASES (bare,postgres,postgres-2proc,pglite,condition,workflow,segmentation,triggers,scheduler,heartbeat,bridge,identity: the cases to run),
+ *  BENCH_CASES (bare,postgres,postgres-2proc,pglite,condition,workflow,segmentation,triggers,scheduler,heartbeat,bridge,identity,import: the cases to run),
  *  BENCH_PG_SETTINGS ("name=value;…": ALTER DATABASE … SET on the bench database only, e.g.
  *    "session_preload_libraries=auto_explain;auto_explain.log_min_duration=20" or "jit=off").
  *  GROUP_COMMIT_WAIT_MS / GROUP_COMMIT_MAX_BATCH pass through to the API children.
@@ -56,6 +57,7 @@ import {
 } from './report.js';
 import { ChildFailure, freePort, killAllChildren, startChild, type Child } from './servers.js';
 import { benchHeartbeat, type HeartbeatRunFigure } from './heartbeat.js';
+import { benchImport, describeImport, IMPORT_ROWS, importTargets } from './import.js';
 import { benchSegmentation } from './segmentation.js';
 import { benchScheduler, describeScheduler, schedulerTargets } from './scheduler.js';
 import { benchTriggers, describeTriggers } from './triggers.js';
@@ -97,7 +99,7 @@ const settings = {
   cases: new Set(
     (
       process.env['BENCH_CASES']?.trim() ||
-      'bare,postgres,postgres-2proc,pglite,condition,workflow,segmentation,triggers,scheduler,heartbeat,bridge,identity'
+      'bare,postgres,postgres-2proc,pglite,condition,workflow,segmentation,triggers,scheduler,heartbeat,bridge,identity,import'
     )
       .split(',')
       .map((name) => name.trim()),
@@ -965,6 +967,14 @@ async function main(): Promise<number> {
         met: figures.met,
         detail: figures.runs.map((r) => `${label(r)} ${r.seconds.toFixed(1)} s`).join(', '),
       });
+    }
+  }
+  if (run('import')) {
+    log(`CSV import of BENCH_IMPORT_ROWS (${IMPORT_ROWS}) rows as events and as profiles, against COPY, on PostgreSQL`);
+    const figures = await guarded('import', rows, notes, () => benchImport());
+    if (figures) {
+      notes.push(describeImport(figures));
+      jobTargets.push(...importTargets(figures));
     }
   }
 

@@ -262,6 +262,19 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(refused.json<{ details: { field: string }[] }>().details[0]!.field).toBe('mapping.profileId');
   });
 
+  it('lays rows of one profile in one batch over each other, so no row loses what it set', async () => {
+    const path = join(dir, 'layered.csv');
+    writeFileSync(path, 'id,plan,city\nlayered,pro,\nlayered,,Oslo\n');
+    const created = await createImport({
+      target: 'profiles',
+      source: { kind: 'csv', path },
+      mapping: { profileId: 'id', traits: { plan: 'plan', city: 'city' } },
+    });
+    expect(await finished(await run(created.id))).toMatchObject({ state: 'done', rowsStored: 2 });
+    const [profile] = await api.runtime.db.query(`SELECT traits FROM profiles WHERE id = 'layered'`);
+    expect(profile).toEqual({ traits: { plan: 'pro', city: 'Oslo' } });
+  });
+
   it('sets profiles by an identity key: the profile holding the value, or a new one that claims it', async () => {
     const path = join(dir, 'people.csv');
     writeFileSync(path, 'email,name\n Ann@Example.com ,Ann\nbob@example.com,Bob\nann@example.com,Annie\n,Nobody\n');

@@ -295,7 +295,7 @@ export class Composition {
     let box: Promise<SecretBox> | undefined;
     this.importing ??= {
       collector: {
-        collect: (payload, origin) => this.tracking().tracker.collect(payload, origin),
+        collectAll: (payloads, origin) => this.tracking().tracker.collectAll(payloads, origin),
       },
       records: new SqlImportRecords(this.db, this.steps),
       readers: readerFor,

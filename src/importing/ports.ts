@@ -1,5 +1,4 @@
-import type { CollectOrigin } from '../tracking/tracker.js';
-import type { TrackResponse } from '../tracking/payload.js';
+import type { CollectOrigin, CollectResult } from '../tracking/tracker.js';
 import type { ImportConfig, ImportDraft, ImportSource } from './model.js';
 import type { Checkpoint, RowReader } from './sources.js';
 import type { ImportedEvent, ImportedProfile, ImportedSession } from './tracardi.js';
@@ -94,9 +93,9 @@ export interface RecordWriter {
   upsertProfiles(profiles: readonly ProfileUpsert[]): Promise<number>;
 }
 
-/** The collect pipeline's entry, as the importer uses it. */
+/** The collect pipeline's entry, as the importer uses it: a batch's payloads committed together. */
 export interface Collector {
-  collect(payload: unknown, origin: CollectOrigin): Promise<TrackResponse>;
+  collectAll(payloads: readonly unknown[], origin: CollectOrigin): Promise<CollectResult[]>;
 }
 
 export type ReaderFactory = (source: ImportSource, password: string | undefined) => RowReader;

@@ -2,7 +2,7 @@
  * From a source row to the event it becomes: typed values by column or dot path, and ids derived
  * from (import, row key), so that reading a row again yields the same event, stored once.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { normaliseValue, readPath, type IdentityKey, type IdentitySettings } from '../identity/keys.js';
 import type { FieldMapping, ImportMapping, ValueType } from './model.js';
 
@@ -27,11 +27,10 @@ export class RowRejected extends Error {
 
 /** A UUID (version 8, RFC 9562's custom layout) from a SHA-256 of the parts: the same parts, the same id. */
 export function derivedId(...parts: string[]): string {
-  const bytes = createHash('sha256').update(parts.join('\u0000')).digest().subarray(0, 16);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x80;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const hex = hash('sha256', parts.join('\u0000'), 'hex');
+  // The version nibble is 8; the variant's two high bits are 10.
+  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 /** A column by its name, else a dot path into nested objects (JSON rows). */

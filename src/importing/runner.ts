@@ -135,7 +135,7 @@ function mapRows<T>(items: readonly ReadItem[], map: (ref: string, row: SourceRo
 
 /**
  * Collects a batch's events, one request per (profile, session) so each keeps its person; the
- * requests go at once and share the group commit. A request the pipeline refuses rejects its rows;
+ * requests commit together (a transaction per commit lane). A request the pipeline refuses rejects its rows;
  * an unknown or disabled event source fails the run.
  */
 async function collectBatch(
@@ -146,58 +146,57 @@ async function collectBatch(
   const groups = new Map<string, Collectable[]>();
   for (const each of events) {
     const key = `${each.profileId}\u0000${each.sessionId}`;
-    const group = groups.get(key) ?? [];
-    if (group.length === 0) groups.set(key, group);
-    group.push(each);
+    const group = groups.get(key);
+    if (group) group.push(each);
+    else groups.set(key, [each]);
   }
   const requests: Collectable[][] = [];
   for (const group of groups.values())
     for (let at = 0; at < group.length; at += EVENTS_PER_REQUEST)
       requests.push(group.slice(at, at + EVENTS_PER_REQUEST));
+  const results = await collector.collectAll(
+    requests.map((rows) => ({
+      source: { id: config.eventSourceId },
+      profile: { id: rows[0]!.profileId },
+      session: { id: rows[0]!.sessionId },
+      events: rows.map(({ event }) => event),
+    })),
+    { channel: 'import', runFlows: config.options.runFlows !== false },
+  );
   const rejections: Rejection[] = [];
   let stored = 0;
-  await Promise.all(
-    requests.map(async (rows) => {
-      const { profileId, sessionId } = rows[0]!;
-      try {
-        const answer = await collector.collect(
-          {
-            source: { id: config.eventSourceId },
-            profile: { id: profileId },
-            session: { id: sessionId },
-            events: rows.map(({ event }) => event),
-          },
-          { channel: 'import', runFlows: config.options.runFlows !== false },
-        );
-        for (const problem of answer.errors)
-          rejections.push({ ref: rows[problem.index]!.ref, reason: `${problem.field}: ${problem.message}` });
-        stored += rows.length - answer.errors.length;
-      } catch (error) {
-        if (!(error instanceof DomainError) || error.code === 'invalid_source') throw error;
-        for (const { ref } of rows) rejections.push({ ref, reason: error.message });
-      }
-    }),
-  );
+  for (const [index, result] of results.entries()) {
+    const rows = requests[index]!;
+    if ('error' in result) {
+      if (result.error.code === 'invalid_source') throw result.error;
+      for (const { ref } of rows) rejections.push({ ref, reason: result.error.message });
+      continue;
+    }
+    for (const problem of result.answer.errors)
+      rejections.push({ ref: rows[problem.index]!.ref, reason: `${problem.field}: ${problem.message}` });
+    stored += rows.length - result.answer.errors.length;
+  }
   return { stored, rejections };
 }
 
-/** Stores one batch's rows the way its source asks: events through collect, Tracardi profiles and sessions as they are. */
-async function storeBatch(
+type Stored = { stored: number; rejections: Rejection[] };
+
+/**
+ * Maps one batch's rows the way its source asks (CPU only), and returns how to store them: events
+ * through collect, profiles by upsert, Tracardi profiles and sessions as they are. Mapping apart
+ * from storing lets the next batch be read and mapped while this one is written.
+ */
+function prepareBatch(
   importing: ImportServices,
   config: ImportConfig,
   items: readonly ReadItem[],
-): Promise<{ stored: number; rejections: Rejection[] }> {
-  const written = async <T>(
-    mapped: { mapped: T[]; rejections: Rejection[] },
-    write: (rows: T[]) => Promise<number>,
-  ) => ({
-    stored: mapped.mapped.length === 0 ? 0 : await write(mapped.mapped),
-    rejections: mapped.rejections,
-  });
-  const collected = async (mapped: { mapped: Collectable[]; rejections: Rejection[] }) => {
-    const outcome = await collectBatch(importing.collector, config, mapped.mapped);
-    return { stored: outcome.stored, rejections: [...mapped.rejections, ...outcome.rejections] };
-  };
+): () => Promise<Stored> {
+  const written =
+    <T>(mapped: { mapped: T[]; rejections: Rejection[] }, write: (rows: T[]) => Promise<number>) =>
+    async () => ({
+      stored: mapped.mapped.length === 0 ? 0 : await write(mapped.mapped),
+      rejections: mapped.rejections,
+    });
   const { source } = config;
   if (config.target === 'profiles')
     return written(
@@ -208,23 +207,26 @@ async function storeBatch(
         return rows.length;
       },
     );
-  if (source.kind !== 'tracardi')
-    return collected(
-      mapRows(items, (ref, row) => {
-        const event = rowToEvent(config.id, ref, row, config.mapping);
-        return {
-          ref,
-          profileId: event.profileId,
-          sessionId: event.sessionId,
-          event: {
-            id: event.id,
-            type: config.eventType,
-            properties: event.properties,
-            ...(event.time === undefined ? {} : { time: event.time }),
-          },
-        };
-      }),
-    );
+  if (source.kind !== 'tracardi') {
+    const mapped = mapRows(items, (ref, row) => {
+      const event = rowToEvent(config.id, ref, row, config.mapping);
+      return {
+        ref,
+        profileId: event.profileId,
+        sessionId: event.sessionId,
+        event: {
+          id: event.id,
+          type: config.eventType,
+          properties: event.properties,
+          ...(event.time === undefined ? {} : { time: event.time }),
+        },
+      };
+    });
+    return async () => {
+      const outcome = await collectBatch(importing.collector, config, mapped.mapped);
+      return { stored: outcome.stored, rejections: [...mapped.rejections, ...outcome.rejections] };
+    };
+  }
   switch (source.index) {
     case 'profile':
       return written(
@@ -265,23 +267,46 @@ export async function runImport(deps: ImportDeps, runId: string): Promise<void> 
       if (total !== undefined) await deps.imports.setTotal(runId, total);
     }
     const rate = config.options.rowsPerSecond;
+    const read = reader.read(work.checkpoint, config.options.batchSize ?? DEFAULT_BATCH_SIZE);
+    const batches = read[Symbol.asyncIterator]();
+    const readAndMap = () => {
+      const reading = batches
+        .next()
+        .then((next) =>
+          next.done ? undefined : { batch: next.value, store: prepareBatch(deps.importing, config, next.value.items) },
+        );
+      // Its failure is met where it is awaited, once the batch before it is stored.
+      reading.catch(() => undefined);
+      return reading;
+    };
+    // The next batch is read and mapped while this one is written; batches are stored and recorded
+    // in order, so the checkpoint never passes a batch not stored.
+    let ahead = readAndMap();
     let started = Date.now();
-    for await (const batch of reader.read(work.checkpoint, config.options.batchSize ?? DEFAULT_BATCH_SIZE)) {
-      const stored = await storeBatch(deps.importing, config, batch.items);
-      if (rate !== undefined) await sleep(Math.max(0, (batch.items.length / rate) * 1000 - (Date.now() - started)));
-      const outcome: BatchOutcome = {
-        read: batch.items.length,
-        stored: stored.stored,
-        rejections: stored.rejections,
-        checkpoint: batch.checkpoint,
-        position: batch.position,
-        activeMs: Date.now() - started,
-      };
-      started = Date.now();
-      if (!(await deps.imports.recordBatch(runId, work.claim, outcome))) {
-        logger.info('import run stopped: paused or cancelled');
-        return;
+    try {
+      for (let current = await ahead; current; current = await ahead) {
+        ahead = readAndMap();
+        const { batch } = current;
+        const stored = await current.store();
+        if (rate !== undefined) await sleep(Math.max(0, (batch.items.length / rate) * 1000 - (Date.now() - started)));
+        const outcome: BatchOutcome = {
+          read: batch.items.length,
+          stored: stored.stored,
+          rejections: stored.rejections,
+          checkpoint: batch.checkpoint,
+          position: batch.position,
+          activeMs: Date.now() - started,
+        };
+        started = Date.now();
+        if (!(await deps.imports.recordBatch(runId, work.claim, outcome))) {
+          logger.info('import run stopped: paused or cancelled');
+          return;
+        }
       }
+    } finally {
+      // A batch read ahead and not stored is read again on resume; the reader lets its source go.
+      await ahead.catch(() => undefined);
+      await batches.return?.();
     }
     await deps.imports.finishRun(runId, work.claim, 'done');
     logger.info('import run done');

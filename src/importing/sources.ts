@@ -43,23 +43,26 @@ const plainRow = (row: Record<string, unknown>): SourceRow =>
 
 const lineAfter = (after: Checkpoint | undefined) => (after && 'line' in after ? after.line : 0);
 
-/** Groups items into batches; `progress` says where the reader is after the last item taken. */
-async function* batched(
-  items: AsyncIterable<{ item: ReadItem; line: number; position: number }>,
-  after: number,
-  size: number,
-): AsyncIterable<ReadBatch> {
+/** A file's item with the line it is on and the byte offset after it. */
+type LineItem = { item: ReadItem; line: number; position: number };
+
+/**
+ * Groups items, which come a run at a time (an await per item would cost more than the item), into
+ * batches; `progress` says where the reader is after the last item taken.
+ */
+async function* batched(runs: AsyncIterable<LineItem[]>, after: number, size: number): AsyncIterable<ReadBatch> {
   let batch: ReadItem[] = [];
   let last = { line: after, position: 0 };
-  for await (const { item, line, position } of items) {
-    last = { line, position };
-    if (line <= after) continue;
-    batch.push(item);
-    if (batch.length >= size) {
-      yield { items: batch, checkpoint: { line }, position };
-      batch = [];
+  for await (const run of runs)
+    for (const { item, line, position } of run) {
+      last = { line, position };
+      if (line <= after) continue;
+      batch.push(item);
+      if (batch.length >= size) {
+        yield { items: batch, checkpoint: { line }, position };
+        batch = [];
+      }
     }
-  }
   if (batch.length > 0 || last.line > after)
     yield { items: batch, checkpoint: { line: Math.max(last.line, after) }, position: last.position };
 }
@@ -88,11 +91,18 @@ type CsvRecord = { text: string; line: number; end: number } | { rejected: strin
  * field is still open). A quote never closed, up to MAX_RECORD_BYTES or the end of the file, rejects
  * the line it opened on and reading goes on with the line after, so one stray quote costs one row.
  */
-async function* csvRecords(path: string, quote: number, encoding: string, check: (text: string) => string | undefined) {
+async function* csvRecords(
+  path: string,
+  quote: number,
+  encoding: string,
+  check: (text: string) => string | undefined,
+): AsyncIterable<CsvRecord[]> {
   const decode = decoder(encoding);
   const lines: { bytes: Buffer; end: number; line: number }[] = [];
   let number = 0;
-  let source: AsyncIterator<{ bytes: Buffer; end: number }> | undefined = byteLines(path)[Symbol.asyncIterator]();
+  let source: AsyncIterator<{ bytes: Buffer; end: number }[]> | undefined = byteLines(path)[Symbol.asyncIterator]();
+  // Records are handed on a run at a time: those found in the lines read so far.
+  let records: CsvRecord[] = [];
   const quotes = (bytes: Buffer) => {
     let count = 0;
     for (let at = bytes.indexOf(quote); at >= 0; at = bytes.indexOf(quote, at + 1)) count++;
@@ -105,24 +115,37 @@ async function* csvRecords(path: string, quote: number, encoding: string, check:
     let taken = 0;
     for (;;) {
       if (taken === lines.length) {
+        if (records.length > 0) {
+          yield records;
+          records = [];
+        }
         const next = source ? await source.next() : { done: true as const, value: undefined };
         if (next.done) {
           source = undefined;
           break;
         }
-        lines.push({ bytes: next.value.bytes, end: next.value.end, line: ++number });
+        for (const { bytes, end } of next.value) lines.push({ bytes, end, line: ++number });
+        if (taken === lines.length) continue;
       }
       const line = lines[taken++]!;
       open += quotes(line.bytes);
       size += line.bytes.length + 1;
       if (open % 2 === 0 || size > MAX_RECORD_BYTES) break;
     }
-    if (taken === 0) return;
+    if (taken === 0) {
+      if (records.length > 0) yield records;
+      return;
+    }
     const first = lines[0]!;
     const spans = open % 2 === 0 ? taken : 0;
-    const bytes = Buffer.concat(
-      lines.slice(0, spans).flatMap((each, index) => (index === 0 ? [each.bytes] : [Buffer.from('\n'), each.bytes])),
-    );
+    const bytes =
+      spans === 1
+        ? first.bytes
+        : Buffer.concat(
+            lines
+              .slice(0, spans)
+              .flatMap((each, index) => (index === 0 ? [each.bytes] : [Buffer.from('\n'), each.bytes])),
+          );
     const text = spans === 0 ? undefined : decode(bytes[bytes.length - 1] === 0x0d ? bytes.subarray(0, -1) : bytes);
     // A record over several lines is checked here: if it is malformed (a stray quote in an unquoted
     // field opened it), only its first line is rejected and the lines after it are read again.
@@ -134,13 +157,14 @@ async function* csvRecords(path: string, quote: number, encoding: string, check:
           : undefined;
     if (problem !== undefined) {
       lines.shift();
-      yield { rejected: problem, line: first.line, end: first.end } as CsvRecord;
+      records.push({ rejected: problem, line: first.line, end: first.end });
       continue;
     }
     const last = lines[spans - 1]!;
     lines.splice(0, spans);
-    if (text === undefined) yield { rejected: `bytes that are not valid ${encoding}`, line: first.line, end: last.end };
-    else if (text.trim() !== '') yield { text, line: first.line, end: last.end };
+    if (text === undefined)
+      records.push({ rejected: `bytes that are not valid ${encoding}`, line: first.line, end: last.end });
+    else if (text.trim() !== '') records.push({ text, line: first.line, end: last.end });
   }
 }
 
@@ -191,19 +215,20 @@ class CsvReader implements RowReader {
     });
   }
 
-  private async *records(): AsyncIterable<{ item: ReadItem; line: number; position: number }> {
+  private async *records(): AsyncIterable<LineItem[]> {
     const { source } = this;
     const quote = Buffer.from(source.quote ?? '"')[0]!;
     let columns: string[] | undefined;
     let chunk: (CsvRecord & { text: string })[] = [];
-    const flush = function* (this: CsvReader): Iterable<{ item: ReadItem; line: number; position: number }> {
+    let items: LineItem[] = [];
+    const flush = () => {
       const parsed = this.parse(chunk);
       for (const [index, record] of chunk.entries()) {
         const fields = parsed[index]!;
         const { line, end: position } = record;
         const ref = `line ${line}`;
         if (!Array.isArray(fields)) {
-          yield { item: { ref, rejected: fields.error }, line, position };
+          items.push({ item: { ref, rejected: fields.error }, line, position });
           continue;
         }
         if (!columns) {
@@ -211,44 +236,58 @@ class CsvReader implements RowReader {
           if (source.header !== false) continue;
         }
         const names = columns;
-        yield fields.length === names.length
-          ? { item: { ref, row: Object.fromEntries(names.map((name, at) => [name, fields[at]])) }, line, position }
-          : { item: { ref, rejected: `expected ${names.length} columns, got ${fields.length}` }, line, position };
+        items.push(
+          fields.length === names.length
+            ? { item: { ref, row: Object.fromEntries(names.map((name, at) => [name, fields[at]])) }, line, position }
+            : { item: { ref, rejected: `expected ${names.length} columns, got ${fields.length}` }, line, position },
+        );
       }
       chunk = [];
-    }.bind(this);
-    for await (const record of csvRecords(source.path, quote, source.encoding ?? 'utf-8', this.check)) {
-      if ('rejected' in record) {
-        yield* flush();
-        yield {
-          item: { ref: `line ${record.line}`, rejected: record.rejected },
-          line: record.line,
-          position: record.end,
-        };
-        continue;
+    };
+    for await (const run of csvRecords(source.path, quote, source.encoding ?? 'utf-8', this.check)) {
+      for (const record of run) {
+        if ('rejected' in record) {
+          flush();
+          items.push({
+            item: { ref: `line ${record.line}`, rejected: record.rejected },
+            line: record.line,
+            position: record.end,
+          });
+          continue;
+        }
+        chunk.push(record);
+        if (chunk.length >= PARSE_CHUNK || !columns) flush();
       }
-      chunk.push(record);
-      if (chunk.length >= PARSE_CHUNK || !columns) yield* flush();
+      if (items.length > 0) {
+        yield items;
+        items = [];
+      }
     }
-    yield* flush();
+    flush();
+    if (items.length > 0) yield items;
   }
 }
 
-/** Lines of a file as bytes, with the offset after each (a line's own bytes decide whether it decodes). */
-async function* byteLines(path: string): AsyncIterable<{ bytes: Buffer; end: number }> {
+/**
+ * Lines of a file as bytes, with the offset after each (a line's own bytes decide whether it
+ * decodes), the lines of each chunk read together.
+ */
+async function* byteLines(path: string): AsyncIterable<{ bytes: Buffer; end: number }[]> {
   let rest = Buffer.alloc(0);
   let offset = 0;
   for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    let data = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
-    let newline: number;
-    while ((newline = data.indexOf(0x0a)) >= 0) {
-      offset += newline + 1;
-      yield { bytes: data.subarray(0, newline), end: offset };
-      data = data.subarray(newline + 1);
+    const data = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
+    const lines: { bytes: Buffer; end: number }[] = [];
+    let start = 0;
+    for (let newline = data.indexOf(0x0a); newline >= 0; newline = data.indexOf(0x0a, start)) {
+      offset += newline + 1 - start;
+      lines.push({ bytes: data.subarray(start, newline), end: offset });
+      start = newline + 1;
     }
-    rest = Buffer.from(data);
+    rest = Buffer.from(data.subarray(start));
+    if (lines.length > 0) yield lines;
   }
-  if (rest.length > 0) yield { bytes: rest, end: offset + rest.length };
+  if (rest.length > 0) yield [{ bytes: rest, end: offset + rest.length }];
 }
 
 class JsonLinesReader implements RowReader {
@@ -262,33 +301,30 @@ class JsonLinesReader implements RowReader {
     return batched(this.records(), lineAfter(after), batchSize);
   }
 
-  private async *records(): AsyncIterable<{ item: ReadItem; line: number; position: number }> {
+  private async *records(): AsyncIterable<LineItem[]> {
     const decode = decoder(this.source.encoding);
     let line = 0;
-    for await (const { bytes, end } of byteLines(this.source.path)) {
-      line++;
-      const ref = `line ${line}`;
-      const text = decode(bytes);
-      if (text === undefined) {
-        yield {
-          item: { ref, rejected: `bytes that are not valid ${this.source.encoding ?? 'utf-8'}` },
-          line,
-          position: end,
-        };
-        continue;
-      }
-      if (text.trim() === '') continue;
-      let row: unknown;
-      try {
-        row = JSON.parse(text);
-      } catch (error) {
-        yield { item: { ref, rejected: `not JSON: ${(error as Error).message}` }, line, position: end };
-        continue;
-      }
-      yield row !== null && typeof row === 'object' && !Array.isArray(row)
-        ? { item: { ref, row: row as SourceRow }, line, position: end }
-        : { item: { ref, rejected: 'expected a JSON object' }, line, position: end };
+    for await (const run of byteLines(this.source.path))
+      yield run.flatMap(({ bytes, end }) => {
+        line++;
+        const item = this.item(decode(bytes), `line ${line}`);
+        return item ? [{ item, line, position: end }] : [];
+      });
+  }
+
+  /** A line (undefined: not valid in the encoding) as its row or its rejection; nothing for a blank line. */
+  private item(text: string | undefined, ref: string): ReadItem | undefined {
+    if (text === undefined) return { ref, rejected: `bytes that are not valid ${this.source.encoding ?? 'utf-8'}` };
+    if (text.trim() === '') return undefined;
+    let row: unknown;
+    try {
+      row = JSON.parse(text);
+    } catch (error) {
+      return { ref, rejected: `not JSON: ${(error as Error).message}` };
     }
+    return row !== null && typeof row === 'object' && !Array.isArray(row)
+      ? { ref, row: row as SourceRow }
+      : { ref, rejected: 'expected a JSON object' };
   }
 }
 

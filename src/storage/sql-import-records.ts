@@ -15,6 +15,23 @@ const lastOfEachId = <T extends { id: string }>(rows: readonly T[]): T[] => [
   ...new Map(rows.map((row) => [row.id, row])).values(),
 ];
 
+/**
+ * Rows of one profile id laid over each other in order, key by key at the top level as the upsert
+ * lays them over the stored profile: the statement may touch a row once, and an earlier row's keys
+ * that a later one does not set are kept.
+ */
+function layeredById(rows: readonly ProfileUpsert[]): ProfileUpsert[] {
+  const byId = new Map<string, ProfileUpsert>();
+  for (const row of rows) {
+    const earlier = byId.get(row.id);
+    byId.set(
+      row.id,
+      earlier ? { ...row, traits: { ...earlier.traits, ...row.traits }, pii: { ...earlier.pii, ...row.pii } } : row,
+    );
+  }
+  return [...byId.values()];
+}
+
 export class SqlImportRecords implements RecordWriter {
   constructor(
     private readonly db: Database,
@@ -115,7 +132,7 @@ export class SqlImportRecords implements RecordWriter {
          ON CONFLICT (id) DO UPDATE SET traits = profiles.traits || excluded.traits, pii = profiles.pii || excluded.pii,
                 updated_at = now(), version = profiles.version + 1
          RETURNING id`,
-        [JSON.stringify(profiles)],
+        [JSON.stringify(layeredById(profiles))],
       );
       // A key no profile held belongs from now on to the profile created for it.
       const claims = profiles.flatMap(({ id, key }) => (key ? [{ ...key, profile_id: id }] : []));

@@ -33,6 +33,15 @@ export class CommitLanes {
     return this.lanes[laneOf(command.profileId ?? command.sessionId, this.lanes.length)]!.submit(command);
   }
 
+  /** Indexes of the commands by the lane submit would send each to: parts that rarely lock the same rows. */
+  partsByLane(commands: readonly TrackCommand[]): number[][] {
+    const parts = this.lanes.map((): number[] => []);
+    commands.forEach((command, index) =>
+      parts[laneOf(command.profileId ?? command.sessionId, this.lanes.length)]!.push(index),
+    );
+    return parts.filter((part) => part.length > 0);
+  }
+
   async drain(): Promise<void> {
     await Promise.all(this.lanes.map((lane) => lane.drain()));
   }

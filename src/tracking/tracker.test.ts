@@ -8,10 +8,16 @@ import { Tracker, type CollectOrigin } from './tracker.js';
 const NOW = new Date('2026-12-04T18:00:00Z');
 const BRIDGE: CollectOrigin = { channel: 'bridge' };
 
-/** Commits by answering each command with fixed ids, and keeps what it was given. */
+/** Commits by answering each command with fixed ids, and keeps what it was given, a batch per commit. */
 class RecordingCommitter implements BatchCommitter {
   readonly commands: TrackCommand[] = [];
+  readonly batches: TrackCommand[][] = [];
+  /** A commit of more commands than this fails as a whole. */
+  failAbove = Infinity;
   async commit(commands: TrackCommand[]): Promise<TrackOutcome[]> {
+    if (commands.length > this.failAbove) throw new Error('batch refused');
+    if (commands.some((command) => command.profileId === 'broken')) throw new DomainError('conflict', 'broken');
+    this.batches.push(commands);
     this.commands.push(...commands);
     return commands.map((command) => ({
       profileId: 'p1',
@@ -96,5 +102,44 @@ describe('Tracker.collect', () => {
     expect(error.code).toBe('invalid_events');
     expect(error.details.map((problem) => problem.field)).toEqual(['events.0.type', 'events.1.type']);
     expect(committer.commands).toEqual([]);
+  });
+});
+
+describe('Tracker.collectAll', () => {
+  const payload = (profile: string) => ({ source: { id: 'web' }, profile: { id: profile }, events: [{ type: 'a' }] });
+
+  it('commits the payloads in one commit per lane, and answers each, a refused payload with its refusal', async () => {
+    const { committer, tracker } = setup();
+    const people = Array.from({ length: 30 }, (_, at) => `p${at}`);
+    const results = await tracker.collectAll(
+      [payload('p1'), { source: { id: 'web' }, events: [{}] }, payload('p2'), payload('p3')],
+      { channel: 'import', runFlows: false },
+    );
+    expect(committer.commands.map((command) => command.profileId).sort()).toEqual(['p1', 'p2', 'p3']);
+    expect(committer.batches.length).toBeLessThanOrEqual(2);
+    expect(committer.commands.every((command) => command.runFlows === false)).toBe(true);
+    committer.batches.length = 0;
+    await tracker.collectAll(people.map(payload), BRIDGE);
+    // The group commit would flush at most 10 (its maxBatch) a transaction.
+    expect(committer.batches.length).toBeLessThanOrEqual(2);
+    expect(committer.batches.flat()).toHaveLength(30);
+    expect(results.map((result) => ('error' in result ? result.error.code : result.answer.events.length))).toEqual([
+      1,
+      'invalid_events',
+      1,
+      1,
+    ]);
+  });
+
+  it("when a lane's commit fails, commits each of its payloads on its own, so only the bad one fails", async () => {
+    const { committer, tracker } = setup();
+    committer.failAbove = 1;
+    const results = await tracker.collectAll([payload('p1'), payload('broken'), payload('p2')], BRIDGE);
+    expect(committer.commands.map((command) => command.profileId).sort()).toEqual(['p1', 'p2']);
+    expect(results.map((result) => ('error' in result ? result.error.code : 'stored'))).toEqual([
+      'stored',
+      'conflict',
+      'stored',
+    ]);
   });
 });

@@ -3,7 +3,7 @@ import { DomainError } from '../shared/errors.js';
 import { timeOrderedId } from '../shared/ids.js';
 import { ignoredContextFields, sessionFacts } from './enrich.js';
 import { CommitLanes, type CommitLaneOptions } from './commit-lanes.js';
-import type { TrackCommand, ValidEvent } from './model.js';
+import type { TrackCommand, TrackOutcome, ValidEvent } from './model.js';
 import {
   checkEnvelope,
   checkEvent,
@@ -60,6 +60,24 @@ export interface CollectExtras {
   profileMappings?: (index: number) => readonly Mapping[];
 }
 
+/** One payload's answer from collectAll, or the refusal collect would have thrown. */
+export type CollectResult = { answer: TrackResponse } | { error: DomainError };
+
+/** A payload checked and turned into its command, with what its answer repeats. */
+interface CheckedRequest {
+  command: TrackCommand;
+  sourceId: string;
+  events: ValidEvent[];
+  problems: EventProblem[];
+  warnings: string[];
+}
+
+/** A refusal is a command's own answer; anything else fails the caller. */
+function domainErrorOnly(error: unknown): DomainError {
+  if (error instanceof DomainError) return error;
+  throw error;
+}
+
 export interface TrackerOptions extends CommitLaneOptions {
   /** What follows each commit (workflow runs); the answer's `response` and `ux` are its. */
   followUp?: CommitFollowUp;
@@ -74,7 +92,7 @@ export class Tracker {
   private readonly followUp: CommitFollowUp | undefined;
 
   constructor(
-    committer: BatchCommitter,
+    private readonly committer: BatchCommitter,
     private readonly sources: SourceCache,
     private readonly mappings: MappingLookup,
     options: TrackerOptions,
@@ -92,6 +110,51 @@ export class Tracker {
    * maps them to its transport.
    */
   async collect(raw: unknown, origin: CollectOrigin, extras: CollectExtras = {}): Promise<TrackResponse> {
+    const checked = await this.check(raw, origin, extras);
+    return this.answer(checked, origin, await this.lanes.submit(checked.command));
+  }
+
+  /**
+   * Many payloads with collect's checks and answers, committed in one transaction per commit lane
+   * (side by side, each with the commands that lane would take) rather than through the group commit:
+   * an import's batch of thousands of rows pays a few commits, not one per group-commit flush. A
+   * payload collect would refuse gets its refusal; should a lane's transaction fail, each of its
+   * commands is committed on its own through the lanes, so one bad command fails alone.
+   */
+  async collectAll(raws: readonly unknown[], origin: CollectOrigin): Promise<CollectResult[]> {
+    const results: CollectResult[] = [];
+    const checked: { at: number; request: CheckedRequest }[] = [];
+    for (const [at, raw] of raws.entries()) {
+      try {
+        checked.push({ at, request: await this.check(raw, origin, {}) });
+      } catch (error) {
+        if (!(error instanceof DomainError)) throw error;
+        results[at] = { error };
+      }
+    }
+    const commands = checked.map(({ request }) => request.command);
+    const outcomes: (TrackOutcome | DomainError)[] = [];
+    await Promise.all(
+      this.lanes.partsByLane(commands).map(async (part) => {
+        const own = part.map((index) => commands[index]!);
+        const committed = await this.committer
+          .commit(own, this.clock())
+          .catch(() => Promise.all(own.map((command) => this.lanes.submit(command).catch(domainErrorOnly))));
+        part.forEach((index, at) => (outcomes[index] = committed[at]!));
+      }),
+    );
+    await Promise.all(
+      checked.map(async ({ at, request }, index) => {
+        const outcome = outcomes[index]!;
+        results[at] =
+          outcome instanceof DomainError ? { error: outcome } : { answer: await this.answer(request, origin, outcome) };
+      }),
+    );
+    return results;
+  }
+
+  /** The checks and mapping a payload goes through before the commit, and the command it becomes. */
+  private async check(raw: unknown, origin: CollectOrigin, extras: CollectExtras): Promise<CheckedRequest> {
     const payload = checkEnvelope(raw);
     const unstorable = findUnstorableField(payload, STORED_REQUEST_FIELDS);
     if (unstorable)
@@ -154,10 +217,18 @@ export class Tracker {
       problems,
       ...(origin.runFlows === false ? { runFlows: false as const } : {}),
     };
-    const outcome = await this.lanes.submit(command);
+    return { command, sourceId: source.id, events, problems, warnings };
+  }
+
+  /** collect's answer to a committed command; the workflow runs it recorded follow. */
+  private async answer(
+    { command, sourceId, events, problems, warnings }: CheckedRequest,
+    origin: CollectOrigin,
+    outcome: TrackOutcome,
+  ): Promise<TrackResponse> {
     const answer = (await this.followUp?.afterCommit({
       channel: origin.channel,
-      sourceId: source.id,
+      sourceId,
       events: events.map((valid) => ({ id: valid.id, type: valid.type })),
     })) ?? { response: {}, ux: [] };
     return {
