@@ -558,6 +558,9 @@ async function benchWorkflow(rows: CaseRow[], notes: string[]): Promise<Target> 
     connection: { search_path: 'meridian_test,public', application_name: 'meridian-bench' },
   });
   cleanups.push(async () => void (await sql.end({ timeout: 2 })));
+  // The same history as the /track case: on an empty, never analysed database the planner's choices, not
+  // the flow, decided both runs.
+  await seedHistory(sql, meridian.sourceId);
   const probe: PostgresProbe = { admin, bench: sql, database };
   log(`/track without rules: ${settings.durationS} s at ${settings.connections} connections`);
   const without = await measure(meridian, meridian.mix, { warmup: true, pg: probe });
