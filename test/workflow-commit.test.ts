@@ -5,38 +5,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Composition } from '../src/cli/composition.js';
-import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/shared/logger.js';
 import { ACTIONS } from '../src/workflow/actions/index.js';
 import { runFlow } from '../src/workflow/engine.js';
 import { DEFAULT_EXECUTOR_SETTINGS, executeRuns, type WorkflowRunStore } from '../src/workflow/executor.js';
 import { fetchHttpClient } from '../src/workflow/fetch-http.js';
 import type { FlowNode } from '../src/workflow/model.js';
-import type { Backend } from './support/api.js';
-import { createTestDatabase, postgresAvailable } from './support/postgres.js';
+import { compositionBackends, openTestComposition } from './support/composition.js';
 
 const logger = createLogger('silent');
-const backends: { name: Backend; available: boolean }[] = [
-  { name: 'pglite', available: true },
-  { name: 'postgres', available: await postgresAvailable() },
-];
-
-async function open(backend: Backend): Promise<{ root: Composition; dispose: () => Promise<void> }> {
-  if (backend === 'pglite') {
-    const root = await Composition.open(loadConfig({ DATA_DIR: ':memory:', LOG_LEVEL: 'silent' }), logger);
-    return { root, dispose: () => root.close() };
-  }
-  const database = await createTestDatabase();
-  const root = await Composition.open(loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent' }), logger);
-  return {
-    root,
-    dispose: async () => {
-      await root.close();
-      await database.drop();
-    },
-  };
-}
+const backends = await compositionBackends();
 
 /** A chain of nodes after a start node. */
 function chain(nodes: Omit<FlowNode, 'id'>[]) {
@@ -62,7 +40,7 @@ for (const backend of backends) {
      * claims, runs and commits them, calling `between` after the claim and before the commit.
      */
     async function setUp(nodes: Omit<FlowNode, 'id'>[], count: number) {
-      const opened = await open(backend.name);
+      const opened = await openTestComposition(backend.name);
       dispose = opened.dispose;
       const { root } = opened;
       const profileId = (
