@@ -3,7 +3,6 @@
  * the document its claim read, are written only while the row still holds that state; when another
  * writer changed the profile in between, they are replayed on the row as it is, losing nothing.
  */
-import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/shared/logger.js';
 import { ACTIONS } from '../src/workflow/actions/index.js';
@@ -11,7 +10,7 @@ import { runFlow } from '../src/workflow/engine.js';
 import { DEFAULT_EXECUTOR_SETTINGS, executeRuns, type WorkflowRunStore } from '../src/workflow/executor.js';
 import { fetchHttpClient } from '../src/workflow/fetch-http.js';
 import type { FlowNode } from '../src/workflow/model.js';
-import { compositionBackends, openTestComposition } from './support/composition.js';
+import { compositionBackends, openTestComposition, profileAndFlow } from './support/composition.js';
 
 const logger = createLogger('silent');
 const backends = await compositionBackends();
@@ -43,21 +42,7 @@ for (const backend of backends) {
       const opened = await openTestComposition(backend.name);
       dispose = opened.dispose;
       const { root } = opened;
-      const profileId = (
-        await root
-          .tracking()
-          .tracker.collect({ source: { id: 'scheduler' }, events: [{ type: 'hello' }] }, { channel: 'scheduler' })
-      ).profile.id;
-      const flowId = `commit-${randomUUID().slice(0, 8)}`;
-      await root.repositories.flows.create({
-        id: flowId,
-        name: flowId,
-        description: '',
-        type: 'collection',
-        enabled: true,
-        answersClient: false,
-        graph: chain(nodes),
-      });
+      const { profileId, flowId } = await profileAndFlow(root, 'commit', chain(nodes));
       const runIds = Array.from({ length: count }, (_, index) => `run-${flowId}-${index}`);
       for (const runId of runIds)
         await root.db.query(

@@ -3,14 +3,13 @@
  * continues at its resume point with its memory and earlier trace, and a second delivery of the same
  * resume (a slow process whose claim expired) commits nothing: the claim's token guards the commit.
  */
-import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/shared/logger.js';
 import { ACTIONS } from '../src/workflow/actions/index.js';
 import { runFlow } from '../src/workflow/engine.js';
 import { DEFAULT_EXECUTOR_SETTINGS, executeRuns, outcomeOf, type ExecutorDeps } from '../src/workflow/executor.js';
 import { fetchHttpClient } from '../src/workflow/fetch-http.js';
-import { compositionBackends, openTestComposition } from './support/composition.js';
+import { compositionBackends, openTestComposition, profileAndFlow } from './support/composition.js';
 
 const logger = createLogger('silent');
 const backends = await compositionBackends();
@@ -43,21 +42,7 @@ for (const backend of backends) {
       const opened = await openTestComposition(backend.name);
       dispose = opened.dispose;
       const { root } = opened;
-      const profileId = (
-        await root
-          .tracking()
-          .tracker.collect({ source: { id: 'scheduler' }, events: [{ type: 'hello' }] }, { channel: 'scheduler' })
-      ).profile.id;
-      const flowId = `resume-${randomUUID().slice(0, 8)}`;
-      await root.repositories.flows.create({
-        id: flowId,
-        name: flowId,
-        description: '',
-        type: 'collection',
-        enabled: true,
-        answersClient: false,
-        graph,
-      });
+      const { profileId, flowId } = await profileAndFlow(root, 'resume', graph);
       const runId = `run-${flowId}`;
       const earlierTrace = [
         { node: 'start', action: 'start', input: {}, outputs: { payload: {} }, startedAt: '', durationMs: 0 },

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { Composition } from '../../src/cli/composition.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/shared/logger.js';
+import type { FlowGraph } from '../../src/workflow/model.js';
 import type { Backend } from './api.js';
 import { createTestDatabase, postgresAvailable } from './postgres.js';
 
@@ -28,4 +30,28 @@ export async function openTestComposition(
       await database.drop();
     },
   };
+}
+
+/** A profile made by tracking one event, and an enabled collection flow of `graph` under a fresh id led by `prefix`. */
+export async function profileAndFlow(
+  root: Composition,
+  prefix: string,
+  graph: FlowGraph,
+): Promise<{ profileId: string; flowId: string }> {
+  const profileId = (
+    await root
+      .tracking()
+      .tracker.collect({ source: { id: 'scheduler' }, events: [{ type: 'hello' }] }, { channel: 'scheduler' })
+  ).profile.id;
+  const flowId = `${prefix}-${randomUUID().slice(0, 8)}`;
+  await root.repositories.flows.create({
+    id: flowId,
+    name: flowId,
+    description: '',
+    type: 'collection',
+    enabled: true,
+    answersClient: false,
+    graph,
+  });
+  return { profileId, flowId };
 }
