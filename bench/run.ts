@@ -433,6 +433,32 @@ async function seedHistory(sql: postgres.Sql, sourceId: string): Promise<void> {
   );
 }
 
+/**
+ * `meridian api` on a fresh bench database holding the /track case's history, the bench's own connection
+ * to that database, and the probe that samples its backends.
+ */
+async function seededMeridian(
+  label: string,
+  notes: string[],
+  env: Record<string, string> = {},
+): Promise<{ meridian: Meridian; sql: postgres.Sql; probe: PostgresProbe }> {
+  const { admin, database, url } = await createBenchDatabase(notes);
+  log(`${label}: database ${database}`);
+  const meridian = await startMeridian(`meridian api (PostgreSQL, ${label})`, {
+    DATABASE_URL: url.toString(),
+    DATA_DIR: undefined,
+    ...env,
+  });
+  const sql = postgres(url.toString(), {
+    max: 1,
+    onnotice: () => {},
+    connection: { search_path: 'meridian_test,public', application_name: 'meridian-bench' },
+  });
+  cleanups.push(async () => void (await sql.end({ timeout: 2 })));
+  await seedHistory(sql, meridian.sourceId);
+  return { meridian, sql, probe: { admin, bench: sql, database } };
+}
+
 /** A fresh database on the bench server, dropped at clean-up, with BENCH_PG_SETTINGS applied. */
 async function createBenchDatabase(notes: string[]): Promise<{ admin: postgres.Sql; database: string; url: URL }> {
   const database = `meridian_bench_${randomBytes(5).toString('hex')}`;
@@ -472,21 +498,9 @@ async function benchPostgres(
     if (variant.halfRate) rows.push({ name: `${name}, half rate`, connections: settings.connections, note: 'skipped' });
     return {};
   }
-  const { admin, database, url } = await createBenchDatabase(notes);
-  log(`PostgreSQL: database ${database}`);
-  const meridian = await startMeridian(`meridian api (PostgreSQL, ${variant.processes} process(es))`, {
-    DATABASE_URL: url.toString(),
-    DATA_DIR: undefined,
+  const { meridian, probe } = await seededMeridian(`${variant.processes} process(es)`, notes, {
     API_PROCESSES: String(variant.processes),
   });
-  const bench = postgres(url.toString(), {
-    max: 1,
-    onnotice: () => {},
-    connection: { search_path: 'meridian_test,public', application_name: 'meridian-bench' },
-  });
-  cleanups.push(async () => void (await bench.end({ timeout: 2 })));
-  await seedHistory(bench, meridian.sourceId);
-  const probe: PostgresProbe = { admin, bench, database };
 
   log(`${name}: ${settings.durationS} s at ${settings.connections} connections`);
   const max = await measure(meridian, meridian.mix, { warmup: true, pg: probe });
@@ -549,22 +563,9 @@ async function benchWorkflow(rows: CaseRow[], notes: string[]): Promise<Target> 
   const description = '/track with a 5-node flow ≥ 70 % of /track without rules';
   const unavailable = await postgresAvailable();
   if (unavailable) return { description, met: undefined, detail: `skipped: PostgreSQL unreachable (${unavailable})` };
-  const { admin, database, url } = await createBenchDatabase(notes);
-  log(`workflow: database ${database}`);
-  const meridian = await startMeridian('meridian api (PostgreSQL, workflow)', {
-    DATABASE_URL: url.toString(),
-    DATA_DIR: undefined,
-  });
-  const sql = postgres(url.toString(), {
-    max: 1,
-    onnotice: () => {},
-    connection: { search_path: 'meridian_test,public', application_name: 'meridian-bench' },
-  });
-  cleanups.push(async () => void (await sql.end({ timeout: 2 })));
   // The same history as the /track case: on an empty, never analysed database the planner's choices, not
   // the flow, decided both runs.
-  await seedHistory(sql, meridian.sourceId);
-  const probe: PostgresProbe = { admin, bench: sql, database };
+  const { meridian, sql, probe } = await seededMeridian('workflow', notes);
   log(`/track without rules: ${settings.durationS} s at ${settings.connections} connections`);
   const without = await measure(meridian, meridian.mix, { warmup: true, pg: probe });
   const flow = await adminPost(meridian, '/flows', BENCH_FLOW);
@@ -618,19 +619,7 @@ async function benchIdentity(rows: CaseRow[], notes: string[]): Promise<void> {
     rows.push({ name: 'identity', connections: settings.connections, note: `skipped: PostgreSQL unreachable` });
     return;
   }
-  const { admin, database, url } = await createBenchDatabase(notes);
-  log(`identity: database ${database}`);
-  const meridian = await startMeridian('meridian api (PostgreSQL, identity)', {
-    DATABASE_URL: url.toString(),
-    DATA_DIR: undefined,
-  });
-  const sql = postgres(url.toString(), {
-    max: 1,
-    onnotice: () => {},
-    connection: { search_path: 'meridian_test,public', application_name: 'meridian-bench' },
-  });
-  cleanups.push(async () => void (await sql.end({ timeout: 2 })));
-  await seedHistory(sql, meridian.sourceId);
+  const { meridian, sql, probe } = await seededMeridian('identity', notes);
   await sql.unsafe(
     `INSERT INTO profiles (id, visits, pii, created_at)
      SELECT 'known-' || g, 1, jsonb_build_object('email', 'person-' || g || '@example.org'), now() - interval '1 day'
@@ -648,7 +637,6 @@ async function benchIdentity(rows: CaseRow[], notes: string[]): Promise<void> {
     eventType: 'identify',
     fields: [{ event: 'properties.email', profile: 'pii.email' }],
   });
-  const probe: PostgresProbe = { admin, bench: sql, database };
   log(`identity: /track at full speed, ${settings.durationS} s at ${settings.connections} connections`);
   const max = await measure(meridian, meridian.mix, { warmup: true, pg: probe });
   const rate = Math.max(1, Math.floor(max.result.reqPerSec / 2));
