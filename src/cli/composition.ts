@@ -56,6 +56,7 @@ import { SqlRules } from '../storage/sql-rules.js';
 import { SqlRunHistory } from '../storage/sql-run-history.js';
 import { ACTIONS } from '../workflow/actions/index.js';
 import { fetchHttpClient } from '../workflow/fetch-http.js';
+import { InlineFlows } from '../workflow/inline.js';
 import type { FlowRepository, RuleRepository, RunHistory } from '../workflow/ports.js';
 import { ruleReferences } from '../workflow/rule.js';
 import { RuleCache } from '../workflow/rule-cache.js';
@@ -63,7 +64,7 @@ import { runFlow } from '../workflow/engine.js';
 import { DEFAULT_EXECUTOR_SETTINGS, type WorkflowExecution, type WorkflowRunStore } from '../workflow/executor.js';
 import { WorkflowFollowUp } from '../workflow/follow-up.js';
 import type { SegmentationRunStore } from '../workflow/segmentation.js';
-import { SqlWorkflowRuns } from '../storage/sql-workflow-runs.js';
+import { SqlWorkflowRuns, workflowRulesState } from '../storage/sql-workflow-runs.js';
 import { TrackCommit } from '../tracking/commit.js';
 import { commitSteps } from './commit-steps.js';
 import { Identity, PointCache } from '../identity/identity.js';
@@ -134,6 +135,10 @@ export interface Repositories {
   imports: ImportStore;
   identificationPoints: IdentificationPointRepository;
 }
+
+/** The engine with the built-in actions and the real HTTP client. */
+const runWithActions: WorkflowExecution['runFlow'] = (flow, context, resume) =>
+  runFlow(flow, context, { actions: ACTIONS, http: fetchHttpClient, ...(resume ? { resume } : {}) });
 
 function repositoriesOf(
   db: Database,
@@ -255,7 +260,18 @@ export class Composition {
       const sourceCache = new SourceCache(this.repositories.sources);
       const mappingCache = new MappingCache(this.repositories.mappings);
       const tracker = new Tracker(
-        new TrackCommit(new SqlTrackingStore(this.db), this.steps),
+        new TrackCommit(
+          new SqlTrackingStore(this.db),
+          this.steps,
+          new InlineFlows({
+            rules: this.ruleCache,
+            actions: ACTIONS,
+            state: workflowRulesState,
+            runFlow: runWithActions,
+            holdsKeys: (profile) => this.identity.holdsKeys(profile),
+            logger: this.logger.child({ capability: 'workflow' }),
+          }),
+        ),
         sourceCache,
         mappingCache,
         {
@@ -280,8 +296,7 @@ export class Composition {
   private workflowExecution(): WorkflowExecution {
     return {
       runs: this.repositories.workflowRuns,
-      runFlow: (flow, context, resume) =>
-        runFlow(flow, context, { actions: ACTIONS, http: fetchHttpClient, ...(resume ? { resume } : {}) }),
+      runFlow: runWithActions,
       raise: (payload) => this.openedTracking!.tracker.collect(payload, { channel: 'workflow' }),
       settings: { ...DEFAULT_EXECUTOR_SETTINGS, leaseMs: this.config.workflowClaimMs },
     };

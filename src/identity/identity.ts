@@ -75,7 +75,8 @@ export class Identity<Tx> {
         await this.dropKeyless(tx, copies);
         const mergedInto = new Map<string, string>();
         for (const [profileId, values] of [...copies].sort(([a], [b]) => a.localeCompare(b))) {
-          const by = values.length > 0 ? 'identification-point' : changes.writer === 'workflow' ? 'flow' : 'mapping';
+          const byFlow = changes.writer === 'workflow' || changes.flowDocuments?.includes(profileId) === true;
+          const by = values.length > 0 ? 'identification-point' : byFlow ? 'flow' : 'mapping';
           const survivor = await this.identify(tx, profileId, values, this.settings.keys, { by });
           if (survivor !== profileId) mergedInto.set(profileId, survivor);
         }

@@ -1,6 +1,6 @@
 import type { Database } from './database.js';
 import { iso, type Row } from './rows.js';
-import type { FlowGraph, FlowType } from '../workflow/model.js';
+import type { Flow, FlowGraph, FlowType } from '../workflow/model.js';
 import type { FlowInput, FlowRepository, FlowSummary, StoredFlow } from '../workflow/ports.js';
 
 const SUMMARY_COLUMNS = 'id, name, description, type, enabled, answers_client, created_at, updated_at';
@@ -14,6 +14,16 @@ const toSummary = (row: Row): FlowSummary => ({
   answersClient: row.answers_client as boolean,
   createdAt: iso(row.created_at)!,
   updatedAt: iso(row.updated_at)!,
+});
+
+/** A flow as a run sees it, from its row (or the row as JSON, `to_jsonb(f)`). */
+export const flowFromRow = (row: Row): Flow => ({
+  id: row.id as string,
+  name: row.name as string,
+  description: row.description as string,
+  type: row.type as FlowType,
+  enabled: row.enabled as boolean,
+  graph: row.graph as FlowGraph,
 });
 
 const toFlow = (row: Row): StoredFlow => ({ ...toSummary(row), graph: row.graph as FlowGraph });

@@ -1,7 +1,8 @@
 import type { Database } from './database.js';
 import { iso, type Row } from './rows.js';
+import { flowFromRow } from './sql-flows.js';
 import type { Rule, RuleKind } from '../workflow/model.js';
-import type { ActiveRule, RuleInput, RuleRepository, StoredRule } from '../workflow/ports.js';
+import type { ActiveRules, RuleInput, RuleRepository, StoredRule } from '../workflow/ports.js';
 
 /** Optional fields are left out rather than null, as the model declares them. */
 const toRule = (row: Row): Rule => ({
@@ -70,11 +71,23 @@ export class SqlRules implements RuleRepository {
     return (await this.db.query('DELETE FROM rules WHERE id = $1 RETURNING id', [id])).length > 0;
   }
 
-  async listActiveEventRules(): Promise<ActiveRule[]> {
+  async listActiveEventRules(): Promise<ActiveRules> {
+    // One statement, so the rules are those of the generation it reads.
     const rows = await this.db.query(
-      `SELECT r.*, f.answers_client FROM rules r JOIN flows f ON f.id = r.flow_id
-        WHERE r.kind = 'event' AND r.enabled AND f.enabled ORDER BY r.created_at, r.id`,
+      `SELECT g.generation, r.*, f.answers_client, to_jsonb(f) AS flow
+         FROM workflow_rules_generation g
+         LEFT JOIN (rules r JOIN flows f ON f.id = r.flow_id AND f.enabled) ON r.kind = 'event' AND r.enabled
+        ORDER BY r.created_at, r.id`,
     );
-    return rows.map((row) => ({ rule: toRule(row), answersClient: row.answers_client as boolean }));
+    return {
+      generation: Number(rows[0]?.generation ?? 0),
+      rules: rows
+        .filter((row) => row.id !== null)
+        .map((row) => ({
+          rule: toRule(row),
+          answersClient: row.answers_client as boolean,
+          flow: flowFromRow(row.flow as Row),
+        })),
+    };
   }
 }

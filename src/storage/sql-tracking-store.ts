@@ -68,7 +68,8 @@ const toProfile = (row: ProfileRow): ProfileState => ({
 });
 
 const PROFILE_RECORD = `id text, visits int, last_visit_at timestamptz, current_visit_at timestamptz,
-  active boolean, created_at timestamptz, updated_at timestamptz`;
+  active boolean, created_at timestamptz, updated_at timestamptz, traits jsonb, pii jsonb, data jsonb, stats jsonb,
+  consents jsonb, segments text[]`;
 const SESSION_RECORD = `id text, profile_id text, source_id text, status text, device jsonb, os jsonb, app jsonb,
   context jsonb, inactive boolean, events_count int, visit_started_at timestamptz, visit_ended_at timestamptz,
   created_at timestamptz, last_event_at timestamptz, updated_at timestamptz`;
@@ -97,10 +98,9 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
     return retryingTransaction(this.db, work, (error) => error instanceof CreationRace || isRetryable(error));
   }
 
-  async lock(tx: SqlExecutor, { sessionIds, profileIds, eventIds, mappedEventIds }: BatchKeys): Promise<LockedBatch> {
-    // Event-to-profile mappings read and write the whole profile; plain tracking needs its counters only.
-    const profileColumns =
-      mappedEventIds.length > 0 ? '*' : 'id, ids, visits, last_visit_at, current_visit_at, active, created_at';
+  async lock(tx: SqlExecutor, { sessionIds, profileIds, eventIds, wholeProfiles }: BatchKeys): Promise<LockedBatch> {
+    // Event-to-profile mappings and flows read and write the whole profile; plain tracking needs its counters only.
+    const profileColumns = wholeProfiles ? '*' : 'id, ids, visits, last_visit_at, current_visit_at, active, created_at';
     const [sessions, firstRead, alreadyStored] = await Promise.all([
       sessionIds.length === 0
         ? []
@@ -145,7 +145,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
       sessions: sessions.map(toSession),
       profiles: profiles.map(toProfile),
       documents: new Map(
-        mappedEventIds.length === 0
+        !wholeProfiles
           ? []
           : profiles.map((row) => [row.id, documentFromRow(DEFAULT_SQL_MAPPING.profile!, row) as ProfileDocument]),
       ),
@@ -158,14 +158,20 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
       writeProfiles(tx, writes),
       writeSessions(tx, writes),
       insertEvents(tx, writes.events),
-      writeProfileDocuments(tx, writes.profileDocuments),
       recordAppliedMappings(tx, writes.appliedMappings),
     ]);
     return stored;
   }
 }
 
-async function writeProfiles(tx: SqlExecutor, { newProfiles, changedProfiles, now }: BatchWrites): Promise<void> {
+/**
+ * Inserts the new profiles and updates the changed ones, each in one statement, with the parts of their
+ * documents mappings or flows changed (a profile without a changed document keeps its own).
+ */
+async function writeProfiles(
+  tx: SqlExecutor,
+  { newProfiles, changedProfiles, profileDocuments, now }: BatchWrites,
+): Promise<void> {
   const rows = (profiles: ProfileState[]) =>
     profiles.map((profile) => ({
       id: profile.id,
@@ -175,14 +181,18 @@ async function writeProfiles(tx: SqlExecutor, { newProfiles, changedProfiles, no
       active: profile.active,
       created_at: profile.createdAt,
       updated_at: now,
+      ...documentParts(profileDocuments.get(profile.id)),
     }));
   const created = rows(newProfiles);
   const changed = rows(changedProfiles);
   const [inserted] = await Promise.all([
     created.length > 0 &&
       tx.query(
-        `INSERT INTO profiles (id, visits, last_visit_at, current_visit_at, active, created_at, updated_at)
-         SELECT id, visits, last_visit_at, current_visit_at, active, created_at, updated_at
+        `INSERT INTO profiles (id, visits, last_visit_at, current_visit_at, active, created_at, updated_at,
+                               traits, pii, data, stats, consents, segments)
+         SELECT id, visits, last_visit_at, current_visit_at, active, created_at, updated_at,
+                coalesce(traits, '{}'), coalesce(pii, '{}'), coalesce(data, '{}'), coalesce(stats, '{}'),
+                coalesce(consents, '{}'), coalesce(segments, '{}')
            FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})
          ON CONFLICT (id) DO NOTHING RETURNING id`,
         [JSON.stringify(created)],
@@ -190,7 +200,10 @@ async function writeProfiles(tx: SqlExecutor, { newProfiles, changedProfiles, no
     changed.length > 0 &&
       tx.query(
         `UPDATE profiles p SET visits = r.visits, last_visit_at = r.last_visit_at, current_visit_at = r.current_visit_at,
-                active = r.active, updated_at = r.updated_at, version = p.version + 1
+                active = r.active, updated_at = r.updated_at, version = p.version + 1,
+                traits = coalesce(r.traits, p.traits), pii = coalesce(r.pii, p.pii), data = coalesce(r.data, p.data),
+                stats = coalesce(r.stats, p.stats), consents = coalesce(r.consents, p.consents),
+                segments = coalesce(r.segments, p.segments)
            FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})
           WHERE p.id = r.id AND p.id = ANY($2::text[])`,
         [JSON.stringify(changed), changed.map((row) => row.id)],
@@ -244,19 +257,13 @@ async function writeSessions(tx: SqlExecutor, { newSessions, changedSessions, no
   if (inserted && inserted.length < created.length) throw new CreationRace();
 }
 
-/** Writes the parts of profiles that event-to-profile mappings changed; runs after the profile insert. */
-async function writeProfileDocuments(tx: SqlExecutor, documents: Map<string, ProfileDocument>): Promise<void> {
-  if (documents.size === 0) return;
-  const rows = [...documents].map(([id, document]) => ({
-    id,
-    ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, document[part]])),
-  }));
-  await tx.query(
-    `UPDATE profiles p SET traits = r.traits, pii = r.pii, data = r.data, stats = r.stats, consents = r.consents
-       FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, traits jsonb, pii jsonb, data jsonb, stats jsonb, consents jsonb)
-      WHERE p.id = r.id AND p.id = ANY($2::text[])`,
-    [JSON.stringify(rows), rows.map((row) => row.id)],
-  );
+/** The parts of a changed profile document the profile write sets; none for a profile without one. */
+function documentParts(document: ProfileDocument | undefined): Record<string, unknown> {
+  if (!document) return {};
+  return {
+    ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, document[part] ?? {}])),
+    segments: (document.segments as string[] | undefined) ?? null,
+  };
 }
 
 /**

@@ -8,17 +8,19 @@ import type {
   StoredAnswer,
   WorkflowRunStore,
 } from '../workflow/executor.js';
-import { failedAtCommit, RAISED_BY, replayProfileChanges } from '../workflow/executor.js';
-import type { Flow, NodeTrace, PauseState, RunEffect, RunResult } from '../workflow/model.js';
+import { failedAtCommit, replayProfileChanges, runEventDocument } from '../workflow/executor.js';
+import type { NodeTrace, PauseState, RunEffect, RunResult } from '../workflow/model.js';
 import { runIdSql, segmentationRunId } from '../workflow/run-ids.js';
 import type { FlowSegmentationWork, SegmentationRunPage, SegmentationRunStore } from '../workflow/segmentation.js';
 import { deepEquals } from '../condition/values.js';
 import { selectionFilter } from './sql-segments.js';
+import { flowFromRow } from './sql-flows.js';
 import { retryingTransaction, type Database, type SqlExecutor } from './database.js';
 import type { Row } from './rows.js';
 import { scheduleInTx } from './sql-scheduled.js';
 import { scheduledFromRun } from '../scheduler/from-workflow.js';
-import { runCommitSteps, type CommitStep, type CommittedEvent } from '../tracking/commit-steps.js';
+import { runCommitSteps, type CommitStep, type CommittedEvent, type DecidedRun } from '../tracking/commit-steps.js';
+import type { RulesState } from '../workflow/inline.js';
 
 /**
  * Records, in the transaction that commits `events`, one pending run per (enabled event rule of an
@@ -48,12 +50,81 @@ async function recordEventRuns(tx: SqlExecutor, committed: readonly CommittedEve
   );
 }
 
-/** The commit step of workflows: the runs to do are recorded with the events that start them. */
+/**
+ * Stores the runs a writer decided on itself (TrackCommit with its flows): pending, or finished in the
+ * commit with their result, for the profile and session of their event as the steps see it.
+ */
+async function storeDecidedRuns(
+  tx: SqlExecutor,
+  runs: readonly DecidedRun[],
+  committed: readonly CommittedEvent[],
+): Promise<void> {
+  if (runs.length === 0) return;
+  const events = new Map(committed.map((event) => [event.id, event]));
+  const rows = runs
+    .map(({ id, ruleId, flowId, eventId, answersClient, finished }) => ({
+      id,
+      flow_id: flowId,
+      rule_id: ruleId,
+      event_id: eventId,
+      profile_id: events.get(eventId)?.profileId ?? null,
+      session_id: events.get(eventId)?.sessionId ?? null,
+      answers_client: answersClient,
+      ...(finished && {
+        status: finished.status,
+        attempts: 1,
+        trace: finished.trace,
+        response: finished.response,
+        ux: finished.ux,
+        memory: finished.memory,
+        error: finished.error,
+        effects: finished.effects,
+        started_at: finished.startedAt,
+        finished_at: finished.finishedAt,
+      }),
+    }))
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  await tx.query(
+    `INSERT INTO workflow_runs (id, flow_id, rule_id, trigger, event_id, profile_id, session_id, answers_client, status,
+                                attempts, trace, response, ux, memory, error, effects, started_at, finished_at)
+     SELECT id, flow_id, rule_id, 'event', event_id, profile_id, session_id, answers_client, coalesce(status, 'pending'),
+            coalesce(attempts, 0), coalesce(trace, '[]'), coalesce(response, '{}'), coalesce(ux, '[]'),
+            coalesce(memory, '{}'), error, coalesce(effects, '[]'), started_at, finished_at
+       FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, flow_id text, rule_id text, event_id text, profile_id text,
+            session_id text, answers_client boolean, status text, attempts int, trace jsonb, response jsonb, ux jsonb,
+            memory jsonb, error jsonb, effects jsonb, started_at timestamptz, finished_at timestamptz)
+     ON CONFLICT DO NOTHING`,
+    [JSON.stringify(rows)],
+  );
+}
+
+/**
+ * The commit step of workflows: the runs to do are recorded with the events that start them, matched
+ * in SQL, unless the writer matched them itself (then it stores the runs the writer decided on, those
+ * it finished included, and nothing when no rule matched).
+ */
 export const recordWorkflowRunsStep: CommitStep<SqlExecutor> = {
   name: 'workflow-runs',
   independent: true,
-  run: (tx, changes) => recordEventRuns(tx, changes.events),
+  run: (tx, changes) =>
+    changes.flowsMatched
+      ? storeDecidedRuns(tx, changes.flowsMatched.runs, changes.events)
+      : recordEventRuns(tx, changes.events),
 };
+
+/**
+ * The rules' state as a commit's transaction sees it: their generation, and whether any paused run
+ * waits for an event (read through the partial index of such runs).
+ */
+export async function workflowRulesState(tx: SqlExecutor): Promise<RulesState> {
+  const [row] = await tx.query<{ generation: string; waiting: boolean }>(
+    `SELECT g.generation::text,
+            EXISTS (SELECT 1 FROM workflow_runs
+                     WHERE pause->>'untilEventType' IS NOT NULL AND status = 'paused') AS waiting
+       FROM workflow_rules_generation g`,
+  );
+  return { generation: Number(row?.generation ?? 0), pausedRunsWait: row?.waiting ?? true };
+}
 
 /**
  * Continues early the paused runs that wait for an event of a committed type for its profile: back to
@@ -98,17 +169,12 @@ async function resumeOnEvents(tx: SqlExecutor, committed: readonly CommittedEven
 export const resumeOnEventsStep: CommitStep<SqlExecutor> = {
   name: 'workflow-resume-on-events',
   independent: true,
-  run: (tx, changes) => resumeOnEvents(tx, changes.events, new Date()),
+  run: async (tx, changes) => {
+    // The writer read in its transaction that no paused run waits: nothing to look for.
+    if (changes.flowsMatched?.pausedRunsWait === false) return;
+    await resumeOnEvents(tx, changes.events, new Date());
+  },
 };
-
-const toFlow = (row: Row): Flow => ({
-  id: row.id as string,
-  name: row.name as string,
-  description: row.description as string,
-  type: row.type as Flow['type'],
-  enabled: row.enabled as boolean,
-  graph: row.graph as Flow['graph'],
-});
 
 /** Where a paused run continues: the point the scheduler set on its pause, with what the run had then. */
 function resumePointOf(row: Row): ClaimedRun['resume'] {
@@ -123,14 +189,8 @@ function resumePointOf(row: Row): ClaimedRun['resume'] {
   };
 }
 
-/** The event as a run sees it: with `metadata.raiseDepth`, how many raised events led to it (the loop guard). */
-function eventDocument(row: Row): Record<string, unknown> {
-  const document = documentFromRow(DEFAULT_SQL_MAPPING.event!, row);
-  const options = (row.metadata as { options?: Record<string, unknown> }).options;
-  const depth = (options?.[RAISED_BY] as { depth?: unknown } | undefined)?.depth;
-  const raiseDepth = typeof depth === 'number' && Number.isInteger(depth) && depth > 0 ? depth : 0;
-  return { ...document, metadata: { ...(document.metadata as Record<string, unknown>), raiseDepth } };
-}
+const eventDocument = (row: Row): Record<string, unknown> =>
+  runEventDocument(documentFromRow(DEFAULT_SQL_MAPPING.event!, row), row.metadata as Record<string, unknown>);
 
 const IDENTIFYING_PARTS = ['traits', 'pii', 'data'] as const;
 
@@ -203,7 +263,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
         id: row.id as string,
         attempts: row.attempts as number,
         flowId: row.flow_id as string,
-        flow: flow ? toFlow(flow) : null,
+        flow: flow ? flowFromRow(flow) : null,
         eventId: row.event_id as string | null,
         eventType: (event?.type as string | undefined) ?? null,
         sourceId: (event?.source_id as string | undefined) ?? null,

@@ -28,8 +28,41 @@ export interface CommittedChanges {
    * these). Each profile appears once.
    */
   profiles: { id: string; eventTypes: string[] }[];
-  /** Profiles whose traits, pii or data the writer changed (event-to-profile mappings); identity claims their keys. */
+  /** Profiles whose traits, pii or data the writer changed (event-to-profile mappings, flows); identity claims their keys. */
   documents?: string[];
+  /** Those of `documents` a flow run inside the commit changed (identity records merges they cause as by a flow). */
+  flowDocuments?: string[];
+  /**
+   * The writer matched its events against the workflow rules itself, at the rules' stored state in this
+   * transaction: `runs` are all the runs they start (the workflow steps store them instead of matching
+   * the events in SQL); `pausedRunsWait`: whether any paused run waits for an event.
+   */
+  flowsMatched?: { runs: DecidedRun[]; pausedRunsWait: boolean };
+}
+
+/** A workflow run a writer's commit decided on: to do (recorded pending), or done inside the commit. */
+export interface DecidedRun {
+  id: string;
+  ruleId: string;
+  flowId: string;
+  eventId: string;
+  answersClient: boolean;
+  /** Set when the commit ran it itself: stored finished, with its event. */
+  finished?: FinishedInCommit;
+}
+
+/** A run as the commit that ran it stores it (the run history's fields). */
+export interface FinishedInCommit {
+  status: 'completed' | 'failed';
+  trace: unknown[];
+  response: Record<string, unknown>;
+  ux: unknown[];
+  memory: Record<string, unknown>;
+  error: { node: string; message: string } | null;
+  /** What it keeps with it (its logs). */
+  effects: unknown[];
+  startedAt: Date;
+  finishedAt: Date;
 }
 
 /** What a step tells the steps after it and the writer: profiles it merged away, each to its survivor. */
@@ -101,5 +134,7 @@ function followMerges(changes: CommittedChanges, mergedInto: ReadonlyMap<string,
     ),
     profiles: [...types].map(([id, eventTypes]) => ({ id, eventTypes: [...eventTypes] })),
     documents: changes.documents && [...new Set(changes.documents.map(follow))],
+    ...(changes.flowDocuments && { flowDocuments: [...new Set(changes.flowDocuments.map(follow))] }),
+    ...(changes.flowsMatched && { flowsMatched: changes.flowsMatched }),
   };
 }

@@ -1,7 +1,28 @@
+import type { ProfileDocument } from '../mapping/apply.js';
 import { runCommitSteps, type CommitStep, type CommittedChanges } from './commit-steps.js';
-import type { ProfileState, SessionState, TrackCommand, TrackOutcome } from './model.js';
-import type { BatchCommitter, BatchKeys, BatchWrites, LockedBatch, TrackingStore } from './ports.js';
-import { applyProfileMappings, type ProfileMappingOutcome } from './profile-mappings.js';
+import {
+  SystemEvent,
+  type InlineRunAnswer,
+  type ProfileState,
+  type SessionState,
+  type TrackCommand,
+  type TrackOutcome,
+} from './model.js';
+import type {
+  BatchCommitter,
+  BatchFlows,
+  BatchKeys,
+  BatchWrites,
+  CommitFlows,
+  LockedBatch,
+  TrackingStore,
+} from './ports.js';
+import {
+  applyProfileMappings,
+  sessionDocument,
+  wholeProfileDocument,
+  type ProfileMappingOutcome,
+} from './profile-mappings.js';
 import { applyTrackCommand, VisitLedger } from './visit.js';
 
 /** What a batch decided, before anything is written. */
@@ -24,38 +45,107 @@ interface DecidedBatch {
  * yet stored. An event another transaction stores at the same moment is then seen by both commits'
  * steps, which record what they record idempotently (a run's id derives from rule and event, a
  * queued profile is queued once); the answers still report it as the duplicate the store found.
+ *
+ * With `flows`, the workflow rules are matched here, against cached rules the transaction confirms are
+ * still those stored: flows of local actions run on the locked profiles, in event order (each seeing
+ * what the one before did), before anything is written, so their changes go out with the commit's own
+ * profile write and their runs are stored finished with the events.
  */
 export class TrackCommit<Tx> implements BatchCommitter {
   constructor(
     private readonly store: TrackingStore<Tx>,
     private readonly steps: readonly CommitStep<Tx>[],
+    private readonly flows?: CommitFlows<Tx>,
   ) {}
 
-  commit(commands: TrackCommand[], now: Date): Promise<TrackOutcome[]> {
+  async commit(commands: TrackCommand[], now: Date): Promise<TrackOutcome[]> {
+    // Before the transaction: reading the rules again takes a connection of its own.
+    const flows = await this.flows?.begin();
     return this.store.transaction(async (tx) => {
-      const keys = batchKeys(commands);
-      const locked = await this.store.lock(tx, keys);
+      const keys = batchKeys(commands, flows);
+      const [locked, confirmed] = await Promise.all([this.store.lock(tx, keys), flows?.confirm(tx)]);
       const batch = decideBatch(commands, keys, locked, now);
       const changes = committedChanges(batch.ledger, locked.storedEventIds);
       if (batch.writes.profileDocuments.size > 0) changes.documents = [...batch.writes.profileDocuments.keys()];
+      let answers = new Map<string, InlineRunAnswer[]>();
+      if (flows && confirmed) {
+        answers = await runFlows(flows, batch, locked, changes, now);
+        changes.flowsMatched = { runs: flows.runs(changes.events), pausedRunsWait: confirmed.pausedRunsWait };
+      }
       const [stored, mergedInto] = await bothSettled(
         this.store.write(tx, batch.writes),
         runCommitSteps(this.steps, tx, changes),
       );
-      return outcomes(commands, batch, stored, mergedInto);
+      return outcomes(commands, batch, stored, mergedInto, answers);
     });
   }
 }
 
-function batchKeys(commands: readonly TrackCommand[]): BatchKeys {
+const SYSTEM_EVENTS = Object.values(SystemEvent);
+
+function batchKeys(commands: readonly TrackCommand[], flows: BatchFlows<unknown> | undefined): BatchKeys {
+  const mappedEventIds = commands.flatMap((command) =>
+    command.events.filter((event) => event.profileMappings.length > 0).map((event) => event.id),
+  );
+  // A command's own events, or the system events it may cause, may start flows that read the profile.
+  const startsFlows = (command: TrackCommand) =>
+    command.runFlows !== false &&
+    [...command.events.map((event) => event.type), ...SYSTEM_EVENTS].some((type) =>
+      flows!.runsInline(type, command.sourceId),
+    );
   return {
     sessionIds: unique(commands.map((command) => command.sessionId)),
     profileIds: unique(commands.map((command) => command.profileId)),
     eventIds: commands.flatMap((command) => command.events.map((event) => event.id)),
-    mappedEventIds: commands.flatMap((command) =>
-      command.events.filter((event) => event.profileMappings.length > 0).map((event) => event.id),
-    ),
+    mappedEventIds,
+    wholeProfiles: mappedEventIds.length > 0 || (flows !== undefined && commands.some(startsFlows)),
   };
+}
+
+/**
+ * Runs the local flows of the committed events, in event order, on the profiles as the visit rules and
+ * mappings left them; a profile a flow changed is written with the batch's profile writes, the tags a
+ * flow adds are stored with the event. Events of a profile the batch does not save (`saveProfile:
+ * false` on a stored profile) are left to the deferred runs. Answers the runs finished, by event.
+ */
+async function runFlows<Tx>(
+  flows: BatchFlows<Tx>,
+  { ledger, writes }: DecidedBatch,
+  locked: LockedBatch,
+  changes: CommittedChanges,
+  now: Date,
+): Promise<Map<string, InlineRunAnswer[]>> {
+  const answers = new Map<string, InlineRunAnswer[]>();
+  const records = new Map(ledger.events.map((event) => [event.id, event]));
+  const profiles = new Map<string, Record<string, unknown>>();
+  const documents = new Set(changes.documents);
+  const flowDocuments = new Set<string>();
+  for (const { id, type, sourceId, profileId, sessionId, runFlows } of changes.events) {
+    if (runFlows === false || !flows.runsInline(type, sourceId)) continue;
+    if (profileId !== null && !ledger.savedProfiles.has(profileId)) continue;
+    const profile =
+      profileId === null
+        ? null
+        : (profiles.get(profileId) ??
+          wholeProfileDocument(ledger.profiles.get(profileId)!, locked.documents.get(profileId), now));
+    const session = sessionId === null ? null : (sessionDocument(ledger.sessions.get(sessionId)) ?? null);
+    const record = records.get(id)!;
+    const outcome = await flows.run({ record, profile, session });
+    if (profileId !== null) profiles.set(profileId, outcome.profile ?? profile!);
+    if (profileId !== null && outcome.profile) {
+      writes.profileDocuments.set(profileId, outcome.profile as ProfileDocument);
+      if (outcome.identifying) {
+        documents.add(profileId);
+        flowDocuments.add(profileId);
+      }
+    }
+    const added = outcome.tags.filter((tag) => !record.tags.includes(tag));
+    if (added.length > 0) record.tags = [...record.tags, ...added];
+    answers.set(id, outcome.runs);
+  }
+  if (documents.size > 0) changes.documents = [...documents];
+  if (flowDocuments.size > 0) changes.flowDocuments = [...flowDocuments];
+  return answers;
 }
 
 /** Applies the commands to what the store holds, in arrival order, so a later one sees what an earlier one made. */
@@ -120,6 +210,7 @@ function outcomes(
   batch: DecidedBatch,
   stored: ReadonlySet<string>,
   mergedInto: ReadonlyMap<string, string>,
+  answers: ReadonlyMap<string, InlineRunAnswer[]>,
 ): TrackOutcome[] {
   const seen = new Set<string>();
   return batch.applied.map(({ profileId, sessionId, eventIds }, index) => {
@@ -132,6 +223,7 @@ function outcomes(
       eventIds,
       duplicateEventIds,
       warnings: batch.mapped?.warnings[index] ?? [],
+      inlineRuns: eventIds.flatMap((id) => answers.get(id) ?? []),
     };
   });
 }

@@ -85,6 +85,13 @@ export interface EventRecord {
   insertedAt: Date;
 }
 
+/** A workflow run finished inside the commit of its event, with what it answers (`response` and `ux` actions). */
+export interface InlineRunAnswer {
+  id: string;
+  response: Record<string, unknown>;
+  ux: unknown[];
+}
+
 export interface TrackOutcome {
   profileId: string;
   sessionId: string;
@@ -94,6 +101,8 @@ export interface TrackOutcome {
   duplicateEventIds: string[];
   /** Mappings that could not be applied to this batch's events. */
   warnings: string[];
+  /** The workflow runs of its events the commit finished itself. */
+  inlineRuns: InlineRunAnswer[];
 }
 
 /** The system events Tracardi emits as a visit unfolds. */

@@ -1,5 +1,6 @@
 import type { ProfileDocument } from '../mapping/apply.js';
-import type { EventRecord, ProfileState, SessionState, TrackCommand, TrackOutcome } from './model.js';
+import type { CommittedEvent, DecidedRun } from './commit-steps.js';
+import type { EventRecord, InlineRunAnswer, ProfileState, SessionState, TrackCommand, TrackOutcome } from './model.js';
 import type { EventPage, EventQuery, ProfileView, SessionView } from './views.js';
 
 /** Commits a batch of /track commands atomically: all are durably stored, or none. */
@@ -16,6 +17,8 @@ export interface BatchKeys {
   profileIds: string[];
   eventIds: string[];
   mappedEventIds: string[];
+  /** The lock reads the profiles whole (event-to-profile mappings or flows the commit runs need them). */
+  wholeProfiles: boolean;
 }
 
 /** What the store holds of a batch's keys, locked until the transaction ends. */
@@ -24,7 +27,7 @@ export interface LockedBatch {
   sessions: SessionState[];
   /** The profiles named by id or merged id, and the named sessions' own profiles. */
   profiles: ProfileState[];
-  /** Whole profiles by id, as mappings read them: read only when the batch has mapped events. */
+  /** Whole profiles by id, as mappings and flows read them: read only when the keys ask for them. */
   documents: Map<string, ProfileDocument>;
   /**
    * The batch's events stored before it (a repeated client id): their mappings were applied then, and
@@ -40,7 +43,7 @@ export interface BatchWrites {
   newSessions: SessionState[];
   changedSessions: SessionState[];
   events: EventRecord[];
-  /** Profiles whose writable parts event-to-profile mappings changed. */
+  /** Profiles whose writable parts or segments event-to-profile mappings or flows changed. */
   profileDocuments: Map<string, ProfileDocument>;
   /** (mapping, event) pairs applied, recorded so that a backfill never applies them again. */
   appliedMappings: { mappingId: string; eventId: string }[];
@@ -63,6 +66,49 @@ export interface TrackingStore<Tx> {
   lock(tx: Tx, keys: BatchKeys): Promise<LockedBatch>;
   /** Writes the changes and returns the ids of the events actually stored (a repeated id is stored once). */
   write(tx: Tx, writes: BatchWrites): Promise<Set<string>>;
+}
+
+/**
+ * The workflow rules' part in a commit (workflow/inline.ts): the flows of rules all of whose actions are
+ * local run inside the commit of their event, on the profile it locked; the other rules' runs are
+ * recorded pending for the workflow worker. One per attempt of the transaction (`begin`): it keeps the
+ * runs it made until the commit steps store them.
+ */
+export interface CommitFlows<Tx> {
+  begin(): Promise<BatchFlows<Tx>>;
+}
+
+export interface BatchFlows<Tx> {
+  /** Whether an event of this type from this source starts a flow the commit runs (its profile is then read whole). */
+  runsInline(type: string, sourceId: string): boolean;
+  /**
+   * Issued with the lock: whether the rules read before the transaction are still those stored, and
+   * whether any paused run waits for an event. Undefined when the rules changed since: the commit then
+   * runs no flow and leaves the matching to the commit steps.
+   */
+  confirm(tx: Tx): Promise<{ pausedRunsWait: boolean } | undefined>;
+  /** Runs the local flows an event starts, in rule order, on the event's documents; never throws for a flow's fault. */
+  run(event: InlineEvent): Promise<InlineOutcome>;
+  /** Every run `events` start: those `run` finished, and the others, to record pending. */
+  runs(events: readonly CommittedEvent[]): DecidedRun[];
+}
+
+/** An event whose flows the commit runs, with the documents they see (the profile whole, after the visit rules). */
+export interface InlineEvent {
+  record: EventRecord;
+  profile: Record<string, unknown> | null;
+  session: Record<string, unknown> | null;
+}
+
+export interface InlineOutcome {
+  /** The profile after the flows' changes; undefined when they changed nothing. */
+  profile?: Record<string, unknown>;
+  /** Whether they changed its traits, pii or data where it holds an identity key (identity then claims it). */
+  identifying: boolean;
+  /** Tags the flows add to the event. */
+  tags: string[];
+  /** The runs, finished, with what they answer. */
+  runs: InlineRunAnswer[];
 }
 
 export interface EventSource {

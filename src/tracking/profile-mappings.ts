@@ -1,7 +1,7 @@
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
 import { applyToProfile, eventDocument, type ProfileDocument } from '../mapping/apply.js';
 import { WRITABLE_PROFILE_PARTS } from '../mapping/mapping.js';
-import type { EventRecord, SessionState, TrackCommand } from './model.js';
+import type { EventRecord, ProfileState, SessionState, TrackCommand } from './model.js';
 import type { VisitLedger } from './visit.js';
 
 export interface ProfileMappingOutcome {
@@ -17,7 +17,39 @@ export function emptyProfileDocument(id: string): ProfileDocument {
   return { id, ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, {}])) } as unknown as ProfileDocument;
 }
 
-function sessionDocument(session: SessionState | undefined): Record<string, unknown> | undefined {
+/**
+ * A profile as flows see it (`profile@…`), whole: its stored document (or an empty one for a new
+ * profile) with what the commit's visit rules made of its state.
+ */
+export function wholeProfileDocument(
+  state: ProfileState,
+  stored: ProfileDocument | undefined,
+  now: Date,
+): Record<string, unknown> {
+  const document = stored ?? emptyProfileDocument(state.id);
+  const metadata = (document.metadata as Record<string, unknown> | undefined) ?? {};
+  const time = (metadata.time as Record<string, unknown> | undefined) ?? {};
+  const iso = (date: Date | null) => date?.toISOString() ?? null;
+  return {
+    ...document,
+    id: state.id,
+    ids: state.ids,
+    segments: (document.segments as string[] | undefined) ?? [],
+    active: state.active,
+    metadata: {
+      ...metadata,
+      time: {
+        ...time,
+        create: iso(state.createdAt),
+        update: iso(now),
+        visit: { last: iso(state.lastVisitAt), current: iso(state.currentVisitAt), count: state.visits },
+      },
+    },
+  };
+}
+
+/** A session as conditions and flows see it (`session@…`), from its state in the commit. */
+export function sessionDocument(session: SessionState | undefined): Record<string, unknown> | undefined {
   if (!session) return undefined;
   return documentFromRow(DEFAULT_SQL_MAPPING.session!, {
     id: session.id,

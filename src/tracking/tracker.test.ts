@@ -25,6 +25,7 @@ class RecordingCommitter implements BatchCommitter {
       eventIds: command.events.map((event) => event.id),
       duplicateEventIds: [],
       warnings: [],
+      inlineRuns: [],
     }));
   }
 }

@@ -3,7 +3,7 @@ import { DomainError } from '../shared/errors.js';
 import { timeOrderedId } from '../shared/ids.js';
 import { ignoredContextFields, sessionFacts } from './enrich.js';
 import { CommitLanes, type CommitLaneOptions } from './commit-lanes.js';
-import type { TrackCommand, TrackOutcome, ValidEvent } from './model.js';
+import type { InlineRunAnswer, TrackCommand, TrackOutcome, ValidEvent } from './model.js';
 import {
   checkEnvelope,
   checkEvent,
@@ -42,6 +42,8 @@ export interface CommittedRequest {
   channel: CollectOrigin['channel'];
   sourceId: string;
   events: readonly { id: string; type: string }[];
+  /** The workflow runs of its events the commit finished itself. */
+  inlineRuns: readonly InlineRunAnswer[];
 }
 
 /**
@@ -230,6 +232,7 @@ export class Tracker {
       channel: origin.channel,
       sourceId,
       events: events.map((valid) => ({ id: valid.id, type: valid.type })),
+      inlineRuns: outcome.inlineRuns,
     })) ?? { response: {}, ux: [] };
     return {
       task: command.requestId,

@@ -143,6 +143,20 @@ export const DEFAULT_EXECUTOR_SETTINGS: ExecutorSettings = { leaseMs: 120_000, m
  */
 export const RAISED_BY = 'raisedBy';
 
+/**
+ * The event as a run sees it: its document with `metadata.raiseDepth`, how many raised events led to
+ * it (the loop guard), read from the stored metadata's `options.raisedBy`.
+ */
+export function runEventDocument(
+  document: Record<string, unknown>,
+  storedMetadata: Record<string, unknown>,
+): Record<string, unknown> {
+  const options = (storedMetadata as { options?: Record<string, unknown> }).options;
+  const depth = (options?.[RAISED_BY] as { depth?: unknown } | undefined)?.depth;
+  const raiseDepth = typeof depth === 'number' && Number.isInteger(depth) && depth > 0 ? depth : 0;
+  return { ...document, metadata: { ...(document.metadata as Record<string, unknown>), raiseDepth } };
+}
+
 export interface ExecutedRun {
   id: string;
   status: RunResult['status'];
@@ -187,17 +201,18 @@ async function raiseQuietly(deps: ExecutorDeps, pending: PendingRaises): Promise
   }
 }
 
-function failed(message: string, node = ''): RunResult {
+/** A run that ends as failed before or outside the engine (its flow gone, the engine at fault). */
+export function failedRun(message: string, node = ''): RunResult {
   return { status: 'failed', trace: [], effects: [], response: {}, ux: [], memory: {}, error: { node, message } };
 }
 
 /** Runs the flow; an engine fault, a deleted flow or a run that keeps dying ends the run as failed. */
 async function resultOf(deps: ExecutorDeps, run: ClaimedRun): Promise<RunResult> {
   if (run.attempts > deps.settings.maxAttempts)
-    return failed(`given up after ${deps.settings.maxAttempts} attempts that did not finish`);
-  if (!run.flow) return failed(`flow "${run.flowId}" no longer exists`);
+    return failedRun(`given up after ${deps.settings.maxAttempts} attempts that did not finish`);
+  if (!run.flow) return failedRun(`flow "${run.flowId}" no longer exists`);
   // Disabling a flow is how an operator stops it: runs recorded before are not executed either.
-  if (!run.flow.enabled) return failed(`flow "${run.flowId}" is disabled`);
+  if (!run.flow.enabled) return failedRun(`flow "${run.flowId}" is disabled`);
   const context: RunContext = {
     profile: run.profile,
     session: run.session,
@@ -213,7 +228,7 @@ async function resultOf(deps: ExecutorDeps, run: ClaimedRun): Promise<RunResult>
     return { ...result, trace: [...trace, ...result.trace] };
   } catch (error) {
     deps.logger.error({ run: run.id, err: error }, 'workflow engine failed');
-    return failed(error instanceof Error ? error.message : String(error));
+    return failedRun(error instanceof Error ? error.message : String(error));
   }
 }
 

@@ -16,8 +16,9 @@ export interface FollowUpDeps extends ExecutorDeps {
 }
 
 /**
- * After /track's commit (which recorded the runs): runs whose flow answers the client are executed
- * here and fill the answer; for the others the workflow worker is woken. Runs are named by id
+ * After /track's commit (which recorded the runs, and finished those of local flows itself): runs
+ * whose flow answers the client are executed here, and with those the commit finished fill the
+ * answer; for the others the workflow worker is woken. Runs are named by id
  * (derived from rule and event), so nothing is read back from the commit. A queue that does not take
  * the wake-up, a run that fails or a rule the cache does not know yet loses nothing: the worker's
  * sweep executes every recorded run that is left pending.
@@ -26,17 +27,24 @@ export class WorkflowFollowUp implements CommitFollowUp {
   constructor(private readonly deps: FollowUpDeps) {}
 
   async afterCommit(committed: CommittedRequest): Promise<{ response: Record<string, unknown>; ux: unknown[] }> {
+    const finished = new Set(committed.inlineRuns.map((run) => run.id));
+    const answering: string[] = [];
     const inline: string[] = [];
     let wake = false;
     for (const event of committed.events) {
       for (const { rule, answersClient } of await this.deps.rules.forEvent(event.type, committed.sourceId)) {
+        const id = runIdFor(rule.id, event.id);
         // A raised event has no client to answer: its runs go to the worker like the others.
-        if (answersClient && committed.channel !== 'workflow') inline.push(runIdFor(rule.id, event.id));
+        const answers = answersClient && committed.channel !== 'workflow';
+        if (answers) answering.push(id);
+        // Runs the commit finished itself need neither the worker nor an execution here.
+        if (finished.has(id)) continue;
+        if (answers) inline.push(id);
         else wake = true;
       }
     }
     const [, executed] = await Promise.all([wake && this.wakeWorker(), this.execute(inline)]);
-    return mergeAnswers(inline, [...executed, ...(await this.stored(inline, executed))]);
+    return mergeAnswers(answering, [...committed.inlineRuns, ...executed, ...(await this.stored(inline, executed))]);
   }
 
   private async wakeWorker(): Promise<void> {

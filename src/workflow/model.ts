@@ -173,6 +173,11 @@ export interface ActionSpec<Config = Record<string, unknown>> {
   start?: boolean;
   /** A flow holding this action answers the `/track` call: its runs happen before the answer. */
   answersClient?: boolean;
+  /**
+   * Does no I/O and has no effect beyond the run's profile, session, event and answer: a flow made only
+   * of such actions runs inside the commit of the event that starts it (workflow/inline.ts).
+   */
+  local?: true;
   run(input: unknown, config: Config, context: ActionContext): Promise<ActionOutput> | ActionOutput;
 }
 

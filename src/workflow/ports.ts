@@ -30,6 +30,14 @@ export type RuleInput = Omit<Rule, 'createdAt' | 'updatedAt'>;
 export interface ActiveRule {
   rule: Rule;
   answersClient: boolean;
+  /** The flow, for the commit to run it itself when all of its actions are local. */
+  flow: Flow;
+}
+
+/** The active event rules as of one generation of the rules (counted up by every change to rules or flows). */
+export interface ActiveRules {
+  generation: number;
+  rules: ActiveRule[];
 }
 
 export interface RuleRepository {
@@ -40,8 +48,8 @@ export interface RuleRepository {
   create(rule: RuleInput): Promise<StoredRule | undefined>;
   update(id: string, rule: Omit<RuleInput, 'id'>): Promise<StoredRule | undefined>;
   delete(id: string): Promise<boolean>;
-  /** Enabled event rules of enabled flows, for the collection-time cache. */
-  listActiveEventRules(): Promise<ActiveRule[]>;
+  /** Enabled event rules of enabled flows and the generation they are of, read together, for the collection-time cache. */
+  listActiveEventRules(): Promise<ActiveRules>;
 }
 
 export const RUN_TRIGGERS = ['event', 'segment-entered', 'segment-left', 'manual', 'resume', 'segmentation'] as const;

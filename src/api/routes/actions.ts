@@ -16,6 +16,10 @@ const ActionSchema = Type.Object({
   answersClient: Type.Boolean({
     description: 'a flow holding it runs before the /track answer, which carries what it made',
   }),
+  local: Type.Boolean({
+    description:
+      'does no I/O and changes nothing beyond the profile, session, event and answer: a flow made only of such actions runs inside the commit of its event',
+  }),
 });
 
 export function actionRoutes({ actions }: WorkflowServices) {
@@ -29,6 +33,7 @@ export function actionRoutes({ actions }: WorkflowServices) {
     outputs: [...spec.outputs],
     start: spec.start === true,
     answersClient: spec.answersClient === true,
+    local: spec.local === true,
   }));
   return async (app: FastifyInstance) => {
     app.withTypeProvider<TypeBoxTypeProvider>().get(

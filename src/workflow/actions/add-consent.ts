@@ -7,6 +7,7 @@ export const addConsent = defineAction<{ consent: string; revokeAt?: string }>({
   name: 'Add consent',
   description: 'Records that the profile granted a consent, optionally until a time.',
   group: 'profile',
+  local: true,
   configSchema: Type.Object({
     consent: Type.String({ minLength: 1, description: 'The consent type id' }),
     revokeAt: Type.Optional(Type.String({ description: 'When it lapses: an ISO time, a dot path or a template' })),

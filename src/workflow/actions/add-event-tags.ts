@@ -7,6 +7,7 @@ export const addEventTags = defineAction<{ tags: string[] }>({
   name: 'Add event tags',
   description: 'Tags the event that started the run.',
   group: 'data',
+  local: true,
   configSchema: Type.Object({
     tags: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Tags to add' }),
   }),

@@ -6,6 +6,7 @@ export const addSegment = defineAction<{ segment: string }>({
   name: 'Add segment',
   description: 'Puts the profile in a segment (static membership, alongside condition segments).',
   group: 'profile',
+  local: true,
   configSchema: SegmentConfig,
   outputs: PAYLOAD,
   run: (input, config, context) => {

@@ -7,6 +7,7 @@ export const appendValue = defineAction<{ target: string; value: unknown; unique
   name: 'Append to list',
   description: 'Appends a value (a list appends each item) to a list; a single value becomes a list.',
   group: 'data',
+  local: true,
   configSchema: Type.Object({
     target: TargetPath('The list'),
     value: ValueTemplate('What to append: a value, a dot path or a template'),

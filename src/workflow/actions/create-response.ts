@@ -7,6 +7,7 @@ export const createResponse = defineAction<{ key: string; body: unknown; default
   name: 'Create response',
   description: 'Puts a value under a key of the `/track` answer’s `response`.',
   group: 'response',
+  local: true,
   configSchema: Type.Object({
     key: Type.String({ minLength: 1, description: 'The key in the response' }),
     body: ValueTemplate('The value: an object template, a dot path or a string template'),

@@ -7,6 +7,7 @@ export const deleteValue = defineAction<{ target: string }>({
   name: 'Delete field',
   description: 'Deletes a field (or a list item by index).',
   group: 'data',
+  local: true,
   configSchema: Type.Object({ target: TargetPath('The field to delete') }),
   outputs: PAYLOAD,
   check: (config) => targetProblems('target', config.target),

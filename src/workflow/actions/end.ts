@@ -6,6 +6,7 @@ export const end = defineAction({
   name: 'End',
   description: 'Ends this branch; other branches go on.',
   group: 'flow',
+  local: true,
   configSchema: Type.Object({}),
   outputs: [],
   run: () => ({ ports: {} }),

@@ -6,6 +6,7 @@ export const hasSegment = defineAction<{ segment: string }>({
   name: 'Has segment',
   description: 'Takes `true` when the profile is in the segment, else `false`.',
   group: 'profile',
+  local: true,
   configSchema: SegmentConfig,
   outputs: TRUE_FALSE,
   run: (input, config, context) => {

@@ -22,6 +22,7 @@ export const ifAction = defineAction<{ condition: string }>({
   name: 'If',
   description: 'Takes `true` or `false` by a condition (profile@traits.age > 18 AND event@type == "purchase").',
   group: 'flow',
+  local: true,
   configSchema: Type.Object({ condition: Type.String({ minLength: 1, description: 'A condition' }) }),
   outputs: TRUE_FALSE,
   check: (config) => conditionProblems('condition', config.condition),

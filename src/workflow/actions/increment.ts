@@ -10,6 +10,7 @@ export function counter(id: string, name: string, sign: 1 | -1): ActionSpec {
     name,
     description: `${name}s a number (a missing field counts as 0).`,
     group: 'data',
+    local: true,
     configSchema: Type.Object({
       target: TargetPath('The number to change'),
       by: Type.Number({ default: 1, description: 'By how much' }),

@@ -8,6 +8,7 @@ export const log = defineAction<{ message: string; level: 'info' | 'warning' | '
   name: 'Log',
   description: 'Writes a message (a string template) to the run’s log.',
   group: 'response',
+  local: true,
   configSchema: Type.Object({
     message: Type.String({ minLength: 1, description: 'The message: a string template' }),
     level: Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('error')], { default: 'info' }),

@@ -10,6 +10,7 @@ export const propertyExists = defineAction<{ path: string }>({
   name: 'Property exists',
   description: 'Takes `true` when the field exists (even holding null), else `false`.',
   group: 'flow',
+  local: true,
   configSchema: Type.Object({ path: Type.String({ minLength: 3, description: 'A dot path: event@properties.id' }) }),
   outputs: TRUE_FALSE,
   check: (config) =>

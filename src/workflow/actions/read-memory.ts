@@ -6,6 +6,7 @@ export const readMemory = defineAction<{ key: string }>({
   name: 'Read flow memory',
   description: 'Passes on the value kept under a key as the payload, or takes `missing` when there is none.',
   group: 'data',
+  local: true,
   configSchema: Type.Object({ key: Type.String({ minLength: 1, description: 'The key' }) }),
   outputs: ['payload', 'missing'],
   run: (input, config, context) =>

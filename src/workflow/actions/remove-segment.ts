@@ -6,6 +6,7 @@ export const removeSegment = defineAction<{ segment: string }>({
   name: 'Remove segment',
   description: 'Takes the profile out of a segment.',
   group: 'profile',
+  local: true,
   configSchema: SegmentConfig,
   outputs: PAYLOAD,
   run: (input, config, context) => {

@@ -7,6 +7,7 @@ export const removeValue = defineAction<{ target: string; value: unknown }>({
   name: 'Remove from list',
   description: 'Removes every occurrence of a value (a list removes each item) from a list.',
   group: 'data',
+  local: true,
   configSchema: Type.Object({
     target: TargetPath('The list'),
     value: ValueTemplate('What to remove: a value, a dot path or a template'),

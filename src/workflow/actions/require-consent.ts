@@ -15,6 +15,7 @@ export const requireConsent = defineAction<{ consents: string[]; all: boolean }>
   name: 'Require consent',
   description: 'Takes `true` when the profile holds the consents (all of them, or any), else `false`.',
   group: 'profile',
+  local: true,
   configSchema: Type.Object({
     consents: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Consent type ids' }),
     all: Type.Boolean({ default: true, description: 'Require all of them (else any one)' }),

@@ -10,6 +10,7 @@ export const reshapePayload = defineAction<{ template: Record<string, unknown>; 
     'Builds a new payload from an object template: string leaves that are dot paths are replaced by ' +
     'their values; a key ending in ? is left out when its value is missing or empty.',
   group: 'data',
+  local: true,
   configSchema: Type.Object({
     template: Type.Record(Type.String(), Type.Unknown(), { description: 'The object template' }),
     default: MissingDefault,

@@ -9,6 +9,7 @@ export const setValue = defineAction<{ target: string; value: unknown }>({
     'Sets a field to a value: a literal, a dot path to copy (event@properties.id), a string template ' +
     '("Order {{event@properties.id}}") or an object template.',
   group: 'data',
+  local: true,
   configSchema: Type.Object({
     target: TargetPath('The field to set'),
     value: ValueTemplate('The value, a dot path to copy or a template'),

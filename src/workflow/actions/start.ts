@@ -7,6 +7,7 @@ export const start = defineAction({
   name: 'Start',
   description: 'Where a run begins: passes the payload on.',
   group: 'flow',
+  local: true,
   configSchema: Type.Object({}),
   outputs: PAYLOAD,
   start: true,

@@ -6,6 +6,7 @@ export const stop = defineAction({
   name: 'Stop',
   description: 'Ends the whole run here, successfully: no other branch goes on.',
   group: 'flow',
+  local: true,
   configSchema: Type.Object({}),
   outputs: [],
   run: (_input, _config, context) => {

@@ -8,6 +8,7 @@ export const switchEventType = defineAction<{ types: string[] }>({
   name: 'Switch on event type',
   description: 'Takes the port named after the event’s type when it is listed, else `other`.',
   group: 'flow',
+  local: true,
   configSchema: Type.Object({
     types: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true, description: 'Event types' }),
   }),

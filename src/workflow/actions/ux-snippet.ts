@@ -10,6 +10,7 @@ export const uxSnippet = defineAction<{ html?: string; script?: string }>({
     'Adds HTML and/or JavaScript (string templates) to the `/track` answer’s `ux`, for the tracker ' +
     'to put on the page.',
   group: 'response',
+  local: true,
   configSchema: Type.Object({
     html: Type.Optional(Type.String({ description: 'HTML, a string template' })),
     script: Type.Optional(Type.String({ description: 'JavaScript, a string template' })),

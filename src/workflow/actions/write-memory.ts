@@ -7,6 +7,7 @@ export const writeMemory = defineAction<{ key: string; value: unknown }>({
   name: 'Write flow memory',
   description: 'Keeps a value under a key for the rest of the run (read it as memory@key).',
   group: 'data',
+  local: true,
   configSchema: Type.Object({
     key: Type.String({ minLength: 1, description: 'The key' }),
     value: ValueTemplate('The value, a dot path to copy or a template'),

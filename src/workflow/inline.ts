@@ -1,0 +1,166 @@
+import { deepEquals } from '../condition/values.js';
+import { eventDocument } from '../mapping/apply.js';
+import type { Logger } from '../shared/logger.js';
+import type { CommittedEvent, DecidedRun, FinishedInCommit } from '../tracking/commit-steps.js';
+import type { BatchFlows, CommitFlows, InlineEvent, InlineOutcome } from '../tracking/ports.js';
+import { failedAtCommit, failedRun, outcomeOf, runEventDocument } from './executor.js';
+import type { Flow, RunContext, RunResult } from './model.js';
+import { applyProfileChanges } from './profile-changes.js';
+import type { ActionRegistry } from './registry.js';
+import type { RuleCache, RuleSnapshot } from './rule-cache.js';
+import { runIdFor } from './run-ids.js';
+
+/**
+ * Local flows run inside the commit of their event. A flow all of whose actions are local (their spec
+ * says so: no I/O, no effect beyond the profile, session, event and answer) needs nothing the commit
+ * does not hold: it runs on the profile the commit locked and read, its changes are written with the
+ * commit's own profile write, its tags with the event, and its run is stored finished in the same
+ * transaction. A flow with any other action keeps the durable deferred path (recorded pending, then
+ * claimed and executed by the executor).
+ */
+
+/** Whether every node of the flow uses a local action. */
+export function runsInCommit(flow: Flow, actions: ActionRegistry): boolean {
+  return flow.graph.nodes.every((node) => actions.get(node.action)?.local === true);
+}
+
+/** The rules' stored state in a transaction: their generation, and whether a paused run waits for an event. */
+export interface RulesState {
+  generation: number;
+  pausedRunsWait: boolean;
+}
+
+export interface InlineFlowsDeps<Tx> {
+  rules: Pick<RuleCache, 'current' | 'forget'>;
+  actions: ActionRegistry;
+  /** Reads the rules' state in the commit's transaction. */
+  state(tx: Tx): Promise<RulesState>;
+  /** The engine with its actions (runFlow); its limits hold here too. */
+  runFlow(flow: Flow, context: RunContext): Promise<RunResult>;
+  /** Whether a profile holds a value at an identity key. */
+  holdsKeys(profile: Record<string, unknown>): boolean;
+  logger: Logger;
+  clock?: () => Date;
+}
+
+/** The profile parts that, changed, may set an identity key. */
+const IDENTIFYING_PARTS = ['traits', 'pii', 'data'] as const;
+
+export class InlineFlows<Tx> implements CommitFlows<Tx> {
+  private readonly local = new WeakMap<Flow, boolean>();
+
+  constructor(private readonly deps: InlineFlowsDeps<Tx>) {}
+
+  async begin(): Promise<BatchFlows<Tx>> {
+    return new BatchRuns(this.deps, await this.deps.rules.current(), (flow) => this.runsInCommit(flow));
+  }
+
+  /** Decided once per flow object of a snapshot: the graph does not change under it. */
+  private runsInCommit(flow: Flow): boolean {
+    let local = this.local.get(flow);
+    if (local === undefined) this.local.set(flow, (local = runsInCommit(flow, this.deps.actions)));
+    return local;
+  }
+}
+
+class BatchRuns<Tx> implements BatchFlows<Tx> {
+  /** The runs this attempt of the transaction finished, by id. */
+  private finished = new Map<string, FinishedInCommit>();
+
+  constructor(
+    private readonly deps: InlineFlowsDeps<Tx>,
+    private readonly snapshot: RuleSnapshot,
+    private readonly isLocal: (flow: Flow) => boolean,
+  ) {}
+
+  runsInline(type: string, sourceId: string): boolean {
+    return this.snapshot.forEvent(type, sourceId).some(({ flow }) => this.isLocal(flow));
+  }
+
+  async confirm(tx: Tx): Promise<{ pausedRunsWait: boolean } | undefined> {
+    // An attempt starts here: what an earlier attempt of the transaction ran was rolled back.
+    this.finished = new Map();
+    const state = await this.deps.state(tx);
+    if (state.generation === this.snapshot.generation) return { pausedRunsWait: state.pausedRunsWait };
+    this.deps.rules.forget();
+    return undefined;
+  }
+
+  async run({ record, profile, session }: InlineEvent): Promise<InlineOutcome> {
+    const clock = this.deps.clock ?? (() => new Date());
+    const outcome: InlineOutcome = { identifying: false, tags: [], runs: [] };
+    const event = runEventDocument(eventDocument(record), record.metadata);
+    let current = profile;
+    for (const { rule, flow } of this.snapshot.forEvent(record.type, record.sourceId)) {
+      if (!this.isLocal(flow)) continue;
+      const id = runIdFor(rule.id, record.id);
+      const startedAt = clock();
+      const context: RunContext = {
+        profile: current,
+        session,
+        event,
+        payload: {},
+        flow: { id: flow.id, name: flow.name, type: flow.type },
+        memory: {},
+      };
+      let result = await this.execute(id, flow, context);
+      const { profileChanges, eventTags, effects } = outcomeOf(result);
+      if (current !== null && profileChanges.length > 0) {
+        try {
+          current = applyProfileChanges(current, profileChanges);
+        } catch (error) {
+          result = failedAtCommit(result, error instanceof Error ? error.message : String(error));
+        }
+      }
+      const failed = result.status === 'failed';
+      if (!failed) outcome.tags.push(...eventTags.filter((tag) => !outcome.tags.includes(tag)));
+      this.finished.set(id, {
+        status: failed ? 'failed' : 'completed',
+        trace: result.trace,
+        response: result.response,
+        ux: result.ux,
+        memory: result.memory,
+        error: result.error ?? null,
+        effects: failed ? [] : effects,
+        startedAt,
+        finishedAt: clock(),
+      });
+      if (!failed) outcome.runs.push({ id, response: result.response, ux: result.ux });
+    }
+    if (profile !== null && current !== null && !deepEquals(current, profile)) {
+      outcome.profile = current;
+      outcome.identifying =
+        IDENTIFYING_PARTS.some((part) => !deepEquals(current[part], profile[part])) && this.deps.holdsKeys(current);
+    }
+    return outcome;
+  }
+
+  runs(events: readonly CommittedEvent[]): DecidedRun[] {
+    return events.flatMap((event) =>
+      event.runFlows === false
+        ? []
+        : this.snapshot.forEvent(event.type, event.sourceId).map(({ rule, answersClient }) => {
+            const id = runIdFor(rule.id, event.id);
+            const finished = this.finished.get(id);
+            return {
+              id,
+              ruleId: rule.id,
+              flowId: rule.flowId,
+              eventId: event.id,
+              answersClient,
+              ...(finished && { finished }),
+            };
+          }),
+    );
+  }
+
+  /** The engine's answer; a fault of the engine itself ends the run as failed, never the commit. */
+  private async execute(id: string, flow: Flow, context: RunContext): Promise<RunResult> {
+    try {
+      return await this.deps.runFlow(flow, context);
+    } catch (error) {
+      this.deps.logger.error({ run: id, err: error }, 'workflow engine failed');
+      return failedRun(error instanceof Error ? error.message : String(error));
+    }
+  }
+}
