@@ -70,25 +70,28 @@ export function lookup(context: DotContext, path: DotPath): unknown {
  * missing), backticks cast, any other text is returned as is.
  */
 export function readDotPath(context: DotContext, text: string): unknown {
+  const value = readOrMissing(context, text);
+  if (value === MISSING) throw new DotPathError(text, `${castTarget(text) ?? text} does not exist`);
+  return value;
+}
+
+/** Like readDotPath, but a missing path yields `fallback` instead of throwing. */
+export function readDotPathOr<T>(context: DotContext, text: string, fallback: T): unknown {
+  // Without an exception: flows read missing fields (a counter's first increment) on the hot path.
+  const value = readOrMissing(context, text);
+  return value === MISSING ? fallback : value;
+}
+
+function readOrMissing(context: DotContext, text: string): unknown {
   const castInner = castTarget(text);
   const target = castInner ?? text;
   const parsed = parseDotPath(target);
   let value: unknown = target;
   if (parsed) {
     value = lookup(context, parsed);
-    if (value === MISSING) throw new DotPathError(text, `${target} does not exist`);
+    if (value === MISSING) return MISSING;
   }
   return castInner !== undefined && typeof value === 'string' ? castString(value) : value;
-}
-
-/** Like readDotPath, but a missing path yields `fallback` instead of throwing. */
-export function readDotPathOr<T>(context: DotContext, text: string, fallback: T): unknown {
-  try {
-    return readDotPath(context, text);
-  } catch (error) {
-    if (error instanceof DotPathError) return fallback;
-    throw error;
-  }
 }
 
 function requirePath(text: string): DotPath {

@@ -113,14 +113,17 @@ export const recordWorkflowRunsStep: CommitStep<SqlExecutor> = {
 };
 
 /**
- * The rules' state as a commit's transaction sees it: their generation, and whether any paused run
- * waits for an event (read through the partial index of such runs).
+ * The rules' state as a commit's transaction sees it: their generation, and whether any paused run may
+ * wait for an event: any row in the partial index of such runs (a run resumed and not finished yet
+ * is there too, which only costs the resume step a look). Read from the index alone: ordered by its
+ * leading column, as an EXISTS is planned for a first match the planner's estimates put anywhere, as
+ * a scan of the table or a parallel one.
  */
 export async function workflowRulesState(tx: SqlExecutor): Promise<RulesState> {
   const [row] = await tx.query<{ generation: string; waiting: boolean }>(
     `SELECT g.generation::text,
-            EXISTS (SELECT 1 FROM workflow_runs
-                     WHERE pause->>'untilEventType' IS NOT NULL AND status = 'paused') AS waiting
+            coalesce((SELECT true FROM workflow_runs WHERE pause->>'untilEventType' IS NOT NULL
+                       ORDER BY profile_id LIMIT 1), false) AS waiting
        FROM workflow_rules_generation g`,
   );
   return { generation: Number(row?.generation ?? 0), pausedRunsWait: row?.waiting ?? true };

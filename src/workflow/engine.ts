@@ -163,7 +163,9 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
     ready.push(origin);
   }
 
-  const deadline = new AbortController();
+  // Made when an action asks for its signal or the time limit strikes: a run of local actions never does.
+  let deadline: AbortController | undefined;
+  const deadlineOf = () => (deadline ??= new AbortController());
   const overtime = `the run took longer than its limit of ${limits.maxDurationMs} ms`;
   // Armed by the first action that answers later: a run of synchronous actions needs no timer.
   let timer: NodeJS.Timeout | undefined;
@@ -173,8 +175,8 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
       const left = Math.max(0, limits.maxDurationMs - (now().getTime() - started));
       expired = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          deadline.abort(new Error(overtime));
-          reject(deadline.signal.reason as Error);
+          deadlineOf().abort(new Error(overtime));
+          reject(deadlineOf().signal.reason as Error);
         }, left);
       });
       // The run may end before the timer fires; nothing then waits on this promise.
@@ -189,7 +191,7 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
       const node = nodes.get(id)!;
       if (++steps > limits.maxSteps) throw new RunFailure(id, `the run exceeded its limit of ${limits.maxSteps} steps`);
       const startedAt = now();
-      if (startedAt.getTime() - started > limits.maxDurationMs || deadline.signal.aborted) {
+      if (startedAt.getTime() - started > limits.maxDurationMs || deadline?.signal.aborted) {
         throw new RunFailure(id, overtime);
       }
       const spec = deps.actions.get(node.action);
@@ -212,7 +214,9 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
         },
         http: deps.http,
         now,
-        signal: deadline.signal,
+        get signal() {
+          return deadlineOf().signal;
+        },
       };
       const step: NodeTrace = {
         node: id,
@@ -237,7 +241,7 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
         step.outputs = output.ports;
       } catch (error) {
         step.error = messageOf(error);
-        if (deadline.signal.aborted) throw new RunFailure(id, messageOf(deadline.signal.reason));
+        if (deadline?.signal.aborted) throw new RunFailure(id, messageOf(deadline.signal.reason));
         if (!out.get(id)?.has(ERROR_PORT)) throw new RunFailure(id, step.error);
         step.outputs = { [ERROR_PORT]: { message: step.error, input } };
       } finally {
