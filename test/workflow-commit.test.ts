@@ -10,21 +10,11 @@ import { runFlow } from '../src/workflow/engine.js';
 import { DEFAULT_EXECUTOR_SETTINGS, executeRuns, type WorkflowRunStore } from '../src/workflow/executor.js';
 import { fetchHttpClient } from '../src/workflow/fetch-http.js';
 import type { FlowNode } from '../src/workflow/model.js';
+import { chain } from './support/flows.js';
 import { compositionBackends, openTestComposition, profileAndFlow } from './support/composition.js';
 
 const logger = createLogger('silent');
 const backends = await compositionBackends();
-
-/** A chain of nodes after a start node. */
-function chain(nodes: Omit<FlowNode, 'id'>[]) {
-  const all = [{ action: 'start', config: {} }, ...nodes].map((node, index) => ({ ...node, id: `n${index}` }));
-  return {
-    nodes: all,
-    edges: all
-      .slice(1)
-      .map((node, index) => ({ from: { node: all[index]!.id, port: 'payload' }, to: { node: node.id } })),
-  };
-}
 
 for (const backend of backends) {
   describe.skipIf(!backend.available)(`a workflow run's commit on ${backend.name}`, () => {

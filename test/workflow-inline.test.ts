@@ -25,26 +25,16 @@ import { ACTIONS } from '../src/workflow/actions/index.js';
 import { runFlow } from '../src/workflow/engine.js';
 import { fetchHttpClient } from '../src/workflow/fetch-http.js';
 import { InlineFlows } from '../src/workflow/inline.js';
-import type { FlowGraph, FlowNode } from '../src/workflow/model.js';
+import type { FlowGraph } from '../src/workflow/model.js';
 import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
-import { compositionBackends, openTestComposition } from './support/composition.js';
+import { chain } from './support/flows.js';
+import { compositionBackends, openTestComposition, profileAndFlow } from './support/composition.js';
 import { eventually } from './support/eventually.js';
 import { createTestDatabase, postgresAvailable } from './support/postgres.js';
 
 // Needs: PostgreSQL for the server-mode half and the two-process case (skipped when absent).
 
 const logger = createLogger('silent');
-
-/** A chain of nodes after a start node, each joined to the next on `payload`. */
-function chain(nodes: Omit<FlowNode, 'id'>[]): FlowGraph {
-  const all = [{ action: 'start', config: {} }, ...nodes].map((node, index) => ({ ...node, id: `n${index}` }));
-  return {
-    nodes: all,
-    edges: all
-      .slice(1)
-      .map((node, index) => ({ from: { node: all[index]!.id, port: 'payload' }, to: { node: node.id } })),
-  };
-}
 
 const counting = chain([
   { action: 'increment', config: { target: 'profile@traits.n', by: 1 } },
@@ -224,16 +214,7 @@ for (const backend of await compositionBackends()) {
       const opened = await openTestComposition(backend.name);
       dispose = opened.dispose;
       const { root } = opened;
-      const flowId = `atomic-${randomUUID().slice(0, 8)}`;
-      await root.repositories.flows.create({
-        id: flowId,
-        name: flowId,
-        description: '',
-        type: 'collection',
-        enabled: true,
-        answersClient: true,
-        graph: counting,
-      });
+      const { profileId, flowId } = await profileAndFlow(root, 'atomic', counting);
       await root.repositories.rules.create({
         id: `rule-${flowId}`,
         name: flowId,
@@ -268,11 +249,6 @@ for (const backend of await compositionBackends()) {
         new MappingCache(root.repositories.mappings),
         { maxBatch: 10, maxWaitMs: 1, lanes: 1 },
       );
-      const profileId = (
-        await root
-          .tracking()
-          .tracker.collect({ source: { id: 'scheduler' }, events: [{ type: 'hello' }] }, { channel: 'scheduler' })
-      ).profile.id;
       const eventId = randomUUID();
       const payload = {
         source: { id: 'scheduler' },

@@ -5,17 +5,6 @@ import type { FlowInput, FlowRepository, FlowSummary, StoredFlow } from '../work
 
 const SUMMARY_COLUMNS = 'id, name, description, type, enabled, answers_client, created_at, updated_at';
 
-const toSummary = (row: Row): FlowSummary => ({
-  id: row.id as string,
-  name: row.name as string,
-  description: row.description as string,
-  type: row.type as FlowType,
-  enabled: row.enabled as boolean,
-  answersClient: row.answers_client as boolean,
-  createdAt: iso(row.created_at)!,
-  updatedAt: iso(row.updated_at)!,
-});
-
 /** A flow as a run sees it, from its row (or the row as JSON, `to_jsonb(f)`). */
 export const flowFromRow = (row: Row): Flow => ({
   id: row.id as string,
@@ -26,7 +15,18 @@ export const flowFromRow = (row: Row): Flow => ({
   graph: row.graph as FlowGraph,
 });
 
-const toFlow = (row: Row): StoredFlow => ({ ...toSummary(row), graph: row.graph as FlowGraph });
+const toFlow = (row: Row): StoredFlow => ({
+  ...flowFromRow(row),
+  answersClient: row.answers_client as boolean,
+  createdAt: iso(row.created_at)!,
+  updatedAt: iso(row.updated_at)!,
+});
+
+/** A flow read without its graph (SUMMARY_COLUMNS). */
+const toSummary = (row: Row): FlowSummary => {
+  const { graph: _graph, ...summary } = toFlow(row);
+  return summary;
+};
 
 const fields = (flow: Omit<FlowInput, 'id'>) => [
   flow.name,

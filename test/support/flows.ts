@@ -1,6 +1,6 @@
 import { ACTIONS } from '../../src/workflow/actions/index.js';
 import { runFlow } from '../../src/workflow/engine.js';
-import type { Flow, FlowEdge, FlowNode, HttpClient, RunContext } from '../../src/workflow/model.js';
+import type { Flow, FlowEdge, FlowGraph, FlowNode, HttpClient, RunContext } from '../../src/workflow/model.js';
 
 /** Flows written compactly for tests: nodes as `[id, action, config]`, edges as `from.port → to`. */
 export function flowOf(nodes: [string, string, Record<string, unknown>?][], edges: string[]): Flow {
@@ -58,4 +58,15 @@ export async function runAction(
   });
   const step = result.trace.find((entry) => entry.node === 'x');
   return { result, step, outputs: step?.outputs ?? {} };
+}
+
+/** A flow of `nodes` in a chain after a start node, each joined to the next on `payload`. */
+export function chain(nodes: Omit<FlowNode, 'id'>[]): FlowGraph {
+  const all = [{ action: 'start', config: {} }, ...nodes].map((node, index) => ({ ...node, id: `n${index}` }));
+  return {
+    nodes: all,
+    edges: all
+      .slice(1)
+      .map((node, index) => ({ from: { node: all[index]!.id, port: 'payload' }, to: { node: node.id } })),
+  };
 }
