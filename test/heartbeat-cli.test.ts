@@ -178,19 +178,34 @@ describe.skipIf(!available)('meridian job heartbeat on PostgreSQL', () => {
     expect((await job(reference())).output).toMatch(/registered 0 session-inactive events/);
   });
 
-  it('removes the workflow runs that finished more than WORKFLOW_RUN_RETENTION_DAYS ago, except on a dry run', async () => {
+  it('removes the workflow runs and consumed segment changes older than their retention, except on a dry run', async () => {
     const db = stores.find((store) => store.schema === 'meridian_test')!;
     await db.query(
       `INSERT INTO workflow_runs (id, flow_id, trigger, status, finished_at)
        VALUES ('expired', 'f', 'event', 'completed', now() - interval '8 days'),
               ('kept', 'f', 'event', 'failed', now() - interval '6 days')`,
     );
+    await db.query(
+      `INSERT INTO segment_changes (segment_id, profile_id, change, at, consumed_at)
+       VALUES ('s', 'expired', 'entered', now() - interval '5 days', now()),
+              ('s', 'kept', 'entered', now() - interval '3 days', now()),
+              ('s', 'unconsumed', 'entered', now() - interval '5 days', NULL)`,
+    );
     const runIds = async () =>
       (await db.query<{ id: string }>('SELECT id FROM workflow_runs ORDER BY id')).map((row) => row.id);
-    expect((await job({ ...reference(), WORKFLOW_RUN_RETENTION_DAYS: '7' }, ['--dry-run'])).code).toBe(0);
+    const changes = async () =>
+      (await db.query<{ profile_id: string }>('SELECT profile_id FROM segment_changes ORDER BY seq')).map(
+        (row) => row.profile_id,
+      );
+    const retention = { WORKFLOW_RUN_RETENTION_DAYS: '7', SEGMENT_CHANGES_RETENTION_DAYS: '4' };
+    expect((await job({ ...reference(), ...retention }, ['--dry-run'])).code).toBe(0);
     expect(await runIds()).toEqual(['expired', 'kept']);
-    expect((await job({ ...reference(), WORKFLOW_RUN_RETENTION_DAYS: '7' })).code).toBe(0);
+    expect(await changes()).toEqual(['expired', 'kept', 'unconsumed']);
+    expect((await job({ ...reference(), ...retention, SEGMENT_CHANGES_RETENTION_DAYS: '0' })).code).toBe(0);
     expect(await runIds()).toEqual(['kept']);
+    expect(await changes()).toEqual(['expired', 'kept', 'unconsumed']);
+    expect((await job({ ...reference(), ...retention })).code).toBe(0);
+    expect(await changes()).toEqual(['kept', 'unconsumed']);
   });
 
   it('lets flags override the environment, and says once that ELASTIC_HOST is not used', async () => {

@@ -69,10 +69,20 @@ for (const backend of BACKENDS) {
       expect(await backlog()).toMatchObject({ unconsumed: 0, oldestAgeSeconds: null, runsLastMinute: 1, skipped: 0 });
       expect(await runsOf('later')).toEqual([]);
 
-      const replayed = await api.admin({
+      const tooOld = await api.admin({
         method: 'POST',
         url: '/rules/later/replay',
         payload: { since: '2000-01-01T00:00:00Z' },
+      });
+      expect(tooOld.statusCode).toBe(400);
+      expect(tooOld.json()).toMatchObject({
+        message: expect.stringContaining('SEGMENT_CHANGES_RETENTION_DAYS') as string,
+        details: [{ field: 'since' }],
+      });
+      const replayed = await api.admin({
+        method: 'POST',
+        url: '/rules/later/replay',
+        payload: { since: new Date(Date.now() - 86_400_000).toISOString() },
       });
       expect(replayed.statusCode).toBe(200);
       expect(replayed.json()).toEqual({ recorded: 1 });

@@ -216,24 +216,59 @@ for (const backend of BACKENDS) {
       await drain();
       expect(await runsOf('replay-enter')).toEqual([]);
 
-      expect(await replayRule(triggers, 'replay-enter', new Date(T0.getTime() + 1).toISOString())).toEqual({
+      expect(await replayRule(triggers, 'replay-enter', new Date(T0.getTime() + 1).toISOString(), undefined)).toEqual({
         recorded: 0,
       });
-      expect(await replayRule(triggers, 'replay-enter', T0.toISOString())).toEqual({ recorded: 2 });
+      expect(await replayRule(triggers, 'replay-enter', T0.toISOString(), undefined)).toEqual({ recorded: 2 });
       expect((await runsOf('replay-enter')).map((run) => run.profile_id).sort()).toEqual(ids);
       // A replay repeated starts nothing twice.
-      expect(await replayRule(triggers, 'replay-enter', T0.toISOString())).toEqual({ recorded: 0 });
-      await expect(replayRule(triggers, 'missing', T0.toISOString())).rejects.toMatchObject({ code: 'not_found' });
+      expect(await replayRule(triggers, 'replay-enter', T0.toISOString(), undefined)).toEqual({ recorded: 0 });
+      await expect(replayRule(triggers, 'missing', T0.toISOString(), undefined)).rejects.toMatchObject({
+        code: 'not_found',
+      });
       await rule('replay-event', 'event', 'page-view');
-      await expect(replayRule(triggers, 'replay-event', T0.toISOString())).rejects.toMatchObject({
+      await expect(replayRule(triggers, 'replay-event', T0.toISOString(), undefined)).rejects.toMatchObject({
         code: 'bad_request',
       });
       await rule('replay-off', 'segment-entered', vip.id, { enabled: false });
-      await expect(replayRule(triggers, 'replay-off', T0.toISOString())).rejects.toMatchObject({ code: 'conflict' });
-      await expect(replayRule(triggers, 'replay-enter', 'yesterday')).rejects.toMatchObject({
+      await expect(replayRule(triggers, 'replay-off', T0.toISOString(), undefined)).rejects.toMatchObject({
+        code: 'conflict',
+      });
+      await expect(replayRule(triggers, 'replay-enter', 'yesterday', undefined)).rejects.toMatchObject({
         code: 'bad_request',
         details: [{ field: 'since' }],
       });
+      // Changes made before the horizon may have been purged: such a replay is refused, not partial.
+      const horizon = new Date(T0.getTime() + 1);
+      await expect(replayRule(triggers, 'replay-enter', T0.toISOString(), horizon)).rejects.toMatchObject({
+        code: 'bad_request',
+        details: [{ field: 'since', message: `expected ${horizon.toISOString()} or later` }],
+      });
+      expect(await replayRule(triggers, 'replay-enter', horizon.toISOString(), horizon)).toEqual({ recorded: 0 });
+    });
+
+    it('purges the consumed changes made before a time, in slices, and never an unconsumed one', async () => {
+      const horizon = new Date('2000-01-02T00:00:00Z');
+      const old = new Date('2000-01-01T00:00:00Z');
+      const recent = new Date('2000-01-03T00:00:00Z');
+      await db.query(
+        `INSERT INTO segment_changes (segment_id, profile_id, change, at, consumed_at)
+         SELECT 'purged', 'old-' || i, 'entered', $1, now() FROM generate_series(1, 5001) AS i`,
+        [old],
+      );
+      await db.query(
+        `INSERT INTO segment_changes (segment_id, profile_id, change, at, consumed_at)
+         VALUES ('purged', 'recent', 'entered', $1, now()), ('purged', 'unconsumed', 'left', $2, NULL)`,
+        [recent, old],
+      );
+      expect(await triggers.purgeConsumedBefore(horizon)).toBe(5001);
+      const left = await db.query<{ profile_id: string }>(
+        `SELECT profile_id FROM segment_changes WHERE segment_id = 'purged' ORDER BY seq`,
+      );
+      expect(left.map((row) => row.profile_id)).toEqual(['recent', 'unconsumed']);
+      expect(await unconsumed('purged')).toBe(1);
+      await drain();
+      expect(await triggers.purgeConsumedBefore(horizon)).toBe(1);
     });
 
     it('loses and repeats nothing when a batch fails after recording its runs (a killed worker)', async () => {

@@ -169,7 +169,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
     await admin.register(jobRoutes(services.mapping, services.importing));
     await admin.register(deployRoutes(services));
     await admin.register(tqlRoutes);
-    await admin.register(triggerRoutes(services.triggers));
+    await admin.register(triggerRoutes(services.triggers, services.config.segmentChangesRetentionDays));
     await admin.register(scheduledRoutes(services.scheduler));
     await admin.register(workflowRoutes(services.workflow));
   });

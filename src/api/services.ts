@@ -22,6 +22,8 @@ export interface ApiSettings {
   corsOrigins: true | string[];
   /** Origins that may call the admin API from a browser. */
   adminCorsOrigins: true | string[];
+  /** How far back a rule replay reaches (SEGMENT_CHANGES_RETENTION_DAYS; 0: no limit). */
+  segmentChangesRetentionDays: number;
 }
 
 /** What the HTTP layer needs, wired by the composition root. */

@@ -415,6 +415,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           maxPayloadBytes: config.maxPayloadBytes,
           corsOrigins: config.corsOrigins,
           adminCorsOrigins: config.adminCorsOrigins,
+          segmentChangesRetentionDays: config.segmentChangesRetentionDays,
         },
         tracker,
         sources: repositories.sources,

@@ -20,6 +20,7 @@ import { pendingMigrations } from '../storage/migrate.js';
 import { Composition, embeddedStoreExists } from './composition.js';
 import type { Run } from './run.js';
 import { purgeExpiredRuns } from '../workflow/run-retention.js';
+import { changesHorizon } from '../triggers/retention.js';
 
 /** What the heartbeat job can do: the session qualifiers, or segmenting the profiles active in RANGE. */
 export const JOB_QUALIFIERS = [...QUALIFIERS, 'profile-segmentation'] as const;
@@ -85,11 +86,19 @@ function heartbeatLanes(
   return lanes;
 }
 
-/** The heartbeat also keeps the workflow run history to WORKFLOW_RUN_RETENTION_DAYS. */
-async function purgeRunHistory(root: Composition, logger: Logger): Promise<void> {
-  const days = root.config.workflowRunRetentionDays;
-  const removed = await purgeExpiredRuns(root.repositories.runHistory, days, new Date());
-  if (removed > 0) logger.info({ removed, retentionDays: days }, 'old workflow runs removed');
+/**
+ * The heartbeat also keeps the workflow run history to WORKFLOW_RUN_RETENTION_DAYS, and the consumed
+ * segment changes to SEGMENT_CHANGES_RETENTION_DAYS.
+ */
+async function purgeExpiredHistory(root: Composition, logger: Logger): Promise<void> {
+  const { workflowRunRetentionDays, segmentChangesRetentionDays } = root.config;
+  const now = new Date();
+  const runs = await purgeExpiredRuns(root.repositories.runHistory, workflowRunRetentionDays, now);
+  if (runs > 0) logger.info({ removed: runs, retentionDays: workflowRunRetentionDays }, 'old workflow runs removed');
+  const horizon = changesHorizon(segmentChangesRetentionDays, now);
+  const changes = horizon ? await root.repositories.triggers.purgeConsumedBefore(horizon) : 0;
+  if (changes > 0)
+    logger.info({ removed: changes, retentionDays: segmentChangesRetentionDays }, 'old segment changes removed');
 }
 
 function summary(report: HeartbeatReport): string {
@@ -143,7 +152,7 @@ async function runHeartbeatJob(config: Config, logger: Logger, env: Env, dryRun:
       );
     }
     process.stdout.write(summary(report));
-    if (!dryRun) await purgeRunHistory(root, logger);
+    if (!dryRun) await purgeExpiredHistory(root, logger);
   } finally {
     await root.close();
   }
@@ -204,7 +213,7 @@ export function scheduleHeartbeat(root: Composition, settings: HeartbeatConfig):
     async () => {
       for (const qualifyBy of QUALIFIERS)
         await runHeartbeat({ qualifyBy, settings, now: new Date(), batchSize, lanes }, services);
-      await purgeRunHistory(root, services.logger);
+      await purgeExpiredHistory(root, services.logger);
     },
     logger,
     'scheduled heartbeat failed; will retry',

@@ -19,6 +19,7 @@ describe('loadConfig', () => {
       production: false,
       corsOrigins: true,
       workflowRunRetentionDays: 30,
+      segmentChangesRetentionDays: 30,
     });
     expect(config.databaseUrl).toBeUndefined();
     expect(config.redis).toBeUndefined();
@@ -33,6 +34,7 @@ describe('loadConfig', () => {
     ['REDIS_HOST', 'http://redis:6379'],
     ['LOG_LEVEL', 'loud'],
     ['WORKFLOW_RUN_RETENTION_DAYS', '0'],
+    ['SEGMENT_CHANGES_RETENTION_DAYS', '-1'],
   ])('stops on a bad %s, naming it', (variable, value) => {
     expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}:`));

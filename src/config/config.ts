@@ -64,6 +64,8 @@ export interface Config {
   workflowClaimMs: number;
   /** Days a finished workflow run stays in the run history. */
   workflowRunRetentionDays: number;
+  /** Days a consumed segment change stays in the outbox, for replays; 0: kept forever. */
+  segmentChangesRetentionDays: number;
   /** Identity keys, values refused as keys, the most profiles one merge may join, the country of national phone numbers. */
   identity: { keys: string[]; placeholders: string[]; maxMergeProfiles: number; phoneCountry?: string };
   /** Things worth saying once at start-up that are not errors (e.g. a Tracardi variable we ignore). */
@@ -170,6 +172,12 @@ export const VARIABLES = {
   WORKFLOW_RUN_RETENTION_DAYS: {
     group: 'server',
     meaning: 'days a finished workflow run stays in the run history; each heartbeat run removes older ones',
+    default: 30,
+  },
+  SEGMENT_CHANGES_RETENTION_DAYS: {
+    group: 'server',
+    meaning:
+      'days a consumed segment change stays for rule replays, which reach back no further; each heartbeat run removes older ones (0: kept forever)',
     default: 30,
   },
   IDENTITY_KEYS: {
@@ -392,6 +400,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     workflowClaimMs: integer(env, 'WORKFLOW_CLAIM_S', 1, 86_400) * 1000,
     workflowRunRetentionDays: integer(env, 'WORKFLOW_RUN_RETENTION_DAYS', 1, 36_500),
+    segmentChangesRetentionDays: integer(env, 'SEGMENT_CHANGES_RETENTION_DAYS', 0, 36_500),
     identity: parseIdentity(env),
     notices: present(env, 'ELASTIC_HOST')
       ? [

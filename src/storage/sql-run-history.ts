@@ -1,4 +1,5 @@
 import type { Database } from './database.js';
+import { purgeInSlices } from './purge.js';
 import { iso, type Row } from './rows.js';
 import type { NodeTrace, PauseState, RunStatus } from '../workflow/model.js';
 import type { RunHistory, RunPage, RunRecord, RunSummary, RunTrigger } from '../workflow/ports.js';
@@ -42,8 +43,11 @@ function parseCursor(cursor: string): { createdUs: string; id: string } {
   return { createdUs: match[1]!, id: match[2]! };
 }
 
-/** Runs removed per statement of a purge. */
-const PURGE_SLICE = 5_000;
+const FINISHED_RUNS = {
+  table: 'workflow_runs',
+  key: 'id',
+  condition: `finished_at < $1 AND status IN ('completed', 'failed') AND NOT raises_pending`,
+};
 
 export class SqlRunHistory implements RunHistory {
   constructor(private readonly db: Database) {}
@@ -86,23 +90,7 @@ export class SqlRunHistory implements RunHistory {
     );
   }
 
-  /**
-   * In slices, each its own short transaction: on the embedded store the one connection is shared
-   * with /track, which would wait for the whole purge of a large history otherwise.
-   */
-  async purgeRunsBefore(date: Date): Promise<number> {
-    let removed = 0;
-    for (;;) {
-      const [row] = await this.db.query<{ n: number }>(
-        `WITH gone AS (
-           DELETE FROM workflow_runs WHERE id IN (
-             SELECT id FROM workflow_runs WHERE finished_at < $1 AND status IN ('completed', 'failed') AND NOT raises_pending LIMIT $2)
-           RETURNING 1)
-         SELECT count(*)::int AS n FROM gone`,
-        [date, PURGE_SLICE],
-      );
-      removed += row!.n;
-      if (row!.n < PURGE_SLICE) return removed;
-    }
+  purgeRunsBefore(date: Date): Promise<number> {
+    return purgeInSlices(this.db, FINISHED_RUNS, date);
   }
 }

@@ -2,6 +2,7 @@ import type { ConsumedBatch, TriggerBacklog, TriggerStore } from '../triggers/po
 import type { SegmentChange, SegmentRule, TriggerDecision, TriggeredRun } from '../triggers/trigger.js';
 import { timeOrderedId } from '../shared/ids.js';
 import { retryingTransaction, type Database, type SqlExecutor } from './database.js';
+import { purgeInSlices } from './purge.js';
 import type { Row } from './rows.js';
 
 const toChange = (row: Row): SegmentChange => ({
@@ -148,5 +149,13 @@ export class SqlTriggers implements TriggerStore {
 
   record(runs: readonly TriggeredRun[]): Promise<number> {
     return recordRuns(this.db, runs);
+  }
+
+  purgeConsumedBefore(date: Date): Promise<number> {
+    return purgeInSlices(
+      this.db,
+      { table: 'segment_changes', key: 'seq', condition: 'consumed_at IS NOT NULL AND at < $1' },
+      date,
+    );
   }
 }

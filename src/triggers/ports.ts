@@ -43,4 +43,6 @@ export interface TriggerStore {
   ): Promise<SegmentChange[]>;
   /** Records runs pending; a (rule, change) already recorded is left as it is. Returns how many are new. */
   record(runs: readonly TriggeredRun[]): Promise<number>;
+  /** Removes the consumed changes made before `date`; unconsumed ones stay whatever their age. Returns how many. */
+  purgeConsumedBefore(date: Date): Promise<number>;
 }

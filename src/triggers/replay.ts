@@ -14,11 +14,14 @@ const CHANGE_OF = { 'segment-entered': 'entered', 'segment-left': 'left' } as co
  * `POST /rules/{id}/replay`: starts the rule's flow for the changes of its segment made since `since`,
  * as if the rule had existed then. Changes that already started this rule start nothing again, so a
  * replay can be repeated. Runs are recorded in change order, after whatever is recorded already.
+ * A `since` before `horizon` (see changesHorizon) is refused: the changes made before it may be gone,
+ * and a replay is whole or not at all.
  */
 export async function replayRule(
   store: TriggerStore,
   ruleId: string,
   sinceText: string,
+  horizon: Date | undefined,
 ): Promise<{ recorded: number }> {
   const since = new Date(sinceText);
   if (Number.isNaN(since.getTime()))
@@ -31,6 +34,11 @@ export async function replayRule(
     ]);
   if (!rule.enabled || !rule.flowEnabled)
     throw new DomainError('conflict', `rule ${rule.id} ${rule.enabled ? 'starts a disabled flow' : 'is disabled'}`);
+  if (horizon && since < horizon)
+    throw invalidInput(
+      `since: segment changes are kept SEGMENT_CHANGES_RETENTION_DAYS, so a replay reaches back to ${horizon.toISOString()}`,
+      [{ field: 'since', message: `expected ${horizon.toISOString()} or later` }],
+    );
   const asOfSince = { ...rule, createdAt: since };
   let recorded = 0;
   for (let after = 0; ;) {

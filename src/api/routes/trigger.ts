@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { TriggerStore } from '../../triggers/ports.js';
 import { replayRule } from '../../triggers/replay.js';
+import { changesHorizon } from '../../triggers/retention.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
 
 const BacklogSchema = Type.Object({
@@ -14,7 +15,7 @@ const BacklogSchema = Type.Object({
   skipped: Type.Integer({ description: 'changes consumed without a run because their profile was deleted' }),
 });
 
-export function triggerRoutes(triggers: TriggerStore) {
+export function triggerRoutes(triggers: TriggerStore, retentionDays: number) {
   return async (app: FastifyInstance) => {
     const api = app.withTypeProvider<TypeBoxTypeProvider>();
     api.get(
@@ -36,7 +37,8 @@ export function triggerRoutes(triggers: TriggerStore) {
           summary: "Start a segment rule's flow for the changes of its segment made since a time",
           description:
             'A rule fires only for changes made after it was created; this asks for older ones. ' +
-            'A change that already started the rule starts nothing again.',
+            'A change that already started the rule starts nothing again. ' +
+            'Consumed changes are kept SEGMENT_CHANGES_RETENTION_DAYS: an older `since` is refused (400).',
           params: IdParams,
           body: Type.Object(
             { since: Type.String({ description: 'ISO 8601 date-time' }) },
@@ -48,7 +50,8 @@ export function triggerRoutes(triggers: TriggerStore) {
           },
         },
       },
-      (request) => replayRule(triggers, request.params.id, request.body.since),
+      (request) =>
+        replayRule(triggers, request.params.id, request.body.since, changesHorizon(retentionDays, new Date())),
     );
   };
 }
