@@ -72,7 +72,7 @@ const PROFILE_RECORD = `id text, visits int, last_visit_at timestamptz, current_
 const SESSION_RECORD = `id text, profile_id text, source_id text, status text, device jsonb, os jsonb, app jsonb,
   context jsonb, inactive boolean, events_count int, visit_started_at timestamptz, visit_ended_at timestamptz,
   created_at timestamptz, last_event_at timestamptz, updated_at timestamptz`;
-const EVENT_RECORD = `id text, type text, profile_id text, session_id text, source_id text, properties jsonb,
+export const EVENT_RECORD = `id text, type text, profile_id text, session_id text, source_id text, properties jsonb,
   traits jsonb, context jsonb, tags text[], metadata jsonb, occurred_at timestamptz, inserted_at timestamptz`;
 
 /** The profile ids the batch's sessions carry. */
