@@ -3,6 +3,7 @@ import type { Database } from '../src/storage/database.js';
 import { SqlTrackingStore } from '../src/storage/sql-tracking-store.js';
 import type { EventRecord, ProfileState, SessionState } from '../src/tracking/model.js';
 import type { BatchWrites } from '../src/tracking/ports.js';
+import { openedSession } from '../src/tracking/visit.js';
 import { BACKENDS } from './support/api.js';
 import { openTestDatabase } from './support/db.js';
 
@@ -30,19 +31,8 @@ for (const backend of BACKENDS) {
       active: true,
       createdAt: now,
     });
-    const session = (id: string, profileId: string): SessionState => ({
-      id,
-      profileId,
-      sourceId: 'web',
-      status: 'started',
-      eventsCount: 0,
-      visitStartedAt: now,
-      visitEndedAt: null,
-      lastEventAt: now,
-      inactive: false,
-      createdAt: now,
-      facts: { device: {}, os: {}, app: {}, context: {} },
-    });
+    const session = (id: string, profileId: string): SessionState =>
+      openedSession(id, profileId, 'web', { device: {}, os: {}, app: {}, context: {} }, now);
     const event = (id: string, sessionId: string, profileId: string, system = false): EventRecord => ({
       id,
       type: system ? 'session-opened' : 'page-view',
