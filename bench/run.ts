@@ -3,9 +3,10 @@
  *
  *  1. bare Fastify, one JSON POST route (the ceiling);
  *  2. /track on PostgreSQL (fresh database, dropped after), at full speed;
- *  3. /track on PostgreSQL at half the throughput of 2, for p50/p99 (target p99 < 25 ms);
+ *  3. /track on PostgreSQL at half the throughput of 2, for p50/p99 (target p99 < 25 ms), then the floor
+ *     under 2 (bench/track-floor.ts) and the ceiling it leaves /track beside the target;
  *  `postgres-2proc`: 2 again with API_PROCESSES=2;
- *  4. /track on PGlite (temporary DATA_DIR, deleted after);
+ *  4. /track on PGlite (temporary DATA_DIR, deleted after), then its floor, in this process;
  *  5. the condition benchmark, when bench/condition.ts exists;
  *  6. /track with one rule running a 5-node flow against /track without rules (PostgreSQL);
  *  7. `bridge`: events/s through the Redis Streams bridge against the same events over /track (PostgreSQL);
