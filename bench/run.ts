@@ -3,9 +3,10 @@
  *
  *  1. bare Fastify, one JSON POST route (the ceiling);
  *  2. /track on PostgreSQL (fresh database, dropped after), at full speed;
- *  3. /track on PostgreSQL at half the throughput of 2, for p50/p99 (target p99 < 25 ms);
+ *  3. /track on PostgreSQL at half the throughput of 2, for p50/p99 (target p99 < 25 ms), then the floor
+ *     under 2 (bench/track-floor.ts) and the ceiling it leaves /track beside the target;
  *  `postgres-2proc`: 2 again with API_PROCESSES=2;
- *  4. /track on PGlite (temporary DATA_DIR, deleted after);
+ *  4. /track on PGlite (temporary DATA_DIR, deleted after), then its floor, in this process;
  *  5. the condition benchmark, when bench/condition.ts exists;
  *  6. /track with one rule running a 5-node flow against /track without rules (PostgreSQL);
  *  7. `bridge`: events/s through the Redis Streams bridge against the same events over /track (PostgreSQL);
@@ -61,6 +62,10 @@ import { benchImport, describeImport, IMPORT_ROWS, importTargets } from './impor
 import { benchSegmentation } from './segmentation.js';
 import { benchScheduler, describeScheduler, schedulerTargets } from './scheduler.js';
 import { benchTriggers, describeTriggers } from './triggers.js';
+import { measureFloor, type FloorFigures } from './track-floor.js';
+import type { Database } from '../src/storage/database.js';
+import { openPGlite } from '../src/storage/pglite.js';
+import { connectPostgres } from '../src/storage/postgres.js';
 
 // ---------------------------------------------------------------- configuration
 
@@ -114,6 +119,9 @@ const settings = {
       return { name: match[1]!, value: match[2]! };
     }),
 };
+
+/** The schema `meridian api` keeps its data in outside production (schemaFor). */
+const BENCH_SCHEMA = 'meridian_test';
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
@@ -262,6 +270,8 @@ interface Measured {
   /** PostgreSQL only: group-commit flushes during the run, and what the backends were doing. */
   flushes?: number;
   waits?: string;
+  /** When the measured run started and ended. */
+  window: { startedAt: Date; finishedAt: Date };
 }
 
 interface PostgresProbe {
@@ -322,6 +332,7 @@ async function measure(
     generator: generated.generator,
     flushes,
     waits: sampled ? describeWaits(sampled.tally, sampled.samples) : undefined,
+    window: { startedAt, finishedAt },
   };
 }
 
@@ -369,7 +380,13 @@ function describeCpu(name: string, measured: Measured): string {
 
 // ---------------------------------------------------------------- the cases
 
-async function benchBare(rows: CaseRow[], notes: string[]): Promise<number | undefined> {
+/** What the machine gives a request with no storage: bare Fastify's req/s and CPU per request. */
+interface Baseline {
+  reqPerSec: number;
+  cpu: CpuPerRequest;
+}
+
+async function benchBare(rows: CaseRow[], notes: string[]): Promise<Baseline> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = await startChild({
@@ -386,7 +403,7 @@ async function benchBare(rows: CaseRow[], notes: string[]): Promise<number | und
   await child.stop();
   rows.push(trackRow('bare Fastify (1 JSON POST route)', measured));
   notes.push(describeCpu('bare Fastify', measured));
-  return measured.result.reqPerSec;
+  return { reqPerSec: measured.result.reqPerSec, cpu: cpuPerRequest(measured) };
 }
 
 async function postgresAvailable(): Promise<string | undefined> {
@@ -441,7 +458,7 @@ async function seededMeridian(
   label: string,
   notes: string[],
   env: Record<string, string> = {},
-): Promise<{ meridian: Meridian; sql: postgres.Sql; probe: PostgresProbe }> {
+): Promise<{ meridian: Meridian; sql: postgres.Sql; probe: PostgresProbe; url: URL }> {
   const { admin, database, url } = await createBenchDatabase(notes);
   log(`${label}: database ${database}`);
   const meridian = await startMeridian(`meridian api (PostgreSQL, ${label})`, {
@@ -452,11 +469,11 @@ async function seededMeridian(
   const sql = postgres(url.toString(), {
     max: 1,
     onnotice: () => {},
-    connection: { search_path: 'meridian_test,public', application_name: 'meridian-bench' },
+    connection: { search_path: `${BENCH_SCHEMA},public`, application_name: 'meridian-bench' },
   });
   cleanups.push(async () => void (await sql.end({ timeout: 2 })));
   await seedHistory(sql, meridian.sourceId);
-  return { meridian, sql, probe: { admin, bench: sql, database } };
+  return { meridian, sql, probe: { admin, bench: sql, database }, url };
 }
 
 /** A fresh database on the bench server, dropped at clean-up, with BENCH_PG_SETTINGS applied. */
@@ -488,7 +505,7 @@ async function benchPostgres(
   rows: CaseRow[],
   notes: string[],
   variant: PostgresVariant,
-): Promise<{ max?: LoadResult; half?: LoadResult }> {
+): Promise<{ max?: LoadResult; half?: LoadResult; floor?: FloorFigures }> {
   const name =
     variant.processes === 1 ? '/track on PostgreSQL' : `/track on PostgreSQL, ${variant.processes} API processes`;
   const unavailable = await postgresAvailable();
@@ -498,7 +515,7 @@ async function benchPostgres(
     if (variant.halfRate) rows.push({ name: `${name}, half rate`, connections: settings.connections, note: 'skipped' });
     return {};
   }
-  const { meridian, probe } = await seededMeridian(`${variant.processes} process(es)`, notes, {
+  const { meridian, probe, url } = await seededMeridian(`${variant.processes} process(es)`, notes, {
     API_PROCESSES: String(variant.processes),
   });
 
@@ -516,7 +533,49 @@ async function benchPostgres(
   rows.push(trackRow(`${name}, half rate`, half, rate));
   notes.push(describeCpu(`${name} at half rate`, half));
   await meridian.child.stop();
-  return { max: max.result, half: half.result };
+  const lanes = Number(process.env['COMMIT_LANES'] ?? 4);
+  const db = connectPostgres({ url: url.toString(), schema: BENCH_SCHEMA, maxConnections: lanes });
+  try {
+    const floor = await measureFloorAfter(max, db, meridian.mix, lanes, async () => {
+      const pids = await backendPids(probe.admin, probe.database);
+      return [...cpuSnapshot(pids).values()].reduce((sum, seconds) => sum + seconds, 0);
+    });
+    rows.push(floorRow('PostgreSQL', floor));
+    return { max: max.result, half: half.result, floor };
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * The floor (bench/track-floor.ts) under a /track run just measured, on the store it ran on, with the
+ * flush size it saw (`flushes` counted, or else counted here by distinct `inserted_at` stamps).
+ */
+async function measureFloorAfter(
+  measured: Measured,
+  db: Database,
+  mix: TrackMix,
+  lanes: number,
+  cpuSecondsOfEngine: () => Promise<number>,
+): Promise<FloorFigures> {
+  const { startedAt, finishedAt } = measured.window;
+  const [counted] = await db.query<{ n: number }>(
+    'SELECT count(DISTINCT inserted_at)::int AS n FROM events WHERE inserted_at BETWEEN $1 AND $2',
+    [startedAt, finishedAt],
+  );
+  const flushes = measured.flushes ?? counted?.n ?? 0;
+  const flushSize = flushes > 0 ? measured.result.completed / flushes : 1;
+  log(`floor: ${lanes} lane(s), flushes of ${flushSize.toFixed(1)} requests, ${settings.durationS} s`);
+  return measureFloor(db, { lanes, flushSize, durationS: settings.durationS, mix, cpuSeconds: cpuSecondsOfEngine });
+}
+
+function floorRow(engine: string, floor: FloorFigures): CaseRow {
+  return {
+    name: `floor: the same rows on ${engine}, no HTTP`,
+    connections: floor.lanes,
+    setup: `${floor.lanes} lane(s), ${floor.flushSize.toFixed(1)} req/flush`,
+    figure: `${Math.round(floor.reqPerSec).toLocaleString('en-US')} req/s, ${floor.cpuMsPerRequest.toFixed(3)} CPU ms/req of ${engine}`,
+  };
 }
 
 /** The issue's flow: if → set → increment → add segment → end, after the start node. */
@@ -690,7 +749,7 @@ async function mergeCount(sql: postgres.Sql): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
-async function benchPglite(rows: CaseRow[], notes: string[]): Promise<void> {
+async function benchPglite(rows: CaseRow[], notes: string[]): Promise<{ reqPerSec: number; floor: FloorFigures }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'meridian-bench-'));
   cleanups.push(() => {
     rmSync(dataDir, { recursive: true, force: true });
@@ -702,6 +761,15 @@ async function benchPglite(rows: CaseRow[], notes: string[]): Promise<void> {
   rows.push(trackRow('/track on PGlite', measured));
   notes.push(describeCpu('/track on PGlite', measured));
   await meridian.child.stop();
+  // In the API's process and thread, as `meridian api` runs it: this process's CPU is PGlite's.
+  const db = await openPGlite({ dataDir: join(dataDir, 'pgdata'), schema: BENCH_SCHEMA });
+  try {
+    const floor = await measureFloorAfter(measured, db, meridian.mix, 1, async () => cpuSeconds(process.pid) ?? 0);
+    rows.push(floorRow('PGlite', floor));
+    return { reqPerSec: measured.result.reqPerSec, floor };
+  } finally {
+    await db.close();
+  }
 }
 
 /** The stored page views of one source: /track's and the bridge's events, without the system events. */
@@ -850,6 +918,35 @@ function sourceState(): string {
   }
 }
 
+/**
+ * A target as a share of bare Fastify's req/s, next to the ceiling the machine allows: `cores` of CPU
+ * spent at the floor's cost per request plus bare Fastify's own (its API process and wrk), and no
+ * more than the floor's own req/s at the same lanes and flush size (a flush's latency bounds a lane).
+ */
+function shareTarget(
+  what: string,
+  share: number,
+  reqPerSec: number,
+  baseline: Baseline,
+  floor: FloorFigures | undefined,
+  cores: number,
+): Target {
+  const percent = (value: number) => `${((value / baseline.reqPerSec) * 100).toFixed(1)} %`;
+  const needed = baseline.reqPerSec * share;
+  const detail = `${Math.round(reqPerSec)} vs ${Math.round(needed)} req/s needed (${percent(reqPerSec)} of ${Math.round(baseline.reqPerSec)})`;
+  const bareCpu = (baseline.cpu.api ?? 0) + (baseline.cpu.loadGenerator ?? 0);
+  const ceiling = floor && Math.min((cores * 1000) / (floor.cpuMsPerRequest + bareCpu), floor.reqPerSec);
+  return {
+    description: `${what} ≥ ${Math.round(share * 100)} % of bare Fastify req/s`,
+    met: reqPerSec >= needed,
+    detail: ceiling
+      ? `${detail}; ceiling ${Math.round(ceiling)} req/s = ${percent(ceiling)}: the lesser of ${cores} core(s) ÷ ` +
+        `(floor ${floor.cpuMsPerRequest.toFixed(3)} + bare API and wrk ${bareCpu.toFixed(3)} CPU ms/req) and the floor's ` +
+        `${Math.round(floor.reqPerSec)} req/s; /track reaches ${((reqPerSec / ceiling) * 100).toFixed(0)} % of it`
+      : detail,
+  };
+}
+
 async function guarded<T>(
   name: string,
   rows: CaseRow[],
@@ -893,7 +990,9 @@ async function main(): Promise<number> {
     await guarded('/track on PostgreSQL, 2 API processes', rows, notes, () =>
       benchPostgres(rows, notes, { processes: 2, halfRate: false }),
     );
-  if (run('pglite')) await guarded('/track on PGlite', rows, notes, () => benchPglite(rows, notes));
+  const pglite = run('pglite')
+    ? await guarded('/track on PGlite', rows, notes, () => benchPglite(rows, notes))
+    : undefined;
   if (run('bridge')) await guarded('Redis Streams bridge', rows, notes, () => benchBridge(rows, notes));
   if (run('identity')) await guarded('identity', rows, notes, () => benchIdentity(rows, notes));
   let condition: { figures?: ConditionFigures; note?: string } = { note: 'not selected in BENCH_CASES' };
@@ -974,11 +1073,7 @@ async function main(): Promise<number> {
 
   const targets: Target[] = [
     pg.max && baseline
-      ? {
-          description: '/track on PostgreSQL ≥ 1/3 of bare Fastify req/s',
-          met: pg.max.reqPerSec >= baseline / 3,
-          detail: `${Math.round(pg.max.reqPerSec)} vs ${Math.round(baseline / 3)} req/s needed (${((pg.max.reqPerSec / baseline) * 100).toFixed(1)} % of ${Math.round(baseline)})`,
-        }
+      ? shareTarget('/track on PostgreSQL', 1 / 3, pg.max.reqPerSec, baseline, pg.floor, cpus().length)
       : { description: '/track on PostgreSQL ≥ 1/3 of bare Fastify req/s', met: undefined, detail: 'not measured' },
     pg.half
       ? {
@@ -987,6 +1082,7 @@ async function main(): Promise<number> {
           detail: `p99 ${pg.half.latencyMs.p99} ms, p50 ${pg.half.latencyMs.p50} ms at ${Math.round(pg.half.reqPerSec)} req/s achieved`,
         }
       : { description: 'p99 < 25 ms at half that rate', met: undefined, detail: 'not measured' },
+    ...(pglite && baseline ? [shareTarget('/track on PGlite', 0.2, pglite.reqPerSec, baseline, pglite.floor, 1)] : []),
     ...jobTargets,
   ];
   const failedCases = rows.filter((row) => (row.result ? failures(row.result) > 0 : row.figure === undefined));
@@ -1013,7 +1109,7 @@ async function main(): Promise<number> {
     },
     durationS: settings.durationS,
     rows,
-    baselineReqPerSec: baseline,
+    baselineReqPerSec: baseline?.reqPerSec,
     targets,
     condition,
     notes,

@@ -47,6 +47,37 @@ describe('CORS', () => {
         expect(get.headers['access-control-allow-origin']).toBeUndefined();
       },
     );
+
+    it('answers a cross-origin POST with its origin, every response varying by Origin', async () => {
+      const tracked = await api.app.inject({
+        method: 'POST',
+        url: '/track?via=beacon',
+        headers: { origin: 'https://shop.example', 'content-type': 'application/json' },
+        payload: { source: { id: api.sourceId }, events: [{ type: 'page-view' }] },
+      });
+      expect(tracked.statusCode).toBe(200);
+      expect(tracked.headers['access-control-allow-origin']).toBe('https://shop.example');
+      expect(tracked.headers['vary']).toBe('Origin');
+      const sameOrigin = await api.app.inject({ method: 'GET', url: '/healthcheck' });
+      expect(sameOrigin.headers['access-control-allow-origin']).toBeUndefined();
+      expect(sameOrigin.headers['vary']).toBe('Origin');
+    });
+
+    it('answers a preflight with the methods, headers and lifetime it allows, and refuses one without a method', async () => {
+      const response = await preflight(api, '/collect/anything', 'https://shop.example');
+      expect(response.statusCode).toBe(204);
+      expect(response.headers['access-control-allow-methods']).toBe('GET, POST, OPTIONS');
+      expect(response.headers['access-control-allow-headers']).toBe('content-type, x-timestamp, authorization');
+      expect(response.headers['access-control-max-age']).toBe('86400');
+      expect(response.headers['content-length']).toBe('0');
+      const incomplete = await api.app.inject({
+        method: 'OPTIONS',
+        url: '/track',
+        headers: { origin: 'https://shop.example' },
+      });
+      expect(incomplete.statusCode).toBe(400);
+      expect(incomplete.body).toBe('Invalid Preflight Request');
+    });
   });
 
   describe('with CORS_ORIGINS and ADMIN_CORS_ORIGINS', () => {

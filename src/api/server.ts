@@ -1,9 +1,9 @@
-import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import { Type } from '@sinclair/typebox';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../shared/logger.js';
 import { bearerAuth } from './auth.js';
+import { corsHook, type CorsPolicy } from './cors.js';
 import { decodeBody } from './content-encoding.js';
 import { errorHandler } from './error-handler.js';
 import { collectRoutes } from './routes/collect.js';
@@ -70,26 +70,19 @@ const isPublic = (path: string) => PUBLIC_PATHS.has(path) || PUBLIC_PREFIXES.som
  * CORS by route: the public routes follow CORS_ORIGINS; the admin API, which takes the operator's
  * bearer token, answers other origins only when ADMIN_CORS_ORIGINS names them.
  */
-function corsFor(config: ApiServices['config']) {
-  const common = { maxAge: 86400 };
-  const publicCors = {
-    ...common,
-    origin: config.corsOrigins,
+function corsFor(config: ApiServices['config']): (path: string) => CorsPolicy {
+  const publicCors: CorsPolicy = {
+    origins: config.corsOrigins,
     methods: ['GET', 'POST', 'OPTIONS'],
     // Browser SDKs of the Segment spec (RudderStack's) send the write key as HTTP Basic.
     allowedHeaders: ['content-type', 'x-timestamp', 'authorization'],
   };
-  const admin = config.adminCorsOrigins;
-  const adminCors = {
-    ...common,
-    origin: admin === true || admin.length > 0 ? admin : false,
+  const adminCors: CorsPolicy = {
+    origins: config.adminCorsOrigins,
     methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
     allowedHeaders: ['content-type', 'authorization'],
   };
-  return (
-    request: FastifyRequest,
-    callback: (error: Error | null, options: typeof adminCors | typeof publicCors) => void,
-  ) => callback(null, isPublic(request.url.split('?', 1)[0]!) ? publicCors : adminCors);
+  return (path) => (isPublic(path) ? publicCors : adminCors);
 }
 
 export async function buildServer(services: ApiServices, logger: Logger | false): Promise<FastifyInstance> {
@@ -115,7 +108,7 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
   // application/json does, with the same refusal of __proto__ and constructor.prototype keys.
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
 
-  await app.register(cors, { delegator: corsFor(services.config) });
+  app.addHook('onRequest', corsHook(corsFor(services.config)));
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

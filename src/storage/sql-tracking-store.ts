@@ -1,5 +1,5 @@
 import type { SqlExecutor, Database } from './database.js';
-import { isRetryable, retryingTransaction } from './database.js';
+import { isRetryable, isUniqueViolation, retryingTransaction } from './database.js';
 import type { EventRecord, ProfileState, SessionState, SessionStatus } from '../tracking/model.js';
 import type { BatchKeys, BatchWrites, LockedBatch, TrackingStore } from '../tracking/ports.js';
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
@@ -73,7 +73,7 @@ const PROFILE_RECORD = `id text, visits int, last_visit_at timestamptz, current_
 const SESSION_RECORD = `id text, profile_id text, source_id text, status text, device jsonb, os jsonb, app jsonb,
   context jsonb, inactive boolean, events_count int, visit_started_at timestamptz, visit_ended_at timestamptz,
   created_at timestamptz, last_event_at timestamptz, updated_at timestamptz`;
-const EVENT_RECORD = `id text, type text, profile_id text, session_id text, source_id text, properties jsonb,
+export const EVENT_RECORD = `id text, type text, profile_id text, session_id text, source_id text, properties jsonb,
   traits jsonb, context jsonb, tags text[], metadata jsonb, occurred_at timestamptz, inserted_at timestamptz`;
 
 /** The profile ids the batch's sessions carry. */
@@ -154,108 +154,118 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
   }
 
   async write(tx: SqlExecutor, writes: BatchWrites): Promise<Set<string>> {
-    const [, , stored] = await Promise.all([
-      writeProfiles(tx, writes),
-      writeSessions(tx, writes),
-      insertEvents(tx, writes.events),
-      recordAppliedMappings(tx, writes.appliedMappings),
-    ]);
+    const [stored] = await Promise.all([writeVisits(tx, writes), recordAppliedMappings(tx, writes.appliedMappings)]);
     return stored;
   }
 }
 
 /**
- * Inserts the new profiles and updates the changed ones, each in one statement, with the parts of their
- * documents mappings or flows changed (a profile without a changed document keeps its own).
+ * A flush's profiles, sessions and events as one statement of data-modifying CTEs: one statement to
+ * parse, plan and run, where each costs PGlite as much as the rows it writes. Its parts share one
+ * snapshot and see none of each other's rows, so sessions count their events from what the events
+ * insert reports (a repeated client id, a retry or the same event sent from two places at once, is
+ * stored once, so counted once) in the very insert or update that writes them. A new profile or session
+ * another transaction inserted first fails the statement on its primary key (the only unique index
+ * those tables have; no ON CONFLICT, whose speculative insertion every row would pay): a race, after
+ * which the batch runs again and reads it.
  */
-async function writeProfiles(
-  tx: SqlExecutor,
-  { newProfiles, changedProfiles, profileDocuments, now }: BatchWrites,
-): Promise<void> {
-  const rows = (profiles: ProfileState[]) =>
-    profiles.map((profile) => ({
-      id: profile.id,
-      visits: profile.visits,
-      last_visit_at: profile.lastVisitAt,
-      current_visit_at: profile.currentVisitAt,
-      active: profile.active,
-      created_at: profile.createdAt,
-      updated_at: now,
-      ...documentParts(profileDocuments.get(profile.id)),
-    }));
-  const created = rows(newProfiles);
-  const changed = rows(changedProfiles);
-  const [inserted] = await Promise.all([
-    created.length > 0 &&
-      tx.query(
-        `INSERT INTO profiles (id, visits, last_visit_at, current_visit_at, active, created_at, updated_at,
-                               traits, pii, data, stats, consents, segments)
-         SELECT id, visits, last_visit_at, current_visit_at, active, created_at, updated_at,
-                coalesce(traits, '{}'), coalesce(pii, '{}'), coalesce(data, '{}'), coalesce(stats, '{}'),
-                coalesce(consents, '{}'), coalesce(segments, '{}')
-           FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})
-         ON CONFLICT (id) DO NOTHING RETURNING id`,
-        [JSON.stringify(created)],
-      ),
-    changed.length > 0 &&
-      tx.query(
-        `UPDATE profiles p SET visits = r.visits, last_visit_at = r.last_visit_at, current_visit_at = r.current_visit_at,
-                active = r.active, updated_at = r.updated_at, version = p.version + 1,
-                traits = coalesce(r.traits, p.traits), pii = coalesce(r.pii, p.pii), data = coalesce(r.data, p.data),
-                stats = coalesce(r.stats, p.stats), consents = coalesce(r.consents, p.consents),
-                segments = coalesce(r.segments, p.segments)
-           FROM jsonb_to_recordset($1::text::jsonb) AS r(${PROFILE_RECORD})
-          WHERE p.id = r.id AND p.id = ANY($2::text[])`,
-        [JSON.stringify(changed), changed.map((row) => row.id)],
-      ),
-  ]);
-  if (inserted && inserted.length < created.length) throw new CreationRace();
+const WRITE_VISITS = `WITH inserted_events AS (
+    ${insertEventsFrom(`jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})`)} RETURNING id, session_id, metadata
+  ), counted AS (
+    SELECT session_id, count(*)::int AS stored FROM inserted_events WHERE NOT metadata ? 'system' GROUP BY session_id
+  ), new_profiles AS (
+    INSERT INTO profiles (id, visits, last_visit_at, current_visit_at, active, created_at, updated_at,
+                          traits, pii, data, stats, consents, segments)
+    SELECT id, visits, last_visit_at, current_visit_at, active, created_at, updated_at,
+           coalesce(traits, '{}'), coalesce(pii, '{}'), coalesce(data, '{}'), coalesce(stats, '{}'),
+           coalesce(consents, '{}'), coalesce(segments, '{}')
+      FROM jsonb_to_recordset($2::text::jsonb) AS r(${PROFILE_RECORD})
+  ), changed_profiles AS (
+    UPDATE profiles p SET visits = r.visits, last_visit_at = r.last_visit_at, current_visit_at = r.current_visit_at,
+           active = r.active, updated_at = r.updated_at, version = p.version + 1,
+           traits = coalesce(r.traits, p.traits), pii = coalesce(r.pii, p.pii), data = coalesce(r.data, p.data),
+           stats = coalesce(r.stats, p.stats), consents = coalesce(r.consents, p.consents),
+           segments = coalesce(r.segments, p.segments)
+      FROM jsonb_to_recordset($3::text::jsonb) AS r(${PROFILE_RECORD})
+     WHERE p.id = r.id AND p.id = ANY($4::text[])
+  ), new_sessions AS (
+    INSERT INTO sessions (id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
+                          visit_started_at, visit_ended_at, created_at, last_event_at, updated_at)
+    SELECT r.id, profile_id, source_id, status, device, os, app, context, inactive, events_count + coalesce(c.stored, 0),
+           visit_started_at, visit_ended_at, created_at, last_event_at, updated_at
+      FROM jsonb_to_recordset($5::text::jsonb) AS r(${SESSION_RECORD}) LEFT JOIN counted c ON c.session_id = r.id
+  ), changed_sessions AS (
+    UPDATE sessions s SET profile_id = r.profile_id, status = r.status, device = r.device, inactive = r.inactive,
+           visit_started_at = r.visit_started_at, visit_ended_at = r.visit_ended_at,
+           last_event_at = r.last_event_at, updated_at = r.updated_at, events_count = s.events_count + coalesce(c.stored, 0)
+      FROM jsonb_to_recordset($6::text::jsonb) AS r(${SESSION_RECORD}) LEFT JOIN counted c ON c.session_id = r.id
+     WHERE s.id = r.id AND s.id = ANY($7::text[])
+  ), counted_elsewhere AS (
+    UPDATE sessions s SET events_count = s.events_count + c.stored
+      FROM counted c WHERE s.id = c.session_id AND s.id = ANY($8::text[])
+  )
+  SELECT id FROM inserted_events`;
+
+async function writeVisits(tx: SqlExecutor, writes: BatchWrites): Promise<Set<string>> {
+  const { newProfiles, changedProfiles, newSessions, changedSessions, events, profileDocuments, now } = writes;
+  const profileRow = (profile: ProfileState) => ({
+    id: profile.id,
+    visits: profile.visits,
+    last_visit_at: profile.lastVisitAt,
+    current_visit_at: profile.currentVisitAt,
+    active: profile.active,
+    created_at: profile.createdAt,
+    updated_at: now,
+    ...documentParts(profileDocuments.get(profile.id)),
+  });
+  const written = new Set([...newSessions, ...changedSessions].map((session) => session.id));
+  const racing = (error: unknown) => {
+    throw isUniqueViolation(error) ? new CreationRace() : error;
+  };
+  const inserted = await tx
+    .query<{ id: string }>(WRITE_VISITS, [
+      JSON.stringify(events.map(eventRow)),
+      JSON.stringify(newProfiles.map(profileRow)),
+      JSON.stringify(changedProfiles.map(profileRow)),
+      changedProfiles.map((profile) => profile.id),
+      JSON.stringify(newSessions.map((session) => sessionRow(session, now))),
+      JSON.stringify(changedSessions.map((session) => sessionRow(session, now))),
+      changedSessions.map((session) => session.id),
+      unique(events.map((event) => event.sessionId)).filter((id) => !written.has(id)),
+    ])
+    .catch(racing);
+  return new Set(inserted.map((row) => row.id));
 }
 
-/** A new session another transaction inserted first is a race: the batch runs again and reads it. */
-async function writeSessions(tx: SqlExecutor, { newSessions, changedSessions, now }: BatchWrites): Promise<void> {
-  const rows = (sessions: SessionState[]) =>
-    sessions.map((session) => ({
-      id: session.id,
-      profile_id: session.profileId,
-      source_id: session.sourceId,
-      status: session.status,
-      ...session.facts,
-      inactive: session.inactive,
-      events_count: session.eventsCount,
-      visit_started_at: session.visitStartedAt,
-      visit_ended_at: session.visitEndedAt,
-      created_at: session.createdAt,
-      last_event_at: session.lastEventAt,
-      updated_at: now,
-    }));
-  const created = rows(newSessions);
-  const changed = rows(changedSessions);
-  const insertion =
-    created.length > 0 &&
-    tx.query(
-      `INSERT INTO sessions (id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
-                             visit_started_at, visit_ended_at, created_at, last_event_at, updated_at)
-       SELECT id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
-              visit_started_at, visit_ended_at, created_at, last_event_at, updated_at
-         FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD})
-       ON CONFLICT (id) DO NOTHING RETURNING id`,
-      [JSON.stringify(created)],
-    );
-  const [inserted] = await Promise.all([
-    insertion,
-    changed.length > 0 &&
-      tx.query(
-        `UPDATE sessions s SET profile_id = r.profile_id, status = r.status, device = r.device, inactive = r.inactive,
-                visit_started_at = r.visit_started_at, visit_ended_at = r.visit_ended_at,
-                last_event_at = r.last_event_at, updated_at = r.updated_at
-           FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD})
-          WHERE s.id = r.id AND s.id = ANY($2::text[])`,
-        [JSON.stringify(changed), changed.map((row) => row.id)],
-      ),
-  ]);
-  if (inserted && inserted.length < created.length) throw new CreationRace();
-}
+const sessionRow = (session: SessionState, now: Date) => ({
+  id: session.id,
+  profile_id: session.profileId,
+  source_id: session.sourceId,
+  status: session.status,
+  ...session.facts,
+  inactive: session.inactive,
+  events_count: session.eventsCount,
+  visit_started_at: session.visitStartedAt,
+  visit_ended_at: session.visitEndedAt,
+  created_at: session.createdAt,
+  last_event_at: session.lastEventAt,
+  updated_at: now,
+});
+
+const eventRow = (event: EventRecord) => ({
+  id: event.id,
+  type: event.type,
+  profile_id: event.profileId,
+  session_id: event.sessionId,
+  source_id: event.sourceId,
+  properties: event.properties,
+  traits: event.traits,
+  context: event.context,
+  tags: event.tags,
+  metadata: event.metadata,
+  occurred_at: event.occurredAt,
+  inserted_at: event.insertedAt,
+});
 
 /** The parts of a changed profile document the profile write sets; none for a profile without one. */
 function documentParts(document: ProfileDocument | undefined): Record<string, unknown> {
@@ -264,41 +274,6 @@ function documentParts(document: ProfileDocument | undefined): Record<string, un
     ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, document[part] ?? {}])),
     segments: (document.segments as string[] | undefined) ?? null,
   };
-}
-
-/**
- * Stores /track's events and returns the ids actually inserted. Sessions count their events in the
- * same statement, from what the insert reports: a repeated client id (a retry, or the same event sent
- * from two places at once) is stored once, so it is counted once. Runs after the session writes.
- */
-async function insertEvents(tx: SqlExecutor, events: EventRecord[]): Promise<Set<string>> {
-  if (events.length === 0) return new Set();
-  const rows = events.map((event) => ({
-    id: event.id,
-    type: event.type,
-    profile_id: event.profileId,
-    session_id: event.sessionId,
-    source_id: event.sourceId,
-    properties: event.properties,
-    traits: event.traits,
-    context: event.context,
-    tags: event.tags,
-    metadata: event.metadata,
-    occurred_at: event.occurredAt,
-    inserted_at: event.insertedAt,
-  }));
-  const inserted = await tx.query<{ id: string }>(
-    `WITH inserted AS (
-       ${insertEventsFrom(`jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})`)} RETURNING id, session_id, metadata
-     ), counted AS (
-       UPDATE sessions s SET events_count = s.events_count + c.stored
-         FROM (SELECT session_id, count(*)::int AS stored FROM inserted WHERE NOT metadata ? 'system' GROUP BY session_id) c
-        WHERE s.id = c.session_id AND s.id = ANY($2::text[])
-     )
-     SELECT id FROM inserted`,
-    [JSON.stringify(rows), unique(events.map((event) => event.sessionId))],
-  );
-  return new Set(inserted.map((row) => row.id));
 }
 
 function unique(values: (string | null | undefined)[]): string[] {

@@ -132,19 +132,7 @@ export function applyTrackCommand(
   let session = existingSession;
   let visitStartedHere = false;
   if (!session) {
-    session = {
-      id: command.sessionId ?? timeOrderedId(now),
-      profileId: profile.id,
-      sourceId: command.sourceId,
-      status: 'started',
-      eventsCount: 0,
-      visitStartedAt: now,
-      visitEndedAt: null,
-      lastEventAt: now,
-      inactive: false,
-      createdAt: now,
-      facts: command.facts,
-    };
+    session = openedSession(command.sessionId ?? timeOrderedId(now), profile.id, command.sourceId, command.facts, now);
     ledger.addSession(session);
     startVisit(profile, now);
     visitStartedHere = true;
@@ -223,6 +211,29 @@ export function applyTrackCommand(
   profile.active = true;
   ledger.touchProfile(profile);
   return { profileId: profile.id, sessionId: session.id, eventIds };
+}
+
+/** A session opened at `now`, its visit started, no event counted yet. */
+export function openedSession(
+  id: string,
+  profileId: string,
+  sourceId: string,
+  facts: SessionState['facts'],
+  now: Date,
+): SessionState {
+  return {
+    id,
+    profileId,
+    sourceId,
+    status: 'started',
+    eventsCount: 0,
+    visitStartedAt: now,
+    visitEndedAt: null,
+    lastEventAt: now,
+    inactive: false,
+    createdAt: now,
+    facts,
+  };
 }
 
 function startVisit(profile: ProfileState, now: Date): void {

@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/storage/database.js';
+import { SqlTrackingStore } from '../src/storage/sql-tracking-store.js';
+import type { EventRecord, ProfileState, SessionState } from '../src/tracking/model.js';
+import type { BatchWrites } from '../src/tracking/ports.js';
+import { openedSession } from '../src/tracking/visit.js';
+import { BACKENDS } from './support/api.js';
+import { openTestDatabase } from './support/db.js';
+
+/** The store's write of a flush, one statement: what it stores, counts and refuses. */
+for (const backend of BACKENDS) {
+  const available = await backend.available();
+  describe.skipIf(!available)(`the tracking store's write on ${backend.name}`, () => {
+    let db: Database & { dispose(): Promise<void> };
+    let store: SqlTrackingStore;
+    beforeAll(async () => {
+      db = await openTestDatabase(backend.name);
+      store = new SqlTrackingStore(db);
+    });
+    afterAll(async () => {
+      await db?.dispose();
+    });
+
+    const now = new Date('2026-12-05T10:00:00Z');
+    const profile = (id: string): ProfileState => ({
+      id,
+      ids: [],
+      visits: 1,
+      lastVisitAt: null,
+      currentVisitAt: now,
+      active: true,
+      createdAt: now,
+    });
+    const session = (id: string, profileId: string): SessionState =>
+      openedSession(id, profileId, 'web', { device: {}, os: {}, app: {}, context: {} }, now);
+    const event = (id: string, sessionId: string, profileId: string, system = false): EventRecord => ({
+      id,
+      type: system ? 'session-opened' : 'page-view',
+      profileId,
+      sessionId,
+      sourceId: 'web',
+      save: true,
+      properties: {},
+      traits: {},
+      context: {},
+      tags: [],
+      metadata: system ? { system: true } : {},
+      occurredAt: now,
+      insertedAt: now,
+    });
+    const writes = (parts: Partial<BatchWrites>): BatchWrites => ({
+      newProfiles: [],
+      changedProfiles: [],
+      newSessions: [],
+      changedSessions: [],
+      events: [],
+      profileDocuments: new Map(),
+      appliedMappings: [],
+      now,
+      ...parts,
+    });
+    const write = (parts: Partial<BatchWrites>) => db.transaction((tx) => store.write(tx, writes(parts)));
+    const eventsCount = async (id: string) =>
+      (await db.query<{ events_count: number }>('SELECT events_count FROM sessions WHERE id = $1', [id]))[0]
+        ?.events_count;
+    const storedEvents = async (ids: string[]) =>
+      (await db.query('SELECT id FROM events WHERE id = ANY($1::text[])', [ids])).length;
+
+    it('stores new and changed sessions with their events counted once, system events not at all', async () => {
+      const stored = await write({
+        newProfiles: [profile('p1')],
+        newSessions: [session('s1', 'p1'), session('s2', 'p1')],
+        events: [event('e1', 's1', 'p1', true), event('e2', 's1', 'p1'), event('e3', 's1', 'p1')],
+      });
+      expect(stored).toEqual(new Set(['e1', 'e2', 'e3']));
+      expect(await eventsCount('s1')).toBe(2);
+      expect(await eventsCount('s2')).toBe(0);
+
+      const again = await write({
+        changedProfiles: [profile('p1')],
+        changedSessions: [{ ...session('s1', 'p1'), status: 'active' }],
+        events: [event('e3', 's1', 'p1'), event('e4', 's1', 'p1'), event('e5', 's2', 'p1')],
+      });
+      expect(again).toEqual(new Set(['e4', 'e5']));
+      expect(await eventsCount('s1')).toBe(3);
+      // s2 is neither new nor changed in this batch, and still counts the event stored for it.
+      expect(await eventsCount('s2')).toBe(1);
+    });
+
+    it.each([
+      ['session', { newSessions: [session('s1', 'p2')] }],
+      ['profile', { newProfiles: [profile('p1')] }],
+    ])(
+      'refuses a new %s another transaction stored first, and the whole batch with it',
+      async (_, racing: Partial<BatchWrites>) => {
+        const attempt = write({
+          newProfiles: [profile('p2')],
+          newSessions: [session('s3', 'p2')],
+          events: [event('e6', 's3', 'p2')],
+          ...racing,
+        });
+        await expect(attempt).rejects.toThrow();
+        expect(await storedEvents(['e6'])).toBe(0);
+        expect(await eventsCount('s3')).toBeUndefined();
+      },
+    );
+
+    it('runs a batch that met a creation race again, as it would then read what the other one created', async () => {
+      let attempts = 0;
+      const racing = store.transaction(async (tx) => {
+        attempts++;
+        return store.write(tx, writes({ newProfiles: [profile('p1')] }));
+      });
+      await expect(racing).rejects.toThrow();
+      expect(attempts).toBeGreaterThan(1);
+    });
+  });
+}
