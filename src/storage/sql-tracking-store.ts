@@ -9,8 +9,9 @@ import { insertEventsFrom } from './event-insert.js';
 import { recordAppliedMappings } from './sql-mappings.js';
 
 /**
- * Another transaction created a session, or a profile with a client's own id (a Segment userId), this
- * batch was about to create: run the batch again, which reads it.
+ * Another transaction created a session, or a profile with a client's own id (a Segment userId), or
+ * stored an event with a client's id, that this batch was about to create: run the batch again,
+ * which reads it.
  */
 class CreationRace extends Error {}
 
@@ -72,6 +73,8 @@ const PROFILE_RECORD = `id text, visits int, last_visit_at timestamptz, current_
 const SESSION_RECORD = `id text, profile_id text, source_id text, status text, device jsonb, os jsonb, app jsonb,
   context jsonb, inactive boolean, events_count int, visit_started_at timestamptz, visit_ended_at timestamptz,
   created_at timestamptz, last_event_at timestamptz, updated_at timestamptz`;
+const CHANGED_SESSION_RECORD = `id text, profile_id text, status text, device jsonb, inactive boolean,
+  visit_started_at timestamptz, visit_ended_at timestamptz, last_event_at timestamptz, updated_at timestamptz, gained int`;
 const EVENT_RECORD = `id text, type text, profile_id text, session_id text, source_id text, properties jsonb,
   traits jsonb, context jsonb, tags text[], metadata jsonb, occurred_at timestamptz, inserted_at timestamptz`;
 
@@ -101,7 +104,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
     // Event-to-profile mappings read and write the whole profile; plain tracking needs its counters only.
     const profileColumns =
       mappedEventIds.length > 0 ? '*' : 'id, ids, visits, last_visit_at, current_visit_at, active, created_at';
-    const [sessions, firstRead, alreadyStored] = await Promise.all([
+    const [sessions, byId, alreadyStored] = await Promise.all([
       sessionIds.length === 0
         ? []
         : tx.query<SessionRow>(
@@ -111,29 +114,26 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
             [sessionIds],
           ),
       // The sessions' own profiles are found in SQL, so this read need not wait for the one above
-      // (as an array, not `OR id IN (…)`, which would make PostgreSQL scan every profile). A session
-      // keeps the id of a profile merged away since: the survivor is found by that merged id.
+      // (as an array, not `OR id IN (…)`, which would make PostgreSQL scan every profile). By id
+      // only: the merged ids' index is asked for the ids not found here, below.
       profileIds.length === 0 && sessionIds.length === 0
         ? []
         : tx.query<ProfileRow>(
-            `SELECT ${profileColumns}
-               FROM profiles
-              WHERE id = ANY($1::text[] || ${SESSION_PROFILES})
-                 OR (ids <> '{}' AND ids && ($1::text[] || ${SESSION_PROFILES}))
-              ORDER BY id FOR UPDATE`,
+            `SELECT ${profileColumns} FROM profiles WHERE id = ANY($1::text[] || ${SESSION_PROFILES}) ORDER BY id FOR UPDATE`,
             [profileIds, sessionIds],
           ),
       eventIds.length === 0
         ? []
         : tx.query<{ id: string }>('SELECT id FROM events WHERE id = ANY($1::text[])', [eventIds]),
     ]);
-    const profiles: ProfileRow[] = [...firstRead];
+    const profiles: ProfileRow[] = [...byId];
+    // A profile found holds its merged ids: a named one of them needs no other read.
     const found = new Set(profiles.flatMap((row) => [row.id, ...row.ids]));
     const missing = unique([...profileIds, ...sessions.map((row) => row.profile_id)]).filter((id) => !found.has(id));
     if (missing.length > 0) {
-      // A profile merged away while this batch waited for its lock is gone from the read above, and
-      // its survivor was not in that read's snapshot: a second read finds the survivor by merged id.
-      // Only a batch naming an id the store does not hold (a merge in flight, a deleted profile) pays it.
+      // An id no profile has may be a merged id (a session keeps the id of a profile merged away
+      // since; a client may send one): its survivor holds it. Read after the one above, this also
+      // finds the survivor of a merge done while the batch waited for the lock.
       const survivors = await tx.query<ProfileRow>(
         `SELECT ${profileColumns} FROM profiles WHERE ids <> '{}' AND ids && $1::text[] ORDER BY id FOR UPDATE`,
         [missing],
@@ -154,10 +154,11 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
   }
 
   async write(tx: SqlExecutor, writes: BatchWrites): Promise<Set<string>> {
+    const gained = eventsGained(writes);
     const [, , stored] = await Promise.all([
       writeProfiles(tx, writes),
-      writeSessions(tx, writes),
-      insertEvents(tx, writes.events),
+      writeSessions(tx, writes, gained.bySession),
+      insertEvents(tx, writes.events, gained.ids),
       writeProfileDocuments(tx, writes.profileDocuments),
       recordAppliedMappings(tx, writes.appliedMappings),
     ]);
@@ -199,46 +200,87 @@ async function writeProfiles(tx: SqlExecutor, { newProfiles, changedProfiles, no
   if (inserted && inserted.length < created.length) throw new CreationRace();
 }
 
-/** A new session another transaction inserted first is a race: the batch runs again and reads it. */
-async function writeSessions(tx: SqlExecutor, { newSessions, changedSessions, now }: BatchWrites): Promise<void> {
-  const rows = (sessions: SessionState[]) =>
-    sessions.map((session) => ({
-      id: session.id,
-      profile_id: session.profileId,
-      source_id: session.sourceId,
-      status: session.status,
-      ...session.facts,
-      inactive: session.inactive,
-      events_count: session.eventsCount,
-      visit_started_at: session.visitStartedAt,
-      visit_ended_at: session.visitEndedAt,
-      created_at: session.createdAt,
-      last_event_at: session.lastEventAt,
-      updated_at: now,
-    }));
-  const created = rows(newSessions);
-  const changed = rows(changedSessions);
-  const insertion =
-    created.length > 0 &&
-    tx.query(
-      `INSERT INTO sessions (id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
-                             visit_started_at, visit_ended_at, created_at, last_event_at, updated_at)
-       SELECT id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
-              visit_started_at, visit_ended_at, created_at, last_event_at, updated_at
-         FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD})
-       ON CONFLICT (id) DO NOTHING RETURNING id`,
-      [JSON.stringify(created)],
-    );
+/**
+ * How many events each session gains from the batch: its events not stored before (each id once),
+ * system events aside. The event insert checks that it stored exactly these.
+ */
+function eventsGained({ events, storedEventIds }: BatchWrites): { ids: Set<string>; bySession: Map<string, number> } {
+  const ids = new Set<string>();
+  const bySession = new Map<string, number>();
+  for (const event of events) {
+    if (storedEventIds.has(event.id) || ids.has(event.id)) continue;
+    ids.add(event.id);
+    if (event.sessionId !== null && event.metadata['system'] !== true)
+      bySession.set(event.sessionId, (bySession.get(event.sessionId) ?? 0) + 1);
+  }
+  return { ids, bySession };
+}
+
+/**
+ * Writes the sessions, each once: a new one with the events it gains, a changed one with its count
+ * added, and a session that only gains events (one the batch does not save) its count alone.
+ * A new session another transaction inserted first is a race: the batch runs again and reads it.
+ */
+async function writeSessions(
+  tx: SqlExecutor,
+  { newSessions, changedSessions, now }: BatchWrites,
+  gained: ReadonlyMap<string, number>,
+): Promise<void> {
+  const created = newSessions.map((session) => ({
+    id: session.id,
+    profile_id: session.profileId,
+    source_id: session.sourceId,
+    status: session.status,
+    ...session.facts,
+    inactive: session.inactive,
+    events_count: session.eventsCount + (gained.get(session.id) ?? 0),
+    visit_started_at: session.visitStartedAt,
+    visit_ended_at: session.visitEndedAt,
+    created_at: session.createdAt,
+    last_event_at: session.lastEventAt,
+    updated_at: now,
+  }));
+  // Only what the update sets: a session's other facts are written when it is created.
+  const changed = changedSessions.map((session) => ({
+    id: session.id,
+    profile_id: session.profileId,
+    status: session.status,
+    device: session.facts.device,
+    inactive: session.inactive,
+    visit_started_at: session.visitStartedAt,
+    visit_ended_at: session.visitEndedAt,
+    last_event_at: session.lastEventAt,
+    updated_at: now,
+    gained: gained.get(session.id) ?? 0,
+  }));
+  const written = new Set([...newSessions, ...changedSessions].map((session) => session.id));
+  const countedOnly = [...gained].filter(([id]) => !written.has(id));
   const [inserted] = await Promise.all([
-    insertion,
+    created.length > 0 &&
+      tx.query(
+        `INSERT INTO sessions (id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
+                               visit_started_at, visit_ended_at, created_at, last_event_at, updated_at)
+         SELECT id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
+                visit_started_at, visit_ended_at, created_at, last_event_at, updated_at
+           FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD})
+         ON CONFLICT (id) DO NOTHING RETURNING id`,
+        [JSON.stringify(created)],
+      ),
     changed.length > 0 &&
       tx.query(
         `UPDATE sessions s SET profile_id = r.profile_id, status = r.status, device = r.device, inactive = r.inactive,
                 visit_started_at = r.visit_started_at, visit_ended_at = r.visit_ended_at,
-                last_event_at = r.last_event_at, updated_at = r.updated_at
-           FROM jsonb_to_recordset($1::text::jsonb) AS r(${SESSION_RECORD})
+                last_event_at = r.last_event_at, updated_at = r.updated_at, events_count = s.events_count + r.gained
+           FROM jsonb_to_recordset($1::text::jsonb) AS r(${CHANGED_SESSION_RECORD})
           WHERE s.id = r.id AND s.id = ANY($2::text[])`,
         [JSON.stringify(changed), changed.map((row) => row.id)],
+      ),
+    countedOnly.length > 0 &&
+      tx.query(
+        `UPDATE sessions s SET events_count = s.events_count + r.gained
+           FROM unnest($1::text[], $2::int[]) AS r(id, gained)
+          WHERE s.id = r.id AND s.id = ANY($1::text[])`,
+        [countedOnly.map(([id]) => id), countedOnly.map(([, count]) => count)],
       ),
   ]);
   if (inserted && inserted.length < created.length) throw new CreationRace();
@@ -260,11 +302,11 @@ async function writeProfileDocuments(tx: SqlExecutor, documents: Map<string, Pro
 }
 
 /**
- * Stores /track's events and returns the ids actually inserted. Sessions count their events in the
- * same statement, from what the insert reports: a repeated client id (a retry, or the same event sent
- * from two places at once) is stored once, so it is counted once. Runs after the session writes.
+ * Stores /track's events and returns their ids. The sessions were counted for the events not stored
+ * before the batch (`gained`); an event another transaction stored since (the same client id sent
+ * twice at once) would be counted twice: the batch runs again instead, and reads it as stored.
  */
-async function insertEvents(tx: SqlExecutor, events: EventRecord[]): Promise<Set<string>> {
+async function insertEvents(tx: SqlExecutor, events: EventRecord[], gained: ReadonlySet<string>): Promise<Set<string>> {
   if (events.length === 0) return new Set();
   const rows = events.map((event) => ({
     id: event.id,
@@ -281,16 +323,10 @@ async function insertEvents(tx: SqlExecutor, events: EventRecord[]): Promise<Set
     inserted_at: event.insertedAt,
   }));
   const inserted = await tx.query<{ id: string }>(
-    `WITH inserted AS (
-       ${insertEventsFrom(`jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})`)} RETURNING id, session_id, metadata
-     ), counted AS (
-       UPDATE sessions s SET events_count = s.events_count + c.stored
-         FROM (SELECT session_id, count(*)::int AS stored FROM inserted WHERE NOT metadata ? 'system' GROUP BY session_id) c
-        WHERE s.id = c.session_id AND s.id = ANY($2::text[])
-     )
-     SELECT id FROM inserted`,
-    [JSON.stringify(rows), unique(events.map((event) => event.sessionId))],
+    `${insertEventsFrom(`jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})`)} RETURNING id`,
+    [JSON.stringify(rows)],
   );
+  if (inserted.length < gained.size) throw new CreationRace();
   return new Set(inserted.map((row) => row.id));
 }
 
