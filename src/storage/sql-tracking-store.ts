@@ -1,6 +1,6 @@
 import type { SqlExecutor, Database } from './database.js';
 import { isRetryable, retryingTransaction } from './database.js';
-import type { EventRecord, ProfileState, SessionState, SessionStatus } from '../tracking/model.js';
+import type { ProfileState, SessionState, SessionStatus } from '../tracking/model.js';
 import type { BatchKeys, BatchWrites, LockedBatch, TrackingStore } from '../tracking/ports.js';
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
 import type { ProfileDocument } from '../mapping/apply.js';
@@ -158,7 +158,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
     const [, , stored] = await Promise.all([
       writeProfiles(tx, writes),
       writeSessions(tx, writes, gained.bySession),
-      insertEvents(tx, writes.events, gained.ids),
+      insertEvents(tx, writes, gained.ids),
       writeProfileDocuments(tx, writes.profileDocuments),
       recordAppliedMappings(tx, writes.appliedMappings),
     ]);
@@ -166,16 +166,27 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
   }
 }
 
+/**
+ * Dates as the JSON of a batch's rows carries them: JSON.stringify leaves its fast path at each Date
+ * (its toJSON), and most of a batch's dates are the commit's clock, turned into text once.
+ */
+function jsonDates(now: Date): (date: Date | null) => string | null {
+  const nowMs = now.getTime();
+  const nowText = now.toISOString();
+  return (date) => (date === null ? null : date.getTime() === nowMs ? nowText : date.toISOString());
+}
+
 async function writeProfiles(tx: SqlExecutor, { newProfiles, changedProfiles, now }: BatchWrites): Promise<void> {
+  const text = jsonDates(now);
   const rows = (profiles: ProfileState[]) =>
     profiles.map((profile) => ({
       id: profile.id,
       visits: profile.visits,
-      last_visit_at: profile.lastVisitAt,
-      current_visit_at: profile.currentVisitAt,
+      last_visit_at: text(profile.lastVisitAt),
+      current_visit_at: text(profile.currentVisitAt),
       active: profile.active,
-      created_at: profile.createdAt,
-      updated_at: now,
+      created_at: text(profile.createdAt),
+      updated_at: text(now),
     }));
   const created = rows(newProfiles);
   const changed = rows(changedProfiles);
@@ -226,6 +237,7 @@ async function writeSessions(
   { newSessions, changedSessions, now }: BatchWrites,
   gained: ReadonlyMap<string, number>,
 ): Promise<void> {
+  const text = jsonDates(now);
   const created = newSessions.map((session) => ({
     id: session.id,
     profile_id: session.profileId,
@@ -234,11 +246,11 @@ async function writeSessions(
     ...session.facts,
     inactive: session.inactive,
     events_count: session.eventsCount + (gained.get(session.id) ?? 0),
-    visit_started_at: session.visitStartedAt,
-    visit_ended_at: session.visitEndedAt,
-    created_at: session.createdAt,
-    last_event_at: session.lastEventAt,
-    updated_at: now,
+    visit_started_at: text(session.visitStartedAt),
+    visit_ended_at: text(session.visitEndedAt),
+    created_at: text(session.createdAt),
+    last_event_at: text(session.lastEventAt),
+    updated_at: text(now),
   }));
   // Only what the update sets: a session's other facts are written when it is created.
   const changed = changedSessions.map((session) => ({
@@ -247,10 +259,10 @@ async function writeSessions(
     status: session.status,
     device: session.facts.device,
     inactive: session.inactive,
-    visit_started_at: session.visitStartedAt,
-    visit_ended_at: session.visitEndedAt,
-    last_event_at: session.lastEventAt,
-    updated_at: now,
+    visit_started_at: text(session.visitStartedAt),
+    visit_ended_at: text(session.visitEndedAt),
+    last_event_at: text(session.lastEventAt),
+    updated_at: text(now),
     gained: gained.get(session.id) ?? 0,
   }));
   const written = new Set([...newSessions, ...changedSessions].map((session) => session.id));
@@ -306,8 +318,13 @@ async function writeProfileDocuments(tx: SqlExecutor, documents: Map<string, Pro
  * before the batch (`gained`); an event another transaction stored since (the same client id sent
  * twice at once) would be counted twice: the batch runs again instead, and reads it as stored.
  */
-async function insertEvents(tx: SqlExecutor, events: EventRecord[], gained: ReadonlySet<string>): Promise<Set<string>> {
+async function insertEvents(
+  tx: SqlExecutor,
+  { events, now }: BatchWrites,
+  gained: ReadonlySet<string>,
+): Promise<Set<string>> {
   if (events.length === 0) return new Set();
+  const text = jsonDates(now);
   const rows = events.map((event) => ({
     id: event.id,
     type: event.type,
@@ -319,8 +336,8 @@ async function insertEvents(tx: SqlExecutor, events: EventRecord[], gained: Read
     context: event.context,
     tags: event.tags,
     metadata: event.metadata,
-    occurred_at: event.occurredAt,
-    inserted_at: event.insertedAt,
+    occurred_at: text(event.occurredAt),
+    inserted_at: text(event.insertedAt),
   }));
   const inserted = await tx.query<{ id: string }>(
     `${insertEventsFrom(`jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})`)} RETURNING id`,
