@@ -1,6 +1,6 @@
 import type { SqlExecutor, Database } from './database.js';
-import { isRetryable, retryingTransaction } from './database.js';
-import type { ProfileState, SessionState, SessionStatus } from '../tracking/model.js';
+import { isRetryable, isUniqueViolation, retryingTransaction } from './database.js';
+import type { EventRecord, ProfileState, SessionState, SessionStatus } from '../tracking/model.js';
 import type { BatchKeys, BatchWrites, LockedBatch, TrackingStore } from '../tracking/ports.js';
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
 import type { ProfileDocument } from '../mapping/apply.js';
@@ -154,11 +154,11 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
   }
 
   async write(tx: SqlExecutor, writes: BatchWrites): Promise<Set<string>> {
-    const gained = eventsGained(writes);
+    const { fresh, bySession } = eventsToStore(writes);
     const [, , stored] = await Promise.all([
       writeProfiles(tx, writes),
-      writeSessions(tx, writes, gained.bySession),
-      insertEvents(tx, writes, gained.ids),
+      writeSessions(tx, writes, bySession),
+      insertEvents(tx, fresh, writes.now),
       writeProfileDocuments(tx, writes.profileDocuments),
       recordAppliedMappings(tx, writes.appliedMappings),
     ]);
@@ -212,19 +212,24 @@ async function writeProfiles(tx: SqlExecutor, { newProfiles, changedProfiles, no
 }
 
 /**
- * How many events each session gains from the batch: its events not stored before (each id once),
- * system events aside. The event insert checks that it stored exactly these.
+ * The batch's events to store: those not stored before it, each id once. Each session gains its
+ * share of them, system events aside; the event insert stores exactly these, or the batch runs again.
  */
-function eventsGained({ events, storedEventIds }: BatchWrites): { ids: Set<string>; bySession: Map<string, number> } {
+function eventsToStore({ events, storedEventIds }: BatchWrites): {
+  fresh: EventRecord[];
+  bySession: Map<string, number>;
+} {
   const ids = new Set<string>();
+  const fresh: EventRecord[] = [];
   const bySession = new Map<string, number>();
   for (const event of events) {
     if (storedEventIds.has(event.id) || ids.has(event.id)) continue;
     ids.add(event.id);
+    fresh.push(event);
     if (event.sessionId !== null && event.metadata['system'] !== true)
       bySession.set(event.sessionId, (bySession.get(event.sessionId) ?? 0) + 1);
   }
-  return { ids, bySession };
+  return { fresh, bySession };
 }
 
 /**
@@ -314,15 +319,11 @@ async function writeProfileDocuments(tx: SqlExecutor, documents: Map<string, Pro
 }
 
 /**
- * Stores /track's events and returns their ids. The sessions were counted for the events not stored
- * before the batch (`gained`); an event another transaction stored since (the same client id sent
- * twice at once) would be counted twice: the batch runs again instead, and reads it as stored.
+ * Stores the batch's new events and returns their ids. The sessions were counted for them; an event
+ * another transaction stored since the lock read (the same client id sent twice at once) would be
+ * counted twice: its unique violation runs the batch again, which reads it as stored.
  */
-async function insertEvents(
-  tx: SqlExecutor,
-  { events, now }: BatchWrites,
-  gained: ReadonlySet<string>,
-): Promise<Set<string>> {
+async function insertEvents(tx: SqlExecutor, events: EventRecord[], now: Date): Promise<Set<string>> {
   if (events.length === 0) return new Set();
   const text = jsonDates(now);
   const rows = events.map((event) => ({
@@ -339,12 +340,14 @@ async function insertEvents(
     occurred_at: text(event.occurredAt),
     inserted_at: text(event.insertedAt),
   }));
-  const inserted = await tx.query<{ id: string }>(
-    `${insertEventsFrom(`jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})`)} RETURNING id`,
-    [JSON.stringify(rows)],
-  );
-  if (inserted.length < gained.size) throw new CreationRace();
-  return new Set(inserted.map((row) => row.id));
+  await tx
+    .query(insertEventsFrom(`jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})`, 'fail'), [
+      JSON.stringify(rows),
+    ])
+    .catch((error: unknown) => {
+      throw isUniqueViolation(error) ? new CreationRace() : error;
+    });
+  return new Set(events.map((event) => event.id));
 }
 
 function unique(values: (string | null | undefined)[]): string[] {
