@@ -324,8 +324,8 @@ async function writeProfileDocuments(tx: SqlExecutor, documents: Map<string, Pro
  * counted twice: its unique violation runs the batch again, which reads it as stored.
  */
 async function insertEvents(tx: SqlExecutor, events: EventRecord[], now: Date): Promise<Set<string>> {
-  if (events.length === 0) return new Set();
   const text = jsonDates(now);
+  if (events.length === 0) return new Set();
   const rows = events.map((event) => ({
     id: event.id,
     type: event.type,
