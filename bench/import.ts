@@ -4,7 +4,8 @@
  * (indexes included), what storing them costs with nothing checked, mapped or counted.
  * Targets: events ≥ 25 % of the baseline's rows/s, profiles ≥ 50 %.
  * The database is dropped afterwards. Standalone: `node dist/bench/import.js`; `import` in `npm run bench`.
- * Environment: BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_IMPORT_ROWS.
+ * Environment: BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_IMPORT_ROWS,
+ * BENCH_IMPORT_TARGETS (`events,profiles`).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
@@ -18,16 +19,21 @@ import { Composition } from '../src/cli/composition.js';
 import { loadConfig } from '../src/config/config.js';
 import type { ImportDraft } from '../src/importing/model.js';
 import { createImportRun, runImport } from '../src/importing/runner.js';
+import { cpuBetween, cpuSnapshot } from './metrics.js';
 import type { Target } from './report.js';
 
 const ADMIN_URL = process.env['BENCH_POSTGRES_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 export const IMPORT_ROWS = Number(process.env['BENCH_IMPORT_ROWS'] ?? 200_000);
 const ROWS = IMPORT_ROWS;
 const PEOPLE = Math.max(1, Math.floor(ROWS / 10));
+const TARGETS = (process.env['BENCH_IMPORT_TARGETS'] ?? 'events,profiles').split(',') as ('events' | 'profiles')[];
 
 export interface ImportFigure {
   target: 'events' | 'profiles';
   rowsPerSecond: number;
+  /** CPU µs a row: this process (reading, mapping, collect) and the bench database's backends. */
+  nodeMicros: number;
+  postgresMicros: number;
   baselineRowsPerSecond: number;
   ratio: number;
   goal: number;
@@ -98,7 +104,7 @@ export async function benchImport(): Promise<ImportFigure[]> {
       config: {},
     });
     const figures: ImportFigure[] = [];
-    for (const target of ['events', 'profiles'] as const) {
+    for (const target of TARGETS) {
       const baseline = await copyBaseline(sql, schema, target);
       const draft: ImportDraft = {
         name: `bench ${target}`,
@@ -114,6 +120,14 @@ export async function benchImport(): Promise<ImportFigure[]> {
       };
       const saved = await root.repositories.imports.create(randomUUID(), draft, undefined);
       const run = await createImportRun(root.repositories.imports, saved.id);
+      const backends = async () =>
+        cpuSnapshot(
+          (await sql<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = ${name}`).map(
+            (row) => row.pid,
+          ),
+        );
+      const backendsBefore = await backends();
+      const nodeBefore = process.cpuUsage();
       const started = performance.now();
       await runImport(
         {
@@ -125,12 +139,23 @@ export async function benchImport(): Promise<ImportFigure[]> {
         run.id,
       );
       const seconds = (performance.now() - started) / 1000;
+      const node = process.cpuUsage(nodeBefore);
+      const postgresMicros = (cpuBetween(backendsBefore, await backends()) * 1e6) / ROWS;
+      const nodeMicros = (node.user + node.system) / ROWS;
       const done = await root.repositories.imports.getRun(run.id);
       if (done?.state !== 'done' || done.rowsStored !== ROWS)
         throw new Error(`import ${target}: ${JSON.stringify(done)}`);
       const rowsPerSecond = ROWS / seconds;
       const goal = target === 'events' ? 0.25 : 0.5;
-      figures.push({ target, rowsPerSecond, baselineRowsPerSecond: baseline, ratio: rowsPerSecond / baseline, goal });
+      figures.push({
+        target,
+        rowsPerSecond,
+        nodeMicros,
+        postgresMicros,
+        baselineRowsPerSecond: baseline,
+        ratio: rowsPerSecond / baseline,
+        goal,
+      });
     }
     return figures;
   } finally {
@@ -151,7 +176,8 @@ export function describeImport(figures: readonly ImportFigure[]): string {
     figures
       .map(
         (figure) =>
-          `as ${figure.target} ${rate(figure.rowsPerSecond)} rows/s, ${(100 * figure.ratio).toFixed(1)} % of COPY's ${rate(figure.baselineRowsPerSecond)} rows/s`,
+          `as ${figure.target} ${rate(figure.rowsPerSecond)} rows/s, ${(100 * figure.ratio).toFixed(1)} % of COPY's ${rate(figure.baselineRowsPerSecond)} rows/s ` +
+          `(CPU a row: Node ${Math.round(figure.nodeMicros)} µs, PostgreSQL ${Math.round(figure.postgresMicros)} µs)`,
       )
       .join('; ') +
     '.'

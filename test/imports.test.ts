@@ -120,6 +120,40 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(await events('csv-order')).toBe(41);
   });
 
+  it('lands rows on the survivor of a merge, by a merged id a row names or a session it shares, and counts each session once', async () => {
+    const path = join(dir, 'merges.csv');
+    const rows = (users: string[]) => users.map((user, at) => `${user},${at}`).join('\n');
+    writeFileSync(path, `user,amount\n${rows(['a', 'b', 'a', 'b', 'a', 'b'])}\n`);
+    const created = await createImport({
+      eventType: 'merge-order',
+      source: { kind: 'csv', path },
+      mapping: { profileId: 'user', properties: { amount: { from: 'amount', type: 'number' } } },
+      options: { batchSize: 2 },
+    });
+    expect(await finished(await run(created.id))).toMatchObject({ state: 'done', rowsStored: 6 });
+    const ofUser = async () =>
+      api.runtime.db.query<{ profile_id: string; session_id: string; amount: string; events_count: number }>(
+        `SELECT e.profile_id, e.session_id, e.properties->>'amount' AS amount, s.events_count
+           FROM events e JOIN sessions s ON s.id = e.session_id WHERE e.type = 'merge-order' ORDER BY e.occurred_at, e.seq`,
+      );
+    const first = await ofUser();
+    expect(first.map((row) => row.events_count)).toEqual([3, 3, 3, 3, 3, 3]);
+    const [a, b] = [first[0]!.profile_id, first[1]!.profile_id];
+    // b's profile absorbs a's, and an id a row will name.
+    await api.runtime.db.query(`UPDATE profiles SET ids = ARRAY[$1, 'merged-x'] WHERE id = $2`, [a, b]);
+    await api.runtime.db.query(`DELETE FROM profiles WHERE id = $1`, [a]);
+
+    writeFileSync(path, `user,amount\n${rows(['a', 'b', 'a', 'b', 'a', 'b', 'a', 'merged-x', 'a'])}\n`);
+    expect(await finished(await run(created.id))).toMatchObject({ state: 'done', rowsStored: 9 });
+    const second = await ofUser();
+    expect(second).toHaveLength(9);
+    const added = second.filter((row) => Number(row.amount) >= 6);
+    expect(added.map((row) => row.profile_id)).toEqual([b, b, b]);
+    const countOf = (amount: string) => second.find((row) => row.amount === amount)!.events_count;
+    expect([countOf('0'), countOf('1'), countOf('7')]).toEqual([5, 3, 1]);
+    expect(await api.runtime.db.query(`SELECT id FROM profiles WHERE id = $1`, [a])).toEqual([]);
+  });
+
   it('reads JSON Lines, with dot paths into nested objects', async () => {
     const path = join(dir, 'visits.jsonl');
     const rows = Array.from({ length: 25 }, (_, i) => JSON.stringify({ who: { id: `p${i % 3}` }, page: `/p/${i}` }));

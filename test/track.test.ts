@@ -95,6 +95,24 @@ for (const backend of BACKENDS) {
       expect(types.filter((type) => type === 'visit-started')).toHaveLength(1);
     });
 
+    it('counts on a returning session the events of a request that does not save the session', async () => {
+      const first = (
+        await api.track({ source: { id: api.sourceId }, events: [{ type: 'page-view' }] })
+      ).json() as TrackBody;
+      await api.track({
+        source: { id: api.sourceId },
+        profile: first.profile,
+        session: first.session,
+        options: { saveSession: false },
+        events: [{ type: 'page-view' }, { type: 'page-view' }],
+      });
+      const session = (await api.admin({ method: 'GET', url: `/sessions/${first.session.id}` })).json() as {
+        eventsCount: number;
+      };
+      expect(session.eventsCount).toBe(3);
+      expect(await eventsOf(`session=${first.session.id}`)).toHaveLength(6);
+    });
+
     it('treats an unknown profile id as forged: a new profile with a new id', async () => {
       const body = (
         await api.track({ source: { id: api.sourceId }, profile: { id: 'forged-id' }, events: [{ type: 'x' }] })

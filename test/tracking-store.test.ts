@@ -55,6 +55,7 @@ for (const backend of BACKENDS) {
       changedSessions: [],
       events: [],
       profileDocuments: new Map(),
+      storedEventIds: new Set(),
       appliedMappings: [],
       now,
       ...parts,
@@ -79,7 +80,9 @@ for (const backend of BACKENDS) {
       const again = await write({
         changedProfiles: [profile('p1')],
         changedSessions: [{ ...session('s1', 'p1'), status: 'active' }],
-        events: [event('e3', 's1', 'p1'), event('e4', 's1', 'p1'), event('e5', 's2', 'p1')],
+        events: [event('e3', 's1', 'p1'), event('e4', 's1', 'p1'), event('e4', 's1', 'p1'), event('e5', 's2', 'p1')],
+        // As the lock found it: e3 is stored already, so neither stored nor counted again; e4 twice is one event.
+        storedEventIds: new Set(['e3']),
       });
       expect(again).toEqual(new Set(['e4', 'e5']));
       expect(await eventsCount('s1')).toBe(3);
@@ -88,10 +91,11 @@ for (const backend of BACKENDS) {
     });
 
     it.each([
+      ['event', { events: [event('e6', 's3', 'p2'), event('e1', 's1', 'p1')] }],
       ['session', { newSessions: [session('s1', 'p2')] }],
       ['profile', { newProfiles: [profile('p1')] }],
     ])(
-      'refuses a new %s another transaction stored first, and the whole batch with it',
+      'refuses a new %s another transaction stored since the lock, and the whole batch with it',
       async (_, racing: Partial<BatchWrites>) => {
         const attempt = write({
           newProfiles: [profile('p2')],

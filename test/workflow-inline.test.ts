@@ -316,3 +316,50 @@ describe.skipIf(!(await postgresAvailable()))('rules saved through another proce
     }
   });
 });
+
+describe.skipIf(!(await postgresAvailable()))('one event sent twice at once, through two processes', () => {
+  it('is stored once and runs its local flow once, on one profile', async () => {
+    const database = await createTestDatabase();
+    const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent' });
+    const first = await Composition.open(config, logger);
+    const second = await Composition.open(config, logger);
+    try {
+      await first.repositories.flows.create({
+        id: 'twice-flow',
+        name: 'twice',
+        description: '',
+        type: 'collection',
+        enabled: true,
+        answersClient: false,
+        graph: counting,
+      });
+      await first.repositories.rules.create({
+        id: 'twice-rule',
+        name: 'twice',
+        kind: 'event',
+        eventType: 'buy',
+        flowId: 'twice-flow',
+        enabled: true,
+      });
+      const pairs = 20;
+      for (let pair = 0; pair < pairs; pair++) {
+        // No profile id: each process would make its own new visitor for the same client event id.
+        const payload = { source: { id: 'scheduler' }, events: [{ id: randomUUID(), type: 'buy' }] };
+        await Promise.all(
+          [first, second].map((process) => process.tracking().tracker.collect(payload, { channel: 'scheduler' })),
+        );
+      }
+      const count = async (sql: string) => Number((await first.db.query<{ n: string }>(sql))[0]!.n);
+      expect({
+        events: await count(`SELECT count(*) AS n FROM events WHERE type = 'buy'`),
+        runs: await count('SELECT count(*) AS n FROM workflow_runs'),
+        counted: await count(`SELECT coalesce(sum((traits->>'n')::int), 0) AS n FROM profiles`),
+        inSegment: await count(`SELECT count(*) AS n FROM profiles WHERE 'seen' = ANY(segments)`),
+      }).toEqual({ events: pairs, runs: pairs, counted: pairs, inSegment: pairs });
+    } finally {
+      await first.close();
+      await second.close();
+      await database.drop();
+    }
+  });
+});

@@ -310,7 +310,8 @@ export class Composition {
     let box: Promise<SecretBox> | undefined;
     this.importing ??= {
       collector: {
-        collectAll: (payloads, origin) => this.tracking().tracker.collectAll(payloads, origin),
+        check: (payloads, origin) => this.tracking().tracker.checkAll(payloads, origin),
+        commit: (checked) => this.tracking().tracker.commitChecked(checked),
       },
       records: new SqlImportRecords(this.db, this.steps),
       readers: readerFor,

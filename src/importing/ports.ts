@@ -1,4 +1,4 @@
-import type { CollectOrigin, CollectResult } from '../tracking/tracker.js';
+import type { CheckedPayloads, CollectOrigin, CollectResult } from '../tracking/tracker.js';
 import type { ImportConfig, ImportDraft, ImportSource } from './model.js';
 import type { Checkpoint, RowReader } from './sources.js';
 import type { ImportedEvent, ImportedProfile, ImportedSession } from './tracardi.js';
@@ -93,9 +93,13 @@ export interface RecordWriter {
   upsertProfiles(profiles: readonly ProfileUpsert[]): Promise<number>;
 }
 
-/** The collect pipeline's entry, as the importer uses it: a batch's payloads committed together. */
+/**
+ * The collect pipeline's entry, as the importer uses it: a batch's payloads checked (while the batch
+ * before is stored), then committed together (Tracker.checkAll, Tracker.commitChecked).
+ */
 export interface Collector {
-  collectAll(payloads: readonly unknown[], origin: CollectOrigin): Promise<CollectResult[]>;
+  check(payloads: readonly unknown[], origin: CollectOrigin): Promise<CheckedPayloads>;
+  commit(checked: CheckedPayloads): Promise<CollectResult[]>;
 }
 
 export type ReaderFactory = (source: ImportSource, password: string | undefined) => RowReader;

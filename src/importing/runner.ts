@@ -135,14 +135,15 @@ function mapRows<T>(items: readonly ReadItem[], map: (ref: string, row: SourceRo
 
 /**
  * Collects a batch's events, one request per (profile, session) so each keeps its person; the
- * requests commit together (a transaction per commit lane). A request the pipeline refuses rejects its rows;
- * an unknown or disabled event source fails the run.
+ * requests are checked at once (while the batch before is stored), and stored when the returned
+ * function is called, together (a transaction per commit lane). A request the pipeline refuses
+ * rejects its rows; an unknown or disabled event source fails the run.
  */
-async function collectBatch(
+function collectBatch(
   collector: Collector,
   config: ImportConfig,
   events: readonly Collectable[],
-): Promise<{ stored: number; rejections: Rejection[] }> {
+): () => Promise<{ stored: number; rejections: Rejection[] }> {
   const groups = new Map<string, Collectable[]>();
   for (const each of events) {
     const key = `${each.profileId}\u0000${each.sessionId}`;
@@ -154,7 +155,7 @@ async function collectBatch(
   for (const group of groups.values())
     for (let at = 0; at < group.length; at += EVENTS_PER_REQUEST)
       requests.push(group.slice(at, at + EVENTS_PER_REQUEST));
-  const results = await collector.collectAll(
+  const checking = collector.check(
     requests.map((rows) => ({
       source: { id: config.eventSourceId },
       profile: { id: rows[0]!.profileId },
@@ -163,28 +164,34 @@ async function collectBatch(
     })),
     { channel: 'import', runFlows: config.options.runFlows !== false },
   );
-  const rejections: Rejection[] = [];
-  let stored = 0;
-  for (const [index, result] of results.entries()) {
-    const rows = requests[index]!;
-    if ('error' in result) {
-      if (result.error.code === 'invalid_source') throw result.error;
-      for (const { ref } of rows) rejections.push({ ref, reason: result.error.message });
-      continue;
+  // Its failure is met where it is awaited, when the batch is stored.
+  checking.catch(() => undefined);
+  return async () => {
+    const results = await collector.commit(await checking);
+    const rejections: Rejection[] = [];
+    let stored = 0;
+    for (const [index, result] of results.entries()) {
+      const rows = requests[index]!;
+      if ('error' in result) {
+        if (result.error.code === 'invalid_source') throw result.error;
+        for (const { ref } of rows) rejections.push({ ref, reason: result.error.message });
+        continue;
+      }
+      for (const problem of result.answer.errors)
+        rejections.push({ ref: rows[problem.index]!.ref, reason: `${problem.field}: ${problem.message}` });
+      stored += rows.length - result.answer.errors.length;
     }
-    for (const problem of result.answer.errors)
-      rejections.push({ ref: rows[problem.index]!.ref, reason: `${problem.field}: ${problem.message}` });
-    stored += rows.length - result.answer.errors.length;
-  }
-  return { stored, rejections };
+    return { stored, rejections };
+  };
 }
 
 type Stored = { stored: number; rejections: Rejection[] };
 
 /**
- * Maps one batch's rows the way its source asks (CPU only), and returns how to store them: events
- * through collect, profiles by upsert, Tracardi profiles and sessions as they are. Mapping apart
- * from storing lets the next batch be read and mapped while this one is written.
+ * Maps one batch's rows the way its source asks (and events through collect's checks: CPU only), and
+ * returns how to store them: events through collect, profiles by upsert, Tracardi profiles and
+ * sessions as they are. Mapping apart from storing lets the next batch be read, mapped and checked
+ * while this one is written.
  */
 function prepareBatch(
   importing: ImportServices,
@@ -222,8 +229,9 @@ function prepareBatch(
         },
       };
     });
+    const collect = collectBatch(importing.collector, config, mapped.mapped);
     return async () => {
-      const outcome = await collectBatch(importing.collector, config, mapped.mapped);
+      const outcome = await collect();
       return { stored: outcome.stored, rejections: [...mapped.rejections, ...outcome.rejections] };
     };
   }

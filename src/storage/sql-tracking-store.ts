@@ -9,8 +9,9 @@ import { insertEventsFrom } from './event-insert.js';
 import { recordAppliedMappings } from './sql-mappings.js';
 
 /**
- * Another transaction created a session, or a profile with a client's own id (a Segment userId), this
- * batch was about to create: run the batch again, which reads it.
+ * Another transaction created a session, or a profile with a client's own id (a Segment userId), or
+ * stored an event with a client's id, that this batch was about to create: run the batch again,
+ * which reads it.
  */
 class CreationRace extends Error {}
 
@@ -73,6 +74,8 @@ const PROFILE_RECORD = `id text, visits int, last_visit_at timestamptz, current_
 const SESSION_RECORD = `id text, profile_id text, source_id text, status text, device jsonb, os jsonb, app jsonb,
   context jsonb, inactive boolean, events_count int, visit_started_at timestamptz, visit_ended_at timestamptz,
   created_at timestamptz, last_event_at timestamptz, updated_at timestamptz`;
+export const CHANGED_SESSION_RECORD = `id text, profile_id text, status text, device jsonb, inactive boolean,
+  visit_started_at timestamptz, visit_ended_at timestamptz, last_event_at timestamptz, updated_at timestamptz, gained int`;
 export const EVENT_RECORD = `id text, type text, profile_id text, session_id text, source_id text, properties jsonb,
   traits jsonb, context jsonb, tags text[], metadata jsonb, occurred_at timestamptz, inserted_at timestamptz`;
 
@@ -101,7 +104,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
   async lock(tx: SqlExecutor, { sessionIds, profileIds, eventIds, wholeProfiles }: BatchKeys): Promise<LockedBatch> {
     // Event-to-profile mappings and flows read and write the whole profile; plain tracking needs its counters only.
     const profileColumns = wholeProfiles ? '*' : 'id, ids, visits, last_visit_at, current_visit_at, active, created_at';
-    const [sessions, firstRead, alreadyStored] = await Promise.all([
+    const [sessions, byId, alreadyStored] = await Promise.all([
       sessionIds.length === 0
         ? []
         : tx.query<SessionRow>(
@@ -111,29 +114,26 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
             [sessionIds],
           ),
       // The sessions' own profiles are found in SQL, so this read need not wait for the one above
-      // (as an array, not `OR id IN (…)`, which would make PostgreSQL scan every profile). A session
-      // keeps the id of a profile merged away since: the survivor is found by that merged id.
+      // (as an array, not `OR id IN (…)`, which would make PostgreSQL scan every profile). By id
+      // only: the merged ids' index is asked for the ids not found here, below.
       profileIds.length === 0 && sessionIds.length === 0
         ? []
         : tx.query<ProfileRow>(
-            `SELECT ${profileColumns}
-               FROM profiles
-              WHERE id = ANY($1::text[] || ${SESSION_PROFILES})
-                 OR (ids <> '{}' AND ids && ($1::text[] || ${SESSION_PROFILES}))
-              ORDER BY id FOR UPDATE`,
+            `SELECT ${profileColumns} FROM profiles WHERE id = ANY($1::text[] || ${SESSION_PROFILES}) ORDER BY id FOR UPDATE`,
             [profileIds, sessionIds],
           ),
       eventIds.length === 0
         ? []
         : tx.query<{ id: string }>('SELECT id FROM events WHERE id = ANY($1::text[])', [eventIds]),
     ]);
-    const profiles: ProfileRow[] = [...firstRead];
+    const profiles: ProfileRow[] = [...byId];
+    // A profile found holds its merged ids: a named one of them needs no other read.
     const found = new Set(profiles.flatMap((row) => [row.id, ...row.ids]));
     const missing = unique([...profileIds, ...sessions.map((row) => row.profile_id)]).filter((id) => !found.has(id));
     if (missing.length > 0) {
-      // A profile merged away while this batch waited for its lock is gone from the read above, and
-      // its survivor was not in that read's snapshot: a second read finds the survivor by merged id.
-      // Only a batch naming an id the store does not hold (a merge in flight, a deleted profile) pays it.
+      // An id no profile has may be a merged id (a session keeps the id of a profile merged away
+      // since; a client may send one): its survivor holds it. Read after the one above, this also
+      // finds the survivor of a merge done while the batch waited for the lock.
       const survivors = await tx.query<ProfileRow>(
         `SELECT ${profileColumns} FROM profiles WHERE ids <> '{}' AND ids && $1::text[] ORDER BY id FOR UPDATE`,
         [missing],
@@ -161,18 +161,15 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
 
 /**
  * A flush's profiles, sessions and events as one statement of data-modifying CTEs: one statement to
- * parse, plan and run, where each costs PGlite as much as the rows it writes. Its parts share one
- * snapshot and see none of each other's rows, so sessions count their events from what the events
- * insert reports (a repeated client id, a retry or the same event sent from two places at once, is
- * stored once, so counted once) in the very insert or update that writes them. A new profile or session
- * another transaction inserted first fails the statement on its primary key (the only unique index
- * those tables have; no ON CONFLICT, whose speculative insertion every row would pay): a race, after
- * which the batch runs again and reads it.
+ * parse, plan and run, where each costs PGlite as much as the rows it writes. Each session is written
+ * once, with the events it gains counted in (system events aside). No insert has an ON CONFLICT, whose
+ * speculative insertion every row would pay: the batch stores only events the lock found not stored,
+ * and a new profile or session or an event another transaction inserted since fails the statement on
+ * its primary key, a race after which the batch runs again and reads it (so an event sent twice at
+ * once is stored, counted and reacted to once).
  */
-const WRITE_VISITS = `WITH inserted_events AS (
-    ${insertEventsFrom(`jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})`)} RETURNING id, session_id, metadata
-  ), counted AS (
-    SELECT session_id, count(*)::int AS stored FROM inserted_events WHERE NOT metadata ? 'system' GROUP BY session_id
+const WRITE_VISITS = `WITH new_events AS (
+    ${insertEventsFrom(`jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})`, 'fail')}
   ), new_profiles AS (
     INSERT INTO profiles (id, visits, last_visit_at, current_visit_at, active, created_at, updated_at,
                           traits, pii, data, stats, consents, segments)
@@ -191,81 +188,127 @@ const WRITE_VISITS = `WITH inserted_events AS (
   ), new_sessions AS (
     INSERT INTO sessions (id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
                           visit_started_at, visit_ended_at, created_at, last_event_at, updated_at)
-    SELECT r.id, profile_id, source_id, status, device, os, app, context, inactive, events_count + coalesce(c.stored, 0),
+    SELECT id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
            visit_started_at, visit_ended_at, created_at, last_event_at, updated_at
-      FROM jsonb_to_recordset($5::text::jsonb) AS r(${SESSION_RECORD}) LEFT JOIN counted c ON c.session_id = r.id
+      FROM jsonb_to_recordset($5::text::jsonb) AS r(${SESSION_RECORD})
   ), changed_sessions AS (
     UPDATE sessions s SET profile_id = r.profile_id, status = r.status, device = r.device, inactive = r.inactive,
            visit_started_at = r.visit_started_at, visit_ended_at = r.visit_ended_at,
-           last_event_at = r.last_event_at, updated_at = r.updated_at, events_count = s.events_count + coalesce(c.stored, 0)
-      FROM jsonb_to_recordset($6::text::jsonb) AS r(${SESSION_RECORD}) LEFT JOIN counted c ON c.session_id = r.id
+           last_event_at = r.last_event_at, updated_at = r.updated_at, events_count = s.events_count + r.gained
+      FROM jsonb_to_recordset($6::text::jsonb) AS r(${CHANGED_SESSION_RECORD})
      WHERE s.id = r.id AND s.id = ANY($7::text[])
-  ), counted_elsewhere AS (
-    UPDATE sessions s SET events_count = s.events_count + c.stored
-      FROM counted c WHERE s.id = c.session_id AND s.id = ANY($8::text[])
+  ), counted_only AS (
+    UPDATE sessions s SET events_count = s.events_count + r.gained
+      FROM unnest($8::text[], $9::int[]) AS r(id, gained)
+     WHERE s.id = r.id AND s.id = ANY($8::text[])
   )
-  SELECT id FROM inserted_events`;
+  SELECT 1 AS written`;
 
 async function writeVisits(tx: SqlExecutor, writes: BatchWrites): Promise<Set<string>> {
-  const { newProfiles, changedProfiles, newSessions, changedSessions, events, profileDocuments, now } = writes;
+  const { newProfiles, changedProfiles, newSessions, changedSessions, profileDocuments, now } = writes;
+  const { fresh, gained } = eventsToStore(writes);
+  const text = jsonDates(now);
   const profileRow = (profile: ProfileState) => ({
     id: profile.id,
     visits: profile.visits,
-    last_visit_at: profile.lastVisitAt,
-    current_visit_at: profile.currentVisitAt,
+    last_visit_at: text(profile.lastVisitAt),
+    current_visit_at: text(profile.currentVisitAt),
     active: profile.active,
-    created_at: profile.createdAt,
-    updated_at: now,
+    created_at: text(profile.createdAt),
+    updated_at: text(now),
     ...documentParts(profileDocuments.get(profile.id)),
   });
+  const newSessionRow = (session: SessionState) => ({
+    id: session.id,
+    profile_id: session.profileId,
+    source_id: session.sourceId,
+    status: session.status,
+    ...session.facts,
+    inactive: session.inactive,
+    events_count: session.eventsCount + (gained.get(session.id) ?? 0),
+    visit_started_at: text(session.visitStartedAt),
+    visit_ended_at: text(session.visitEndedAt),
+    created_at: text(session.createdAt),
+    last_event_at: text(session.lastEventAt),
+    updated_at: text(now),
+  });
+  // Only what the update sets: a session's other facts are written when it is created.
+  const changedSessionRow = (session: SessionState) => ({
+    id: session.id,
+    profile_id: session.profileId,
+    status: session.status,
+    device: session.facts.device,
+    inactive: session.inactive,
+    visit_started_at: text(session.visitStartedAt),
+    visit_ended_at: text(session.visitEndedAt),
+    last_event_at: text(session.lastEventAt),
+    updated_at: text(now),
+    gained: gained.get(session.id) ?? 0,
+  });
+  const eventRow = (event: EventRecord) => ({
+    id: event.id,
+    type: event.type,
+    profile_id: event.profileId,
+    session_id: event.sessionId,
+    source_id: event.sourceId,
+    properties: event.properties,
+    traits: event.traits,
+    context: event.context,
+    tags: event.tags,
+    metadata: event.metadata,
+    occurred_at: text(event.occurredAt),
+    inserted_at: text(event.insertedAt),
+  });
   const written = new Set([...newSessions, ...changedSessions].map((session) => session.id));
-  const racing = (error: unknown) => {
-    throw isUniqueViolation(error) ? new CreationRace() : error;
-  };
-  const inserted = await tx
-    .query<{ id: string }>(WRITE_VISITS, [
-      JSON.stringify(events.map(eventRow)),
+  const countedOnly = [...gained].filter(([id]) => !written.has(id));
+  await tx
+    .query(WRITE_VISITS, [
+      JSON.stringify(fresh.map(eventRow)),
       JSON.stringify(newProfiles.map(profileRow)),
       JSON.stringify(changedProfiles.map(profileRow)),
       changedProfiles.map((profile) => profile.id),
-      JSON.stringify(newSessions.map((session) => sessionRow(session, now))),
-      JSON.stringify(changedSessions.map((session) => sessionRow(session, now))),
+      JSON.stringify(newSessions.map(newSessionRow)),
+      JSON.stringify(changedSessions.map(changedSessionRow)),
       changedSessions.map((session) => session.id),
-      unique(events.map((event) => event.sessionId)).filter((id) => !written.has(id)),
+      countedOnly.map(([id]) => id),
+      countedOnly.map(([, count]) => count),
     ])
-    .catch(racing);
-  return new Set(inserted.map((row) => row.id));
+    .catch((error: unknown) => {
+      throw isUniqueViolation(error) ? new CreationRace() : error;
+    });
+  return new Set(fresh.map((event) => event.id));
 }
 
-const sessionRow = (session: SessionState, now: Date) => ({
-  id: session.id,
-  profile_id: session.profileId,
-  source_id: session.sourceId,
-  status: session.status,
-  ...session.facts,
-  inactive: session.inactive,
-  events_count: session.eventsCount,
-  visit_started_at: session.visitStartedAt,
-  visit_ended_at: session.visitEndedAt,
-  created_at: session.createdAt,
-  last_event_at: session.lastEventAt,
-  updated_at: now,
-});
+/**
+ * The batch's events to store: those not stored before it, each id once. Each session gains its
+ * share of them, system events aside; the write stores exactly these, or the batch runs again.
+ */
+function eventsToStore({ events, storedEventIds }: BatchWrites): {
+  fresh: EventRecord[];
+  gained: Map<string, number>;
+} {
+  const ids = new Set<string>();
+  const fresh: EventRecord[] = [];
+  const gained = new Map<string, number>();
+  for (const event of events) {
+    if (storedEventIds.has(event.id) || ids.has(event.id)) continue;
+    ids.add(event.id);
+    fresh.push(event);
+    if (event.sessionId !== null && event.metadata['system'] !== true)
+      gained.set(event.sessionId, (gained.get(event.sessionId) ?? 0) + 1);
+  }
+  return { fresh, gained };
+}
 
-const eventRow = (event: EventRecord) => ({
-  id: event.id,
-  type: event.type,
-  profile_id: event.profileId,
-  session_id: event.sessionId,
-  source_id: event.sourceId,
-  properties: event.properties,
-  traits: event.traits,
-  context: event.context,
-  tags: event.tags,
-  metadata: event.metadata,
-  occurred_at: event.occurredAt,
-  inserted_at: event.insertedAt,
-});
+/**
+ * Dates as the JSON of a batch's rows carries them: JSON.stringify leaves its fast path at each Date
+ * (its toJSON), and most of a batch's dates are the commit's clock, turned into text once.
+ */
+function jsonDates(now: Date): (date: Date | null) => string | null {
+  const nowMs = now.getTime();
+  const nowText = now.toISOString();
+  return (date) => (date === null ? null : date.getTime() === nowMs ? nowText : date.toISOString());
+}
 
 /** The parts of a changed profile document the profile write sets; none for a profile without one. */
 function documentParts(document: ProfileDocument | undefined): Record<string, unknown> {

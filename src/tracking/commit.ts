@@ -166,6 +166,7 @@ function decideBatch(commands: readonly TrackCommand[], keys: BatchKeys, locked:
     events: ledger.events.filter((event) => event.save),
     profileDocuments: mapped?.changed ?? new Map(),
     appliedMappings: mapped?.applied ?? [],
+    storedEventIds: locked.storedEventIds,
     now,
   };
   return { ledger, applied, mapped, writes };

@@ -45,6 +45,11 @@ export interface BatchWrites {
   events: EventRecord[];
   /** Profiles whose writable parts or segments event-to-profile mappings or flows changed. */
   profileDocuments: Map<string, ProfileDocument>;
+  /**
+   * The batch's events the store held before it (the lock's `storedEventIds`): not stored again, and
+   * not counted again on their sessions.
+   */
+  storedEventIds: ReadonlySet<string>;
   /** (mapping, event) pairs applied, recorded so that a backfill never applies them again. */
   appliedMappings: { mappingId: string; eventId: string }[];
   /** The commit's clock: `updated_at` of what is written. */

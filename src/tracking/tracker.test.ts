@@ -132,6 +132,18 @@ describe('Tracker.collectAll', () => {
     ]);
   });
 
+  it('checks payloads ahead of their commit: checkAll stores nothing, commitChecked stores and answers them', async () => {
+    const { committer, tracker } = setup();
+    const checked = await tracker.checkAll([payload('p1'), { source: { id: 'web' }, events: [{}] }], BRIDGE);
+    expect(committer.commands).toEqual([]);
+    const results = await tracker.commitChecked(checked);
+    expect(committer.commands.map((command) => command.profileId)).toEqual(['p1']);
+    expect(results.map((result) => ('error' in result ? result.error.code : 'stored'))).toEqual([
+      'stored',
+      'invalid_events',
+    ]);
+  });
+
   it("when a lane's commit fails, commits each of its payloads on its own, so only the bad one fails", async () => {
     const { committer, tracker } = setup();
     committer.failAbove = 1;

@@ -74,6 +74,13 @@ interface CheckedRequest {
   warnings: string[];
 }
 
+/** Payloads Tracker.checkAll checked, for Tracker.commitChecked: the refusals by index, the rest as commands. */
+export interface CheckedPayloads {
+  readonly origin: CollectOrigin;
+  readonly refused: ReadonlyMap<number, DomainError>;
+  readonly checked: readonly { at: number; request: CheckedRequest }[];
+}
+
 /** A refusal is a command's own answer; anything else fails the caller. */
 function domainErrorOnly(error: unknown): DomainError {
   if (error instanceof DomainError) return error;
@@ -124,16 +131,31 @@ export class Tracker {
    * commands is committed on its own through the lanes, so one bad command fails alone.
    */
   async collectAll(raws: readonly unknown[], origin: CollectOrigin): Promise<CollectResult[]> {
-    const results: CollectResult[] = [];
+    return this.commitChecked(await this.checkAll(raws, origin));
+  }
+
+  /**
+   * collectAll's first half, its checks and mapping (no store involved), so that a caller can check
+   * the next payloads while the ones before commit.
+   */
+  async checkAll(raws: readonly unknown[], origin: CollectOrigin): Promise<CheckedPayloads> {
+    const refused = new Map<number, DomainError>();
     const checked: { at: number; request: CheckedRequest }[] = [];
     for (const [at, raw] of raws.entries()) {
       try {
         checked.push({ at, request: await this.check(raw, origin, {}) });
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
-        results[at] = { error };
+        refused.set(at, error);
       }
     }
+    return { origin, refused, checked };
+  }
+
+  /** collectAll's second half: commits what checkAll checked and answers each payload, in its order. */
+  async commitChecked({ origin, refused, checked }: CheckedPayloads): Promise<CollectResult[]> {
+    const results: CollectResult[] = [];
+    for (const [at, error] of refused) results[at] = { error };
     const commands = checked.map(({ request }) => request.command);
     const outcomes: (TrackOutcome | DomainError)[] = [];
     await Promise.all(
