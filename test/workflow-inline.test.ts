@@ -199,6 +199,28 @@ for (const backend of BACKENDS) {
       expect(hits - before).toBe(1);
       expect((await profileOf(profileId)).traits).toEqual({ called: 1 });
     });
+
+    it('still runs a rule when the generation row is gone: the commit matches the rules in SQL', async () => {
+      const [stored] = await api.runtime.db.query<{ generation: string }>(
+        'DELETE FROM workflow_rules_generation RETURNING generation::text',
+      );
+      try {
+        // Saved while no generation is counted, then read by the cache with none.
+        const { type } = await ruleFor(counting);
+        const answer = await track(undefined, [{ type }]);
+        const profileId = (answer.json() as { profile: { id: string } }).profile.id;
+        const runs = await eventually(
+          () => runsOf(profileId),
+          (rows) => rows[0]?.status === 'completed',
+        );
+        expect(runs).toHaveLength(1);
+        expect((await profileOf(profileId)).traits).toEqual({ n: 1, last: type });
+      } finally {
+        await api.runtime.db.query('INSERT INTO workflow_rules_generation (generation) VALUES ($1)', [
+          Number(stored!.generation) + 1,
+        ]);
+      }
+    });
   });
 }
 

@@ -9,6 +9,7 @@ import type {
   WorkflowRunStore,
 } from '../workflow/executor.js';
 import { failedAtCommit, replayProfileChanges, runEventDocument } from '../workflow/executor.js';
+import { IDENTIFYING_PARTS } from '../workflow/profile-changes.js';
 import type { NodeTrace, PauseState, RunEffect, RunResult } from '../workflow/model.js';
 import { runIdSql, segmentationRunId } from '../workflow/run-ids.js';
 import type { FlowSegmentationWork, SegmentationRunPage, SegmentationRunStore } from '../workflow/segmentation.js';
@@ -120,13 +121,13 @@ export const recordWorkflowRunsStep: CommitStep<SqlExecutor> = {
  * a scan of the table or a parallel one.
  */
 export async function workflowRulesState(tx: SqlExecutor): Promise<RulesState> {
-  const [row] = await tx.query<{ generation: string; waiting: boolean }>(
-    `SELECT g.generation::text,
+  // From no table, so that a deleted generation row still answers a row: the generation null.
+  const [row] = await tx.query<{ generation: string | null; waiting: boolean }>(
+    `SELECT (SELECT generation::text FROM workflow_rules_generation) AS generation,
             coalesce((SELECT true FROM workflow_runs WHERE pause->>'untilEventType' IS NOT NULL
-                       ORDER BY profile_id LIMIT 1), false) AS waiting
-       FROM workflow_rules_generation g`,
+                       ORDER BY profile_id LIMIT 1), false) AS waiting`,
   );
-  return { generation: Number(row?.generation ?? 0), pausedRunsWait: row?.waiting ?? true };
+  return { generation: row?.generation == null ? null : Number(row.generation), pausedRunsWait: row?.waiting ?? true };
 }
 
 /**
@@ -194,8 +195,6 @@ function resumePointOf(row: Row): ClaimedRun['resume'] {
 
 const eventDocument = (row: Row): Record<string, unknown> =>
   runEventDocument(documentFromRow(DEFAULT_SQL_MAPPING.event!, row), row.metadata as Record<string, unknown>);
-
-const IDENTIFYING_PARTS = ['traits', 'pii', 'data'] as const;
 
 /** What a run's commit asks of identity, in the caller's transaction. */
 export interface RunIdentity {
@@ -481,7 +480,6 @@ function changedProfile(
   applied: readonly FinishedRun[],
 ): ChangedProfile {
   const eventTypes = [...new Set(applied.flatMap(({ run }) => (run.eventType === null ? [] : [run.eventType])))];
-  // A change to traits, pii or data may set an identity key, which identity then claims (or merges on).
   const identifying = IDENTIFYING_PARTS.some((part) => !deepEquals(replayed[part], current[part]));
   return { id, document: replayed, eventTypes, identifying };
 }
