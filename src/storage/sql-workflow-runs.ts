@@ -17,7 +17,7 @@ import { deepEquals } from '../condition/values.js';
 import { selectionFilter } from './sql-segments.js';
 import { flowFromRow } from './sql-flows.js';
 import { retryingTransaction, type Database, type SqlExecutor } from './database.js';
-import type { Row } from './rows.js';
+import { writableProfileColumns, type Row } from './rows.js';
 import { scheduleInTx } from './sql-scheduled.js';
 import { scheduledFromRun } from '../scheduler/from-workflow.js';
 import { runCommitSteps, type CommitStep, type CommittedEvent, type DecidedRun } from '../tracking/commit-steps.js';
@@ -543,7 +543,7 @@ const PROFILE_RECORD = `id text, traits jsonb, pii jsonb, data jsonb, stats json
 function profileRow({ id, document }: { id: string; document: Record<string, unknown> }) {
   return {
     id,
-    ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, document[part] ?? {}])),
+    ...writableProfileColumns(document),
     segments: (document.segments as string[] | undefined) ?? [],
   };
 }
