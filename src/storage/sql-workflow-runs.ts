@@ -180,6 +180,26 @@ export const resumeOnEventsStep: CommitStep<SqlExecutor> = {
   },
 };
 
+/**
+ * Holds, until the pause commits, the profile row of each run pausing until an event. /track locks the
+ * profile before it reads whether a paused run waits: an event committing meanwhile for that profile
+ * either waits for the pause, then sees it and resumes the run, or committed before it (it came before
+ * the pause and is not what the run waits for). Without this lock, an event whose commit read "no run
+ * waits" just before the pause committed would leave the run to its timeout.
+ */
+async function lockProfilesOfWaits(tx: SqlExecutor, runs: readonly FinishedRun[]): Promise<void> {
+  const profileIds = [
+    ...new Set(
+      runs.flatMap(({ run, outcome }) =>
+        run.profileId !== null && outcome.result.pause?.untilEventType !== undefined ? [run.profileId] : [],
+      ),
+    ),
+  ];
+  if (profileIds.length === 0) return;
+  // FOR UPDATE, as a replay on the locked rows takes it later in the same commit: never an upgrade.
+  await tx.query('SELECT 1 FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profileIds]);
+}
+
 /** Where a paused run continues: the point the scheduler set on its pause, with what the run had then. */
 function resumePointOf(row: Row): ClaimedRun['resume'] {
   const pause = row.pause as (PauseState & { resume?: { node: string; port: string } }) | null;
@@ -294,6 +314,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
    * one profile, in this batch or in two processes, each add to what the other wrote.
    */
   private async finishIn(tx: SqlExecutor, runs: readonly FinishedRun[], now: Date): Promise<Map<string, RunResult>> {
+    await lockProfilesOfWaits(tx, runs);
     const byProfile = new Map<string, FinishedRun[]>();
     for (const finished of runs) {
       const { run, outcome } = finished;
