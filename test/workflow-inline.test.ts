@@ -99,6 +99,16 @@ for (const backend of BACKENDS) {
         'SELECT * FROM workflow_runs WHERE profile_id = $1 ORDER BY created_at, id',
         [profileId],
       );
+    /** Tracks an event of `type` for a new profile; answers the profile and its runs once the first completed. */
+    async function trackAndWaitForRun(type: string) {
+      const answer = await track(undefined, [{ type }]);
+      const profileId = (answer.json() as { profile: { id: string } }).profile.id;
+      const runs = await eventually(
+        () => runsOf(profileId),
+        (rows) => rows[0]?.status === 'completed',
+      );
+      return { profileId, runs };
+    }
     const profileOf = async (profileId: string) =>
       (
         await api.runtime.db.query<{ traits: Record<string, unknown>; segments: string[] }>(
@@ -188,16 +198,28 @@ for (const backend of BACKENDS) {
         ]),
       );
       const before = hits;
-      const answer = await track(undefined, [{ type }]);
-      const profileId = (answer.json() as { profile: { id: string } }).profile.id;
-      const runs = await eventually(
-        () => runsOf(profileId),
-        (rows) => rows[0]?.status === 'completed',
-      );
+      const { profileId, runs } = await trackAndWaitForRun(type);
       expect(runs).toHaveLength(1);
       expect(runs[0]).toMatchObject({ attempts: 1 });
       expect(hits - before).toBe(1);
       expect((await profileOf(profileId)).traits).toEqual({ called: 1 });
+    });
+
+    it('still runs a rule when the generation row is gone: the commit matches the rules in SQL', async () => {
+      const [stored] = await api.runtime.db.query<{ generation: string }>(
+        'DELETE FROM workflow_rules_generation RETURNING generation::text',
+      );
+      try {
+        // Saved while no generation is counted, then read by the cache with none.
+        const { type } = await ruleFor(counting);
+        const { profileId, runs } = await trackAndWaitForRun(type);
+        expect(runs).toHaveLength(1);
+        expect((await profileOf(profileId)).traits).toEqual({ n: 1, last: type });
+      } finally {
+        await api.runtime.db.query('INSERT INTO workflow_rules_generation (generation) VALUES ($1)', [
+          Number(stored!.generation) + 1,
+        ]);
+      }
     });
   });
 }

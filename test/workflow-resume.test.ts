@@ -2,14 +2,17 @@
  * A paused run handed back by the scheduler, executed over a real store (PGlite and PostgreSQL): it
  * continues at its resume point with its memory and earlier trace, and a second delivery of the same
  * resume (a slow process whose claim expired) commits nothing: the claim's token guards the commit.
+ * An event committing while a run's pause until that event commits still continues the run.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/shared/logger.js';
+import { SqlWorkflowRuns, type RunIdentity } from '../src/storage/sql-workflow-runs.js';
 import { ACTIONS } from '../src/workflow/actions/index.js';
 import { runFlow } from '../src/workflow/engine.js';
 import { DEFAULT_EXECUTOR_SETTINGS, executeRuns, outcomeOf, type ExecutorDeps } from '../src/workflow/executor.js';
 import { fetchHttpClient } from '../src/workflow/fetch-http.js';
 import { compositionBackends, openTestComposition, profileAndFlow } from './support/composition.js';
+import { eventually } from './support/eventually.js';
 
 const logger = createLogger('silent');
 const backends = await compositionBackends();
@@ -119,3 +122,97 @@ for (const backend of backends) {
     });
   });
 }
+
+const waitingGraph = {
+  nodes: [
+    { id: 'start', action: 'start', config: {} },
+    { id: 'merge', action: 'merge-profiles', config: { keys: ['profile@pii.email'] } },
+    { id: 'wait', action: 'pause', config: { delay: '+1h', untilEventType: 'arrived' } },
+    { id: 'done', action: 'set-value', config: { target: 'profile@traits.outcome', value: 'event' } },
+  ],
+  edges: [
+    { from: { node: 'start', port: 'payload' }, to: { node: 'merge' } },
+    { from: { node: 'merge', port: 'payload' }, to: { node: 'wait' } },
+    { from: { node: 'wait', port: 'payload' }, to: { node: 'done' } },
+  ],
+};
+
+// Only a server runs the two commits at once: the embedded store has one connection.
+const server = backends.find((backend) => backend.name === 'postgres')!;
+describe.skipIf(!server.available)('a run pausing until an event on postgres', () => {
+  it('is continued by that event when the event commits while the pause does', async () => {
+    const { root, dispose } = await openTestComposition('postgres');
+    try {
+      const { profileId, flowId } = await profileAndFlow(root, 'waits', waitingGraph);
+      const collect = (type: string) =>
+        root
+          .tracking()
+          .tracker.collect(
+            { source: { id: 'scheduler' }, profile: { id: profileId }, events: [{ type }] },
+            { channel: 'scheduler' },
+          );
+      // The flow saved above moved the rules' generation on: this commit has the cache read again, so
+      // the event's commit below reads whether a run waits with its locks.
+      await collect('warm-up');
+      const runId = `run-${flowId}`;
+      await root.db.query(`INSERT INTO workflow_runs (id, flow_id, trigger, profile_id) VALUES ($1, $2, 'event', $3)`, [
+        runId,
+        flowId,
+        profileId,
+      ]);
+      // The pause's commit stops before committing until the event's commit has started (at the merge
+      // its flow asks for: a run that changes no profile writes no profile row).
+      let pausing = 0;
+      let inCommit!: () => void;
+      const entered = new Promise<void>((resolve) => (inCommit = resolve));
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const identity: RunIdentity = {
+        mergeByKeys: async (tx) => {
+          pausing = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))[0]!.pid;
+          inCommit();
+          await released;
+          return profileId;
+        },
+        holdsKeys: () => false,
+      };
+      const executing = executeRuns(
+        {
+          runs: new SqlWorkflowRuns(root.db, [], identity),
+          runFlow: (flow, context, resume) =>
+            runFlow(flow, context, { actions: ACTIONS, http: fetchHttpClient, ...(resume ? { resume } : {}) }),
+          raise: () => Promise.resolve(undefined),
+          settings: DEFAULT_EXECUTOR_SETTINGS,
+          logger,
+        },
+        { ids: [runId] },
+      );
+      await entered;
+      let committed = false;
+      const tracked = collect('arrived').then(() => (committed = true));
+      // The event's commit either commits first or waits for the pause's: then the pause commits.
+      await eventually(
+        async () =>
+          committed ||
+          (await root.db.query('SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [pausing]))
+            .length > 0,
+        Boolean,
+      );
+      release();
+      expect(await executing).toMatchObject([{ status: 'paused' }]);
+      await tracked;
+      const [run] = await root.db.query<{ status: string; pause: { resume?: { port: string } } }>(
+        'SELECT status, pause FROM workflow_runs WHERE id = $1',
+        [runId],
+      );
+      expect(run).toMatchObject({ status: 'pending', pause: { resume: { port: 'payload' } } });
+      const resumes = await root.db.query<{ state: string }>(
+        `SELECT state FROM scheduled WHERE kind = 'resume' AND payload->>'runId' = $1`,
+        [runId],
+      );
+      expect(resumes).toEqual([{ state: 'cancelled' }]);
+    } finally {
+      await dispose();
+    }
+  });
+});

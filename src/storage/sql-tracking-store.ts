@@ -4,7 +4,7 @@ import type { EventRecord, ProfileState, SessionState, SessionStatus } from '../
 import type { BatchKeys, BatchWrites, LockedBatch, TrackingStore } from '../tracking/ports.js';
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
 import type { ProfileDocument } from '../mapping/apply.js';
-import { WRITABLE_PROFILE_PARTS } from '../mapping/mapping.js';
+import { writableProfileColumns } from './rows.js';
 import { insertEventsFrom } from './event-insert.js';
 import { recordAppliedMappings } from './sql-mappings.js';
 
@@ -314,7 +314,7 @@ function jsonDates(now: Date): (date: Date | null) => string | null {
 function documentParts(document: ProfileDocument | undefined): Record<string, unknown> {
   if (!document) return {};
   return {
-    ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, document[part] ?? {}])),
+    ...writableProfileColumns(document),
     segments: (document.segments as string[] | undefined) ?? null,
   };
 }

@@ -9,6 +9,7 @@ import type {
   WorkflowRunStore,
 } from '../workflow/executor.js';
 import { failedAtCommit, replayProfileChanges, runEventDocument } from '../workflow/executor.js';
+import { IDENTIFYING_PARTS } from '../workflow/profile-changes.js';
 import type { NodeTrace, PauseState, RunEffect, RunResult } from '../workflow/model.js';
 import { runIdSql, segmentationRunId } from '../workflow/run-ids.js';
 import type { FlowSegmentationWork, SegmentationRunPage, SegmentationRunStore } from '../workflow/segmentation.js';
@@ -16,7 +17,7 @@ import { deepEquals } from '../condition/values.js';
 import { selectionFilter } from './sql-segments.js';
 import { flowFromRow } from './sql-flows.js';
 import { retryingTransaction, type Database, type SqlExecutor } from './database.js';
-import type { Row } from './rows.js';
+import { writableProfileColumns, type Row } from './rows.js';
 import { scheduleInTx } from './sql-scheduled.js';
 import { scheduledFromRun } from '../scheduler/from-workflow.js';
 import { runCommitSteps, type CommitStep, type CommittedEvent, type DecidedRun } from '../tracking/commit-steps.js';
@@ -120,13 +121,13 @@ export const recordWorkflowRunsStep: CommitStep<SqlExecutor> = {
  * a scan of the table or a parallel one.
  */
 export async function workflowRulesState(tx: SqlExecutor): Promise<RulesState> {
-  const [row] = await tx.query<{ generation: string; waiting: boolean }>(
-    `SELECT g.generation::text,
+  // From no table, so that a deleted generation row still answers a row: the generation null.
+  const [row] = await tx.query<{ generation: string | null; waiting: boolean }>(
+    `SELECT (SELECT generation::text FROM workflow_rules_generation) AS generation,
             coalesce((SELECT true FROM workflow_runs WHERE pause->>'untilEventType' IS NOT NULL
-                       ORDER BY profile_id LIMIT 1), false) AS waiting
-       FROM workflow_rules_generation g`,
+                       ORDER BY profile_id LIMIT 1), false) AS waiting`,
   );
-  return { generation: Number(row?.generation ?? 0), pausedRunsWait: row?.waiting ?? true };
+  return { generation: row?.generation == null ? null : Number(row.generation), pausedRunsWait: row?.waiting ?? true };
 }
 
 /**
@@ -179,6 +180,26 @@ export const resumeOnEventsStep: CommitStep<SqlExecutor> = {
   },
 };
 
+/**
+ * Holds, until the pause commits, the profile row of each run pausing until an event. /track locks the
+ * profile before it reads whether a paused run waits: an event committing meanwhile for that profile
+ * either waits for the pause, then sees it and resumes the run, or committed before it (it came before
+ * the pause and is not what the run waits for). Without this lock, an event whose commit read "no run
+ * waits" just before the pause committed would leave the run to its timeout.
+ */
+async function lockProfilesOfWaits(tx: SqlExecutor, runs: readonly FinishedRun[]): Promise<void> {
+  const profileIds = [
+    ...new Set(
+      runs.flatMap(({ run, outcome }) =>
+        run.profileId !== null && outcome.result.pause?.untilEventType !== undefined ? [run.profileId] : [],
+      ),
+    ),
+  ];
+  if (profileIds.length === 0) return;
+  // FOR UPDATE, as a replay on the locked rows takes it later in the same commit: never an upgrade.
+  await tx.query('SELECT 1 FROM profiles WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [profileIds]);
+}
+
 /** Where a paused run continues: the point the scheduler set on its pause, with what the run had then. */
 function resumePointOf(row: Row): ClaimedRun['resume'] {
   const pause = row.pause as (PauseState & { resume?: { node: string; port: string } }) | null;
@@ -194,8 +215,6 @@ function resumePointOf(row: Row): ClaimedRun['resume'] {
 
 const eventDocument = (row: Row): Record<string, unknown> =>
   runEventDocument(documentFromRow(DEFAULT_SQL_MAPPING.event!, row), row.metadata as Record<string, unknown>);
-
-const IDENTIFYING_PARTS = ['traits', 'pii', 'data'] as const;
 
 /** What a run's commit asks of identity, in the caller's transaction. */
 export interface RunIdentity {
@@ -295,6 +314,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
    * one profile, in this batch or in two processes, each add to what the other wrote.
    */
   private async finishIn(tx: SqlExecutor, runs: readonly FinishedRun[], now: Date): Promise<Map<string, RunResult>> {
+    await lockProfilesOfWaits(tx, runs);
     const byProfile = new Map<string, FinishedRun[]>();
     for (const finished of runs) {
       const { run, outcome } = finished;
@@ -481,7 +501,6 @@ function changedProfile(
   applied: readonly FinishedRun[],
 ): ChangedProfile {
   const eventTypes = [...new Set(applied.flatMap(({ run }) => (run.eventType === null ? [] : [run.eventType])))];
-  // A change to traits, pii or data may set an identity key, which identity then claims (or merges on).
   const identifying = IDENTIFYING_PARTS.some((part) => !deepEquals(replayed[part], current[part]));
   return { id, document: replayed, eventTypes, identifying };
 }
@@ -545,7 +564,7 @@ const PROFILE_RECORD = `id text, traits jsonb, pii jsonb, data jsonb, stats json
 function profileRow({ id, document }: { id: string; document: Record<string, unknown> }) {
   return {
     id,
-    ...Object.fromEntries(WRITABLE_PROFILE_PARTS.map((part) => [part, document[part] ?? {}])),
+    ...writableProfileColumns(document),
     segments: (document.segments as string[] | undefined) ?? [],
   };
 }

@@ -4,7 +4,7 @@ import { createLogger } from '../shared/logger.js';
 import type { EventRecord } from '../tracking/model.js';
 import { ACTIONS } from './actions/index.js';
 import { runFlow } from './engine.js';
-import { InlineFlows, runsInCommit } from './inline.js';
+import { InlineFlows, runsInCommit, type RulesState } from './inline.js';
 import type { Flow, FlowNode } from './model.js';
 import type { ActiveRule } from './ports.js';
 import { RuleSnapshot } from './rule-cache.js';
@@ -33,7 +33,7 @@ const counting = flow('counting', [
 const calling = flow('calling', [{ action: 'http-request', config: { method: 'GET', url: 'http://127.0.0.1:9/' } }]);
 const breaking = flow('breaking', [{ action: 'increment', config: { target: 'profile@traits.name', by: 1 } }]);
 
-function inline(rules: ActiveRule[], stored = { generation: 1, pausedRunsWait: false }) {
+function inline(rules: ActiveRule[], stored: RulesState = { generation: 1, pausedRunsWait: false }) {
   let forgotten = 0;
   const flows = new InlineFlows<null>({
     rules: { current: async () => new RuleSnapshot(1, rules), forget: () => void forgotten++ },
@@ -76,6 +76,10 @@ describe('flows run in the commit', () => {
     const behind = inline([rule('r1', counting)], { generation: 2, pausedRunsWait: false });
     expect(await (await behind.flows.begin()).confirm(null)).toBeUndefined();
     expect(behind.forgotten()).toBe(1);
+    // No stored generation (its row deleted) confirms no cached rules.
+    const unknown = inline([], { generation: null, pausedRunsWait: false });
+    expect(await (await unknown.flows.begin()).confirm(null)).toBeUndefined();
+    expect(unknown.forgotten()).toBe(1);
   });
 
   it('run in rule order, each seeing the one before; a failed run changes nothing and answers nothing', async () => {

@@ -5,7 +5,7 @@ import type { CommittedEvent, DecidedRun, FinishedInCommit } from '../tracking/c
 import type { BatchFlows, CommitFlows, InlineEvent, InlineOutcome } from '../tracking/ports.js';
 import { failedAtCommit, failedRun, outcomeOf, runEventDocument } from './executor.js';
 import type { Flow, RunContext, RunResult } from './model.js';
-import { applyProfileChanges } from './profile-changes.js';
+import { applyProfileChanges, IDENTIFYING_PARTS } from './profile-changes.js';
 import type { ActionRegistry } from './registry.js';
 import type { RuleCache, RuleSnapshot } from './rule-cache.js';
 import { runIdFor } from './run-ids.js';
@@ -26,7 +26,8 @@ export function runsInCommit(flow: Flow, actions: ActionRegistry): boolean {
 
 /** The rules' stored state in a transaction: their generation, and whether a paused run waits for an event. */
 export interface RulesState {
-  generation: number;
+  /** Null when the generation is not stored (its row deleted): then no cached rules can be confirmed. */
+  generation: number | null;
   pausedRunsWait: boolean;
 }
 
@@ -42,9 +43,6 @@ export interface InlineFlowsDeps<Tx> {
   logger: Logger;
   clock?: () => Date;
 }
-
-/** The profile parts that, changed, may set an identity key. */
-const IDENTIFYING_PARTS = ['traits', 'pii', 'data'] as const;
 
 export class InlineFlows<Tx> implements CommitFlows<Tx> {
   private readonly local = new WeakMap<Flow, boolean>();
@@ -81,7 +79,9 @@ class BatchRuns<Tx> implements BatchFlows<Tx> {
     // An attempt starts here: what an earlier attempt of the transaction ran was rolled back.
     this.finished = new Map();
     const state = await this.deps.state(tx);
-    if (state.generation === this.snapshot.generation) return { pausedRunsWait: state.pausedRunsWait };
+    if (state.generation !== null && state.generation === this.snapshot.generation) {
+      return { pausedRunsWait: state.pausedRunsWait };
+    }
     this.deps.rules.forget();
     return undefined;
   }

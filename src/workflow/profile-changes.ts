@@ -20,6 +20,9 @@ import type { ProfileChange } from './model.js';
 /** The profile's identity belongs to the identity capability (merges), never to a flow's writes. */
 const PROTECTED_ROOTS: ReadonlySet<string> = new Set(['id', 'ids']);
 
+/** The profile parts that, changed, may set an identity key (which identity then claims, or merges on). */
+export const IDENTIFYING_PARTS = ['traits', 'pii', 'data'] as const;
+
 type Document = DotContext;
 
 const MISSING = Symbol('missing');
