@@ -66,8 +66,8 @@ export class InlineFlows<Tx> implements CommitFlows<Tx> {
 }
 
 class BatchRuns<Tx> implements BatchFlows<Tx> {
-  /** The runs this attempt of the transaction finished, by id. */
-  private finished = new Map<string, FinishedInCommit>();
+  /** The runs this attempt of the transaction finished, by event id and rule id. */
+  private finished = new Map<string, Map<string, { id: string; finished: FinishedInCommit }>>();
 
   constructor(
     private readonly deps: InlineFlowsDeps<Tx>,
@@ -113,16 +113,21 @@ class BatchRuns<Tx> implements BatchFlows<Tx> {
       const failed = result.status === 'failed';
       if (!failed) current = context.profile;
       if (!failed) outcome.tags.push(...eventTags.filter((tag) => !outcome.tags.includes(tag)));
-      this.finished.set(id, {
-        status: failed ? 'failed' : 'completed',
-        trace: result.trace,
-        response: result.response,
-        ux: result.ux,
-        memory: result.memory,
-        error: result.error ?? null,
-        effects: failed ? [] : effects,
-        startedAt,
-        finishedAt: clock(),
+      let byRule = this.finished.get(record.id);
+      if (!byRule) this.finished.set(record.id, (byRule = new Map()));
+      byRule.set(rule.id, {
+        id,
+        finished: {
+          status: failed ? 'failed' : 'completed',
+          trace: result.trace,
+          response: result.response,
+          ux: result.ux,
+          memory: result.memory,
+          error: result.error ?? null,
+          effects: failed ? [] : effects,
+          startedAt,
+          finishedAt: clock(),
+        },
       });
       if (!failed) outcome.runs.push({ id, response: result.response, ux: result.ux });
     }
@@ -139,8 +144,9 @@ class BatchRuns<Tx> implements BatchFlows<Tx> {
       event.runFlows === false
         ? []
         : this.snapshot.forEvent(event.type, event.sourceId).map(({ rule, answersClient }) => {
-            const id = runIdFor(rule.id, event.id);
-            const finished = this.finished.get(id);
+            const done = this.finished.get(event.id)?.get(rule.id);
+            const id = done?.id ?? runIdFor(rule.id, event.id);
+            const finished = done?.finished;
             return {
               id,
               ruleId: rule.id,
