@@ -1,4 +1,4 @@
-import { deepEquals } from '../condition/values.js';
+import { copyJson, deepEquals } from '../condition/values.js';
 import { eventDocument } from '../mapping/apply.js';
 import type { Logger } from '../shared/logger.js';
 import type { CommittedEvent, DecidedRun, FinishedInCommit } from '../tracking/commit-steps.js';
@@ -101,7 +101,7 @@ class BatchRuns<Tx> implements BatchFlows<Tx> {
       const startedAt = clock();
       // The run changes its own copy of the profile: a failed run leaves `current` as it was.
       const context: RunContext = {
-        profile: current && structuredClone(current),
+        profile: current && copyJson(current),
         session,
         event,
         payload: {},
