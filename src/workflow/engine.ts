@@ -210,6 +210,16 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
       return deadlineOf().signal;
     },
   };
+  // The nodes of a run mostly start within one millisecond: each distinct time is made text once.
+  let startedMs = Number.NaN;
+  let startedText = '';
+  const startedTextOf = (date: Date): string => {
+    if (date.getTime() !== startedMs) {
+      startedMs = date.getTime();
+      startedText = date.toISOString();
+    }
+    return startedText;
+  };
   let steps = 0;
   try {
     while (ready.length > 0 && !stopped) {
@@ -233,7 +243,7 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
         action: node.action,
         input,
         outputs: {},
-        startedAt: startedAt.toISOString(),
+        startedAt: startedTextOf(startedAt),
         durationMs: 0,
       };
       trace.push(step);
