@@ -55,6 +55,7 @@ for (const backend of BACKENDS) {
       changedSessions: [],
       events: [],
       profileDocuments: new Map(),
+      storedDocuments: new Map(),
       storedEventIds: new Set(),
       appliedMappings: [],
       now,

@@ -22,8 +22,6 @@ import type { CommitStep } from '../src/tracking/commit-steps.js';
 import { SourceCache } from '../src/tracking/source-cache.js';
 import { Tracker } from '../src/tracking/tracker.js';
 import { ACTIONS } from '../src/workflow/actions/index.js';
-import { runFlow } from '../src/workflow/engine.js';
-import { fetchHttpClient } from '../src/workflow/fetch-http.js';
 import { InlineFlows } from '../src/workflow/inline.js';
 import type { FlowGraph } from '../src/workflow/model.js';
 import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
@@ -260,7 +258,6 @@ for (const backend of await compositionBackends()) {
           rules: root.ruleCache,
           actions: ACTIONS,
           state: workflowRulesState,
-          runFlow: (flow, context) => runFlow(flow, context, { actions: ACTIONS, http: fetchHttpClient }),
           holdsKeys: () => false,
           logger,
         }),

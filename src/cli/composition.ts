@@ -267,7 +267,6 @@ export class Composition {
             rules: this.ruleCache,
             actions: ACTIONS,
             state: workflowRulesState,
-            runFlow: runWithActions,
             holdsKeys: (profile) => this.identity.holdsKeys(profile),
             logger: this.logger.child({ capability: 'workflow' }),
           }),

@@ -69,6 +69,15 @@ export function kindOf(value: unknown): ValueKind {
 const isNumeric = (value: unknown): value is number | boolean =>
   typeof value === 'number' || typeof value === 'boolean';
 
+/** A deep copy of a JSON value (objects, arrays, primitives): structuredClone's result, without its serialisation. */
+export function copyJson<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(copyJson) as T;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) copy[key] = copyJson((value as Record<string, unknown>)[key]);
+  return copy as T;
+}
+
 /** Structural JSON equality: numbers by value, objects regardless of key order, no coercion inside. */
 export function deepEquals(a: unknown, b: unknown): boolean {
   if (a === b) return true;

@@ -3,6 +3,7 @@ import { isRetryable, isUniqueViolation, retryingTransaction } from './database.
 import type { EventRecord, ProfileState, SessionState, SessionStatus } from '../tracking/model.js';
 import type { BatchKeys, BatchWrites, LockedBatch, TrackingStore } from '../tracking/ports.js';
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
+import { deepEquals } from '../condition/values.js';
 import type { ProfileDocument } from '../mapping/apply.js';
 import { writableProfileColumns } from './rows.js';
 import { insertEventsFrom } from './event-insert.js';
@@ -205,7 +206,7 @@ const WRITE_VISITS = `WITH new_events AS (
   SELECT 1 AS written`;
 
 async function writeVisits(tx: SqlExecutor, writes: BatchWrites): Promise<Set<string>> {
-  const { newProfiles, changedProfiles, newSessions, changedSessions, profileDocuments, now } = writes;
+  const { newProfiles, changedProfiles, newSessions, changedSessions, profileDocuments, storedDocuments, now } = writes;
   const { fresh, gained } = eventsToStore(writes);
   const text = jsonDates(now);
   const profileRow = (profile: ProfileState) => ({
@@ -216,7 +217,7 @@ async function writeVisits(tx: SqlExecutor, writes: BatchWrites): Promise<Set<st
     active: profile.active,
     created_at: text(profile.createdAt),
     updated_at: text(now),
-    ...documentParts(profileDocuments.get(profile.id)),
+    ...documentParts(profileDocuments.get(profile.id), storedDocuments.get(profile.id)),
   });
   const newSessionRow = (session: SessionState) => ({
     id: session.id,
@@ -310,13 +311,23 @@ function jsonDates(now: Date): (date: Date | null) => string | null {
   return (date) => (date === null ? null : date.getTime() === nowMs ? nowText : date.toISOString());
 }
 
-/** The parts of a changed profile document the profile write sets; none for a profile without one. */
-function documentParts(document: ProfileDocument | undefined): Record<string, unknown> {
+/**
+ * The parts of a changed profile document the profile write sets: those that differ from the stored
+ * document (a part left out keeps its column); none for a profile without one.
+ */
+function documentParts(
+  document: ProfileDocument | undefined,
+  stored: ProfileDocument | undefined,
+): Record<string, unknown> {
   if (!document) return {};
-  return {
+  const parts: Record<string, unknown> = {
     ...writableProfileColumns(document),
     segments: (document.segments as string[] | undefined) ?? null,
   };
+  if (!stored) return parts;
+  return Object.fromEntries(
+    Object.entries(parts).filter(([part, value]) => !(part in stored) || !deepEquals(value, stored[part])),
+  );
 }
 
 function unique(values: (string | null | undefined)[]): string[] {

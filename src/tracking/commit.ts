@@ -165,6 +165,8 @@ function decideBatch(commands: readonly TrackCommand[], keys: BatchKeys, locked:
     changedSessions: saved<SessionState>(ledger.changedSessions, ledger.sessions, ledger.savedSessions),
     events: ledger.events.filter((event) => event.save),
     profileDocuments: mapped?.changed ?? new Map(),
+    // As the lock read them: the mappings changed theirs in place.
+    storedDocuments: new Map([...locked.documents].filter(([id]) => !mapped?.changed.has(id))),
     appliedMappings: mapped?.applied ?? [],
     storedEventIds: locked.storedEventIds,
     now,

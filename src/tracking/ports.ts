@@ -45,6 +45,8 @@ export interface BatchWrites {
   events: EventRecord[];
   /** Profiles whose writable parts or segments event-to-profile mappings or flows changed. */
   profileDocuments: Map<string, ProfileDocument>;
+  /** The documents as the lock read them: a part of a changed document equal to its stored one is not written again. */
+  storedDocuments: ReadonlyMap<string, ProfileDocument>;
   /**
    * The batch's events the store held before it (the lock's `storedEventIds`): not stored again, and
    * not counted again on their sessions.

@@ -24,6 +24,11 @@ export interface RunDeps {
   limits?: Partial<RunLimits>;
   /** Continue a paused run: the node's port fires with `input`; what ran before does not run again. */
   resume?: { node: string; port: string; input: unknown };
+  /**
+   * The caller hands the context over and reads it afterwards: the run works on it, not on a copy, so
+   * its profile ends as the run's changes left it.
+   */
+  inPlace?: boolean;
 }
 
 /** A run ends early, as failed, at `node`. */
@@ -101,7 +106,7 @@ function inputOf(arrivals: readonly Arrival[]): unknown {
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /**
- * Runs a flow over a copy of the context. An action gets the payload on its input and answers on
+ * Runs a flow over a copy of the context (or, `inPlace`, over the context itself). An action gets the payload on its input and answers on
  * named ports; only ports it answers on continue. A node with several incoming edges (a join) runs
  * once every edge that can still deliver has delivered or gone silent. A failing action takes its
  * `error` port (carrying `{message, input}`) when the node has one, else the run fails there.
@@ -110,7 +115,7 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
 export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): Promise<RunResult> {
   const now = deps.now ?? (() => new Date());
   const limits: RunLimits = { ...DEFAULT_LIMITS, ...deps.limits };
-  const run: RunContext = structuredClone(context);
+  const run: RunContext = deps.inPlace ? context : structuredClone(context);
   const effects: RunEffect[] = [];
   const trace: NodeTrace[] = [];
   const response: Record<string, unknown> = {};
@@ -184,6 +189,37 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
     }
     return Promise.race([work, expired]);
   };
+  // One context for the whole run: the node it answers for is the one running.
+  let runningId = '';
+  let runningInput: unknown;
+  let pausedHere = false;
+  const actionContext: ActionContext = {
+    run,
+    emit: (effect) => effects.push(effect),
+    response,
+    ux,
+    stop: () => (stopped = true),
+    pause: (state) => {
+      if (paused) throw new Error(`the run is already paused at ${paused.node}`);
+      paused = { node: runningId, input: runningInput, ...state };
+      pausedHere = true;
+    },
+    http: deps.http,
+    now,
+    get signal() {
+      return deadlineOf().signal;
+    },
+  };
+  // The nodes of a run mostly start within one millisecond: each distinct time is made text once.
+  let startedMs = Number.NaN;
+  let startedText = '';
+  const startedTextOf = (date: Date): string => {
+    if (date.getTime() !== startedMs) {
+      startedMs = date.getTime();
+      startedText = date.toISOString();
+    }
+    return startedText;
+  };
   let steps = 0;
   try {
     while (ready.length > 0 && !stopped) {
@@ -199,31 +235,15 @@ export async function runFlow(flow: Flow, context: RunContext, deps: RunDeps): P
       const input = inputOf(arrivals.get(id) ?? []);
       arrivals.delete(id);
       run.payload = input;
-
-      let pausedHere = false;
-      const actionContext: ActionContext = {
-        run,
-        emit: (effect) => effects.push(effect),
-        response,
-        ux,
-        stop: () => (stopped = true),
-        pause: (state) => {
-          if (paused) throw new Error(`the run is already paused at ${paused.node}`);
-          paused = { node: id, input, ...state };
-          pausedHere = true;
-        },
-        http: deps.http,
-        now,
-        get signal() {
-          return deadlineOf().signal;
-        },
-      };
+      runningId = id;
+      runningInput = input;
+      pausedHere = false;
       const step: NodeTrace = {
         node: id,
         action: node.action,
         input,
         outputs: {},
-        startedAt: startedAt.toISOString(),
+        startedAt: startedTextOf(startedAt),
         durationMs: 0,
       };
       trace.push(step);

@@ -3,7 +3,6 @@ import { chain } from '../../test/support/flows.js';
 import { createLogger } from '../shared/logger.js';
 import type { EventRecord } from '../tracking/model.js';
 import { ACTIONS } from './actions/index.js';
-import { runFlow } from './engine.js';
 import { InlineFlows, runsInCommit, type RulesState } from './inline.js';
 import type { Flow, FlowNode } from './model.js';
 import type { ActiveRule } from './ports.js';
@@ -39,7 +38,6 @@ function inline(rules: ActiveRule[], stored: RulesState = { generation: 1, pause
     rules: { current: async () => new RuleSnapshot(1, rules), forget: () => void forgotten++ },
     actions: ACTIONS,
     state: async () => stored,
-    runFlow: (of, context) => runFlow(of, context, { actions: ACTIONS, http: { send: () => Promise.reject() } }),
     holdsKeys: () => false,
     logger: createLogger('silent'),
   });

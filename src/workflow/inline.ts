@@ -1,11 +1,12 @@
-import { deepEquals } from '../condition/values.js';
+import { copyJson, deepEquals } from '../condition/values.js';
 import { eventDocument } from '../mapping/apply.js';
 import type { Logger } from '../shared/logger.js';
 import type { CommittedEvent, DecidedRun, FinishedInCommit } from '../tracking/commit-steps.js';
 import type { BatchFlows, CommitFlows, InlineEvent, InlineOutcome } from '../tracking/ports.js';
-import { failedAtCommit, failedRun, outcomeOf, runEventDocument } from './executor.js';
-import type { Flow, RunContext, RunResult } from './model.js';
-import { applyProfileChanges, IDENTIFYING_PARTS } from './profile-changes.js';
+import { failedRun, outcomeOf, runEventDocument } from './executor.js';
+import { runFlow } from './engine.js';
+import type { Flow, HttpClient, RunContext, RunResult } from './model.js';
+import { IDENTIFYING_PARTS } from './profile-changes.js';
 import type { ActionRegistry } from './registry.js';
 import type { RuleCache, RuleSnapshot } from './rule-cache.js';
 import { runIdFor } from './run-ids.js';
@@ -18,6 +19,11 @@ import { runIdFor } from './run-ids.js';
  * transaction. A flow with any other action keeps the durable deferred path (recorded pending, then
  * claimed and executed by the executor).
  */
+
+/** Local actions send no request; the engine's limits hold as everywhere. */
+const NO_REQUESTS: HttpClient = {
+  send: () => Promise.reject(new Error('a local flow sends no request')),
+};
 
 /** Whether every node of the flow uses a local action. */
 export function runsInCommit(flow: Flow, actions: ActionRegistry): boolean {
@@ -36,8 +42,6 @@ export interface InlineFlowsDeps<Tx> {
   actions: ActionRegistry;
   /** Reads the rules' state in the commit's transaction. */
   state(tx: Tx): Promise<RulesState>;
-  /** The engine with its actions (runFlow); its limits hold here too. */
-  runFlow(flow: Flow, context: RunContext): Promise<RunResult>;
   /** Whether a profile holds a value at an identity key. */
   holdsKeys(profile: Record<string, unknown>): boolean;
   logger: Logger;
@@ -62,8 +66,8 @@ export class InlineFlows<Tx> implements CommitFlows<Tx> {
 }
 
 class BatchRuns<Tx> implements BatchFlows<Tx> {
-  /** The runs this attempt of the transaction finished, by id. */
-  private finished = new Map<string, FinishedInCommit>();
+  /** The runs this attempt of the transaction finished, by event id and rule id. */
+  private finished = new Map<string, Map<string, { id: string; finished: FinishedInCommit }>>();
 
   constructor(
     private readonly deps: InlineFlowsDeps<Tx>,
@@ -95,35 +99,35 @@ class BatchRuns<Tx> implements BatchFlows<Tx> {
       if (!this.isLocal(flow)) continue;
       const id = runIdFor(rule.id, record.id);
       const startedAt = clock();
+      // The run changes its own copy of the profile: a failed run leaves `current` as it was.
       const context: RunContext = {
-        profile: current,
+        profile: current && copyJson(current),
         session,
         event,
         payload: {},
         flow: { id: flow.id, name: flow.name, type: flow.type },
         memory: {},
       };
-      let result = await this.execute(id, flow, context);
-      const { profileChanges, eventTags, effects } = outcomeOf(result);
-      if (current !== null && profileChanges.length > 0) {
-        try {
-          current = applyProfileChanges(current, profileChanges);
-        } catch (error) {
-          result = failedAtCommit(result, error instanceof Error ? error.message : String(error));
-        }
-      }
+      const result = await this.execute(id, flow, context);
+      const { eventTags, effects } = outcomeOf(result);
       const failed = result.status === 'failed';
+      if (!failed) current = context.profile;
       if (!failed) outcome.tags.push(...eventTags.filter((tag) => !outcome.tags.includes(tag)));
-      this.finished.set(id, {
-        status: failed ? 'failed' : 'completed',
-        trace: result.trace,
-        response: result.response,
-        ux: result.ux,
-        memory: result.memory,
-        error: result.error ?? null,
-        effects: failed ? [] : effects,
-        startedAt,
-        finishedAt: clock(),
+      let byRule = this.finished.get(record.id);
+      if (!byRule) this.finished.set(record.id, (byRule = new Map()));
+      byRule.set(rule.id, {
+        id,
+        finished: {
+          status: failed ? 'failed' : 'completed',
+          trace: result.trace,
+          response: result.response,
+          ux: result.ux,
+          memory: result.memory,
+          error: result.error ?? null,
+          effects: failed ? [] : effects,
+          startedAt,
+          finishedAt: clock(),
+        },
       });
       if (!failed) outcome.runs.push({ id, response: result.response, ux: result.ux });
     }
@@ -140,8 +144,9 @@ class BatchRuns<Tx> implements BatchFlows<Tx> {
       event.runFlows === false
         ? []
         : this.snapshot.forEvent(event.type, event.sourceId).map(({ rule, answersClient }) => {
-            const id = runIdFor(rule.id, event.id);
-            const finished = this.finished.get(id);
+            const done = this.finished.get(event.id)?.get(rule.id);
+            const id = done?.id ?? runIdFor(rule.id, event.id);
+            const finished = done?.finished;
             return {
               id,
               ruleId: rule.id,
@@ -157,7 +162,7 @@ class BatchRuns<Tx> implements BatchFlows<Tx> {
   /** The engine's answer; a fault of the engine itself ends the run as failed, never the commit. */
   private async execute(id: string, flow: Flow, context: RunContext): Promise<RunResult> {
     try {
-      return await this.deps.runFlow(flow, context);
+      return await runFlow(flow, context, { actions: this.deps.actions, http: NO_REQUESTS, inPlace: true });
     } catch (error) {
       this.deps.logger.error({ run: id, err: error }, 'workflow engine failed');
       return failedRun(error instanceof Error ? error.message : String(error));

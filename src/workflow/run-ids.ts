@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Ids derived from what they stand for, so that whoever derives one again (a repeated commit, the API
@@ -6,9 +6,7 @@ import { createHash } from 'node:crypto';
  * An MD5 digest laid out as a UUID; the length prefix keeps `a`+`bc` apart from `ab`+`c`.
  */
 function derivedId(first: string, second: string): string {
-  const hex = createHash('md5')
-    .update(`${Buffer.byteLength(first)}:${first}${second}`)
-    .digest('hex');
+  const hex = hash('md5', `${Buffer.byteLength(first)}:${first}${second}`, 'hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
