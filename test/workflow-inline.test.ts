@@ -290,13 +290,24 @@ for (const backend of await compositionBackends()) {
   });
 }
 
+/** Two Compositions (two processes' worth of caches and lanes) on one fresh PostgreSQL database. */
+async function withTwoProcesses(work: (first: Composition, second: Composition) => Promise<void>): Promise<void> {
+  const database = await createTestDatabase();
+  const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent' });
+  const first = await Composition.open(config, logger);
+  const second = await Composition.open(config, logger);
+  try {
+    await work(first, second);
+  } finally {
+    await first.close();
+    await second.close();
+    await database.drop();
+  }
+}
+
 describe.skipIf(!(await postgresAvailable()))('rules saved through another process', () => {
   it('take effect at the next commit, without waiting for the rules cache to expire', async () => {
-    const database = await createTestDatabase();
-    const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent' });
-    const tracking = await Composition.open(config, logger);
-    const admin = await Composition.open(config, logger);
-    try {
+    await withTwoProcesses(async (tracking, admin) => {
       const collect = (type: string) =>
         tracking
           .tracking()
@@ -328,21 +339,13 @@ describe.skipIf(!(await postgresAvailable()))('rules saved through another proce
       );
       expect(runs).toEqual([{ status: 'completed', profile_id: after.profile.id }]);
       expect(after.profile.id).not.toBe(before.profile.id);
-    } finally {
-      await tracking.close();
-      await admin.close();
-      await database.drop();
-    }
+    });
   });
 });
 
 describe.skipIf(!(await postgresAvailable()))('one event sent twice at once, through two processes', () => {
   it('is stored once and runs its local flow once, on one profile', async () => {
-    const database = await createTestDatabase();
-    const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent' });
-    const first = await Composition.open(config, logger);
-    const second = await Composition.open(config, logger);
-    try {
+    await withTwoProcesses(async (first, second) => {
       await first.repositories.flows.create({
         id: 'twice-flow',
         name: 'twice',
@@ -375,10 +378,6 @@ describe.skipIf(!(await postgresAvailable()))('one event sent twice at once, thr
         counted: await count(`SELECT coalesce(sum((traits->>'n')::int), 0) AS n FROM profiles`),
         inSegment: await count(`SELECT count(*) AS n FROM profiles WHERE 'seen' = ANY(segments)`),
       }).toEqual({ events: pairs, runs: pairs, counted: pairs, inSegment: pairs });
-    } finally {
-      await first.close();
-      await second.close();
-      await database.drop();
-    }
+    });
   });
 });
