@@ -75,5 +75,15 @@ describe('an import run killed with SIGKILL', () => {
       `SELECT count(*)::int AS n, count(DISTINCT properties->>'id')::int AS rows FROM meridian_test.events WHERE type = 'killed'`,
     );
     expect(events).toEqual({ n: ROWS, rows: ROWS });
+    // Rows appended to a session stored by an earlier batch are counted on it when the run settles: the
+    // killed run's among them, once, whichever run settles them.
+    const sessions = await sql.unsafe(
+      `SELECT s.events_count, (SELECT count(*)::int FROM meridian_test.events e
+                                WHERE e.session_id = s.id AND NOT e.metadata ? 'system') AS stored
+         FROM meridian_test.sessions s`,
+    );
+    expect(sessions).toHaveLength(13);
+    for (const session of sessions) expect(session['events_count']).toBe(session['stored']);
+    expect(await sql.unsafe(`SELECT 1 FROM meridian_test.session_touches`)).toEqual([]);
   }, 60_000);
 });

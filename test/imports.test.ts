@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadHeartbeatConfig } from '../src/config/config.js';
+import { runHeartbeat } from '../src/heartbeat/job.js';
 import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
 import { eventually } from './support/eventually.js';
 import { POSTGRES_ADMIN_URL, postgresAvailable } from './support/postgres.js';
@@ -152,6 +154,145 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     const countOf = (amount: string) => second.find((row) => row.amount === amount)!.events_count;
     expect([countOf('0'), countOf('1'), countOf('7')]).toEqual([5, 3, 1]);
     expect(await api.runtime.db.query(`SELECT id FROM profiles WHERE id = $1`, [a])).toEqual([]);
+  });
+
+  it('appends the later rows of a history to the sessions of their people, counted as /track counts them once the run settles', async () => {
+    const path = join(dir, 'appended.csv');
+    // Three people, four rows each, a batch a round: the first batch opens their sessions, the others append.
+    const rows = Array.from({ length: 12 }, (_, at) => `h${at % 3},${at}`);
+    writeFileSync(path, `user,amount\n${rows.join('\n')}\n`);
+    const created = await createImport({
+      eventType: 'appended-order',
+      source: { kind: 'csv', path },
+      mapping: { profileId: 'user', properties: { amount: { from: 'amount', type: 'number' } } },
+      options: { batchSize: 3 },
+    });
+    expect(await finished(await run(created.id))).toMatchObject({ state: 'done', rowsStored: 12 });
+    const people = async () =>
+      api.runtime.db.query<{
+        session_id: string;
+        profile_id: string;
+        status: string;
+        events_count: number;
+        inactive: boolean;
+        visits: number;
+        active: boolean;
+        types: string[];
+      }>(
+        `SELECT s.id AS session_id, s.profile_id, s.status, s.events_count, s.inactive, p.visits, p.active,
+                ARRAY(SELECT type FROM events e WHERE e.session_id = s.id ORDER BY type) AS types
+           FROM sessions s JOIN profiles p ON p.id = s.profile_id
+          WHERE EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'appended-order')
+          ORDER BY s.id`,
+      );
+    const visit = ['appended-order', 'appended-order', 'appended-order', 'appended-order'];
+    const opened = [...visit, 'profile-created', 'session-opened', 'visit-started'];
+    expect(await people()).toEqual(
+      Array.from({ length: 3 }, () =>
+        expect.objectContaining({
+          status: 'active',
+          events_count: 4,
+          inactive: false,
+          visits: 1,
+          active: true,
+          types: opened,
+        }),
+      ),
+    );
+    expect(await api.runtime.db.query('SELECT 1 FROM session_touches')).toEqual([]);
+
+    // A visit the heartbeat ended: the row that continues it goes through collect, which starts a new one.
+    const [ended] = await people();
+    await api.runtime.db.query(`UPDATE sessions SET status = 'ended', visit_ended_at = now() WHERE id = $1`, [
+      ended!.session_id,
+    ]);
+    await api.runtime.db.query(`UPDATE profiles SET active = false WHERE id = $1`, [ended!.profile_id]);
+    const user = (
+      await api.runtime.db.query<{ user: string }>(
+        `SELECT 'h' || ((properties->>'amount')::int % 3) AS user FROM events WHERE session_id = $1 AND type = 'appended-order' LIMIT 1`,
+        [ended!.session_id],
+      )
+    )[0]!.user;
+    writeFileSync(path, `user,amount\n${rows.join('\n')}\n${user},12\n${user},13\nh9,14\n`);
+    expect(await finished(await run(created.id))).toMatchObject({ state: 'done', rowsStored: 15 });
+    const after = await people();
+    expect(after.find((person) => person.session_id === ended!.session_id)).toMatchObject({
+      events_count: 6,
+      visits: 2,
+      active: true,
+      types: [
+        ...visit,
+        'appended-order',
+        'appended-order',
+        'profile-created',
+        'session-opened',
+        'visit-started',
+        'visit-started',
+      ],
+    });
+    expect(
+      after.filter((person) => person.session_id !== ended!.session_id).map((person) => person.events_count),
+    ).toEqual(expect.arrayContaining([4, 4, 1]));
+  });
+
+  it('counts appended rows exactly while /track writes to the same sessions, and a heartbeat settles what a run left', async () => {
+    const path = join(dir, 'busy.csv');
+    const rows = Array.from({ length: 120 }, (_, at) => `busy${at % 2},${at}`);
+    writeFileSync(path, `user,amount\n${rows.join('\n')}\n`);
+    const created = await createImport({
+      eventType: 'busy-order',
+      source: { kind: 'csv', path },
+      mapping: { profileId: 'user', properties: { amount: { from: 'amount', type: 'number' } } },
+      options: { batchSize: 4, rowsPerSecond: 400 },
+    });
+    const runId = await run(created.id);
+    const sessions = await eventually(
+      () =>
+        api.runtime.db.query<{ id: string; profile_id: string }>(
+          `SELECT DISTINCT s.id, s.profile_id FROM sessions s JOIN events e ON e.session_id = s.id
+            WHERE e.type = 'busy-order' ORDER BY s.id`,
+        ),
+      (found) => found.length === 2,
+    );
+    const tracked = await Promise.all(
+      Array.from({ length: 40 }, (_, at) =>
+        api.track({
+          source: { id: api.sourceId },
+          session: { id: sessions[at % 2]!.id },
+          profile: { id: sessions[at % 2]!.profile_id },
+          events: [{ type: 'busy-click', properties: { at } }],
+        }),
+      ),
+    );
+    for (const answer of tracked) expect(answer.statusCode, answer.body).toBe(200);
+    expect(await finished(runId)).toMatchObject({ state: 'done', rowsStored: 120 });
+    const counts = () =>
+      api.runtime.db.query<{ events_count: number; stored: number }>(
+        `SELECT s.events_count, (SELECT count(*)::int FROM events e WHERE e.session_id = s.id AND NOT e.metadata ? 'system') AS stored
+           FROM sessions s WHERE s.id = ANY($1::text[])`,
+        [sessions.map((session) => session.id)],
+      );
+    expect((await counts()).map((row) => [row.events_count, row.stored])).toEqual([
+      [80, 80],
+      [80, 80],
+    ]);
+
+    // Touches a killed run left behind: the heartbeat counts them before it judges the sessions.
+    await api.runtime.db.query(
+      `INSERT INTO session_touches (session_id, events, touched_at) SELECT id, 5, now() FROM sessions WHERE id = ANY($1::text[])`,
+      [sessions.map((session) => session.id)],
+    );
+    await runHeartbeat(
+      {
+        qualifyBy: 'inactive-session',
+        settings: loadHeartbeatConfig({ RANGE: 'now-1h|now', SKIP_SECONDS: '900' }),
+        now: new Date(),
+        lanes: 1,
+      },
+      api.runtime.root.heartbeatServices(),
+    );
+    expect((await counts()).map((row) => row.events_count)).toEqual([85, 85]);
+    expect(await api.runtime.db.query('SELECT 1 FROM session_touches')).toEqual([]);
   });
 
   it('reads JSON Lines, with dot paths into nested objects', async () => {

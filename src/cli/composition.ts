@@ -66,6 +66,7 @@ import { WorkflowFollowUp } from '../workflow/follow-up.js';
 import type { SegmentationRunStore } from '../workflow/segmentation.js';
 import { SqlWorkflowRuns, workflowRulesState } from '../storage/sql-workflow-runs.js';
 import { TrackCommit } from '../tracking/commit.js';
+import { HistoryCommit } from '../tracking/history-commit.js';
 import { commitSteps } from './commit-steps.js';
 import { Identity, PointCache } from '../identity/identity.js';
 import type { IdentificationPointRepository } from '../identity/ports.js';
@@ -175,6 +176,8 @@ function repositoriesOf(
 
 export interface Tracking {
   tracker: Tracker;
+  /** Imports' commit of events (tracking/history-commit.ts), which hands what it cannot take to the tracker's. */
+  historyCommit: HistoryCommit<SqlExecutor>;
   sourceCache: SourceCache;
   mappingCache: MappingCache;
 }
@@ -247,7 +250,11 @@ export class Composition {
   }
 
   heartbeatServices(logger: Logger = this.logger): HeartbeatServices {
-    return { store: this.repositories.heartbeat, logger };
+    return {
+      store: this.repositories.heartbeat,
+      logger,
+      settleTouches: () => this.tracking().historyCommit.settle(),
+    };
   }
 
   /**
@@ -259,34 +266,33 @@ export class Composition {
     if (!this.openedTracking) {
       const sourceCache = new SourceCache(this.repositories.sources);
       const mappingCache = new MappingCache(this.repositories.mappings);
-      const tracker = new Tracker(
-        new TrackCommit(
-          new SqlTrackingStore(this.db),
-          this.steps,
-          new InlineFlows({
-            rules: this.ruleCache,
-            actions: ACTIONS,
-            state: workflowRulesState,
-            holdsKeys: (profile) => this.identity.holdsKeys(profile),
-            logger: this.logger.child({ capability: 'workflow' }),
-          }),
-        ),
+      const store = new SqlTrackingStore(this.db);
+      const flows = new InlineFlows({
+        rules: this.ruleCache,
+        actions: ACTIONS,
+        state: workflowRulesState,
+        holdsKeys: (profile) => this.identity.holdsKeys(profile),
+        logger: this.logger.child({ capability: 'workflow' }),
+      });
+      const commit = new TrackCommit(store, this.steps, flows);
+      const tracker = new Tracker(commit, sourceCache, mappingCache, {
+        maxBatch: this.config.groupCommitMaxBatch,
+        maxWaitMs: this.config.groupCommitMaxWaitMs,
+        lanes: this.db.kind === 'pglite' ? 1 : this.config.commitLanes,
+        followUp: new WorkflowFollowUp({
+          ...this.workflowExecution(),
+          logger: this.logger.child({ capability: 'workflow' }),
+          rules: this.ruleCache,
+          queue: this.queue,
+        }),
+      });
+      this.own({ close: () => tracker.drain() });
+      this.openedTracking = {
+        tracker,
         sourceCache,
         mappingCache,
-        {
-          maxBatch: this.config.groupCommitMaxBatch,
-          maxWaitMs: this.config.groupCommitMaxWaitMs,
-          lanes: this.db.kind === 'pglite' ? 1 : this.config.commitLanes,
-          followUp: new WorkflowFollowUp({
-            ...this.workflowExecution(),
-            logger: this.logger.child({ capability: 'workflow' }),
-            rules: this.ruleCache,
-            queue: this.queue,
-          }),
-        },
-      );
-      this.own({ close: () => tracker.drain() });
-      this.openedTracking = { tracker, sourceCache, mappingCache };
+        historyCommit: new HistoryCommit(store, this.steps, commit, flows),
+      };
     }
     return this.openedTracking;
   }
@@ -310,7 +316,15 @@ export class Composition {
     this.importing ??= {
       collector: {
         check: (payloads, origin) => this.tracking().tracker.checkAll(payloads, origin),
-        commit: (checked) => this.tracking().tracker.commitChecked(checked),
+        commit: (checked) => {
+          const { tracker, historyCommit } = this.tracking();
+          return tracker.commitChecked(checked, historyCommit);
+        },
+        append: (sourceId, type, events, origin) => {
+          const { tracker, historyCommit } = this.tracking();
+          return tracker.appendAll(sourceId, type, events, origin, historyCommit);
+        },
+        settle: () => this.tracking().historyCommit.settle(),
       },
       records: new SqlImportRecords(this.db, this.steps),
       readers: readerFor,

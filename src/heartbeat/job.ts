@@ -36,6 +36,11 @@ export interface HeartbeatRun {
 export interface HeartbeatServices {
   store: HeartbeatStore;
   logger: Logger;
+  /**
+   * Counts what imports stored on sessions they did not create onto those sessions
+   * (tracking/history-commit.ts): a run judges a session by its last event. Returns how many it counted.
+   */
+  settleTouches?: () => Promise<number>;
 }
 
 export interface HeartbeatReport {
@@ -61,8 +66,15 @@ export interface HeartbeatReport {
  * sessions still carrying the ids of profiles merged into it, which may fall in another). Safe
  * to re-run and to run concurrently (see HeartbeatStore.register).
  */
-export async function runHeartbeat(run: HeartbeatRun, { store, logger }: HeartbeatServices): Promise<HeartbeatReport> {
+export async function runHeartbeat(
+  run: HeartbeatRun,
+  { store, logger, settleTouches }: HeartbeatServices,
+): Promise<HeartbeatReport> {
   const started = performance.now();
+  if (settleTouches && run.dryRun !== true) {
+    const settled = await settleTouches();
+    if (settled > 0) logger.info({ settled }, 'heartbeat settled imported events onto their sessions');
+  }
   const plan = planHeartbeat(run.qualifyBy, run.settings, run.now);
   const dryRun = run.dryRun ?? false;
   const batchSize = run.batchSize ?? DEFAULT_BATCH_SIZE;

@@ -99,7 +99,30 @@ export interface RecordWriter {
  */
 export interface Collector {
   check(payloads: readonly unknown[], origin: CollectOrigin): Promise<CheckedPayloads>;
+  /** Commits without locking what it can (tracking/history-commit.ts): some counts are left to `settle`. */
   commit(checked: CheckedPayloads): Promise<CollectResult[]>;
+  /**
+   * Appends events to the sessions of their people where that needs no lock, with collect's checks
+   * (Tracker.appendAll); returns how many it stored or found stored, and the indexes of those left to
+   * check and commit.
+   */
+  append(
+    sourceId: string,
+    type: string,
+    events: readonly AppendedRow[],
+    origin: CollectOrigin,
+  ): Promise<{ stored: number; declined: number[] }>;
+  /** Counts the events commits and appends stored on sessions onto them; returns how many sessions it settled. */
+  settle(): Promise<number>;
+}
+
+/** A row's event as the importer appends it to its person's session. */
+export interface AppendedRow {
+  id: string;
+  sessionId: string;
+  profileId: string | undefined;
+  properties: Record<string, unknown>;
+  time?: string;
 }
 
 export type ReaderFactory = (source: ImportSource, password: string | undefined) => RowReader;

@@ -215,24 +215,37 @@ function prepareBatch(
       },
     );
   if (source.kind !== 'tracardi') {
-    const mapped = mapRows(items, (ref, row) => {
-      const event = rowToEvent(config.id, ref, row, config.mapping);
-      return {
-        ref,
-        profileId: event.profileId,
-        sessionId: event.sessionId,
-        event: {
-          id: event.id,
-          type: config.eventType,
-          properties: event.properties,
-          ...(event.time === undefined ? {} : { time: event.time }),
-        },
-      };
-    });
-    const collect = collectBatch(importing.collector, config, mapped.mapped);
+    const mapped = mapRows(items, (ref, row) => ({ ref, event: rowToEvent(config.id, ref, row, config.mapping) }));
+    const origin = { channel: 'import' as const, runFlows: config.options.runFlows !== false };
     return async () => {
-      const outcome = await collect();
-      return { stored: outcome.stored, rejections: [...mapped.rejections, ...outcome.rejections] };
+      // Most rows of a history go on a session stored by an earlier batch: appended set-based. The
+      // rest (a new person, a session whose visit ended, …) go through collect, one request a person.
+      const appended = await importing.collector.append(
+        config.eventSourceId,
+        config.eventType,
+        mapped.mapped.map(({ event }) => event),
+        origin,
+      );
+      const rest = appended.declined.map((index) => {
+        const { ref, event } = mapped.mapped[index]!;
+        return {
+          ref,
+          profileId: event.profileId,
+          sessionId: event.sessionId,
+          event: {
+            id: event.id,
+            type: config.eventType,
+            properties: event.properties,
+            ...(event.time === undefined ? {} : { time: event.time }),
+          },
+        };
+      });
+      const outcome =
+        rest.length === 0 ? { stored: 0, rejections: [] } : await collectBatch(importing.collector, config, rest)();
+      return {
+        stored: appended.stored + outcome.stored,
+        rejections: [...mapped.rejections, ...outcome.rejections],
+      };
     };
   }
   switch (source.index) {
@@ -307,6 +320,7 @@ export async function runImport(deps: ImportDeps, runId: string): Promise<void> 
         };
         started = Date.now();
         if (!(await deps.imports.recordBatch(runId, work.claim, outcome))) {
+          await settle(deps, logger);
           logger.info('import run stopped: paused or cancelled');
           return;
         }
@@ -316,6 +330,7 @@ export async function runImport(deps: ImportDeps, runId: string): Promise<void> 
       await ahead.catch(() => undefined);
       await batches.return?.();
     }
+    await settle(deps, logger);
     await deps.imports.finishRun(runId, work.claim, 'done');
     logger.info('import run done');
   } catch (error) {
@@ -323,7 +338,25 @@ export async function runImport(deps: ImportDeps, runId: string): Promise<void> 
     // A refusal (an unknown event source) says all in its message; anything else gets its stack.
     if (error instanceof DomainError) logger.warn({ code: error.code, error: message }, 'import run failed');
     else logger.error({ err: error }, 'import run failed');
+    await settle(deps, logger);
     await deps.imports.finishRun(runId, work.claim, 'failed', message);
+  }
+}
+
+/**
+ * Counts the run's events onto the sessions they went on, which its commits left to this
+ * (tracking/history-commit.ts), once it stops, however it stops. Should that fail, the next run or
+ * heartbeat counts them: the run's outcome stands.
+ */
+async function settle(deps: ImportDeps, logger: Logger): Promise<void> {
+  try {
+    const settled = await deps.importing.collector.settle();
+    if (settled > 0) logger.debug({ settled }, 'import run settled its events onto their sessions');
+  } catch (error) {
+    logger.warn(
+      { err: error },
+      'import run could not settle its events onto their sessions; the next run or heartbeat will',
+    );
   }
 }
 

@@ -1,7 +1,16 @@
 import type { SqlExecutor, Database } from './database.js';
 import { isRetryable, isUniqueViolation, retryingTransaction } from './database.js';
 import type { EventRecord, ProfileState, SessionState, SessionStatus } from '../tracking/model.js';
-import type { BatchKeys, BatchWrites, LockedBatch, TrackingStore } from '../tracking/ports.js';
+import type {
+  AppendBatch,
+  AppendOutcome,
+  BatchKeys,
+  BatchWrites,
+  HistoryStore,
+  HistoryWrites,
+  LockedBatch,
+  TrackingStore,
+} from '../tracking/ports.js';
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
 import { deepEquals } from '../condition/values.js';
 import type { ProfileDocument } from '../mapping/apply.js';
@@ -94,7 +103,7 @@ const SESSION_PROFILES = 'ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($
  * (pipelined), the writes with the commit steps (pipelined: none depends on another's result),
  * COMMIT. Round trips, not CPU, bound a flush.
  */
-export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
+export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStore<SqlExecutor> {
   constructor(private readonly db: Database) {}
 
   /** Runs `work` in a transaction, again after a deadlock, a serialization failure or a session race. */
@@ -102,7 +111,20 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
     return retryingTransaction(this.db, work, (error) => error instanceof CreationRace || isRetryable(error));
   }
 
-  async lock(tx: SqlExecutor, { sessionIds, profileIds, eventIds, wholeProfiles }: BatchKeys): Promise<LockedBatch> {
+  lock(tx: SqlExecutor, keys: BatchKeys): Promise<LockedBatch> {
+    return this.read(tx, keys, 'ORDER BY id FOR UPDATE');
+  }
+
+  /** What lock reads, without locking: for a writer whose updates are relative (`writeHistory`). */
+  peek(tx: SqlExecutor, keys: BatchKeys): Promise<LockedBatch> {
+    return this.read(tx, keys, '');
+  }
+
+  private async read(
+    tx: SqlExecutor,
+    { sessionIds, profileIds, eventIds, wholeProfiles }: BatchKeys,
+    lockClause: 'ORDER BY id FOR UPDATE' | '',
+  ): Promise<LockedBatch> {
     // Event-to-profile mappings and flows read and write the whole profile; plain tracking needs its counters only.
     const profileColumns = wholeProfiles ? '*' : 'id, ids, visits, last_visit_at, current_visit_at, active, created_at';
     const [sessions, byId, alreadyStored] = await Promise.all([
@@ -111,7 +133,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
         : tx.query<SessionRow>(
             `SELECT id, profile_id, source_id, status, events_count, visit_started_at, visit_ended_at, last_event_at,
                     inactive, created_at, device, os, app, context
-               FROM sessions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
+               FROM sessions WHERE id = ANY($1::text[]) ${lockClause}`,
             [sessionIds],
           ),
       // The sessions' own profiles are found in SQL, so this read need not wait for the one above
@@ -120,7 +142,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
       profileIds.length === 0 && sessionIds.length === 0
         ? []
         : tx.query<ProfileRow>(
-            `SELECT ${profileColumns} FROM profiles WHERE id = ANY($1::text[] || ${SESSION_PROFILES}) ORDER BY id FOR UPDATE`,
+            `SELECT ${profileColumns} FROM profiles WHERE id = ANY($1::text[] || ${SESSION_PROFILES}) ${lockClause}`,
             [profileIds, sessionIds],
           ),
       eventIds.length === 0
@@ -136,7 +158,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
       // since; a client may send one): its survivor holds it. Read after the one above, this also
       // finds the survivor of a merge done while the batch waited for the lock.
       const survivors = await tx.query<ProfileRow>(
-        `SELECT ${profileColumns} FROM profiles WHERE ids <> '{}' AND ids && $1::text[] ORDER BY id FOR UPDATE`,
+        `SELECT ${profileColumns} FROM profiles WHERE ids <> '{}' AND ids && $1::text[] ${lockClause}`,
         [missing],
       );
       const known = new Set(profiles.map((row) => row.id));
@@ -158,7 +180,139 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor> {
     const [stored] = await Promise.all([writeVisits(tx, writes), recordAppliedMappings(tx, writes.appliedMappings)]);
     return stored;
   }
+
+  async writeHistory(tx: SqlExecutor, writes: HistoryWrites): Promise<Set<string>> {
+    const rows = rowsOf(writes.now, new Map());
+    const stored = await tx
+      .query<{ id: string }>(WRITE_HISTORY, [
+        JSON.stringify(writes.events.map(rows.event)),
+        JSON.stringify(writes.newProfiles.map((profile) => rows.profile(profile))),
+        JSON.stringify(writes.newSessions.map(rows.newSession)),
+        writes.touchedSessionIds,
+        writes.now.toISOString(),
+      ])
+      .catch((error: unknown) => {
+        throw isUniqueViolation(error) ? new CreationRace() : error;
+      });
+    return new Set(stored.map((row) => row.id));
+  }
+
+  async appendEvents(tx: SqlExecutor, { type, sourceId, events, now }: AppendBatch): Promise<AppendOutcome> {
+    const rows = await tx.query<{ id: string | null; profile_id: string; session_id: string; declined: number | null }>(
+      APPEND_EVENTS,
+      [
+        events.map((event) => event.id),
+        events.map((event) => event.sessionId),
+        events.map((event) => event.profileId ?? null),
+        events.map((event) => JSON.stringify(event.properties)),
+        events.map((event) => event.occurredAt.toISOString()),
+        type,
+        sourceId,
+        now.toISOString(),
+      ],
+    );
+    const outcome: AppendOutcome = { stored: [], declined: [] };
+    for (const row of rows)
+      if (row.declined !== null) outcome.declined.push(Number(row.declined) - 1);
+      else outcome.stored.push({ id: row.id!, profileId: row.profile_id, sessionId: row.session_id });
+    return outcome;
+  }
+
+  async settleTouches(tx: SqlExecutor, limit: number): Promise<{ settled: number; profileIds: string[] }> {
+    const [row] = await tx.query<{ settled: number; profile_ids: string[] }>(SETTLE_TOUCHES, [limit]);
+    return { settled: row?.settled ?? 0, profileIds: row?.profile_ids ?? [] };
+  }
 }
+
+/**
+ * An import's writes as one statement (`writeHistory`): the events stored unless there (a batch read
+ * again after a kill stores nothing twice), new profiles and sessions counting the events stored on
+ * them, and a touch of each stored session the events went to, with how many were stored: no stored
+ * row is rewritten, as nothing locked them. A new profile or session another transaction created since
+ * fails the statement on its primary key, and the batch runs again.
+ */
+const WRITE_HISTORY = `WITH new_events AS (
+    ${insertEventsFrom(`jsonb_to_recordset($1::text::jsonb) AS r(${EVENT_RECORD})`)}
+    RETURNING id, session_id, metadata ? 'system' AS system
+  ), gained AS (
+    SELECT session_id AS id, count(*)::int AS n FROM new_events
+     WHERE session_id IS NOT NULL AND NOT system GROUP BY session_id
+  ), new_profiles AS (
+    INSERT INTO profiles (id, visits, last_visit_at, current_visit_at, active, created_at, updated_at)
+    SELECT id, visits, last_visit_at, current_visit_at, active, created_at, updated_at
+      FROM jsonb_to_recordset($2::text::jsonb) AS r(${PROFILE_RECORD})
+  ), new_sessions AS (
+    INSERT INTO sessions (id, profile_id, source_id, status, device, os, app, context, inactive, events_count,
+                          visit_started_at, visit_ended_at, created_at, last_event_at, updated_at)
+    SELECT r.id, profile_id, source_id, status, device, os, app, context, inactive, events_count + coalesce(g.n, 0),
+           visit_started_at, visit_ended_at, created_at, last_event_at, updated_at
+      FROM jsonb_to_recordset($3::text::jsonb) AS r(${SESSION_RECORD}) LEFT JOIN gained g ON g.id = r.id
+  ), touches AS (
+    INSERT INTO session_touches (session_id, events, touched_at)
+    SELECT id, n, $5::timestamptz FROM gained WHERE id = ANY($4::text[])
+  )
+  SELECT id FROM new_events`;
+
+/**
+ * An import's events appended to the sessions they name (`appendEvents`), where the outcome needs no
+ * lock: the session is stored, its visit not ended, its profile stored by that id, and the row names
+ * no other profile (a merged id's survivor or another profile would take the session over). Each is
+ * stored unless its id is (a batch read again after a kill stores nothing twice) and its session gets
+ * a touch; the rest are declined, by their 1-based position.
+ */
+const APPEND_EVENTS = `WITH r AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+      AS r(id, session_id, profile_key, properties, occurred_at, n)
+  ), open AS (
+    SELECT r.n, r.id, r.session_id, s.profile_id, r.properties, r.occurred_at
+      FROM r JOIN sessions s ON s.id = r.session_id
+     WHERE s.status <> 'ended'
+       AND EXISTS (SELECT 1 FROM profiles p WHERE p.id = s.profile_id)
+       AND (r.profile_key IS NULL OR r.profile_key = s.profile_id
+            OR (NOT EXISTS (SELECT 1 FROM profiles p WHERE p.id = r.profile_key)
+                AND NOT EXISTS (SELECT 1 FROM profiles p WHERE p.ids <> '{}' AND p.ids @> ARRAY[r.profile_key])))
+  ), stored AS (
+    ${insertEventsFrom(
+      `(SELECT id, $6::text AS type, profile_id, session_id, $7::text AS source_id, properties::jsonb AS properties,
+               '{}'::jsonb AS traits, '{}'::jsonb AS context, '{}'::text[] AS tags, '{}'::jsonb AS metadata,
+               occurred_at::timestamptz AS occurred_at, $8::timestamptz AS inserted_at FROM open) AS o`,
+    )}
+    RETURNING id, profile_id, session_id
+  ), touches AS (
+    INSERT INTO session_touches (session_id, events, touched_at)
+    SELECT session_id, count(*), $8::timestamptz FROM stored GROUP BY session_id
+  )
+  SELECT id, profile_id, session_id, NULL::bigint AS declined FROM stored
+  UNION ALL
+  SELECT NULL, NULL, NULL, n FROM r WHERE NOT EXISTS (SELECT 1 FROM open WHERE open.n = r.n)`;
+
+/**
+ * Touches counted onto their sessions, whose visits go on as /track's visit rules carry them on (last
+ * event, active; a session `started` by an earlier request becomes `active`), and onto their profiles
+ * (active), relative to what they hold, then deleted: settled once, whichever process settles them.
+ * A slice is `$1` sessions with all their touches, so that a session is written once however many
+ * batches touched it.
+ */
+const SETTLE_TOUCHES = `WITH taken AS (
+    DELETE FROM session_touches t USING (SELECT DISTINCT session_id FROM session_touches LIMIT $1) picked
+     WHERE t.session_id = picked.session_id
+    RETURNING t.session_id, t.events, t.touched_at
+  ), per_session AS (
+    SELECT session_id, sum(events)::int AS events, max(touched_at) AS at FROM taken GROUP BY session_id
+  ), sessions_on AS (
+    UPDATE sessions s SET events_count = s.events_count + t.events, last_event_at = greatest(s.last_event_at, t.at),
+           updated_at = greatest(s.updated_at, t.at), inactive = false,
+           status = CASE WHEN s.status = 'started' THEN 'active' ELSE s.status END
+      FROM per_session t
+     WHERE s.id = t.session_id
+    RETURNING s.profile_id, t.at
+  ), profiles_on AS (
+    UPDATE profiles p SET active = true, updated_at = greatest(p.updated_at, t.at), version = p.version + 1
+      FROM (SELECT profile_id, max(at) AS at FROM sessions_on GROUP BY profile_id) t
+     WHERE p.id = t.profile_id
+    RETURNING p.id
+  )
+  SELECT (SELECT count(*)::int FROM per_session) AS settled, ARRAY(SELECT id FROM profiles_on ORDER BY id) AS profile_ids`;
 
 /**
  * A flush's profiles, sessions and events as one statement of data-modifying CTEs: one statement to
@@ -205,71 +359,80 @@ const WRITE_VISITS = `WITH new_events AS (
   )
   SELECT 1 AS written`;
 
+/** The JSON rows of a batch's writes, as the statements' recordsets take them. */
+function rowsOf(now: Date, gained: ReadonlyMap<string, number>) {
+  const text = jsonDates(now);
+  return {
+    profile: (profile: ProfileState, parts: Record<string, unknown> = {}) => ({
+      id: profile.id,
+      visits: profile.visits,
+      last_visit_at: text(profile.lastVisitAt),
+      current_visit_at: text(profile.currentVisitAt),
+      active: profile.active,
+      created_at: text(profile.createdAt),
+      updated_at: text(now),
+      ...parts,
+    }),
+    newSession: (session: SessionState) => ({
+      id: session.id,
+      profile_id: session.profileId,
+      source_id: session.sourceId,
+      status: session.status,
+      ...session.facts,
+      inactive: session.inactive,
+      events_count: session.eventsCount + (gained.get(session.id) ?? 0),
+      visit_started_at: text(session.visitStartedAt),
+      visit_ended_at: text(session.visitEndedAt),
+      created_at: text(session.createdAt),
+      last_event_at: text(session.lastEventAt),
+      updated_at: text(now),
+    }),
+    // Only what the update sets: a session's other facts are written when it is created.
+    changedSession: (session: SessionState) => ({
+      id: session.id,
+      profile_id: session.profileId,
+      status: session.status,
+      device: session.facts.device,
+      inactive: session.inactive,
+      visit_started_at: text(session.visitStartedAt),
+      visit_ended_at: text(session.visitEndedAt),
+      last_event_at: text(session.lastEventAt),
+      updated_at: text(now),
+      gained: gained.get(session.id) ?? 0,
+    }),
+    event: (event: EventRecord) => ({
+      id: event.id,
+      type: event.type,
+      profile_id: event.profileId,
+      session_id: event.sessionId,
+      source_id: event.sourceId,
+      properties: event.properties,
+      traits: event.traits,
+      context: event.context,
+      tags: event.tags,
+      metadata: event.metadata,
+      occurred_at: text(event.occurredAt),
+      inserted_at: text(event.insertedAt),
+    }),
+  };
+}
+
 async function writeVisits(tx: SqlExecutor, writes: BatchWrites): Promise<Set<string>> {
   const { newProfiles, changedProfiles, newSessions, changedSessions, profileDocuments, storedDocuments, now } = writes;
   const { fresh, gained } = eventsToStore(writes);
-  const text = jsonDates(now);
-  const profileRow = (profile: ProfileState) => ({
-    id: profile.id,
-    visits: profile.visits,
-    last_visit_at: text(profile.lastVisitAt),
-    current_visit_at: text(profile.currentVisitAt),
-    active: profile.active,
-    created_at: text(profile.createdAt),
-    updated_at: text(now),
-    ...documentParts(profileDocuments.get(profile.id), storedDocuments.get(profile.id)),
-  });
-  const newSessionRow = (session: SessionState) => ({
-    id: session.id,
-    profile_id: session.profileId,
-    source_id: session.sourceId,
-    status: session.status,
-    ...session.facts,
-    inactive: session.inactive,
-    events_count: session.eventsCount + (gained.get(session.id) ?? 0),
-    visit_started_at: text(session.visitStartedAt),
-    visit_ended_at: text(session.visitEndedAt),
-    created_at: text(session.createdAt),
-    last_event_at: text(session.lastEventAt),
-    updated_at: text(now),
-  });
-  // Only what the update sets: a session's other facts are written when it is created.
-  const changedSessionRow = (session: SessionState) => ({
-    id: session.id,
-    profile_id: session.profileId,
-    status: session.status,
-    device: session.facts.device,
-    inactive: session.inactive,
-    visit_started_at: text(session.visitStartedAt),
-    visit_ended_at: text(session.visitEndedAt),
-    last_event_at: text(session.lastEventAt),
-    updated_at: text(now),
-    gained: gained.get(session.id) ?? 0,
-  });
-  const eventRow = (event: EventRecord) => ({
-    id: event.id,
-    type: event.type,
-    profile_id: event.profileId,
-    session_id: event.sessionId,
-    source_id: event.sourceId,
-    properties: event.properties,
-    traits: event.traits,
-    context: event.context,
-    tags: event.tags,
-    metadata: event.metadata,
-    occurred_at: text(event.occurredAt),
-    inserted_at: text(event.insertedAt),
-  });
+  const rows = rowsOf(now, gained);
+  const profileRow = (profile: ProfileState) =>
+    rows.profile(profile, documentParts(profileDocuments.get(profile.id), storedDocuments.get(profile.id)));
   const written = new Set([...newSessions, ...changedSessions].map((session) => session.id));
   const countedOnly = [...gained].filter(([id]) => !written.has(id));
   await tx
     .query(WRITE_VISITS, [
-      JSON.stringify(fresh.map(eventRow)),
+      JSON.stringify(fresh.map(rows.event)),
       JSON.stringify(newProfiles.map(profileRow)),
       JSON.stringify(changedProfiles.map(profileRow)),
       changedProfiles.map((profile) => profile.id),
-      JSON.stringify(newSessions.map(newSessionRow)),
-      JSON.stringify(changedSessions.map(changedSessionRow)),
+      JSON.stringify(newSessions.map(rows.newSession)),
+      JSON.stringify(changedSessions.map(rows.changedSession)),
       changedSessions.map((session) => session.id),
       countedOnly.map(([id]) => id),
       countedOnly.map(([, count]) => count),

@@ -35,10 +35,13 @@ export class CommitLanes {
 
   /** Indexes of the commands by the lane submit would send each to: parts that rarely lock the same rows. */
   partsByLane(commands: readonly TrackCommand[]): number[][] {
+    return this.partsOf(commands.map((command) => command.profileId ?? command.sessionId));
+  }
+
+  /** Indexes of keys (a profile id, else a session id) by the lane a command with that key goes to. */
+  partsOf(keys: readonly (string | undefined)[]): number[][] {
     const parts = this.lanes.map((): number[] => []);
-    commands.forEach((command, index) =>
-      parts[laneOf(command.profileId ?? command.sessionId, this.lanes.length)]!.push(index),
-    );
+    keys.forEach((key, index) => parts[laneOf(key, this.lanes.length)]!.push(index));
     return parts.filter((part) => part.length > 0);
   }
 

@@ -175,7 +175,7 @@ function decideBatch(commands: readonly TrackCommand[], keys: BatchKeys, locked:
 }
 
 /** What the batch commits: its saved events not stored before (each id once), the saved profiles with their event types. */
-function committedChanges(ledger: VisitLedger, storedBefore: ReadonlySet<string>): CommittedChanges {
+export function committedChanges(ledger: VisitLedger, storedBefore: ReadonlySet<string>): CommittedChanges {
   const events: CommittedChanges['events'] = [];
   const seen = new Set<string>();
   const types = new Map<string, Set<string>>();
@@ -208,9 +208,9 @@ function committedChanges(ledger: VisitLedger, storedBefore: ReadonlySet<string>
  * the batch, was there before: kept once, reported as a duplicate. A profile a commit step merged
  * into another is answered with the survivor, the id the tracker should keep.
  */
-function outcomes(
+export function outcomes(
   commands: readonly TrackCommand[],
-  batch: DecidedBatch,
+  batch: Pick<DecidedBatch, 'applied' | 'mapped'>,
   stored: ReadonlySet<string>,
   mergedInto: ReadonlyMap<string, string>,
   answers: ReadonlyMap<string, InlineRunAnswer[]>,

@@ -76,6 +76,72 @@ export interface TrackingStore<Tx> {
 }
 
 /**
+ * An import's changes (tracking/history-commit.ts), made without locks: what is new is written whole,
+ * what the store held is changed relative to what it holds then, so a concurrent commit loses nothing.
+ */
+export interface HistoryWrites {
+  newProfiles: ProfileState[];
+  newSessions: SessionState[];
+  /** Stored unless an event with the id is; each session counts those stored (system events aside). */
+  events: EventRecord[];
+  /**
+   * Stored sessions the events went to: the events stored on each are recorded as a touch, counted
+   * (and the visit carried on: last event, active, its profile active) when touches are settled.
+   */
+  touchedSessionIds: string[];
+  now: Date;
+}
+
+/** An import's event for the session its person has (tracking/history-commit.ts), checked. */
+export interface AppendedEvent {
+  id: string;
+  sessionId: string;
+  /** The profile the row names, if any. */
+  profileId: string | undefined;
+  properties: Record<string, unknown>;
+  occurredAt: Date;
+}
+
+/** Events of one type from one source, appended to the sessions they name. */
+export interface AppendBatch {
+  type: string;
+  sourceId: string;
+  events: AppendedEvent[];
+  now: Date;
+}
+
+/** What an append stored (not an id stored before), and which events (by index) it left alone. */
+export interface AppendOutcome {
+  stored: { id: string; profileId: string; sessionId: string }[];
+  declined: number[];
+}
+
+/** Appends checked events to their sessions, committed with the commit steps (HistoryCommit). */
+export interface EventAppender {
+  /** `runFlows: false`: the events start no workflow rule. */
+  append(batch: AppendBatch, runFlows: boolean): Promise<AppendOutcome>;
+}
+
+/** The store of the import's commit: reads without locking, writes relatively. */
+export interface HistoryStore<Tx> {
+  transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  /** What `lock` reads, not locked. */
+  peek(tx: Tx, keys: BatchKeys): Promise<LockedBatch>;
+  /** Writes the changes and returns the ids of the events it stored (not those stored before). */
+  writeHistory(tx: Tx, writes: HistoryWrites): Promise<Set<string>>;
+  /**
+   * Settles up to `limit` touches (of any writer): counts them onto their sessions, carries the visits
+   * on, deletes them. Returns how many it settled and the profiles it touched.
+   */
+  settleTouches(tx: Tx, limit: number): Promise<{ settled: number; profileIds: string[] }>;
+  /**
+   * Stores the events whose session is stored with its visit not ended, its profile stored by that id,
+   * and no other profile named (by id or merged id), each with a touch of its session; declines the others.
+   */
+  appendEvents(tx: Tx, batch: AppendBatch): Promise<AppendOutcome>;
+}
+
+/**
  * The workflow rules' part in a commit (workflow/inline.ts): the flows of rules all of whose actions are
  * local run inside the commit of their event, on the profile it locked; the other rules' runs are
  * recorded pending for the workflow worker. One per attempt of the transaction (`begin`): it keeps the

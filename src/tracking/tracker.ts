@@ -15,7 +15,7 @@ import {
 } from './payload.js';
 import { eventDocument, propsToTraits } from '../mapping/apply.js';
 import type { Mapping } from '../mapping/mapping.js';
-import type { BatchCommitter } from './ports.js';
+import type { AppendedEvent, BatchCommitter, EventAppender, EventSource } from './ports.js';
 import type { SourceCache } from './source-cache.js';
 import { findUnstorableField } from './storable.js';
 
@@ -152,8 +152,14 @@ export class Tracker {
     return { origin, refused, checked };
   }
 
-  /** collectAll's second half: commits what checkAll checked and answers each payload, in its order. */
-  async commitChecked({ origin, refused, checked }: CheckedPayloads): Promise<CollectResult[]> {
+  /**
+   * collectAll's second half: commits what checkAll checked and answers each payload, in its order;
+   * by `committer` (an import's own), else by the tracker's.
+   */
+  async commitChecked(
+    { origin, refused, checked }: CheckedPayloads,
+    committer: BatchCommitter = this.committer,
+  ): Promise<CollectResult[]> {
     const results: CollectResult[] = [];
     for (const [at, error] of refused) results[at] = { error };
     const commands = checked.map(({ request }) => request.command);
@@ -161,7 +167,7 @@ export class Tracker {
     await Promise.all(
       this.lanes.partsByLane(commands).map(async (part) => {
         const own = part.map((index) => commands[index]!);
-        const committed = await this.committer
+        const committed = await committer
           .commit(own, this.clock())
           .catch(() => Promise.all(own.map((command) => this.lanes.submit(command).catch(domainErrorOnly))));
         part.forEach((index, at) => (outcomes[index] = committed[at]!));
@@ -183,12 +189,7 @@ export class Tracker {
     const unstorable = findUnstorableField(payload, STORED_REQUEST_FIELDS);
     if (unstorable)
       throw new DomainError('validation_failed', `${unstorable.field}: ${unstorable.message}`, [unstorable]);
-    const source = await this.sources.get(payload.source.id);
-    if (!source || !source.enabled) {
-      throw new DomainError('invalid_source', `event source "${payload.source.id}" is unknown or disabled`, [
-        { field: 'source.id', message: source ? 'event source is disabled' : 'event source not found' },
-      ]);
-    }
+    const source = await this.enabledSource(payload.source.id);
     const now = this.clock();
     const context = payload.context ?? {};
     const events: ValidEvent[] = [];
@@ -242,6 +243,66 @@ export class Tracker {
       ...(origin.runFlows === false ? { runFlows: false as const } : {}),
     };
     return { command, sourceId: source.id, events, problems, warnings };
+  }
+
+  /**
+   * Events of one source and type, each for the session of its person, appended by `appender` (an
+   * import's history commit) without a request, an answer and a commit lane each, after collect's
+   * checks: the source known and enabled, each event as /track checks it. Collect is left what needs
+   * it: events the checks refuse (collect refuses them with its reasons), a type with mappings, and
+   * those the appender declines. Returns how many it stored or found stored, and the declined indexes.
+   */
+  async appendAll(
+    sourceId: string,
+    type: string,
+    events: readonly {
+      id: string;
+      sessionId: string;
+      profileId: string | undefined;
+      properties: Record<string, unknown>;
+      time?: string;
+    }[],
+    origin: CollectOrigin,
+    appender: EventAppender,
+  ): Promise<{ stored: number; declined: number[] }> {
+    const source = await this.enabledSource(sourceId);
+    const eventType = normalizeEventType(type);
+    if ((await this.mappings.forEventType(eventType)).length > 0) return { stored: 0, declined: [...events.keys()] };
+    const now = this.clock();
+    const declined: number[] = [];
+    const accepted: number[] = [];
+    const checked: AppendedEvent[] = [];
+    for (const [index, { id, sessionId, profileId, properties, time }] of events.entries()) {
+      const valid = checkEvent({ id, type, properties, ...(time === undefined ? {} : { time }) }, 0, now);
+      if ('field' in valid) {
+        declined.push(index);
+        continue;
+      }
+      accepted.push(index);
+      checked.push({ id, sessionId, profileId, properties, occurredAt: valid.time });
+    }
+    const refused = declined.length;
+    // A part a commit lane, side by side: the parts name different people, and the appends lock nothing.
+    await Promise.all(
+      this.lanes.partsOf(checked.map((event) => event.profileId ?? event.sessionId)).map(async (part) => {
+        const outcome = await appender.append(
+          { type: eventType, sourceId: source.id, events: part.map((at) => checked[at]!), now },
+          origin.runFlows !== false,
+        );
+        for (const at of outcome.declined) declined.push(accepted[part[at]!]!);
+      }),
+    );
+    return { stored: checked.length - (declined.length - refused), declined: declined.sort((a, b) => a - b) };
+  }
+
+  private async enabledSource(id: string): Promise<EventSource> {
+    const source = await this.sources.get(id);
+    if (!source || !source.enabled) {
+      throw new DomainError('invalid_source', `event source "${id}" is unknown or disabled`, [
+        { field: 'source.id', message: source ? 'event source is disabled' : 'event source not found' },
+      ]);
+    }
+    return source;
   }
 
   /** collect's answer to a committed command; the workflow runs it recorded follow. */
