@@ -316,7 +316,8 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
 
   it('with options.runFlows false stores the events without starting the workflow rules they match', async () => {
     const path = join(dir, 'flows.jsonl');
-    writeFileSync(path, '{"user": "f1"}\n{"user": "f2"}\n');
+    // The second batch is appended to the sessions the first opened.
+    writeFileSync(path, '{"user": "f1"}\n{"user": "f2"}\n{"user": "f1"}\n{"user": "f2"}\n');
     const runsOf = async (eventType: string) => {
       const flow = await api.admin({
         method: 'POST',
@@ -334,11 +335,12 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
         payload: { name: eventType, kind: 'event', eventType, flowId: flow.json<{ id: string }>().id },
       });
       expect(rule.statusCode, rule.body).toBe(201);
-      return async () =>
+      return async (status = 'completed') =>
         Number(
           (
-            await api.runtime.db.query(`SELECT count(*) AS n FROM workflow_runs WHERE rule_id = $1`, [
+            await api.runtime.db.query(`SELECT count(*) AS n FROM workflow_runs WHERE rule_id = $1 AND status = $2`, [
               rule.json<{ id: string }>().id,
+              status,
             ])
           )[0]!['n'],
         );
@@ -350,14 +352,21 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
       eventType: 'history-order',
       source,
       mapping: { profileId: 'user' },
-      options: { runFlows: false },
+      options: { runFlows: false, batchSize: 2 },
     });
-    const live = await createImport({ eventType: 'live-order', source, mapping: { profileId: 'user' } });
-    expect(await finished(await run(history.id))).toMatchObject({ state: 'done', rowsStored: 2 });
-    expect(await finished(await run(live.id))).toMatchObject({ state: 'done', rowsStored: 2 });
-    expect(await events('history-order')).toBe(2);
+    const live = await createImport({
+      eventType: 'live-order',
+      source,
+      mapping: { profileId: 'user' },
+      options: { batchSize: 2 },
+    });
+    expect(await finished(await run(history.id))).toMatchObject({ state: 'done', rowsStored: 4 });
+    expect(await finished(await run(live.id))).toMatchObject({ state: 'done', rowsStored: 4 });
+    expect(await events('history-order')).toBe(4);
     expect(await historyRuns()).toBe(0);
-    expect(await liveRuns()).toBe(2);
+    expect(await historyRuns('pending')).toBe(0);
+    // Every run of the live import executed, those of its appended rows too.
+    await eventually(liveRuns, (done) => done === 4);
   });
 
   it('pauses after a batch, resumes from its checkpoint, and stores every row once', async () => {

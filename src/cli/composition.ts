@@ -320,9 +320,11 @@ export class Composition {
           const { tracker, historyCommit } = this.tracking();
           return tracker.commitChecked(checked, historyCommit);
         },
-        append: (sourceId, type, events, origin) => {
+        checkAppend: (sourceId, type, events, origin) =>
+          this.tracking().tracker.checkAppend(sourceId, type, events, origin),
+        append: (checked) => {
           const { tracker, historyCommit } = this.tracking();
-          return tracker.appendAll(sourceId, type, events, origin, historyCommit);
+          return tracker.appendChecked(checked, historyCommit);
         },
         settle: () => this.tracking().historyCommit.settle(),
       },

@@ -1,4 +1,10 @@
-import type { CheckedPayloads, CollectOrigin, CollectResult } from '../tracking/tracker.js';
+import type {
+  AppendCandidate,
+  CheckedAppend,
+  CheckedPayloads,
+  CollectOrigin,
+  CollectResult,
+} from '../tracking/tracker.js';
 import type { ImportConfig, ImportDraft, ImportSource } from './model.js';
 import type { Checkpoint, RowReader } from './sources.js';
 import type { ImportedEvent, ImportedProfile, ImportedSession } from './tracardi.js';
@@ -101,28 +107,21 @@ export interface Collector {
   check(payloads: readonly unknown[], origin: CollectOrigin): Promise<CheckedPayloads>;
   /** Commits without locking what it can (tracking/history-commit.ts): some counts are left to `settle`. */
   commit(checked: CheckedPayloads): Promise<CollectResult[]>;
-  /**
-   * Appends events to the sessions of their people where that needs no lock, with collect's checks
-   * (Tracker.appendAll); returns how many it stored or found stored, and the indexes of those left to
-   * check and commit.
-   */
-  append(
+  /** Checks events for `append` as collect checks them (Tracker.checkAppend), while the batch before is stored. */
+  checkAppend(
     sourceId: string,
     type: string,
-    events: readonly AppendedRow[],
+    events: readonly AppendCandidate[],
     origin: CollectOrigin,
-  ): Promise<{ stored: number; declined: number[] }>;
+  ): Promise<CheckedAppend>;
+  /**
+   * Appends the checked events to the sessions of their people where that needs no lock
+   * (Tracker.appendChecked); returns how many it stored or found stored, and the indexes of those left
+   * to collect.
+   */
+  append(checked: CheckedAppend): Promise<{ stored: number; declined: number[] }>;
   /** Counts the events commits and appends stored on sessions onto them; returns how many sessions it settled. */
   settle(): Promise<number>;
-}
-
-/** A row's event as the importer appends it to its person's session. */
-export interface AppendedRow {
-  id: string;
-  sessionId: string;
-  profileId: string | undefined;
-  properties: Record<string, unknown>;
-  time?: string;
 }
 
 export type ReaderFactory = (source: ImportSource, password: string | undefined) => RowReader;

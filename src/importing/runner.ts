@@ -216,16 +216,18 @@ function prepareBatch(
     );
   if (source.kind !== 'tracardi') {
     const mapped = mapRows(items, (ref, row) => ({ ref, event: rowToEvent(config.id, ref, row, config.mapping) }));
-    const origin = { channel: 'import' as const, runFlows: config.options.runFlows !== false };
+    const checking = importing.collector.checkAppend(
+      config.eventSourceId,
+      config.eventType,
+      mapped.mapped.map(({ event }) => event),
+      { channel: 'import', runFlows: config.options.runFlows !== false },
+    );
+    // Its failure is met where it is awaited, when the batch is stored.
+    checking.catch(() => undefined);
     return async () => {
       // Most rows of a history go on a session stored by an earlier batch: appended set-based. The
       // rest (a new person, a session whose visit ended, …) go through collect, one request a person.
-      const appended = await importing.collector.append(
-        config.eventSourceId,
-        config.eventType,
-        mapped.mapped.map(({ event }) => event),
-        origin,
-      );
+      const appended = await importing.collector.append(await checking);
       const rest = appended.declined.map((index) => {
         const { ref, event } = mapped.mapped[index]!;
         return {

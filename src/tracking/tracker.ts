@@ -62,6 +62,25 @@ export interface CollectExtras {
   profileMappings?: (index: number) => readonly Mapping[];
 }
 
+/** An event for the session of its person, as an importer hands it to checkAppend. */
+export interface AppendCandidate {
+  id: string;
+  sessionId: string;
+  profileId: string | undefined;
+  properties: Record<string, unknown>;
+  time?: string;
+}
+
+/** checkAppend's events: those it accepted with their indexes, and the indexes it left to collect. */
+export interface CheckedAppend {
+  readonly sourceId: string;
+  readonly type: string;
+  readonly origin: CollectOrigin;
+  readonly events: AppendedEvent[];
+  readonly at: number[];
+  readonly refused: number[];
+}
+
 /** One payload's answer from collectAll, or the refusal collect would have thrown. */
 export type CollectResult = { answer: TrackResponse } | { error: DomainError };
 
@@ -246,53 +265,61 @@ export class Tracker {
   }
 
   /**
-   * Events of one source and type, each for the session of its person, appended by `appender` (an
-   * import's history commit) without a request, an answer and a commit lane each, after collect's
-   * checks: the source known and enabled, each event as /track checks it. Collect is left what needs
-   * it: events the checks refuse (collect refuses them with its reasons), a type with mappings, and
-   * those the appender declines. Returns how many it stored or found stored, and the declined indexes.
+   * Events of one source and type, each for the session of its person, checked as collect checks them
+   * (the source known and enabled, each event as /track checks it) for `appendChecked`, which appends
+   * them without a request, an answer and a commit lane each. Collect is left what needs it: events
+   * the checks refuse (collect refuses them with its reasons), a type with mappings, and those the
+   * appender declines.
    */
-  async appendAll(
+  async checkAppend(
     sourceId: string,
     type: string,
-    events: readonly {
-      id: string;
-      sessionId: string;
-      profileId: string | undefined;
-      properties: Record<string, unknown>;
-      time?: string;
-    }[],
+    events: readonly AppendCandidate[],
     origin: CollectOrigin,
-    appender: EventAppender,
-  ): Promise<{ stored: number; declined: number[] }> {
+  ): Promise<CheckedAppend> {
     const source = await this.enabledSource(sourceId);
     const eventType = normalizeEventType(type);
-    if ((await this.mappings.forEventType(eventType)).length > 0) return { stored: 0, declined: [...events.keys()] };
+    const checked: CheckedAppend = { sourceId: source.id, type: eventType, origin, events: [], at: [], refused: [] };
+    if ((await this.mappings.forEventType(eventType)).length > 0) return { ...checked, refused: [...events.keys()] };
     const now = this.clock();
-    const declined: number[] = [];
-    const accepted: number[] = [];
-    const checked: AppendedEvent[] = [];
     for (const [index, { id, sessionId, profileId, properties, time }] of events.entries()) {
       const valid = checkEvent({ id, type, properties, ...(time === undefined ? {} : { time }) }, 0, now);
       if ('field' in valid) {
-        declined.push(index);
+        checked.refused.push(index);
         continue;
       }
-      accepted.push(index);
-      checked.push({ id, sessionId, profileId, properties, occurredAt: valid.time });
+      checked.at.push(index);
+      checked.events.push({ id, sessionId, profileId, properties, occurredAt: valid.time });
     }
-    const refused = declined.length;
-    // A part a commit lane, side by side: the parts name different people, and the appends lock nothing.
+    return checked;
+  }
+
+  /**
+   * Appends what checkAppend accepted, a part a commit lane, side by side (the parts name different
+   * people, and the appends lock nothing). Returns how many it stored or found stored, and the indexes
+   * of the events left to collect.
+   */
+  async appendChecked(
+    { sourceId, type, origin, events, at, refused }: CheckedAppend,
+    appender: EventAppender,
+  ): Promise<{ stored: number; declined: number[] }> {
+    const declined = [...refused];
+    const stored: { id: string; type: string }[] = [];
+    const now = this.clock();
     await Promise.all(
-      this.lanes.partsOf(checked.map((event) => event.profileId ?? event.sessionId)).map(async (part) => {
+      this.lanes.partsOf(events.map((event) => event.profileId ?? event.sessionId)).map(async (part) => {
         const outcome = await appender.append(
-          { type: eventType, sourceId: source.id, events: part.map((at) => checked[at]!), now },
+          { type, sourceId, events: part.map((index) => events[index]!), now },
           origin.runFlows !== false,
         );
-        for (const at of outcome.declined) declined.push(accepted[part[at]!]!);
+        for (const index of outcome.declined) declined.push(at[part[index]!]!);
+        for (const { id } of outcome.stored) stored.push({ id, type });
       }),
     );
-    return { stored: checked.length - (declined.length - refused), declined: declined.sort((a, b) => a - b) };
+    // What follows a commit follows the appends too (the workflow worker woken for the runs they recorded).
+    if (stored.length > 0 && origin.runFlows !== false)
+      await this.followUp?.afterCommit({ channel: origin.channel, sourceId, events: stored, inlineRuns: [] });
+    return { stored: events.length - (declined.length - refused.length), declined: declined.sort((a, b) => a - b) };
   }
 
   private async enabledSource(id: string): Promise<EventSource> {
