@@ -312,7 +312,7 @@ export class Composition {
         check: (payloads, origin) => this.tracking().tracker.checkAll(payloads, origin),
         commit: (checked) => this.tracking().tracker.commitChecked(checked),
       },
-      records: new SqlImportRecords(this.db, this.steps),
+      records: new SqlImportRecords(this.db, this.steps, this.db.kind === 'pglite' ? 1 : this.config.commitLanes),
       readers: readerFor,
       identity: this.config.identity,
       secrets: () =>
