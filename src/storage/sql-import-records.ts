@@ -132,10 +132,12 @@ export class SqlImportRecords implements RecordWriter {
   async upsertProfiles(profiles: readonly ProfileUpsert[]): Promise<number> {
     const keys = new Map<string, ProfileUpsert['key']>();
     for (const { id, key } of profiles) if (!keys.has(id)) keys.set(id, key);
+    // Rows without keys send no keys: unnest pads the shorter arrays with nulls.
+    const keyed = profiles.some(({ key }) => key !== undefined);
     const resolved = await this.db.query<{ id: string; target: string }>(RESOLVE_PROFILES, [
       [...keys.keys()],
-      [...keys.values()].map((key) => key?.key ?? null),
-      [...keys.values()].map((key) => key?.value ?? null),
+      keyed ? [...keys.values()].map((key) => key?.key ?? null) : [],
+      keyed ? [...keys.values()].map((key) => key?.value ?? null) : [],
     ]);
     const targets = new Map(resolved.map(({ id, target }) => [id, target]));
     const lanes = Array.from({ length: this.lanes }, (): ProfilePart => ({ rows: [], claims: [] }));
