@@ -35,7 +35,7 @@ for (const backend of BACKENDS) {
         ...Array.from({ length: PEOPLE }, (_, i) => ({ id: person(i), traits: { c: 3 }, pii: {} })),
       ];
       const records = new SqlImportRecords(db, COMMIT_STEPS, 4);
-      expect(await records.upsertProfiles(rows)).toBe(PEOPLE + 3);
+      expect(await records.upsertProfiles(rows)()).toBe(PEOPLE + 3);
 
       const people = await db.query<{ id: string; traits: unknown; pii: unknown; version: number }>(
         `SELECT id, traits, pii, version FROM profiles WHERE id LIKE 'p%' ORDER BY id`,

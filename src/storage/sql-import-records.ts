@@ -123,13 +123,46 @@ export class SqlImportRecords implements RecordWriter {
   }
 
   /**
-   * A merged id stands for the profile it was merged into, as it does for /track; an identity key for
-   * the profile holding it. The rows of one profile are laid over each other in row order, key by key
-   * at the top level as the upsert lays them over the stored profile, whatever id or key names it.
-   * The profiles are then stored in a transaction per lane, side by side: a profile's rows are all in
-   * its lane, so no two transactions write one profile, and each keeps its rows' order.
+   * The rows of one profile are laid over each other in row order, whatever id or key names it, then
+   * stored in a transaction per lane, side by side: a profile's rows are all in its lane, so no two
+   * transactions write one profile, and each keeps its rows' order.
    */
-  async upsertProfiles(profiles: readonly ProfileUpsert[]): Promise<number> {
+  upsertProfiles(profiles: readonly ProfileUpsert[]): () => Promise<number> {
+    const resolving = this.resolveProfiles(profiles);
+    // Its failure is met where it is awaited, when the batch is stored.
+    resolving.catch(() => undefined);
+    return async () => {
+      const targets = await resolving;
+      const lanes = Array.from({ length: this.lanes }, (): ProfilePart => ({ rows: [], claims: [] }));
+      const laid = new Map<string, ProfilePart['rows'][number]>();
+      for (const { id, key, traits, pii } of profiles) {
+        const target = targets.get(id) ?? id;
+        const lane = lanes[laneOf(target, this.lanes)]!;
+        const earlier = laid.get(target);
+        if (earlier) {
+          earlier.traits = { ...earlier.traits, ...traits };
+          earlier.pii = { ...earlier.pii, ...pii };
+        } else {
+          const row = { id: target, traits, pii };
+          laid.set(target, row);
+          lane.rows.push(row);
+        }
+        // A key no profile held belongs from now on to the profile created for it.
+        if (key) lane.claims.push({ ...key, profile_id: id });
+      }
+      const stored = await Promise.allSettled(
+        lanes
+          .filter((lane) => lane.rows.length > 0)
+          .map((lane) => this.db.transaction((tx) => this.storeLane(tx, lane))),
+      );
+      const failed = stored.find((outcome) => outcome.status === 'rejected');
+      if (failed) throw failed.reason;
+      return laid.size;
+    };
+  }
+
+  /** The profile each row id stands for, where it is not the id itself. */
+  private async resolveProfiles(profiles: readonly ProfileUpsert[]): Promise<Map<string, string>> {
     const keys = new Map<string, ProfileUpsert['key']>();
     for (const { id, key } of profiles) if (!keys.has(id)) keys.set(id, key);
     // Rows without keys send no keys: unnest pads the shorter arrays with nulls.
@@ -139,30 +172,7 @@ export class SqlImportRecords implements RecordWriter {
       keyed ? [...keys.values()].map((key) => key?.key ?? null) : [],
       keyed ? [...keys.values()].map((key) => key?.value ?? null) : [],
     ]);
-    const targets = new Map(resolved.map(({ id, target }) => [id, target]));
-    const lanes = Array.from({ length: this.lanes }, (): ProfilePart => ({ rows: [], claims: [] }));
-    const laid = new Map<string, ProfilePart['rows'][number]>();
-    for (const { id, key, traits, pii } of profiles) {
-      const target = targets.get(id) ?? id;
-      const lane = lanes[laneOf(target, this.lanes)]!;
-      const earlier = laid.get(target);
-      if (earlier) {
-        earlier.traits = { ...earlier.traits, ...traits };
-        earlier.pii = { ...earlier.pii, ...pii };
-      } else {
-        const row = { id: target, traits, pii };
-        laid.set(target, row);
-        lane.rows.push(row);
-      }
-      // A key no profile held belongs from now on to the profile created for it.
-      if (key) lane.claims.push({ ...key, profile_id: id });
-    }
-    const stored = await Promise.allSettled(
-      lanes.filter((lane) => lane.rows.length > 0).map((lane) => this.db.transaction((tx) => this.storeLane(tx, lane))),
-    );
-    const failed = stored.find((outcome) => outcome.status === 'rejected');
-    if (failed) throw failed.reason;
-    return laid.size;
+    return new Map(resolved.map(({ id, target }) => [id, target]));
   }
 
   private async storeLane(tx: SqlExecutor, { rows, claims }: ProfilePart): Promise<void> {
