@@ -328,7 +328,7 @@ export class Composition {
         },
         settle: () => this.tracking().historyCommit.settle(),
       },
-      records: new SqlImportRecords(this.db, this.steps),
+      records: new SqlImportRecords(this.db, this.steps, this.db.kind === 'pglite' ? 1 : this.config.commitLanes),
       readers: readerFor,
       identity: this.config.identity,
       secrets: () =>

@@ -93,10 +93,13 @@ export interface RecordWriter {
   /** `runFlows: false`: the events start no workflow rule. */
   writeEvents(events: readonly ImportedEvent[], sourceId: string, runFlows: boolean): Promise<number>;
   /**
-   * Creates or updates profiles by id (a merged id updates the profile it was merged into): the
-   * traits and PII given are laid over the stored ones, key by key at the top level.
+   * Creates or updates profiles by id (a merged id updates the profile it was merged into, an
+   * identity key the profile holding it): the traits and PII given are laid over the stored ones, key
+   * by key at the top level. Finds at once whom each row sets, and stores when the returned function
+   * is called, so a batch's look-ups run while the batch before it is stored: storing one merges
+   * nothing, and claims a key only for the profile a row of that key names.
    */
-  upsertProfiles(profiles: readonly ProfileUpsert[]): Promise<number>;
+  upsertProfiles(profiles: readonly ProfileUpsert[]): () => Promise<number>;
 }
 
 /**

@@ -149,13 +149,12 @@ function valueOf(row: SourceRow, mapping: FieldMapping | string, field: string):
   return value;
 }
 
-/** Sets `a.b.c` in a nested object, making the objects on the way. */
-function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
-  const parts = path.split('.');
+/** Sets the value at a path's parts (`a.b.c` split) in a nested object, making the objects on the way. */
+function setPath(target: Record<string, unknown>, parts: readonly string[], value: unknown): void {
   let node = target;
-  for (const part of parts.slice(0, -1)) {
-    const next = node[part];
-    node = next !== null && typeof next === 'object' ? (next as Record<string, unknown>) : (node[part] = {});
+  for (let at = 0; at < parts.length - 1; at++) {
+    const next = node[parts[at]!];
+    node = next !== null && typeof next === 'object' ? (next as Record<string, unknown>) : (node[parts[at]!] = {});
   }
   node[parts.at(-1)!] = value;
 }
@@ -177,11 +176,32 @@ export interface ProfileUpsert {
   pii: Record<string, unknown>;
 }
 
+/** A mapping's fields as each row applies them: split and named once per mapping, not once per row. */
+type FieldPlan = { prefix: string; fields: { mapping: FieldMapping | string; name: string; parts: string[] }[] };
+const plans = new WeakMap<Record<string, FieldMapping | string>, FieldPlan>();
+
+function planOf(fields: Record<string, FieldMapping | string>, prefix: string): FieldPlan {
+  let plan = plans.get(fields);
+  if (plan?.prefix !== prefix) {
+    plan = {
+      prefix,
+      fields: Object.entries(fields).map(([path, mapping]) => ({
+        mapping,
+        name: `${prefix}.${path}`,
+        parts: path.split('.'),
+      })),
+    };
+    plans.set(fields, plan);
+  }
+  return plan;
+}
+
 function mapped(row: SourceRow, fields: Record<string, FieldMapping | string> | undefined, prefix: string) {
   const target: Record<string, unknown> = {};
-  for (const [path, field] of Object.entries(fields ?? {})) {
-    const value = valueOf(row, field, `${prefix}.${path}`);
-    if (value !== undefined) setPath(target, path, value);
+  if (fields === undefined) return target;
+  for (const { mapping, name, parts } of planOf(fields, prefix).fields) {
+    const value = valueOf(row, mapping, name);
+    if (value !== undefined) setPath(target, parts, value);
   }
   return target;
 }

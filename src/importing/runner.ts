@@ -188,10 +188,10 @@ function collectBatch(
 type Stored = { stored: number; rejections: Rejection[] };
 
 /**
- * Maps one batch's rows the way its source asks (and events through collect's checks: CPU only), and
- * returns how to store them: events through collect, profiles by upsert, Tracardi profiles and
- * sessions as they are. Mapping apart from storing lets the next batch be read, mapped and checked
- * while this one is written.
+ * Maps one batch's rows the way its source asks (and events through collect's checks: CPU only; for
+ * profiles, finds whom each row sets), and returns how to store them: events through collect,
+ * profiles by upsert, Tracardi profiles and sessions as they are. Mapping apart from storing lets the
+ * next batch be read, mapped and checked while this one is written.
  */
 function prepareBatch(
   importing: ImportServices,
@@ -205,15 +205,17 @@ function prepareBatch(
       rejections: mapped.rejections,
     });
   const { source } = config;
-  if (config.target === 'profiles')
-    return written(
-      mapRows(items, (_, row) => rowToProfile(config.id, row, config.mapping, importing.identity)),
-      // Counted by rows, as events are: two rows of one profile are two rows stored.
-      async (rows) => {
-        await importing.records.upsertProfiles(rows);
-        return rows.length;
-      },
+  if (config.target === 'profiles') {
+    const { mapped, rejections } = mapRows(items, (_, row) =>
+      rowToProfile(config.id, row, config.mapping, importing.identity),
     );
+    const upsert = mapped.length === 0 ? undefined : importing.records.upsertProfiles(mapped);
+    return async () => {
+      await upsert?.();
+      // Counted by rows, as events are: two rows of one profile are two rows stored.
+      return { stored: mapped.length, rejections };
+    };
+  }
   if (source.kind !== 'tracardi') {
     const mapped = mapRows(items, (ref, row) => ({ ref, event: rowToEvent(config.id, ref, row, config.mapping) }));
     const checking = importing.collector.checkAppend(

@@ -25,6 +25,21 @@ const file = (name: string, content: string | Buffer) => {
 };
 
 describe('CSV reader', () => {
+  it('reads rows without quotes as the CSV parser does: spaces and empty fields kept, a short row rejected', async () => {
+    const rows = ' x ; ;\n1;2\n;;\n,,;x;\np;q;r;s\n';
+    const plain = await readAll({ kind: 'csv', path: file('plain.csv', `a;b;c\n${rows}`), delimiter: ';' });
+    // A quoted field in the same chunk sends every row of it through the parser.
+    const quoted = await readAll({ kind: 'csv', path: file('quoted.csv', `a;b;c\n${rows}"q";r;s\n`), delimiter: ';' });
+    expect(plain.items).toEqual([
+      { ref: 'line 2', row: { a: ' x ', b: ' ', c: '' } },
+      { ref: 'line 3', rejected: 'expected 3 columns, got 2' },
+      { ref: 'line 4', row: { a: '', b: '', c: '' } },
+      { ref: 'line 5', row: { a: ',,', b: 'x', c: '' } },
+      { ref: 'line 6', rejected: 'expected 3 columns, got 4' },
+    ]);
+    expect(quoted.items).toEqual([...plain.items, { ref: 'line 7', row: { a: 'q', b: 'r', c: 's' } }]);
+  });
+
   it('rejects a malformed row alone, by the line it starts on, and reads every good row around it', async () => {
     const path = file('bad.csv', 'a,b\n1,"x\n2,y\n3,z"q\n4,w\n5,"ok"\n6,a"b\n7,fine\n8,"never closed\n9,last\n');
     const { items } = await readAll({ kind: 'csv', path });

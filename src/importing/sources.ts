@@ -199,6 +199,10 @@ class CsvReader implements RowReader {
   /** Fields of each record: a chunk at a time, record by record when the chunk holds a malformed one. */
   private parse(records: readonly { text: string }[]): (string[] | { error: string })[] {
     const options = this.options;
+    // Records without a quote (or a carriage return, which the parser may take for the record
+    // delimiter) are their fields between delimiters, as the parser would find them.
+    if (records.every(({ text }) => !text.includes(options.quote) && !text.includes('\r')))
+      return records.map(({ text }) => text.split(options.delimiter));
     try {
       const parsed = parseSync(records.map((record) => record.text).join('\n'), options) as string[][];
       if (parsed.length === records.length) return parsed;

@@ -8,6 +8,7 @@ import type { RecordWriter } from '../importing/ports.js';
 import type { ProfileUpsert } from '../importing/rows.js';
 import type { ImportedEvent, ImportedProfile, ImportedSession } from '../importing/tracardi.js';
 import { insertEventsFrom } from './event-insert.js';
+import { laneOf } from '../tracking/commit-lanes.js';
 import { runCommitSteps, type CommitStep } from '../tracking/commit-steps.js';
 
 /** An upsert may touch a row once per statement: a dump holding one id twice keeps its later document. */
@@ -15,27 +16,33 @@ const lastOfEachId = <T extends { id: string }>(rows: readonly T[]): T[] => [
   ...new Map(rows.map((row) => [row.id, row])).values(),
 ];
 
-/**
- * Rows of one profile id laid over each other in order, key by key at the top level as the upsert
- * lays them over the stored profile: the statement may touch a row once, and an earlier row's keys
- * that a later one does not set are kept.
- */
-function layeredById(rows: readonly ProfileUpsert[]): ProfileUpsert[] {
-  const byId = new Map<string, ProfileUpsert>();
-  for (const row of rows) {
-    const earlier = byId.get(row.id);
-    byId.set(
-      row.id,
-      earlier ? { ...row, traits: { ...earlier.traits, ...row.traits }, pii: { ...earlier.pii, ...row.pii } } : row,
-    );
-  }
-  return [...byId.values()];
+/** What a batch sets on one profile: its rows laid over each other, and the identity keys they claim for it. */
+interface ProfilePart {
+  rows: { id: string; traits: Record<string, unknown>; pii: Record<string, unknown> }[];
+  claims: { key: string; value: string; profile_id: string }[];
 }
 
+/**
+ * The profile each row of a batch sets, where it is not the row's own id: the profile holding the
+ * row's identity key, else the profile its id was merged into. A probe of the partial index of merged
+ * ids for each id: one probe for all of them costs more, as the index checks each entry it finds
+ * against every id asked for.
+ */
+const RESOLVE_PROFILES = `
+  SELECT p.id, coalesce(k.profile_id, m.id) AS target
+    FROM unnest($1::text[], $2::text[], $3::text[]) AS p(id, key, value)
+    LEFT JOIN identity_keys k ON k.key = p.key AND k.value = p.value
+    -- ids <> '{}' lets the partial index of merged ids answer (0006)
+    LEFT JOIN LATERAL (SELECT id FROM profiles WHERE ids <> '{}' AND ids @> ARRAY[p.id] AND id <> p.id LIMIT 1) m
+           ON true
+   WHERE coalesce(k.profile_id, m.id) <> p.id`;
+
 export class SqlImportRecords implements RecordWriter {
+  /** `lanes`: the transactions a batch of profiles is stored in side by side, as /track's commit lanes. */
   constructor(
     private readonly db: Database,
     private readonly steps: readonly CommitStep<SqlExecutor>[],
+    private readonly lanes = 1,
   ) {}
 
   async writeProfiles(profiles: readonly ImportedProfile[]): Promise<number> {
@@ -115,42 +122,81 @@ export class SqlImportRecords implements RecordWriter {
     });
   }
 
-  async upsertProfiles(profiles: readonly ProfileUpsert[]): Promise<number> {
-    return this.db.transaction(async (tx) => {
-      // A merged id stands for the profile it was merged into, as it does for /track; an identity key
-      // for the profile holding it.
-      const rows = await tx.query<{ id: string }>(
-        `WITH incoming AS (
-           SELECT DISTINCT ON (coalesce(k.profile_id, m.id, p.id)) coalesce(k.profile_id, m.id, p.id) AS id, p.traits, p.pii
-             FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb) AS (id text, traits jsonb, pii jsonb, key jsonb))
-                  WITH ORDINALITY AS p(id, traits, pii, key, n)
-             LEFT JOIN identity_keys k ON k.key = p.key->>'key' AND k.value = p.key->>'value'
-             LEFT JOIN LATERAL (SELECT id FROM profiles WHERE ids <> '{}' AND ids @> ARRAY[p.id] AND id <> p.id LIMIT 1) m
-                    ON true
-            ORDER BY coalesce(k.profile_id, m.id, p.id), p.n DESC)
-         INSERT INTO profiles (id, traits, pii) SELECT id, traits, pii FROM incoming
-         ON CONFLICT (id) DO UPDATE SET traits = profiles.traits || excluded.traits, pii = profiles.pii || excluded.pii,
-                updated_at = now(), version = profiles.version + 1
-         RETURNING id`,
-        [JSON.stringify(layeredById(profiles))],
+  /**
+   * The rows of one profile are laid over each other in row order, whatever id or key names it, then
+   * stored in a transaction per lane, side by side: a profile's rows are all in its lane, so no two
+   * transactions write one profile, and each keeps its rows' order.
+   */
+  upsertProfiles(profiles: readonly ProfileUpsert[]): () => Promise<number> {
+    const resolving = this.resolveProfiles(profiles);
+    // Its failure is met where it is awaited, when the batch is stored.
+    resolving.catch(() => undefined);
+    return async () => {
+      const targets = await resolving;
+      const lanes = Array.from({ length: this.lanes }, (): ProfilePart => ({ rows: [], claims: [] }));
+      const laid = new Map<string, ProfilePart['rows'][number]>();
+      for (const { id, key, traits, pii } of profiles) {
+        const target = targets.get(id) ?? id;
+        const lane = lanes[laneOf(target, this.lanes)]!;
+        const earlier = laid.get(target);
+        if (earlier) {
+          earlier.traits = { ...earlier.traits, ...traits };
+          earlier.pii = { ...earlier.pii, ...pii };
+        } else {
+          const row = { id: target, traits, pii };
+          laid.set(target, row);
+          lane.rows.push(row);
+        }
+        // A key no profile held belongs from now on to the profile created for it.
+        if (key) lane.claims.push({ ...key, profile_id: id });
+      }
+      const stored = await Promise.allSettled(
+        lanes
+          .filter((lane) => lane.rows.length > 0)
+          .map((lane) => this.db.transaction((tx) => this.storeLane(tx, lane))),
       );
-      // A key no profile held belongs from now on to the profile created for it.
-      const claims = profiles.flatMap(({ id, key }) => (key ? [{ ...key, profile_id: id }] : []));
-      if (claims.length > 0)
-        await tx.query(
-          `INSERT INTO identity_keys (key, value, profile_id)
-           SELECT key, value, profile_id FROM jsonb_to_recordset($1::text::jsonb) AS k(key text, value text, profile_id text)
-            WHERE EXISTS (SELECT 1 FROM profiles WHERE id = k.profile_id)
-            ORDER BY key, value
-           ON CONFLICT (key, value) DO NOTHING`,
-          [JSON.stringify(claims)],
-        );
-      await runCommitSteps(this.steps, tx, {
-        writer: 'import',
-        events: [],
-        profiles: rows.map(({ id }) => ({ id, eventTypes: [] })),
-      });
-      return rows.length;
+      const failed = stored.find((outcome) => outcome.status === 'rejected');
+      if (failed) throw failed.reason;
+      return laid.size;
+    };
+  }
+
+  /** The profile each row id stands for, where it is not the id itself. */
+  private async resolveProfiles(profiles: readonly ProfileUpsert[]): Promise<Map<string, string>> {
+    const keys = new Map<string, ProfileUpsert['key']>();
+    for (const { id, key } of profiles) if (!keys.has(id)) keys.set(id, key);
+    // Rows without keys send no keys: unnest pads the shorter arrays with nulls.
+    const keyed = profiles.some(({ key }) => key !== undefined);
+    const resolved = await this.db.query<{ id: string; target: string }>(RESOLVE_PROFILES, [
+      [...keys.keys()],
+      keyed ? [...keys.values()].map((key) => key?.key ?? null) : [],
+      keyed ? [...keys.values()].map((key) => key?.value ?? null) : [],
+    ]);
+    return new Map(resolved.map(({ id, target }) => [id, target]));
+  }
+
+  private async storeLane(tx: SqlExecutor, { rows, claims }: ProfilePart): Promise<void> {
+    // In id order, the order every writer locks profiles in.
+    await tx.query(
+      `INSERT INTO profiles (id, traits, pii)
+       SELECT id, traits, pii FROM jsonb_to_recordset($1::text::jsonb) AS p(id text, traits jsonb, pii jsonb) ORDER BY id
+       ON CONFLICT (id) DO UPDATE SET traits = profiles.traits || excluded.traits, pii = profiles.pii || excluded.pii,
+              updated_at = now(), version = profiles.version + 1`,
+      [JSON.stringify(rows)],
+    );
+    if (claims.length > 0)
+      await tx.query(
+        `INSERT INTO identity_keys (key, value, profile_id)
+         SELECT key, value, profile_id FROM jsonb_to_recordset($1::text::jsonb) AS k(key text, value text, profile_id text)
+          WHERE EXISTS (SELECT 1 FROM profiles WHERE id = k.profile_id)
+          ORDER BY key, value
+         ON CONFLICT (key, value) DO NOTHING`,
+        [JSON.stringify(claims)],
+      );
+    await runCommitSteps(this.steps, tx, {
+      writer: 'import',
+      events: [],
+      profiles: rows.map(({ id }) => ({ id, eventTypes: [] })),
     });
   }
 

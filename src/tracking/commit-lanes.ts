@@ -10,7 +10,8 @@ export interface CommitLaneOptions extends Omit<GroupCommitOptions, 'concurrency
   lanes: number;
 }
 
-function laneOf(key: string | undefined, lanes: number): number {
+/** The lane of a profile (or session) id; of no id, any lane. */
+export function laneOf(key: string | undefined, lanes: number): number {
   if (key === undefined) return Math.floor(Math.random() * lanes);
   let hash = 0;
   for (let i = 0; i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) | 0;
