@@ -295,6 +295,29 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(await api.runtime.db.query('SELECT 1 FROM session_touches')).toEqual([]);
   });
 
+  it('applies identification points to appended rows as collect does', async () => {
+    const point = await api.admin({
+      method: 'POST',
+      url: '/identification-points',
+      payload: { name: 'signup', eventType: 'signup', fields: [{ event: 'properties.email', profile: 'pii.email' }] },
+    });
+    expect(point.statusCode, point.body).toBe(201);
+    const path = join(dir, 'signups.jsonl');
+    // The first batch opens the person's session, the second appends the row that carries the email.
+    writeFileSync(path, '{"user": "id1", "page": "/"}\n{"user": "id1", "email": "id1@example.com"}\n');
+    const created = await createImport({
+      eventType: 'signup',
+      source: { kind: 'jsonl', path },
+      mapping: { profileId: 'user', properties: { email: 'email', page: 'page' } },
+      options: { batchSize: 1 },
+    });
+    expect(await finished(await run(created.id))).toMatchObject({ state: 'done', rowsStored: 2 });
+    const profiles = await api.runtime.db.query<{ pii: Record<string, unknown> }>(
+      `SELECT p.pii FROM profiles p WHERE p.id IN (SELECT profile_id FROM events WHERE type = 'signup')`,
+    );
+    expect(profiles).toEqual([{ pii: expect.objectContaining({ email: 'id1@example.com' }) }]);
+  });
+
   it('reads JSON Lines, with dot paths into nested objects', async () => {
     const path = join(dir, 'visits.jsonl');
     const rows = Array.from({ length: 25 }, (_, i) => JSON.stringify({ who: { id: `p${i % 3}` }, page: `/p/${i}` }));

@@ -114,7 +114,8 @@ export class HistoryCommit<Tx> implements BatchCommitter, EventAppender {
         id,
         eventTypes: [batch.type],
       }));
-      const changes: CommittedChanges = { writer: 'import', events, profiles };
+      // Collected events, as those of the locking commit: identification points meet them too.
+      const changes: CommittedChanges = { writer: 'track', events, profiles };
       if (flows && confirmed)
         changes.flowsMatched = { runs: flows.runs(changes.events), pausedRunsWait: confirmed.pausedRunsWait };
       await runCommitSteps(this.steps, tx, changes);
