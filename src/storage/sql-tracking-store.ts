@@ -112,17 +112,22 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
   }
 
   lock(tx: SqlExecutor, keys: BatchKeys): Promise<LockedBatch> {
-    return this.read(tx, keys, 'ORDER BY id FOR UPDATE');
+    return this.read(tx, keys, 'ORDER BY id FOR UPDATE', 'ORDER BY id FOR UPDATE');
   }
 
-  /** What lock reads, without locking: for a writer whose updates are relative (`writeHistory`). */
+  /**
+   * What lock reads, for a writer whose updates are relative (`writeHistory`): the profiles unlocked,
+   * the sessions share-locked, so that one a concurrent writer ends the visit of, moves or deletes is
+   * read as it committed it (events written on a session read before its deletion would outlive it).
+   */
   peek(tx: SqlExecutor, keys: BatchKeys): Promise<LockedBatch> {
-    return this.read(tx, keys, '');
+    return this.read(tx, keys, 'ORDER BY id FOR SHARE', '');
   }
 
   private async read(
     tx: SqlExecutor,
     { sessionIds, profileIds, eventIds, wholeProfiles }: BatchKeys,
+    sessionLock: 'ORDER BY id FOR UPDATE' | 'ORDER BY id FOR SHARE',
     lockClause: 'ORDER BY id FOR UPDATE' | '',
   ): Promise<LockedBatch> {
     // Event-to-profile mappings and flows read and write the whole profile; plain tracking needs its counters only.
@@ -133,7 +138,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
         : tx.query<SessionRow>(
             `SELECT id, profile_id, source_id, status, events_count, visit_started_at, visit_ended_at, last_event_at,
                     inactive, created_at, device, os, app, context
-               FROM sessions WHERE id = ANY($1::text[]) ${lockClause}`,
+               FROM sessions WHERE id = ANY($1::text[]) ${sessionLock}`,
             [sessionIds],
           ),
       // The sessions' own profiles are found in SQL, so this read need not wait for the one above
@@ -255,8 +260,11 @@ const WRITE_HISTORY = `WITH new_events AS (
 
 /**
  * An import's events appended to the sessions they name (`appendEvents`), where the outcome needs no
- * lock: the session is stored, its visit not ended, its profile stored by that id, and the row names
- * no other profile (a merged id's survivor or another profile would take the session over). Each is
+ * lock of the profile nor a write of the session: the session is stored, its visit not ended, its
+ * profile stored by that id, and the row names no other profile (a merged id's survivor or another
+ * profile would take the session over). The sessions are share-locked: a writer that ends a visit,
+ * moves or deletes a session meanwhile is waited for, and the conditions are checked again on what it
+ * committed (unlocked, an event would land in a visit just ended, or on a person just deleted). Each is
  * stored unless its id is (a batch read again after a kill stores nothing twice) and its session gets
  * a touch; the rest are declined, by their 1-based position.
  */
@@ -271,6 +279,7 @@ const APPEND_EVENTS = `WITH r AS (
        AND (r.profile_key IS NULL OR r.profile_key = s.profile_id
             OR (NOT EXISTS (SELECT 1 FROM profiles p WHERE p.id = r.profile_key)
                 AND NOT EXISTS (SELECT 1 FROM profiles p WHERE p.ids <> '{}' AND p.ids @> ARRAY[r.profile_key])))
+       FOR SHARE OF s
   ), stored AS (
     ${insertEventsFrom(
       `(SELECT id, $6::text AS type, profile_id, session_id, $7::text AS source_id, properties::jsonb AS properties,
