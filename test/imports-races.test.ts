@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SqlExecutor } from '../src/storage/database.js';
+import type { Database, SqlExecutor, TransactionExecutor } from '../src/storage/database.js';
+import { SqlTrackingStore } from '../src/storage/sql-tracking-store.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { eventually } from './support/eventually.js';
 import { postgresAvailable } from './support/postgres.js';
@@ -112,5 +113,53 @@ describe.skipIf(!(await postgresAvailable()))('imports racing other writers on p
       id,
     ]);
     expect(await api.runtime.db.query('SELECT 1 FROM profiles WHERE id = $1', [stored!.profile_id])).toHaveLength(1);
+  });
+
+  it("finds an append's sessions by their ids, not by a scan of every session", async () => {
+    const db = api.runtime.db;
+    await db.query(
+      `INSERT INTO profiles (id) SELECT 'plan-p' || g FROM generate_series(1, 200000) g;
+       INSERT INTO sessions (id, profile_id) SELECT 'plan-s' || g, 'plan-p' || g FROM generate_series(1, 200000) g`,
+    );
+    await db.query('ANALYZE sessions, profiles');
+    // The store as the import's commit has it, its append explained (not run) before it runs.
+    const plans: unknown[] = [];
+    const explaining = (tx: TransactionExecutor): TransactionExecutor => ({
+      query: async (text, params) => {
+        if (text.includes('INSERT INTO session_touches') && text.includes('unnest('))
+          plans.push(await tx.query(`EXPLAIN (FORMAT JSON) ${text}`, params));
+        return tx.query(text, params);
+      },
+      exec: (script) => tx.exec(script),
+      savepoint: (work) => tx.savepoint(work),
+    });
+    const spied: Database = {
+      kind: db.kind,
+      schema: db.schema,
+      query: (text, params) => db.query(text, params),
+      exec: (script) => db.exec(script),
+      transaction: (work) => db.transaction((tx) => work(explaining(tx))),
+      close: () => db.close(),
+    };
+    const store = new SqlTrackingStore(spied);
+    const events = Array.from({ length: 1000 }, (_, at) => ({
+      id: randomUUID(),
+      sessionId: `plan-s${((at * 37) % 200000) + 1}`,
+      profileId: `plan-user-${at}`,
+      properties: {},
+      occurredAt: new Date(),
+    }));
+    const outcome = await store.transaction((tx) =>
+      store.appendEvents(tx, { type: 'plan-order', sourceId: api.sourceId, events, now: new Date() }),
+    );
+    expect(outcome.stored).toHaveLength(1000);
+    const scanned: string[] = [];
+    const walk = (node: Record<string, unknown>) => {
+      if (node['Node Type'] === 'Seq Scan') scanned.push(String(node['Relation Name']));
+      for (const child of (node['Plans'] as Record<string, unknown>[] | undefined) ?? []) walk(child);
+    };
+    expect(plans).toHaveLength(1);
+    walk((plans[0] as { 'QUERY PLAN': { Plan: Record<string, unknown> }[] }[])[0]!['QUERY PLAN'][0]!.Plan);
+    expect(scanned).not.toContain('sessions');
   });
 });

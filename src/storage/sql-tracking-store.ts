@@ -93,8 +93,9 @@ export const EVENT_RECORD = `id text, type text, profile_id text, session_id tex
 const SESSION_PROFILES = 'ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($2::text[]))';
 
 /*
- * Updates from jsonb_to_recordset also name their ids as an array: the planner cannot estimate a
- * function's rows, and without an index condition it may hash-join against a scan of the table.
+ * Updates from jsonb_to_recordset, and the append's join of its rows to their sessions, also name
+ * their ids as an array: the planner cannot estimate a function's rows, and without an index
+ * condition it may hash-join against a scan of the table.
  */
 
 /**
@@ -273,7 +274,7 @@ const APPEND_EVENTS = `WITH r AS (
       AS r(id, session_id, profile_key, properties, occurred_at, n)
   ), open AS (
     SELECT r.n, r.id, r.session_id, s.profile_id, r.properties, r.occurred_at
-      FROM r JOIN sessions s ON s.id = r.session_id
+      FROM r JOIN sessions s ON s.id = r.session_id AND s.id = ANY($2::text[])
      WHERE s.status <> 'ended'
        AND EXISTS (SELECT 1 FROM profiles p WHERE p.id = s.profile_id)
        AND (r.profile_key IS NULL OR r.profile_key = s.profile_id
