@@ -263,11 +263,12 @@ const WRITE_HISTORY = `WITH new_events AS (
  * An import's events appended to the sessions they name (`appendEvents`), where the outcome needs no
  * lock of the profile nor a write of the session: the session is stored, its visit not ended, its
  * profile stored by that id, and the row names no other profile (a merged id's survivor or another
- * profile would take the session over). The sessions are share-locked: a writer that ends a visit,
- * moves or deletes a session meanwhile is waited for, and the conditions are checked again on what it
- * committed (unlocked, an event would land in a visit just ended, or on a person just deleted). Each is
- * stored unless its id is (a batch read again after a kill stores nothing twice) and its session gets
- * a touch; the rest are declined, by their 1-based position.
+ * profile would take the session over). The sessions are share-locked, in id order as /track locks
+ * them (a session's rows kept in their order): a writer that ends a visit, moves or deletes a session
+ * meanwhile is waited for and the conditions are checked again on what it committed (unlocked, an
+ * event would land in a visit just ended, or on a person just deleted). Each is stored unless its id
+ * is (a batch read again after a kill stores nothing twice) and its session gets a touch; the rest are
+ * declined, by their 1-based position.
  */
 const APPEND_EVENTS = `WITH r AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
@@ -280,7 +281,7 @@ const APPEND_EVENTS = `WITH r AS (
        AND (r.profile_key IS NULL OR r.profile_key = s.profile_id
             OR (NOT EXISTS (SELECT 1 FROM profiles p WHERE p.id = r.profile_key)
                 AND NOT EXISTS (SELECT 1 FROM profiles p WHERE p.ids <> '{}' AND p.ids @> ARRAY[r.profile_key])))
-       FOR SHARE OF s
+     ORDER BY s.id, r.n FOR SHARE OF s
   ), stored AS (
     ${insertEventsFrom(
       `(SELECT id, $6::text AS type, profile_id, session_id, $7::text AS source_id, properties::jsonb AS properties,
