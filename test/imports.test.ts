@@ -295,6 +295,30 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(await api.runtime.db.query('SELECT 1 FROM session_touches')).toEqual([]);
   });
 
+  it("settles a session's touches onto the survivor of a merge its profile went into meanwhile", async () => {
+    const opened = async () => {
+      const answer = await api.track({ source: { id: api.sourceId }, events: [{ type: 'page-view' }] });
+      return answer.json<{ profile: { id: string }; session: { id: string } }>();
+    };
+    const [older, newer] = [await opened(), await opened()];
+    const merged = await api.admin({
+      method: 'POST',
+      url: '/profiles/merge',
+      payload: { ids: [older.profile.id, newer.profile.id] },
+    });
+    expect(merged.statusCode, merged.body).toBe(200);
+    // The survivor flagged inactive by a heartbeat; an import had appended to the merged-away profile's session.
+    await api.runtime.db.query('UPDATE profiles SET active = false WHERE id = $1', [older.profile.id]);
+    await api.runtime.db.query(`INSERT INTO session_touches (session_id, events, touched_at) VALUES ($1, 1, now())`, [
+      newer.session.id,
+    ]);
+    expect(await api.runtime.root.tracking().historyCommit.settle()).toBe(1);
+    const [survivor] = await api.runtime.db.query<{ active: boolean }>('SELECT active FROM profiles WHERE id = $1', [
+      older.profile.id,
+    ]);
+    expect(survivor).toEqual({ active: true });
+  });
+
   it('applies identification points to appended rows as collect does', async () => {
     const point = await api.admin({
       method: 'POST',

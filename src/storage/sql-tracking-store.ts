@@ -300,7 +300,8 @@ const APPEND_EVENTS = `WITH r AS (
 /**
  * Touches counted onto their sessions, whose visits go on as /track's visit rules carry them on (last
  * event, active; a session `started` by an earlier request becomes `active`), and onto their profiles
- * (active), relative to what they hold, then deleted: settled once, whichever process settles them.
+ * (active; a profile merged away since the touch is its survivor, as /track resolves it), relative to
+ * what they hold, then deleted: settled once, whichever process settles them.
  * A slice is `$1` sessions with all their touches, so that a session is written once however many
  * batches touched it.
  */
@@ -317,9 +318,14 @@ const SETTLE_TOUCHES = `WITH taken AS (
       FROM per_session t
      WHERE s.id = t.session_id
     RETURNING s.profile_id, t.at
+  ), owners AS (
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM profiles own WHERE own.id = o.profile_id) THEN o.profile_id
+                ELSE (SELECT m.id FROM profiles m WHERE m.ids <> '{}' AND m.ids @> ARRAY[o.profile_id] LIMIT 1)
+           END AS profile_id, o.at
+      FROM sessions_on o
   ), profiles_on AS (
     UPDATE profiles p SET active = true, updated_at = greatest(p.updated_at, t.at), version = p.version + 1
-      FROM (SELECT profile_id, max(at) AS at FROM sessions_on GROUP BY profile_id) t
+      FROM (SELECT profile_id, max(at) AS at FROM owners GROUP BY profile_id) t
      WHERE p.id = t.profile_id
     RETURNING p.id
   )
