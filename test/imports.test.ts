@@ -295,6 +295,53 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(await api.runtime.db.query('SELECT 1 FROM session_touches')).toEqual([]);
   });
 
+  it("settles a session's touches onto the survivor of a merge its profile went into meanwhile", async () => {
+    const opened = async () => {
+      const answer = await api.track({ source: { id: api.sourceId }, events: [{ type: 'page-view' }] });
+      return answer.json<{ profile: { id: string }; session: { id: string } }>();
+    };
+    const [older, newer] = [await opened(), await opened()];
+    const merged = await api.admin({
+      method: 'POST',
+      url: '/profiles/merge',
+      payload: { ids: [older.profile.id, newer.profile.id] },
+    });
+    expect(merged.statusCode, merged.body).toBe(200);
+    // The survivor flagged inactive by a heartbeat; an import had appended to the merged-away profile's session.
+    await api.runtime.db.query('UPDATE profiles SET active = false WHERE id = $1', [older.profile.id]);
+    await api.runtime.db.query(`INSERT INTO session_touches (session_id, events, touched_at) VALUES ($1, 1, now())`, [
+      newer.session.id,
+    ]);
+    expect(await api.runtime.root.tracking().historyCommit.settle()).toBe(1);
+    const [survivor] = await api.runtime.db.query<{ active: boolean }>('SELECT active FROM profiles WHERE id = $1', [
+      older.profile.id,
+    ]);
+    expect(survivor).toEqual({ active: true });
+  });
+
+  it('applies identification points to appended rows as collect does', async () => {
+    const point = await api.admin({
+      method: 'POST',
+      url: '/identification-points',
+      payload: { name: 'signup', eventType: 'signup', fields: [{ event: 'properties.email', profile: 'pii.email' }] },
+    });
+    expect(point.statusCode, point.body).toBe(201);
+    const path = join(dir, 'signups.jsonl');
+    // The first batch opens the person's session, the second appends the row that carries the email.
+    writeFileSync(path, '{"user": "id1", "page": "/"}\n{"user": "id1", "email": "id1@example.com"}\n');
+    const created = await createImport({
+      eventType: 'signup',
+      source: { kind: 'jsonl', path },
+      mapping: { profileId: 'user', properties: { email: 'email', page: 'page' } },
+      options: { batchSize: 1 },
+    });
+    expect(await finished(await run(created.id))).toMatchObject({ state: 'done', rowsStored: 2 });
+    const profiles = await api.runtime.db.query<{ pii: Record<string, unknown> }>(
+      `SELECT p.pii FROM profiles p WHERE p.id IN (SELECT profile_id FROM events WHERE type = 'signup')`,
+    );
+    expect(profiles).toEqual([{ pii: expect.objectContaining({ email: 'id1@example.com' }) }]);
+  });
+
   it('reads JSON Lines, with dot paths into nested objects', async () => {
     const path = join(dir, 'visits.jsonl');
     const rows = Array.from({ length: 25 }, (_, i) => JSON.stringify({ who: { id: `p${i % 3}` }, page: `/p/${i}` }));

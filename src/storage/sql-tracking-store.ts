@@ -93,8 +93,9 @@ export const EVENT_RECORD = `id text, type text, profile_id text, session_id tex
 const SESSION_PROFILES = 'ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($2::text[]))';
 
 /*
- * Updates from jsonb_to_recordset also name their ids as an array: the planner cannot estimate a
- * function's rows, and without an index condition it may hash-join against a scan of the table.
+ * Updates from jsonb_to_recordset, and the append's join of its rows to their sessions, also name
+ * their ids as an array: the planner cannot estimate a function's rows, and without an index
+ * condition it may hash-join against a scan of the table.
  */
 
 /**
@@ -112,17 +113,22 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
   }
 
   lock(tx: SqlExecutor, keys: BatchKeys): Promise<LockedBatch> {
-    return this.read(tx, keys, 'ORDER BY id FOR UPDATE');
+    return this.read(tx, keys, 'ORDER BY id FOR UPDATE', 'ORDER BY id FOR UPDATE');
   }
 
-  /** What lock reads, without locking: for a writer whose updates are relative (`writeHistory`). */
+  /**
+   * What lock reads, for a writer whose updates are relative (`writeHistory`): the profiles unlocked,
+   * the sessions share-locked, so that one a concurrent writer ends the visit of, moves or deletes is
+   * read as it committed it (events written on a session read before its deletion would outlive it).
+   */
   peek(tx: SqlExecutor, keys: BatchKeys): Promise<LockedBatch> {
-    return this.read(tx, keys, '');
+    return this.read(tx, keys, 'ORDER BY id FOR SHARE', '');
   }
 
   private async read(
     tx: SqlExecutor,
     { sessionIds, profileIds, eventIds, wholeProfiles }: BatchKeys,
+    sessionLock: 'ORDER BY id FOR UPDATE' | 'ORDER BY id FOR SHARE',
     lockClause: 'ORDER BY id FOR UPDATE' | '',
   ): Promise<LockedBatch> {
     // Event-to-profile mappings and flows read and write the whole profile; plain tracking needs its counters only.
@@ -133,7 +139,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
         : tx.query<SessionRow>(
             `SELECT id, profile_id, source_id, status, events_count, visit_started_at, visit_ended_at, last_event_at,
                     inactive, created_at, device, os, app, context
-               FROM sessions WHERE id = ANY($1::text[]) ${lockClause}`,
+               FROM sessions WHERE id = ANY($1::text[]) ${sessionLock}`,
             [sessionIds],
           ),
       // The sessions' own profiles are found in SQL, so this read need not wait for the one above
@@ -255,22 +261,27 @@ const WRITE_HISTORY = `WITH new_events AS (
 
 /**
  * An import's events appended to the sessions they name (`appendEvents`), where the outcome needs no
- * lock: the session is stored, its visit not ended, its profile stored by that id, and the row names
- * no other profile (a merged id's survivor or another profile would take the session over). Each is
- * stored unless its id is (a batch read again after a kill stores nothing twice) and its session gets
- * a touch; the rest are declined, by their 1-based position.
+ * lock of the profile nor a write of the session: the session is stored, its visit not ended, its
+ * profile stored by that id, and the row names no other profile (a merged id's survivor or another
+ * profile would take the session over). The sessions are share-locked, in id order as /track locks
+ * them (a session's rows kept in their order): a writer that ends a visit, moves or deletes a session
+ * meanwhile is waited for and the conditions are checked again on what it committed (unlocked, an
+ * event would land in a visit just ended, or on a person just deleted). Each is stored unless its id
+ * is (a batch read again after a kill stores nothing twice) and its session gets a touch; the rest are
+ * declined, by their 1-based position.
  */
 const APPEND_EVENTS = `WITH r AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
       AS r(id, session_id, profile_key, properties, occurred_at, n)
   ), open AS (
     SELECT r.n, r.id, r.session_id, s.profile_id, r.properties, r.occurred_at
-      FROM r JOIN sessions s ON s.id = r.session_id
+      FROM r JOIN sessions s ON s.id = r.session_id AND s.id = ANY($2::text[])
      WHERE s.status <> 'ended'
        AND EXISTS (SELECT 1 FROM profiles p WHERE p.id = s.profile_id)
        AND (r.profile_key IS NULL OR r.profile_key = s.profile_id
             OR (NOT EXISTS (SELECT 1 FROM profiles p WHERE p.id = r.profile_key)
                 AND NOT EXISTS (SELECT 1 FROM profiles p WHERE p.ids <> '{}' AND p.ids @> ARRAY[r.profile_key])))
+     ORDER BY s.id, r.n FOR SHARE OF s
   ), stored AS (
     ${insertEventsFrom(
       `(SELECT id, $6::text AS type, profile_id, session_id, $7::text AS source_id, properties::jsonb AS properties,
@@ -289,7 +300,8 @@ const APPEND_EVENTS = `WITH r AS (
 /**
  * Touches counted onto their sessions, whose visits go on as /track's visit rules carry them on (last
  * event, active; a session `started` by an earlier request becomes `active`), and onto their profiles
- * (active), relative to what they hold, then deleted: settled once, whichever process settles them.
+ * (active; a profile merged away since the touch is its survivor, as /track resolves it), relative to
+ * what they hold, then deleted: settled once, whichever process settles them.
  * A slice is `$1` sessions with all their touches, so that a session is written once however many
  * batches touched it.
  */
@@ -306,9 +318,14 @@ const SETTLE_TOUCHES = `WITH taken AS (
       FROM per_session t
      WHERE s.id = t.session_id
     RETURNING s.profile_id, t.at
+  ), owners AS (
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM profiles own WHERE own.id = o.profile_id) THEN o.profile_id
+                ELSE (SELECT m.id FROM profiles m WHERE m.ids <> '{}' AND m.ids @> ARRAY[o.profile_id] LIMIT 1)
+           END AS profile_id, o.at
+      FROM sessions_on o
   ), profiles_on AS (
     UPDATE profiles p SET active = true, updated_at = greatest(p.updated_at, t.at), version = p.version + 1
-      FROM (SELECT profile_id, max(at) AS at FROM sessions_on GROUP BY profile_id) t
+      FROM (SELECT profile_id, max(at) AS at FROM owners GROUP BY profile_id) t
      WHERE p.id = t.profile_id
     RETURNING p.id
   )

@@ -15,7 +15,9 @@ import { applyTrackCommand, VisitLedger } from './visit.js';
 /**
  * The commit of an import's events: a history of thousands of people a batch, one request each, where
  * /track's commit would lock, read and rewrite every person's profile and session. This one reads
- * without locking and commits set-based the commands whose outcome no concurrent commit can change:
+ * the profiles without locking and the sessions share-locked (a writer ending, moving or deleting one
+ * is waited for, not read around), rewrites neither, and commits set-based the commands whose outcome
+ * no concurrent commit can change:
  * a person the store does not know (profile, session and their system events created, by the same
  * visit rules), or one whose stored session goes on (its events stored, the session counted and carried
  * on and the profile touched when its touch is settled, relative to what they hold then). Every other command — a
@@ -114,7 +116,8 @@ export class HistoryCommit<Tx> implements BatchCommitter, EventAppender {
         id,
         eventTypes: [batch.type],
       }));
-      const changes: CommittedChanges = { writer: 'import', events, profiles };
+      // Collected events, as those of the locking commit: identification points meet them too.
+      const changes: CommittedChanges = { writer: 'track', events, profiles };
       if (flows && confirmed)
         changes.flowsMatched = { runs: flows.runs(changes.events), pausedRunsWait: confirmed.pausedRunsWait };
       await runCommitSteps(this.steps, tx, changes);

@@ -122,10 +122,10 @@ export interface EventAppender {
   append(batch: AppendBatch, runFlows: boolean): Promise<AppendOutcome>;
 }
 
-/** The store of the import's commit: reads without locking, writes relatively. */
+/** The store of the import's commit: reads without a lock other than the sessions' share lock, writes relatively. */
 export interface HistoryStore<Tx> {
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
-  /** What `lock` reads, not locked. */
+  /** What `lock` reads, the profiles not locked, the sessions share-locked (not written, but not left stale). */
   peek(tx: Tx, keys: BatchKeys): Promise<LockedBatch>;
   /** Writes the changes and returns the ids of the events it stored (not those stored before). */
   writeHistory(tx: Tx, writes: HistoryWrites): Promise<Set<string>>;
@@ -137,6 +137,7 @@ export interface HistoryStore<Tx> {
   /**
    * Stores the events whose session is stored with its visit not ended, its profile stored by that id,
    * and no other profile named (by id or merged id), each with a touch of its session; declines the others.
+   * The sessions are share-locked, and checked on what a concurrent writer of them committed.
    */
   appendEvents(tx: Tx, batch: AppendBatch): Promise<AppendOutcome>;
 }
