@@ -60,15 +60,13 @@ describe.skipIf(!(await postgresAvailable()))('imports racing other writers on p
   const appendDuring = async (change: (tx: SqlExecutor) => Promise<unknown>, sessionId: string) => {
     const { tracker, historyCommit } = api.runtime.root.tracking();
     const id = randomUUID();
-    const outcome = await during(change, () =>
-      tracker.appendAll(
-        api.sourceId,
-        'race-order',
-        [{ id, sessionId, profileId: undefined, properties: {} }],
-        { channel: 'import' },
-        historyCommit,
-      ),
+    const checked = await tracker.checkAppend(
+      api.sourceId,
+      'race-order',
+      [{ id, sessionId, profileId: undefined, properties: {} }],
+      { channel: 'import' },
     );
+    const outcome = await during(change, () => tracker.appendChecked(checked, historyCommit));
     return { id, outcome };
   };
 
