@@ -225,8 +225,20 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
   }
 
   async settleTouches(tx: SqlExecutor, limit: number): Promise<{ settled: number; profileIds: string[] }> {
-    const [row] = await tx.query<{ settled: number; profile_ids: string[] }>(SETTLE_TOUCHES, [limit]);
-    return { settled: row?.settled ?? 0, profileIds: row?.profile_ids ?? [] };
+    const picked = (
+      await tx.query<{ session_id: string }>('SELECT DISTINCT session_id FROM session_touches LIMIT $1', [limit])
+    ).map((row) => row.session_id);
+    if (picked.length === 0) return { settled: 0, profileIds: [] };
+    // Locked in id order, sessions then their profiles, as /track locks them: a settle and a commit
+    // (or another writer of profiles) queue rather than deadlock.
+    await tx.query('SELECT 1 FROM sessions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [picked]);
+    await tx.query(
+      `SELECT 1 FROM profiles WHERE id = ANY(ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($1::text[])))
+        ORDER BY id FOR UPDATE`,
+      [picked],
+    );
+    const [row] = await tx.query<{ profile_ids: string[] }>(SETTLE_TOUCHES, [picked]);
+    return { settled: picked.length, profileIds: row?.profile_ids ?? [] };
   }
 }
 
@@ -302,13 +314,12 @@ const APPEND_EVENTS = `WITH r AS (
  * event, active; a session `started` by an earlier request becomes `active`), and onto their profiles
  * (active; a profile merged away since the touch is its survivor, as /track resolves it), relative to
  * what they hold, then deleted: settled once, whichever process settles them.
- * A slice is `$1` sessions with all their touches, so that a session is written once however many
- * batches touched it.
+ * A slice is the sessions `$1` with all their touches, so that a session is written once however many
+ * batches touched it (the touches of a session deleted since go with them).
  */
 const SETTLE_TOUCHES = `WITH taken AS (
-    DELETE FROM session_touches t USING (SELECT DISTINCT session_id FROM session_touches LIMIT $1) picked
-     WHERE t.session_id = picked.session_id
-    RETURNING t.session_id, t.events, t.touched_at
+    DELETE FROM session_touches WHERE session_id = ANY($1::text[])
+    RETURNING session_id, events, touched_at
   ), per_session AS (
     SELECT session_id, sum(events)::int AS events, max(touched_at) AS at FROM taken GROUP BY session_id
   ), sessions_on AS (
@@ -316,7 +327,7 @@ const SETTLE_TOUCHES = `WITH taken AS (
            updated_at = greatest(s.updated_at, t.at), inactive = false,
            status = CASE WHEN s.status = 'started' THEN 'active' ELSE s.status END
       FROM per_session t
-     WHERE s.id = t.session_id
+     WHERE s.id = t.session_id AND s.id = ANY($1::text[])
     RETURNING s.profile_id, t.at
   ), owners AS (
     SELECT CASE WHEN EXISTS (SELECT 1 FROM profiles own WHERE own.id = o.profile_id) THEN o.profile_id
@@ -329,7 +340,7 @@ const SETTLE_TOUCHES = `WITH taken AS (
      WHERE p.id = t.profile_id
     RETURNING p.id
   )
-  SELECT (SELECT count(*)::int FROM per_session) AS settled, ARRAY(SELECT id FROM profiles_on ORDER BY id) AS profile_ids`;
+  SELECT ARRAY(SELECT id FROM profiles_on ORDER BY id) AS profile_ids`;
 
 /**
  * A flush's profiles, sessions and events as one statement of data-modifying CTEs: one statement to

@@ -130,8 +130,8 @@ export interface HistoryStore<Tx> {
   /** Writes the changes and returns the ids of the events it stored (not those stored before). */
   writeHistory(tx: Tx, writes: HistoryWrites): Promise<Set<string>>;
   /**
-   * Settles up to `limit` touches (of any writer): counts them onto their sessions, carries the visits
-   * on, deletes them. Returns how many it settled and the profiles it touched.
+   * Settles the touches (of any writer) of up to `limit` sessions: counts them onto their sessions,
+   * carries the visits on, deletes them. Returns how many sessions it took and the profiles it touched.
    */
   settleTouches(tx: Tx, limit: number): Promise<{ settled: number; profileIds: string[] }>;
   /**
