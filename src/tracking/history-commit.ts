@@ -14,18 +14,18 @@ import { applyTrackCommand, VisitLedger } from './visit.js';
 
 /**
  * The commit of an import's events: a history of thousands of people a batch, one request each, where
- * /track's commit would lock, read and rewrite every person's profile and session. This one reads
- * the profiles without locking and the sessions share-locked (a writer ending, moving or deleting one
- * is waited for, not read around), rewrites neither, and commits set-based the commands whose outcome
- * no concurrent commit can change:
- * a person the store does not know (profile, session and their system events created, by the same
- * visit rules), or one whose stored session goes on (its events stored, the session counted and carried
- * on and the profile touched when its touch is settled, relative to what they hold then). Every other command — a
- * session whose visit ended, a profile known only by a merged id or one without that session,
- * event-to-profile mappings, options that save less, a session or profile another command of the batch
- * names too — goes to the locking commit it is given. The commit steps run in the same transaction;
- * the runs of workflow rules are recorded pending there (no flow runs inside this commit), matched
- * against the cached rules when the transaction confirms they are those stored, else in SQL.
+ * /track's commit would lock, read and rewrite every person's profile and session. This one reads the
+ * profiles without locking and the sessions share-locked (a writer ending, moving or deleting one is
+ * waited for, not read around), rewrites neither, and commits set-based the commands whose outcome no
+ * concurrent commit can change: a person the store does not know (profile, session and their system
+ * events created, by the same visit rules), or one whose stored session goes on (its events stored; the
+ * session counted and carried on, and the profile touched, when its touch is settled, relative to what
+ * they hold then). Every other command — a session whose visit ended, a profile known only by a merged
+ * id or one without that session, event-to-profile mappings, options that save less, a device id, a
+ * session or profile another command of the batch names too — goes to the locking commit it is given.
+ * The commit steps run in the same transaction; the runs of workflow rules are recorded pending there
+ * (no flow runs inside this commit), matched against the cached rules when the transaction confirms
+ * they are those stored, else in SQL.
  */
 export class HistoryCommit<Tx> implements BatchCommitter, EventAppender {
   constructor(
@@ -71,10 +71,10 @@ export class HistoryCommit<Tx> implements BatchCommitter, EventAppender {
         if (flows && confirmed)
           changes.flowsMatched = { runs: flows.runs(changes.events), pausedRunsWait: confirmed.pausedRunsWait };
         const mergedInto = await runCommitSteps(this.steps, tx, changes);
-        const plainCommands = plain.map((index) => commands[index]!);
+        const taken = plain.map((index) => commands[index]!);
         return {
           plain,
-          answered: outcomes(plainCommands, { applied, mapped: undefined }, stored, mergedInto, new Map()),
+          answered: outcomes(taken, { applied, mapped: undefined }, stored, mergedInto, new Map()),
         };
       });
       plain.forEach((index, at) => {
@@ -151,9 +151,10 @@ export class HistoryCommit<Tx> implements BatchCommitter, EventAppender {
 const SETTLE_SLICE = 10_000;
 
 /**
- * Commands this commit may take, before reading the store: all saved, no event-to-profile mapping and
- * no event ending a visit (both decided on the locked profile or session), and no session or profile
- * named by another command of the batch (their order within a batch is the locking commit's).
+ * Commands this commit may take, before reading the store: all saved, no event-to-profile mapping, no
+ * event ending a visit and no device id (each changes the profile or the session beyond a touch, decided
+ * on the locked rows), and no session or profile named by another command of the batch (their order
+ * within a batch is the locking commit's).
  */
 function plainCommands(commands: readonly TrackCommand[]): number[] {
   const named = new Map<string, number>();
@@ -169,6 +170,7 @@ function plainCommands(commands: readonly TrackCommand[]): number[] {
       command.save.profile &&
       command.save.session &&
       command.save.events &&
+      command.facts.device.id === undefined &&
       once(command.sessionId && `s\u0000${command.sessionId}`) &&
       once(command.profileId && `p\u0000${command.profileId}`) &&
       command.events.every((event) => event.profileMappings.length === 0 && event.type !== SystemEvent.visitEnded)
