@@ -129,7 +129,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
     tx: SqlExecutor,
     { sessionIds, profileIds, eventIds, wholeProfiles }: BatchKeys,
     sessionLock: 'ORDER BY id FOR UPDATE' | 'ORDER BY id FOR SHARE',
-    lockClause: 'ORDER BY id FOR UPDATE' | '',
+    profileLock: 'ORDER BY id FOR UPDATE' | '',
   ): Promise<LockedBatch> {
     // Event-to-profile mappings and flows read and write the whole profile; plain tracking needs its counters only.
     const profileColumns = wholeProfiles ? '*' : 'id, ids, visits, last_visit_at, current_visit_at, active, created_at';
@@ -148,7 +148,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
       profileIds.length === 0 && sessionIds.length === 0
         ? []
         : tx.query<ProfileRow>(
-            `SELECT ${profileColumns} FROM profiles WHERE id = ANY($1::text[] || ${SESSION_PROFILES}) ${lockClause}`,
+            `SELECT ${profileColumns} FROM profiles WHERE id = ANY($1::text[] || ${SESSION_PROFILES}) ${profileLock}`,
             [profileIds, sessionIds],
           ),
       eventIds.length === 0
@@ -164,7 +164,7 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
       // since; a client may send one): its survivor holds it. Read after the one above, this also
       // finds the survivor of a merge done while the batch waited for the lock.
       const survivors = await tx.query<ProfileRow>(
-        `SELECT ${profileColumns} FROM profiles WHERE ids <> '{}' AND ids && $1::text[] ${lockClause}`,
+        `SELECT ${profileColumns} FROM profiles WHERE ids <> '{}' AND ids && $1::text[] ${profileLock}`,
         [missing],
       );
       const known = new Set(profiles.map((row) => row.id));
