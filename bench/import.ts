@@ -1,7 +1,7 @@
 /**
  * A CSV of BENCH_IMPORT_ROWS rows (200,000; the issue's figure is 1,000,000) imported on PostgreSQL, as events and as profiles, each against
- * a baseline measured just before it: `COPY` of the same rows into an empty copy of the table
- * (indexes included), what storing them costs with nothing checked, mapped or counted.
+ * a baseline measured just before it and just after it (their mean, as the machine's speed drifts): `COPY` of the same rows into an
+ * empty copy of the table (indexes included), what storing them costs with nothing checked, mapped or counted.
  * Targets: events ≥ 25 % of the baseline's rows/s, profiles ≥ 50 %.
  * The database is dropped afterwards. Standalone: `node dist/bench/import.js`; `import` in `npm run bench`.
  * Environment: BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_IMPORT_ROWS,
@@ -105,7 +105,7 @@ export async function benchImport(): Promise<ImportFigure[]> {
     });
     const figures: ImportFigure[] = [];
     for (const target of TARGETS) {
-      const baseline = await copyBaseline(sql, schema, target);
+      const baselineBefore = await copyBaseline(sql, schema, target);
       const draft: ImportDraft = {
         name: `bench ${target}`,
         source: { kind: 'csv', path },
@@ -142,6 +142,7 @@ export async function benchImport(): Promise<ImportFigure[]> {
       const node = process.cpuUsage(nodeBefore);
       const postgresMicros = (cpuBetween(backendsBefore, await backends()) * 1e6) / ROWS;
       const nodeMicros = (node.user + node.system) / ROWS;
+      const baseline = (baselineBefore + (await copyBaseline(sql, schema, target))) / 2;
       const done = await root.repositories.imports.getRun(run.id);
       if (done?.state !== 'done' || done.rowsStored !== ROWS)
         throw new Error(`import ${target}: ${JSON.stringify(done)}`);

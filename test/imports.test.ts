@@ -235,6 +235,35 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     ).toEqual(expect.arrayContaining([4, 4, 1]));
   });
 
+  it('stores the time each appended row maps, and rejects an appended row whose time the store cannot hold', async () => {
+    const path = join(dir, 'timed.csv');
+    // A batch a row: the first opens the visit, the others are appended to it.
+    writeFileSync(
+      path,
+      'user,at\nt1,2024-05-01T10:00:00Z\nt1,2024-05-01T10:05:00+02:00\nt1,0000-01-01T00:00:00Z\nt1,2024-05-01 10:10:00\n',
+    );
+    const created = await createImport({
+      eventType: 'timed-order',
+      source: { kind: 'csv', path },
+      mapping: { profileId: 'user', time: 'at' },
+      options: { batchSize: 1 },
+    });
+    const done = await finished(await run(created.id));
+    expect(done).toMatchObject({ state: 'done', rowsStored: 3, rowsRejected: 1 });
+    const rejections = (await api.admin({ method: 'GET', url: `/jobs/${done.id}/rejections` })).json<
+      { ref: string; reason: string }[]
+    >();
+    expect(rejections).toEqual([{ ref: 'line 4', reason: expect.stringContaining('time') }]);
+    const stored = await api.runtime.db.query<{ occurred_at: Date }>(
+      `SELECT occurred_at FROM events WHERE type = 'timed-order' ORDER BY occurred_at`,
+    );
+    expect(stored.map((row) => row.occurred_at.toISOString())).toEqual([
+      '2024-05-01T08:05:00.000Z',
+      '2024-05-01T10:00:00.000Z',
+      '2024-05-01T10:10:00.000Z',
+    ]);
+  });
+
   it('counts appended rows exactly while /track writes to the same sessions, and a heartbeat settles what a run left', async () => {
     const path = join(dir, 'busy.csv');
     const rows = Array.from({ length: 120 }, (_, at) => `busy${at % 2},${at}`);

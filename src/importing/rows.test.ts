@@ -51,7 +51,7 @@ describe('rowToEvent', () => {
       id: derivedId('imp', 'event', 'line 2'),
       profileId: 'u1',
       sessionId: derivedId('imp', 'session', 'u1'),
-      time: '2024-01-02T03:04:05.000Z',
+      occurredAt: new Date('2024-01-02T03:04:05.000Z'),
       properties: { order: { price: 3 }, city: 'Oslo' },
     });
   });
@@ -60,7 +60,7 @@ describe('rowToEvent', () => {
     const event = rowToEvent('imp', 'key 9', { a: '1', b: 'x' }, {});
     expect(event.properties).toEqual({ a: '1', b: 'x' });
     expect(event.profileId).toBe(derivedId('imp', 'profile', 'key 9'));
-    expect(event.time).toBeUndefined();
+    expect(event.occurredAt).toBeUndefined();
   });
 
   it('rejects a row missing a required value', () => {

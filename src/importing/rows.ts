@@ -14,7 +14,8 @@ export interface RowEvent {
   id: string;
   profileId: string;
   sessionId: string;
-  time?: string;
+  /** When it occurred, where the mapping says (`mapping.time`). */
+  occurredAt?: Date;
   properties: Record<string, unknown>;
 }
 
@@ -83,6 +84,14 @@ function toDate(value: unknown, format = 'iso'): Date | undefined {
   return new Date(/T.*(Z|[+-]\d{2}:?\d{2})$/.test(text) || !text.includes('T') ? text : `${text}Z`);
 }
 
+/** A value as a date; undefined for no value; throws RowRejected naming the field and the format expected. */
+function coerceDate(value: unknown, format: string | undefined, field: string): Date | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const date = toDate(value, format);
+  if (date && !Number.isNaN(date.getTime())) return date;
+  throw new RowRejected(`${field}: expected a date (${format ?? 'iso'}), got ${JSON.stringify(value)}`);
+}
+
 /** A value as its type; throws RowRejected naming the field and what was expected. */
 export function coerce(
   value: unknown,
@@ -113,10 +122,8 @@ export function coerce(
       if (['false', 'no', '0', 'n', 'f'].includes(text)) return false;
       return fail('a boolean (true/false, yes/no, 1/0)');
     }
-    case 'date': {
-      const date = toDate(value, format);
-      return date && !Number.isNaN(date.getTime()) ? date.toISOString() : fail(`a date (${format ?? 'iso'})`);
-    }
+    case 'date':
+      return coerceDate(value, format, field)?.toISOString();
     case 'json': {
       if (typeof value !== 'string') return value;
       try {
@@ -140,13 +147,23 @@ function render(template: string, row: SourceRow): string {
   });
 }
 
-function valueOf(row: SourceRow, mapping: FieldMapping | string, field: string): unknown {
-  const { from, template, type, format, required } = asField(mapping);
-  const raw = template !== undefined ? render(template, row) : from !== undefined ? lookUp(row, from) : undefined;
-  const value = coerce(raw, type, format, field);
+/** What a field's mapping reads from a row, before its type is applied. */
+const rawOf = (row: SourceRow, { from, template }: FieldMapping): unknown =>
+  template !== undefined ? render(template, row) : from !== undefined ? lookUp(row, from) : undefined;
+
+/** A field's value with its type, or undefined for none (RowRejected if the mapping requires one). */
+function checkRequired<T>(
+  value: T | undefined,
+  { from, template, required }: FieldMapping,
+  field: string,
+): T | undefined {
   if (value === undefined && required)
     throw new RowRejected(`${field}: ${template !== undefined ? 'the template' : `"${from}"`} is missing or empty`);
   return value;
+}
+
+function valueOf(row: SourceRow, mapping: FieldMapping, field: string): unknown {
+  return checkRequired(coerce(rawOf(row, mapping), mapping.type, mapping.format, field), mapping, field);
 }
 
 /** Sets the value at a path's parts (`a.b.c` split) in a nested object, making the objects on the way. */
@@ -177,7 +194,7 @@ export interface ProfileUpsert {
 }
 
 /** A mapping's fields as each row applies them: split and named once per mapping, not once per row. */
-type FieldPlan = { prefix: string; fields: { mapping: FieldMapping | string; name: string; parts: string[] }[] };
+type FieldPlan = { prefix: string; fields: { mapping: FieldMapping; name: string; parts: string[] }[] };
 const plans = new WeakMap<Record<string, FieldMapping | string>, FieldPlan>();
 
 function planOf(fields: Record<string, FieldMapping | string>, prefix: string): FieldPlan {
@@ -186,7 +203,7 @@ function planOf(fields: Record<string, FieldMapping | string>, prefix: string): 
     plan = {
       prefix,
       fields: Object.entries(fields).map(([path, mapping]) => ({
-        mapping,
+        mapping: asField(mapping),
         name: `${prefix}.${path}`,
         parts: path.split('.'),
       })),
@@ -220,9 +237,30 @@ export function rowToProfile(
     if (value === undefined) throw new RowRejected(`${path}: missing, or a value that identifies nobody`);
     return { id: derivedId(importId, 'profile', path, value), key: { key: path, value }, traits, pii };
   }
-  const id = valueOf(row, mapping.profileId ?? '', 'profileId');
+  const id = valueOf(row, asField(mapping.profileId ?? ''), 'profileId');
   if (id === undefined) throw new RowRejected('profileId: missing or empty');
   return { id: idText(id, 'profileId'), traits, pii };
+}
+
+/** An events mapping's parts as each row applies them, normalised once per mapping. */
+interface EventPlan {
+  profileId?: FieldMapping;
+  sessionId?: FieldMapping;
+  time?: FieldMapping;
+}
+const eventPlans = new WeakMap<ImportMapping, EventPlan>();
+
+function eventPlanOf(mapping: ImportMapping): EventPlan {
+  let plan = eventPlans.get(mapping);
+  if (!plan) {
+    plan = {
+      ...(mapping.profileId === undefined ? {} : { profileId: asField(mapping.profileId) }),
+      ...(mapping.sessionId === undefined ? {} : { sessionId: asField(mapping.sessionId) }),
+      ...(mapping.time === undefined ? {} : { time: asField(mapping.time) }),
+    };
+    eventPlans.set(mapping, plan);
+  }
+  return plan;
 }
 
 /**
@@ -231,17 +269,21 @@ export function rowToProfile(
  * person of its own.
  */
 export function rowToEvent(importId: string, rowKey: string, row: SourceRow, mapping: ImportMapping): RowEvent {
-  const profileValue = mapping.profileId === undefined ? undefined : valueOf(row, mapping.profileId, 'profileId');
-  const sessionValue = mapping.sessionId === undefined ? undefined : valueOf(row, mapping.sessionId, 'sessionId');
+  const plan = eventPlanOf(mapping);
+  const profileValue = plan.profileId && valueOf(row, plan.profileId, 'profileId');
+  const sessionValue = plan.sessionId && valueOf(row, plan.sessionId, 'sessionId');
   const profileId =
     profileValue === undefined ? derivedId(importId, 'profile', rowKey) : idText(profileValue, 'profileId');
   const sessionId =
     sessionValue === undefined ? derivedId(importId, 'session', profileId) : idText(sessionValue, 'sessionId');
-  let time: string | undefined;
-  if (mapping.time !== undefined) {
-    const field = asField(mapping.time);
-    time = valueOf(row, { ...field, type: 'date' }, 'time') as string | undefined;
-  }
+  const occurredAt =
+    plan.time && checkRequired(coerceDate(rawOf(row, plan.time), plan.time.format, 'time'), plan.time, 'time');
   const properties = mapping.properties === undefined ? { ...row } : mapped(row, mapping.properties, 'properties');
-  return { id: derivedId(importId, 'event', rowKey), profileId, sessionId, time, properties };
+  return {
+    id: derivedId(importId, 'event', rowKey),
+    profileId,
+    sessionId,
+    ...(occurredAt === undefined ? {} : { occurredAt }),
+    properties,
+  };
 }

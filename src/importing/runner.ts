@@ -174,7 +174,14 @@ function collectBatch(
       const rows = requests[index]!;
       if ('error' in result) {
         if (result.error.code === 'invalid_source') throw result.error;
-        for (const { ref } of rows) rejections.push({ ref, reason: result.error.message });
+        // A request whose every event was refused names each event's problem: its row gets its own.
+        const problems = new Map(
+          result.error.details.map(({ field, message }) => [
+            Number(/^events\.(\d+)/.exec(field)?.[1]),
+            `${field}: ${message}`,
+          ]),
+        );
+        rows.forEach(({ ref }, index) => rejections.push({ ref, reason: problems.get(index) ?? result.error.message }));
         continue;
       }
       for (const problem of result.answer.errors)
@@ -240,7 +247,7 @@ function prepareBatch(
             id: event.id,
             type: config.eventType,
             properties: event.properties,
-            ...(event.time === undefined ? {} : { time: event.time }),
+            ...(event.occurredAt === undefined ? {} : { time: event.occurredAt.toISOString() }),
           },
         };
       });

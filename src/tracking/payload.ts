@@ -163,10 +163,15 @@ export function parseEventTime(time: string | number | null | undefined, now: Da
   // ISO 8601 only, strictly (JavaScript's Date would take "hello 5" as a date); naive ones are UTC, as in Tracardi.
   const iso =
     epoch === undefined ? parseDateTime(String(time).trim().replace(SUB_MICROSECOND_DIGITS, '$1')) : undefined;
-  const date =
+  return storableDate(
     epoch === undefined
       ? new Date(iso?.ms ?? Number.NaN)
-      : new Date(Math.abs(epoch) <= EPOCH_SECONDS_LIMIT ? epoch * 1000 : epoch);
+      : new Date(Math.abs(epoch) <= EPOCH_SECONDS_LIMIT ? epoch * 1000 : epoch),
+  );
+}
+
+/** The date, if PostgreSQL's timestamptz can hold it as we write it (years 1 to 9999). */
+export function storableDate(date: Date): Date | undefined {
   if (Number.isNaN(date.getTime())) return undefined;
   const year = date.getUTCFullYear();
   return year >= 1 && year <= 9999 ? date : undefined;

@@ -7,6 +7,7 @@ import type { InlineRunAnswer, TrackCommand, TrackOutcome, ValidEvent } from './
 import {
   checkEnvelope,
   checkEvent,
+  storableDate,
   normalizeEventType,
   requestSettings,
   type EventProblem,
@@ -68,7 +69,8 @@ export interface AppendCandidate {
   sessionId: string;
   profileId: string | undefined;
   properties: Record<string, unknown>;
-  time?: string;
+  /** When it occurred (undefined: now), as the importer read it. */
+  occurredAt?: Date;
 }
 
 /** checkAppend's events: those it accepted with their indexes, and the indexes it left to collect. */
@@ -282,14 +284,17 @@ export class Tracker {
     const checked: CheckedAppend = { sourceId: source.id, type: eventType, origin, events: [], at: [], refused: [] };
     if ((await this.mappings.forEventType(eventType)).length > 0) return { ...checked, refused: [...events.keys()] };
     const now = this.clock();
-    for (const [index, { id, sessionId, profileId, properties, time }] of events.entries()) {
-      const valid = checkEvent({ id, type, properties, ...(time === undefined ? {} : { time }) }, 0, now);
-      if ('field' in valid) {
+    for (let index = 0; index < events.length; index++) {
+      const { id, sessionId, profileId, properties, occurredAt } = events[index]!;
+      // The time is the importer's, already a date: the check is of the rest, and of its range.
+      const valid = checkEvent({ id, type, properties }, 0, now);
+      const time = occurredAt === undefined ? now : storableDate(occurredAt);
+      if ('field' in valid || time === undefined) {
         checked.refused.push(index);
         continue;
       }
       checked.at.push(index);
-      checked.events.push({ id, sessionId, profileId, properties, occurredAt: valid.time });
+      checked.events.push({ id, sessionId, profileId, properties, occurredAt: time });
     }
     return checked;
   }

@@ -31,8 +31,12 @@ export class WorkflowFollowUp implements CommitFollowUp {
     const answering: string[] = [];
     const inline: string[] = [];
     let wake = false;
+    // An import's batch is thousands of events of one type: its rules are looked up once, not per event.
+    const rulesOf = new Map<string, Awaited<ReturnType<EventRuleLookup['forEvent']>>>();
     for (const event of committed.events) {
-      for (const { rule, answersClient } of await this.deps.rules.forEvent(event.type, committed.sourceId)) {
+      let rules = rulesOf.get(event.type);
+      if (!rules) rulesOf.set(event.type, (rules = await this.deps.rules.forEvent(event.type, committed.sourceId)));
+      for (const { rule, answersClient } of rules) {
         const id = runIdFor(rule.id, event.id);
         // A raised event has no client to answer: its runs go to the worker like the others.
         const answers = answersClient && committed.channel !== 'workflow';
