@@ -235,12 +235,13 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     ).toEqual(expect.arrayContaining([4, 4, 1]));
   });
 
-  it('stores the time each appended row maps, and rejects an appended row whose time the store cannot hold', async () => {
+  it('stores the time each appended row maps, and rejects a time /track would refuse whether the row is appended or not', async () => {
     const path = join(dir, 'timed.csv');
-    // A batch a row: the first opens the visit, the others are appended to it.
+    // A batch a row: the first opens t1's visit, t1's others are appended to it; t2 is a new person (collect).
     writeFileSync(
       path,
-      'user,at\nt1,2024-05-01T10:00:00Z\nt1,2024-05-01T10:05:00+02:00\nt1,0000-01-01T00:00:00Z\nt1,2024-05-01 10:10:00\n',
+      'user,at\nt1,2024-05-01T10:00:00Z\nt1,2024-05-01T10:05:00+02:00\nt1,0000-01-01T00:00:00Z\nt1,2024-05-01 10:10:00\n' +
+        't1,0999-12-31T00:00:00Z\nt2,0999-12-31T00:00:00Z\n',
     );
     const created = await createImport({
       eventType: 'timed-order',
@@ -249,11 +250,13 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
       options: { batchSize: 1 },
     });
     const done = await finished(await run(created.id));
-    expect(done).toMatchObject({ state: 'done', rowsStored: 3, rowsRejected: 1 });
+    expect(done).toMatchObject({ state: 'done', rowsStored: 3, rowsRejected: 3 });
     const rejections = (await api.admin({ method: 'GET', url: `/jobs/${done.id}/rejections` })).json<
       { ref: string; reason: string }[]
     >();
-    expect(rejections).toEqual([{ ref: 'line 4', reason: expect.stringContaining('time') }]);
+    expect(rejections).toEqual(
+      ['line 4', 'line 6', 'line 7'].map((ref) => ({ ref, reason: expect.stringContaining('events.0.time') })),
+    );
     const stored = await api.runtime.db.query<{ occurred_at: Date }>(
       `SELECT occurred_at FROM events WHERE type = 'timed-order' ORDER BY occurred_at`,
     );

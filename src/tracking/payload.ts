@@ -177,6 +177,11 @@ export function storableDate(date: Date): Date | undefined {
   return year >= 1 && year <= 9999 ? date : undefined;
 }
 
+/** The date, if /track takes it written as ISO-8601 text: the years parseDateTime reads, 1000 to 9999. */
+export function isoTextDate(date: Date): Date | undefined {
+  return storableDate(date) && date.getUTCFullYear() >= 1000 ? date : undefined;
+}
+
 /** The parts of an event that are stored, so must hold only what PostgreSQL can store. */
 const STORED_EVENT_FIELDS = ['id', 'type', 'properties', 'context', 'tags', 'options'] as const;
 

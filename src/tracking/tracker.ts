@@ -7,7 +7,7 @@ import type { InlineRunAnswer, TrackCommand, TrackOutcome, ValidEvent } from './
 import {
   checkEnvelope,
   checkEvent,
-  storableDate,
+  isoTextDate,
   normalizeEventType,
   requestSettings,
   type EventProblem,
@@ -286,9 +286,10 @@ export class Tracker {
     const now = this.clock();
     for (let index = 0; index < events.length; index++) {
       const { id, sessionId, profileId, properties, occurredAt } = events[index]!;
-      // The time is the importer's, already a date: the check is of the rest, and of its range.
+      // The time is the importer's, already a date: the check is of the rest, and of its range, the one
+      // collect applies to the ISO text a refused event is handed on as.
       const valid = checkEvent({ id, type, properties }, 0, now);
-      const time = occurredAt === undefined ? now : storableDate(occurredAt);
+      const time = occurredAt === undefined ? now : isoTextDate(occurredAt);
       if ('field' in valid || time === undefined) {
         checked.refused.push(index);
         continue;
