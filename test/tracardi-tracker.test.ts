@@ -187,7 +187,8 @@ for (const backend of BACKENDS) {
         {
           index: 0,
           field: 'events.0.time.create',
-          message: 'expected an ISO-8601 date-time, epoch milliseconds or seconds, in the years 1 to 9999',
+          message:
+            'expected an ISO-8601 date-time, epoch milliseconds or seconds, in the years 1000 to 9999 as text, 1 to 9999 as epoch time',
         },
         {
           index: 1,

@@ -50,7 +50,8 @@ describe('event time', () => {
     expect(problem({ type: 'a', time: { create: 'yesterday' } })).toEqual({
       index: 2,
       field: 'events.2.time.create',
-      message: 'expected an ISO-8601 date-time, epoch milliseconds or seconds, in the years 1 to 9999',
+      message:
+        'expected an ISO-8601 date-time, epoch milliseconds or seconds, in the years 1000 to 9999 as text, 1 to 9999 as epoch time',
     });
     expect(problem({ type: 'a', time: { insert: '2026-13-45' } })).toMatchObject({ field: 'events.2.time.insert' });
     expect(problem({ type: 'a', time: 'soon' })).toMatchObject({ field: 'events.2.time' });

@@ -208,7 +208,11 @@ export function checkEvent(
   const occurred = occurrence(event.time);
   const time = parseEventTime(occurred.value, now);
   if (!time)
-    return { index, field: `${prefix}.${occurred.field}`, message: `expected ${MOMENT}, in the years 1 to 9999` };
+    return {
+      index,
+      field: `${prefix}.${occurred.field}`,
+      message: `expected ${MOMENT}, in the years 1000 to 9999 as text, 1 to 9999 as epoch time`,
+    };
   const unstorable = findUnstorableField(event, STORED_EVENT_FIELDS, `${prefix}.`);
   if (unstorable) return { index, ...unstorable };
   return { event, time };
