@@ -140,24 +140,28 @@ describe.skipIf(!(await postgresAvailable()))('imports racing other writers on p
       close: () => db.close(),
     };
     const store = new SqlTrackingStore(spied);
-    const events = Array.from({ length: 1000 }, (_, at) => ({
-      id: randomUUID(),
-      sessionId: `plan-s${((at * 37) % 200000) + 1}`,
-      profileId: `plan-user-${at}`,
-      properties: {},
-      occurredAt: new Date(),
-    }));
-    const outcome = await store.transaction((tx) =>
-      store.appendEvents(tx, { type: 'plan-order', sourceId: api.sourceId, events, now: new Date() }),
-    );
-    expect(outcome.stored).toHaveLength(1000);
+    // Both statements: for a batch that may hold stored ids, and for one that does not.
+    for (const idsMayBeStored of [true, false]) {
+      const events = Array.from({ length: 1000 }, (_, at) => ({
+        id: randomUUID(),
+        sessionId: `plan-s${((at * 37) % 200000) + 1}`,
+        profileId: `plan-user-${at}`,
+        properties: {},
+        occurredAt: new Date(),
+      }));
+      const outcome = await store.transaction((tx) =>
+        store.appendEvents(tx, { type: 'plan-order', sourceId: api.sourceId, events, now: new Date() }, idsMayBeStored),
+      );
+      expect(outcome.stored).toHaveLength(1000);
+    }
     const scanned: string[] = [];
     const walk = (node: Record<string, unknown>) => {
       if (node['Node Type'] === 'Seq Scan') scanned.push(String(node['Relation Name']));
       for (const child of (node['Plans'] as Record<string, unknown>[] | undefined) ?? []) walk(child);
     };
-    expect(plans).toHaveLength(1);
-    walk((plans[0] as { 'QUERY PLAN': { Plan: Record<string, unknown> }[] }[])[0]!['QUERY PLAN'][0]!.Plan);
+    expect(plans).toHaveLength(2);
+    for (const plan of plans)
+      walk((plan as { 'QUERY PLAN': { Plan: Record<string, unknown> }[] }[])[0]!['QUERY PLAN'][0]!.Plan);
     expect(scanned).not.toContain('sessions');
   });
 });

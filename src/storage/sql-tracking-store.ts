@@ -11,11 +11,12 @@ import type {
   LockedBatch,
   TrackingStore,
 } from '../tracking/ports.js';
+import { StoredEventId } from '../tracking/ports.js';
 import { DEFAULT_SQL_MAPPING, documentFromRow } from '../condition/index.js';
 import { deepEquals } from '../condition/values.js';
 import type { ProfileDocument } from '../mapping/apply.js';
 import { writableProfileColumns } from './rows.js';
-import { insertEventsFrom } from './event-insert.js';
+import { insertEventsFrom, type OnDuplicateEvent } from './event-insert.js';
 import { recordAppliedMappings } from './sql-mappings.js';
 
 /**
@@ -203,20 +204,28 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
     return new Set(stored.map((row) => row.id));
   }
 
-  async appendEvents(tx: SqlExecutor, { type, sourceId, events, now }: AppendBatch): Promise<AppendOutcome> {
-    const rows = await tx.query<{ id: string | null; profile_id: string; session_id: string; declined: number | null }>(
-      APPEND_EVENTS,
-      [
-        events.map((event) => event.id),
-        events.map((event) => event.sessionId),
-        events.map((event) => event.profileId ?? null),
-        events.map((event) => JSON.stringify(event.properties)),
-        events.map((event) => event.occurredAt.toISOString()),
-        type,
-        sourceId,
-        now.toISOString(),
-      ],
-    );
+  async appendEvents(
+    tx: SqlExecutor,
+    { type, sourceId, events, now }: AppendBatch,
+    idsMayBeStored: boolean,
+  ): Promise<AppendOutcome> {
+    const rows = await tx
+      .query<{ id: string | null; profile_id: string; session_id: string; declined: number | null }>(
+        idsMayBeStored ? APPEND_EVENTS : APPEND_NEW_EVENTS,
+        [
+          events.map((event) => event.id),
+          events.map((event) => event.sessionId),
+          events.map((event) => event.profileId ?? null),
+          events.map((event) => JSON.stringify(event.properties)),
+          events.map((event) => event.occurredAt.toISOString()),
+          type,
+          sourceId,
+          now.toISOString(),
+        ],
+      )
+      .catch((error: unknown) => {
+        throw isUniqueViolation(error) ? new StoredEventId() : error;
+      });
     const outcome: AppendOutcome = { stored: [], declined: [] };
     for (const row of rows)
       if (row.declined !== null) outcome.declined.push(Number(row.declined) - 1);
@@ -282,7 +291,7 @@ const WRITE_HISTORY = `WITH new_events AS (
  * is (a batch read again after a kill stores nothing twice) and its session gets a touch; the rest are
  * declined, by their 1-based position.
  */
-const APPEND_EVENTS = `WITH r AS (
+const appendEvents = (onDuplicate: OnDuplicateEvent) => `WITH r AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
       AS r(id, session_id, profile_key, properties, occurred_at, n)
   ), open AS (
@@ -299,6 +308,7 @@ const APPEND_EVENTS = `WITH r AS (
       `(SELECT id, $6::text AS type, profile_id, session_id, $7::text AS source_id, properties::jsonb AS properties,
                '{}'::jsonb AS traits, '{}'::jsonb AS context, '{}'::text[] AS tags, '{}'::jsonb AS metadata,
                occurred_at::timestamptz AS occurred_at, $8::timestamptz AS inserted_at FROM open) AS o`,
+      onDuplicate,
     )}
     RETURNING id, profile_id, session_id
   ), touches AS (
@@ -308,6 +318,9 @@ const APPEND_EVENTS = `WITH r AS (
   SELECT id, profile_id, session_id, NULL::bigint AS declined FROM stored
   UNION ALL
   SELECT NULL, NULL, NULL, n FROM r WHERE NOT EXISTS (SELECT 1 FROM open WHERE open.n = r.n)`;
+const APPEND_EVENTS = appendEvents('keep-stored');
+/** A batch none of whose ids is stored, as most are: without the speculative insertion of ON CONFLICT. */
+const APPEND_NEW_EVENTS = appendEvents('fail');
 
 /**
  * Touches counted onto their sessions, whose visits go on as /track's visit rules carry them on (last

@@ -12,6 +12,7 @@ import type {
   HistoryWrites,
   LockedBatch,
 } from './ports.js';
+import { StoredEventId } from './ports.js';
 
 const NOW = new Date('2026-01-01T10:00:00Z');
 
@@ -46,8 +47,19 @@ class MemoryHistoryStore implements HistoryStore<null> {
     return { settled: 0, profileIds: [] };
   }
 
-  async appendEvents(_tx: null, _batch: AppendBatch): Promise<AppendOutcome> {
-    return { stored: [], declined: [] };
+  /** Ids of the events appended, and whether each call was told ids may be stored already. */
+  readonly appended = new Set<string>();
+  readonly appendCalls: boolean[] = [];
+
+  async appendEvents(_tx: null, batch: AppendBatch, idsMayBeStored: boolean): Promise<AppendOutcome> {
+    this.appendCalls.push(idsMayBeStored);
+    const fresh = batch.events.filter((event) => !this.appended.has(event.id));
+    if (fresh.length < batch.events.length && !idsMayBeStored) throw new StoredEventId();
+    for (const event of fresh) this.appended.add(event.id);
+    return {
+      stored: fresh.map((event) => ({ id: event.id, profileId: event.profileId!, sessionId: event.sessionId })),
+      declined: [],
+    };
   }
 }
 
@@ -188,5 +200,24 @@ describe('HistoryCommit', () => {
     expect(store.writes[0]!.newSessions.map((each) => each.id)).toEqual(['s-plain']);
     // Each answer in its command's place, whichever commit took it.
     expect(outcomes.map((outcome) => outcome.sessionId)).toEqual(commands.map((each) => each.sessionId));
+  });
+
+  it('appends without checking for stored ids until a batch holds one, then checks until a batch holds none', async () => {
+    const { store, commit } = setUp();
+    const batch = (...ids: string[]): AppendBatch => ({
+      type: 'purchase',
+      sourceId: 'import',
+      now: NOW,
+      events: ids.map((id) => ({ id, sessionId: 's-ann', profileId: 'ann', properties: {}, occurredAt: NOW })),
+    });
+    const stored = async (...ids: string[]) =>
+      (await commit.append(batch(...ids), false)).stored.map((event) => event.id);
+    expect(await stored('a', 'b')).toEqual(['a', 'b']);
+    // Read again after a kill: the stored id is left alone, the rest stored.
+    expect(await stored('b', 'c')).toEqual(['c']);
+    expect(await stored('c', 'd')).toEqual(['d']);
+    expect(await stored('e')).toEqual(['e']);
+    expect(await stored('f')).toEqual(['f']);
+    expect(store.appendCalls).toEqual([false, false, true, true, true, false]);
   });
 });

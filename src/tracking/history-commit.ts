@@ -10,6 +10,7 @@ import type {
   HistoryStore,
   LockedBatch,
 } from './ports.js';
+import { StoredEventId } from './ports.js';
 import { applyTrackCommand, VisitLedger } from './visit.js';
 
 /**
@@ -28,6 +29,12 @@ import { applyTrackCommand, VisitLedger } from './visit.js';
  * they are those stored, else in SQL.
  */
 export class HistoryCommit<Tx> implements BatchCommitter, EventAppender {
+  /**
+   * Whether an append met an id already stored and the batches since have too: until one has not, appends
+   * leave stored ids alone rather than fail on them (most batches of most runs hold none).
+   */
+  private storedIdsLikely = false;
+
   constructor(
     private readonly store: HistoryStore<Tx>,
     private readonly steps: readonly CommitStep<Tx>[],
@@ -99,9 +106,26 @@ export class HistoryCommit<Tx> implements BatchCommitter, EventAppender {
    * without a request and its answer a person. Returns what it stored and which events it declined.
    */
   async append(batch: AppendBatch, runFlows: boolean): Promise<AppendOutcome> {
+    if (!this.storedIdsLikely)
+      try {
+        return await this.appendOnce(batch, runFlows, false);
+      } catch (error) {
+        if (!(error instanceof StoredEventId)) throw error;
+      }
+    // A batch read again (a resumed or repeated import): its next batches are likely read again too.
+    this.storedIdsLikely = true;
+    const outcome = await this.appendOnce(batch, runFlows, true);
+    if (outcome.stored.length + outcome.declined.length === batch.events.length) this.storedIdsLikely = false;
+    return outcome;
+  }
+
+  private async appendOnce(batch: AppendBatch, runFlows: boolean, idsMayBeStored: boolean): Promise<AppendOutcome> {
     const flows = await this.flows?.begin();
     return this.store.transaction(async (tx) => {
-      const [outcome, confirmed] = await Promise.all([this.store.appendEvents(tx, batch), flows?.confirm(tx)]);
+      const [outcome, confirmed] = await Promise.all([
+        this.store.appendEvents(tx, batch, idsMayBeStored),
+        flows?.confirm(tx),
+      ]);
       const occurredAt = new Map(batch.events.map((event) => [event.id, event.occurredAt]));
       const events: CommittedEvent[] = outcome.stored.map(({ id, profileId, sessionId }) => ({
         id,

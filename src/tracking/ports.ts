@@ -138,9 +138,14 @@ export interface HistoryStore<Tx> {
    * Stores the events whose session is stored with its visit not ended, its profile stored by that id,
    * and no other profile named (by id or merged id), each with a touch of its session; declines the others.
    * The sessions are share-locked, and checked on what a concurrent writer of them committed.
+   * `idsMayBeStored`: an event whose id is stored is left as it is; otherwise the store may fail with
+   * StoredEventId instead, which spares it the check a row costs.
    */
-  appendEvents(tx: Tx, batch: AppendBatch): Promise<AppendOutcome>;
+  appendEvents(tx: Tx, batch: AppendBatch, idsMayBeStored: boolean): Promise<AppendOutcome>;
 }
+
+/** An append told no id was stored met one: its transaction is void, and the append is done again. */
+export class StoredEventId extends Error {}
 
 /**
  * The workflow rules' part in a commit (workflow/inline.ts): the flows of rules all of whose actions are
