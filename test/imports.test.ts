@@ -351,6 +351,35 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(survivor).toEqual({ active: true });
   });
 
+  it('settles the touches of many sessions in slices, side by side on PostgreSQL, each session once', async () => {
+    const sessionIds = await Promise.all(
+      Array.from({ length: 30 }, async () => {
+        const answer = await api.track({ source: { id: api.sourceId }, events: [{ type: 'page-view' }] });
+        return answer.json<{ session: { id: string } }>().session.id;
+      }),
+    );
+    const counts = async () =>
+      new Map(
+        (
+          await api.runtime.db.query<{ id: string; events_count: number }>(
+            'SELECT id, events_count FROM sessions WHERE id = ANY($1::text[])',
+            [sessionIds],
+          )
+        ).map((row) => [row.id, row.events_count]),
+      );
+    const before = await counts();
+    await api.runtime.db.query(
+      `INSERT INTO session_touches (session_id, events, touched_at)
+       SELECT id, n, now() FROM unnest($1::text[]) AS id, (VALUES (3), (4)) AS t(n)`,
+      [sessionIds],
+    );
+    // Slices of 4 sessions: each share of the sessions takes several.
+    expect(await api.runtime.root.tracking().historyCommit.settle(4)).toBe(30);
+    const after = await counts();
+    expect(sessionIds.map((id) => after.get(id)! - before.get(id)!)).toEqual(sessionIds.map(() => 7));
+    expect(await api.runtime.db.query('SELECT 1 FROM session_touches')).toEqual([]);
+  });
+
   it('applies identification points to appended rows as collect does', async () => {
     const point = await api.admin({
       method: 'POST',

@@ -275,10 +275,11 @@ export class Composition {
         logger: this.logger.child({ capability: 'workflow' }),
       });
       const commit = new TrackCommit(store, this.steps, flows);
+      const lanes = this.db.kind === 'pglite' ? 1 : this.config.commitLanes;
       const tracker = new Tracker(commit, sourceCache, mappingCache, {
         maxBatch: this.config.groupCommitMaxBatch,
         maxWaitMs: this.config.groupCommitMaxWaitMs,
-        lanes: this.db.kind === 'pglite' ? 1 : this.config.commitLanes,
+        lanes,
         followUp: new WorkflowFollowUp({
           ...this.workflowExecution(),
           logger: this.logger.child({ capability: 'workflow' }),
@@ -291,7 +292,7 @@ export class Composition {
         tracker,
         sourceCache,
         mappingCache,
-        historyCommit: new HistoryCommit(store, this.steps, commit, flows),
+        historyCommit: new HistoryCommit(store, this.steps, commit, flows, lanes),
       };
     }
     return this.openedTracking;

@@ -233,9 +233,17 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
     return outcome;
   }
 
-  async settleTouches(tx: SqlExecutor, limit: number): Promise<{ settled: number; profileIds: string[] }> {
+  async settleTouches(
+    tx: SqlExecutor,
+    limit: number,
+    share: { index: number; of: number },
+  ): Promise<{ settled: number; profileIds: string[] }> {
     const picked = (
-      await tx.query<{ session_id: string }>('SELECT DISTINCT session_id FROM session_touches LIMIT $1', [limit])
+      await tx.query<{ session_id: string }>(
+        `SELECT DISTINCT session_id FROM session_touches
+          WHERE $2::int = 1 OR (hashtext(session_id) & 2147483647) % $2::int = $3::int LIMIT $1`,
+        [limit, share.of, share.index],
+      )
     ).map((row) => row.session_id);
     if (picked.length === 0) return { settled: 0, profileIds: [] };
     // Locked in id order, sessions then their profiles, as /track locks them: a settle and a commit

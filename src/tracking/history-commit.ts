@@ -40,6 +40,8 @@ export class HistoryCommit<Tx> implements BatchCommitter, EventAppender {
     private readonly steps: readonly CommitStep<Tx>[],
     private readonly locking: BatchCommitter,
     private readonly flows?: CommitFlows<Tx>,
+    /** The transactions a settle runs side by side (the commit lanes). */
+    private readonly settleLanes = 1,
   ) {}
 
   async commit(commands: TrackCommand[], now: Date): Promise<TrackOutcome[]> {
@@ -152,12 +154,21 @@ export class HistoryCommit<Tx> implements BatchCommitter, EventAppender {
   /**
    * Counts the touches onto their sessions and profiles, a bounded slice of sessions a transaction,
    * until none is left; the commit steps see the profiles it touched. Returns how many sessions it settled.
+   * The sessions are split by id into a share per lane, settled side by side: a settle is PostgreSQL's
+   * work alone, and a share locks its sessions, then their profiles, in id order as every writer does.
    */
   async settle(slice = SETTLE_SLICE): Promise<number> {
+    const shares = await Promise.all(
+      Array.from({ length: this.settleLanes }, (_, index) => this.settleShare(slice, { index, of: this.settleLanes })),
+    );
+    return shares.reduce((sum, settled) => sum + settled, 0);
+  }
+
+  private async settleShare(slice: number, share: { index: number; of: number }): Promise<number> {
     let total = 0;
     for (;;) {
       const settled = await this.store.transaction(async (tx) => {
-        const { settled, profileIds } = await this.store.settleTouches(tx, slice);
+        const { settled, profileIds } = await this.store.settleTouches(tx, slice, share);
         await runCommitSteps(this.steps, tx, {
           writer: 'import',
           events: [],

@@ -130,10 +130,15 @@ export interface HistoryStore<Tx> {
   /** Writes the changes and returns the ids of the events it stored (not those stored before). */
   writeHistory(tx: Tx, writes: HistoryWrites): Promise<Set<string>>;
   /**
-   * Settles the touches (of any writer) of up to `limit` sessions: counts them onto their sessions,
-   * carries the visits on, deletes them. Returns how many sessions it took and the profiles it touched.
+   * Settles the touches (of any writer) of up to `limit` sessions of `share` (sessions split by id into
+   * `of` shares, this one `index`): counts them onto their sessions, carries the visits on, deletes them.
+   * Returns how many sessions it took and the profiles it touched.
    */
-  settleTouches(tx: Tx, limit: number): Promise<{ settled: number; profileIds: string[] }>;
+  settleTouches(
+    tx: Tx,
+    limit: number,
+    share: { index: number; of: number },
+  ): Promise<{ settled: number; profileIds: string[] }>;
   /**
    * Stores the events whose session is stored with its visit not ended, its profile stored by that id,
    * and no other profile named (by id or merged id), each with a touch of its session; declines the others.
