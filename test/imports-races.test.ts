@@ -113,6 +113,50 @@ describe.skipIf(!(await postgresAvailable()))('imports racing other writers on p
     expect(await api.runtime.db.query('SELECT 1 FROM profiles WHERE id = $1', [stored!.profile_id])).toHaveLength(1);
   });
 
+  it('locks the survivor of a merged id a settled session carries before the settle writes it', async () => {
+    const [older, newer] = [await person(), await person()];
+    const merged = await api.admin({
+      method: 'POST',
+      url: '/profiles/merge',
+      payload: { ids: [older.profile.id, newer.profile.id] },
+    });
+    expect(merged.statusCode, merged.body).toBe(200);
+    const [{ id: survivor }] = (await api.runtime.db.query<{ id: string }>(
+      `SELECT id FROM profiles WHERE ids @> ARRAY[$1::text]`,
+      [newer.profile.id],
+    )) as [{ id: string }];
+    await api.runtime.db.query(`INSERT INTO session_touches (session_id, events, touched_at) VALUES ($1, 1, now())`, [
+      newer.session.id,
+    ]);
+    // Whether another writer could take the survivor's lock just before the settle writes it: two
+    // shares settling sessions of each other's survivors would then deadlock.
+    let lockable: boolean | undefined;
+    const db = api.runtime.db;
+    const probing = (tx: TransactionExecutor): TransactionExecutor => ({
+      query: async (text, params) => {
+        if (text.includes('DELETE FROM session_touches'))
+          lockable = await db
+            .query('SELECT 1 FROM profiles WHERE id = $1 FOR UPDATE NOWAIT', [survivor])
+            .then(() => true)
+            .catch((error: { code?: string }) => (error.code === '55P03' ? false : Promise.reject(error)));
+        return tx.query(text, params);
+      },
+      exec: (script) => tx.exec(script),
+      savepoint: (work) => tx.savepoint(work),
+    });
+    const store = new SqlTrackingStore({
+      kind: db.kind,
+      schema: db.schema,
+      query: (text, params) => db.query(text, params),
+      exec: (script) => db.exec(script),
+      transaction: (work) => db.transaction((tx) => work(probing(tx))),
+      close: () => db.close(),
+    });
+    const settled = await store.transaction((tx) => store.settleTouches(tx, 10, { index: 0, of: 1 }));
+    expect(settled.profileIds).toEqual([survivor]);
+    expect(lockable).toBe(false);
+  });
+
   it("finds an append's sessions by their ids, not by a scan of every session", async () => {
     const db = api.runtime.db;
     await db.query(

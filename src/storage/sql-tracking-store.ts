@@ -238,6 +238,8 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
     limit: number,
     share: { index: number; of: number },
   ): Promise<{ settled: number; profileIds: string[] }> {
+    // Shares split the sessions by id: a profile's sessions may fall in several, whose settles then
+    // queue on its lock (taken in the same order by all, below).
     const picked = (
       await tx.query<{ session_id: string }>(
         `SELECT DISTINCT session_id FROM session_touches
@@ -247,11 +249,16 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
     ).map((row) => row.session_id);
     if (picked.length === 0) return { settled: 0, profileIds: [] };
     // Locked in id order, sessions then their profiles, as /track locks them: a settle and a commit
-    // (or another writer of profiles) queue rather than deadlock.
+    // (or another writer of profiles) queue rather than deadlock. The profiles include the survivor
+    // of a merged id a session still carries, which the settle writes too.
     await tx.query('SELECT 1 FROM sessions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [picked]);
     await tx.query(
-      `SELECT 1 FROM profiles WHERE id = ANY(ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($1::text[])))
-        ORDER BY id FOR UPDATE`,
+      `WITH owners AS (SELECT ARRAY(SELECT profile_id FROM sessions WHERE id = ANY($1::text[])) AS ids)
+       SELECT 1 FROM profiles, owners
+        WHERE profiles.id = ANY(owners.ids)
+           -- ids <> '{}' lets the partial index of merged ids answer (0006)
+           OR (profiles.ids <> '{}' AND profiles.ids && owners.ids)
+        ORDER BY profiles.id FOR UPDATE OF profiles`,
       [picked],
     );
     const [row] = await tx.query<{ profile_ids: string[] }>(SETTLE_TOUCHES, [picked]);

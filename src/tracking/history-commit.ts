@@ -156,12 +156,18 @@ export class HistoryCommit<Tx> implements BatchCommitter, EventAppender {
    * until none is left; the commit steps see the profiles it touched. Returns how many sessions it settled.
    * The sessions are split by id into a share per lane, settled side by side: a settle is PostgreSQL's
    * work alone, and a share locks its sessions, then their profiles, in id order as every writer does.
+   * Answers once every share has stopped: none goes on settling after its caller moved on.
    */
   async settle(slice = SETTLE_SLICE): Promise<number> {
-    const shares = await Promise.all(
+    const shares = await Promise.allSettled(
       Array.from({ length: this.settleLanes }, (_, index) => this.settleShare(slice, { index, of: this.settleLanes })),
     );
-    return shares.reduce((sum, settled) => sum + settled, 0);
+    let total = 0;
+    for (const share of shares) {
+      if (share.status === 'rejected') throw share.reason;
+      total += share.value;
+    }
+    return total;
   }
 
   private async settleShare(slice: number, share: { index: number; of: number }): Promise<number> {

@@ -130,8 +130,8 @@ export interface HistoryStore<Tx> {
   /** Writes the changes and returns the ids of the events it stored (not those stored before). */
   writeHistory(tx: Tx, writes: HistoryWrites): Promise<Set<string>>;
   /**
-   * Settles the touches (of any writer) of up to `limit` sessions of `share` (sessions split by id into
-   * `of` shares, this one `index`): counts them onto their sessions, carries the visits on, deletes them.
+   * Settles the touches (of any writer) of up to `limit` sessions of `share` (sessions split by id
+   * into `of` shares, this one `index`): counts them onto their sessions, carries the visits on, deletes them.
    * Returns how many sessions it took and the profiles it touched.
    */
   settleTouches(
