@@ -653,6 +653,38 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
       },
     });
     expect(updated.json<{ hasSecret: boolean }>().hasSecret).toBe(true);
+    // Not for another server, database or user: the stored password would go where it was not given for.
+    for (const moved of [{ host: 'attacker.example' }, { port: 15999 }, { database: 'other' }, { user: 'other' }]) {
+      const refused = await api.admin({
+        method: 'PUT',
+        url: `/imports/${created.id}`,
+        payload: {
+          name: 'moved',
+          eventSourceId: api.sourceId,
+          eventType: 'purchase',
+          source: { kind: 'postgres', host: '127.0.0.1', user: 'u', database: 'd', table: 't', key: 'id', ...moved },
+        },
+      });
+      expect(refused.statusCode, refused.body).toBe(400);
+      expect(refused.json<{ details: { field: string }[] }>().details[0]!.field).toBe('source.password');
+    }
+    const stillThere = await api.admin({ method: 'GET', url: `/imports/${created.id}` });
+    expect(stillThere.json<{ name: string; source: { host: string } }>()).toMatchObject({
+      name: 'renamed',
+      source: { host: '127.0.0.1' },
+    });
+    // With the password given again, it may move.
+    const moved = await api.admin({
+      method: 'PUT',
+      url: `/imports/${created.id}`,
+      payload: {
+        name: 'moved',
+        eventSourceId: api.sourceId,
+        eventType: 'purchase',
+        source: { kind: 'postgres', host: '10.0.0.9', user: 'u', database: 'd', table: 't', key: 'id', password: 'p2' },
+      },
+    });
+    expect(moved.statusCode, moved.body).toBe(200);
   });
 
   describe('MariaDB', () => {

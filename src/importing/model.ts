@@ -192,6 +192,24 @@ export function checkDraft(draft: ImportDraft): void {
     throw invalidInput(problems.map((problem) => `${problem.field}: ${problem.message}`).join('; '), problems);
 }
 
+/**
+ * Checks that a replacement source that comes without a password may keep the one stored: only while
+ * it names the same server, database and user, else whoever may edit an import could have the stored
+ * password sent to a server of their choosing.
+ */
+export function checkKeptSecret(stored: ImportConfig, next: ImportSource): void {
+  if (!stored.hasSecret || !isDatabaseSource(next) || next.password !== undefined) return;
+  const connection = (source: ImportSource) =>
+    isDatabaseSource(source) ? [source.kind, source.host, source.port ?? null, source.user, source.database] : [];
+  if (JSON.stringify(connection(stored.source)) === JSON.stringify(connection(next))) return;
+  const problem = {
+    field: 'source.password',
+    message:
+      'expected the password again: the stored one is kept only for the same kind, host, port, user and database',
+  };
+  throw invalidInput(`${problem.field}: ${problem.message}`, [problem]);
+}
+
 /** The source with its password taken out, and the password. */
 export function splitSecret(source: ImportSource): { source: ImportSource; secret: string | undefined } {
   if (!isDatabaseSource(source)) return { source, secret: undefined };

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { checkDraft, SOURCE_KINDS, splitSecret, TARGETS, type ImportDraft } from '../../importing/model.js';
+import {
+  checkDraft,
+  checkKeptSecret,
+  SOURCE_KINDS,
+  splitSecret,
+  TARGETS,
+  type ImportDraft,
+} from '../../importing/model.js';
 import type { ImportRun, ImportStore } from '../../importing/ports.js';
 import { progressOf } from '../../importing/progress.js';
 import { TRACARDI_INDICES } from '../../importing/tracardi.js';
@@ -247,14 +254,19 @@ export function importRoutes(services: ImportApiServices) {
       {
         schema: {
           tags,
-          summary: 'Replace an import; credentials left out are kept. Runs already started keep their settings.',
+          summary:
+            'Replace an import; a password left out is kept while the source names the same server, database and user. Runs already started keep their settings.',
           params: IdParams,
           body: Body,
           response: { 200: ImportSchema, '4xx': ErrorSchema },
         },
       },
       async (request) => {
-        const { draft, sealed } = await prepare(request.body as ImportDraft);
+        const body = request.body as ImportDraft;
+        const stored = await imports.get(request.params.id);
+        if (!stored) throw notFound('import');
+        checkKeptSecret(stored, body.source);
+        const { draft, sealed } = await prepare(body);
         return (await imports.update(request.params.id, draft, sealed)) ?? Promise.reject(notFound('import'));
       },
     );
