@@ -11,6 +11,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadHeartbeatConfig } from '../src/config/config.js';
 import { runHeartbeat } from '../src/heartbeat/job.js';
+import { createImportRun, runImport } from '../src/importing/runner.js';
 import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
 import { eventually } from './support/eventually.js';
 import { POSTGRES_ADMIN_URL, postgresAvailable } from './support/postgres.js';
@@ -518,6 +519,65 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     );
     expect((await api.admin({ method: 'POST', url: `/jobs/${id}/cancel` })).json<RunView>().state).toBe('cancelled');
     expect((await api.admin({ method: 'POST', url: `/jobs/${id}/resume` })).statusCode).toBe(409);
+  });
+
+  it('stores rows at its rowsPerSecond, not a whole batch at once, and counts each batch as soon as it is stored', async () => {
+    const rate = 5;
+    const path = join(dir, 'throttled.csv');
+    writeFileSync(path, `id\n${Array.from({ length: 40 }, (_, i) => `t${i}`).join('\n')}\n`);
+    // The default batch size: the throttle, not the batch, sets how many rows go at once.
+    const created = await createImport({
+      eventType: 'throttled-row',
+      source: { kind: 'csv', path },
+      options: { rowsPerSecond: rate },
+    });
+    const began = Date.now();
+    const id = await run(created.id);
+    let countedWhileRunning = 0;
+    while (Date.now() - began < 2500) {
+      const stored = await events('throttled-row');
+      // At most one second's rows ahead of the rate.
+      expect(stored).toBeLessThanOrEqual(rate * ((Date.now() - began) / 1000 + 1));
+      const view = await job(id);
+      if (view.state === 'running') countedWhileRunning = Math.max(countedWhileRunning, view.rowsStored);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(countedWhileRunning).toBeGreaterThanOrEqual(rate);
+    expect((await api.admin({ method: 'POST', url: `/jobs/${id}/cancel` })).statusCode).toBe(200);
+    const stopped = await eventually(
+      async () => [await job(id), await events('throttled-row')] as const,
+      ([view, stored]) => view.rowsStored === stored,
+    );
+    expect(stopped[0]).toMatchObject({ state: 'cancelled', rowsStored: stopped[1] });
+    expect(stopped[1]).toBeLessThan(40);
+  });
+
+  it('stops a run waiting for a slow throttle within a second of its cancel, without storing the waiting row', async () => {
+    const path = join(dir, 'slow.csv');
+    writeFileSync(path, 'id\ns1\ns2\ns3\n');
+    // One row every four seconds.
+    const created = await createImport({
+      eventType: 'slow-row',
+      source: { kind: 'csv', path },
+      options: { rowsPerSecond: 0.25 },
+    });
+    const { root, queue } = api.runtime;
+    // Run here rather than by the worker, to see when the run lets go.
+    const runId = (await createImportRun(root.repositories.imports, created.id)).id;
+    const running = runImport(
+      { imports: root.repositories.imports, importing: root.importServices(), queue, logger: root.logger },
+      runId,
+    );
+    await eventually(
+      () => job(runId),
+      (view) => view.rowsStored === 1,
+    );
+    expect((await api.admin({ method: 'POST', url: `/jobs/${runId}/cancel` })).statusCode).toBe(200);
+    const cancelled = Date.now();
+    await running;
+    expect(Date.now() - cancelled).toBeLessThan(1500);
+    expect(await job(runId)).toMatchObject({ state: 'cancelled', rowsRead: 1, rowsStored: 1 });
+    expect(await events('slow-row')).toBe(1);
   });
 
   it('sets profiles by id from rows (a merged id sets the profile it was merged into), to the same values however often it runs', async () => {

@@ -75,6 +75,8 @@ export interface ImportStore {
    * under this claim; false otherwise (paused, cancelled, or taken over: the worker stops there).
    */
   recordBatch(runId: string, claim: string, outcome: BatchOutcome): Promise<boolean>;
+  /** Whether the run is running under this claim, as recordBatch would find it (for a run waiting between batches). */
+  isRunning(runId: string, claim: string): Promise<boolean>;
   finishRun(runId: string, claim: string, state: 'done' | 'failed', error?: string): Promise<void>;
   /** Moves a run between states when it is in one of `from`; returns the run after, or undefined. */
   transition(runId: string, from: readonly ImportRunState[], to: ImportRunState): Promise<ImportRun | undefined>;

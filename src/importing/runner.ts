@@ -10,6 +10,7 @@ import { QueueUnavailableError, type Consumer, type JobQueue, type QueueConsumer
 import { DomainError, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { DEFAULT_BATCH_SIZE, type ImportConfig } from './model.js';
+import { nextBatchAt, pacedBatchSize, waitUntil } from './pace.js';
 import type { BatchOutcome, Collector, ImportRun, ImportStore, ReaderFactory, RecordWriter } from './ports.js';
 import { RowRejected, rowToEvent, rowToProfile, type SourceRow } from './rows.js';
 import { tracardiEvent, tracardiProfile, tracardiSession } from './tracardi.js';
@@ -37,8 +38,6 @@ export interface ImportDeps {
   queue: JobQueue;
   logger: Logger;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The job only wakes a worker: the run's state is in the store. Each start and resume gets a job of
@@ -299,7 +298,7 @@ export async function runImport(deps: ImportDeps, runId: string): Promise<void> 
       if (total !== undefined) await deps.imports.setTotal(runId, total);
     }
     const rate = config.options.rowsPerSecond;
-    const read = reader.read(work.checkpoint, config.options.batchSize ?? DEFAULT_BATCH_SIZE);
+    const read = reader.read(work.checkpoint, pacedBatchSize(config.options.batchSize ?? DEFAULT_BATCH_SIZE, rate));
     const batches = read[Symbol.asyncIterator]();
     const readAndMap = () => {
       const reading = batches
@@ -311,16 +310,22 @@ export async function runImport(deps: ImportDeps, runId: string): Promise<void> 
       reading.catch(() => undefined);
       return reading;
     };
-    // The next batch is read and mapped while this one is written; batches are stored and recorded
-    // in order, so the checkpoint never passes a batch not stored.
+    const running = () => deps.imports.isRunning(runId, work.claim);
+    // The next batch is read and mapped while this one waits for the throttle and is written; batches
+    // are stored and recorded in order, so the checkpoint never passes a batch not stored.
     let ahead = readAndMap();
     let started = Date.now();
+    let due = started;
     try {
       for (let current = await ahead; current; current = await ahead) {
         ahead = readAndMap();
         const { batch } = current;
+        if (rate !== undefined) {
+          // Stopped while it waits, the batch is not stored: it is read again on resume.
+          if (!(await waitUntil(due, running))) return await stop(deps, logger);
+          due = nextBatchAt(Date.now(), batch.items.length, rate);
+        }
         const stored = await current.store();
-        if (rate !== undefined) await sleep(Math.max(0, (batch.items.length / rate) * 1000 - (Date.now() - started)));
         const outcome: BatchOutcome = {
           read: batch.items.length,
           stored: stored.stored,
@@ -330,11 +335,7 @@ export async function runImport(deps: ImportDeps, runId: string): Promise<void> 
           activeMs: Date.now() - started,
         };
         started = Date.now();
-        if (!(await deps.imports.recordBatch(runId, work.claim, outcome))) {
-          await settle(deps, logger);
-          logger.info('import run stopped: paused or cancelled');
-          return;
-        }
+        if (!(await deps.imports.recordBatch(runId, work.claim, outcome))) return await stop(deps, logger);
       }
     } finally {
       // A batch read ahead and not stored is read again on resume; the reader lets its source go.
@@ -352,6 +353,12 @@ export async function runImport(deps: ImportDeps, runId: string): Promise<void> 
     await settle(deps, logger);
     await deps.imports.finishRun(runId, work.claim, 'failed', message);
   }
+}
+
+/** A run paused, cancelled or taken over: what it stored is settled, and its worker lets it go. */
+async function stop(deps: ImportDeps, logger: Logger): Promise<void> {
+  await settle(deps, logger);
+  logger.info('import run stopped: paused or cancelled');
 }
 
 /**

@@ -189,6 +189,14 @@ export class SqlImports implements ImportStore {
     });
   }
 
+  async isRunning(runId: string, claim: string): Promise<boolean> {
+    const rows = await this.db.query(`SELECT 1 FROM import_runs WHERE id = $1 AND claim = $2 AND state = 'running'`, [
+      runId,
+      claim,
+    ]);
+    return rows.length > 0;
+  }
+
   async finishRun(runId: string, claim: string, state: 'done' | 'failed', error?: string): Promise<void> {
     await this.db.query(
       `UPDATE import_runs SET state = $3, last_error = $4, finished_at = now(), updated_at = now(), claim = NULL
