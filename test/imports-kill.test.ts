@@ -1,12 +1,16 @@
 /**
- * kill -9 of `meridian import run` mid-run, then `meridian import resume`: every row stored once.
- * Needs PostgreSQL and the compiled CLI (npm run build).
+ * `meridian import file` from the command line: killed with -9 mid-run, then `meridian import resume`;
+ * and run again on the same file. Every row stored once. Needs PostgreSQL and the compiled CLI (npm run build).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApi } from '../src/cli/composition.js';
+import { loadConfig } from '../src/config/config.js';
+import { TEST_TOKEN } from './support/api.js';
 import { eventually } from './support/eventually.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { runMeridian } from './support/processes.js';
@@ -85,5 +89,82 @@ describe('an import run killed with SIGKILL', () => {
     expect(sessions).toHaveLength(13);
     for (const session of sessions) expect(session['events_count']).toBe(session['stored']);
     expect(await sql.unsafe(`SELECT 1 FROM meridian_test.session_touches`)).toEqual([]);
+  }, 60_000);
+});
+
+describe('meridian import file run again', () => {
+  let database: TestDatabase | undefined;
+  let sql: postgres.Sql;
+  let dir: string;
+  beforeAll(async () => {
+    if (!(await postgresAvailable())) return;
+    database = await createTestDatabase();
+    dir = mkdtempSync(join(tmpdir(), 'meridian-import-again-'));
+    sql = postgres(database.url, { max: 1, onnotice: () => {} });
+  });
+  afterAll(async () => {
+    await sql?.end({ timeout: 1 });
+    await database?.drop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reuses the import it saved for the same file and options, and stores each row once', async ({ skip }) => {
+    if (!database) return skip();
+    const env = { DATABASE_URL: database.url };
+    expect(await runMeridian(['migrate'], env).exited).toBe(0);
+    await sql.unsafe(`INSERT INTO meridian_test.event_sources (id, name) VALUES ('history', 'history')`);
+    const path = join(dir, 'orders.csv');
+    writeFileSync(path, 'id,who,at\n1,ann,2024-03-01T10:00:00Z\n2,bob,2024-03-02T10:00:00Z\n');
+    const importFile = async (...flags: string[]) => {
+      const command = runMeridian(
+        ['import', 'file', path, '--event-type', 'order', '--source', 'history', '--profile', 'who', ...flags],
+        env,
+      );
+      expect(await command.exited, command.output()).toBe(0);
+    };
+    const stored = async () =>
+      (
+        await sql.unsafe(`SELECT properties->>'id' AS id FROM meridian_test.events WHERE type = 'order' ORDER BY 1`)
+      ).map((row) => row['id']);
+
+    await importFile();
+    // A throttle changes how fast, not what: still the same import.
+    await importFile('--rows-per-second', '1000');
+    expect(await stored()).toEqual(['1', '2']);
+
+    const runtime = await startApi(
+      loadConfig({ API_TOKEN: TEST_TOKEN, LOG_LEVEL: 'silent', ...env }),
+      pino({ level: 'silent' }),
+    );
+    try {
+      const admin = async <T>(url: string) => {
+        const response = await runtime.app.inject({
+          method: 'GET',
+          url,
+          headers: { authorization: `Bearer ${TEST_TOKEN}` },
+        });
+        expect(response.statusCode, response.body).toBe(200);
+        return response.json<T>();
+      };
+      const saved = await admin<{ id: string; options: object }[]>('/imports');
+      expect(saved).toHaveLength(1);
+      expect(saved[0]!.options).toEqual({ rowsPerSecond: 1000 });
+      const runs = await admin<{ state: string; rowsRead: number }[]>(`/imports/${saved[0]!.id}/runs`);
+      expect(runs.map((run) => [run.state, run.rowsRead])).toEqual([
+        ['done', 2],
+        ['done', 2],
+      ]);
+
+      // Another mapping makes other events: a new import, with rows of its own.
+      await importFile('--time', 'at');
+      const both = await admin<{ id: string; mapping: object }[]>('/imports');
+      expect(both.map((saved) => saved.mapping)).toEqual(
+        expect.arrayContaining([{ profileId: 'who' }, { profileId: 'who', time: 'at' }]),
+      );
+      expect(both).toHaveLength(2);
+      expect(await stored()).toEqual(['1', '1', '2', '2']);
+    } finally {
+      await runtime.close();
+    }
   }, 60_000);
 });

@@ -3,11 +3,10 @@
  * terminal and a log line every few seconds otherwise. Ctrl-C pauses the run after its batch, so
  * `meridian import resume` (or POST /jobs/{id}/resume) goes on from there.
  */
-import { randomUUID } from 'node:crypto';
 import { basename, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError, type Config } from '../config/config.js';
-import { checkDraft, type ImportDraft } from '../importing/model.js';
+import { checkDraft, fileImportId, type ImportDraft } from '../importing/model.js';
 import type { ImportRun } from '../importing/ports.js';
 import { progressLine } from '../importing/progress.js';
 import { changeRun, createImportRun, runImport } from '../importing/runner.js';
@@ -94,7 +93,9 @@ export function importCommand(run: Run): Command {
     );
   command
     .command('file')
-    .description('import a CSV or JSON Lines file as events (saved as an import, so its runs can be seen and resumed)')
+    .description(
+      'import a CSV or JSON Lines file as events (saved as an import, so its runs can be seen and resumed; the same file and options again reuse it)',
+    )
     .argument('<path>')
     .requiredOption('--event-type <type>', 'the type of the events the rows become')
     .requiredOption('--source <event-source-id>', 'the event source the events come from')
@@ -163,9 +164,18 @@ export function importCommand(run: Run): Command {
               },
             };
             checkDraft(draft);
-            const saved = await root.repositories.imports.create(randomUUID(), draft, undefined);
-            process.stderr.write(`import ${saved.id} saved (run it again with: meridian import run ${saved.id})\n`);
-            await runHere(root, await createImportRun(root.repositories.imports, saved.id));
+            const { imports } = root.repositories;
+            const id = fileImportId(draft);
+            // The same command again is a new run of the import it saved, its options as given now; a
+            // disabled import stays disabled.
+            const before = await imports.get(id);
+            const saved =
+              (before && (await imports.update(id, { ...draft, enabled: before.enabled }, undefined))) ??
+              (await imports.create(id, draft, undefined));
+            process.stderr.write(
+              `import ${saved.id} ${before ? 'reused (same file and options)' : 'saved'} (run it again with: meridian import run ${saved.id})\n`,
+            );
+            await runHere(root, await createImportRun(imports, saved.id));
           }),
         )(),
     );

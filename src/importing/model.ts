@@ -4,7 +4,7 @@
  * enabled}`, with the source's kind in place of the module.
  */
 import { invalidInput, type FieldProblem } from '../shared/errors.js';
-
+import { derivedId } from './rows.js';
 import { TRACARDI_INDICES, type TracardiIndex } from './tracardi.js';
 
 export const SOURCE_KINDS = ['csv', 'jsonl', 'mysql', 'postgres', 'tracardi'] as const;
@@ -208,6 +208,17 @@ export function checkKeptSecret(stored: ImportConfig, next: ImportSource): void 
       'expected the password again: the stored one is kept only for the same kind, host, port, user and database',
   };
   throw invalidInput(`${problem.field}: ${problem.message}`, [problem]);
+}
+
+/**
+ * The id `meridian import file` saves a draft under, derived from what decides the events its rows
+ * become (the file and how it is read, the event source and type, the target and mapping): the same
+ * command run again finds the same import, whose rows get the ids they got before, so it stores
+ * nothing twice. Options (batch size, throttle) are left out: they change how fast, not what.
+ */
+export function fileImportId(draft: ImportDraft): string {
+  const { source, eventSourceId, eventType, target = 'events', mapping = {} } = draft;
+  return derivedId('import file', JSON.stringify({ source, eventSourceId, eventType, target, mapping }));
 }
 
 /** The source with its password taken out, and the password. */

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { fileImportId, type FileSource, type ImportDraft } from './model.js';
+
+const csv: FileSource = {
+  kind: 'csv',
+  path: '/data/orders.csv',
+  header: true,
+  delimiter: ',',
+  quote: '"',
+  encoding: 'utf-8',
+};
+const draft: ImportDraft = {
+  name: 'file orders.csv',
+  source: csv,
+  eventSourceId: 'history',
+  eventType: 'purchase',
+  mapping: { profileId: 'email' },
+};
+
+describe('fileImportId', () => {
+  it('is the same for the same file and settings, whatever the batch size or throttle', () => {
+    const id = fileImportId(draft);
+    expect(fileImportId({ ...draft, options: { batchSize: 100, rowsPerSecond: 50 } })).toBe(id);
+    expect(fileImportId({ ...draft, target: 'events' })).toBe(id);
+  });
+
+  it('differs for another file, another way of reading it, or other events', () => {
+    const id = fileImportId(draft);
+    const others: ImportDraft[] = [
+      { ...draft, source: { ...csv, path: '/data/orders-2.csv' } },
+      { ...draft, source: { ...csv, delimiter: ';' } },
+      { ...draft, source: { ...csv, header: false } },
+      { ...draft, source: { kind: 'jsonl', path: '/data/orders.csv', encoding: 'utf-8' } },
+      { ...draft, eventSourceId: 'other' },
+      { ...draft, eventType: 'refund' },
+      { ...draft, target: 'profiles' },
+      { ...draft, mapping: { profileId: 'email', time: 'at' } },
+      { ...draft, mapping: {} },
+    ];
+    expect(new Set([id, ...others.map(fileImportId)]).size).toBe(others.length + 1);
+  });
+});
