@@ -580,6 +580,24 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(await events('slow-row')).toBe(1);
   });
 
+  it('rejects a profile row holding what cannot be stored by its line, and stores the rest of its batch', async () => {
+    const path = join(dir, 'nul-people.csv');
+    writeFileSync(path, 'id,name\nnul-1,Ada\nnul-2,B\u0000ob\nnul-3,Cy\n');
+    const created = await createImport({
+      target: 'profiles',
+      source: { kind: 'csv', path },
+      mapping: { profileId: 'id', pii: { name: 'name' } },
+    });
+    const view = await finished(await run(created.id));
+    expect(view).toMatchObject({ state: 'done', rowsRead: 3, rowsStored: 2, rowsRejected: 1 });
+    const rejected = await api.admin({ method: 'GET', url: `/jobs/${view.id}/rejections` });
+    expect(rejected.json()).toEqual([{ ref: 'line 3', reason: expect.stringContaining('pii.name: contains a NUL') }]);
+    expect(await api.runtime.db.query(`SELECT id FROM profiles WHERE id LIKE 'nul-%' ORDER BY id`)).toEqual([
+      { id: 'nul-1' },
+      { id: 'nul-3' },
+    ]);
+  });
+
   it('sets profiles by id from rows (a merged id sets the profile it was merged into), to the same values however often it runs', async () => {
     await api.runtime.db.query(`INSERT INTO profiles (id, ids, traits) VALUES ('kept', '{alias}', '{"tier": "gold"}')`);
     const path = join(dir, 'people.csv');
@@ -992,5 +1010,43 @@ describe.each(backends.filter((backend) => backend.up))('Tracardi exports on $na
         tags: [],
       },
     ]);
+  });
+
+  it('rejects a document holding what cannot be stored by its line, and stores the rest of its batch', async () => {
+    const profiles = ndjson('nul-profiles.ndjson', [
+      { id: 'nul-p1', metadata: { time: { insert: '2022-05-01T10:00:00' } }, traits: { note: 'fine' } },
+      { id: 'nul-p2', metadata: { time: { insert: '2022-05-01T10:00:00' } }, traits: { note: 'a\u0000b' } },
+      { id: 'nul-p3', metadata: { time: { insert: '2022-05-01T10:00:00' } }, pii: { name: 'Cy' } },
+    ]);
+    const stored = await importIndex('profile', profiles);
+    expect(stored).toMatchObject({ state: 'done', rowsRead: 3, rowsStored: 2, rowsRejected: 1 });
+    const events = ndjson('nul-events.ndjson', [
+      {
+        id: 'nul-e1',
+        type: 'page-view',
+        metadata: { time: { insert: '2022-06-01T10:00:05' } },
+        profile: { id: 'nul-p1' },
+        session: { id: 'nul-s1' },
+      },
+      {
+        id: 'nul-e2',
+        type: 'page-view',
+        metadata: { time: { insert: '2022-06-01T10:00:06' } },
+        profile: { id: 'nul-p1' },
+        session: { id: 'nul-s1' },
+        properties: { ['k\u0000']: 1 },
+      },
+    ]);
+    const run = await importIndex('event', events);
+    expect(run).toMatchObject({ state: 'done', rowsRead: 2, rowsStored: 1, rowsRejected: 1 });
+    const rejected = await api.admin({ method: 'GET', url: `/jobs/${run.id}/rejections` });
+    expect(rejected.json()).toEqual([
+      { ref: 'line 2', reason: expect.stringContaining('properties.k\\u0000: key contains a NUL') },
+    ]);
+    expect(await api.runtime.db.query(`SELECT id FROM profiles WHERE id LIKE 'nul-%' ORDER BY id`)).toEqual([
+      { id: 'nul-p1' },
+      { id: 'nul-p3' },
+    ]);
+    expect(await api.runtime.db.query(`SELECT id FROM events WHERE id LIKE 'nul-%'`)).toEqual([{ id: 'nul-e1' }]);
   });
 });

@@ -14,6 +14,7 @@ import { nextBatchAt, pacedBatchSize, waitUntil } from './pace.js';
 import type { BatchOutcome, Collector, ImportRun, ImportStore, ReaderFactory, RecordWriter } from './ports.js';
 import { RowRejected, rowToEvent, rowToProfile, type SourceRow } from './rows.js';
 import { tracardiEvent, tracardiProfile, tracardiSession } from './tracardi.js';
+import { findUnstorableField } from '../tracking/storable.js';
 import type { SecretBox } from './secrets.js';
 import type { IdentitySettings } from '../identity/keys.js';
 import type { ReadItem } from './sources.js';
@@ -133,6 +134,17 @@ function mapRows<T>(items: readonly ReadItem[], map: (ref: string, row: SourceRo
 }
 
 /**
+ * A record stored as it is mapped (a profile upsert, a Tracardi document) rejects its row when it holds
+ * what PostgreSQL refuses (a NUL, an unpaired surrogate, nesting too deep), which would fail its whole
+ * batch; events are checked by collect as `/track` checks them.
+ */
+function storable<T extends object>(record: T): T {
+  const problem = findUnstorableField(record as Record<string, unknown>, Object.keys(record));
+  if (problem) throw new RowRejected(`${problem.field}: ${problem.message}`);
+  return record;
+}
+
+/**
  * Collects a batch's events, one request per (profile, session) so each keeps its person; the
  * requests are checked at once (while the batch before is stored), and stored when the returned
  * function is called, together (a transaction per commit lane). A request the pipeline refuses
@@ -213,7 +225,7 @@ function prepareBatch(
   const { source } = config;
   if (config.target === 'profiles') {
     const { mapped, rejections } = mapRows(items, (_, row) =>
-      rowToProfile(config.id, row, config.mapping, importing.identity),
+      storable(rowToProfile(config.id, row, config.mapping, importing.identity)),
     );
     const upsert = mapped.length === 0 ? undefined : importing.records.upsertProfiles(mapped);
     return async () => {
@@ -261,18 +273,18 @@ function prepareBatch(
   switch (source.index) {
     case 'profile':
       return written(
-        mapRows(items, (_, row) => tracardiProfile(row)),
+        mapRows(items, (_, row) => storable(tracardiProfile(row))),
         (rows) => importing.records.writeProfiles(rows),
       );
     case 'session':
       return written(
-        mapRows(items, (_, row) => tracardiSession(row)),
+        mapRows(items, (_, row) => storable(tracardiSession(row))),
         (rows) => importing.records.writeSessions(rows),
       );
     case 'event':
       // Counted as stored whether new or already there: a dump imported again stores each event once.
       return written(
-        mapRows(items, (_, row) => tracardiEvent(row)),
+        mapRows(items, (_, row) => storable(tracardiEvent(row))),
         async (rows) => {
           await importing.records.writeEvents(rows, config.eventSourceId, config.options.runFlows !== false);
           return rows.length;
