@@ -987,6 +987,16 @@ describe.each(backends.filter((backend) => backend.up))('Tracardi exports on $na
 
     const session = await api.admin({ method: 'GET', url: '/sessions/s-1' });
     expect(session.statusCode, session.body).toBe(200);
+    // Sessions imported before their events count them, once however often the events are imported.
+    expect(
+      await api.runtime.db.query(
+        'SELECT id, events_count, last_event_at FROM sessions WHERE id IN ($1, $2) ORDER BY id',
+        ['s-1', 's-2'],
+      ),
+    ).toEqual([
+      { id: 's-1', events_count: 1, last_event_at: new Date('2022-06-01T10:01:30Z') },
+      { id: 's-2', events_count: 1, last_event_at: new Date('2022-05-02T11:00:00Z') },
+    ]);
     const timeline = await api.admin({ method: 'GET', url: '/profiles/p-1/events' });
     expect(timeline.body).toContain('e-1');
     const rows = await api.runtime.db.query<Record<string, unknown>>(
@@ -1048,5 +1058,77 @@ describe.each(backends.filter((backend) => backend.up))('Tracardi exports on $na
       { id: 'nul-p3' },
     ]);
     expect(await api.runtime.db.query(`SELECT id FROM events WHERE id LIKE 'nul-%'`)).toEqual([{ id: 'nul-e1' }]);
+  });
+
+  it('keeps events without a profile or session, gives a merged id’s session to its survivor, and counts events on sessions imported after them', async () => {
+    const event = (id: string, insert: string, profile: unknown, session: unknown) => ({
+      id,
+      type: 'page-view',
+      metadata: { time: { insert } },
+      profile,
+      session,
+    });
+    const profiles = ndjson('cnt-profiles.ndjson', [
+      { id: 'cnt-p', ids: ['cnt-p', 'cnt-old'], metadata: { time: { insert: '2022-05-01T10:00:00' } } },
+    ]);
+    expect(await importIndex('profile', profiles)).toMatchObject({ state: 'done', rowsStored: 1 });
+    // Events first: their sessions are not stored yet.
+    const early = ndjson('cnt-events-1.ndjson', [
+      event('cnt-e1', '2022-06-01T10:00:05', { id: 'cnt-old' }, { id: 'cnt-s1' }),
+      event('cnt-e2', '2022-06-01T10:05:00', { id: 'cnt-p' }, { id: 'cnt-s1' }),
+      // From a source that tracks no profile, as Tracardi stores them.
+      event('cnt-e3', '2022-06-01T10:00:00', null, null),
+      event('cnt-e4', '2022-06-01T10:00:00', { id: 'cnt-p' }, { id: null }),
+      event('cnt-e5', '2022-06-01T10:00:00', { id: '' }, null),
+    ]);
+    for (let pass = 0; pass < 2; pass++)
+      expect(await importIndex('event', early)).toMatchObject({ state: 'done', rowsStored: 4, rowsRejected: 1 });
+    const sessions = ndjson('cnt-sessions.ndjson', [
+      { id: 'cnt-s1', profile: { id: 'cnt-old' }, metadata: { time: { insert: '2022-06-01T10:00:00', duration: 60 } } },
+      { id: 'cnt-s2', profile: { id: 'cnt-p' }, metadata: { time: { insert: '2022-06-02T10:00:00', duration: 60 } } },
+    ]);
+    expect(await importIndex('session', sessions)).toMatchObject({ state: 'done', rowsStored: 2 });
+    // Then events on sessions now stored, one of them stored already.
+    const late = ndjson('cnt-events-2.ndjson', [
+      event('cnt-e1', '2022-06-01T10:00:05', { id: 'cnt-old' }, { id: 'cnt-s1' }),
+      event('cnt-e6', '2022-06-02T10:03:00', { id: 'cnt-p' }, { id: 'cnt-s2' }),
+      event('cnt-e7', '2022-06-02T10:00:30', { id: 'cnt-p' }, { id: 'cnt-s2' }),
+    ]);
+    for (let pass = 0; pass < 2; pass++) {
+      expect(await importIndex('event', late)).toMatchObject({ state: 'done', rowsRejected: 0 });
+      expect(await importIndex('session', sessions)).toMatchObject({ state: 'done', rowsStored: 2 });
+    }
+
+    expect(
+      await api.runtime.db.query(`SELECT id, profile_id, session_id FROM events WHERE id LIKE 'cnt-%' ORDER BY id`),
+    ).toEqual([
+      { id: 'cnt-e1', profile_id: 'cnt-p', session_id: 'cnt-s1' },
+      { id: 'cnt-e2', profile_id: 'cnt-p', session_id: 'cnt-s1' },
+      { id: 'cnt-e3', profile_id: null, session_id: null },
+      { id: 'cnt-e4', profile_id: 'cnt-p', session_id: null },
+      { id: 'cnt-e6', profile_id: 'cnt-p', session_id: 'cnt-s2' },
+      { id: 'cnt-e7', profile_id: 'cnt-p', session_id: 'cnt-s2' },
+    ]);
+    // Each session counts its events once and lasts until the last of them (or its own duration, later).
+    expect(
+      await api.runtime.db.query(
+        `SELECT id, profile_id, events_count, last_event_at, visit_ended_at FROM sessions WHERE id LIKE 'cnt-%' ORDER BY id`,
+      ),
+    ).toEqual([
+      {
+        id: 'cnt-s1',
+        profile_id: 'cnt-p',
+        events_count: 2,
+        last_event_at: new Date('2022-06-01T10:05:00Z'),
+        visit_ended_at: new Date('2022-06-01T10:05:00Z'),
+      },
+      {
+        id: 'cnt-s2',
+        profile_id: 'cnt-p',
+        events_count: 2,
+        last_event_at: new Date('2022-06-02T10:03:00Z'),
+        visit_ended_at: new Date('2022-06-02T10:03:00Z'),
+      },
+    ]);
   });
 });

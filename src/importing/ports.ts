@@ -90,9 +90,12 @@ export interface ImportStore {
  */
 export interface RecordWriter {
   writeProfiles(profiles: readonly ImportedProfile[]): Promise<number>;
+  /** A session belongs to the profile a merged id resolves to; a new one counts the events stored on it already. */
   writeSessions(sessions: readonly ImportedSession[]): Promise<number>;
-  /** Stores events once by id, under the profile a merged id resolves to; returns how many were new. */
-  /** `runFlows: false`: the events start no workflow rule. */
+  /**
+   * Stores events once by id, under the profile a merged id resolves to, each counted on its stored
+   * session when it is new; returns how many were new. `runFlows: false`: the events start no workflow rule.
+   */
   writeEvents(events: readonly ImportedEvent[], sourceId: string, runFlows: boolean): Promise<number>;
   /**
    * Creates or updates profiles by id (a merged id updates the profile it was merged into, an

@@ -65,6 +65,29 @@ describe('Tracardi documents', () => {
     });
   });
 
+  it('an event without a profile or session keeps none: null, absent, or with a null id as Tracardi writes them', () => {
+    const time = { metadata: { time: { insert: '2022-01-01T00:00:05Z' } } };
+    expect(tracardiEvent({ id: 'e', type: 'ping', profile: null, session: null, ...time })).toMatchObject({
+      profileId: null,
+      sessionId: null,
+    });
+    expect(tracardiEvent({ id: 'e', type: 'ping', session: { id: null }, ...time })).toMatchObject({
+      profileId: null,
+      sessionId: null,
+    });
+    expect(tracardiEvent({ id: 'e', type: 'ping', profile: { id: 'p' }, session: null, ...time })).toMatchObject({
+      profileId: 'p',
+      sessionId: null,
+    });
+    // One that is there must name an id.
+    expect(() => tracardiEvent({ id: 'e', type: 'ping', profile: { id: '' }, ...time })).toThrow(
+      new RowRejected('profile.id: expected an id of 1 to 128 characters'),
+    );
+    expect(() => tracardiEvent({ id: 'e', type: 'ping', session: 's', ...time })).toThrow(
+      new RowRejected('session.id: expected an id of 1 to 128 characters'),
+    );
+  });
+
   it('rejects a document without what Meridian needs, naming the field', () => {
     expect(() => tracardiProfile({ id: 'p' })).toThrow(new RowRejected('metadata.time.insert: expected a date-time'));
     expect(() => tracardiSession({ id: 's', metadata: { time: { insert: '2022-01-01' } } })).toThrow('profile.id');

@@ -10,7 +10,8 @@
  * - session: `id`, `profile.id`, `metadata.time.{insert, duration}`, `metadata.status`, `device`,
  *   `os`, `app`, `context`, `properties`;
  * - event: `id`, `type`, `metadata.time.{insert, create}`, `profile.id`, `session.id`, `source.id`,
- *   `properties`, `traits`, `context`, `tags.values`.
+ *   `properties`, `traits`, `context`, `tags.values`; `profile` and `session` are optional (null in an
+ *   event from a source that tracks no profile).
  */
 import { normalizeEventType } from '../tracking/payload.js';
 import { RowRejected, type SourceRow } from './rows.js';
@@ -54,8 +55,8 @@ export interface ImportedSession {
 export interface ImportedEvent {
   id: string;
   type: string;
-  profileId: string;
-  sessionId: string;
+  profileId: string | null;
+  sessionId: string | null;
   properties: Record<string, unknown>;
   traits: Record<string, unknown>;
   context: Record<string, unknown>;
@@ -80,6 +81,14 @@ function idOf(value: unknown, field: string): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > 128)
     throw new RowRejected(`${field}: expected an id of 1 to 128 characters`);
   return value;
+}
+
+/** The id of an event's profile or session, null when there is none: the entity null or absent, or its id null. */
+function entityIdOf(doc: Record<string, unknown>, entity: 'profile' | 'session'): string | null {
+  if (doc[entity] === null || doc[entity] === undefined) return null;
+  const id = object(doc[entity])['id'];
+  // Tracardi's Event.dictionary writes an event without one as {id: null}.
+  return id === null ? null : idOf(id, `${entity}.id`);
 }
 
 /** A Tracardi date-time (naive ones are UTC, as Tracardi writes them) as ISO; undefined when absent or not a date. */
@@ -159,8 +168,8 @@ export function tracardiEvent(row: SourceRow): ImportedEvent {
   return {
     id: idOf(doc['id'], 'id'),
     type: normalizeEventType(type),
-    profileId: idOf(at(doc, 'profile', 'id'), 'profile.id'),
-    sessionId: idOf(at(doc, 'session', 'id'), 'session.id'),
+    profileId: entityIdOf(doc, 'profile'),
+    sessionId: entityIdOf(doc, 'session'),
     properties: object(doc['properties']),
     traits: object(doc['traits']),
     context: object(doc['context']),

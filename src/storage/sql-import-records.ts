@@ -1,6 +1,6 @@
 /**
- * Imported profiles and sessions (Tracardi exports), written set-based as they are: one statement
- * per batch, a row with a known id replaced, so importing the same dump again changes nothing.
+ * Imported profiles, sessions and events (Tracardi exports), written set-based as they are: one statement
+ * per batch, a row with a known id replaced (an event kept), so importing the same dump again changes nothing.
  * The commit steps run in the same transaction, as for every writer.
  */
 import type { Database, SqlExecutor } from './database.js';
@@ -15,6 +15,16 @@ import { runCommitSteps, type CommitStep } from '../tracking/commit-steps.js';
 const lastOfEachId = <T extends { id: string }>(rows: readonly T[]): T[] => [
   ...new Map(rows.map((row) => [row.id, row])).values(),
 ];
+
+/**
+ * `owner`, the profile the id `id` names as /track resolves it: the profile with that id, else the one
+ * it was merged into (none when neither is stored).
+ */
+const ownerOf = (id: string) => `LEFT JOIN LATERAL (SELECT id FROM profiles WHERE id = ${id}
+                                 UNION ALL
+                                 -- ids <> '{}' lets the partial index of merged ids answer (0006)
+                                 SELECT id FROM profiles WHERE ids <> '{}' AND ids @> ARRAY[${id}]
+                                 LIMIT 1) owner ON true`;
 
 /** What a batch sets on one profile: its rows laid over each other, and the identity keys they claim for it. */
 interface ProfilePart {
@@ -74,29 +84,41 @@ export class SqlImportRecords implements RecordWriter {
 
   async writeEvents(events: readonly ImportedEvent[], sourceId: string, runFlows: boolean): Promise<number> {
     return this.db.transaction(async (tx) => {
+      // Their sessions are written below: locked first, in id order, as /track locks them.
+      const sessionIds = [...new Set(events.flatMap(({ sessionId }) => (sessionId === null ? [] : [sessionId])))];
+      if (sessionIds.length > 0)
+        await tx.query('SELECT 1 FROM sessions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [sessionIds]);
       // An event of a merged profile is stored under the profile it was merged into, as /track stores it.
+      // A stored session counts the events newly stored on it (an id already stored is kept, not counted
+      // again) and lasts until the last of them; one stored later counts them when it is (writeSessions).
       const stored = await tx.query<{
         id: string;
         type: string;
         profile_id: string | null;
-        session_id: string;
+        session_id: string | null;
         occurred_at: Date;
       }>(
         `WITH incoming AS (
-           SELECT e.id, e.type, coalesce(p.id, e."profileId") AS profile_id, e."sessionId" AS session_id,
+           SELECT e.id, e.type, coalesce(owner.id, e."profileId") AS profile_id, e."sessionId" AS session_id,
                   $2::text AS source_id, e.properties, e.traits, e.context, e.tags,
                   jsonb_build_object('imported', true) AS metadata, e."occurredAt" AS occurred_at,
                   e."insertedAt" AS inserted_at
              FROM jsonb_to_recordset($1::text::jsonb) AS e(id text, type text, "profileId" text, "sessionId" text,
                   properties jsonb, traits jsonb, context jsonb, tags text[], "occurredAt" timestamptz,
                   "insertedAt" timestamptz)
-             LEFT JOIN LATERAL (SELECT id FROM profiles WHERE id = e."profileId"
-                                 UNION ALL
-                                 -- ids <> '{}' lets the partial index of merged ids answer (0006)
-                                 SELECT id FROM profiles WHERE ids <> '{}' AND ids @> ARRAY[e."profileId"]
-                                 LIMIT 1) p ON true),
-         written AS (${insertEventsFrom('incoming')} RETURNING id, type, profile_id, session_id, occurred_at)
-         SELECT * FROM written`,
+             ${ownerOf('e."profileId"')}),
+         written AS (${insertEventsFrom('incoming')}
+                     RETURNING id, type, profile_id, session_id, occurred_at, inserted_at),
+         gained AS (SELECT session_id, count(*)::int AS n, max(inserted_at) AS last FROM written
+                     WHERE session_id IS NOT NULL GROUP BY session_id),
+         counted AS (
+           UPDATE sessions s SET events_count = s.events_count + g.n, last_event_at = greatest(s.last_event_at, g.last),
+                  -- an ended visit ends no earlier than its last event
+                  visit_ended_at = CASE WHEN s.visit_ended_at IS NOT NULL THEN greatest(s.visit_ended_at, g.last) END,
+                  updated_at = now()
+             FROM gained g
+            WHERE s.id = g.session_id)
+         SELECT id, type, profile_id, session_id, occurred_at FROM written`,
         [JSON.stringify(events), sourceId],
       );
       const types = new Map<string, Set<string>>();
@@ -202,14 +224,22 @@ export class SqlImportRecords implements RecordWriter {
 
   async writeSessions(sessions: readonly ImportedSession[]): Promise<number> {
     // History: a session is over, so it is stored inactive and with its visit ended, never reopened by the heartbeat.
+    // It belongs to the profile its profile id is, or was merged into, as its events do. A new one counts the
+    // events an event import stored on it before it and lasts until the last of them; one stored already keeps
+    // its count (its events counted themselves onto it), so importing a dump again counts nothing twice.
     const [{ n }] = (await this.db.query<{ n: number }>(
       `WITH written AS (
          INSERT INTO sessions (id, profile_id, source_id, status, device, os, app, context, metadata, inactive,
-                               visit_started_at, visit_ended_at, created_at, last_event_at, updated_at)
-         SELECT s.id, s."profileId", s."sourceId", 'ended', s.device, s.os, s.app, s.context, s.metadata, true,
-                s."createdAt", s."lastEventAt", s."createdAt", s."lastEventAt", now()
+                               events_count, visit_started_at, visit_ended_at, created_at, last_event_at, updated_at)
+         SELECT s.id, coalesce(owner.id, s."profileId"), s."sourceId", 'ended', s.device, s.os, s.app, s.context,
+                s.metadata, true, e.n, s."createdAt", greatest(s."lastEventAt", e.last), s."createdAt",
+                greatest(s."lastEventAt", e.last), now()
            FROM jsonb_to_recordset($1::text::jsonb) AS s(id text, "profileId" text, "sourceId" text, device jsonb,
                 os jsonb, app jsonb, context jsonb, metadata jsonb, "createdAt" timestamptz, "lastEventAt" timestamptz)
+           ${ownerOf('s."profileId"')}
+           -- as /track counts them: system events aside
+           CROSS JOIN LATERAL (SELECT count(*)::int AS n, max(inserted_at) AS last FROM events
+                                WHERE session_id = s.id AND NOT metadata ? 'system') e
          ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, source_id = excluded.source_id,
                 device = excluded.device, os = excluded.os, app = excluded.app, context = excluded.context,
                 metadata = excluded.metadata, visit_started_at = excluded.visit_started_at,
