@@ -423,6 +423,27 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(await events('jsonl-visit')).toBe(25);
   });
 
+  it('lists its runs at GET /jobs among the other background runs, latest first, as GET /jobs/{id} shows them', async () => {
+    const path = join(dir, 'listed.csv');
+    writeFileSync(path, 'id\nl1\nl2\n');
+    const created = await createImport({ eventType: 'listed-row', source: { kind: 'csv', path } });
+    const first = await finished(await run(created.id));
+    const migration = `listed-migration-${suffix}`;
+    await api.runtime.db.query(`INSERT INTO job_runs (id, kind, subject) VALUES ($1, 'data-migration', 'listed')`, [
+      migration,
+    ]);
+    const second = await finished(await run(created.id));
+    const jobs = async (query: string) =>
+      (await api.admin({ method: 'GET', url: `/jobs?${query}` })).json<{ id: string; kind: string }[]>();
+
+    expect((await jobs('limit=3')).map((each) => each.id)).toEqual([second.id, migration, first.id]);
+    expect(await jobs('kind=import&limit=2')).toEqual([await job(second.id), await job(first.id)]);
+    expect((await jobs('kind=import')).every((each) => each.kind === 'import')).toBe(true);
+    expect((await jobs('kind=data-migration')).map((each) => each.id)).toContain(migration);
+    expect((await jobs('kind=data-migration')).some((each) => each.kind === 'import')).toBe(false);
+    expect((await jobs('limit=1')).map((each) => each.id)).toEqual([second.id]);
+  });
+
   it('with options.runFlows false stores the events without starting the workflow rules they match', async () => {
     const path = join(dir, 'flows.jsonl');
     // The second batch is appended to the sessions the first opened.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fileImportId, type FileSource, type ImportDraft } from './model.js';
+import type { DomainError } from '../shared/errors.js';
+import { checkDraft, fileImportId, type FileSource, type ImportDraft } from './model.js';
 
 const csv: FileSource = {
   kind: 'csv',
@@ -38,5 +39,28 @@ describe('fileImportId', () => {
       { ...draft, mapping: {} },
     ];
     expect(new Set([id, ...others.map(fileImportId)]).size).toBe(others.length + 1);
+  });
+});
+
+describe('checkDraft', () => {
+  it('names a date format that cannot read a date, where it is read as one', () => {
+    const problems = (mapping: ImportDraft['mapping']) => {
+      try {
+        checkDraft({ ...draft, mapping });
+        return [];
+      } catch (error) {
+        return (error as DomainError).details;
+      }
+    };
+    expect(
+      problems({
+        time: { from: 'at', format: 'DD/MM hh:mm' },
+        properties: { due: { from: 'due', type: 'date', format: 'epoch_ms' }, note: { from: 'n', format: 'x' } },
+      }),
+    ).toEqual([
+      { field: 'mapping.time.format', message: 'expected iso, epoch, epoch-ms, or a pattern with YYYY' },
+      { field: 'mapping.properties.due.format', message: 'expected iso, epoch, epoch-ms, or a pattern with YYYY' },
+    ]);
+    expect(problems({ time: { from: 'at', format: 'YYYY-MM-DD hh:mm:ss.SSS A ZZ' } })).toEqual([]);
   });
 });

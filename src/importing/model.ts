@@ -4,7 +4,7 @@
  * enabled}`, with the source's kind in place of the module.
  */
 import { invalidInput, type FieldProblem } from '../shared/errors.js';
-import { derivedId } from './rows.js';
+import { dateFormatProblem, derivedId } from './rows.js';
 import { TRACARDI_INDICES, type TracardiIndex } from './tracardi.js';
 
 export const SOURCE_KINDS = ['csv', 'jsonl', 'mysql', 'postgres', 'tracardi'] as const;
@@ -59,7 +59,10 @@ export interface FieldMapping {
   /** Text with `{{column}}` (or `{{dot.path}}`) placeholders, e.g. `{{first}} {{last}}`. */
   template?: string;
   type?: ValueType;
-  /** For dates: `iso` (default), `epoch`, `epoch-ms`, or a pattern of YYYY MM DD HH mm ss. */
+  /**
+   * For dates: `iso` (default), `epoch`, `epoch-ms`, or a pattern of YYYY MM DD HH mm ss SSS, hh with A, and Z
+   * or ZZ (docs/imports.md); without an offset a pattern's time is UTC.
+   */
   format?: string;
   /** A row without this value is rejected. */
   required?: boolean;
@@ -176,13 +179,15 @@ export function checkDraft(draft: ImportDraft): void {
     ...Object.fromEntries(Object.entries(draft.mapping?.traits ?? {}).map(([key, value]) => [`traits.${key}`, value])),
     ...Object.fromEntries(Object.entries(draft.mapping?.pii ?? {}).map(([key, value]) => [`pii.${key}`, value])),
   });
-  for (const [name, field] of fields)
-    if (
-      field !== undefined &&
-      typeof field !== 'string' &&
-      (field.from === undefined) === (field.template === undefined)
-    )
+  for (const [name, field] of fields) {
+    if (field === undefined || typeof field === 'string') continue;
+    if ((field.from === undefined) === (field.template === undefined))
       problems.push({ field: `mapping.${name}`, message: 'expected either from or template' });
+    // The time is a date whatever its type says; other fields read their format as dates only.
+    const format = name === 'time' || field.type === 'date' ? field.format : undefined;
+    const problem = format === undefined ? undefined : dateFormatProblem(format);
+    if (problem) problems.push({ field: `mapping.${name}.format`, message: problem });
+  }
   const batch = draft.options?.batchSize;
   if (batch !== undefined && (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH_SIZE))
     problems.push({ field: 'options.batchSize', message: `expected a whole number from 1 to ${MAX_BATCH_SIZE}` });

@@ -66,6 +66,8 @@ export interface ImportStore {
   createRun(runId: string, importId: string): Promise<ImportRun | undefined>;
   getRun(id: string): Promise<ImportRun | undefined>;
   runsOf(importId: string): Promise<ImportRun[]>;
+  /** The latest runs of all imports, at most `limit`, latest first. */
+  latestRuns(limit: number): Promise<ImportRun[]>;
   rejections(runId: string): Promise<{ ref: string; reason: string }[]>;
   /** Takes a queued run to running under a new claim; undefined when it is not queued. */
   claimRun(runId: string): Promise<RunWork | undefined>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coerce, derivedId, RowRejected, rowToEvent, rowToProfile } from './rows.js';
+import { coerce, dateFormatProblem, derivedId, RowRejected, rowToEvent, rowToProfile } from './rows.js';
 
 describe('derivedId', () => {
   it('is a UUID that depends only on its parts', () => {
@@ -32,6 +32,87 @@ describe('coerce', () => {
     expect(() => coerce('maybe', 'boolean', undefined, 'f')).toThrow(RowRejected);
     expect(() => coerce('2023-02-30', 'date', 'YYYY-MM-DD', 'f')).toThrow(/expected a date/);
     expect(() => coerce('yesterday', 'date', undefined, 'f')).toThrow(/expected a date \(iso\)/);
+  });
+});
+
+describe('date patterns', () => {
+  const date = (value: string, pattern: string) => coerce(value, 'date', pattern, 'time');
+
+  it('read the patterns they read before, as UTC', () => {
+    expect(date('2024-02-29 13:14:15', 'YYYY-MM-DD HH:mm:ss')).toBe('2024-02-29T13:14:15.000Z');
+    expect(date('1/2/2024 3:04', 'DD/MM/YYYY HH:mm')).toBe('2024-02-01T03:04:00.000Z');
+    expect(date(' 2024 ', 'YYYY')).toBe('2024-01-01T00:00:00.000Z');
+    expect(date('2024-03', 'YYYY-MM')).toBe('2024-03-01T00:00:00.000Z');
+    // A Z in a pattern was a literal; as the offset token it still reads a Z as UTC.
+    expect(date('2024-02-29T13:14:15Z', 'YYYY-MM-DDTHH:mm:ssZ')).toBe('2024-02-29T13:14:15.000Z');
+  });
+
+  it('read SSS as a fraction of a second of 1 to 9 digits, kept to the millisecond', () => {
+    expect(date('2026-12-06 14:03:07.250', 'YYYY-MM-DD HH:mm:ss.SSS')).toBe('2026-12-06T14:03:07.250Z');
+    expect(date('2026-12-06 14:03:07,5', 'YYYY-MM-DD HH:mm:ss,SSS')).toBe('2026-12-06T14:03:07.500Z');
+    expect(date('2026-12-06 14:03:07.123456789', 'YYYY-MM-DD HH:mm:ss.SSS')).toBe('2026-12-06T14:03:07.123Z');
+    expect(date('2026-12-06 14:03:07.057', 'YYYY-MM-DD HH:mm:ss.SSS')).toBe('2026-12-06T14:03:07.057Z');
+    for (const value of ['2026-12-06 14:03:07', '2026-12-06 14:03:07.', '2026-12-06 14:03:07.1234567890'])
+      expect(() => date(value, 'YYYY-MM-DD HH:mm:ss.SSS')).toThrow(RowRejected);
+  });
+
+  it('read Z as Z or ±HH:mm and ZZ as Z or ±HHmm, the offset from UTC', () => {
+    const pattern = 'DD/MM/YYYY HH:mm:ss.SSS Z';
+    expect(date('06/12/2026 14:03:07.250 +02:00', pattern)).toBe('2026-12-06T12:03:07.250Z');
+    expect(date('06/12/2026 14:03:07.250 -05:30', pattern)).toBe('2026-12-06T19:33:07.250Z');
+    expect(date('06/12/2026 14:03:07.250 Z', pattern)).toBe('2026-12-06T14:03:07.250Z');
+    expect(date('01/01/2026 01:00:00.000 +02:00', pattern)).toBe('2025-12-31T23:00:00.000Z');
+    expect(date('2026-12-06T14:03:07+0200', 'YYYY-MM-DDTHH:mm:ssZZ')).toBe('2026-12-06T12:03:07.000Z');
+    expect(date('2026-12-06T14:03:07Z', 'YYYY-MM-DDTHH:mm:ssZZ')).toBe('2026-12-06T14:03:07.000Z');
+    expect(date('2026-12-06T14:03:07+23:59', 'YYYY-MM-DDTHH:mm:ssZ')).toBe('2026-12-05T14:04:07.000Z');
+    for (const [value, format] of [
+      ['2026-12-06T14:03:07+25:00', 'YYYY-MM-DDTHH:mm:ssZ'],
+      ['2026-12-06T14:03:07+02:60', 'YYYY-MM-DDTHH:mm:ssZ'],
+      ['2026-12-06T14:03:07+0200', 'YYYY-MM-DDTHH:mm:ssZ'],
+      ['2026-12-06T14:03:07+02:00', 'YYYY-MM-DDTHH:mm:ssZZ'],
+      ['2026-12-06T14:03:07+2500', 'YYYY-MM-DDTHH:mm:ssZZ'],
+      ['2026-12-06T14:03:07', 'YYYY-MM-DDTHH:mm:ssZ'],
+    ])
+      expect(() => date(value!, format!), value).toThrow(
+        new RowRejected(`time: expected a date (${format}), got "${value}"`),
+      );
+  });
+
+  it('read hh with A as a 12-hour time, AM or PM in any case', () => {
+    const pattern = 'MM/DD/YYYY hh:mm A';
+    expect(date('12/06/2026 02:03 PM', pattern)).toBe('2026-12-06T14:03:00.000Z');
+    expect(date('12/06/2026 2:03 am', pattern)).toBe('2026-12-06T02:03:00.000Z');
+    expect(date('12/06/2026 12:03 AM', pattern)).toBe('2026-12-06T00:03:00.000Z');
+    expect(date('12/06/2026 12:03 pm', pattern)).toBe('2026-12-06T12:03:00.000Z');
+    for (const value of ['12/06/2026 00:03 AM', '12/06/2026 13:03 PM', '12/06/2026 02:03', '12/06/2026 02:03 XM'])
+      expect(() => date(value, pattern), value).toThrow(RowRejected);
+  });
+
+  it('reject a part out of its range, naming the field and the pattern', () => {
+    expect(() => coerce('13/01/2024', 'date', 'MM/DD/YYYY', 'order.at')).toThrow(
+      new RowRejected('order.at: expected a date (MM/DD/YYYY), got "13/01/2024"'),
+    );
+    for (const value of ['00/01/2024', '01/00/2024', '02/30/2024', '02/29/2023', '01/32/2024'])
+      expect(() => date(value, 'MM/DD/YYYY'), value).toThrow(RowRejected);
+    for (const value of ['2024-01-01 24:00:00', '2024-01-01 23:60:00', '2024-01-01 23:59:60'])
+      expect(() => date(value, 'YYYY-MM-DD HH:mm:ss'), value).toThrow(RowRejected);
+    expect(date('02/29/2024', 'MM/DD/YYYY')).toBe('2024-02-29T00:00:00.000Z');
+    // Not 1999, as Date.UTC would have it.
+    expect(date('05/06/0099', 'MM/DD/YYYY')).toBe('0099-05-06T00:00:00.000Z');
+  });
+
+  it('name what is wrong with a pattern, and read the keywords as they are', () => {
+    for (const keyword of ['iso', 'epoch', 'epoch-ms', 'YYYY-MM-DD hh:mm A Z'])
+      expect(dateFormatProblem(keyword)).toBeUndefined();
+    expect(dateFormatProblem('epoch_ms')).toBe('expected iso, epoch, epoch-ms, or a pattern with YYYY');
+    expect(dateFormatProblem('YYYY-MM-DD HH:mm Z ZZ')).toBe('the offset is given twice (ZZ)');
+    expect(dateFormatProblem('YYYY-MM-DD HH hh A')).toBe('the hour is given twice (hh)');
+    expect(dateFormatProblem('YYYY-MM-DD hh:mm')).toBe('hh (the hour from 1 to 12) and A (AM or PM) go together');
+    expect(dateFormatProblem('YYYY-MM-DD HH:mm A')).toBe('hh (the hour from 1 to 12) and A (AM or PM) go together');
+    // A row read by a pattern saved before it was checked is rejected, not a failed run.
+    expect(() => date('2024 2024', 'YYYY YYYY')).toThrow(
+      new RowRejected('time: expected a date (YYYY YYYY), got "2024 2024"'),
+    );
   });
 });
 

@@ -45,27 +45,88 @@ function lookUp(row: SourceRow, path: string): unknown {
   return value;
 }
 
-const PATTERN_TOKENS: Record<string, string> = {
-  YYYY: '(?<year>\\d{4})',
-  MM: '(?<month>\\d{1,2})',
-  DD: '(?<day>\\d{1,2})',
-  HH: '(?<hour>\\d{1,2})',
-  mm: '(?<minute>\\d{1,2})',
-  ss: '(?<second>\\d{1,2})',
+/**
+ * The tokens of a date pattern, named as moment and dayjs name them, and the part of the date each
+ * gives. `HH` and `hh` give the same hour, `Z` and `ZZ` the same offset: a pattern gives each part once.
+ */
+const PATTERN_TOKENS: Record<string, { part: string; source: string }> = {
+  YYYY: { part: 'year', source: '\\d{4}' },
+  MM: { part: 'month', source: '\\d{1,2}' },
+  DD: { part: 'day', source: '\\d{1,2}' },
+  HH: { part: 'hour', source: '\\d{1,2}' },
+  hh: { part: 'hour', source: '\\d{1,2}' },
+  A: { part: 'meridiem', source: '[AaPp][Mm]' },
+  mm: { part: 'minute', source: '\\d{1,2}' },
+  ss: { part: 'second', source: '\\d{1,2}' },
+  SSS: { part: 'fraction', source: '\\d{1,9}' },
+  Z: { part: 'offset', source: 'Z|[+-]\\d{2}:\\d{2}' },
+  ZZ: { part: 'offset', source: 'Z|[+-]\\d{4}' },
 };
+// Longest first, so that ZZ is one token and not two.
+const PATTERN_TOKEN = new RegExp(
+  `(${Object.keys(PATTERN_TOKENS)
+    .sort((a, b) => b.length - a.length)
+    .join('|')})`,
+);
+const DATE_KEYWORDS = ['iso', 'epoch', 'epoch-ms'];
+
+/** A date pattern as a regular expression with a group for each part, or what is wrong with it. */
+function compilePattern(pattern: string): { regex: RegExp } | { problem: string } {
+  const pieces = pattern.split(PATTERN_TOKEN);
+  const tokens = pieces.filter((_, at) => at % 2 === 1);
+  const parts = tokens.map((token) => PATTERN_TOKENS[token]!.part);
+  const again = parts.findIndex((part, at) => parts.indexOf(part) !== at);
+  if (!tokens.includes('YYYY')) return { problem: `expected ${DATE_KEYWORDS.join(', ')}, or a pattern with YYYY` };
+  if (again >= 0) return { problem: `the ${parts[again]} is given twice (${tokens[again]})` };
+  if (tokens.includes('hh') !== tokens.includes('A'))
+    return { problem: 'hh (the hour from 1 to 12) and A (AM or PM) go together' };
+  const source = pieces
+    .map((piece, at) =>
+      at % 2 === 1
+        ? `(?<${PATTERN_TOKENS[piece]!.part}>${PATTERN_TOKENS[piece]!.source})`
+        : piece.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+    )
+    .join('');
+  return { regex: new RegExp(`^${source}$`) };
+}
+
+/** What is wrong with a mapping's date `format`, if anything: checked when an import is saved. */
+export function dateFormatProblem(format: string): string | undefined {
+  if (DATE_KEYWORDS.includes(format)) return undefined;
+  const compiled = compilePattern(format);
+  return 'problem' in compiled ? compiled.problem : undefined;
+}
+
+/** The minutes east of UTC an offset (`Z`, `+02:00`, `-0530`) says, or NaN beyond ±23:59. */
+function offsetMinutes(offset: string): number {
+  if (offset === 'Z') return 0;
+  const [hours, minutes] = [Number(offset.slice(1, 3)), Number(offset.slice(-2))];
+  return hours > 23 || minutes > 59 ? Number.NaN : (offset[0] === '-' ? -1 : 1) * (hours * 60 + minutes);
+}
 
 function parsePattern(text: string, pattern: string): Date | undefined {
-  const source = pattern
-    .split(/(YYYY|MM|DD|HH|mm|ss)/)
-    .map((part) => PATTERN_TOKENS[part] ?? part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-    .join('');
-  const groups = new RegExp(`^${source}$`).exec(text.trim())?.groups;
+  const compiled = compilePattern(pattern);
+  const groups = 'regex' in compiled ? compiled.regex.exec(text.trim())?.groups : undefined;
   if (!groups) return undefined;
-  const n = (name: string) => Number(groups[name] ?? 0);
-  const date = new Date(Date.UTC(n('year'), (groups['month'] ? n('month') : 1) - 1, groups['day'] ? n('day') : 1));
-  date.setUTCHours(n('hour'), n('minute'), n('second'));
-  // Date.UTC rolls 2024-02-31 over to March: a date that does not round-trip is not a date.
-  return date.getUTCDate() === (groups['day'] ? n('day') : 1) ? date : undefined;
+  // A part the pattern leaves out is its least value; one out of its range makes no date.
+  const part = (name: string, least: number, most: number) => {
+    const value = groups[name] === undefined ? least : Number(groups[name]);
+    return value >= least && value <= most ? value : Number.NaN;
+  };
+  const meridiem = groups['meridiem'];
+  const hour =
+    meridiem === undefined ? part('hour', 0, 23) : (part('hour', 1, 12) % 12) + (/^p/i.test(meridiem) ? 12 : 0);
+  const day = part('day', 1, 31);
+  // Further digits of a fraction are finer than a Date holds: dropped, as ISO parsing drops them.
+  const milliseconds = Number((groups['fraction'] ?? '').slice(0, 3).padEnd(3, '0'));
+  // setUTCFullYear, unlike Date.UTC, leaves the years 0 to 99 as they are.
+  const date = new Date(0);
+  date.setUTCFullYear(Number(groups['year']), part('month', 1, 12) - 1, day);
+  date.setUTCHours(hour, part('minute', 0, 59), part('second', 0, 59), milliseconds);
+  // 2024-02-31 would roll over to March: a day its month does not have makes no date.
+  if (date.getUTCDate() !== day) return undefined;
+  // Without an offset the time is UTC.
+  return new Date(date.getTime() - offsetMinutes(groups['offset'] ?? 'Z') * 60_000);
 }
 
 function toDate(value: unknown, format = 'iso'): Date | undefined {

@@ -124,6 +124,10 @@ export class SqlImports implements ImportStore {
     ).map(toRun);
   }
 
+  async latestRuns(limit: number): Promise<ImportRun[]> {
+    return (await this.db.query('SELECT * FROM import_runs ORDER BY created_at DESC, id LIMIT $1', [limit])).map(toRun);
+  }
+
   async rejections(runId: string): Promise<{ ref: string; reason: string }[]> {
     const rows = await this.db.query<{ row_ref: string; reason: string }>(
       // Lines and keys sort as numbers where they are numbers.

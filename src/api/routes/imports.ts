@@ -49,7 +49,8 @@ const Field = Type.Union([
       format: Type.Optional(
         Type.String({
           maxLength: 64,
-          description: 'dates: iso (default), epoch, epoch-ms, or like YYYY-MM-DD HH:mm:ss',
+          description:
+            'dates: iso (default), epoch, epoch-ms, or a pattern like YYYY-MM-DD HH:mm:ss.SSS Z (docs/imports.md)',
         }),
       ),
       required: Type.Optional(Type.Boolean()),

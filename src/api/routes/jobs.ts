@@ -38,16 +38,27 @@ export function jobRoutes({ jobRuns }: { jobRuns: JobRunRepository }, importing?
       {
         schema: {
           tags,
-          summary:
-            'Background runs, latest first: backfills, deploys, data migrations (import runs: GET /imports/{id}/runs)',
+          summary: 'Background runs, latest first: backfills, import runs, deploys, data migrations',
           querystring: Type.Object({
-            kind: Type.Optional(Type.String({ description: '`deploy`, `data-migration`, or a mapping kind' })),
+            kind: Type.Optional(
+              Type.String({ description: '`import`, `deploy`, `data-migration`, or a mapping kind' }),
+            ),
             limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
           }),
-          response: { 200: Type.Array(JobRunSchema) },
+          response: { 200: Type.Array(Type.Union([JobRunSchema, ImportRunSchema])) },
         },
       },
-      async (request) => jobRuns.list(request.query),
+      async (request) => {
+        const { kind, limit } = request.query;
+        const runs = [
+          ...(kind === 'import' ? [] : await jobRuns.list({ kind, limit })),
+          ...(importing && (kind === undefined || kind === 'import')
+            ? (await importing.imports.latestRuns(limit)).map(importRunView)
+            : []),
+        ];
+        // Each table gave its latest `limit`; the latest of both are among them.
+        return runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id)).slice(0, limit);
+      },
     );
     api.get(
       '/jobs/:id',
