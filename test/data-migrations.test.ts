@@ -1,10 +1,21 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Composition } from '../src/cli/composition.js';
+import { loadConfig } from '../src/config/config.js';
+import { createLogger } from '../src/shared/logger.js';
 import type { Database } from '../src/storage/database.js';
 import { planDataMigrations, runDataMigrations, type DataMigration } from '../src/storage/data-migrations.js';
 import { identityKeysMigration } from '../src/storage/identity-keys-migration.js';
-import { SqlJobRuns } from '../src/storage/sql-job-runs.js';
-import { BACKENDS } from './support/api.js';
+import { migrate } from '../src/storage/migrate.js';
+import { connectPostgres } from '../src/storage/postgres.js';
+import { claimRunLease, SqlJobRuns } from '../src/storage/sql-job-runs.js';
+import { BACKENDS, startTestApi, type Backend, type TestApi } from './support/api.js';
 import { openTestDatabase } from './support/db.js';
+import { eventually } from './support/eventually.js';
+import { runMeridian } from './support/processes.js';
+import { createTestDatabase, postgresAvailable } from './support/postgres.js';
 
 /** A migration over a table of its own that fails once, in its third batch, the first time through. */
 function touching(failOnce: { armed: boolean }): DataMigration {
@@ -32,40 +43,125 @@ function touching(failOnce: { armed: boolean }): DataMigration {
   };
 }
 
+async function storeRows(db: Database, rows: number): Promise<void> {
+  await db.exec(`CREATE TABLE dm_rows (id text PRIMARY KEY, touched int NOT NULL DEFAULT 0);
+    INSERT INTO dm_rows (id) SELECT lpad(g::text, 4, '0') FROM generate_series(1, ${rows}) g;`);
+}
+
+const touchedRows = (db: Database) =>
+  db.query<{ touched: number; n: number }>('SELECT touched, count(*)::int AS n FROM dm_rows GROUP BY touched');
+
+/** Two handles on one migrated store, as two processes have: PGlite's one, twice, or two PostgreSQL pools. */
+async function openTwice(backend: Backend): Promise<{ handles: [Database, Database]; dispose(): Promise<void> }> {
+  if (backend === 'pglite') {
+    const db = await openTestDatabase(backend);
+    return { handles: [db, db], dispose: () => db.dispose() };
+  }
+  const database = await createTestDatabase();
+  const handles: [Database, Database] = [
+    connectPostgres({ url: database.url, schema: 'meridian_test' }),
+    connectPostgres({ url: database.url, schema: 'meridian_test' }),
+  ];
+  await migrate(handles[0]);
+  return {
+    handles,
+    dispose: async () => {
+      for (const handle of handles) await handle.close();
+      await database.drop();
+    },
+  };
+}
+
 for (const backend of BACKENDS) {
   const available = await backend.available();
   describe.skipIf(!available)(`data migrations on ${backend.name}`, () => {
     let db: (Database & { dispose(): Promise<void> }) | undefined;
+    let twice: Awaited<ReturnType<typeof openTwice>> | undefined;
     afterEach(async () => {
       await db?.dispose();
-      db = undefined;
+      await twice?.dispose();
+      db = twice = undefined;
     });
 
     it('runs in batches with progress, and goes on from its checkpoint after a failure, touching every row once', async () => {
       db = await openTestDatabase(backend.name);
-      await db.exec(`CREATE TABLE dm_rows (id text PRIMARY KEY, touched int NOT NULL DEFAULT 0);
-        INSERT INTO dm_rows (id) SELECT lpad(g::text, 4, '0') FROM generate_series(1, 95) g;`);
+      await storeRows(db, 95);
       const failOnce = { armed: true };
       const migrations = [touching(failOnce)];
 
       const [planned] = await planDataMigrations(db, migrations, 10);
       expect(planned).toMatchObject({ id: 'data-migration-touch-rows', state: 'queued', total: 95, batches: 10 });
       expect(await planDataMigrations(db, migrations, 10)).toEqual([]);
-      // rows stored after the plan are taken by its last batch
-      await db.query(`INSERT INTO dm_rows (id) VALUES ('0096'), ('0097')`);
+      // rows stored after the plan are taken by its last batch, ten a transaction
+      await db.query(`INSERT INTO dm_rows (id) SELECT lpad(g::text, 4, '0') FROM generate_series(96, 120) g`);
 
       await expect(runDataMigrations(db, migrations)).rejects.toThrow('killed mid-run');
       const failed = await new SqlJobRuns(db).get(planned!.id);
       expect(failed).toMatchObject({ state: 'failed', batchesDone: 2, done: 20, lastError: 'killed mid-run' });
 
+      const seen: [number, number][] = [];
+      await runDataMigrations(db, migrations, { onBatch: (run) => seen.push([run.batchesDone, run.done]) });
+      expect(seen).toEqual([
+        ...[3, 4, 5, 6, 7, 8, 9].map((batch) => [batch, batch * 10]),
+        [9, 100],
+        [9, 110],
+        [9, 120],
+        [10, 120],
+      ]);
+      expect(await new SqlJobRuns(db).get(planned!.id)).toMatchObject({
+        state: 'done',
+        done: 120,
+        total: 120,
+        batchesDone: 10,
+      });
+      expect(await touchedRows(db)).toEqual([{ touched: 1, n: 120 }]);
+    });
+
+    it('two runners started at once plan a migration once and run it once: one works through it, the other stands by', async () => {
+      twice = await openTwice(backend.name);
+      const [first, second] = twice.handles;
+      await storeRows(first, 95);
+      const migrations = [touching({ armed: false })];
+
+      const planned = await Promise.all([first, second].map((each) => planDataMigrations(each, migrations, 10)));
+      expect(planned.flat().map((run) => run.id)).toEqual(['data-migration-touch-rows']);
+      const batchesBy = { a: 0, b: 0 };
+      await Promise.all([
+        runDataMigrations(first, migrations, { owner: 'a', pollMs: 20, onBatch: () => batchesBy.a++ }),
+        runDataMigrations(second, migrations, { owner: 'b', pollMs: 20, onBatch: () => batchesBy.b++ }),
+      ]);
+      expect([batchesBy.a, batchesBy.b].sort((x, y) => x - y)).toEqual([0, 10]);
+      expect(await new SqlJobRuns(first).get('data-migration-touch-rows')).toMatchObject({ state: 'done', done: 95 });
+      expect(await touchedRows(first)).toEqual([{ touched: 1, n: 95 }]);
+    });
+
+    it('a stopped runner lets its run go; one killed holds it until its lease runs out, then another goes on from its last batch', async () => {
+      db = await openTestDatabase(backend.name);
+      await storeRows(db, 95);
+      const migrations = [touching({ armed: false })];
+      const [planned] = await planDataMigrations(db, migrations, 10);
+      const stop = new AbortController();
+      await runDataMigrations(db, migrations, {
+        owner: 'stopped',
+        onBatch: (run) => run.batchesDone === 3 && stop.abort(),
+        signal: stop.signal,
+      });
+      expect(await new SqlJobRuns(db).get(planned!.id)).toMatchObject({ state: 'running', batchesDone: 3 });
+
+      // A runner killed mid-batch: its batch rolled back, its lease left to run out.
+      expect(await claimRunLease(db, planned!.id, 'killed', 500)).toBe(true);
+      const waited: number[] = [];
       const seen: number[] = [];
-      await runDataMigrations(db, migrations, (run) => seen.push(run.batchesDone));
-      expect(seen).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
-      expect(await new SqlJobRuns(db).get(planned!.id)).toMatchObject({ state: 'done', done: 97, batchesDone: 10 });
-      const touched = await db.query<{ touched: number; n: number }>(
-        'SELECT touched, count(*)::int AS n FROM dm_rows GROUP BY touched',
-      );
-      expect(touched).toEqual([{ touched: 1, n: 97 }]);
+      await runDataMigrations(db, migrations, {
+        owner: 'next',
+        pollMs: 20,
+        onWait: (run) => waited.push(run.batchesDone),
+        onBatch: (run) => seen.push(run.batchesDone),
+      });
+      expect(waited.length).toBeGreaterThan(0);
+      expect(new Set(waited)).toEqual(new Set([3]));
+      expect(seen).toEqual([4, 5, 6, 7, 8, 9, 10]);
+      expect(await touchedRows(db)).toEqual([{ touched: 1, n: 95 }]);
     });
 
     it('identity-keys claims the keys of profiles that hold values but never claimed them, first profile first', async () => {
@@ -85,3 +181,100 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+const postgresUp = await postgresAvailable();
+const RUN = 'data-migration-identity-keys';
+
+/** 2,500 profiles stored before identity keys: none claimed its email. */
+const storeProfiles = (db: Database) =>
+  db.query(
+    `INSERT INTO profiles (id, pii) SELECT 'p' || lpad(g::text, 5, '0'), jsonb_build_object('email', 'u' || g || '@example.com')
+       FROM generate_series(1, 2500) g`,
+  );
+
+describe('data migrations in started processes', () => {
+  let apis: TestApi[] = [];
+  let cleanup: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    for (const api of apis) await api.close();
+    apis = [];
+    await cleanup?.();
+    cleanup = undefined;
+  });
+
+  /** `meridian migrate --plan-only` over a store of 2,500 profiles that never claimed their emails. */
+  async function planOnly(env: Record<string, string>): Promise<void> {
+    const root = await Composition.open(loadConfig({ ...env, LOG_LEVEL: 'silent' }), createLogger('silent'));
+    try {
+      await storeProfiles(root.db);
+      await root.migrateData({ planOnly: true });
+      expect(await root.repositories.jobRuns.get(RUN)).toMatchObject({
+        state: 'queued',
+        total: 2500,
+        batches: 3,
+      });
+    } finally {
+      await root.close();
+    }
+  }
+
+  async function expectMigratedOnce(api: TestApi): Promise<void> {
+    const job = await eventually(
+      async () => (await api.admin({ method: 'GET', url: `/jobs/${RUN}` })).json(),
+      (run: { state: string }) => run.state === 'done',
+    );
+    expect(job).toMatchObject({ state: 'done', total: 2500, done: 2500, batchesDone: 3, batches: 3 });
+    const runs = (await api.admin({ method: 'GET', url: '/jobs?kind=data-migration' })).json();
+    expect(runs).toEqual([job]);
+    const [keys] = await api.runtime.db.query<{ n: number }>('SELECT count(*)::int AS n FROM identity_keys');
+    expect(keys!.n).toBe(2500);
+  }
+
+  it('an API started on the embedded store runs the run planned with --plan-only', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meridian-data-migration-'));
+    cleanup = () => rm(dir, { recursive: true, force: true });
+    await planOnly({ DATA_DIR: dir });
+    apis.push(await startTestApi('pglite', { DATA_DIR: dir }));
+    await expectMigratedOnce(apis[0]!);
+  });
+
+  it.skipIf(!postgresUp)(
+    'a worker process runs the run `meridian migrate --plan-only` planned, and stops when told to',
+    async () => {
+      const database = await createTestDatabase();
+      cleanup = () => database.drop();
+      const env = { DATABASE_URL: database.url, LOG_LEVEL: 'info' };
+      const db = connectPostgres({ url: database.url, schema: 'meridian_test' });
+      try {
+        await migrate(db);
+        await storeProfiles(db);
+        const planning = runMeridian(['migrate', '--plan-only'], env);
+        expect(await planning.exited).toBe(0);
+        expect(planning.output()).toContain('data migration planned');
+        expect(await new SqlJobRuns(db).get(RUN)).toMatchObject({ state: 'queued', batches: 3 });
+
+        const worker = runMeridian(['worker', 'scheduler'], env);
+        const job = await eventually(
+          async () => new SqlJobRuns(db).get(RUN),
+          (run) => run?.state === 'done',
+          60_000,
+        );
+        expect(job).toMatchObject({ state: 'done', done: 2500, batchesDone: 3 });
+        expect(await worker.stop()).toBe(0);
+      } finally {
+        await db.close();
+      }
+    },
+  );
+
+  it.skipIf(!postgresUp)(
+    'two API processes started at once on PostgreSQL run the run planned with --plan-only, once',
+    async () => {
+      const database = await createTestDatabase();
+      cleanup = () => database.drop();
+      await planOnly({ DATABASE_URL: database.url });
+      apis = await Promise.all([0, 1].map(() => startTestApi('postgres', { DATABASE_URL: database.url })));
+      await expectMigratedOnce(apis[1]!);
+    },
+  );
+});

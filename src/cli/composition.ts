@@ -35,7 +35,12 @@ import { SqlEventSources } from '../storage/sql-event-sources.js';
 import { SqlImportRecords } from '../storage/sql-import-records.js';
 import { SqlImports } from '../storage/sql-imports.js';
 import { SqlDeploy } from '../storage/sql-deploy.js';
-import type { DataMigration } from '../storage/data-migrations.js';
+import {
+  DATA_MIGRATION_BATCH,
+  planDataMigrations,
+  runDataMigrations,
+  type DataMigration,
+} from '../storage/data-migrations.js';
 import { identityKeysMigration } from '../storage/identity-keys-migration.js';
 import { SqlRedirects } from '../storage/sql-redirects.js';
 import { SqlBridgeStatus } from '../storage/sql-bridge-status.js';
@@ -351,9 +356,56 @@ export class Composition {
     });
   }
 
-  /** The data migrations `meridian migrate` plans and runs after the schema's. */
+  /** The data migrations planned and run after the schema's. */
   dataMigrations(): DataMigration[] {
     return [identityKeysMigration(this.config.identity)];
+  }
+
+  /**
+   * Plans the data migrations never planned, then, unless `planOnly`, works through every one not done
+   * (runDataMigrations), logging their progress; stopped by `signal` after its current batch.
+   */
+  async migrateData(options: { planOnly?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    const migrations = this.dataMigrations();
+    // A run with nothing to rewrite (a new store's) is done as planned: nothing to tell.
+    for (const run of await planDataMigrations(this.db, migrations, DATA_MIGRATION_BATCH))
+      if (run.batches > 0)
+        this.logger.info({ job: run.id, rows: run.total, batches: run.batches }, 'data migration planned');
+    if (options.planOnly) return;
+    const waited = new Set<string>();
+    await runDataMigrations(this.db, migrations, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      onBatch: (run) => {
+        if (run.batchesDone === run.batches || run.batchesDone % 10 === 0)
+          this.logger.info(
+            { job: run.id, done: run.done, total: run.total, batches: `${run.batchesDone}/${run.batches}` },
+            'data migration',
+          );
+      },
+      onWait: (run) => {
+        if (!waited.has(run.id)) this.logger.info({ job: run.id }, 'data migration running in another process');
+        waited.add(run.id);
+      },
+    });
+  }
+
+  /**
+   * Runs migrateData in the background until the root closes: every process that holds the store
+   * does, so an upgrade's data migrations run whichever roles are started. One process at a time works
+   * through a run; the others stand by to take it over should it be killed. A failure is logged; the
+   * next start (or `meridian migrate`) tries again from the failed batch.
+   */
+  startDataMigrations(): void {
+    const stop = new AbortController();
+    const running = this.migrateData({ signal: stop.signal }).catch((error: unknown) =>
+      this.logger.error({ err: error }, 'data migration failed'),
+    );
+    this.own({
+      close: async () => {
+        stop.abort();
+        await running;
+      },
+    });
   }
 
   /**
@@ -497,6 +549,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
         await resumeImportRuns({ imports: repositories.imports, queue, logger });
       }
     }
+    root.startDataMigrations();
     return {
       app,
       root,

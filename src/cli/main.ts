@@ -17,7 +17,6 @@ import { jobCommand, scheduleHeartbeat } from './job.js';
 import { run } from './run.js';
 import { mappingCommand, workerCommand } from './work.js';
 import { bridgeCommand, runConfiguredBridges } from './bridge.js';
-import { planDataMigrations, runDataMigrations } from '../storage/data-migrations.js';
 import { BRIDGE_TYPES } from '../bridges/source-config.js';
 
 function closeOnSignal(runtime: { close(): Promise<void> }, logger: Logger): void {
@@ -125,9 +124,6 @@ async function runApi(config: Config, logger: Logger, env: Env): Promise<void> {
   logger.info({ url, ...describeBackends(config) }, 'api listening');
 }
 
-/** Rows a data migration rewrites per transaction. */
-const DATA_MIGRATION_BATCH = 1000;
-
 async function runMigrate(config: Config, logger: Logger, planOnly: boolean): Promise<void> {
   const root = await Composition.open(config, logger, { migrate: false });
   try {
@@ -140,17 +136,7 @@ async function runMigrate(config: Config, logger: Logger, planOnly: boolean): Pr
       },
       report.applied.length ? 'migrations applied' : 'schema is up to date',
     );
-    const migrations = root.dataMigrations();
-    for (const run of await planDataMigrations(root.db, migrations, DATA_MIGRATION_BATCH))
-      logger.info({ job: run.id, rows: run.total, batches: run.batches }, 'data migration planned');
-    if (planOnly) return;
-    await runDataMigrations(root.db, migrations, (run) => {
-      if (run.batchesDone === run.batches || run.batchesDone % 10 === 0)
-        logger.info(
-          { job: run.id, done: run.done, total: run.total, batches: `${run.batchesDone}/${run.batches}` },
-          'data migration',
-        );
-    });
+    await root.migrateData({ planOnly });
   } finally {
     await root.close();
   }
@@ -195,7 +181,10 @@ export function buildCli(): Command {
     .description(
       'apply schema migrations, then plan and run data migrations in batches (idempotent, resumable, safe to run concurrently)',
     )
-    .option('--plan-only', 'plan the data migrations (GET /jobs/data-migration-NAME) without running them')
+    .option(
+      '--plan-only',
+      'plan the data migrations (GET /jobs/data-migration-NAME) without running them: started processes run them',
+    )
     .addHelpText('after', environmentHelp('server'))
     .action((options: { planOnly?: boolean }) =>
       run((config, logger) => runMigrate(config, logger, options.planOnly === true))(),

@@ -123,6 +123,7 @@ export function workerCommand(run: Run): Command {
           );
         const root = await Composition.open(config, logger);
         root.startWorkers(selected, { ...DEFAULT_WORKER_OPTIONS, concurrency });
+        root.startDataMigrations();
         logger.info({ workers: selected.map((each) => each.name), concurrency }, 'workers started');
         await new Promise<void>((resolve) => {
           const stop = () => resolve();

@@ -79,7 +79,7 @@ export const WORKERS: readonly Worker[] = [
   worker('segmentation', segmentationConsumers, mappingConsumers),
   worker('trigger', triggerConsumers),
   worker('workflow', workflowConsumers),
-  // Tracardi's upgrade & import worker; data migrations will join it.
+  // Tracardi's upgrade & import worker; data migrations run in every process that holds the store instead.
   worker('import', importConsumers),
   // Delayed events and resumes of paused flows; any number of them share the due items.
   worker('scheduler', schedulerConsumers),

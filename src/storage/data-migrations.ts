@@ -1,18 +1,25 @@
 /**
  * Data migrations: rewrites of stored rows that a schema migration must not do in one transaction
- * under a table lock. `meridian migrate` plans each one as a job run (GET /jobs/data-migration-NAME)
- * cut into batches, then works through them; each batch, its checkpoint and its progress commit
- * together, so a killed run goes on from its last batch when `meridian migrate` runs again.
+ * under a table lock. Each is planned once as a job run (GET /jobs/data-migration-NAME) cut into
+ * batches, which every process holding the store (and `meridian migrate`) works through, one process
+ * at a time a run; each batch, its checkpoint and its progress commit together, so a killed run goes
+ * on from its last batch.
  */
+import { randomUUID } from 'node:crypto';
+import { setTimeout } from 'node:timers/promises';
 import type { JobRun } from '../shared/job-runs.js';
 import { retryingTransaction, type Database, type SqlExecutor } from './database.js';
 import {
   claimBatch,
+  claimRunLease,
   completeBatch,
   createRun,
   markRunFailed,
-  reopenUnfinishedRuns,
+  releaseRunLease,
+  renewRunLease,
+  reopenFailedRuns,
   SqlJobRuns,
+  unfinishedRuns,
 } from './sql-job-runs.js';
 
 export const DATA_MIGRATION = 'data-migration';
@@ -32,6 +39,9 @@ export interface DataMigration {
   ): Promise<{ last: string | null; items: number; errors: number }>;
 }
 
+/** Rows a data migration rewrites per transaction. */
+export const DATA_MIGRATION_BATCH = 1000;
+
 export const runIdOf = (migration: Pick<DataMigration, 'name'>) => `${DATA_MIGRATION}-${migration.name}`;
 
 /** Records a run for each migration never planned before; answers the runs it planned. */
@@ -47,7 +57,6 @@ export async function planDataMigrations(
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [id]);
       if (await new SqlJobRuns(tx).get(id)) return undefined;
       const rows = await migration.count(tx);
-      // The last batch has no upper bound: it also takes rows stored since the plan.
       return createRun(
         tx,
         { id, kind: DATA_MIGRATION, subject: migration.name, params: { batchSize, after: null } },
@@ -63,39 +72,101 @@ export async function planDataMigrations(
   return planned;
 }
 
-/** Works through every batch not done of every data migration's run, in order. */
+export interface RunDataMigrationsOptions {
+  /** Who takes the runs' leases: one id per runner, a random one by default. */
+  owner?: string;
+  /** How long a run stays its runner's without a batch done; then another runner may take it over. */
+  leaseMs?: number;
+  /** How often to look again while another runner holds the run next in line. */
+  pollMs?: number;
+  /** Aborted: the runner stops after its current batch, letting the run go for another to take. */
+  signal?: AbortSignal;
+  /** After each batch this runner did, with the run's progress. */
+  onBatch?: (run: JobRun) => void;
+  /** Each time another runner holds the run next in line. */
+  onWait?: (run: JobRun) => void;
+}
+
+const DATA_MIGRATION_LEASE_MS = 30_000;
+const DATA_MIGRATION_POLL_MS = 2_000;
+
+/**
+ * Works through the batches not done of every data migration's run, oldest run first, one runner at a
+ * time a run: the one holding its lease. While another holds it, waits, and takes the run over once
+ * that lease runs out unrenewed (its holder was killed). Failed runs are tried again; a run failing
+ * now (here, or in another runner meanwhile) is an error. Resolves when every run is done, or once
+ * stopped.
+ */
 export async function runDataMigrations(
   db: Database,
   migrations: readonly DataMigration[],
-  onBatch: (run: JobRun) => void = () => {},
+  options: RunDataMigrationsOptions = {},
 ): Promise<void> {
+  const { owner = randomUUID(), leaseMs = DATA_MIGRATION_LEASE_MS, pollMs = DATA_MIGRATION_POLL_MS, signal } = options;
   const byName = new Map(migrations.map((migration) => [migration.name, migration]));
-  for (const { runId, subject, batch } of await reopenUnfinishedRuns(db, [DATA_MIGRATION])) {
-    const migration = byName.get(subject);
-    if (!migration) continue;
+  await reopenFailedRuns(db, [DATA_MIGRATION]);
+  while (!signal?.aborted) {
+    // A run of a migration this version does not know (a newer one planned it) is left to that version.
+    const run = (await unfinishedRuns(db, DATA_MIGRATION)).find((each) => byName.has(each.subject ?? ''));
+    if (!run) return;
+    if (run.state === 'failed') throw new Error(`data migration ${run.subject} failed: ${run.lastError}`);
+    if (!(await claimRunLease(db, run.id, owner, leaseMs))) {
+      options.onWait?.(run);
+      await setTimeout(pollMs, undefined, { signal }).catch(() => undefined);
+      continue;
+    }
+    const migration = byName.get(run.subject!)!;
     try {
-      await retryingTransaction(db, async (tx) => {
-        // The run's row is the checkpoint: locked, so that two `meridian migrate` take turns.
-        await tx.query('SELECT 1 FROM job_runs WHERE id = $1 FOR UPDATE', [runId]);
-        const claimed = await claimBatch(tx, runId, batch);
-        if (!claimed) return;
-        const { batchSize, after } = claimed.params as { batchSize: number; after: string | null };
-        const [{ batches }] = (await tx.query<{ batches: number }>('SELECT batches FROM job_runs WHERE id = $1', [
-          runId,
-        ])) as [{ batches: number }];
-        const limit = batch >= batches ? Number.MAX_SAFE_INTEGER : batchSize;
-        const outcome = await migration.migrate(tx, after, limit);
-        await tx.query(`UPDATE job_runs SET params = params || jsonb_build_object('after', $2::text) WHERE id = $1`, [
-          runId,
-          outcome.last ?? after,
-        ]);
-        await completeBatch(tx, runId, outcome);
-      });
+      while (!signal?.aborted && (await migrateBatch(db, run.id, migration, owner, leaseMs))) {
+        const progress = await new SqlJobRuns(db).get(run.id);
+        if (progress) options.onBatch?.(progress);
+      }
     } catch (error) {
-      await markRunFailed(db, runId, error instanceof Error ? error.message : String(error));
+      await markRunFailed(db, run.id, error instanceof Error ? error.message : String(error), owner);
       throw error;
     }
-    const run = await new SqlJobRuns(db).get(runId);
-    if (run) onBatch(run);
+    await releaseRunLease(db, run.id, owner);
   }
+}
+
+/**
+ * Does the run's next batch while `owner` holds its lease: the rows, the checkpoint (the last key the
+ * batch went through) and the progress commit together. Answers whether it did one.
+ */
+async function migrateBatch(
+  db: Database,
+  runId: string,
+  migration: DataMigration,
+  owner: string,
+  leaseMs: number,
+): Promise<boolean> {
+  return retryingTransaction(db, async (tx) => {
+    const lease = await renewRunLease(tx, runId, owner, leaseMs);
+    if (!lease) return false;
+    const [next] = await tx.query<{ batch: number }>(
+      'SELECT batch FROM job_run_batches WHERE run_id = $1 AND done_at IS NULL ORDER BY batch LIMIT 1',
+      [runId],
+    );
+    if (!next) return false;
+    const { batchSize, after } = lease.params as { batchSize: number; after: string | null };
+    const outcome = await migration.migrate(tx, after, batchSize);
+    await tx.query(
+      `UPDATE job_runs SET params = params || jsonb_build_object('after', $2::text), total = greatest(total, done + $3)
+        WHERE id = $1`,
+      [runId, outcome.last ?? after, outcome.items],
+    );
+    // The last batch also takes the rows stored since the plan, a batch's worth a transaction: it is
+    // done once it finds fewer.
+    if (next.batch >= lease.batches && outcome.items >= batchSize)
+      await tx.query('UPDATE job_runs SET done = done + $2, errors = errors + $3, updated_at = now() WHERE id = $1', [
+        runId,
+        outcome.items,
+        outcome.errors,
+      ]);
+    else {
+      await claimBatch(tx, runId, next.batch);
+      await completeBatch(tx, runId, outcome);
+    }
+    return true;
+  });
 }

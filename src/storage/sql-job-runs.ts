@@ -115,12 +115,75 @@ export async function completeBatch(
   );
 }
 
-export async function markRunFailed(db: SqlExecutor, runId: string, error: string): Promise<void> {
+/** Fails an unfinished run; given a lease owner, only while it holds the run's lease, which it lets go. */
+export async function markRunFailed(db: SqlExecutor, runId: string, error: string, leaseOwner?: string): Promise<void> {
   await db.query(
-    `UPDATE job_runs SET failed_at = now(), finished_at = now(), last_error = $2, updated_at = now()
-      WHERE id = $1 AND batches_done < batches`,
-    [runId, error],
+    `UPDATE job_runs SET failed_at = now(), finished_at = now(), last_error = $2, updated_at = now(),
+            lease_owner = NULL, lease_until = NULL
+      WHERE id = $1 AND batches_done < batches AND ($3::text IS NULL OR lease_owner = $3)`,
+    [runId, error, leaseOwner ?? null],
   );
+}
+
+/** Clears the failure of every unfinished run of these kinds. */
+export async function reopenFailedRuns(db: SqlExecutor, kinds: readonly string[]): Promise<void> {
+  await db.query(
+    `UPDATE job_runs SET failed_at = NULL, finished_at = NULL, updated_at = now()
+      WHERE kind = ANY($1::text[]) AND batches_done < batches AND failed_at IS NOT NULL`,
+    [kinds],
+  );
+}
+
+/** The runs of a kind with batches not done, failed ones included, oldest first. */
+export async function unfinishedRuns(db: SqlExecutor, kind: string): Promise<JobRun[]> {
+  const rows = await db.query(
+    'SELECT * FROM job_runs WHERE kind = $1 AND batches_done < batches ORDER BY created_at, id',
+    [kind],
+  );
+  return rows.map(toJobRun);
+}
+
+const leaseEnd = `now() + $3::int * interval '1 millisecond'`;
+
+/**
+ * Takes the lease of an unfinished run that is not failed, when no one holds it, its holder's lease
+ * ran out, or `owner` holds it already. Answers whether `owner` now holds it.
+ */
+export async function claimRunLease(db: SqlExecutor, runId: string, owner: string, leaseMs: number): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE job_runs SET lease_owner = $2, lease_until = ${leaseEnd}
+      WHERE id = $1 AND batches_done < batches AND failed_at IS NULL
+        AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < now())
+     RETURNING id`,
+    [runId, owner, leaseMs],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Extends `owner`'s lease of a run not failed and answers its params, or undefined when `owner`
+ * holds it no longer. Its row stays locked until the transaction ends, so no one takes the run over
+ * while a batch of it is under way.
+ */
+export async function renewRunLease(
+  tx: SqlExecutor,
+  runId: string,
+  owner: string,
+  leaseMs: number,
+): Promise<{ params: Record<string, unknown>; batches: number } | undefined> {
+  const [row] = await tx.query<{ params: Record<string, unknown>; batches: number }>(
+    `UPDATE job_runs SET lease_until = ${leaseEnd}
+      WHERE id = $1 AND lease_owner = $2 AND failed_at IS NULL RETURNING params, batches`,
+    [runId, owner, leaseMs],
+  );
+  return row && { params: row.params, batches: Number(row.batches) };
+}
+
+export async function releaseRunLease(db: SqlExecutor, runId: string, owner: string): Promise<void> {
+  await db.query('UPDATE job_runs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2', [
+    runId,
+    owner,
+  ]);
 }
 
 /** Clears the failure of every unfinished run of these kinds and returns their batches not done. */
@@ -129,11 +192,7 @@ export async function reopenUnfinishedRuns(
   kinds: readonly string[],
 ): Promise<{ runId: string; kind: string; subject: string; batch: number }[]> {
   return db.transaction(async (tx) => {
-    await tx.query(
-      `UPDATE job_runs SET failed_at = NULL, finished_at = NULL, updated_at = now()
-        WHERE kind = ANY($1::text[]) AND batches_done < batches AND failed_at IS NOT NULL`,
-      [kinds],
-    );
+    await reopenFailedRuns(tx, kinds);
     const rows = await tx.query<{ run_id: string; kind: string; subject: string; batch: number }>(
       `SELECT b.run_id, r.kind, r.subject, b.batch FROM job_run_batches b JOIN job_runs r ON r.id = b.run_id
         WHERE b.done_at IS NULL AND r.kind = ANY($1::text[]) ORDER BY r.created_at, b.run_id, b.batch`,
