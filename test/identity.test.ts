@@ -1,5 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/storage/database.js';
+import { SqlIdentityStore } from '../src/storage/sql-identity.js';
 import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
+import { openTestDatabase } from './support/db.js';
 
 interface Profile {
   id: string;
@@ -251,5 +254,55 @@ for (const backend of BACKENDS) {
       expect(other.profile.id).toBe(holder.profile.id);
       expect((await history(holder.profile.id))[0]).toMatchObject({ status: 'merged', reason: { by: 'mapping' } });
     });
+  });
+}
+
+for (const backend of BACKENDS) {
+  const available = await backend.available();
+  describe.skipIf(!available)(`identity key claims on ${backend.name}`, () => {
+    let db: (Database & { dispose(): Promise<void> }) | undefined;
+    afterEach(async () => {
+      await db?.dispose();
+    });
+
+    it('claims values for several profiles at once and answers those another profile holds, with that holder', async () => {
+      db = await openTestDatabase(backend.name);
+      await db.query(`INSERT INTO profiles (id) VALUES ('a'), ('b'), ('c')`);
+      await db.query(`INSERT INTO identity_keys (key, value, profile_id) VALUES ('pii.email', 'held', 'c')`);
+      const store = new SqlIdentityStore(db);
+      const claim = (value: string, profileId: string) => ({ key: 'pii.email', value, profileId });
+      // Two claims of one value in one statement: the first (by profile) gets it, the other finds it taken.
+      const taken = await db.transaction((tx) =>
+        store.claimKeys(tx, [claim('b@x.org', 'b'), claim('b@x.org', 'a'), claim('held', 'a'), claim('held', 'c')]),
+      );
+      expect(taken.sort((x, y) => x.value.localeCompare(y.value))).toEqual([
+        { ...claim('b@x.org', 'b'), holder: 'a' },
+        { ...claim('held', 'a'), holder: 'c' },
+      ]);
+    });
+
+    it.skipIf(backend.name === 'pglite')(
+      'answers the holder of a value another transaction claimed while the claim waited for it',
+      async () => {
+        db = await openTestDatabase(backend.name);
+        await db.query(`INSERT INTO profiles (id) VALUES ('a'), ('b')`);
+        const store = new SqlIdentityStore(db);
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        let claimed!: () => void;
+        const first = db.transaction(async (tx) => {
+          await store.claimKeys(tx, [{ key: 'pii.email', value: 'x', profileId: 'a' }]);
+          claimed();
+          await released;
+        });
+        await new Promise<void>((resolve) => (claimed = resolve));
+        const second = db.transaction((tx) => store.claimKeys(tx, [{ key: 'pii.email', value: 'x', profileId: 'b' }]));
+        // The second claim waits on the first transaction's uncommitted value.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        release();
+        await first;
+        expect(await second).toEqual([{ key: 'pii.email', value: 'x', profileId: 'b', holder: 'a' }]);
+      },
+    );
   });
 }

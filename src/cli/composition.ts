@@ -334,7 +334,12 @@ export class Composition {
         },
         settle: () => this.tracking().historyCommit.settle(),
       },
-      records: new SqlImportRecords(this.db, this.steps, this.db.kind === 'pglite' ? 1 : this.config.commitLanes),
+      records: new SqlImportRecords(
+        this.db,
+        this.steps,
+        this.config.identity,
+        this.db.kind === 'pglite' ? 1 : this.config.commitLanes,
+      ),
       readers: readerFor,
       identity: this.config.identity,
       secrets: () =>

@@ -1,7 +1,14 @@
 import { conflict, DomainError, notFound } from '../shared/errors.js';
 import { timeOrderedId } from '../shared/ids.js';
 import type { CommitStep, StepOutcome } from '../tracking/commit-steps.js';
-import { identityKeys, normaliseValue, writePath, type IdentityKey, type IdentitySettings } from './keys.js';
+import {
+  identityKeys,
+  keysOfValues,
+  normaliseValue,
+  writePath,
+  type IdentityKey,
+  type IdentitySettings,
+} from './keys.js';
 import { mergeProfiles, unmergeSurvivor, type ProfileRecord } from './merge.js';
 import { pointsFor, pointValues, type IdentificationPoint } from './points.js';
 import type { IdentityStore, MergeReason, MergeSummary } from './ports.js';
@@ -47,23 +54,23 @@ export class Identity<Tx> {
 
   /**
    * The commit step of identification points: the values of the events that meet a point are copied
-   * to their profiles, whose identity keys are then claimed (as are those of profiles a mapping or a
-   * flow wrote to); a profile holding one of them is merged. At collection and in a flow's commit only:
-   * a backfill over history or the heartbeat identifies nobody.
+   * to their profiles, whose identity keys are then claimed (as are those of profiles a mapping, a
+   * flow or a profiles import wrote to); a profile holding one of them is merged. At collection, in a
+   * flow's commit and for the profiles an import wrote only: a backfill over history, the heartbeat or
+   * the events of a Tracardi export (history, written as it was) identify nobody.
    */
   commitStep(): CommitStep<Tx> {
     return {
       name: 'identification-points',
       run: async (tx, changes): Promise<StepOutcome | undefined> => {
-        if (changes.writer !== 'track' && changes.writer !== 'workflow') return undefined;
-        // Profiles a mapping or flow wrote to are identified too: a key field may be among what it wrote.
-        const copies = new Map<string, [string, unknown][]>((changes.documents ?? []).map((id) => [id, []]));
-        const points = await this.points.enabled(tx, (t) => this.store.points(t));
+        if (changes.writer === 'heartbeat' || changes.writer === 'backfill') return undefined;
+        const events = changes.writer === 'import' ? [] : changes.events;
+        const copies = new Map<string, [string, unknown][]>();
+        const points = events.length === 0 ? [] : await this.points.enabled(tx, (t) => this.store.points(t));
         const met =
           points.length === 0
             ? []
-            : changes.events.filter((event) => event.profileId !== null && pointsFor(points, event).length > 0);
-        if (met.length === 0 && copies.size === 0) return undefined;
+            : events.filter((event) => event.profileId !== null && pointsFor(points, event).length > 0);
         const metIds = met.map((event) => event.id);
         const stored = metIds.length === 0 ? [] : await this.store.events(tx, metIds);
         const byId = new Map(stored.map((event) => [event.id, event]));
@@ -72,17 +79,45 @@ export class Identity<Tx> {
           if (!event || profileId === null) continue;
           copies.set(profileId, [...(copies.get(profileId) ?? []), ...pointValues(points, event)]);
         }
-        await this.dropKeyless(tx, copies);
+        // Profiles a mapping, a flow or an import wrote to are identified too: a key field may be among what it wrote.
+        const documents = (changes.documents ?? []).filter((id) => !copies.has(id));
+        for (const id of await this.claimDocuments(tx, documents)) copies.set(id, []);
+        if (copies.size === 0) return undefined;
         const mergedInto = new Map<string, string>();
         for (const [profileId, values] of [...copies].sort(([a], [b]) => a.localeCompare(b))) {
           const byFlow = changes.writer === 'workflow' || changes.flowDocuments?.includes(profileId) === true;
-          const by = values.length > 0 ? 'identification-point' : byFlow ? 'flow' : 'mapping';
+          const by =
+            values.length > 0
+              ? 'identification-point'
+              : byFlow
+                ? 'flow'
+                : changes.writer === 'import'
+                  ? 'import'
+                  : 'mapping';
           const survivor = await this.identify(tx, profileId, values, this.settings.keys, { by });
           if (survivor !== profileId) mergedInto.set(profileId, survivor);
         }
         return { mergedInto };
       },
     };
+  }
+
+  /**
+   * Claims the identity keys of the profiles a writer wrote, for all of them at once: one read of their
+   * values at the key paths, one claim. Answers those that found one of their values held by another
+   * profile, which `identify` merges with its holders one by one, as it does a profile an event identified.
+   */
+  private async claimDocuments(tx: Tx, ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0 || this.settings.keys.length === 0) return [];
+    const paths = this.settings.keys;
+    const claims = (await this.store.keyValues(tx, ids, paths)).flatMap(({ id, values }) =>
+      keysOfValues(
+        paths.map((path, index) => [path, values[index]]),
+        this.settings,
+      ).map((key) => ({ ...key, profileId: id })),
+    );
+    const taken = await this.store.claimKeys(tx, claims);
+    return [...new Set(taken.map(({ profileId }) => profileId))];
   }
 
   /**
@@ -133,8 +168,9 @@ export class Identity<Tx> {
       const mergedAway = merge.before.filter((profile) => profile.id !== merge.survivorId);
       const survivor = unmergeSurvivor(before, merge.after, current, mergedAway);
       await this.store.writeUndo(tx, { merge, survivor });
-      // Values only a merged-away profile held, which the survivor claimed in the merge (imported data
-      // never claimed), go back with it; values the survivor still holds stay, as the oldest holder's.
+      // Values only a merged-away profile held, which the survivor claimed in the merge (values it never
+      // claimed: a Tracardi profile's another held), go back with it; values the survivor still holds
+      // stay, as the oldest holder's.
       const kept = new Set(this.keysOf(survivor).map(({ key, value }) => `${key}\u0000${value}`));
       for (const profile of mergedAway) {
         const back = this.keysOf(profile).filter(({ key, value }) => !kept.has(`${key}\u0000${value}`));
@@ -176,9 +212,12 @@ export class Identity<Tx> {
     }
     const keys = identityKeys(profile as unknown as Record<string, unknown>, this.settings, paths);
     if (keys.length === 0) return profile.id;
-    const shared = (await this.store.claimKeys(tx, profile.id, keys)).filter((held) => held.profileId !== profile.id);
+    const shared = await this.store.claimKeys(
+      tx,
+      keys.map((key) => ({ ...key, profileId: profile.id })),
+    );
     if (shared.length === 0) return profile.id;
-    const others = [...new Set(shared.map((held) => held.profileId))];
+    const others = [...new Set(shared.map(({ holder }) => holder))];
     const withKeys = { ...reason, keys: shared.map(({ key, value }) => ({ key, value })) };
     if (others.length + 1 > this.settings.maxMergeProfiles) {
       await this.store.recordRefusal(tx, {
@@ -206,8 +245,14 @@ export class Identity<Tx> {
     const after = mergeProfiles(profiles);
     const id = timeOrderedId();
     await this.store.writeMerge(tx, { id, reason, before: profiles, after });
-    // Values the merged-away profiles held but never claimed (imported data) now belong to the survivor.
-    await this.store.claimKeys(tx, after.id, identityKeys(after as unknown as Record<string, unknown>, this.settings));
+    // Values the merged-away profiles held but never claimed (a Tracardi profile's another held) now belong to the survivor.
+    await this.store.claimKeys(
+      tx,
+      identityKeys(after as unknown as Record<string, unknown>, this.settings).map((key) => ({
+        ...key,
+        profileId: after.id,
+      })),
+    );
     const mergedIds = profiles.map((profile) => profile.id).filter((profileId) => profileId !== after.id);
     return {
       id,
@@ -224,23 +269,6 @@ export class Identity<Tx> {
    * Locks the profiles the ids name. A profile merged away while this waited for its lock is gone, and
    * its survivor was not in the first read's snapshot: a second read finds it.
    */
-  /**
-   * Drops the profiles with nothing to copy that hold no identity key: they are locked and read in one
-   * statement, so a commit that changed many documents pays one round trip for those with no key.
-   */
-  private async dropKeyless(tx: Tx, copies: Map<string, [string, unknown][]>): Promise<void> {
-    const documentsOnly = [...copies].filter(([, values]) => values.length === 0).map(([id]) => id);
-    if (documentsOnly.length < 2) return;
-    const profiles = await this.lockResolved(tx, documentsOnly);
-    const found = new Set(profiles.flatMap((profile) => [profile.id, ...profile.ids]));
-    const keyed = new Set(
-      profiles
-        .filter((profile) => identityKeys(profile as unknown as Record<string, unknown>, this.settings).length > 0)
-        .flatMap((profile) => [profile.id, ...profile.ids]),
-    );
-    for (const id of documentsOnly) if (found.has(id) && !keyed.has(id)) copies.delete(id);
-  }
-
   private async lockResolved(tx: Tx, ids: readonly string[]): Promise<ProfileRecord[]> {
     let profiles: ProfileRecord[] = [];
     for (let attempt = 0; attempt < 3; attempt++) {

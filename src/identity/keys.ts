@@ -83,9 +83,19 @@ export function identityKeys(
   settings: IdentitySettings,
   paths: readonly string[] = settings.keys,
 ): IdentityKey[] {
+  return keysOfValues(
+    paths.map((path) => [path, readPath(profile, path)]),
+    settings,
+  );
+}
+
+/** The normalised identity values among those found at key paths (`[path, value]`); a list holds one value per element. */
+export function keysOfValues(
+  values: readonly (readonly [string, unknown])[],
+  settings: IdentitySettings,
+): IdentityKey[] {
   const found = new Map<string, IdentityKey>();
-  for (const key of paths) {
-    const at = readPath(profile, key);
+  for (const [key, at] of values) {
     for (const candidate of Array.isArray(at) ? at : [at]) {
       const value = normaliseValue(key, candidate, settings);
       if (value !== undefined) found.set(`${key}\u0000${value}`, { key, value });

@@ -2,9 +2,12 @@ import type { IdentityKey } from './keys.js';
 import type { ProfileRecord } from './merge.js';
 import type { IdentificationPoint, PointEvent, PointInput } from './points.js';
 
+/** A profile's claim to an identity key value. */
+export type KeyClaim = IdentityKey & { profileId: string };
+
 /** Why a merge happened (or was refused): kept with its record. */
 export interface MergeReason {
-  by: 'identification-point' | 'mapping' | 'operator' | 'flow' | 'alias';
+  by: 'identification-point' | 'mapping' | 'operator' | 'flow' | 'alias' | 'import';
   /** The key values the profiles shared, when keys brought them together. */
   keys?: IdentityKey[];
 }
@@ -38,10 +41,16 @@ export interface IdentityStore<Tx> {
   /** Writes the profiles' traits, pii and data. */
   writeDocuments(tx: Tx, profiles: readonly ProfileRecord[]): Promise<void>;
   /**
-   * Gives the profile each key value no profile holds yet (a unique key: of two transactions claiming
-   * one value, the second waits for the first and finds it taken), then answers who holds each.
+   * The profiles' values at the key paths (under traits, pii or data), in the order of `paths`. Reads
+   * without locking: for the profiles the caller's transaction wrote, whose row locks it holds.
    */
-  claimKeys(tx: Tx, profileId: string, keys: readonly IdentityKey[]): Promise<(IdentityKey & { profileId: string })[]>;
+  keyValues(tx: Tx, ids: readonly string[], paths: readonly string[]): Promise<{ id: string; values: unknown[] }[]>;
+  /**
+   * Gives each claim's profile its key value where no profile holds it yet (a unique key: of two
+   * transactions claiming one value, the second waits for the first and finds it taken), then answers
+   * the claims whose value another profile holds, with that holder.
+   */
+  claimKeys(tx: Tx, claims: readonly KeyClaim[]): Promise<(KeyClaim & { holder: string })[]>;
   /**
    * Writes a merge: the survivor as merged, the merged-away profiles gone (their keys, segment
    * memberships and ids to the survivor), and the record with every before-image.

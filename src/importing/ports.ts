@@ -91,6 +91,7 @@ export interface ImportStore {
  * the same id, and runs the commit steps on what it wrote (writer `import`); returns how many it wrote.
  */
 export interface RecordWriter {
+  /** Also claims the profiles' identity key values no profile holds; merges nobody. */
   writeProfiles(profiles: readonly ImportedProfile[]): Promise<number>;
   /** A session belongs to the profile a merged id resolves to; a new one counts the events stored on it already. */
   writeSessions(sessions: readonly ImportedSession[]): Promise<number>;
@@ -102,9 +103,10 @@ export interface RecordWriter {
   /**
    * Creates or updates profiles by id (a merged id updates the profile it was merged into, an
    * identity key the profile holding it): the traits and PII given are laid over the stored ones, key
-   * by key at the top level. Finds at once whom each row sets, and stores when the returned function
-   * is called, so a batch's look-ups run while the batch before it is stored: storing one merges
-   * nothing, and claims a key only for the profile a row of that key names.
+   * by key at the top level. The profiles' identity keys are then claimed, and a profile holding one
+   * merged, as for values set through /track (the identification commit step), in the same transaction.
+   * Finds at once whom each row sets, and stores when the returned function is called, so a batch's
+   * look-ups run while the batch before it is stored.
    */
   upsertProfiles(profiles: readonly ProfileUpsert[]): () => Promise<number>;
 }

@@ -1,9 +1,10 @@
-import type { IdentityKey } from '../identity/keys.js';
+import { identityKeys, type IdentityKey, type IdentitySettings } from '../identity/keys.js';
 import type { ProfileRecord } from '../identity/merge.js';
 import type { IdentificationPoint, PointInput } from '../identity/points.js';
 import type {
   IdentificationPointRepository,
   IdentityStore,
+  KeyClaim,
   MergeReason,
   MergeRecord,
   MergeSummary,
@@ -98,30 +99,49 @@ export class SqlIdentityStore implements IdentityStore<SqlExecutor> {
     );
   }
 
-  /**
-   * Two statements on purpose: the insert waits for a transaction claiming the same value, and only a
-   * statement started after that wait sees the value it committed (READ COMMITTED).
-   */
-  async claimKeys(
+  async keyValues(
     tx: SqlExecutor,
-    profileId: string,
-    keys: readonly IdentityKey[],
-  ): Promise<(IdentityKey & { profileId: string })[]> {
-    if (keys.length === 0) return [];
-    const wanted = JSON.stringify(keys);
-    await tx.query(
-      `INSERT INTO identity_keys (key, value, profile_id)
-       SELECT key, value, $1 FROM jsonb_to_recordset($2::text::jsonb) AS w(key text, value text)
-        ORDER BY key, value
-       ON CONFLICT (key, value) DO NOTHING`,
-      [profileId, wanted],
+    ids: readonly string[],
+    paths: readonly string[],
+  ): Promise<{ id: string; values: unknown[] }[]> {
+    // Only the values at the paths travel, not the documents holding them.
+    const values = paths.map((path, index) => `${documentColumn(path)} #> $${index + 2}::text[]`);
+    return tx.query<{ id: string; values: unknown[] }>(
+      `SELECT id, jsonb_build_array(${values.join(', ')}) AS values FROM profiles WHERE id = ANY($1::text[])`,
+      [ids, ...paths.map((path) => path.split('.').slice(1))],
     );
-    const held = await tx.query<{ key: string; value: string; profile_id: string }>(
-      `SELECT k.key, k.value, k.profile_id
-         FROM identity_keys k JOIN jsonb_to_recordset($1::text::jsonb) AS w(key text, value text) USING (key, value)`,
-      [wanted],
+  }
+
+  /**
+   * One statement in the common case: the insert, and the holders of the values it did not insert. A
+   * value it waited for another transaction to claim is not in the statement's snapshot (READ
+   * COMMITTED): only a second statement, started after that wait, sees who holds it.
+   */
+  async claimKeys(tx: SqlExecutor, claims: readonly KeyClaim[]): Promise<(KeyClaim & { holder: string })[]> {
+    if (claims.length === 0) return [];
+    const taken = await tx.query<{ key: string; value: string; profileId: string; holder: string | null }>(
+      `WITH w AS (SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS w(key text, value text, "profileId" text)),
+       claimed AS (
+         INSERT INTO identity_keys (key, value, profile_id)
+         SELECT key, value, "profileId" FROM w ORDER BY key, value, "profileId"
+         ON CONFLICT (key, value) DO NOTHING
+         RETURNING key, value, profile_id)
+       SELECT w.key, w.value, w."profileId", k.profile_id AS holder
+         FROM w LEFT JOIN identity_keys k USING (key, value)
+        WHERE NOT EXISTS (SELECT 1 FROM claimed c WHERE (c.key, c.value, c.profile_id) = (w.key, w.value, w."profileId"))
+          AND k.profile_id IS DISTINCT FROM w."profileId"`,
+      [JSON.stringify(claims)],
     );
-    return held.map((row) => ({ key: row.key, value: row.value, profileId: row.profile_id }));
+    const unseen = taken.filter(({ holder }) => holder === null);
+    if (unseen.length === 0) return taken as (KeyClaim & { holder: string })[];
+    const seen = await tx.query<{ key: string; value: string; profileId: string; holder: string }>(
+      `SELECT w.key, w.value, w."profileId", k.profile_id AS holder
+         FROM jsonb_to_recordset($1::text::jsonb) AS w(key text, value text, "profileId" text)
+         JOIN identity_keys k USING (key, value)
+        WHERE k.profile_id <> w."profileId"`,
+      [JSON.stringify(unseen)],
+    );
+    return [...(taken.filter(({ holder }) => holder !== null) as (KeyClaim & { holder: string })[]), ...seen];
   }
 
   async writeMerge(
@@ -281,6 +301,38 @@ export class SqlIdentityStore implements IdentityStore<SqlExecutor> {
       context: row.context as Row,
     }));
   }
+}
+
+/**
+ * Gives each profile the values at its identity key paths that no profile holds yet; a value another
+ * profile holds stays with it: this claims, it never merges. For profiles stored as they were, not
+ * identified (a Tracardi export, profiles stored before identity keys existed).
+ */
+export async function claimUnheldKeys(
+  tx: SqlExecutor,
+  settings: IdentitySettings,
+  profiles: readonly { id: string; traits: unknown; pii: unknown; data: unknown }[],
+): Promise<void> {
+  const keys = profiles.flatMap(({ id, traits, pii, data }) =>
+    identityKeys({ traits, pii, data }, settings).map((key) => ({ ...key, profile_id: id })),
+  );
+  if (keys.length > 0)
+    await tx.query(
+      `INSERT INTO identity_keys (key, value, profile_id)
+       SELECT key, value, profile_id FROM jsonb_to_recordset($1::text::jsonb) AS k(key text, value text, profile_id text)
+        ORDER BY key, value
+       ON CONFLICT (key, value) DO NOTHING`,
+      [JSON.stringify(keys)],
+    );
+}
+
+const DOCUMENT_COLUMNS = new Set(['traits', 'pii', 'data']);
+
+/** The column a key path reads (IDENTITY_KEYS are under traits, pii or data). */
+function documentColumn(path: string): string {
+  const column = path.split('.')[0]!;
+  if (!DOCUMENT_COLUMNS.has(column)) throw new Error(`identity key ${path} is not under traits, pii or data`);
+  return column;
 }
 
 async function writeProfile(tx: SqlExecutor, profile: ProfileRecord): Promise<void> {

@@ -3,11 +3,13 @@
  * per batch, a row with a known id replaced (an event kept), so importing the same dump again changes nothing.
  * The commit steps run in the same transaction, as for every writer.
  */
-import type { Database, SqlExecutor } from './database.js';
+import type { IdentitySettings } from '../identity/keys.js';
+import { retryingTransaction, type Database, type SqlExecutor } from './database.js';
 import type { RecordWriter } from '../importing/ports.js';
 import type { ProfileUpsert } from '../importing/rows.js';
 import type { ImportedEvent, ImportedProfile, ImportedSession } from '../importing/tracardi.js';
 import { insertEventsFrom } from './event-insert.js';
+import { claimUnheldKeys } from './sql-identity.js';
 import { laneOf } from '../tracking/commit-lanes.js';
 import { runCommitSteps, type CommitStep } from '../tracking/commit-steps.js';
 
@@ -48,14 +50,24 @@ const RESOLVE_PROFILES = `
    WHERE coalesce(k.profile_id, m.id) <> p.id`;
 
 export class SqlImportRecords implements RecordWriter {
-  /** `lanes`: the transactions a batch of profiles is stored in side by side, as /track's commit lanes. */
+  /**
+   * `identity`: the keys Tracardi profiles claim; `lanes`: the transactions a batch of profiles is
+   * stored in side by side, as /track's commit lanes.
+   */
   constructor(
     private readonly db: Database,
     private readonly steps: readonly CommitStep<SqlExecutor>[],
+    private readonly identity: IdentitySettings,
     private readonly lanes = 1,
   ) {}
 
+  /**
+   * Tracardi profiles as they were, merged ids and all: they claim the identity keys no profile holds
+   * (so that /track and imports by key find them) and merge with nobody, the export being Tracardi's
+   * record of who is whom, and importing it again changing nothing.
+   */
   async writeProfiles(profiles: readonly ImportedProfile[]): Promise<number> {
+    const written = lastOfEachId(profiles);
     return this.db.transaction(async (tx) => {
       const rows = await tx.query<{ id: string }>(
         `INSERT INTO profiles (id, ids, traits, pii, data, stats, consents, segments, metadata, active, visits,
@@ -71,8 +83,9 @@ export class SqlImportRecords implements RecordWriter {
                 last_visit_at = excluded.last_visit_at, current_visit_at = excluded.current_visit_at,
                 created_at = excluded.created_at, updated_at = excluded.updated_at, version = profiles.version + 1
          RETURNING id`,
-        [JSON.stringify(lastOfEachId(profiles))],
+        [JSON.stringify(written)],
       );
+      await claimUnheldKeys(tx, this.identity, written);
       await runCommitSteps(this.steps, tx, {
         writer: 'import',
         events: [],
@@ -175,7 +188,8 @@ export class SqlImportRecords implements RecordWriter {
       const stored = await Promise.allSettled(
         lanes
           .filter((lane) => lane.rows.length > 0)
-          .map((lane) => this.db.transaction((tx) => this.storeLane(tx, lane))),
+          // A lane may merge a profile another lane holds (identity): a deadlock between them is retried.
+          .map((lane) => retryingTransaction(this.db, (tx) => this.storeLane(tx, lane))),
       );
       const failed = stored.find((outcome) => outcome.status === 'rejected');
       if (failed) throw failed.reason;
@@ -215,10 +229,13 @@ export class SqlImportRecords implements RecordWriter {
          ON CONFLICT (key, value) DO NOTHING`,
         [JSON.stringify(claims)],
       );
+    // The profiles' identity keys are claimed, and their holders merged, as for traits and PII set through /track.
+    const ids = rows.map(({ id }) => id);
     await runCommitSteps(this.steps, tx, {
       writer: 'import',
       events: [],
-      profiles: rows.map(({ id }) => ({ id, eventTypes: [] })),
+      profiles: ids.map((id) => ({ id, eventTypes: [] })),
+      documents: ids,
     });
   }
 

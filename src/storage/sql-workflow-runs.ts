@@ -380,7 +380,7 @@ export class SqlWorkflowRuns implements WorkflowRunStore, SegmentationRunStore {
       events: [],
       profiles: changed.map(({ id, eventTypes }) => ({ id, eventTypes })),
       // Only documents holding a key give the identification step something to claim: the others
-      // would cost it a read under the profiles' locks for nothing.
+      // would cost it a read for nothing.
       documents: changed
         .filter(({ identifying, document }) => identifying && (this.identity?.holdsKeys(document) ?? true))
         .map(({ id }) => id),

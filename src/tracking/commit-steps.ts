@@ -28,7 +28,10 @@ export interface CommittedChanges {
    * these). Each profile appears once.
    */
   profiles: { id: string; eventTypes: string[] }[];
-  /** Profiles whose traits, pii or data the writer changed (event-to-profile mappings, flows); identity claims their keys. */
+  /**
+   * Profiles whose traits, pii or data the writer wrote in this transaction (event-to-profile mappings,
+   * flows, a profiles import), so that it holds their row locks; identity claims their keys.
+   */
   documents?: string[];
   /** Those of `documents` a flow run inside the commit changed (identity records merges they cause as by a flow). */
   flowDocuments?: string[];
