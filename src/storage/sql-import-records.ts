@@ -229,13 +229,21 @@ export class SqlImportRecords implements RecordWriter {
          ON CONFLICT (key, value) DO NOTHING`,
         [JSON.stringify(claims)],
       );
-    // The profiles' identity keys are claimed, and their holders merged, as for traits and PII set through /track.
+    // The profiles' identity keys are claimed, and their holders merged, as for traits and PII set through
+    // /track: those whose rows set a key path (or the top-level field holding it, which they replace).
     const ids = rows.map(({ id }) => id);
     await runCommitSteps(this.steps, tx, {
       writer: 'import',
       events: [],
       profiles: ids.map((id) => ({ id, eventTypes: [] })),
-      documents: ids,
+      documents: rows.filter((row) => this.setsKeyPath(row)).map(({ id }) => id),
+    });
+  }
+
+  private setsKeyPath(row: ProfilePart['rows'][number]): boolean {
+    return this.identity.keys.some((path) => {
+      const [column, field] = path.split('.');
+      return (column === 'traits' || column === 'pii') && field !== undefined && Object.hasOwn(row[column], field);
     });
   }
 
