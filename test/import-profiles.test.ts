@@ -150,6 +150,21 @@ for (const backend of BACKENDS) {
       expect(queued.map(({ profile_id }) => profile_id).sort()).toEqual([b!.id, 'old'].sort());
     });
 
+    it('sets the survivor, not a new profile, for rows looked up before the batch that merged their id away', async () => {
+      db = await openTestDatabase(backend.name);
+      await db.query(`INSERT INTO profiles (id, created_at) VALUES ('old', now() - interval '1 day')`);
+      await db.query(`INSERT INTO identity_keys (key, value, profile_id) VALUES ('pii.email', 'a@x.org', 'old')`);
+      const records = new SqlImportRecords(db, identifying(db), IDENTITY, 4);
+      // As the runner does: the next batch is looked up while the one before it is stored.
+      const first = records.upsertProfiles([{ id: 'n1', traits: { a: 1 }, pii: { email: 'A@x.org' } }]);
+      const second = records.upsertProfiles([{ id: 'n1', traits: { plan: 'gold' }, pii: {} }]);
+      await first();
+      await second();
+      expect(await db.query(`SELECT id, ids, traits FROM profiles WHERE id IN ('old', 'n1')`)).toEqual([
+        { id: 'old', ids: ['n1'], traits: { a: 1, plan: 'gold' } },
+      ]);
+    });
+
     it('claims the keys of Tracardi profiles that no profile holds, and merges none, however often it runs', async () => {
       db = await openTestDatabase(backend.name);
       await db.query(`INSERT INTO profiles (id) VALUES ('native')`);

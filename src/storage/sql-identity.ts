@@ -320,6 +320,8 @@ export async function claimUnheldKeys(
     await tx.query(
       `INSERT INTO identity_keys (key, value, profile_id)
        SELECT key, value, profile_id FROM jsonb_to_recordset($1::text::jsonb) AS k(key text, value text, profile_id text)
+        -- a profile merged away or deleted since it was read claims nothing (the key would name no profile)
+        WHERE EXISTS (SELECT 1 FROM profiles WHERE id = k.profile_id)
         ORDER BY key, value
        ON CONFLICT (key, value) DO NOTHING`,
       [JSON.stringify(keys)],

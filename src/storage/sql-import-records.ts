@@ -4,7 +4,7 @@
  * The commit steps run in the same transaction, as for every writer.
  */
 import type { IdentitySettings } from '../identity/keys.js';
-import { retryingTransaction, type Database, type SqlExecutor } from './database.js';
+import { isRetryable, retryingTransaction, type Database, type SqlExecutor } from './database.js';
 import type { RecordWriter } from '../importing/ports.js';
 import type { ProfileUpsert } from '../importing/rows.js';
 import type { ImportedEvent, ImportedProfile, ImportedSession } from '../importing/tracardi.js';
@@ -32,7 +32,12 @@ const ownerOf = (id: string) => `LEFT JOIN LATERAL (SELECT id FROM profiles WHER
 interface ProfilePart {
   rows: { id: string; traits: Record<string, unknown>; pii: Record<string, unknown> }[];
   claims: { key: string; value: string; profile_id: string }[];
+  /** The batch's rows laid here, as read: laid again should the lane be stored again. */
+  sources: ProfileUpsert[];
 }
+
+/** How many times a lane failing on a deadlock is laid and stored again. */
+const MAX_LANE_ROUNDS = 8;
 
 /**
  * The profile each row of a batch sets, where it is not the row's own id: the profile holding the
@@ -61,6 +66,9 @@ export class SqlImportRecords implements RecordWriter {
     private readonly lanes = 1,
   ) {}
 
+  /** Merges identification made in this writer's lanes: a batch looked up before one looks up again. */
+  private merges = 0;
+
   /**
    * Tracardi profiles as they were, merged ids and all: they claim the identity keys no profile holds
    * (so that /track and imports by key find them) and merge with nobody, the export being Tracardi's
@@ -68,7 +76,7 @@ export class SqlImportRecords implements RecordWriter {
    */
   async writeProfiles(profiles: readonly ImportedProfile[]): Promise<number> {
     const written = lastOfEachId(profiles);
-    return this.db.transaction(async (tx) => {
+    return retryingTransaction(this.db, async (tx) => {
       const rows = await tx.query<{ id: string }>(
         `INSERT INTO profiles (id, ids, traits, pii, data, stats, consents, segments, metadata, active, visits,
                                last_visit_at, current_visit_at, created_at, updated_at)
@@ -96,7 +104,7 @@ export class SqlImportRecords implements RecordWriter {
   }
 
   async writeEvents(events: readonly ImportedEvent[], sourceId: string, runFlows: boolean): Promise<number> {
-    return this.db.transaction(async (tx) => {
+    return retryingTransaction(this.db, async (tx) => {
       // Their sessions are written below: locked first, in id order, as /track locks them.
       const sessionIds = [...new Set(events.flatMap(({ sessionId }) => (sessionId === null ? [] : [sessionId])))];
       if (sessionIds.length > 0)
@@ -160,41 +168,62 @@ export class SqlImportRecords implements RecordWriter {
   /**
    * The rows of one profile are laid over each other in row order, whatever id or key names it, then
    * stored in a transaction per lane, side by side: a profile's rows are all in its lane, so no two
-   * transactions write one profile, and each keeps its rows' order.
+   * transactions write one profile, and each keeps its rows' order. Whom the rows set is looked up while
+   * the batch before is stored; should identification merge profiles meanwhile (that batch, or a lane of
+   * this one), a merged-away target would be created again: the rows are looked up again instead. A lane
+   * that fails on a deadlock (identification may merge a profile another lane holds) is laid again
+   * from its rows, looked up again, once the others have committed.
    */
   upsertProfiles(profiles: readonly ProfileUpsert[]): () => Promise<number> {
+    const mergesBefore = this.merges;
     const resolving = this.resolveProfiles(profiles);
     // Its failure is met where it is awaited, when the batch is stored.
     resolving.catch(() => undefined);
     return async () => {
-      const targets = await resolving;
-      const lanes = Array.from({ length: this.lanes }, (): ProfilePart => ({ rows: [], claims: [] }));
-      const laid = new Map<string, ProfilePart['rows'][number]>();
-      for (const { id, key, traits, pii } of profiles) {
-        const target = targets.get(id) ?? id;
-        const lane = lanes[laneOf(target, this.lanes)]!;
-        const earlier = laid.get(target);
-        if (earlier) {
-          earlier.traits = { ...earlier.traits, ...traits };
-          earlier.pii = { ...earlier.pii, ...pii };
-        } else {
-          const row = { id: target, traits, pii };
-          laid.set(target, row);
-          lane.rows.push(row);
+      let targets = await resolving;
+      if (this.merges !== mergesBefore) targets = await this.resolveProfiles(profiles);
+      let pending = profiles;
+      let stored = 0;
+      for (let round = 1; ; round++) {
+        const lanes = this.lay(pending, targets).filter((lane) => lane.rows.length > 0);
+        const outcomes = await Promise.allSettled(
+          lanes.map((lane) => this.db.transaction((tx) => this.storeLane(tx, lane))),
+        );
+        const again: ProfileUpsert[] = [];
+        for (const [at, outcome] of outcomes.entries()) {
+          if (outcome.status === 'fulfilled') stored += lanes[at]!.rows.length;
+          else if (isRetryable(outcome.reason) && round < MAX_LANE_ROUNDS) again.push(...lanes[at]!.sources);
+          else throw outcome.reason;
         }
-        // A key no profile held belongs from now on to the profile created for it.
-        if (key) lane.claims.push({ ...key, profile_id: id });
+        if (again.length === 0) return stored;
+        pending = again;
+        targets = await this.resolveProfiles(pending);
       }
-      const stored = await Promise.allSettled(
-        lanes
-          .filter((lane) => lane.rows.length > 0)
-          // A lane may merge a profile another lane holds (identity): a deadlock between them is retried.
-          .map((lane) => retryingTransaction(this.db, (tx) => this.storeLane(tx, lane))),
-      );
-      const failed = stored.find((outcome) => outcome.status === 'rejected');
-      if (failed) throw failed.reason;
-      return laid.size;
     };
+  }
+
+  /** The rows laid over each other by the profile they set, each profile in its lane. */
+  private lay(profiles: readonly ProfileUpsert[], targets: ReadonlyMap<string, string>): ProfilePart[] {
+    const lanes = Array.from({ length: this.lanes }, (): ProfilePart => ({ rows: [], claims: [], sources: [] }));
+    const laid = new Map<string, ProfilePart['rows'][number]>();
+    for (const source of profiles) {
+      const { id, key, traits, pii } = source;
+      const target = targets.get(id) ?? id;
+      const lane = lanes[laneOf(target, this.lanes)]!;
+      lane.sources.push(source);
+      const earlier = laid.get(target);
+      if (earlier) {
+        earlier.traits = { ...earlier.traits, ...traits };
+        earlier.pii = { ...earlier.pii, ...pii };
+      } else {
+        const row = { id: target, traits, pii };
+        laid.set(target, row);
+        lane.rows.push(row);
+      }
+      // A key no profile held belongs from now on to the profile created for it.
+      if (key) lane.claims.push({ ...key, profile_id: id });
+    }
+    return lanes;
   }
 
   /** The profile each row id stands for, where it is not the id itself. */
@@ -231,13 +260,13 @@ export class SqlImportRecords implements RecordWriter {
       );
     // The profiles' identity keys are claimed, and their holders merged, as for traits and PII set through
     // /track: those whose rows set a key path (or the top-level field holding it, which they replace).
-    const ids = rows.map(({ id }) => id);
-    await runCommitSteps(this.steps, tx, {
+    const mergedInto = await runCommitSteps(this.steps, tx, {
       writer: 'import',
       events: [],
-      profiles: ids.map((id) => ({ id, eventTypes: [] })),
+      profiles: rows.map(({ id }) => ({ id, eventTypes: [] })),
       documents: rows.filter((row) => this.setsKeyPath(row)).map(({ id }) => id),
     });
+    if (mergedInto.size > 0) this.merges += 1;
   }
 
   private setsKeyPath(row: ProfilePart['rows'][number]): boolean {
