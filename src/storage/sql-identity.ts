@@ -113,35 +113,34 @@ export class SqlIdentityStore implements IdentityStore<SqlExecutor> {
   }
 
   /**
-   * One statement in the common case: the insert, and the holders of the values it did not insert. A
-   * value it waited for another transaction to claim is not in the statement's snapshot (READ
-   * COMMITTED): only a second statement, started after that wait, sees who holds it.
+   * One statement when every value is claimed or already the claimant's (the common case): the insert,
+   * and the values it did not get. Their holders are read by a second statement: a value it waited for
+   * another transaction to claim is not in the first one's snapshot (READ COMMITTED), and a holder read
+   * there may have changed while it waited (an undo handing a value back).
    */
   async claimKeys(tx: SqlExecutor, claims: readonly KeyClaim[]): Promise<(KeyClaim & { holder: string })[]> {
     if (claims.length === 0) return [];
-    const taken = await tx.query<{ key: string; value: string; profileId: string; holder: string | null }>(
+    const taken = await tx.query<{ key: string; value: string; profileId: string }>(
       `WITH w AS (SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS w(key text, value text, "profileId" text)),
        claimed AS (
          INSERT INTO identity_keys (key, value, profile_id)
          SELECT key, value, "profileId" FROM w ORDER BY key, value, "profileId"
          ON CONFLICT (key, value) DO NOTHING
          RETURNING key, value, profile_id)
-       SELECT w.key, w.value, w."profileId", k.profile_id AS holder
+       SELECT w.key, w.value, w."profileId"
          FROM w LEFT JOIN identity_keys k USING (key, value)
         WHERE NOT EXISTS (SELECT 1 FROM claimed c WHERE (c.key, c.value, c.profile_id) = (w.key, w.value, w."profileId"))
           AND k.profile_id IS DISTINCT FROM w."profileId"`,
       [JSON.stringify(claims)],
     );
-    const unseen = taken.filter(({ holder }) => holder === null);
-    if (unseen.length === 0) return taken as (KeyClaim & { holder: string })[];
-    const seen = await tx.query<{ key: string; value: string; profileId: string; holder: string }>(
+    if (taken.length === 0) return [];
+    return tx.query<{ key: string; value: string; profileId: string; holder: string }>(
       `SELECT w.key, w.value, w."profileId", k.profile_id AS holder
          FROM jsonb_to_recordset($1::text::jsonb) AS w(key text, value text, "profileId" text)
          JOIN identity_keys k USING (key, value)
         WHERE k.profile_id <> w."profileId"`,
-      [JSON.stringify(unseen)],
+      [JSON.stringify(taken)],
     );
-    return [...(taken.filter(({ holder }) => holder !== null) as (KeyClaim & { holder: string })[]), ...seen];
   }
 
   async writeMerge(
