@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database, SqlExecutor, TransactionExecutor } from '../src/storage/database.js';
+import { lockSessionCounts } from '../src/storage/sql-import-records.js';
 import { SqlTrackingStore } from '../src/storage/sql-tracking-store.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { eventually } from './support/eventually.js';
@@ -111,6 +112,38 @@ describe.skipIf(!(await postgresAvailable()))('imports racing other writers on p
       id,
     ]);
     expect(await api.runtime.db.query('SELECT 1 FROM profiles WHERE id = $1', [stored!.profile_id])).toHaveLength(1);
+  });
+
+  it('counts on an imported Tracardi session the events an event batch stores on it meanwhile', async () => {
+    const sessionId = `race-tracardi-${randomUUID()}`;
+    const { records } = api.runtime.root.importServices();
+    // An event batch of the same session, its event written, not yet committed.
+    await during(
+      async (tx) => {
+        await lockSessionCounts(tx, [sessionId]);
+        await tx.query(
+          `INSERT INTO events (id, type, session_id, source_id, occurred_at) VALUES ($1, 'page-view', $2, $3, now())`,
+          [randomUUID(), sessionId, api.sourceId],
+        );
+      },
+      () =>
+        records.writeSessions([
+          {
+            id: sessionId,
+            profileId: 'race-tracardi-p',
+            sourceId: api.sourceId,
+            device: {},
+            os: {},
+            app: {},
+            context: {},
+            metadata: {},
+            createdAt: '2022-06-01T10:00:00Z',
+            lastEventAt: '2022-06-01T10:00:00Z',
+          },
+        ]),
+    );
+    const [session] = await api.runtime.db.query('SELECT events_count FROM sessions WHERE id = $1', [sessionId]);
+    expect(session).toEqual({ events_count: 1 });
   });
 
   it('locks the survivor of a merged id a settled session carries before the settle writes it', async () => {

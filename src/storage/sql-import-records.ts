@@ -107,6 +107,7 @@ export class SqlImportRecords implements RecordWriter {
     return retryingTransaction(this.db, async (tx) => {
       // Their sessions are written below: locked first, in id order, as /track locks them.
       const sessionIds = [...new Set(events.flatMap(({ sessionId }) => (sessionId === null ? [] : [sessionId])))];
+      await lockSessionCounts(tx, sessionIds);
       if (sessionIds.length > 0)
         await tx.query('SELECT 1 FROM sessions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [sessionIds]);
       // An event of a merged profile is stored under the profile it was merged into, as /track stores it.
@@ -281,8 +282,14 @@ export class SqlImportRecords implements RecordWriter {
     // It belongs to the profile its profile id is, or was merged into, as its events do. A new one counts the
     // events an event import stored on it before it and lasts until the last of them; one stored already keeps
     // its count (its events counted themselves onto it), so importing a dump again counts nothing twice.
-    const [{ n }] = (await this.db.query<{ n: number }>(
-      `WITH written AS (
+    const written = lastOfEachId(sessions);
+    return retryingTransaction(this.db, async (tx) => {
+      await lockSessionCounts(
+        tx,
+        written.map(({ id }) => id),
+      );
+      const [{ n }] = (await tx.query<{ n: number }>(
+        `WITH written AS (
          INSERT INTO sessions (id, profile_id, source_id, status, device, os, app, context, metadata, inactive,
                                events_count, visit_started_at, visit_ended_at, created_at, last_event_at, updated_at)
          SELECT s.id, coalesce(owner.id, s."profileId"), s."sourceId", 'ended', s.device, s.os, s.app, s.context,
@@ -300,8 +307,24 @@ export class SqlImportRecords implements RecordWriter {
                 created_at = excluded.created_at, updated_at = now()
          RETURNING 1)
        SELECT count(*)::int AS n FROM written`,
-      [JSON.stringify(lastOfEachId(sessions))],
-    )) as [{ n: number }];
-    return n;
+        [JSON.stringify(written)],
+      )) as [{ n: number }];
+      return n;
+    });
   }
+}
+
+/**
+ * Serialises, session by session, the import of Tracardi sessions and of their events: an events batch
+ * counts what it stores onto the sessions stored when it writes, a sessions batch counts the events
+ * stored when it writes, and side by side each could miss the other's rows, not yet committed. Advisory
+ * locks (a session the events name may not be stored yet), taken in one order, held until commit.
+ */
+export async function lockSessionCounts(tx: SqlExecutor, sessionIds: readonly string[]): Promise<void> {
+  if (sessionIds.length === 0) return;
+  await tx.query(
+    `SELECT pg_advisory_xact_lock(k)
+       FROM (SELECT DISTINCT hashtext('imported-session:' || id) AS k FROM unnest($1::text[]) AS id ORDER BY k) locks`,
+    [sessionIds],
+  );
 }
