@@ -17,23 +17,31 @@ import { runMeridian } from './support/processes.js';
 
 const ROWS = 4000;
 
-describe('an import run killed with SIGKILL', () => {
-  let database: TestDatabase | undefined;
-  let sql: postgres.Sql;
-  let dir: string;
+/**
+ * A database of its own (migrated by the test), a connection to it and a scratch directory, for the
+ * tests of the enclosing describe; `database` stays undefined without PostgreSQL.
+ */
+function scratch(prefix: string) {
+  const context = {} as { database?: TestDatabase; sql: postgres.Sql; dir: string };
   beforeAll(async () => {
     if (!(await postgresAvailable())) return;
-    database = await createTestDatabase();
-    dir = mkdtempSync(join(tmpdir(), 'meridian-import-kill-'));
-    sql = postgres(database.url, { max: 1, onnotice: () => {} });
+    context.database = await createTestDatabase();
+    context.dir = mkdtempSync(join(tmpdir(), prefix));
+    context.sql = postgres(context.database.url, { max: 1, onnotice: () => {} });
   });
   afterAll(async () => {
-    await sql?.end({ timeout: 1 });
-    await database?.drop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await context.sql?.end({ timeout: 1 });
+    await context.database?.drop();
+    if (context.dir) rmSync(context.dir, { recursive: true, force: true });
   });
+  return context;
+}
+
+describe('an import run killed with SIGKILL', () => {
+  const context = scratch('meridian-import-kill-');
 
   it('resumes from its checkpoint and stores every row once', async ({ skip }) => {
+    const { database, sql, dir } = context;
     if (!database) return skip();
     const env = { DATABASE_URL: database.url };
     expect(await runMeridian(['migrate'], env).exited).toBe(0);
@@ -93,22 +101,10 @@ describe('an import run killed with SIGKILL', () => {
 });
 
 describe('meridian import file run again', () => {
-  let database: TestDatabase | undefined;
-  let sql: postgres.Sql;
-  let dir: string;
-  beforeAll(async () => {
-    if (!(await postgresAvailable())) return;
-    database = await createTestDatabase();
-    dir = mkdtempSync(join(tmpdir(), 'meridian-import-again-'));
-    sql = postgres(database.url, { max: 1, onnotice: () => {} });
-  });
-  afterAll(async () => {
-    await sql?.end({ timeout: 1 });
-    await database?.drop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const context = scratch('meridian-import-again-');
 
   it('reuses the import it saved for the same file and options, and stores each row once', async ({ skip }) => {
+    const { database, sql, dir } = context;
     if (!database) return skip();
     const env = { DATABASE_URL: database.url };
     expect(await runMeridian(['migrate'], env).exited).toBe(0);
