@@ -159,6 +159,23 @@ describe('meridian import file run again', () => {
       );
       expect(both).toHaveLength(2);
       expect(await stored()).toEqual(['1', '1', '2', '2']);
+
+      // Each row's type from a column; --event-type is that of the rows holding none.
+      const typed = join(dir, 'typed.csv');
+      writeFileSync(typed, 'id,who,kind\n3,ann,Refund Issued\n4,bob,\n');
+      const command = runMeridian(
+        ['import', 'file', typed, '--event-type', 'order', '--source', 'history', '--profile', 'who', '--type', 'kind'],
+        env,
+      );
+      expect(await command.exited, command.output()).toBe(0);
+      expect(
+        await sql.unsafe(
+          `SELECT type, properties->>'id' AS id FROM meridian_test.events WHERE properties->>'id' IN ('3', '4') ORDER BY 2`,
+        ),
+      ).toEqual([
+        { type: 'refund-issued', id: '3' },
+        { type: 'order', id: '4' },
+      ]);
     } finally {
       await runtime.close();
     }

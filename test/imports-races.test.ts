@@ -221,13 +221,14 @@ describe.skipIf(!(await postgresAvailable()))('imports racing other writers on p
     for (const idsMayBeStored of [true, false]) {
       const events = Array.from({ length: 1000 }, (_, at) => ({
         id: randomUUID(),
+        type: 'plan-order',
         sessionId: `plan-s${((at * 37) % 200000) + 1}`,
         profileId: `plan-user-${at}`,
         properties: {},
         occurredAt: new Date(),
       }));
       const outcome = await store.transaction((tx) =>
-        store.appendEvents(tx, { type: 'plan-order', sourceId: api.sourceId, events, now: new Date() }, idsMayBeStored),
+        store.appendEvents(tx, { sourceId: api.sourceId, events, now: new Date() }, idsMayBeStored),
       );
       expect(outcome.stored).toHaveLength(1000);
     }

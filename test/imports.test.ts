@@ -404,6 +404,83 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(profiles).toEqual([{ pii: expect.objectContaining({ email: 'id1@example.com' }) }]);
   });
 
+  it("gives each row the event type its column holds, normalised as /track normalises it, the import's own where it holds none", async () => {
+    const mapping = await api.admin({
+      method: 'POST',
+      url: '/mappings',
+      payload: {
+        name: 'plan chosen',
+        kind: 'event-to-profile',
+        eventType: 'typed-plan-chosen',
+        mapping: [{ event: 'properties.plan', profile: 'traits.plan', op: 'equals' }],
+      },
+    });
+    expect(mapping.statusCode, mapping.body).toBe(201);
+    const path = join(dir, 'typed.jsonl');
+    const rows = [
+      // The first batch opens both people's sessions (collect); the later ones append to them.
+      { user: 'typed-1', event: 'Typed Page View' },
+      { user: 'typed-2', event: '' },
+      { user: 'typed-1', event: 'typed page view' },
+      { user: 'typed-1', event: 'typed-order' },
+      { user: 'typed-2', event: { not: 'text' } },
+      // A type with an event-to-profile mapping goes through collect, which applies it.
+      { user: 'typed-1', event: 'typed-plan-chosen', plan: 'pro' },
+      { user: 'typed-2' },
+      { user: 'typed-2', event: ' ' },
+    ];
+    writeFileSync(path, `${rows.map((row) => JSON.stringify(row)).join('\n')}\n`);
+    const created = await createImport({
+      eventType: 'typed-default',
+      source: { kind: 'jsonl', path },
+      mapping: { type: 'event', profileId: 'user', properties: { plan: 'plan' } },
+      options: { batchSize: 2 },
+    });
+    expect(created).toMatchObject({ mapping: { type: 'event' } });
+    const view = await finished(await run(created.id));
+    expect(view).toMatchObject({ state: 'done', rowsStored: 6, rowsRejected: 2 });
+    const rejections = (await api.admin({ method: 'GET', url: `/jobs/${view.id}/rejections` })).json<
+      { ref: string; reason: string }[]
+    >();
+    expect(rejections).toEqual([
+      expect.objectContaining({ ref: 'line 5', reason: 'type: expected text' }),
+      expect.objectContaining({ ref: 'line 8', reason: expect.stringMatching(/^events\.0\.type: /) }),
+    ]);
+    const stored = await api.runtime.db.query<{ type: string; n: number }>(
+      `SELECT type, count(*)::int AS n FROM events
+        WHERE profile_id IN (SELECT profile_id FROM events WHERE type LIKE 'typed-%') AND metadata = '{}'
+        GROUP BY type ORDER BY type`,
+    );
+    expect(stored).toEqual([
+      { type: 'typed-default', n: 2 },
+      { type: 'typed-order', n: 1 },
+      { type: 'typed-page-view', n: 2 },
+      { type: 'typed-plan-chosen', n: 1 },
+    ]);
+    const [person] = await api.runtime.db.query<{ traits: Record<string, unknown>; events_count: number }>(
+      `SELECT p.traits, (SELECT sum(events_count)::int FROM sessions s WHERE s.profile_id = p.id) AS events_count
+         FROM profiles p WHERE p.id = (SELECT profile_id FROM events WHERE type = 'typed-plan-chosen')`,
+    );
+    expect(person).toMatchObject({ traits: { plan: 'pro' }, events_count: 4 });
+  });
+
+  it('refuses an event type by row where rows become no events', async () => {
+    const refused = await api.admin({
+      method: 'POST',
+      url: '/imports',
+      payload: {
+        name: 'typed profiles',
+        eventSourceId: api.sourceId,
+        eventType: 'purchase',
+        target: 'profiles',
+        source: { kind: 'csv', path: join(dir, 'none.csv') },
+        mapping: { type: 'event', profileId: 'user' },
+      },
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json()).toMatchObject({ details: [expect.objectContaining({ field: 'mapping.type' })] });
+  });
+
   it('reads JSON Lines, with dot paths into nested objects', async () => {
     const path = join(dir, 'visits.jsonl');
     const rows = Array.from({ length: 25 }, (_, i) => JSON.stringify({ who: { id: `p${i % 3}` }, page: `/p/${i}` }));

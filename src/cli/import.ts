@@ -97,7 +97,8 @@ export function importCommand(run: Run): Command {
       'import a CSV or JSON Lines file as events (saved as an import, so its runs can be seen and resumed; the same file and options again reuse it)',
     )
     .argument('<path>')
-    .requiredOption('--event-type <type>', 'the type of the events the rows become')
+    .requiredOption('--event-type <type>', 'the type of the events the rows become (of those without --type)')
+    .option('--type <column>', "the column holding each row's event type")
     .requiredOption('--source <event-source-id>', 'the event source the events come from')
     .addOption(new Option('--format <format>', 'csv or jsonl; default: by the file name').choices(['csv', 'jsonl']))
     .option('--delimiter <char>', 'CSV delimiter', ',')
@@ -114,6 +115,7 @@ export function importCommand(run: Run): Command {
         path: string,
         options: {
           eventType: string;
+          type?: string;
           source: string;
           format?: 'csv' | 'jsonl';
           delimiter: string;
@@ -154,6 +156,7 @@ export function importCommand(run: Run): Command {
               eventSourceId: options.source,
               eventType: options.eventType,
               mapping: {
+                ...(options.type ? { type: options.type } : {}),
                 ...(options.profile ? { profileId: options.profile } : {}),
                 ...(options.session ? { sessionId: options.session } : {}),
                 ...(options.time ? { time: options.time } : {}),

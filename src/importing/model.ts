@@ -69,6 +69,8 @@ export interface FieldMapping {
 }
 
 export interface ImportMapping {
+  /** Target `events`: each row's event type, from a column; a row without one is an `eventType` event. */
+  type?: FieldMapping | string;
   /** The person: rows with the same value share a profile (and a session, unless `sessionId` is mapped). */
   profileId?: FieldMapping | string;
   sessionId?: FieldMapping | string;
@@ -169,7 +171,13 @@ export function checkDraft(draft: ImportDraft): void {
     if (key !== undefined && !/^(traits|pii)\.[^.]/.test(key))
       problems.push({ field: 'mapping.identityKey', message: 'expected a path into traits or pii, e.g. pii.email' });
   }
+  if (draft.mapping?.type !== undefined && (draft.target === 'profiles' || source.kind === 'tracardi'))
+    problems.push({
+      field: 'mapping.type',
+      message: 'an event type by row is for CSV, JSON Lines and database rows imported as events',
+    });
   const fields = Object.entries({
+    type: draft.mapping?.type,
     profileId: draft.mapping?.profileId,
     sessionId: draft.mapping?.sessionId,
     time: draft.mapping?.time,

@@ -149,6 +149,17 @@ describe('rowToEvent', () => {
       'properties.a: "a" is missing or empty',
     );
   });
+
+  it("takes the event's type from the row where the mapping says, as text, leaving it out where the row has none", () => {
+    const mapping = { type: 'kind', properties: {} };
+    expect(rowToEvent('imp', 'line 2', { kind: 'Page View' }, mapping).type).toBe('Page View');
+    expect(rowToEvent('imp', 'line 3', { kind: 7 }, mapping).type).toBe('7');
+    for (const kind of ['', null, undefined])
+      expect(rowToEvent('imp', 'line 4', { kind }, mapping)).not.toHaveProperty('type');
+    expect(rowToEvent('imp', 'line 5', { kind: 'x' }, {})).not.toHaveProperty('type');
+    expect(() => rowToEvent('imp', 'line 6', { kind: { a: 1 } }, mapping)).toThrow('type: expected text');
+    expect(rowToEvent('imp', 'line 7', { a: 'signup' }, { type: { template: 'user-{{a}}' } }).type).toBe('user-signup');
+  });
 });
 
 describe('templates', () => {

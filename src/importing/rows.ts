@@ -12,6 +12,8 @@ export type SourceRow = Record<string, unknown>;
 /** What a row becomes: the event and whom it belongs to. */
 export interface RowEvent {
   id: string;
+  /** Its type, where the mapping reads one from the row (`mapping.type`) and the row holds one. */
+  type?: string;
   profileId: string;
   sessionId: string;
   /** When it occurred, where the mapping says (`mapping.time`). */
@@ -244,6 +246,12 @@ const idText = (value: unknown, field: string): string => {
   return text;
 };
 
+/** A row's event type as /track takes one (its collect check says what is wrong with the text). */
+const typeText = (value: unknown): string => {
+  if (value === null || typeof value === 'object') throw new RowRejected('type: expected text');
+  return String(value);
+};
+
 /** What a row of a `profiles` import sets: the profile by its id, and the traits and PII it maps. */
 export interface ProfileUpsert {
   /** With `key`: the id of the profile to create when no profile holds the key. */
@@ -305,6 +313,7 @@ export function rowToProfile(
 
 /** An events mapping's parts as each row applies them, normalised once per mapping. */
 interface EventPlan {
+  type?: FieldMapping;
   profileId?: FieldMapping;
   sessionId?: FieldMapping;
   time?: FieldMapping;
@@ -315,6 +324,7 @@ function eventPlanOf(mapping: ImportMapping): EventPlan {
   let plan = eventPlans.get(mapping);
   if (!plan) {
     plan = {
+      ...(mapping.type === undefined ? {} : { type: asField(mapping.type) }),
       ...(mapping.profileId === undefined ? {} : { profileId: asField(mapping.profileId) }),
       ...(mapping.sessionId === undefined ? {} : { sessionId: asField(mapping.sessionId) }),
       ...(mapping.time === undefined ? {} : { time: asField(mapping.time) }),
@@ -340,8 +350,10 @@ export function rowToEvent(importId: string, rowKey: string, row: SourceRow, map
   const occurredAt =
     plan.time && checkRequired(coerceDate(rawOf(row, plan.time), plan.time.format, 'time'), plan.time, 'time');
   const properties = mapping.properties === undefined ? { ...row } : mapped(row, mapping.properties, 'properties');
+  const type = plan.type && valueOf(row, plan.type, 'type');
   return {
     id: derivedId(importId, 'event', rowKey),
+    ...(type === undefined ? {} : { type: typeText(type) }),
     profileId,
     sessionId,
     ...(occurredAt === undefined ? {} : { occurredAt }),

@@ -256,7 +256,7 @@ function prepareBatch(
           sessionId: event.sessionId,
           event: {
             id: event.id,
-            type: config.eventType,
+            type: event.type ?? config.eventType,
             properties: event.properties,
             ...(event.occurredAt === undefined ? {} : { time: event.occurredAt.toISOString() }),
           },

@@ -206,30 +206,33 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
 
   async appendEvents(
     tx: SqlExecutor,
-    { type, sourceId, events, now }: AppendBatch,
+    { sourceId, events, now }: AppendBatch,
     idsMayBeStored: boolean,
   ): Promise<AppendOutcome> {
     const rows = await tx
-      .query<{ id: string | null; profile_id: string; session_id: string; declined: number | null }>(
-        idsMayBeStored ? APPEND_EVENTS : APPEND_NEW_EVENTS,
-        [
-          events.map((event) => event.id),
-          events.map((event) => event.sessionId),
-          events.map((event) => event.profileId ?? null),
-          events.map((event) => JSON.stringify(event.properties)),
-          events.map((event) => event.occurredAt.toISOString()),
-          type,
-          sourceId,
-          now.toISOString(),
-        ],
-      )
+      .query<{
+        id: string | null;
+        type: string;
+        profile_id: string;
+        session_id: string;
+        declined: number | null;
+      }>(idsMayBeStored ? APPEND_EVENTS : APPEND_NEW_EVENTS, [
+        events.map((event) => event.id),
+        events.map((event) => event.sessionId),
+        events.map((event) => event.profileId ?? null),
+        events.map((event) => JSON.stringify(event.properties)),
+        events.map((event) => event.occurredAt.toISOString()),
+        events.map((event) => event.type),
+        sourceId,
+        now.toISOString(),
+      ])
       .catch((error: unknown) => {
         throw isUniqueViolation(error) ? new StoredEventId() : error;
       });
     const outcome: AppendOutcome = { stored: [], declined: [] };
     for (const row of rows)
       if (row.declined !== null) outcome.declined.push(Number(row.declined) - 1);
-      else outcome.stored.push({ id: row.id!, profileId: row.profile_id, sessionId: row.session_id });
+      else outcome.stored.push({ id: row.id!, type: row.type, profileId: row.profile_id, sessionId: row.session_id });
     return outcome;
   }
 
@@ -307,10 +310,10 @@ const WRITE_HISTORY = `WITH new_events AS (
  * declined, by their 1-based position.
  */
 const appendEvents = (onDuplicate: OnDuplicateEvent) => `WITH r AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
-      AS r(id, session_id, profile_key, properties, occurred_at, n)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
+      AS r(id, session_id, profile_key, properties, occurred_at, type, n)
   ), open AS (
-    SELECT r.n, r.id, r.session_id, s.profile_id, r.properties, r.occurred_at
+    SELECT r.n, r.id, r.type, r.session_id, s.profile_id, r.properties, r.occurred_at
       FROM r JOIN sessions s ON s.id = r.session_id AND s.id = ANY($2::text[])
      WHERE s.status <> 'ended'
        AND EXISTS (SELECT 1 FROM profiles p WHERE p.id = s.profile_id)
@@ -320,19 +323,19 @@ const appendEvents = (onDuplicate: OnDuplicateEvent) => `WITH r AS (
      ORDER BY s.id, r.n FOR SHARE OF s
   ), stored AS (
     ${insertEventsFrom(
-      `(SELECT id, $6::text AS type, profile_id, session_id, $7::text AS source_id, properties::jsonb AS properties,
+      `(SELECT id, type, profile_id, session_id, $7::text AS source_id, properties::jsonb AS properties,
                '{}'::jsonb AS traits, '{}'::jsonb AS context, '{}'::text[] AS tags, '{}'::jsonb AS metadata,
                occurred_at::timestamptz AS occurred_at, $8::timestamptz AS inserted_at FROM open) AS o`,
       onDuplicate,
     )}
-    RETURNING id, profile_id, session_id
+    RETURNING id, type, profile_id, session_id
   ), touches AS (
     INSERT INTO session_touches (session_id, events, touched_at)
     SELECT session_id, count(*), $8::timestamptz FROM stored GROUP BY session_id
   )
-  SELECT id, profile_id, session_id, NULL::bigint AS declined FROM stored
+  SELECT id, type, profile_id, session_id, NULL::bigint AS declined FROM stored
   UNION ALL
-  SELECT NULL, NULL, NULL, n FROM r WHERE NOT EXISTS (SELECT 1 FROM open WHERE open.n = r.n)`;
+  SELECT NULL, NULL, NULL, NULL, n FROM r WHERE NOT EXISTS (SELECT 1 FROM open WHERE open.n = r.n)`;
 const APPEND_EVENTS = appendEvents('keep-stored');
 /** A batch none of whose ids is stored, as most are: without the speculative insertion of ON CONFLICT. */
 const APPEND_NEW_EVENTS = appendEvents('fail');

@@ -57,7 +57,12 @@ class MemoryHistoryStore implements HistoryStore<null> {
     if (fresh.length < batch.events.length && !idsMayBeStored) throw new StoredEventId();
     for (const event of fresh) this.appended.add(event.id);
     return {
-      stored: fresh.map((event) => ({ id: event.id, profileId: event.profileId!, sessionId: event.sessionId })),
+      stored: fresh.map((event) => ({
+        id: event.id,
+        type: event.type,
+        profileId: event.profileId!,
+        sessionId: event.sessionId,
+      })),
       declined: [],
     };
   }
@@ -205,10 +210,16 @@ describe('HistoryCommit', () => {
   it('appends without checking for stored ids until a batch holds one, then checks until a batch holds none', async () => {
     const { store, commit } = setUp();
     const batch = (...ids: string[]): AppendBatch => ({
-      type: 'purchase',
       sourceId: 'import',
       now: NOW,
-      events: ids.map((id) => ({ id, sessionId: 's-ann', profileId: 'ann', properties: {}, occurredAt: NOW })),
+      events: ids.map((id) => ({
+        id,
+        type: 'purchase',
+        sessionId: 's-ann',
+        profileId: 'ann',
+        properties: {},
+        occurredAt: NOW,
+      })),
     });
     const stored = async (...ids: string[]) =>
       (await commit.append(batch(...ids), false)).stored.map((event) => event.id);

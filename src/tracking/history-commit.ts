@@ -129,19 +129,22 @@ export class HistoryCommit<Tx> implements BatchCommitter, EventAppender {
         flows?.confirm(tx),
       ]);
       const occurredAt = new Map(batch.events.map((event) => [event.id, event.occurredAt]));
-      const events: CommittedEvent[] = outcome.stored.map(({ id, profileId, sessionId }) => ({
+      const events: CommittedEvent[] = outcome.stored.map(({ id, type, profileId, sessionId }) => ({
         id,
-        type: batch.type,
+        type,
         profileId,
         sessionId,
         sourceId: batch.sourceId,
         occurredAt: occurredAt.get(id)!,
         ...(runFlows ? {} : { runFlows: false as const }),
       }));
-      const profiles = [...new Set(outcome.stored.map((event) => event.profileId))].map((id) => ({
-        id,
-        eventTypes: [batch.type],
-      }));
+      const eventTypes = new Map<string, Set<string>>();
+      for (const { profileId, type } of outcome.stored) {
+        const types = eventTypes.get(profileId);
+        if (types) types.add(type);
+        else eventTypes.set(profileId, new Set([type]));
+      }
+      const profiles = [...eventTypes].map(([id, types]) => ({ id, eventTypes: [...types] }));
       // Collected events, as those of the locking commit: identification points meet them too.
       const changes: CommittedChanges = { writer: 'track', events, profiles };
       if (flows && confirmed)

@@ -95,6 +95,8 @@ export interface HistoryWrites {
 /** An import's event for the session its person has (tracking/history-commit.ts), checked. */
 export interface AppendedEvent {
   id: string;
+  /** Normalised, as collect normalises it. */
+  type: string;
   sessionId: string;
   /** The profile the row names, if any. */
   profileId: string | undefined;
@@ -102,9 +104,8 @@ export interface AppendedEvent {
   occurredAt: Date;
 }
 
-/** Events of one type from one source, appended to the sessions they name. */
+/** Events from one source, appended to the sessions they name. */
 export interface AppendBatch {
-  type: string;
   sourceId: string;
   events: AppendedEvent[];
   now: Date;
@@ -112,7 +113,7 @@ export interface AppendBatch {
 
 /** What an append stored (not an id stored before), and which events (by index) it left alone. */
 export interface AppendOutcome {
-  stored: { id: string; profileId: string; sessionId: string }[];
+  stored: { id: string; type: string; profileId: string; sessionId: string }[];
   declined: number[];
 }
 

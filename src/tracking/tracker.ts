@@ -66,6 +66,8 @@ export interface CollectExtras {
 /** An event for the session of its person, as an importer hands it to checkAppend. */
 export interface AppendCandidate {
   id: string;
+  /** Its own type, where it has one; else the type checkAppend is given. */
+  type?: string;
   sessionId: string;
   profileId: string | undefined;
   properties: Record<string, unknown>;
@@ -76,7 +78,6 @@ export interface AppendCandidate {
 /** checkAppend's events: those it accepted with their indexes, and the indexes it left to collect. */
 export interface CheckedAppend {
   readonly sourceId: string;
-  readonly type: string;
   readonly origin: CollectOrigin;
   readonly events: AppendedEvent[];
   readonly at: number[];
@@ -267,11 +268,11 @@ export class Tracker {
   }
 
   /**
-   * Events of one source and type, each for the session of its person, checked as collect checks them
+   * Events of one source, each for the session of its person, checked as collect checks them
    * (the source known and enabled, each event as /track checks it) for `appendChecked`, which appends
    * them without a request, an answer and a commit lane each. Collect is left what needs it: events
-   * the checks refuse (collect refuses them with its reasons), a type with mappings, and those the
-   * appender declines.
+   * the checks refuse (collect refuses them with its reasons), types with mappings, and those the
+   * appender declines. `type` is that of the events without a type of their own.
    */
   async checkAppend(
     sourceId: string,
@@ -280,22 +281,30 @@ export class Tracker {
     origin: CollectOrigin,
   ): Promise<CheckedAppend> {
     const source = await this.enabledSource(sourceId);
-    const eventType = normalizeEventType(type);
-    const checked: CheckedAppend = { sourceId: source.id, type: eventType, origin, events: [], at: [], refused: [] };
-    if ((await this.mappings.forEventType(eventType)).length > 0) return { ...checked, refused: [...events.keys()] };
+    const checked: CheckedAppend = { sourceId: source.id, origin, events: [], at: [], refused: [] };
+    // A type is normalised as collect normalises it; one with event-to-profile mappings goes through collect.
+    const types = new Map<string, { normalized: string; appendable: boolean }>();
+    const typeOf = async (raw: string) => {
+      const normalized = normalizeEventType(raw);
+      const known = { normalized, appendable: (await this.mappings.forEventType(normalized)).length === 0 };
+      types.set(raw, known);
+      return known;
+    };
     const now = this.clock();
     for (let index = 0; index < events.length; index++) {
       const { id, sessionId, profileId, properties, occurredAt } = events[index]!;
+      const raw = events[index]!.type ?? type;
+      const eventType = types.get(raw) ?? (await typeOf(raw));
       // The time is the importer's, already a date: the check is of the rest, and of its range, the one
       // collect applies to the ISO text a refused event is handed on as.
-      const valid = checkEvent({ id, type, properties }, 0, now);
+      const valid = checkEvent({ id, type: raw, properties }, 0, now);
       const time = occurredAt === undefined ? now : isoTextDate(occurredAt);
-      if ('field' in valid || time === undefined) {
+      if (!eventType.appendable || 'field' in valid || time === undefined) {
         checked.refused.push(index);
         continue;
       }
       checked.at.push(index);
-      checked.events.push({ id, sessionId, profileId, properties, occurredAt: time });
+      checked.events.push({ id, type: eventType.normalized, sessionId, profileId, properties, occurredAt: time });
     }
     return checked;
   }
@@ -306,7 +315,7 @@ export class Tracker {
    * of the events left to collect.
    */
   async appendChecked(
-    { sourceId, type, origin, events, at, refused }: CheckedAppend,
+    { sourceId, origin, events, at, refused }: CheckedAppend,
     appender: EventAppender,
   ): Promise<{ stored: number; declined: number[] }> {
     const declined = [...refused];
@@ -315,11 +324,11 @@ export class Tracker {
     await Promise.all(
       this.lanes.partsOf(events.map((event) => event.profileId ?? event.sessionId)).map(async (part) => {
         const outcome = await appender.append(
-          { type, sourceId, events: part.map((index) => events[index]!), now },
+          { sourceId, events: part.map((index) => events[index]!), now },
           origin.runFlows !== false,
         );
         for (const index of outcome.declined) declined.push(at[part[index]!]!);
-        for (const { id } of outcome.stored) stored.push({ id, type });
+        for (const { id, type } of outcome.stored) stored.push({ id, type });
       }),
     );
     // What follows a commit follows the appends too (the workflow worker woken for the runs they recorded).

@@ -109,6 +109,11 @@ const SourceOutput = Type.Union([FileSourceSchema, TracardiSourceSchema, Type.Ob
 
 const MappingSchema = Type.Object(
   {
+    type: Type.Optional(
+      Type.Union(Field.anyOf, {
+        description: "target events: each row's event type, from a column; a row without one is an eventType event",
+      }),
+    ),
     profileId: Type.Optional(Field),
     sessionId: Type.Optional(Field),
     time: Type.Optional(Field),
