@@ -176,8 +176,11 @@ export function checkDraft(draft: ImportDraft): void {
       field: 'mapping.type',
       message: 'an event type by row is for CSV, JSON Lines and database rows imported as events',
     });
+  const typeField = draft.mapping?.type;
+  if (typeof typeField === 'object' && (typeField.type ?? 'string') !== 'string')
+    problems.push({ field: 'mapping.type.type', message: 'an event type is text: expected string, or leave it out' });
   const fields = Object.entries({
-    type: draft.mapping?.type,
+    type: typeField,
     profileId: draft.mapping?.profileId,
     sessionId: draft.mapping?.sessionId,
     time: draft.mapping?.time,

@@ -145,6 +145,12 @@ function storable<T extends object>(record: T): T {
 }
 
 /**
+ * Collect's problem with an event as its row's reason: the field as the row's mapping names it (`time`,
+ * `properties.total`), without the event's place in the request collect was given, which is no place in the source.
+ */
+const rowReason = (field: string, message: string) => `${field.replace(/^events\.\d+\.?/, '') || 'event'}: ${message}`;
+
+/**
  * Collects a batch's events, one request per (profile, session) so each keeps its person; the
  * requests are checked at once (while the batch before is stored), and stored when the returned
  * function is called, together (a transaction per commit lane). A request the pipeline refuses
@@ -189,14 +195,14 @@ function collectBatch(
         const problems = new Map(
           result.error.details.map(({ field, message }) => [
             Number(/^events\.(\d+)/.exec(field)?.[1]),
-            `${field}: ${message}`,
+            rowReason(field, message),
           ]),
         );
         rows.forEach(({ ref }, index) => rejections.push({ ref, reason: problems.get(index) ?? result.error.message }));
         continue;
       }
       for (const problem of result.answer.errors)
-        rejections.push({ ref: rows[problem.index]!.ref, reason: `${problem.field}: ${problem.message}` });
+        rejections.push({ ref: rows[problem.index]!.ref, reason: rowReason(problem.field, problem.message) });
       stored += rows.length - result.answer.errors.length;
     }
     return { stored, rejections };

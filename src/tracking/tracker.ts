@@ -3,7 +3,7 @@ import { DomainError } from '../shared/errors.js';
 import { timeOrderedId } from '../shared/ids.js';
 import { ignoredContextFields, sessionFacts } from './enrich.js';
 import { CommitLanes, type CommitLaneOptions } from './commit-lanes.js';
-import type { InlineRunAnswer, TrackCommand, TrackOutcome, ValidEvent } from './model.js';
+import { SystemEvent, type InlineRunAnswer, type TrackCommand, type TrackOutcome, type ValidEvent } from './model.js';
 import {
   checkEnvelope,
   checkEvent,
@@ -271,8 +271,8 @@ export class Tracker {
    * Events of one source, each for the session of its person, checked as collect checks them
    * (the source known and enabled, each event as /track checks it) for `appendChecked`, which appends
    * them without a request, an answer and a commit lane each. Collect is left what needs it: events
-   * the checks refuse (collect refuses them with its reasons), types with mappings, and those the
-   * appender declines. `type` is that of the events without a type of their own.
+   * the checks refuse (collect refuses them with its reasons), types with mappings, an event ending a
+   * visit and the events after it on its session, and those the appender declines. `type` is that of the events without a type of their own.
    */
   async checkAppend(
     sourceId: string,
@@ -290,16 +290,20 @@ export class Tracker {
       types.set(raw, known);
       return known;
     };
+    // An event ending a visit changes the session beyond a touch: it and the session's later events go
+    // through collect, in their order, which ends the visit and opens the next as /track does.
+    const ending = new Set<string>();
     const now = this.clock();
     for (let index = 0; index < events.length; index++) {
       const { id, sessionId, profileId, properties, occurredAt } = events[index]!;
       const raw = events[index]!.type ?? type;
       const eventType = types.get(raw) ?? (await typeOf(raw));
+      if (eventType.normalized === SystemEvent.visitEnded) ending.add(sessionId);
       // The time is the importer's, already a date: the check is of the rest, and of its range, the one
       // collect applies to the ISO text a refused event is handed on as.
       const valid = checkEvent({ id, type: raw, properties }, 0, now);
       const time = occurredAt === undefined ? now : isoTextDate(occurredAt);
-      if (!eventType.appendable || 'field' in valid || time === undefined) {
+      if (!eventType.appendable || ending.has(sessionId) || 'field' in valid || time === undefined) {
         checked.refused.push(index);
         continue;
       }
