@@ -2,7 +2,8 @@
  * A CSV of BENCH_IMPORT_ROWS rows (200,000; the issue's figure is 1,000,000) imported on PostgreSQL, as events and as profiles, each against
  * a baseline measured just before it and just after it (their mean, as the machine's speed drifts): `COPY` of the same rows into an
  * empty copy of the table (indexes included), what storing them costs with nothing checked, mapped or counted.
- * Targets: events ≥ 25 % of the baseline's rows/s, profiles ≥ 50 %.
+ * Targets: events ≥ 25 % of the baseline's rows/s, profiles ≥ 50 %. The issue's words can also be read as one baseline for both,
+ * `COPY` into an empty events table: the profiles import is reported against that one too, as information (the target stays the above).
  * The database is dropped afterwards. Standalone: `node dist/bench/import.js`; `import` in `npm run bench`.
  * Environment: BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_IMPORT_ROWS,
  * BENCH_IMPORT_TARGETS (`events,profiles`).
@@ -37,6 +38,8 @@ export interface ImportFigure {
   baselineRowsPerSecond: number;
   ratio: number;
   goal: number;
+  /** Profiles: `COPY` of the same rows into an empty events table, rows/s (before and after, their mean). */
+  eventsBaselineRowsPerSecond?: number;
 }
 
 async function writeCsv(path: string): Promise<void> {
@@ -106,6 +109,7 @@ export async function benchImport(): Promise<ImportFigure[]> {
     const figures: ImportFigure[] = [];
     for (const target of TARGETS) {
       const baselineBefore = await copyBaseline(sql, schema, target);
+      const eventsBaselineBefore = target === 'profiles' ? await copyBaseline(sql, schema, 'events') : undefined;
       const draft: ImportDraft = {
         name: `bench ${target}`,
         source: { kind: 'csv', path },
@@ -143,6 +147,10 @@ export async function benchImport(): Promise<ImportFigure[]> {
       const postgresMicros = (cpuBetween(backendsBefore, await backends()) * 1e6) / ROWS;
       const nodeMicros = (node.user + node.system) / ROWS;
       const baseline = (baselineBefore + (await copyBaseline(sql, schema, target))) / 2;
+      const eventsBaseline =
+        eventsBaselineBefore === undefined
+          ? undefined
+          : (eventsBaselineBefore + (await copyBaseline(sql, schema, 'events'))) / 2;
       const done = await root.repositories.imports.getRun(run.id);
       if (done?.state !== 'done' || done.rowsStored !== ROWS)
         throw new Error(`import ${target}: ${JSON.stringify(done)}`);
@@ -156,6 +164,7 @@ export async function benchImport(): Promise<ImportFigure[]> {
         baselineRowsPerSecond: baseline,
         ratio: rowsPerSecond / baseline,
         goal,
+        ...(eventsBaseline === undefined ? {} : { eventsBaselineRowsPerSecond: eventsBaseline }),
       });
     }
     return figures;
@@ -169,6 +178,7 @@ export async function benchImport(): Promise<ImportFigure[]> {
 }
 
 const rate = (rowsPerSecond: number) => Math.round(rowsPerSecond).toLocaleString('en');
+const percent = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)} %`;
 
 /** One line per target, as the bench's notes and the standalone run print them. */
 export function describeImport(figures: readonly ImportFigure[]): string {
@@ -178,6 +188,9 @@ export function describeImport(figures: readonly ImportFigure[]): string {
       .map(
         (figure) =>
           `as ${figure.target} ${rate(figure.rowsPerSecond)} rows/s, ${(100 * figure.ratio).toFixed(1)} % of COPY's ${rate(figure.baselineRowsPerSecond)} rows/s ` +
+          (figure.eventsBaselineRowsPerSecond === undefined
+            ? ''
+            : `into ${figure.target}, ${percent(figure.rowsPerSecond, figure.eventsBaselineRowsPerSecond)} of COPY's ${rate(figure.eventsBaselineRowsPerSecond)} rows/s into events `) +
           `(CPU a row: Node ${Math.round(figure.nodeMicros)} µs, PostgreSQL ${Math.round(figure.postgresMicros)} µs)`,
       )
       .join('; ') +
@@ -189,7 +202,11 @@ export function importTargets(figures: readonly ImportFigure[]): Target[] {
   return figures.map((figure) => ({
     description: `CSV import as ${figure.target} ≥ ${100 * figure.goal} % of COPY rows/s`,
     met: figure.ratio >= figure.goal,
-    detail: `${(100 * figure.ratio).toFixed(1)} % (${rate(figure.rowsPerSecond)} vs ${rate(figure.baselineRowsPerSecond)} rows/s, ${ROWS.toLocaleString('en')} rows)`,
+    detail:
+      `${(100 * figure.ratio).toFixed(1)} % (${rate(figure.rowsPerSecond)} vs ${rate(figure.baselineRowsPerSecond)} rows/s, ${ROWS.toLocaleString('en')} rows)` +
+      (figure.eventsBaselineRowsPerSecond === undefined
+        ? ''
+        : `; against COPY into an empty events table, ${percent(figure.rowsPerSecond, figure.eventsBaselineRowsPerSecond)}`),
   }));
 }
 
