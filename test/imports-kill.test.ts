@@ -117,6 +117,7 @@ describe('meridian import file run again', () => {
         env,
       );
       expect(await command.exited, command.output()).toBe(0);
+      return command.output();
     };
     const stored = async () =>
       (
@@ -127,6 +128,12 @@ describe('meridian import file run again', () => {
     // A throttle changes how fast, not what: still the same import.
     await importFile('--rows-per-second', '1000');
     expect(await stored()).toEqual(['1', '2']);
+    // A run left paused (a Ctrl-C) is gone on with by the same command, not refused nor doubled.
+    const [paused] = await sql.unsafe(
+      `UPDATE meridian_test.import_runs SET state = 'paused'
+        WHERE id = (SELECT id FROM meridian_test.import_runs ORDER BY created_at DESC LIMIT 1) RETURNING id`,
+    );
+    expect(await importFile('--rows-per-second', '1000')).toContain(`going on with the paused run ${paused!['id']}`);
 
     const runtime = await startApi(
       loadConfig({ API_TOKEN: TEST_TOKEN, LOG_LEVEL: 'silent', ...env }),

@@ -720,6 +720,34 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(await events('slow-row')).toBe(1);
   });
 
+  it('runs one run of an import at a time, and keeps an import whose run is going', async () => {
+    const path = join(dir, 'one-at-a-time.csv');
+    writeFileSync(path, 'id\no1\no2\no3\n');
+    const created = await createImport({
+      eventType: 'one-at-a-time',
+      source: { kind: 'csv', path },
+      options: { rowsPerSecond: 0.25 },
+    });
+    const { root } = api.runtime;
+    // Queued, and paused before any worker takes it: a run that is going all the same.
+    const first = (await createImportRun(root.repositories.imports, created.id)).id;
+    expect((await api.admin({ method: 'POST', url: `/jobs/${first}/pause` })).statusCode).toBe(200);
+
+    const again = await api.admin({ method: 'POST', url: `/imports/${created.id}/run` });
+    expect(again.statusCode).toBe(409);
+    expect(again.json()).toMatchObject({ details: [{ field: 'job', message: `${first} is paused` }] });
+    const deleted = await api.admin({ method: 'DELETE', url: `/imports/${created.id}` });
+    expect(deleted.statusCode).toBe(409);
+    expect(deleted.json<{ message: string }>().message).toContain(first);
+    expect((await api.admin({ method: 'GET', url: `/imports/${created.id}/runs` })).json()).toHaveLength(1);
+
+    expect((await api.admin({ method: 'POST', url: `/jobs/${first}/cancel` })).statusCode).toBe(200);
+    const second = (await createImportRun(root.repositories.imports, created.id)).id;
+    expect((await api.admin({ method: 'POST', url: `/jobs/${second}/cancel` })).statusCode).toBe(200);
+    expect((await api.admin({ method: 'DELETE', url: `/imports/${created.id}` })).statusCode).toBe(204);
+    expect(await events('one-at-a-time')).toBe(0);
+  });
+
   it('rejects a profile row holding what cannot be stored by its line, and stores the rest of its batch', async () => {
     const path = join(dir, 'nul-people.csv');
     writeFileSync(path, 'id,name\nnul-1,Ada\nnul-2,B\u0000ob\nnul-3,Cy\n');

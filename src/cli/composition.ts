@@ -15,7 +15,13 @@ import { resumeBackfills, startBackfill, type BackfillDeps } from '../mapping/ba
 import { MappingCache } from '../mapping/cache.js';
 import type { BackfillStore, MappingRepository } from '../mapping/ports.js';
 import type { ImportStore } from '../importing/ports.js';
-import { controlRun, resumeImportRuns, startImportRun, type ImportServices } from '../importing/runner.js';
+import {
+  controlRun,
+  deleteImport,
+  resumeImportRuns,
+  startImportRun,
+  type ImportServices,
+} from '../importing/runner.js';
 import { SecretBox } from '../importing/secrets.js';
 import { readerFor } from '../importing/sources.js';
 import type { RedirectRepository } from '../bridges/redirect.js';
@@ -525,6 +531,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
         importing: {
           imports: repositories.imports,
           start: (importId) => startImportRun({ imports: repositories.imports, queue }, importId),
+          delete: (importId) => deleteImport(repositories.imports, importId),
           control: (runId, action) => controlRun({ imports: repositories.imports, queue }, runId, action),
           seal: async (secret) => (await root.importServices().secrets()).seal(secret),
         },

@@ -7,9 +7,9 @@ import { basename, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError, type Config } from '../config/config.js';
 import { checkDraft, fileImportId, type ImportDraft } from '../importing/model.js';
-import type { ImportRun } from '../importing/ports.js';
+import type { ImportRun, ImportStore } from '../importing/ports.js';
 import { progressLine } from '../importing/progress.js';
-import { changeRun, createImportRun, runImport } from '../importing/runner.js';
+import { changeRun, createImportRun, RunGoing, runImport } from '../importing/runner.js';
 import { DomainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { Composition } from './composition.js';
@@ -52,6 +52,26 @@ async function runHere(root: Composition, run: ImportRun): Promise<void> {
   if (end?.state === 'failed') process.exitCode = 1;
 }
 
+/**
+ * A new run of the import to run here, or the run of it that is paused or queued (a Ctrl-C, or a run
+ * no worker took): the same command goes on with it rather than being refused.
+ */
+async function runToGoOn(imports: ImportStore, importId: string): Promise<ImportRun> {
+  try {
+    return await createImportRun(imports, importId);
+  } catch (error) {
+    if (!(error instanceof RunGoing)) throw error;
+    const { run } = error;
+    if (run.state === 'running')
+      throw new ConfigError(
+        'import',
+        `${error.message}; should the process running it be gone: meridian import resume ${run.id}`,
+      );
+    process.stderr.write(`going on with the ${run.state} run ${run.id} of import ${importId}\n`);
+    return run.state === 'paused' ? changeRun(imports, run.id, 'resume') : run;
+  }
+}
+
 async function withRoot(config: Config, logger: Logger, work: (root: Composition) => Promise<void>) {
   const root = await Composition.open(config, logger);
   try {
@@ -75,9 +95,7 @@ export function importCommand(run: Run): Command {
     .argument('<import-id>')
     .action((importId: string) =>
       run((config, logger) =>
-        withRoot(config, logger, async (root) =>
-          runHere(root, await createImportRun(root.repositories.imports, importId)),
-        ),
+        withRoot(config, logger, async (root) => runHere(root, await runToGoOn(root.repositories.imports, importId))),
       )(),
     );
   command
@@ -178,7 +196,7 @@ export function importCommand(run: Run): Command {
             process.stderr.write(
               `import ${saved.id} ${before ? 'reused (same file and options)' : 'saved'} (run it again with: meridian import run ${saved.id})\n`,
             );
-            await runHere(root, await createImportRun(imports, saved.id));
+            await runHere(root, await runToGoOn(imports, saved.id));
           }),
         )(),
     );

@@ -60,10 +60,14 @@ export interface ImportStore {
   update(id: string, draft: ImportDraft, sealedSecret: string | undefined): Promise<ImportConfig | undefined>;
   get(id: string): Promise<ImportConfig | undefined>;
   list(): Promise<ImportConfig[]>;
-  delete(id: string): Promise<boolean>;
+  /** Deletes an import none of whose runs is going (queued, running or paused); else returns that run as `busy`. */
+  delete(id: string): Promise<{ deleted: boolean } | { busy: ImportRun }>;
 
-  /** Records a queued run with the import's configuration as it is now. */
-  createRun(runId: string, importId: string): Promise<ImportRun | undefined>;
+  /**
+   * Records a queued run with the import's configuration as it is now; undefined when there is no such
+   * import. One run of an import goes at a time: while one is queued, running or paused it is returned as `busy`.
+   */
+  createRun(runId: string, importId: string): Promise<{ run: ImportRun } | { busy: ImportRun } | undefined>;
   getRun(id: string): Promise<ImportRun | undefined>;
   runsOf(importId: string): Promise<ImportRun[]>;
   /** The latest runs of all imports, at most `limit`, latest first. */
@@ -80,7 +84,10 @@ export interface ImportStore {
   /** Whether the run is running under this claim, as recordBatch would find it (for a run waiting between batches). */
   isRunning(runId: string, claim: string): Promise<boolean>;
   finishRun(runId: string, claim: string, state: 'done' | 'failed', error?: string): Promise<void>;
-  /** Moves a run between states when it is in one of `from`; returns the run after, or undefined. */
+  /**
+   * Moves a run between states when it is in one of `from`; returns the run after, or undefined. A run
+   * is queued again only while no other run of its import is going.
+   */
   transition(runId: string, from: readonly ImportRunState[], to: ImportRunState): Promise<ImportRun | undefined>;
   /** Runs left queued or running by a process that stopped: queued again (their claims dropped). */
   requeueUnfinished(): Promise<string[]>;

@@ -38,6 +38,14 @@ describe('progressOf', () => {
     expect(progressOf(run({ total: 100 }))).toEqual({ rowsPerSecond: null, percent: 0, etaSeconds: null });
   });
 
+  it('a paused run keeps its share read but foretells no end', () => {
+    expect(progressOf(run({ state: 'paused', rowsRead: 500, activeMs: 2000, total: 1000, position: 250 }))).toEqual({
+      rowsPerSecond: 250,
+      percent: 25,
+      etaSeconds: null,
+    });
+  });
+
   it('a finished run is at 100 % with no time left', () => {
     expect(progressOf(run({ state: 'done', rowsRead: 3, activeMs: 10, total: 90, position: 90 }))).toMatchObject({
       percent: 100,

@@ -5,7 +5,7 @@ export interface ImportProgress {
   rowsPerSecond: number | null;
   /** Share of the source read, 0–100, when the source told its size. */
   percent: number | null;
-  /** Seconds left at the rate so far, when the size is known and the run is going. */
+  /** Seconds left at the rate so far, when the size is known and the run is going (not while it is paused). */
   etaSeconds: number | null;
 }
 
@@ -15,7 +15,7 @@ export function progressOf(run: ImportRun): ImportProgress {
   const rowsPerSecond = seconds > 0 && run.rowsRead > 0 ? run.rowsRead / seconds : null;
   const finished = run.state === 'done';
   const percent = finished ? 100 : run.total && run.total > 0 ? Math.min(100, (100 * run.position) / run.total) : null;
-  const going = run.state === 'running' || run.state === 'queued' || run.state === 'paused';
+  const going = run.state === 'running' || run.state === 'queued';
   const etaSeconds =
     going && run.total !== null && run.position > 0 && seconds > 0
       ? Math.max(0, ((run.total - run.position) * seconds) / run.position)

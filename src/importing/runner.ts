@@ -56,14 +56,39 @@ async function enqueueRun(queue: JobQueue, runId: string): Promise<void> {
   }
 }
 
+const isGoing = (run: ImportRun) => run.state === 'queued' || run.state === 'running' || run.state === 'paused';
+
+/** An import's run is going (queued, running or paused): another may not start, nor the import be deleted. */
+export class RunGoing extends DomainError {
+  constructor(
+    readonly run: ImportRun,
+    doing: string,
+  ) {
+    super(
+      'conflict',
+      `import "${run.importId}" has a ${run.state} run (job ${run.id}): ${doing} once it is done or cancelled; ` +
+        `follow it at GET /jobs/${run.id}, or resume or cancel it at POST /jobs/${run.id}/resume|cancel`,
+      [{ field: 'job', message: `${run.id} is ${run.state}` }],
+    );
+  }
+}
+
 /** Records a queued run of a saved import, for whoever runs it (a worker, or the CLI in its own process). */
 export async function createImportRun(imports: ImportStore, importId: string): Promise<ImportRun> {
   const config = await imports.get(importId);
   if (!config) throw notFound('import');
   if (!config.enabled) throw new DomainError('conflict', `import "${importId}" is disabled; enable it to run it`);
-  const run = await imports.createRun(randomUUID(), importId);
-  if (!run) throw notFound('import');
-  return run;
+  const created = await imports.createRun(randomUUID(), importId);
+  if (!created) throw notFound('import');
+  if ('busy' in created) throw new RunGoing(created.busy, 'start another run');
+  return created.run;
+}
+
+/** Deletes a saved import, unless a run of it is going. */
+export async function deleteImport(imports: ImportStore, importId: string): Promise<void> {
+  const outcome = await imports.delete(importId);
+  if ('busy' in outcome) throw new RunGoing(outcome.busy, 'delete the import');
+  if (!outcome.deleted) throw notFound('import');
 }
 
 /** Starts a run of a saved import; the import worker does the reading. */
@@ -95,7 +120,11 @@ export async function changeRun(
         : // A running run whose worker was killed is resumed too; should that worker live, its next
           // batch finds its claim gone and it stops. A queued one is queued again (its job may be lost).
           await imports.transition(runId, ['paused', 'failed', 'running', 'queued'], 'queued');
-  if (!changed) throw new DomainError('conflict', `a ${run.state} run cannot be asked to ${action}`);
+  if (!changed) {
+    const going = action === 'resume' && (await imports.runsOf(run.importId)).find((other) => isGoing(other));
+    if (going && going.id !== runId) throw new RunGoing(going, `resume job ${runId}`);
+    throw new DomainError('conflict', `a ${run.state} run cannot be asked to ${action}`);
+  }
   return changed;
 }
 

@@ -3,7 +3,7 @@
  * figures and checkpoint move together in one statement, guarded by the worker's claim.
  */
 import { randomUUID } from 'node:crypto';
-import type { Database } from './database.js';
+import type { Database, SqlExecutor } from './database.js';
 import { iso, type Row } from './rows.js';
 import type { ImportConfig, ImportDraft } from '../importing/model.js';
 import {
@@ -15,6 +15,20 @@ import {
   type RunWork,
 } from '../importing/ports.js';
 import type { Checkpoint } from '../importing/sources.js';
+
+/**
+ * The import's run that is going (queued, running or paused), if any, with the import's runs locked
+ * for the caller's transaction: what starts, resumes or deletes them waits for it.
+ */
+async function goingRunOf(tx: SqlExecutor, importId: string): Promise<ImportRun | undefined> {
+  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`meridian:import-runs:${importId}`]);
+  const [row] = await tx.query(
+    `SELECT * FROM import_runs WHERE import_id = $1 AND state IN ('queued', 'running', 'paused')
+      ORDER BY created_at DESC LIMIT 1`,
+    [importId],
+  );
+  return row && toRun(row);
+}
 
 const toConfig = (row: Row): ImportConfig => ({
   id: row.id as string,
@@ -100,17 +114,25 @@ export class SqlImports implements ImportStore {
     return (await this.db.query('SELECT * FROM imports ORDER BY created_at, id')).map(toConfig);
   }
 
-  async delete(id: string): Promise<boolean> {
-    return (await this.db.query('DELETE FROM imports WHERE id = $1 RETURNING id', [id])).length > 0;
+  async delete(id: string): Promise<{ deleted: boolean } | { busy: ImportRun }> {
+    return this.db.transaction(async (tx) => {
+      const busy = await goingRunOf(tx, id);
+      if (busy) return { busy };
+      return { deleted: (await tx.query('DELETE FROM imports WHERE id = $1 RETURNING id', [id])).length > 0 };
+    });
   }
 
-  async createRun(runId: string, importId: string): Promise<ImportRun | undefined> {
-    const [row] = await this.db.query(
-      `INSERT INTO import_runs (id, import_id, config)
-       SELECT $1, i.id, to_jsonb(i) FROM imports i WHERE i.id = $2 RETURNING *`,
-      [runId, importId],
-    );
-    return row && toRun(row);
+  async createRun(runId: string, importId: string): Promise<{ run: ImportRun } | { busy: ImportRun } | undefined> {
+    return this.db.transaction(async (tx) => {
+      const busy = await goingRunOf(tx, importId);
+      if (busy) return { busy };
+      const [row] = await tx.query(
+        `INSERT INTO import_runs (id, import_id, config)
+         SELECT $1, i.id, to_jsonb(i) FROM imports i WHERE i.id = $2 RETURNING *`,
+        [runId, importId],
+      );
+      return row && { run: toRun(row) };
+    });
   }
 
   async getRun(id: string): Promise<ImportRun | undefined> {
@@ -210,15 +232,24 @@ export class SqlImports implements ImportStore {
   }
 
   async transition(runId: string, from: readonly ImportRunState[], to: ImportRunState): Promise<ImportRun | undefined> {
-    const [row] = await this.db.query(
-      `UPDATE import_runs SET state = $3, updated_at = now(),
-              claim = CASE WHEN $3 = 'queued' THEN NULL ELSE claim END,
-              last_error = CASE WHEN $3 = 'queued' THEN NULL ELSE last_error END,
-              finished_at = CASE WHEN $3 IN ('cancelled', 'done', 'failed') THEN now() END
-        WHERE id = $1 AND state = ANY($2::text[]) RETURNING *`,
-      [runId, from, to],
-    );
-    return row && toRun(row);
+    const move = async (tx: SqlExecutor) => {
+      const [row] = await tx.query(
+        `UPDATE import_runs SET state = $3, updated_at = now(),
+                claim = CASE WHEN $3 = 'queued' THEN NULL ELSE claim END,
+                last_error = CASE WHEN $3 = 'queued' THEN NULL ELSE last_error END,
+                finished_at = CASE WHEN $3 IN ('cancelled', 'done', 'failed') THEN now() END
+          WHERE id = $1 AND state = ANY($2::text[]) RETURNING *`,
+        [runId, from, to],
+      );
+      return row && toRun(row);
+    };
+    if (to !== 'queued') return move(this.db);
+    return this.db.transaction(async (tx) => {
+      const [run] = await tx.query<{ import_id: string }>('SELECT import_id FROM import_runs WHERE id = $1', [runId]);
+      if (!run) return undefined;
+      const busy = await goingRunOf(tx, run.import_id);
+      return busy && busy.id !== runId ? undefined : move(tx);
+    });
   }
 
   async requeueUnfinished(): Promise<string[]> {

@@ -20,6 +20,8 @@ import { ErrorSchema, IdParams } from '../schemas.js';
 export interface ImportApiServices {
   imports: ImportStore;
   start(importId: string): Promise<ImportRun>;
+  /** Deletes an import; refused (409) while one of its runs is going. */
+  delete(importId: string): Promise<void>;
   control(runId: string, action: 'pause' | 'resume' | 'cancel'): Promise<ImportRun>;
   /** Encrypts a source's credentials for storing. */
   seal(secret: string): Promise<string>;
@@ -281,13 +283,13 @@ export function importRoutes(services: ImportApiServices) {
       {
         schema: {
           tags,
-          summary: 'Delete an import',
+          summary: 'Delete an import (409 while one of its runs is queued, running or paused)',
           params: IdParams,
           response: { 204: Type.Null(), '4xx': ErrorSchema },
         },
       },
       async (request, reply) => {
-        if (!(await imports.delete(request.params.id))) throw notFound('import');
+        await services.delete(request.params.id);
         return reply.status(204).send(null);
       },
     );
@@ -296,7 +298,8 @@ export function importRoutes(services: ImportApiServices) {
       {
         schema: {
           tags,
-          summary: 'Start a run; follow it at GET /jobs/{id}',
+          summary:
+            'Start a run; follow it at GET /jobs/{id} (409 while another run of it is queued, running or paused)',
           params: IdParams,
           response: { 202: ImportRunSchema, '4xx': ErrorSchema },
         },
