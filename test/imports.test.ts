@@ -26,6 +26,7 @@ interface RunView {
   rowsPerSecond: number | null;
   percent: number | null;
   total: number | null;
+  lastError: string | null;
 }
 
 const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root', database: 'test' };
@@ -121,6 +122,19 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     const again = await finished(await run(created.id));
     expect(again).toMatchObject({ state: 'done', rowsRead: 44, rowsStored: 41 });
     expect(await events('csv-order')).toBe(41);
+  });
+
+  it('fails a CSV run whose header cannot be read, saying why, rather than take its first row for the header', async () => {
+    const path = join(dir, 'latin-header.csv');
+    writeFileSync(path, Buffer.concat([Buffer.from('id,Stra'), Buffer.from([0xdf]), Buffer.from('e\n1,a\n2,b\n')]));
+    const created = await createImport({ eventType: 'csv-bad-header', source: { kind: 'csv', path } });
+    const view = await finished(await run(created.id));
+    expect(view).toMatchObject({
+      state: 'failed',
+      rowsRead: 0,
+      lastError: 'line 1 (header): bytes that are not valid utf-8; check source.encoding and source.quote',
+    });
+    expect(await events('csv-bad-header')).toBe(0);
   });
 
   it('lands rows on the survivor of a merge, by a merged id a row names or a session it shares, and counts each session once', async () => {

@@ -79,6 +79,26 @@ describe('CSV reader', () => {
     ]);
   });
 
+  it('fails on a header it cannot read, naming its line and why, rather than take the first row for it', async () => {
+    const latin = Buffer.concat([Buffer.from('id,Stra'), Buffer.from([0xdf]), Buffer.from('e,city\n1,a,b\n2,c,d\n')]);
+    await expect(readAll({ kind: 'csv', path: file('latin-header.csv', latin) })).rejects.toThrow(
+      'line 1 (header): bytes that are not valid utf-8; check source.encoding and source.quote',
+    );
+    await expect(
+      readAll({ kind: 'csv', path: file('open-header.csv', '\nid,"name,city\n1,a,b\n2,c,d\n') }),
+    ).rejects.toThrow(
+      'line 2 (header): a quoted field is never closed (unbalanced quote); check source.encoding and source.quote',
+    );
+    await expect(readAll({ kind: 'csv', path: file('stray-header.csv', 'id,na"m"e\n1,a\n') })).rejects.toThrow(
+      /^line 1 \(header\): Invalid Opening Quote: .*; check source.encoding and source.quote$/,
+    );
+    // Read as the encoding it is in, the same header names the columns.
+    expect((await readAll({ kind: 'csv', path: file('latin-header.csv', latin), encoding: 'latin1' })).items).toEqual([
+      { ref: 'line 2', row: { id: '1', Straße: 'a', city: 'b' } },
+      { ref: 'line 3', row: { id: '2', Straße: 'c', city: 'd' } },
+    ]);
+  });
+
   it('goes on after a checkpoint, each batch ending with the checkpoint after it', async () => {
     const path = file('many.csv', `n\n${Array.from({ length: 25 }, (_, i) => String(i)).join('\n')}\n`);
     const all = await readAll({ kind: 'csv', path }, undefined, 10);

@@ -9,6 +9,7 @@ import { stat } from 'node:fs/promises';
 import { parse as parseSync } from 'csv-parse/sync';
 import mysql from 'mysql2/promise';
 import postgres from 'postgres';
+import { invalidInput } from '../shared/errors.js';
 import type { DatabaseSource, FileSource, ImportSource, TracardiSource } from './model.js';
 import type { SourceRow } from './rows.js';
 
@@ -223,6 +224,11 @@ class CsvReader implements RowReader {
     const { source } = this;
     const quote = Buffer.from(source.quote ?? '"')[0]!;
     let columns: string[] | undefined;
+    // Rejected like a row, a header would leave the first row to name the columns: every row after
+    // it would be stored under wrong names.
+    const headerFails = (line: number, reason: string) =>
+      invalidInput(`line ${line} (header): ${reason}; check source.encoding and source.quote`);
+    const isHeader = () => columns === undefined && source.header !== false;
     let chunk: (CsvRecord & { text: string })[] = [];
     let items: LineItem[] = [];
     const flush = () => {
@@ -232,6 +238,7 @@ class CsvReader implements RowReader {
         const { line, end: position } = record;
         const ref = `line ${line}`;
         if (!Array.isArray(fields)) {
+          if (isHeader()) throw headerFails(line, fields.error);
           items.push({ item: { ref, rejected: fields.error }, line, position });
           continue;
         }
@@ -251,6 +258,7 @@ class CsvReader implements RowReader {
     for await (const run of csvRecords(source.path, quote, source.encoding ?? 'utf-8', this.check)) {
       for (const record of run) {
         if ('rejected' in record) {
+          if (isHeader()) throw headerFails(record.line, record.rejected);
           flush();
           items.push({
             item: { ref: `line ${record.line}`, rejected: record.rejected },
