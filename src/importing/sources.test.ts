@@ -99,6 +99,16 @@ describe('CSV reader', () => {
     ]);
   });
 
+  it('names every column of a header apart: a name given again is suffixed, an empty one named by its position', async () => {
+    const path = file('names.csv', 'id,email,email,,email_2, ,column_6\n1,a,b,c,d,e,f\n');
+    expect((await readAll({ kind: 'csv', path })).items).toEqual([
+      {
+        ref: 'line 2',
+        row: { id: '1', email: 'a', email_3: 'b', column_4: 'c', email_2: 'd', column_6_2: 'e', column_6: 'f' },
+      },
+    ]);
+  });
+
   it('goes on after a checkpoint, each batch ending with the checkpoint after it', async () => {
     const path = file('many.csv', `n\n${Array.from({ length: 25 }, (_, i) => String(i)).join('\n')}\n`);
     const all = await readAll({ kind: 'csv', path }, undefined, 10);

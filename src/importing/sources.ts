@@ -169,6 +169,27 @@ async function* csvRecords(
   }
 }
 
+/**
+ * A CSV file's column names from its header: a name given again gets `_2`, `_3`, … and an empty one is
+ * `column_N` (N its position, as without a header), each passing over the names the header holds, so
+ * that no column hides another under its name.
+ */
+function columnNames(header: readonly string[]): string[] {
+  const taken = new Set(header);
+  const named = new Set<string>();
+  return header.map((name, at) => {
+    if (name.trim() !== '' && !named.has(name)) {
+      named.add(name);
+      return name;
+    }
+    const base = name.trim() === '' ? `column_${at + 1}` : name;
+    let unique = base;
+    for (let suffix = 2; taken.has(unique); suffix++) unique = `${base}_${suffix}`;
+    taken.add(unique);
+    return unique;
+  });
+}
+
 /** csv-parse's message without its line, which counts from the start of what it was given, not of the file. */
 const parseError = (error: unknown) => (error as Error).message.replace(/ at line \d+/, '');
 
@@ -243,7 +264,8 @@ class CsvReader implements RowReader {
           continue;
         }
         if (!columns) {
-          columns = source.header === false ? fields.map((_, at) => `column_${at + 1}`) : fields;
+          // Without a header, every column is unnamed.
+          columns = columnNames(source.header === false ? fields.map(() => '') : fields);
           if (source.header !== false) continue;
         }
         const names = columns;

@@ -65,7 +65,12 @@ const FileSourceSchema = Type.Object(
   {
     kind: Type.Union([Type.Literal('csv'), Type.Literal('jsonl')]),
     path: Type.String({ minLength: 1, maxLength: 4096, description: 'read by the worker that runs the import' }),
-    header: Type.Optional(Type.Boolean({ description: 'CSV: the first row names the columns (default true)' })),
+    header: Type.Optional(
+      Type.Boolean({
+        description:
+          'CSV: the first row names the columns (default true); a name given again becomes name_2, name_3, …, an empty one column_N (N its position); without a header every column is column_N',
+      }),
+    ),
     delimiter: Type.Optional(Type.String({ minLength: 1, maxLength: 1 })),
     quote: Type.Optional(Type.String({ minLength: 1, maxLength: 1 })),
     encoding: Type.Optional(Type.String({ maxLength: 40, description: 'utf-8 (default), latin1, windows-1252, …' })),
