@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { FileSource } from './model.js';
 import { readerFor, type Checkpoint, type ReadItem } from './sources.js';
 
@@ -109,6 +109,18 @@ describe('CSV reader', () => {
     ]);
   });
 
+  it('rejects a line over 16 MiB alone, and one a quote left open before it, reading on after it', async () => {
+    const long = 'x'.repeat((16 << 20) + 1);
+    const path = file('long.csv', `a,b\n${long},1\n1,"2"\n3,"open\n${long}\n4,5\n`);
+    expect((await readAll({ kind: 'csv', path })).items).toEqual([
+      { ref: 'line 2', rejected: 'longer than 16 MiB' },
+      { ref: 'line 3', row: { a: '1', b: '2' } },
+      { ref: 'line 4', rejected: 'a quoted field is never closed (unbalanced quote)' },
+      { ref: 'line 5', rejected: 'longer than 16 MiB' },
+      { ref: 'line 6', row: { a: '4', b: '5' } },
+    ]);
+  });
+
   it('goes on after a checkpoint, each batch ending with the checkpoint after it', async () => {
     const path = file('many.csv', `n\n${Array.from({ length: 25 }, (_, i) => String(i)).join('\n')}\n`);
     const all = await readAll({ kind: 'csv', path }, undefined, 10);
@@ -129,5 +141,28 @@ describe('JSON Lines reader', () => {
       { ref: 'line 4', rejected: expect.stringMatching(/^not JSON/) },
       { ref: 'line 5', row: { a: { b: 2 } } },
     ]);
+  });
+
+  it('rejects a line over 16 MiB alone, the last one too, and reads on after it', async () => {
+    const long = JSON.stringify({ a: 'x'.repeat(16 << 20) });
+    const path = file('long.jsonl', `${long}\n{"a":1}\n${long}`);
+    const { items, checkpoints } = await readAll({ kind: 'jsonl', path });
+    expect(items).toEqual([
+      { ref: 'line 1', rejected: 'longer than 16 MiB' },
+      { ref: 'line 2', row: { a: 1 } },
+      { ref: 'line 3', rejected: 'longer than 16 MiB' },
+    ]);
+    expect(checkpoints).toEqual([{ line: 3 }]);
+  });
+
+  it('joins the chunks of a long line once, when the line ends, not at each chunk (which takes quadratic time)', async () => {
+    const path = file('wide.jsonl', `${JSON.stringify({ a: 'x'.repeat(8 << 20) })}\n`);
+    const concat = vi.spyOn(Buffer, 'concat');
+    try {
+      expect((await readAll({ kind: 'jsonl', path })).items).toHaveLength(1);
+      expect(concat).toHaveBeenCalledTimes(1);
+    } finally {
+      concat.mockRestore();
+    }
   });
 });

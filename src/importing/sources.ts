@@ -81,6 +81,9 @@ function decoder(encoding: string | undefined) {
 
 /** A quoted field longer than this is taken for a quote never closed: its row is rejected, the next line read on. */
 const MAX_RECORD_BYTES = 1 << 20;
+/** The longest line a file may hold: a longer one is rejected alone, never held whole. */
+const MAX_LINE_BYTES = 16 << 20;
+const LINE_TOO_LONG = `longer than ${MAX_LINE_BYTES >> 20} MiB`;
 /** Records parsed in one call; a chunk holding a malformed record is parsed again record by record. */
 const PARSE_CHUNK = 500;
 
@@ -99,9 +102,9 @@ async function* csvRecords(
   check: (text: string) => string | undefined,
 ): AsyncIterable<CsvRecord[]> {
   const decode = decoder(encoding);
-  const lines: { bytes: Buffer; end: number; line: number }[] = [];
+  const lines: (ByteLine & { line: number })[] = [];
   let number = 0;
-  let source: AsyncIterator<{ bytes: Buffer; end: number }[]> | undefined = byteLines(path)[Symbol.asyncIterator]();
+  let source: AsyncIterator<ByteLine[]> | undefined = byteLines(path)[Symbol.asyncIterator]();
   // Records are handed on a run at a time: those found in the lines read so far.
   let records: CsvRecord[] = [];
   const quotes = (bytes: Buffer) => {
@@ -129,8 +132,9 @@ async function* csvRecords(
         if (taken === lines.length) continue;
       }
       const line = lines[taken++]!;
-      open += quotes(line.bytes);
-      size += line.bytes.length + 1;
+      // A line too long to hold ends no record: one opened before it is rejected as never closed.
+      open += line.bytes ? quotes(line.bytes) : 0;
+      size += (line.bytes?.length ?? MAX_LINE_BYTES) + 1;
       if (open % 2 === 0 || size > MAX_RECORD_BYTES) break;
     }
     if (taken === 0) {
@@ -138,6 +142,11 @@ async function* csvRecords(
       return;
     }
     const first = lines[0]!;
+    if (first.bytes === undefined) {
+      lines.shift();
+      records.push({ rejected: LINE_TOO_LONG, line: first.line, end: first.end });
+      continue;
+    }
     const spans = open % 2 === 0 ? taken : 0;
     const bytes =
       spans === 1
@@ -145,7 +154,7 @@ async function* csvRecords(
         : Buffer.concat(
             lines
               .slice(0, spans)
-              .flatMap((each, index) => (index === 0 ? [each.bytes] : [Buffer.from('\n'), each.bytes])),
+              .flatMap((each, index) => (index === 0 ? [each.bytes!] : [Buffer.from('\n'), each.bytes!])),
           );
     const text = spans === 0 ? undefined : decode(bytes[bytes.length - 1] === 0x0d ? bytes.subarray(0, -1) : bytes);
     // A record over several lines is checked here: if it is malformed (a stray quote in an unquoted
@@ -302,26 +311,45 @@ class CsvReader implements RowReader {
   }
 }
 
+/** A line's bytes without its LF (undefined: longer than MAX_LINE_BYTES) and the offset after it. */
+type ByteLine = { bytes: Buffer | undefined; end: number };
+
 /**
  * Lines of a file as bytes, with the offset after each (a line's own bytes decide whether it
- * decodes), the lines of each chunk read together.
+ * decodes), the lines of each chunk read together. A line over several chunks is kept as its
+ * chunks and joined once, when its LF comes (joined at each chunk, a long line would be copied over
+ * and over); past MAX_LINE_BYTES they are let go and the rest of the line skipped.
  */
-async function* byteLines(path: string): AsyncIterable<{ bytes: Buffer; end: number }[]> {
-  let rest = Buffer.alloc(0);
+async function* byteLines(path: string): AsyncIterable<ByteLine[]> {
+  // The start of the line the last chunk ended in, or none when it is too long.
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  let tooLong = false;
   let offset = 0;
+  const lineEndingWith = (part: Buffer) =>
+    tooLong || heldBytes + part.length > MAX_LINE_BYTES
+      ? undefined
+      : held.length === 0
+        ? part
+        : Buffer.concat([...held, part], heldBytes + part.length);
   for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    const data = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
-    const lines: { bytes: Buffer; end: number }[] = [];
+    const lines: ByteLine[] = [];
     let start = 0;
-    for (let newline = data.indexOf(0x0a); newline >= 0; newline = data.indexOf(0x0a, start)) {
-      offset += newline + 1 - start;
-      lines.push({ bytes: data.subarray(start, newline), end: offset });
+    for (let newline = chunk.indexOf(0x0a); newline >= 0; newline = chunk.indexOf(0x0a, start)) {
+      lines.push({ bytes: lineEndingWith(chunk.subarray(start, newline)), end: offset + newline + 1 });
+      if (heldBytes > 0 || tooLong) [held, heldBytes, tooLong] = [[], 0, false];
       start = newline + 1;
     }
-    rest = Buffer.from(data.subarray(start));
+    const rest = chunk.subarray(start);
+    if (tooLong || heldBytes + rest.length > MAX_LINE_BYTES) [held, heldBytes, tooLong] = [[], 0, true];
+    else if (rest.length > 0) {
+      held.push(rest);
+      heldBytes += rest.length;
+    }
+    offset += chunk.length;
     if (lines.length > 0) yield lines;
   }
-  if (rest.length > 0) yield [{ bytes: rest, end: offset + rest.length }];
+  if (heldBytes > 0 || tooLong) yield [{ bytes: lineEndingWith(Buffer.alloc(0)), end: offset }];
 }
 
 class JsonLinesReader implements RowReader {
@@ -341,7 +369,8 @@ class JsonLinesReader implements RowReader {
     for await (const run of byteLines(this.source.path))
       yield run.flatMap(({ bytes, end }) => {
         line++;
-        const item = this.item(decode(bytes), `line ${line}`);
+        const ref = `line ${line}`;
+        const item = bytes === undefined ? { ref, rejected: LINE_TOO_LONG } : this.item(decode(bytes), ref);
         return item ? [{ item, line, position: end }] : [];
       });
   }
