@@ -69,6 +69,28 @@ describe('CSV reader', () => {
     ]);
   });
 
+  it('keeps a CR inside a line as data, the rows split or parsed, and drops the CR of a CRLF end', async () => {
+    const rows = 'id,name,city\n1,foo\rbar,Paris\n2,ann,Rome\r\n3,x\ry,z\r\n';
+    const plain = await readAll({ kind: 'csv', path: file('cr.csv', rows) });
+    // A quoted field in the same chunk sends every row of it through the parser.
+    const quoted = await readAll({ kind: 'csv', path: file('cr-quoted.csv', `${rows}4,"q",r\n`) });
+    expect(plain.items).toEqual([
+      { ref: 'line 2', row: { id: '1', name: 'foo\rbar', city: 'Paris' } },
+      { ref: 'line 3', row: { id: '2', name: 'ann', city: 'Rome' } },
+      { ref: 'line 4', row: { id: '3', name: 'x\ry', city: 'z' } },
+    ]);
+    expect(quoted.items).toEqual([...plain.items, { ref: 'line 5', row: { id: '4', name: 'q', city: 'r' } }]);
+  });
+
+  it('reads a file whose lines end with CR alone (no LF anywhere) line by line', async () => {
+    const { items, checkpoints } = await readAll({ kind: 'csv', path: file('mac.csv', 'id,name\r1,"a"\r2,b\r') });
+    expect(items).toEqual([
+      { ref: 'line 2', row: { id: '1', name: 'a' } },
+      { ref: 'line 3', row: { id: '2', name: 'b' } },
+    ]);
+    expect(checkpoints).toEqual([{ line: 3 }]);
+  });
+
   it('decodes the encoding it is told, rejects what is not valid in it, and names columns without a header', async () => {
     const latin = file('latin.csv', Buffer.concat([Buffer.from('caf'), Buffer.from([0xe9]), Buffer.from(',1\n')]));
     expect((await readAll({ kind: 'csv', path: latin, header: false, encoding: 'latin1' })).items).toEqual([
@@ -140,6 +162,13 @@ describe('JSON Lines reader', () => {
       { ref: 'line 2', rejected: 'expected a JSON object' },
       { ref: 'line 4', rejected: expect.stringMatching(/^not JSON/) },
       { ref: 'line 5', row: { a: { b: 2 } } },
+    ]);
+  });
+
+  it('reads a file whose lines end with CR alone line by line', async () => {
+    expect((await readAll({ kind: 'jsonl', path: file('mac.jsonl', '{"a":1}\r{"a":2}') })).items).toEqual([
+      { ref: 'line 1', row: { a: 1 } },
+      { ref: 'line 2', row: { a: 2 } },
     ]);
   });
 

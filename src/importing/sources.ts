@@ -214,7 +214,14 @@ class CsvReader implements RowReader {
   }
 
   private get options() {
-    return { delimiter: this.source.delimiter ?? ',', quote: this.source.quote ?? '"', relax_column_count: true };
+    // Records are cut at LF already (a CR before it dropped): a CR the parser took for the record
+    // delimiter would split a record, or shift the records after it in a chunk.
+    return {
+      delimiter: this.source.delimiter ?? ',',
+      quote: this.source.quote ?? '"',
+      record_delimiter: '\n',
+      relax_column_count: true,
+    };
   }
 
   /** Why one record does not parse, if it does not. */
@@ -230,9 +237,8 @@ class CsvReader implements RowReader {
   /** Fields of each record: a chunk at a time, record by record when the chunk holds a malformed one. */
   private parse(records: readonly { text: string }[]): (string[] | { error: string })[] {
     const options = this.options;
-    // Records without a quote (or a carriage return, which the parser may take for the record
-    // delimiter) are their fields between delimiters, as the parser would find them.
-    if (records.every(({ text }) => !text.includes(options.quote) && !text.includes('\r')))
+    // Records without a quote are their fields between delimiters, as the parser would find them.
+    if (records.every(({ text }) => !text.includes(options.quote)))
       return records.map(({ text }) => text.split(options.delimiter));
     try {
       const parsed = parseSync(records.map((record) => record.text).join('\n'), options) as string[][];
@@ -311,21 +317,27 @@ class CsvReader implements RowReader {
   }
 }
 
-/** A line's bytes without its LF (undefined: longer than MAX_LINE_BYTES) and the offset after it. */
+/** A line's bytes without its line end (undefined: longer than MAX_LINE_BYTES) and the offset after it. */
 type ByteLine = { bytes: Buffer | undefined; end: number };
+
+const LF = 0x0a;
+const CR = 0x0d;
 
 /**
  * Lines of a file as bytes, with the offset after each (a line's own bytes decide whether it
  * decodes), the lines of each chunk read together. A line over several chunks is kept as its
  * chunks and joined once, when its LF comes (joined at each chunk, a long line would be copied over
- * and over); past MAX_LINE_BYTES they are let go and the rest of the line skipped.
+ * and over); past MAX_LINE_BYTES they are let go and the rest of the line skipped. A file with CRs
+ * and no LF (classic Mac OS, Excel's "CSV (Macintosh)") is read again, its lines cut at CR.
  */
-async function* byteLines(path: string): AsyncIterable<ByteLine[]> {
+async function* byteLines(path: string, lineEnd = LF): AsyncIterable<ByteLine[]> {
   // The start of the line the last chunk ended in, or none when it is too long.
   let held: Buffer[] = [];
   let heldBytes = 0;
   let tooLong = false;
   let offset = 0;
+  let lineEnded = false;
+  let sawCr = false;
   const lineEndingWith = (part: Buffer) =>
     tooLong || heldBytes + part.length > MAX_LINE_BYTES
       ? undefined
@@ -335,7 +347,9 @@ async function* byteLines(path: string): AsyncIterable<ByteLine[]> {
   for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
     const lines: ByteLine[] = [];
     let start = 0;
-    for (let newline = chunk.indexOf(0x0a); newline >= 0; newline = chunk.indexOf(0x0a, start)) {
+    sawCr ||= !lineEnded && chunk.includes(CR);
+    for (let newline = chunk.indexOf(lineEnd); newline >= 0; newline = chunk.indexOf(lineEnd, start)) {
+      lineEnded = true;
       lines.push({ bytes: lineEndingWith(chunk.subarray(start, newline)), end: offset + newline + 1 });
       if (heldBytes > 0 || tooLong) [held, heldBytes, tooLong] = [[], 0, false];
       start = newline + 1;
@@ -349,6 +363,7 @@ async function* byteLines(path: string): AsyncIterable<ByteLine[]> {
     offset += chunk.length;
     if (lines.length > 0) yield lines;
   }
+  if (lineEnd === LF && !lineEnded && sawCr) return yield* byteLines(path, CR);
   if (heldBytes > 0 || tooLong) yield [{ bytes: lineEndingWith(Buffer.alloc(0)), end: offset }];
 }
 
