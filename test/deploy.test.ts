@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SecretBox } from '../src/importing/secrets.js';
+import { copiedColumns, DEPLOYED_TABLES } from '../src/deploy/plan.js';
 import type { Database } from '../src/storage/database.js';
 import { migrate } from '../src/storage/migrate.js';
 import { SqlDeploy } from '../src/storage/sql-deploy.js';
@@ -72,7 +73,7 @@ for (const backend of BACKENDS) {
       const dry = await deploy.deploy({ dryRun: true });
       expect(dry.jobId).toBeNull();
       // `unchanged`: the built-in `scheduler` event source both contexts get from their migrations.
-      expect(dry.summary).toEqual({ create: 7, change: 1, unchanged: 1, kept: 1 });
+      expect(dry.summary).toEqual({ create: 7, change: 1, unchanged: 1, kept: 1, conflict: 0 });
       expect(dry.items).toContainEqual({
         table: 'event_sources',
         id: 'web',
@@ -111,7 +112,7 @@ for (const backend of BACKENDS) {
 
       // a second deploy finds production up to date, passwords included, and writes nothing
       const again = await deploy.deploy({ dryRun: false });
-      expect(again.summary).toEqual({ create: 0, change: 0, unchanged: 9, kept: 1 });
+      expect(again.summary).toEqual({ create: 0, change: 0, unchanged: 9, kept: 1, conflict: 0 });
       expect(await new SqlJobRuns(store).get(again.jobId!)).toMatchObject({ state: 'done', total: 0, batches: 0 });
 
       await store.query(`UPDATE ${TEST}.imports SET secret = $1`, [testBox.seal('hunter2')]);
@@ -158,6 +159,112 @@ for (const backend of BACKENDS) {
       ]);
       // the test source, and the built-in `scheduler` source production's migrations made
       expect(await count(store, 'event_sources')).toBe(2);
+    });
+
+    it('refuses with 409 a deploy whose row would take a unique value production keeps, naming both rows; the dry run lists it', async () => {
+      api = await startTestApi(backend.name);
+      const store = api.runtime.root.db;
+      await migrate({ ...store, schema: PROD });
+      await store.exec(`
+        INSERT INTO ${TEST}.segments (id, name, machine_name, condition) VALUES ('vip', 'VIP', 'vip', 'true');
+        INSERT INTO ${TEST}.flows (id, name, type, graph) VALUES ('f1', 'welcome', 'collection', '{}');
+        INSERT INTO ${PROD}.segments (id, name, machine_name, condition) VALUES ('prod-vip', 'VIP', 'vip', 'true');
+      `);
+      const dry = await api.admin({ method: 'POST', url: '/deploy', payload: { dryRun: true } });
+      expect(dry.statusCode).toBe(200);
+      expect(dry.json().summary).toMatchObject({ conflict: 1, kept: 1 });
+      expect(dry.json().items).toContainEqual({
+        table: 'segments',
+        id: 'vip',
+        name: 'VIP',
+        action: 'conflict',
+        fields: ['machine_name'],
+        conflictsWith: { id: 'prod-vip', name: 'VIP' },
+      });
+
+      const refused = await api.admin({ method: 'POST', url: '/deploy', payload: {} });
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json()).toMatchObject({
+        error: 'conflict',
+        details: [
+          { field: 'segments.machine_name', message: expect.stringMatching(/"vip" \(VIP\).*"prod-vip" \(VIP\)/) },
+        ],
+      });
+      // nothing written, not even the run
+      expect(await count(store, 'flows')).toBe(0);
+      expect(await count(store, 'segments')).toBe(1);
+      expect((await api.admin({ method: 'GET', url: '/jobs?kind=deploy' })).json()).toEqual([]);
+    });
+
+    it('copies segments that trade machine names, checking the names once all are written', async () => {
+      const store = await twoContexts();
+      await store.exec(`
+        INSERT INTO ${TEST}.segments (id, name, machine_name, condition)
+          VALUES ('a', 'VIP', 'vip', 'true'), ('b', 'Gold', 'gold', 'true');
+        INSERT INTO ${PROD}.segments (id, name, machine_name, condition)
+          VALUES ('a', 'Gold', 'gold', 'true'), ('b', 'VIP', 'vip', 'true');
+      `);
+      const done = await new SqlDeploy(store, { from: TEST, to: PROD }).deploy({ dryRun: false });
+      expect(done.summary).toMatchObject({ change: 2, conflict: 0 });
+      expect(await store.query(`SELECT id, machine_name FROM ${PROD}.segments ORDER BY id`)).toEqual([
+        { id: 'a', machine_name: 'vip' },
+        { id: 'b', machine_name: 'gold' },
+      ]);
+      // outside a deploy the names are still checked statement by statement
+      await expect(
+        store.query(`UPDATE ${PROD}.segments SET machine_name = 'vip' WHERE id = 'b'`),
+      ).rejects.toMatchObject({ code: '23505' });
+    });
+
+    it("answers a unique violation the plan could not foresee with a 409 carrying PostgreSQL's detail, writing nothing", async () => {
+      const store = await twoContexts();
+      await store.exec(`
+        INSERT INTO ${TEST}.redirects (id, name, url, event_type, source_id) VALUES ('r1', 'one', 'https://a', 'click', 'scheduler');
+        INSERT INTO ${TEST}.redirects (id, name, url, event_type, source_id) VALUES ('r2', 'ONE', 'https://b', 'click', 'scheduler');
+        INSERT INTO ${TEST}.flows (id, name, type, graph) VALUES ('f1', 'welcome', 'collection', '{}');
+        CREATE UNIQUE INDEX redirects_name_ci ON ${PROD}.redirects (lower(name));
+      `);
+      const deploy = new SqlDeploy(store, { from: TEST, to: PROD });
+      // an expression index, which the plan cannot evaluate: refused as the row is written
+      await expect(deploy.deploy({ dryRun: false })).rejects.toMatchObject({
+        code: 'conflict',
+        details: [{ field: PROD, message: expect.stringContaining('(lower(name))=(one) already exists') }],
+      });
+      // two copied rows that collide only in production, under a constraint checked at the commit
+      await store.exec(`
+        DROP INDEX ${PROD}.redirects_name_ci;
+        UPDATE ${TEST}.redirects SET url = 'https://a';
+        ALTER TABLE ${PROD}.redirects ADD CONSTRAINT redirects_url_key UNIQUE (url) DEFERRABLE INITIALLY IMMEDIATE;
+      `);
+      await expect(deploy.deploy({ dryRun: false })).rejects.toMatchObject({
+        code: 'conflict',
+        details: [{ field: PROD, message: expect.stringContaining('(url)=(https://a) already exists') }],
+      });
+      expect(await count(store, 'flows')).toBe(0);
+      expect(await count(store, 'job_runs')).toBe(0);
+    });
+
+    it('can check every unique value of a copied table at the commit, on columns a deploy copies', async () => {
+      const store = await twoContexts();
+      const tables = DEPLOYED_TABLES.map((spec) => spec.table);
+      // unique indexes other than primary keys: each must back a deferrable constraint
+      const unique = await store.query<{ table: string; index: string; deferrable: boolean | null; columns: string[] }>(
+        `SELECT t.relname AS table, x.relname AS index, c.condeferrable AS deferrable,
+                array(SELECT a.attname::text FROM pg_attribute a
+                       WHERE a.attrelid = t.oid AND a.attnum = ANY (i.indkey::int2[])) AS columns
+           FROM pg_index i
+           JOIN pg_class t ON t.oid = i.indrelid
+           JOIN pg_class x ON x.oid = i.indexrelid
+           LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.contype = 'u'
+          WHERE t.relnamespace = $1::regnamespace AND t.relname = ANY ($2) AND i.indisunique AND NOT i.indisprimary`,
+        [PROD, tables],
+      );
+      expect(unique.map((index) => index.table)).toContain('segments');
+      for (const index of unique) {
+        const spec = DEPLOYED_TABLES.find((each) => each.table === index.table)!;
+        expect({ index: index.index, deferrable: index.deferrable }).toEqual({ index: index.index, deferrable: true });
+        expect(copiedColumns(spec, index.columns)).toEqual(index.columns);
+      }
     });
 
     it('refuses while production is not migrated as far as the test context', async () => {

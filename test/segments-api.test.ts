@@ -52,6 +52,30 @@ for (const backend of BACKENDS) {
       expect(missing.json()).toMatchObject({ details: [{ field: 'name' }] });
     });
 
+    it('refuses a second segment under a taken id or machine name with 409 naming the field', async () => {
+      const first = await api.admin({
+        method: 'POST',
+        url: '/segments',
+        payload: { id: 'taken-id', name: 'Taken name', condition: 'profile@active == true' },
+      });
+      expect(first.statusCode).toBe(201);
+      const sameName = await api.admin({
+        method: 'POST',
+        url: '/segments',
+        payload: { name: 'taken  NAME', condition: 'profile@active == true' },
+      });
+      expect(sameName.statusCode).toBe(409);
+      expect(sameName.json()).toMatchObject({ error: 'conflict', details: [{ field: 'name' }] });
+      const sameId = await api.admin({
+        method: 'POST',
+        url: '/segments',
+        payload: { id: 'taken-id', name: 'Other name', condition: 'profile@active == true' },
+      });
+      expect(sameId.statusCode).toBe(409);
+      expect(sameId.json()).toMatchObject({ error: 'conflict', details: [{ field: 'id' }] });
+      await api.admin({ method: 'DELETE', url: '/segments/taken-id' });
+    });
+
     it('computes members when a segment is saved, then follows tracking: profiles enter after tracked events', async () => {
       const one = (await api.track({ source: { id: api.sourceId }, events: [{ type: 'page-view' }] })).json() as {
         profile: { id: string };

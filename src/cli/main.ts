@@ -10,6 +10,7 @@ import {
 } from '../config/config.js';
 import { firstApiProcess, forkedApiProcess, superviseApiProcesses, supervisesApiProcesses } from './api-processes.js';
 import type { Logger } from '../shared/logger.js';
+import type { RowRef } from '../deploy/plan.js';
 import { Composition, describeBackends, startApi, type ApiRuntime, type Repositories } from './composition.js';
 import { environmentHelp, packageVersion } from './help.js';
 import { importCommand } from './import.js';
@@ -147,15 +148,17 @@ async function runDeploy(config: Config, logger: Logger, dryRun: boolean): Promi
   const root = await Composition.open(config, logger);
   try {
     const report = await root.deployer().deploy({ dryRun });
+    const row = (ref: RowRef) => `${ref.id}${ref.name ? ` (${ref.name})` : ''}`;
     for (const item of report.items.filter((each) => each.action !== 'unchanged'))
       process.stdout.write(
-        `${item.action.padEnd(8)} ${item.table.padEnd(22)} ${item.id}${item.name ? ` (${item.name})` : ''}${item.fields ? `: ${item.fields.join(', ')}` : ''}\n`,
+        `${item.action.padEnd(8)} ${item.table.padEnd(22)} ${row(item)}${item.fields ? `: ${item.fields.join(', ')}` : ''}${item.conflictsWith ? ` held by ${row(item.conflictsWith)} in production` : ''}\n`,
       );
-    const { create, change, unchanged, kept } = report.summary;
+    const { create, change, unchanged, kept, conflict } = report.summary;
     const verb = dryRun ? 'would create' : 'created';
     process.stdout.write(
       `${report.from} → ${report.to}: ${verb} ${create}, ${dryRun ? 'would change' : 'changed'} ${change}, ` +
-        `${unchanged} unchanged, ${kept} only in production (kept)${report.jobId ? `; job ${report.jobId}` : ''}\n`,
+        `${unchanged} unchanged, ${kept} only in production (kept)` +
+        `${conflict ? `, ${conflict} in conflict (a deploy is refused)` : ''}${report.jobId ? `; job ${report.jobId}` : ''}\n`,
     );
   } finally {
     await root.close();

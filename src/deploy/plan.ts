@@ -3,6 +3,8 @@
  * "deploy"). What is configuration, and how a row of one context compares with the other's, is
  * decided here; reading and writing the two schemas is the storage adapter's.
  */
+import { DomainError } from '../shared/errors.js';
+
 export type ConfigRow = Record<string, unknown>;
 
 export interface DeployedTable {
@@ -32,16 +34,24 @@ export const DEPLOYED_TABLES: readonly DeployedTable[] = [
   { table: 'imports', runtime: [] },
 ];
 
-/** `kept`: a row only production has, which a deploy never deletes. */
-export type DeployAction = 'create' | 'change' | 'unchanged' | 'kept';
+/**
+ * `kept`: a row only production has, which a deploy never deletes. `conflict`: a row whose copy would
+ * take a unique value (a segment's machine name) that a kept row holds; a deploy refuses to run.
+ */
+export type DeployAction = 'create' | 'change' | 'unchanged' | 'kept' | 'conflict';
 
-export interface DeployItem {
-  table: string;
+export interface RowRef {
   id: string;
   name: string | null;
+}
+
+export interface DeployItem extends RowRef {
+  table: string;
   action: DeployAction;
-  /** For a change: the columns whose values differ. */
+  /** For a change: the columns whose values differ; for a conflict: the unique columns both rows share. */
   fields?: string[];
+  /** For a conflict: production's row that holds the value. */
+  conflictsWith?: RowRef;
 }
 
 /** Columns of `table` that a deploy compares and copies. */
@@ -60,23 +70,67 @@ function canonical(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
-/** What copying `from` over `to` does to each row, by id: a deploy adds and updates, it never deletes. */
+const nameOf = (row: ConfigRow) => (typeof row.name === 'string' ? row.name : null);
+
+/** A unique key's value in `row`, as text; none when a column is null, which a unique constraint lets repeat. */
+function keyOf(row: ConfigRow, key: readonly string[]): string | undefined {
+  return key.some((column) => row[column] === null || row[column] === undefined)
+    ? undefined
+    : canonical(key.map((column) => row[column]));
+}
+
+/**
+ * The kept row (only production has it) whose value of a unique key `row` would take once copied.
+ * Rows both contexts have are overwritten by the same deploy, so two of them trading values is no
+ * collision: production checks those constraints at the deploy's commit (DEFERRABLE).
+ */
+function collision(
+  row: ConfigRow,
+  kept: readonly ConfigRow[],
+  uniqueKeys: readonly (readonly string[])[],
+): { key: readonly string[]; holder: ConfigRow } | undefined {
+  for (const key of uniqueKeys) {
+    const value = keyOf(row, key);
+    const holder = value === undefined ? undefined : kept.find((other) => keyOf(other, key) === value);
+    if (holder) return { key, holder };
+  }
+  return undefined;
+}
+
+/**
+ * What copying `from` over `to` does to each row, by id: a deploy adds and updates, it never deletes.
+ * `uniqueKeys`: the table's unique constraints other than its id, each as its columns.
+ */
 export function planTable(
   spec: DeployedTable,
   columns: readonly string[],
   from: readonly ConfigRow[],
   to: readonly ConfigRow[],
+  uniqueKeys: readonly (readonly string[])[] = [],
 ): DeployItem[] {
   const compared = copiedColumns(spec, columns);
   const existing = new Map(to.map((row) => [String(row.id), row]));
-  const nameOf = (row: ConfigRow) => (typeof row.name === 'string' ? row.name : null);
   const copied = new Set(from.map((row) => String(row.id)));
-  const kept = to
-    .filter((row) => !copied.has(String(row.id)))
-    .map((row): DeployItem => ({ table: spec.table, id: String(row.id), name: nameOf(row), action: 'kept' }));
+  const keptRows = to.filter((row) => !copied.has(String(row.id)));
+  const kept = keptRows.map((row): DeployItem => ({
+    table: spec.table,
+    id: String(row.id),
+    name: nameOf(row),
+    action: 'kept',
+  }));
   const items = from.map((row): DeployItem => {
     const id = String(row.id);
     const name = nameOf(row);
+    const clash = collision(row, keptRows, uniqueKeys);
+    if (clash)
+      return {
+        table: spec.table,
+        id,
+        name,
+        action: 'conflict',
+        fields: [...clash.key],
+        conflictsWith: { id: String(clash.holder.id), name: nameOf(clash.holder) },
+      };
     const target = existing.get(id);
     if (!target) return { table: spec.table, id, name, action: 'create' };
     const fields = compared.filter((column) => canonical(row[column]) !== canonical(target[column]));
@@ -92,10 +146,11 @@ export interface DeploySummary {
   change: number;
   unchanged: number;
   kept: number;
+  conflict: number;
 }
 
 export function summarize(items: readonly DeployItem[]): DeploySummary {
-  const summary: DeploySummary = { create: 0, change: 0, unchanged: 0, kept: 0 };
+  const summary: DeploySummary = { create: 0, change: 0, unchanged: 0, kept: 0, conflict: 0 };
   for (const item of items) summary[item.action]++;
   return summary;
 }
@@ -112,4 +167,20 @@ export interface DeployReport {
 
 export interface Deployer {
   deploy(options: { dryRun: boolean }): Promise<DeployReport>;
+}
+
+/** A deploy that would collide with production's unique values is refused whole, naming both rows of each. */
+export function refuseConflicts(items: readonly DeployItem[]): void {
+  const conflicts = items.filter((item) => item.action === 'conflict');
+  if (conflicts.length === 0) return;
+  const label = (row: RowRef) => `"${row.id}"${row.name === null ? '' : ` (${row.name})`}`;
+  const details = conflicts.map((item) => ({
+    field: `${item.table}.${item.fields!.join(',')}`,
+    message: `the test context's ${label(item)} would take the ${item.fields!.join(', ')} of production's ${label(item.conflictsWith!)}, which a deploy keeps: rename or remove one of them`,
+  }));
+  throw new DomainError(
+    'conflict',
+    `nothing deployed: ${conflicts.length} row(s) would collide with production's unique values: ${details.map((detail) => `${detail.field}: ${detail.message}`).join('; ')}`,
+    details,
+  );
 }

@@ -10,6 +10,7 @@ import {
   copiedColumns,
   DEPLOYED_TABLES,
   planTable,
+  refuseConflicts,
   summarize,
   type ConfigRow,
   type DeployedTable,
@@ -17,7 +18,7 @@ import {
   type DeployItem,
   type DeployReport,
 } from '../deploy/plan.js';
-import { quoteIdent, type Database, type SqlExecutor } from './database.js';
+import { isUniqueViolation, quoteIdent, type Database, type SqlExecutor } from './database.js';
 import { claimBatch, completeBatch, createRun } from './sql-job-runs.js';
 
 export interface DeployOptions {
@@ -43,6 +44,20 @@ export class SqlDeploy implements Deployer {
   ) {}
 
   async deploy({ dryRun }: { dryRun: boolean }): Promise<DeployReport> {
+    try {
+      return await this.run(dryRun);
+    } catch (error) {
+      // The plan foresees collisions with kept rows; one it could not (a row production wrote meanwhile,
+      // a constraint checked at commit) is refused the same way, with PostgreSQL's words for it.
+      if (!isUniqueViolation(error)) throw error;
+      const { message, detail } = error as { message: string; detail?: string };
+      throw new DomainError('conflict', `nothing deployed: production refused a copied row: ${message}`, [
+        { field: this.options.to, message: detail ?? message },
+      ]);
+    }
+  }
+
+  private async run(dryRun: boolean): Promise<DeployReport> {
     const { from, to } = this.options;
     return this.db.transaction(async (tx) => {
       await this.checkVersions(tx);
@@ -51,6 +66,7 @@ export class SqlDeploy implements Deployer {
       const items = plans.flatMap((plan) => plan.items);
       const report = { dryRun, from, to, jobId: null, summary: summarize(items), items };
       if (dryRun) return report;
+      refuseConflicts(items);
       const jobId = randomUUID();
       const writes = report.summary.create + report.summary.change;
       await createRun(
@@ -60,6 +76,9 @@ export class SqlDeploy implements Deployer {
       );
       if (writes > 0) {
         await claimBatch(tx, jobId, 1);
+        // Unique values the copied rows trade among themselves (two segments swapping names) are
+        // checked once all are written.
+        await tx.query('SET CONSTRAINTS ALL DEFERRED');
         const seal = await this.box(tx, to, true);
         for (const plan of plans) await this.write(tx, plan, seal!);
         await completeBatch(tx, jobId, { items: writes, errors: 0 });
@@ -103,8 +122,23 @@ export class SqlDeploy implements Deployer {
       spec,
       columns,
       rows: new Map(from.map((row) => [String(row.id), row])),
-      items: planTable(spec, columns, from, to),
+      items: planTable(spec, columns, from, to, await this.uniqueKeys(tx, spec.table)),
     };
+  }
+
+  /** Production's unique constraints on `table` other than its primary key, each as its columns. */
+  private async uniqueKeys(tx: SqlExecutor, table: string): Promise<string[][]> {
+    const rows = await tx.query<{ columns: string[] }>(
+      `SELECT array_agg(a.attname::text ORDER BY k.position) AS columns
+         FROM pg_index i
+         CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+        WHERE i.indrelid = to_regclass($1) AND i.indisunique AND NOT i.indisprimary
+          AND i.indexprs IS NULL AND i.indpred IS NULL
+        GROUP BY i.indexrelid ORDER BY i.indexrelid`,
+      [`${quoteIdent(this.options.to)}.${quoteIdent(table)}`],
+    );
+    return rows.map((row) => row.columns);
   }
 
   /** The rows of a table, credentials opened, so that the same password sealed twice compares equal. */

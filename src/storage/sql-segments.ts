@@ -1,4 +1,4 @@
-import { isStatementFault, type Database, type SqlExecutor } from './database.js';
+import { isStatementFault, isUniqueViolation, type Database, type SqlExecutor } from './database.js';
 import { lockSurvivors } from './profile-locks.js';
 import { compileToSql } from '../condition/index.js';
 import type {
@@ -45,21 +45,29 @@ export class SqlSegments implements SegmentRepository {
     return (await this.db.query('SELECT * FROM segments WHERE enabled ORDER BY id')).map(toSegment);
   }
 
+  /** Nothing when the id or the machine name is taken. */
   async create(segment: SegmentInput): Promise<Segment | undefined> {
-    const [row] = await this.db.query(
-      `INSERT INTO segments (id, name, machine_name, description, condition, enabled, event_types, resegment_requested)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::text[], CASE WHEN $6 THEN 1 ELSE 0 END) ON CONFLICT DO NOTHING RETURNING *`,
-      [
-        segment.id,
-        segment.name,
-        segment.machineName,
-        segment.description,
-        segment.condition,
-        segment.enabled,
-        segment.eventTypes,
-      ],
-    );
-    return row && toSegment(row);
+    try {
+      const [row] = await this.db.query(
+        `INSERT INTO segments (id, name, machine_name, description, condition, enabled, event_types, resegment_requested)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::text[], CASE WHEN $6 THEN 1 ELSE 0 END)
+         ON CONFLICT (id) DO NOTHING RETURNING *`,
+        [
+          segment.id,
+          segment.name,
+          segment.machineName,
+          segment.description,
+          segment.condition,
+          segment.enabled,
+          segment.eventTypes,
+        ],
+      );
+      return row && toSegment(row);
+    } catch (error) {
+      // The machine name's constraint is deferrable (for deploys), so no ON CONFLICT can name it.
+      if (isUniqueViolation(error)) return undefined;
+      throw error;
+    }
   }
 
   async update(id: string, segment: Omit<SegmentInput, 'id'>): Promise<Segment | undefined> {

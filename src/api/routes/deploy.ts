@@ -6,6 +6,8 @@ import { ErrorSchema } from '../schemas.js';
 
 const Count = Type.Integer();
 
+const RowRef = Type.Object({ id: Type.String(), name: Type.Union([Type.String(), Type.Null()]) });
+
 const DeployReportSchema = Type.Object({
   dryRun: Type.Boolean(),
   from: Type.String({ description: "the test context's schema" }),
@@ -13,20 +15,35 @@ const DeployReportSchema = Type.Object({
   jobId: Type.Union([Type.String(), Type.Null()], {
     description: 'the run recorded in GET /jobs/{id}; null on a dry run',
   }),
-  summary: Type.Object({ create: Count, change: Count, unchanged: Count, kept: Count }),
+  summary: Type.Object({ create: Count, change: Count, unchanged: Count, kept: Count, conflict: Count }),
   items: Type.Array(
-    Type.Object({
-      table: Type.String(),
-      id: Type.String(),
-      name: Type.Union([Type.String(), Type.Null()]),
-      action: Type.Union(
-        [Type.Literal('create'), Type.Literal('change'), Type.Literal('unchanged'), Type.Literal('kept')],
-        {
-          description: '`kept`: only production has it; a deploy never deletes',
-        },
-      ),
-      fields: Type.Optional(Type.Array(Type.String(), { description: 'for a change, the columns that differ' })),
-    }),
+    Type.Composite([
+      Type.Object({ table: Type.String() }),
+      RowRef,
+      Type.Object({
+        action: Type.Union(
+          [
+            Type.Literal('create'),
+            Type.Literal('change'),
+            Type.Literal('unchanged'),
+            Type.Literal('kept'),
+            Type.Literal('conflict'),
+          ],
+          {
+            description:
+              "`kept`: only production has it; a deploy never deletes. `conflict`: copied, it would take a unique value (a segment's machine name) of a kept row; a deploy is refused while one is listed",
+          },
+        ),
+        fields: Type.Optional(
+          Type.Array(Type.String(), {
+            description: 'for a change, the columns that differ; for a conflict, the unique columns',
+          }),
+        ),
+        conflictsWith: Type.Optional(
+          Type.Composite([RowRef], { description: "for a conflict, production's row that holds the value" }),
+        ),
+      }),
+    ]),
   ),
 });
 
