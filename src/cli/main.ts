@@ -11,7 +11,14 @@ import {
 import { firstApiProcess, forkedApiProcess, superviseApiProcesses, supervisesApiProcesses } from './api-processes.js';
 import type { Logger } from '../shared/logger.js';
 import type { RowRef } from '../deploy/plan.js';
-import { Composition, describeBackends, startApi, type ApiRuntime, type Repositories } from './composition.js';
+import {
+  Composition,
+  describeBackends,
+  embeddedStoreExists,
+  startApi,
+  type ApiRuntime,
+  type Repositories,
+} from './composition.js';
 import { environmentHelp, packageVersion } from './help.js';
 import { importCommand } from './import.js';
 import { jobCommand, scheduleHeartbeat } from './job.js';
@@ -145,7 +152,10 @@ async function runMigrate(config: Config, logger: Logger, planOnly: boolean): Pr
 
 /** `meridian deploy`: one line a row that is created, changed or kept, then the totals. */
 async function runDeploy(config: Config, logger: Logger, dryRun: boolean): Promise<void> {
-  const root = await Composition.open(config, logger);
+  if (!config.databaseUrl && !embeddedStoreExists(config))
+    throw new Error(`no embedded store in ${config.dataDir} (DATA_DIR): nothing to deploy`);
+  // Neither context is migrated here: the deploy refuses contexts that are not both up to date.
+  const root = await Composition.open(config, logger, { migrate: false });
   try {
     const report = await root.deployer().deploy({ dryRun });
     const row = (ref: RowRef) => `${ref.id}${ref.name ? ` (${ref.name})` : ''}`;

@@ -19,6 +19,7 @@ import {
   type DeployReport,
 } from '../deploy/plan.js';
 import { isUniqueViolation, quoteIdent, type Database, type SqlExecutor } from './database.js';
+import { loadMigrations } from './migrate.js';
 import { claimBatch, completeBatch, createRun } from './sql-job-runs.js';
 
 export interface DeployOptions {
@@ -94,6 +95,14 @@ export class SqlDeploy implements Deployer {
       throw new DomainError(
         'conflict',
         `${this.options.to} is at migration ${to ?? 'none'} and ${this.options.from} at ${from}: run \`meridian migrate\` for both contexts first`,
+      );
+    // Possible when no process of this version opened either context (\`meridian deploy\` migrates neither):
+    // this version's tables and constraints are not there yet.
+    const latest = Math.max(...loadMigrations().map((migration) => migration.version));
+    if (from < latest)
+      throw new DomainError(
+        'conflict',
+        `both contexts are at migration ${from} and this version of Meridian has migrations up to ${latest}: run \`meridian migrate\` for both contexts first`,
       );
   }
 
