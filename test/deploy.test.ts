@@ -244,6 +244,37 @@ for (const backend of BACKENDS) {
       expect(await count(store, 'job_runs')).toBe(0);
     });
 
+    it('refuses with 409 naming the import and the context when a credential does not open or seal with its key', async () => {
+      const store = await twoContexts();
+      const envKey = SecretBox.generateKey();
+      await seedTestContext(store, SecretBox.generateKey());
+      const refusal = (schema: string, action: string) => ({
+        code: 'conflict',
+        message: expect.stringMatching(/both contexts must share IMPORT_SECRET_KEY, or both leave it unset/),
+        details: [
+          {
+            field: `${schema}.imports.secret`,
+            message: expect.stringContaining(`the credentials of import "orders" in ${schema} cannot be ${action}`),
+          },
+        ],
+      });
+      // the test context's credentials are under the key in its settings; this process has IMPORT_SECRET_KEY
+      const withEnvKey = new SqlDeploy(store, { from: TEST, to: PROD, secretKey: envKey });
+      await expect(withEnvKey.deploy({ dryRun: true })).rejects.toMatchObject(refusal(TEST, 'opened'));
+      // the other way round: sealed under IMPORT_SECRET_KEY, deployed by a process without it
+      await store.exec(`DELETE FROM ${TEST}.settings WHERE key = 'import_secret_key'`);
+      await store.query(`UPDATE ${TEST}.imports SET secret = $1`, [new SecretBox(envKey).seal('s3cret')]);
+      const withoutKey = new SqlDeploy(store, { from: TEST, to: PROD });
+      await expect(withoutKey.deploy({ dryRun: false })).rejects.toMatchObject(refusal(TEST, 'opened'));
+      // production's key cannot seal
+      await store.query(`INSERT INTO ${PROD}.settings (key, value) VALUES ('import_secret_key', '"not a key"')`);
+      await store.query(`INSERT INTO ${TEST}.settings (key, value) VALUES ('import_secret_key', $1::text::jsonb)`, [
+        JSON.stringify(envKey),
+      ]);
+      await expect(withoutKey.deploy({ dryRun: false })).rejects.toMatchObject(refusal(PROD, 'sealed'));
+      expect(await count(store, 'imports')).toBe(0);
+    });
+
     it('can check every unique value of a copied table at the commit, on columns a deploy copies', async () => {
       const store = await twoContexts();
       const tables = DEPLOYED_TABLES.map((spec) => spec.table);

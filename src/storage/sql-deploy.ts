@@ -80,8 +80,8 @@ export class SqlDeploy implements Deployer {
         // Unique values the copied rows trade among themselves (two segments swapping names) are
         // checked once all are written.
         await tx.query('SET CONSTRAINTS ALL DEFERRED');
-        const seal = await this.box(tx, to, true);
-        for (const plan of plans) await this.write(tx, plan, seal!);
+        const key = await this.key(tx, to, true);
+        for (const plan of plans) await this.write(tx, plan, key);
         await completeBatch(tx, jobId, { items: writes, errors: 0 });
       }
       return { ...report, jobId };
@@ -158,13 +158,18 @@ export class SqlDeploy implements Deployer {
       )
     ).map((each) => each.row);
     if (!rows.some((row) => typeof row.secret === 'string')) return rows;
-    const box = (await this.box(tx, schema, false))!;
-    return rows.map((row) => (typeof row.secret === 'string' ? { ...row, secret: box.open(row.secret) } : row));
+    const key = await this.key(tx, schema, false);
+    return rows.map((row) =>
+      typeof row.secret === 'string' ? { ...row, secret: this.crypt('open', row, schema, key) } : row,
+    );
   }
 
-  /** The box a context's credentials are sealed with; `init` creates its key when the context has none yet. */
-  private async box(tx: SqlExecutor, schema: string, init: boolean): Promise<SecretBox | undefined> {
-    if (this.options.secretKey) return new SecretBox(this.options.secretKey);
+  /**
+   * The key a context's credentials are sealed with: IMPORT_SECRET_KEY, else the one kept in its settings,
+   * which `init` creates when the context has none yet.
+   */
+  private async key(tx: SqlExecutor, schema: string, init: boolean): Promise<string | undefined> {
+    if (this.options.secretKey) return this.options.secretKey;
     const settings = `${quoteIdent(schema)}.settings`;
     if (init)
       await tx.query(`INSERT INTO ${settings} (key, value) VALUES ($1, $2::text::jsonb) ON CONFLICT (key) DO NOTHING`, [
@@ -174,10 +179,30 @@ export class SqlDeploy implements Deployer {
     const [row] = await tx.query<{ value: string }>(`SELECT value FROM ${settings} WHERE key = $1`, [
       SECRET_KEY_SETTING,
     ]);
-    return row && new SecretBox(row.value);
+    return row?.value;
   }
 
-  private async write(tx: SqlExecutor, plan: TablePlan, box: SecretBox): Promise<void> {
+  /**
+   * An import's credential opened with, or sealed under, `schema`'s key. One that does not fit (a context
+   * that had IMPORT_SECRET_KEY when the other had none, or another one) refuses the deploy, naming the
+   * import and the context.
+   */
+  private crypt(work: 'open' | 'seal', row: ConfigRow, schema: string, key: string | undefined): string {
+    try {
+      if (key === undefined) throw new Error(`${schema} keeps no key in its settings`);
+      return new SecretBox(key)[work](row.secret as string);
+    } catch (error) {
+      const keyName = this.options.secretKey ? 'IMPORT_SECRET_KEY' : `the key kept in ${schema}'s settings`;
+      const problem = `the credentials of import "${String(row.id)}" in ${schema} cannot be ${work === 'open' ? 'opened' : 'sealed'} with ${keyName} (${(error as Error).message})`;
+      throw new DomainError(
+        'conflict',
+        `nothing deployed: ${problem}: both contexts must share IMPORT_SECRET_KEY, or both leave it unset`,
+        [{ field: `${schema}.imports.secret`, message: problem }],
+      );
+    }
+  }
+
+  private async write(tx: SqlExecutor, plan: TablePlan, key: string | undefined): Promise<void> {
     const { spec } = plan;
     const table = `${quoteIdent(this.options.to)}.${quoteIdent(spec.table)}`;
     const columns = copiedColumns(spec, plan.columns).map(quoteIdent);
@@ -192,7 +217,8 @@ export class SqlDeploy implements Deployer {
     for (const item of plan.items) {
       if (item.action !== 'create' && item.action !== 'change') continue;
       const row = plan.rows.get(item.id)!;
-      const sealed = typeof row.secret === 'string' ? { ...row, secret: box.seal(row.secret) } : row;
+      const sealed =
+        typeof row.secret === 'string' ? { ...row, secret: this.crypt('seal', row, this.options.to, key) } : row;
       await tx.query(upsert, [JSON.stringify(sealed)]);
       if (request) await tx.query(`UPDATE ${table} SET ${request} = ${request} + 1 WHERE id = $1`, [item.id]);
     }
