@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SecretBox } from '../src/importing/secrets.js';
-import { copiedColumns, DEPLOYED_TABLES } from '../src/deploy/plan.js';
+import { copiedColumns, DEPLOYED_TABLES, type DeployReport } from '../src/deploy/plan.js';
 import type { Database } from '../src/storage/database.js';
 import { migrate } from '../src/storage/migrate.js';
 import { SqlDeploy } from '../src/storage/sql-deploy.js';
@@ -309,3 +309,56 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+const postgres = BACKENDS.find((backend) => backend.name === 'postgres')!;
+describe.skipIf(!(await postgres.available()))('deploys side by side on PostgreSQL', () => {
+  let db: (Database & { dispose(): Promise<void> }) | undefined;
+  afterEach(async () => {
+    await db?.dispose();
+    db = undefined;
+  });
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const segment = (id: string) => `INSERT INTO ${TEST}.segments (id, name, machine_name, condition)
+    VALUES ('${id}', '${id}', '${id}', 'true')`;
+
+  it('runs one deploy at a time: the one that waited plans from what the other committed', async () => {
+    db = await openTestDatabase('postgres', TEST);
+    await migrate({ ...db, schema: PROD });
+    const store = db;
+    let deploying: Promise<DeployReport> | undefined;
+    let settled = false;
+    // another deploy holds the lock while it writes a segment
+    await store.transaction(async (tx) => {
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtext('meridian:deploy'))`);
+      deploying = new SqlDeploy(store, { from: TEST, to: PROD })
+        .deploy({ dryRun: true })
+        .finally(() => (settled = true));
+      await pause(300);
+      expect(settled).toBe(false);
+      await tx.query(segment('late'));
+    });
+    expect((await deploying!).items).toContainEqual({ table: 'segments', id: 'late', name: 'late', action: 'create' });
+  });
+
+  it('reads the test context in one snapshot: a rule and its flow saved meanwhile come both or neither', async () => {
+    db = await openTestDatabase('postgres', TEST);
+    await migrate({ ...db, schema: PROD });
+    const store = db;
+    let deploying: Promise<DeployReport> | undefined;
+    await store.transaction(async (tx) => {
+      // the deploy waits on the rules, after it has read the flows if it reads table by table
+      await tx.query(`LOCK TABLE ${TEST}.rules IN ACCESS EXCLUSIVE MODE`);
+      deploying = new SqlDeploy(store, { from: TEST, to: PROD }).deploy({ dryRun: false });
+      await pause(300);
+      await tx.exec(`
+        INSERT INTO ${TEST}.flows (id, name, type, graph) VALUES ('f2', 'late', 'collection', '{}');
+        INSERT INTO ${TEST}.rules (id, name, kind, event_type, flow_id) VALUES ('r2', 'late', 'event', 'x', 'f2');
+      `);
+    });
+    await deploying;
+    const copied = await store.query(
+      `SELECT (SELECT count(*)::int FROM ${PROD}.flows) AS flows, (SELECT count(*)::int FROM ${PROD}.rules) AS rules`,
+    );
+    expect([[{ flows: 0, rules: 0 }], [{ flows: 1, rules: 1 }]]).toContainEqual(copied);
+  });
+});

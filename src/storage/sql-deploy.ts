@@ -30,6 +30,7 @@ export interface DeployOptions {
 }
 
 const SECRET_KEY_SETTING = 'import_secret_key';
+const DEPLOY_LOCK = 'meridian:deploy';
 
 interface TablePlan {
   spec: DeployedTable;
@@ -61,9 +62,10 @@ export class SqlDeploy implements Deployer {
   private async run(dryRun: boolean): Promise<DeployReport> {
     const { from, to } = this.options;
     return this.db.transaction(async (tx) => {
+      // One deploy at a time, whichever process runs it: the next plans from what this one committed.
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [DEPLOY_LOCK]);
       await this.checkVersions(tx);
-      const plans: TablePlan[] = [];
-      for (const spec of DEPLOYED_TABLES) plans.push(await this.planTable(tx, spec));
+      const plans = await this.plan(tx);
       const items = plans.flatMap((plan) => plan.items);
       const report = { dryRun, from, to, jobId: null, summary: summarize(items), items };
       if (dryRun) return report;
@@ -117,22 +119,41 @@ export class SqlDeploy implements Deployer {
     return row?.version ?? null;
   }
 
-  private async planTable(tx: SqlExecutor, spec: DeployedTable): Promise<TablePlan> {
-    const columns = (
-      await tx.query<{ column_name: string }>(
-        `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2
-          ORDER BY ordinal_position`,
-        [this.options.from, spec.table],
-      )
-    ).map((row) => row.column_name);
-    const from = await this.read(tx, this.options.from, spec.table);
-    const to = await this.read(tx, this.options.to, spec.table);
-    return {
-      spec,
-      columns,
-      rows: new Map(from.map((row) => [String(row.id), row])),
-      items: planTable(spec, columns, from, to, await this.uniqueKeys(tx, spec.table)),
-    };
+  /**
+   * Every copied table of both contexts is read by one statement, so under one snapshot: a rule and
+   * the flow it names, saved meanwhile, are both in the plan or neither is. (REPEATABLE READ would take
+   * its snapshot with the transaction's first statement, the advisory lock, before waiting for it, so a
+   * deploy that waited would plan from what was there before the one it waited for.)
+   */
+  private async plan(tx: SqlExecutor): Promise<TablePlan[]> {
+    const { from, to } = this.options;
+    const rowsOf = (schema: string) =>
+      `jsonb_build_array(${DEPLOYED_TABLES.map(
+        ({ table }) =>
+          `(SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t.id), '[]') FROM ${quoteIdent(schema)}.${quoteIdent(table)} t)`,
+      ).join(', ')})`;
+    const [read] = await tx.query<{ from: ConfigRow[][]; to: ConfigRow[][] }>(
+      `SELECT ${rowsOf(from)} AS "from", ${rowsOf(to)} AS "to"`,
+    );
+    const plans: TablePlan[] = [];
+    for (const [index, spec] of DEPLOYED_TABLES.entries()) {
+      const columns = (
+        await tx.query<{ column_name: string }>(
+          `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2
+            ORDER BY ordinal_position`,
+          [from, spec.table],
+        )
+      ).map((row) => row.column_name);
+      const fromRows = await this.openSecrets(tx, from, read!.from[index]!);
+      const toRows = await this.openSecrets(tx, to, read!.to[index]!);
+      plans.push({
+        spec,
+        columns,
+        rows: new Map(fromRows.map((row) => [String(row.id), row])),
+        items: planTable(spec, columns, fromRows, toRows, await this.uniqueKeys(tx, spec.table)),
+      });
+    }
+    return plans;
   }
 
   /** Production's unique constraints on `table` other than its primary key, each as its columns. */
@@ -150,13 +171,8 @@ export class SqlDeploy implements Deployer {
     return rows.map((row) => row.columns);
   }
 
-  /** The rows of a table, credentials opened, so that the same password sealed twice compares equal. */
-  private async read(tx: SqlExecutor, schema: string, table: string): Promise<ConfigRow[]> {
-    const rows = (
-      await tx.query<{ row: ConfigRow }>(
-        `SELECT to_jsonb(t) AS row FROM ${quoteIdent(schema)}.${quoteIdent(table)} t ORDER BY id`,
-      )
-    ).map((each) => each.row);
+  /** Rows with their credentials opened, so that the same password sealed twice compares equal. */
+  private async openSecrets(tx: SqlExecutor, schema: string, rows: ConfigRow[]): Promise<ConfigRow[]> {
     if (!rows.some((row) => typeof row.secret === 'string')) return rows;
     const key = await this.key(tx, schema, false);
     return rows.map((row) =>
