@@ -55,7 +55,9 @@ describe('meridian deploy', () => {
       });
       for (const args of [['--dry-run'], []]) {
         const { code, output } = await deploy(dataDir, args);
-        expect(output).toMatch(/both contexts are at migration \d+ .*meridian migrate/);
+        expect(output).toMatch(
+          /run `PRODUCTION=yes meridian migrate` and `PRODUCTION=no meridian migrate` first; .* stop `meridian start` first/,
+        );
         expect(code).toBe(1);
       }
       expect(await versions(dataDir)).toEqual([{ test: behind, prod: behind }]);

@@ -127,7 +127,9 @@ for (const backend of BACKENDS) {
       api = await startTestApi(backend.name);
       const refused = await api.admin({ method: 'POST', url: '/deploy', payload: { dryRun: true } });
       expect(refused.statusCode).toBe(409);
-      expect(refused.json().message).toMatch(/meridian migrate/);
+      expect(refused.json().message).toMatch(
+        /meridian_prod is at migration none .*: run `PRODUCTION=yes meridian migrate` first/,
+      );
 
       const store = api.runtime.root.db;
       await migrate({ ...store, schema: PROD });
@@ -298,14 +300,23 @@ for (const backend of BACKENDS) {
       }
     });
 
-    it('refuses while production is not migrated as far as the test context', async () => {
+    it('refuses while production is not migrated as far as the test context, saying how to migrate it', async () => {
       const store = await twoContexts();
-      await store.query(
-        `DELETE FROM ${PROD}.schema_migrations WHERE version = (SELECT max(version) FROM ${PROD}.schema_migrations)`,
-      );
-      await expect(new SqlDeploy(store, { from: TEST, to: PROD }).deploy({ dryRun: true })).rejects.toThrow(
-        /meridian migrate/,
-      );
+      const latest = `(SELECT max(version) FROM ${PROD}.schema_migrations)`;
+      await store.query(`DELETE FROM ${PROD}.schema_migrations WHERE version = ${latest}`);
+      const deploy = new SqlDeploy(store, { from: TEST, to: PROD });
+      const embedded = backend.name === 'pglite' ? /; .* stop `meridian start` first/ : /first$/;
+      const refusal = await deploy.deploy({ dryRun: true }).catch((error: Error) => error);
+      expect(refusal).toMatchObject({ code: 'conflict' });
+      expect((refusal as Error).message).toMatch(/: run `PRODUCTION=yes meridian migrate` first/);
+      expect((refusal as Error).message).toMatch(embedded);
+      // the test context behind instead
+      await store.exec(`
+        INSERT INTO ${PROD}.schema_migrations (version, name) SELECT version, name FROM ${TEST}.schema_migrations
+          WHERE version > ${latest};
+        DELETE FROM ${TEST}.schema_migrations WHERE version = ${latest};
+      `);
+      await expect(deploy.deploy({ dryRun: false })).rejects.toThrow(/: run `PRODUCTION=no meridian migrate` first/);
     });
   });
 }

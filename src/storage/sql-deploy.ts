@@ -90,22 +90,31 @@ export class SqlDeploy implements Deployer {
     });
   }
 
+  /**
+   * Both contexts must be at the same migration, and at least at this version's last one (`meridian
+   * deploy` migrates neither): else the copy would miss columns, tables or constraints. The refusal
+   * says which context to migrate, and how.
+   */
   private async checkVersions(tx: SqlExecutor): Promise<void> {
-    const [from, to] = await Promise.all([this.version(tx, this.options.from), this.version(tx, this.options.to)]);
-    if (from === null) throw new DomainError('conflict', `${this.options.from} has no schema: nothing to deploy`);
-    if (to !== from)
-      throw new DomainError(
-        'conflict',
-        `${this.options.to} is at migration ${to ?? 'none'} and ${this.options.from} at ${from}: run \`meridian migrate\` for both contexts first`,
-      );
-    // Possible when no process of this version opened either context (\`meridian deploy\` migrates neither):
-    // this version's tables and constraints are not there yet.
+    const { from, to } = this.options;
+    const [test, production] = await Promise.all([this.version(tx, from), this.version(tx, to)]);
+    if (test === null) throw new DomainError('conflict', `${from} has no schema: nothing to deploy`);
     const latest = Math.max(...loadMigrations().map((migration) => migration.version));
-    if (from < latest)
-      throw new DomainError(
-        'conflict',
-        `both contexts are at migration ${from} and this version of Meridian has migrations up to ${latest}: run \`meridian migrate\` for both contexts first`,
-      );
+    const needed = Math.max(test, production ?? 0, latest);
+    if (test === needed && production === needed) return;
+    const commands = [
+      ...(production === needed ? [] : ['`PRODUCTION=yes meridian migrate`']),
+      ...(test === needed ? [] : ['`PRODUCTION=no meridian migrate`']),
+    ];
+    const embedded =
+      this.db.kind === 'pglite'
+        ? '; the embedded store opens in one process at a time: stop `meridian start` first, and start it again after'
+        : '';
+    throw new DomainError(
+      'conflict',
+      `${to} is at migration ${production ?? 'none'} and ${from} at ${test}, and a deploy needs both at ${needed}` +
+        `${latest === needed ? ", this version's last" : ''}: run ${commands.join(' and ')} first${embedded}`,
+    );
   }
 
   private async version(tx: SqlExecutor, schema: string): Promise<number | null> {
