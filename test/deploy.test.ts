@@ -140,12 +140,17 @@ for (const backend of BACKENDS) {
         { table: 'event_sources', id: api.sourceId, name: 'test source', action: 'create' },
       ]);
 
-      const done = await api.admin({ method: 'POST', url: '/deploy', payload: {} });
+      // a bare POST, no body at all, is a deploy
+      const done = await api.admin({ method: 'POST', url: '/deploy' });
+      expect(done.statusCode).toBe(200);
       expect(done.json()).toMatchObject({ dryRun: false, summary: { create: 1 } });
       const job = await api.admin({ method: 'GET', url: `/jobs/${done.json().jobId}` });
-      expect(job.json()).toMatchObject({ kind: 'deploy', state: 'done', done: 1 });
+      expect(job.json()).toMatchObject({ kind: 'deploy', state: 'done', total: 1, done: 1 });
       const listed = await api.admin({ method: 'GET', url: '/jobs?kind=deploy' });
       expect(listed.json()).toEqual([job.json()]);
+      const badLimit = await api.admin({ method: 'GET', url: '/jobs?limit=0' });
+      expect(badLimit.statusCode).toBe(400);
+      expect(badLimit.json()).toMatchObject({ error: 'validation_failed', details: [{ field: 'limit' }] });
       // A started API plans the data migrations: on a store with no profile, done at once.
       const migrations = await eventually(
         async () => (await api!.admin({ method: 'GET', url: '/jobs?kind=data-migration&limit=5' })).json(),
@@ -161,6 +166,28 @@ for (const backend of BACKENDS) {
       ]);
       // the test source, and the built-in `scheduler` source production's migrations made
       expect(await count(store, 'event_sources')).toBe(2);
+    });
+
+    it('publishes POST /deploy without a required body and with its 409, and GET /jobs with its 400', async () => {
+      api = await startTestApi(backend.name);
+      interface Operation {
+        summary: string;
+        requestBody?: { required?: boolean };
+        responses: Record<string, { description: string; content: Record<string, { schema: unknown }> }>;
+      }
+      const { paths } = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+        paths: Record<string, Record<string, Operation>>;
+      };
+      const deploy = paths['/deploy']!['post']!;
+      expect(deploy.requestBody?.required).toBe(false);
+      expect(deploy).not.toHaveProperty('x-optional-body');
+      expect(paths['/mappings/{id}/backfill']!['post']!.requestBody?.required).toBe(false);
+      expect(deploy.responses['409']!.description).toMatch(/nothing written.*TABLE\.COLUMNS/);
+      expect(deploy.responses['409']!.content['application/json']!.schema).toMatchObject({
+        required: ['error', 'message', 'detail', 'details'],
+      });
+      expect(paths['/jobs']!['get']!.responses['400']).toBeDefined();
+      expect(paths['/jobs/{id}']!['get']!.summary).toMatch(/backfill, an import run, a deploy or a data migration/);
     });
 
     it('refuses with 409 a deploy whose row would take a unique value production keeps, naming both rows; the dry run lists it', async () => {

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 
 export const ErrorSchema = Type.Object({
   error: Type.String(),
@@ -15,3 +16,34 @@ export const PageQuery = Type.Object({
     Type.String({ pattern: '^-?[0-9]{1,19}_[0-9]{1,19}$', description: 'the `next` of the previous page' }),
   ),
 });
+
+/**
+ * Marks a route whose body may be left out altogether, read as `{}` (`bodyOrEmpty`). @fastify/swagger
+ * publishes every declared body as required; `publishOptionalBodies` turns the mark into
+ * `requestBody.required: false`.
+ */
+export const OPTIONAL_BODY = 'x-optional-body';
+
+declare module 'fastify' {
+  interface FastifySchema {
+    [OPTIONAL_BODY]?: boolean;
+  }
+}
+
+/** A route's `preValidation` for an OPTIONAL_BODY: no body at all is an empty one. */
+export async function bodyOrEmpty(request: FastifyRequest): Promise<void> {
+  request.body ??= {};
+}
+
+type Operation = Record<string, unknown> & { requestBody?: { required?: boolean } };
+
+/** The OpenAPI document with the bodies of routes marked OPTIONAL_BODY published as not required. */
+export function publishOptionalBodies<T extends { paths?: object }>(document: T): T {
+  for (const operations of Object.values(document.paths ?? {}) as Record<string, Operation>[])
+    for (const operation of Object.values(operations)) {
+      if (operation[OPTIONAL_BODY] !== true) continue;
+      delete operation[OPTIONAL_BODY];
+      if (operation.requestBody) operation.requestBody.required = false;
+    }
+  return document;
+}

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deployer } from '../../deploy/plan.js';
-import { ErrorSchema } from '../schemas.js';
+import { bodyOrEmpty, ErrorSchema, OPTIONAL_BODY } from '../schemas.js';
 
 const Count = Type.Integer();
 
@@ -47,6 +47,18 @@ const DeployReportSchema = Type.Object({
   ),
 });
 
+const RefusalSchema = Type.Object(
+  { ...ErrorSchema.properties, error: Type.Literal('conflict') },
+  {
+    description:
+      'Refused, nothing written. `details` names each conflicting row as ' +
+      '`{field: "TABLE.COLUMNS", message: "the test context\'s "ID" (NAME) would take the COLUMNS of production\'s "ID" (NAME)…"}`, ' +
+      'a credential as `{field: "SCHEMA.imports.secret", message}` naming the import, a unique value production refused as ' +
+      "`{field: PRODUCTION_SCHEMA, message: PostgreSQL's detail}`; contexts not migrated as far have none, the `message` " +
+      'saying which `meridian migrate` to run.',
+  },
+);
+
 /** Copies the test context's configuration to production (Tracardi's "deploy"). */
 export function deployRoutes({ deployer }: { deployer: Deployer }) {
   return async (app: FastifyInstance) => {
@@ -56,12 +68,19 @@ export function deployRoutes({ deployer }: { deployer: Deployer }) {
         schema: {
           tags: ['jobs'],
           summary: "Copy the test context's configuration to production, or list what that would do",
+          description:
+            'Without a body, or without `dryRun`, the deploy is done. It is refused whole (409, nothing written) while ' +
+            'an item is a `conflict`, when a credential does not open or seal, when production refuses a copied row ' +
+            'as unique, or when the contexts are not both migrated as far as this version.',
           body: Type.Object(
             { dryRun: Type.Optional(Type.Boolean({ description: 'list what would change, change nothing' })) },
             { additionalProperties: false },
           ),
-          response: { 200: DeployReportSchema, '4xx': ErrorSchema },
+          response: { 200: DeployReportSchema, 409: RefusalSchema, '4xx': ErrorSchema },
+          // No body at all is a deploy, as a body without `dryRun` is.
+          [OPTIONAL_BODY]: true,
         },
+        preValidation: bodyOrEmpty,
       },
       async (request) => deployer.deploy({ dryRun: request.body.dryRun === true }),
     );

@@ -10,10 +10,14 @@ export const JobRunSchema = Type.Object({
   id: Type.String(),
   kind: Type.String({ description: 'the mapping kind of a backfill, `deploy`, or `data-migration`' }),
   subject: Type.Union([Type.String(), Type.Null()], {
-    description: 'what the run works on: the mapping id of a backfill, the name of a data migration',
+    description:
+      'what the run works on: the mapping id of a backfill, the two schemas of a deploy (`meridian_test → meridian_prod`), the name of a data migration',
   }),
   state: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('done'), Type.Literal('failed')]),
-  total: Type.Integer({ description: 'items (events) found when the run started' }),
+  total: Type.Integer({
+    description:
+      'items the run works through: for a backfill the events found when it started; for a deploy the rows it creates or changes; for a data migration the rows to rewrite, counted when it was planned and grown by those stored since',
+  }),
   done: Type.Integer({ description: 'items processed so far' }),
   errors: Type.Integer({ description: 'items that could not be applied and were skipped' }),
   batches: Type.Integer(),
@@ -28,7 +32,10 @@ const RejectionsSchema = Type.Array(
   Type.Object({ ref: Type.String({ description: 'line N of a file, key K of a table row' }), reason: Type.String() }),
 );
 
-/** Background runs: mapping backfills (job_runs) and import runs, which can also be paused, resumed and cancelled. */
+/**
+ * Background runs: mapping backfills, deploys and data migrations (job_runs), and import runs, which can
+ * also be paused, resumed and cancelled.
+ */
 export function jobRoutes({ jobRuns }: { jobRuns: JobRunRepository }, importing?: ImportApiServices) {
   return async (app: FastifyInstance) => {
     const api = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -45,7 +52,12 @@ export function jobRoutes({ jobRuns }: { jobRuns: JobRunRepository }, importing?
             ),
             limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
           }),
-          response: { 200: Type.Array(Type.Union([JobRunSchema, ImportRunSchema])) },
+          response: {
+            200: Type.Array(Type.Union([JobRunSchema, ImportRunSchema])),
+            400: Type.Object(ErrorSchema.properties, {
+              description: '`limit` is not a whole number from 1 to 1000; `details` names it',
+            }),
+          },
         },
       },
       async (request) => {
@@ -65,7 +77,7 @@ export function jobRoutes({ jobRuns }: { jobRuns: JobRunRepository }, importing?
       {
         schema: {
           tags,
-          summary: 'Progress of a background run (a mapping backfill, an import run)',
+          summary: 'Progress of a background run: a mapping backfill, an import run, a deploy or a data migration',
           params: IdParams,
           response: { 200: Type.Union([JobRunSchema, ImportRunSchema]), '4xx': ErrorSchema },
         },

@@ -6,7 +6,7 @@ import { parseBackfillRange } from '../../mapping/backfill.js';
 import { MAPPING_KINDS, PROFILE_OPS, parseMappingInput } from '../../mapping/mapping.js';
 import type { MappingServices } from '../../mapping/ports.js';
 import { DomainError, notFound } from '../../shared/errors.js';
-import { ErrorSchema, IdParams } from '../schemas.js';
+import { bodyOrEmpty, ErrorSchema, IdParams, OPTIONAL_BODY } from '../schemas.js';
 import { JobRunSchema } from './jobs.js';
 
 const Path = Type.String({ minLength: 1, maxLength: 500 });
@@ -157,11 +157,10 @@ export function mappingRoutes({ mappings, mappingCache, backfill, jobRuns }: Map
           params: IdParams,
           body: BackfillBody,
           response: { 202: JobRunSchema, '4xx': ErrorSchema },
+          // No body at all means the whole history.
+          [OPTIONAL_BODY]: true,
         },
-        // No body at all means the whole history.
-        preValidation: async (request) => {
-          request.body ??= {};
-        },
+        preValidation: bodyOrEmpty,
       },
       async (request, reply) => {
         const runId = await backfill(request.params.id, parseBackfillRange(request.body));
