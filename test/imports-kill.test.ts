@@ -128,12 +128,38 @@ describe('meridian import file run again', () => {
     // A throttle changes how fast, not what: still the same import.
     await importFile('--rows-per-second', '1000');
     expect(await stored()).toEqual(['1', '2']);
-    // A run left paused (a Ctrl-C) is gone on with by the same command, not refused nor doubled.
-    const [paused] = await sql.unsafe(
-      `UPDATE meridian_test.import_runs SET state = 'paused'
-        WHERE id = (SELECT id FROM meridian_test.import_runs ORDER BY created_at DESC LIMIT 1) RETURNING id`,
+    // A run left paused (a Ctrl-C) is gone on with by the same command, not refused nor doubled, at the
+    // throttle given now.
+    const pauseLatest = async () =>
+      (
+        await sql.unsafe(
+          `UPDATE meridian_test.import_runs SET state = 'paused'
+            WHERE id = (SELECT id FROM meridian_test.import_runs ORDER BY created_at DESC LIMIT 1)
+          RETURNING id, import_id`,
+        )
+      )[0]!;
+    const paused = await pauseLatest();
+    expect(await importFile('--rows-per-second', '500')).toContain(`going on with the paused run ${paused['id']}`);
+    const [adopted] = await sql.unsafe(
+      `SELECT config->'options' AS options FROM meridian_test.import_runs WHERE id = $1`,
+      [paused['id']],
     );
-    expect(await importFile('--rows-per-second', '1000')).toContain(`going on with the paused run ${paused!['id']}`);
+    expect(adopted!['options']).toEqual({ rowsPerSecond: 500 });
+    // Changed in what it stores since (PUT /imports/{id}), the import's paused run is not gone on with as if it were not.
+    await pauseLatest();
+    const mapping = { profileId: 'who', properties: { id: 'id' } };
+    await sql.unsafe(`UPDATE meridian_test.imports SET mapping = $2 WHERE id = $1`, [
+      paused['import_id'],
+      sql.json(mapping),
+    ]);
+    const refused = runMeridian(['import', 'run', paused['import_id'] as string], env);
+    expect(await refused.exited).not.toBe(0);
+    expect(refused.output()).toContain(`was changed since its paused run ${paused['id']} started`);
+    await sql.unsafe(`UPDATE meridian_test.imports SET mapping = $2 WHERE id = $1`, [
+      paused['import_id'],
+      sql.json({ profileId: 'who' }),
+    ]);
+    await importFile('--rows-per-second', '1000');
 
     const runtime = await startApi(
       loadConfig({ API_TOKEN: TEST_TOKEN, LOG_LEVEL: 'silent', ...env }),

@@ -757,6 +757,10 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
 
     expect((await api.admin({ method: 'POST', url: `/jobs/${first}/cancel` })).statusCode).toBe(200);
     const second = (await createImportRun(root.repositories.imports, created.id)).id;
+    // A cancelled run is never resumed, whatever else goes on.
+    const resumed = await api.admin({ method: 'POST', url: `/jobs/${first}/resume` });
+    expect(resumed.statusCode).toBe(409);
+    expect(resumed.json<{ message: string }>().message).toBe('a cancelled run cannot be asked to resume');
     expect((await api.admin({ method: 'POST', url: `/jobs/${second}/cancel` })).statusCode).toBe(200);
     expect((await api.admin({ method: 'DELETE', url: `/imports/${created.id}` })).statusCode).toBe(204);
     expect(await events('one-at-a-time')).toBe(0);

@@ -39,11 +39,23 @@ async function runHere(root: Composition, run: ImportRun): Promise<void> {
     void imports.transition(run.id, ['queued', 'running'], 'paused');
   };
   process.once('SIGINT', pause);
+  let ranHere: boolean;
   try {
-    await runImport({ imports, importing: root.importServices(), queue: root.queue, logger: root.logger }, run.id);
+    ranHere = await runImport(
+      { imports, importing: root.importServices(), queue: root.queue, logger: root.logger },
+      run.id,
+    );
   } finally {
     clearInterval(timer);
     process.off('SIGINT', pause);
+  }
+  if (!ranHere) {
+    const now = await imports.getRun(run.id);
+    throw new ConfigError(
+      'import',
+      `run ${run.id} is ${now?.state ?? 'gone'}, not queued: another process took it, or it was paused or cancelled; ` +
+        `follow it at GET /jobs/${run.id}`,
+    );
   }
   await show(true);
   const end = await imports.getRun(run.id);
@@ -66,6 +78,14 @@ async function runToGoOn(imports: ImportStore, importId: string): Promise<Import
       throw new ConfigError(
         'import',
         `${error.message}; should the process running it be gone: meridian import resume ${run.id}`,
+      );
+    // Options given now (a throttle, a batch size) apply; other changes would store other rows.
+    if (!(await imports.adoptImportSettings(run.id)))
+      throw new ConfigError(
+        'import',
+        `import "${importId}" was changed since its ${run.state} run ${run.id} started, in what it stores: ` +
+          `cancel that run (POST /jobs/${run.id}/cancel) to start one with the new settings, ` +
+          `or go on with it as it was: meridian import resume ${run.id}`,
       );
     process.stderr.write(`going on with the ${run.state} run ${run.id} of import ${importId}\n`);
     return run.state === 'paused' ? changeRun(imports, run.id, 'resume') : run;

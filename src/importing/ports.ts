@@ -69,6 +69,12 @@ export interface ImportStore {
    */
   createRun(runId: string, importId: string): Promise<{ run: ImportRun } | { busy: ImportRun } | undefined>;
   getRun(id: string): Promise<ImportRun | undefined>;
+  /**
+   * Gives a paused or queued run the import's settings as they are now, where they store the same rows
+   * (source, event source, event type, target and mapping unchanged: options and credentials may differ);
+   * false when they would not.
+   */
+  adoptImportSettings(runId: string): Promise<boolean>;
   runsOf(importId: string): Promise<ImportRun[]>;
   /** The latest runs of all imports, at most `limit`, latest first. */
   latestRuns(limit: number): Promise<ImportRun[]>;

@@ -11,7 +11,16 @@ import { DomainError, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { DEFAULT_BATCH_SIZE, type ImportConfig } from './model.js';
 import { nextBatchAt, pacedBatchSize, waitUntil } from './pace.js';
-import type { BatchOutcome, Collector, ImportRun, ImportStore, ReaderFactory, RecordWriter } from './ports.js';
+import type {
+  BatchOutcome,
+  Collector,
+  ImportRun,
+  ImportRunState,
+  ImportStore,
+  ReaderFactory,
+  RecordWriter,
+  RunWork,
+} from './ports.js';
 import { RowRejected, rowToEvent, rowToProfile, type SourceRow } from './rows.js';
 import { tracardiEvent, tracardiProfile, tracardiSession } from './tracardi.js';
 import { findUnstorableField } from '../tracking/storable.js';
@@ -55,6 +64,9 @@ async function enqueueRun(queue: JobQueue, runId: string): Promise<void> {
     );
   }
 }
+
+/** The states a resume queues again from. */
+const RESUMABLE: readonly ImportRunState[] = ['paused', 'failed', 'running', 'queued'];
 
 const isGoing = (run: ImportRun) => run.state === 'queued' || run.state === 'running' || run.state === 'paused';
 
@@ -119,10 +131,14 @@ export async function changeRun(
         ? await imports.transition(runId, ['queued', 'running', 'paused'], 'cancelled')
         : // A running run whose worker was killed is resumed too; should that worker live, its next
           // batch finds its claim gone and it stops. A queued one is queued again (its job may be lost).
-          await imports.transition(runId, ['paused', 'failed', 'running', 'queued'], 'queued');
+          await imports.transition(runId, RESUMABLE, 'queued');
   if (!changed) {
-    const going = action === 'resume' && (await imports.runsOf(run.importId)).find((other) => isGoing(other));
-    if (going && going.id !== runId) throw new RunGoing(going, `resume job ${runId}`);
+    // A run that could be resumed was not because another run of its import is going.
+    const going =
+      action === 'resume' &&
+      RESUMABLE.includes(run.state) &&
+      (await imports.runsOf(run.importId)).find((other) => isGoing(other) && other.id !== runId);
+    if (going) throw new RunGoing(going, `resume job ${runId}`);
     throw new DomainError('conflict', `a ${run.state} run cannot be asked to ${action}`);
   }
   return changed;
@@ -328,13 +344,21 @@ function prepareBatch(
   }
 }
 
-/** Runs (or goes on with) one import run until its source is read, or it is paused or cancelled. */
-export async function runImport(deps: ImportDeps, runId: string): Promise<void> {
+/**
+ * Runs (or goes on with) one import run until its source is read, or it is paused or cancelled; false
+ * when the run was not queued (another process took it, or it was paused or cancelled meanwhile).
+ */
+export async function runImport(deps: ImportDeps, runId: string): Promise<boolean> {
   const work = await deps.imports.claimRun(runId);
   if (!work) {
     deps.logger.debug({ run: runId }, 'import run not runnable: skipped');
-    return;
+    return false;
   }
+  await runClaimed(deps, runId, work);
+  return true;
+}
+
+async function runClaimed(deps: ImportDeps, runId: string, work: RunWork): Promise<void> {
   const { config } = work;
   const logger = deps.logger.child({ run: runId, import: config.id });
   try {
@@ -439,7 +463,13 @@ export async function resumeImportRuns(deps: Pick<ImportDeps, 'imports' | 'queue
 export const importConsumers: QueueConsumers<ImportDeps, { concurrency: number }> = {
   queues: [IMPORT_RUNS],
   start: (deps, options): Consumer =>
-    deps.queue.consume<{ runId: string }>(IMPORT_RUNS, (job) => runImport(deps, job.data.runId), {
-      concurrency: options.concurrency,
-    }),
+    deps.queue.consume<{ runId: string }>(
+      IMPORT_RUNS,
+      async (job) => {
+        await runImport(deps, job.data.runId);
+      },
+      {
+        concurrency: options.concurrency,
+      },
+    ),
 };

@@ -89,6 +89,14 @@ describe('CSV reader', () => {
       { ref: 'line 3', row: { id: '2', name: 'b' } },
     ]);
     expect(checkpoints).toEqual([{ line: 3 }]);
+    // A quoted field over several lines keeps its line breaks as the file has them.
+    const quoted = await readAll({ kind: 'csv', path: file('mac-quoted.csv', 'id,v\r1,"a\rb"\r2,c\r') });
+    expect(quoted.items).toEqual([
+      { ref: 'line 2', row: { id: '1', v: 'a\rb' } },
+      { ref: 'line 4', row: { id: '2', v: 'c' } },
+    ]);
+    const crlf = await readAll({ kind: 'csv', path: file('crlf-quoted.csv', 'id,v\r\n1,"a\r\nb"\r\n') });
+    expect(crlf.items).toEqual([{ ref: 'line 2', row: { id: '1', v: 'a\r\nb' } }]);
   });
 
   it('decodes the encoding it is told, rejects what is not valid in it, and names columns without a header', async () => {

@@ -128,7 +128,7 @@ async function* csvRecords(
           source = undefined;
           break;
         }
-        for (const { bytes, end } of next.value) lines.push({ bytes, end, line: ++number });
+        for (const each of next.value) lines.push({ ...each, line: ++number });
         if (taken === lines.length) continue;
       }
       const line = lines[taken++]!;
@@ -154,7 +154,10 @@ async function* csvRecords(
         : Buffer.concat(
             lines
               .slice(0, spans)
-              .flatMap((each, index) => (index === 0 ? [each.bytes!] : [Buffer.from('\n'), each.bytes!])),
+              // Joined again by the line end they were cut at: a quoted field keeps its line breaks as they were.
+              .flatMap((each, index) =>
+                index === 0 ? [each.bytes!] : [LINE_ENDS[lines[index - 1]!.cut], each.bytes!],
+              ),
           );
     const text = spans === 0 ? undefined : decode(bytes[bytes.length - 1] === 0x0d ? bytes.subarray(0, -1) : bytes);
     // A record over several lines is checked here: if it is malformed (a stray quote in an unquoted
@@ -318,10 +321,12 @@ class CsvReader implements RowReader {
 }
 
 /** A line's bytes without its line end (undefined: longer than MAX_LINE_BYTES) and the offset after it. */
-type ByteLine = { bytes: Buffer | undefined; end: number };
-
 const LF = 0x0a;
 const CR = 0x0d;
+const LINE_ENDS = { [LF]: Buffer.from('\n'), [CR]: Buffer.from('\r') } as const;
+
+/** A line's bytes (undefined past MAX_LINE_BYTES), the offset after it, and the byte it was cut at. */
+type ByteLine = { bytes: Buffer | undefined; end: number; cut: typeof LF | typeof CR };
 
 /**
  * Lines of a file as bytes, with the offset after each (a line's own bytes decide whether it
@@ -330,7 +335,7 @@ const CR = 0x0d;
  * and over); past MAX_LINE_BYTES they are let go and the rest of the line skipped. A file with CRs
  * and no LF (classic Mac OS, Excel's "CSV (Macintosh)") is read again, its lines cut at CR.
  */
-async function* byteLines(path: string, lineEnd = LF): AsyncIterable<ByteLine[]> {
+async function* byteLines(path: string, lineEnd: typeof LF | typeof CR = LF): AsyncIterable<ByteLine[]> {
   // The start of the line the last chunk ended in, or none when it is too long.
   let held: Buffer[] = [];
   let heldBytes = 0;
@@ -350,7 +355,7 @@ async function* byteLines(path: string, lineEnd = LF): AsyncIterable<ByteLine[]>
     sawCr ||= !lineEnded && chunk.includes(CR);
     for (let newline = chunk.indexOf(lineEnd); newline >= 0; newline = chunk.indexOf(lineEnd, start)) {
       lineEnded = true;
-      lines.push({ bytes: lineEndingWith(chunk.subarray(start, newline)), end: offset + newline + 1 });
+      lines.push({ bytes: lineEndingWith(chunk.subarray(start, newline)), end: offset + newline + 1, cut: lineEnd });
       if (heldBytes > 0 || tooLong) [held, heldBytes, tooLong] = [[], 0, false];
       start = newline + 1;
     }
@@ -364,7 +369,7 @@ async function* byteLines(path: string, lineEnd = LF): AsyncIterable<ByteLine[]>
     if (lines.length > 0) yield lines;
   }
   if (lineEnd === LF && !lineEnded && sawCr) return yield* byteLines(path, CR);
-  if (heldBytes > 0 || tooLong) yield [{ bytes: lineEndingWith(Buffer.alloc(0)), end: offset }];
+  if (heldBytes > 0 || tooLong) yield [{ bytes: lineEndingWith(Buffer.alloc(0)), end: offset, cut: lineEnd }];
 }
 
 class JsonLinesReader implements RowReader {

@@ -135,6 +135,20 @@ export class SqlImports implements ImportStore {
     });
   }
 
+  async adoptImportSettings(runId: string): Promise<boolean> {
+    const adopted = await this.db.query(
+      `UPDATE import_runs r SET config = to_jsonb(i), updated_at = now()
+         FROM imports i
+        WHERE r.id = $1 AND i.id = r.import_id AND r.state IN ('paused', 'queued')
+          AND r.config->'source' = to_jsonb(i)->'source' AND r.config->'mapping' = to_jsonb(i)->'mapping'
+          AND r.config->>'event_source_id' = i.event_source_id AND r.config->>'event_type' = i.event_type
+          AND r.config->>'target' = i.target
+       RETURNING r.id`,
+      [runId],
+    );
+    return adopted.length > 0;
+  }
+
   async getRun(id: string): Promise<ImportRun | undefined> {
     const [row] = await this.db.query('SELECT * FROM import_runs WHERE id = $1', [id]);
     return row && toRun(row);
