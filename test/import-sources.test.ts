@@ -105,4 +105,23 @@ describe.each([
     expect(keys[0]).toBe(36);
     expect(ascendingOnce(keys)).toBe(true);
   }, 60_000);
+
+  it('refuses a key that repeats or is null: up front by counting, and at the row, whatever the page', async ({
+    skip,
+  }) => {
+    if (!tearDown) return skip();
+    const first = `SELECT id, label FROM ${table} WHERE id <= 30`;
+    for (const [row, problem] of [
+      ['30', 'the key column "id" holds 30 in two rows'],
+      ['NULL', 'the key column "id" is null in a row'],
+    ] as const) {
+      const query: DatabaseSource = { kind, ...source, query: `${first} UNION ALL SELECT ${row}, 'x'`, key: 'id' };
+      await expect(readerFor(query, undefined).validate!()).rejects.toThrow(
+        `the key column "id" must be unique and never null: 11 rows, 10 distinct non-null keys`,
+      );
+      await expect(readKeys(query)).rejects.toThrow(problem);
+    }
+    const unique: DatabaseSource = { kind, ...source, query: first, key: 'id' };
+    await expect(readerFor(unique, undefined).validate!()).resolves.toBeUndefined();
+  }, 60_000);
 });

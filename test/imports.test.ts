@@ -999,6 +999,40 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
       expect(queried).toMatchObject({ state: 'done', rowsStored: 617 });
       expect(await events('maria-query')).toBe(617);
     });
+
+    it('fails a run whose key is not unique under its collation, or is null, before it stores a row', async ({
+      skip,
+    }) => {
+      if (!connection) return skip();
+      const keys = `meridian_keys_${suffix}`;
+      // Under utf8mb4_general_ci (PAD SPACE) Bob@x.com is bob@x.com, and c@x.com is c@x.com followed by spaces.
+      await connection.query(`CREATE TABLE ${keys} (email VARCHAR(100) COLLATE utf8mb4_general_ci, n INT)`);
+      try {
+        await connection.query(`INSERT INTO ${keys} VALUES ?`, [
+          ['a@x.com', 'Bob@x.com', 'bob@x.com', 'c@x.com', 'c@x.com  ', 'd@x.com', null].map((email, n) => [email, n]),
+        ]);
+        const byEmail = await createImport({
+          eventType: 'maria-key-email',
+          source: { kind: 'mysql', ...MARIADB, table: keys, key: 'email' },
+          options: { batchSize: 2 },
+        });
+        const refused = await finished(await run(byEmail.id));
+        expect(refused).toMatchObject({ state: 'failed', rowsRead: 0, rowsStored: 0 });
+        expect(refused.lastError).toBe(
+          'the key column "email" must be unique and never null: 7 rows, 4 distinct non-null keys',
+        );
+        expect(await events('maria-key-email')).toBe(0);
+
+        const byNumber = await createImport({
+          eventType: 'maria-key-n',
+          source: { kind: 'mysql', ...MARIADB, table: keys, key: 'n' },
+          options: { batchSize: 2 },
+        });
+        expect(await finished(await run(byNumber.id))).toMatchObject({ state: 'done', rowsStored: 7 });
+      } finally {
+        await connection.query(`DROP TABLE ${keys}`);
+      }
+    });
   });
 
   describe('PostgreSQL', () => {
@@ -1038,6 +1072,35 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
       const view = await finished(await run(created.id));
       expect(view).toMatchObject({ state: 'done', rowsRead: 777, rowsStored: 777, total: 777 });
       expect(await events('pg-table')).toBe(777);
+    });
+
+    it('fails a run whose key is not unique, or is null, before it stores a row', async ({ skip }) => {
+      if (!sql) return skip();
+      const keys = `meridian_keys_${suffix}`;
+      await sql.unsafe(`CREATE TABLE ${keys} AS SELECT * FROM (VALUES ('a'), ('b'), ('b'), ('c'), (NULL)) AS v (code)`);
+      try {
+        const created = await createImport({
+          eventType: 'pg-key',
+          source: {
+            kind: 'postgres',
+            host: url.hostname,
+            port: Number(url.port || 5432),
+            user: url.username || 'postgres',
+            database: 'test',
+            table: keys,
+            key: 'code',
+          },
+          options: { batchSize: 2 },
+        });
+        const view = await finished(await run(created.id));
+        expect(view).toMatchObject({ state: 'failed', rowsRead: 0, rowsStored: 0 });
+        expect(view.lastError).toBe(
+          'the key column "code" must be unique and never null: 5 rows, 3 distinct non-null keys',
+        );
+        expect(await events('pg-key')).toBe(0);
+      } finally {
+        await sql.unsafe(`DROP TABLE ${keys}`);
+      }
     });
   });
 });

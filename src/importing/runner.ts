@@ -364,6 +364,7 @@ async function runClaimed(deps: ImportDeps, runId: string, work: RunWork): Promi
   try {
     const password = work.secret === null ? undefined : (await deps.importing.secrets()).open(work.secret);
     const reader = deps.importing.readers(config.source, password);
+    await reader.validate?.();
     if (work.run.total === null) {
       const total = await reader.total();
       if (total !== undefined) await deps.imports.setTotal(runId, total);

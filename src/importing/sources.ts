@@ -12,6 +12,7 @@ import postgres from 'postgres';
 import { invalidInput } from '../shared/errors.js';
 import type { DatabaseSource, FileSource, ImportSource, TracardiSource } from './model.js';
 import type { SourceRow } from './rows.js';
+import { KeySequence, uniquelyKeyed } from './keyset.js';
 
 /** How far a source was read: the last line of a file, or the last key of a table. */
 export type Checkpoint = { line: number } | { key: string | number };
@@ -26,6 +27,11 @@ export interface ReadBatch {
 }
 
 export interface RowReader {
+  /**
+   * Refuses a source that cannot be read as configured (a database key that repeats), before a run
+   * reads it: when it starts and each time it resumes.
+   */
+  validate?(): Promise<void>;
   /** What `position` counts up to, when the source can say up front. */
   total(): Promise<number | undefined>;
   read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch>;
@@ -418,21 +424,56 @@ function relation(source: DatabaseSource, quote: (name: string) => string): stri
   return source.table !== undefined ? source.table.split('.').map(quote).join('.') : `(${source.query}) AS q`;
 }
 
-function keyed(row: Record<string, unknown>, source: DatabaseSource): ReadItem & { key: string | number } {
-  const key = row[source.key];
-  const value = typeof key === 'number' || typeof key === 'string' ? key : String(plain(key));
-  if (key === null || key === undefined)
-    return { ref: `key null`, rejected: `the key column "${source.key}" is null`, key: value };
-  return { ref: `key ${value}`, row: plainRow(row), key: value };
+/** A database's rows in key order as items, each keyed (its ref) by its key, checked in turn. */
+function keyedItems(keys: KeySequence, column: string, page: readonly Record<string, unknown>[]): ReadItem[] {
+  return page.map((row) => {
+    const value = plain(row[column]);
+    const key = keys.next(
+      value === null || value === undefined ? null : typeof value === 'number' ? value : String(value),
+    );
+    return { ref: `key ${key}`, row: plainRow(row) };
+  });
+}
+
+/** What both database readers share: the key's check and the count of rows, whatever the driver. */
+abstract class DatabaseReader implements RowReader {
+  private counted: number | undefined;
+
+  constructor(
+    protected readonly source: DatabaseSource,
+    protected readonly password: string | undefined,
+  ) {}
+
+  /** An identifier as the server's dialect quotes it. */
+  protected abstract quote(name: string): string;
+  /** The first row a statement returns, on a connection of its own. */
+  protected abstract first(statement: string): Promise<Record<string, unknown>>;
+
+  protected from() {
+    return relation(this.source, (name) => this.quote(name));
+  }
+
+  protected key() {
+    return this.quote(this.source.key);
+  }
+
+  abstract read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch>;
+
+  async validate() {
+    const [rows, keys] = [this.quote('rows'), this.quote('keys')];
+    const counted = await this.first(
+      `SELECT count(*) AS ${rows}, count(DISTINCT ${this.key()}) AS ${keys} FROM ${this.from()}`,
+    );
+    this.counted = uniquelyKeyed(this.source.key, Number(counted['rows']), Number(counted['keys']));
+  }
+
+  async total() {
+    return this.counted ?? Number((await this.first(`SELECT count(*) AS n FROM ${this.from()}`))['n']);
+  }
 }
 
 /** MySQL/MariaDB: pages of `WHERE key > last ORDER BY key LIMIT n`, each an index range scan. */
-class MysqlReader implements RowReader {
-  constructor(
-    private readonly source: DatabaseSource,
-    private readonly password: string | undefined,
-  ) {}
-
+class MysqlReader extends DatabaseReader {
   private connect() {
     const { source } = this;
     return mysql.createConnection({
@@ -447,15 +488,15 @@ class MysqlReader implements RowReader {
     });
   }
 
-  private from() {
-    return relation(this.source, (name) => `\`${name.replace(/`/g, '``')}\``);
+  protected quote(name: string) {
+    return `\`${name.replace(/`/g, '``')}\``;
   }
 
-  async total() {
+  protected async first(statement: string) {
     const connection = await this.connect();
     try {
-      const [rows] = await connection.query(`SELECT COUNT(*) AS n FROM ${this.from()}`);
-      return Number((rows as { n: number }[])[0]!.n);
+      const [rows] = await connection.query(statement);
+      return (rows as Record<string, unknown>[])[0]!;
     } finally {
       await connection.end();
     }
@@ -463,15 +504,18 @@ class MysqlReader implements RowReader {
 
   async *read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch> {
     const connection = await this.connect();
-    const key = `\`${this.source.key.replace(/`/g, '``')}\``;
-    let last = keyAfter(after);
+    const key = this.key();
+    const keys = new KeySequence(this.source.key, keyAfter(after));
     let position = 0;
     try {
-      if (last !== undefined) {
-        const [rows] = await connection.query(`SELECT COUNT(*) AS n FROM ${this.from()} WHERE ${key} <= ?`, [last]);
+      if (keys.last !== undefined) {
+        const [rows] = await connection.query(`SELECT COUNT(*) AS n FROM ${this.from()} WHERE ${key} <= ?`, [
+          keys.last,
+        ]);
         position = Number((rows as { n: number }[])[0]!.n);
       }
       for (;;) {
+        const { last } = keys;
         const where = last === undefined ? '' : `WHERE ${key} > ?`;
         const [rows] = await connection.query(`SELECT * FROM ${this.from()} ${where} ORDER BY ${key} LIMIT ?`, [
           ...(last === undefined ? [] : [last]),
@@ -479,10 +523,9 @@ class MysqlReader implements RowReader {
         ]);
         const page = rows as Record<string, unknown>[];
         if (page.length === 0) return;
-        const items = page.map((row) => keyed(row, this.source));
-        last = items.at(-1)!.key;
+        const items = keyedItems(keys, this.source.key, page);
         position += page.length;
-        yield { items, checkpoint: { key: last }, position };
+        yield { items, checkpoint: { key: keys.last! }, position };
         if (page.length < batchSize) return;
       }
     } finally {
@@ -492,12 +535,7 @@ class MysqlReader implements RowReader {
 }
 
 /** PostgreSQL: one cursor over the rows after the checkpoint, in key order. */
-class PostgresReader implements RowReader {
-  constructor(
-    private readonly source: DatabaseSource,
-    private readonly password: string | undefined,
-  ) {}
-
+class PostgresReader extends DatabaseReader {
   private connect() {
     const { source } = this;
     return postgres({
@@ -511,15 +549,14 @@ class PostgresReader implements RowReader {
     });
   }
 
-  private from() {
-    return relation(this.source, (name) => `"${name.replace(/"/g, '""')}"`);
+  protected quote(name: string) {
+    return `"${name.replace(/"/g, '""')}"`;
   }
 
-  async total() {
+  protected async first(statement: string) {
     const sql = this.connect();
     try {
-      const [row] = await sql.unsafe(`SELECT count(*)::bigint AS n FROM ${this.from()}`);
-      return Number(row!['n']);
+      return (await sql.unsafe(statement))[0]!;
     } finally {
       await sql.end({ timeout: 1 });
     }
@@ -527,8 +564,9 @@ class PostgresReader implements RowReader {
 
   async *read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch> {
     const sql = this.connect();
-    const key = `"${this.source.key.replace(/"/g, '""')}"`;
-    const last = keyAfter(after);
+    const key = this.key();
+    const keys = new KeySequence(this.source.key, keyAfter(after));
+    const last = keys.last;
     // The key compares as text sent back to its own type: the checkpoint keeps it as JSON.
     const where = last === undefined ? '' : `WHERE ${key} > $1`;
     try {
@@ -543,9 +581,9 @@ class PostgresReader implements RowReader {
         .unsafe(`SELECT * FROM ${this.from()} ${where} ORDER BY ${key}`, last === undefined ? [] : [String(last)])
         .cursor(batchSize);
       for await (const page of cursor) {
-        const items = page.map((row) => keyed(row, this.source));
+        const items = keyedItems(keys, this.source.key, page);
         position += page.length;
-        yield { items, checkpoint: { key: items.at(-1)!.key }, position };
+        yield { items, checkpoint: { key: keys.last! }, position };
       }
     } finally {
       await sql.end({ timeout: 1 });
