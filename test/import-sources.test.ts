@@ -106,6 +106,18 @@ describe.each([
     expect(ascendingOnce(keys)).toBe(true);
   }, 60_000);
 
+  it('finds its key column whatever the case of its name, and refuses a key the rows lack', async ({ skip }) => {
+    if (!tearDown) return skip();
+    const byTable: DatabaseSource = { kind, ...source, table, key: 'ID' };
+    const { keys, last } = await readKeys(byTable, { key: ROWS * 3 - 30 });
+    expect(keys).toEqual(Array.from({ length: 10 }, (_, at) => ROWS * 3 - 27 + at * 3));
+    expect(last?.checkpoint).toEqual({ key: ROWS * 3 });
+    const lacking = { ...byTable, key: 'nope' };
+    const problem = 'the key column "nope" is not among the columns of the rows: id, label';
+    await expect(readerFor(lacking, undefined).validate!()).rejects.toThrow(problem);
+    await expect(readKeys(lacking)).rejects.toThrow(problem);
+  }, 60_000);
+
   it('refuses a key that repeats or is null: up front by counting, and at the row, whatever the page', async ({
     skip,
   }) => {

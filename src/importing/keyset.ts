@@ -23,9 +23,23 @@ export function uniquelyKeyed(key: string, rows: number, keys: number): number {
 }
 
 /**
- * The keys of rows read in key order, from a checkpoint's. A key that is null, or repeats the one
- * before it, fails the run: the source changed since it was counted, or is a query whose keys the
- * server could not count as it reads them.
+ * The column the rows name the key by: the one named so, else the one named so but for case (MySQL
+ * and MariaDB ignore it, so `ID` finds `id` there, while a row holds `id` only). A key the rows do
+ * not hold would read as missing in every row.
+ */
+export function resolveKey(key: string, columns: readonly string[]): string {
+  if (columns.includes(key)) return key;
+  const matches = columns.filter((column) => column.toLowerCase() === key.toLowerCase());
+  if (matches.length === 1) return matches[0]!;
+  throw keyError(key, `is not among the columns of the rows: ${columns.join(', ')}`);
+}
+
+/**
+ * The keys of rows read in key order, a page at a time from a checkpoint's. A key that is null, or
+ * repeats the one before it, fails the run: the source changed since it was counted, or is a query
+ * whose keys the server could not count as it reads them. A page that starts at the key it was to
+ * go on after (the server finds the key's value beyond the value read) fails it too, so that a run
+ * never reads one page forever.
  */
 export class KeySequence {
   constructor(
@@ -34,15 +48,23 @@ export class KeySequence {
     public last: string | number | undefined,
   ) {}
 
-  /** The next row's key, which becomes `last`. */
-  next(key: string | number | null): string | number {
-    if (key === null)
-      throw keyError(
-        this.key,
-        `is null in a row${this.last === undefined ? '' : ` after key ${this.last}`}: ${KEY_RULE}`,
-      );
-    if (key === this.last) throw keyError(this.key, `holds ${key} in two rows: ${KEY_RULE}`);
-    this.last = key;
-    return key;
+  /** A page's keys in order, checked; `last` is then the page's last. */
+  page<K extends string | number>(keys: readonly (K | null)[]): K[] {
+    return keys.map((key, at) => {
+      if (key === null)
+        throw keyError(
+          this.key,
+          `is null in a row${this.last === undefined ? '' : ` after key ${this.last}`}: ${KEY_RULE}`,
+        );
+      if (key === this.last)
+        throw keyError(
+          this.key,
+          at === 0
+            ? `gave ${key} again in the rows after ${key}: its values must read back as the server compares them, else a run reads the same rows forever`
+            : `holds ${key} in two rows: ${KEY_RULE}`,
+        );
+      this.last = key;
+      return key;
+    });
   }
 }

@@ -12,7 +12,7 @@ import postgres from 'postgres';
 import { invalidInput } from '../shared/errors.js';
 import type { DatabaseSource, FileSource, ImportSource, TracardiSource } from './model.js';
 import type { SourceRow } from './rows.js';
-import { KeySequence, uniquelyKeyed } from './keyset.js';
+import { KeySequence, resolveKey, uniquelyKeyed } from './keyset.js';
 
 /** How far a source was read: the last line of a file, or the last key of a table. */
 export type Checkpoint = { line: number } | { key: string | number };
@@ -424,19 +424,20 @@ function relation(source: DatabaseSource, quote: (name: string) => string): stri
   return source.table !== undefined ? source.table.split('.').map(quote).join('.') : `(${source.query}) AS q`;
 }
 
-/** A database's rows in key order as items, each keyed (its ref) by its key, checked in turn. */
+/** A page of a database's rows in key order as items, each keyed (its ref) by its key, checked in turn. */
 function keyedItems(keys: KeySequence, column: string, page: readonly Record<string, unknown>[]): ReadItem[] {
-  return page.map((row) => {
-    const value = plain(row[column]);
-    const key = keys.next(
-      value === null || value === undefined ? null : typeof value === 'number' ? value : String(value),
-    );
-    return { ref: `key ${key}`, row: plainRow(row) };
-  });
+  const checked = keys.page(
+    page.map((row) => {
+      const value = plain(row[column]);
+      return value === null || value === undefined ? null : typeof value === 'number' ? value : String(value);
+    }),
+  );
+  return page.map((row, at) => ({ ref: `key ${checked[at]}`, row: plainRow(row) }));
 }
 
 /** What both database readers share: the key's check and the count of rows, whatever the driver. */
 abstract class DatabaseReader implements RowReader {
+  private column: Promise<string> | undefined;
   private counted: number | undefined;
 
   constructor(
@@ -448,23 +449,28 @@ abstract class DatabaseReader implements RowReader {
   protected abstract quote(name: string): string;
   /** The first row a statement returns, on a connection of its own. */
   protected abstract first(statement: string): Promise<Record<string, unknown>>;
+  /** The names of the columns the table or query gives. */
+  protected abstract columns(): Promise<string[]>;
 
   protected from() {
     return relation(this.source, (name) => this.quote(name));
   }
 
-  protected key() {
-    return this.quote(this.source.key);
+  /** The key column, as the rows name it (`resolveKey`). */
+  protected keyColumn(): Promise<string> {
+    this.column ??= this.columns().then((columns) => resolveKey(this.source.key, columns));
+    return this.column;
   }
 
   abstract read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch>;
 
   async validate() {
+    const column = await this.keyColumn();
     const [rows, keys] = [this.quote('rows'), this.quote('keys')];
     const counted = await this.first(
-      `SELECT count(*) AS ${rows}, count(DISTINCT ${this.key()}) AS ${keys} FROM ${this.from()}`,
+      `SELECT count(*) AS ${rows}, count(DISTINCT ${this.quote(column)}) AS ${keys} FROM ${this.from()}`,
     );
-    this.counted = uniquelyKeyed(this.source.key, Number(counted['rows']), Number(counted['keys']));
+    this.counted = uniquelyKeyed(column, Number(counted['rows']), Number(counted['keys']));
   }
 
   async total() {
@@ -492,20 +498,30 @@ class MysqlReader extends DatabaseReader {
     return `\`${name.replace(/`/g, '``')}\``;
   }
 
-  protected async first(statement: string) {
+  private async query(statement: string) {
     const connection = await this.connect();
     try {
-      const [rows] = await connection.query(statement);
-      return (rows as Record<string, unknown>[])[0]!;
+      return await connection.query(statement);
     } finally {
       await connection.end();
     }
   }
 
+  protected async first(statement: string) {
+    const [rows] = await this.query(statement);
+    return (rows as Record<string, unknown>[])[0]!;
+  }
+
+  protected async columns() {
+    const [, fields] = await this.query(`SELECT * FROM ${this.from()} LIMIT 0`);
+    return fields.map((field) => field.name);
+  }
+
   async *read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch> {
+    const column = await this.keyColumn();
     const connection = await this.connect();
-    const key = this.key();
-    const keys = new KeySequence(this.source.key, keyAfter(after));
+    const key = this.quote(column);
+    const keys = new KeySequence(column, keyAfter(after));
     let position = 0;
     try {
       if (keys.last !== undefined) {
@@ -523,7 +539,7 @@ class MysqlReader extends DatabaseReader {
         ]);
         const page = rows as Record<string, unknown>[];
         if (page.length === 0) return;
-        const items = keyedItems(keys, this.source.key, page);
+        const items = keyedItems(keys, column, page);
         position += page.length;
         yield { items, checkpoint: { key: keys.last! }, position };
         if (page.length < batchSize) return;
@@ -553,19 +569,28 @@ class PostgresReader extends DatabaseReader {
     return `"${name.replace(/"/g, '""')}"`;
   }
 
-  protected async first(statement: string) {
+  private async query(statement: string) {
     const sql = this.connect();
     try {
-      return (await sql.unsafe(statement))[0]!;
+      return await sql.unsafe(statement);
     } finally {
       await sql.end({ timeout: 1 });
     }
   }
 
+  protected async first(statement: string) {
+    return (await this.query(statement))[0]!;
+  }
+
+  protected async columns() {
+    return (await this.query(`SELECT * FROM ${this.from()} LIMIT 0`)).columns.map((column) => column.name);
+  }
+
   async *read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch> {
+    const column = await this.keyColumn();
     const sql = this.connect();
-    const key = this.key();
-    const keys = new KeySequence(this.source.key, keyAfter(after));
+    const key = this.quote(column);
+    const keys = new KeySequence(column, keyAfter(after));
     const last = keys.last;
     // The key compares as text sent back to its own type: the checkpoint keeps it as JSON.
     const where = last === undefined ? '' : `WHERE ${key} > $1`;
@@ -581,7 +606,7 @@ class PostgresReader extends DatabaseReader {
         .unsafe(`SELECT * FROM ${this.from()} ${where} ORDER BY ${key}`, last === undefined ? [] : [String(last)])
         .cursor(batchSize);
       for await (const page of cursor) {
-        const items = keyedItems(keys, this.source.key, page);
+        const items = keyedItems(keys, column, page);
         position += page.length;
         yield { items, checkpoint: { key: keys.last! }, position };
       }
