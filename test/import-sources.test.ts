@@ -28,6 +28,51 @@ async function readKeys(source: DatabaseSource, after?: Checkpoint) {
 
 const ascendingOnce = (keys: number[]) => keys.every((key, index) => index === 0 || key > keys[index - 1]!);
 
+/** Each batch's refs and checkpoint. */
+async function readRefs(source: DatabaseSource, after: Checkpoint | undefined, batchSize: number) {
+  const batches: { refs: string[]; checkpoint: Checkpoint }[] = [];
+  for await (const batch of readerFor(source, undefined).read(after, batchSize))
+    batches.push({ refs: batch.items.map((item) => item.ref), checkpoint: batch.checkpoint });
+  return batches;
+}
+
+/**
+ * Keys of many types, five rows each, in key order: times a microsecond apart, bytes whose base64
+ * text sorts otherwise, decimals and integers beyond a double's precision. A row's ref is what its
+ * event id derives from: those of keys read exactly before (integers, text, dates, whole
+ * milliseconds, bytes as base64) must stay as they were.
+ */
+const keysTable = `${table}_keys`;
+const TIMES = ['00:00.123456', '00:00.123457', '00:00.124', '00:01', '00:01.5'].map((time) => `2023-01-01 00:${time}`);
+const TIME_REFS = [
+  'key 2023-01-01T00:00:00.123456Z',
+  'key 2023-01-01T00:00:00.123457Z',
+  'key 2023-01-01T00:00:00.124Z',
+  'key 2023-01-01T00:00:01.000Z',
+  'key 2023-01-01T00:00:01.500Z',
+];
+const DECIMALS = ['0000000001', '0000000002', '0000000003', '5000000000', '5000000001'].map(
+  (fraction) => `12345678901234567.${fraction}`,
+);
+const KEY_REFS = {
+  n: ['key 1', 'key 2', 'key 3', 'key 4', 'key 5'],
+  at: TIME_REFS,
+  day: [1, 2, 3, 4, 5].map((day) => `key 2023-01-0${day}T00:00:00.000Z`),
+  bin: ['key AP8=', 'key AQ==', 'key fw==', 'key gA==', 'key /wE='],
+  label: ['key a', 'key b', 'key c', 'key d', 'key e'],
+};
+const BYTES = ['00ff', '01', '7f', '80', 'ff01'];
+const BIGS = {
+  mysql: ['1', '9007199254740993', '18446744073709551613', '18446744073709551614', '18446744073709551615'],
+  postgres: [
+    '-9223372036854775808',
+    '-9223372036854775807',
+    '9007199254740993',
+    '9223372036854775806',
+    '9223372036854775807',
+  ],
+};
+
 describe.each([
   {
     kind: 'mysql' as const,
@@ -43,8 +88,25 @@ describe.each([
       await connection.query(
         `INSERT INTO ${table} SELECT seq * 3, CONCAT('r', seq) FROM seq_1_to_${ROWS} ORDER BY seq DESC`,
       );
+      await connection.query(
+        `CREATE TABLE ${keysTable} (n INT, at DATETIME(6), stamp TIMESTAMP(6) NULL, day DATE, bin VARBINARY(8),
+           amount DECIMAL(30, 10), big BIGINT UNSIGNED, label VARCHAR(10), ratio FLOAT)`,
+      );
+      await connection.query(`INSERT INTO ${keysTable} VALUES ?`, [
+        [0, 1, 2, 3, 4].map((at) => [
+          at + 1,
+          TIMES[at],
+          TIMES[at],
+          `2023-01-0${at + 1}`,
+          Buffer.from(BYTES[at]!, 'hex'),
+          DECIMALS[at],
+          BIGS.mysql[at],
+          KEY_REFS.label[at]!.slice(4),
+          at / 10,
+        ]),
+      ]);
       return async () => {
-        await connection.query(`DROP TABLE ${table}`);
+        await connection.query(`DROP TABLE ${table}, ${keysTable}`);
         await connection.end();
       };
     },
@@ -64,8 +126,25 @@ describe.each([
       const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
       await sql.unsafe(`CREATE TABLE ${table} (id int PRIMARY KEY, label text)`);
       await sql.unsafe(`INSERT INTO ${table} SELECT g * 3, 'r' || g FROM generate_series(${ROWS}, 1, -1) g`);
+      await sql.unsafe(
+        `CREATE TABLE ${keysTable} (n int, at timestamptz, stamp timestamp, day date, bin bytea, amount numeric,
+           big bigint, label text)`,
+      );
+      for (const at of [0, 1, 2, 3, 4])
+        await sql.unsafe(
+          `INSERT INTO ${keysTable} VALUES ($1, $2::text::timestamptz, $2::text::timestamp, $3, decode($4, 'hex'), $5, $6, $7)`,
+          [
+            at + 1,
+            `${TIMES[at]}+00`,
+            `2023-01-0${at + 1}`,
+            BYTES[at]!,
+            DECIMALS[at]!,
+            BIGS.postgres[at]!,
+            KEY_REFS.label[at]!.slice(4),
+          ],
+        );
       return async () => {
-        await sql.unsafe(`DROP TABLE ${table}`);
+        await sql.unsafe(`DROP TABLE ${table}, ${keysTable}`);
         await sql.end({ timeout: 1 });
       };
     },
@@ -85,7 +164,7 @@ describe.each([
     expect(all.keys).toHaveLength(ROWS);
     expect(ascendingOnce(all.keys)).toBe(true);
     expect(all.batches).toBe(Math.ceil(ROWS / 7000));
-    expect(all.last).toMatchObject({ checkpoint: { key: ROWS * 3 }, position: ROWS });
+    expect(all.last).toMatchObject({ checkpoint: { key: String(ROWS * 3) }, position: ROWS });
 
     const rest = await readKeys(byTable, { key: 150_000 });
     expect(rest.keys).toEqual(all.keys.filter((key) => key > 150_000));
@@ -111,12 +190,59 @@ describe.each([
     const byTable: DatabaseSource = { kind, ...source, table, key: 'ID' };
     const { keys, last } = await readKeys(byTable, { key: ROWS * 3 - 30 });
     expect(keys).toEqual(Array.from({ length: 10 }, (_, at) => ROWS * 3 - 27 + at * 3));
-    expect(last?.checkpoint).toEqual({ key: ROWS * 3 });
+    expect(last?.checkpoint).toEqual({ key: String(ROWS * 3) });
     const lacking = { ...byTable, key: 'nope' };
     const problem = 'the key column "nope" is not among the columns of the rows: id, label';
     await expect(readerFor(lacking, undefined).validate!()).rejects.toThrow(problem);
     await expect(readKeys(lacking)).rejects.toThrow(problem);
   }, 60_000);
+
+  it('reads keys of many types exactly, whatever the batch size, and goes on from any checkpoint', async ({ skip }) => {
+    if (!tearDown) return skip();
+    const refs = {
+      ...KEY_REFS,
+      stamp: TIME_REFS,
+      amount: DECIMALS.map((amount) => `key ${amount}`),
+      big: BIGS[kind].map((big) => `key ${big}`),
+    };
+    for (const [key, expected] of Object.entries(refs)) {
+      const byKey: DatabaseSource = { kind, ...source, table: keysTable, key };
+      await expect(readerFor(byKey, undefined).validate!(), key).resolves.toBeUndefined();
+      for (const batchSize of [1, 2]) {
+        const batches = await readRefs(byKey, undefined, batchSize);
+        expect(
+          batches.flatMap((batch) => batch.refs),
+          `${key} by ${batchSize}`,
+        ).toEqual(expected);
+        const rest = await readRefs(byKey, batches[2 / batchSize - 1]!.checkpoint, batchSize);
+        expect(
+          rest.flatMap((batch) => batch.refs),
+          `${key} by ${batchSize} from a checkpoint`,
+        ).toEqual(expected.slice(2));
+      }
+    }
+    // Checkpoints as an earlier version wrote them: numbers, and times as JSON holds a Date.
+    for (const [key, checkpoint, rest] of [
+      ['n', 2, KEY_REFS.n.slice(2)],
+      ['at', '2023-01-01T00:00:00.124Z', TIME_REFS.slice(3)],
+      ['stamp', '2023-01-01T00:00:01.000Z', TIME_REFS.slice(4)],
+      ['day', '2023-01-02T00:00:00.000Z', KEY_REFS.day.slice(2)],
+    ] as const) {
+      const batches = await readRefs({ kind, ...source, table: keysTable, key }, { key: checkpoint }, 2);
+      expect(
+        batches.flatMap((batch) => batch.refs),
+        `${key} from ${checkpoint}`,
+      ).toEqual(rest);
+    }
+  }, 60_000);
+
+  it('refuses a key whose values cannot be sent back exactly', async ({ skip }) => {
+    if (!tearDown || kind !== 'mysql') return skip();
+    const byRatio: DatabaseSource = { kind, ...source, table: keysTable, key: 'ratio' };
+    const problem = 'the key column "ratio" is FLOAT';
+    await expect(readerFor(byRatio, undefined).validate!()).rejects.toThrow(problem);
+    await expect(readRefs(byRatio, undefined, 2)).rejects.toThrow(problem);
+  });
 
   it('refuses a key that repeats or is null: up front by counting, and at the row, whatever the page', async ({
     skip,

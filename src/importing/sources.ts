@@ -12,7 +12,16 @@ import postgres from 'postgres';
 import { invalidInput } from '../shared/errors.js';
 import type { DatabaseSource, FileSource, ImportSource, TracardiSource } from './model.js';
 import type { SourceRow } from './rows.js';
-import { KeySequence, resolveKey, uniquelyKeyed } from './keyset.js';
+import {
+  KEY_TEXT,
+  KeySequence,
+  keyRef,
+  mysqlKeyForm,
+  postgresKeyForm,
+  resolveKey,
+  uniquelyKeyed,
+  type KeyForm,
+} from './keyset.js';
 
 /** How far a source was read: the last line of a file, or the last key of a table. */
 export type Checkpoint = { line: number } | { key: string | number };
@@ -424,20 +433,25 @@ function relation(source: DatabaseSource, quote: (name: string) => string): stri
   return source.table !== undefined ? source.table.split('.').map(quote).join('.') : `(${source.query}) AS q`;
 }
 
-/** A page of a database's rows in key order as items, each keyed (its ref) by its key, checked in turn. */
+/**
+ * A page of a database's rows in key order, each with its key's text (KEY_TEXT), as items keyed (their
+ * ref) by their key, checked in turn.
+ */
 function keyedItems(keys: KeySequence, column: string, page: readonly Record<string, unknown>[]): ReadItem[] {
-  const checked = keys.page(
-    page.map((row) => {
-      const value = plain(row[column]);
-      return value === null || value === undefined ? null : typeof value === 'number' ? value : String(value);
-    }),
-  );
-  return page.map((row, at) => ({ ref: `key ${checked[at]}`, row: plainRow(row) }));
+  const rows = page.map(({ [KEY_TEXT]: text, ...row }) => ({ text: text === null ? null : String(text), row }));
+  const texts = keys.page(rows.map(({ text }) => text));
+  return rows.map(({ row }, at) => ({ ref: `key ${keyRef(plain(row[column]), texts[at]!)}`, row: plainRow(row) }));
 }
 
-/** What both database readers share: the key's check and the count of rows, whatever the driver. */
+/** The key column as the rows name it, and how its values go to the server and back. */
+interface Key {
+  column: string;
+  form: KeyForm;
+}
+
+/** What both database readers share: the key, its check and the count of rows, whatever the driver. */
 abstract class DatabaseReader implements RowReader {
-  private column: Promise<string> | undefined;
+  private key: Promise<Key> | undefined;
   private counted: number | undefined;
 
   constructor(
@@ -449,23 +463,29 @@ abstract class DatabaseReader implements RowReader {
   protected abstract quote(name: string): string;
   /** The first row a statement returns, on a connection of its own. */
   protected abstract first(statement: string): Promise<Record<string, unknown>>;
-  /** The names of the columns the table or query gives. */
-  protected abstract columns(): Promise<string[]>;
+  /** The columns the table or query gives, each with how it goes to the server and back as a key. */
+  protected abstract columns(): Promise<{ name: string; keyForm: () => KeyForm }[]>;
 
   protected from() {
     return relation(this.source, (name) => this.quote(name));
   }
 
-  /** The key column, as the rows name it (`resolveKey`). */
-  protected keyColumn(): Promise<string> {
-    this.column ??= this.columns().then((columns) => resolveKey(this.source.key, columns));
-    return this.column;
+  /** The key, found among the columns (`resolveKey`) once. */
+  protected keyOf(): Promise<Key> {
+    this.key ??= this.columns().then((columns) => {
+      const column = resolveKey(
+        this.source.key,
+        columns.map(({ name }) => name),
+      );
+      return { column, form: columns.find(({ name }) => name === column)!.keyForm() };
+    });
+    return this.key;
   }
 
   abstract read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch>;
 
   async validate() {
-    const column = await this.keyColumn();
+    const { column } = await this.keyOf();
     const [rows, keys] = [this.quote('rows'), this.quote('keys')];
     const counted = await this.first(
       `SELECT count(*) AS ${rows}, count(DISTINCT ${this.quote(column)}) AS ${keys} FROM ${this.from()}`,
@@ -514,29 +534,33 @@ class MysqlReader extends DatabaseReader {
 
   protected async columns() {
     const [, fields] = await this.query(`SELECT * FROM ${this.from()} LIMIT 0`);
-    return fields.map((field) => field.name);
+    return fields.map((field) => ({
+      name: field.name,
+      keyForm: () => mysqlKeyForm(field.name, field, this.quote(field.name)),
+    }));
   }
 
   async *read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch> {
-    const column = await this.keyColumn();
+    const { column, form } = await this.keyOf();
+    const keys = new KeySequence(column, keyAfter(after), form);
     const connection = await this.connect();
     const key = this.quote(column);
-    const keys = new KeySequence(column, keyAfter(after));
     let position = 0;
     try {
       if (keys.last !== undefined) {
-        const [rows] = await connection.query(`SELECT COUNT(*) AS n FROM ${this.from()} WHERE ${key} <= ?`, [
-          keys.last,
-        ]);
+        const [rows] = await connection.query(
+          `SELECT COUNT(*) AS n FROM ${this.from()} WHERE ${key} <= ${form.value}`,
+          [keys.last],
+        );
         position = Number((rows as { n: number }[])[0]!.n);
       }
       for (;;) {
         const { last } = keys;
-        const where = last === undefined ? '' : `WHERE ${key} > ?`;
-        const [rows] = await connection.query(`SELECT * FROM ${this.from()} ${where} ORDER BY ${key} LIMIT ?`, [
-          ...(last === undefined ? [] : [last]),
-          batchSize,
-        ]);
+        const where = last === undefined ? '' : `WHERE ${key} > ${form.value}`;
+        const [rows] = await connection.query(
+          `SELECT *, ${form.text} AS ${this.quote(KEY_TEXT)} FROM ${this.from()} ${where} ORDER BY ${key} LIMIT ?`,
+          [...(last === undefined ? [] : [last]), batchSize],
+        );
         const page = rows as Record<string, unknown>[];
         if (page.length === 0) return;
         const items = keyedItems(keys, column, page);
@@ -549,6 +573,9 @@ class MysqlReader extends DatabaseReader {
     }
   }
 }
+
+/** PostgreSQL's pseudo-type `unknown`: a parameter so declared is typed by the statement, as a literal is. */
+const UNKNOWN_TYPE = 705;
 
 /** PostgreSQL: one cursor over the rows after the checkpoint, in key order. */
 class PostgresReader extends DatabaseReader {
@@ -583,27 +610,31 @@ class PostgresReader extends DatabaseReader {
   }
 
   protected async columns() {
-    return (await this.query(`SELECT * FROM ${this.from()} LIMIT 0`)).columns.map((column) => column.name);
+    return (await this.query(`SELECT * FROM ${this.from()} LIMIT 0`)).columns.map(({ name, type }) => ({
+      name,
+      keyForm: () => postgresKeyForm(type, this.quote(name)),
+    }));
   }
 
   async *read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch> {
-    const column = await this.keyColumn();
+    const { column, form } = await this.keyOf();
+    const keys = new KeySequence(column, keyAfter(after), form);
     const sql = this.connect();
     const key = this.quote(column);
-    const keys = new KeySequence(column, keyAfter(after));
-    const last = keys.last;
-    // The key compares as text sent back to its own type: the checkpoint keeps it as JSON.
-    const where = last === undefined ? '' : `WHERE ${key} > $1`;
+    // Of type unknown, the parameter is typed by the server as the key, and read as such from its text.
+    const last = keys.last === undefined ? [] : [sql.typed(String(keys.last), UNKNOWN_TYPE)];
+    const where = keys.last === undefined ? '' : `WHERE ${key} > ${form.value}`;
     try {
       let position = 0;
-      if (last !== undefined) {
-        const [row] = await sql.unsafe(`SELECT count(*)::bigint AS n FROM ${this.from()} WHERE ${key} <= $1`, [
-          String(last),
-        ]);
+      if (keys.last !== undefined) {
+        const [row] = await sql.unsafe(
+          `SELECT count(*)::bigint AS n FROM ${this.from()} WHERE ${key} <= ${form.value}`,
+          last,
+        );
         position = Number(row!['n']);
       }
       const cursor = sql
-        .unsafe(`SELECT * FROM ${this.from()} ${where} ORDER BY ${key}`, last === undefined ? [] : [String(last)])
+        .unsafe(`SELECT *, ${form.text} AS ${this.quote(KEY_TEXT)} FROM ${this.from()} ${where} ORDER BY ${key}`, last)
         .cursor(batchSize);
       for await (const page of cursor) {
         const items = keyedItems(keys, column, page);
