@@ -244,6 +244,35 @@ describe.each([
     await expect(readRefs(byRatio, undefined, 2)).rejects.toThrow(problem);
   });
 
+  it('reads times without a time zone as UTC, whatever the time zone of the process', async ({ skip }) => {
+    if (!tearDown || kind !== 'postgres') return skip();
+    const zone = process.env['TZ'];
+    process.env['TZ'] = 'Asia/Kathmandu';
+    try {
+      const times: DatabaseSource = {
+        kind,
+        ...source,
+        query: `SELECT 1 AS n, timestamp '2023-01-01 00:00:00.123456' AS at, timestamp '10000-01-01 00:00' AS far,
+                  timestamp 'infinity' AS never`,
+        key: 'n',
+      };
+      const items = [];
+      for await (const batch of readerFor(times, undefined).read(undefined, 10)) items.push(...batch.items);
+      expect(items).toEqual([
+        {
+          ref: 'key 1',
+          row: { n: 1, at: '2023-01-01T00:00:00.123Z', far: '+010000-01-01T00:00:00.000Z', never: null },
+        },
+      ]);
+      expect((await readRefs({ kind, ...source, table: keysTable, key: 'stamp' }, undefined, 5))[0]!.refs).toEqual(
+        TIME_REFS,
+      );
+    } finally {
+      if (zone === undefined) delete process.env['TZ'];
+      else process.env['TZ'] = zone;
+    }
+  });
+
   it('refuses a key that repeats or is null: up front by counting, and at the row, whatever the page', async ({
     skip,
   }) => {

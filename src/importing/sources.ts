@@ -577,6 +577,17 @@ class MysqlReader extends DatabaseReader {
 /** PostgreSQL's pseudo-type `unknown`: a parameter so declared is typed by the statement, as a literal is. */
 const UNKNOWN_TYPE = 705;
 
+/** PostgreSQL's `timestamp without time zone`. */
+const TIMESTAMP_TYPE = 1114;
+
+/**
+ * A `timestamp without time zone` as UTC, as docs/imports.md says naive times are and as the MySQL
+ * reader reads a DATETIME, where postgres.js would read it in the process's time zone. Only a time
+ * as the ISO DateStyle writes it: JavaScript would take `infinity` or a BC date for some other time.
+ */
+const utcTimestamp = (text: string) =>
+  new Date(/^\d{4,}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?$/.test(text) ? `${text}+00` : Number.NaN);
+
 /** PostgreSQL: one cursor over the rows after the checkpoint, in key order. */
 class PostgresReader extends DatabaseReader {
   private connect() {
@@ -589,6 +600,14 @@ class PostgresReader extends DatabaseReader {
       database: source.database,
       max: 1,
       onnotice: () => {},
+      types: {
+        utcTimestamp: {
+          to: TIMESTAMP_TYPE,
+          from: [TIMESTAMP_TYPE],
+          serialize: (time: Date) => time.toISOString(),
+          parse: utcTimestamp,
+        },
+      },
     });
   }
 
