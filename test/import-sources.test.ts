@@ -273,6 +273,20 @@ describe.each([
     }
   });
 
+  it("reads a TIMESTAMP in UTC, its session's time zone whatever the server's", async ({ skip }) => {
+    if (!tearDown || kind !== 'mysql') return skip();
+    // The server gives a TIMESTAMP in the session's time zone, which mysql2 reads as UTC.
+    const zone: DatabaseSource = {
+      kind,
+      ...source,
+      query: `SELECT 1 AS n, @@session.time_zone AS zone, FROM_UNIXTIME(1672531200) AS epoch`,
+      key: 'n',
+    };
+    const items = [];
+    for await (const batch of readerFor(zone, undefined).read(undefined, 10)) items.push(...batch.items);
+    expect(items).toEqual([{ ref: 'key 1', row: { n: 1, zone: '+00:00', epoch: '2023-01-01T00:00:00.000Z' } }]);
+  });
+
   it('refuses a key that repeats or is null: up front by counting, and at the row, whatever the page', async ({
     skip,
   }) => {

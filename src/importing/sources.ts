@@ -500,9 +500,9 @@ abstract class DatabaseReader implements RowReader {
 
 /** MySQL/MariaDB: pages of `WHERE key > last ORDER BY key LIMIT n`, each an index range scan. */
 class MysqlReader extends DatabaseReader {
-  private connect() {
+  private async connect() {
     const { source } = this;
-    return mysql.createConnection({
+    const connection = await mysql.createConnection({
       host: source.host,
       port: source.port ?? 3306,
       user: source.user,
@@ -512,6 +512,15 @@ class MysqlReader extends DatabaseReader {
       supportBigNumbers: true,
       bigNumberStrings: true,
     });
+    // The server gives a TIMESTAMP (and NOW(), FROM_UNIXTIME()) in the session's time zone, and
+    // mysql2 reads every time as UTC ('Z'): a session in the server's zone would shift them all.
+    try {
+      await connection.query(`SET time_zone = '+00:00'`);
+    } catch (error) {
+      connection.destroy();
+      throw error;
+    }
+    return connection;
   }
 
   protected quote(name: string) {
