@@ -3,6 +3,7 @@
  * PostgreSQL through a cursor; each row once, in key order, and from a checkpoint only what follows it.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer, type Socket } from 'node:net';
 import mysql from 'mysql2/promise';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -286,6 +287,22 @@ describe.each([
     for await (const batch of readerFor(zone, undefined).read(undefined, 10)) items.push(...batch.items);
     expect(items).toEqual([{ ref: 'key 1', row: { n: 1, zone: '+00:00', epoch: '2023-01-01T00:00:00.000Z' } }]);
   });
+
+  it('fails when the server takes the connection but never answers, within 10 s', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((listening) => silent.listen(0, '127.0.0.1', listening));
+    const { port } = silent.address() as { port: number };
+    try {
+      const started = Date.now();
+      const reader = readerFor({ kind, host: '127.0.0.1', port, user: 'u', database: 'd', table: 't', key: 'id' }, '');
+      await expect(reader.validate!()).rejects.toThrow(`could not connect to 127.0.0.1:${port} in 10 s`);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  }, 30_000);
 
   it('refuses a key that repeats or is null: up front by counting, and at the row, whatever the page', async ({
     skip,

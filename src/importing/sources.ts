@@ -12,6 +12,7 @@ import postgres from 'postgres';
 import { invalidInput } from '../shared/errors.js';
 import type { DatabaseSource, FileSource, ImportSource, TracardiSource } from './model.js';
 import type { SourceRow } from './rows.js';
+import { withTimeout } from '../shared/timeout.js';
 import {
   KEY_TEXT,
   KeySequence,
@@ -443,6 +444,12 @@ function keyedItems(keys: KeySequence, column: string, page: readonly Record<str
   return rows.map(({ row }, at) => ({ ref: `key ${keyRef(plain(row[column]), texts[at]!)}`, row: plainRow(row) }));
 }
 
+/** How long a reader waits for its database to take a connection and answer: a host that never does fails the run. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+const unreachable = (host: string, port: number) =>
+  `could not connect to ${host}:${port} in ${CONNECT_TIMEOUT_MS / 1000} s`;
+
 /** The key column as the rows name it, and how its values go to the server and back. */
 interface Key {
   column: string;
@@ -502,16 +509,22 @@ abstract class DatabaseReader implements RowReader {
 class MysqlReader extends DatabaseReader {
   private async connect() {
     const { source } = this;
-    const connection = await mysql.createConnection({
-      host: source.host,
-      port: source.port ?? 3306,
-      user: source.user,
-      password: this.password,
-      database: source.database,
-      timezone: 'Z',
-      supportBigNumbers: true,
-      bigNumberStrings: true,
-    });
+    const port = source.port ?? 3306;
+    const connection = await mysql
+      .createConnection({
+        host: source.host,
+        port,
+        user: source.user,
+        password: this.password,
+        database: source.database,
+        timezone: 'Z',
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+        connectTimeout: CONNECT_TIMEOUT_MS,
+      })
+      .catch((error: unknown) => {
+        throw (error as { code?: string }).code === 'ETIMEDOUT' ? new Error(unreachable(source.host, port)) : error;
+      });
     // The server gives a TIMESTAMP (and NOW(), FROM_UNIXTIME()) in the session's time zone, and
     // mysql2 reads every time as UTC ('Z'): a session in the server's zone would shift them all.
     try {
@@ -599,11 +612,28 @@ const utcTimestamp = (text: string) =>
 
 /** PostgreSQL: one cursor over the rows after the checkpoint, in key order. */
 class PostgresReader extends DatabaseReader {
-  private connect() {
+  /**
+   * A connection that answered: postgres.js connects on the first query, and waits forever for a
+   * host that never answers (trying again), so the first query is bounded.
+   */
+  private async connect() {
+    const { source } = this;
+    const port = source.port ?? 5432;
+    const sql = this.client(port);
+    try {
+      await withTimeout(sql`SELECT 1`, CONNECT_TIMEOUT_MS, unreachable(source.host, port));
+    } catch (error) {
+      await sql.end({ timeout: 0 });
+      throw error;
+    }
+    return sql;
+  }
+
+  private client(port: number) {
     const { source } = this;
     return postgres({
       host: source.host,
-      port: source.port ?? 5432,
+      port,
       user: source.user,
       password: this.password,
       database: source.database,
@@ -625,7 +655,7 @@ class PostgresReader extends DatabaseReader {
   }
 
   private async query(statement: string) {
-    const sql = this.connect();
+    const sql = await this.connect();
     try {
       return await sql.unsafe(statement);
     } finally {
@@ -647,7 +677,7 @@ class PostgresReader extends DatabaseReader {
   async *read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch> {
     const { column, form } = await this.keyOf();
     const keys = new KeySequence(column, keyAfter(after), form);
-    const sql = this.connect();
+    const sql = await this.connect();
     const key = this.quote(column);
     // Of type unknown, the parameter is typed by the server as the key, and read as such from its text.
     const last = keys.last === undefined ? [] : [sql.typed(String(keys.last), UNKNOWN_TYPE)];
