@@ -1,6 +1,7 @@
 /**
- * The database readers over 100k rows: MariaDB (127.0.0.1:3306, root, database `test`) paged by key,
- * PostgreSQL through a cursor; each row once, in key order, and from a checkpoint only what follows it.
+ * The database readers over 100k rows, MariaDB (127.0.0.1:3306, root, database `test`) and PostgreSQL,
+ * both paged by key: each row once, in key order, and from a checkpoint only what follows it; keys of
+ * many types exactly, and keys that cannot key rows refused.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
@@ -286,6 +287,30 @@ describe.each([
     const items = [];
     for await (const batch of readerFor(zone, undefined).read(undefined, 10)) items.push(...batch.items);
     expect(items).toEqual([{ ref: 'key 1', row: { n: 1, zone: '+00:00', epoch: '2023-01-01T00:00:00.000Z' } }]);
+  });
+
+  it('reads each batch in a statement of its own, holding no transaction (nor vacuum) between batches', async ({
+    skip,
+  }) => {
+    if (!tearDown || kind !== 'postgres') return skip();
+    const url = new URL(POSTGRES_ADMIN_URL);
+    url.pathname = '/test';
+    const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
+    const reader = readerFor({ kind, ...source, table, key: 'id' }, undefined);
+    const batches = reader.read(undefined, 1000)[Symbol.asyncIterator]();
+    try {
+      for (const _ of [1, 2]) {
+        expect((await batches.next()).value.items).toHaveLength(1000);
+        const holding = await sql.unsafe(
+          `SELECT state FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE $1 AND backend_xmin IS NOT NULL`,
+          [`%${table}%`],
+        );
+        expect(holding).toEqual([]);
+      }
+    } finally {
+      await batches.return?.();
+      await sql.end({ timeout: 1 });
+    }
   });
 
   it('fails when the server takes the connection but never answers, within 10 s', async () => {

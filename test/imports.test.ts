@@ -1053,7 +1053,7 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
       await sql?.end({ timeout: 1 });
     });
 
-    it('imports a table through a cursor', async ({ skip }) => {
+    it('imports a table keyset-paged', async ({ skip }) => {
       if (!sql) return skip();
       const created = await createImport({
         eventType: 'pg-table',

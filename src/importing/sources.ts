@@ -2,7 +2,7 @@
  * Readers of import sources. Each yields the rows after a checkpoint in batches, every batch with
  * the checkpoint that follows it, and a bad row as a rejection (its line or key and the reason)
  * rather than an error, so one row never stops a run. Files are streamed and databases paged by
- * their key (keyset for MySQL/MariaDB, a cursor for PostgreSQL): memory stays at one batch.
+ * their key (keyset pages, a statement each): memory stays at one batch.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -456,7 +456,20 @@ interface Key {
   form: KeyForm;
 }
 
-/** What both database readers share: the key, its check and the count of rows, whatever the driver. */
+/** A connection to a database, whichever the driver. */
+interface Session {
+  /** A statement's rows; `key`, a key's text, is its one parameter (`KeyForm.value`). */
+  rows(statement: string, key?: string | number): Promise<Record<string, unknown>[]>;
+  /** The columns a statement's rows have, each with how it goes to the server and back as a key. */
+  columns(statement: string): Promise<{ name: string; keyForm: () => KeyForm }[]>;
+  end(): Promise<void>;
+}
+
+/**
+ * A table or query of a database read in keyset pages, `WHERE key > last ORDER BY key LIMIT n`: each
+ * page is a statement of its own (an index range scan where the key is indexed), so a run holds no
+ * transaction between batches (nor vacuum back, on PostgreSQL), however long it is paused or throttled.
+ */
 abstract class DatabaseReader implements RowReader {
   private key: Promise<Key> | undefined;
   private counted: number | undefined;
@@ -468,18 +481,24 @@ abstract class DatabaseReader implements RowReader {
 
   /** An identifier as the server's dialect quotes it. */
   protected abstract quote(name: string): string;
-  /** The first row a statement returns, on a connection of its own. */
-  protected abstract first(statement: string): Promise<Record<string, unknown>>;
-  /** The columns the table or query gives, each with how it goes to the server and back as a key. */
-  protected abstract columns(): Promise<{ name: string; keyForm: () => KeyForm }[]>;
+  protected abstract open(): Promise<Session>;
 
-  protected from() {
+  private from() {
     return relation(this.source, (name) => this.quote(name));
   }
 
+  private async session<T>(work: (session: Session) => Promise<T>): Promise<T> {
+    const session = await this.open();
+    try {
+      return await work(session);
+    } finally {
+      await session.end();
+    }
+  }
+
   /** The key, found among the columns (`resolveKey`) once. */
-  protected keyOf(): Promise<Key> {
-    this.key ??= this.columns().then((columns) => {
+  private keyOf(): Promise<Key> {
+    this.key ??= this.session((session) => session.columns(`SELECT * FROM ${this.from()} LIMIT 0`)).then((columns) => {
       const column = resolveKey(
         this.source.key,
         columns.map(({ name }) => name),
@@ -489,24 +508,74 @@ abstract class DatabaseReader implements RowReader {
     return this.key;
   }
 
-  abstract read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch>;
-
   async validate() {
     const { column } = await this.keyOf();
     const [rows, keys] = [this.quote('rows'), this.quote('keys')];
-    const counted = await this.first(
-      `SELECT count(*) AS ${rows}, count(DISTINCT ${this.quote(column)}) AS ${keys} FROM ${this.from()}`,
+    const [counted] = await this.session((session) =>
+      session.rows(`SELECT count(*) AS ${rows}, count(DISTINCT ${this.quote(column)}) AS ${keys} FROM ${this.from()}`),
     );
-    this.counted = uniquelyKeyed(column, Number(counted['rows']), Number(counted['keys']));
+    this.counted = uniquelyKeyed(column, Number(counted!['rows']), Number(counted!['keys']));
   }
 
   async total() {
-    return this.counted ?? Number((await this.first(`SELECT count(*) AS n FROM ${this.from()}`))['n']);
+    if (this.counted !== undefined) return this.counted;
+    const [counted] = await this.session((session) => session.rows(`SELECT count(*) AS n FROM ${this.from()}`));
+    return Number(counted!['n']);
+  }
+
+  async *read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch> {
+    const { column, form } = await this.keyOf();
+    const keys = new KeySequence(column, keyAfter(after), form);
+    const [key, from] = [this.quote(column), this.from()];
+    const session = await this.open();
+    try {
+      let position = 0;
+      if (keys.last !== undefined) {
+        const [counted] = await session.rows(
+          `SELECT count(*) AS n FROM ${from} WHERE ${key} <= ${form.value}`,
+          keys.last,
+        );
+        position = Number(counted!['n']);
+      }
+      for (;;) {
+        const { last } = keys;
+        const where = last === undefined ? '' : `WHERE ${key} > ${form.value}`;
+        const page = await session.rows(
+          `SELECT *, ${form.text} AS ${this.quote(KEY_TEXT)} FROM ${from} ${where} ORDER BY ${key} LIMIT ${batchSize}`,
+          last,
+        );
+        if (page.length === 0) return;
+        const items = keyedItems(keys, column, page);
+        position += page.length;
+        yield { items, checkpoint: { key: keys.last! }, position };
+        if (page.length < batchSize) return;
+      }
+    } finally {
+      await session.end();
+    }
   }
 }
 
-/** MySQL/MariaDB: pages of `WHERE key > last ORDER BY key LIMIT n`, each an index range scan. */
 class MysqlReader extends DatabaseReader {
+  protected quote(name: string) {
+    return `\`${name.replace(/`/g, '``')}\``;
+  }
+
+  protected async open(): Promise<Session> {
+    const connection = await this.connect();
+    const query = (statement: string, key?: string | number) =>
+      connection.query(statement, key === undefined ? [] : [key]);
+    return {
+      rows: async (statement, key) => (await query(statement, key))[0] as Record<string, unknown>[],
+      columns: async (statement) =>
+        (await query(statement))[1].map((field) => ({
+          name: field.name,
+          keyForm: () => mysqlKeyForm(field.name, field, this.quote(field.name)),
+        })),
+      end: () => connection.end(),
+    };
+  }
+
   private async connect() {
     const { source } = this;
     const port = source.port ?? 3306;
@@ -535,65 +604,6 @@ class MysqlReader extends DatabaseReader {
     }
     return connection;
   }
-
-  protected quote(name: string) {
-    return `\`${name.replace(/`/g, '``')}\``;
-  }
-
-  private async query(statement: string) {
-    const connection = await this.connect();
-    try {
-      return await connection.query(statement);
-    } finally {
-      await connection.end();
-    }
-  }
-
-  protected async first(statement: string) {
-    const [rows] = await this.query(statement);
-    return (rows as Record<string, unknown>[])[0]!;
-  }
-
-  protected async columns() {
-    const [, fields] = await this.query(`SELECT * FROM ${this.from()} LIMIT 0`);
-    return fields.map((field) => ({
-      name: field.name,
-      keyForm: () => mysqlKeyForm(field.name, field, this.quote(field.name)),
-    }));
-  }
-
-  async *read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch> {
-    const { column, form } = await this.keyOf();
-    const keys = new KeySequence(column, keyAfter(after), form);
-    const connection = await this.connect();
-    const key = this.quote(column);
-    let position = 0;
-    try {
-      if (keys.last !== undefined) {
-        const [rows] = await connection.query(
-          `SELECT COUNT(*) AS n FROM ${this.from()} WHERE ${key} <= ${form.value}`,
-          [keys.last],
-        );
-        position = Number((rows as { n: number }[])[0]!.n);
-      }
-      for (;;) {
-        const { last } = keys;
-        const where = last === undefined ? '' : `WHERE ${key} > ${form.value}`;
-        const [rows] = await connection.query(
-          `SELECT *, ${form.text} AS ${this.quote(KEY_TEXT)} FROM ${this.from()} ${where} ORDER BY ${key} LIMIT ?`,
-          [...(last === undefined ? [] : [last]), batchSize],
-        );
-        const page = rows as Record<string, unknown>[];
-        if (page.length === 0) return;
-        const items = keyedItems(keys, column, page);
-        position += page.length;
-        yield { items, checkpoint: { key: keys.last! }, position };
-        if (page.length < batchSize) return;
-      }
-    } finally {
-      await connection.end();
-    }
-  }
 }
 
 /** PostgreSQL's pseudo-type `unknown`: a parameter so declared is typed by the statement, as a literal is. */
@@ -610,8 +620,27 @@ const TIMESTAMP_TYPE = 1114;
 const utcTimestamp = (text: string) =>
   new Date(/^\d{4,}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?$/.test(text) ? `${text}+00` : Number.NaN);
 
-/** PostgreSQL: one cursor over the rows after the checkpoint, in key order. */
 class PostgresReader extends DatabaseReader {
+  protected quote(name: string) {
+    return `"${name.replace(/"/g, '""')}"`;
+  }
+
+  protected async open(): Promise<Session> {
+    const sql = await this.connect();
+    // Of type unknown, the key's text is typed by the server as the key, and read as such.
+    const query = (statement: string, key?: string | number) =>
+      sql.unsafe(statement, key === undefined ? [] : [sql.typed(String(key), UNKNOWN_TYPE)]);
+    return {
+      rows: (statement, key) => query(statement, key),
+      columns: async (statement) =>
+        (await query(statement)).columns.map(({ name, type }) => ({
+          name,
+          keyForm: () => postgresKeyForm(type, this.quote(name)),
+        })),
+      end: () => sql.end({ timeout: 1 }),
+    };
+  }
+
   /**
    * A connection that answered: postgres.js connects on the first query, and waits forever for a
    * host that never answers (trying again), so the first query is bounded.
@@ -619,19 +648,7 @@ class PostgresReader extends DatabaseReader {
   private async connect() {
     const { source } = this;
     const port = source.port ?? 5432;
-    const sql = this.client(port);
-    try {
-      await withTimeout(sql`SELECT 1`, CONNECT_TIMEOUT_MS, unreachable(source.host, port));
-    } catch (error) {
-      await sql.end({ timeout: 0 });
-      throw error;
-    }
-    return sql;
-  }
-
-  private client(port: number) {
-    const { source } = this;
-    return postgres({
+    const sql = postgres({
       host: source.host,
       port,
       user: source.user,
@@ -648,60 +665,13 @@ class PostgresReader extends DatabaseReader {
         },
       },
     });
-  }
-
-  protected quote(name: string) {
-    return `"${name.replace(/"/g, '""')}"`;
-  }
-
-  private async query(statement: string) {
-    const sql = await this.connect();
     try {
-      return await sql.unsafe(statement);
-    } finally {
-      await sql.end({ timeout: 1 });
+      await withTimeout(sql`SELECT 1`, CONNECT_TIMEOUT_MS, unreachable(source.host, port));
+    } catch (error) {
+      await sql.end({ timeout: 0 });
+      throw error;
     }
-  }
-
-  protected async first(statement: string) {
-    return (await this.query(statement))[0]!;
-  }
-
-  protected async columns() {
-    return (await this.query(`SELECT * FROM ${this.from()} LIMIT 0`)).columns.map(({ name, type }) => ({
-      name,
-      keyForm: () => postgresKeyForm(type, this.quote(name)),
-    }));
-  }
-
-  async *read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch> {
-    const { column, form } = await this.keyOf();
-    const keys = new KeySequence(column, keyAfter(after), form);
-    const sql = await this.connect();
-    const key = this.quote(column);
-    // Of type unknown, the parameter is typed by the server as the key, and read as such from its text.
-    const last = keys.last === undefined ? [] : [sql.typed(String(keys.last), UNKNOWN_TYPE)];
-    const where = keys.last === undefined ? '' : `WHERE ${key} > ${form.value}`;
-    try {
-      let position = 0;
-      if (keys.last !== undefined) {
-        const [row] = await sql.unsafe(
-          `SELECT count(*)::bigint AS n FROM ${this.from()} WHERE ${key} <= ${form.value}`,
-          last,
-        );
-        position = Number(row!['n']);
-      }
-      const cursor = sql
-        .unsafe(`SELECT *, ${form.text} AS ${this.quote(KEY_TEXT)} FROM ${this.from()} ${where} ORDER BY ${key}`, last)
-        .cursor(batchSize);
-      for await (const page of cursor) {
-        const items = keyedItems(keys, column, page);
-        position += page.length;
-        yield { items, checkpoint: { key: keys.last! }, position };
-      }
-    } finally {
-      await sql.end({ timeout: 1 });
-    }
+    return sql;
   }
 }
 
