@@ -178,7 +178,8 @@ describe.each([
     const query: DatabaseSource = {
       kind,
       ...source,
-      query: `SELECT id, label FROM ${table} WHERE id % 2 = 0`,
+      // As typed in a SQL console: a comment at its end, and a semicolon.
+      query: `SELECT id, label FROM ${table} WHERE id % 2 = 0 -- the even ones\n;  `,
       key: 'id',
     };
     const { keys } = await readKeys(query, { key: 30 });

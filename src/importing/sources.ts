@@ -429,9 +429,13 @@ class JsonLinesReader implements RowReader {
 
 const keyAfter = (after: Checkpoint | undefined) => (after && 'key' in after ? after.key : undefined);
 
-/** Rows of a table or query from a database, ordered by the key column; `quote` quotes an identifier. */
+/**
+ * Rows of a table or query from a database, ordered by the key column; `quote` quotes an identifier. A
+ * query is a subquery: its trailing semicolons go, and a line comment ending it is closed by a line end.
+ */
 function relation(source: DatabaseSource, quote: (name: string) => string): string {
-  return source.table !== undefined ? source.table.split('.').map(quote).join('.') : `(${source.query}) AS q`;
+  if (source.table !== undefined) return source.table.split('.').map(quote).join('.');
+  return `(${source.query!.replace(/[\s;]+$/, '')}\n) AS q`;
 }
 
 /**
