@@ -96,9 +96,24 @@ describe('keyRef', () => {
     expect(keyRef('2023-01-01T00:00:00.120Z', '2023-01-01 00:00:00.120000')).toBe('2023-01-01T00:00:00.120Z');
   });
 
-  it("adds to a time read in milliseconds the server's further digits", () => {
-    expect(keyRef('2023-01-01T00:00:00.123Z', '2023-01-01 00:00:00.123456')).toBe('2023-01-01T00:00:00.123456Z');
-    expect(keyRef('2023-01-01T00:00:00.123Z', '2023-01-01 02:00:00.12345+02')).toBe('2023-01-01T00:00:00.12345Z');
+  it('keeps a time to the millisecond, as an earlier version read it, whatever further digits the server gives', () => {
+    expect(keyRef('2023-01-01T00:00:00.123Z', '2023-01-01 00:00:00.123456')).toBe('2023-01-01T00:00:00.123Z');
+    expect(keyRef('2023-01-01T00:00:00.123Z', '2023-01-01 00:00:00.123456', '2023-01-01 00:00:00.122999')).toBe(
+      '2023-01-01T00:00:00.123Z',
+    );
+  });
+
+  it("adds the server's further digits to a time in the same millisecond as the key before it", () => {
+    expect(keyRef('2023-01-01T00:00:00.123Z', '2023-01-01 00:00:00.123789', '2023-01-01 00:00:00.123456')).toBe(
+      '2023-01-01T00:00:00.123789Z',
+    );
+    expect(keyRef('2023-01-01T00:00:00.123Z', '2023-01-01 02:00:00.12345+02', '2023-01-01 02:00:00.1231+02')).toBe(
+      '2023-01-01T00:00:00.12345Z',
+    );
+    // The first key of a millisecond keeps the ref an earlier version gave it.
+    expect(keyRef('2023-01-01T00:00:00.123Z', '2023-01-01 00:00:00.1231', '2023-01-01 00:00:00.12')).toBe(
+      '2023-01-01T00:00:00.123Z',
+    );
   });
 
   it("gives the server's text for a value JSON cannot hold", () => {

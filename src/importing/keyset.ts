@@ -162,17 +162,28 @@ export function postgresKeyForm(type: number, quoted: string): KeyForm {
 /** A time as JSON holds it, from a JavaScript Date: milliseconds, in UTC. */
 const ISO_TIME = /^([+-]?\d{4,6}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d{3}Z$/;
 
+/** A time as the server writes it, down to the millisecond (its further digits left out). */
+const toMillisecond = (text: string) =>
+  text.replace(
+    /(:\d\d:\d\d)(?:\.(\d*))?/,
+    (_, seconds: string, fraction = '') => `${seconds}.${fraction.padEnd(3, '0').slice(0, 3)}`,
+  );
+
 /**
- * The text a row's ref (and so its event id) gives its key: the key as read, as it always was, but
- * a time read into a Date (milliseconds) with the digits the server gives beyond them, so that keys
- * a microsecond apart are two rows. A value JSON cannot hold (an invalid date) is the server's text.
+ * The text a row's ref (and so its event id) gives its key: the key as read, as it always was (a time
+ * read into a Date, so to the millisecond), so that a run of an earlier version, repeated or resumed,
+ * stores nothing twice. Of keys a microsecond apart in one millisecond, which an earlier version gave
+ * one ref (keeping the first row), the first keeps it and each later one adds the server's further
+ * digits: `previous` is the server's text of the key before it in key order. A value JSON cannot hold
+ * (an invalid date) is the server's text.
  */
-export function keyRef(asRead: unknown, text: string): string {
+export function keyRef(asRead: unknown, text: string, previous?: string): string {
   if (typeof asRead === 'number') return String(asRead);
   if (typeof asRead !== 'string') return text;
   const time = ISO_TIME.exec(asRead);
   const fraction = time && /:\d\d\.(\d{4,})/.exec(text)?.[1]?.replace(/0+$/, '');
-  return fraction && fraction.length > 3 ? `${time[1]}.${fraction}Z` : asRead;
+  const sameMillisecond = previous !== undefined && toMillisecond(previous) === toMillisecond(text);
+  return fraction && fraction.length > 3 && sameMillisecond ? `${time[1]}.${fraction}Z` : asRead;
 }
 
 /**

@@ -15,6 +15,7 @@ import type { SourceRow } from './rows.js';
 import { withTimeout } from '../shared/timeout.js';
 import {
   KEY_TEXT,
+  keyError,
   KeySequence,
   keyRef,
   mysqlKeyForm,
@@ -39,7 +40,7 @@ export interface ReadBatch {
 export interface RowReader {
   /**
    * Refuses a source that cannot be read as configured (a database key that repeats), before a run
-   * reads it: when it starts and each time it resumes.
+   * reads it, when it starts (a repeat read later fails the run as it is read).
    */
   validate?(): Promise<void>;
   /** What `position` counts up to, when the source can say up front. */
@@ -444,8 +445,12 @@ function relation(source: DatabaseSource, quote: (name: string) => string): stri
  */
 function keyedItems(keys: KeySequence, column: string, page: readonly Record<string, unknown>[]): ReadItem[] {
   const rows = page.map(({ [KEY_TEXT]: text, ...row }) => ({ text: text === null ? null : String(text), row }));
+  const before = keys.last === undefined ? undefined : String(keys.last);
   const texts = keys.page(rows.map(({ text }) => text));
-  return rows.map(({ row }, at) => ({ ref: `key ${keyRef(plain(row[column]), texts[at]!)}`, row: plainRow(row) }));
+  return rows.map(({ row }, at) => ({
+    ref: `key ${keyRef(plain(row[column]), texts[at]!, at === 0 ? before : texts[at - 1])}`,
+    row: plainRow(row),
+  }));
 }
 
 /** How long a reader waits for its database to take a connection and answer: a host that never does fails the run. */
@@ -535,6 +540,15 @@ abstract class DatabaseReader implements RowReader {
     try {
       let position = 0;
       if (keys.last !== undefined) {
+        // MySQL casts text it cannot read to NULL, after which no row would follow: the run would end done.
+        if (this.source.kind === 'mysql') {
+          const [read] = await session.rows(`SELECT ${form.value} IS NULL AS ${this.quote('lost')}`, keys.last);
+          if (Number(read!['lost']) === 1)
+            throw keyError(
+              column,
+              `cannot go on from ${keys.last}, which the server reads as no value: start a new run`,
+            );
+        }
         const [counted] = await session.rows(
           `SELECT count(*) AS n FROM ${from} WHERE ${key} <= ${form.value}`,
           keys.last,
@@ -601,7 +615,7 @@ class MysqlReader extends DatabaseReader {
     // The server gives a TIMESTAMP (and NOW(), FROM_UNIXTIME()) in the session's time zone, and
     // mysql2 reads every time as UTC ('Z'): a session in the server's zone would shift them all.
     try {
-      await connection.query(`SET time_zone = '+00:00'`);
+      await connection.query(`SET time_zone = '+00:00', max_sort_length = 8388608`);
     } catch (error) {
       connection.destroy();
       throw error;
