@@ -29,6 +29,17 @@ const toSegment = (row: Row): Segment => ({
   resegmentRequest: row.resegment_requested as number,
 });
 
+/** A segment's columns as create and update take them, $1 to $7. */
+const segmentParams = (id: string, segment: Omit<SegmentInput, 'id'>) => [
+  id,
+  segment.name,
+  segment.machineName,
+  segment.description,
+  segment.condition,
+  segment.enabled,
+  segment.eventTypes,
+];
+
 export class SqlSegments implements SegmentRepository {
   constructor(private readonly db: Database) {}
 
@@ -52,15 +63,7 @@ export class SqlSegments implements SegmentRepository {
         `INSERT INTO segments (id, name, machine_name, description, condition, enabled, event_types, resegment_requested)
          VALUES ($1, $2, $3, $4, $5, $6, $7::text[], CASE WHEN $6 THEN 1 ELSE 0 END)
          ON CONFLICT (id) DO NOTHING RETURNING *`,
-        [
-          segment.id,
-          segment.name,
-          segment.machineName,
-          segment.description,
-          segment.condition,
-          segment.enabled,
-          segment.eventTypes,
-        ],
+        segmentParams(segment.id, segment),
       );
       return row && toSegment(row);
     } catch (error) {
@@ -76,15 +79,7 @@ export class SqlSegments implements SegmentRepository {
               event_types = $7::text[], updated_at = now(), failed_at = NULL, failure = NULL,
               resegment_requested = resegment_requested + CASE WHEN $6 THEN 1 ELSE 0 END
         WHERE id = $1 RETURNING *`,
-      [
-        id,
-        segment.name,
-        segment.machineName,
-        segment.description,
-        segment.condition,
-        segment.enabled,
-        segment.eventTypes,
-      ],
+      segmentParams(id, segment),
     );
     return row && toSegment(row);
   }
