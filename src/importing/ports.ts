@@ -11,6 +11,8 @@ import type { ImportedEvent, ImportedProfile, ImportedSession } from './tracardi
 import type { ProfileUpsert } from './rows.js';
 
 export type ImportRunState = 'queued' | 'running' | 'paused' | 'cancelled' | 'done' | 'failed';
+/** A run that is going: not yet ended, so its import runs no other and is not deleted. */
+export const GOING_STATES: readonly ImportRunState[] = ['queued', 'running', 'paused'];
 
 export interface ImportRun {
   id: string;

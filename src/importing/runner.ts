@@ -11,15 +11,16 @@ import { DomainError, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { DEFAULT_BATCH_SIZE, type ImportConfig } from './model.js';
 import { nextBatchAt, pacedBatchSize, waitUntil } from './pace.js';
-import type {
-  BatchOutcome,
-  Collector,
-  ImportRun,
-  ImportRunState,
-  ImportStore,
-  ReaderFactory,
-  RecordWriter,
-  RunWork,
+import {
+  GOING_STATES,
+  type BatchOutcome,
+  type Collector,
+  type ImportRun,
+  type ImportRunState,
+  type ImportStore,
+  type ReaderFactory,
+  type RecordWriter,
+  type RunWork,
 } from './ports.js';
 import { RowRejected, rowToEvent, rowToProfile, type SourceRow } from './rows.js';
 import { tracardiEvent, tracardiProfile, tracardiSession } from './tracardi.js';
@@ -68,7 +69,7 @@ async function enqueueRun(queue: JobQueue, runId: string): Promise<void> {
 /** The states a resume queues again from. */
 const RESUMABLE: readonly ImportRunState[] = ['paused', 'failed', 'running', 'queued'];
 
-const isGoing = (run: ImportRun) => run.state === 'queued' || run.state === 'running' || run.state === 'paused';
+const isGoing = (run: ImportRun) => GOING_STATES.includes(run.state);
 
 /** An import's run is going (queued, running or paused): another may not start, nor the import be deleted. */
 export class RunGoing extends DomainError {
@@ -128,7 +129,7 @@ export async function changeRun(
     action === 'pause'
       ? await imports.transition(runId, ['queued', 'running'], 'paused')
       : action === 'cancel'
-        ? await imports.transition(runId, ['queued', 'running', 'paused'], 'cancelled')
+        ? await imports.transition(runId, GOING_STATES, 'cancelled')
         : // A running run whose worker was killed is resumed too; should that worker live, its next
           // batch finds its claim gone and it stops. A queued one is queued again (its job may be lost).
           await imports.transition(runId, RESUMABLE, 'queued');

@@ -7,6 +7,7 @@ import type { Database, SqlExecutor } from './database.js';
 import { iso, type Row } from './rows.js';
 import type { ImportConfig, ImportDraft } from '../importing/model.js';
 import {
+  GOING_STATES,
   KEPT_REJECTIONS,
   type BatchOutcome,
   type ImportRun,
@@ -23,9 +24,9 @@ import type { Checkpoint } from '../importing/sources.js';
 async function goingRunOf(tx: SqlExecutor, importId: string): Promise<ImportRun | undefined> {
   await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`meridian:import-runs:${importId}`]);
   const [row] = await tx.query(
-    `SELECT * FROM import_runs WHERE import_id = $1 AND state IN ('queued', 'running', 'paused')
+    `SELECT * FROM import_runs WHERE import_id = $1 AND state = ANY($2::text[])
       ORDER BY created_at DESC LIMIT 1`,
-    [importId],
+    [importId, GOING_STATES],
   );
   return row && toRun(row);
 }
