@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/storage/database.js';
 import { SqlTrackingStore } from '../src/storage/sql-tracking-store.js';
 import type { EventRecord, ProfileState, SessionState } from '../src/tracking/model.js';
-import type { BatchWrites } from '../src/tracking/ports.js';
+import { StoredEventId, type AppendedEvent, type BatchWrites } from '../src/tracking/ports.js';
 import { openedSession } from '../src/tracking/visit.js';
 import { BACKENDS } from './support/api.js';
 import { openTestDatabase } from './support/db.js';
@@ -109,6 +109,59 @@ for (const backend of BACKENDS) {
         expect(await eventsCount('s3')).toBeUndefined();
       },
     );
+
+    it("tells an append's outcome row by row: stored on the session's profile, kept where stored, declined", async () => {
+      await write({
+        newProfiles: [profile('ap1'), profile('ap2')],
+        newSessions: [session('as1', 'ap1'), session('as2', 'ap2'), { ...session('as3', 'ap2'), status: 'ended' }],
+        events: [event('ae-stored', 'as1', 'ap1')],
+      });
+      const appended = (id: string, sessionId: string, profileId: string | undefined): AppendedEvent => ({
+        id,
+        type: 'order',
+        sessionId,
+        profileId,
+        properties: { text: 'a "quoted" \\ word' },
+        occurredAt: now,
+      });
+      const batch = [
+        appended('ae-1', 'as1', 'ap1'),
+        appended('ae-stored', 'as1', 'ap1'),
+        appended('ae-2', 'as2', undefined),
+        appended('ae-3', 'as-unknown', 'ap1'),
+        appended('ae-4', 'as3', 'ap2'),
+        appended('ae-5', 'as2', 'ap2'),
+        appended('ae-8', 'as1', 'no-such-person'),
+      ];
+      const append = (events: AppendedEvent[], idsMayBeStored: boolean) =>
+        store.transaction((tx) => store.appendEvents(tx, { sourceId: 'web', events, now }, idsMayBeStored));
+      // Told that no id is stored, it fails on the one that is, and stores nothing.
+      await expect(append(batch, false)).rejects.toBeInstanceOf(StoredEventId);
+      expect(await storedEvents(['ae-1', 'ae-2', 'ae-5'])).toBe(0);
+
+      const outcome = await append(batch, true);
+      // A row naming no profile, or one no profile holds, is stored on its session's; one whose id was
+      // stored is neither stored nor declined.
+      expect(outcome.stored).toEqual([
+        { id: 'ae-1', type: 'order', sessionId: 'as1', profileId: 'ap1' },
+        { id: 'ae-2', type: 'order', sessionId: 'as2', profileId: 'ap2' },
+        { id: 'ae-5', type: 'order', sessionId: 'as2', profileId: 'ap2' },
+        { id: 'ae-8', type: 'order', sessionId: 'as1', profileId: 'ap1' },
+      ]);
+      // An unknown session, an ended visit.
+      expect(outcome.declined).toEqual([3, 4]);
+      const [stored] = await db.query<{ properties: unknown }>("SELECT properties FROM events WHERE id = 'ae-1'");
+      expect(stored?.properties).toEqual({ text: 'a "quoted" \\ word' });
+
+      const fresh = await append([appended('ae-6', 'as2', undefined), appended('ae-7', 'as1', 'ap1')], false);
+      expect(fresh).toEqual({
+        stored: [
+          { id: 'ae-6', type: 'order', sessionId: 'as2', profileId: 'ap2' },
+          { id: 'ae-7', type: 'order', sessionId: 'as1', profileId: 'ap1' },
+        ],
+        declined: [],
+      });
+    });
 
     it('runs a batch that met a creation race again, as it would then read what the other one created', async () => {
       let attempts = 0;

@@ -36,6 +36,22 @@ export function derivedId(...parts: string[]): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+/**
+ * The session derived from a profile, remembered for the rows that follow: a history names each
+ * person again and again, and a hash is a good share of mapping a row. Bounded: forgotten by the hundred thousand.
+ */
+const derivedSessions = new Map<string, string>();
+function derivedSessionId(importId: string, profileId: string): string {
+  const key = `${importId}\u0000${profileId}`;
+  let id = derivedSessions.get(key);
+  if (id === undefined) {
+    if (derivedSessions.size >= 100_000) derivedSessions.clear();
+    id = derivedId(importId, 'session', profileId);
+    derivedSessions.set(key, id);
+  }
+  return id;
+}
+
 /** A column by its name, else a dot path into nested objects (JSON rows). */
 function lookUp(row: SourceRow, path: string): unknown {
   if (Object.hasOwn(row, path)) return row[path];
@@ -346,7 +362,7 @@ export function rowToEvent(importId: string, rowKey: string, row: SourceRow, map
   const profileId =
     profileValue === undefined ? derivedId(importId, 'profile', rowKey) : idText(profileValue, 'profileId');
   const sessionId =
-    sessionValue === undefined ? derivedId(importId, 'session', profileId) : idText(sessionValue, 'sessionId');
+    sessionValue === undefined ? derivedSessionId(importId, profileId) : idText(sessionValue, 'sessionId');
   const occurredAt =
     plan.time && checkRequired(coerceDate(rawOf(row, plan.time), plan.time.format, 'time'), plan.time, 'time');
   const properties = mapping.properties === undefined ? { ...row } : mapped(row, mapping.properties, 'properties');

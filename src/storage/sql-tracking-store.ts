@@ -17,6 +17,7 @@ import { deepEquals } from '../condition/values.js';
 import type { ProfileDocument } from '../mapping/apply.js';
 import { writableProfileColumns } from './rows.js';
 import { insertEventsFrom, type OnDuplicateEvent } from './event-insert.js';
+import { textArray } from './text-array.js';
 import { recordAppliedMappings } from './sql-mappings.js';
 
 /**
@@ -209,30 +210,31 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
     { sourceId, events, now }: AppendBatch,
     idsMayBeStored: boolean,
   ): Promise<AppendOutcome> {
-    const rows = await tx
-      .query<{
-        id: string | null;
-        type: string;
-        profile_id: string;
-        session_id: string;
-        declined: number | null;
-      }>(idsMayBeStored ? APPEND_EVENTS : APPEND_NEW_EVENTS, [
-        events.map((event) => event.id),
-        events.map((event) => event.sessionId),
-        events.map((event) => event.profileId ?? null),
-        events.map((event) => JSON.stringify(event.properties)),
-        events.map((event) => event.occurredAt.toISOString()),
-        events.map((event) => event.type),
-        sourceId,
-        now.toISOString(),
-      ])
+    const told = await tx
+      .query<{ n: string; profile_id: string | null; outcome: 'stored' | 'kept' | 'declined' }>(
+        idsMayBeStored ? APPEND_EVENTS : APPEND_NEW_EVENTS,
+        [
+          textArray(events.map((event) => event.id)),
+          textArray(events.map((event) => event.sessionId)),
+          textArray(events.map((event) => event.profileId ?? null)),
+          textArray(events.map((event) => JSON.stringify(event.properties))),
+          textArray(events.map((event) => event.occurredAt.toISOString())),
+          textArray(events.map((event) => event.type)),
+          sourceId,
+          now.toISOString(),
+        ],
+      )
       .catch((error: unknown) => {
         throw isUniqueViolation(error) ? new StoredEventId() : error;
       });
+    const exceptions = new Map(told.map((row) => [Number(row.n) - 1, row]));
     const outcome: AppendOutcome = { stored: [], declined: [] };
-    for (const row of rows)
-      if (row.declined !== null) outcome.declined.push(Number(row.declined) - 1);
-      else outcome.stored.push({ id: row.id!, type: row.type, profileId: row.profile_id, sessionId: row.session_id });
+    for (const [index, { id, type, sessionId, profileId }] of events.entries()) {
+      const told = exceptions.get(index);
+      if (told?.outcome === 'declined') outcome.declined.push(index);
+      else if (told?.outcome !== 'kept')
+        outcome.stored.push({ id, type, sessionId, profileId: told?.profile_id ?? profileId! });
+    }
     return outcome;
   }
 
@@ -307,13 +309,15 @@ const WRITE_HISTORY = `WITH new_events AS (
  * meanwhile is waited for and the conditions are checked again on what it committed (unlocked, an
  * event would land in a visit just ended, or on a person just deleted). Each is stored unless its id
  * is (a batch read again after a kill stores nothing twice) and its session gets a touch; the rest are
- * declined, by their 1-based position.
+ * declined. The answer names only the rows whose outcome is not "stored as named", by their 1-based
+ * position: declined, kept (its id was stored), or stored on the session's profile where the row named
+ * another or none; sending a batch's rows back would cost both sides more than the statement saves.
  */
 const appendEvents = (onDuplicate: OnDuplicateEvent) => `WITH r AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
       AS r(id, session_id, profile_key, properties, occurred_at, type, n)
   ), open AS (
-    SELECT r.n, r.id, r.type, r.session_id, s.profile_id, r.properties, r.occurred_at
+    SELECT r.n, r.id, r.type, r.session_id, s.profile_id, r.profile_key, r.properties, r.occurred_at
       FROM r JOIN sessions s ON s.id = r.session_id AND s.id = ANY($2::text[])
      WHERE s.status <> 'ended'
        AND EXISTS (SELECT 1 FROM profiles p WHERE p.id = s.profile_id)
@@ -328,14 +332,22 @@ const appendEvents = (onDuplicate: OnDuplicateEvent) => `WITH r AS (
                occurred_at::timestamptz AS occurred_at, $8::timestamptz AS inserted_at FROM open) AS o`,
       onDuplicate,
     )}
-    RETURNING id, type, profile_id, session_id
+    RETURNING id, session_id
   ), touches AS (
     INSERT INTO session_touches (session_id, events, touched_at)
     SELECT session_id, count(*), $8::timestamptz FROM stored GROUP BY session_id
   )
-  SELECT id, type, profile_id, session_id, NULL::bigint AS declined FROM stored
+  ${
+    onDuplicate === 'fail'
+      ? // Every open row is stored (a stored id fails the statement): only those stored on another
+        // profile than the row names are told.
+        `SELECT n, profile_id, 'stored' AS outcome FROM open WHERE profile_key IS DISTINCT FROM profile_id`
+      : `SELECT o.n, o.profile_id, CASE WHEN st.id IS NULL THEN 'kept' ELSE 'stored' END AS outcome
+           FROM open o LEFT JOIN stored st ON st.id = o.id
+          WHERE st.id IS NULL OR o.profile_key IS DISTINCT FROM o.profile_id`
+  }
   UNION ALL
-  SELECT NULL, NULL, NULL, NULL, n FROM r WHERE NOT EXISTS (SELECT 1 FROM open WHERE open.n = r.n)`;
+  SELECT n, NULL, 'declined' FROM r WHERE NOT EXISTS (SELECT 1 FROM open WHERE open.n = r.n)`;
 const APPEND_EVENTS = appendEvents('keep-stored');
 /** A batch none of whose ids is stored, as most are: without the speculative insertion of ON CONFLICT. */
 const APPEND_NEW_EVENTS = appendEvents('fail');
