@@ -40,14 +40,21 @@ export function derivedId(...parts: string[]): string {
  * The session derived from a profile, remembered for the rows that follow: a history names each
  * person again and again, and a hash is a good share of mapping a row. Bounded: forgotten by the hundred thousand.
  */
-const derivedSessions = new Map<string, string>();
+const derivedSessions = new Map<string, Map<string, string>>();
+let derivedSessionsHeld = 0;
 function derivedSessionId(importId: string, profileId: string): string {
-  const key = `${importId}\u0000${profileId}`;
-  let id = derivedSessions.get(key);
+  let ofImport = derivedSessions.get(importId);
+  if (ofImport === undefined) derivedSessions.set(importId, (ofImport = new Map()));
+  let id = ofImport.get(profileId);
   if (id === undefined) {
-    if (derivedSessions.size >= 100_000) derivedSessions.clear();
+    if (derivedSessionsHeld >= 100_000) {
+      derivedSessions.clear();
+      derivedSessions.set(importId, (ofImport = new Map()));
+      derivedSessionsHeld = 0;
+    }
     id = derivedId(importId, 'session', profileId);
-    derivedSessions.set(key, id);
+    ofImport.set(profileId, id);
+    derivedSessionsHeld++;
   }
   return id;
 }
