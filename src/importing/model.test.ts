@@ -18,6 +18,16 @@ const draft: ImportDraft = {
   mapping: { profileId: 'email' },
 };
 
+/** What checkDraft names as wrong with a mapping, nothing when it saves. */
+const problems = (mapping: ImportDraft['mapping']) => {
+  try {
+    checkDraft({ ...draft, mapping });
+    return [];
+  } catch (error) {
+    return (error as DomainError).details;
+  }
+};
+
 describe('fileImportId', () => {
   it('is the same for the same file and settings, whatever the batch size or throttle', () => {
     const id = fileImportId(draft);
@@ -44,14 +54,6 @@ describe('fileImportId', () => {
 
 describe('checkDraft', () => {
   it('names a date format that cannot read a date, where it is read as one', () => {
-    const problems = (mapping: ImportDraft['mapping']) => {
-      try {
-        checkDraft({ ...draft, mapping });
-        return [];
-      } catch (error) {
-        return (error as DomainError).details;
-      }
-    };
     expect(
       problems({
         time: { from: 'at', format: 'DD/MM hh:mm' },
@@ -62,5 +64,33 @@ describe('checkDraft', () => {
       { field: 'mapping.properties.due.format', message: 'expected iso, epoch, epoch-ms, or a pattern with YYYY' },
     ]);
     expect(problems({ time: { from: 'at', format: 'YYYY-MM-DD hh:mm:ss.SSS A ZZ' } })).toEqual([]);
+  });
+});
+
+describe('checkDraft of the paths a mapping writes', () => {
+  it('refuses a key that reaches into a prototype, and an empty key', () => {
+    expect(
+      problems({
+        properties: { '__proto__.polluted': 'a', 'constructor.prototype.x': 'b', 'a..b': 'c', '.x': 'd' },
+        traits: { 'x.prototype': 'e' },
+      }),
+    ).toEqual([
+      { field: 'mapping.properties.__proto__.polluted', message: 'key "__proto__" is not allowed' },
+      { field: 'mapping.properties.constructor.prototype.x', message: 'key "constructor" is not allowed' },
+      { field: 'mapping.properties.a..b', message: 'expected a dot path of keys that are not empty (order.id)' },
+      { field: 'mapping.properties..x', message: 'expected a dot path of keys that are not empty (order.id)' },
+      { field: 'mapping.traits.x.prototype', message: 'key "prototype" is not allowed' },
+    ]);
+  });
+
+  it('refuses a path inside another mapped one, unless that one is JSON to lay it into', () => {
+    expect(problems({ properties: { order: 'id', 'order.id': 'email' } })).toEqual([
+      {
+        field: 'mapping.properties.order.id',
+        message:
+          'goes inside "order", which is mapped to a value of its own: map one of the two, or make "order" of type json',
+      },
+    ]);
+    expect(problems({ pii: { order: { from: 'o', type: 'json' }, 'order.id': 'id', orders: 'x' } })).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@
  * how a row maps to an event. Tracardi's `{name, description, module, config, eventSource, eventType,
  * enabled}`, with the source's kind in place of the module.
  */
+import { FORBIDDEN_KEYS } from '../condition/path.js';
 import { invalidInput, type FieldProblem } from '../shared/errors.js';
 import { dateFormatProblem, derivedId } from './rows.js';
 import { TRACARDI_INDICES, type TracardiIndex } from './tracardi.js';
@@ -190,6 +191,12 @@ export function checkDraft(draft: ImportDraft): void {
     ...Object.fromEntries(Object.entries(draft.mapping?.traits ?? {}).map(([key, value]) => [`traits.${key}`, value])),
     ...Object.fromEntries(Object.entries(draft.mapping?.pii ?? {}).map(([key, value]) => [`pii.${key}`, value])),
   });
+  for (const [group, targets] of Object.entries({
+    properties: draft.mapping?.properties,
+    traits: draft.mapping?.traits,
+    pii: draft.mapping?.pii,
+  }))
+    problems.push(...targetPathProblems(group, targets ?? {}));
   for (const [name, field] of fields) {
     if (field === undefined || typeof field === 'string') continue;
     if ((field.from === undefined) === (field.template === undefined))
@@ -206,6 +213,32 @@ export function checkDraft(draft: ImportDraft): void {
   if (rate !== undefined && !(rate > 0)) problems.push({ field: 'options.rowsPerSecond', message: 'expected > 0' });
   if (problems.length > 0)
     throw invalidInput(problems.map((problem) => `${problem.field}: ${problem.message}`).join('; '), problems);
+}
+
+/**
+ * What is wrong with the dot paths a mapping writes (`properties`, `traits`, `pii`): an empty key
+ * (`a..b`), a key that would write into Object.prototype, or a path inside another mapped path whose
+ * value is not a JSON object (`order` and `order.id`: one value would silently replace the other).
+ */
+function targetPathProblems(group: string, targets: Record<string, FieldMapping | string>): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const paths = Object.keys(targets);
+  for (const path of paths) {
+    const field = `mapping.${group}.${path}`;
+    const parts = path.split('.');
+    const forbidden = parts.find((part) => FORBIDDEN_KEYS.has(part));
+    if (parts.includes(''))
+      problems.push({ field, message: 'expected a dot path of keys that are not empty (order.id)' });
+    else if (forbidden !== undefined) problems.push({ field, message: `key "${forbidden}" is not allowed` });
+    const outer = paths.find((other) => path.startsWith(`${other}.`));
+    const outerMapping = outer === undefined ? undefined : targets[outer]!;
+    if (outer !== undefined && (typeof outerMapping === 'string' || outerMapping?.type !== 'json'))
+      problems.push({
+        field,
+        message: `goes inside "${outer}", which is mapped to a value of its own: map one of the two, or make "${outer}" of type json`,
+      });
+  }
+  return problems;
 }
 
 /**

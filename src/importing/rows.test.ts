@@ -144,6 +144,20 @@ describe('rowToEvent', () => {
     expect(event.occurredAt).toBeUndefined();
   });
 
+  it('writes a "__proto__" or "constructor" key as data, never into a prototype', () => {
+    const event = rowToEvent(
+      'imp',
+      'line 2',
+      { a: '1' },
+      { properties: { '__proto__.polluted': 'a', 'constructor.prototype.polluted': 'a' } },
+    );
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    expect(Object.getPrototypeOf(event.properties)).toBe(Object.prototype);
+    expect(JSON.parse(JSON.stringify(event.properties))).toEqual(
+      JSON.parse('{"__proto__": {"polluted": "1"}, "constructor": {"prototype": {"polluted": "1"}}}'),
+    );
+  });
+
   it('rejects a row missing a required value', () => {
     expect(() => rowToEvent('imp', 'line 3', { a: '' }, { properties: { a: { from: 'a', required: true } } })).toThrow(
       'properties.a: "a" is missing or empty',

@@ -252,14 +252,27 @@ function valueOf(row: SourceRow, mapping: FieldMapping, field: string): unknown 
   return checkRequired(coerce(rawOf(row, mapping), mapping.type, mapping.format, field), mapping, field);
 }
 
-/** Sets the value at a path's parts (`a.b.c` split) in a nested object, making the objects on the way. */
+/** A key as data: defineProperty, so that a "__proto__" key neither replaces the prototype nor reaches it. */
+const setOwn = <T>(node: Record<string, unknown>, key: string, value: T): T => {
+  Object.defineProperty(node, key, { value, enumerable: true, writable: true, configurable: true });
+  return value;
+};
+
+/**
+ * Sets the value at a path's parts (`a.b.c` split) in a nested object, making the objects on the way.
+ * Only own keys are followed: an inherited one (`__proto__`, `constructor`) would write into a prototype
+ * every object of the process shares (saving an import refuses such paths; one saved before may hold them).
+ */
 function setPath(target: Record<string, unknown>, parts: readonly string[], value: unknown): void {
   let node = target;
   for (let at = 0; at < parts.length - 1; at++) {
-    const next = node[parts[at]!];
-    node = next !== null && typeof next === 'object' ? (next as Record<string, unknown>) : (node[parts[at]!] = {});
+    const next = Object.hasOwn(node, parts[at]!) ? node[parts[at]!] : undefined;
+    node =
+      next !== null && typeof next === 'object'
+        ? (next as Record<string, unknown>)
+        : setOwn<Record<string, unknown>>(node, parts[at]!, {});
   }
-  node[parts.at(-1)!] = value;
+  setOwn(node, parts.at(-1)!, value);
 }
 
 const idText = (value: unknown, field: string): string => {
