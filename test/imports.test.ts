@@ -441,6 +441,8 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
       // A type with an event-to-profile mapping goes through collect, which applies it.
       { user: 'typed-1', event: 'typed-plan-chosen', plan: 'pro' },
       { user: 'typed-2' },
+      { user: 'typed-2', event: 'x'.repeat(129) },
+      // Blanks are no value: no type.
       { user: 'typed-2', event: ' ' },
     ];
     writeFileSync(path, `${rows.map((row) => JSON.stringify(row)).join('\n')}\n`);
@@ -452,7 +454,7 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     });
     expect(created).toMatchObject({ mapping: { type: 'event' } });
     const view = await finished(await run(created.id));
-    expect(view).toMatchObject({ state: 'done', rowsStored: 6, rowsRejected: 2 });
+    expect(view).toMatchObject({ state: 'done', rowsStored: 7, rowsRejected: 2 });
     const rejections = (await api.admin({ method: 'GET', url: `/jobs/${view.id}/rejections` })).json<
       { ref: string; reason: string }[]
     >();
@@ -466,7 +468,7 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
         GROUP BY type ORDER BY type`,
     );
     expect(stored).toEqual([
-      { type: 'typed-default', n: 2 },
+      { type: 'typed-default', n: 3 },
       { type: 'typed-order', n: 1 },
       { type: 'typed-page-view', n: 2 },
       { type: 'typed-plan-chosen', n: 1 },

@@ -25,6 +25,35 @@ describe('coerce', () => {
     expect(coerce(7, undefined, undefined, 'f')).toBe('7');
   });
 
+  it('reads numbers in decimal notation only, as numbers and epoch times', () => {
+    for (const [text, number] of [
+      ['-0.5', -0.5],
+      ['+5', 5],
+      ['.5', 0.5],
+      ['5.', 5],
+      ['1E3', 1000],
+      [' 42 ', 42],
+    ] as const)
+      expect(coerce(text, 'number', undefined, 'f')).toBe(number);
+    for (const text of ['0x1F', '0b11', '0o7', '1,5', '1_000', 'Infinity', '1e400']) {
+      expect(() => coerce(text, 'number', undefined, 'f')).toThrow(`f: expected a number, got "${text}"`);
+      expect(() => coerce(text, 'date', 'epoch', 'f')).toThrow(`f: expected a date (epoch), got "${text}"`);
+    }
+  });
+
+  it('takes a blank value (a padded cell, a template of empty values) for none, whatever the type', () => {
+    for (const type of ['string', 'number', 'boolean', 'date', 'json'] as const)
+      expect(coerce('  ', type, undefined, 'f')).toBeUndefined();
+    expect(coerce(' \t', 'date', 'epoch', 'f')).toBeUndefined();
+    const mapping = { properties: { name: { template: '{{first}} {{last}}', required: true } } };
+    expect(() => rowToEvent('imp', 'line 2', { first: '', last: null }, mapping)).toThrow(
+      'properties.name: the template is missing or empty',
+    );
+    expect(rowToEvent('imp', 'line 3', { a: ' ' }, { profileId: 'a' }).profileId).toBe(
+      derivedId('imp', 'profile', 'line 3'),
+    );
+  });
+
   it('rejects what is not of its type, naming the field', () => {
     expect(() => coerce('12a', 'number', undefined, 'price')).toThrow(
       new RowRejected('price: expected a number, got "12a"'),

@@ -154,11 +154,25 @@ function parsePattern(text: string, pattern: string): Date | undefined {
   return new Date(date.getTime() - offsetMinutes(groups['offset'] ?? 'Z') * 60_000);
 }
 
+/** Decimal notation only: Number() would also read `0x1F`, `0b11` and `0o7`, and a blank as 0. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/** A number, a bigint, or text in decimal notation as a number; NaN for anything else. */
+function decimal(value: unknown): number {
+  if (typeof value === 'number' || typeof value === 'bigint') return Number(value);
+  const text = typeof value === 'string' ? value.trim() : '';
+  return DECIMAL.test(text) ? Number(text) : Number.NaN;
+}
+
+/** No value: absent, null, or text that is empty or only blanks (a padded CSV cell, a template of empty values). */
+const isNoValue = (value: unknown) =>
+  value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+
 function toDate(value: unknown, format = 'iso'): Date | undefined {
   if (value instanceof Date) return value;
   if (format === 'epoch' || format === 'epoch-ms') {
-    const number = typeof value === 'number' ? value : Number(String(value).trim());
-    if (!Number.isFinite(number) || String(value).trim() === '') return undefined;
+    const number = decimal(value);
+    if (!Number.isFinite(number)) return undefined;
     return new Date(format === 'epoch' ? number * 1000 : number);
   }
   if (typeof value !== 'string') return undefined;
@@ -172,7 +186,7 @@ function toDate(value: unknown, format = 'iso'): Date | undefined {
 
 /** A value as a date; undefined for no value; throws RowRejected naming the field and the format expected. */
 function coerceDate(value: unknown, format: string | undefined, field: string): Date | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
+  if (isNoValue(value)) return undefined;
   const date = toDate(value, format);
   if (date && !Number.isNaN(date.getTime())) return date;
   throw new RowRejected(`${field}: expected a date (${format ?? 'iso'}), got ${JSON.stringify(value)}`);
@@ -188,7 +202,7 @@ export function coerce(
   const fail = (expected: string): never => {
     throw new RowRejected(`${field}: expected ${expected}, got ${JSON.stringify(value)}`);
   };
-  if (value === undefined || value === null || value === '') return undefined;
+  if (isNoValue(value)) return undefined;
   switch (type ?? 'string') {
     case 'string':
       return typeof value === 'object' && !(value instanceof Date)
@@ -197,8 +211,7 @@ export function coerce(
           ? value.toISOString()
           : String(value);
     case 'number': {
-      const number = typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : Number.NaN;
-      if (typeof value === 'bigint') return Number(value);
+      const number = decimal(value);
       return Number.isFinite(number) ? number : fail('a number');
     }
     case 'boolean': {
