@@ -54,6 +54,22 @@ describe('coerce', () => {
     );
   });
 
+  it('rejects an ISO date its month does not have, rather than roll it over into the next month', () => {
+    for (const text of ['2024-02-30', '2023-02-29 10:00', '2024-04-31T00:00:00Z'])
+      expect(() => coerce(text, 'date', undefined, 'time')).toThrow(`time: expected a date (iso), got "${text}"`);
+    expect(coerce('2024-02-29', 'date', undefined, 'time')).toBe('2024-02-29T00:00:00.000Z');
+  });
+
+  it('rejects an epoch time beyond the year 9999, saying seconds from milliseconds', () => {
+    expect(() => coerce('1700000000000', 'date', 'epoch', 'time')).toThrow(
+      'time: expected a date in the years 1 to 9999, got "1700000000000" (epoch is seconds; epoch-ms reads milliseconds)',
+    );
+    expect(coerce('1700000000000', 'date', 'epoch-ms', 'time')).toBe('2023-11-14T22:13:20.000Z');
+    expect(() => coerce(-1e14, 'date', 'epoch-ms', 'time')).toThrow(
+      'time: expected a date in the years 1 to 9999, got -100000000000000',
+    );
+  });
+
   it('rejects what is not of its type, naming the field', () => {
     expect(() => coerce('12a', 'number', undefined, 'price')).toThrow(
       new RowRejected('price: expected a number, got "12a"'),

@@ -3,8 +3,10 @@
  * from (import, row key), so that reading a row again yields the same event, stored once.
  */
 import { hash } from 'node:crypto';
+import { daysInMonth } from '../condition/datetime.js';
 import { normaliseValue, readPath, type IdentityKey, type IdentitySettings } from '../identity/keys.js';
 import type { FieldMapping, ImportMapping, ValueType } from './model.js';
+import { storableDate } from '../tracking/payload.js';
 
 /** A row as a source yields it: columns (or a JSON object) by name. */
 export type SourceRow = Record<string, unknown>;
@@ -178,8 +180,9 @@ function toDate(value: unknown, format = 'iso'): Date | undefined {
   if (typeof value !== 'string') return undefined;
   if (format !== 'iso') return parsePattern(value, format);
   // ISO 8601 with a date part; a naive date-time is UTC, as /track reads it.
-  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim()))
-    return undefined;
+  const day = /^(\d{4})-(\d{2})-(\d{2})([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(value.trim());
+  // Date() rolls 2024-02-30 over to March 1: a day its month does not have makes no date, as in a pattern.
+  if (!day || Number(day[3]) > daysInMonth(Number(day[1]), Number(day[2]))) return undefined;
   const text = value.trim().replace(' ', 'T');
   return new Date(/T.*(Z|[+-]\d{2}:?\d{2})$/.test(text) || !text.includes('T') ? text : `${text}Z`);
 }
@@ -188,8 +191,13 @@ function toDate(value: unknown, format = 'iso'): Date | undefined {
 function coerceDate(value: unknown, format: string | undefined, field: string): Date | undefined {
   if (isNoValue(value)) return undefined;
   const date = toDate(value, format);
-  if (date && !Number.isNaN(date.getTime())) return date;
-  throw new RowRejected(`${field}: expected a date (${format ?? 'iso'}), got ${JSON.stringify(value)}`);
+  if (date && storableDate(date)) return date;
+  const got = `got ${JSON.stringify(value)}`;
+  if (!date || Number.isNaN(date.getTime()))
+    throw new RowRejected(`${field}: expected a date (${format ?? 'iso'}), ${got}`);
+  // Epoch milliseconds read as seconds land tens of thousands of years ahead.
+  const unit = format === 'epoch' ? ' (epoch is seconds; epoch-ms reads milliseconds)' : '';
+  throw new RowRejected(`${field}: expected a date in the years 1 to 9999, ${got}${unit}`);
 }
 
 /** A value as its type; throws RowRejected naming the field and what was expected. */
