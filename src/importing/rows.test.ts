@@ -70,6 +70,21 @@ describe('coerce', () => {
     );
   });
 
+  it('quotes a long value cut short in its reason', () => {
+    const long = `x${'9'.repeat(1_000_000)}`;
+    const reason = (type: 'number' | 'date' | 'json') => {
+      try {
+        coerce(long, type, undefined, 'f');
+      } catch (error) {
+        return (error as RowRejected).message;
+      }
+    };
+    for (const type of ['number', 'date', 'json'] as const) {
+      expect(reason(type)).toMatch(/^f: expected .+, got "x9{98}… \(1000003 characters\)$/);
+      expect(reason(type)!.length).toBeLessThan(200);
+    }
+  });
+
   it('rejects what is not of its type, naming the field', () => {
     expect(() => coerce('12a', 'number', undefined, 'price')).toThrow(
       new RowRejected('price: expected a number, got "12a"'),

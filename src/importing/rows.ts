@@ -187,12 +187,24 @@ function toDate(value: unknown, format = 'iso'): Date | undefined {
   return new Date(/T.*(Z|[+-]\d{2}:?\d{2})$/.test(text) || !text.includes('T') ? text : `${text}Z`);
 }
 
+/** How much of a value a rejection's reason quotes. */
+const SHOWN_CHARS = 100;
+
+/**
+ * A value as a reason quotes it, cut short: a cell may hold megabytes, and each of a run's first 1,000
+ * rejections is stored and answered by GET /jobs/{id}/rejections.
+ */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text.length <= SHOWN_CHARS ? text : `${text.slice(0, SHOWN_CHARS)}… (${text.length} characters)`;
+}
+
 /** A value as a date; undefined for no value; throws RowRejected naming the field and the format expected. */
 function coerceDate(value: unknown, format: string | undefined, field: string): Date | undefined {
   if (isNoValue(value)) return undefined;
   const date = toDate(value, format);
   if (date && storableDate(date)) return date;
-  const got = `got ${JSON.stringify(value)}`;
+  const got = `got ${shown(value)}`;
   if (!date || Number.isNaN(date.getTime()))
     throw new RowRejected(`${field}: expected a date (${format ?? 'iso'}), ${got}`);
   // Epoch milliseconds read as seconds land tens of thousands of years ahead.
@@ -208,7 +220,7 @@ export function coerce(
   field: string,
 ): unknown {
   const fail = (expected: string): never => {
-    throw new RowRejected(`${field}: expected ${expected}, got ${JSON.stringify(value)}`);
+    throw new RowRejected(`${field}: expected ${expected}, got ${shown(value)}`);
   };
   if (isNoValue(value)) return undefined;
   switch (type ?? 'string') {
