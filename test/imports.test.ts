@@ -708,6 +708,15 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(stopped[1]).toBeLessThan(40);
   });
 
+  it('runs an import whose throttle was saved as null (an Infinity before saving refused it) at full speed', async () => {
+    const path = join(dir, 'null-rate.csv');
+    writeFileSync(path, 'id\nn1\nn2\nn3\n');
+    const created = await createImport({ eventType: 'null-rate-row', source: { kind: 'csv', path } });
+    await api.runtime.db.query(`UPDATE imports SET options = '{"rowsPerSecond": null}' WHERE id = $1`, [created.id]);
+    expect(await finished(await run(created.id))).toMatchObject({ state: 'done', rowsStored: 3 });
+    expect(await events('null-rate-row')).toBe(3);
+  });
+
   it('stops a run waiting for a slow throttle within a second of its cancel, without storing the waiting row', async () => {
     const path = join(dir, 'slow.csv');
     writeFileSync(path, 'id\ns1\ns2\ns3\n');

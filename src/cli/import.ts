@@ -174,7 +174,7 @@ export function importCommand(run: Run): Command {
             const number = (flag: string, text: string | undefined) => {
               if (text === undefined) return undefined;
               const value = Number(text);
-              if (!(value > 0)) throw new ConfigError(flag, 'expected a number > 0');
+              if (!(value > 0 && Number.isFinite(value))) throw new ConfigError(flag, 'expected a number > 0');
               return value;
             };
             const draft: ImportDraft = {

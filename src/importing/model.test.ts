@@ -94,3 +94,13 @@ describe('checkDraft of the paths a mapping writes', () => {
     expect(problems({ pii: { order: { from: 'o', type: 'json' }, 'order.id': 'id', orders: 'x' } })).toEqual([]);
   });
 });
+
+describe('checkDraft of the options', () => {
+  it('refuses a throttle that is not a finite number above 0', () => {
+    for (const rowsPerSecond of [0, -1, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => checkDraft({ ...draft, options: { rowsPerSecond } })).toThrow(
+        'options.rowsPerSecond: expected a number > 0',
+      );
+    expect(() => checkDraft({ ...draft, options: { rowsPerSecond: 0.5 } })).not.toThrow();
+  });
+});

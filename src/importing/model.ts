@@ -210,7 +210,9 @@ export function checkDraft(draft: ImportDraft): void {
   if (batch !== undefined && (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH_SIZE))
     problems.push({ field: 'options.batchSize', message: `expected a whole number from 1 to ${MAX_BATCH_SIZE}` });
   const rate = draft.options?.rowsPerSecond;
-  if (rate !== undefined && !(rate > 0)) problems.push({ field: 'options.rowsPerSecond', message: 'expected > 0' });
+  // Infinity (`--rows-per-second Infinity`) would be stored as JSON null.
+  if (rate !== undefined && !(rate > 0 && Number.isFinite(rate)))
+    problems.push({ field: 'options.rowsPerSecond', message: 'expected a number > 0' });
   if (problems.length > 0)
     throw invalidInput(problems.map((problem) => `${problem.field}: ${problem.message}`).join('; '), problems);
 }

@@ -372,7 +372,8 @@ async function runClaimed(deps: ImportDeps, runId: string, work: RunWork): Promi
       const total = await reader.total();
       if (total !== undefined) await deps.imports.setTotal(runId, total);
     }
-    const rate = config.options.rowsPerSecond;
+    // null: an Infinity saved before saving refused it, as JSON writes it; no throttle, not one row for ever.
+    const rate = config.options.rowsPerSecond ?? undefined;
     const read = reader.read(work.checkpoint, pacedBatchSize(config.options.batchSize ?? DEFAULT_BATCH_SIZE, rate));
     const batches = read[Symbol.asyncIterator]();
     const readAndMap = () => {
