@@ -104,3 +104,21 @@ describe('checkDraft of the options', () => {
     expect(() => checkDraft({ ...draft, options: { rowsPerSecond: 0.5 } })).not.toThrow();
   });
 });
+
+describe('checkDraft of templates', () => {
+  it('refuses a placeholder mistyped, which every row would get as it is', () => {
+    const message = 'a {{ or }} that is not part of a placeholder: expected {{column}} or {{dot.path}}';
+    expect(
+      problems({
+        profileId: { template: 'u-{{id}' },
+        properties: { a: { template: '{{ }}' }, b: { template: '{{first}} {{last' }, c: { template: 'x}}' } },
+      }),
+    ).toEqual([
+      { field: 'mapping.profileId.template', message },
+      { field: 'mapping.properties.a.template', message },
+      { field: 'mapping.properties.b.template', message },
+      { field: 'mapping.properties.c.template', message },
+    ]);
+    expect(problems({ properties: { name: { template: '{{first}} {{ user.last }}, since 2024' } } })).toEqual([]);
+  });
+});

@@ -5,7 +5,7 @@
  */
 import { FORBIDDEN_KEYS } from '../condition/path.js';
 import { invalidInput, type FieldProblem } from '../shared/errors.js';
-import { dateFormatProblem, derivedId } from './rows.js';
+import { dateFormatProblem, derivedId, templateProblem } from './rows.js';
 import { TRACARDI_INDICES, type TracardiIndex } from './tracardi.js';
 
 export const SOURCE_KINDS = ['csv', 'jsonl', 'mysql', 'postgres', 'tracardi'] as const;
@@ -201,6 +201,8 @@ export function checkDraft(draft: ImportDraft): void {
     if (field === undefined || typeof field === 'string') continue;
     if ((field.from === undefined) === (field.template === undefined))
       problems.push({ field: `mapping.${name}`, message: 'expected either from or template' });
+    const mistyped = field.template === undefined ? undefined : templateProblem(field.template);
+    if (mistyped) problems.push({ field: `mapping.${name}.template`, message: mistyped });
     // The time is a date whatever its type says; other fields read their format as dates only.
     const format = name === 'time' || field.type === 'date' ? field.format : undefined;
     const problem = format === undefined ? undefined : dateFormatProblem(format);

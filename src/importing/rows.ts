@@ -257,9 +257,23 @@ export function coerce(
 const asField = (mapping: FieldMapping | string): FieldMapping =>
   typeof mapping === 'string' ? { from: mapping } : mapping;
 
+const PLACEHOLDER = /\{\{\s*([^}\s][^}]*?)\s*\}\}/g;
+
+/**
+ * What is wrong with a template, if anything: checked when an import is saved. A `{{` or `}}` left once
+ * the placeholders are taken out is a placeholder mistyped (`{{first}`, `{{ }}`), which would be
+ * written into every row as it is.
+ */
+export function templateProblem(template: string): string | undefined {
+  const rest = template.replace(PLACEHOLDER, '');
+  return /\{\{|\}\}/.test(rest)
+    ? 'a {{ or }} that is not part of a placeholder: expected {{column}} or {{dot.path}}'
+    : undefined;
+}
+
 /** `{{column}}` placeholders filled from the row; a missing or null value renders empty, an object as JSON. */
 function render(template: string, row: SourceRow): string {
-  return template.replace(/\{\{\s*([^}]+?)\s*\}\}/g, (_, path: string) => {
+  return template.replace(PLACEHOLDER, (_, path: string) => {
     const value = lookUp(row, path);
     if (value === undefined || value === null) return '';
     return typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | boolean);
