@@ -71,15 +71,20 @@ describe('checkDraft of the paths a mapping writes', () => {
   it('refuses a key that reaches into a prototype, and an empty key', () => {
     expect(
       problems({
-        properties: { '__proto__.polluted': 'a', 'constructor.prototype.x': 'b', 'a..b': 'c', '.x': 'd' },
-        traits: { 'x.prototype': 'e' },
+        properties: {
+          '__proto__.polluted': 'a',
+          'constructor.prototype.x': 'b',
+          'a..b': 'c',
+          '.x': 'd',
+          'x.prototype': 'e',
+        },
       }),
     ).toEqual([
       { field: 'mapping.properties.__proto__.polluted', message: 'key "__proto__" is not allowed' },
       { field: 'mapping.properties.constructor.prototype.x', message: 'key "constructor" is not allowed' },
       { field: 'mapping.properties.a..b', message: 'expected a dot path of keys that are not empty (order.id)' },
       { field: 'mapping.properties..x', message: 'expected a dot path of keys that are not empty (order.id)' },
-      { field: 'mapping.traits.x.prototype', message: 'key "prototype" is not allowed' },
+      { field: 'mapping.properties.x.prototype', message: 'key "prototype" is not allowed' },
     ]);
   });
 
@@ -91,7 +96,7 @@ describe('checkDraft of the paths a mapping writes', () => {
           'goes inside "order", which is mapped to a value of its own: map one of the two, or make "order" of type json',
       },
     ]);
-    expect(problems({ pii: { order: { from: 'o', type: 'json' }, 'order.id': 'id', orders: 'x' } })).toEqual([]);
+    expect(problems({ properties: { order: { from: 'o', type: 'json' }, 'order.id': 'id', orders: 'x' } })).toEqual([]);
   });
 });
 
@@ -120,5 +125,31 @@ describe('checkDraft of templates', () => {
       { field: 'mapping.properties.c.template', message },
     ]);
     expect(problems({ properties: { name: { template: '{{first}} {{ user.last }}, since 2024' } } })).toEqual([]);
+  });
+});
+
+describe('checkDraft of what a mapping cannot do', () => {
+  const refused = (changes: Partial<ImportDraft>) => {
+    try {
+      checkDraft({ ...draft, ...changes });
+      return [];
+    } catch (error) {
+      return (error as DomainError).details.map(({ field }) => field);
+    }
+  };
+
+  it('refuses the fields its target never reads, rather than save them to be ignored', () => {
+    expect(
+      refused({ mapping: { profileId: 'id', traits: { a: 'a' }, pii: { b: 'b' }, identityKey: 'pii.b' } }),
+    ).toEqual(['mapping.traits', 'mapping.pii', 'mapping.identityKey']);
+    expect(
+      refused({ target: 'profiles', mapping: { profileId: 'id', sessionId: 's', time: 't', properties: { a: 'a' } } }),
+    ).toEqual(['mapping.sessionId', 'mapping.time', 'mapping.properties']);
+    expect(
+      refused({ source: { kind: 'tracardi', path: '/d/profiles.ndjson', index: 'profile' }, mapping: { time: 't' } }),
+    ).toEqual(['mapping.time']);
+    expect(refused({ target: 'profiles', mapping: { identityKey: 'pii.email', traits: { a: 'a' }, pii: {} } })).toEqual(
+      [],
+    );
   });
 });

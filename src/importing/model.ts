@@ -172,11 +172,7 @@ export function checkDraft(draft: ImportDraft): void {
     if (key !== undefined && !/^(traits|pii)\.[^.]/.test(key))
       problems.push({ field: 'mapping.identityKey', message: 'expected a path into traits or pii, e.g. pii.email' });
   }
-  if (draft.mapping?.type !== undefined && (draft.target === 'profiles' || source.kind === 'tracardi'))
-    problems.push({
-      field: 'mapping.type',
-      message: 'an event type by row is for CSV, JSON Lines and database rows imported as events',
-    });
+  problems.push(...unusedMappingProblems(draft));
   const typeField = draft.mapping?.type;
   if (typeof typeField === 'object' && (typeField.type ?? 'string') !== 'string')
     problems.push({ field: 'mapping.type.type', message: 'an event type is text: expected string, or leave it out' });
@@ -217,6 +213,28 @@ export function checkDraft(draft: ImportDraft): void {
     problems.push({ field: 'options.rowsPerSecond', message: 'expected a number > 0' });
   if (problems.length > 0)
     throw invalidInput(problems.map((problem) => `${problem.field}: ${problem.message}`).join('; '), problems);
+}
+
+/** The mapping fields each kind of import reads; any other would be saved and never applied. */
+const EVENT_FIELDS: readonly (keyof ImportMapping)[] = ['type', 'profileId', 'sessionId', 'time', 'properties'];
+const PROFILE_FIELDS: readonly (keyof ImportMapping)[] = ['profileId', 'identityKey', 'traits', 'pii'];
+
+function unusedMappingProblems({ source, target, mapping = {} }: ImportDraft): FieldProblem[] {
+  const [used, message] =
+    source.kind === 'tracardi'
+      ? [[], 'a Tracardi export is imported as it is: leave the mapping out']
+      : target === 'profiles'
+        ? [
+            PROFILE_FIELDS,
+            'is for rows imported as events (target events); a profiles import reads profileId or identityKey, traits and pii',
+          ]
+        : [
+            EVENT_FIELDS,
+            'is for rows that set profiles (target profiles); an events import reads type, profileId, sessionId, time and properties',
+          ];
+  return (Object.keys(mapping) as (keyof ImportMapping)[])
+    .filter((field) => mapping[field] !== undefined && !used.includes(field))
+    .map((field) => ({ field: `mapping.${field}`, message }));
 }
 
 /**
