@@ -152,4 +152,21 @@ describe('checkDraft of what a mapping cannot do', () => {
       [],
     );
   });
+
+  it('refuses a time of another type than date, and says how a pattern writes the year and day', () => {
+    expect(problems({ time: { from: 'at', type: 'number' } })).toEqual([
+      {
+        field: 'mapping.time.type',
+        message: 'the time is a date: leave type out (format epoch reads seconds, epoch-ms milliseconds)',
+      },
+    ]);
+    expect(problems({ time: { from: 'at', type: 'date', format: 'epoch' } })).toEqual([]);
+    expect(problems({ time: { from: 'at', format: 'dd/MM/yyyy' } })).toEqual([
+      {
+        field: 'mapping.time.format',
+        message:
+          'expected iso, epoch, epoch-ms, or a pattern with YYYY: the year is YYYY and the day DD, in capitals (DD/MM/YYYY)',
+      },
+    ]);
+  });
 });

@@ -199,6 +199,11 @@ export function checkDraft(draft: ImportDraft): void {
       problems.push({ field: `mapping.${name}`, message: 'expected either from or template' });
     const mistyped = field.template === undefined ? undefined : templateProblem(field.template);
     if (mistyped) problems.push({ field: `mapping.${name}.template`, message: mistyped });
+    if (name === 'time' && (field.type ?? 'date') !== 'date')
+      problems.push({
+        field: 'mapping.time.type',
+        message: 'the time is a date: leave type out (format epoch reads seconds, epoch-ms milliseconds)',
+      });
     // The time is a date whatever its type says; other fields read their format as dates only.
     const format = name === 'time' || field.type === 'date' ? field.format : undefined;
     const problem = format === undefined ? undefined : dateFormatProblem(format);

@@ -103,7 +103,11 @@ function compilePattern(pattern: string): { regex: RegExp } | { problem: string 
   const tokens = pieces.filter((_, at) => at % 2 === 1);
   const parts = tokens.map((token) => PATTERN_TOKENS[token]!.part);
   const again = parts.findIndex((part, at) => parts.indexOf(part) !== at);
-  if (!tokens.includes('YYYY')) return { problem: `expected ${DATE_KEYWORDS.join(', ')}, or a pattern with YYYY` };
+  if (!tokens.includes('YYYY')) {
+    // Java's and .NET's patterns write the year and day in lower case (dd/MM/yyyy).
+    const lower = /yyyy|dd/.test(pattern) ? ': the year is YYYY and the day DD, in capitals (DD/MM/YYYY)' : '';
+    return { problem: `expected ${DATE_KEYWORDS.join(', ')}, or a pattern with YYYY${lower}` };
+  }
   if (again >= 0) return { problem: `the ${parts[again]} is given twice (${tokens[again]})` };
   if (tokens.includes('hh') !== tokens.includes('A'))
     return { problem: 'hh (the hour from 1 to 12) and A (AM or PM) go together' };
