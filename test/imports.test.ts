@@ -124,6 +124,23 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(await events('csv-order')).toBe(41);
   });
 
+  it('keeps the first 1,000 rejected rows by line, whether the mapping or collect rejected them, and counts all', async () => {
+    const path = join(dir, 'many-bad.csv');
+    const bad = Array.from({ length: 1001 }, (_, i) => `m${i},bad,ok`);
+    // Line 2: a type /track refuses (collect's rejection); lines 3 to 1003: amounts that are no number (the mapping's).
+    writeFileSync(path, `id,amount,kind\nc0,1,${'x'.repeat(129)}\n${bad.join('\n')}\n`);
+    const created = await createImport({
+      eventType: 'many-bad',
+      source: { kind: 'csv', path },
+      mapping: { type: 'kind', properties: { amount: { from: 'amount', type: 'number' } } },
+    });
+    const view = await finished(await run(created.id));
+    expect(view).toMatchObject({ state: 'done', rowsRead: 1002, rowsStored: 0, rowsRejected: 1002 });
+    const kept = (await api.admin({ method: 'GET', url: `/jobs/${view.id}/rejections` })).json<{ ref: string }[]>();
+    expect(kept).toHaveLength(1000);
+    expect(kept.map(({ ref }) => ref)).toEqual(Array.from({ length: 1000 }, (_, i) => `line ${i + 2}`));
+  });
+
   it('fails a CSV run whose header cannot be read, saying why, rather than take its first row for the header', async () => {
     const path = join(dir, 'latin-header.csv');
     writeFileSync(path, Buffer.concat([Buffer.from('id,Stra'), Buffer.from([0xdf]), Buffer.from('e\n1,a\n2,b\n')]));

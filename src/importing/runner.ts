@@ -346,6 +346,15 @@ function prepareBatch(
 }
 
 /**
+ * A batch's rejections in the order of its rows: those of the mapping and those of collect come apart,
+ * and the store keeps a run's first 1,000, which must be its first rows rejected.
+ */
+function inRowOrder(rejections: readonly Rejection[], items: readonly ReadItem[]): Rejection[] {
+  const at = new Map(items.map((item, index) => [item.ref, index]));
+  return rejections.toSorted((a, b) => (at.get(a.ref) ?? 0) - (at.get(b.ref) ?? 0));
+}
+
+/**
  * Runs (or goes on with) one import run until its source is read, or it is paused or cancelled; false
  * when the run was not queued (another process took it, or it was paused or cancelled meanwhile).
  */
@@ -405,7 +414,7 @@ async function runClaimed(deps: ImportDeps, runId: string, work: RunWork): Promi
         const outcome: BatchOutcome = {
           read: batch.items.length,
           stored: stored.stored,
-          rejections: stored.rejections,
+          rejections: inRowOrder(stored.rejections, batch.items),
           checkpoint: batch.checkpoint,
           position: batch.position,
           activeMs: Date.now() - started,
