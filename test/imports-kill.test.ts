@@ -100,6 +100,37 @@ describe('an import run killed with SIGKILL', () => {
   }, 60_000);
 });
 
+describe('meridian import rejections', () => {
+  const context = scratch('meridian-import-rejections-');
+
+  it('prints the rows a run rejected, one JSON object a line, as the run itself points to', async ({ skip }) => {
+    const { database, sql, dir } = context;
+    if (!database) return skip();
+    const env = { DATABASE_URL: database.url };
+    expect(await runMeridian(['migrate'], env).exited).toBe(0);
+    await sql.unsafe(`INSERT INTO meridian_test.event_sources (id, name) VALUES ('history', 'history')`);
+    const path = join(dir, 'bad.csv');
+    writeFileSync(path, 'id,who\n1,ann\n2,bob,extra\n3,cy\n4\n');
+    const imported = runMeridian(['import', 'file', path, '--event-type', 'order', '--source', 'history'], env);
+    expect(await imported.exited, imported.output()).toBe(0);
+    const job = /"job":"([^"]+)"/.exec(imported.output())![1]!;
+    expect(imported.output()).toContain(
+      `2 rows rejected; the first 1000, with their line or key and the reason: meridian import rejections ${job}`,
+    );
+    const listed = runMeridian(['import', 'rejections', job], env);
+    expect(await listed.exited, listed.output()).toBe(0);
+    const lines = listed.output().trim().split('\n');
+    expect(lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as unknown)).toEqual([
+      { ref: 'line 3', reason: 'expected 2 columns, got 3' },
+      { ref: 'line 5', reason: 'expected 2 columns, got 1' },
+    ]);
+    expect(lines).toContain('2 rows rejected in all, 2 kept');
+    const unknown = runMeridian(['import', 'rejections', 'nope'], env);
+    expect(await unknown.exited).not.toBe(0);
+    expect(unknown.output()).toContain('import run not found');
+  }, 60_000);
+});
+
 describe('meridian import file run again', () => {
   const context = scratch('meridian-import-again-');
 

@@ -1,16 +1,17 @@
 /**
  * `meridian import run|file|resume`: runs an import in this process, with a progress bar on a
  * terminal and a log line every few seconds otherwise. Ctrl-C pauses the run after its batch, so
- * `meridian import resume` (or POST /jobs/{id}/resume) goes on from there.
+ * `meridian import resume` (or POST /jobs/{id}/resume) goes on from there. `meridian import rejections`
+ * prints a run's rejected rows, which the embedded store shows no one else while this process holds it.
  */
 import { basename, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError, type Config } from '../config/config.js';
 import { checkDraft, fileImportId, type ImportDraft } from '../importing/model.js';
-import type { ImportRun, ImportStore } from '../importing/ports.js';
+import { KEPT_REJECTIONS, type ImportRun, type ImportStore } from '../importing/ports.js';
 import { progressLine } from '../importing/progress.js';
 import { changeRun, createImportRun, RunGoing, runImport } from '../importing/runner.js';
-import { DomainError } from '../shared/errors.js';
+import { DomainError, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { Composition } from './composition.js';
 import { environmentHelp } from './help.js';
@@ -60,6 +61,11 @@ async function runHere(root: Composition, run: ImportRun): Promise<void> {
   await show(true);
   const end = await imports.getRun(run.id);
   process.stdout.write(`${JSON.stringify({ job: run.id, state: end?.state, lastError: end?.lastError })}\n`);
+  if (end && end.rowsRejected > 0)
+    process.stderr.write(
+      `${end.rowsRejected} rows rejected; the first ${KEPT_REJECTIONS}, with their line or key and the reason: ` +
+        `meridian import rejections ${run.id} (or GET /jobs/${run.id}/rejections)\n`,
+    );
   if (end?.state === 'paused') process.stderr.write(`resume with: meridian import resume ${run.id}\n`);
   if (end?.state === 'failed') process.exitCode = 1;
 }
@@ -126,6 +132,24 @@ export function importCommand(run: Run): Command {
       run((config, logger) =>
         withRoot(config, logger, async (root) => {
           await runHere(root, await changeRun(root.repositories.imports, jobId, 'resume'));
+        }),
+      )(),
+    );
+  command
+    .command('rejections')
+    .description(
+      `print a run's first ${KEPT_REJECTIONS} rejected rows, one JSON object a line: {ref, reason} (GET /jobs/{id}/rejections)`,
+    )
+    .argument('<job-id>')
+    .action((jobId: string) =>
+      run((config, logger) =>
+        withRoot(config, logger, async (root) => {
+          const { imports } = root.repositories;
+          const found = await imports.getRun(jobId);
+          if (!found) throw notFound('import run');
+          const kept = await imports.rejections(jobId);
+          for (const rejection of kept) process.stdout.write(`${JSON.stringify(rejection)}\n`);
+          process.stderr.write(`${found.rowsRejected} rows rejected in all, ${kept.length} kept\n`);
         }),
       )(),
     );
