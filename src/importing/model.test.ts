@@ -126,6 +126,22 @@ describe('checkDraft of templates', () => {
     ]);
     expect(problems({ properties: { name: { template: '{{first}} {{ user.last }}, since 2024' } } })).toEqual([]);
   });
+
+  it('takes the braces a template writes as text, such as the nested objects of a JSON template', () => {
+    expect(
+      problems({
+        properties: {
+          address: { template: '{"city": "{{city}}", "geo": {"lat": {{lat}}, "lon": {{lon}}}}', type: 'json' },
+          set: { template: '{a, {b}} {{c}}' },
+        },
+      }),
+    ).toEqual([]);
+    const message = 'a {{ or }} that is not part of a placeholder: expected {{column}} or {{dot.path}}';
+    expect(problems({ properties: { a: { template: '{id}}' }, b: { template: '{"a": {{x}}}}' } } })).toEqual([
+      { field: 'mapping.properties.a.template', message },
+      { field: 'mapping.properties.b.template', message },
+    ]);
+  });
 });
 
 describe('checkDraft of what a mapping cannot do', () => {

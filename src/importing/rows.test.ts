@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { coerce, dateFormatProblem, derivedId, RowRejected, rowToEvent, rowToProfile } from './rows.js';
+import {
+  coerce,
+  dateFormatProblem,
+  derivedId,
+  RowRejected,
+  rowToEvent,
+  rowToProfile,
+  templateProblem,
+} from './rows.js';
 
 describe('derivedId', () => {
   it('is a UUID that depends only on its parts', () => {
@@ -250,6 +258,18 @@ describe('templates', () => {
       },
     );
     expect(event.properties).toEqual({ name: 'Ada Lovelace', count: 42 });
+  });
+
+  it('make a JSON object of type json, nested objects and their closing braces included', () => {
+    const template = '{"city": "{{city}}", "geo": {"lat": {{lat}}, "lon": {{lon}}}}';
+    expect(templateProblem(template)).toBeUndefined();
+    const event = rowToEvent(
+      'imp',
+      'line 2',
+      { city: 'Paris', lat: '48.85', lon: '2.35' },
+      { properties: { address: { template, type: 'json' } } },
+    );
+    expect(event.properties).toEqual({ address: { city: 'Paris', geo: { lat: 48.85, lon: 2.35 } } });
   });
 });
 

@@ -264,15 +264,28 @@ const asField = (mapping: FieldMapping | string): FieldMapping =>
 const PLACEHOLDER = /\{\{\s*([^}\s][^}]*?)\s*\}\}/g;
 
 /**
- * What is wrong with a template, if anything: checked when an import is saved. A `{{` or `}}` left once
- * the placeholders are taken out is a placeholder mistyped (`{{first}`, `{{ }}`), which would be
- * written into every row as it is.
+ * What is wrong with a template, if anything: checked when an import is saved. A `{{` left once the
+ * placeholders are taken out is a placeholder mistyped (`{{first}`, `{{ }}`), which would be written
+ * into every row as it is; so is a `}}` that closes no `{` of the text (`first}}`). A `}}` that does is
+ * text: a JSON template's nested objects end so (`{"geo": {"lat": {{lat}}}}`).
  */
 export function templateProblem(template: string): string | undefined {
   const rest = template.replace(PLACEHOLDER, '');
-  return /\{\{|\}\}/.test(rest)
+  return rest.includes('{{') || strayClosing(rest)
     ? 'a {{ or }} that is not part of a placeholder: expected {{column}} or {{dot.path}}'
     : undefined;
+}
+
+/** Whether text holds a `}}` one of whose braces closes no `{` before it. */
+function strayClosing(text: string): boolean {
+  let open = 0;
+  for (let at = 0; at < text.length; at++)
+    if (text[at] === '{') open++;
+    else if (text[at] === '}') {
+      if (open > 0) open--;
+      else if (text[at - 1] === '}' || text[at + 1] === '}') return true;
+    }
+  return false;
 }
 
 /** `{{column}}` placeholders filled from the row; a missing or null value renders empty, an object as JSON. */
