@@ -97,6 +97,16 @@ describe('checkDraft of the paths a mapping writes', () => {
       },
     ]);
     expect(problems({ properties: { order: { from: 'o', type: 'json' }, 'order.id': 'id', orders: 'x' } })).toEqual([]);
+    // Inside a JSON object, yet inside a value of its own too.
+    expect(
+      problems({ properties: { order: { from: 'o', type: 'json' }, 'order.id': 'id', 'order.id.x': 'x' } }),
+    ).toEqual([
+      {
+        field: 'mapping.properties.order.id.x',
+        message:
+          'goes inside "order.id", which is mapped to a value of its own: map one of the two, or make "order.id" of type json',
+      },
+    ]);
   });
 });
 

@@ -257,9 +257,12 @@ function targetPathProblems(group: string, targets: Record<string, FieldMapping 
     if (parts.includes(''))
       problems.push({ field, message: 'expected a dot path of keys that are not empty (order.id)' });
     else if (forbidden !== undefined) problems.push({ field, message: `key "${forbidden}" is not allowed` });
-    const outer = paths.find((other) => path.startsWith(`${other}.`));
-    const outerMapping = outer === undefined ? undefined : targets[outer]!;
-    if (outer !== undefined && (typeof outerMapping === 'string' || outerMapping?.type !== 'json'))
+    // Every path it goes inside: `a.b.c` inside a JSON `a` may still be inside a value `a.b`.
+    const outer = paths.find((other) => {
+      const mapping = targets[other]!;
+      return path.startsWith(`${other}.`) && (typeof mapping === 'string' || mapping.type !== 'json');
+    });
+    if (outer !== undefined)
       problems.push({
         field,
         message: `goes inside "${outer}", which is mapped to a value of its own: map one of the two, or make "${outer}" of type json`,
