@@ -141,6 +141,23 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(kept.map(({ ref }) => ref)).toEqual(Array.from({ length: 1000 }, (_, i) => `line ${i + 2}`));
   });
 
+  it('keeps a rejection whose quoted value is cut where an emoji was, and goes on', async () => {
+    const path = join(dir, 'emoji-cut.csv');
+    // The reason quotes 100 characters of "…": the 100th is the first half of the emoji.
+    writeFileSync(path, `id,amount\n1,${'x'.repeat(98)}😀 not a number\n2,5\n`);
+    const created = await createImport({
+      eventType: 'emoji-cut',
+      source: { kind: 'csv', path },
+      mapping: { properties: { amount: { from: 'amount', type: 'number' } } },
+    });
+    const view = await finished(await run(created.id));
+    expect(view).toMatchObject({ state: 'done', rowsRead: 2, rowsStored: 1, rowsRejected: 1 });
+    const kept = (await api.admin({ method: 'GET', url: `/jobs/${view.id}/rejections` })).json<{ ref: string }[]>();
+    expect(kept).toEqual([
+      { ref: 'line 2', reason: `properties.amount: expected a number, got "${'x'.repeat(98)}… (115 characters)` },
+    ]);
+  });
+
   it('fails a CSV run whose header cannot be read, saying why, rather than take its first row for the header', async () => {
     const path = join(dir, 'latin-header.csv');
     writeFileSync(path, Buffer.concat([Buffer.from('id,Stra'), Buffer.from([0xdf]), Buffer.from('e\n1,a\n2,b\n')]));

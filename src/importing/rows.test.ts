@@ -93,6 +93,18 @@ describe('coerce', () => {
     }
   });
 
+  it('cuts a quoted value between two characters, never inside one written as a surrogate pair', () => {
+    // The text quoted is `"` then the value: its 100th code unit is the first half of the emoji.
+    const value = `${'x'.repeat(98)}😀${'y'.repeat(200)}`;
+    let reason = '';
+    try {
+      coerce(value, 'number', undefined, 'f');
+    } catch (error) {
+      reason = (error as RowRejected).message;
+    }
+    expect(reason).toBe(`f: expected a number, got "${'x'.repeat(98)}… (302 characters)`);
+  });
+
   it('rejects what is not of its type, naming the field', () => {
     expect(() => coerce('12a', 'number', undefined, 'price')).toThrow(
       new RowRejected('price: expected a number, got "12a"'),

@@ -200,7 +200,11 @@ const SHOWN_CHARS = 100;
  */
 function shown(value: unknown): string {
   const text = JSON.stringify(value);
-  return text.length <= SHOWN_CHARS ? text : `${text.slice(0, SHOWN_CHARS)}… (${text.length} characters)`;
+  if (text.length <= SHOWN_CHARS) return text;
+  // Not between the halves of a surrogate pair (an emoji): the half left alone is no character, and
+  // the store, reading the rejections as JSON, would refuse them and fail the run.
+  const cut = /[\uD800-\uDBFF]/.test(text[SHOWN_CHARS - 1]!) ? SHOWN_CHARS - 1 : SHOWN_CHARS;
+  return `${text.slice(0, cut)}… (${text.length} characters)`;
 }
 
 /** A value as a date; undefined for no value; throws RowRejected naming the field and the format expected. */
