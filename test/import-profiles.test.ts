@@ -171,7 +171,7 @@ for (const backend of BACKENDS) {
       await db.query(`INSERT INTO identity_keys (key, value, profile_id) VALUES ('pii.email', 'c@x.org', 'native')`);
       const records = new SqlImportRecords(db, identifying(db), IDENTITY, 4);
       const dump = [tracardiProfile('t1', ' D@x.org'), tracardiProfile('t2', 'C@x.org')];
-      for (let round = 0; round < 2; round++) expect(await records.writeProfiles(dump)).toBe(2);
+      for (const round of [0, 1]) expect(await records.writeProfiles(dump)).toBe(round === 0 ? 2 : 0);
       expect(await keysOf(db)).toEqual([
         { key: 'pii.email', value: 'c@x.org', profile_id: 'native' },
         { key: 'pii.email', value: 'd@x.org', profile_id: 't1' },

@@ -1316,6 +1316,50 @@ describe.each(backends.filter((backend) => backend.up))('Tracardi exports on $na
     ]);
   });
 
+  it('keeps what happened since a dump was imported when it is imported again: merges, visits, open visits', async () => {
+    const profiles = ndjson('again-profiles.ndjson', [
+      { id: 'again-p1', ids: ['again-p1'], metadata: { time: { insert: '2022-05-01T10:00:00' } }, traits: { a: 1 } },
+      { id: 'again-p2', ids: ['again-p2'], metadata: { time: { insert: '2022-05-02T10:00:00' } }, traits: { b: 1 } },
+    ]);
+    const sessions = ndjson('again-sessions.ndjson', [
+      { id: 'again-s1', profile: { id: 'again-p2' }, metadata: { time: { insert: '2022-06-01T10:00:00' } } },
+    ]);
+    expect(await importIndex('profile', profiles)).toMatchObject({ state: 'done', rowsStored: 2 });
+    expect(await importIndex('session', sessions)).toMatchObject({ state: 'done', rowsStored: 1 });
+    // The person comes back on their old session, and an operator merges the two profiles.
+    const tracked = await api.track({
+      source: { id: api.sourceId },
+      profile: { id: 'again-p2' },
+      session: { id: 'again-s1' },
+      events: [{ type: 'page-view' }],
+    });
+    expect(tracked.statusCode, tracked.body).toBe(200);
+    const merged = await api.admin({
+      method: 'POST',
+      url: '/profiles/merge',
+      payload: { ids: ['again-p1', 'again-p2'] },
+    });
+    expect(merged.statusCode, merged.body).toBe(200);
+    const before = await api.runtime.db.query(
+      `SELECT id, ids, traits, visits FROM profiles WHERE id LIKE 'again-%' ORDER BY id`,
+    );
+    const [session] = await api.runtime.db.query<{ status: string; visit_started_at: Date }>(
+      `SELECT status, visit_started_at FROM sessions WHERE id = 'again-s1'`,
+    );
+    expect(before).toEqual([{ id: 'again-p1', ids: ['again-p2'], traits: { a: 1, b: 1 }, visits: 1 }]);
+
+    // Counted as handled, as events are, though nothing is written again.
+    expect(await importIndex('profile', profiles)).toMatchObject({ state: 'done', rowsStored: 2 });
+    expect(await importIndex('session', sessions)).toMatchObject({ state: 'done', rowsStored: 1 });
+    expect(
+      await api.runtime.db.query(`SELECT id, ids, traits, visits FROM profiles WHERE id LIKE 'again-%' ORDER BY id`),
+    ).toEqual(before);
+    expect(await api.runtime.db.query(`SELECT status, visit_started_at FROM sessions WHERE id = 'again-s1'`)).toEqual([
+      session,
+    ]);
+    expect(session!.visit_started_at.getTime()).toBeGreaterThan(Date.parse('2023-01-01T00:00:00Z'));
+  });
+
   it('rejects a document holding what cannot be stored by its line, and stores the rest of its batch', async () => {
     const profiles = ndjson('nul-profiles.ndjson', [
       { id: 'nul-p1', metadata: { time: { insert: '2022-05-01T10:00:00' } }, traits: { note: 'fine' } },

@@ -102,8 +102,9 @@ export interface ImportStore {
 }
 
 /**
- * Writes imported profiles and sessions as they are (ids, times, merged ids), replacing what has
- * the same id, and runs the commit steps on what it wrote (writer `import`); returns how many it wrote.
+ * Writes imported profiles and sessions as they are (ids, times, merged ids), each id once: one stored
+ * already (a profile also when merged into another) is kept as it is. Runs the commit steps on what it
+ * wrote (writer `import`); returns how many it wrote.
  */
 export interface RecordWriter {
   /** Also claims the profiles' identity key values no profile holds; merges nobody. */

@@ -268,12 +268,14 @@ function prepareBatch(
   config: ImportConfig,
   items: readonly ReadItem[],
 ): () => Promise<Stored> {
+  // Counted as stored whether new or already there, as every row handled is: a dump imported again
+  // writes each id once.
   const written =
     <T>(mapped: { mapped: T[]; rejections: Rejection[] }, write: (rows: T[]) => Promise<number>) =>
-    async () => ({
-      stored: mapped.mapped.length === 0 ? 0 : await write(mapped.mapped),
-      rejections: mapped.rejections,
-    });
+    async () => {
+      if (mapped.mapped.length > 0) await write(mapped.mapped);
+      return { stored: mapped.mapped.length, rejections: mapped.rejections };
+    };
   const { source } = config;
   if (config.target === 'profiles') {
     const { mapped, rejections } = mapRows(items, (_, row) =>
@@ -334,13 +336,9 @@ function prepareBatch(
         (rows) => importing.records.writeSessions(rows),
       );
     case 'event':
-      // Counted as stored whether new or already there: a dump imported again stores each event once.
       return written(
         mapRows(items, (_, row) => storable(tracardiEvent(row))),
-        async (rows) => {
-          await importing.records.writeEvents(rows, config.eventSourceId, config.options.runFlows !== false);
-          return rows.length;
-        },
+        (rows) => importing.records.writeEvents(rows, config.eventSourceId, config.options.runFlows !== false),
       );
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Imported profiles, sessions and events (Tracardi exports), written set-based as they are: one statement
- * per batch, a row with a known id replaced (an event kept), so importing the same dump again changes nothing.
- * The commit steps run in the same transaction, as for every writer.
+ * per batch, each id written once and a stored one kept as it is, so importing the same dump again changes
+ * nothing, not even what /track, a merge or a flow did to it since. The commit steps run in the same
+ * transaction, as for every writer.
  */
 import type { IdentitySettings } from '../identity/keys.js';
 import { isRetryable, retryingTransaction, type Database, type SqlExecutor } from './database.js';
@@ -72,7 +73,9 @@ export class SqlImportRecords implements RecordWriter {
   /**
    * Tracardi profiles as they were, merged ids and all: they claim the identity keys no profile holds
    * (so that /track and imports by key find them) and merge with nobody, the export being Tracardi's
-   * record of who is whom, and importing it again changing nothing.
+   * record of who is whom. A profile stored already, or merged into another since (its id among that
+   * one's ids), is kept: written again, it would lose its visits and traits since, and come back from
+   * a merge. Returns how many were new.
    */
   async writeProfiles(profiles: readonly ImportedProfile[]): Promise<number> {
     const written = lastOfEachId(profiles);
@@ -85,11 +88,9 @@ export class SqlImportRecords implements RecordWriter {
            FROM jsonb_to_recordset($1::text::jsonb) AS p(id text, ids text[], traits jsonb, pii jsonb, data jsonb,
                 stats jsonb, consents jsonb, segments text[], metadata jsonb, active boolean, visits integer,
                 "lastVisitAt" timestamptz, "currentVisitAt" timestamptz, "createdAt" timestamptz, "updatedAt" timestamptz)
-         ON CONFLICT (id) DO UPDATE SET ids = excluded.ids, traits = excluded.traits, pii = excluded.pii,
-                data = excluded.data, stats = excluded.stats, consents = excluded.consents, segments = excluded.segments,
-                metadata = excluded.metadata, active = excluded.active, visits = excluded.visits,
-                last_visit_at = excluded.last_visit_at, current_visit_at = excluded.current_visit_at,
-                created_at = excluded.created_at, updated_at = excluded.updated_at, version = profiles.version + 1
+          -- ids <> '{}' lets the partial index of merged ids answer (0006)
+          WHERE NOT EXISTS (SELECT 1 FROM profiles m WHERE m.ids <> '{}' AND m.ids @> ARRAY[p.id])
+         ON CONFLICT (id) DO NOTHING
          RETURNING id`,
         [JSON.stringify(written)],
       );
@@ -280,8 +281,8 @@ export class SqlImportRecords implements RecordWriter {
   async writeSessions(sessions: readonly ImportedSession[]): Promise<number> {
     // History: a session is over, so it is stored inactive and with its visit ended, never reopened by the heartbeat.
     // It belongs to the profile its profile id is, or was merged into, as its events do. A new one counts the
-    // events an event import stored on it before it and lasts until the last of them; one stored already keeps
-    // its count (its events counted themselves onto it), so importing a dump again counts nothing twice.
+    // events an event import stored on it before it and lasts until the last of them; one stored already is kept
+    // as it is: its count (its events counted themselves onto it), and a visit /track reopened on it since.
     const written = lastOfEachId(sessions);
     return retryingTransaction(this.db, async (tx) => {
       await lockSessionCounts(
@@ -301,10 +302,7 @@ export class SqlImportRecords implements RecordWriter {
            -- as /track counts them: system events aside
            CROSS JOIN LATERAL (SELECT count(*)::int AS n, max(inserted_at) AS last FROM events
                                 WHERE session_id = s.id AND NOT metadata ? 'system') e
-         ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, source_id = excluded.source_id,
-                device = excluded.device, os = excluded.os, app = excluded.app, context = excluded.context,
-                metadata = excluded.metadata, visit_started_at = excluded.visit_started_at,
-                created_at = excluded.created_at, updated_at = now()
+         ON CONFLICT (id) DO NOTHING
          RETURNING 1)
        SELECT count(*)::int AS n FROM written`,
         [JSON.stringify(written)],
