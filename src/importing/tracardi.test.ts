@@ -88,8 +88,21 @@ describe('Tracardi documents', () => {
     );
   });
 
+  it('takes a document whose insert time is null or absent as stored when it was created', () => {
+    const times = { metadata: { time: { insert: null, create: '2022-01-01T00:00:04Z' } } };
+    expect(tracardiProfile({ id: 'p', ...times })).toMatchObject({ createdAt: '2022-01-01T00:00:04.000Z' });
+    expect(tracardiSession({ id: 's', profile: { id: 'p' }, ...times })).toMatchObject({
+      createdAt: '2022-01-01T00:00:04.000Z',
+    });
+    expect(
+      tracardiEvent({ id: 'e', type: 'ping', metadata: { time: { create: '2022-01-01T00:00:04Z' } } }),
+    ).toMatchObject({ occurredAt: '2022-01-01T00:00:04.000Z', insertedAt: '2022-01-01T00:00:04.000Z' });
+  });
+
   it('rejects a document without what Meridian needs, naming the field', () => {
-    expect(() => tracardiProfile({ id: 'p' })).toThrow(new RowRejected('metadata.time.insert: expected a date-time'));
+    expect(() => tracardiProfile({ id: 'p' })).toThrow(
+      new RowRejected('metadata.time.insert: expected a date-time (or metadata.time.create)'),
+    );
     expect(() => tracardiSession({ id: 's', metadata: { time: { insert: '2022-01-01' } } })).toThrow('profile.id');
     expect(() =>
       tracardiEvent({

@@ -99,9 +99,14 @@ function time(value: unknown): string | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
 }
 
-function requiredTime(value: unknown, field: string): string {
-  const parsed = time(value);
-  if (parsed === undefined) throw new RowRejected(`${field}: expected a date-time`);
+/**
+ * When Tracardi stored a document: `metadata.time.insert`, else its `create` (Tracardi's `Time` holds
+ * both, either may be null), so that a document missing one is not lost for it.
+ */
+function insertTime(times: Record<string, unknown>): string {
+  const parsed = time(times['insert']) ?? time(times['create']);
+  if (parsed === undefined)
+    throw new RowRejected('metadata.time.insert: expected a date-time (or metadata.time.create)');
   return parsed;
 }
 
@@ -111,7 +116,7 @@ export function tracardiProfile(row: SourceRow): ImportedProfile {
   const ids = Array.isArray(doc['ids']) ? doc['ids'].filter((each): each is string => typeof each === 'string') : [];
   const times = object(at(doc, 'metadata', 'time'));
   const data = object(doc['data']);
-  const created = requiredTime(times['insert'], 'metadata.time.insert');
+  const created = insertTime(times);
   const visits = Number(at(times, 'visit', 'count') ?? at(doc, 'stats', 'visits') ?? 0);
   return {
     id,
@@ -136,7 +141,7 @@ export function tracardiSession(row: SourceRow): ImportedSession {
   const doc = documentOf(row);
   const metadata = object(doc['metadata']);
   const times = object(metadata['time']);
-  const created = requiredTime(times['insert'], 'metadata.time.insert');
+  const created = insertTime(times);
   const duration = Number(times['duration'] ?? 0);
   const last = new Date(Date.parse(created) + (Number.isFinite(duration) ? duration * 1000 : 0)).toISOString();
   return {
@@ -160,7 +165,7 @@ export function tracardiSession(row: SourceRow): ImportedSession {
 export function tracardiEvent(row: SourceRow): ImportedEvent {
   const doc = documentOf(row);
   const times = object(at(doc, 'metadata', 'time'));
-  const inserted = requiredTime(times['insert'], 'metadata.time.insert');
+  const inserted = insertTime(times);
   const tags = at(doc, 'tags', 'values');
   const type = doc['type'];
   if (typeof type !== 'string' || type.trim() === '' || type.length > 128)
