@@ -32,6 +32,22 @@ describe('Tracardi documents', () => {
     });
   });
 
+  it('a session keeps its UTM parameters where /track keeps them, in its context', () => {
+    const session = (fields: Record<string, unknown>) =>
+      tracardiSession({ id: 's', profile: { id: 'p' }, metadata: { time: { insert: '2022-01-01' } }, ...fields });
+    expect(
+      session({
+        utm: { source: 'google', medium: 'cpc', campaign: null, term: null, content: null },
+        context: { a: 1 },
+      }).context,
+    ).toEqual({ a: 1, utm: { source: 'google', medium: 'cpc' } });
+    // Tracardi's default: every parameter null.
+    expect(session({ utm: { source: null, medium: null }, context: { a: 1 } }).context).toEqual({ a: 1 });
+    expect(session({ utm: { source: 'x' }, context: { utm: { source: 'y' } } }).context).toEqual({
+      utm: { source: 'y' },
+    });
+  });
+
   it('a session lasts its duration from its insert time', () => {
     expect(
       tracardiSession({

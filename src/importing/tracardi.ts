@@ -8,7 +8,7 @@
  *   visit.{last, current, count}}`, `stats`, `traits`, `segments`, `consents`, `active`, `data`
  *   (0.9: `data.pii`, `data.contact`…; 0.8 keeps `pii` at the top);
  * - session: `id`, `profile.id`, `metadata.time.{insert, duration}`, `metadata.status`, `device`,
- *   `os`, `app`, `context`, `properties`;
+ *   `os`, `app`, `utm`, `context`, `properties`;
  * - event: `id`, `type`, `metadata.time.{insert, create}`, `profile.id`, `session.id`, `source.id`,
  *   `properties`, `traits`, `context`, `tags.values`; `profile` and `session` are optional (null in an
  *   event from a source that tracks no profile).
@@ -137,6 +137,15 @@ export function tracardiProfile(row: SourceRow): ImportedProfile {
   };
 }
 
+/**
+ * The session's context with Tracardi's `utm` (kept beside the context, its parameters null when not
+ * given) as `context.utm`, where /track keeps a session's UTM parameters and the API shows them.
+ */
+function withUtm(context: Record<string, unknown>, utm: Record<string, unknown>): Record<string, unknown> {
+  const given = Object.entries(utm).filter(([, value]) => value !== null && value !== undefined && value !== '');
+  return given.length === 0 || 'utm' in context ? context : { ...context, utm: Object.fromEntries(given) };
+}
+
 export function tracardiSession(row: SourceRow): ImportedSession {
   const doc = documentOf(row);
   const metadata = object(doc['metadata']);
@@ -151,9 +160,9 @@ export function tracardiSession(row: SourceRow): ImportedSession {
     device: object(doc['device']),
     os: object(doc['os']),
     app: object(doc['app']),
-    context: object(doc['context']),
+    context: withUtm(object(doc['context']), object(doc['utm'])),
     metadata: {
-      tracardi: { channel: metadata['channel'] ?? null, status: metadata['status'] ?? null, utm: doc['utm'] ?? {} },
+      tracardi: { channel: metadata['channel'] ?? null, status: metadata['status'] ?? null },
       properties: object(doc['properties']),
     },
     createdAt: created,
