@@ -174,6 +174,9 @@ function decimal(value: unknown): number {
 const isNoValue = (value: unknown) =>
   value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
 
+/** An ISO 8601 date: year, month, day, and its time's separator (T or a space) and offset where it has them. */
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:([T ])\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
 function toDate(value: unknown, format = 'iso'): Date | undefined {
   if (value instanceof Date) return value;
   if (format === 'epoch' || format === 'epoch-ms') {
@@ -184,13 +187,15 @@ function toDate(value: unknown, format = 'iso'): Date | undefined {
   if (typeof value !== 'string') return undefined;
   if (format !== 'iso') return parsePattern(value, format);
   // ISO 8601 with a date part; a naive date-time is UTC, as /track reads it.
-  const day = /^(\d{4})-(\d{2})-(\d{2})([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(value.trim());
+  const text = value.trim();
+  const iso = ISO_DATE.exec(text);
+  if (!iso) return undefined;
   // Date() rolls 2024-02-30 over to March 1: a day its month does not have makes no date, as in a pattern.
-  if (!day || Number(day[3]) > daysInMonth(Number(day[1]), Number(day[2]))) return undefined;
-  const text = value.trim().replace(' ', 'T');
-  return new Date(/T.*(Z|[+-]\d{2}:?\d{2})$/.test(text) || !text.includes('T') ? text : `${text}Z`);
+  const day = Number(iso[3]);
+  if (day > 28 && day > daysInMonth(Number(iso[1]), Number(iso[2]))) return undefined;
+  if (iso[4] === undefined) return new Date(text);
+  return new Date(`${text.slice(0, 10)}T${text.slice(11)}${iso[5] === undefined ? 'Z' : ''}`);
 }
-
 /** How much of a value a rejection's reason quotes. */
 const SHOWN_CHARS = 100;
 
@@ -320,9 +325,12 @@ function valueOf(row: SourceRow, mapping: FieldMapping, field: string): unknown 
   return checkRequired(coerce(rawOf(row, mapping), mapping.type, mapping.format, field), mapping, field);
 }
 
-/** A key as data: defineProperty, so that a "__proto__" key neither replaces the prototype nor reaches it. */
+/** A key as data: a "__proto__" key defined, so that it neither replaces the prototype nor reaches it. */
 const setOwn = <T>(node: Record<string, unknown>, key: string, value: T): T => {
-  Object.defineProperty(node, key, { value, enumerable: true, writable: true, configurable: true });
+  // Only "__proto__" is a setter; defineProperty for every key would cost a descriptor a value.
+  if (key === '__proto__')
+    Object.defineProperty(node, key, { value, enumerable: true, writable: true, configurable: true });
+  else node[key] = value;
   return value;
 };
 
