@@ -1,9 +1,9 @@
 /**
  * A CSV of BENCH_IMPORT_ROWS rows (200,000; the issue's figure is 1,000,000) imported on PostgreSQL, as events and as profiles, each against
- * a baseline measured just before it and just after it (their mean, as the machine's speed drifts): `COPY` of the same rows into an
- * empty copy of the table (indexes included), what storing them costs with nothing checked, mapped or counted.
- * Targets: events ≥ 25 % of the baseline's rows/s, profiles ≥ 50 %. The issue's words can also be read as one baseline for both,
- * `COPY` into an empty events table: the profiles import is reported against that one too, as information (the target stays the above).
+ * the issue's baseline measured just before it and just after it (their mean, as the machine's speed drifts): `COPY` of the same rows
+ * into an empty copy of the events table (indexes included), what storing them costs with nothing checked, mapped or counted.
+ * Targets: events ≥ 25 % of the baseline's rows/s, profiles ≥ 50 %. The profiles import is also reported, as information, against
+ * `COPY` of its rows into an empty copy of the profiles table, a stricter yardstick the issue does not set.
  * The database is dropped afterwards. Standalone: `node dist/bench/import.js`; `import` in `npm run bench`.
  * Environment: BENCH_POSTGRES_URL (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_IMPORT_ROWS,
  * BENCH_IMPORT_TARGETS (`events,profiles`).
@@ -35,11 +35,12 @@ export interface ImportFigure {
   /** CPU µs a row: this process (reading, mapping, collect) and the bench database's backends. */
   nodeMicros: number;
   postgresMicros: number;
+  /** `COPY` of the same rows into an empty events table, rows/s (before and after, their mean). */
   baselineRowsPerSecond: number;
   ratio: number;
   goal: number;
-  /** Profiles: `COPY` of the same rows into an empty events table, rows/s (before and after, their mean). */
-  eventsBaselineRowsPerSecond?: number;
+  /** Profiles: `COPY` of the rows into an empty profiles table, rows/s (before and after, their mean). */
+  profilesTableRowsPerSecond?: number;
 }
 
 async function writeCsv(path: string): Promise<void> {
@@ -108,8 +109,8 @@ export async function benchImport(): Promise<ImportFigure[]> {
     });
     const figures: ImportFigure[] = [];
     for (const target of TARGETS) {
-      const baselineBefore = await copyBaseline(sql, schema, target);
-      const eventsBaselineBefore = target === 'profiles' ? await copyBaseline(sql, schema, 'events') : undefined;
+      const baselineBefore = await copyBaseline(sql, schema, 'events');
+      const tableBaselineBefore = target === 'profiles' ? await copyBaseline(sql, schema, 'profiles') : undefined;
       const draft: ImportDraft = {
         name: `bench ${target}`,
         source: { kind: 'csv', path },
@@ -146,11 +147,11 @@ export async function benchImport(): Promise<ImportFigure[]> {
       const node = process.cpuUsage(nodeBefore);
       const postgresMicros = (cpuBetween(backendsBefore, await backends()) * 1e6) / ROWS;
       const nodeMicros = (node.user + node.system) / ROWS;
-      const baseline = (baselineBefore + (await copyBaseline(sql, schema, target))) / 2;
-      const eventsBaseline =
-        eventsBaselineBefore === undefined
+      const baseline = (baselineBefore + (await copyBaseline(sql, schema, 'events'))) / 2;
+      const tableBaseline =
+        tableBaselineBefore === undefined
           ? undefined
-          : (eventsBaselineBefore + (await copyBaseline(sql, schema, 'events'))) / 2;
+          : (tableBaselineBefore + (await copyBaseline(sql, schema, 'profiles'))) / 2;
       const done = await root.repositories.imports.getRun(run.id);
       if (done?.state !== 'done' || done.rowsStored !== ROWS)
         throw new Error(`import ${target}: ${JSON.stringify(done)}`);
@@ -164,7 +165,7 @@ export async function benchImport(): Promise<ImportFigure[]> {
         baselineRowsPerSecond: baseline,
         ratio: rowsPerSecond / baseline,
         goal,
-        ...(eventsBaseline === undefined ? {} : { eventsBaselineRowsPerSecond: eventsBaseline }),
+        ...(tableBaseline === undefined ? {} : { profilesTableRowsPerSecond: tableBaseline }),
       });
     }
     return figures;
@@ -187,10 +188,10 @@ export function describeImport(figures: readonly ImportFigure[]): string {
     figures
       .map(
         (figure) =>
-          `as ${figure.target} ${rate(figure.rowsPerSecond)} rows/s, ${(100 * figure.ratio).toFixed(1)} % of COPY's ${rate(figure.baselineRowsPerSecond)} rows/s ` +
-          (figure.eventsBaselineRowsPerSecond === undefined
+          `as ${figure.target} ${rate(figure.rowsPerSecond)} rows/s, ${(100 * figure.ratio).toFixed(1)} % of COPY's ${rate(figure.baselineRowsPerSecond)} rows/s into events ` +
+          (figure.profilesTableRowsPerSecond === undefined
             ? ''
-            : `into ${figure.target}, ${percent(figure.rowsPerSecond, figure.eventsBaselineRowsPerSecond)} of COPY's ${rate(figure.eventsBaselineRowsPerSecond)} rows/s into events `) +
+            : `and ${percent(figure.rowsPerSecond, figure.profilesTableRowsPerSecond)} of COPY's ${rate(figure.profilesTableRowsPerSecond)} rows/s into profiles `) +
           `(CPU a row: Node ${Math.round(figure.nodeMicros)} µs, PostgreSQL ${Math.round(figure.postgresMicros)} µs)`,
       )
       .join('; ') +
@@ -200,13 +201,13 @@ export function describeImport(figures: readonly ImportFigure[]): string {
 
 export function importTargets(figures: readonly ImportFigure[]): Target[] {
   return figures.map((figure) => ({
-    description: `CSV import as ${figure.target} ≥ ${100 * figure.goal} % of COPY rows/s`,
+    description: `CSV import as ${figure.target} ≥ ${100 * figure.goal} % of COPY rows/s into an empty events table`,
     met: figure.ratio >= figure.goal,
     detail:
       `${(100 * figure.ratio).toFixed(1)} % (${rate(figure.rowsPerSecond)} vs ${rate(figure.baselineRowsPerSecond)} rows/s, ${ROWS.toLocaleString('en')} rows)` +
-      (figure.eventsBaselineRowsPerSecond === undefined
+      (figure.profilesTableRowsPerSecond === undefined
         ? ''
-        : `; against COPY into an empty events table, ${percent(figure.rowsPerSecond, figure.eventsBaselineRowsPerSecond)}`),
+        : `; against COPY into an empty profiles table, ${percent(figure.rowsPerSecond, figure.profilesTableRowsPerSecond)}`),
   }));
 }
 
