@@ -238,6 +238,12 @@ describe('rowToEvent', () => {
     );
   });
 
+  it('never cuts or pads a JSON list whose "length" a path writes', () => {
+    const mapping = { properties: { list: { from: 'l', type: 'json' as const }, 'list.length': 'n' } };
+    for (const n of ['0', '5'])
+      expect(() => rowToEvent('imp', 'line 2', { l: '[1,2,3]', n }, mapping)).toThrow('Cannot redefine property');
+  });
+
   it('rejects a row missing a required value', () => {
     expect(() => rowToEvent('imp', 'line 3', { a: '' }, { properties: { a: { from: 'a', required: true } } })).toThrow(
       'properties.a: "a" is missing or empty',

@@ -325,12 +325,12 @@ function valueOf(row: SourceRow, mapping: FieldMapping, field: string): unknown 
   return checkRequired(coerce(rawOf(row, mapping), mapping.type, mapping.format, field), mapping, field);
 }
 
-/** A key as data: a "__proto__" key defined, so that it neither replaces the prototype nor reaches it. */
+/** A key as data: defined where assigning would not be, so that "__proto__" neither replaces the prototype nor reaches it. */
 const setOwn = <T>(node: Record<string, unknown>, key: string, value: T): T => {
-  // Only "__proto__" is a setter; defineProperty for every key would cost a descriptor a value.
-  if (key === '__proto__')
-    Object.defineProperty(node, key, { value, enumerable: true, writable: true, configurable: true });
-  else node[key] = value;
+  // Assigning is defining for a plain object's keys but "__proto__" (its one setter), and spares a
+  // descriptor a value; not in a JSON list, whose "length" would cut or pad the list.
+  if (key !== '__proto__' && Object.getPrototypeOf(node) === Object.prototype) node[key] = value;
+  else Object.defineProperty(node, key, { value, enumerable: true, writable: true, configurable: true });
   return value;
 };
 
