@@ -185,11 +185,12 @@ for (const backend of BACKENDS) {
 const postgresUp = await postgresAvailable();
 const RUN = 'data-migration-identity-keys';
 
-/** 2,500 profiles stored before identity keys: none claimed its email. */
-const storeProfiles = (db: Database) =>
+/** Profiles (2,500 by default) stored before identity keys: none claimed its email. */
+const storeProfiles = (db: Database, count = 2500) =>
   db.query(
     `INSERT INTO profiles (id, pii) SELECT 'p' || lpad(g::text, 5, '0'), jsonb_build_object('email', 'u' || g || '@example.com')
-       FROM generate_series(1, 2500) g`,
+       FROM generate_series(1, $1::int) g`,
+    [count],
   );
 
 describe('data migrations in started processes', () => {
@@ -261,6 +262,41 @@ describe('data migrations in started processes', () => {
         );
         expect(job).toMatchObject({ state: 'done', done: 2500, batchesDone: 3 });
         expect(await worker.stop()).toBe(0);
+      } finally {
+        await db.close();
+      }
+    },
+  );
+
+  it.skipIf(!postgresUp)(
+    '`meridian migrate` stopped by Ctrl-C lets its run go at once, and the next one goes on from its last batch',
+    async () => {
+      const database = await createTestDatabase();
+      cleanup = () => database.drop();
+      const env = { DATABASE_URL: database.url, LOG_LEVEL: 'info' };
+      const db = connectPostgres({ url: database.url, schema: 'meridian_test' });
+      try {
+        await migrate(db);
+        await storeProfiles(db, 40_000);
+        const first = runMeridian(['migrate'], env);
+        await eventually(
+          async () => first.output(),
+          (output) => output.includes('"batches":"10/40"'),
+          60_000,
+        );
+        first.child.kill('SIGINT');
+        expect(await first.exited).toBe(1);
+        expect(first.output()).toContain('data migrations stopped before they were done');
+        const stopped = await new SqlJobRuns(db).get(RUN);
+        expect(stopped!.batchesDone).toBeLessThan(40);
+        // Let go: another runner takes it now, not once a lease of 30 s has run out.
+        expect(await claimRunLease(db, RUN, 'next', 1)).toBe(true);
+
+        const second = runMeridian(['migrate'], env);
+        expect(await second.exited).toBe(0);
+        expect(await new SqlJobRuns(db).get(RUN)).toMatchObject({ state: 'done', done: 40_000, batchesDone: 40 });
+        const [keys] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM identity_keys');
+        expect(keys!.n).toBe(40_000);
       } finally {
         await db.close();
       }

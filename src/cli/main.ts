@@ -144,7 +144,27 @@ async function runMigrate(config: Config, logger: Logger, planOnly: boolean): Pr
       },
       report.applied.length ? 'migrations applied' : 'schema is up to date',
     );
-    await root.migrateData({ planOnly });
+    // Ctrl-C or SIGTERM stops after the current batch and lets the run go, so that the next process
+    // (a started one, or `meridian migrate` again) takes it at once rather than once its lease runs out.
+    const stop = new AbortController();
+    const onSignal = () => {
+      process.stderr.write('stopping the data migrations after the current batch…\n');
+      stop.abort();
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      await root.migrateData({ planOnly, signal: stop.signal });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    if (stop.signal.aborted) {
+      process.stderr.write(
+        'data migrations stopped before they were done: `meridian migrate`, or any process started on this store, goes on from the last batch\n',
+      );
+      process.exitCode = 1;
+    }
   } finally {
     await root.close();
   }
