@@ -179,6 +179,44 @@ for (const backend of BACKENDS) {
       ]);
       expect(await new SqlJobRuns(db).get('data-migration-identity-keys')).toMatchObject({ state: 'done', done: 4 });
     });
+
+    it.skipIf(backend.name !== 'postgres')(
+      'identity-keys reads a page from the key before it on, in a plan PostgreSQL caches for any key too',
+      async () => {
+        db = await openTestDatabase(backend.name);
+        await db.exec(`INSERT INTO profiles (id) SELECT 'p' || lpad(g::text, 5, '0') FROM generate_series(1, 20000) g;
+                       ANALYZE profiles;`);
+        const pages: { text: string; params: readonly unknown[] }[] = [];
+        const migration = identityKeysMigration({ keys: ['pii.email'], placeholders: [], maxMergeProfiles: 10 });
+        await db.transaction((tx) =>
+          migration.migrate(
+            {
+              query: (text, params = []) => {
+                if (text.includes('FROM profiles')) pages.push({ text, params });
+                return tx.query(text, params);
+              },
+              exec: (script) => tx.exec(script),
+            },
+            'p00010',
+            10,
+          ),
+        );
+        expect(pages).toHaveLength(1);
+        const { text, params } = pages[0]!;
+        const plan = await db.transaction(async (tx) => {
+          await tx.query('SET LOCAL plan_cache_mode = force_generic_plan');
+          await tx.query(`PREPARE page AS ${text}`);
+          const literals = params.map((value) => (typeof value === 'number' ? String(value) : `'${String(value)}'`));
+          const [row] = await tx.query<{ 'QUERY PLAN': unknown }>(
+            `EXPLAIN (FORMAT JSON) EXECUTE page(${literals.join(', ')})`,
+          );
+          await tx.query('DEALLOCATE page');
+          return JSON.stringify(row!['QUERY PLAN']);
+        });
+        // The key bounds the index scan: a filter would walk the index from the first profile.
+        expect(plan).toMatch(/"Index Cond":"\(id > /);
+      },
+    );
   });
 }
 

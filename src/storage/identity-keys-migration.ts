@@ -13,9 +13,13 @@ export function identityKeysMigration(settings: IdentitySettings): DataMigration
     name: 'identity-keys',
     count: async (tx) => Number((await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM profiles'))[0]!.n),
     async migrate(tx, after, limit) {
+      // A statement for the first page and one for the rest: `$1 IS NULL OR id > $1` in one would let a
+      // plan PostgreSQL caches for any key read every page from the first profile on.
       const profiles = await tx.query<{ id: string; traits: unknown; pii: unknown; data: unknown }>(
-        `SELECT id, traits, pii, data FROM profiles WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2`,
-        [after, limit],
+        after === null
+          ? 'SELECT id, traits, pii, data FROM profiles ORDER BY id LIMIT $1'
+          : 'SELECT id, traits, pii, data FROM profiles WHERE id > $2 ORDER BY id LIMIT $1',
+        after === null ? [limit] : [limit, after],
       );
       await claimUnheldKeys(tx, settings, profiles);
       return { last: profiles.at(-1)?.id ?? null, items: profiles.length, errors: 0 };
