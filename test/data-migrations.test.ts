@@ -241,6 +241,19 @@ describe('data migrations in started processes', () => {
     cleanup = undefined;
   });
 
+  /** A scratch PostgreSQL store, migrated, with `count` profiles that never claimed their emails; closed and dropped after the test. */
+  async function profilesOnPostgres(count?: number) {
+    const database = await createTestDatabase();
+    const db = connectPostgres({ url: database.url, schema: 'meridian_test' });
+    cleanup = async () => {
+      await db.close();
+      await database.drop();
+    };
+    await migrate(db);
+    await storeProfiles(db, count);
+    return { db, env: { DATABASE_URL: database.url, LOG_LEVEL: 'info' } };
+  }
+
   /** `meridian migrate --plan-only` over a store of 2,500 profiles that never claimed their emails. */
   async function planOnly(env: Record<string, string>): Promise<void> {
     const root = await Composition.open(loadConfig({ ...env, LOG_LEVEL: 'silent' }), createLogger('silent'));
@@ -280,64 +293,46 @@ describe('data migrations in started processes', () => {
   it.skipIf(!postgresUp)(
     'a worker process runs the run `meridian migrate --plan-only` planned, and stops when told to',
     async () => {
-      const database = await createTestDatabase();
-      cleanup = () => database.drop();
-      const env = { DATABASE_URL: database.url, LOG_LEVEL: 'info' };
-      const db = connectPostgres({ url: database.url, schema: 'meridian_test' });
-      try {
-        await migrate(db);
-        await storeProfiles(db);
-        const planning = runMeridian(['migrate', '--plan-only'], env);
-        expect(await planning.exited).toBe(0);
-        expect(planning.output()).toContain('data migration planned');
-        expect(await new SqlJobRuns(db).get(RUN)).toMatchObject({ state: 'queued', batches: 3 });
+      const { db, env } = await profilesOnPostgres();
+      const planning = runMeridian(['migrate', '--plan-only'], env);
+      expect(await planning.exited).toBe(0);
+      expect(planning.output()).toContain('data migration planned');
+      expect(await new SqlJobRuns(db).get(RUN)).toMatchObject({ state: 'queued', batches: 3 });
 
-        const worker = runMeridian(['worker', 'scheduler'], env);
-        const job = await eventually(
-          async () => new SqlJobRuns(db).get(RUN),
-          (run) => run?.state === 'done',
-          60_000,
-        );
-        expect(job).toMatchObject({ state: 'done', done: 2500, batchesDone: 3 });
-        expect(await worker.stop()).toBe(0);
-      } finally {
-        await db.close();
-      }
+      const worker = runMeridian(['worker', 'scheduler'], env);
+      const job = await eventually(
+        async () => new SqlJobRuns(db).get(RUN),
+        (run) => run?.state === 'done',
+        60_000,
+      );
+      expect(job).toMatchObject({ state: 'done', done: 2500, batchesDone: 3 });
+      expect(await worker.stop()).toBe(0);
     },
   );
 
   it.skipIf(!postgresUp)(
     '`meridian migrate` stopped by Ctrl-C lets its run go at once, and the next one goes on from its last batch',
     async () => {
-      const database = await createTestDatabase();
-      cleanup = () => database.drop();
-      const env = { DATABASE_URL: database.url, LOG_LEVEL: 'info' };
-      const db = connectPostgres({ url: database.url, schema: 'meridian_test' });
-      try {
-        await migrate(db);
-        await storeProfiles(db, 40_000);
-        const first = runMeridian(['migrate'], env);
-        await eventually(
-          async () => first.output(),
-          (output) => output.includes('"batches":"10/40"'),
-          60_000,
-        );
-        first.child.kill('SIGINT');
-        expect(await first.exited).toBe(1);
-        expect(first.output()).toContain('data migrations stopped before they were done');
-        const stopped = await new SqlJobRuns(db).get(RUN);
-        expect(stopped!.batchesDone).toBeLessThan(40);
-        // Let go: another runner takes it now, not once a lease of 30 s has run out.
-        expect(await claimRunLease(db, RUN, 'next', 1)).toBe(true);
+      const { db, env } = await profilesOnPostgres(40_000);
+      const first = runMeridian(['migrate'], env);
+      await eventually(
+        async () => first.output(),
+        (output) => output.includes('"batches":"10/40"'),
+        60_000,
+      );
+      first.child.kill('SIGINT');
+      expect(await first.exited).toBe(1);
+      expect(first.output()).toContain('data migrations stopped before they were done');
+      const stopped = await new SqlJobRuns(db).get(RUN);
+      expect(stopped!.batchesDone).toBeLessThan(40);
+      // Let go: another runner takes it now, not once a lease of 30 s has run out.
+      expect(await claimRunLease(db, RUN, 'next', 1)).toBe(true);
 
-        const second = runMeridian(['migrate'], env);
-        expect(await second.exited).toBe(0);
-        expect(await new SqlJobRuns(db).get(RUN)).toMatchObject({ state: 'done', done: 40_000, batchesDone: 40 });
-        const [keys] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM identity_keys');
-        expect(keys!.n).toBe(40_000);
-      } finally {
-        await db.close();
-      }
+      const second = runMeridian(['migrate'], env);
+      expect(await second.exited).toBe(0);
+      expect(await new SqlJobRuns(db).get(RUN)).toMatchObject({ state: 'done', done: 40_000, batchesDone: 40 });
+      const [keys] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM identity_keys');
+      expect(keys!.n).toBe(40_000);
     },
   );
 
