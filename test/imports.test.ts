@@ -284,6 +284,99 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     ).toEqual(expect.arrayContaining([4, 4, 1]));
   });
 
+  it("stores each row's mapped context and tags whether collected or appended, and rejects tags /track would refuse by row", async () => {
+    const path = join(dir, 'context.csv');
+    const many = Array.from({ length: 65 }, (_, at) => `t${at}`).join(',');
+    const long = 'x'.repeat(129);
+    // Two rows a batch: the first opens c1's and c2's visits (collect), their later rows are appended;
+    // c3 is a new person (collect) in the last batch.
+    writeFileSync(
+      path,
+      [
+        'n,user,url,source,labels',
+        '1,c1,https://shop.example/a,mail,"vip, newsletter"',
+        '2,c2,https://shop.example/b,,"[""a, b"", ""c""]"',
+        '3,c1,https://shop.example/c,ads,returning',
+        `4,c2,https://shop.example/d,,"${many}"`,
+        `5,c1,https://shop.example/e,,${long}`,
+        '6,c2,https://shop.example/f,news,',
+        `7,c3,https://shop.example/g,,"ok,${long}"`,
+        '8,c3,https://shop.example/h,,new',
+      ].join('\n') + '\n',
+    );
+    const mapping = {
+      profileId: 'user',
+      properties: { n: { from: 'n', type: 'number' } },
+      context: { 'page.url': 'url', 'utm.source': 'source' },
+      tags: 'labels',
+    };
+    const refused = await api.admin({
+      method: 'POST',
+      url: '/imports',
+      payload: {
+        name: 'x',
+        eventSourceId: api.sourceId,
+        eventType: 'x',
+        target: 'profiles',
+        source: { kind: 'csv', path },
+        mapping,
+      },
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json<{ details: { field: string }[] }>().details.map(({ field }) => field)).toEqual([
+      'mapping.properties',
+      'mapping.context',
+      'mapping.tags',
+    ]);
+
+    const created = await createImport({
+      eventType: 'context-order',
+      source: { kind: 'csv', path },
+      mapping,
+      options: { batchSize: 2 },
+    });
+    const done = await finished(await run(created.id));
+    expect(done).toMatchObject({ state: 'done', rowsRead: 8, rowsStored: 5, rowsRejected: 3 });
+    const rejections = (await api.admin({ method: 'GET', url: `/jobs/${done.id}/rejections` })).json<
+      { ref: string; reason: string }[]
+    >();
+    expect(rejections).toEqual([
+      { ref: 'line 5', reason: expect.stringMatching(/^tags: .*64/) },
+      { ref: 'line 6', reason: expect.stringMatching(/^tags\.0: .*128/) },
+      { ref: 'line 8', reason: expect.stringMatching(/^tags\.1: .*128/) },
+    ]);
+
+    type Item = {
+      profile: { id: string };
+      properties: { n: number };
+      context: Record<string, unknown>;
+      tags: string[];
+    };
+    const page = await api.admin({ method: 'GET', url: '/events?type=context-order&limit=50' });
+    expect(page.statusCode, page.body).toBe(200);
+    const stored = page.json<{ items: Item[] }>().items.toSorted((a, b) => a.properties.n - b.properties.n);
+    const url = (letter: string) => `https://shop.example/${letter}`;
+    expect(stored.map(({ properties, context, tags }) => ({ n: properties.n, context, tags }))).toEqual([
+      { n: 1, context: { page: { url: url('a') }, utm: { source: 'mail' } }, tags: ['vip', 'newsletter'] },
+      { n: 2, context: { page: { url: url('b') } }, tags: ['a, b', 'c'] },
+      { n: 3, context: { page: { url: url('c') }, utm: { source: 'ads' } }, tags: ['returning'] },
+      { n: 6, context: { page: { url: url('f') }, utm: { source: 'news' } }, tags: [] },
+      { n: 8, context: { page: { url: url('h') } }, tags: ['new'] },
+    ]);
+    // The rows of a person are on one profile, as its timeline shows them.
+    const timeline = await api.admin({ method: 'GET', url: `/profiles/${stored[0]!.profile.id}/events` });
+    expect(
+      timeline
+        .json<{ items: Item[] }>()
+        .items.filter((item) => item.properties.n !== undefined)
+        .map(({ properties, tags }) => ({ n: properties.n, tags }))
+        .toSorted((a, b) => a.n - b.n),
+    ).toEqual([
+      { n: 1, tags: ['vip', 'newsletter'] },
+      { n: 3, tags: ['returning'] },
+    ]);
+  });
+
   it('stores the time each appended row maps, and rejects a time /track would refuse whether the row is appended or not', async () => {
     const path = join(dir, 'timed.csv');
     // A batch a row: the first opens t1's visit, t1's others are appended to it; t2 is a new person (collect).

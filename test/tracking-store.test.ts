@@ -163,6 +163,45 @@ for (const backend of BACKENDS) {
       });
     });
 
+    it('appends the context and tags a batch has, however their text is written, and none where it has none', async () => {
+      await write({ newProfiles: [profile('cp1')], newSessions: [session('cs1', 'cp1')] });
+      const appended = (id: string, extra: Pick<AppendedEvent, 'context' | 'tags'>): AppendedEvent => ({
+        id,
+        type: 'order',
+        sessionId: 'cs1',
+        profileId: 'cp1',
+        properties: {},
+        occurredAt: now,
+        ...extra,
+      });
+      const awkward = ['a, b', 'say "hi"', 'back\\slash', '{braces}', 'NULL', 'ünïcødé 🎉'];
+      const append = (events: AppendedEvent[], idsMayBeStored: boolean) =>
+        store.transaction((tx) => store.appendEvents(tx, { sourceId: 'web', events, now }, idsMayBeStored));
+      for (const idsMayBeStored of [false, true]) {
+        const id = (name: string) => `${name}-${idsMayBeStored}`;
+        const outcome = await append(
+          [
+            appended(id('ce-both'), { context: { page: { url: 'https://x.example/?q="1"' } }, tags: awkward }),
+            appended(id('ce-tags-only'), { tags: ['one'] }),
+            appended(id('ce-context-only'), { context: { utm: { source: 'mail' } } }),
+          ],
+          idsMayBeStored,
+        );
+        expect(outcome.declined).toEqual([]);
+        await append([appended(id('ce-none'), {})], idsMayBeStored);
+        const stored = await db.query<{ id: string; context: unknown; tags: string[] }>(
+          'SELECT id, context, tags FROM events WHERE id = ANY($1::text[]) ORDER BY id',
+          [['ce-both', 'ce-context-only', 'ce-none', 'ce-tags-only'].map(id)],
+        );
+        expect(stored).toEqual([
+          { id: id('ce-both'), context: { page: { url: 'https://x.example/?q="1"' } }, tags: awkward },
+          { id: id('ce-context-only'), context: { utm: { source: 'mail' } }, tags: [] },
+          { id: id('ce-none'), context: {}, tags: [] },
+          { id: id('ce-tags-only'), context: {}, tags: ['one'] },
+        ]);
+      }
+    });
+
     it('runs a batch that met a creation race again, as it would then read what the other one created', async () => {
       let attempts = 0;
       const racing = store.transaction(async (tx) => {

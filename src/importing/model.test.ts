@@ -179,6 +179,47 @@ describe('checkDraft of what a mapping cannot do', () => {
     );
   });
 
+  it("takes an event's context and tags for events, and refuses them where rows set profiles", () => {
+    const mapping = { profileId: 'id', context: { 'page.url': 'url' }, tags: { from: 'labels', required: true } };
+    expect(refused({ mapping })).toEqual([]);
+    expect(refused({ target: 'profiles', mapping })).toEqual(['mapping.context', 'mapping.tags']);
+    expect(problems({ ...mapping, tags: 'labels' })).toEqual([]);
+    expect(() => checkDraft({ ...draft, target: 'profiles', mapping })).toThrow(
+      'mapping.tags: is for rows imported as events (target events); a profiles import reads profileId or identityKey, traits and pii',
+    );
+  });
+
+  it('checks the paths of a context, and tags and their templates, as it checks the fields of properties', () => {
+    expect(
+      problems({
+        context: { page: 'p', 'page.url': 'url', 'utm..source': 's', '__proto__.x': 'x' },
+        tags: { template: '{{segment}},{{plan}' },
+      }),
+    ).toEqual([
+      {
+        field: 'mapping.context.page.url',
+        message:
+          'goes inside "page", which is mapped to a value of its own: map one of the two, or make "page" of type json',
+      },
+      { field: 'mapping.context.utm..source', message: 'expected a dot path of keys that are not empty (order.id)' },
+      { field: 'mapping.context.__proto__.x', message: 'key "__proto__" is not allowed' },
+      {
+        field: 'mapping.tags.template',
+        message: 'a {{ or }} that is not part of a placeholder: expected {{column}} or {{dot.path}}',
+      },
+    ]);
+    expect(problems({ tags: { from: 'labels', type: 'json' } })).toEqual([
+      {
+        field: 'mapping.tags.type',
+        message:
+          'tags are a list, or text holding a JSON array or comma-separated tags: expected string, or leave it out',
+      },
+    ]);
+    expect(
+      problems({ tags: { from: 'labels', type: 'string' }, context: { page: { from: 'p', type: 'json' } } }),
+    ).toEqual([]);
+  });
+
   it('refuses a time of another type than date, and says how a pattern writes the year and day', () => {
     expect(problems({ time: { from: 'at', type: 'number' } })).toEqual([
       {

@@ -79,6 +79,10 @@ export interface ImportMapping {
   time?: FieldMapping | string;
   /** The event's properties, by dot path (`address.city`); absent: every column as it is. */
   properties?: Record<string, FieldMapping | string>;
+  /** The event's context, by dot path (`page.url`, `utm.source`); absent: none. */
+  context?: Record<string, FieldMapping | string>;
+  /** The event's tags: a list, or text holding a JSON array or comma-separated tags (`vip, newsletter`). */
+  tags?: FieldMapping | string;
   /** Target `profiles`: what a row sets in the profile's traits and PII, by dot path. */
   traits?: Record<string, FieldMapping | string>;
   pii?: Record<string, FieldMapping | string>;
@@ -173,26 +177,30 @@ export function checkDraft(draft: ImportDraft): void {
       problems.push({ field: 'mapping.identityKey', message: 'expected a path into traits or pii, e.g. pii.email' });
   }
   problems.push(...unusedMappingProblems(draft));
-  const typeField = draft.mapping?.type;
-  if (typeof typeField === 'object' && (typeField.type ?? 'string') !== 'string')
-    problems.push({ field: 'mapping.type.type', message: 'an event type is text: expected string, or leave it out' });
+  for (const [name, message] of Object.entries(TEXT_FIELDS)) {
+    const field = draft.mapping?.[name as keyof typeof TEXT_FIELDS];
+    if (typeof field === 'object' && (field.type ?? 'string') !== 'string')
+      problems.push({ field: `mapping.${name}.type`, message });
+  }
+  const groups = {
+    properties: draft.mapping?.properties,
+    context: draft.mapping?.context,
+    traits: draft.mapping?.traits,
+    pii: draft.mapping?.pii,
+  };
   const fields = Object.entries({
-    type: typeField,
+    type: draft.mapping?.type,
     profileId: draft.mapping?.profileId,
     sessionId: draft.mapping?.sessionId,
     time: draft.mapping?.time,
+    tags: draft.mapping?.tags,
     ...Object.fromEntries(
-      Object.entries(draft.mapping?.properties ?? {}).map(([key, value]) => [`properties.${key}`, value]),
+      Object.entries(groups).flatMap(([group, targets]) =>
+        Object.entries(targets ?? {}).map(([key, value]) => [`${group}.${key}`, value]),
+      ),
     ),
-    ...Object.fromEntries(Object.entries(draft.mapping?.traits ?? {}).map(([key, value]) => [`traits.${key}`, value])),
-    ...Object.fromEntries(Object.entries(draft.mapping?.pii ?? {}).map(([key, value]) => [`pii.${key}`, value])),
   });
-  for (const [group, targets] of Object.entries({
-    properties: draft.mapping?.properties,
-    traits: draft.mapping?.traits,
-    pii: draft.mapping?.pii,
-  }))
-    problems.push(...targetPathProblems(group, targets ?? {}));
+  for (const [group, targets] of Object.entries(groups)) problems.push(...targetPathProblems(group, targets ?? {}));
   for (const [name, field] of fields) {
     if (field === undefined || typeof field === 'string') continue;
     if ((field.from === undefined) === (field.template === undefined))
@@ -220,8 +228,22 @@ export function checkDraft(draft: ImportDraft): void {
     throw invalidInput(problems.map((problem) => `${problem.field}: ${problem.message}`).join('; '), problems);
 }
 
+/** Fields read as text whatever their type would say, and why. */
+const TEXT_FIELDS = {
+  type: 'an event type is text: expected string, or leave it out',
+  tags: 'tags are a list, or text holding a JSON array or comma-separated tags: expected string, or leave it out',
+} as const;
+
 /** The mapping fields each kind of import reads; any other would be saved and never applied. */
-const EVENT_FIELDS: readonly (keyof ImportMapping)[] = ['type', 'profileId', 'sessionId', 'time', 'properties'];
+const EVENT_FIELDS: readonly (keyof ImportMapping)[] = [
+  'type',
+  'profileId',
+  'sessionId',
+  'time',
+  'properties',
+  'context',
+  'tags',
+];
 const PROFILE_FIELDS: readonly (keyof ImportMapping)[] = ['profileId', 'identityKey', 'traits', 'pii'];
 
 function unusedMappingProblems({ source, target, mapping = {} }: ImportDraft): FieldProblem[] {
@@ -235,7 +257,7 @@ function unusedMappingProblems({ source, target, mapping = {} }: ImportDraft): F
           ]
         : [
             EVENT_FIELDS,
-            'is for rows that set profiles (target profiles); an events import reads type, profileId, sessionId, time and properties',
+            'is for rows that set profiles (target profiles); an events import reads type, profileId, sessionId, time, properties, context and tags',
           ];
   return (Object.keys(mapping) as (keyof ImportMapping)[])
     .filter((field) => mapping[field] !== undefined && !used.includes(field))
@@ -243,7 +265,7 @@ function unusedMappingProblems({ source, target, mapping = {} }: ImportDraft): F
 }
 
 /**
- * What is wrong with the dot paths a mapping writes (`properties`, `traits`, `pii`): an empty key
+ * What is wrong with the dot paths a mapping writes (`properties`, `context`, `traits`, `pii`): an empty key
  * (`a..b`), a key that would write into Object.prototype, or a path inside another mapped path whose
  * value is not a JSON object (`order` and `order.id`: one value would silently replace the other).
  */

@@ -8,6 +8,7 @@ import {
   rowToProfile,
   templateProblem,
 } from './rows.js';
+import type { ImportMapping } from './model.js';
 
 describe('derivedId', () => {
   it('is a UUID that depends only on its parts', () => {
@@ -259,6 +260,54 @@ describe('rowToEvent', () => {
     expect(rowToEvent('imp', 'line 5', { kind: 'x' }, {})).not.toHaveProperty('type');
     expect(() => rowToEvent('imp', 'line 6', { kind: { a: 1 } }, mapping)).toThrow('type: expected text');
     expect(rowToEvent('imp', 'line 7', { a: 'signup' }, { type: { template: 'user-{{a}}' } }).type).toBe('user-signup');
+  });
+
+  it("maps the event's context by dot path, as properties, and gives none where the mapping maps none", () => {
+    const row = { url: 'https://shop.example/?utm_source=mail', source: 'mail', at: '1', page: '{"title": "Home"}' };
+    const mapping = {
+      properties: {},
+      context: {
+        page: { from: 'page', type: 'json' as const },
+        'page.url': 'url',
+        'utm.source': 'source',
+        'utm.medium': 'medium',
+      },
+    };
+    expect(rowToEvent('imp', 'line 2', row, mapping).context).toEqual({
+      page: { title: 'Home', url: 'https://shop.example/?utm_source=mail' },
+      utm: { source: 'mail' },
+    });
+    expect(rowToEvent('imp', 'line 3', {}, mapping).context).toEqual({});
+    expect(rowToEvent('imp', 'line 4', row, { properties: {} })).not.toHaveProperty('context');
+    expect(() =>
+      rowToEvent('imp', 'line 5', { n: 'x' }, { context: { 'screen.width': { from: 'n', type: 'number' } } }),
+    ).toThrow('context.screen.width: expected a number, got "x"');
+  });
+
+  it('reads tags from a list, a JSON array in text, or text separated by commas, trimmed, each once', () => {
+    const tags = (value: unknown, mapping: ImportMapping['tags'] = 'labels') =>
+      rowToEvent('imp', 'line 2', { labels: value }, { properties: {}, tags: mapping }).tags;
+    expect(tags('vip, newsletter,,vip ,  ')).toEqual(['vip', 'newsletter']);
+    expect(tags('["a, b", " c ", "", null, 7, true]')).toEqual(['a, b', 'c', '7', 'true']);
+    expect(tags(['x', 'y', 'x'])).toEqual(['x', 'y']);
+    expect(tags(' solo ')).toEqual(['solo']);
+    expect(tags(42)).toEqual(['42']);
+    expect(tags('x', { template: '{{labels}},imported' })).toEqual(['x', 'imported']);
+    for (const none of ['', ' ', ' , ', '[]', [], null, undefined]) expect(tags(none)).toBeUndefined();
+    expect(rowToEvent('imp', 'line 3', { labels: 'a' }, { properties: {} })).not.toHaveProperty('tags');
+  });
+
+  it('rejects tags that are no list of text, naming the field, and a row without tags where they are required', () => {
+    const tags =
+      (value: unknown, mapping: ImportMapping['tags'] = 'labels') =>
+      () =>
+        rowToEvent('imp', 'line 2', { labels: value }, { properties: {}, tags: mapping });
+    expect(tags('[a, b]')).toThrow('tags: expected a JSON array, or tags separated by commas, got "[a, b]"');
+    expect(tags('["a"')).toThrow('tags: expected a JSON array, or tags separated by commas');
+    expect(tags({ a: 1 })).toThrow('tags: expected a list, or text holding tags, got {"a":1}');
+    expect(tags(['a', { b: 1 }])).toThrow('tags.1: expected text, got {"b":1}');
+    expect(tags('[["a"]]')).toThrow('tags.0: expected text, got ["a"]');
+    expect(tags(' , ', { from: 'labels', required: true })).toThrow('tags: "labels" is missing or empty');
   });
 });
 

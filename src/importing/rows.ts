@@ -21,6 +21,10 @@ export interface RowEvent {
   /** When it occurred, where the mapping says (`mapping.time`). */
   occurredAt?: Date;
   properties: Record<string, unknown>;
+  /** Where the mapping maps a context (`mapping.context`). */
+  context?: Record<string, unknown>;
+  /** Where the mapping maps tags (`mapping.tags`) and the row holds some. */
+  tags?: string[];
 }
 
 export class RowRejected extends Error {
@@ -358,6 +362,46 @@ const idText = (value: unknown, field: string): string => {
   return text;
 };
 
+/** A tag read from a list: text as it is, a number or boolean as its text; null is none. */
+function tagOf(item: unknown, at: number): string | undefined {
+  if (item === null || item === undefined) return undefined;
+  if (typeof item === 'object') throw new RowRejected(`tags.${at}: expected text, got ${shown(item)}`);
+  return String(item as string | number | boolean | bigint);
+}
+
+/**
+ * The list a row's tags value holds: a list as it is (JSON Lines, a PostgreSQL array, a MySQL JSON
+ * column), text starting with `[` as a JSON array (for tags holding commas), other text split at its commas.
+ */
+function tagList(value: unknown): readonly unknown[] {
+  if (Array.isArray(value)) return value;
+  if (typeof value === 'object' && !(value instanceof Date))
+    throw new RowRejected(`tags: expected a list, or text holding tags, got ${shown(value)}`);
+  const text = value instanceof Date ? value.toISOString() : String(value as string | number | boolean).trim();
+  if (!text.startsWith('[')) return text.split(',');
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (Array.isArray(parsed)) return parsed;
+  } catch {
+    // Said below, as for a JSON value that is no array.
+  }
+  throw new RowRejected(`tags: expected a JSON array, or tags separated by commas, got ${shown(value)}`);
+}
+
+/**
+ * A row's tags, each trimmed, empty ones and repeats left out; undefined for none. Their limits are
+ * /track's, checked with the event (collect's check names a tag too long, or too many).
+ */
+function tagsOf(value: unknown): string[] | undefined {
+  if (isNoValue(value)) return undefined;
+  const tags = new Set<string>();
+  tagList(value).forEach((item, at) => {
+    const tag = tagOf(item, at)?.trim();
+    if (tag) tags.add(tag);
+  });
+  return tags.size === 0 ? undefined : [...tags];
+}
+
 /** A row's event type as /track takes one (its collect check says what is wrong with the text). */
 const typeText = (value: unknown): string => {
   if (value === null || typeof value === 'object') throw new RowRejected('type: expected text');
@@ -429,6 +473,7 @@ interface EventPlan {
   profileId?: FieldMapping;
   sessionId?: FieldMapping;
   time?: FieldMapping;
+  tags?: FieldMapping;
 }
 const eventPlans = new WeakMap<ImportMapping, EventPlan>();
 
@@ -440,6 +485,7 @@ function eventPlanOf(mapping: ImportMapping): EventPlan {
       ...(mapping.profileId === undefined ? {} : { profileId: asField(mapping.profileId) }),
       ...(mapping.sessionId === undefined ? {} : { sessionId: asField(mapping.sessionId) }),
       ...(mapping.time === undefined ? {} : { time: asField(mapping.time) }),
+      ...(mapping.tags === undefined ? {} : { tags: asField(mapping.tags) }),
     };
     eventPlans.set(mapping, plan);
   }
@@ -463,7 +509,7 @@ export function rowToEvent(importId: string, rowKey: string, row: SourceRow, map
     plan.time && checkRequired(coerceDate(rawOf(row, plan.time), plan.time.format, 'time'), plan.time, 'time');
   const properties = mapping.properties === undefined ? { ...row } : mapped(row, mapping.properties, 'properties');
   const type = plan.type && valueOf(row, plan.type, 'type');
-  return {
+  const event: RowEvent = {
     id: derivedId(importId, 'event', rowKey),
     ...(type === undefined ? {} : { type: typeText(type) }),
     profileId,
@@ -471,4 +517,9 @@ export function rowToEvent(importId: string, rowKey: string, row: SourceRow, map
     ...(occurredAt === undefined ? {} : { occurredAt }),
     properties,
   };
+  // Set only where mapped: a mapping without them costs its rows nothing.
+  if (mapping.context !== undefined) event.context = mapped(row, mapping.context, 'context');
+  const tags = plan.tags && checkRequired(tagsOf(rawOf(row, plan.tags)), plan.tags, 'tags');
+  if (tags !== undefined) event.tags = tags;
+  return event;
 }

@@ -312,6 +312,8 @@ function prepareBatch(
             id: event.id,
             type: event.type ?? config.eventType,
             properties: event.properties,
+            ...(event.context === undefined ? {} : { context: event.context }),
+            ...(event.tags === undefined ? {} : { tags: event.tags }),
             ...(event.occurredAt === undefined ? {} : { time: event.occurredAt.toISOString() }),
           },
         };

@@ -252,9 +252,14 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
     { sourceId, events, now }: AppendBatch,
     idsMayBeStored: boolean,
   ): Promise<AppendOutcome> {
+    // Only an import that maps them sends a context and tags: the others' statement has no column for them.
+    const extra = {
+      context: events.some((event) => event.context !== undefined),
+      tags: events.some((event) => event.tags !== undefined),
+    };
     const told = await tx
       .query<{ n: string; profile_id: string | null; outcome: 'stored' | 'kept' | 'declined' }>(
-        idsMayBeStored ? APPEND_EVENTS : APPEND_NEW_EVENTS,
+        appendStatement(idsMayBeStored ? 'keep-stored' : 'fail', extra),
         [
           textArray(events.map((event) => event.id)),
           textArray(events.map((event) => event.sessionId)),
@@ -264,6 +269,8 @@ export class SqlTrackingStore implements TrackingStore<SqlExecutor>, HistoryStor
           textArray(events.map((event) => event.type)),
           sourceId,
           now.toISOString(),
+          ...(extra.context ? [textArray(events.map((event) => JSON.stringify(event.context ?? {})))] : []),
+          ...(extra.tags ? [textArray(events.map((event) => textArray(event.tags ?? [])))] : []),
         ],
       )
       .catch((error: unknown) => {
@@ -361,12 +368,18 @@ const WRITE_HISTORY = `WITH new_events AS (
  * declined. The answer names only the rows whose outcome is not "stored as named", by their 1-based
  * position: declined, kept (its id was stored), or stored on the session's profile where the row named
  * another or none; sending a batch's rows back would cost both sides more than the statement saves.
+ * A context and tags are sent, a text array each, only by a batch that has them (an import mapping them).
  */
-const appendEvents = (onDuplicate: OnDuplicateEvent) => `WITH r AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
-      AS r(id, session_id, profile_key, properties, occurred_at, type, n)
+const appendEvents = (onDuplicate: OnDuplicateEvent, extra: AppendedColumns) => {
+  // A context and tags, where the batch has them, are the parameters after the source and the time.
+  const optional = [...(extra.context ? ['context'] : []), ...(extra.tags ? ['tags'] : [])];
+  const arrays = optional.map((_, at) => `, $${9 + at}::text[]`).join('');
+  const columns = (prefix: string) => optional.map((name) => `, ${prefix}${name}`).join('');
+  return `WITH r AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]${arrays}) WITH ORDINALITY
+      AS r(id, session_id, profile_key, properties, occurred_at, type${columns('')}, n)
   ), open AS (
-    SELECT r.n, r.id, r.type, r.session_id, s.profile_id, r.profile_key, r.properties, r.occurred_at
+    SELECT r.n, r.id, r.type, r.session_id, s.profile_id, r.profile_key, r.properties, r.occurred_at${columns('r.')}
       FROM r JOIN sessions s ON s.id = r.session_id AND s.id = ANY($2::text[])
      WHERE s.status <> 'ended'
        AND EXISTS (SELECT 1 FROM profiles p WHERE p.id = s.profile_id)
@@ -377,7 +390,8 @@ const appendEvents = (onDuplicate: OnDuplicateEvent) => `WITH r AS (
   ), stored AS (
     ${insertEventsFrom(
       `(SELECT id, type, profile_id, session_id, $7::text AS source_id, properties::jsonb AS properties,
-               '{}'::jsonb AS traits, '{}'::jsonb AS context, '{}'::text[] AS tags, '{}'::jsonb AS metadata,
+               '{}'::jsonb AS traits, ${extra.context ? 'context::jsonb' : "'{}'::jsonb"} AS context,
+               ${extra.tags ? 'tags::text[]' : "'{}'::text[]"} AS tags, '{}'::jsonb AS metadata,
                occurred_at::timestamptz AS occurred_at, $8::timestamptz AS inserted_at FROM open) AS o`,
       onDuplicate,
     )}
@@ -397,9 +411,25 @@ const appendEvents = (onDuplicate: OnDuplicateEvent) => `WITH r AS (
   }
   UNION ALL
   SELECT n, NULL, 'declined' FROM r WHERE NOT EXISTS (SELECT 1 FROM open WHERE open.n = r.n)`;
-const APPEND_EVENTS = appendEvents('keep-stored');
-/** A batch none of whose ids is stored, as most are: without the speculative insertion of ON CONFLICT. */
-const APPEND_NEW_EVENTS = appendEvents('fail');
+};
+
+/** Which of an event's optional columns an append's batch has values for. */
+interface AppendedColumns {
+  context: boolean;
+  tags: boolean;
+}
+
+/**
+ * The append statement for a batch: `fail` for a batch none of whose ids is stored, as most are,
+ * without the speculative insertion of ON CONFLICT. Made once for each kind of batch.
+ */
+const appendStatements = new Map<string, string>();
+function appendStatement(onDuplicate: OnDuplicateEvent, extra: AppendedColumns): string {
+  const key = `${onDuplicate} ${extra.context} ${extra.tags}`;
+  let statement = appendStatements.get(key);
+  if (statement === undefined) appendStatements.set(key, (statement = appendEvents(onDuplicate, extra)));
+  return statement;
+}
 
 /**
  * Touches counted onto their sessions, whose visits go on as /track's visit rules carry them on (last

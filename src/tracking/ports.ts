@@ -101,6 +101,9 @@ export interface AppendedEvent {
   /** The profile the row names, if any. */
   profileId: string | undefined;
   properties: Record<string, unknown>;
+  /** Absent: none (the append of an import that maps no context or tags sends no column for them). */
+  context?: Record<string, unknown>;
+  tags?: string[];
   occurredAt: Date;
 }
 

@@ -71,6 +71,9 @@ export interface AppendCandidate {
   sessionId: string;
   profileId: string | undefined;
   properties: Record<string, unknown>;
+  /** Its context and tags, where the importer maps them (undefined: none, as for an event /track sends without). */
+  context?: Record<string, unknown>;
+  tags?: string[];
   /** When it occurred (undefined: now), as the importer read it. */
   occurredAt?: Date;
 }
@@ -295,20 +298,29 @@ export class Tracker {
     const ending = new Set<string>();
     const now = this.clock();
     for (let index = 0; index < events.length; index++) {
-      const { id, sessionId, profileId, properties, occurredAt } = events[index]!;
+      const { id, sessionId, profileId, properties, context, tags, occurredAt } = events[index]!;
       const raw = events[index]!.type ?? type;
       const eventType = types.get(raw) ?? (await typeOf(raw));
       if (eventType.normalized === SystemEvent.visitEnded) ending.add(sessionId);
       // The time is the importer's, already a date: the check is of the rest, and of its range, the one
       // collect applies to the ISO text a refused event is handed on as.
-      const valid = checkEvent({ id, type: raw, properties }, 0, now);
+      const valid = checkEvent({ id, type: raw, properties, context, tags }, 0, now);
       const time = occurredAt === undefined ? now : isoTextDate(occurredAt);
       if (!eventType.appendable || ending.has(sessionId) || 'field' in valid || time === undefined) {
         checked.refused.push(index);
         continue;
       }
       checked.at.push(index);
-      checked.events.push({ id, type: eventType.normalized, sessionId, profileId, properties, occurredAt: time });
+      checked.events.push({
+        id,
+        type: eventType.normalized,
+        sessionId,
+        profileId,
+        properties,
+        context,
+        tags,
+        occurredAt: time,
+      });
     }
     return checked;
   }

@@ -114,6 +114,10 @@ const SourceInput = Type.Union([
 ]);
 const SourceOutput = Type.Union([FileSourceSchema, TracardiSourceSchema, Type.Object(DatabaseFields)]);
 
+/** Dot paths (`order.id`) to the fields mapped there. */
+const FieldsByPath = (description: string) =>
+  Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Field, { maxProperties: 500, description });
+
 const MappingSchema = Type.Object(
   {
     type: Type.Optional(
@@ -124,8 +128,8 @@ const MappingSchema = Type.Object(
     profileId: Type.Optional(Field),
     sessionId: Type.Optional(Field),
     time: Type.Optional(Field),
-    traits: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Field, { maxProperties: 500 })),
-    pii: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Field, { maxProperties: 500 })),
+    traits: Type.Optional(FieldsByPath("target profiles: the profile's traits, by dot path")),
+    pii: Type.Optional(FieldsByPath("target profiles: the profile's PII, by dot path")),
     identityKey: Type.Optional(
       Type.String({
         maxLength: 500,
@@ -134,7 +138,14 @@ const MappingSchema = Type.Object(
       }),
     ),
     properties: Type.Optional(
-      Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Field, { maxProperties: 500 }),
+      FieldsByPath("target events: the event's properties, by dot path; absent, every column as it is"),
+    ),
+    context: Type.Optional(FieldsByPath("target events: the event's context, by dot path (page.url, utm.source)")),
+    tags: Type.Optional(
+      Type.Union(Field.anyOf, {
+        description:
+          "target events: the event's tags, from a list or from text holding a JSON array or tags separated by commas",
+      }),
     ),
   },
   { additionalProperties: false },
