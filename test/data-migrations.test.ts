@@ -1,9 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Composition } from '../src/cli/composition.js';
 import { loadConfig } from '../src/config/config.js';
+import { jobRunFigures, progressOf } from '../src/importing/progress.js';
+import type { JobRun } from '../src/shared/job-runs.js';
 import { createLogger } from '../src/shared/logger.js';
 import type { Database } from '../src/storage/database.js';
 import { planDataMigrations, runDataMigrations, type DataMigration } from '../src/storage/data-migrations.js';
@@ -39,6 +42,17 @@ function touching(failOnce: { armed: boolean }): DataMigration {
           .sort()
           .at(-1) ?? null;
       return { last, items: rows.length, errors: 0 };
+    },
+  };
+}
+
+/** A migration that takes at least `ms` a batch, so that its running time is sure to show. */
+function taking(ms: number, migration: DataMigration): DataMigration {
+  return {
+    ...migration,
+    async migrate(tx, after, limit) {
+      await setTimeout(ms);
+      return migration.migrate(tx, after, limit);
     },
   };
 }
@@ -115,6 +129,44 @@ for (const backend of BACKENDS) {
         batchesDone: 10,
       });
       expect(await touchedRows(db)).toEqual([{ touched: 1, n: 120 }]);
+    });
+
+    it('tells its rows/s and time left while it runs; done with rows deleted meanwhile, its total is the rows it went through', async () => {
+      db = await openTestDatabase(backend.name);
+      await storeRows(db, 95);
+      const migrations = [taking(5, touching({ armed: false }))];
+      const [planned] = await planDataMigrations(db, migrations, 10);
+      const stop = new AbortController();
+      let running: JobRun | undefined;
+      await runDataMigrations(db, migrations, {
+        onBatch: (run) => {
+          if (run.batchesDone < 3) return;
+          running = run;
+          stop.abort();
+        },
+        signal: stop.signal,
+      });
+      expect(running).toMatchObject({ state: 'running', done: 30, total: 95, leased: true });
+      expect(running!.activeMs).toBeGreaterThanOrEqual(15);
+      const pace = progressOf(jobRunFigures(running!));
+      const seconds = running!.activeMs / 1000;
+      expect(pace).toEqual({
+        rowsPerSecond: Math.round((30 / seconds) * 10) / 10,
+        percent: 31.6,
+        etaSeconds: Math.round((65 * seconds) / 30),
+      });
+      // Stopped, it lets its lease go: its rate stays, no end is foretold.
+      const stopped = (await new SqlJobRuns(db).get(planned!.id))!;
+      expect(stopped).toMatchObject({ leased: false, activeMs: running!.activeMs });
+      expect(progressOf(jobRunFigures(stopped))).toEqual({ ...pace, etaSeconds: null });
+
+      await db.query(`DELETE FROM dm_rows WHERE id BETWEEN '0051' AND '0070'`);
+      await runDataMigrations(db, migrations);
+      const done = (await new SqlJobRuns(db).get(planned!.id))!;
+      expect(done).toMatchObject({ state: 'done', done: 75, total: 75, batchesDone: 10 });
+      expect(done.activeMs).toBeGreaterThanOrEqual(50);
+      expect(progressOf(jobRunFigures(done))).toMatchObject({ percent: 100, etaSeconds: null });
+      expect(await touchedRows(db)).toEqual([{ touched: 1, n: 75 }]);
     });
 
     it('two runners started at once plan a migration once and run it once: one works through it, the other stands by', async () => {
@@ -275,7 +327,16 @@ describe('data migrations in started processes', () => {
       async () => (await api.admin({ method: 'GET', url: `/jobs/${RUN}` })).json(),
       (run: { state: string }) => run.state === 'done',
     );
-    expect(job).toMatchObject({ state: 'done', total: 2500, done: 2500, batchesDone: 3, batches: 3 });
+    expect(job).toMatchObject({
+      state: 'done',
+      total: 2500,
+      done: 2500,
+      batchesDone: 3,
+      batches: 3,
+      rowsPerSecond: expect.any(Number),
+      percent: 100,
+      etaSeconds: null,
+    });
     const runs = (await api.admin({ method: 'GET', url: '/jobs?kind=data-migration' })).json();
     expect(runs).toEqual([job]);
     const [keys] = await api.runtime.db.query<{ n: number }>('SELECT count(*)::int AS n FROM identity_keys');
@@ -288,6 +349,17 @@ describe('data migrations in started processes', () => {
     await planOnly({ DATA_DIR: dir });
     apis.push(await startTestApi('pglite', { DATA_DIR: dir }));
     await expectMigratedOnce(apis[0]!);
+
+    type Schema = { anyOf?: Schema[]; items?: Schema; properties?: Record<string, unknown>; required?: string[] };
+    const { paths } = (await apis[0]!.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, { get: { responses: { 200: { content: { 'application/json': { schema: Schema } } } } } }>;
+    };
+    const jobRunOf = (schema: Schema) => schema.anyOf!.find((each) => each.properties?.['batchesDone'])!;
+    for (const jobRun of [
+      jobRunOf(paths['/jobs/{id}']!.get.responses[200].content['application/json'].schema),
+      jobRunOf(paths['/jobs']!.get.responses[200].content['application/json'].schema.items!),
+    ])
+      expect(jobRun.required).toEqual(expect.arrayContaining(['rowsPerSecond', 'percent', 'etaSeconds']));
   });
 
   it.skipIf(!postgresUp)(
@@ -320,6 +392,7 @@ describe('data migrations in started processes', () => {
         (output) => output.includes('"batches":"10/40"'),
         60_000,
       );
+      expect(first.output()).toMatch(/"batches":"10\/40","rowsPerSecond":[\d.]+,"etaSeconds":\d+/);
       first.child.kill('SIGINT');
       expect(await first.exited).toBe(1);
       expect(first.output()).toContain('data migrations stopped before they were done');

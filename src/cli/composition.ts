@@ -15,6 +15,7 @@ import { resumeBackfills, startBackfill, type BackfillDeps } from '../mapping/ba
 import { MappingCache } from '../mapping/cache.js';
 import type { BackfillStore, MappingRepository } from '../mapping/ports.js';
 import type { ImportStore } from '../importing/ports.js';
+import { jobRunFigures, progressOf } from '../importing/progress.js';
 import {
   controlRun,
   deleteImport,
@@ -31,7 +32,7 @@ import { MemoryJobQueue } from '../queue/memory.js';
 import type { Consumer, JobQueue } from '../queue/port.js';
 import { queueResegment, SEGMENTATION_BATCH } from '../segmentation/job.js';
 import type { MembershipStore, SegmentRepository } from '../segmentation/ports.js';
-import type { JobRunRepository } from '../shared/job-runs.js';
+import type { JobRun, JobRunRepository } from '../shared/job-runs.js';
 import type { Logger } from '../shared/logger.js';
 import type { Database } from '../storage/database.js';
 import { migrate, type MigrationReport } from '../storage/migrate.js';
@@ -374,9 +375,12 @@ export class Composition {
 
   /**
    * Plans the data migrations never planned, then, unless `planOnly`, works through every one not done
-   * (runDataMigrations), logging their progress; stopped by `signal` after its current batch.
+   * (runDataMigrations), telling their progress after each batch to `onBatch`, by default a log line
+   * every 10 batches; stopped by `signal` after its current batch.
    */
-  async migrateData(options: { planOnly?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+  async migrateData(
+    options: { planOnly?: boolean; signal?: AbortSignal; onBatch?: (run: JobRun) => void } = {},
+  ): Promise<void> {
     const migrations = this.dataMigrations();
     // A run with nothing to rewrite (a new store's) is done as planned: nothing to tell.
     for (const run of await planDataMigrations(this.db, migrations, DATA_MIGRATION_BATCH))
@@ -386,13 +390,24 @@ export class Composition {
     const waited = new Set<string>();
     await runDataMigrations(this.db, migrations, {
       ...(options.signal ? { signal: options.signal } : {}),
-      onBatch: (run) => {
-        if (run.batchesDone === run.batches || run.batchesDone % 10 === 0)
-          this.logger.info(
-            { job: run.id, done: run.done, total: run.total, batches: `${run.batchesDone}/${run.batches}` },
-            'data migration',
-          );
-      },
+      onBatch:
+        options.onBatch ??
+        ((run) => {
+          if (run.batchesDone === run.batches || run.batchesDone % 10 === 0) {
+            const { rowsPerSecond, etaSeconds } = progressOf(jobRunFigures(run));
+            this.logger.info(
+              {
+                job: run.id,
+                done: run.done,
+                total: run.total,
+                batches: `${run.batchesDone}/${run.batches}`,
+                rowsPerSecond,
+                etaSeconds,
+              },
+              'data migration',
+            );
+          }
+        }),
       onWait: (run) => {
         if (!waited.has(run.id)) this.logger.info({ job: run.id }, 'data migration running in another process');
         waited.add(run.id);

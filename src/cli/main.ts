@@ -9,6 +9,8 @@ import {
   type Env,
 } from '../config/config.js';
 import { firstApiProcess, forkedApiProcess, superviseApiProcesses, supervisesApiProcesses } from './api-processes.js';
+import { jobRunProgressLine } from '../importing/progress.js';
+import type { JobRun } from '../shared/job-runs.js';
 import type { Logger } from '../shared/logger.js';
 import type { RowRef } from '../deploy/plan.js';
 import {
@@ -132,6 +134,24 @@ async function runApi(config: Config, logger: Logger, env: Env): Promise<void> {
   logger.info({ url, ...describeBackends(config) }, 'api listening');
 }
 
+/**
+ * On a terminal, a data migration's progress redrawn on one line after each batch, with the bar
+ * `meridian import` draws; `end` closes a line its run left open (stopped or failed).
+ */
+function migrationProgressBar() {
+  let open = false;
+  return {
+    draw(run: JobRun) {
+      open = run.state !== 'done';
+      process.stderr.write(`\r${run.id}: ${jobRunProgressLine(run, true)}\u001b[K${open ? '' : '\n'}`);
+    },
+    end() {
+      if (open) process.stderr.write('\n');
+      open = false;
+    },
+  };
+}
+
 async function runMigrate(config: Config, logger: Logger, planOnly: boolean): Promise<void> {
   const root = await Composition.open(config, logger, { migrate: false });
   try {
@@ -147,15 +167,18 @@ async function runMigrate(config: Config, logger: Logger, planOnly: boolean): Pr
     // Ctrl-C or SIGTERM stops after the current batch and lets the run go, so that the next process
     // (a started one, or `meridian migrate` again) takes it at once rather than once its lease runs out.
     const stop = new AbortController();
+    const bar = process.stderr.isTTY === true ? migrationProgressBar() : undefined;
     const onSignal = () => {
+      bar?.end();
       process.stderr.write('stopping the data migrations after the current batch…\n');
       stop.abort();
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      await root.migrateData({ planOnly, signal: stop.signal });
+      await root.migrateData({ planOnly, signal: stop.signal, ...(bar ? { onBatch: bar.draw } : {}) });
     } finally {
+      bar?.end();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }

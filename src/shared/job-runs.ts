@@ -17,6 +17,10 @@ export interface JobRun {
   errors: number;
   batches: number;
   batchesDone: number;
+  /** Milliseconds spent working through its batches (a data migration's; 0 for other kinds). */
+  activeMs: number;
+  /** Whether a runner holds its lease now: a data migration some process is working through. */
+  leased: boolean;
   lastError: string | null;
   createdAt: string;
   updatedAt: string;

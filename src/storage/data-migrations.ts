@@ -117,7 +117,12 @@ export async function runDataMigrations(
     }
     const migration = byName.get(run.subject!)!;
     try {
-      while (!signal?.aborted && (await migrateBatch(db, run.id, migration, owner, leaseMs))) {
+      // Each batch adds the time since the one before it (or since the lease was taken) to the run's.
+      let since = Date.now();
+      while (!signal?.aborted) {
+        const doneAt = await migrateBatch(db, run.id, migration, owner, leaseMs, since);
+        if (doneAt === undefined) break;
+        since = doneAt;
         const progress = await new SqlJobRuns(db).get(run.id);
         if (progress) options.onBatch?.(progress);
       }
@@ -131,7 +136,8 @@ export async function runDataMigrations(
 
 /**
  * Does the run's next batch while `owner` holds its lease: the rows, the checkpoint (the last key the
- * batch went through) and the progress commit together. Answers whether it did one.
+ * batch went through) and the progress, with the time since `since`, commit together. Answers when
+ * it did one (that time's end), undefined when it did none.
  */
 async function migrateBatch(
   db: Database,
@@ -139,21 +145,24 @@ async function migrateBatch(
   migration: DataMigration,
   owner: string,
   leaseMs: number,
-): Promise<boolean> {
+  since: number,
+): Promise<number | undefined> {
   return retryingTransaction(db, async (tx) => {
     const lease = await renewRunLease(tx, runId, owner, leaseMs);
-    if (!lease) return false;
+    if (!lease) return undefined;
     const [next] = await tx.query<{ batch: number }>(
       'SELECT batch FROM job_run_batches WHERE run_id = $1 AND done_at IS NULL ORDER BY batch LIMIT 1',
       [runId],
     );
-    if (!next) return false;
+    if (!next) return undefined;
     const { batchSize, after } = lease.params as { batchSize: number; after: string | null };
     const outcome = await migration.migrate(tx, after, batchSize);
+    const doneAt = Date.now();
     await tx.query(
-      `UPDATE job_runs SET params = params || jsonb_build_object('after', $2::text), total = greatest(total, done + $3)
+      `UPDATE job_runs SET params = params || jsonb_build_object('after', $2::text), total = greatest(total, done + $3),
+              active_ms = active_ms + $4
         WHERE id = $1`,
-      [runId, outcome.last ?? after, outcome.items],
+      [runId, outcome.last ?? after, outcome.items, doneAt - since],
     );
     // The last batch also takes the rows stored since the plan, a batch's worth a transaction: it is
     // done once it finds fewer.
@@ -166,7 +175,9 @@ async function migrateBatch(
     else {
       await claimBatch(tx, runId, next.batch);
       await completeBatch(tx, runId, outcome);
+      // Rows deleted since the plan were counted in it and never found: a run done went through `done` rows.
+      await tx.query('UPDATE job_runs SET total = done WHERE id = $1 AND batches_done >= batches', [runId]);
     }
-    return true;
+    return doneAt;
   });
 }

@@ -13,6 +13,9 @@ function stateOf(row: Row): JobRunState {
   return Number(row.batches_done) > 0 ? 'running' : 'queued';
 }
 
+/** A run's columns, and whether a runner holds its lease now. */
+const RUN = 'job_runs.*, coalesce(lease_until > now(), false) AS leased';
+
 const toJobRun = (row: Row): JobRun => ({
   id: row.id as string,
   kind: row.kind as string,
@@ -23,6 +26,8 @@ const toJobRun = (row: Row): JobRun => ({
   errors: Number(row.errors),
   batches: Number(row.batches),
   batchesDone: Number(row.batches_done),
+  activeMs: Number(row.active_ms),
+  leased: row.leased === true,
   lastError: (row.last_error as string | null) ?? null,
   createdAt: iso(row.created_at)!,
   updatedAt: iso(row.updated_at)!,
@@ -33,13 +38,13 @@ export class SqlJobRuns implements JobRunRepository {
   constructor(private readonly db: SqlExecutor) {}
 
   async get(id: string): Promise<JobRun | undefined> {
-    const [row] = await this.db.query('SELECT * FROM job_runs WHERE id = $1', [id]);
+    const [row] = await this.db.query(`SELECT ${RUN} FROM job_runs WHERE id = $1`, [id]);
     return row && toJobRun(row);
   }
 
   async list({ kind, limit }: { kind?: string; limit: number }): Promise<JobRun[]> {
     const rows = await this.db.query(
-      'SELECT * FROM job_runs WHERE $1::text IS NULL OR kind = $1 ORDER BY created_at DESC, id LIMIT $2',
+      `SELECT ${RUN} FROM job_runs WHERE $1::text IS NULL OR kind = $1 ORDER BY created_at DESC, id LIMIT $2`,
       [kind ?? null, limit],
     );
     return rows.map(toJobRun);
@@ -137,7 +142,7 @@ export async function reopenFailedRuns(db: SqlExecutor, kinds: readonly string[]
 /** The runs of a kind with batches not done, failed ones included, oldest first. */
 export async function unfinishedRuns(db: SqlExecutor, kind: string): Promise<JobRun[]> {
   const rows = await db.query(
-    'SELECT * FROM job_runs WHERE kind = $1 AND batches_done < batches ORDER BY created_at, id',
+    `SELECT ${RUN} FROM job_runs WHERE kind = $1 AND batches_done < batches ORDER BY created_at, id`,
     [kind],
   );
   return rows.map(toJobRun);

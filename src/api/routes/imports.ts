@@ -11,7 +11,7 @@ import {
   type ImportDraft,
 } from '../../importing/model.js';
 import type { ImportRun, ImportStore } from '../../importing/ports.js';
-import { progressOf } from '../../importing/progress.js';
+import { importFigures, progressOf } from '../../importing/progress.js';
 import { TRACARDI_INDICES } from '../../importing/tracardi.js';
 import { notFound } from '../../shared/errors.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
@@ -225,7 +225,7 @@ export const importRunView = (run: ImportRun): Static<typeof ImportRunSchema> =>
   rowsRead: run.rowsRead,
   rowsStored: run.rowsStored,
   rowsRejected: run.rowsRejected,
-  ...progressOf(run),
+  ...progressOf(importFigures(run)),
   total: run.total,
   position: run.position,
   lastError: run.lastError,

@@ -1,8 +1,9 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { DomainError, notFound } from '../../shared/errors.js';
-import type { JobRunRepository } from '../../shared/job-runs.js';
+import { jobRunFigures, progressOf } from '../../importing/progress.js';
+import type { JobRun, JobRunRepository } from '../../shared/job-runs.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
 import { importRunView, ImportRunSchema, type ImportApiServices } from './imports.js';
 
@@ -16,16 +17,40 @@ export const JobRunSchema = Type.Object({
   state: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('done'), Type.Literal('failed')]),
   total: Type.Integer({
     description:
-      'items the run works through: for a backfill the events found when it started; for a deploy the rows it creates or changes; for a data migration the rows to rewrite, counted when it was planned and grown by those stored since',
+      'items the run works through: for a backfill the events found when it started; for a deploy the rows it creates or changes; for a data migration the rows to rewrite, counted when it was planned and grown by those stored since, and once it is done the rows it went through (rows deleted meanwhile are not counted)',
   }),
   done: Type.Integer({ description: 'items processed so far' }),
   errors: Type.Integer({ description: 'items that could not be applied and were skipped' }),
   batches: Type.Integer(),
   batchesDone: Type.Integer(),
+  rowsPerSecond: Type.Union([Type.Number(), Type.Null()], {
+    description: "a data migration's rows per second of running time (the time no process worked on it left out)",
+  }),
+  percent: Type.Union([Type.Number(), Type.Null()], { description: 'share of total done; 100 once done' }),
+  etaSeconds: Type.Union([Type.Integer(), Type.Null()], {
+    description: "seconds left at a data migration's rate so far, while a process works through it",
+  }),
   lastError: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String(),
   updatedAt: Type.String(),
   finishedAt: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const jobRunView = (run: JobRun): Static<typeof JobRunSchema> => ({
+  id: run.id,
+  kind: run.kind,
+  subject: run.subject,
+  state: run.state,
+  total: run.total,
+  done: run.done,
+  errors: run.errors,
+  batches: run.batches,
+  batchesDone: run.batchesDone,
+  ...progressOf(jobRunFigures(run)),
+  lastError: run.lastError,
+  createdAt: run.createdAt,
+  updatedAt: run.updatedAt,
+  finishedAt: run.finishedAt,
 });
 
 const RejectionsSchema = Type.Array(
@@ -63,7 +88,7 @@ export function jobRoutes({ jobRuns }: { jobRuns: JobRunRepository }, importing?
       async (request) => {
         const { kind, limit } = request.query;
         const runs = [
-          ...(kind === 'import' ? [] : await jobRuns.list({ kind, limit })),
+          ...(kind === 'import' ? [] : (await jobRuns.list({ kind, limit })).map(jobRunView)),
           ...(importing && (kind === undefined || kind === 'import')
             ? (await importing.imports.latestRuns(limit)).map(importRunView)
             : []),
@@ -86,7 +111,9 @@ export function jobRoutes({ jobRuns }: { jobRuns: JobRunRepository }, importing?
         const id = request.params.id;
         const run = await importing?.imports.getRun(id);
         if (run) return importRunView(run);
-        return (await jobRuns.get(id)) ?? Promise.reject(notFound('job'));
+        const jobRun = await jobRuns.get(id);
+        if (!jobRun) throw notFound('job');
+        return jobRunView(jobRun);
       },
     );
     if (!importing) return;

@@ -7,7 +7,7 @@ import { MAPPING_KINDS, PROFILE_OPS, parseMappingInput } from '../../mapping/map
 import type { MappingServices } from '../../mapping/ports.js';
 import { DomainError, notFound } from '../../shared/errors.js';
 import { bodyOrEmpty, ErrorSchema, IdParams, OPTIONAL_BODY } from '../schemas.js';
-import { JobRunSchema } from './jobs.js';
+import { jobRunView, JobRunSchema } from './jobs.js';
 
 const Path = Type.String({ minLength: 1, maxLength: 500 });
 const ProfileCopySchema = Type.Object(
@@ -164,7 +164,7 @@ export function mappingRoutes({ mappings, mappingCache, backfill, jobRuns }: Map
       },
       async (request, reply) => {
         const runId = await backfill(request.params.id, parseBackfillRange(request.body));
-        return reply.status(202).send((await jobRuns.get(runId))!);
+        return reply.status(202).send(jobRunView((await jobRuns.get(runId))!));
       },
     );
   };
