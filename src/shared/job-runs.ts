@@ -1,6 +1,6 @@
 /**
- * Job runs belong to no one capability: any background work cut into batches (a mapping backfill
- * today) records its progress as a run, which `GET /jobs/{id}` reports.
+ * Job runs belong to no one capability: any background work cut into batches (a mapping backfill,
+ * a data migration, a deploy) records its progress as a run, which `GET /jobs/{id}` reports.
  */
 export type JobRunState = 'queued' | 'running' | 'done' | 'failed';
 
@@ -8,7 +8,7 @@ export type JobRunState = 'queued' | 'running' | 'done' | 'failed';
 export interface JobRun {
   id: string;
   kind: string;
-  /** What the run works on: the mapping id of a mapping backfill. */
+  /** What the run works on: the mapping id of a mapping backfill, the name of a data migration. */
   subject: string | null;
   state: JobRunState;
   total: number;
