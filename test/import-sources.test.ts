@@ -292,6 +292,37 @@ describe.each([
     }
   });
 
+  it('reads a zero date as null, and a year before 100 as that year', async ({ skip }) => {
+    if (!tearDown || kind !== 'mysql') return skip();
+    // Where sql_mode has no NO_ZERO_DATE (MariaDB's default) legacy tables hold 0000-00-00 and days 00.
+    const dates = `${table}_dates`;
+    const connection = await mysql.createConnection({ host: '127.0.0.1', user: 'root', database: 'test' });
+    try {
+      await connection.query(`SET SESSION sql_mode = ''`);
+      await connection.query(`CREATE TABLE ${dates} (n INT PRIMARY KEY, day DATE, at DATETIME(3))`);
+      await connection.query(`INSERT INTO ${dates} VALUES ?`, [
+        [
+          [1, '0000-00-00', '0000-00-00 00:00:00'],
+          [2, '2023-05-00', '2023-00-01 10:00:00'],
+          [3, '0050-01-02', '0050-01-02 10:00:00.250'],
+          [4, '2023-05-06', '2023-05-06 07:08:09.123'],
+        ],
+      ]);
+      const items = [];
+      for await (const batch of readerFor({ kind, ...source, table: dates, key: 'n' }, undefined).read(undefined, 10))
+        items.push(...batch.items);
+      expect(items.map((item) => ('row' in item ? item.row : item))).toEqual([
+        { n: 1, day: null, at: null },
+        { n: 2, day: null, at: null },
+        { n: 3, day: '0050-01-02T00:00:00.000Z', at: '0050-01-02T10:00:00.250Z' },
+        { n: 4, day: '2023-05-06T00:00:00.000Z', at: '2023-05-06T07:08:09.123Z' },
+      ]);
+    } finally {
+      await connection.query(`DROP TABLE IF EXISTS ${dates}`);
+      await connection.end();
+    }
+  });
+
   it("reads a TIMESTAMP in UTC, its session's time zone whatever the server's", async ({ skip }) => {
     if (!tearDown || kind !== 'mysql') return skip();
     // The server gives a TIMESTAMP in the session's time zone, which mysql2 reads as UTC.

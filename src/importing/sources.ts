@@ -7,7 +7,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { parse as parseSync } from 'csv-parse/sync';
-import mysql from 'mysql2/promise';
+import mysql, { type TypeCast } from 'mysql2/promise';
 import postgres from 'postgres';
 import { invalidInput } from '../shared/errors.js';
 import type { DatabaseSource, FileSource, ImportSource, TracardiSource } from './model.js';
@@ -574,6 +574,22 @@ abstract class DatabaseReader implements RowReader {
   }
 }
 
+/**
+ * A DATE, DATETIME or TIMESTAMP read from its text as UTC. mysql2 takes a DATE's zero month or day
+ * (`0000-00-00`, `2023-05-00`, stored where sql_mode lacks NO_ZERO_DATE, as MariaDB's default does) for
+ * days before the month (`1899-11-30`), and a year below 100 for 19xx: a time JavaScript cannot hold reads
+ * as null, as on PostgreSQL.
+ */
+const mysqlTime: TypeCast = (field, next) => {
+  if (!MYSQL_TIME_TYPES.has(field.type)) return next();
+  const text = field.string();
+  const time = text === null ? undefined : /^(\d{4}-(\d\d)-(\d\d))(?: (\d\d:\d\d:\d\d(?:\.\d+)?))?$/.exec(text);
+  if (!time) return null;
+  const [, day, month, dayOfMonth, clock] = time;
+  return month === '00' || dayOfMonth === '00' ? null : new Date(`${day}T${clock ?? '00:00:00'}Z`);
+};
+const MYSQL_TIME_TYPES = new Set(['DATE', 'NEWDATE', 'DATETIME', 'DATETIME2', 'TIMESTAMP', 'TIMESTAMP2']);
+
 class MysqlReader extends DatabaseReader {
   protected quote(name: string) {
     return `\`${name.replace(/`/g, '``')}\``;
@@ -607,6 +623,7 @@ class MysqlReader extends DatabaseReader {
         timezone: 'Z',
         supportBigNumbers: true,
         bigNumberStrings: true,
+        typeCast: mysqlTime,
         connectTimeout: CONNECT_TIMEOUT_MS,
       })
       .catch((error: unknown) => {
