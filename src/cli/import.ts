@@ -20,7 +20,7 @@ import type { Run } from './run.js';
 const REFRESH_MS = 250;
 const LOG_EVERY_MS = 5000;
 
-/** Runs a queued run here, showing its progress, and exits non-zero when it failed. */
+/** Runs a queued run here, showing its progress, and exits non-zero unless it is done. */
 async function runHere(root: Composition, run: ImportRun): Promise<void> {
   const { imports } = root.repositories;
   const tty = process.stderr.isTTY === true;
@@ -67,7 +67,8 @@ async function runHere(root: Composition, run: ImportRun): Promise<void> {
         `meridian import rejections ${run.id} (or GET /jobs/${run.id}/rejections)\n`,
     );
   if (end?.state === 'paused') process.stderr.write(`resume with: meridian import resume ${run.id}\n`);
-  if (end?.state === 'failed') process.exitCode = 1;
+  // A run paused (Ctrl-C), cancelled or failed is no import done, for a script that goes on after it.
+  if (end?.state !== 'done') process.exitCode = 1;
 }
 
 /**
