@@ -289,6 +289,19 @@ for (const backend of BACKENDS) {
       ]) {
         expect(routes).toContain(route);
       }
+      // A query parameter with a default may be left out: a client generated from the document must not require it.
+      const parameters = Object.entries(document.paths).flatMap(([path, methods]) =>
+        Object.values(methods).flatMap((operation) =>
+          (
+            (operation as { parameters?: { name: string; in: string; required?: boolean; schema: object }[] })
+              .parameters ?? []
+          ).map((parameter) => ({ path, ...parameter })),
+        ),
+      );
+      const jobsLimit = parameters.find(({ path, name }) => path === '/jobs' && name === 'limit');
+      expect(jobsLimit).toMatchObject({ in: 'query', schema: { default: 100 } });
+      expect(jobsLimit!.required).not.toBe(true);
+      expect(parameters.filter((parameter) => 'default' in parameter.schema && parameter.required)).toEqual([]);
       const track = document.paths['/track']!['post'] as {
         requestBody: { content: Record<string, { schema: { required: string[] } }> };
       };

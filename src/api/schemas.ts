@@ -35,7 +35,10 @@ export async function bodyOrEmpty(request: FastifyRequest): Promise<void> {
   request.body ??= {};
 }
 
-type Operation = Record<string, unknown> & { requestBody?: { required?: boolean } };
+type Operation = Record<string, unknown> & {
+  requestBody?: { required?: boolean };
+  parameters?: { in: string; required?: boolean; schema?: { default?: unknown } }[];
+};
 
 /** The OpenAPI document with the bodies of routes marked OPTIONAL_BODY published as not required. */
 export function publishOptionalBodies<T extends { paths?: object }>(document: T): T {
@@ -45,5 +48,18 @@ export function publishOptionalBodies<T extends { paths?: object }>(document: T)
       delete operation[OPTIONAL_BODY];
       if (operation.requestBody) operation.requestBody.required = false;
     }
+  return document;
+}
+
+/**
+ * The OpenAPI document with every query parameter that has a default (`limit`) published as not
+ * required: @fastify/swagger marks each one that is not `Type.Optional` required, though a request
+ * without it gets the default.
+ */
+export function publishDefaultedParameters<T extends { paths?: object }>(document: T): T {
+  for (const operations of Object.values(document.paths ?? {}) as Record<string, Operation>[])
+    for (const operation of Object.values(operations))
+      for (const parameter of operation.parameters ?? [])
+        if (parameter.in === 'query' && parameter.schema?.default !== undefined) parameter.required = false;
   return document;
 }

@@ -25,7 +25,7 @@ import { workflowRoutes } from './routes/workflow.js';
 import type { ApiServices } from './services.js';
 import { validatorCompiler } from './validation.js';
 import { DomainError } from '../shared/errors.js';
-import { publishOptionalBodies } from './schemas.js';
+import { publishDefaultedParameters, publishOptionalBodies } from './schemas.js';
 
 const HealthSchema = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
@@ -121,7 +121,9 @@ export async function buildServer(services: ApiServices, logger: Logger | false)
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
     transformObject: (document) =>
-      publishOptionalBodies('openapiObject' in document ? document.openapiObject : document.swaggerObject),
+      publishDefaultedParameters(
+        publishOptionalBodies('openapiObject' in document ? document.openapiObject : document.swaggerObject),
+      ),
   });
 
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
