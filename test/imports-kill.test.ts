@@ -100,32 +100,41 @@ describe('an import run killed with SIGKILL', () => {
   }, 60_000);
 });
 
-describe('meridian import file stopped by Ctrl-C', () => {
+describe('meridian import file stopped by Ctrl-C or SIGTERM', () => {
   const context = scratch('meridian-import-interrupt-');
 
-  it('leaves its run paused and exits 1: the import is not done', async ({ skip }) => {
-    const { database, sql, dir } = context;
-    if (!database) return skip();
-    const env = { DATABASE_URL: database.url };
-    expect(await runMeridian(['migrate'], env).exited).toBe(0);
-    await sql.unsafe(`INSERT INTO meridian_test.event_sources (id, name) VALUES ('history', 'history')`);
-    const path = join(dir, 'rows.csv');
-    writeFileSync(path, `id,who\n${Array.from({ length: ROWS }, (_, i) => `${i},w${i % 13}`).join('\n')}\n`);
-    const command = runMeridian(
-      ['import', 'file', path, '--event-type', 'interrupted', '--source', 'history', '--rows-per-second', '200'],
-      env,
-    );
-    await eventually(
-      () => sql.unsafe(`SELECT rows_read::int AS read FROM meridian_test.import_runs`),
-      (rows) => rows.length === 1 && Number(rows[0]!['read']) > 0,
-    );
-    command.child.kill('SIGINT');
-    expect(await command.exited, command.output()).toBe(1);
-    const [run] = await sql.unsafe(`SELECT id, state, rows_read::int AS read FROM meridian_test.import_runs`);
-    expect(run!['state']).toBe('paused');
-    expect(run!['read']).toBeLessThan(ROWS);
-    expect(command.output()).toContain(`resume with: meridian import resume ${run!['id']}`);
-  }, 60_000);
+  it.for(['SIGINT', 'SIGTERM'] as const)(
+    'leaves its run paused on %s and exits 1: the import is not done',
+    { timeout: 60_000 },
+    async (signal, { skip }) => {
+      const { database, sql, dir } = context;
+      if (!database) return skip();
+      const env = { DATABASE_URL: database.url };
+      expect(await runMeridian(['migrate'], env).exited).toBe(0);
+      await sql.unsafe(
+        `INSERT INTO meridian_test.event_sources (id, name) VALUES ('history', 'history') ON CONFLICT DO NOTHING`,
+      );
+      const path = join(dir, `${signal}.csv`);
+      writeFileSync(path, `id,who\n${Array.from({ length: ROWS }, (_, i) => `${i},w${i % 13}`).join('\n')}\n`);
+      const command = runMeridian(
+        ['import', 'file', path, '--event-type', 'interrupted', '--source', 'history', '--rows-per-second', '200'],
+        env,
+      );
+      const runs = () =>
+        sql.unsafe(
+          `SELECT r.id, r.state, r.rows_read::int AS read FROM meridian_test.import_runs r
+             JOIN meridian_test.imports i ON i.id = r.import_id WHERE i.source->>'path' = $1`,
+          [path],
+        );
+      await eventually(runs, (rows) => rows.length === 1 && Number(rows[0]!['read']) > 0);
+      command.child.kill(signal);
+      expect(await command.exited, command.output()).toBe(1);
+      const [run] = await runs();
+      expect(run!['state']).toBe('paused');
+      expect(run!['read']).toBeLessThan(ROWS);
+      expect(command.output()).toContain(`resume with: meridian import resume ${run!['id']}`);
+    },
+  );
 });
 
 describe('meridian import rejections', () => {

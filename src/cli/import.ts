@@ -1,6 +1,6 @@
 /**
  * `meridian import run|file|resume`: runs an import in this process, with a progress bar on a
- * terminal and a log line every few seconds otherwise. Ctrl-C pauses the run after its batch, so
+ * terminal and a log line every few seconds otherwise. Ctrl-C (or SIGTERM) pauses the run after its batch, so
  * `meridian import resume` (or POST /jobs/{id}/resume) goes on from there. `meridian import rejections`
  * prints a run's rejected rows, which the embedded store shows no one else while this process holds it.
  */
@@ -39,7 +39,10 @@ async function runHere(root: Composition, run: ImportRun): Promise<void> {
     process.stderr.write('\npausing after the current batch…\n');
     void imports.transition(run.id, ['queued', 'running'], 'paused');
   };
-  process.once('SIGINT', pause);
+  // SIGTERM (a supervisor, `timeout`, a container stopping) pauses too: killed, the run would be left
+  // `running` for no one, and the same command would refuse to go on with it.
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  for (const signal of signals) process.once(signal, pause);
   let ranHere: boolean;
   try {
     ranHere = await runImport(
@@ -48,7 +51,7 @@ async function runHere(root: Composition, run: ImportRun): Promise<void> {
     );
   } finally {
     clearInterval(timer);
-    process.off('SIGINT', pause);
+    for (const signal of signals) process.off(signal, pause);
   }
   if (!ranHere) {
     const now = await imports.getRun(run.id);
