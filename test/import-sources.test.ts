@@ -292,6 +292,34 @@ describe.each([
     }
   });
 
+  it('reads a null in an array as null, not as the text "NULL"', async ({ skip }) => {
+    if (!tearDown || kind !== 'postgres') return skip();
+    const arrays: DatabaseSource = {
+      kind,
+      ...source,
+      query: `SELECT 1 AS n, ARRAY['a', NULL, 'NULL', 'x,y', 'q"uote', 'back\\slash', '', ' b ']::text[] AS words,
+                ARRAY[[1, NULL], [3, 4]]::int[] AS grid, '{}'::text[] AS none, '[0:1]={5,6}'::int[] AS bounded`,
+      key: 'n',
+    };
+    const items = [];
+    for await (const batch of readerFor(arrays, undefined).read(undefined, 10)) items.push(...batch.items);
+    expect(items).toEqual([
+      {
+        ref: 'key 1',
+        row: {
+          n: 1,
+          words: ['a', null, 'NULL', 'x,y', 'q"uote', 'back\\slash', '', ' b '],
+          grid: [
+            [1, null],
+            [3, 4],
+          ],
+          none: [],
+          bounded: [5, 6],
+        },
+      },
+    ]);
+  });
+
   it('reads a zero date as null, and a year before 100 as that year', async ({ skip }) => {
     if (!tearDown || kind !== 'mysql') return skip();
     // Where sql_mode has no NO_ZERO_DATE (MariaDB's default) legacy tables hold 0000-00-00 and days 00.

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { FileSource } from './model.js';
-import { readerFor, type Checkpoint, type ReadItem } from './sources.js';
+import { parseArrayText, readerFor, type Checkpoint, type ReadItem } from './sources.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meridian-sources-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -201,5 +201,26 @@ describe('JSON Lines reader', () => {
     } finally {
       concat.mockRestore();
     }
+  });
+});
+
+describe('parseArrayText', () => {
+  it('reads an unquoted NULL as null and a quoted one as the text, each element by its reader', () => {
+    expect(parseArrayText('{a,NULL,"NULL","x,y","q\\"uote",""}', ',', undefined)).toEqual([
+      'a',
+      null,
+      'NULL',
+      'x,y',
+      'q"uote',
+      '',
+    ]);
+    expect(parseArrayText('{{1,NULL},{3,4}}', ',', Number)).toEqual([
+      [1, null],
+      [3, 4],
+    ]);
+    expect(parseArrayText('[2:3]={5,6}', ',', Number)).toEqual([5, 6]);
+    expect(parseArrayText('{}', ',', Number)).toEqual([]);
+    // Boxes are delimited by semicolons: their commas are the element's.
+    expect(parseArrayText('{(1,1),(0,0);NULL}', ';', undefined)).toEqual(['(1,1),(0,0)', null]);
   });
 });

@@ -655,6 +655,45 @@ const TIMESTAMP_TYPE = 1114;
 const utcTimestamp = (text: string) =>
   new Date(/^\d{4,}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?$/.test(text) ? `${text}+00` : Number.NaN);
 
+/**
+ * An array as PostgreSQL writes it as text (`{a,NULL,"NULL","x,y"}`, nested `{{1,2},{3,4}}`, bounds
+ * `[0:1]={5,6}`), each element read by `element`. postgres.js's own reader takes an unquoted NULL for
+ * the text "NULL" (`NaN` in a number array): a null would be imported as a word.
+ */
+export function parseArrayText(
+  text: string,
+  delimiter: string,
+  element: ((text: string) => unknown) | undefined,
+): unknown[] {
+  let at = text.startsWith('[') ? text.indexOf('=') + 1 : 0;
+  const item = (raw: string) => (element ? element(raw) : raw);
+  const list = (): unknown[] => {
+    const items: unknown[] = [];
+    at++;
+    if (text[at] === '}') {
+      at++;
+      return items;
+    }
+    for (;;) {
+      if (text[at] === '{') items.push(list());
+      else if (text[at] === '"') {
+        let raw = '';
+        for (at++; at < text.length && text[at] !== '"'; at++) raw += text[text[at] === '\\' ? ++at : at];
+        at++;
+        items.push(item(raw));
+      } else {
+        let end = at;
+        while (end < text.length && text[end] !== delimiter && text[end] !== '}') end++;
+        const raw = text.slice(at, end);
+        items.push(raw === 'NULL' ? null : item(raw));
+        at = end;
+      }
+      if (text[at++] !== delimiter) return items;
+    }
+  };
+  return list();
+}
+
 class PostgresReader extends DatabaseReader {
   protected quote(name: string) {
     return `"${name.replace(/"/g, '""')}"`;
@@ -702,6 +741,15 @@ class PostgresReader extends DatabaseReader {
     });
     try {
       await withTimeout(sql`SELECT 1`, CONNECT_TIMEOUT_MS, unreachable(source.host, port));
+      // The array types postgres.js read on connecting get a reader that keeps their nulls.
+      const arrays = await sql<{ array: number; element: number; delimiter: string }[]>`
+        SELECT typarray::int AS array, oid::int AS element, typdelim AS delimiter
+          FROM pg_catalog.pg_type WHERE typarray <> 0`;
+      const { parsers } = sql.options;
+      for (const { array, element, delimiter } of arrays) {
+        const parseElement = parsers[element];
+        parsers[array] = (text: string) => parseArrayText(text, delimiter, parseElement);
+      }
     } catch (error) {
       await sql.end({ timeout: 0 });
       throw error;
