@@ -1022,6 +1022,20 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     });
     expect(refused.statusCode).toBe(400);
     expect(refused.json<{ details: { field: string }[] }>().details[0]!.field).toBe('source.table');
+
+    // eventType is the type of the events rows become: rows that become profiles, or a Tracardi export
+    // (whose events have their own), need none; rows that become events do.
+    const save = (body: Record<string, unknown>) =>
+      api.admin({ method: 'POST', url: '/imports', payload: { name: 'x', eventSourceId: api.sourceId, ...body } });
+    const path = join(dir, 'untyped.csv');
+    const profiles = await save({ target: 'profiles', source: { kind: 'csv', path }, mapping: { profileId: 'id' } });
+    expect(profiles.statusCode, profiles.body).toBe(201);
+    expect(profiles.json()).toMatchObject({ eventType: '' });
+    const tracardi = await save({ source: { kind: 'tracardi', index: 'profile', path } });
+    expect(tracardi.statusCode, tracardi.body).toBe(201);
+    const untyped = await save({ source: { kind: 'csv', path }, mapping: { type: 'kind' } });
+    expect(untyped.statusCode).toBe(400);
+    expect(untyped.json()).toMatchObject({ details: [{ field: 'eventType' }] });
   });
 
   it('keeps credentials encrypted and never returns them', async () => {

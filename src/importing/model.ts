@@ -110,7 +110,8 @@ export interface ImportDraft {
   description?: string;
   source: ImportSource;
   eventSourceId: string;
-  eventType: string;
+  /** The type of the events rows become (of those without `mapping.type`); none for profiles or a Tracardi export. */
+  eventType?: string;
   /** `events` (default): a row is an event; `profiles`: a row sets a profile's traits and PII, by its id. */
   target?: ImportTarget;
   mapping?: ImportMapping;
@@ -176,6 +177,8 @@ export function checkDraft(draft: ImportDraft): void {
     if (key !== undefined && !/^(traits|pii)\.[^.]/.test(key))
       problems.push({ field: 'mapping.identityKey', message: 'expected a path into traits or pii, e.g. pii.email' });
   }
+  if (draft.target !== 'profiles' && source.kind !== 'tracardi' && !draft.eventType)
+    problems.push({ field: 'eventType', message: 'expected the type of the events the rows become' });
   problems.push(...unusedMappingProblems(draft));
   for (const [name, message] of Object.entries(TEXT_FIELDS)) {
     const field = draft.mapping?.[name as keyof typeof TEXT_FIELDS];

@@ -75,7 +75,7 @@ function rowParams(id: string, draft: ImportDraft, sealedSecret: string | undefi
     json(draft.source),
     sealedSecret ?? null,
     draft.eventSourceId,
-    draft.eventType,
+    draft.eventType ?? '',
     draft.target ?? 'events',
     json(draft.mapping),
     json(draft.options),

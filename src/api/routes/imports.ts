@@ -165,7 +165,14 @@ const Body = Type.Object(
     description: Type.Optional(Type.String({ maxLength: 2000 })),
     source: SourceInput,
     eventSourceId: Type.String({ minLength: 1, maxLength: 128 }),
-    eventType: Type.String({ minLength: 1, maxLength: 128 }),
+    eventType: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description:
+          'target events: the type of the events rows become (required); none for profiles or a Tracardi export',
+      }),
+    ),
     target: Type.Optional(
       Type.Union(
         TARGETS.map((target) => Type.Literal(target)),
