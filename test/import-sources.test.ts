@@ -320,6 +320,29 @@ describe.each([
     ]);
   });
 
+  it('reads a BIT as its number, so that a BIT(1) flag maps as a boolean', async ({ skip }) => {
+    if (!tearDown || kind !== 'mysql') return skip();
+    const bits = `${table}_bits`;
+    const connection = await mysql.createConnection({ host: '127.0.0.1', user: 'root', database: 'test' });
+    try {
+      await connection.query(`CREATE TABLE ${bits} (n INT PRIMARY KEY, flag BIT(1), five BIT(3), wide BIT(64))`);
+      await connection.query(
+        `INSERT INTO ${bits} VALUES (1, b'1', b'101', b'${'1'.repeat(64)}'), (2, b'0', NULL, b'0'), (3, NULL, NULL, NULL)`,
+      );
+      const items = [];
+      for await (const batch of readerFor({ kind, ...source, table: bits, key: 'n' }, undefined).read(undefined, 10))
+        items.push(...batch.items);
+      expect(items.map((item) => ('row' in item ? item.row : item))).toEqual([
+        { n: 1, flag: 1, five: 5, wide: '18446744073709551615' },
+        { n: 2, flag: 0, five: null, wide: 0 },
+        { n: 3, flag: null, five: null, wide: null },
+      ]);
+    } finally {
+      await connection.query(`DROP TABLE IF EXISTS ${bits}`);
+      await connection.end();
+    }
+  });
+
   it('reads a zero date as null, and a year before 100 as that year', async ({ skip }) => {
     if (!tearDown || kind !== 'mysql') return skip();
     // Where sql_mode has no NO_ZERO_DATE (MariaDB's default) legacy tables hold 0000-00-00 and days 00.

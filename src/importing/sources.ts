@@ -580,15 +580,30 @@ abstract class DatabaseReader implements RowReader {
  * days before the month (`1899-11-30`), and a year below 100 for 19xx: a time JavaScript cannot hold reads
  * as null, as on PostgreSQL.
  */
-const mysqlTime: TypeCast = (field, next) => {
-  if (!MYSQL_TIME_TYPES.has(field.type)) return next();
-  const text = field.string();
+function mysqlTime(text: string | null): Date | null {
   const time = text === null ? undefined : /^(\d{4}-(\d\d)-(\d\d))(?: (\d\d:\d\d:\d\d(?:\.\d+)?))?$/.exec(text);
   if (!time) return null;
   const [, day, month, dayOfMonth, clock] = time;
   return month === '00' || dayOfMonth === '00' ? null : new Date(`${day}T${clock ?? '00:00:00'}Z`);
-};
+}
 const MYSQL_TIME_TYPES = new Set(['DATE', 'NEWDATE', 'DATETIME', 'DATETIME2', 'TIMESTAMP', 'TIMESTAMP2']);
+
+/**
+ * A BIT as the number its bits make (a string beyond a double's integers, as a BIGINT), which mysql2
+ * gives as bytes: a BIT(1) flag, read as base64 (`AQ==`), could not map as a boolean.
+ */
+function mysqlBits(bytes: Buffer | null): number | string | null {
+  if (bytes === null) return null;
+  const value = bytes.reduce((sum, byte) => (sum << 8n) | BigInt(byte), 0n);
+  return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+}
+
+const mysqlValue: TypeCast = (field, next) =>
+  MYSQL_TIME_TYPES.has(field.type)
+    ? mysqlTime(field.string())
+    : field.type === 'BIT'
+      ? mysqlBits(field.buffer())
+      : next();
 
 class MysqlReader extends DatabaseReader {
   protected quote(name: string) {
@@ -623,7 +638,7 @@ class MysqlReader extends DatabaseReader {
         timezone: 'Z',
         supportBigNumbers: true,
         bigNumberStrings: true,
-        typeCast: mysqlTime,
+        typeCast: mysqlValue,
         connectTimeout: CONNECT_TIMEOUT_MS,
       })
       .catch((error: unknown) => {
