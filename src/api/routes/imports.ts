@@ -176,7 +176,10 @@ const Body = Type.Object(
     target: Type.Optional(
       Type.Union(
         TARGETS.map((target) => Type.Literal(target)),
-        { description: 'events (default): a row is an event; profiles: a row sets a profile by id' },
+        {
+          description:
+            'events (default): a row is an event; profiles: a row sets a profile, by id (mapping.profileId) or by an identity key (mapping.identityKey)',
+        },
       ),
     ),
     mapping: Type.Optional(MappingSchema),
@@ -210,7 +213,10 @@ export const ImportRunSchema = Type.Object({
   subject: Type.String({ description: 'the import id' }),
   state: Type.Union(['queued', 'running', 'paused', 'cancelled', 'done', 'failed'].map((state) => Type.Literal(state))),
   rowsRead: Type.Integer(),
-  rowsStored: Type.Integer({ description: 'rows stored as events (a row read again is stored once)' }),
+  rowsStored: Type.Integer({
+    description:
+      'rows handled (stored as events, profiles or Tracardi documents), whether new or found stored already: a row read again is stored once but counted again',
+  }),
   rowsRejected: Type.Integer({ description: 'rows rejected; the first 1,000 at /jobs/{id}/rejections' }),
   rowsPerSecond: Nullable(Type.Number()),
   percent: Nullable(Type.Number({ description: 'share of the source read, when its size is known' })),
