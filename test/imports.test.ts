@@ -30,6 +30,9 @@ interface RunView {
 }
 
 const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root', database: 'test' };
+
+/** Text of `length` random characters: PostgreSQL cannot compress it under an index entry's limit. */
+const incompressible = (length: number) => randomBytes(length).toString('base64url').slice(0, length);
 const mariadbAvailable = () =>
   serviceAvailable('MariaDB', async () => {
     const connection = await mysql.createConnection(MARIADB);
@@ -970,6 +973,44 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(profile).toEqual({ traits: { plan: 'pro', city: 'Oslo' } });
   });
 
+  it('rejects a profile row naming its profile by a value too long to be an id or an identity key, and stores the rest', async () => {
+    const [longEmail, longId] = [`${incompressible(3000)}@example.com`, incompressible(3000)];
+    const path = join(dir, 'long-people.csv');
+    writeFileSync(path, `email,name\n${longEmail},Long\nshort@example.com,Short\n`);
+    const byKey = await createImport({
+      target: 'profiles',
+      source: { kind: 'csv', path },
+      mapping: { identityKey: 'pii.email', pii: { email: 'email' }, traits: { name: 'name' } },
+    });
+    const keyed = await finished(await run(byKey.id));
+    expect(keyed).toMatchObject({ state: 'done', rowsRead: 2, rowsStored: 1, rowsRejected: 1 });
+    expect((await api.admin({ method: 'GET', url: `/jobs/${keyed.id}/rejections` })).json()).toEqual([
+      { ref: 'line 2', reason: 'pii.email: longer than 512 characters, the most an identity key holds' },
+    ]);
+
+    // By id: a long id rejects its row; a long email is kept, and identifies nobody (as a placeholder).
+    writeFileSync(path, `id,email\n${longId},a@example.com\nlong-email,${longEmail}\nlong-ok,ok@example.com\n`);
+    const byId = await createImport({
+      target: 'profiles',
+      source: { kind: 'csv', path },
+      mapping: { profileId: 'id', pii: { email: 'email' } },
+    });
+    const ided = await finished(await run(byId.id));
+    expect(ided).toMatchObject({ state: 'done', rowsRead: 3, rowsStored: 2, rowsRejected: 1 });
+    expect((await api.admin({ method: 'GET', url: `/jobs/${ided.id}/rejections` })).json()).toEqual([
+      { ref: 'line 2', reason: 'profileId: expected an id of at most 128 characters' },
+    ]);
+    const stored = await api.runtime.db.query<{ id: string; pii: { email: string } }>(
+      `SELECT id, pii FROM profiles WHERE id IN ('long-email', 'long-ok') ORDER BY id`,
+    );
+    expect(stored.map(({ id, pii }) => [id, pii.email])).toEqual([
+      ['long-email', longEmail],
+      ['long-ok', 'ok@example.com'],
+    ]);
+    const claimed = await api.runtime.db.query(`SELECT profile_id FROM identity_keys WHERE profile_id = 'long-email'`);
+    expect(claimed).toEqual([]);
+  });
+
   it('sets profiles by an identity key: the profile holding the value, or a new one that claims it', async () => {
     const path = join(dir, 'people.csv');
     writeFileSync(path, 'email,name\n Ann@Example.com ,Ann\nbob@example.com,Bob\nann@example.com,Annie\n,Nobody\n');
@@ -1225,6 +1266,55 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
       const view = await finished(await run(created.id));
       expect(view).toMatchObject({ state: 'done', rowsRead: 777, rowsStored: 777, total: 777 });
       expect(await events('pg-table')).toBe(777);
+    });
+
+    it('stores rows whose text keys are kilobytes long, and records the rejection of one under its key cut short', async ({
+      skip,
+    }) => {
+      if (!sql) return skip();
+      const longKeys = `meridian_long_keys_${suffix}`;
+      // Random, so that PostgreSQL cannot compress them under its index entries' limit (about 2.7 kB).
+      const [bad, good] = [incompressible(3000), incompressible(3000)];
+      await sql.unsafe(`CREATE TABLE ${longKeys} (code text, who text, amount text)`);
+      try {
+        await sql.unsafe(
+          `INSERT INTO ${longKeys} VALUES ($1, 'w1', 'x'), ($2, 'w1', '2'), ('c1', $3, '3'), ('c2', 'w2', '4')`,
+          [bad, good, 'w'.repeat(129)],
+        );
+        const created = await createImport({
+          eventType: 'pg-long-keys',
+          source: {
+            kind: 'postgres',
+            host: url.hostname,
+            port: Number(url.port || 5432),
+            user: url.username || 'postgres',
+            database: 'test',
+            table: longKeys,
+            key: 'code',
+          },
+          mapping: { profileId: 'who', properties: { amount: { from: 'amount', type: 'number' } } },
+        });
+        const view = await finished(await run(created.id));
+        expect(view).toMatchObject({ state: 'done', rowsRead: 4, rowsStored: 2, rowsRejected: 2 });
+        const rejections = (await api.admin({ method: 'GET', url: `/jobs/${view.id}/rejections` })).json<
+          { ref: string; reason: string }[]
+        >();
+        expect(rejections).toEqual([
+          { ref: 'key c1', reason: 'profileId: expected an id of at most 128 characters' },
+          {
+            ref: expect.stringMatching(/^key .{96}… \(3004 characters, sha256 [0-9a-f]{16}\)$/),
+            reason: 'properties.amount: expected a number, got "x"',
+          },
+        ]);
+        expect(rejections[1]!.ref.startsWith(`key ${bad.slice(0, 96)}`)).toBe(true);
+        expect(
+          await api.runtime.db.query(
+            `SELECT properties->>'amount' AS amount FROM events WHERE type = 'pg-long-keys' ORDER BY 1`,
+          ),
+        ).toEqual([{ amount: '2' }, { amount: '4' }]);
+      } finally {
+        await sql.unsafe(`DROP TABLE ${longKeys}`);
+      }
     });
 
     it('fails a run whose key is not unique, or is null, before it stores a row', async ({ skip }) => {
@@ -1504,6 +1594,28 @@ describe.each(backends.filter((backend) => backend.up))('Tracardi exports on $na
       { id: 'nul-p3' },
     ]);
     expect(await api.runtime.db.query(`SELECT id FROM events WHERE id LIKE 'nul-%'`)).toEqual([{ id: 'nul-e1' }]);
+  });
+
+  it('rejects a profile whose merged id is too long to be an id, and keeps one whose email is too long to identify', async () => {
+    const [longId, longEmail] = [incompressible(3000), `${incompressible(3000)}@example.com`];
+    const time = { time: { insert: '2022-05-01T10:00:00' } };
+    const profiles = ndjson('long-profiles.ndjson', [
+      { id: 'long-p1', ids: ['long-p1', longId], metadata: time },
+      { id: 'long-p2', metadata: time, pii: { email: longEmail } },
+      { id: 'long-p3', metadata: time, pii: { email: 'long-p3@example.com' } },
+    ]);
+    const run = await importIndex('profile', profiles);
+    expect(run).toMatchObject({ state: 'done', rowsRead: 3, rowsStored: 2, rowsRejected: 1 });
+    expect((await api.admin({ method: 'GET', url: `/jobs/${run.id}/rejections` })).json()).toEqual([
+      { ref: 'line 1', reason: 'ids.1: expected an id of at most 128 characters' },
+    ]);
+    expect(await api.runtime.db.query(`SELECT id FROM profiles WHERE id LIKE 'long-%' ORDER BY id`)).toEqual([
+      { id: 'long-p2' },
+      { id: 'long-p3' },
+    ]);
+    expect(await api.runtime.db.query(`SELECT profile_id FROM identity_keys WHERE profile_id LIKE 'long-%'`)).toEqual([
+      { profile_id: 'long-p3' },
+    ]);
   });
 
   it('keeps events without a profile or session, gives a merged id’s session to its survivor, and counts events on sessions imported after them', async () => {

@@ -30,6 +30,13 @@ describe('identity key normalisation', () => {
       expect(normaliseValue('pii.email', value, settings)).toBeUndefined();
     }
   });
+
+  it('refuses values longer than an identity key holds, which its index could not take', () => {
+    const longest = `${'a'.repeat(500)}@example.com`;
+    expect(normaliseValue('pii.email', ` ${longest} `, settings)).toBe(longest);
+    expect(normaliseValue('pii.email', `a${longest}`, settings)).toBeUndefined();
+    expect(normaliseValue('data.contact.phone.main', '1'.repeat(513), settings)).toBeUndefined();
+  });
 });
 
 describe('identity keys of a profile', () => {

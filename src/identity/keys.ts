@@ -36,19 +36,31 @@ function normalisePhone(raw: string, country: string | undefined): string {
 }
 
 /**
+ * The longest value, normalised, that identifies a person (an email has at most 254 characters).
+ * Values are claimed in a btree index, whose entries PostgreSQL caps at about 2.7 kB: a longer one
+ * would fail the whole commit that claims it.
+ */
+export const MAX_IDENTITY_VALUE_LENGTH = 512;
+
+/**
  * The value as compared, or undefined when it identifies nobody: not a string or number, empty,
- * whitespace, or a placeholder. Emails are trimmed and lower-cased, phones in E.164 where parseable.
+ * whitespace, a placeholder, or longer than MAX_IDENTITY_VALUE_LENGTH. Emails are trimmed and
+ * lower-cased, phones in E.164 where parseable.
  */
 export function normaliseValue(path: string, value: unknown, settings: IdentitySettings): string | undefined {
   if (typeof value !== 'string' && !(typeof value === 'number' && Number.isFinite(value))) return undefined;
   const raw = String(value).trim();
-  if (raw === '') return undefined;
+  if (raw === '' || isTooLongToIdentify(raw)) return undefined;
   const kind = kindOf(path);
   const normalised =
     kind === 'email' ? raw.toLowerCase() : kind === 'phone' ? normalisePhone(raw, settings.phoneCountry) : raw;
-  if (normalised === '' || isPlaceholder(normalised, settings)) return undefined;
+  if (normalised === '' || isTooLongToIdentify(normalised) || isPlaceholder(normalised, settings)) return undefined;
   return normalised;
 }
+
+/** Whether a value is too long to be an identity key, whatever else it is. */
+export const isTooLongToIdentify = (value: unknown): boolean =>
+  typeof value === 'string' && value.trim().length > MAX_IDENTITY_VALUE_LENGTH;
 
 function isPlaceholder(value: string, settings: IdentitySettings): boolean {
   const lower = value.toLowerCase();

@@ -3,6 +3,7 @@ import {
   coerce,
   dateFormatProblem,
   derivedId,
+  recordedRef,
   RowRejected,
   rowToEvent,
   rowToProfile,
@@ -358,5 +359,28 @@ describe('rowToProfile by an identity key', () => {
   it('rejects a row whose value identifies nobody', () => {
     for (const mail of ['', 'Unknown', undefined])
       expect(() => rowToProfile('imp', { mail, name: 'x' }, mapping, settings)).toThrow(RowRejected);
+  });
+
+  it('rejects a row whose value is too long to be an identity key, saying so', () => {
+    const mail = `${'a'.repeat(501)}@example.com`;
+    expect(rowToProfile('imp', { mail: mail.slice(1) }, mapping, settings).key?.value).toBe(mail.slice(1));
+    expect(() => rowToProfile('imp', { mail }, mapping, settings)).toThrow(
+      'pii.email: longer than 512 characters, the most an identity key holds',
+    );
+  });
+});
+
+describe('recordedRef', () => {
+  it('keeps a line or a key up to an id long as it is', () => {
+    expect(recordedRef('line 7')).toBe('line 7');
+    expect(recordedRef(`key ${'k'.repeat(128)}`)).toBe(`key ${'k'.repeat(128)}`);
+  });
+
+  it('cuts a longer key, with its length and a hash that tells keys beginning alike apart', () => {
+    const [a, b] = [`key ${'k'.repeat(3000)}a`, `key ${'k'.repeat(3000)}b`];
+    expect(recordedRef(a)).toMatch(/^key k{96}… \(3005 characters, sha256 [0-9a-f]{16}\)$/);
+    expect(recordedRef(a)).not.toBe(recordedRef(b));
+    // Not inside a surrogate pair: its 100th code unit is the first half of the emoji.
+    expect(recordedRef(`key ${'k'.repeat(95)}😀${'k'.repeat(200)}`)).toMatch(/^key k{95}… /);
   });
 });

@@ -4,9 +4,16 @@
  */
 import { hash } from 'node:crypto';
 import { daysInMonth } from '../condition/datetime.js';
-import { normaliseValue, readPath, type IdentityKey, type IdentitySettings } from '../identity/keys.js';
+import {
+  isTooLongToIdentify,
+  MAX_IDENTITY_VALUE_LENGTH,
+  normaliseValue,
+  readPath,
+  type IdentityKey,
+  type IdentitySettings,
+} from '../identity/keys.js';
 import type { FieldMapping, ImportMapping, ValueType } from './model.js';
-import { storableDate } from '../tracking/payload.js';
+import { MAX_ID_LENGTH, storableDate } from '../tracking/payload.js';
 
 /** A row as a source yields it: columns (or a JSON object) by name. */
 export type SourceRow = Record<string, unknown>;
@@ -204,16 +211,34 @@ function toDate(value: unknown, format = 'iso'): Date | undefined {
 const SHOWN_CHARS = 100;
 
 /**
+ * The first `length` characters of a text, not ending between the halves of a surrogate pair (an
+ * emoji): the half left alone is no character, and the store, reading rejections as JSON, would
+ * refuse it and fail the run.
+ */
+const cutAt = (text: string, length: number) =>
+  text.slice(0, /[\uD800-\uDBFF]/.test(text[length - 1] ?? '') ? length - 1 : length);
+
+/**
  * A value as a reason quotes it, cut short: a cell may hold megabytes, and each of a run's first 1,000
  * rejections is stored and answered by GET /jobs/{id}/rejections.
  */
 function shown(value: unknown): string {
   const text = JSON.stringify(value);
   if (text.length <= SHOWN_CHARS) return text;
-  // Not between the halves of a surrogate pair (an emoji): the half left alone is no character, and
-  // the store, reading the rejections as JSON, would refuse them and fail the run.
-  const cut = /[\uD800-\uDBFF]/.test(text[SHOWN_CHARS - 1]!) ? SHOWN_CHARS - 1 : SHOWN_CHARS;
-  return `${text.slice(0, cut)}… (${text.length} characters)`;
+  return `${cutAt(text, SHOWN_CHARS)}… (${text.length} characters)`;
+}
+
+/** The longest ref (`key …`, `line …`) a rejection is recorded under as it is: the key of its row, up to an id's length. */
+const MAX_RECORDED_REF_LENGTH = 'key '.length + MAX_ID_LENGTH;
+
+/**
+ * A row's ref as its rejection is recorded: a database key may be kilobytes long, and the rejections
+ * are keyed by ref in a btree index, which would refuse it and fail the run. A longer ref is cut,
+ * with its length and a hash of it, so two keys that begin alike stay two rejections.
+ */
+export function recordedRef(ref: string): string {
+  if (ref.length <= MAX_RECORDED_REF_LENGTH) return ref;
+  return `${cutAt(ref, SHOWN_CHARS)}… (${ref.length} characters, sha256 ${hash('sha256', ref, 'hex').slice(0, 16)})`;
 }
 
 /** A value as a date; undefined for no value; throws RowRejected naming the field and the format expected. */
@@ -355,10 +380,11 @@ function setPath(target: Record<string, unknown>, parts: readonly string[], valu
   setOwn(node, parts.at(-1)!, value);
 }
 
+/** An id as /track takes one: text of at most MAX_ID_LENGTH characters (ids are kept in btree indexes). */
 const idText = (value: unknown, field: string): string => {
   const text = value instanceof Date ? value.toISOString() : typeof value === 'object' ? undefined : String(value);
-  if (text === undefined || text.length > 128)
-    throw new RowRejected(`${field}: expected an id of at most 128 characters`);
+  if (text === undefined || text.length > MAX_ID_LENGTH)
+    throw new RowRejected(`${field}: expected an id of at most ${MAX_ID_LENGTH} characters`);
   return text;
 };
 
@@ -458,7 +484,12 @@ export function rowToProfile(
   const pii = mapped(row, mapping.pii, 'pii');
   const path = mapping.identityKey;
   if (path !== undefined) {
-    const value = normaliseValue(path, readPath({ traits, pii }, path), identity);
+    const raw = readPath({ traits, pii }, path);
+    if (isTooLongToIdentify(raw))
+      throw new RowRejected(
+        `${path}: longer than ${MAX_IDENTITY_VALUE_LENGTH} characters, the most an identity key holds`,
+      );
+    const value = normaliseValue(path, raw, identity);
     if (value === undefined) throw new RowRejected(`${path}: missing, or a value that identifies nobody`);
     return { id: derivedId(importId, 'profile', path, value), key: { key: path, value }, traits, pii };
   }

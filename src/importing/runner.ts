@@ -22,7 +22,7 @@ import {
   type RecordWriter,
   type RunWork,
 } from './ports.js';
-import { RowRejected, rowToEvent, rowToProfile, type SourceRow } from './rows.js';
+import { recordedRef, RowRejected, rowToEvent, rowToProfile, type SourceRow } from './rows.js';
 import { tracardiEvent, tracardiProfile, tracardiSession } from './tracardi.js';
 import { findUnstorableField } from '../tracking/storable.js';
 import type { SecretBox } from './secrets.js';
@@ -346,12 +346,15 @@ function prepareBatch(
 }
 
 /**
- * A batch's rejections in the order of its rows: those of the mapping and those of collect come apart,
- * and the store keeps a run's first 1,000, which must be its first rows rejected.
+ * A batch's rejections as they are recorded: in the order of its rows (those of the mapping and those
+ * of collect come apart, and the store keeps a run's first 1,000, which must be its first rows
+ * rejected), each under its ref as recorded (a long key cut).
  */
-function inRowOrder(rejections: readonly Rejection[], items: readonly ReadItem[]): Rejection[] {
+function toRecord(rejections: readonly Rejection[], items: readonly ReadItem[]): Rejection[] {
   const at = new Map(items.map((item, index) => [item.ref, index]));
-  return rejections.toSorted((a, b) => (at.get(a.ref) ?? 0) - (at.get(b.ref) ?? 0));
+  return rejections
+    .toSorted((a, b) => (at.get(a.ref) ?? 0) - (at.get(b.ref) ?? 0))
+    .map(({ ref, reason }) => ({ ref: recordedRef(ref), reason }));
 }
 
 /**
@@ -414,7 +417,7 @@ async function runClaimed(deps: ImportDeps, runId: string, work: RunWork): Promi
         const outcome: BatchOutcome = {
           read: batch.items.length,
           stored: stored.stored,
-          rejections: inRowOrder(stored.rejections, batch.items),
+          rejections: toRecord(stored.rejections, batch.items),
           checkpoint: batch.checkpoint,
           position: batch.position,
           activeMs: Date.now() - started,

@@ -129,4 +129,16 @@ describe('Tracardi documents', () => {
       }),
     ).toThrow('type');
   });
+
+  it('rejects a profile or session whose id, or a merged id, is longer than /track takes', () => {
+    const metadata = { time: { insert: '2022-01-01' } };
+    expect(() => tracardiProfile({ id: 'p'.repeat(129), metadata })).toThrow(
+      new RowRejected('id: expected an id of 1 to 128 characters'),
+    );
+    expect(() => tracardiProfile({ id: 'p', ids: ['p', 7, 'q'.repeat(129)], metadata })).toThrow(
+      new RowRejected('ids.2: expected an id of at most 128 characters'),
+    );
+    expect(tracardiProfile({ id: 'p', ids: ['p', 'q'.repeat(128)], metadata }).ids).toEqual(['q'.repeat(128)]);
+    expect(() => tracardiSession({ id: 's', profile: { id: 'p'.repeat(129) }, metadata })).toThrow('profile.id');
+  });
 });

@@ -13,7 +13,7 @@
  *   `properties`, `traits`, `context`, `tags.values`; `profile` and `session` are optional (null in an
  *   event from a source that tracks no profile).
  */
-import { normalizeEventType } from '../tracking/payload.js';
+import { MAX_ID_LENGTH, normalizeEventType } from '../tracking/payload.js';
 import { RowRejected, type SourceRow } from './rows.js';
 
 export const TRACARDI_INDICES = ['profile', 'session', 'event'] as const;
@@ -77,9 +77,10 @@ function documentOf(row: SourceRow): Record<string, unknown> {
   return row;
 }
 
+/** An id as /track takes one (ids are kept in btree and GIN indexes, whose entries PostgreSQL caps at about 2.7 kB). */
 function idOf(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 128)
-    throw new RowRejected(`${field}: expected an id of 1 to 128 characters`);
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH)
+    throw new RowRejected(`${field}: expected an id of 1 to ${MAX_ID_LENGTH} characters`);
   return value;
 }
 
@@ -113,7 +114,11 @@ function insertTime(times: Record<string, unknown>): string {
 export function tracardiProfile(row: SourceRow): ImportedProfile {
   const doc = documentOf(row);
   const id = idOf(doc['id'], 'id');
-  const ids = Array.isArray(doc['ids']) ? doc['ids'].filter((each): each is string => typeof each === 'string') : [];
+  const listed: unknown[] = Array.isArray(doc['ids']) ? doc['ids'] : [];
+  // Merged ids are ids too, kept in an index: a longer one rejects its profile, as its own id would.
+  const overlong = listed.findIndex((each) => typeof each === 'string' && each.length > MAX_ID_LENGTH);
+  if (overlong >= 0) throw new RowRejected(`ids.${overlong}: expected an id of at most ${MAX_ID_LENGTH} characters`);
+  const ids = listed.filter((each): each is string => typeof each === 'string');
   const times = object(at(doc, 'metadata', 'time'));
   const data = object(doc['data']);
   const created = insertTime(times);

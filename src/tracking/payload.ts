@@ -8,8 +8,13 @@ import { DomainError } from '../shared/errors.js';
 /** Tracardi 0.9's /track wire format. Unknown keys are accepted: trackers send more than we use. */
 const Json = Type.Record(Type.String(), Type.Unknown());
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/**
+ * The longest id (of a profile, session, event or source) /track takes, and imports too: ids go into
+ * btree indexes, whose entries PostgreSQL caps at about 2.7 kB.
+ */
+export const MAX_ID_LENGTH = 128;
 // PostgreSQL text cannot hold NUL: refused here, by name, rather than failing the commit.
-const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\u0000]+$' });
+const Id = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH, pattern: '^[^\\u0000]+$' });
 
 /** Epoch numbers up to this are seconds, larger ones milliseconds: how Tracardi (pydantic) reads them. */
 const EPOCH_SECONDS_LIMIT = 2e10;
