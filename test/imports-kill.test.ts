@@ -282,3 +282,48 @@ describe('meridian import file run again', () => {
     }
   }, 60_000);
 });
+
+describe('meridian import file --target profiles', () => {
+  const context = scratch('meridian-import-profiles-');
+
+  it('sets profiles from a file without an event type or source, which an import of events still needs', async ({
+    skip,
+  }) => {
+    const { database, sql, dir } = context;
+    if (!database) return skip();
+    const env = { DATABASE_URL: database.url };
+    expect(await runMeridian(['migrate'], env).exited).toBe(0);
+    const path = join(dir, 'people.csv');
+    writeFileSync(path, 'id,name,email\ncli-1,Ann,ann@example.com\ncli-2,Bob,bob@example.com\n');
+    const flags = ['--target', 'profiles', '--profile', 'id', '--trait', 'name=name', '--pii', 'email=email'];
+    const imported = runMeridian(['import', 'file', path, ...flags], env);
+    expect(await imported.exited, imported.output()).toBe(0);
+    const profiles = async () =>
+      sql.unsafe(`SELECT id, traits, pii FROM meridian_test.profiles WHERE id LIKE 'cli-%' ORDER BY id`);
+    expect(await profiles()).toEqual([
+      { id: 'cli-1', traits: { name: 'Ann' }, pii: { email: 'ann@example.com' } },
+      { id: 'cli-2', traits: { name: 'Bob' }, pii: { email: 'bob@example.com' } },
+    ]);
+    // A run of it left paused is gone on with by the same command: its settings, no event type or source included, unchanged.
+    const [paused] = await sql.unsafe(
+      `UPDATE meridian_test.import_runs SET state = 'paused' WHERE state = 'done' RETURNING id, config->'event_type' AS type`,
+    );
+    expect(paused!['type']).toBeNull();
+    const again = runMeridian(['import', 'file', path, ...flags], env);
+    expect(await again.exited, again.output()).toBe(0);
+    expect(again.output()).toContain(`going on with the paused run ${paused!['id']}`);
+
+    for (const [missing, given] of [
+      ['--event-type', ['--source', 'history']],
+      ['--source', ['--event-type', 'order']],
+    ] as const) {
+      const refused = runMeridian(['import', 'file', path, ...given], env);
+      expect(await refused.exited).not.toBe(0);
+      expect(refused.output()).toContain(missing);
+      expect(refused.output()).toContain('required for an import of events');
+    }
+    const malformed = runMeridian(['import', 'file', path, ...flags.slice(0, 4), '--trait', 'name'], env);
+    expect(await malformed.exited).not.toBe(0);
+    expect(malformed.output()).toContain('expected path=column');
+  }, 60_000);
+});

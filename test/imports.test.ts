@@ -1011,6 +1011,37 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(claimed).toEqual([]);
   });
 
+  it('saves and runs an import that stores no event without an event source or type, and requires them of events', async () => {
+    const path = join(dir, 'unnamed-people.csv');
+    writeFileSync(path, 'id,plan\nunnamed-1,pro\n');
+    const save = (payload: Record<string, unknown>) =>
+      api.admin({ method: 'POST', url: '/imports', payload: { name: 'unnamed', ...payload } });
+    const saved = await save({
+      target: 'profiles',
+      source: { kind: 'csv', path },
+      mapping: { profileId: 'id', traits: { plan: 'plan' } },
+    });
+    expect(saved.statusCode, saved.body).toBe(201);
+    const people = saved.json<{ id: string }>();
+    expect(people).not.toHaveProperty('eventType');
+    expect(people).not.toHaveProperty('eventSourceId');
+    expect(await finished(await run(people.id))).toMatchObject({ state: 'done', rowsStored: 1 });
+    expect(await api.runtime.db.query(`SELECT traits FROM profiles WHERE id = 'unnamed-1'`)).toEqual([
+      { traits: { plan: 'pro' } },
+    ]);
+    const tracardiProfiles = await save({ source: { kind: 'tracardi', path, index: 'profile' } });
+    expect(tracardiProfiles.statusCode, tracardiProfiles.body).toBe(201);
+
+    const refusedFields = async (payload: Record<string, unknown>) => {
+      const refused = await save(payload);
+      expect(refused.statusCode, refused.body).toBe(400);
+      return refused.json<{ details: { field: string }[] }>().details.map(({ field }) => field);
+    };
+    expect(await refusedFields({ source: { kind: 'csv', path } })).toEqual(['eventSourceId', 'eventType']);
+    expect(await refusedFields({ source: { kind: 'csv', path }, eventSourceId: api.sourceId })).toEqual(['eventType']);
+    expect(await refusedFields({ source: { kind: 'tracardi', path, index: 'event' } })).toEqual(['eventSourceId']);
+  });
+
   it('sets profiles by an identity key: the profile holding the value, or a new one that claims it', async () => {
     const path = join(dir, 'people.csv');
     writeFileSync(path, 'email,name\n Ann@Example.com ,Ann\nbob@example.com,Bob\nann@example.com,Annie\n,Nobody\n');
@@ -1071,7 +1102,7 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     const path = join(dir, 'untyped.csv');
     const profiles = await save({ target: 'profiles', source: { kind: 'csv', path }, mapping: { profileId: 'id' } });
     expect(profiles.statusCode, profiles.body).toBe(201);
-    expect(profiles.json()).toMatchObject({ eventType: '' });
+    expect(profiles.json()).not.toHaveProperty('eventType');
     const tracardi = await save({ source: { kind: 'tracardi', index: 'profile', path } });
     expect(tracardi.statusCode, tracardi.body).toBe(201);
     const untyped = await save({ source: { kind: 'csv', path }, mapping: { type: 'kind' } });

@@ -5,9 +5,9 @@
  * prints a run's rejected rows, which the embedded store shows no one else while this process holds it.
  */
 import { basename, resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, type Config } from '../config/config.js';
-import { checkDraft, fileImportId, type ImportDraft } from '../importing/model.js';
+import { checkDraft, eventNamesNeeded, fileImportId, TARGETS, type ImportDraft } from '../importing/model.js';
 import { KEPT_REJECTIONS, type ImportRun, type ImportStore } from '../importing/ports.js';
 import { importProgressLine } from '../importing/progress.js';
 import { changeRun, createImportRun, RunGoing, runImport } from '../importing/runner.js';
@@ -102,6 +102,14 @@ async function runToGoOn(imports: ImportStore, importId: string): Promise<Import
   }
 }
 
+/** `--trait path=column` (and `--pii`), repeatable, as a mapping's `{path: column}`. */
+function pathToColumn(given: string, earlier: Record<string, string> = {}): Record<string, string> {
+  const at = given.indexOf('=');
+  if (at <= 0 || at === given.length - 1)
+    throw new InvalidArgumentError('expected path=column (name=full_name, address.city=city)');
+  return { ...earlier, [given.slice(0, at)]: given.slice(at + 1) };
+}
+
 async function withRoot(config: Config, logger: Logger, work: (root: Composition) => Promise<void>) {
   const root = await Composition.open(config, logger);
   try {
@@ -160,35 +168,47 @@ export function importCommand(run: Run): Command {
   command
     .command('file')
     .description(
-      'import a CSV or JSON Lines file as events (saved as an import, so its runs can be seen and resumed; the same file and options again reuse it)',
+      'import a CSV or JSON Lines file as events, or as profiles with --target profiles (saved as an import, so its runs can be seen and resumed; the same file and options again reuse it)',
     )
     .argument('<path>')
-    .requiredOption('--event-type <type>', 'the type of the events the rows become (of those without --type)')
-    .option('--type <column>', "the column holding each row's event type")
-    .requiredOption('--source <event-source-id>', 'the event source the events come from')
+    .addOption(
+      new Option('--target <target>', 'events: a row is an event; profiles: a row sets a profile')
+        .choices(TARGETS)
+        .default('events'),
+    )
+    .option('--event-type <type>', 'events: the type of the events the rows become (of those without --type)')
+    .option('--type <column>', "events: the column holding each row's event type")
+    .option('--source <event-source-id>', 'events: the event source the events come from')
     .addOption(new Option('--format <format>', 'csv or jsonl; default: by the file name').choices(['csv', 'jsonl']))
     .option('--delimiter <char>', 'CSV delimiter', ',')
     .option('--quote <char>', 'CSV quote', '"')
     .option('--no-header', 'CSV: the first row is data (columns are column_1, column_2, …)')
     .option('--encoding <label>', 'file encoding', 'utf-8')
-    .option('--profile <column>', 'the column that identifies the person')
-    .option('--session <column>', 'the column that identifies the session')
-    .option('--time <column>', 'the column holding when the event happened (ISO 8601)')
+    .option('--profile <column>', "the column that identifies the person (profiles: the profile's id)")
+    .option('--identity-key <path>', 'profiles, instead of --profile: the identity key naming the profile (pii.email)')
+    .option('--trait <path=column>', 'profiles: a trait the column sets (repeat it)', pathToColumn)
+    .option('--pii <path=column>', 'profiles: a PII field the column sets (repeat it)', pathToColumn)
+    .option('--session <column>', 'events: the column that identifies the session')
+    .option('--time <column>', 'events: the column holding when the event happened (ISO 8601)')
     .option('--batch-size <n>', 'rows per batch')
     .option('--rows-per-second <n>', 'throttle')
     .action(
       (
         path: string,
         options: {
-          eventType: string;
+          target: (typeof TARGETS)[number];
+          eventType?: string;
           type?: string;
-          source: string;
+          source?: string;
           format?: 'csv' | 'jsonl';
           delimiter: string;
           quote: string;
           header: boolean;
           encoding: string;
           profile?: string;
+          identityKey?: string;
+          trait?: Record<string, string>;
+          pii?: Record<string, string>;
           session?: string;
           time?: string;
           batchSize?: string;
@@ -219,11 +239,15 @@ export function importCommand(run: Run): Command {
                       encoding: options.encoding,
                     }
                   : { kind: 'jsonl', path: full, encoding: options.encoding },
-              eventSourceId: options.source,
-              eventType: options.eventType,
+              ...(options.source === undefined ? {} : { eventSourceId: options.source }),
+              ...(options.eventType === undefined ? {} : { eventType: options.eventType }),
+              target: options.target,
               mapping: {
                 ...(options.type ? { type: options.type } : {}),
                 ...(options.profile ? { profileId: options.profile } : {}),
+                ...(options.identityKey ? { identityKey: options.identityKey } : {}),
+                ...(options.trait ? { traits: options.trait } : {}),
+                ...(options.pii ? { pii: options.pii } : {}),
                 ...(options.session ? { sessionId: options.session } : {}),
                 ...(options.time ? { time: options.time } : {}),
               },
@@ -232,6 +256,10 @@ export function importCommand(run: Run): Command {
                 ...(options.rowsPerSecond ? { rowsPerSecond: number('--rows-per-second', options.rowsPerSecond) } : {}),
               },
             };
+            const needed = eventNamesNeeded(draft);
+            const required = 'required for an import of events (--target events, the default)';
+            if (needed.eventType && draft.eventType === undefined) throw new ConfigError('--event-type', required);
+            if (needed.eventSourceId && draft.eventSourceId === undefined) throw new ConfigError('--source', required);
             checkDraft(draft);
             const { imports } = root.repositories;
             const id = fileImportId(draft);

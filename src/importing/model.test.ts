@@ -220,6 +220,27 @@ describe('checkDraft of what a mapping cannot do', () => {
     ).toEqual([]);
   });
 
+  it('requires an event source and type of imports that store events, and neither of those that store none', () => {
+    const { eventSourceId: _source, eventType: _type, ...unnamed } = draft;
+    const refusedUnnamed = (changes: Partial<ImportDraft>) => {
+      try {
+        checkDraft({ ...unnamed, ...changes });
+        return [];
+      } catch (error) {
+        return (error as DomainError).details.map(({ field }) => field);
+      }
+    };
+    const tracardi = (index: 'profile' | 'session' | 'event') =>
+      ({ source: { kind: 'tracardi', path: '/d/dump.ndjson', index }, mapping: {} }) as const;
+    expect(refusedUnnamed({})).toEqual(['eventSourceId', 'eventType']);
+    expect(refusedUnnamed({ target: 'events', eventSourceId: 'history' })).toEqual(['eventType']);
+    expect(refusedUnnamed({ target: 'profiles' })).toEqual([]);
+    expect(refusedUnnamed(tracardi('profile'))).toEqual([]);
+    expect(refusedUnnamed(tracardi('session'))).toEqual([]);
+    expect(refusedUnnamed(tracardi('event'))).toEqual(['eventSourceId']);
+    expect(refusedUnnamed({ ...tracardi('event'), eventSourceId: 'history' })).toEqual([]);
+  });
+
   it('refuses a time of another type than date, and says how a pattern writes the year and day', () => {
     expect(problems({ time: { from: 'at', type: 'number' } })).toEqual([
       {

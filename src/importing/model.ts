@@ -109,8 +109,9 @@ export interface ImportDraft {
   name: string;
   description?: string;
   source: ImportSource;
-  eventSourceId: string;
-  /** The type of the events rows become (of those without `mapping.type`); none for profiles or a Tracardi export. */
+  /** The event source of the events it stores: required where it stores events (eventNamesNeeded). */
+  eventSourceId?: string;
+  /** The type of the events its rows become (those without `mapping.type`): required for target events. */
   eventType?: string;
   /** `events` (default): a row is an event; `profiles`: a row sets a profile's traits and PII, by its id. */
   target?: ImportTarget;
@@ -119,7 +120,10 @@ export interface ImportDraft {
   enabled?: boolean;
 }
 
-export interface ImportConfig extends Required<Omit<ImportDraft, 'source'>> {
+export interface ImportConfig
+  extends
+    Required<Omit<ImportDraft, 'source' | 'eventSourceId' | 'eventType'>>,
+    Pick<ImportDraft, 'eventSourceId' | 'eventType'> {
   id: string;
   /** Without its password. */
   source: ImportSource;
@@ -135,10 +139,30 @@ export const MAX_BATCH_SIZE = 10_000;
 
 const SQL_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/;
 
+/**
+ * Which of `eventSourceId` and `eventType` an import uses: rows imported as events are events of that
+ * type from that source; a Tracardi export of events keeps each event's own type, stored under that
+ * source; a profiles import, and a Tracardi export of profiles or sessions, store no event.
+ */
+export function eventNamesNeeded({ source, target }: ImportDraft): { eventSourceId: boolean; eventType: boolean } {
+  if (source.kind === 'tracardi') return { eventSourceId: source.index === 'event', eventType: false };
+  const events = target !== 'profiles';
+  return { eventSourceId: events, eventType: events };
+}
+
 /** Checks what the schema of the API cannot (combinations, names), naming each offending field. */
 export function checkDraft(draft: ImportDraft): void {
   const problems: FieldProblem[] = [];
   const source = draft.source;
+  const needed = eventNamesNeeded(draft);
+  const storing = source.kind === 'tracardi' ? 'a Tracardi export of events' : 'an import of events (target events)';
+  if (needed.eventSourceId && !draft.eventSourceId)
+    problems.push({ field: 'eventSourceId', message: `required for ${storing}: the event source of its events` });
+  if (needed.eventType && !draft.eventType)
+    problems.push({
+      field: 'eventType',
+      message: `required for ${storing}: the type of the events its rows become (those without mapping.type)`,
+    });
   if (!isDatabaseSource(source)) {
     if (!source.path) problems.push({ field: 'source.path', message: 'expected a file path' });
     if (source.kind === 'tracardi' && !TRACARDI_INDICES.includes(source.index))
@@ -177,8 +201,6 @@ export function checkDraft(draft: ImportDraft): void {
     if (key !== undefined && !/^(traits|pii)\.[^.]/.test(key))
       problems.push({ field: 'mapping.identityKey', message: 'expected a path into traits or pii, e.g. pii.email' });
   }
-  if (draft.target !== 'profiles' && source.kind !== 'tracardi' && !draft.eventType)
-    problems.push({ field: 'eventType', message: 'expected the type of the events the rows become' });
   problems.push(...unusedMappingProblems(draft));
   for (const [name, message] of Object.entries(TEXT_FIELDS)) {
     const field = draft.mapping?.[name as keyof typeof TEXT_FIELDS];

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { QueueUnavailableError, type Consumer, type JobQueue, type QueueConsumers } from '../queue/port.js';
-import { DomainError, notFound } from '../shared/errors.js';
+import { DomainError, invalidInput, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { DEFAULT_BATCH_SIZE, type ImportConfig } from './model.js';
 import { nextBatchAt, pacedBatchSize, waitUntil } from './pace.js';
@@ -205,6 +205,7 @@ const rowReason = (field: string, message: string) => `${field.replace(/^events\
 function collectBatch(
   collector: Collector,
   config: ImportConfig,
+  sourceId: string,
   events: readonly Collectable[],
 ): () => Promise<{ stored: number; rejections: Rejection[] }> {
   const groups = new Map<string, Collectable[]>();
@@ -220,7 +221,7 @@ function collectBatch(
       requests.push(group.slice(at, at + EVENTS_PER_REQUEST));
   const checking = collector.check(
     requests.map((rows) => ({
-      source: { id: config.eventSourceId },
+      source: { id: sourceId },
       profile: { id: rows[0]!.profileId },
       session: { id: rows[0]!.sessionId },
       events: rows.map(({ event }) => event),
@@ -258,6 +259,19 @@ function collectBatch(
 type Stored = { stored: number; rejections: Rejection[] };
 
 /**
+ * The event source or type of an import that stores events, which saving requires of it
+ * (eventNamesNeeded): a configuration without it fails its run, naming the field, rather than store events of none.
+ */
+function eventName(config: ImportConfig, field: 'eventSourceId' | 'eventType'): string {
+  const value = config[field];
+  if (value === undefined) {
+    const problem = { field, message: 'required for an import that stores events' };
+    throw invalidInput(`${field}: ${problem.message}`, [problem]);
+  }
+  return value;
+}
+
+/**
  * Maps one batch's rows the way its source asks (and events through collect's checks: CPU only; for
  * profiles, finds whom each row sets), and returns how to store them: events through collect,
  * profiles by upsert, Tracardi profiles and sessions as they are. Mapping apart from storing lets the
@@ -289,10 +303,11 @@ function prepareBatch(
     };
   }
   if (source.kind !== 'tracardi') {
+    const [sourceId, eventType] = [eventName(config, 'eventSourceId'), eventName(config, 'eventType')];
     const mapped = mapRows(items, (ref, row) => ({ ref, event: rowToEvent(config.id, ref, row, config.mapping) }));
     const checking = importing.collector.checkAppend(
-      config.eventSourceId,
-      config.eventType,
+      sourceId,
+      eventType,
       mapped.mapped.map(({ event }) => event),
       { channel: 'import', runFlows: config.options.runFlows !== false },
     );
@@ -310,7 +325,7 @@ function prepareBatch(
           sessionId: event.sessionId,
           event: {
             id: event.id,
-            type: event.type ?? config.eventType,
+            type: event.type ?? eventType,
             properties: event.properties,
             ...(event.context === undefined ? {} : { context: event.context }),
             ...(event.tags === undefined ? {} : { tags: event.tags }),
@@ -319,7 +334,9 @@ function prepareBatch(
         };
       });
       const outcome =
-        rest.length === 0 ? { stored: 0, rejections: [] } : await collectBatch(importing.collector, config, rest)();
+        rest.length === 0
+          ? { stored: 0, rejections: [] }
+          : await collectBatch(importing.collector, config, sourceId, rest)();
       return {
         stored: appended.stored + outcome.stored,
         rejections: [...mapped.rejections, ...outcome.rejections],
@@ -340,7 +357,8 @@ function prepareBatch(
     case 'event':
       return written(
         mapRows(items, (_, row) => storable(tracardiEvent(row))),
-        (rows) => importing.records.writeEvents(rows, config.eventSourceId, config.options.runFlows !== false),
+        (rows) =>
+          importing.records.writeEvents(rows, eventName(config, 'eventSourceId'), config.options.runFlows !== false),
       );
   }
 }

@@ -37,8 +37,8 @@ const toConfig = (row: Row): ImportConfig => ({
   description: row.description as string,
   source: row.source as ImportConfig['source'],
   hasSecret: row.secret !== null,
-  eventSourceId: row.event_source_id as string,
-  eventType: row.event_type as string,
+  ...(row.event_source_id === null ? {} : { eventSourceId: row.event_source_id as string }),
+  ...(row.event_type === null ? {} : { eventType: row.event_type as string }),
   target: row.target as ImportConfig['target'],
   mapping: row.mapping as ImportConfig['mapping'],
   options: row.options as ImportConfig['options'],
@@ -74,8 +74,8 @@ function rowParams(id: string, draft: ImportDraft, sealedSecret: string | undefi
     draft.description ?? '',
     json(draft.source),
     sealedSecret ?? null,
-    draft.eventSourceId,
-    draft.eventType ?? '',
+    draft.eventSourceId ?? null,
+    draft.eventType ?? null,
     draft.target ?? 'events',
     json(draft.mapping),
     json(draft.options),
@@ -142,8 +142,8 @@ export class SqlImports implements ImportStore {
          FROM imports i
         WHERE r.id = $1 AND i.id = r.import_id AND r.state IN ('paused', 'queued')
           AND r.config->'source' = to_jsonb(i)->'source' AND r.config->'mapping' = to_jsonb(i)->'mapping'
-          AND r.config->>'event_source_id' = i.event_source_id AND r.config->>'event_type' = i.event_type
-          AND r.config->>'target' = i.target
+          AND r.config->>'event_source_id' IS NOT DISTINCT FROM i.event_source_id
+          AND r.config->>'event_type' IS NOT DISTINCT FROM i.event_type AND r.config->>'target' = i.target
        RETURNING r.id`,
       [runId],
     );

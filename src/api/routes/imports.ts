@@ -164,13 +164,20 @@ const Body = Type.Object(
     name: Name,
     description: Type.Optional(Type.String({ maxLength: 2000 })),
     source: SourceInput,
-    eventSourceId: Type.String({ minLength: 1, maxLength: 128 }),
+    eventSourceId: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description:
+          'the event source of the events it stores: required for target events and a Tracardi export of events, not used otherwise',
+      }),
+    ),
     eventType: Type.Optional(
       Type.String({
         minLength: 1,
         maxLength: 128,
         description:
-          'target events: the type of the events rows become (required); none for profiles or a Tracardi export',
+          'the type of the events its rows become (those without mapping.type): required for target events, not used otherwise',
       }),
     ),
     target: Type.Optional(
@@ -195,8 +202,8 @@ const ImportSchema = Type.Object({
   description: Type.String(),
   source: SourceOutput,
   hasSecret: Type.Boolean({ description: 'whether credentials are stored (they are never returned)' }),
-  eventSourceId: Type.String(),
-  eventType: Type.String(),
+  eventSourceId: Type.Optional(Type.String({ description: 'absent where the import stores no event' })),
+  eventType: Type.Optional(Type.String({ description: 'absent where its rows become no events' })),
   target: Type.Union(TARGETS.map((target) => Type.Literal(target))),
   mapping: MappingSchema,
   options: OptionsSchema,
