@@ -283,10 +283,10 @@ describe('meridian import file run again', () => {
   }, 60_000);
 });
 
-describe('meridian import file --target profiles', () => {
+describe('meridian import file --target profiles, --time-zone', () => {
   const context = scratch('meridian-import-profiles-');
 
-  it('sets profiles from a file without an event type or source, which an import of events still needs', async ({
+  it('sets profiles from a file without an event type or source, which an import of events still needs, and reads times in a zone', async ({
     skip,
   }) => {
     const { database, sql, dir } = context;
@@ -325,5 +325,29 @@ describe('meridian import file --target profiles', () => {
     const malformed = runMeridian(['import', 'file', path, ...flags.slice(0, 4), '--trait', 'name'], env);
     expect(await malformed.exited).not.toBe(0);
     expect(malformed.output()).toContain('expected path=column');
+
+    // --time-zone: the zone of times written without an offset.
+    await sql.unsafe(`INSERT INTO meridian_test.event_sources (id, name) VALUES ('history', 'history')`);
+    const visits = join(dir, 'visits.csv');
+    writeFileSync(visits, 'who,at\nann,2024-07-15 12:00\n');
+    const zoned = runMeridian(
+      [
+        'import',
+        'file',
+        visits,
+        '--event-type',
+        'visit',
+        '--source',
+        'history',
+        '--time',
+        'at',
+        '--time-zone',
+        'Europe/Warsaw',
+      ],
+      env,
+    );
+    expect(await zoned.exited, zoned.output()).toBe(0);
+    const [visit] = await sql.unsafe(`SELECT occurred_at FROM meridian_test.events WHERE type = 'visit'`);
+    expect((visit!['occurred_at'] as Date).toISOString()).toBe('2024-07-15T10:00:00.000Z');
   }, 60_000);
 });

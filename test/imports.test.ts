@@ -669,6 +669,63 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(numbered.json()).toMatchObject({ details: [expect.objectContaining({ field: 'mapping.type.type' })] });
   });
 
+  it("reads times without an offset in the import's time zone, or a field's own, across a change of the clocks", async () => {
+    const path = join(dir, 'warsaw.csv');
+    // 02:30 on 27 October 2024 was shown twice in Warsaw (the first time at 00:30 UTC); 02:30 on 31 March never was.
+    writeFileSync(
+      path,
+      'n,at,paid\n1,2024-10-27 02:30,2024-07-15 12:00\n2,2024-03-31 02:30,2024-07-15 12:00\n3,2024-07-15T12:00:00Z,\n',
+    );
+    const zoned = {
+      eventType: 'zoned',
+      source: { kind: 'csv', path },
+      mapping: {
+        time: 'at',
+        properties: { n: 'n', paid: { from: 'paid', type: 'date', timeZone: 'America/New_York' } },
+      },
+      options: { timeZone: 'Europe/Warsaw' },
+    };
+    const created = await createImport(zoned);
+    expect(await finished(await run(created.id))).toMatchObject({ state: 'done', rowsStored: 3 });
+    const stored = await api.runtime.db.query<{ n: string; occurred_at: Date; paid: string | null }>(
+      `SELECT properties->>'n' AS n, occurred_at, properties->>'paid' AS paid FROM events WHERE type = 'zoned' ORDER BY 1`,
+    );
+    expect(stored.map(({ n, occurred_at, paid }) => [n, occurred_at.toISOString(), paid])).toEqual([
+      ['1', '2024-10-27T00:30:00.000Z', '2024-07-15T16:00:00.000Z'],
+      ['2', '2024-03-31T01:30:00.000Z', '2024-07-15T16:00:00.000Z'],
+      ['3', '2024-07-15T12:00:00.000Z', null],
+    ]);
+
+    // A paused run does not take another time zone saved since: its rows would be read in two.
+    const paused = await createImportRun(api.runtime.root.repositories.imports, created.id);
+    await api.admin({ method: 'POST', url: `/jobs/${paused.id}/pause` });
+    const { imports } = api.runtime.root.repositories;
+    expect(await imports.adoptImportSettings(paused.id)).toBe(true);
+    const replaced = await api.admin({
+      method: 'PUT',
+      url: `/imports/${created.id}`,
+      payload: { name: 'history', eventSourceId: api.sourceId, ...zoned, options: { timeZone: 'Asia/Tokyo' } },
+    });
+    expect(replaced.statusCode, replaced.body).toBe(200);
+    expect(await imports.adoptImportSettings(paused.id)).toBe(false);
+    await api.admin({ method: 'POST', url: `/jobs/${paused.id}/cancel` });
+
+    for (const [change, field] of [
+      [{ options: { timeZone: 'Europe/Warszawa' } }, 'options.timeZone'],
+      [{ mapping: { time: { from: 'at', timeZone: 'CEST' } } }, 'mapping.time.timeZone'],
+    ] as const) {
+      const refused = await api.admin({
+        method: 'POST',
+        url: '/imports',
+        payload: { name: 'history', eventSourceId: api.sourceId, ...zoned, ...change },
+      });
+      expect(refused.statusCode, refused.body).toBe(400);
+      expect(refused.json<{ details: { field: string; message: string }[] }>().details).toEqual([
+        { field, message: expect.stringMatching(/^unknown time zone ".+": expected an IANA name/) },
+      ]);
+    }
+  });
+
   it('reads JSON Lines, with dot paths into nested objects', async () => {
     const path = join(dir, 'visits.jsonl');
     const rows = Array.from({ length: 25 }, (_, i) => JSON.stringify({ who: { id: `p${i % 3}` }, page: `/p/${i}` }));

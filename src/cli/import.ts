@@ -190,6 +190,7 @@ export function importCommand(run: Run): Command {
     .option('--pii <path=column>', 'profiles: a PII field the column sets (repeat it)', pathToColumn)
     .option('--session <column>', 'events: the column that identifies the session')
     .option('--time <column>', 'events: the column holding when the event happened (ISO 8601)')
+    .option('--time-zone <name>', 'the IANA time zone (Europe/Warsaw) of times written without an offset; default UTC')
     .option('--batch-size <n>', 'rows per batch')
     .option('--rows-per-second <n>', 'throttle')
     .action(
@@ -211,6 +212,7 @@ export function importCommand(run: Run): Command {
           pii?: Record<string, string>;
           session?: string;
           time?: string;
+          timeZone?: string;
           batchSize?: string;
           rowsPerSecond?: string;
         },
@@ -254,6 +256,7 @@ export function importCommand(run: Run): Command {
               options: {
                 ...(options.batchSize ? { batchSize: number('--batch-size', options.batchSize) } : {}),
                 ...(options.rowsPerSecond ? { rowsPerSecond: number('--rows-per-second', options.rowsPerSecond) } : {}),
+                ...(options.timeZone ? { timeZone: options.timeZone } : {}),
               },
             };
             const needed = eventNamesNeeded(draft);

@@ -35,7 +35,7 @@ describe('fileImportId', () => {
     expect(fileImportId({ ...draft, target: 'events' })).toBe(id);
   });
 
-  it('differs for another file, another way of reading it, or other events', () => {
+  it('differs for another file, another way of reading it, other events, or another time zone', () => {
     const id = fileImportId(draft);
     const others: ImportDraft[] = [
       { ...draft, source: { ...csv, path: '/data/orders-2.csv' } },
@@ -47,6 +47,7 @@ describe('fileImportId', () => {
       { ...draft, target: 'profiles' },
       { ...draft, mapping: { profileId: 'email', time: 'at' } },
       { ...draft, mapping: {} },
+      { ...draft, options: { timeZone: 'Europe/Warsaw' } },
     ];
     expect(new Set([id, ...others.map(fileImportId)]).size).toBe(others.length + 1);
   });
@@ -239,6 +240,56 @@ describe('checkDraft of what a mapping cannot do', () => {
     expect(refusedUnnamed(tracardi('session'))).toEqual([]);
     expect(refusedUnnamed(tracardi('event'))).toEqual(['eventSourceId']);
     expect(refusedUnnamed({ ...tracardi('event'), eventSourceId: 'history' })).toEqual([]);
+  });
+
+  it('refuses a time zone Intl does not know, or one no time of its field could be in, naming the field', () => {
+    const unknown =
+      'unknown time zone "Europe/Warszawa": expected an IANA name such as Europe/Warsaw, America/New_York or UTC';
+    expect(problems({ time: { from: 'at', timeZone: 'Europe/Warsaw' } })).toEqual([]);
+    expect(problems({ time: { from: 'at', format: 'DD.MM.YYYY HH:mm', timeZone: 'Europe/Warsaw' } })).toEqual([]);
+    expect(problems({ properties: { at: { from: 'at', type: 'date', timeZone: 'UTC' } } })).toEqual([]);
+    expect(problems({ time: { from: 'at', timeZone: 'Europe/Warszawa' } })).toEqual([
+      { field: 'mapping.time.timeZone', message: unknown },
+    ]);
+    expect(problems({ properties: { 'order.at': { from: 'at', timeZone: 'Europe/Warsaw' } } })).toEqual([
+      {
+        field: 'mapping.properties.order.at.timeZone',
+        message: 'a time zone is for dates: give type date, or leave timeZone out',
+      },
+    ]);
+    expect(problems({ time: { from: 'at', format: 'epoch', timeZone: 'Europe/Warsaw' } })).toEqual([
+      { field: 'mapping.time.timeZone', message: 'epoch times are instants, in no time zone: leave timeZone out' },
+    ]);
+    expect(problems({ time: { from: 'at', format: 'YYYY-MM-DD HH:mm Z', timeZone: 'Europe/Warsaw' } })).toEqual([
+      {
+        field: 'mapping.time.timeZone',
+        message: 'the pattern reads each time with its offset (Z or ZZ): leave timeZone out, or the offset',
+      },
+    ]);
+    const optionsProblems = (changes: Partial<ImportDraft>) => {
+      try {
+        checkDraft({ ...draft, ...changes });
+        return [];
+      } catch (error) {
+        return (error as DomainError).details;
+      }
+    };
+    expect(optionsProblems({ options: { timeZone: 'America/New_York' } })).toEqual([]);
+    expect(optionsProblems({ options: { timeZone: 'Europe/Warszawa' } })).toEqual([
+      { field: 'options.timeZone', message: unknown },
+    ]);
+    expect(
+      optionsProblems({
+        source: { kind: 'tracardi', path: '/d/events.ndjson', index: 'event' },
+        mapping: {},
+        options: { timeZone: 'Europe/Warsaw' },
+      }),
+    ).toEqual([
+      {
+        field: 'options.timeZone',
+        message: "a Tracardi export's times are read as Tracardi wrote them (UTC): leave options.timeZone out",
+      },
+    ]);
   });
 
   it('refuses a time of another type than date, and says how a pattern writes the year and day', () => {

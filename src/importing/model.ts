@@ -5,7 +5,8 @@
  */
 import { FORBIDDEN_KEYS } from '../condition/path.js';
 import { invalidInput, type FieldProblem } from '../shared/errors.js';
-import { dateFormatProblem, derivedId, templateProblem } from './rows.js';
+import { dateFormatProblem, derivedId, readsEpoch, readsOffset, templateProblem } from './rows.js';
+import { timeZoneProblem } from './time-zones.js';
 import { TRACARDI_INDICES, type TracardiIndex } from './tracardi.js';
 
 export const SOURCE_KINDS = ['csv', 'jsonl', 'mysql', 'postgres', 'tracardi'] as const;
@@ -65,6 +66,11 @@ export interface FieldMapping {
    * or ZZ (docs/imports.md); without an offset a pattern's time is UTC.
    */
   format?: string;
+  /**
+   * For dates: the IANA time zone (`Europe/Warsaw`) of a time read without an offset (ISO text without
+   * one, a pattern without Z or ZZ); absent: `options.timeZone`, else UTC.
+   */
+  timeZone?: string;
   /** A row without this value is rejected. */
   required?: boolean;
 }
@@ -103,6 +109,8 @@ export interface ImportOptions {
   rowsPerSecond?: number;
   /** false: imported events start no workflow rule (history); segments and mappings still apply. */
   runFlows?: boolean;
+  /** The time zone of every date the mapping reads that names none of its own (FieldMapping.timeZone). */
+  timeZone?: string;
 }
 
 export interface ImportDraft {
@@ -238,13 +246,24 @@ export function checkDraft(draft: ImportDraft): void {
         message: 'the time is a date: leave type out (format epoch reads seconds, epoch-ms milliseconds)',
       });
     // The time is a date whatever its type says; other fields read their format as dates only.
-    const format = name === 'time' || field.type === 'date' ? field.format : undefined;
+    const isDate = name === 'time' || field.type === 'date';
+    const format = isDate ? field.format : undefined;
     const problem = format === undefined ? undefined : dateFormatProblem(format);
     if (problem) problems.push({ field: `mapping.${name}.format`, message: problem });
+    const zoneProblem = field.timeZone === undefined ? undefined : fieldTimeZoneProblem(field.timeZone, isDate, format);
+    if (zoneProblem) problems.push({ field: `mapping.${name}.timeZone`, message: zoneProblem });
   }
   const batch = draft.options?.batchSize;
   if (batch !== undefined && (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH_SIZE))
     problems.push({ field: 'options.batchSize', message: `expected a whole number from 1 to ${MAX_BATCH_SIZE}` });
+  const timeZone = draft.options?.timeZone;
+  if (timeZone !== undefined) {
+    const problem =
+      source.kind === 'tracardi'
+        ? "a Tracardi export's times are read as Tracardi wrote them (UTC): leave options.timeZone out"
+        : timeZoneProblem(timeZone);
+    if (problem) problems.push({ field: 'options.timeZone', message: problem });
+  }
   const rate = draft.options?.rowsPerSecond;
   // Infinity (`--rows-per-second Infinity`) would be stored as JSON null.
   if (rate !== undefined && !(rate > 0 && Number.isFinite(rate)))
@@ -258,6 +277,16 @@ const TEXT_FIELDS = {
   type: 'an event type is text: expected string, or leave it out',
   tags: 'tags are a list, or text holding a JSON array or comma-separated tags: expected string, or leave it out',
 } as const;
+
+/** What is wrong with a field's time zone: unknown, or given where no time of the field could be in it. */
+function fieldTimeZoneProblem(timeZone: string, isDate: boolean, format: string | undefined): string | undefined {
+  if (!isDate) return 'a time zone is for dates: give type date, or leave timeZone out';
+  if (format !== undefined && readsEpoch(format))
+    return 'epoch times are instants, in no time zone: leave timeZone out';
+  if (format !== undefined && readsOffset(format))
+    return 'the pattern reads each time with its offset (Z or ZZ): leave timeZone out, or the offset';
+  return timeZoneProblem(timeZone);
+}
 
 /** The mapping fields each kind of import reads; any other would be saved and never applied. */
 const EVENT_FIELDS: readonly (keyof ImportMapping)[] = [
@@ -338,13 +367,24 @@ export function checkKeptSecret(stored: ImportConfig, next: ImportSource): void 
 
 /**
  * The id `meridian import file` saves a draft under, derived from what decides the events its rows
- * become (the file and how it is read, the event source and type, the target and mapping): the same
- * command run again finds the same import, whose rows get the ids they got before, so it stores
- * nothing twice. Options (batch size, throttle) are left out: they change how fast, not what.
+ * become (the file and how it is read, the event source and type, the target and mapping, the time
+ * zone): the same command run again finds the same import, whose rows get the ids they got before, so
+ * it stores nothing twice. The other options (batch size, throttle) are left out: they change how fast, not what.
  */
 export function fileImportId(draft: ImportDraft): string {
-  const { source, eventSourceId, eventType, target = 'events', mapping = {} } = draft;
-  return derivedId('import file', JSON.stringify({ source, eventSourceId, eventType, target, mapping }));
+  const { source, eventSourceId, eventType, target = 'events', mapping = {}, options = {} } = draft;
+  const { timeZone } = options;
+  return derivedId(
+    'import file',
+    JSON.stringify({
+      source,
+      eventSourceId,
+      eventType,
+      target,
+      mapping,
+      ...(timeZone === undefined ? {} : { timeZone }),
+    }),
+  );
 }
 
 /** The source with its password taken out, and the password. */

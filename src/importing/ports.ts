@@ -73,7 +73,8 @@ export interface ImportStore {
   getRun(id: string): Promise<ImportRun | undefined>;
   /**
    * Gives a paused or queued run the import's settings as they are now, where they store the same rows
-   * (source, event source, event type, target and mapping unchanged: options and credentials may differ);
+   * (source, event source, event type, target, mapping and time zone unchanged: the other options and
+   * credentials may differ);
    * false when they would not.
    */
   adoptImportSettings(runId: string): Promise<boolean>;

@@ -8,6 +8,7 @@ import {
   rowToEvent,
   rowToProfile,
   templateProblem,
+  withDefaultTimeZone,
 } from './rows.js';
 import type { ImportMapping } from './model.js';
 
@@ -195,6 +196,70 @@ describe('date patterns', () => {
     expect(() => date('2024 2024', 'YYYY YYYY')).toThrow(
       new RowRejected('time: expected a date (YYYY YYYY), got "2024 2024"'),
     );
+  });
+});
+
+describe('dates in a time zone', () => {
+  const warsaw = (value: unknown, format?: string) => coerce(value, 'date', format, 'time', 'Europe/Warsaw');
+
+  it('read a time without an offset in the zone, ISO or by a pattern, in winter and summer', () => {
+    expect(warsaw('2024-01-15 12:00:00')).toBe('2024-01-15T11:00:00.000Z');
+    expect(warsaw('2024-07-15T12:00')).toBe('2024-07-15T10:00:00.000Z');
+    expect(warsaw('2024-07-15')).toBe('2024-07-14T22:00:00.000Z');
+    expect(warsaw('15.07.2024 12:00:00.5', 'DD.MM.YYYY HH:mm:ss.SSS')).toBe('2024-07-15T10:00:00.500Z');
+    expect(warsaw('07/15/2024 12:00 PM', 'MM/DD/YYYY hh:mm A')).toBe('2024-07-15T10:00:00.000Z');
+  });
+
+  it('leave a time with its offset, an epoch and a database time as they are', () => {
+    expect(warsaw('2024-07-15T12:00:00Z')).toBe('2024-07-15T12:00:00.000Z');
+    expect(warsaw('2024-07-15T12:00:00-05:00')).toBe('2024-07-15T17:00:00.000Z');
+    expect(warsaw('15.07.2024 12:00 +0100', 'DD.MM.YYYY HH:mm ZZ')).toBe('2024-07-15T11:00:00.000Z');
+    expect(warsaw('1721037600', 'epoch')).toBe('2024-07-15T10:00:00.000Z');
+    expect(warsaw(1721037600000, 'epoch-ms')).toBe('2024-07-15T10:00:00.000Z');
+    expect(warsaw(new Date('2024-07-15T12:00:00Z'))).toBe('2024-07-15T12:00:00.000Z');
+  });
+
+  it('move a time the clocks skip forward by the gap, and read one shown twice the first time', () => {
+    // 31 March 2024 02:00 CET became 03:00 CEST; 27 October 2024 03:00 CEST became 02:00 CET.
+    expect(warsaw('2024-03-31 02:30')).toBe('2024-03-31T01:30:00.000Z');
+    expect(warsaw('31/03/2024 02:30', 'DD/MM/YYYY HH:mm')).toBe('2024-03-31T01:30:00.000Z');
+    expect(warsaw('2024-10-27 02:30')).toBe('2024-10-27T00:30:00.000Z');
+    expect(warsaw('2024-10-27 02:30+01:00')).toBe('2024-10-27T01:30:00.000Z');
+  });
+
+  it('still reject what is no date, and a date the zone takes beyond the years stored', () => {
+    expect(() => warsaw('2024-02-30 10:00')).toThrow(RowRejected);
+    expect(() => warsaw('30/02/2024', 'DD/MM/YYYY')).toThrow(RowRejected);
+    expect(() => coerce('9999-12-31 23:00', 'date', undefined, 'time', 'America/New_York')).toThrow(
+      'time: expected a date in the years 1 to 9999',
+    );
+  });
+
+  it("are given the import's time zone where the mapping names none, and keep their own", () => {
+    const mapping = {
+      time: 'at',
+      profileId: 'who',
+      properties: {
+        shipped: { from: 'shipped', type: 'date' as const },
+        paid: { from: 'paid', type: 'date' as const, timeZone: 'America/New_York' },
+        note: 'note',
+      },
+    };
+    const zoned = withDefaultTimeZone(mapping, 'Europe/Warsaw');
+    expect(zoned).toEqual({
+      time: { from: 'at', timeZone: 'Europe/Warsaw' },
+      profileId: 'who',
+      properties: {
+        shipped: { from: 'shipped', type: 'date', timeZone: 'Europe/Warsaw' },
+        paid: { from: 'paid', type: 'date', timeZone: 'America/New_York' },
+        note: 'note',
+      },
+    });
+    expect(withDefaultTimeZone(mapping, undefined)).toBe(mapping);
+    const row = { at: '2024-07-15 12:00', who: 'ann', shipped: '2024-07-15 12:00', paid: '2024-07-15 12:00' };
+    const event = rowToEvent('imp', 'line 2', row, zoned);
+    expect(event.occurredAt?.toISOString()).toBe('2024-07-15T10:00:00.000Z');
+    expect(event.properties).toEqual({ shipped: '2024-07-15T10:00:00.000Z', paid: '2024-07-15T16:00:00.000Z' });
   });
 });
 

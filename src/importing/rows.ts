@@ -14,6 +14,7 @@ import {
 } from '../identity/keys.js';
 import type { FieldMapping, ImportMapping, ValueType } from './model.js';
 import { MAX_ID_LENGTH, storableDate } from '../tracking/payload.js';
+import { wallMillis, zonedInstant } from './time-zones.js';
 
 /** A row as a source yields it: columns (or a JSON object) by name. */
 export type SourceRow = Record<string, unknown>;
@@ -146,7 +147,13 @@ function offsetMinutes(offset: string): number {
   return hours > 23 || minutes > 59 ? Number.NaN : (offset[0] === '-' ? -1 : 1) * (hours * 60 + minutes);
 }
 
-function parsePattern(text: string, pattern: string): Date | undefined {
+/** Whether a date format reads each value's offset (a pattern with Z or ZZ), so that no time zone applies to it. */
+export const readsOffset = (format: string) => !DATE_KEYWORDS.includes(format) && format.includes('Z');
+
+/** Whether a date format reads instants (epoch seconds or milliseconds), in no time zone. */
+export const readsEpoch = (format: string) => format === 'epoch' || format === 'epoch-ms';
+
+function parsePattern(text: string, pattern: string, timeZone: string | undefined): Date | undefined {
   const compiled = compilePattern(pattern);
   const groups = 'regex' in compiled ? compiled.regex.exec(text.trim())?.groups : undefined;
   if (!groups) return undefined;
@@ -161,14 +168,15 @@ function parsePattern(text: string, pattern: string): Date | undefined {
   const day = part('day', 1, 31);
   // Further digits of a fraction are finer than a Date holds: dropped, as ISO parsing drops them.
   const milliseconds = Number((groups['fraction'] ?? '').slice(0, 3).padEnd(3, '0'));
-  // setUTCFullYear, unlike Date.UTC, leaves the years 0 to 99 as they are.
-  const date = new Date(0);
-  date.setUTCFullYear(Number(groups['year']), part('month', 1, 12) - 1, day);
-  date.setUTCHours(hour, part('minute', 0, 59), part('second', 0, 59), milliseconds);
-  // 2024-02-31 would roll over to March: a day its month does not have makes no date.
-  if (date.getUTCDate() !== day) return undefined;
-  // Without an offset the time is UTC.
-  return new Date(date.getTime() - offsetMinutes(groups['offset'] ?? 'Z') * 60_000);
+  const wall =
+    wallMillis(Number(groups['year']), part('month', 1, 12), day, hour, part('minute', 0, 59), part('second', 0, 59)) +
+    milliseconds;
+  // 2024-02-31 would roll over to March: a day its month does not have makes no date (nor a part out of its range).
+  if (new Date(wall).getUTCDate() !== day) return undefined;
+  const offset = groups['offset'];
+  // Without an offset the time is the time zone's, else UTC's.
+  if (offset === undefined) return new Date(timeZone === undefined ? wall : zonedInstant(wall, timeZone));
+  return new Date(wall - offsetMinutes(offset) * 60_000);
 }
 
 /** Decimal notation only: Number() would also read `0x1F`, `0b11` and `0o7`, and a blank as 0. */
@@ -188,24 +196,32 @@ const isNoValue = (value: unknown) =>
 /** An ISO 8601 date: year, month, day, and its time's separator (T or a space) and offset where it has them. */
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:([T ])\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
-function toDate(value: unknown, format = 'iso'): Date | undefined {
+/**
+ * A value as a date, read by its format; a time without an offset is in `timeZone` (UTC without one).
+ * A Date (a database's time) and an epoch number are instants, in no zone.
+ */
+function toDate(value: unknown, format = 'iso', timeZone?: string): Date | undefined {
   if (value instanceof Date) return value;
-  if (format === 'epoch' || format === 'epoch-ms') {
+  if (readsEpoch(format)) {
     const number = decimal(value);
     if (!Number.isFinite(number)) return undefined;
     return new Date(format === 'epoch' ? number * 1000 : number);
   }
   if (typeof value !== 'string') return undefined;
-  if (format !== 'iso') return parsePattern(value, format);
-  // ISO 8601 with a date part; a naive date-time is UTC, as /track reads it.
+  if (format !== 'iso') return parsePattern(value, format, timeZone);
+  // ISO 8601 with a date part; a naive date-time is UTC, as /track reads it, unless a time zone is given.
   const text = value.trim();
   const iso = ISO_DATE.exec(text);
   if (!iso) return undefined;
   // Date() rolls 2024-02-30 over to March 1: a day its month does not have makes no date, as in a pattern.
   const day = Number(iso[3]);
   if (day > 28 && day > daysInMonth(Number(iso[1]), Number(iso[2]))) return undefined;
-  if (iso[4] === undefined) return new Date(text);
-  return new Date(`${text.slice(0, 10)}T${text.slice(11)}${iso[5] === undefined ? 'Z' : ''}`);
+  const date =
+    iso[4] === undefined
+      ? new Date(text)
+      : new Date(`${text.slice(0, 10)}T${text.slice(11)}${iso[5] === undefined ? 'Z' : ''}`);
+  if (iso[5] !== undefined || timeZone === undefined || Number.isNaN(date.getTime())) return date;
+  return new Date(zonedInstant(date.getTime(), timeZone));
 }
 /** How much of a value a rejection's reason quotes. */
 const SHOWN_CHARS = 100;
@@ -242,9 +258,14 @@ export function recordedRef(ref: string): string {
 }
 
 /** A value as a date; undefined for no value; throws RowRejected naming the field and the format expected. */
-function coerceDate(value: unknown, format: string | undefined, field: string): Date | undefined {
+function coerceDate(
+  value: unknown,
+  format: string | undefined,
+  field: string,
+  timeZone: string | undefined,
+): Date | undefined {
   if (isNoValue(value)) return undefined;
-  const date = toDate(value, format);
+  const date = toDate(value, format, timeZone);
   if (date && storableDate(date)) return date;
   const got = `got ${shown(value)}`;
   if (!date || Number.isNaN(date.getTime()))
@@ -254,12 +275,13 @@ function coerceDate(value: unknown, format: string | undefined, field: string): 
   throw new RowRejected(`${field}: expected a date in the years 1 to 9999, ${got}${unit}`);
 }
 
-/** A value as its type; throws RowRejected naming the field and what was expected. */
+/** A value as its type (a date's time without an offset in `timeZone`); throws RowRejected naming the field and what was expected. */
 export function coerce(
   value: unknown,
   type: ValueType | undefined,
   format: string | undefined,
   field: string,
+  timeZone?: string,
 ): unknown {
   const fail = (expected: string): never => {
     throw new RowRejected(`${field}: expected ${expected}, got ${shown(value)}`);
@@ -284,7 +306,7 @@ export function coerce(
       return fail('a boolean (true/false, yes/no, 1/0)');
     }
     case 'date':
-      return coerceDate(value, format, field)?.toISOString();
+      return coerceDate(value, format, field, timeZone)?.toISOString();
     case 'json': {
       if (typeof value !== 'string') return value;
       try {
@@ -298,6 +320,31 @@ export function coerce(
 
 const asField = (mapping: FieldMapping | string): FieldMapping =>
   typeof mapping === 'string' ? { from: mapping } : mapping;
+
+/**
+ * The mapping with the import's time zone (`options.timeZone`) given to each date it reads that names
+ * none of its own: `time`, and every field of type date. Made once a run, so its plans are made once too.
+ */
+export function withDefaultTimeZone(mapping: ImportMapping, timeZone: string | undefined): ImportMapping {
+  if (timeZone === undefined) return mapping;
+  const zoned = (field: FieldMapping | string, isDate: boolean): FieldMapping | string => {
+    const full = asField(field);
+    return (isDate || full.type === 'date') && full.timeZone === undefined ? { ...full, timeZone } : field;
+  };
+  const zonedAll = (fields: Record<string, FieldMapping | string>) =>
+    Object.fromEntries(Object.entries(fields).map(([path, field]) => [path, zoned(field, false)]));
+  const { type, profileId, sessionId, time, properties, traits, pii } = mapping;
+  return {
+    ...mapping,
+    ...(type === undefined ? {} : { type: zoned(type, false) }),
+    ...(profileId === undefined ? {} : { profileId: zoned(profileId, false) }),
+    ...(sessionId === undefined ? {} : { sessionId: zoned(sessionId, false) }),
+    ...(time === undefined ? {} : { time: zoned(time, true) }),
+    ...(properties === undefined ? {} : { properties: zonedAll(properties) }),
+    ...(traits === undefined ? {} : { traits: zonedAll(traits) }),
+    ...(pii === undefined ? {} : { pii: zonedAll(pii) }),
+  };
+}
 
 const PLACEHOLDER = /\{\{\s*([^}\s][^}]*?)\s*\}\}/g;
 
@@ -351,7 +398,11 @@ function checkRequired<T>(
 }
 
 function valueOf(row: SourceRow, mapping: FieldMapping, field: string): unknown {
-  return checkRequired(coerce(rawOf(row, mapping), mapping.type, mapping.format, field), mapping, field);
+  return checkRequired(
+    coerce(rawOf(row, mapping), mapping.type, mapping.format, field, mapping.timeZone),
+    mapping,
+    field,
+  );
 }
 
 /** A key as data: defined where assigning would not be, so that "__proto__" neither replaces the prototype nor reaches it. */
@@ -537,7 +588,8 @@ export function rowToEvent(importId: string, rowKey: string, row: SourceRow, map
   const sessionId =
     sessionValue === undefined ? derivedSessionId(importId, profileId) : idText(sessionValue, 'sessionId');
   const occurredAt =
-    plan.time && checkRequired(coerceDate(rawOf(row, plan.time), plan.time.format, 'time'), plan.time, 'time');
+    plan.time &&
+    checkRequired(coerceDate(rawOf(row, plan.time), plan.time.format, 'time', plan.time.timeZone), plan.time, 'time');
   const properties = mapping.properties === undefined ? { ...row } : mapped(row, mapping.properties, 'properties');
   const type = plan.type && valueOf(row, plan.type, 'type');
   const event: RowEvent = {

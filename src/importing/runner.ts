@@ -22,7 +22,7 @@ import {
   type RecordWriter,
   type RunWork,
 } from './ports.js';
-import { recordedRef, RowRejected, rowToEvent, rowToProfile, type SourceRow } from './rows.js';
+import { recordedRef, RowRejected, rowToEvent, rowToProfile, withDefaultTimeZone, type SourceRow } from './rows.js';
 import { tracardiEvent, tracardiProfile, tracardiSession } from './tracardi.js';
 import { findUnstorableField } from '../tracking/storable.js';
 import type { SecretBox } from './secrets.js';
@@ -390,7 +390,8 @@ export async function runImport(deps: ImportDeps, runId: string): Promise<boolea
 }
 
 async function runClaimed(deps: ImportDeps, runId: string, work: RunWork): Promise<void> {
-  const { config } = work;
+  // The import's time zone given once to the dates its mapping reads, rather than row by row.
+  const config = { ...work.config, mapping: withDefaultTimeZone(work.config.mapping, work.config.options.timeZone) };
   const logger = deps.logger.child({ run: runId, import: config.id });
   try {
     const password = work.secret === null ? undefined : (await deps.importing.secrets()).open(work.secret);

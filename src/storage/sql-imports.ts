@@ -144,6 +144,8 @@ export class SqlImports implements ImportStore {
           AND r.config->'source' = to_jsonb(i)->'source' AND r.config->'mapping' = to_jsonb(i)->'mapping'
           AND r.config->>'event_source_id' IS NOT DISTINCT FROM i.event_source_id
           AND r.config->>'event_type' IS NOT DISTINCT FROM i.event_type AND r.config->>'target' = i.target
+          -- a time zone changes what is stored, unlike the other options
+          AND r.config->'options'->'timeZone' IS NOT DISTINCT FROM i.options->'timeZone'
        RETURNING r.id`,
       [runId],
     );

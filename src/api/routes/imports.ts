@@ -55,6 +55,14 @@ const Field = Type.Union([
             'dates: iso (default), epoch, epoch-ms, or a pattern like YYYY-MM-DD HH:mm:ss.SSS Z (docs/imports.md)',
         }),
       ),
+      timeZone: Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 64,
+          description:
+            'dates: the IANA time zone (Europe/Warsaw) of a time read without an offset; default options.timeZone, else UTC',
+        }),
+      ),
       required: Type.Optional(Type.Boolean()),
     },
     { additionalProperties: false },
@@ -155,6 +163,14 @@ const OptionsSchema = Type.Object(
     batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     rowsPerSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     runFlows: Type.Optional(Type.Boolean({ description: 'false: imported events start no workflow rule (history)' })),
+    timeZone: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description:
+          'the IANA time zone (Europe/Warsaw) of the times the mapping reads without an offset, where a field names none',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
