@@ -9,7 +9,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, type Config } from '../config/config.js';
 import { checkDraft, eventNamesNeeded, fileImportId, TARGETS, type ImportDraft } from '../importing/model.js';
 import { KEPT_REJECTIONS, type ImportRun, type ImportStore } from '../importing/ports.js';
-import { importProgressLine } from '../importing/progress.js';
+import { importProgressLine, terminalLine } from '../importing/progress.js';
 import { changeRun, createImportRun, RunGoing, runImport } from '../importing/runner.js';
 import { DomainError, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -28,8 +28,10 @@ async function runHere(root: Composition, run: ImportRun): Promise<void> {
   const show = async (final = false) => {
     const now = await imports.getRun(run.id);
     if (!now) return;
-    if (tty) process.stderr.write(`\r${importProgressLine(now, true)}\u001b[K${final ? '\n' : ''}`);
-    else if (final || Date.now() - lastLog >= LOG_EVERY_MS) {
+    if (tty) {
+      const line = terminalLine((bar) => importProgressLine(now, bar), process.stderr.columns);
+      process.stderr.write(`\r${line}\u001b[K${final ? '\n' : ''}`);
+    } else if (final || Date.now() - lastLog >= LOG_EVERY_MS) {
       lastLog = Date.now();
       process.stderr.write(`import ${run.id}: ${importProgressLine(now, false)}\n`);
     }

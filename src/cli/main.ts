@@ -9,7 +9,7 @@ import {
   type Env,
 } from '../config/config.js';
 import { firstApiProcess, forkedApiProcess, superviseApiProcesses, supervisesApiProcesses } from './api-processes.js';
-import { jobRunProgressLine } from '../importing/progress.js';
+import { jobRunProgressLine, terminalLine } from '../importing/progress.js';
 import type { JobRun } from '../shared/job-runs.js';
 import type { Logger } from '../shared/logger.js';
 import type { RowRef } from '../deploy/plan.js';
@@ -143,7 +143,8 @@ function migrationProgressBar() {
   return {
     draw(run: JobRun) {
       open = run.state !== 'done';
-      process.stderr.write(`\r${run.id}: ${jobRunProgressLine(run, true)}\u001b[K${open ? '' : '\n'}`);
+      const line = terminalLine((bar) => `${run.id}: ${jobRunProgressLine(run, bar)}`, process.stderr.columns);
+      process.stderr.write(`\r${line}\u001b[K${open ? '' : '\n'}`);
     },
     end() {
       if (open) process.stderr.write('\n');

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { JobRun } from '../shared/job-runs.js';
 import type { ImportRun } from './ports.js';
-import { importFigures, importProgressLine, jobRunFigures, jobRunProgressLine, progressOf } from './progress.js';
+import {
+  importFigures,
+  importProgressLine,
+  jobRunFigures,
+  jobRunProgressLine,
+  progressOf,
+  terminalLine,
+} from './progress.js';
 
 const run = (figures: Partial<ImportRun>): ImportRun => ({
   id: 'r',
@@ -146,5 +153,18 @@ describe('progress lines', () => {
     expect(
       jobRunProgressLine({ ...migrating, state: 'done', done: 39_000, total: 39_000, activeMs: 19_500 }, false),
     ).toBe('100.0%  39,000 of 39,000 rows  0 errors  2,000 rows/s  done');
+  });
+
+  it('fits a terminal, so that redrawing it never wraps: the bar goes first, then the end is cut', () => {
+    const line = (bar: boolean) =>
+      importProgressLine(run({ rowsRead: 12_345, activeMs: 5000, total: 1000, position: 500 }), bar);
+    expect(terminalLine(line, 200)).toBe(line(true));
+    expect(terminalLine(line, undefined)).toBe(line(true));
+    expect(line(true).length).toBe(99);
+    expect(terminalLine(line, 100)).toBe(line(true));
+    expect(terminalLine(line, 99)).toBe(line(false));
+    const narrow = terminalLine(line, 60);
+    expect(narrow).toBe(line(false).slice(0, 59));
+    expect(narrow.length).toBeLessThan(60);
   });
 });

@@ -87,6 +87,18 @@ function progressLine(figures: RunFigures, counts: readonly string[], state: str
   return parts.join('  ');
 }
 
+/**
+ * A progress line as a terminal `columns` wide (undefined: unknown) can redraw in place: a line that
+ * wraps leaves its first rows behind at every redraw, `\r` going back to the start of its last row only.
+ * Where the line with its bar does not fit, it goes without the bar, cut to fit; the last column is left
+ * free, past which some terminals wrap.
+ */
+export function terminalLine(line: (bar: boolean) => string, columns: number | undefined): string {
+  const room = columns === undefined || columns < 2 ? Number.POSITIVE_INFINITY : columns - 1;
+  const withBar = line(true);
+  return withBar.length <= room ? withBar : line(false).slice(0, room);
+}
+
 export const importProgressLine = (run: ImportRun, bar: boolean): string =>
   progressLine(
     importFigures(run),
