@@ -143,7 +143,11 @@ function migrationProgressBar() {
   return {
     draw(run: JobRun) {
       open = run.state !== 'done';
-      const line = terminalLine((bar) => `${run.id}: ${jobRunProgressLine(run, bar)}`, process.stderr.columns);
+      // The migration's name rather than its run's id, whose prefix would push the figures off a narrow terminal.
+      const line = terminalLine(
+        (bar) => `${run.subject ?? run.id}: ${jobRunProgressLine(run, bar)}`,
+        process.stderr.columns,
+      );
       process.stderr.write(`\r${line}\u001b[K${open ? '' : '\n'}`);
     },
     end() {
