@@ -1017,6 +1017,37 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(refused.json<{ details: { field: string }[] }>().details[0]!.field).toBe('mapping.profileId');
   });
 
+  it('finds one profile for a person whatever import names them: a profile unknown by the mapped id is created with it', async () => {
+    const person = `cust-${suffix}`;
+    const orders = join(dir, 'orders-2023.csv');
+    // Batches of two: the person's later rows are appended to the session the first batch created.
+    writeFileSync(orders, `customer,total\n${person},1\n${person},2\n${person},3\n`);
+    const refunds = join(dir, 'refunds-2023.csv');
+    writeFileSync(refunds, `customer,total\n${person},4\n`);
+    const people = join(dir, 'customers.csv');
+    writeFileSync(people, `customer,tier\n${person},gold\n`);
+    const imported = [
+      { eventType: 'order-2023', source: { kind: 'csv', path: orders }, options: { batchSize: 2 } },
+      { eventType: 'refund-2023', source: { kind: 'csv', path: refunds } },
+      {
+        target: 'profiles',
+        source: { kind: 'csv', path: people },
+        mapping: { profileId: 'customer', traits: { tier: 'tier' } },
+      },
+    ];
+    for (const body of imported) {
+      const created = await createImport({ mapping: { profileId: 'customer' }, ...body });
+      expect(await finished(await run(created.id))).toMatchObject({ state: 'done', rowsRejected: 0 });
+    }
+    const profiles = await api.runtime.db.query(
+      `SELECT p.id, p.traits, count(e.*)::int AS events FROM events e JOIN profiles p ON p.id = e.profile_id
+        WHERE e.type IN ('order-2023', 'refund-2023') GROUP BY p.id, p.traits`,
+    );
+    expect(profiles).toEqual([{ id: person, traits: { tier: 'gold' }, events: 4 }]);
+    const read = await api.admin({ method: 'GET', url: `/profiles/${person}` });
+    expect(read.statusCode, read.body).toBe(200);
+  });
+
   it('lays rows of one profile in one batch over each other, so no row loses what it set', async () => {
     const path = join(dir, 'layered.csv');
     writeFileSync(path, 'id,plan,city\nlayered,pro,\nlayered,,Oslo\n');

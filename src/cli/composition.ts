@@ -328,7 +328,9 @@ export class Composition {
     let box: Promise<SecretBox> | undefined;
     this.importing ??= {
       collector: {
-        check: (payloads, origin) => this.tracking().tracker.checkAll(payloads, origin),
+        // A row names its person by the mapped value: a profile unknown by it is created with it, as a
+        // profiles import creates one, so that every import naming that person finds the same profile.
+        check: (payloads, origin) => this.tracking().tracker.checkAll(payloads, origin, { staticProfileId: true }),
         commit: (checked) => {
           const { tracker, historyCommit } = this.tracking();
           return tracker.commitChecked(checked, historyCommit);

@@ -55,9 +55,12 @@ export interface CommitFollowUp {
   afterCommit(committed: CommittedRequest): Promise<Pick<TrackResponse, 'response' | 'ux'>>;
 }
 
-/** What an entry that speaks another protocol adds to a /track body (the Segment spec). */
+/** What an entry that speaks another protocol adds to a /track body (the Segment spec, imports). */
 export interface CollectExtras {
-  /** The profile id is the client's own (a Segment userId): a profile unknown by it is created with it. */
+  /**
+   * The profile id is the client's own (a Segment userId, an import's mapped person): a profile unknown
+   * by it is created with it.
+   */
   staticProfileId?: boolean;
   /** Event-to-profile mappings of the call itself (Segment traits), applied at commit with the configured ones. */
   profileMappings?: (index: number) => readonly Mapping[];
@@ -163,12 +166,16 @@ export class Tracker {
    * collectAll's first half, its checks and mapping (no store involved), so that a caller can check
    * the next payloads while the ones before commit.
    */
-  async checkAll(raws: readonly unknown[], origin: CollectOrigin): Promise<CheckedPayloads> {
+  async checkAll(
+    raws: readonly unknown[],
+    origin: CollectOrigin,
+    extras: CollectExtras = {},
+  ): Promise<CheckedPayloads> {
     const refused = new Map<number, DomainError>();
     const checked: { at: number; request: CheckedRequest }[] = [];
     for (const [at, raw] of raws.entries()) {
       try {
-        checked.push({ at, request: await this.check(raw, origin, {}) });
+        checked.push({ at, request: await this.check(raw, origin, extras) });
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
         refused.set(at, error);
