@@ -1048,6 +1048,46 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(read.statusCode, read.body).toBe(200);
   });
 
+  it('stores its rows on the profile another writer creates with the mapped id while the import creates it', async ({
+    skip,
+  }) => {
+    // PGlite's one connection runs one transaction at a time: the race needs two.
+    if (name !== 'postgres') return skip();
+    const person = `raced-${suffix}`;
+    const path = join(dir, 'raced.csv');
+    writeFileSync(path, `customer,total\n${person},1\n${person},2\n`);
+    const created = await createImport({
+      eventType: 'raced-order',
+      source: { kind: 'csv', path },
+      mapping: { profileId: 'customer' },
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let inserted!: () => void;
+    const holding = new Promise<void>((resolve) => (inserted = resolve));
+    // Another writer (a second import, a Segment call) has created the person and not yet committed.
+    const writer = api.runtime.db.transaction(async (tx) => {
+      await tx.query(`INSERT INTO profiles (id, traits) VALUES ($1, '{"by": "writer"}')`, [person]);
+      inserted();
+      await released;
+    });
+    await holding;
+    const runId = await run(created.id);
+    // The import's insert of the same id waits on the writer's uncommitted row.
+    await eventually(
+      async () => Number((await api.runtime.db.query(`SELECT count(*) AS n FROM pg_locks WHERE NOT granted`))[0]!['n']),
+      (waiting) => waiting > 0,
+    );
+    release();
+    await writer;
+    expect(await finished(runId)).toMatchObject({ state: 'done', rowsStored: 2, rowsRejected: 0 });
+    const stored = await api.runtime.db.query(
+      `SELECT p.id, p.traits, count(e.*)::int AS events FROM profiles p JOIN events e ON e.profile_id = p.id
+        WHERE e.type = 'raced-order' GROUP BY p.id, p.traits`,
+    );
+    expect(stored).toEqual([{ id: person, traits: { by: 'writer' }, events: 2 }]);
+  });
+
   it('lays rows of one profile in one batch over each other, so no row loses what it set', async () => {
     const path = join(dir, 'layered.csv');
     writeFileSync(path, 'id,plan,city\nlayered,pro,\nlayered,,Oslo\n');
