@@ -137,6 +137,25 @@ describe('meridian import file stopped by Ctrl-C or SIGTERM', () => {
   );
 });
 
+describe('meridian import file given what it cannot run', () => {
+  const context = scratch('meridian-import-refused-');
+
+  it('refuses an event source that does not exist in one line, exits non-zero and saves nothing', async ({ skip }) => {
+    const { database, sql, dir } = context;
+    if (!database) return skip();
+    const env = { DATABASE_URL: database.url };
+    expect(await runMeridian(['migrate'], env).exited).toBe(0);
+    const path = join(dir, 'orders.csv');
+    writeFileSync(path, 'id\n1\n');
+    const command = runMeridian(['import', 'file', path, '--event-type', 'order', '--source', 'nope'], env);
+    expect(await command.exited).not.toBe(0);
+    expect(command.output().trim()).toBe(
+      'meridian: invalid configuration: import: eventSourceId: no event source "nope"',
+    );
+    expect(await sql.unsafe('SELECT id FROM meridian_test.imports')).toEqual([]);
+  }, 60_000);
+});
+
 describe('meridian import rejections', () => {
   const context = scratch('meridian-import-rejections-');
 

@@ -1238,6 +1238,43 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(untyped.json()).toMatchObject({ details: [{ field: 'eventType' }] });
   });
 
+  it('refuses an eventSourceId naming no event source, and needs one only where rows become events', async () => {
+    const path = join(dir, 'sourced.csv');
+    const save = (body: Record<string, unknown>, method: 'POST' | 'PUT' = 'POST', id = '') =>
+      api.admin({ method, url: `/imports${id && `/${id}`}`, payload: { name: 'x', ...body } });
+    const events = { eventType: 'x', source: { kind: 'csv', path } };
+    const unknown = await save({ ...events, eventSourceId: 'no-such-source' });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json()).toMatchObject({
+      error: 'bad_request',
+      details: [{ field: 'eventSourceId', message: 'no event source "no-such-source"' }],
+    });
+    const saved = await save({ ...events, eventSourceId: api.sourceId });
+    expect(saved.statusCode, saved.body).toBe(201);
+    const { id } = saved.json<{ id: string }>();
+    const moved = await save({ ...events, eventSourceId: 'no-such-source' }, 'PUT', id);
+    expect(moved.statusCode).toBe(400);
+    expect(moved.json()).toMatchObject({ details: [{ field: 'eventSourceId' }] });
+    expect((await api.admin({ method: 'GET', url: `/imports/${id}` })).json()).toMatchObject({
+      eventSourceId: api.sourceId,
+    });
+
+    // Rows that become profiles, and Tracardi profiles and sessions, come from no event source.
+    for (const body of [
+      { target: 'profiles', source: { kind: 'csv', path }, mapping: { profileId: 'id' } },
+      { source: { kind: 'tracardi', index: 'session', path } },
+    ]) {
+      const unsourced = await save(body);
+      expect(unsourced.statusCode, unsourced.body).toBe(201);
+      expect(unsourced.json()).toMatchObject({ eventSourceId: '' });
+    }
+    for (const body of [events, { source: { kind: 'tracardi', index: 'event', path } }]) {
+      const unsourced = await save(body);
+      expect(unsourced.statusCode).toBe(400);
+      expect(unsourced.json()).toMatchObject({ details: [{ field: 'eventSourceId' }] });
+    }
+  });
+
   it('keeps credentials encrypted and never returns them', async () => {
     const created = await createImport({
       source: {

@@ -551,6 +551,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           delete: (importId) => deleteImport(repositories.imports, importId),
           control: (runId, action) => controlRun({ imports: repositories.imports, queue }, runId, action),
           seal: async (secret) => (await root.importServices().secrets()).seal(secret),
+          sources: repositories.sources,
         },
         deployer: root.deployer(),
         identity: {

@@ -7,7 +7,14 @@
 import { basename, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, type Config } from '../config/config.js';
-import { checkDraft, eventNamesNeeded, fileImportId, TARGETS, type ImportDraft } from '../importing/model.js';
+import {
+  checkDraft,
+  checkImportReferences,
+  eventNamesNeeded,
+  fileImportId,
+  TARGETS,
+  type ImportDraft,
+} from '../importing/model.js';
 import { KEPT_REJECTIONS, type ImportRun, type ImportStore } from '../importing/ports.js';
 import { importProgressLine, terminalLine } from '../importing/progress.js';
 import { changeRun, createImportRun, RunGoing, runImport } from '../importing/runner.js';
@@ -266,6 +273,7 @@ export function importCommand(run: Run): Command {
             if (needed.eventType && draft.eventType === undefined) throw new ConfigError('--event-type', required);
             if (needed.eventSourceId && draft.eventSourceId === undefined) throw new ConfigError('--source', required);
             checkDraft(draft);
+            await checkImportReferences(draft, root.repositories.sources);
             const { imports } = root.repositories;
             const id = fileImportId(draft);
             // The same command again is a new run of the import it saved, its options as given now; a

@@ -348,6 +348,20 @@ function targetPathProblems(group: string, targets: Record<string, FieldMapping 
 }
 
 /**
+ * Refuses an import naming an event source that does not exist, as a rule naming one is refused: its
+ * runs would fail on their first batch.
+ */
+export async function checkImportReferences(
+  draft: ImportDraft,
+  sources: { get(id: string): Promise<unknown> },
+): Promise<void> {
+  const id = draft.eventSourceId;
+  if (id === undefined || (await sources.get(id)) !== undefined) return;
+  const problem = { field: 'eventSourceId', message: `no event source "${id}"` };
+  throw invalidInput(`${problem.field}: ${problem.message}`, [problem]);
+}
+
+/**
  * Checks that a replacement source that comes without a password may keep the one stored: only while
  * it names the same server, database and user, else whoever may edit an import could have the stored
  * password sent to a server of their choosing.

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import {
   checkDraft,
+  checkImportReferences,
   checkKeptSecret,
   SOURCE_KINDS,
   splitSecret,
@@ -14,6 +15,7 @@ import type { ImportRun, ImportStore } from '../../importing/ports.js';
 import { importFigures, progressOf } from '../../importing/progress.js';
 import { TRACARDI_INDICES } from '../../importing/tracardi.js';
 import { notFound } from '../../shared/errors.js';
+import type { EventSourceRepository } from '../../tracking/ports.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
 
 /** What the HTTP layer needs for imports, wired by the composition root. */
@@ -25,6 +27,8 @@ export interface ImportApiServices {
   control(runId: string, action: 'pause' | 'resume' | 'cancel'): Promise<ImportRun>;
   /** Encrypts a source's credentials for storing. */
   seal(secret: string): Promise<string>;
+  /** The event sources an import may name. */
+  sources: Pick<EventSourceRepository, 'get'>;
 }
 
 const Name = Type.String({ minLength: 1, maxLength: 200 });
@@ -185,7 +189,7 @@ const Body = Type.Object(
         minLength: 1,
         maxLength: 128,
         description:
-          'the event source of the events it stores: required for target events and a Tracardi export of events, not used otherwise',
+          'the event source the events come from (required where rows become events; it must exist); none for profiles or a Tracardi profile or session dump',
       }),
     ),
     eventType: Type.Optional(
@@ -275,6 +279,7 @@ export function importRoutes(services: ImportApiServices) {
   const { imports } = services;
   const prepare = async (draft: ImportDraft) => {
     checkDraft(draft);
+    await checkImportReferences(draft, services.sources);
     const { source, secret } = splitSecret(draft.source);
     return { draft: { ...draft, source }, sealed: secret === undefined ? undefined : await services.seal(secret) };
   };
