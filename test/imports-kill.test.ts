@@ -154,6 +154,26 @@ describe('meridian import file given what it cannot run', () => {
     );
     expect(await sql.unsafe('SELECT id FROM meridian_test.imports')).toEqual([]);
   }, 60_000);
+
+  it('refuses a file that is not there, or a directory, in one line naming it, and saves nothing', async ({ skip }) => {
+    const { database, sql, dir } = context;
+    if (!database) return skip();
+    const env = { DATABASE_URL: database.url };
+    expect(await runMeridian(['migrate'], env).exited).toBe(0);
+    await sql.unsafe(
+      `INSERT INTO meridian_test.event_sources (id, name) VALUES ('history', 'history') ON CONFLICT DO NOTHING`,
+    );
+    const missing = join(dir, 'missing.csv');
+    for (const [path, reason] of [
+      [missing, `cannot read ${missing}: no such file`],
+      [dir, `cannot read ${dir}: it is a directory`],
+    ]) {
+      const command = runMeridian(['import', 'file', path!, '--event-type', 'order', '--source', 'history'], env);
+      expect(await command.exited).not.toBe(0);
+      expect(command.output().trim()).toBe(`meridian: invalid configuration: import: ${reason}`);
+    }
+    expect(await sql.unsafe('SELECT id FROM meridian_test.imports')).toEqual([]);
+  }, 60_000);
 });
 
 describe('meridian import rejections', () => {

@@ -1228,6 +1228,7 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     const save = (body: Record<string, unknown>) =>
       api.admin({ method: 'POST', url: '/imports', payload: { name: 'x', eventSourceId: api.sourceId, ...body } });
     const path = join(dir, 'untyped.csv');
+    writeFileSync(path, 'id\n1\n');
     const profiles = await save({ target: 'profiles', source: { kind: 'csv', path }, mapping: { profileId: 'id' } });
     expect(profiles.statusCode, profiles.body).toBe(201);
     expect(profiles.json()).not.toHaveProperty('eventType');
@@ -1240,6 +1241,7 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
 
   it('refuses an eventSourceId naming no event source, and needs one only where rows become events', async () => {
     const path = join(dir, 'sourced.csv');
+    writeFileSync(path, 'id\n1\n');
     const save = (body: Record<string, unknown>, method: 'POST' | 'PUT' = 'POST', id = '') =>
       api.admin({ method, url: `/imports${id && `/${id}`}`, payload: { name: 'x', ...body } });
     const events = { eventType: 'x', source: { kind: 'csv', path } };
@@ -1273,6 +1275,45 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
       expect(unsourced.statusCode).toBe(400);
       expect(unsourced.json()).toMatchObject({ details: [{ field: 'eventSourceId' }] });
     }
+  });
+
+  it('refuses an enabled import whose file cannot be read, naming source.path; a run fails on one gone since', async () => {
+    const save = (source: Record<string, unknown>, body: Record<string, unknown> = {}) =>
+      api.admin({
+        method: 'POST',
+        url: '/imports',
+        payload: { name: 'x', eventSourceId: api.sourceId, eventType: 'x', source, ...body },
+      });
+    const missing = join(dir, 'not-yet.csv');
+    for (const [source, reason] of [
+      [{ kind: 'csv', path: missing }, `cannot read ${missing}: no such file`],
+      [{ kind: 'jsonl', path: dir }, `cannot read ${dir}: it is a directory`],
+      [{ kind: 'tracardi', index: 'event', path: missing }, `cannot read ${missing}: no such file`],
+    ] as const) {
+      const refused = await save(source);
+      expect(refused.statusCode, refused.body).toBe(400);
+      expect(refused.json()).toMatchObject({ details: [{ field: 'source.path', message: reason }] });
+    }
+    // Saved disabled, it waits for its file; enabling it needs the file there.
+    const waiting = await save({ kind: 'csv', path: missing }, { enabled: false });
+    expect(waiting.statusCode, waiting.body).toBe(201);
+    const { id } = waiting.json<{ id: string }>();
+    const enable = () =>
+      api.admin({
+        method: 'PUT',
+        url: `/imports/${id}`,
+        payload: { name: 'x', eventSourceId: api.sourceId, eventType: 'x', source: { kind: 'csv', path: missing } },
+      });
+    expect((await enable()).json()).toMatchObject({ details: [{ field: 'source.path' }] });
+    writeFileSync(missing, 'id\n1\n');
+    expect((await enable()).statusCode).toBe(200);
+
+    // A file removed after saving fails the run in a line naming it.
+    rmSync(missing);
+    expect(await finished(await run(id))).toMatchObject({
+      state: 'failed',
+      lastError: `source.path: cannot read ${missing}: no such file`,
+    });
   });
 
   it('keeps credentials encrypted and never returns them', async () => {

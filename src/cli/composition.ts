@@ -24,7 +24,7 @@ import {
   type ImportServices,
 } from '../importing/runner.js';
 import { SecretBox } from '../importing/secrets.js';
-import { readerFor } from '../importing/sources.js';
+import { readerFor, unreadableFile } from '../importing/sources.js';
 import type { RedirectRepository } from '../bridges/redirect.js';
 import { viewOf, type BridgeStatusStore } from '../bridges/status.js';
 import { BullmqJobQueue } from '../queue/bullmq.js';
@@ -552,6 +552,8 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
           control: (runId, action) => controlRun({ imports: repositories.imports, queue }, runId, action),
           seal: async (secret) => (await root.importServices().secrets()).seal(secret),
           sources: repositories.sources,
+          // Without Redis this process runs the imports: the files it cannot read, no run of it can.
+          ...(config.redis ? {} : { unreadableFile }),
         },
         deployer: root.deployer(),
         identity: {

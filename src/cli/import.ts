@@ -18,6 +18,7 @@ import {
 import { KEPT_REJECTIONS, type ImportRun, type ImportStore } from '../importing/ports.js';
 import { importProgressLine, terminalLine } from '../importing/progress.js';
 import { changeRun, createImportRun, RunGoing, runImport } from '../importing/runner.js';
+import { unreadableFile } from '../importing/sources.js';
 import { DomainError, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { Composition } from './composition.js';
@@ -226,9 +227,12 @@ export function importCommand(run: Run): Command {
           rowsPerSecond?: string;
         },
       ) =>
-        run((config, logger) =>
-          withRoot(config, logger, async (root) => {
-            const full = resolve(path);
+        run(async (config, logger) => {
+          const full = resolve(path);
+          // Nothing is saved for a file that is not there: its run would fail at once.
+          const unreadable = await unreadableFile(full);
+          if (unreadable) throw new ConfigError('import', unreadable);
+          await withRoot(config, logger, async (root) => {
             const format = options.format ?? (/\.(jsonl|ndjson)$/i.test(full) ? 'jsonl' : 'csv');
             const number = (flag: string, text: string | undefined) => {
               if (text === undefined) return undefined;
@@ -286,8 +290,8 @@ export function importCommand(run: Run): Command {
               `import ${saved.id} ${before ? 'reused (same file and options)' : 'saved'} (run it again with: meridian import run ${saved.id})\n`,
             );
             await runHere(root, await runToGoOn(imports, saved.id));
-          }),
-        )(),
+          });
+        })(),
     );
   return command;
 }

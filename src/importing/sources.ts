@@ -4,8 +4,8 @@
  * rather than an error, so one row never stops a run. Files are streamed and databases paged by
  * their key (keyset pages, a statement each): memory stays at one batch.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { parse as parseSync } from 'csv-parse/sync';
 import mysql, { type TypeCast } from 'mysql2/promise';
 import postgres from 'postgres';
@@ -222,13 +222,43 @@ function columnNames(header: readonly string[]): string[] {
 /** csv-parse's message without its line, which counts from the start of what it was given, not of the file. */
 const parseError = (error: unknown) => (error as Error).message.replace(/ at line \d+/, '');
 
-class CsvReader implements RowReader {
-  constructor(private readonly source: FileSource) {}
+const FILE_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  ENOTDIR: 'no such file (a part of the path is not a directory)',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+};
+
+/** Why this process cannot read the file at `path`, in a line naming it; undefined when it can. */
+export async function unreadableFile(path: string): Promise<string | undefined> {
+  try {
+    if ((await stat(path)).isDirectory()) return `cannot read ${path}: it is a directory`;
+    await access(path, constants.R_OK);
+    return undefined;
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    return `cannot read ${path}: ${(code && FILE_ERRORS[code]) ?? message}`;
+  }
+}
+
+/** A file's reader: its size is its total, and a run starts only on a file it can read. */
+abstract class FileReader<Source extends FileSource | TracardiSource> implements RowReader {
+  constructor(protected readonly source: Source) {}
+
+  async validate() {
+    const problem = await unreadableFile(this.source.path);
+    // Said in a line, as a refusal: a missing file is no fault of the program, whose stack would say nothing.
+    if (problem) throw invalidInput(`source.path: ${problem}`, [{ field: 'source.path', message: problem }]);
+  }
 
   async total() {
     return (await stat(this.source.path)).size;
   }
 
+  abstract read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch>;
+}
+
+class CsvReader extends FileReader<FileSource> {
   read(after: Checkpoint | undefined, batchSize: number) {
     return batched(this.records(), lineAfter(after), batchSize);
   }
@@ -389,13 +419,7 @@ async function* byteLines(path: string, lineEnd: typeof LF | typeof CR = LF): As
   if (heldBytes > 0 || tooLong) yield [{ bytes: lineEndingWith(Buffer.alloc(0)), end: offset, cut: lineEnd }];
 }
 
-class JsonLinesReader implements RowReader {
-  constructor(private readonly source: FileSource | TracardiSource) {}
-
-  async total() {
-    return (await stat(this.source.path)).size;
-  }
-
+class JsonLinesReader extends FileReader<FileSource | TracardiSource> {
   read(after: Checkpoint | undefined, batchSize: number) {
     return batched(this.records(), lineAfter(after), batchSize);
   }

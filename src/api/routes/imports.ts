@@ -6,6 +6,7 @@ import {
   checkDraft,
   checkImportReferences,
   checkKeptSecret,
+  isDatabaseSource,
   SOURCE_KINDS,
   splitSecret,
   TARGETS,
@@ -14,7 +15,7 @@ import {
 import type { ImportRun, ImportStore } from '../../importing/ports.js';
 import { importFigures, progressOf } from '../../importing/progress.js';
 import { TRACARDI_INDICES } from '../../importing/tracardi.js';
-import { notFound } from '../../shared/errors.js';
+import { invalidInput, notFound } from '../../shared/errors.js';
 import type { EventSourceRepository } from '../../tracking/ports.js';
 import { ErrorSchema, IdParams } from '../schemas.js';
 
@@ -29,6 +30,11 @@ export interface ImportApiServices {
   seal(secret: string): Promise<string>;
   /** The event sources an import may name. */
   sources: Pick<EventSourceRepository, 'get'>;
+  /**
+   * Why this process cannot read a file, where it is the process that runs the imports (the in-process
+   * queue); absent where workers run them through Redis, which may see files this process does not.
+   */
+  unreadableFile?(path: string): Promise<string | undefined>;
 }
 
 const Name = Type.String({ minLength: 1, maxLength: 200 });
@@ -73,10 +79,16 @@ const Field = Type.Union([
   ),
 ]);
 
+const CHECKED_PATH =
+  'without Redis (this process runs imports) an enabled import is saved only if this process can read it';
 const FileSourceSchema = Type.Object(
   {
     kind: Type.Union([Type.Literal('csv'), Type.Literal('jsonl')]),
-    path: Type.String({ minLength: 1, maxLength: 4096, description: 'read by the worker that runs the import' }),
+    path: Type.String({
+      minLength: 1,
+      maxLength: 4096,
+      description: `read by the worker that runs the import; ${CHECKED_PATH}`,
+    }),
     header: Type.Optional(
       Type.Boolean({
         description:
@@ -92,7 +104,11 @@ const FileSourceSchema = Type.Object(
 const TracardiSourceSchema = Type.Object(
   {
     kind: Type.Literal('tracardi'),
-    path: Type.String({ minLength: 1, maxLength: 4096, description: 'an NDJSON dump of one Tracardi index' }),
+    path: Type.String({
+      minLength: 1,
+      maxLength: 4096,
+      description: `an NDJSON dump of one Tracardi index; ${CHECKED_PATH}`,
+    }),
     index: Type.Union(
       TRACARDI_INDICES.map((index) => Type.Literal(index)),
       { description: 'import profiles first, then sessions, then events' },
@@ -277,9 +293,17 @@ export const importRunView = (run: ImportRun): Static<typeof ImportRunSchema> =>
 
 export function importRoutes(services: ImportApiServices) {
   const { imports } = services;
+  // An enabled import's file must be there when it is saved, for the run to read; a disabled one may
+  // be saved before its file is written.
+  const checkFile = async ({ source, enabled }: ImportDraft) => {
+    if (!services.unreadableFile || isDatabaseSource(source) || enabled === false) return;
+    const problem = await services.unreadableFile(source.path);
+    if (problem) throw invalidInput(`source.path: ${problem}`, [{ field: 'source.path', message: problem }]);
+  };
   const prepare = async (draft: ImportDraft) => {
     checkDraft(draft);
     await checkImportReferences(draft, services.sources);
+    await checkFile(draft);
     const { source, secret } = splitSecret(draft.source);
     return { draft: { ...draft, source }, sealed: secret === undefined ? undefined : await services.seal(secret) };
   };
