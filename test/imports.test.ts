@@ -965,6 +965,42 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     expect(await events('one-at-a-time')).toBe(0);
   });
 
+  it('refuses to resume a run of an import disabled since, as it refuses to start one; the run can be cancelled', async () => {
+    const path = join(dir, 'disabled-since.csv');
+    writeFileSync(path, 'id\no1\n');
+    const body = {
+      name: 'history',
+      eventSourceId: api.sourceId,
+      eventType: 'disabled-since',
+      source: { kind: 'csv', path },
+    };
+    const created = await createImport(body);
+    const { root } = api.runtime;
+    const runId = (await createImportRun(root.repositories.imports, created.id)).id;
+    expect((await api.admin({ method: 'POST', url: `/jobs/${runId}/pause` })).statusCode).toBe(200);
+    const disabled = await api.admin({
+      method: 'PUT',
+      url: `/imports/${created.id}`,
+      payload: { ...body, enabled: false },
+    });
+    expect(disabled.statusCode, disabled.body).toBe(200);
+
+    const resumed = await api.admin({ method: 'POST', url: `/jobs/${runId}/resume` });
+    expect(resumed.statusCode).toBe(409);
+    expect(resumed.json()).toMatchObject({
+      error: 'conflict',
+      message: expect.stringContaining(`import "${created.id}" is disabled; enable it to resume job ${runId}`),
+      details: [{ field: 'import', message: `${created.id} is disabled` }],
+    });
+    expect(await job(runId)).toMatchObject({ state: 'paused' });
+    const started = await api.admin({ method: 'POST', url: `/imports/${created.id}/run` });
+    expect(started.statusCode).toBe(409);
+    expect(started.json()).toMatchObject({ details: [{ field: 'import', message: `${created.id} is disabled` }] });
+    expect((await api.admin({ method: 'POST', url: `/jobs/${runId}/cancel` })).statusCode).toBe(200);
+    expect(await job(runId)).toMatchObject({ state: 'cancelled' });
+    expect(await events('disabled-since')).toBe(0);
+  });
+
   it('rejects a profile row holding what cannot be stored by its line, and stores the rest of its batch', async () => {
     const path = join(dir, 'nul-people.csv');
     writeFileSync(path, 'id,name\nnul-1,Ada\nnul-2,B\u0000ob\nnul-3,Cy\n');

@@ -86,11 +86,17 @@ export class RunGoing extends DomainError {
   }
 }
 
+/** A disabled import's runs neither start nor go on. */
+const importDisabled = (importId: string, doing: string) =>
+  new DomainError('conflict', `import "${importId}" is disabled; enable it to ${doing}`, [
+    { field: 'import', message: `${importId} is disabled` },
+  ]);
+
 /** Records a queued run of a saved import, for whoever runs it (a worker, or the CLI in its own process). */
 export async function createImportRun(imports: ImportStore, importId: string): Promise<ImportRun> {
   const config = await imports.get(importId);
   if (!config) throw notFound('import');
-  if (!config.enabled) throw new DomainError('conflict', `import "${importId}" is disabled; enable it to run it`);
+  if (!config.enabled) throw importDisabled(importId, 'run it');
   const created = await imports.createRun(randomUUID(), importId);
   if (!created) throw notFound('import');
   if ('busy' in created) throw new RunGoing(created.busy, 'start another run');
@@ -125,6 +131,12 @@ export async function changeRun(
 ): Promise<ImportRun> {
   const run = await imports.getRun(runId);
   if (!run) throw notFound('job');
+  // Left as it is: a run of an import disabled since can still be cancelled, or resumed once it is enabled.
+  if (action === 'resume' && RESUMABLE.includes(run.state) && (await imports.get(run.importId))?.enabled === false)
+    throw importDisabled(
+      run.importId,
+      `resume job ${runId}; it stays ${run.state} meanwhile (POST /jobs/${runId}/cancel ends it)`,
+    );
   const changed =
     action === 'pause'
       ? await imports.transition(runId, ['queued', 'running'], 'paused')
