@@ -959,7 +959,27 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     // A cancelled run is never resumed, whatever else goes on.
     const resumed = await api.admin({ method: 'POST', url: `/jobs/${first}/resume` });
     expect(resumed.statusCode).toBe(409);
-    expect(resumed.json<{ message: string }>().message).toBe('a cancelled run cannot be asked to resume');
+    expect(resumed.json()).toMatchObject({
+      message: 'a cancelled run cannot be asked to resume',
+      details: [{ field: 'state', message: 'cancelled; resume takes a run that is paused, failed, running or queued' }],
+    });
+    // Each action names the state the run is in, and those it takes a run from.
+    for (const [action, states] of [
+      ['pause', 'queued or running'],
+      ['cancel', 'queued, running or paused'],
+    ]) {
+      const refused = await api.admin({ method: 'POST', url: `/jobs/${first}/${action}` });
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json()).toMatchObject({
+        details: [{ field: 'state', message: `cancelled; ${action} takes a run that is ${states}` }],
+      });
+    }
+    // A background run that is not an import's is named by its kind.
+    const deploy = `deploy-${suffix}`;
+    await api.runtime.db.query(`INSERT INTO job_runs (id, kind, params) VALUES ($1, 'deploy', '{}')`, [deploy]);
+    const notImport = await api.admin({ method: 'POST', url: `/jobs/${deploy}/pause` });
+    expect(notImport.statusCode).toBe(409);
+    expect(notImport.json()).toMatchObject({ details: [{ field: 'kind', message: 'deploy, not import' }] });
     expect((await api.admin({ method: 'POST', url: `/jobs/${second}/cancel` })).statusCode).toBe(200);
     expect((await api.admin({ method: 'DELETE', url: `/imports/${created.id}` })).statusCode).toBe(204);
     expect(await events('one-at-a-time')).toBe(0);

@@ -120,6 +120,15 @@ export async function startImportRun(
   return run;
 }
 
+/** The states each action takes a run from, and the state it leaves it in. */
+const RUN_CHANGES: Record<'pause' | 'resume' | 'cancel', { from: readonly ImportRunState[]; to: ImportRunState }> = {
+  pause: { from: ['queued', 'running'], to: 'paused' },
+  // A running run whose worker was killed is resumed too; should that worker live, its next batch
+  // finds its claim gone and it stops. A queued one is queued again (its job may be lost).
+  resume: { from: RESUMABLE, to: 'queued' },
+  cancel: { from: GOING_STATES, to: 'cancelled' },
+};
+
 /**
  * pause: the run stops after its current batch; resume: it is queued again, to go on from its
  * checkpoint; cancel: it stops for good. Changes the run's state only: who runs it is the caller's.
@@ -137,14 +146,8 @@ export async function changeRun(
       run.importId,
       `resume job ${runId}; it stays ${run.state} meanwhile (POST /jobs/${runId}/cancel ends it)`,
     );
-  const changed =
-    action === 'pause'
-      ? await imports.transition(runId, ['queued', 'running'], 'paused')
-      : action === 'cancel'
-        ? await imports.transition(runId, GOING_STATES, 'cancelled')
-        : // A running run whose worker was killed is resumed too; should that worker live, its next
-          // batch finds its claim gone and it stops. A queued one is queued again (its job may be lost).
-          await imports.transition(runId, RESUMABLE, 'queued');
+  const { from, to } = RUN_CHANGES[action];
+  const changed = await imports.transition(runId, from, to);
   if (!changed) {
     // A run that could be resumed was not because another run of its import is going.
     const going =
@@ -152,7 +155,12 @@ export async function changeRun(
       RESUMABLE.includes(run.state) &&
       (await imports.runsOf(run.importId)).find((other) => isGoing(other) && other.id !== runId);
     if (going) throw new RunGoing(going, `resume job ${runId}`);
-    throw new DomainError('conflict', `a ${run.state} run cannot be asked to ${action}`);
+    // As it is now: it may have moved on since it was read (a run done meanwhile).
+    const state = (await imports.getRun(runId))?.state ?? run.state;
+    const states = `${from.slice(0, -1).join(', ')} or ${from.at(-1)!}`;
+    throw new DomainError('conflict', `a ${state} run cannot be asked to ${action}`, [
+      { field: 'state', message: `${state}; ${action} takes a run that is ${states}` },
+    ]);
   }
   return changed;
 }

@@ -145,8 +145,11 @@ export function jobRoutes({ jobRuns }: { jobRuns: JobRunRepository }, importing?
         },
         async (request) => {
           const id = request.params.id;
-          if (!(await importing.imports.getRun(id)) && (await jobRuns.get(id)))
-            throw new DomainError('conflict', `only import runs can be asked to ${action}`);
+          const jobRun = (await importing.imports.getRun(id)) ? undefined : await jobRuns.get(id);
+          if (jobRun)
+            throw new DomainError('conflict', `only import runs can be asked to ${action}`, [
+              { field: 'kind', message: `${jobRun.kind}, not import` },
+            ]);
           return importRunView(await importing.control(id, action));
         },
       );
