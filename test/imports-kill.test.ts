@@ -2,6 +2,7 @@
  * `meridian import file` from the command line: killed with -9 mid-run, then `meridian import resume`;
  * and run again on the same file. Every row stored once. Needs PostgreSQL and the compiled CLI (npm run build).
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,8 @@ import { loadConfig } from '../src/config/config.js';
 import { TEST_TOKEN } from './support/api.js';
 import { eventually } from './support/eventually.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
-import { runMeridian } from './support/processes.js';
+import { MERIDIAN_BIN, runMeridian } from './support/processes.js';
+import { screenLines } from './support/terminal.js';
 
 const ROWS = 4000;
 
@@ -173,6 +175,48 @@ describe('meridian import file given what it cannot run', () => {
       expect(command.output().trim()).toBe(`meridian: invalid configuration: import: ${reason}`);
     }
     expect(await sql.unsafe('SELECT id FROM meridian_test.imports')).toEqual([]);
+  }, 60_000);
+});
+
+describe('meridian import on a terminal', () => {
+  const context = scratch('meridian-import-tty-');
+
+  it('writes its log lines above the progress bar, not onto its line', async ({ skip }) => {
+    const { database, sql, dir } = context;
+    if (!database) return skip();
+    const env = { DATABASE_URL: database.url };
+    expect(await runMeridian(['migrate'], env).exited).toBe(0);
+    await sql.unsafe(`INSERT INTO meridian_test.event_sources (id, name) VALUES ('history', 'history')`);
+    const path = join(dir, 'rows.csv');
+    writeFileSync(path, `id\n${Array.from({ length: 30 }, (_, i) => i).join('\n')}\n`);
+    // Throttled, the run lasts long enough for the bar to be drawn before the run logs that it is done.
+    const command = [
+      process.execPath,
+      MERIDIAN_BIN,
+      'import',
+      'file',
+      path,
+      '--event-type',
+      'tty',
+      '--source',
+      'history',
+    ]
+      .concat(['--rows-per-second', '20'])
+      .map((word) => `'${word}'`)
+      .join(' ');
+    // script(1) runs it on a pseudo-terminal, stdout and stderr both, as a shell would.
+    const child = spawn('script', ['--quiet', '--return', '--command', command, '/dev/null'], {
+      env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    expect(await new Promise((resolve) => child.on('close', resolve)), output).toBe(0);
+    const lines = screenLines(output);
+    const logged = lines.filter((line) => line.includes('"msg":'));
+    expect(logged.find((line) => line.includes('"msg":"import run done"'))).toBeDefined();
+    for (const line of logged) expect(line).toMatch(/^\{.*\}$/);
+    expect(lines).toContainEqual(expect.stringMatching(/^\[#{24}\] {2}100\.0% {2}30 read {2}30 stored .* done$/));
   }, 60_000);
 });
 

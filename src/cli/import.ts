@@ -20,31 +20,35 @@ import { importProgressLine, terminalLine } from '../importing/progress.js';
 import { changeRun, createImportRun, RunGoing, runImport } from '../importing/runner.js';
 import { unreadableFile } from '../importing/sources.js';
 import { DomainError, notFound } from '../shared/errors.js';
-import type { Logger } from '../shared/logger.js';
+import { createLogger, type Logger } from '../shared/logger.js';
 import { Composition } from './composition.js';
 import { environmentHelp } from './help.js';
+import { ProgressLine } from './progress-line.js';
 import type { Run } from './run.js';
 
 const REFRESH_MS = 250;
 const LOG_EVERY_MS = 5000;
 
-/** Runs a queued run here, showing its progress, and exits non-zero unless it is done. */
-async function runHere(root: Composition, run: ImportRun): Promise<void> {
+/**
+ * Runs a queued run here, showing its progress (on a terminal, on `bar`), and exits non-zero unless
+ * it is done.
+ */
+async function runHere(root: Composition, run: ImportRun, bar: ProgressLine | undefined): Promise<void> {
   const { imports } = root.repositories;
-  const tty = process.stderr.isTTY === true;
   let lastLog = 0;
   const show = async (final = false) => {
     const now = await imports.getRun(run.id);
     if (!now) return;
-    if (tty) {
-      const line = terminalLine((bar) => importProgressLine(now, bar), process.stderr.columns);
-      process.stderr.write(`\r${line}\u001b[K${final ? '\n' : ''}`);
+    if (bar) {
+      const line = terminalLine((drawn) => importProgressLine(now, drawn), process.stderr.columns);
+      if (final) bar.end(line);
+      else bar.draw(line);
     } else if (final || Date.now() - lastLog >= LOG_EVERY_MS) {
       lastLog = Date.now();
       process.stderr.write(`import ${run.id}: ${importProgressLine(now, false)}\n`);
     }
   };
-  const timer = setInterval(() => void show(), tty ? REFRESH_MS : LOG_EVERY_MS);
+  const timer = setInterval(() => void show(), bar ? REFRESH_MS : LOG_EVERY_MS);
   const pause = () => {
     process.stderr.write('\npausing after the current batch…\n');
     void imports.transition(run.id, ['queued', 'running'], 'paused');
@@ -120,10 +124,22 @@ function pathToColumn(given: string, earlier: Record<string, string> = {}): Reco
   return { ...earlier, [given.slice(0, at)]: given.slice(at + 1) };
 }
 
-async function withRoot(config: Config, logger: Logger, work: (root: Composition) => Promise<void>) {
-  const root = await Composition.open(config, logger);
+/**
+ * Opens the store for `work`. On a terminal, `work` gets a progress bar, which the store's log lines
+ * (stdout, on the same terminal) are written around rather than onto.
+ */
+async function withRoot(
+  config: Config,
+  logger: Logger,
+  work: (root: Composition, bar: ProgressLine | undefined) => Promise<void>,
+) {
+  const bar = process.stderr.isTTY === true ? new ProgressLine(process.stderr) : undefined;
+  const root = await Composition.open(
+    config,
+    bar ? createLogger(config.logLevel, { write: (line: string) => bar.print(process.stdout, line) }) : logger,
+  );
   try {
-    await work(root);
+    await work(root, bar);
   } catch (error) {
     // What the user can fix is said in one line, as a configuration error is.
     if (error instanceof DomainError) throw new ConfigError('import', error.message);
@@ -143,7 +159,9 @@ export function importCommand(run: Run): Command {
     .argument('<import-id>')
     .action((importId: string) =>
       run((config, logger) =>
-        withRoot(config, logger, async (root) => runHere(root, await runToGoOn(root.repositories.imports, importId))),
+        withRoot(config, logger, async (root, bar) =>
+          runHere(root, await runToGoOn(root.repositories.imports, importId), bar),
+        ),
       )(),
     );
   command
@@ -152,8 +170,8 @@ export function importCommand(run: Run): Command {
     .argument('<job-id>')
     .action((jobId: string) =>
       run((config, logger) =>
-        withRoot(config, logger, async (root) => {
-          await runHere(root, await changeRun(root.repositories.imports, jobId, 'resume'));
+        withRoot(config, logger, async (root, bar) => {
+          await runHere(root, await changeRun(root.repositories.imports, jobId, 'resume'), bar);
         }),
       )(),
     );
@@ -232,7 +250,7 @@ export function importCommand(run: Run): Command {
           // Nothing is saved for a file that is not there: its run would fail at once.
           const unreadable = await unreadableFile(full);
           if (unreadable) throw new ConfigError('import', unreadable);
-          await withRoot(config, logger, async (root) => {
+          await withRoot(config, logger, async (root, bar) => {
             const format = options.format ?? (/\.(jsonl|ndjson)$/i.test(full) ? 'jsonl' : 'csv');
             const number = (flag: string, text: string | undefined) => {
               if (text === undefined) return undefined;
@@ -289,7 +307,7 @@ export function importCommand(run: Run): Command {
             process.stderr.write(
               `import ${saved.id} ${before ? 'reused (same file and options)' : 'saved'} (run it again with: meridian import run ${saved.id})\n`,
             );
-            await runHere(root, await runToGoOn(imports, saved.id));
+            await runHere(root, await runToGoOn(imports, saved.id), bar);
           });
         })(),
     );

@@ -1,7 +1,8 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string, name = 'meridian'): Logger {
-  return pino({ name, level });
+/** A logger writing JSON lines to stdout, or to `destination`. */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino({ name: 'meridian', level }, destination);
 }
