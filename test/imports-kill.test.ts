@@ -102,6 +102,36 @@ describe('an import run killed with SIGKILL', () => {
   }, 60_000);
 });
 
+describe('meridian import file run again after a SIGKILL of the one before', () => {
+  const context = scratch('meridian-import-takeover-');
+
+  it('takes the killed run over once its lease ran out, and stores every row once', async ({ skip }) => {
+    const { database, sql, dir } = context;
+    if (!database) return skip();
+    // A short lease, so the second command takes over within seconds.
+    const env = { DATABASE_URL: database.url, IMPORT_LEASE_S: '2' };
+    expect(await runMeridian(['migrate'], env).exited).toBe(0);
+    await sql.unsafe(`INSERT INTO meridian_test.event_sources (id, name) VALUES ('history', 'history')`);
+    const path = join(dir, 'rows.csv');
+    writeFileSync(path, `id,who\n${Array.from({ length: ROWS }, (_, i) => `${i},w${i % 13}`).join('\n')}\n`);
+    const args = ['import', 'file', path, '--event-type', 'taken', '--source', 'history', '--profile', 'who'];
+    const first = runMeridian([...args, '--batch-size', '100', '--rows-per-second', '2000'], env);
+    const runs = () => sql.unsafe(`SELECT id, state, rows_read::int AS read FROM meridian_test.import_runs`);
+    const started = await eventually(runs, (rows) => rows.length === 1 && Number(rows[0]!['read']) >= 600);
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const again = runMeridian(args, env);
+    expect(await again.exited, again.output()).toBe(0);
+    expect(again.output()).toContain(`going on with the running run ${started[0]!['id']}`);
+    expect(await runs()).toEqual([{ id: started[0]!['id'], state: 'done', read: ROWS }]);
+    const [events] = await sql.unsafe(
+      `SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids FROM meridian_test.events WHERE type = 'taken'`,
+    );
+    expect(events).toEqual({ n: ROWS, ids: ROWS });
+  }, 60_000);
+});
+
 describe('meridian import file stopped by Ctrl-C or SIGTERM', () => {
   const context = scratch('meridian-import-interrupt-');
 

@@ -351,6 +351,7 @@ export class Composition {
       ),
       readers: readerFor,
       identity: this.config.identity,
+      leaseMs: this.config.importLeaseMs,
       secrets: () =>
         (box ??= (async () =>
           new SecretBox(

@@ -17,7 +17,15 @@ import {
 } from '../importing/model.js';
 import { KEPT_REJECTIONS, type ImportRun, type ImportStore } from '../importing/ports.js';
 import { importProgressLine, terminalLine } from '../importing/progress.js';
-import { changeRun, createImportRun, RunGoing, runImport } from '../importing/runner.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  changeRun,
+  createImportRun,
+  LEASE_CHECK_MARGIN_MS,
+  RunGoing,
+  runImport,
+  type RunAttempt,
+} from '../importing/runner.js';
 import { unreadableFile } from '../importing/sources.js';
 import { DomainError, notFound } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
@@ -57,21 +65,35 @@ async function runHere(root: Composition, run: ImportRun, bar: ProgressLine | un
   // `running` for no one, and the same command would refuse to go on with it.
   const signals = ['SIGINT', 'SIGTERM'] as const;
   for (const signal of signals) process.once(signal, pause);
-  let ranHere: boolean;
+  const deps = { imports, importing: root.importServices(), queue: root.queue, logger: root.logger };
+  let attempt: RunAttempt;
   try {
-    ranHere = await runImport(
-      { imports, importing: root.importServices(), queue: root.queue, logger: root.logger },
-      run.id,
-    );
+    attempt = await runImport(deps, run.id);
+    if (attempt.outcome === 'held') {
+      // Left running by a process killed a moment ago, whose lease has not run out yet: taken over
+      // here once it does. A process still running it renews its lease, and this one gives up.
+      process.stderr.write(
+        `\nrun ${run.id} is held by another process; should that process be gone, it is taken over here ` +
+          `once its lease runs out, in ${Math.ceil(attempt.heldForMs / 1000)} s\n`,
+      );
+      await sleep(attempt.heldForMs + LEASE_CHECK_MARGIN_MS);
+      attempt = await runImport(deps, run.id);
+    }
   } finally {
     clearInterval(timer);
     for (const signal of signals) process.off(signal, pause);
   }
-  if (!ranHere) {
+  if (attempt.outcome === 'held')
+    throw new ConfigError(
+      'import',
+      `run ${run.id} is running in another process, which still holds it: follow it at GET /jobs/${run.id}, ` +
+        `or pause or cancel it at POST /jobs/${run.id}/pause|cancel`,
+    );
+  if (attempt.outcome === 'skipped') {
     const now = await imports.getRun(run.id);
     throw new ConfigError(
       'import',
-      `run ${run.id} is ${now?.state ?? 'gone'}, not queued: another process took it, or it was paused or cancelled; ` +
+      `run ${run.id} is ${now?.state ?? 'gone'}, neither queued nor left running by a process that stopped: it was paused, cancelled or ended meanwhile; ` +
         `follow it at GET /jobs/${run.id}`,
     );
   }
@@ -89,8 +111,9 @@ async function runHere(root: Composition, run: ImportRun, bar: ProgressLine | un
 }
 
 /**
- * A new run of the import to run here, or the run of it that is paused or queued (a Ctrl-C, or a run
- * no worker took): the same command goes on with it rather than being refused.
+ * A new run of the import to run here, or the run of it that is paused, queued or running (a Ctrl-C, a
+ * run no worker took, a process killed: runHere takes it over once that process's lease runs out): the
+ * same command goes on with it rather than being refused.
  */
 async function runToGoOn(imports: ImportStore, importId: string): Promise<ImportRun> {
   try {
@@ -98,11 +121,6 @@ async function runToGoOn(imports: ImportStore, importId: string): Promise<Import
   } catch (error) {
     if (!(error instanceof RunGoing)) throw error;
     const { run } = error;
-    if (run.state === 'running')
-      throw new ConfigError(
-        'import',
-        `${error.message}; should the process running it be gone: meridian import resume ${run.id}`,
-      );
     // Options given now (a throttle, a batch size) apply; other changes would store other rows.
     if (!(await imports.adoptImportSettings(run.id)))
       throw new ConfigError(

@@ -62,6 +62,8 @@ export interface Config {
   scheduler: { sweepMs: number; claimMs: number; maxAttempts: number; retentionDays: number };
   /** How long a claim on a workflow run holds: longer than a run may take. */
   workflowClaimMs: number;
+  /** How long an import run stays its worker's without a renewal of its lease. */
+  importLeaseMs: number;
   /** Days a finished workflow run stays in the run history. */
   workflowRunRetentionDays: number;
   /** Days a consumed segment change stays in the outbox, for replays; 0: kept forever. */
@@ -168,6 +170,12 @@ export const VARIABLES = {
     meaning:
       'seconds a process holds a workflow run it executes; a run its process left unfinished is executed again after this',
     default: 120,
+  },
+  IMPORT_LEASE_S: {
+    group: 'server',
+    meaning:
+      "seconds an import run stays its worker's without renewing its lease (renewed every third of it); a run whose worker was killed is taken over by another after this",
+    default: 30,
   },
   WORKFLOW_RUN_RETENTION_DAYS: {
     group: 'server',
@@ -399,6 +407,7 @@ export function loadConfig(env: Env = process.env): Config {
       retentionDays: integer(env, 'SCHEDULER_RETENTION_DAYS', 1, 36_500),
     },
     workflowClaimMs: integer(env, 'WORKFLOW_CLAIM_S', 1, 86_400) * 1000,
+    importLeaseMs: integer(env, 'IMPORT_LEASE_S', 1, 3600) * 1000,
     workflowRunRetentionDays: integer(env, 'WORKFLOW_RUN_RETENTION_DAYS', 1, 36_500),
     segmentChangesRetentionDays: integer(env, 'SEGMENT_CHANGES_RETENTION_DAYS', 0, 36_500),
     identity: parseIdentity(env),

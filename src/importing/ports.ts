@@ -26,6 +26,8 @@ export interface ImportRun {
   position: number;
   /** Milliseconds spent running, pauses left out. */
   activeMs: number;
+  /** Whether a worker holds it now: its lease, renewed while it runs, has not run out. */
+  leased: boolean;
   lastError: string | null;
   createdAt: string;
   startedAt: string | null;
@@ -72,7 +74,7 @@ export interface ImportStore {
   createRun(runId: string, importId: string): Promise<{ run: ImportRun } | { busy: ImportRun } | undefined>;
   getRun(id: string): Promise<ImportRun | undefined>;
   /**
-   * Gives a paused or queued run the import's settings as they are now, where they store the same rows
+   * Gives a paused, queued or running run the import's settings as they are now, where they store the same rows
    * (source, event source, event type, target, mapping and time zone unchanged: the other options and
    * credentials may differ);
    * false when they would not.
@@ -82,14 +84,21 @@ export interface ImportStore {
   /** The latest runs of all imports, at most `limit`, latest first. */
   latestRuns(limit: number): Promise<ImportRun[]>;
   rejections(runId: string): Promise<{ ref: string; reason: string }[]>;
-  /** Takes a queued run to running under a new claim; undefined when it is not queued. */
-  claimRun(runId: string): Promise<RunWork | undefined>;
+  /**
+   * Takes a queued run, or a running one whose lease ran out (its worker was killed), to running under
+   * a new claim leased for `leaseMs`. A run running under another claim's live lease answers in how
+   * long that lease runs out unrenewed; any other run (paused, ended, unknown) answers undefined.
+   */
+  claimRun(runId: string, leaseMs: number): Promise<RunWork | { heldForMs: number } | undefined>;
+  /** Extends the lease of a run running under this claim by `leaseMs` from now; false when it is not. */
+  renewLease(runId: string, claim: string, leaseMs: number): Promise<boolean>;
   setTotal(runId: string, total: number): Promise<void>;
   /**
    * Adds a batch's figures and moves the checkpoint, in one transaction, while the run is running
-   * under this claim; false otherwise (paused, cancelled, or taken over: the worker stops there).
+   * under this claim, and renews its lease by `leaseMs`; false otherwise (paused, cancelled, or taken
+   * over: the worker stops there).
    */
-  recordBatch(runId: string, claim: string, outcome: BatchOutcome): Promise<boolean>;
+  recordBatch(runId: string, claim: string, outcome: BatchOutcome, leaseMs: number): Promise<boolean>;
   /** Whether the run is running under this claim, as recordBatch would find it (for a run waiting between batches). */
   isRunning(runId: string, claim: string): Promise<boolean>;
   finishRun(runId: string, claim: string, state: 'done' | 'failed', error?: string): Promise<void>;

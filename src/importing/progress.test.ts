@@ -8,6 +8,7 @@ import {
   jobRunProgressLine,
   progressOf,
   terminalLine,
+  waitsForWorker,
 } from './progress.js';
 
 const run = (figures: Partial<ImportRun>): ImportRun => ({
@@ -20,6 +21,7 @@ const run = (figures: Partial<ImportRun>): ImportRun => ({
   total: null,
   position: 0,
   activeMs: 0,
+  leased: true,
   lastError: null,
   createdAt: '',
   startedAt: null,
@@ -75,6 +77,15 @@ describe('progressOf an import run', () => {
       percent: 25,
       etaSeconds: null,
     });
+  });
+
+  it('a running run whose worker was killed (its lease ran out) foretells no end: it waits for a worker', () => {
+    const stalled = run({ leased: false, rowsRead: 500, activeMs: 2000, total: 1000, position: 250 });
+    expect(progressOf(importFigures(stalled))).toEqual({ rowsPerSecond: 250, percent: 25, etaSeconds: null });
+    expect(waitsForWorker(stalled)).toBe(true);
+    expect(importProgressLine(stalled, false)).toContain('running, waiting for a worker');
+    expect(waitsForWorker(run({ leased: true }))).toBe(false);
+    expect(waitsForWorker(run({ state: 'paused', leased: false }))).toBe(false);
   });
 
   it('a finished run is at 100 % with no time left', () => {

@@ -50,8 +50,12 @@ export const importFigures = (run: ImportRun): RunFigures => ({
   total: run.total,
   activeMs: run.activeMs,
   finished: run.state === 'done',
-  going: run.state === 'running' || run.state === 'queued',
+  // A running run whose lease ran out has no worker: it waits for one to take it over.
+  going: (run.state === 'running' && run.leased) || run.state === 'queued',
 });
+
+/** A running run whose worker stopped renewing its lease (killed): it waits for another to take it over. */
+export const waitsForWorker = (run: ImportRun): boolean => run.state === 'running' && !run.leased;
 
 /** A job run's figures: its items are rows; it is going while a runner holds its lease. */
 export const jobRunFigures = (run: JobRun): RunFigures => ({
@@ -103,7 +107,7 @@ export const importProgressLine = (run: ImportRun, bar: boolean): string =>
   progressLine(
     importFigures(run),
     [`${count(run.rowsRead)} read`, `${count(run.rowsStored)} stored`, `${count(run.rowsRejected)} rejected`],
-    run.state,
+    waitsForWorker(run) ? 'running, waiting for a worker' : run.state,
     bar,
   );
 

@@ -31,6 +31,9 @@ import type { ReadItem } from './sources.js';
 
 export const IMPORT_RUNS = 'import:run';
 
+/** Past a lease's end, so that the job looking again finds it run out (clocks of the store and the queue apart). */
+export const LEASE_CHECK_MARGIN_MS = 1000;
+
 /** Events per collect call: /track's own limit. */
 const EVENTS_PER_REQUEST = 1000;
 
@@ -41,6 +44,11 @@ export interface ImportServices {
   secrets: () => Promise<SecretBox>;
   /** Which profile paths identify a person, for profiles imported by an identity key. */
   identity: IdentitySettings;
+  /**
+   * How long a run stays its worker's without a renewal (IMPORT_LEASE_S): the worker renews it with
+   * each batch and every third of it meanwhile, so a run is taken over only once its worker is gone.
+   */
+  leaseMs: number;
 }
 
 export interface ImportDeps {
@@ -54,9 +62,9 @@ export interface ImportDeps {
  * The job only wakes a worker: the run's state is in the store. Each start and resume gets a job of
  * its own; a run is claimed by one worker at a time, so a spare job finds nothing to do.
  */
-async function enqueueRun(queue: JobQueue, runId: string): Promise<void> {
+async function enqueueRun(queue: JobQueue, runId: string, delayMs = 0): Promise<void> {
   try {
-    await queue.enqueue(IMPORT_RUNS, { runId }, { attempts: 1, jobId: `import-${runId}-${Date.now()}` });
+    await queue.enqueue(IMPORT_RUNS, { runId }, { attempts: 1, delayMs, jobId: `import-${runId}-${Date.now()}` });
   } catch (error) {
     if (!(error instanceof QueueUnavailableError)) throw error;
     throw new DomainError(
@@ -396,17 +404,36 @@ function toRecord(rejections: readonly Rejection[], items: readonly ReadItem[]):
 }
 
 /**
- * Runs (or goes on with) one import run until its source is read, or it is paused or cancelled; false
- * when the run was not queued (another process took it, or it was paused or cancelled meanwhile).
+ * What became of a try to run an import run: `ran` here until it ended, paused, or was taken over;
+ * `held` by another worker whose lease runs out in `heldForMs` unless renewed; `skipped`, being
+ * neither queued nor running (paused, cancelled or ended meanwhile).
  */
-export async function runImport(deps: ImportDeps, runId: string): Promise<boolean> {
-  const work = await deps.imports.claimRun(runId);
+export type RunAttempt = { outcome: 'ran' } | { outcome: 'held'; heldForMs: number } | { outcome: 'skipped' };
+
+/**
+ * Runs (or goes on with) one import run until its source is read, or it is paused or cancelled: a
+ * queued run, or a running one whose worker's lease ran out (killed), which is taken over from its checkpoint.
+ */
+export async function runImport(deps: ImportDeps, runId: string): Promise<RunAttempt> {
+  const { leaseMs } = deps.importing;
+  const work = await deps.imports.claimRun(runId, leaseMs);
   if (!work) {
     deps.logger.debug({ run: runId }, 'import run not runnable: skipped');
-    return false;
+    return { outcome: 'skipped' };
   }
-  await runClaimed(deps, runId, work);
-  return true;
+  if ('heldForMs' in work) return { outcome: 'held', heldForMs: work.heldForMs };
+  const renewal = setInterval(() => {
+    deps.imports.renewLease(runId, work.claim, leaseMs).catch((error: unknown) => {
+      // A lease not renewed now is renewed by the next batch or tick; run out, the run is taken over.
+      deps.logger.warn({ err: error, run: runId }, 'import run lease not renewed');
+    });
+  }, leaseMs / 3);
+  try {
+    await runClaimed(deps, runId, work);
+  } finally {
+    clearInterval(renewal);
+  }
+  return { outcome: 'ran' };
 }
 
 async function runClaimed(deps: ImportDeps, runId: string, work: RunWork): Promise<void> {
@@ -462,7 +489,8 @@ async function runClaimed(deps: ImportDeps, runId: string, work: RunWork): Promi
           activeMs: Date.now() - started,
         };
         started = Date.now();
-        if (!(await deps.imports.recordBatch(runId, work.claim, outcome))) return await stop(deps, logger);
+        if (!(await deps.imports.recordBatch(runId, work.claim, outcome, deps.importing.leaseMs)))
+          return await stop(deps, logger);
       }
     } finally {
       // A batch read ahead and not stored is read again on resume; the reader lets its source go.
@@ -522,7 +550,13 @@ export const importConsumers: QueueConsumers<ImportDeps, { concurrency: number }
     deps.queue.consume<{ runId: string }>(
       IMPORT_RUNS,
       async (job) => {
-        await runImport(deps, job.data.runId);
+        const attempt = await runImport(deps, job.data.runId);
+        // Handed out again while its worker still holds the run (or before its lease ran out): the
+        // job looks again once the lease would run out, and takes the run over if it did.
+        if (attempt.outcome === 'held') {
+          deps.logger.debug({ run: job.data.runId, heldForMs: attempt.heldForMs }, 'import run held by another worker');
+          await enqueueRun(deps.queue, job.data.runId, attempt.heldForMs + LEASE_CHECK_MARGIN_MS);
+        }
       },
       {
         concurrency: options.concurrency,

@@ -17,6 +17,12 @@ import {
 } from '../importing/ports.js';
 import type { Checkpoint } from '../importing/sources.js';
 
+/** A run's columns, and whether a worker holds its lease now. */
+const RUN = 'import_runs.*, coalesce(lease_until > now(), false) AS leased';
+
+/** The end of a lease `$3` milliseconds from now. */
+const LEASE_END = `now() + $3::int * interval '1 millisecond'`;
+
 /**
  * The import's run that is going (queued, running or paused), if any, with the import's runs locked
  * for the caller's transaction: what starts, resumes or deletes them waits for it.
@@ -24,7 +30,7 @@ import type { Checkpoint } from '../importing/sources.js';
 async function goingRunOf(tx: SqlExecutor, importId: string): Promise<ImportRun | undefined> {
   await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`meridian:import-runs:${importId}`]);
   const [row] = await tx.query(
-    `SELECT * FROM import_runs WHERE import_id = $1 AND state = ANY($2::text[])
+    `SELECT ${RUN} FROM import_runs WHERE import_id = $1 AND state = ANY($2::text[])
       ORDER BY created_at DESC LIMIT 1`,
     [importId, GOING_STATES],
   );
@@ -57,6 +63,7 @@ const toRun = (row: Row): ImportRun => ({
   total: row.total === null ? null : Number(row.total),
   position: Number(row.position),
   activeMs: Number(row.active_ms),
+  leased: row.leased === true,
   lastError: (row.last_error as string | null) ?? null,
   createdAt: iso(row.created_at)!,
   startedAt: iso(row.started_at),
@@ -129,7 +136,7 @@ export class SqlImports implements ImportStore {
       if (busy) return { busy };
       const [row] = await tx.query(
         `INSERT INTO import_runs (id, import_id, config)
-         SELECT $1, i.id, to_jsonb(i) FROM imports i WHERE i.id = $2 RETURNING *`,
+         SELECT $1, i.id, to_jsonb(i) FROM imports i WHERE i.id = $2 RETURNING ${RUN}`,
         [runId, importId],
       );
       return row && { run: toRun(row) };
@@ -140,7 +147,7 @@ export class SqlImports implements ImportStore {
     const adopted = await this.db.query(
       `UPDATE import_runs r SET config = to_jsonb(i), updated_at = now()
          FROM imports i
-        WHERE r.id = $1 AND i.id = r.import_id AND r.state IN ('paused', 'queued')
+        WHERE r.id = $1 AND i.id = r.import_id AND r.state IN ('paused', 'queued', 'running')
           AND r.config->'source' = to_jsonb(i)->'source' AND r.config->'mapping' = to_jsonb(i)->'mapping'
           AND r.config->>'event_source_id' IS NOT DISTINCT FROM i.event_source_id
           AND r.config->>'event_type' IS NOT DISTINCT FROM i.event_type AND r.config->>'target' = i.target
@@ -153,18 +160,22 @@ export class SqlImports implements ImportStore {
   }
 
   async getRun(id: string): Promise<ImportRun | undefined> {
-    const [row] = await this.db.query('SELECT * FROM import_runs WHERE id = $1', [id]);
+    const [row] = await this.db.query(`SELECT ${RUN} FROM import_runs WHERE id = $1`, [id]);
     return row && toRun(row);
   }
 
   async runsOf(importId: string): Promise<ImportRun[]> {
     return (
-      await this.db.query('SELECT * FROM import_runs WHERE import_id = $1 ORDER BY created_at DESC, id', [importId])
+      await this.db.query(`SELECT ${RUN} FROM import_runs WHERE import_id = $1 ORDER BY created_at DESC, id`, [
+        importId,
+      ])
     ).map(toRun);
   }
 
   async latestRuns(limit: number): Promise<ImportRun[]> {
-    return (await this.db.query('SELECT * FROM import_runs ORDER BY created_at DESC, id LIMIT $1', [limit])).map(toRun);
+    return (await this.db.query(`SELECT ${RUN} FROM import_runs ORDER BY created_at DESC, id LIMIT $1`, [limit])).map(
+      toRun,
+    );
   }
 
   async rejections(runId: string): Promise<{ ref: string; reason: string }[]> {
@@ -177,14 +188,25 @@ export class SqlImports implements ImportStore {
     return rows.map((row) => ({ ref: row.row_ref, reason: row.reason }));
   }
 
-  async claimRun(runId: string): Promise<RunWork | undefined> {
+  async claimRun(runId: string, leaseMs: number): Promise<RunWork | { heldForMs: number } | undefined> {
     const claim = randomUUID();
+    // Two workers finding one lease run out both update its row: the second, once the first commits,
+    // finds it leased again and takes nothing.
     const [row] = await this.db.query(
-      `UPDATE import_runs SET state = 'running', claim = $2, started_at = coalesce(started_at, now()), updated_at = now()
-        WHERE id = $1 AND state = 'queued' RETURNING *`,
-      [runId, claim],
+      `UPDATE import_runs SET state = 'running', claim = $2, lease_until = ${LEASE_END},
+              started_at = coalesce(started_at, now()), updated_at = now()
+        WHERE id = $1 AND (state = 'queued' OR (state = 'running' AND coalesce(lease_until <= now(), true)))
+       RETURNING ${RUN}`,
+      [runId, claim, leaseMs],
     );
-    if (!row) return undefined;
+    if (!row) {
+      const [held] = await this.db.query<{ left: number }>(
+        `SELECT greatest(0, ceil(extract(epoch FROM lease_until - now()) * 1000))::int AS left
+           FROM import_runs WHERE id = $1 AND state = 'running'`,
+        [runId],
+      );
+      return held && { heldForMs: Number(held.left ?? 0) };
+    }
     const stored = row.config as Row;
     return {
       run: toRun(row),
@@ -199,17 +221,27 @@ export class SqlImports implements ImportStore {
     await this.db.query('UPDATE import_runs SET total = $2 WHERE id = $1', [runId, total]);
   }
 
-  async recordBatch(runId: string, claim: string, outcome: BatchOutcome): Promise<boolean> {
+  async renewLease(runId: string, claim: string, leaseMs: number): Promise<boolean> {
+    const renewed = await this.db.query(
+      `UPDATE import_runs SET lease_until = ${LEASE_END} WHERE id = $1 AND claim = $2 AND state = 'running' RETURNING id`,
+      [runId, claim, leaseMs],
+    );
+    return renewed.length > 0;
+  }
+
+  async recordBatch(runId: string, claim: string, outcome: BatchOutcome, leaseMs: number): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const [row] = await tx.query<{ state: string; rows_rejected: string }>(
-        `UPDATE import_runs SET rows_read = rows_read + $3, rows_stored = rows_stored + $4,
-                rows_rejected = rows_rejected + $5, checkpoint = $6::text::jsonb, position = $7,
-                active_ms = active_ms + $8, updated_at = now()
+        `UPDATE import_runs SET rows_read = rows_read + $4, rows_stored = rows_stored + $5,
+                rows_rejected = rows_rejected + $6, checkpoint = $7::text::jsonb, position = $8,
+                active_ms = active_ms + $9, updated_at = now(),
+                lease_until = CASE WHEN state = 'running' THEN ${LEASE_END} END
           WHERE id = $1 AND claim = $2 AND state IN ('running', 'paused', 'cancelled')
-         RETURNING state, rows_rejected - $5 AS rows_rejected`,
+         RETURNING state, rows_rejected - $6 AS rows_rejected`,
         [
           runId,
           claim,
+          leaseMs,
           outcome.read,
           outcome.stored,
           outcome.rejections.length,
@@ -242,7 +274,8 @@ export class SqlImports implements ImportStore {
 
   async finishRun(runId: string, claim: string, state: 'done' | 'failed', error?: string): Promise<void> {
     await this.db.query(
-      `UPDATE import_runs SET state = $3, last_error = $4, finished_at = now(), updated_at = now(), claim = NULL
+      `UPDATE import_runs SET state = $3, last_error = $4, finished_at = now(), updated_at = now(), claim = NULL,
+              lease_until = NULL
         WHERE id = $1 AND claim = $2 AND state = 'running'`,
       [runId, claim, state, error ?? null],
     );
@@ -253,9 +286,10 @@ export class SqlImports implements ImportStore {
       const [row] = await tx.query(
         `UPDATE import_runs SET state = $3, updated_at = now(),
                 claim = CASE WHEN $3 = 'queued' THEN NULL ELSE claim END,
+                lease_until = CASE WHEN $3 = 'running' THEN lease_until END,
                 last_error = CASE WHEN $3 = 'queued' THEN NULL ELSE last_error END,
                 finished_at = CASE WHEN $3 IN ('cancelled', 'done', 'failed') THEN now() END
-          WHERE id = $1 AND state = ANY($2::text[]) RETURNING *`,
+          WHERE id = $1 AND state = ANY($2::text[]) RETURNING ${RUN}`,
         [runId, from, to],
       );
       return row && toRun(row);
@@ -271,7 +305,7 @@ export class SqlImports implements ImportStore {
 
   async requeueUnfinished(): Promise<string[]> {
     const rows = await this.db.query<{ id: string }>(
-      `UPDATE import_runs SET state = 'queued', claim = NULL, updated_at = now()
+      `UPDATE import_runs SET state = 'queued', claim = NULL, lease_until = NULL, updated_at = now()
         WHERE state IN ('queued', 'running') RETURNING id`,
     );
     return rows.map((row) => row.id);

@@ -13,7 +13,7 @@ import {
   type ImportDraft,
 } from '../../importing/model.js';
 import type { ImportRun, ImportStore } from '../../importing/ports.js';
-import { importFigures, progressOf } from '../../importing/progress.js';
+import { importFigures, progressOf, waitsForWorker } from '../../importing/progress.js';
 import { TRACARDI_INDICES } from '../../importing/tracardi.js';
 import { invalidInput, notFound } from '../../shared/errors.js';
 import type { EventSourceRepository } from '../../tracking/ports.js';
@@ -263,7 +263,11 @@ export const ImportRunSchema = Type.Object({
   rowsRejected: Type.Integer({ description: 'rows rejected; the first 1,000 at /jobs/{id}/rejections' }),
   rowsPerSecond: Nullable(Type.Number()),
   percent: Nullable(Type.Number({ description: 'share of the source read, when its size is known' })),
-  etaSeconds: Nullable(Type.Integer()),
+  etaSeconds: Nullable(Type.Integer({ description: 'seconds left at the rate so far, while a worker runs it' })),
+  waitingForWorker: Type.Boolean({
+    description:
+      'a running run whose worker stopped renewing its lease (killed): another worker takes it over once its job is handed out again, with no ETA meanwhile',
+  }),
   total: Nullable(Type.Integer({ description: 'size of the source: bytes of a file, rows of a table' })),
   position: Type.Integer({ description: 'how far into total the run has read' }),
   lastError: Nullable(Type.String()),
@@ -282,6 +286,7 @@ export const importRunView = (run: ImportRun): Static<typeof ImportRunSchema> =>
   rowsStored: run.rowsStored,
   rowsRejected: run.rowsRejected,
   ...progressOf(importFigures(run)),
+  waitingForWorker: waitsForWorker(run),
   total: run.total,
   position: run.position,
   lastError: run.lastError,

@@ -1,0 +1,163 @@
+/**
+ * Import runs' leases (migration 0039): a running run is its worker's while the lease is renewed; once
+ * it runs out (the worker was killed), a new claim takes the run over from its checkpoint and the old
+ * claim is refused. A job handed out while the lease is live looks again once it would run out.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { BatchOutcome, RunWork } from '../src/importing/ports.js';
+import { createImportRun, IMPORT_RUNS } from '../src/importing/runner.js';
+import { SqlImports } from '../src/storage/sql-imports.js';
+import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
+import { openTestDatabase } from './support/db.js';
+import { eventually } from './support/eventually.js';
+
+const LEASE_MS = 1000;
+
+const batch = (rows: number, line: number): BatchOutcome => ({
+  read: rows,
+  stored: rows,
+  rejections: [],
+  checkpoint: { line },
+  position: line,
+  activeMs: 10,
+});
+
+for (const backend of BACKENDS) {
+  const available = await backend.available();
+
+  describe.skipIf(!available)(`import run leases on ${backend.name}`, () => {
+    let db: Awaited<ReturnType<typeof openTestDatabase>> | undefined;
+    afterEach(async () => {
+      await db?.dispose();
+      db = undefined;
+    });
+
+    it('holds a running run while its lease is renewed, and gives it to a new claim once it runs out', async () => {
+      db = await openTestDatabase(backend.name);
+      const imports = new SqlImports(db);
+      await imports.create(
+        'lease',
+        { name: 'lease', source: { kind: 'csv', path: '/nowhere.csv' }, target: 'profiles' },
+        undefined,
+      );
+      const runId = (await createImportRun(imports, 'lease')).id;
+
+      const first = (await imports.claimRun(runId, LEASE_MS)) as RunWork;
+      expect(first.claim).toEqual(expect.any(String));
+      expect(await imports.getRun(runId)).toMatchObject({ state: 'running', leased: true });
+      const held = await imports.claimRun(runId, LEASE_MS);
+      expect(held).toEqual({ heldForMs: expect.any(Number) });
+      expect((held as { heldForMs: number }).heldForMs).toBeGreaterThan(0);
+      expect((held as { heldForMs: number }).heldForMs).toBeLessThanOrEqual(LEASE_MS);
+
+      // Renewed by batches and between them, the lease outlives its first term.
+      expect(await imports.recordBatch(runId, first.claim, batch(10, 10), LEASE_MS)).toBe(true);
+      await sleep(LEASE_MS / 2);
+      expect(await imports.renewLease(runId, first.claim, LEASE_MS)).toBe(true);
+      await sleep(LEASE_MS / 2 + 50);
+      expect(await imports.claimRun(runId, LEASE_MS)).toHaveProperty('heldForMs');
+
+      // Its worker gone (no renewal), the lease runs out: the run waits for a worker, and the next claim takes it.
+      await sleep(LEASE_MS + 50);
+      expect(await imports.getRun(runId)).toMatchObject({ state: 'running', leased: false, rowsRead: 10 });
+      const second = (await imports.claimRun(runId, LEASE_MS)) as RunWork;
+      expect(second.claim).not.toBe(first.claim);
+      expect(second.checkpoint).toEqual({ line: 10 });
+      expect(await imports.getRun(runId)).toMatchObject({ state: 'running', leased: true });
+
+      // The old claim, should its worker live, is refused: it stops at its next batch or wait.
+      expect(await imports.recordBatch(runId, first.claim, batch(10, 20), LEASE_MS)).toBe(false);
+      expect(await imports.renewLease(runId, first.claim, LEASE_MS)).toBe(false);
+      expect(await imports.isRunning(runId, first.claim)).toBe(false);
+      expect(await imports.recordBatch(runId, second.claim, batch(10, 20), LEASE_MS)).toBe(true);
+      expect(await imports.getRun(runId)).toMatchObject({ rowsRead: 20, position: 20 });
+
+      await imports.finishRun(runId, second.claim, 'done');
+      expect(await imports.getRun(runId)).toMatchObject({ state: 'done', leased: false });
+      expect(await imports.claimRun(runId, LEASE_MS)).toBeUndefined();
+    });
+
+    it('takes no paused or cancelled run, however long ago its lease ran out', async () => {
+      db = await openTestDatabase(backend.name);
+      const imports = new SqlImports(db);
+      await imports.create(
+        'idle',
+        { name: 'idle', source: { kind: 'csv', path: '/nowhere.csv' }, target: 'profiles' },
+        undefined,
+      );
+      const runId = (await createImportRun(imports, 'idle')).id;
+      expect(await imports.claimRun(runId, 1)).toHaveProperty('claim');
+      await imports.transition(runId, ['running'], 'paused');
+      await sleep(20);
+      expect(await imports.claimRun(runId, LEASE_MS)).toBeUndefined();
+      await imports.transition(runId, ['paused'], 'cancelled');
+      expect(await imports.claimRun(runId, LEASE_MS)).toBeUndefined();
+    });
+
+    it('takes over a run left running before leases (no lease at all)', async () => {
+      db = await openTestDatabase(backend.name);
+      const imports = new SqlImports(db);
+      await imports.create(
+        'old',
+        { name: 'old', source: { kind: 'csv', path: '/nowhere.csv' }, target: 'profiles' },
+        undefined,
+      );
+      const runId = (await createImportRun(imports, 'old')).id;
+      await db.query(`UPDATE import_runs SET state = 'running', claim = 'earlier-version' WHERE id = $1`, [runId]);
+      expect(await imports.getRun(runId)).toMatchObject({ leased: false });
+      expect(await imports.claimRun(runId, LEASE_MS)).toHaveProperty('claim');
+    });
+  });
+}
+
+describe('a job handed out while another worker holds the run', () => {
+  let api: TestApi | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    await api?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    api = dir = undefined;
+  });
+
+  it('is not dropped: it looks again once the lease would run out, and the run is taken over and done', async () => {
+    api = await startTestApi('pglite', {}, { workers: ['all'] });
+    dir = mkdtempSync(join(tmpdir(), 'meridian-lease-'));
+    const path = join(dir, 'rows.csv');
+    writeFileSync(path, `id,who\n${Array.from({ length: 50 }, (_, i) => `${i},w${i % 5}`).join('\n')}\n`);
+    const created = await api.admin({
+      method: 'POST',
+      url: '/imports',
+      payload: {
+        name: 'held',
+        source: { kind: 'csv', path },
+        eventSourceId: api.sourceId,
+        eventType: 'held-row',
+        mapping: { profileId: 'who' },
+      },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const { imports } = api.runtime.root.repositories;
+    const runId = (await createImportRun(imports, created.json<{ id: string }>().id)).id;
+    // A worker took it and was killed at once: its lease runs out unrenewed.
+    expect(await imports.claimRun(runId, 1500)).toHaveProperty('claim');
+    // Its job handed out again (as BullMQ does once the killed worker's lock expires) before the lease ran out.
+    await api.runtime.queue.enqueue(IMPORT_RUNS, { runId }, { attempts: 1, jobId: `import-${runId}-again` });
+    await eventually(
+      () => api!.runtime.queue.counts(IMPORT_RUNS),
+      (counts) => counts.delayed === 1,
+    );
+    const job = async () =>
+      (await api!.admin({ method: 'GET', url: `/jobs/${runId}` })).json<Record<string, unknown>>();
+    expect(await job()).toMatchObject({ state: 'running', rowsRead: 0 });
+    const done = await eventually(job, (view) => view['state'] === 'done', 15_000);
+    expect(done).toMatchObject({ rowsRead: 50, rowsStored: 50, waitingForWorker: false });
+    const [events] = await api.runtime.db.query<{ n: number; ids: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids FROM events WHERE type = 'held-row'`,
+    );
+    expect(events).toEqual({ n: 50, ids: 50 });
+  });
+});
