@@ -123,6 +123,37 @@ describe('a job handed out while another worker holds the run', () => {
     api = dir = undefined;
   });
 
+  it('keeps the lease of a run waiting for its throttle longer than the lease, renewed on a timer', async () => {
+    api = await startTestApi('pglite', { IMPORT_LEASE_S: '1' }, { workers: ['all'] });
+    dir = mkdtempSync(join(tmpdir(), 'meridian-lease-'));
+    const path = join(dir, 'slow.csv');
+    writeFileSync(path, 'id,who\n1,a\n2,b\n3,c\n');
+    const created = await api.admin({
+      method: 'POST',
+      url: '/imports',
+      payload: {
+        name: 'slow',
+        source: { kind: 'csv', path },
+        eventSourceId: api.sourceId,
+        eventType: 'slow-lease-row',
+        mapping: { profileId: 'who' },
+        // One row every four seconds: four leases between batches.
+        options: { rowsPerSecond: 0.25 },
+      },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const started = await api.admin({ method: 'POST', url: `/imports/${created.json<{ id: string }>().id}/run` });
+    const runId = started.json<{ id: string }>().id;
+    const job = async () =>
+      (await api!.admin({ method: 'GET', url: `/jobs/${runId}` })).json<Record<string, unknown>>();
+    await eventually(job, (view) => view['rowsStored'] === 1);
+    for (let look = 0; look < 5; look++) {
+      await sleep(600);
+      expect(await job()).toMatchObject({ state: 'running', rowsStored: 1, waitingForWorker: false });
+    }
+    expect((await api.admin({ method: 'POST', url: `/jobs/${runId}/cancel` })).statusCode).toBe(200);
+  });
+
   it('is not dropped: it looks again once the lease would run out, and the run is taken over and done', async () => {
     api = await startTestApi('pglite', {}, { workers: ['all'] });
     dir = mkdtempSync(join(tmpdir(), 'meridian-lease-'));
