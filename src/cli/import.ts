@@ -5,6 +5,7 @@
  * prints a run's rejected rows, which the embedded store shows no one else while this process holds it.
  */
 import { basename, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, type Config } from '../config/config.js';
 import {
@@ -17,7 +18,6 @@ import {
 } from '../importing/model.js';
 import { KEPT_REJECTIONS, type ImportRun, type ImportStore } from '../importing/ports.js';
 import { importProgressLine, terminalLine } from '../importing/progress.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   changeRun,
   createImportRun,
