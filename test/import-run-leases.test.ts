@@ -98,6 +98,28 @@ for (const backend of BACKENDS) {
       expect(await imports.claimRun(runId, LEASE_MS)).toBeUndefined();
     });
 
+    it('queues again at start a run whose lease ran out, and leaves one another process holds to it', async () => {
+      db = await openTestDatabase(backend.name);
+      const imports = new SqlImports(db);
+      for (const id of ['held', 'lapsed'])
+        await imports.create(
+          id,
+          { name: id, source: { kind: 'csv', path: '/nowhere.csv' }, target: 'profiles' },
+          undefined,
+        );
+      const held = (await createImportRun(imports, 'held')).id;
+      const lapsed = (await createImportRun(imports, 'lapsed')).id;
+      const holder = (await imports.claimRun(held, 60_000)) as RunWork;
+      expect(await imports.claimRun(lapsed, 1)).toHaveProperty('claim');
+      await sleep(20);
+
+      expect((await imports.requeueUnfinished()).toSorted()).toEqual([held, lapsed].toSorted());
+      expect(await imports.getRun(lapsed)).toMatchObject({ state: 'queued', leased: false });
+      // The holder (a `meridian import` process) goes on storing it, not refused at its next batch.
+      expect(await imports.getRun(held)).toMatchObject({ state: 'running', leased: true });
+      expect(await imports.recordBatch(held, holder.claim, batch(10, 10), LEASE_MS)).toBe(true);
+    });
+
     it('takes over a run left running before leases (no lease at all)', async () => {
       db = await openTestDatabase(backend.name);
       const imports = new SqlImports(db);

@@ -107,7 +107,12 @@ export interface ImportStore {
    * is queued again only while no other run of its import is going.
    */
   transition(runId: string, from: readonly ImportRunState[], to: ImportRunState): Promise<ImportRun | undefined>;
-  /** Runs left queued or running by a process that stopped: queued again (their claims dropped). */
+  /**
+   * Runs left queued or running by a process that stopped, to be queued again: those queued, and those
+   * running whose lease ran out (their claims dropped, queued again); those running under a live lease
+   * are left to their holder, and named too (a process restarted before its own lease ran out takes its
+   * run over once it does).
+   */
   requeueUnfinished(): Promise<string[]>;
 }
 

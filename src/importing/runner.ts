@@ -535,7 +535,8 @@ async function settle(deps: ImportDeps, logger: Logger): Promise<void> {
 
 /**
  * For the in-process queue, whose jobs die with the process: queues again the runs it left queued
- * or running. Not for Redis, where another worker may hold them.
+ * or running. A run another process renews the lease of (`meridian import` on the same database) is
+ * not taken from it: its job finds it held. Not for Redis, where another worker may hold them.
  */
 export async function resumeImportRuns(deps: Pick<ImportDeps, 'imports' | 'queue' | 'logger'>): Promise<number> {
   const runs = await deps.imports.requeueUnfinished();

@@ -304,9 +304,16 @@ export class SqlImports implements ImportStore {
   }
 
   async requeueUnfinished(): Promise<string[]> {
+    // A run whose lease is live stays its holder's (a `meridian import` process, another process on this
+    // database): its id is given too, and its job finds it held, looking again once the lease would run out.
     const rows = await this.db.query<{ id: string }>(
-      `UPDATE import_runs SET state = 'queued', claim = NULL, lease_until = NULL, updated_at = now()
-        WHERE state IN ('queued', 'running') RETURNING id`,
+      `WITH lapsed AS (
+         UPDATE import_runs SET state = 'queued', claim = NULL, lease_until = NULL, updated_at = now()
+          WHERE state = 'queued' OR (state = 'running' AND coalesce(lease_until <= now(), true))
+         RETURNING id)
+       SELECT id FROM lapsed
+       UNION
+       SELECT id FROM import_runs WHERE state = 'running' AND lease_until > now()`,
     );
     return rows.map((row) => row.id);
   }
