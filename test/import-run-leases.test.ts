@@ -8,8 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BatchOutcome, RunWork } from '../src/importing/ports.js';
+import { COMMIT_STEPS } from '../src/cli/commit-steps.js';
+import { RunNotHeld, type BatchOutcome, type RunWork } from '../src/importing/ports.js';
 import { createImportRun, IMPORT_RUNS } from '../src/importing/runner.js';
+import { SqlImportRecords } from '../src/storage/sql-import-records.js';
 import { SqlImports } from '../src/storage/sql-imports.js';
 import { BACKENDS, startTestApi, type TestApi } from './support/api.js';
 import { openTestDatabase } from './support/db.js';
@@ -34,6 +36,31 @@ for (const backend of BACKENDS) {
     afterEach(async () => {
       await db?.dispose();
       db = undefined;
+    });
+
+    it('stores no profile for a claim that lost its run: a late batch would set older values over newer ones', async () => {
+      db = await openTestDatabase(backend.name);
+      const imports = new SqlImports(db);
+      await imports.create(
+        'late',
+        { name: 'late', source: { kind: 'csv', path: '/nowhere.csv' }, target: 'profiles' },
+        undefined,
+      );
+      const runId = (await createImportRun(imports, 'late')).id;
+      const records = new SqlImportRecords(db, COMMIT_STEPS, { keys: [], placeholders: [], maxMergeProfiles: 10 }, 4);
+      const row = (tier: string) => [{ id: 'late-person', traits: { tier }, pii: {} }];
+
+      const stalled = (await imports.claimRun(runId, LEASE_MS)) as RunWork;
+      await sleep(LEASE_MS + 50);
+      const taker = (await imports.claimRun(runId, LEASE_MS)) as RunWork;
+      expect(await records.upsertProfiles(row('gold'), { runId, claim: taker.claim })()).toBe(1);
+      // The stalled worker wakes and stores the batch it had mapped, with the value the row before held.
+      await expect(records.upsertProfiles(row('silver'), { runId, claim: stalled.claim })()).rejects.toThrow(
+        RunNotHeld,
+      );
+      expect(await db.query(`SELECT traits FROM profiles WHERE id = 'late-person'`)).toEqual([
+        { traits: { tier: 'gold' } },
+      ]);
     });
 
     it('holds a running run while its lease is renewed, and gives it to a new claim once it runs out', async () => {

@@ -137,9 +137,28 @@ export interface RecordWriter {
    * by key at the top level. The profiles' identity keys are then claimed, and a profile holding one
    * merged, as for values set through /track (the identification commit step), in the same transaction.
    * Finds at once whom each row sets, and stores when the returned function is called, so a batch's
-   * look-ups run while the batch before it is stored.
+   * look-ups run while the batch before it is stored. With `hold`, each transaction first checks, and
+   * share-locks until it commits, that the run is still held by that claim, else throws RunNotHeld.
    */
-  upsertProfiles(profiles: readonly ProfileUpsert[]): () => Promise<number>;
+  upsertProfiles(profiles: readonly ProfileUpsert[], hold?: RunHold): () => Promise<number>;
+}
+
+/** The run a batch is stored for, and the claim its worker holds it by. */
+export interface RunHold {
+  runId: string;
+  claim: string;
+}
+
+/**
+ * The run is no longer held by the claim a batch was stored under (another worker took it over once
+ * its lease ran out): the batch is not stored, as its rows laid over what the new holder stored since
+ * would set older values over newer ones.
+ */
+export class RunNotHeld extends Error {
+  constructor(runId: string) {
+    super(`import run ${runId} is held by another claim now`);
+    this.name = 'RunNotHeld';
+  }
 }
 
 /**

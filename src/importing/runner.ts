@@ -20,6 +20,8 @@ import {
   type ImportStore,
   type ReaderFactory,
   type RecordWriter,
+  RunNotHeld,
+  type RunHold,
   type RunWork,
 } from './ports.js';
 import { recordedRef, RowRejected, rowToEvent, rowToProfile, withDefaultTimeZone, type SourceRow } from './rows.js';
@@ -309,6 +311,7 @@ function prepareBatch(
   importing: ImportServices,
   config: ImportConfig,
   items: readonly ReadItem[],
+  hold: RunHold,
 ): () => Promise<Stored> {
   // Counted as stored whether new or already there, as every row handled is: a dump imported again
   // writes each id once.
@@ -323,7 +326,7 @@ function prepareBatch(
     const { mapped, rejections } = mapRows(items, (_, row) =>
       storable(rowToProfile(config.id, row, config.mapping, importing.identity)),
     );
-    const upsert = mapped.length === 0 ? undefined : importing.records.upsertProfiles(mapped);
+    const upsert = mapped.length === 0 ? undefined : importing.records.upsertProfiles(mapped, hold);
     return async () => {
       await upsert?.();
       // Counted by rows, as events are: two rows of one profile are two rows stored.
@@ -455,11 +458,14 @@ async function runClaimed(deps: ImportDeps, runId: string, work: RunWork): Promi
     const read = reader.read(work.checkpoint, pacedBatchSize(config.options.batchSize ?? DEFAULT_BATCH_SIZE, rate));
     const batches = read[Symbol.asyncIterator]();
     const readAndMap = () => {
-      const reading = batches
-        .next()
-        .then((next) =>
-          next.done ? undefined : { batch: next.value, store: prepareBatch(deps.importing, config, next.value.items) },
-        );
+      const reading = batches.next().then((next) =>
+        next.done
+          ? undefined
+          : {
+              batch: next.value,
+              store: prepareBatch(deps.importing, config, next.value.items, { runId, claim: work.claim }),
+            },
+      );
       // Its failure is met where it is awaited, once the batch before it is stored.
       reading.catch(() => undefined);
       return reading;
@@ -479,7 +485,14 @@ async function runClaimed(deps: ImportDeps, runId: string, work: RunWork): Promi
           if (!(await waitUntil(due, running))) return await stop(deps, logger);
           due = nextBatchAt(Date.now(), batch.items.length, rate);
         }
-        const stored = await current.store();
+        let stored: Stored;
+        try {
+          stored = await current.store();
+        } catch (error) {
+          // Taken over by another worker meanwhile: this one's batch was not stored, and it stops.
+          if (error instanceof RunNotHeld) return await stop(deps, logger);
+          throw error;
+        }
         const outcome: BatchOutcome = {
           read: batch.items.length,
           stored: stored.stored,

@@ -6,13 +6,23 @@
  */
 import type { IdentitySettings } from '../identity/keys.js';
 import { isRetryable, retryingTransaction, type Database, type SqlExecutor } from './database.js';
-import type { RecordWriter } from '../importing/ports.js';
+import { RunNotHeld, type RecordWriter, type RunHold } from '../importing/ports.js';
 import type { ProfileUpsert } from '../importing/rows.js';
 import type { ImportedEvent, ImportedProfile, ImportedSession } from '../importing/tracardi.js';
 import { insertEventsFrom } from './event-insert.js';
 import { claimUnheldKeys } from './sql-identity.js';
 import { laneOf } from '../tracking/commit-lanes.js';
 import { runCommitSteps, type CommitStep } from '../tracking/commit-steps.js';
+
+/**
+ * Whether the run is still held by the claim, share-locked until the transaction commits: a worker
+ * taking the run over (a new claim) waits for this batch's lanes, and a lane of a worker that lost the
+ * run stores nothing.
+ */
+async function stillHeld(tx: SqlExecutor, { runId, claim }: RunHold): Promise<void> {
+  const held = await tx.query(`SELECT 1 FROM import_runs WHERE id = $1 AND claim = $2 FOR SHARE`, [runId, claim]);
+  if (held.length === 0) throw new RunNotHeld(runId);
+}
 
 /** An upsert may touch a row once per statement: a dump holding one id twice keeps its later document. */
 const lastOfEachId = <T extends { id: string }>(rows: readonly T[]): T[] => [
@@ -176,7 +186,7 @@ export class SqlImportRecords implements RecordWriter {
    * that fails on a deadlock (identification may merge a profile another lane holds) is laid again
    * from its rows, looked up again, once the others have committed.
    */
-  upsertProfiles(profiles: readonly ProfileUpsert[]): () => Promise<number> {
+  upsertProfiles(profiles: readonly ProfileUpsert[], hold?: RunHold): () => Promise<number> {
     const mergesBefore = this.merges;
     const resolving = this.resolveProfiles(profiles);
     // Its failure is met where it is awaited, when the batch is stored.
@@ -189,7 +199,12 @@ export class SqlImportRecords implements RecordWriter {
       for (let round = 1; ; round++) {
         const lanes = this.lay(pending, targets).filter((lane) => lane.rows.length > 0);
         const outcomes = await Promise.allSettled(
-          lanes.map((lane) => this.db.transaction((tx) => this.storeLane(tx, lane))),
+          lanes.map((lane) =>
+            this.db.transaction(async (tx) => {
+              if (hold) await stillHeld(tx, hold);
+              await this.storeLane(tx, lane);
+            }),
+          ),
         );
         const again: ProfileUpsert[] = [];
         for (const [at, outcome] of outcomes.entries()) {
