@@ -197,7 +197,7 @@ describe.each([
     expect(last?.checkpoint).toEqual({ key: String(ROWS * 3) });
     const lacking = { ...byTable, key: 'nope' };
     const problem = 'the key column "nope" is not among the columns of the rows: id, label';
-    await expect(readerFor(lacking, undefined).validate!()).rejects.toThrow(problem);
+    await expect(readerFor(lacking, undefined).validate!(undefined)).rejects.toThrow(problem);
     await expect(readKeys(lacking)).rejects.toThrow(problem);
   }, 60_000);
 
@@ -211,7 +211,7 @@ describe.each([
     };
     for (const [key, expected] of Object.entries(refs)) {
       const byKey: DatabaseSource = { kind, ...source, table: keysTable, key };
-      await expect(readerFor(byKey, undefined).validate!(), key).resolves.toBeUndefined();
+      await expect(readerFor(byKey, undefined).validate!(undefined), key).resolves.toBeUndefined();
       for (const batchSize of [1, 2]) {
         const batches = await readRefs(byKey, undefined, batchSize);
         expect(
@@ -259,7 +259,7 @@ describe.each([
     if (!tearDown || kind !== 'mysql') return skip();
     const byRatio: DatabaseSource = { kind, ...source, table: keysTable, key: 'ratio' };
     const problem = 'the key column "ratio" is FLOAT';
-    await expect(readerFor(byRatio, undefined).validate!()).rejects.toThrow(problem);
+    await expect(readerFor(byRatio, undefined).validate!(undefined)).rejects.toThrow(problem);
     await expect(readRefs(byRatio, undefined, 2)).rejects.toThrow(problem);
   });
 
@@ -420,7 +420,7 @@ describe.each([
     try {
       const started = Date.now();
       const reader = readerFor({ kind, host: '127.0.0.1', port, user: 'u', database: 'd', table: 't', key: 'id' }, '');
-      await expect(reader.validate!()).rejects.toThrow(`could not connect to 127.0.0.1:${port} in 10 s`);
+      await expect(reader.validate!(undefined)).rejects.toThrow(`could not connect to 127.0.0.1:${port} in 10 s`);
       expect(Date.now() - started).toBeLessThan(15_000);
     } finally {
       for (const socket of sockets) socket.destroy();
@@ -438,12 +438,12 @@ describe.each([
       ['NULL', 'the key column "id" is null in a row'],
     ] as const) {
       const query: DatabaseSource = { kind, ...source, query: `${first} UNION ALL SELECT ${row}, 'x'`, key: 'id' };
-      await expect(readerFor(query, undefined).validate!()).rejects.toThrow(
+      await expect(readerFor(query, undefined).validate!(undefined)).rejects.toThrow(
         `the key column "id" must be unique and never null: 11 rows, 10 distinct non-null keys`,
       );
       await expect(readKeys(query)).rejects.toThrow(problem);
     }
     const unique: DatabaseSource = { kind, ...source, query: first, key: 'id' };
-    await expect(readerFor(unique, undefined).validate!()).resolves.toBeUndefined();
+    await expect(readerFor(unique, undefined).validate!(undefined)).resolves.toBeUndefined();
   }, 60_000);
 });

@@ -1370,6 +1370,30 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
       state: 'failed',
       lastError: `source.path: cannot read ${missing}: no such file`,
     });
+
+    // So does one removed while its run is paused, when the run goes on.
+    const going = join(dir, 'going.csv');
+    writeFileSync(going, `id\n${Array.from({ length: 3000 }, (_, i) => `g${i}`).join('\n')}\n`);
+    const paused = await createImport({
+      source: { kind: 'csv', path: going },
+      options: { batchSize: 100, rowsPerSecond: 1000 },
+    });
+    const runId = await run(paused.id);
+    await eventually(
+      () => job(runId),
+      (view) => view.rowsRead > 0,
+    );
+    expect((await api.admin({ method: 'POST', url: `/jobs/${runId}/pause` })).statusCode).toBe(200);
+    await eventually(
+      async () => [await job(runId), await job(runId)] as const,
+      ([a, b]) => a.rowsRead === b.rowsRead,
+    );
+    rmSync(going);
+    expect((await api.admin({ method: 'POST', url: `/jobs/${runId}/resume` })).statusCode).toBe(200);
+    expect(await finished(runId)).toMatchObject({
+      state: 'failed',
+      lastError: `source.path: cannot read ${going}: no such file`,
+    });
   });
 
   it('keeps credentials encrypted and never returns them', async () => {

@@ -446,9 +446,10 @@ async function runClaimed(deps: ImportDeps, runId: string, work: RunWork): Promi
   try {
     const password = work.secret === null ? undefined : (await deps.importing.secrets()).open(work.secret);
     const reader = deps.importing.readers(config.source, password);
-    // Counted on the server once, when the run starts (a full scan of a big table); a row that repeats
-    // the key before it fails the run when it is read, whenever it came.
-    if (work.checkpoint === undefined) await reader.validate?.();
+    // A database's keys counted on the server once, when the run starts (a full scan of a big table); a
+    // row that repeats the key before it fails the run when it is read, whenever it came. A file is
+    // looked at again when a run goes on: it may have gone since.
+    await reader.validate?.(work.checkpoint);
     if (work.run.total === null) {
       const total = await reader.total();
       if (total !== undefined) await deps.imports.setTotal(runId, total);

@@ -39,10 +39,11 @@ export interface ReadBatch {
 
 export interface RowReader {
   /**
-   * Refuses a source that cannot be read as configured (a database key that repeats), before a run
-   * reads it, when it starts (a repeat read later fails the run as it is read).
+   * Refuses a source that cannot be read as configured (a file it cannot read, a database key that
+   * repeats) before a run reads it, when it starts or, `after` its checkpoint, goes on: a file is looked
+   * at again, a database's keys are counted only at the start (a repeat read later fails the run as it is read).
    */
-  validate?(): Promise<void>;
+  validate?(after: Checkpoint | undefined): Promise<void>;
   /** What `position` counts up to, when the source can say up front. */
   total(): Promise<number | undefined>;
   read(after: Checkpoint | undefined, batchSize: number): AsyncIterable<ReadBatch>;
@@ -541,7 +542,9 @@ abstract class DatabaseReader implements RowReader {
     return this.key;
   }
 
-  async validate() {
+  async validate(after: Checkpoint | undefined) {
+    // A full scan of a big table: once, when the run starts.
+    if (after !== undefined) return;
     const { column } = await this.keyOf();
     const [rows, keys] = [this.quote('rows'), this.quote('keys')];
     const [counted] = await this.session((session) =>
