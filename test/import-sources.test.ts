@@ -272,7 +272,8 @@ describe.each([
         kind,
         ...source,
         query: `SELECT 1 AS n, timestamp '2023-01-01 00:00:00.123456' AS at, timestamp '10000-01-01 00:00' AS far,
-                  timestamp 'infinity' AS never`,
+                  timestamp 'infinity' AS never, timestamp '0050-01-02 10:00:00.25' AS ancient,
+                  timestamptz '0050-01-02 10:00:00.25+00' AS ancient_instant`,
         key: 'n',
       };
       const items = [];
@@ -280,7 +281,14 @@ describe.each([
       expect(items).toEqual([
         {
           ref: 'key 1',
-          row: { n: 1, at: '2023-01-01T00:00:00.123Z', far: '+010000-01-01T00:00:00.000Z', never: null },
+          row: {
+            n: 1,
+            at: '2023-01-01T00:00:00.123Z',
+            far: '+010000-01-01T00:00:00.000Z',
+            never: null,
+            ancient: '0050-01-02T10:00:00.250Z',
+            ancient_instant: '0050-01-02T10:00:00.250Z',
+          },
         },
       ]);
       expect((await readRefs({ kind, ...source, table: keysTable, key: 'stamp' }, undefined, 5))[0]!.refs).toEqual(

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { FileSource } from './model.js';
-import { parseArrayText, readerFor, type Checkpoint, type ReadItem } from './sources.js';
+import { parseArrayText, postgresTime, readerFor, type Checkpoint, type ReadItem } from './sources.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meridian-sources-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -222,5 +222,22 @@ describe('parseArrayText', () => {
     expect(parseArrayText('{}', ',', Number)).toEqual([]);
     // Boxes are delimited by semicolons: their commas are the element's.
     expect(parseArrayText('{(1,1),(0,0);NULL}', ';', undefined)).toEqual(['(1,1),(0,0)', null]);
+  });
+});
+
+describe('postgresTime', () => {
+  it('reads a timestamp as UTC and a timestamptz by its offset, the years before 100 and offsets in seconds included', () => {
+    const read = (text: string) => {
+      const time = postgresTime(text);
+      return Number.isNaN(time.getTime()) ? null : time.toISOString();
+    };
+    expect(read('2023-01-01 00:00:00.123456')).toBe('2023-01-01T00:00:00.123Z');
+    expect(read('0050-01-02 10:00:00.25')).toBe('0050-01-02T10:00:00.250Z');
+    expect(read('0050-01-02 10:00:00.25+05:30')).toBe('0050-01-02T04:30:00.250Z');
+    expect(read('2023-06-01 12:00:00-07')).toBe('2023-06-01T19:00:00.000Z');
+    expect(read('1850-01-01 00:00:00+01:24:00')).toBe('1849-12-31T22:36:00.000Z');
+    expect(read('10000-01-01 00:00:00+00')).toBe('+010000-01-01T00:00:00.000Z');
+    expect(read('infinity')).toBeNull();
+    expect(read('0044-03-15 12:00:00 BC')).toBeNull();
   });
 });

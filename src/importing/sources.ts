@@ -689,13 +689,35 @@ const UNKNOWN_TYPE = 705;
 /** PostgreSQL's `timestamp without time zone`. */
 const TIMESTAMP_TYPE = 1114;
 
+/** PostgreSQL's `timestamp with time zone`. */
+const TIMESTAMPTZ_TYPE = 1184;
+
+/** A time as the ISO DateStyle writes it: date, time, fraction, and for a `timestamptz` its offset. */
+const POSTGRES_TIME =
+  /^(\d{4,})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?)?$/;
+
 /**
- * A `timestamp without time zone` as UTC, as docs/imports.md says naive times are and as the MySQL
- * reader reads a DATETIME, where postgres.js would read it in the process's time zone. Only a time
- * as the ISO DateStyle writes it: JavaScript would take `infinity` or a BC date for some other time.
+ * A `timestamp` or `timestamptz` as the time it writes; a `timestamp without time zone` as UTC, as
+ * docs/imports.md says naive times are and as the MySQL reader reads a DATETIME, where postgres.js
+ * would read it in the process's time zone. Read by its parts, not by JavaScript's parser, which takes
+ * the years 0 to 99 for 1900 to 1999 and refuses an offset in seconds (a zone's local mean time before
+ * 1900); `infinity` and BC dates, which match no time, are invalid dates (read as null).
  */
-const utcTimestamp = (text: string) =>
-  new Date(/^\d{4,}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?$/.test(text) ? `${text}+00` : Number.NaN);
+export function postgresTime(text: string): Date {
+  const parts = POSTGRES_TIME.exec(text);
+  if (!parts) return new Date(Number.NaN);
+  const [, year, month, day, hours, minutes, seconds, fraction = '', sign, offsetHours, offsetMinutes, offsetSeconds] =
+    parts;
+  const time = new Date(0);
+  time.setUTCFullYear(Number(year), Number(month) - 1, Number(day));
+  time.setUTCHours(Number(hours), Number(minutes), Number(seconds), Number(fraction.padEnd(3, '0').slice(0, 3)));
+  const offset =
+    sign === undefined
+      ? 0
+      : (sign === '-' ? -1 : 1) *
+        (Number(offsetHours) * 3600 + Number(offsetMinutes ?? 0) * 60 + Number(offsetSeconds ?? 0));
+  return new Date(time.getTime() - offset * 1000);
+}
 
 /**
  * An array as PostgreSQL writes it as text (`{a,NULL,"NULL","x,y"}`, nested `{{1,2},{3,4}}`, bounds
@@ -777,7 +799,13 @@ class PostgresReader extends DatabaseReader {
           to: TIMESTAMP_TYPE,
           from: [TIMESTAMP_TYPE],
           serialize: (time: Date) => time.toISOString(),
-          parse: utcTimestamp,
+          parse: postgresTime,
+        },
+        instant: {
+          to: TIMESTAMPTZ_TYPE,
+          from: [TIMESTAMPTZ_TYPE],
+          serialize: (time: Date) => time.toISOString(),
+          parse: postgresTime,
         },
       },
     });
