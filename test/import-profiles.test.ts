@@ -95,6 +95,53 @@ for (const backend of BACKENDS) {
       expect(written!.n).toBeGreaterThan(1);
     });
 
+    it('merges nested traits and PII key by key at every depth; arrays, scalars and null replace', async () => {
+      db = await openTestDatabase(backend.name);
+      await db.query(
+        `INSERT INTO profiles (id, traits, pii)
+         VALUES ('s1', '{"tags": ["a", "b"], "score": {"total": 3}, "plan": "free", "note": {"x": 1}}',
+                 '{"phone": {"home": "1"}}')`,
+      );
+      const records = new SqlImportRecords(db, COMMIT_STEPS, IDENTITY, 4);
+      const city = { profileId: 'id', traits: { 'address.city': 'city' }, pii: { 'phone.work': 'work' } };
+      const zip = { profileId: 'id', traits: { 'address.zip': 'zip', 'address.geo.lat': 'lat' } };
+      for (const id of ['s1', 's2']) {
+        await records.upsertProfiles([rowToProfile('a', { id, city: 'Oslo', work: '2' }, city, IDENTITY)])();
+        await records.upsertProfiles([rowToProfile('b', { id, zip: '0150', lat: '59' }, zip, IDENTITY)])();
+      }
+      // A lane holding flat rows beside a nested one, and two nested rows of one profile in one batch.
+      await records.upsertProfiles([
+        { id: 's1', traits: { tags: ['c'], score: 7, plan: { name: 'pro' }, note: null }, pii: {} },
+        { id: 's3', traits: { address: { city: 'Bergen', geo: { lat: 60 } } }, pii: {} },
+        { id: 's3', traits: { address: { zip: '5003', geo: { lon: 5 } } }, pii: { phone: { work: '3' } } },
+        { id: 's3', traits: { address: { geo: { lat: 61 } } }, pii: {} },
+      ])();
+
+      expect(await db.query(`SELECT id, traits, pii FROM profiles ORDER BY id`)).toEqual([
+        {
+          id: 's1',
+          traits: {
+            tags: ['c'],
+            score: 7,
+            plan: { name: 'pro' },
+            note: null,
+            address: { city: 'Oslo', zip: '0150', geo: { lat: '59' } },
+          },
+          pii: { phone: { home: '1', work: '2' } },
+        },
+        {
+          id: 's2',
+          traits: { address: { city: 'Oslo', zip: '0150', geo: { lat: '59' } } },
+          pii: { phone: { work: '2' } },
+        },
+        {
+          id: 's3',
+          traits: { address: { city: 'Bergen', zip: '5003', geo: { lat: 61, lon: 5 } } },
+          pii: { phone: { work: '3' } },
+        },
+      ]);
+    });
+
     it('claims the keys of a profile it sets by id, so that an import by that key sets the same profile', async () => {
       db = await openTestDatabase(backend.name);
       const records = new SqlImportRecords(db, identifying(db), IDENTITY, 4);

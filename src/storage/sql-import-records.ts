@@ -6,6 +6,7 @@
  */
 import type { IdentitySettings } from '../identity/keys.js';
 import { isRetryable, retryingTransaction, type Database, type SqlExecutor } from './database.js';
+import { deepMerge, holdsObject } from '../importing/deep-merge.js';
 import { RunNotHeld, type RecordWriter, type RunHold } from '../importing/ports.js';
 import type { ProfileUpsert } from '../importing/rows.js';
 import type { ImportedEvent, ImportedProfile, ImportedSession } from '../importing/tracardi.js';
@@ -230,8 +231,8 @@ export class SqlImportRecords implements RecordWriter {
       lane.sources.push(source);
       const earlier = laid.get(target);
       if (earlier) {
-        earlier.traits = { ...earlier.traits, ...traits };
-        earlier.pii = { ...earlier.pii, ...pii };
+        earlier.traits = deepMerge(earlier.traits, traits);
+        earlier.pii = deepMerge(earlier.pii, pii);
       } else {
         const row = { id: target, traits, pii };
         laid.set(target, row);
@@ -258,11 +259,17 @@ export class SqlImportRecords implements RecordWriter {
   }
 
   private async storeLane(tx: SqlExecutor, { rows, claims }: ProfilePart): Promise<void> {
+    // Flat traits and PII (most imports) need no more than `||`, without a function call per row.
+    const deep = rows.some((row) => holdsObject(row.traits) || holdsObject(row.pii));
+    const layOver = (column: 'traits' | 'pii') =>
+      deep
+        ? `${column} = jsonb_merge_deep(profiles.${column}, excluded.${column})`
+        : `${column} = profiles.${column} || excluded.${column}`;
     // In id order, the order every writer locks profiles in.
     await tx.query(
       `INSERT INTO profiles (id, traits, pii)
        SELECT id, traits, pii FROM jsonb_to_recordset($1::text::jsonb) AS p(id text, traits jsonb, pii jsonb) ORDER BY id
-       ON CONFLICT (id) DO UPDATE SET traits = profiles.traits || excluded.traits, pii = profiles.pii || excluded.pii,
+       ON CONFLICT (id) DO UPDATE SET ${layOver('traits')}, ${layOver('pii')},
               updated_at = now(), version = profiles.version + 1`,
       [JSON.stringify(rows)],
     );
@@ -276,7 +283,7 @@ export class SqlImportRecords implements RecordWriter {
         [JSON.stringify(claims)],
       );
     // The profiles' identity keys are claimed, and their holders merged, as for traits and PII set through
-    // /track: those whose rows set a key path (or the top-level field holding it, which they replace).
+    // /track: those whose rows set a key path (or the top-level field holding it, which they may replace).
     const mergedInto = await runCommitSteps(this.steps, tx, {
       writer: 'import',
       events: [],
