@@ -39,15 +39,21 @@ function scratch(prefix: string) {
   return context;
 }
 
+/** The scratch database migrated by the CLI, with the event source `history` the imports name; its environment. */
+async function migratedWithHistorySource(url: string, sql: postgres.Sql): Promise<{ DATABASE_URL: string }> {
+  const env = { DATABASE_URL: url };
+  expect(await runMeridian(['migrate'], env).exited).toBe(0);
+  await sql.unsafe(`INSERT INTO meridian_test.event_sources (id, name) VALUES ('history', 'history')`);
+  return env;
+}
+
 describe('an import run killed with SIGKILL', () => {
   const context = scratch('meridian-import-kill-');
 
   it('resumes from its checkpoint and stores every row once', async ({ skip }) => {
     const { database, sql, dir } = context;
     if (!database) return skip();
-    const env = { DATABASE_URL: database.url };
-    expect(await runMeridian(['migrate'], env).exited).toBe(0);
-    await sql.unsafe(`INSERT INTO meridian_test.event_sources (id, name) VALUES ('history', 'history')`);
+    const env = await migratedWithHistorySource(database.url, sql);
     const path = join(dir, 'rows.csv');
     writeFileSync(path, `id,who\n${Array.from({ length: ROWS }, (_, i) => `${i},w${i % 13}`).join('\n')}\n`);
 
@@ -214,9 +220,7 @@ describe('meridian import on a terminal', () => {
   it('writes its log lines above the progress bar, not onto its line', async ({ skip }) => {
     const { database, sql, dir } = context;
     if (!database) return skip();
-    const env = { DATABASE_URL: database.url };
-    expect(await runMeridian(['migrate'], env).exited).toBe(0);
-    await sql.unsafe(`INSERT INTO meridian_test.event_sources (id, name) VALUES ('history', 'history')`);
+    const env = await migratedWithHistorySource(database.url, sql);
     const path = join(dir, 'rows.csv');
     writeFileSync(path, `id\n${Array.from({ length: 30 }, (_, i) => i).join('\n')}\n`);
     // Throttled, the run lasts long enough for the bar to be drawn before the run logs that it is done.
@@ -256,9 +260,7 @@ describe('meridian import rejections', () => {
   it('prints the rows a run rejected, one JSON object a line, as the run itself points to', async ({ skip }) => {
     const { database, sql, dir } = context;
     if (!database) return skip();
-    const env = { DATABASE_URL: database.url };
-    expect(await runMeridian(['migrate'], env).exited).toBe(0);
-    await sql.unsafe(`INSERT INTO meridian_test.event_sources (id, name) VALUES ('history', 'history')`);
+    const env = await migratedWithHistorySource(database.url, sql);
     const path = join(dir, 'bad.csv');
     writeFileSync(path, 'id,who\n1,ann\n2,bob,extra\n3,cy\n4\n');
     const imported = runMeridian(['import', 'file', path, '--event-type', 'order', '--source', 'history'], env);
@@ -287,9 +289,7 @@ describe('meridian import file run again', () => {
   it('reuses the import it saved for the same file and options, and stores each row once', async ({ skip }) => {
     const { database, sql, dir } = context;
     if (!database) return skip();
-    const env = { DATABASE_URL: database.url };
-    expect(await runMeridian(['migrate'], env).exited).toBe(0);
-    await sql.unsafe(`INSERT INTO meridian_test.event_sources (id, name) VALUES ('history', 'history')`);
+    const env = await migratedWithHistorySource(database.url, sql);
     const path = join(dir, 'orders.csv');
     writeFileSync(path, 'id,who,at\n1,ann,2024-03-01T10:00:00Z\n2,bob,2024-03-02T10:00:00Z\n');
     const importFile = async (...flags: string[]) => {

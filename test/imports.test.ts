@@ -1551,6 +1551,16 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
     let sql: postgres.Sql | undefined;
     const url = new URL(POSTGRES_ADMIN_URL);
     url.pathname = '/test';
+    /** A table of the scratch database `test`, keyed by its `code` column. */
+    const tableSource = (name: string) => ({
+      kind: 'postgres',
+      host: url.hostname,
+      port: Number(url.port || 5432),
+      user: url.username || 'postgres',
+      database: 'test',
+      table: name,
+      key: 'code',
+    });
     beforeAll(async () => {
       if (!(await postgresAvailable())) return;
       sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
@@ -1568,15 +1578,7 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
       if (!sql) return skip();
       const created = await createImport({
         eventType: 'pg-table',
-        source: {
-          kind: 'postgres',
-          host: url.hostname,
-          port: Number(url.port || 5432),
-          user: url.username || 'postgres',
-          database: 'test',
-          table,
-          key: 'code',
-        },
+        source: tableSource(table),
         mapping: { profileId: 'who', properties: { paid: { from: 'paid', type: 'boolean' }, code: 'code' } },
         options: { batchSize: 50 },
       });
@@ -1600,15 +1602,7 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
         );
         const created = await createImport({
           eventType: 'pg-long-keys',
-          source: {
-            kind: 'postgres',
-            host: url.hostname,
-            port: Number(url.port || 5432),
-            user: url.username || 'postgres',
-            database: 'test',
-            table: longKeys,
-            key: 'code',
-          },
+          source: tableSource(longKeys),
           mapping: { profileId: 'who', properties: { amount: { from: 'amount', type: 'number' } } },
         });
         const view = await finished(await run(created.id));
@@ -1641,15 +1635,7 @@ describe.each(backends.filter((backend) => backend.up))('imports on $name', ({ n
       try {
         const created = await createImport({
           eventType: 'pg-key',
-          source: {
-            kind: 'postgres',
-            host: url.hostname,
-            port: Number(url.port || 5432),
-            user: url.username || 'postgres',
-            database: 'test',
-            table: keys,
-            key: 'code',
-          },
+          source: tableSource(keys),
           options: { batchSize: 2 },
         });
         const view = await finished(await run(created.id));
